@@ -1,0 +1,118 @@
+package autoscaler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// InstanceIDFromProviderID extracts the EC2 instance id from a Node's
+// providerID of the AWS form "aws:///zone/i-0abc"; it returns "" for any
+// other form (e.g. K3s's "k3s://hostname").
+func InstanceIDFromProviderID(providerID string) string {
+	rest, ok := strings.CutPrefix(providerID, "aws://")
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndexByte(rest, '/')
+	id := rest[i+1:]
+	if !strings.HasPrefix(id, "i-") {
+		return ""
+	}
+	return id
+}
+
+// MatchNodes pairs instances with the Nodes they run. A node is matched, in
+// this order, by the instance id in its AWS providerID, by its
+// LabelInstanceID label, by its internal IP equal to the instance's private
+// IP, and by its name or hostname equal to the instance's private DNS name
+// (whole or its first label). It returns the node of each matched instance
+// id, and the nodes matched to no instance.
+func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node, unmatched []Node) {
+	byInstance = make(map[string]Node, len(instances))
+	ids := make(map[string]bool, len(instances))
+	byIP := make(map[string]string, len(instances))
+	byDNS := make(map[string]string, 2*len(instances))
+	for _, in := range instances {
+		ids[in.ID] = true
+		if in.PrivateIP != "" {
+			byIP[in.PrivateIP] = in.ID
+		}
+		if in.PrivateDNS != "" {
+			byDNS[in.PrivateDNS] = in.ID
+			short, _, _ := strings.Cut(in.PrivateDNS, ".")
+			if _, taken := byDNS[short]; !taken {
+				byDNS[short] = in.ID
+			}
+		}
+	}
+	for _, n := range nodes {
+		id := ""
+		switch {
+		case ids[InstanceIDFromProviderID(n.ProviderID)]:
+			id = InstanceIDFromProviderID(n.ProviderID)
+		case n.InstanceID != "" && ids[n.InstanceID]:
+			id = n.InstanceID
+		case n.InternalIP != "" && byIP[n.InternalIP] != "":
+			id = byIP[n.InternalIP]
+		case byDNS[n.Name] != "":
+			id = byDNS[n.Name]
+		case n.Hostname != "" && byDNS[n.Hostname] != "":
+			id = byDNS[n.Hostname]
+		}
+		if _, dup := byInstance[id]; id == "" || dup {
+			unmatched = append(unmatched, n)
+			continue
+		}
+		byInstance[id] = n
+	}
+	return byInstance, unmatched
+}
+
+// Candidate is a node that could be removed, with its instance.
+type Candidate struct {
+	Instance Instance
+	Node     Node
+}
+
+// ChooseVictims orders the removable candidates and returns the first n,
+// each with the reason it was chosen. A candidate is removable when its
+// node is Ready, not blocked (Node.ScaleDownBlocker empty) and its instance
+// has no interruption notice. The order: spot before on-demand, fewer pods
+// first, then the newest instance, then the instance id (so the choice is
+// deterministic).
+func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
+	var ok []Candidate
+	for _, c := range cands {
+		if c.Node.Ready && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
+			ok = append(ok, c)
+		}
+	}
+	sort.SliceStable(ok, func(i, j int) bool {
+		a, b := ok[i], ok[j]
+		if (a.Instance.Market == MarketSpot) != (b.Instance.Market == MarketSpot) {
+			return a.Instance.Market == MarketSpot
+		}
+		if a.Node.Pods != b.Node.Pods {
+			return a.Node.Pods < b.Node.Pods
+		}
+		if !a.Instance.LaunchTime.Equal(b.Instance.LaunchTime) {
+			return a.Instance.LaunchTime.After(b.Instance.LaunchTime)
+		}
+		return a.Instance.ID < b.Instance.ID
+	})
+	if n > len(ok) {
+		n = len(ok)
+	}
+	reasons := make([]string, n)
+	for i := range n {
+		c := ok[i]
+		market := c.Instance.Market
+		if market == "" {
+			market = "unknown market"
+		}
+		reasons[i] = fmt.Sprintf("%s instance %s, %d pods to move, launched %s; %d removable candidates",
+			market, c.Instance.ID, c.Node.Pods, c.Instance.LaunchTime.UTC().Format("2006-01-02 15:04:05"), len(ok))
+	}
+	return ok[:n], reasons
+}
