@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The project's test command (README: `make test`). On a fresh machine it
+# installs everything the tests need (Debian packages, moto in a
+# project-local virtual environment, Go tools and server binaries cached
+# under .cache/), starts the real servers on loopback, runs the linters, the
+# unit and integration tests (none may skip) and short fuzz runs, and stops
+# the servers again.
+#
+# Services are plugins: each scripts/svc/NAME.sh, when sourced, appends its
+# Debian packages to APT_PACKAGES and defines svc_NAME_install and
+# svc_NAME_start. Start functions export the endpoint variables the tests
+# read (see internal/testenv) and register their processes with track_pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export ROOT
+export CACHE="$ROOT/.cache"
+export GOBIN="$CACHE/bin"
+export PATH="$GOBIN:$PATH"
+export KUBE_FEATURE_WatchListClient=false
+mkdir -p "$CACHE/bin" "$CACHE/run"
+RUN="$(mktemp -d "$CACHE/run/XXXXXX")"
+export RUN
+
+log() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
+PIDS=()
+track_pid() { PIDS+=("$1"); }
+cleanup() {
+	local rc=$?
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	rm -rf "$RUN"
+	exit $rc
+}
+trap cleanup EXIT INT TERM
+# free_port prints a free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# wait_http URL SECONDS waits until URL answers 2xx.
+wait_http() {
+	local url=$1 secs=${2:-60} i
+	for ((i = 0; i < secs * 5; i++)); do
+		curl -fsk -o /dev/null "$url" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	echo "timed out after ${secs}s waiting for $url" >&2
+	return 1
+}
+export -f free_port wait_http
+
+APT_PACKAGES=(curl ca-certificates)
+SERVICES=()
+for f in scripts/svc/*.sh; do
+	[ -e "$f" ] || continue
+	# shellcheck source=/dev/null
+	. "$f"
+	SERVICES+=("$(basename "$f" .sh)")
+done
+
+log "Debian packages: ${APT_PACKAGES[*]}"
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+log "Go modules"
+go mod download
+go version
+
+log "Go tools"
+[ -x "$GOBIN/staticcheck" ] || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+for s in "${SERVICES[@]}"; do
+	log "install $s"
+	"svc_${s}_install"
+done
+for s in "${SERVICES[@]}"; do
+	log "start $s"
+	"svc_${s}_start"
+done
+
+log "gofmt, go vet, staticcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+staticcheck ./...
+
+log "tests (integration required: none may skip)"
+export NODEFLEET_REQUIRE_INTEGRATION=1
+go test -count=1 -timeout 30m ./... 2>&1 | tee "$RUN/go-test.log"
+rc=${PIPESTATUS[0]}
+if [ "$rc" -ne 0 ]; then
+	exit "$rc"
+fi
+
+if [ -x scripts/fuzz.sh ]; then
+	log "short fuzz runs"
+	scripts/fuzz.sh
+fi
+log "all tests passed"
