@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -288,6 +289,7 @@ func (d Decision) Delta() int {
 
 // Record is one tick's entry in the decision history: what was observed and
 // what was done. Policies read the history (sustained windows, forecasts).
+// Its JSON form writes missing readings as null.
 type Record struct {
 	Time time.Time
 	// CPU, Memory and PendingPods are the readings; NaN when missing.
@@ -295,7 +297,7 @@ type Record struct {
 	Memory      float64
 	PendingPods float64
 	// Custom holds custom metric readings, if any.
-	Custom map[string]float64 `json:",omitempty"`
+	Custom map[string]float64
 	// Nodes is the number of Ready nodes matched to fleet instances;
 	// Instances the number of active instances (Ready or booting).
 	Nodes     int
@@ -417,4 +419,62 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// recordJSON is Record with readings that may be null: JSON has no NaN.
+type recordJSON struct {
+	Time        time.Time
+	CPU         *float64
+	Memory      *float64
+	PendingPods *float64
+	Custom      map[string]*float64 `json:",omitempty"`
+	Nodes       int
+	Instances   int
+	Action      Action
+	Count       int  `json:",omitempty"`
+	Safety      bool `json:",omitempty"`
+}
+
+func nanToNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func nilToNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// MarshalJSON writes missing readings (NaN) as null.
+func (r Record) MarshalJSON() ([]byte, error) {
+	j := recordJSON{Time: r.Time, CPU: nanToNil(r.CPU), Memory: nanToNil(r.Memory), PendingPods: nanToNil(r.PendingPods),
+		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety}
+	if len(r.Custom) > 0 {
+		j.Custom = make(map[string]*float64, len(r.Custom))
+		for k, v := range r.Custom {
+			j.Custom[k] = nanToNil(v)
+		}
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads null readings back as NaN.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var j recordJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Record{Time: j.Time, CPU: nilToNaN(j.CPU), Memory: nilToNaN(j.Memory), PendingPods: nilToNaN(j.PendingPods),
+		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety}
+	if len(j.Custom) > 0 {
+		r.Custom = make(map[string]float64, len(j.Custom))
+		for k, v := range j.Custom {
+			r.Custom[k] = nilToNaN(v)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,85 @@
+// Package fake provides in-memory implementations of every interface the
+// autoscaler consumes, for tests (yours and ours) and for the simulator.
+//
+// Each fake records its calls (Calls) and accepts injected errors for its
+// next calls (FailNext). They are safe for concurrent use. Time comes from
+// an injected clock, so a fake clock drives boot delays and lock expiry.
+package fake
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Call is one recorded method call: the method's name and its arguments
+// printed as text.
+type Call struct {
+	Method string
+	Args   string
+}
+
+// String prints the call as "Method(args)".
+func (c Call) String() string { return c.Method + "(" + c.Args + ")" }
+
+// recorder records calls and hands out injected errors. It is embedded in
+// every fake.
+type recorder struct {
+	mu    sync.Mutex
+	calls []Call
+	next  map[string][]error
+}
+
+// record notes a call to method and returns the error injected for it, if
+// any. The caller holds no lock.
+func (r *recorder) record(method string, args ...any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = fmt.Sprint(a)
+	}
+	r.calls = append(r.calls, Call{Method: method, Args: strings.Join(parts, ", ")})
+	if q := r.next[method]; len(q) > 0 {
+		r.next[method] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// FailNext makes the next call to method return err; several calls queue
+// errors for successive calls.
+func (r *recorder) FailNext(method string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next == nil {
+		r.next = map[string][]error{}
+	}
+	r.next[method] = append(r.next[method], err)
+}
+
+// Calls returns the calls recorded so far, oldest first.
+func (r *recorder) Calls() []Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.calls)
+}
+
+// CallsTo returns the recorded calls to method.
+func (r *recorder) CallsTo(method string) []Call {
+	var out []Call
+	for _, c := range r.Calls() {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ResetCalls forgets the recorded calls (not the injected errors).
+func (r *recorder) ResetCalls() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = nil
+}

@@ -1,0 +1,426 @@
+package fake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"k8s.io/utils/clock"
+)
+
+// Fleet is an in-memory FleetProvider. Launched instances are pending for
+// BootDelay and then running; they are spread over Zones round-robin; at
+// most Capacity more can be launched (negative: unlimited); instances added
+// with AddForeign do not carry the cluster's tag and are never terminated.
+type Fleet struct {
+	recorder
+	clock clock.PassiveClock
+
+	mu sync.Mutex
+	// BootDelay is how long an instance stays pending.
+	BootDelay time.Duration
+	// Zones are the zones instances are spread over; default one zone "zone-a".
+	Zones []string
+	// Market is the market new instances get; default spot.
+	Market autoscaler.Market
+	// Capacity is how many more instances can be launched; negative
+	// means unlimited (the default from NewFleet).
+	Capacity int
+	// InstanceType is recorded on new instances; default "t3.medium".
+	InstanceType string
+
+	seq       int
+	instances map[string]*autoscaler.Instance
+	foreign   map[string]bool
+	launched  int
+	killed    int
+}
+
+// NewFleet returns an empty fleet with unlimited capacity and no boot delay.
+func NewFleet(clk clock.PassiveClock) *Fleet {
+	return &Fleet{clock: clk, Capacity: -1, instances: map[string]*autoscaler.Instance{}, foreign: map[string]bool{}}
+}
+
+// SetCapacity sets how many more instances can be launched (negative: unlimited).
+func (f *Fleet) SetCapacity(n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Capacity = n
+}
+
+// Add puts an instance of this cluster into the fleet as it is (for tests
+// that need a given state: a ghost, an old instance).
+func (f *Fleet) Add(in autoscaler.Instance) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := in
+	f.instances[in.ID] = &c
+}
+
+// AddForeign puts an instance that does not carry this cluster's tag
+// into the account: List does not return it and Terminate refuses it.
+func (f *Fleet) AddForeign(in autoscaler.Instance) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := in
+	f.instances[in.ID] = &c
+	f.foreign[in.ID] = true
+}
+
+// Interrupt gives a spot interruption notice to instance id.
+func (f *Fleet) Interrupt(id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[id]
+	if !ok {
+		return fmt.Errorf("fake fleet: %s: %w", id, autoscaler.ErrNotFound)
+	}
+	in.InterruptionNotice = f.clock.Now()
+	return nil
+}
+
+// Reclaim terminates an instance from the provider's side (a spot
+// reclaim, a crash), without a Terminate call.
+func (f *Fleet) Reclaim(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in, ok := f.instances[id]; ok {
+		in.State = autoscaler.StateTerminated
+	}
+}
+
+func (f *Fleet) refresh(now time.Time) {
+	for _, in := range f.instances {
+		if in.State == autoscaler.StatePending && !now.Before(in.LaunchTime.Add(f.BootDelay)) {
+			in.State = autoscaler.StateRunning
+		}
+	}
+}
+
+// List implements autoscaler.FleetProvider. Method name for FailNext: "List".
+func (f *Fleet) List(ctx context.Context) ([]autoscaler.Instance, error) {
+	if err := f.record("List"); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refresh(f.clock.Now())
+	out := make([]autoscaler.Instance, 0, len(f.instances))
+	for id, in := range f.instances {
+		if f.foreign[id] || in.State == autoscaler.StateTerminated {
+			continue
+		}
+		out = append(out, *in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Instances returns every instance of this cluster, terminated ones too.
+func (f *Fleet) Instances() []autoscaler.Instance {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refresh(f.clock.Now())
+	var out []autoscaler.Instance
+	for id, in := range f.instances {
+		if !f.foreign[id] {
+			out = append(out, *in)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Launch implements autoscaler.FleetProvider, idempotent by OperationID.
+// Method name for FailNext: "Launch" (an injected error launches nothing).
+func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]autoscaler.Instance, error) {
+	if err := f.record("Launch", req.OperationID, req.Count); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if req.OperationID == "" || req.Count < 0 {
+		return nil, fmt.Errorf("fake fleet: launch needs an OperationID and a Count >= 0, got %q, %d", req.OperationID, req.Count)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	var mine []autoscaler.Instance
+	for id, in := range f.instances {
+		if !f.foreign[id] && in.OperationID == req.OperationID {
+			mine = append(mine, *in)
+		}
+	}
+	zones := f.Zones
+	if len(zones) == 0 {
+		zones = []string{"zone-a"}
+	}
+	market := f.Market
+	if market == "" {
+		market = autoscaler.MarketSpot
+	}
+	typ := f.InstanceType
+	if typ == "" {
+		typ = "t3.medium"
+	}
+	var err error
+	for len(mine) < req.Count {
+		if f.Capacity == 0 {
+			err = fmt.Errorf("fake fleet: launched %d of %d: %w", len(mine), req.Count, autoscaler.ErrInsufficientCapacity)
+			break
+		}
+		if f.Capacity > 0 {
+			f.Capacity--
+		}
+		f.seq++
+		in := &autoscaler.Instance{
+			ID:           fmt.Sprintf("i-%08d", f.seq),
+			Zone:         zones[f.seq%len(zones)],
+			Market:       market,
+			InstanceType: typ,
+			State:        autoscaler.StatePending,
+			LaunchTime:   now,
+			PrivateIP:    fmt.Sprintf("10.0.%d.%d", f.seq/250, f.seq%250+1),
+			OperationID:  req.OperationID,
+		}
+		if f.BootDelay <= 0 {
+			in.State = autoscaler.StateRunning
+		}
+		in.PrivateDNS = "ip-" + strings.ReplaceAll(in.PrivateIP, ".", "-") + ".internal"
+		f.instances[in.ID] = in
+		f.launched++
+		mine = append(mine, *in)
+	}
+	sort.Slice(mine, func(i, j int) bool { return mine[i].ID < mine[j].ID })
+	return mine, err
+}
+
+// Terminate implements autoscaler.FleetProvider. Unknown ids are already
+// gone; foreign ids are refused with ErrNotManaged. Method name for
+// FailNext: "Terminate".
+func (f *Fleet) Terminate(ctx context.Context, ids []string) error {
+	if err := f.record("Terminate", strings.Join(ids, ",")); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var refused []string
+	for _, id := range ids {
+		if f.foreign[id] {
+			refused = append(refused, id)
+			continue
+		}
+		if in, ok := f.instances[id]; ok && in.State != autoscaler.StateTerminated {
+			in.State = autoscaler.StateTerminated
+			f.killed++
+		}
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("fake fleet: refusing to terminate %s: %w", strings.Join(refused, ","), autoscaler.ErrNotManaged)
+	}
+	return nil
+}
+
+// Counts returns how many instances were launched and terminated so far.
+func (f *Fleet) Counts() (launched, terminated int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.launched, f.killed
+}
+
+// Nodes is an in-memory NodeManager. With a Fleet attached it behaves like
+// a cluster whose instances join: every running instance of the fleet gets
+// a Ready node JoinDelay after it started running, unless NeverJoin names
+// it; a node whose instance is terminated becomes NotReady.
+type Nodes struct {
+	recorder
+	clock clock.PassiveClock
+	fleet *Fleet
+
+	mu sync.Mutex
+	// JoinDelay is how long after running a node appears and is Ready.
+	JoinDelay time.Duration
+	nodes     map[string]*autoscaler.Node
+	never     map[string]bool
+	deleted   map[string]bool
+}
+
+// NewNodes returns a NodeManager; fleet may be nil (nodes are then only
+// those added with Add).
+func NewNodes(clk clock.PassiveClock, fleet *Fleet) *Nodes {
+	return &Nodes{clock: clk, fleet: fleet, nodes: map[string]*autoscaler.Node{}, never: map[string]bool{}, deleted: map[string]bool{}}
+}
+
+// NodeName is the name the fake gives to the node of instance id.
+func NodeName(instanceID string) string { return "node-" + instanceID }
+
+// Add puts a node into the cluster as it is.
+func (n *Nodes) Add(node autoscaler.Node) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := node
+	n.nodes[node.Name] = &c
+}
+
+// NeverJoin makes the given instances never become nodes (ghosts).
+func (n *Nodes) NeverJoin(ids ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range ids {
+		n.never[id] = true
+	}
+}
+
+// Update changes a node in place with fn; it reports whether it exists.
+func (n *Nodes) Update(name string, fn func(*autoscaler.Node)) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	node, ok := n.nodes[name]
+	if ok {
+		fn(node)
+	}
+	return ok
+}
+
+// Get returns a node by name.
+func (n *Nodes) Get(name string) (autoscaler.Node, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	node, ok := n.nodes[name]
+	if !ok {
+		return autoscaler.Node{}, false
+	}
+	return *node, true
+}
+
+func (n *Nodes) sync() {
+	if n.fleet == nil {
+		return
+	}
+	now := n.clock.Now()
+	byID := map[string]autoscaler.Instance{}
+	for _, in := range n.fleet.Instances() {
+		byID[in.ID] = in
+	}
+	for id, in := range byID {
+		name := NodeName(id)
+		if _, ok := n.nodes[name]; ok || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
+			continue
+		}
+		joinAt := in.LaunchTime.Add(n.fleet.BootDelay + n.JoinDelay)
+		if now.Before(joinAt) {
+			continue
+		}
+		n.nodes[name] = &autoscaler.Node{
+			Name: name, ProviderID: "aws:///" + in.Zone + "/" + id, InstanceID: id,
+			InternalIP: in.PrivateIP, Hostname: in.PrivateDNS, Ready: true,
+			ReadyTransition: joinAt, Created: joinAt, Managed: true,
+		}
+	}
+	for _, node := range n.nodes {
+		if in, ok := byID[node.InstanceID]; ok && in.State == autoscaler.StateTerminated && node.Ready {
+			node.Ready, node.ReadyTransition = false, now
+		}
+	}
+}
+
+// ListNodes implements autoscaler.NodeManager. Method name for FailNext:
+// "ListNodes".
+func (n *Nodes) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
+	if err := n.record("ListNodes"); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sync()
+	out := make([]autoscaler.Node, 0, len(n.nodes))
+	for _, node := range n.nodes {
+		out = append(out, *node)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (n *Nodes) setCordon(method, name string, v bool) error {
+	if err := n.record(method, name); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	node, ok := n.nodes[name]
+	if !ok {
+		return fmt.Errorf("fake nodes: %s %s: %w", strings.ToLower(method), name, autoscaler.ErrNotFound)
+	}
+	node.Unschedulable = v
+	return nil
+}
+
+// Cordon implements autoscaler.NodeManager.
+func (n *Nodes) Cordon(ctx context.Context, name string) error {
+	return n.setCordon("Cordon", name, true)
+}
+
+// Uncordon implements autoscaler.NodeManager.
+func (n *Nodes) Uncordon(ctx context.Context, name string) error {
+	return n.setCordon("Uncordon", name, false)
+}
+
+// Drain implements autoscaler.NodeManager: the node's pods are gone at
+// once unless an error is injected ("Drain"), e.g. one wrapping
+// ErrDrainBlocked.
+func (n *Nodes) Drain(ctx context.Context, name string) error {
+	if err := n.record("Drain", name); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	node, ok := n.nodes[name]
+	if !ok {
+		return fmt.Errorf("fake nodes: drain %s: %w", name, autoscaler.ErrNotFound)
+	}
+	if !node.Unschedulable {
+		return errors.New("fake nodes: drain of a node that is not cordoned: " + name)
+	}
+	node.Pods = 0
+	return nil
+}
+
+// DeleteNode implements autoscaler.NodeManager.
+func (n *Nodes) DeleteNode(ctx context.Context, name string) error {
+	if err := n.record("DeleteNode", name); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.nodes, name)
+	n.deleted[name] = true
+	return nil
+}
+
+// Names returns the names of the current nodes, sorted.
+func (n *Nodes) Names() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for name := range n.nodes {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
