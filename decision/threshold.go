@@ -1,0 +1,167 @@
+package decision
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// ThresholdConfig sets the threshold policy. Comparisons are strict: with
+// CPUHigh 70, a reading of 70.0 is not above it.
+type ThresholdConfig struct {
+	// PendingPodsAbove: more pending pods than this scales up by
+	// PendingStep (level CRITICAL). Default 0 and 2.
+	PendingPodsAbove float64
+	PendingStep      int
+	// CPUHigh: average CPU above this percentage scales up by CPUStep
+	// (HIGH_LOAD). Default 70 and 1.
+	CPUHigh float64
+	CPUStep int
+	// MemoryHigh: memory above this percentage scales up by MemoryStep
+	// (HIGH_LOAD). Default 75 and 1.
+	MemoryHigh float64
+	MemoryStep int
+	// CPULow and MemoryLow: CPU below CPULow and memory below MemoryLow
+	// with no pending pods scales down by DownStep (LOW_LOAD).
+	// Default 30, 50 and 1.
+	CPULow    float64
+	MemoryLow float64
+	DownStep  int
+	// SustainedUp and SustainedDown are how many consecutive readings
+	// (this one and the ones before it in the history) a CPU or memory
+	// condition must hold before it acts. Default 1 (act at once).
+	// Pending pods always act at once.
+	SustainedUp   int
+	SustainedDown int
+}
+
+// DefaultThresholdConfig returns the original design's thresholds.
+func DefaultThresholdConfig() ThresholdConfig {
+	return ThresholdConfig{
+		PendingPodsAbove: 0, PendingStep: 2,
+		CPUHigh: 70, CPUStep: 1,
+		MemoryHigh: 75, MemoryStep: 1,
+		CPULow: 30, MemoryLow: 50, DownStep: 1,
+		SustainedUp: 1, SustainedDown: 1,
+	}
+}
+
+// Threshold is the original design's policy: pending pods first, then CPU,
+// then memory, and a gradual scale-down when everything is quiet.
+type Threshold struct {
+	cfg ThresholdConfig
+}
+
+// NewThreshold checks cfg and returns the policy. Every problem is
+// reported, naming the field.
+func NewThreshold(cfg ThresholdConfig) (*Threshold, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"CPUHigh", cfg.CPUHigh}, {"MemoryHigh", cfg.MemoryHigh}, {"CPULow", cfg.CPULow}, {"MemoryLow", cfg.MemoryLow}} {
+		if math.IsNaN(p.v) || p.v < 0 || p.v > 100 {
+			bad("%s must be a percentage between 0 and 100, got %v", p.name, p.v)
+		}
+	}
+	if math.IsNaN(cfg.PendingPodsAbove) || cfg.PendingPodsAbove < 0 {
+		bad("PendingPodsAbove must be 0 or more, got %v", cfg.PendingPodsAbove)
+	}
+	if cfg.CPULow >= cfg.CPUHigh {
+		bad("CPULow (%v) must be below CPUHigh (%v)", cfg.CPULow, cfg.CPUHigh)
+	}
+	if cfg.MemoryLow >= cfg.MemoryHigh {
+		bad("MemoryLow (%v) must be below MemoryHigh (%v)", cfg.MemoryLow, cfg.MemoryHigh)
+	}
+	for _, s := range []struct {
+		name string
+		v    int
+	}{{"PendingStep", cfg.PendingStep}, {"CPUStep", cfg.CPUStep}, {"MemoryStep", cfg.MemoryStep}, {"DownStep", cfg.DownStep},
+		{"SustainedUp", cfg.SustainedUp}, {"SustainedDown", cfg.SustainedDown}} {
+		if s.v < 1 {
+			bad("%s must be at least 1, got %d", s.name, s.v)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("threshold policy: %w", err)
+	}
+	return &Threshold{cfg: cfg}, nil
+}
+
+// Default returns the threshold policy with the original design's defaults.
+func Default() *Threshold {
+	return &Threshold{cfg: DefaultThresholdConfig()}
+}
+
+// Config returns the policy's configuration.
+func (p *Threshold) Config() ThresholdConfig { return p.cfg }
+
+// sustained reports whether cond holds for the current reading and the
+// n-1 readings before it in history. A missing (NaN) reading breaks it.
+func sustained(cur float64, history []autoscaler.Record, n int, get func(autoscaler.Record) float64, cond func(float64) bool) bool {
+	if math.IsNaN(cur) || !cond(cur) {
+		return false
+	}
+	if n-1 > len(history) {
+		return false
+	}
+	for _, r := range history[len(history)-(n-1):] {
+		v := get(r)
+		if math.IsNaN(v) || !cond(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func val(m autoscaler.Metric) float64 {
+	if !m.OK {
+		return math.NaN()
+	}
+	return m.Value
+}
+
+// Decide implements autoscaler.Policy.
+func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
+	c := p.cfg
+	s := in.Snapshot
+	cpu, mem, pending := val(s.CPU), val(s.Memory), val(s.PendingPods)
+	cpuOf := func(r autoscaler.Record) float64 { return r.CPU }
+	memOf := func(r autoscaler.Record) float64 { return r.Memory }
+
+	if s.PendingPods.OK && pending > c.PendingPodsAbove {
+		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: c.PendingStep, Level: autoscaler.LevelCritical,
+			Reason: fmt.Sprintf("%g pending pods", pending)}
+	}
+	if sustained(cpu, in.History, c.SustainedUp, cpuOf, func(v float64) bool { return v > c.CPUHigh }) {
+		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: c.CPUStep, Level: autoscaler.LevelHighLoad,
+			Reason: fmt.Sprintf("CPU %.1f%% above %g%%%s", cpu, c.CPUHigh, forReadings(c.SustainedUp))}
+	}
+	if sustained(mem, in.History, c.SustainedUp, memOf, func(v float64) bool { return v > c.MemoryHigh }) {
+		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: c.MemoryStep, Level: autoscaler.LevelHighLoad,
+			Reason: fmt.Sprintf("memory %.1f%% above %g%%%s", mem, c.MemoryHigh, forReadings(c.SustainedUp))}
+	}
+	if s.PendingPods.OK && pending == 0 &&
+		sustained(cpu, in.History, c.SustainedDown, cpuOf, func(v float64) bool { return v < c.CPULow }) &&
+		sustained(mem, in.History, c.SustainedDown, memOf, func(v float64) bool { return v < c.MemoryLow }) {
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: c.DownStep, Level: autoscaler.LevelLowLoad,
+			Reason: fmt.Sprintf("CPU %.1f%% below %g%%, memory %.1f%% below %g%%, no pending pods%s", cpu, c.CPULow, mem, c.MemoryLow, forReadings(c.SustainedDown))}
+	}
+	var why []string
+	if missing := s.Missing(); len(missing) > 0 {
+		why = append(why, "missing "+strings.Join(missing, ", "))
+	}
+	why = append(why, fmt.Sprintf("cpu=%s mem=%s pending=%s within thresholds", s.CPU, s.Memory, s.PendingPods))
+	return autoscaler.Decision{Action: autoscaler.Hold, Reason: strings.Join(why, "; ")}
+}
+
+func forReadings(n int) string {
+	if n <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" for %d readings", n)
+}

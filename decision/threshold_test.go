@@ -1,0 +1,180 @@
+package decision
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func snap(cpu, mem, pending float64) autoscaler.Snapshot {
+	m := func(v float64) autoscaler.Metric {
+		if math.IsNaN(v) {
+			return autoscaler.Missing(autoscaler.ErrNoData)
+		}
+		return autoscaler.Value(v, t0)
+	}
+	return autoscaler.Snapshot{Time: t0, CPU: m(cpu), Memory: m(mem), PendingPods: m(pending)}
+}
+
+type got struct {
+	Action autoscaler.Action
+	Count  int
+	Level  autoscaler.Level
+}
+
+func TestThresholdBoundaries(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name              string
+		cpu, mem, pending float64
+		want              got
+	}{
+		{"one pending pod", 50, 60, 1, got{autoscaler.ScaleUp, 2, autoscaler.LevelCritical}},
+		{"pending pods win over low cpu", 10, 10, 3, got{autoscaler.ScaleUp, 2, autoscaler.LevelCritical}},
+		{"no pending pods, middle load", 50, 60, 0, got{autoscaler.Hold, 0, ""}},
+		{"cpu 70.0 is not above 70", 70, 60, 0, got{autoscaler.Hold, 0, ""}},
+		{"cpu 70.01 is above 70", 70.01, 60, 0, got{autoscaler.ScaleUp, 1, autoscaler.LevelHighLoad}},
+		{"memory 75.0 is not above 75", 50, 75, 0, got{autoscaler.Hold, 0, ""}},
+		{"memory 75.5 is above 75", 50, 75.5, 0, got{autoscaler.ScaleUp, 1, autoscaler.LevelHighLoad}},
+		{"cpu 30.0 is not below 30", 30, 40, 0, got{autoscaler.Hold, 0, ""}},
+		{"cpu 29.9 and memory 49.9: down", 29.9, 49.9, 0, got{autoscaler.ScaleDown, 1, autoscaler.LevelLowLoad}},
+		{"memory 50.0 is not below 50", 10, 50, 0, got{autoscaler.Hold, 0, ""}},
+		{"low load but a pending pod: up", 10, 10, 1, got{autoscaler.ScaleUp, 2, autoscaler.LevelCritical}},
+		{"pending missing: no scale-down", 10, 10, nan, got{autoscaler.Hold, 0, ""}},
+		{"cpu missing: no scale-down", nan, 10, 0, got{autoscaler.Hold, 0, ""}},
+		{"memory missing: no scale-down", 10, nan, 0, got{autoscaler.Hold, 0, ""}},
+		{"cpu missing, pending pods: still up", nan, nan, 4, got{autoscaler.ScaleUp, 2, autoscaler.LevelCritical}},
+		{"pending missing, high cpu: up", 90, 10, nan, got{autoscaler.ScaleUp, 1, autoscaler.LevelHighLoad}},
+		{"all missing: hold", nan, nan, nan, got{autoscaler.Hold, 0, ""}},
+		{"zero everything: down", 0, 0, 0, got{autoscaler.ScaleDown, 1, autoscaler.LevelLowLoad}},
+	}
+	p := Default()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := p.Decide(autoscaler.PolicyInput{Now: t0, Snapshot: snap(tt.cpu, tt.mem, tt.pending)})
+			if diff := cmp.Diff(tt.want, got{d.Action, d.Count, d.Level}); diff != "" {
+				t.Errorf("decision %v (-want +got):\n%s", d, diff)
+			}
+			if d.Reason == "" {
+				t.Errorf("decision without a reason: %v", d)
+			}
+		})
+	}
+}
+
+func TestThresholdMissingReasonNamesMetric(t *testing.T) {
+	d := Default().Decide(autoscaler.PolicyInput{Snapshot: snap(math.NaN(), 10, 0)})
+	if !strings.Contains(d.Reason, "missing cpu") {
+		t.Errorf("reason %q does not say cpu is missing", d.Reason)
+	}
+}
+
+func rec(cpu, mem float64) autoscaler.Record {
+	return autoscaler.Record{CPU: cpu, Memory: mem, PendingPods: 0}
+}
+
+func TestThresholdSustained(t *testing.T) {
+	cfg := DefaultThresholdConfig()
+	cfg.SustainedUp, cfg.SustainedDown = 3, 2
+	p, err := NewThreshold(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := math.NaN()
+	tests := []struct {
+		name    string
+		history []autoscaler.Record
+		cpu     float64
+		want    autoscaler.Action
+	}{
+		{"high once", nil, 90, autoscaler.Hold},
+		{"high twice", []autoscaler.Record{rec(80, 60)}, 90, autoscaler.Hold},
+		{"high three times", []autoscaler.Record{rec(80, 60), rec(75, 60)}, 90, autoscaler.ScaleUp},
+		{"high three times but the oldest at 70.0", []autoscaler.Record{rec(70, 60), rec(75, 60)}, 90, autoscaler.Hold},
+		{"missing reading breaks the run", []autoscaler.Record{rec(80, 60), rec(nan, 60)}, 90, autoscaler.Hold},
+		{"only the recent readings count", []autoscaler.Record{rec(10, 60), rec(80, 60), rec(75, 60)}, 90, autoscaler.ScaleUp},
+		{"low once", nil, 10, autoscaler.Hold},
+		{"low twice", []autoscaler.Record{rec(20, 20)}, 10, autoscaler.ScaleDown},
+		{"low twice but memory was high", []autoscaler.Record{rec(20, 60)}, 10, autoscaler.Hold},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := 60.0
+			if tt.cpu < 30 {
+				mem = 20
+			}
+			d := p.Decide(autoscaler.PolicyInput{Snapshot: snap(tt.cpu, mem, 0), History: tt.history})
+			if d.Action != tt.want {
+				t.Errorf("got %v, want %s", d, tt.want)
+			}
+		})
+	}
+}
+
+func TestNewThresholdErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*ThresholdConfig)
+		want   string
+	}{
+		{"cpu above 100", func(c *ThresholdConfig) { c.CPUHigh = 120 }, "CPUHigh must be a percentage"},
+		{"low not below high", func(c *ThresholdConfig) { c.CPULow = 80 }, "CPULow (80) must be below CPUHigh (70)"},
+		{"memory low above high", func(c *ThresholdConfig) { c.MemoryLow = 90 }, "MemoryLow (90) must be below MemoryHigh (75)"},
+		{"zero step", func(c *ThresholdConfig) { c.PendingStep = 0 }, "PendingStep must be at least 1"},
+		{"zero window", func(c *ThresholdConfig) { c.SustainedDown = 0 }, "SustainedDown must be at least 1"},
+		{"negative pending", func(c *ThresholdConfig) { c.PendingPodsAbove = -1 }, "PendingPodsAbove must be 0 or more"},
+		{"NaN threshold", func(c *ThresholdConfig) { c.MemoryHigh = math.NaN() }, "MemoryHigh must be a percentage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultThresholdConfig()
+			tt.mutate(&cfg)
+			_, err := NewThreshold(cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("NewThreshold error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := NewThreshold(DefaultThresholdConfig()); err != nil {
+		t.Errorf("defaults rejected: %v", err)
+	}
+}
+
+func fixed(a autoscaler.Action, n int, reason string) autoscaler.Policy {
+	return autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.Decision{Action: a, Count: n, Reason: reason}
+	})
+}
+
+func TestCompose(t *testing.T) {
+	hold := fixed(autoscaler.Hold, 0, "quiet")
+	up1, up3 := fixed(autoscaler.ScaleUp, 1, "a"), fixed(autoscaler.ScaleUp, 3, "b")
+	down1, down2 := fixed(autoscaler.ScaleDown, 1, "c"), fixed(autoscaler.ScaleDown, 2, "d")
+	tests := []struct {
+		name string
+		p    autoscaler.Policy
+		want autoscaler.Decision
+	}{
+		{"first of: first acting wins", FirstOf(hold, up1, up3), autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Reason: "a"}},
+		{"first of: down before up", FirstOf(down1, up3), autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "c"}},
+		{"first of: all hold", FirstOf(hold, hold), autoscaler.Decision{Action: autoscaler.Hold, Reason: "quiet"}},
+		{"max: largest up", Max(up1, down1, up3), autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 3, Reason: "b"}},
+		{"max: all down, smallest", Max(down2, down1), autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "c"}},
+		{"max: one holds, no down", Max(down2, hold), autoscaler.Decision{Action: autoscaler.Hold, Reason: "only 1 of 2 policies want to scale down (quiet)"}},
+		{"max: none", Max(), autoscaler.Decision{Action: autoscaler.Hold, Reason: "no policy"}},
+		{"named", Named("queue", up1), autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Reason: "queue: a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.p.Decide(autoscaler.PolicyInput{})); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
