@@ -1,0 +1,84 @@
+package fake_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func TestStoreLockAndFencing(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(t0)
+	s := fake.NewStore(clk)
+	a, err := s.Acquire(ctx, "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Acquire(ctx, "b", time.Minute); !errors.Is(err, autoscaler.ErrLockHeld) {
+		t.Fatalf("contended acquire: %v", err)
+	}
+	clk.Step(time.Minute)
+	b, err := s.Acquire(ctx, "b", time.Minute)
+	if err != nil || !b.TookOver || b.PreviousOwner != "a" || b.Token <= a.Token {
+		t.Fatalf("takeover: %+v %v", b, err)
+	}
+	if err := s.Save(ctx, a, autoscaler.ClusterState{NodeCount: 9}); !errors.Is(err, autoscaler.ErrLeaseLost) {
+		t.Errorf("stale writer: %v", err)
+	}
+	if err := s.Release(ctx, a); err != nil {
+		t.Errorf("releasing a lost lease: %v", err)
+	}
+	if s.Holder() != "b" {
+		t.Errorf("stale release freed b's lock")
+	}
+	if err := s.Save(ctx, b, autoscaler.ClusterState{NodeCount: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Load(ctx); st.NodeCount != 4 || st.Version != b.Token {
+		t.Errorf("state %+v", st)
+	}
+}
+
+func TestFleetLaunchIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	clk := clocktesting.NewFakeClock(t0)
+	f := fake.NewFleet(clk)
+	f.BootDelay = time.Minute
+	first, err := f.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2})
+	if err != nil || len(first) != 2 || first[0].State != autoscaler.StatePending {
+		t.Fatalf("launch: %v %v", first, err)
+	}
+	again, err := f.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2})
+	if err != nil || len(again) != 2 || again[0].ID != first[0].ID {
+		t.Fatalf("retry launched again: %v %v", again, err)
+	}
+	if launched, _ := f.Counts(); launched != 2 {
+		t.Errorf("launched %d", launched)
+	}
+	clk.Step(time.Minute)
+	list, _ := f.List(ctx)
+	if list[0].State != autoscaler.StateRunning {
+		t.Errorf("state after boot delay: %s", list[0].State)
+	}
+}
+
+// A test of your own code that needs a FleetProvider failing for capacity.
+func ExampleFleet() {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	fleet := fake.NewFleet(clk)
+	fleet.SetCapacity(1)
+	got, err := fleet.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op-1", Count: 3})
+	fmt.Println(len(got), errors.Is(err, autoscaler.ErrInsufficientCapacity))
+	fmt.Println(fleet.Calls())
+	// Output:
+	// 1 true
+	// [Launch(op-1, 3)]
+}

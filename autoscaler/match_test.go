@@ -1,0 +1,86 @@
+package autoscaler
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestInstanceIDFromProviderID(t *testing.T) {
+	for in, want := range map[string]string{
+		"aws:///eu-west-1a/i-0abc123":  "i-0abc123",
+		"aws://eu-west-1a/i-0abc123":   "i-0abc123",
+		"k3s://ip-10-0-1-5":            "",
+		"aws:///eu-west-1a/fargate-ip": "",
+		"":                             "",
+		"gce://project/zone/vm":        "",
+	} {
+		if got := InstanceIDFromProviderID(in); got != want {
+			t.Errorf("InstanceIDFromProviderID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMatchNodes(t *testing.T) {
+	instances := []Instance{
+		{ID: "i-1", PrivateIP: "10.0.1.1", PrivateDNS: "ip-10-0-1-1.ec2.internal"},
+		{ID: "i-2", PrivateIP: "10.0.1.2", PrivateDNS: "ip-10-0-1-2.ec2.internal"},
+		{ID: "i-3", PrivateIP: "10.0.1.3", PrivateDNS: "ip-10-0-1-3.ec2.internal"},
+		{ID: "i-4", PrivateIP: "10.0.1.4", PrivateDNS: "ip-10-0-1-4.ec2.internal"},
+		{ID: "i-5", PrivateIP: "10.0.1.5"},
+	}
+	nodes := []Node{
+		{Name: "a", ProviderID: "aws:///z/i-1", InternalIP: "10.0.1.9"}, // providerID wins over IP
+		{Name: "b", ProviderID: "k3s://b", InstanceID: "i-2"},           // label
+		{Name: "c", ProviderID: "k3s://c", InternalIP: "10.0.1.3"},      // IP
+		{Name: "ip-10-0-1-4", ProviderID: "k3s://ip-10-0-1-4"},           // short DNS name
+		{Name: "server", ProviderID: "k3s://server", InternalIP: "10.0.0.10"},
+		{Name: "dup", InstanceID: "i-1"}, // i-1 already matched
+	}
+	got, unmatched := MatchNodes(instances, nodes)
+	want := map[string]string{"i-1": "a", "i-2": "b", "i-3": "c", "i-4": "ip-10-0-1-4"}
+	names := map[string]string{}
+	for id, n := range got {
+		names[id] = n.Name
+	}
+	if diff := cmp.Diff(want, names); diff != "" {
+		t.Errorf("matches (-want +got):\n%s", diff)
+	}
+	var un []string
+	for _, n := range unmatched {
+		un = append(un, n.Name)
+	}
+	if diff := cmp.Diff([]string{"server", "dup"}, un); diff != "" {
+		t.Errorf("unmatched (-want +got):\n%s", diff)
+	}
+}
+
+func TestChooseVictims(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := func(id string, m Market, pods int, age time.Duration, ready bool, blocker string) Candidate {
+		return Candidate{Instance: Instance{ID: id, Market: m, LaunchTime: t0.Add(-age)}, Node: Node{Name: "n-" + id, Ready: ready, Pods: pods, ScaleDownBlocker: blocker}}
+	}
+	cands := []Candidate{
+		c("od-empty", MarketOnDemand, 0, time.Hour, true, ""),
+		c("spot-5", MarketSpot, 5, time.Hour, true, ""),
+		c("spot-1-old", MarketSpot, 1, 3*time.Hour, true, ""),
+		c("spot-1-new", MarketSpot, 1, 2*time.Hour, true, ""),
+		c("spot-0-blocked", MarketSpot, 0, time.Hour, true, "annotation"),
+		c("spot-0-notready", MarketSpot, 0, time.Hour, false, ""),
+	}
+	got, reasons := ChooseVictims(cands, 10)
+	var ids []string
+	for _, v := range got {
+		ids = append(ids, v.Instance.ID)
+	}
+	if diff := cmp.Diff([]string{"spot-1-new", "spot-1-old", "spot-5", "od-empty"}, ids); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+	if len(reasons) != 4 || reasons[0] == "" {
+		t.Errorf("reasons %q", reasons)
+	}
+	if got, _ := ChooseVictims(cands[4:], 1); len(got) != 0 {
+		t.Errorf("chose a blocked or NotReady node: %v", got)
+	}
+}
