@@ -25,6 +25,9 @@ type Fleet struct {
 	mu sync.Mutex
 	// BootDelay is how long an instance stays pending.
 	BootDelay time.Duration
+	// BootDelayFunc, when set, draws each new instance's boot delay
+	// instead of BootDelay (the simulator draws 60-120 seconds).
+	BootDelayFunc func() time.Duration
 	// Zones are the zones instances are spread over; default one zone "zone-a".
 	Zones []string
 	// Market is the market new instances get; default spot.
@@ -35,16 +38,20 @@ type Fleet struct {
 	// InstanceType is recorded on new instances; default "t3.medium".
 	InstanceType string
 
-	seq       int
-	instances map[string]*autoscaler.Instance
-	foreign   map[string]bool
-	launched  int
-	killed    int
+	seq        int
+	bootAt     map[string]time.Time
+	bootDelays map[string]time.Duration
+	endedAt    map[string]time.Time
+	instances  map[string]*autoscaler.Instance
+	foreign    map[string]bool
+	launched   int
+	killed     int
 }
 
 // NewFleet returns an empty fleet with unlimited capacity and no boot delay.
 func NewFleet(clk clock.PassiveClock) *Fleet {
-	return &Fleet{clock: clk, Capacity: -1, instances: map[string]*autoscaler.Instance{}, foreign: map[string]bool{}}
+	return &Fleet{clock: clk, Capacity: -1, instances: map[string]*autoscaler.Instance{}, foreign: map[string]bool{},
+		bootAt: map[string]time.Time{}, bootDelays: map[string]time.Duration{}, endedAt: map[string]time.Time{}}
 }
 
 // SetCapacity sets how many more instances can be launched (negative: unlimited).
@@ -90,17 +97,56 @@ func (f *Fleet) Interrupt(id string) error {
 func (f *Fleet) Reclaim(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if in, ok := f.instances[id]; ok {
+	if in, ok := f.instances[id]; ok && in.State != autoscaler.StateTerminated {
 		in.State = autoscaler.StateTerminated
+		f.endedAt[id] = f.clock.Now()
 	}
 }
 
-func (f *Fleet) refresh(now time.Time) {
-	for _, in := range f.instances {
-		if in.State == autoscaler.StatePending && !now.Before(in.LaunchTime.Add(f.BootDelay)) {
-			in.State = autoscaler.StateRunning
+// Lifetime is an instance's billing span: End is zero while it runs.
+type Lifetime struct {
+	ID     string
+	Market autoscaler.Market
+	Start  time.Time
+	End    time.Time
+}
+
+// Lifetimes returns the billing span of every instance of this cluster.
+func (f *Fleet) Lifetimes() []Lifetime {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Lifetime, 0, len(f.instances))
+	for id, in := range f.instances {
+		if !f.foreign[id] {
+			out = append(out, Lifetime{ID: id, Market: in.Market, Start: in.LaunchTime, End: f.endedAt[id]})
 		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (f *Fleet) refresh(now time.Time) {
+	for id, at := range f.bootAt {
+		if !now.Before(at) {
+			if in := f.instances[id]; in.State == autoscaler.StatePending {
+				in.State = autoscaler.StateRunning
+			}
+			delete(f.bootAt, id)
+		}
+	}
+}
+
+// RunningSince returns when instance id became (or becomes) running.
+func (f *Fleet) RunningSince(id string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if at, ok := f.bootAt[id]; ok {
+		return at
+	}
+	if in, ok := f.instances[id]; ok {
+		return in.LaunchTime.Add(f.bootDelays[id])
+	}
+	return time.Time{}
 }
 
 // List implements autoscaler.FleetProvider. Method name for FailNext: "List".
@@ -193,8 +239,15 @@ func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]aut
 			PrivateIP:    fmt.Sprintf("10.0.%d.%d", f.seq/250, f.seq%250+1),
 			OperationID:  req.OperationID,
 		}
-		if f.BootDelay <= 0 {
+		boot := f.BootDelay
+		if f.BootDelayFunc != nil {
+			boot = f.BootDelayFunc()
+		}
+		f.bootDelays[in.ID] = boot
+		if boot <= 0 {
 			in.State = autoscaler.StateRunning
+		} else {
+			f.bootAt[in.ID] = now.Add(boot)
 		}
 		in.PrivateDNS = "ip-" + strings.ReplaceAll(in.PrivateIP, ".", "-") + ".internal"
 		f.instances[in.ID] = in
@@ -225,6 +278,7 @@ func (f *Fleet) Terminate(ctx context.Context, ids []string) error {
 		}
 		if in, ok := f.instances[id]; ok && in.State != autoscaler.StateTerminated {
 			in.State = autoscaler.StateTerminated
+			f.endedAt[id] = f.clock.Now()
 			f.killed++
 		}
 	}
@@ -320,7 +374,7 @@ func (n *Nodes) sync() {
 		if _, ok := n.nodes[name]; ok || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
 			continue
 		}
-		joinAt := in.LaunchTime.Add(n.fleet.BootDelay + n.JoinDelay)
+		joinAt := n.fleet.RunningSince(id).Add(n.JoinDelay)
 		if now.Before(joinAt) {
 			continue
 		}

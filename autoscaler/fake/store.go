@@ -2,8 +2,9 @@ package fake
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type Store struct {
 	owner   string
 	expires time.Time
 	token   int64
-	state   []byte // JSON, so that callers never share memory with the store
+	state   *autoscaler.ClusterState // a deep copy: callers never share memory with the store
 	saves   int
 }
 
@@ -88,14 +89,25 @@ func (s *Store) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 }
 
 func (s *Store) decode() (autoscaler.ClusterState, error) {
-	var st autoscaler.ClusterState
 	if s.state == nil {
-		return st, nil
+		return autoscaler.ClusterState{}, nil
 	}
-	if err := json.Unmarshal(s.state, &st); err != nil {
-		return st, fmt.Errorf("fake store: decode state: %w", err)
+	return clone(*s.state), nil
+}
+
+// clone deep-copies a state, so that neither side can change the other's.
+func clone(st autoscaler.ClusterState) autoscaler.ClusterState {
+	if st.Operation != nil {
+		op := *st.Operation
+		st.Operation = &op
 	}
-	return st, nil
+	st.History = slices.Clone(st.History)
+	for i, r := range st.History {
+		if r.Custom != nil {
+			st.History[i].Custom = maps.Clone(r.Custom)
+		}
+	}
+	return st
 }
 
 // Save implements autoscaler.StateStore: refused with ErrLeaseLost when a
@@ -110,11 +122,8 @@ func (s *Store) Save(ctx context.Context, l autoscaler.Lease, st autoscaler.Clus
 		return fmt.Errorf("fake store: token %d, current %d: %w", l.Token, s.token, autoscaler.ErrLeaseLost)
 	}
 	st.Version = l.Token
-	b, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("fake store: encode state: %w", err)
-	}
-	s.state = b
+	c := clone(st)
+	s.state = &c
 	s.saves++
 	return nil
 }
@@ -129,13 +138,10 @@ func (s *Store) State() autoscaler.ClusterState {
 
 // SetState replaces the stored state, as if an earlier tick had saved it.
 func (s *Store) SetState(st autoscaler.ClusterState) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
+	c := clone(st)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.state = b
+	s.state = &c
 	return nil
 }
 
