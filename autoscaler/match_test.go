@@ -34,7 +34,7 @@ func TestMatchNodes(t *testing.T) {
 		{Name: "a", ProviderID: "aws:///z/i-1", InternalIP: "10.0.1.9"}, // providerID wins over IP
 		{Name: "b", ProviderID: "k3s://b", InstanceID: "i-2"},           // label
 		{Name: "c", ProviderID: "k3s://c", InternalIP: "10.0.1.3"},      // IP
-		{Name: "ip-10-0-1-4", ProviderID: "k3s://ip-10-0-1-4"},           // short DNS name
+		{Name: "ip-10-0-1-4", ProviderID: "k3s://ip-10-0-1-4"},          // short DNS name
 		{Name: "server", ProviderID: "k3s://server", InternalIP: "10.0.0.10"},
 		{Name: "dup", InstanceID: "i-1"}, // i-1 already matched
 	}
