@@ -1,0 +1,38 @@
+// Package drain is node-fleet's autoscaler.NodeManager on client-go: it
+// lists the cluster's Nodes with what a scale-down needs to know about
+// them, cordons and uncordons them, drains them and deletes them. It works
+// on K3s and on any conformant cluster.
+//
+// # Draining
+//
+// Drain follows the semantics of `kubectl drain` (k8s.io/kubectl/pkg/drain),
+// written here in a few hundred lines of client-go so that programs using
+// it, such as a Lambda function, do not carry kubectl. Every pod on the node
+// goes through one filter chain, also used by ListNodes so that a node it
+// reports as removable can be drained:
+//
+//   - finished pods (Succeeded, Failed) are ignored: they hold nothing;
+//   - pods already being deleted are not evicted again, only waited for;
+//   - mirror pods (static pods, annotation kubernetes.io/config.mirror) and
+//     pods of an existing DaemonSet are left alone: they die with the node;
+//   - a pod annotated cluster-autoscaler.kubernetes.io/safe-to-evict or
+//     node-fleet.io/safe-to-evict "false" blocks the drain; "true" makes the
+//     pod evictable even with local storage or without a controller;
+//   - a pod with an emptyDir volume blocks unless Config.DeleteEmptyDirData;
+//   - a pod without a controller (or whose DaemonSet is gone) blocks unless
+//     Config.EvictUnmanagedPods, because nothing would recreate it;
+//   - every other pod is evicted through the policy/v1 Eviction API.
+//
+// A blocked drain evicts nothing. An eviction refused with HTTP 429
+// (a PodDisruptionBudget allows no disruption now) is retried every
+// Config.RetryInterval until Config.Timeout; pods are never deleted behind
+// a budget's back and never forced. Drain then waits until the evicted pods
+// are gone, or until their deletion time (the moment their grace period
+// runs out) has passed.
+//
+// # Permissions
+//
+// The identity the Manager uses needs, cluster-wide: nodes get, list, patch
+// and delete; pods get and list; pods/eviction create; daemonsets (apps) get;
+// poddisruptionbudgets (policy) list.
+package drain

@@ -1,0 +1,216 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// Drain cordons the node (if it is not already), evicts its pods and waits
+// until they are gone, all within Config.Timeout and ctx.
+//
+// Before evicting anything it runs the filter chain over every pod; a pod
+// that must not be evicted (see the package documentation), or a node
+// annotated as not to be scaled down, fails the drain at once with an error
+// wrapping autoscaler.ErrDrainBlocked, and nothing is evicted. Evictions
+// refused by a PodDisruptionBudget are retried every Config.RetryInterval;
+// when the timeout or ctx's deadline comes first, Drain returns an error
+// wrapping autoscaler.ErrDrainBlocked (and ctx's error, if that was it). The
+// node stays cordoned on every error: the caller decides whether to
+// uncordon it. A node with nothing to evict returns nil at once; a node that
+// is gone yields an error wrapping autoscaler.ErrNotFound.
+func (m *Manager) Drain(ctx context.Context, name string) (err error) {
+	defer func() {
+		// A request cut short by ctx's deadline is a drain that could not
+		// finish in time.
+		if err != nil && ctx.Err() != nil && !errors.Is(err, autoscaler.ErrDrainBlocked) {
+			err = fmt.Errorf("%w: %w", autoscaler.ErrDrainBlocked, err)
+		}
+	}()
+	clk := m.cfg.Clock
+	deadline := clk.Now().Add(m.cfg.Timeout)
+	c := m.cfg.Client
+	node, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("drain node %s: %w", name, autoscaler.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("drain node %s: %w", name, err)
+	}
+	if r := nodeBlocker(node); r != "" {
+		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, r)
+	}
+	if !node.Spec.Unschedulable {
+		if err := m.Cordon(ctx, name); err != nil {
+			return fmt.Errorf("drain node %s: %w", name, err)
+		}
+	}
+
+	pods, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", name).String()
+		l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return fmt.Errorf("drain node %s: list pods: %w", name, err)
+	}
+	ds := newDaemonSets(c)
+	var evict, wait []*corev1.Pod
+	var blockers []string
+	for i := range pods {
+		p := &pods[i]
+		if p.Spec.NodeName != name {
+			continue // a client that ignored the field selector
+		}
+		v, err := m.classify(ctx, p, ds)
+		if err != nil {
+			return fmt.Errorf("drain node %s: %w", name, err)
+		}
+		switch v.action {
+		case actEvict:
+			evict = append(evict, p)
+		case actWait:
+			wait = append(wait, p)
+		case actBlock:
+			blockers = append(blockers, v.reason)
+		}
+	}
+	if len(blockers) > 0 {
+		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, summarize(blockers))
+	}
+	log := m.cfg.Logger.With("node", name)
+	log.InfoContext(ctx, "draining", "evict", len(evict), "terminating", len(wait))
+
+	// Evict in rounds: every pod still waiting for its eviction is tried
+	// once per round; refusals by a budget wait for the next round.
+	for round := 1; len(evict) > 0; round++ {
+		var refused []*corev1.Pod
+		var lastRefusal error
+		for _, p := range evict {
+			err := m.evict(ctx, p)
+			switch {
+			case err == nil:
+				log.InfoContext(ctx, "evicted", "pod", p.Namespace+"/"+p.Name)
+				wait = append(wait, p)
+			case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+				// Gone already, or replaced by a new pod of the same
+				// name (the UID precondition failed): nothing to do.
+			case apierrors.IsTooManyRequests(err),
+				apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+				// A budget allows no disruption now; or the namespace
+				// is being deleted and will take the pod with it.
+				refused = append(refused, p)
+				lastRefusal = err
+			default:
+				return fmt.Errorf("drain node %s: evict pod %s/%s: %w", name, p.Namespace, p.Name, err)
+			}
+		}
+		if len(refused) == 0 {
+			break
+		}
+		log.DebugContext(ctx, "evictions refused, retrying", "round", round, "refused", len(refused), "err", lastRefusal)
+		if err := m.pause(ctx, deadline); err != nil {
+			return fmt.Errorf("drain node %s: %w: %d pod(s) not evicted (first %s/%s) after %s: %v: %w",
+				name, autoscaler.ErrDrainBlocked, len(refused), refused[0].Namespace, refused[0].Name, m.cfg.Timeout, lastRefusal, err)
+		}
+		evict = refused
+	}
+
+	// Wait until every evicted or terminating pod is gone, or its
+	// deletion time (the end of its grace period) has passed.
+	for len(wait) > 0 {
+		var left []*corev1.Pod
+		for _, p := range wait {
+			gone, err := m.gone(ctx, p)
+			if err != nil {
+				return fmt.Errorf("drain node %s: %w", name, err)
+			}
+			if !gone {
+				left = append(left, p)
+			}
+		}
+		if wait = left; len(wait) == 0 {
+			break
+		}
+		if err := m.pauseFor(ctx, deadline, m.cfg.PollInterval); err != nil {
+			return fmt.Errorf("drain node %s: %w: %d pod(s) still terminating (first %s/%s) after %s: %w",
+				name, autoscaler.ErrDrainBlocked, len(wait), wait[0].Namespace, wait[0].Name, m.cfg.Timeout, err)
+		}
+	}
+	log.InfoContext(ctx, "drained")
+	return nil
+}
+
+// evict asks the API server to evict p, which checks its
+// PodDisruptionBudgets. The UID precondition makes sure that it is this
+// pod, not a newer one of the same name, that goes.
+func (m *Manager) evict(ctx context.Context, p *corev1.Pod) error {
+	del := &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}}
+	if m.cfg.GracePeriod > 0 {
+		secs := int64(m.cfg.GracePeriod / time.Second)
+		del.GracePeriodSeconds = &secs
+	}
+	ev := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
+		DeleteOptions: del,
+	}
+	return m.cfg.Client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev)
+}
+
+// gone reports whether p no longer needs waiting for: it is deleted (or
+// replaced by a pod with another UID), or its deletion time has passed.
+func (m *Manager) gone(ctx context.Context, p *corev1.Pod) (bool, error) {
+	cur, err := m.cfg.Client.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	if cur.UID != p.UID && p.UID != types.UID("") {
+		return true, nil
+	}
+	if dt := cur.DeletionTimestamp; dt != nil && !m.cfg.Clock.Now().Before(dt.Time) {
+		return true, nil
+	}
+	return false, nil
+}
+
+// errTimeout says that Config.Timeout has passed.
+var errTimeout = errors.New("drain timeout")
+
+// pause waits RetryInterval, or less if the deadline comes first.
+func (m *Manager) pause(ctx context.Context, deadline time.Time) error {
+	return m.pauseFor(ctx, deadline, m.cfg.RetryInterval)
+}
+
+// pauseFor waits d on the configured clock. It returns errTimeout when the
+// deadline has passed (without waiting past it) and ctx's error when ctx
+// is done first.
+func (m *Manager) pauseFor(ctx context.Context, deadline time.Time, d time.Duration) error {
+	left := deadline.Sub(m.cfg.Clock.Now())
+	if left <= 0 {
+		return errTimeout
+	}
+	t := m.cfg.Clock.NewTimer(min(d, left))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
+}

@@ -1,0 +1,363 @@
+package drain
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// Annotations of the Kubernetes cluster-autoscaler that node-fleet honours
+// as well as its own (autoscaler.AnnotationScaleDownDisabled and
+// autoscaler.AnnotationSafeToEvict), so that workloads annotated for the
+// cluster-autoscaler need no change.
+const (
+	// CAAnnotationScaleDownDisabled on a Node, "true", keeps it from
+	// being removed.
+	CAAnnotationScaleDownDisabled = "cluster-autoscaler.kubernetes.io/scale-down-disabled"
+	// CAAnnotationSafeToEvict on a Pod: "false" keeps its node from being
+	// removed; "true" lets it be evicted even with local storage or no
+	// controller.
+	CAAnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	// AnnotationMirrorPod marks the API server's copy of a static pod.
+	AnnotationMirrorPod = "kubernetes.io/config.mirror"
+)
+
+// Config wires a Manager. Only Client is required; every other field has
+// the default documented on it.
+type Config struct {
+	// Client talks to the cluster. Required.
+	Client kubernetes.Interface
+	// NodeSelector is a label selector (kubectl syntax) that limits
+	// ListNodes to the nodes it matches, e.g.
+	// "!node-role.kubernetes.io/control-plane" to leave out a K3s server
+	// node, or "node-fleet.io/cluster=prod". Default: every node.
+	NodeSelector string
+	// DeleteEmptyDirData lets Drain evict pods with emptyDir volumes,
+	// whose data is lost (kubectl drain --delete-emptydir-data). Default
+	// false: such pods block the drain and make their node unremovable.
+	DeleteEmptyDirData bool
+	// EvictUnmanagedPods lets Drain evict pods that no controller will
+	// recreate (no controller reference, or a DaemonSet that is gone).
+	// Default false: such pods block the drain. Unlike kubectl's --force
+	// they are still evicted through the Eviction API, never deleted.
+	EvictUnmanagedPods bool
+	// Timeout bounds one Drain: evictions refused by a
+	// PodDisruptionBudget are retried, and evicted pods waited for, until
+	// it has passed. Default 3 minutes; keep it well below the lock's TTL.
+	Timeout time.Duration
+	// RetryInterval is the delay between rounds of evictions refused by a
+	// PodDisruptionBudget. Default 5 seconds.
+	RetryInterval time.Duration
+	// PollInterval is how often Drain checks whether evicted pods are
+	// gone. Default 1 second.
+	PollInterval time.Duration
+	// GracePeriod, when positive, overrides the evicted pods' own
+	// terminationGracePeriodSeconds (kubectl drain --grace-period).
+	// Default 0: each pod's own.
+	GracePeriod time.Duration
+	// Clock measures timeouts and waits. Default the real clock.
+	Clock clock.Clock
+	// Logger receives what the Manager does. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Defaults of the Config fields that have one.
+const (
+	DefaultTimeout       = 3 * time.Minute
+	DefaultRetryInterval = 5 * time.Second
+	DefaultPollInterval  = time.Second
+)
+
+// Manager is an autoscaler.NodeManager on client-go. It is safe for
+// concurrent use; it keeps no state between calls.
+type Manager struct {
+	cfg      Config
+	selector labels.Selector
+}
+
+var _ autoscaler.NodeManager = (*Manager)(nil)
+
+// New checks cfg, fills in the defaults and returns a Manager. Every
+// problem with cfg is reported, each naming its field.
+func New(cfg Config) (*Manager, error) {
+	var errs []error
+	if cfg.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	sel, err := labels.Parse(cfg.NodeSelector)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("NodeSelector %q: %w", cfg.NodeSelector, err))
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"Timeout", &cfg.Timeout, DefaultTimeout},
+		{"RetryInterval", &cfg.RetryInterval, DefaultRetryInterval},
+		{"PollInterval", &cfg.PollInterval, DefaultPollInterval},
+		{"GracePeriod", &cfg.GracePeriod, 0},
+	} {
+		switch {
+		case *d.v < 0:
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, *d.v))
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+	if cfg.GracePeriod > 0 && cfg.GracePeriod < time.Second {
+		errs = append(errs, fmt.Errorf("GracePeriod is counted in whole seconds, got %s", cfg.GracePeriod))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("drain config: %w", err)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{cfg: cfg, selector: sel}, nil
+}
+
+// ListNodes returns the nodes that match Config.NodeSelector, each with the
+// number of pods a drain would evict and, in ScaleDownBlocker, every reason
+// it must not be removed: a scale-down-disabled annotation on the node, or
+// a pod that blocks a drain (see the package documentation), or a pod
+// covered by a PodDisruptionBudget that allows no disruption now.
+func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
+	c := m.cfg.Client
+	nodes, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+		o.LabelSelector = m.selector.String()
+		l, err := c.CoreV1().Nodes().List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	// One list of the live pods of the whole cluster, rather than one per
+	// node; the phase filter is repeated below for clients that ignore
+	// field selectors.
+	live := fields.AndSelectors(
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+	).String()
+	pods, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+		o.FieldSelector = live
+		l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	pdbs, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]policyv1.PodDisruptionBudget, string, error) {
+		l, err := c.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list pod disruption budgets: %w", err)
+	}
+	budgets, err := newBudgets(pdbs)
+	if err != nil {
+		return nil, err
+	}
+
+	byNode := make(map[string][]*corev1.Pod, len(nodes))
+	for i := range nodes {
+		byNode[nodes[i].Name] = nil
+	}
+	for i := range pods {
+		p := &pods[i]
+		if _, ours := byNode[p.Spec.NodeName]; ours {
+			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
+		}
+	}
+	// The API server lists in name order; keep that order whatever the
+	// client, so that blockers read the same every time.
+	slices.SortFunc(nodes, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	for _, ps := range byNode {
+		slices.SortFunc(ps, func(a, b *corev1.Pod) int {
+			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+		})
+	}
+	ds := newDaemonSets(c)
+	out := make([]autoscaler.Node, 0, len(nodes))
+	for i := range nodes {
+		n := &nodes[i]
+		an := nodeInfo(n)
+		var blockers []string
+		if r := nodeBlocker(n); r != "" {
+			blockers = append(blockers, r)
+		}
+		for _, p := range byNode[n.Name] {
+			v, err := m.classify(ctx, p, ds)
+			if err != nil {
+				return nil, err
+			}
+			switch v.action {
+			case actBlock:
+				an.Pods++
+				blockers = append(blockers, v.reason)
+			case actEvict:
+				an.Pods++
+				if r := budgets.blocking(p); r != "" {
+					blockers = append(blockers, r)
+				}
+			}
+		}
+		an.ScaleDownBlocker = summarize(blockers)
+		out = append(out, an)
+	}
+	return out, nil
+}
+
+// nodeInfo copies what the autoscaler needs from a Node.
+func nodeInfo(n *corev1.Node) autoscaler.Node {
+	an := autoscaler.Node{
+		Name:          n.Name,
+		ProviderID:    n.Spec.ProviderID,
+		InstanceID:    n.Labels[autoscaler.LabelInstanceID],
+		Unschedulable: n.Spec.Unschedulable,
+		Created:       n.CreationTimestamp.Time,
+		// A node that never reported readiness has been NotReady since
+		// it was created.
+		ReadyTransition: n.CreationTimestamp.Time,
+	}
+	_, hasID := n.Labels[autoscaler.LabelInstanceID]
+	_, hasCluster := n.Labels[autoscaler.LabelCluster]
+	an.Managed = hasID || hasCluster
+	for _, a := range n.Status.Addresses {
+		switch {
+		case a.Type == corev1.NodeInternalIP && an.InternalIP == "":
+			an.InternalIP = a.Address
+		case a.Type == corev1.NodeHostName && an.Hostname == "":
+			an.Hostname = a.Address
+		}
+	}
+	if an.Hostname == "" {
+		an.Hostname = n.Labels[corev1.LabelHostname]
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			an.Ready = c.Status == corev1.ConditionTrue
+			if !c.LastTransitionTime.IsZero() {
+				an.ReadyTransition = c.LastTransitionTime.Time
+			}
+		}
+	}
+	return an
+}
+
+// nodeBlocker returns why the node itself says it must not be removed.
+func nodeBlocker(n *corev1.Node) string {
+	for _, k := range []string{autoscaler.AnnotationScaleDownDisabled, CAAnnotationScaleDownDisabled} {
+		if strings.EqualFold(n.Annotations[k], "true") {
+			return fmt.Sprintf("node annotated %s=true", k)
+		}
+	}
+	return ""
+}
+
+// summarize joins blockers into one line, keeping it short.
+func summarize(blockers []string) string {
+	const keep = 3
+	if len(blockers) <= keep {
+		return strings.Join(blockers, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(blockers[:keep], "; "), len(blockers)-keep)
+}
+
+// Cordon marks the node unschedulable. A node already cordoned is left as
+// it is; a node that is gone yields an error wrapping autoscaler.ErrNotFound.
+func (m *Manager) Cordon(ctx context.Context, name string) error {
+	return m.setUnschedulable(ctx, name, true)
+}
+
+// Uncordon makes the node schedulable again. A node already schedulable is
+// left as it is; a node that is gone yields an error wrapping
+// autoscaler.ErrNotFound.
+func (m *Manager) Uncordon(ctx context.Context, name string) error {
+	return m.setUnschedulable(ctx, name, false)
+}
+
+func (m *Manager) setUnschedulable(ctx context.Context, name string, v bool) error {
+	verb := map[bool]string{true: "cordon", false: "uncordon"}[v]
+	nodes := m.cfg.Client.CoreV1().Nodes()
+	n, err := nodes.Get(ctx, name, metav1.GetOptions{})
+	if err == nil && n.Spec.Unschedulable != v {
+		// A merge patch touches only this field: no conflict with the
+		// kubelet's status updates.
+		patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, v)
+		_, err = nodes.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		if err == nil {
+			m.cfg.Logger.InfoContext(ctx, verb, "node", name)
+		}
+	}
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s node %s: %w", verb, name, autoscaler.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("%s node %s: %w", verb, name, err)
+	}
+	return nil
+}
+
+// DeleteNode deletes the Node object. A node already gone is not an error.
+// It does not drain: call Drain first, and terminate the machine.
+func (m *Manager) DeleteNode(ctx context.Context, name string) error {
+	err := m.cfg.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete node %s: %w", name, err)
+	}
+	m.cfg.Logger.InfoContext(ctx, "deleted node", "node", name)
+	return nil
+}
+
+// listAll pages through a list call (500 items a page).
+func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) ([]T, string, error)) ([]T, error) {
+	var all []T
+	opts := metav1.ListOptions{Limit: 500}
+	for {
+		items, cont, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if cont == "" {
+			return all, nil
+		}
+		opts.Continue = cont
+	}
+}

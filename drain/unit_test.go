@@ -1,0 +1,418 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+func TestNewValidates(t *testing.T) {
+	cs := fake.NewClientset()
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string // each must appear in the error; none: no error
+	}{
+		{"defaults", Config{Client: cs}, nil},
+		{"no client", Config{}, []string{"Client is required"}},
+		{"bad selector and durations", Config{Client: cs, NodeSelector: "a in (", Timeout: -time.Second, RetryInterval: -1, PollInterval: -1},
+			[]string{"NodeSelector", "Timeout must not be negative", "RetryInterval must not be negative", "PollInterval must not be negative"}},
+		{"sub-second grace", Config{Client: cs, GracePeriod: 500 * time.Millisecond}, []string{"GracePeriod"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := New(tt.cfg)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := []time.Duration{m.cfg.Timeout, m.cfg.RetryInterval, m.cfg.PollInterval}
+				if diff := cmp.Diff([]time.Duration{DefaultTimeout, DefaultRetryInterval, DefaultPollInterval}, got); diff != "" {
+					t.Errorf("defaults (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("New accepted a bad config")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestFilterChain runs each pod through the filter chain under the
+// settings that change its fate.
+func TestFilterChain(t *testing.T) {
+	const n = "n1"
+	tests := []struct {
+		name string
+		cfg  Config
+		pod  *corev1.Pod
+		want verdict
+	}{
+		{"replicated", Config{}, pod("a", "web", n), verdict{actEvict, "pod a/web"}},
+		{"succeeded", Config{}, pod("a", "job", n, phase(corev1.PodSucceeded), unowned), verdict{actSkip, "pod a/job has finished"}},
+		{"failed", Config{}, pod("a", "job", n, phase(corev1.PodFailed), emptyDir), verdict{actSkip, "pod a/job has finished"}},
+		{"terminating", Config{}, pod("a", "web", n, terminating(t0)), verdict{actWait, "pod a/web is already terminating"}},
+		{"mirror", Config{}, pod("kube-system", "etcd-n1", n, unowned, podAnnotation(AnnotationMirrorPod, "abc")),
+			verdict{actSkip, "pod kube-system/etcd-n1 is a mirror (static) pod"}},
+		{"daemonset", Config{}, pod("kube-system", "proxy-x", n, ownedBy("apps/v1", "DaemonSet", "proxy"), emptyDir),
+			verdict{actSkip, "pod kube-system/proxy-x belongs to DaemonSet proxy"}},
+		{"daemonset gone", Config{}, pod("kube-system", "old-x", n, ownedBy("apps/v1", "DaemonSet", "old")),
+			verdict{actBlock, "pod kube-system/old-x has no controller (its DaemonSet old is gone) and EvictUnmanagedPods is off"}},
+		{"daemonset gone, unmanaged allowed", Config{EvictUnmanagedPods: true}, pod("kube-system", "old-x", n, ownedBy("apps/v1", "DaemonSet", "old")),
+			verdict{actEvict, "pod kube-system/old-x"}},
+		{"unmanaged", Config{}, pod("a", "bare", n, unowned), verdict{actBlock, "pod a/bare has no controller and EvictUnmanagedPods is off"}},
+		{"unmanaged allowed", Config{EvictUnmanagedPods: true}, pod("a", "bare", n, unowned), verdict{actEvict, "pod a/bare"}},
+		{"emptyDir", Config{}, pod("a", "cache", n, emptyDir),
+			verdict{actBlock, `pod a/cache has local storage (emptyDir volume "scratch") and DeleteEmptyDirData is off`}},
+		{"emptyDir allowed", Config{DeleteEmptyDirData: true}, pod("a", "cache", n, emptyDir), verdict{actEvict, "pod a/cache"}},
+		{"CA not safe to evict", Config{EvictUnmanagedPods: true}, pod("a", "db", n, podAnnotation(CAAnnotationSafeToEvict, "false")),
+			verdict{actBlock, "pod a/db is annotated cluster-autoscaler.kubernetes.io/safe-to-evict=false"}},
+		{"own not safe to evict", Config{}, pod("a", "db", n, podAnnotation(autoscaler.AnnotationSafeToEvict, "False")),
+			verdict{actBlock, "pod a/db is annotated node-fleet.io/safe-to-evict=false"}},
+		{"safe to evict overrides local storage and no controller", Config{}, pod("a", "tmp", n, unowned, emptyDir, podAnnotation(CAAnnotationSafeToEvict, "true")),
+			verdict{actEvict, "pod a/tmp is annotated cluster-autoscaler.kubernetes.io/safe-to-evict=true"}},
+		{"false wins over true", Config{}, pod("a", "x", n, podAnnotation(CAAnnotationSafeToEvict, "true"), podAnnotation(autoscaler.AnnotationSafeToEvict, "false")),
+			verdict{actBlock, "pod a/x is annotated node-fleet.io/safe-to-evict=false"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, cs, _ := newFake(t, tt.cfg, daemonSet("kube-system", "proxy"))
+			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(cs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(verdict{})); diff != "" {
+				t.Errorf("verdict (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestListNodes checks every field ListNodes fills, the pods it counts and
+// the blockers it reports, on one cluster.
+func TestListNodes(t *testing.T) {
+	addrs := func(n *corev1.Node) {
+		n.Spec.ProviderID = "aws:///eu-west-1a/i-0aaa"
+		n.Status.Addresses = []corev1.NodeAddress{
+			{Type: corev1.NodeHostName, Address: "ip-10-0-1-5"},
+			{Type: corev1.NodeInternalIP, Address: "10.0.1.5"},
+			{Type: corev1.NodeInternalIP, Address: "10.0.1.6"},
+		}
+	}
+	cordoned := func(n *corev1.Node) { n.Spec.Unschedulable = true }
+	notReady := func(n *corev1.Node) {
+		n.Status.Conditions[0].Status = corev1.ConditionFalse
+		n.Status.Conditions[0].LastTransitionTime = metav1.NewTime(t0.Add(5 * time.Minute))
+	}
+	noCondition := func(n *corev1.Node) { n.Status.Conditions = nil }
+	objs := []runtime.Object{
+		node("server", withLabel("node-role.kubernetes.io/control-plane", "true")),
+		node("busy", addrs, withLabel(autoscaler.LabelInstanceID, "i-0aaa")),
+		node("k3s", withLabel(autoscaler.LabelCluster, "prod"), withLabel(corev1.LabelHostname, "k3s-host"), cordoned),
+		node("new", noCondition),
+		node("off", notReady, withNodeAnnotation(CAAnnotationScaleDownDisabled, "true")),
+		node("budget"),
+		node("many"),
+		daemonSet("kube-system", "proxy"),
+		pdb("a", "strict", "db", 0),
+		pdb("a", "loose", "web", 1),
+		// busy: two movable pods plus pods a drain leaves alone.
+		pod("a", "web-1", "busy"),
+		pod("a", "web-2", "busy"),
+		pod("kube-system", "proxy-busy", "busy", ownedBy("apps/v1", "DaemonSet", "proxy")),
+		pod("kube-system", "static-busy", "busy", unowned, podAnnotation(AnnotationMirrorPod, "x")),
+		pod("a", "done", "busy", phase(corev1.PodSucceeded), unowned),
+		pod("a", "leaving", "busy", terminating(t0)),
+		// k3s: nothing to move.
+		pod("kube-system", "proxy-k3s", "k3s", ownedBy("apps/v1", "DaemonSet", "proxy")),
+		// off: blocked by its own annotation and by a pod.
+		pod("a", "pinned", "off", podAnnotation(autoscaler.AnnotationSafeToEvict, "false")),
+		// budget: a pod under a budget that allows nothing now.
+		pod("a", "db-0", "budget", func(p *corev1.Pod) { p.Labels["app"] = "db" }),
+		// many: more blockers than the summary keeps.
+		pod("a", "b1", "many", unowned), pod("a", "b2", "many", unowned), pod("a", "b3", "many", emptyDir), pod("a", "b4", "many", unowned),
+		// unscheduled pods belong to no node.
+		pod("a", "pending", ""),
+	}
+	created := t0
+	ready := t0.Add(time.Minute)
+	want := []autoscaler.Node{
+		{Name: "budget", Ready: true, ReadyTransition: ready, Created: created, Pods: 1,
+			ScaleDownBlocker: "pod a/db-0 is covered by PodDisruptionBudget strict, which allows no disruption now"},
+		{Name: "busy", ProviderID: "aws:///eu-west-1a/i-0aaa", InstanceID: "i-0aaa", InternalIP: "10.0.1.5", Hostname: "ip-10-0-1-5",
+			Ready: true, ReadyTransition: ready, Created: created, Pods: 2, Managed: true},
+		{Name: "k3s", Hostname: "k3s-host", Ready: true, ReadyTransition: ready, Unschedulable: true, Created: created, Managed: true},
+		{Name: "many", Ready: true, ReadyTransition: ready, Created: created, Pods: 4,
+			ScaleDownBlocker: "pod a/b1 has no controller and EvictUnmanagedPods is off; pod a/b2 has no controller and EvictUnmanagedPods is off; " +
+				`pod a/b3 has local storage (emptyDir volume "scratch") and DeleteEmptyDirData is off; and 1 more`},
+		{Name: "new", ReadyTransition: created, Created: created},
+		{Name: "off", ReadyTransition: t0.Add(5 * time.Minute), Created: created, Pods: 1,
+			ScaleDownBlocker: "node annotated cluster-autoscaler.kubernetes.io/scale-down-disabled=true; pod a/pinned is annotated node-fleet.io/safe-to-evict=false"},
+	}
+	m, _, _ := newFake(t, Config{NodeSelector: "!node-role.kubernetes.io/control-plane"}, objs...)
+	got, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ListNodes (-want +got):\n%s", diff)
+	}
+}
+
+// TestVictimInputs feeds ListNodes into the core's matching and victim
+// choice: the node whose pods cannot all move is never chosen, and among
+// the others spot goes first, then fewer pods.
+func TestVictimInputs(t *testing.T) {
+	objs := []runtime.Object{
+		node("ip-10-0-0-1", withLabel(autoscaler.LabelInstanceID, "i-1")), // on-demand, empty
+		node("ip-10-0-0-2", withLabel(autoscaler.LabelInstanceID, "i-2")), // spot, 2 pods
+		node("ip-10-0-0-3", withLabel(autoscaler.LabelInstanceID, "i-3")), // spot, 1 pod
+		node("ip-10-0-0-4", withLabel(autoscaler.LabelInstanceID, "i-4")), // spot, empty but a bare pod
+		pod("a", "w1", "ip-10-0-0-2"), pod("a", "w2", "ip-10-0-0-2"),
+		pod("a", "w3", "ip-10-0-0-3"),
+		pod("a", "bare", "ip-10-0-0-4", unowned),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	instances := []autoscaler.Instance{
+		{ID: "i-1", Market: autoscaler.MarketOnDemand, State: autoscaler.StateRunning, LaunchTime: t0},
+		{ID: "i-2", Market: autoscaler.MarketSpot, State: autoscaler.StateRunning, LaunchTime: t0},
+		{ID: "i-3", Market: autoscaler.MarketSpot, State: autoscaler.StateRunning, LaunchTime: t0},
+		{ID: "i-4", Market: autoscaler.MarketSpot, State: autoscaler.StateRunning, LaunchTime: t0.Add(time.Hour)},
+	}
+	byInstance, unmatched := autoscaler.MatchNodes(instances, nodes)
+	if len(unmatched) != 0 {
+		t.Fatalf("unmatched nodes: %v", unmatched)
+	}
+	var cands []autoscaler.Candidate
+	for _, in := range instances {
+		cands = append(cands, autoscaler.Candidate{Instance: in, Node: byInstance[in.ID]})
+	}
+	victims, _ := autoscaler.ChooseVictims(cands, len(cands))
+	var order []string
+	for _, v := range victims {
+		order = append(order, v.Node.Name)
+	}
+	if diff := cmp.Diff([]string{"ip-10-0-0-3", "ip-10-0-0-2", "ip-10-0-0-1"}, order); diff != "" {
+		t.Errorf("victim order (-want +got):\n%s", diff)
+	}
+}
+
+func TestCordonUncordonDelete(t *testing.T) {
+	ctx := context.Background()
+	m, cs, _ := newFake(t, Config{}, node("n1"))
+	unschedulable := func() bool {
+		n, err := cs.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.Spec.Unschedulable
+	}
+	patches := func() int {
+		c := 0
+		for _, a := range cs.Actions() {
+			if a.GetVerb() == "patch" {
+				c++
+			}
+		}
+		return c
+	}
+	steps := []struct {
+		name    string
+		op      func(context.Context, string) error
+		node    string
+		wantErr error
+		want    bool // unschedulable afterwards
+		patches int  // total patches so far
+	}{
+		{"cordon", m.Cordon, "n1", nil, true, 1},
+		{"cordon again is a no-op", m.Cordon, "n1", nil, true, 1},
+		{"uncordon", m.Uncordon, "n1", nil, false, 2},
+		{"uncordon again is a no-op", m.Uncordon, "n1", nil, false, 2},
+		{"cordon a missing node", m.Cordon, "gone", autoscaler.ErrNotFound, false, 2},
+		{"uncordon a missing node", m.Uncordon, "gone", autoscaler.ErrNotFound, false, 2},
+	}
+	for _, s := range steps {
+		err := s.op(ctx, s.node)
+		if !errors.Is(err, s.wantErr) || (s.wantErr == nil) != (err == nil) {
+			t.Fatalf("%s: error %v, want %v", s.name, err, s.wantErr)
+		}
+		if got := unschedulable(); got != s.want {
+			t.Errorf("%s: unschedulable %v, want %v", s.name, got, s.want)
+		}
+		if got := patches(); got != s.patches {
+			t.Errorf("%s: %d patches so far, want %d", s.name, got, s.patches)
+		}
+	}
+	for i := range 2 { // the second time the node is already gone
+		if err := m.DeleteNode(ctx, "n1"); err != nil {
+			t.Fatalf("DeleteNode #%d: %v", i+1, err)
+		}
+	}
+	if _, err := cs.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("node still there after DeleteNode: %v", err)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	const n = "n1"
+	base := []runtime.Object{
+		node(n), daemonSet("kube-system", "proxy"),
+		pod("kube-system", "proxy-n1", n, ownedBy("apps/v1", "DaemonSet", "proxy")),
+		pod("kube-system", "static-n1", n, unowned, podAnnotation(AnnotationMirrorPod, "x")),
+		pod("a", "done", n, phase(corev1.PodSucceeded), unowned),
+		pod("a", "web-1", n), pod("a", "web-2", n),
+		pod("a", "elsewhere", "n2"),
+	}
+	cfg := Config{Timeout: time.Minute, RetryInterval: 5 * time.Second, PollInterval: time.Second}
+	tests := []struct {
+		name     string
+		extra    []runtime.Object
+		node     string
+		refuse   map[string][]error // scripted eviction answers
+		graceful time.Duration
+		cancel   bool
+		wantErr  []error
+		wantMsg  string
+		// The eviction requests, in order, and the pods left on n1.
+		wantCalls []string
+		wantLeft  []string
+		wantSteps int // clock steps of 1s the drain waited
+	}{
+		{name: "evicts what kubectl drain evicts", wantCalls: []string{"a/web-1", "a/web-2"},
+			wantLeft: []string{"a/done", "kube-system/proxy-n1", "kube-system/static-n1"}},
+		{name: "retries evictions refused by a budget",
+			refuse:    map[string][]error{"a/web-2": {tooMany(), tooMany(), nil}},
+			wantCalls: []string{"a/web-1", "a/web-2", "a/web-2", "a/web-2"},
+			wantLeft:  []string{"a/done", "kube-system/proxy-n1", "kube-system/static-n1"}, wantSteps: 10},
+		{name: "gives up when the budget never allows it",
+			refuse:    map[string][]error{"a/web-2": {tooMany()}},
+			wantErr:   []error{autoscaler.ErrDrainBlocked, errTimeout},
+			wantMsg:   "1 pod(s) not evicted (first a/web-2) after 1m0s",
+			wantCalls: append([]string{"a/web-1"}, repeat("a/web-2", 13)...),
+			wantLeft:  []string{"a/done", "a/web-2", "kube-system/proxy-n1", "kube-system/static-n1"}, wantSteps: 60},
+		{name: "waits for the grace period of evicted pods", graceful: 3 * time.Second,
+			wantCalls: []string{"a/web-1", "a/web-2"},
+			wantLeft:  []string{"a/done", "a/web-1", "a/web-2", "kube-system/proxy-n1", "kube-system/static-n1"}, wantSteps: 3},
+		{name: "a pod that must stay blocks the drain before any eviction",
+			extra:    []runtime.Object{pod("a", "pinned", n, podAnnotation(CAAnnotationSafeToEvict, "false"))},
+			wantErr:  []error{autoscaler.ErrDrainBlocked},
+			wantMsg:  "pod a/pinned is annotated cluster-autoscaler.kubernetes.io/safe-to-evict=false",
+			wantLeft: []string{"a/done", "a/pinned", "a/web-1", "a/web-2", "kube-system/proxy-n1", "kube-system/static-n1"}},
+		{name: "an unexpected eviction error ends the drain",
+			refuse:    map[string][]error{"a/web-1": {apierrors.NewInternalError(errors.New("This pod has more than one PodDisruptionBudget"))}},
+			wantMsg:   "evict pod a/web-1",
+			wantCalls: []string{"a/web-1"},
+			wantLeft:  []string{"a/done", "a/web-1", "a/web-2", "kube-system/proxy-n1", "kube-system/static-n1"}},
+		{name: "ctx cancelled while a budget refuses", cancel: true,
+			refuse:    map[string][]error{"a/web-1": {tooMany()}},
+			wantErr:   []error{autoscaler.ErrDrainBlocked, context.Canceled},
+			wantCalls: []string{"a/web-1", "a/web-2"},
+			wantLeft:  []string{"a/done", "a/web-1", "kube-system/proxy-n1", "kube-system/static-n1"}},
+		{name: "node gone", node: "gone", wantErr: []error{autoscaler.ErrNotFound},
+			wantLeft: []string{"a/done", "a/web-1", "a/web-2", "kube-system/proxy-n1", "kube-system/static-n1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, cs, clk := newFake(t, cfg, append(append([]runtime.Object{}, base...), tt.extra...)...)
+			ev := newEvictions(cs, clk)
+			ev.graceful = tt.graceful
+			for k, errs := range tt.refuse {
+				ns, name, _ := strings.Cut(k, "/")
+				ev.refuse(ns, name, errs...)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			name := n
+			if tt.node != "" {
+				name = tt.node
+			}
+			var err error
+			steps := 0
+			if tt.cancel {
+				done := make(chan error, 1)
+				go func() { done <- m.Drain(ctx, name) }()
+				for !clk.HasWaiters() {
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+				err = <-done
+			} else {
+				err, steps = runClocked(t, clk, time.Second, 100, func() error { return m.Drain(ctx, name) })
+			}
+			for _, w := range tt.wantErr {
+				if !errors.Is(err, w) {
+					t.Errorf("error %v does not wrap %v", err, w)
+				}
+			}
+			if len(tt.wantErr) == 0 && tt.wantMsg == "" && err != nil {
+				t.Errorf("Drain: %v", err)
+			}
+			if tt.wantMsg != "" && (err == nil || !strings.Contains(err.Error(), tt.wantMsg)) {
+				t.Errorf("error %v does not say %q", err, tt.wantMsg)
+			}
+			if diff := cmp.Diff(tt.wantCalls, ev.Calls()); diff != "" {
+				t.Errorf("evictions (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantLeft, podsOn(t, cs, n)); diff != "" {
+				t.Errorf("pods left on %s (-want +got):\n%s", n, diff)
+			}
+			if steps != tt.wantSteps {
+				t.Errorf("drain waited %d seconds, want %d", steps, tt.wantSteps)
+			}
+			if tt.node == "" {
+				nd, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !nd.Spec.Unschedulable {
+					t.Errorf("node not cordoned after Drain")
+				}
+			}
+		})
+	}
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}
+
+// podsOn lists the pods bound to node, as namespace/name, sorted.
+func podsOn(t *testing.T, cs *fake.Clientset, node string) []string {
+	t.Helper()
+	l, err := cs.CoreV1().Pods("").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range l.Items {
+		if p.Spec.NodeName == node {
+			out = append(out, p.Namespace+"/"+p.Name)
+		}
+	}
+	return out
+}
