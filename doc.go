@@ -1,0 +1,30 @@
+// Package nodefleet is the root of node-fleet, a library that scales the
+// worker nodes of a K3s (or any Kubernetes) cluster on AWS EC2: cheap when
+// traffic is low, fast when a flash sale arrives, and safe when something
+// breaks.
+//
+// The parts:
+//
+//   - autoscaler: the core. Its Autoscaler runs ticks (lock, recover,
+//     observe, repair, decide, guardrails, act, record, unlock) over small
+//     interfaces: MetricSource, Policy, Locker, StateStore, FleetProvider,
+//     NodeManager, Notifier, Publisher. Guardrails (MinNodes/MaxNodes,
+//     cooldowns, safety mode when metrics are missing) live here, outside
+//     any policy.
+//   - autoscaler/fake: in-memory implementations of every interface, for
+//     tests and the simulator.
+//   - decision: policies. Threshold is the original design's (pending pods
+//     +2, CPU above 70% +1, quiet -1); FirstOf and Max compose policies.
+//   - metrics: MetricSources on Prometheus and the Kubernetes API.
+//   - state: the lock and the state on DynamoDB.
+//   - ec2fleet: the FleetProvider on EC2 (launch templates, spot with
+//     on-demand fallback, zones).
+//   - drain: the NodeManager on client-go (cordon, evict with
+//     PodDisruptionBudgets, delete).
+//   - notify: SNS notifications and CloudWatch metrics.
+//   - examples: programs that wire the parts: simulate (start here),
+//     custompolicy, and the Lambda and daemon programs.
+//
+// Start with `go run ./examples/simulate`, then read autoscaler's Example
+// and examples/custompolicy.
+package nodefleet
