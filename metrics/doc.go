@@ -1,0 +1,34 @@
+// Package metrics provides the autoscaler's MetricSources: where the load
+// numbers of a Snapshot come from.
+//
+//   - Prometheus runs PromQL queries (CPU, memory, pending pods, API
+//     latency, and named queries of your own that land in
+//     Snapshot.Custom) against a Prometheus server, concurrently, each with
+//     its own timeout. Whatever it cannot read for sure (server unreachable,
+//     timeout, error, empty result, NaN or infinity, a stale answer, more
+//     series than one) is marked missing with an error wrapping
+//     autoscaler.ErrNoData, never reported as 0: an idle-looking zero would
+//     make the autoscaler scale in.
+//   - KubePending counts unschedulable pods through the Kubernetes API, and
+//     OverridePending combines it with another source (usually Prometheus)
+//     so that PendingPods comes from the API and everything else from the
+//     other source.
+//   - Static returns a fixed snapshot: demos, the simulator, tests.
+//
+// # Pending pods: Prometheus or the Kubernetes API?
+//
+// A scrape-based count (kube-state-metrics' kube_pod_status_phase, read by
+// Prometheus) lags the cluster by a scrape interval of kube-state-metrics
+// plus Prometheus' own scrape interval, and counts every pod in phase
+// Pending, including pods already scheduled that are still pulling their
+// images. The Kubernetes API answers at once and KubePending counts only
+// pods the scheduler has marked unschedulable (condition PodScheduled
+// False, reason Unschedulable): exactly the pods that more nodes would
+// help. Use KubePending (through OverridePending) when the autoscaler can
+// reach the API server (the daemon in the cluster, a Lambda function in the
+// cluster's VPC with a service-account token), and set
+// Config.PendingPods.Disabled on the Prometheus source so that it does not
+// run a query nobody reads. Use the Prometheus query when only Prometheus
+// is reachable, or when kube-state-metrics is already the source of truth
+// for your dashboards and alerts and a lag of a minute is acceptable.
+package metrics
