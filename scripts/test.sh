@@ -28,7 +28,7 @@ track_pid() { PIDS+=("$1"); }
 cleanup() {
 	local rc=$?
 	for p in "${PIDS[@]:-}"; do
-		[ -n "$p" ] && kill "$p" 2>/dev/null || true
+		if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
 	done
 	wait 2>/dev/null || true
 	rm -rf "$RUN"
@@ -49,7 +49,7 @@ wait_http() {
 }
 export -f free_port wait_http
 
-APT_PACKAGES=(curl ca-certificates)
+APT_PACKAGES=(curl ca-certificates git shellcheck)
 SERVICES=()
 for f in scripts/svc/*.sh; do
 	[ -e "$f" ] || continue
@@ -87,20 +87,43 @@ for s in "${SERVICES[@]}"; do
 done
 
 log "gofmt, go vet, staticcheck"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))
+mapfile -t gofiles < <(git ls-files '*.go')
+unformatted=$(gofmt -l "${gofiles[@]}")
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
 	exit 1
 fi
 go vet ./...
 staticcheck ./...
+log "shellcheck"
+mapfile -t shfiles < <(git ls-files '*.sh')
+# Plugins are sourced, not run: tell shellcheck the shell.
+shellcheck -x -s bash .ci/run "${shfiles[@]}"
+
+# Nested modules that are part of the product (deploy/ and the like; tools/
+# only builds servers for the tests) are vetted and tested too.
+NESTED=()
+for m in $(git ls-files '*/go.mod' | xargs -r -n1 dirname); do
+	case "$m" in tools/*) continue ;; esac
+	NESTED+=("$m")
+done
 
 log "tests (integration required: none may skip)"
 export NODEFLEET_REQUIRE_INTEGRATION=1
-go test -count=1 -timeout 30m ./... 2>&1 | tee "$RUN/go-test.log"
+go test -count=1 -timeout 30m -v ./... 2>&1 | grep -vE "^(=== (RUN|PAUSE|CONT|NAME)|\s+--- PASS)" | tee "$RUN/go-test.log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -ne 0 ]; then
 	exit "$rc"
+fi
+for m in "${NESTED[@]:-}"; do
+	[ -n "$m" ] || continue
+	log "nested module $m"
+	(cd "$m" && go vet ./... && go test -count=1 ./...)
+done
+# A test that skipped in spite of NODEFLEET_REQUIRE_INTEGRATION is a failure.
+if grep -E '^\s*--- SKIP' "$RUN/go-test.log"; then
+	echo "some tests skipped (listed above); in CI nothing may skip" >&2
+	exit 1
 fi
 
 if [ -x scripts/fuzz.sh ]; then
