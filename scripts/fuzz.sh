@@ -8,3 +8,4 @@ FUZZTIME=${FUZZTIME:-20s}
 fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1"; }
 
 # Targets (add yours below).
+fuzz ./metrics/ FuzzResponse
