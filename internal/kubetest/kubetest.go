@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/node-fleet/node-fleet/internal/testenv"
 )
@@ -154,19 +155,41 @@ func (c *Cluster) AddNode(t testing.TB, o NodeOptions) *corev1.Node {
 		corev1.ResourceMemory: resource.MustParse("16Gi"),
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
-	n.Status.Capacity, n.Status.Allocatable = capacity, capacity
+	var addrs []corev1.NodeAddress
 	if o.InternalIP != "" {
-		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: o.InternalIP})
+		addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: o.InternalIP})
 	}
 	if o.Hostname != "" {
-		n.Status.Addresses = append(n.Status.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: o.Hostname})
+		addrs = append(addrs, corev1.NodeAddress{Type: corev1.NodeHostName, Address: o.Hostname})
 	}
-	n.Status.Conditions = []corev1.NodeCondition{readyCondition(!o.NotReady)}
-	n, err = c.Client.CoreV1().Nodes().UpdateStatus(cx, n, metav1.UpdateOptions{})
+	n, err = c.writeNodeStatus(cx, n.Name, func(st *corev1.NodeStatus) {
+		st.Capacity, st.Allocatable, st.Addresses = capacity, capacity, addrs
+		st.Conditions = []corev1.NodeCondition{readyCondition(!o.NotReady)}
+	})
 	if err != nil {
-		t.Fatalf("write status of node %s: %v", o.Name, err)
+		t.Fatal(err)
 	}
 	return n
+}
+
+// writeNodeStatus changes a node's status as its kubelet would, retrying
+// when a controller (the node lifecycle controller adds taints to new
+// nodes) changed the node in between.
+func (c *Cluster) writeNodeStatus(cx context.Context, name string, change func(*corev1.NodeStatus)) (*corev1.Node, error) {
+	var out *corev1.Node
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := c.Client.CoreV1().Nodes().Get(cx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(&n.Status)
+		out, err = c.Client.CoreV1().Nodes().UpdateStatus(cx, n, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("write status of node %s: %w", name, err)
+	}
+	return out, nil
 }
 
 func readyCondition(ready bool) corev1.NodeCondition {
@@ -184,13 +207,10 @@ func (c *Cluster) SetNodeReady(t testing.TB, name string, ready bool) {
 	t.Helper()
 	cx, cancel := ctx(t)
 	defer cancel()
-	n, err := c.Client.CoreV1().Nodes().Get(cx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("get node %s: %v", name, err)
-	}
-	n.Status.Conditions = []corev1.NodeCondition{readyCondition(ready)}
-	if _, err := c.Client.CoreV1().Nodes().UpdateStatus(cx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("write status of node %s: %v", name, err)
+	if _, err := c.writeNodeStatus(cx, name, func(st *corev1.NodeStatus) {
+		st.Conditions = []corev1.NodeCondition{readyCondition(ready)}
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -247,10 +267,10 @@ func (c *Cluster) bind(cx context.Context, p *corev1.Pod, node string) error {
 // KubeletOptions say what a simulated kubelet and scheduler do in one
 // namespace.
 type KubeletOptions struct {
-	// BindTo is the node that pending pods are bound to, unless their
-	// node affinity names one (DaemonSet pods); empty: pending pods other
-	// than DaemonSet pods stay pending.
-	BindTo string
+	// BindTo are the nodes pending pods may be bound to: each goes to the
+	// first of them that is not cordoned, unless its node affinity names
+	// a node (DaemonSet pods). None schedulable: pending pods stay pending.
+	BindTo []string
 	// FinishTerminating deletes terminating pods at once, as a kubelet
 	// does once their containers have stopped; otherwise they stay
 	// terminating, as on a node whose kubelet is gone.
@@ -288,9 +308,19 @@ func (c *Cluster) kubeletPass(cx context.Context, ns string, o KubeletOptions) e
 		return err
 	}
 	zero := int64(0)
+	target := ""
+	for _, name := range o.BindTo {
+		n, err := c.Client.CoreV1().Nodes().Get(cx, name, metav1.GetOptions{})
+		if err == nil && !n.Spec.Unschedulable {
+			target = name
+			break
+		}
+	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		switch {
+		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
+			// Finished: a kubelet leaves it as it is.
 		case p.DeletionTimestamp != nil:
 			if o.FinishTerminating {
 				err := c.Client.CoreV1().Pods(ns).Delete(cx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero,
@@ -302,7 +332,7 @@ func (c *Cluster) kubeletPass(cx context.Context, ns string, o KubeletOptions) e
 		case p.Spec.NodeName == "":
 			node := affinityNode(p)
 			if node == "" {
-				node = o.BindTo
+				node = target
 			}
 			if node == "" {
 				continue

@@ -1,0 +1,589 @@
+package drain_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/clock"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"github.com/node-fleet/node-fleet/drain"
+	"github.com/node-fleet/node-fleet/internal/kubetest"
+)
+
+// These tests run against the kube-apiserver and kube-controller-manager
+// that the test command starts (scripts/svc/kube.sh). The controller-manager
+// computes PodDisruptionBudget status and runs the ReplicaSet and DaemonSet
+// controllers; kubetest plays scheduler and kubelet.
+
+// runLabel marks the nodes of one test, so that its Manager sees only them.
+const runLabel = "kubetest.node-fleet.io/run"
+
+// setup connects, makes a namespace and returns a Manager limited to the
+// test's nodes (labelled runLabel=<namespace>).
+func setup(t *testing.T, cfg drain.Config) (*kubetest.Cluster, string, *drain.Manager) {
+	t.Helper()
+	c := kubetest.Connect(t)
+	ns := c.Namespace(t, "drain")
+	cfg.Client = c.Client
+	cfg.NodeSelector = runLabel + "=" + ns
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	m, err := drain.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ns, m
+}
+
+// testWriter sends log lines to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func addNode(t *testing.T, c *kubetest.Cluster, ns string, o kubetest.NodeOptions) string {
+	t.Helper()
+	if o.Labels == nil {
+		o.Labels = map[string]string{}
+	}
+	o.Labels[runLabel] = ns
+	return c.AddNode(t, o).Name
+}
+
+// replicaSet runs replicas pods labelled app=<app>, with the given grace
+// period.
+func replicaSet(t *testing.T, c *kubetest.Cluster, ns, app string, replicas int32, mutate ...func(*corev1.PodSpec)) {
+	t.Helper()
+	grace := int64(30)
+	spec := corev1.PodSpec{
+		TerminationGracePeriodSeconds: &grace,
+		Containers:                    []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
+	}
+	for _, f := range mutate {
+		f(&spec)
+	}
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": app}}, Spec: spec},
+		},
+	}
+	if _, err := c.Client.AppsV1().ReplicaSets(ns).Create(t.Context(), rs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runningOn counts the Running, Ready, not terminating pods labelled
+// app=<app> on node.
+func runningOn(t *testing.T, c *kubetest.Cluster, ns, app, node string) int {
+	t.Helper()
+	l, err := c.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + app, FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			n++
+		}
+	}
+	return n
+}
+
+func waitRunning(t *testing.T, c *kubetest.Cluster, ns, app, node string, want int) {
+	t.Helper()
+	kubetest.Eventually(t, 60*time.Second, fmt.Sprintf("%d pods %s running on %s", want, app, node), func() (bool, error) {
+		return runningOn(t, c, ns, app, node) == want, nil
+	})
+}
+
+// budget creates a PodDisruptionBudget over app=<app> and waits until the
+// disruption controller reports healthy pods and allowed disruptions.
+func budget(t *testing.T, c *kubetest.Cluster, ns, app string, minAvailable, maxUnavailable *intstr.IntOrString, healthy, allowed int32) {
+	t.Helper()
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: app, Namespace: ns},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: minAvailable, MaxUnavailable: maxUnavailable,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}},
+	}
+	if _, err := c.Client.PolicyV1().PodDisruptionBudgets(ns).Create(t.Context(), pdb, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.Eventually(t, 60*time.Second, fmt.Sprintf("budget %s: %d healthy, %d disruptions allowed", app, healthy, allowed), func() (bool, error) {
+		got, err := c.Client.PolicyV1().PodDisruptionBudgets(ns).Get(t.Context(), app, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		s := got.Status
+		return s.ObservedGeneration == got.Generation && s.CurrentHealthy == healthy && s.DisruptionsAllowed == allowed, nil
+	})
+}
+
+func unschedulable(t *testing.T, c *kubetest.Cluster, node string) bool {
+	t.Helper()
+	n, err := c.Client.CoreV1().Nodes().Get(t.Context(), node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Spec.Unschedulable
+}
+
+func TestIntegrationCordonUncordonDelete(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{})
+	ctx := t.Context()
+	node := addNode(t, c, ns, kubetest.NodeOptions{})
+	for _, s := range []struct {
+		op   func(context.Context, string) error
+		want bool
+	}{{m.Cordon, true}, {m.Cordon, true}, {m.Uncordon, false}, {m.Uncordon, false}, {m.Cordon, true}} {
+		if err := s.op(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+		if got := unschedulable(t, c, node); got != s.want {
+			t.Errorf("unschedulable %v, want %v", got, s.want)
+		}
+	}
+	missing := kubetest.Name("missing")
+	for name, op := range map[string]func(context.Context, string) error{"Cordon": m.Cordon, "Uncordon": m.Uncordon, "Drain": m.Drain} {
+		if err := op(ctx, missing); !errors.Is(err, autoscaler.ErrNotFound) {
+			t.Errorf("%s of a missing node: %v, want ErrNotFound", name, err)
+		}
+	}
+	for range 2 { // the second time the node is gone already
+		if err := m.DeleteNode(ctx, node); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("node still there: %v", err)
+	}
+}
+
+// TestIntegrationDrainLeavesDaemonSetAndMirrorPods drains a node that runs
+// ReplicaSet pods, a DaemonSet pod, a mirror pod and a finished pod: only
+// the ReplicaSet's pods are evicted, and they come back on the other node.
+func TestIntegrationDrainLeavesDaemonSetAndMirrorPods(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{RetryInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond, Timeout: time.Minute})
+	ctx := t.Context()
+	a := addNode(t, c, ns, kubetest.NodeOptions{Labels: map[string]string{"ds": ns}})
+	b := addNode(t, c, ns, kubetest.NodeOptions{})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{BindTo: []string{a, b}, FinishTerminating: true})
+
+	replicaSet(t, c, ns, "web", 2)
+	waitRunning(t, c, ns, "web", a, 2)
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: ns},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "agent"}},
+				Spec: corev1.PodSpec{NodeSelector: map[string]string{"ds": ns},
+					Containers: []corev1.Container{{Name: "agent", Image: "registry.k8s.io/pause:3.10"}}},
+			},
+		},
+	}
+	if _, err := c.Client.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, c, ns, "agent", a, 1)
+	nodeObj, err := c.Client.CoreV1().Nodes().Get(ctx, a, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RunPod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "static-" + a, Namespace: ns, Labels: map[string]string{"app": "static"},
+			Annotations:     map[string]string{drain.AnnotationMirrorPod: "hash"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: a, UID: nodeObj.UID}}},
+		Spec: corev1.PodSpec{NodeName: a, Containers: []corev1.Container{{Name: "s", Image: "registry.k8s.io/pause:3.10"}}},
+	})
+	done := c.RunPod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: ns},
+		Spec:       corev1.PodSpec{NodeName: a, RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "j", Image: "registry.k8s.io/pause:3.10"}}},
+	})
+	done.Status.Phase = corev1.PodSucceeded
+	if _, err := c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, done, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	nodes, err := m.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := map[string]int{}
+	for _, n := range nodes {
+		pods[n.Name] = n.Pods
+		if n.ScaleDownBlocker != "" {
+			t.Errorf("node %s blocked: %s", n.Name, n.ScaleDownBlocker)
+		}
+	}
+	if diff := cmp.Diff(map[string]int{a: 2, b: 0}, pods); diff != "" {
+		t.Errorf("pods to evict per node (-want +got):\n%s", diff)
+	}
+
+	start := time.Now()
+	if err := m.Drain(ctx, a); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	t.Logf("drained in %s", time.Since(start).Round(time.Millisecond))
+	if !unschedulable(t, c, a) {
+		t.Error("node not cordoned after Drain")
+	}
+	left := c.PodsOn(t, ns, a)
+	for i, p := range left {
+		left[i] = kubetest.Prefix(p)
+	}
+	if diff := cmp.Diff([]string{"agent", "job", "static"}, left); diff != "" {
+		t.Errorf("pods left on the drained node (-want +got):\n%s", diff)
+	}
+	waitRunning(t, c, ns, "web", b, 2)
+}
+
+// TestIntegrationBudgetBlocksUntilTimeout: a budget with minAvailable equal
+// to the replicas allows no eviction; ListNodes says so, Drain retries
+// until its timeout and fails with ErrDrainBlocked, nothing is evicted, and
+// the caller uncordons the node.
+func TestIntegrationBudgetBlocksUntilTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 3 * time.Second
+	c, ns, m := setup(t, drain.Config{Timeout: timeout, RetryInterval: 500 * time.Millisecond})
+	ctx := t.Context()
+	a := addNode(t, c, ns, kubetest.NodeOptions{})
+	b := addNode(t, c, ns, kubetest.NodeOptions{})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{BindTo: []string{a, b}, FinishTerminating: true})
+	replicaSet(t, c, ns, "db", 2)
+	waitRunning(t, c, ns, "db", a, 2)
+	two := intstr.FromInt32(2)
+	budget(t, c, ns, "db", &two, nil, 2, 0)
+
+	nodes, err := m.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Name == a && !strings.Contains(n.ScaleDownBlocker, "PodDisruptionBudget db, which allows no disruption now") {
+			t.Errorf("node %s blocker %q, want the budget", a, n.ScaleDownBlocker)
+		}
+	}
+
+	start := time.Now()
+	err = m.Drain(ctx, a)
+	took := time.Since(start)
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) {
+		t.Fatalf("Drain: %v, want ErrDrainBlocked", err)
+	}
+	t.Logf("Drain gave up after %s: %v", took.Round(time.Millisecond), err)
+	if took < timeout || took > timeout+5*time.Second {
+		t.Errorf("Drain took %s, want about the timeout %s", took, timeout)
+	}
+	if !strings.Contains(err.Error(), "disruption budget") {
+		t.Errorf("error %q does not name the budget's refusal", err)
+	}
+	if got := runningOn(t, c, ns, "db", a); got != 2 {
+		t.Errorf("%d db pods left running on %s, want 2: nothing may be evicted behind the budget", got, a)
+	}
+	if !unschedulable(t, c, a) {
+		t.Error("node not left cordoned for the caller")
+	}
+	if err := m.Uncordon(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if unschedulable(t, c, a) {
+		t.Error("node still cordoned after Uncordon")
+	}
+}
+
+// TestIntegrationBudgetOneAtATime: a budget allowing one disruption lets
+// the drain evict one pod, wait until its replacement is Ready elsewhere,
+// and go on, until the node is empty.
+func TestIntegrationBudgetOneAtATime(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, ns, m := setup(t, drain.Config{Timeout: 90 * time.Second, RetryInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond, Logger: logger})
+	ctx := t.Context()
+	a := addNode(t, c, ns, kubetest.NodeOptions{})
+	b := addNode(t, c, ns, kubetest.NodeOptions{})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{BindTo: []string{a, b}, FinishTerminating: true})
+	replicaSet(t, c, ns, "api", 3)
+	waitRunning(t, c, ns, "api", a, 3)
+	one := intstr.FromInt32(1)
+	budget(t, c, ns, "api", nil, &one, 3, 1)
+
+	// Watch that the budget is never overdrawn while draining.
+	var worst int
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			l, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+			if err != nil {
+				continue
+			}
+			ready := 0
+			for _, p := range l.Items {
+				if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+					ready++
+				}
+			}
+			worst = max(worst, 3-ready)
+		}
+	}()
+	start := time.Now()
+	err := m.Drain(ctx, a)
+	close(stop)
+	<-watched
+	if err != nil {
+		t.Fatalf("Drain: %v\n%s", err, logs.String())
+	}
+	t.Logf("drained 3 pods one at a time in %s", time.Since(start).Round(time.Millisecond))
+	if got := runningOn(t, c, ns, "api", a); got != 0 {
+		t.Errorf("%d pods left on the drained node", got)
+	}
+	waitRunning(t, c, ns, "api", b, 3)
+	if n := strings.Count(logs.String(), "msg=evicted"); n != 3 {
+		t.Errorf("%d evictions logged, want 3", n)
+	}
+	if !strings.Contains(logs.String(), "evictions refused, retrying") {
+		t.Errorf("no eviction was refused by the budget: the test proves nothing\n%s", logs.String())
+	}
+	if worst > 1 {
+		t.Errorf("%d pods were unavailable at once; the budget allows 1", worst)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestIntegrationAnnotations: the cluster-autoscaler's annotations and
+// node-fleet's own keep nodes from being removed, and "safe-to-evict: true"
+// lets an unmanaged pod with local storage go.
+func TestIntegrationAnnotations(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{PollInterval: 100 * time.Millisecond, Timeout: 30 * time.Second})
+	ctx := t.Context()
+	caOff := addNode(t, c, ns, kubetest.NodeOptions{Annotations: map[string]string{drain.CAAnnotationScaleDownDisabled: "true"}})
+	ownOff := addNode(t, c, ns, kubetest.NodeOptions{Annotations: map[string]string{autoscaler.AnnotationScaleDownDisabled: "true"}})
+	pinned := addNode(t, c, ns, kubetest.NodeOptions{})
+	free := addNode(t, c, ns, kubetest.NodeOptions{})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{FinishTerminating: true})
+	pause := []corev1.Container{{Name: "p", Image: "registry.k8s.io/pause:3.10"}}
+	c.RunPod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "pinned", Namespace: ns, Annotations: map[string]string{drain.CAAnnotationSafeToEvict: "false"}},
+		Spec:       corev1.PodSpec{NodeName: pinned, Containers: pause},
+	})
+	c.RunPod(t, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "scratch", Namespace: ns, Annotations: map[string]string{autoscaler.AnnotationSafeToEvict: "true"}},
+		Spec: corev1.PodSpec{NodeName: free, Containers: pause,
+			Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}},
+	})
+
+	nodes, err := m.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range nodes {
+		got[n.Name] = n.ScaleDownBlocker
+	}
+	want := map[string]string{
+		caOff:  "node annotated cluster-autoscaler.kubernetes.io/scale-down-disabled=true",
+		ownOff: "node annotated node-fleet.io/scale-down-disabled=true",
+		pinned: "pod " + ns + "/pinned is annotated cluster-autoscaler.kubernetes.io/safe-to-evict=false",
+		free:   "",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("blockers (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{caOff, pinned} {
+		if err := m.Drain(ctx, n); !errors.Is(err, autoscaler.ErrDrainBlocked) {
+			t.Errorf("Drain %s: %v, want ErrDrainBlocked", n, err)
+		}
+	}
+	if diff := cmp.Diff([]string{"pinned"}, c.PodsOn(t, ns, pinned)); diff != "" {
+		t.Errorf("pods on the pinned node (-want +got):\n%s", diff)
+	}
+	if err := m.Drain(ctx, free); err != nil {
+		t.Fatalf("Drain of the node whose pod is safe to evict: %v", err)
+	}
+	if left := c.PodsOn(t, ns, free); len(left) != 0 {
+		t.Errorf("pods left after drain: %v", left)
+	}
+}
+
+// tickParts wires an Autoscaler on the real API server (through m) with
+// in-memory fleet, metrics, lock and state.
+func tickParts(t *testing.T, m *drain.Manager, policy autoscaler.Policy, cfg func(*autoscaler.Config)) (*autoscaler.Autoscaler, *fake.Fleet) {
+	t.Helper()
+	clk := clock.RealClock{}
+	fleet := fake.NewFleet(clk)
+	store := fake.NewStore(clk)
+	metrics := &fake.Metrics{}
+	now := time.Now()
+	metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(10, now), Memory: autoscaler.Value(10, now),
+		PendingPods: autoscaler.Value(0, now), APILatency: autoscaler.Value(0.01, now)})
+	c := autoscaler.DefaultConfig()
+	c.ClusterID = "kubetest"
+	c.Metrics, c.Policy, c.Locker, c.State, c.Fleet, c.Nodes = metrics, policy, store, store, fleet, m
+	c.MinNodes = 0
+	c.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	if cfg != nil {
+		cfg(&c)
+	}
+	a, err := autoscaler.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, fleet
+}
+
+// TestIntegrationTickGhostAndOrphan runs a tick on the real API server: an
+// instance that never became a node is terminated as a ghost, and a
+// managed Node whose instance is gone is deleted; the node matched through
+// the instance-id label (K3s, no cloud provider) is left alone.
+func TestIntegrationTickGhostAndOrphan(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{})
+	ctx := t.Context()
+	worker := addNode(t, c, ns, kubetest.NodeOptions{ProviderID: "k3s://worker", InternalIP: "10.0.1.10",
+		Labels: map[string]string{autoscaler.LabelInstanceID: "i-0worker", autoscaler.LabelCluster: "kubetest"}})
+	orphan := addNode(t, c, ns, kubetest.NodeOptions{NotReady: true, InternalIP: "10.0.1.11",
+		Labels: map[string]string{autoscaler.LabelInstanceID: "i-0gone", autoscaler.LabelCluster: "kubetest"}})
+	foreign := addNode(t, c, ns, kubetest.NodeOptions{NotReady: true}) // not node-fleet's: never deleted
+
+	a, fleet := tickParts(t, m, autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.HoldBecause("test")
+	}), nil)
+	now := time.Now()
+	fleet.Add(autoscaler.Instance{ID: "i-0worker", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Hour), PrivateIP: "10.0.1.10"})
+	fleet.Add(autoscaler.Instance{ID: "i-0ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-20 * time.Minute), PrivateIP: "10.0.1.12"})
+	fleet.Add(autoscaler.Instance{ID: "i-0young", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Minute), PrivateIP: "10.0.1.13"})
+
+	res, err := a.RunOnce(ctx)
+	if err != nil {
+		t.Fatalf("tick: %v (%s)", err, res)
+	}
+	t.Logf("tick: %s", res)
+	type summary struct {
+		Ghosts, Orphans   []string
+		Ready, Booting    int
+		TerminateCalls    []string
+		NodesLeftInThisNS []string
+	}
+	var calls []string
+	for _, cl := range fleet.CallsTo("Terminate") {
+		calls = append(calls, cl.Args)
+	}
+	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: runLabel + "=" + ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, n := range nodes.Items {
+		left = append(left, n.Name)
+	}
+	wantLeft := []string{worker, foreign}
+	if foreign < worker {
+		wantLeft = []string{foreign, worker}
+	}
+	got := summary{res.Ghosts, res.OrphansDeleted, res.ReadyNodes, res.Booting, calls, left}
+	want := summary{[]string{"i-0ghost"}, []string{orphan}, 1, 1, []string{"i-0ghost"}, wantLeft}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tick (-want +got):\n%s", diff)
+	}
+}
+
+// TestIntegrationTickAbandonsBlockedScaleDown: the tick chooses a node
+// whose budget allows one disruption, but the replacement of the first
+// evicted pod never becomes Ready (no node to run it), so the second
+// eviction is refused until the drain's timeout; the tick abandons the
+// scale-down, uncordons the node and terminates nothing.
+func TestIntegrationTickAbandonsBlockedScaleDown(t *testing.T) {
+	t.Parallel()
+	const timeout = 3 * time.Second
+	c, ns, m := setup(t, drain.Config{Timeout: timeout, RetryInterval: 300 * time.Millisecond, PollInterval: 100 * time.Millisecond})
+	ctx := t.Context()
+	a := addNode(t, c, ns, kubetest.NodeOptions{Labels: map[string]string{autoscaler.LabelInstanceID: "i-0a"}})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{BindTo: []string{a}, FinishTerminating: true})
+	replicaSet(t, c, ns, "web", 2)
+	waitRunning(t, c, ns, "web", a, 2)
+	one := intstr.FromInt32(1)
+	budget(t, c, ns, "web", nil, &one, 2, 1)
+
+	ac, fleet := tickParts(t, m, autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "test"}
+	}), nil)
+	fleet.Add(autoscaler.Instance{ID: "i-0a", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: time.Now().Add(-time.Hour)})
+
+	start := time.Now()
+	res, err := ac.RunOnce(ctx)
+	if err != nil {
+		t.Fatalf("tick: %v (%s)", err, res)
+	}
+	t.Logf("tick after %s: %s", time.Since(start).Round(time.Millisecond), res)
+	var kinds []autoscaler.EventKind
+	for _, ev := range res.Events {
+		kinds = append(kinds, ev.Kind)
+	}
+	type summary struct {
+		Outcome    autoscaler.Outcome
+		Victim     string
+		Events     []autoscaler.EventKind
+		Terminated []string
+		Cordoned   bool
+		RunningOnA int
+	}
+	got := summary{res.Outcome, res.Victim, kinds, res.Terminated, unschedulable(t, c, a), runningOn(t, c, ns, "web", a)}
+	want := summary{autoscaler.OutcomeHeld, a, []autoscaler.EventKind{autoscaler.EventAbandoned}, nil, false, 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tick (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(res.Reason, "scale-down abandoned") || !strings.Contains(res.Reason, autoscaler.ErrDrainBlocked.Error()) {
+		t.Errorf("reason %q does not say the drain was blocked", res.Reason)
+	}
+	if n := len(fleet.CallsTo("Terminate")); n != 0 {
+		t.Errorf("%d Terminate calls, want none", n)
+	}
+}
