@@ -1,0 +1,317 @@
+// Package config reads the configuration shared by node-fleet's programs,
+// the Lambda function (examples/lambda, environment variables only) and the
+// daemon (examples/daemon, the same variables, each of which a command-line
+// flag overrides). The variable names are the original design's
+// (PROMETHEUS_URL, DYNAMODB_TABLE, CLUSTER_ID, SNS_TOPIC_ARN, MIN_NODES,
+// MAX_NODES) and the ones it lacked (launch template, subnets, spot share,
+// thresholds, the secret with the cluster's API credentials...).
+//
+// Load checks every value at start. When anything is wrong it returns one
+// error that lists every problem, each naming its variable (or flag) and
+// saying what is allowed, so that a misconfigured function fails on its
+// first invocation with a message that says what to fix, rather than
+// scaling with a guess.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/decision"
+)
+
+// Program says which program reads the configuration: a few settings
+// belong to one of them only.
+type Program int
+
+// The programs.
+const (
+	// Lambda reads the environment only.
+	Lambda Program = 1 << iota
+	// Daemon reads the environment and its command line.
+	Daemon
+)
+
+// Pending-pods sources (PENDING_PODS_SOURCE).
+const (
+	// PendingFromAPI counts unschedulable pods through the Kubernetes API
+	// (metrics.KubePending): immediate and exact.
+	PendingFromAPI = "api"
+	// PendingFromPrometheus uses the Prometheus query on
+	// kube-state-metrics.
+	PendingFromPrometheus = "prometheus"
+)
+
+// Market strategies (SPOT_STRATEGY); the values of ec2fleet.Strategy.
+const (
+	StrategySpotShare = "spot-share"
+	StrategySpotFirst = "spot-first"
+	StrategyOnDemand  = "on-demand"
+)
+
+// Config is the programs' configuration, checked.
+type Config struct {
+	// ClusterID names the cluster in tags, labels, the lock and
+	// notifications (CLUSTER_ID).
+	ClusterID string
+	// PrometheusURL is the Prometheus server's base URL (PROMETHEUS_URL).
+	PrometheusURL string
+	// PrometheusNodeSelector is added to the default CPU and memory
+	// queries' node_exporter selectors (PROMETHEUS_NODE_SELECTOR).
+	PrometheusNodeSelector string
+	// PendingPodsSource is PendingFromAPI or PendingFromPrometheus
+	// (PENDING_PODS_SOURCE).
+	PendingPodsSource string
+	// DynamoDBTable holds the lock and the state (DYNAMODB_TABLE).
+	DynamoDBTable string
+	// SNSTopicARN receives notifications; empty sends none
+	// (SNS_TOPIC_ARN).
+	SNSTopicARN string
+
+	// MinNodes and MaxNodes bound the worker fleet (MIN_NODES,
+	// MAX_NODES).
+	MinNodes, MaxNodes int
+	// LaunchTemplateID or LaunchTemplateName (exactly one) and
+	// LaunchTemplateVersion name the workers' launch template
+	// (LAUNCH_TEMPLATE_ID, LAUNCH_TEMPLATE_NAME, LAUNCH_TEMPLATE_VERSION).
+	LaunchTemplateID, LaunchTemplateName, LaunchTemplateVersion string
+	// Subnets are the workers' subnets (SUBNET_IDS, comma-separated).
+	Subnets []string
+	// Strategy is the market strategy (SPOT_STRATEGY) and SpotShare the
+	// share of spot capacity with StrategySpotShare (SPOT_SHARE).
+	Strategy  string
+	SpotShare float64
+	// InstanceType overrides the launch template's type (INSTANCE_TYPE).
+	InstanceType string
+
+	// Thresholds configures the threshold policy (CPU_HIGH_PERCENT,
+	// CPU_LOW_PERCENT, MEMORY_HIGH_PERCENT, MEMORY_LOW_PERCENT,
+	// PENDING_PODS_THRESHOLD).
+	Thresholds decision.ThresholdConfig
+	// ScaleUpCooldown, ScaleDownCooldown, LockTTL, JoinTimeout and
+	// DrainTimeout are the autoscaler's and the drain's timings
+	// (SCALE_UP_COOLDOWN, SCALE_DOWN_COOLDOWN, LOCK_TTL, JOIN_TIMEOUT,
+	// DRAIN_TIMEOUT).
+	ScaleUpCooldown, ScaleDownCooldown time.Duration
+	LockTTL, JoinTimeout, DrainTimeout time.Duration
+
+	// KubeconfigSecret is the Secrets Manager secret (name or ARN) whose
+	// string is a kubeconfig for the cluster's API server
+	// (KUBECONFIG_SECRET). Required for the Lambda function; the daemon
+	// may use Kubeconfig or its in-cluster service account instead.
+	KubeconfigSecret string
+	// Kubeconfig is the path of a kubeconfig file (daemon; KUBECONFIG).
+	// Empty: KubeconfigSecret, or else the in-cluster service account.
+	Kubeconfig string
+	// NodeSelector limits the nodes the autoscaler manages (a label
+	// selector; NODE_SELECTOR). Default: the nodes carrying
+	// autoscaler.LabelCluster=ClusterID, which the join script sets, so
+	// that the K3s server is never a candidate.
+	NodeSelector string
+
+	// Interval is the daemon's time between ticks (TICK_INTERVAL).
+	Interval time.Duration
+	// Listen is the daemon's HTTP address for /metrics and /healthz
+	// (LISTEN_ADDR).
+	Listen string
+	// LogLevel is the daemon's log level (LOG_LEVEL). The Lambda
+	// function follows AWS_LAMBDA_LOG_LEVEL, as Lambda's log handler does.
+	LogLevel slog.Level
+}
+
+// Defaults returns the configuration's defaults: the original design's
+// (2 to 10 workers, 70% spot, 70%/30% CPU, 10 minutes of scale-down
+// cooldown, a 5-minute lock) and the daemon's (a tick a minute, :8080).
+func Defaults() Config {
+	ac := autoscaler.DefaultConfig()
+	return Config{
+		PendingPodsSource:     PendingFromAPI,
+		MinNodes:              ac.MinNodes,
+		MaxNodes:              ac.MaxNodes,
+		LaunchTemplateVersion: "$Default",
+		Strategy:              StrategySpotShare,
+		SpotShare:             0.7,
+		Thresholds:            decision.DefaultThresholdConfig(),
+		ScaleUpCooldown:       ac.ScaleUpCooldown,
+		ScaleDownCooldown:     ac.ScaleDownCooldown,
+		LockTTL:               ac.LockTTL,
+		JoinTimeout:           ac.JoinTimeout,
+		DrainTimeout:          3 * time.Minute,
+		Interval:              time.Minute,
+		Listen:                ":8080",
+		LogLevel:              slog.LevelInfo,
+	}
+}
+
+// Load reads the configuration of prog from the environment (getenv,
+// usually os.Getenv) and, for the daemon, from args (the command line
+// without the program name); a flag given on the command line wins over
+// its variable. It returns an *Error listing every problem, or, when args
+// ask for help (-h, -help), flag.ErrHelp after writing the usage to
+// usage (which may be nil).
+func Load(prog Program, getenv func(string) string, args []string, usage io.Writer) (Config, error) {
+	cfg := Defaults()
+	values := map[string]string{}
+	source := map[string]string{}
+	for _, s := range settings() {
+		if s.programs&prog == 0 {
+			continue
+		}
+		if v := getenv(s.env); v != "" {
+			values[s.env], source[s.env] = v, s.env
+		}
+	}
+	if prog == Daemon {
+		fs := flag.NewFlagSet("node-fleet-daemon", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		flags := map[string]*string{}
+		for _, s := range settings() {
+			if s.programs&Daemon != 0 {
+				flags[s.env] = fs.String(s.flag(), "", s.help)
+			}
+		}
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				if usage != nil {
+					_, _ = io.WriteString(usage, Usage(Daemon))
+				}
+				return Config{}, err
+			}
+			return Config{}, &Error{Problems: []string{err.Error() + " (-h lists the flags)"}}
+		}
+		if fs.NArg() > 0 {
+			return Config{}, &Error{Problems: []string{fmt.Sprintf("unexpected argument %q: every setting is a flag (-h lists them)", fs.Arg(0))}}
+		}
+		fs.Visit(func(f *flag.Flag) {
+			for _, s := range settings() {
+				if s.flag() == f.Name {
+					values[s.env], source[s.env] = *flags[s.env], "-"+f.Name
+				}
+			}
+		})
+	}
+
+	var problems []string
+	failed := map[string]bool{}
+	for _, s := range settings() {
+		if s.programs&prog == 0 {
+			continue
+		}
+		v, ok := values[s.env]
+		if !ok {
+			if s.required&prog != 0 {
+				problems = append(problems, fmt.Sprintf("%s is required: %s", nameOf(prog, s), s.help))
+			}
+			continue
+		}
+		if err := s.parse(&cfg, v); err != nil {
+			failed[s.env] = true
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", source[s.env], v, err))
+		}
+	}
+	// name is how a cross-setting problem names a setting: as the user
+	// gave it, or by its variable when it has its default.
+	name := func(env string) string {
+		if src, ok := source[env]; ok {
+			return src
+		}
+		return env
+	}
+	// Checks across settings, only when each setting is fine on its own.
+	fine := func(envs ...string) bool {
+		for _, e := range envs {
+			if failed[e] {
+				return false
+			}
+		}
+		return true
+	}
+	if cfg.MinNodes > cfg.MaxNodes && fine("MIN_NODES", "MAX_NODES") {
+		problems = append(problems, fmt.Sprintf("%s (%d) must not exceed %s (%d)", name("MIN_NODES"), cfg.MinNodes, name("MAX_NODES"), cfg.MaxNodes))
+	}
+	_, id := values["LAUNCH_TEMPLATE_ID"]
+	_, nm := values["LAUNCH_TEMPLATE_NAME"]
+	switch {
+	case !id && !nm:
+		problems = append(problems, fmt.Sprintf("%s or %s is required: the workers' EC2 launch template", name("LAUNCH_TEMPLATE_ID"), name("LAUNCH_TEMPLATE_NAME")))
+	case id && nm:
+		problems = append(problems, fmt.Sprintf("%s and %s are both set: set one of them", name("LAUNCH_TEMPLATE_ID"), name("LAUNCH_TEMPLATE_NAME")))
+	}
+	th := cfg.Thresholds
+	if th.CPULow >= th.CPUHigh && fine("CPU_LOW_PERCENT", "CPU_HIGH_PERCENT") {
+		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("CPU_LOW_PERCENT"), th.CPULow, name("CPU_HIGH_PERCENT"), th.CPUHigh))
+	}
+	if th.MemoryLow >= th.MemoryHigh && fine("MEMORY_LOW_PERCENT", "MEMORY_HIGH_PERCENT") {
+		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("MEMORY_LOW_PERCENT"), th.MemoryLow, name("MEMORY_HIGH_PERCENT"), th.MemoryHigh))
+	}
+	if cfg.DrainTimeout >= cfg.LockTTL && fine("DRAIN_TIMEOUT", "LOCK_TTL") {
+		problems = append(problems, fmt.Sprintf("%s (%s) must be shorter than %s (%s): a drain runs under the lock", name("DRAIN_TIMEOUT"), cfg.DrainTimeout, name("LOCK_TTL"), cfg.LockTTL))
+	}
+	if cfg.NodeSelector == "" {
+		cfg.NodeSelector = autoscaler.LabelCluster + "=" + cfg.ClusterID
+	}
+	if len(problems) > 0 {
+		return Config{}, &Error{Problems: problems}
+	}
+	return cfg, nil
+}
+
+// nameOf is how a problem names a setting the user did not set: its
+// variable, and for the daemon its flag too.
+func nameOf(prog Program, s setting) string {
+	if prog == Daemon {
+		return s.env + " (-" + s.flag() + ")"
+	}
+	return s.env
+}
+
+// Error is a configuration that cannot be used. Its message is one line
+// per problem when there are several.
+type Error struct {
+	// Problems are the problems, each naming its variable or flag and
+	// saying what is allowed.
+	Problems []string
+}
+
+// Error returns "configuration: " and the problems, separated by "; ".
+func (e *Error) Error() string {
+	return "configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// Usage returns the list of settings of prog, with their variables,
+// flags, what they accept and their defaults.
+func Usage(prog Program) string {
+	var b strings.Builder
+	if prog == Daemon {
+		b.WriteString("Usage: daemon [flags]\n\nEvery flag can be given as the environment variable named beside it; the flag wins.\n\n")
+	} else {
+		b.WriteString("Environment variables:\n\n")
+	}
+	var list []setting
+	for _, s := range settings() {
+		if s.programs&prog != 0 {
+			list = append(list, s)
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].required&prog != 0 && list[j].required&prog == 0 })
+	for _, s := range list {
+		if prog == Daemon {
+			fmt.Fprintf(&b, "  -%s, %s\n", s.flag(), s.env)
+		} else {
+			fmt.Fprintf(&b, "  %s\n", s.env)
+		}
+		req := ""
+		if s.required&prog != 0 {
+			req = " Required."
+		}
+		fmt.Fprintf(&b, "\t%s.%s\n", s.help, req)
+	}
+	return b.String()
+}

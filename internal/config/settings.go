@@ -1,0 +1,288 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// setting is one variable (and daemon flag).
+type setting struct {
+	// env is the variable's name; the flag is its lower-case, dashed form.
+	env string
+	// help says what the setting is, what it accepts and its default.
+	help string
+	// programs read the setting; required lists those that need it.
+	programs, required Program
+	// parse checks v and stores it in c; its error says what is allowed.
+	parse func(c *Config, v string) error
+}
+
+// flag returns the flag's name: MIN_NODES is -min-nodes.
+func (s setting) flag() string { return strings.ReplaceAll(strings.ToLower(s.env), "_", "-") }
+
+const both = Lambda | Daemon
+
+// settings returns every setting, in the order problems are reported.
+func settings() []setting {
+	return []setting{
+		{env: "CLUSTER_ID", programs: both, required: both,
+			help: "the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+			parse: func(c *Config, v string) error {
+				return str(&c.ClusterID, v, labelValue, "want 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit")
+			}},
+		{env: "PROMETHEUS_URL", programs: both, required: both,
+			help:  "the Prometheus server's base URL, e.g. http://10.0.1.10:30090",
+			parse: func(c *Config, v string) error { return httpURL(&c.PrometheusURL, v) }},
+		{env: "DYNAMODB_TABLE", programs: both, required: both,
+			help: "the DynamoDB table holding the lock and the cluster state: 3 to 255 letters, digits, '_', '-' or '.'",
+			parse: func(c *Config, v string) error {
+				return str(&c.DynamoDBTable, v, tableName, "want 3 to 255 letters, digits, '_', '-' or '.'")
+			}},
+		{env: "SNS_TOPIC_ARN", programs: both,
+			help: "the SNS topic that receives scaling events and failures, arn:aws:sns:REGION:ACCOUNT:NAME; default none",
+			parse: func(c *Config, v string) error {
+				return str(&c.SNSTopicARN, v, snsARN, "want an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME")
+			}},
+		{env: "MIN_NODES", programs: both,
+			help:  "the least number of workers, 0 to 1000; default 2",
+			parse: func(c *Config, v string) error { return integer(&c.MinNodes, v, 0, 1000) }},
+		{env: "MAX_NODES", programs: both,
+			help:  "the largest number of workers, 1 to 1000; default 10",
+			parse: func(c *Config, v string) error { return integer(&c.MaxNodes, v, 1, 1000) }},
+		{env: "LAUNCH_TEMPLATE_ID", programs: both,
+			help: "the workers' launch template by id, lt-...; set this or LAUNCH_TEMPLATE_NAME",
+			parse: func(c *Config, v string) error {
+				return str(&c.LaunchTemplateID, v, launchTemplateID, "want a launch template id, lt- and 17 hexadecimal digits")
+			}},
+		{env: "LAUNCH_TEMPLATE_NAME", programs: both,
+			help: "the workers' launch template by name; set this or LAUNCH_TEMPLATE_ID",
+			parse: func(c *Config, v string) error {
+				return str(&c.LaunchTemplateName, v, launchTemplateName, "want 3 to 128 letters, digits and ( ) . / _ -")
+			}},
+		{env: "LAUNCH_TEMPLATE_VERSION", programs: both,
+			help: "the launch template's version: a number, $Latest or $Default; default $Default",
+			parse: func(c *Config, v string) error {
+				return str(&c.LaunchTemplateVersion, v, ltVersion, "want a version number, $Latest or $Default")
+			}},
+		{env: "SUBNET_IDS", programs: both, required: both,
+			help:  "the workers' subnets, comma-separated subnet ids (one per availability zone)",
+			parse: subnets},
+		{env: "SPOT_STRATEGY", programs: both,
+			help: "how to choose between spot and on-demand: spot-share, spot-first or on-demand; default spot-share",
+			parse: func(c *Config, v string) error {
+				return oneOf(&c.Strategy, v, StrategySpotShare, StrategySpotFirst, StrategyOnDemand)
+			}},
+		{env: "SPOT_SHARE", programs: both,
+			help:  "the share of the fleet on spot with spot-share, above 0 and at most 1; default 0.7",
+			parse: spotShare},
+		{env: "INSTANCE_TYPE", programs: both,
+			help: "overrides the launch template's instance type, e.g. t3.medium; default the template's",
+			parse: func(c *Config, v string) error {
+				return str(&c.InstanceType, v, instanceType, "want an instance type such as t3.medium")
+			}},
+		{env: "CPU_HIGH_PERCENT", programs: both,
+			help:  "average CPU above this scales up, 0 to 100; default 70",
+			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
+		{env: "CPU_LOW_PERCENT", programs: both,
+			help:  "average CPU below this (with memory low and nothing pending) scales down, 0 to 100; default 30",
+			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPULow, v) }},
+		{env: "MEMORY_HIGH_PERCENT", programs: both,
+			help:  "average memory above this scales up, 0 to 100; default 75",
+			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryHigh, v) }},
+		{env: "MEMORY_LOW_PERCENT", programs: both,
+			help:  "average memory below this allows a scale-down, 0 to 100; default 50",
+			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryLow, v) }},
+		{env: "PENDING_PODS_THRESHOLD", programs: both,
+			help: "more pending pods than this scales up at once, a whole number 0 or more; default 0",
+			parse: func(c *Config, v string) error {
+				var n int
+				err := integer(&n, v, 0, 100000)
+				c.Thresholds.PendingPodsAbove = float64(n)
+				return err
+			}},
+		{env: "PENDING_PODS_SOURCE", programs: both,
+			help: "where pending pods are counted: api (the Kubernetes API, unschedulable pods) or prometheus (kube-state-metrics); default api",
+			parse: func(c *Config, v string) error {
+				return oneOf(&c.PendingPodsSource, v, PendingFromAPI, PendingFromPrometheus)
+			}},
+		{env: "PROMETHEUS_NODE_SELECTOR", programs: both,
+			help:  "PromQL label matchers added to the CPU and memory queries to leave nodes out, e.g. instance!~\"k3s-server.*\"; default none",
+			parse: func(c *Config, v string) error { c.PrometheusNodeSelector = v; return nil }},
+		{env: "SCALE_UP_COOLDOWN", programs: both,
+			help:  "the least time between two scale-ups, a duration such as 2m; default 0s",
+			parse: func(c *Config, v string) error { return duration(&c.ScaleUpCooldown, v, 0, 24*time.Hour) }},
+		{env: "SCALE_DOWN_COOLDOWN", programs: both,
+			help:  "the least time after any scaling action before a scale-down, a duration; default 10m",
+			parse: func(c *Config, v string) error { return duration(&c.ScaleDownCooldown, v, 0, 24*time.Hour) }},
+		{env: "LOCK_TTL", programs: both,
+			help:  "the lock's lifetime, longer than any tick, a duration from 30s to 1h; default 5m",
+			parse: func(c *Config, v string) error { return duration(&c.LockTTL, v, 30*time.Second, time.Hour) }},
+		{env: "JOIN_TIMEOUT", programs: both,
+			help:  "how long an instance may take to become a Ready node before it is terminated, a duration from 1m to 1h; default 10m",
+			parse: func(c *Config, v string) error { return duration(&c.JoinTimeout, v, time.Minute, time.Hour) }},
+		{env: "DRAIN_TIMEOUT", programs: both,
+			help:  "how long a drain may wait for evictions, shorter than LOCK_TTL, a duration from 10s to 1h; default 3m",
+			parse: func(c *Config, v string) error { return duration(&c.DrainTimeout, v, 10*time.Second, time.Hour) }},
+		{env: "KUBECONFIG_SECRET", programs: both, required: Lambda,
+			help: "the Secrets Manager secret (name or ARN) whose value is a kubeconfig for the cluster's API server",
+			parse: func(c *Config, v string) error {
+				return str(&c.KubeconfigSecret, v, secretID, "want a secret name or ARN: letters, digits and /_+=.@-:")
+			}},
+		{env: "KUBECONFIG", programs: Daemon,
+			help:  "the path of a kubeconfig file; default KUBECONFIG_SECRET, or else the in-cluster service account",
+			parse: func(c *Config, v string) error { c.Kubeconfig = v; return nil }},
+		{env: "NODE_SELECTOR", programs: both,
+			help:  "a label selector for the nodes the autoscaler manages; default node-fleet.io/cluster=CLUSTER_ID (set by the join script)",
+			parse: nodeSelector},
+		{env: "TICK_INTERVAL", programs: Daemon,
+			help:  "the time between ticks, a duration from 5s to 1h; default 1m",
+			parse: func(c *Config, v string) error { return duration(&c.Interval, v, 5*time.Second, time.Hour) }},
+		{env: "LISTEN_ADDR", programs: Daemon,
+			help:  "the HTTP address of /metrics and /healthz, host:port; default :8080",
+			parse: listenAddr},
+		{env: "LOG_LEVEL", programs: Daemon,
+			help: "debug, info, warn or error; default info",
+			parse: func(c *Config, v string) error {
+				var s string
+				if err := oneOf(&s, strings.ToLower(v), "debug", "info", "warn", "error"); err != nil {
+					return err
+				}
+				return c.LogLevel.UnmarshalText([]byte(s))
+			}},
+	}
+}
+
+var (
+	labelValue         = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
+	tableName          = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	snsARN             = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
+	launchTemplateID   = regexp.MustCompile(`^lt-[0-9a-f]{17}$`)
+	launchTemplateName = regexp.MustCompile(`^[A-Za-z0-9()./_-]{3,128}$`)
+	ltVersion          = regexp.MustCompile(`^([1-9][0-9]*|\$Latest|\$Default)$`)
+	subnetID           = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
+	instanceType       = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	secretID           = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
+)
+
+func str(dst *string, v string, re *regexp.Regexp, want string) error {
+	if !re.MatchString(v) {
+		return errors.New(want)
+	}
+	*dst = v
+	return nil
+}
+
+func integer(dst *int, v string, lo, hi int) error {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+func percent(dst *float64, v string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 100 {
+		return errors.New("want a number from 0 to 100")
+	}
+	*dst = f
+	return nil
+}
+
+func spotShare(c *Config, v string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || f <= 0 || f > 1 {
+		return errors.New("want a number above 0 and at most 1, e.g. 0.7 (for no spot set SPOT_STRATEGY=on-demand)")
+	}
+	c.SpotShare = f
+	return nil
+}
+
+func duration(dst *time.Duration, v string, lo, hi time.Duration) error {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d < lo || d > hi {
+		return fmt.Errorf("want a duration from %s to %s, such as 90s or 10m", fmtDuration(lo), fmtDuration(hi))
+	}
+	*dst = d
+	return nil
+}
+
+// fmtDuration prints 1h and 30s rather than 1h0m0s and 30s.
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return d.String()
+}
+
+func oneOf(dst *string, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			*dst = v
+			return nil
+		}
+	}
+	last := len(allowed) - 1
+	return fmt.Errorf("unknown value; want %s or %s", strings.Join(allowed[:last], ", "), allowed[last])
+}
+
+func httpURL(dst *string, v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http:// or https:// URL with a host, e.g. http://10.0.1.10:30090")
+	}
+	*dst = strings.TrimSuffix(v, "/")
+	return nil
+}
+
+func subnets(c *Config, v string) error {
+	var out []string
+	seen := map[string]bool{}
+	for s := range strings.SplitSeq(v, ",") {
+		s = strings.TrimSpace(s)
+		if !subnetID.MatchString(s) {
+			return fmt.Errorf("%q is not a subnet id; want comma-separated ids such as subnet-0123456789abcdef0", s)
+		}
+		if seen[s] {
+			return fmt.Errorf("%s is listed twice; want each subnet once", s)
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	c.Subnets = out
+	return nil
+}
+
+func nodeSelector(c *Config, v string) error {
+	if _, err := labels.Parse(v); err != nil {
+		return fmt.Errorf("want a label selector such as node-fleet.io/cluster=prod: %v", err)
+	}
+	c.NodeSelector = v
+	return nil
+}
+
+func listenAddr(c *Config, v string) error {
+	i := strings.LastIndex(v, ":")
+	if i < 0 {
+		return errors.New("want host:port or :port, e.g. :8080")
+	}
+	if p, err := strconv.Atoi(v[i+1:]); err != nil || p < 0 || p > 65535 {
+		return errors.New("want host:port or :port with a port from 0 to 65535, e.g. :8080")
+	}
+	c.Listen = v
+	return nil
+}
