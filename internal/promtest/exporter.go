@@ -22,9 +22,11 @@ type Exporter struct {
 	// Buckets are the latency histogram's upper bounds, in seconds.
 	Buckets []float64
 
-	phase   *prometheus.GaugeVec
-	latency *prometheus.HistogramVec
-	srv     *httptest.Server
+	phase    *prometheus.GaugeVec
+	latency  *prometheus.HistogramVec
+	memAvail *prometheus.GaugeVec
+	memTotal *prometheus.GaugeVec
+	srv      *httptest.Server
 }
 
 // podPhases are the phases kube-state-metrics reports, one series each.
@@ -45,7 +47,15 @@ func StartExporter(t testing.TB) *Exporter {
 		Name: "apiserver_request_duration_seconds", Help: "API request latency (test exporter).",
 		Buckets: e.Buckets,
 	}, []string{"verb"})
-	reg.MustRegister(e.phase, e.latency)
+	// Vectors without labels: nothing is exposed until NodeMemory is
+	// called (a plain Gauge would expose 0, a total memory of 0 bytes).
+	e.memAvail = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "node_memory_MemAvailable_bytes", Help: "Available memory (test exporter).",
+	}, nil)
+	e.memTotal = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "node_memory_MemTotal_bytes", Help: "Total memory (test exporter).",
+	}, nil)
+	reg.MustRegister(e.phase, e.latency, e.memAvail, e.memTotal)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +92,8 @@ func (e *Exporter) SetPods(pending, running int) {
 }
 
 // Observe records n API requests with the given verb that took seconds.
+// With n = 0 it only makes the verb's series appear, with zero counts, so
+// that later observations are increases Prometheus can rate().
 func (e *Exporter) Observe(verb string, seconds float64, n int) {
 	o := e.latency.WithLabelValues(verb)
 	for i := 0; i < n; i++ {
@@ -91,3 +103,13 @@ func (e *Exporter) Observe(verb string, seconds float64, n int) {
 
 // Handler returns the exporter's HTTP handler.
 func (e *Exporter) Handler() http.Handler { return e.srv.Config.Handler }
+
+// NodeMemory makes the exporter also report node_exporter's two memory
+// gauges, node_memory_MemAvailable_bytes and node_memory_MemTotal_bytes,
+// with the given values: a stand-in for a node (a K3s server, say) whose
+// memory use the test chooses. An exporter never asked for them does not
+// report them.
+func (e *Exporter) NodeMemory(available, total float64) {
+	e.memAvail.WithLabelValues().Set(available)
+	e.memTotal.WithLabelValues().Set(total)
+}
