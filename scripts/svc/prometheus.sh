@@ -18,8 +18,14 @@ svc_prometheus_install() {
 }
 
 svc_prometheus_start() {
-	/usr/bin/prometheus --version 2>&1 | head -1
-	/usr/bin/prometheus-node-exporter --version 2>&1 | head -1
+	local bin out
+	for bin in /usr/bin/prometheus /usr/bin/prometheus-node-exporter; do
+		if ! out=$("$bin" --version 2>&1); then
+			echo "$bin does not run: $out" >&2
+			return 1
+		fi
+		echo "${out%%$'\n'*}"
+	done
 	export NODEFLEET_PROMETHEUS_BIN=/usr/bin/prometheus
 	export NODEFLEET_NODE_EXPORTER_BIN=/usr/bin/prometheus-node-exporter
 }
