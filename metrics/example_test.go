@@ -19,7 +19,7 @@ func ExamplePrometheus() {
 		metrics.CPUQuery("", metrics.DefaultRateWindow): "73.5",
 		metrics.MemoryQuery(""):                         "NaN",
 		metrics.PendingPodsQuery:                        "2",
-		`sum(queue_messages_ready{queue="jobs"})`:        "12",
+		`sum(queue_messages_ready{queue="jobs"})`:       "12",
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		result := ""
