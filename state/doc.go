@@ -1,0 +1,47 @@
+// Package state keeps the autoscaler's lock and state in DynamoDB: Dynamo
+// is an autoscaler.Locker and an autoscaler.StateStore for one cluster.
+//
+// # The table
+//
+// One item per cluster, under the partition key cluster_id (a string), as
+// in the original design. Its attributes:
+//
+//	cluster_id           S     the cluster id (partition key)
+//	lock_owner           S     who holds the lease; absent when free
+//	lock_expiry          N     when the lease lapses, epoch seconds (rounded up)
+//	fencing_token        N     grows by one with every acquisition; never reset
+//	node_count           N     active instances after the last tick
+//	scaling_in_progress  BOOL  an operation is recorded
+//	operation            S     the operation in progress, JSON; absent when none
+//	last_scale_up        S     RFC 3339, absent when never
+//	last_scale_down      S     RFC 3339, absent when never
+//	history              S     the bounded decision history, JSON, oldest first
+//	state_version        N     the fencing token the state was written under
+//	updated_at           S     RFC 3339, when the state was last written
+//
+// # Locking and fencing
+//
+// Acquire is one conditional UpdateItem: it succeeds when the item has no
+// lock owner, when the caller already owns the lock (a renewal), or when
+// lock_expiry has passed (a takeover, reported in Lease.TookOver and
+// Lease.PreviousOwner); it increments fencing_token and returns the new
+// value as Lease.Token. Release removes the owner and expiry only if the
+// caller's owner and token are still the item's. Save writes the state
+// attributes only if fencing_token still equals the lease's token, so a
+// tick that lost its lease (it ran past its expiry and someone took over)
+// cannot overwrite what the newer holder wrote: it gets
+// autoscaler.ErrLeaseLost.
+//
+// # Why there is no TTL on lock_expiry
+//
+// The original design enables DynamoDB Time to Live on lock_expiry. TTL
+// deletes the whole item once the attribute's time has passed, and the item
+// holds more than the lock: the cluster's state, its decision history and
+// the fencing counter. A tick that died holding the lock would, a while
+// later, have the cluster's state deleted with it, and with the counter
+// gone the next lease would get token 1 again, which breaks fencing. TTL is
+// also no lock mechanism (deletion happens up to days after expiry); the
+// expiry is enforced exactly by Acquire's condition. So CreateTable does not
+// enable TTL, and nothing is lost: a stale lock is taken over by the next
+// Acquire whatever its age.
+package state

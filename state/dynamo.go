@@ -1,0 +1,335 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"k8s.io/utils/clock"
+)
+
+// Client is the part of the DynamoDB API that Dynamo uses, with the SDK's
+// exact signatures: *dynamodb.Client satisfies it.
+type Client interface {
+	GetItem(ctx context.Context, params *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, params *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+var _ Client = (*dynamodb.Client)(nil)
+
+// KeyAttribute is the table's partition key, a string holding the cluster
+// id.
+const KeyAttribute = "cluster_id"
+
+// Attribute names of the cluster's item (see the package documentation).
+const (
+	attrOwner      = "lock_owner"
+	attrExpiry     = "lock_expiry"
+	attrToken      = "fencing_token"
+	attrNodeCount  = "node_count"
+	attrInProgress = "scaling_in_progress"
+	attrOperation  = "operation"
+	attrLastUp     = "last_scale_up"
+	attrLastDown   = "last_scale_down"
+	attrHistory    = "history"
+	attrVersion    = "state_version"
+	attrUpdated    = "updated_at"
+)
+
+// DynamoConfig configures a Dynamo. NewDynamo checks it; zero fields take
+// the documented defaults.
+type DynamoConfig struct {
+	// Client talks to DynamoDB (a *dynamodb.Client). Required.
+	Client Client
+	// Table is the table's name (see CreateTable). Required.
+	Table string
+	// ClusterID is the item's key. Required.
+	ClusterID string
+	// Clock reads the time for lease expiry; default the real clock.
+	Clock clock.PassiveClock
+	// Logger receives the store's log; default discards.
+	Logger *slog.Logger
+	// HistoryLimit is the most decision records kept; default 720 (a day
+	// of 2-minute ticks).
+	HistoryLimit int
+	// MaxHistoryBytes bounds the encoded history, so that the item stays
+	// under DynamoDB's 400 KB item limit; the oldest records are dropped
+	// first. Default 300,000, at most 350,000.
+	MaxHistoryBytes int
+}
+
+// Dynamo is an autoscaler.Locker and autoscaler.StateStore on one DynamoDB
+// item. It is safe for concurrent use, also from several processes.
+type Dynamo struct {
+	cfg DynamoConfig
+}
+
+var (
+	_ autoscaler.Locker     = (*Dynamo)(nil)
+	_ autoscaler.StateStore = (*Dynamo)(nil)
+)
+
+// NewDynamo checks cfg and returns a Dynamo. Every problem with cfg is
+// reported, each naming its field. It makes no AWS call.
+func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
+	var errs []error
+	if cfg.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	if cfg.Table == "" {
+		errs = append(errs, errors.New("Table is required"))
+	}
+	if cfg.ClusterID == "" {
+		errs = append(errs, errors.New("ClusterID is required"))
+	}
+	if cfg.HistoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("HistoryLimit must be 0 or more, got %d", cfg.HistoryLimit))
+	}
+	if cfg.MaxHistoryBytes < 0 || cfg.MaxHistoryBytes > 350_000 {
+		errs = append(errs, fmt.Errorf("MaxHistoryBytes must be between 0 and 350000, got %d", cfg.MaxHistoryBytes))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("state: DynamoConfig: %w", err)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HistoryLimit == 0 {
+		cfg.HistoryLimit = 720
+	}
+	if cfg.MaxHistoryBytes == 0 {
+		cfg.MaxHistoryBytes = 300_000
+	}
+	return &Dynamo{cfg: cfg}, nil
+}
+
+func (d *Dynamo) key() map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: d.cfg.ClusterID}}
+}
+
+func num(v int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func getNum(item map[string]types.AttributeValue, name string) int64 {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		n, err := strconv.ParseInt(v.Value, 10, 64)
+		if err == nil {
+			return n
+		}
+		if f, err := strconv.ParseFloat(v.Value, 64); err == nil {
+			return int64(f)
+		}
+	}
+	return 0
+}
+
+func getStr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// Acquire takes the cluster's lock for owner for ttl with one conditional
+// write. It returns an error wrapping autoscaler.ErrLockHeld, naming the
+// holder, when another owner holds an unexpired lease. An expired lease is
+// taken over (Lease.TookOver, Lease.PreviousOwner). Every success returns
+// a larger token than any before.
+func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (autoscaler.Lease, error) {
+	if owner == "" {
+		return autoscaler.Lease{}, errors.New("state: acquire: owner is required")
+	}
+	if ttl <= 0 {
+		return autoscaler.Lease{}, fmt.Errorf("state: acquire: ttl must be positive, got %s", ttl)
+	}
+	now := d.cfg.Clock.Now()
+	expires := now.Add(ttl)
+	nowSec := now.Unix()
+	expSec := int64(math.Ceil(float64(expires.UnixNano()) / 1e9))
+	out, err := d.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           aws.String(d.cfg.Table),
+		Key:                 d.key(),
+		UpdateExpression:    aws.String("SET #owner = :owner, #expiry = :expiry ADD #token :one"),
+		ConditionExpression: aws.String("attribute_not_exists(#owner) OR #owner = :owner OR #expiry <= :now"),
+		ExpressionAttributeNames: map[string]string{
+			"#owner": attrOwner, "#expiry": attrExpiry, "#token": attrToken,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":owner": str(owner), ":expiry": num(expSec), ":one": num(1), ":now": num(nowSec),
+		},
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			holder, until := getStr(ccf.Item, attrOwner), getNum(ccf.Item, attrExpiry)
+			if holder == "" {
+				return autoscaler.Lease{}, fmt.Errorf("state: lock of cluster %s: %w", d.cfg.ClusterID, autoscaler.ErrLockHeld)
+			}
+			return autoscaler.Lease{}, fmt.Errorf("state: lock of cluster %s held by %q until %s: %w",
+				d.cfg.ClusterID, holder, time.Unix(until, 0).UTC().Format(time.RFC3339), autoscaler.ErrLockHeld)
+		}
+		return autoscaler.Lease{}, fmt.Errorf("state: acquire lock of cluster %s: %w", d.cfg.ClusterID, err)
+	}
+	old := out.Attributes
+	lease := autoscaler.Lease{Owner: owner, Token: getNum(old, attrToken) + 1, Expires: expires}
+	if prev := getStr(old, attrOwner); prev != "" && prev != owner {
+		// The condition let us in over another owner: its lease had expired.
+		lease.TookOver, lease.PreviousOwner = true, prev
+		d.cfg.Logger.WarnContext(ctx, "took over a stale lock", "cluster", d.cfg.ClusterID, "previous", prev,
+			"expired", time.Unix(getNum(old, attrExpiry), 0).UTC(), "token", lease.Token)
+	}
+	return lease, nil
+}
+
+// Release gives lease up if it is still the item's lease. A lease that was
+// taken over or already released is left alone and Release returns nil.
+func (d *Dynamo) Release(ctx context.Context, lease autoscaler.Lease) error {
+	_, err := d.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(d.cfg.Table),
+		Key:                       d.key(),
+		UpdateExpression:          aws.String("REMOVE #owner, #expiry"),
+		ConditionExpression:       aws.String("#owner = :owner AND #token = :token"),
+		ExpressionAttributeNames:  map[string]string{"#owner": attrOwner, "#expiry": attrExpiry, "#token": attrToken},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(lease.Owner), ":token": num(lease.Token)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		d.cfg.Logger.InfoContext(ctx, "lease no longer held, nothing to release", "cluster", d.cfg.ClusterID, "owner", lease.Owner, "token", lease.Token)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state: release lock of cluster %s: %w", d.cfg.ClusterID, err)
+	}
+	return nil
+}
+
+// Load returns the cluster's state, read consistently. A cluster never
+// saved yields a zero ClusterState (with ClusterID set) and no error.
+func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
+	st := autoscaler.ClusterState{ClusterID: d.cfg.ClusterID}
+	out, err := d.cfg.Client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(d.cfg.Table), Key: d.key(), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return st, fmt.Errorf("state: load cluster %s: %w", d.cfg.ClusterID, err)
+	}
+	item := out.Item
+	if item == nil {
+		return st, nil
+	}
+	st.NodeCount = int(getNum(item, attrNodeCount))
+	if v, ok := item[attrInProgress].(*types.AttributeValueMemberBOOL); ok {
+		st.ScalingInProgress = v.Value
+	}
+	st.Version = getNum(item, attrVersion)
+	for _, f := range []struct {
+		attr string
+		dst  *time.Time
+	}{{attrLastUp, &st.LastScaleUp}, {attrLastDown, &st.LastScaleDown}} {
+		if s := getStr(item, f.attr); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, f.attr, err)
+			}
+			*f.dst = t
+		}
+	}
+	if s := getStr(item, attrOperation); s != "" {
+		var op autoscaler.Operation
+		if err := json.Unmarshal([]byte(s), &op); err != nil {
+			return st, fmt.Errorf("state: load cluster %s: operation: %w", d.cfg.ClusterID, err)
+		}
+		st.Operation = &op
+	}
+	if s := getStr(item, attrHistory); s != "" {
+		h, err := decodeHistory(s)
+		if err != nil {
+			return st, fmt.Errorf("state: load cluster %s: history: %w", d.cfg.ClusterID, err)
+		}
+		st.History = h
+	}
+	return st, nil
+}
+
+// Save writes st if lease's token is still the item's fencing token;
+// otherwise it writes nothing and returns an error wrapping
+// autoscaler.ErrLeaseLost. The history is cut to HistoryLimit records and
+// MaxHistoryBytes, oldest first. The lock attributes are never touched.
+func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler.ClusterState) error {
+	hist, err := encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
+	if err != nil {
+		return fmt.Errorf("state: save cluster %s: history: %w", d.cfg.ClusterID, err)
+	}
+	names := map[string]string{
+		"#token": attrToken, "#n": attrNodeCount, "#sip": attrInProgress, "#hist": attrHistory,
+		"#ver": attrVersion, "#upd": attrUpdated, "#op": attrOperation, "#up": attrLastUp, "#down": attrLastDown,
+	}
+	values := map[string]types.AttributeValue{
+		":token": num(lease.Token),
+		":n":     num(int64(st.NodeCount)),
+		":sip":   &types.AttributeValueMemberBOOL{Value: st.ScalingInProgress || st.Operation != nil},
+		":hist":  str(hist),
+		":upd":   str(d.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)),
+	}
+	set := []string{"#n = :n", "#sip = :sip", "#hist = :hist", "#ver = :token", "#upd = :upd"}
+	var remove []string
+	if st.Operation != nil {
+		b, err := json.Marshal(st.Operation)
+		if err != nil {
+			return fmt.Errorf("state: save cluster %s: operation: %w", d.cfg.ClusterID, err)
+		}
+		values[":op"] = str(string(b))
+		set = append(set, "#op = :op")
+	} else {
+		remove = append(remove, "#op")
+	}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"#up", st.LastScaleUp}, {"#down", st.LastScaleDown}} {
+		if f.t.IsZero() {
+			remove = append(remove, f.name)
+			continue
+		}
+		v := ":" + strings.TrimPrefix(f.name, "#")
+		values[v] = str(f.t.UTC().Format(time.RFC3339Nano))
+		set = append(set, f.name+" = "+v)
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	_, err = d.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(d.cfg.Table),
+		Key:                                 d.key(),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String("#token = :token"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("state: save cluster %s under token %d refused, the current token is %d: %w",
+			d.cfg.ClusterID, lease.Token, getNum(ccf.Item, attrToken), autoscaler.ErrLeaseLost)
+	}
+	if err != nil {
+		return fmt.Errorf("state: save cluster %s: %w", d.cfg.ClusterID, err)
+	}
+	return nil
+}
