@@ -175,7 +175,7 @@ func tooMany() error {
 
 // runClocked runs fn in a goroutine and advances clk by step whenever fn
 // waits on it, until fn returns; it gives up after limit steps.
-func runClocked(t *testing.T, clk *testingclock.FakeClock, step time.Duration, limit int, fn func() error) (error, int) {
+func runClocked(t *testing.T, clk *testingclock.FakeClock, step time.Duration, limit int, fn func() error) (int, error) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- fn() }()
@@ -183,7 +183,7 @@ func runClocked(t *testing.T, clk *testingclock.FakeClock, step time.Duration, l
 	for {
 		select {
 		case err := <-done:
-			return err, steps
+			return steps, err
 		case <-time.After(time.Millisecond):
 		}
 		if clk.HasWaiters() {

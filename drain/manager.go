@@ -99,7 +99,7 @@ var _ autoscaler.NodeManager = (*Manager)(nil)
 func New(cfg Config) (*Manager, error) {
 	var errs []error
 	if cfg.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+		errs = append(errs, errors.New("the Client is required"))
 	}
 	sel, err := labels.Parse(cfg.NodeSelector)
 	if err != nil {

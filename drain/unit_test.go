@@ -358,7 +358,7 @@ func TestDrain(t *testing.T) {
 				cancel()
 				err = <-done
 			} else {
-				err, steps = runClocked(t, clk, time.Second, 100, func() error { return m.Drain(ctx, name) })
+				steps, err = runClocked(t, clk, time.Second, 100, func() error { return m.Drain(ctx, name) })
 			}
 			for _, w := range tt.wantErr {
 				if !errors.Is(err, w) {
