@@ -50,18 +50,20 @@ type KubePending struct {
 // NewKubePending checks cfg and returns a KubePending source.
 func NewKubePending(cfg KubePendingConfig) (*KubePending, error) {
 	var errs []error
+	// Messages start with the setting's name, capital letter included.
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if cfg.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+		bad("Client is required")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultKubeTimeout
 	} else if cfg.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("Timeout must be positive, got %s", cfg.Timeout))
+		bad("Timeout must be positive, got %s", cfg.Timeout)
 	}
 	if cfg.PageSize == 0 {
 		cfg.PageSize = 500
 	} else if cfg.PageSize < 0 {
-		errs = append(errs, fmt.Errorf("PageSize must be positive, got %d", cfg.PageSize))
+		bad("PageSize must be positive, got %d", cfg.PageSize)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics.KubePending config: %w", err)
