@@ -43,7 +43,7 @@ func setup(t *testing.T, cfg drain.Config) (*kubetest.Cluster, string, *drain.Ma
 	cfg.Client = c.Client
 	cfg.NodeSelector = runLabel + "=" + ns
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
 	m, err := drain.New(cfg)
 	if err != nil {
@@ -480,9 +480,11 @@ func tickParts(t *testing.T, m *drain.Manager, policy autoscaler.Policy, cfg fun
 }
 
 // TestIntegrationTickGhostAndOrphan runs a tick on the real API server: an
-// instance that never became a node is terminated as a ghost, and a
-// managed Node whose instance is gone is deleted; the node matched through
-// the instance-id label (K3s, no cloud provider) is left alone.
+// instance that never became a node is terminated as a ghost, one whose
+// node (matched by its private IP) has been NotReady for ten minutes is
+// replaced and its Node deleted, and a managed Node whose instance is gone
+// is deleted; the node matched through the instance-id label (K3s, no cloud
+// provider) and a Node that is not node-fleet's are left alone.
 func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 	t.Parallel()
 	c, ns, m := setup(t, drain.Config{})
@@ -492,6 +494,7 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 	orphan := addNode(t, c, ns, kubetest.NodeOptions{NotReady: true, InternalIP: "10.0.1.11",
 		Labels: map[string]string{autoscaler.LabelInstanceID: "i-0gone", autoscaler.LabelCluster: "kubetest"}})
 	foreign := addNode(t, c, ns, kubetest.NodeOptions{NotReady: true}) // not node-fleet's: never deleted
+	sick := addNode(t, c, ns, kubetest.NodeOptions{NotReady: true, Since: time.Now().Add(-10 * time.Minute), InternalIP: "10.0.1.14"})
 
 	a, fleet := tickParts(t, m, autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
 		return autoscaler.HoldBecause("test")
@@ -500,6 +503,7 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 	fleet.Add(autoscaler.Instance{ID: "i-0worker", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Hour), PrivateIP: "10.0.1.10"})
 	fleet.Add(autoscaler.Instance{ID: "i-0ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-20 * time.Minute), PrivateIP: "10.0.1.12"})
 	fleet.Add(autoscaler.Instance{ID: "i-0young", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Minute), PrivateIP: "10.0.1.13"})
+	fleet.Add(autoscaler.Instance{ID: "i-0sick", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Hour), PrivateIP: "10.0.1.14"})
 
 	res, err := a.RunOnce(ctx)
 	if err != nil {
@@ -507,7 +511,8 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 	}
 	t.Logf("tick: %s", res)
 	type summary struct {
-		Ghosts, Orphans   []string
+		Ghosts, Replaced  []string
+		Orphans           []string
 		Ready, Booting    int
 		TerminateCalls    []string
 		NodesLeftInThisNS []string
@@ -528,8 +533,11 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 	if foreign < worker {
 		wantLeft = []string{foreign, worker}
 	}
-	got := summary{res.Ghosts, res.OrphansDeleted, res.ReadyNodes, res.Booting, calls, left}
-	want := summary{[]string{"i-0ghost"}, []string{orphan}, 1, 1, []string{"i-0ghost"}, wantLeft}
+	got := summary{res.Ghosts, res.Replaced, res.OrphansDeleted, res.ReadyNodes, res.Booting, calls, left}
+	want := summary{[]string{"i-0ghost"}, []string{"i-0sick"}, []string{orphan}, 1, 1, []string{"i-0ghost,i-0sick"}, wantLeft}
+	if _, err := c.Client.CoreV1().Nodes().Get(ctx, sick, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the NotReady node %s was not deleted: %v", sick, err)
+	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tick (-want +got):\n%s", diff)
 	}

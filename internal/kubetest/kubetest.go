@@ -124,6 +124,9 @@ type NodeOptions struct {
 	Hostname   string
 	// NotReady writes the Ready condition as False instead of True.
 	NotReady bool
+	// Since, when set, is the Ready condition's last transition (a node
+	// NotReady for ten minutes); default now.
+	Since time.Time
 }
 
 // AddNode creates a Node, writes its status (Ready condition, addresses,
@@ -164,7 +167,11 @@ func (c *Cluster) AddNode(t testing.TB, o NodeOptions) *corev1.Node {
 	}
 	n, err = c.writeNodeStatus(cx, n.Name, func(st *corev1.NodeStatus) {
 		st.Capacity, st.Allocatable, st.Addresses = capacity, capacity, addrs
-		st.Conditions = []corev1.NodeCondition{readyCondition(!o.NotReady)}
+		cond := readyCondition(!o.NotReady)
+		if !o.Since.IsZero() {
+			cond.LastTransitionTime = metav1.NewTime(o.Since)
+		}
+		st.Conditions = []corev1.NodeCondition{cond}
 	})
 	if err != nil {
 		t.Fatal(err)
