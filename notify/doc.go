@@ -1,0 +1,17 @@
+// Package notify sends what the autoscaler has to say to people and to
+// dashboards: SNS is an autoscaler.Notifier that publishes each Event to an
+// SNS topic (a readable subject, a JSON body, message attributes for
+// subscription filters), and CloudWatch is an autoscaler.Publisher that
+// puts each tick's Result as CloudWatch metrics named after the original
+// design (ClusterCPUUtilization, PendingPodCount, NodeCount,
+// EC2LaunchEvents, EC2Terminations, ScalingDecisionHistory,
+// ScalingFailures), in batched PutMetricData calls.
+//
+// It is a package of its own, and not part of metrics/ or ec2fleet/,
+// because it is neither a source of the autoscaler's input nor a part of
+// the fleet: it is the autoscaler's output to AWS's notification and
+// monitoring services, used by the Lambda program and by anyone who wants
+// alerts, and it keeps the SNS and CloudWatch SDKs out of the packages
+// that do not need them. The Prometheus side of the autoscaler's own
+// metrics lives with the other Prometheus code in metrics/.
+package notify
