@@ -242,17 +242,30 @@ func (c *Cluster) RunPod(t testing.TB, pod *corev1.Pod) *corev1.Pod {
 }
 
 // markRunning writes the status a kubelet writes once a pod's containers
-// are up.
+// are up, unless the pod already has it (the simulated kubelet may have
+// been first).
 func (c *Cluster) markRunning(cx context.Context, p *corev1.Pod) (*corev1.Pod, error) {
-	now := metav1.Now()
-	p = p.DeepCopy()
-	p.Status.Phase = corev1.PodRunning
-	p.Status.StartTime = &now
-	p.Status.Conditions = nil
-	for _, ct := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
-		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: ct, Status: corev1.ConditionTrue, LastTransitionTime: now})
-	}
-	out, err := c.Client.CoreV1().Pods(p.Namespace).UpdateStatus(cx, p, metav1.UpdateOptions{})
+	pods := c.Client.CoreV1().Pods(p.Namespace)
+	out := p
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := pods.Get(cx, p.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cur.Status.Phase == corev1.PodRunning && podReady(cur) {
+			out = cur
+			return nil
+		}
+		now := metav1.Now()
+		cur.Status.Phase = corev1.PodRunning
+		cur.Status.StartTime = &now
+		cur.Status.Conditions = nil
+		for _, ct := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
+			cur.Status.Conditions = append(cur.Status.Conditions, corev1.PodCondition{Type: ct, Status: corev1.ConditionTrue, LastTransitionTime: now})
+		}
+		out, err = pods.UpdateStatus(cx, cur, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("mark pod %s/%s running: %w", p.Namespace, p.Name, err)
 	}
