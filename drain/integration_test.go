@@ -595,3 +595,30 @@ func TestIntegrationTickAbandonsBlockedScaleDown(t *testing.T) {
 		t.Errorf("%d Terminate calls, want none", n)
 	}
 }
+
+// TestIntegrationDrainWaitsForGracePeriod: on a node whose kubelet is gone
+// nobody finishes the evicted pods; Drain waits for their grace period to
+// run out (the API server's deletion time), not for ever.
+func TestIntegrationDrainWaitsForGracePeriod(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{Timeout: 30 * time.Second, PollInterval: 100 * time.Millisecond})
+	a := addNode(t, c, ns, kubetest.NodeOptions{})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{BindTo: []string{a}})
+	const grace = 3
+	replicaSet(t, c, ns, "web", 1, func(s *corev1.PodSpec) { g := int64(grace); s.TerminationGracePeriodSeconds = &g })
+	waitRunning(t, c, ns, "web", a, 1)
+	start := time.Now()
+	if err := m.Drain(t.Context(), a); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("drained in %s", took.Round(time.Millisecond))
+	// Deletion timestamps have whole seconds: allow one second less.
+	if took < (grace-1)*time.Second || took > (grace+3)*time.Second {
+		t.Errorf("Drain took %s, want about the %ds grace period", took, grace)
+	}
+	left := c.PodsOn(t, ns, a)
+	if len(left) != 1 || !strings.HasSuffix(left[0], "(terminating)") {
+		t.Errorf("pods on the node: %v, want the evicted pod still terminating", left)
+	}
+}
