@@ -120,7 +120,9 @@ func (d *Dynamo) key() map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{KeyAttribute: &types.AttributeValueMemberS{Value: d.cfg.ClusterID}}
 }
 
-func num(v int64) types.AttributeValue { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 func getNum(item map[string]types.AttributeValue, name string) int64 {
