@@ -581,8 +581,10 @@ func (t *tick) scaleDown(ctx context.Context, d Decision, v fleetView) error {
 			return err
 		}
 		if err := t.drain(ctx, c.Node.Name); err != nil {
-			// Abandon: give the node back.
-			uerr := t.cfg.Nodes.Uncordon(ctx, c.Node.Name)
+			// Abandon: give the node back, even when ctx has run out.
+			uctx, cancel := t.a.detached(ctx)
+			uerr := t.cfg.Nodes.Uncordon(uctx, c.Node.Name)
+			cancel()
 			t.st.Operation = nil
 			t.event(ctx, Event{Kind: EventAbandoned, Decision: &d, Instances: []string{c.Instance.ID}, Error: err.Error(),
 				Message: fmt.Sprintf("scale-down of node %s abandoned: %v", c.Node.Name, err)})
@@ -627,10 +629,8 @@ func (t *tick) drain(ctx context.Context, node string) error {
 	if err := t.cfg.Nodes.Cordon(ctx, node); err != nil {
 		return fmt.Errorf("cordon %s: %w", node, err)
 	}
-	if err := t.cfg.Nodes.Drain(ctx, node); err != nil {
-		return fmt.Errorf("drain %s: %w", node, err)
-	}
-	return nil
+	// The NodeManager's errors name the node already.
+	return t.cfg.Nodes.Drain(ctx, node)
 }
 
 // record appends this tick to the history.

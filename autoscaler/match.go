@@ -77,14 +77,16 @@ type Candidate struct {
 
 // ChooseVictims orders the removable candidates and returns the first n,
 // each with the reason it was chosen. A candidate is removable when its
-// node is Ready, not blocked (Node.ScaleDownBlocker empty) and its instance
-// has no interruption notice. The order: spot before on-demand, fewer pods
-// first, then the newest instance, then the instance id (so the choice is
-// deterministic).
+// node is Ready, schedulable (a node someone else cordoned is theirs: it is
+// neither chosen nor, after a failed drain, uncordoned), not blocked
+// (Node.ScaleDownBlocker empty) and its instance has no interruption
+// notice. The order: spot before on-demand, fewer pods first, then the
+// lower move cost, then the newest instance, then the instance id (so the
+// choice is deterministic).
 func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
 	var ok []Candidate
 	for _, c := range cands {
-		if c.Node.Ready && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
+		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
 			ok = append(ok, c)
 		}
 	}
@@ -95,6 +97,9 @@ func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
 		}
 		if a.Node.Pods != b.Node.Pods {
 			return a.Node.Pods < b.Node.Pods
+		}
+		if a.Node.MoveCost != b.Node.MoveCost {
+			return a.Node.MoveCost < b.Node.MoveCost
 		}
 		if !a.Instance.LaunchTime.Equal(b.Instance.LaunchTime) {
 			return a.Instance.LaunchTime.After(b.Instance.LaunchTime)

@@ -68,19 +68,24 @@ func TestChooseVictims(t *testing.T) {
 		c("spot-1-new", MarketSpot, 1, 2*time.Hour, true, ""),
 		c("spot-0-blocked", MarketSpot, 0, time.Hour, true, "annotation"),
 		c("spot-0-notready", MarketSpot, 0, time.Hour, false, ""),
+		{Instance: Instance{ID: "spot-0-cordoned", Market: MarketSpot, LaunchTime: t0}, Node: Node{Name: "n-c", Ready: true, Unschedulable: true}},
 	}
+	cheap := c("spot-1-cheap", MarketSpot, 1, 4*time.Hour, true, "")
+	cheap.Node.MoveCost = 100
+	cands[2].Node.MoveCost, cands[3].Node.MoveCost = 500, 500
+	cands = append(cands, cheap)
 	got, reasons := ChooseVictims(cands, 10)
 	var ids []string
 	for _, v := range got {
 		ids = append(ids, v.Instance.ID)
 	}
-	if diff := cmp.Diff([]string{"spot-1-new", "spot-1-old", "spot-5", "od-empty"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"spot-1-cheap", "spot-1-new", "spot-1-old", "spot-5", "od-empty"}, ids); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
-	if len(reasons) != 4 || reasons[0] == "" {
+	if len(reasons) != 5 || reasons[0] == "" {
 		t.Errorf("reasons %q", reasons)
 	}
-	if got, _ := ChooseVictims(cands[4:], 1); len(got) != 0 {
+	if got, _ := ChooseVictims(cands[4:7], 1); len(got) != 0 {
 		t.Errorf("chose a blocked or NotReady node: %v", got)
 	}
 }

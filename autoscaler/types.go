@@ -88,6 +88,10 @@ type Node struct {
 	// Pods is the number of pods that a drain would have to evict
 	// (DaemonSet, mirror and finished pods excluded).
 	Pods int
+	// MoveCost weighs how disruptive moving those pods is (the
+	// NodeManager decides how: drain sums the pods' CPU requests in
+	// millicores); among nodes with as many pods, the cheaper goes first.
+	MoveCost float64
 	// ScaleDownBlocker, when not empty, says why this node must not be
 	// removed (an annotation, a pod that cannot be evicted...).
 	ScaleDownBlocker string

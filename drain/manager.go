@@ -229,6 +229,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 				blockers = append(blockers, v.reason)
 			case actEvict:
 				an.Pods++
+				an.MoveCost += cpuRequestMillis(p)
 				if r := budgets.blocking(p); r != "" {
 					blockers = append(blockers, r)
 				}
@@ -238,6 +239,22 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		out = append(out, an)
 	}
 	return out, nil
+}
+
+// cpuRequestMillis is the pod's CPU request in millicores, the measure of
+// how much work moving it displaces (autoscaler.Node.MoveCost). Init
+// containers run before the others, so the larger of their largest request
+// and the sum of the app containers' requests counts, as the scheduler
+// reckons it.
+func cpuRequestMillis(p *corev1.Pod) float64 {
+	var sum, initMax int64
+	for _, c := range p.Spec.Containers {
+		sum += c.Resources.Requests.Cpu().MilliValue()
+	}
+	for _, c := range p.Spec.InitContainers {
+		initMax = max(initMax, c.Resources.Requests.Cpu().MilliValue())
+	}
+	return float64(max(sum, initMax))
 }
 
 // nodeInfo copies what the autoscaler needs from a Node.

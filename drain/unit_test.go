@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -415,4 +416,34 @@ func podsOn(t *testing.T, cs *fake.Clientset, node string) []string {
 		}
 	}
 	return out
+}
+
+func TestMoveCostIsTheEvictedPodsCPURequests(t *testing.T) {
+	withCPU := func(app []string, init string) podOpt {
+		return func(p *corev1.Pod) {
+			p.Spec.Containers = nil
+			for i, q := range app {
+				p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "c" + string(rune('0'+i)),
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(q)}}})
+			}
+			if init != "" {
+				p.Spec.InitContainers = []corev1.Container{{Name: "init",
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(init)}}}}
+			}
+		}
+	}
+	objs := []runtime.Object{
+		node("n1", withLabel(autoscaler.LabelInstanceID, "i-1")),
+		pod("a", "web", "n1", withCPU([]string{"250m", "500m"}, "")), // 750
+		pod("a", "job", "n1", withCPU([]string{"100m"}, "2")),        // init container dominates: 2000
+		pod("a", "done", "n1", withCPU([]string{"4"}, ""), phase(corev1.PodSucceeded)),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 || nodes[0].MoveCost != 2750 || nodes[0].Pods != 2 {
+		t.Errorf("node %+v: want MoveCost 2750 millicores over 2 pods (the finished pod does not move)", nodes)
+	}
 }
