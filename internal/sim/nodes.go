@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
@@ -22,33 +21,21 @@ import (
 // made a month in daemon mode take half a minute.
 type nodes struct {
 	clock clock.PassiveClock
-	fleet *fake.Fleet
+	fleet *fleet
 	known map[string]*autoscaler.Node
 	gone  map[string]bool // deleted nodes never come back
-
-	// The fleet is listed again only when it may have changed: a launch
-	// or termination (its counts moved), a boot that finished, or a
-	// reclaim (the model sets dirty).
-	dirty            bool
-	launched, killed int
-	nextBoot         time.Time
 }
 
-func newNodes(clk clock.PassiveClock, fleet *fake.Fleet) *nodes {
-	return &nodes{clock: clk, fleet: fleet, known: map[string]*autoscaler.Node{}, gone: map[string]bool{}}
+func newNodes(clk clock.PassiveClock, fl *fleet) *nodes {
+	return &nodes{clock: clk, fleet: fl, known: map[string]*autoscaler.Node{}, gone: map[string]bool{}}
 }
 
 func (n *nodes) sync(ctx context.Context) error {
 	now := n.clock.Now()
-	launched, killed := n.fleet.Counts()
-	if !n.dirty && launched == n.launched && killed == n.killed && (n.nextBoot.IsZero() || now.Before(n.nextBoot)) {
-		return nil
-	}
 	ins, err := n.fleet.List(ctx)
 	if err != nil {
 		return err
 	}
-	n.dirty, n.launched, n.killed, n.nextBoot = false, launched, killed, time.Time{}
 	alive := make(map[string]bool, len(ins))
 	for _, in := range ins {
 		name := fake.NodeName(in.ID)
@@ -56,13 +43,10 @@ func (n *nodes) sync(ctx context.Context) error {
 		if _, ok := n.known[name]; ok || n.gone[name] {
 			continue
 		}
-		at := n.fleet.RunningSince(in.ID)
 		if in.State != autoscaler.StateRunning {
-			if n.nextBoot.IsZero() || at.Before(n.nextBoot) {
-				n.nextBoot = at
-			}
 			continue
 		}
+		at := n.fleet.RunningSince(in.ID)
 		n.known[name] = &autoscaler.Node{
 			Name: name, ProviderID: "aws:///" + in.Zone + "/" + in.ID, InstanceID: in.ID,
 			InternalIP: in.PrivateIP, Hostname: in.PrivateDNS, Ready: true,

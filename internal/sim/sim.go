@@ -259,25 +259,26 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// The initial fleet is launched early enough to be up at Start.
 	clk := clocktesting.NewFakeClock(cfg.Start.Add(-cfg.BootMax - time.Minute))
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	fleet := fake.NewFleet(clk)
-	fleet.Market = cfg.Market
-	fleet.Zones = []string{"zone-a", "zone-b"}
+	ff := fake.NewFleet(clk)
+	ff.Market = cfg.Market
+	ff.Zones = []string{"zone-a", "zone-b"}
 	span := cfg.BootMax - cfg.BootMin
-	fleet.BootDelayFunc = func() time.Duration {
+	ff.BootDelayFunc = func() time.Duration {
 		if span <= 0 {
 			return cfg.BootMin
 		}
 		return cfg.BootMin + time.Duration(rng.Int64N(int64(span)+1))
 	}
-	nm := newNodes(clk, fleet)
+	fl := &fleet{Fleet: ff, clock: clk}
+	nm := newNodes(clk, fl)
 	st := &store{clock: clk}
-	m := &model{cfg: &cfg, clk: clk, fleet: fleet, nodes: nm}
+	m := &model{cfg: &cfg, clk: clk, fleet: fl}
 	metrics := &fake.Metrics{Func: m.snapshot}
 
 	ac := cfg.Autoscaler
 	ac.ClusterID = "sim"
 	ac.Owner = "sim"
-	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, fleet, nm, clk
+	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, fl, nm, clk
 	ac.Interval = cfg.Mode.Interval()
 	as, err := autoscaler.New(ac)
 	if err != nil {
@@ -288,7 +289,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		init = ac.MinNodes
 	}
 	if init > 0 {
-		if _, err := fleet.Launch(ctx, autoscaler.LaunchRequest{OperationID: "initial", Count: init}); err != nil {
+		if _, err := ff.Launch(ctx, autoscaler.LaunchRequest{OperationID: "initial", Count: init}); err != nil {
 			return Report{}, fmt.Errorf("sim: initial fleet: %w", err)
 		}
 	}
@@ -328,11 +329,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if due {
 			outage := cfg.LaunchFailureRate > 0 && rng.Float64() < cfg.LaunchFailureRate
 			if outage {
-				fleet.SetCapacity(0)
+				ff.SetCapacity(0)
 			}
 			r, err := as.RunOnce(ctx)
 			if outage {
-				fleet.SetCapacity(-1)
+				ff.SetCapacity(-1)
 			}
 			if err != nil && r.Outcome != autoscaler.OutcomeFailed {
 				return rep, fmt.Errorf("sim: tick at %s: %w", now, err)
@@ -382,8 +383,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		rep.TimeToCapacity = append(rep.TimeToCapacity, end.Sub(surgeStart))
 	}
 	clk.SetTime(end)
-	rep.CostUSD = cost(fleet.Lifetimes(), cfg.Start, end, cfg.price())
-	rep.Launched, rep.Terminated = fleet.Counts()
+	rep.CostUSD = cost(ff.Lifetimes(), cfg.Start, end, cfg.price())
+	rep.Launched, rep.Terminated = ff.Counts()
 	rep.Launched -= init
 	rep.StaticNodes = StaticNodes(cfg)
 	rep.StaticCostUSD = StaticCost(cfg)
@@ -401,8 +402,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 type model struct {
 	cfg   *Config
 	clk   *clocktesting.FakeClock
-	fleet *fake.Fleet
-	nodes *nodes
+	fleet *fleet
 
 	live    []liveInstance
 	reclaim []liveInstance // interrupted, reclaimed at readyAt
@@ -449,7 +449,7 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 			continue
 		}
 		m.fleet.Reclaim(r.id)
-		m.nodes.dirty = true
+		m.fleet.dirty = true
 		changed = true
 	}
 	m.reclaim = keep
@@ -462,6 +462,7 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 			if err := m.fleet.Interrupt(in.id); err != nil {
 				return fmt.Errorf("sim: interrupt %s: %w", in.id, err)
 			}
+			m.fleet.dirty = true
 			in.noticed = true
 			rep.Interruptions++
 			m.reclaim = append(m.reclaim, liveInstance{id: in.id, readyAt: now.Add(m.cfg.InterruptionNotice)})

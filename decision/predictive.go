@@ -1,0 +1,362 @@
+package decision
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// Event is a known surge in a Predictive policy's calendar: a flash sale,
+// a match, a launch. While any part of [Start, End) falls within the lead
+// time ahead, the forecast is raised to at least Pods, and multiplied by
+// Factor (when above 1).
+type Event struct {
+	Name       string
+	Start, End time.Time
+	// Pods is the least demand in pods expected during the event; 0 for
+	// none.
+	Pods float64
+	// Factor multiplies the forecast during the event; 0 or 1 for none.
+	Factor float64
+}
+
+// PredictiveConfig sets the predictive policy.
+type PredictiveConfig struct {
+	// PodsPerNode is how many pods one node holds. Required.
+	PodsPerNode float64
+	// DemandMetric names the custom metric that gives the demand in pods
+	// (see DefaultDemandMetric), now in the snapshot and in the past in
+	// the history's Record.Custom. Records without it fall back to
+	// CPU/100 * Nodes * PodsPerNode + PendingPods. Default
+	// DefaultDemandMetric.
+	DemandMetric string
+	// Lead is how far ahead capacity must be right: the longest
+	// boot-and-join time plus the tick interval (a node asked for now
+	// may be needed just before the next tick could ask again).
+	// Default 4 minutes (120 s boot, 2-minute ticks).
+	Lead time.Duration
+	// TrendWindow is how much recent history the trend is fitted to.
+	// Default 10 minutes.
+	TrendWindow time.Duration
+	// SeasonalWeight is the weight (0-1) of the seasonal forecast against
+	// the trend when the history covers a day (or a week) plus Lead.
+	// Default 0.5; negative disables seasonality.
+	SeasonalWeight float64
+	// SpikeWindow is how much recent history the rises within a lead
+	// time are taken from, and SpikeQuantile which of them (0-1) the
+	// capacity must absorb: 0.99 covers all but the largest 1% of the
+	// rises seen. Defaults 3 hours and 0.99; a negative quantile turns
+	// the spike cover off.
+	SpikeWindow   time.Duration
+	SpikeQuantile float64
+	// Headroom is spare capacity on top of the forecast, as a fraction.
+	// Default 0.
+	Headroom float64
+	// Calendar lists known events.
+	Calendar []Event
+}
+
+// Predictive is a policy that scales for the demand one lead time ahead,
+// so that nodes are Ready when the demand arrives. From the decision
+// history (oldest first) and the current snapshot it forecasts the demand
+// at now+Lead as a blend of the recent trend and, when the history covers
+// a day or a week, the seasonal change seen a day (a week) earlier at the
+// same time; it then covers the larger of that forecast and the current
+// demand plus the SpikeQuantile of the rises within one lead time seen in
+// the last SpikeWindow, and the calendar's known events. It scales up to
+// that many nodes and down when fewer suffice.
+//
+// It needs the demand in the history: a MetricSource that puts
+// DemandMetric into Snapshot.Custom (the autoscaler records it). Its
+// seasonality needs a history that spans a day plus the lead time (at
+// 2-minute ticks, HistoryLimit 750), a week for the day of the week
+// (5,070 records): see docs/benchmarks.md for what a DynamoDB item holds.
+//
+// Compose it with a reactive policy, which handles what no forecast saw:
+// decision.Max(predictive, reactive).
+type Predictive struct {
+	cfg PredictiveConfig
+}
+
+// NewPredictive checks cfg, fills in its defaults and returns the policy.
+// Every problem is reported, naming the field.
+func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !(cfg.PodsPerNode > 0) || math.IsInf(cfg.PodsPerNode, 0) {
+		bad("PodsPerNode must be positive, got %v", cfg.PodsPerNode)
+	}
+	if cfg.DemandMetric == "" {
+		cfg.DemandMetric = DefaultDemandMetric
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{{"Lead", &cfg.Lead, 4 * time.Minute}, {"TrendWindow", &cfg.TrendWindow, 10 * time.Minute}, {"SpikeWindow", &cfg.SpikeWindow, 3 * time.Hour}} {
+		if *d.v < 0 {
+			bad("%s must be positive, got %s", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.SeasonalWeight == 0 {
+		cfg.SeasonalWeight = 0.5
+	}
+	if math.IsNaN(cfg.SeasonalWeight) || cfg.SeasonalWeight > 1 {
+		bad("SeasonalWeight must be at most 1 (negative disables seasonality), got %v", cfg.SeasonalWeight)
+	}
+	if cfg.SpikeQuantile == 0 {
+		cfg.SpikeQuantile = 0.99
+	}
+	if math.IsNaN(cfg.SpikeQuantile) || cfg.SpikeQuantile > 1 {
+		bad("SpikeQuantile must be at most 1 (negative turns the spike cover off), got %v", cfg.SpikeQuantile)
+	}
+	if math.IsNaN(cfg.Headroom) || cfg.Headroom < 0 || cfg.Headroom > 10 {
+		bad("Headroom must be a fraction between 0 and 10, got %v", cfg.Headroom)
+	}
+	for i, e := range cfg.Calendar {
+		if !e.End.After(e.Start) {
+			bad("Calendar[%d] (%q): End %s must be after Start %s", i, e.Name, e.End.Format(time.RFC3339), e.Start.Format(time.RFC3339))
+		}
+		if math.IsNaN(e.Pods) || e.Pods < 0 || math.IsNaN(e.Factor) || e.Factor < 0 {
+			bad("Calendar[%d] (%q): Pods and Factor must not be negative, got %v and %v", i, e.Name, e.Pods, e.Factor)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("predictive policy: %w", err)
+	}
+	cfg.Calendar = append([]Event(nil), cfg.Calendar...)
+	return &Predictive{cfg: cfg}, nil
+}
+
+// Config returns the policy's configuration, defaults filled in.
+func (p *Predictive) Config() PredictiveConfig { return p.cfg }
+
+// Forecast is what the predictive policy expects.
+type Forecast struct {
+	// Now is the current demand in pods; Point the forecast of the
+	// demand at now+Lead (trend and seasonality, no margin).
+	Now, Point float64
+	// Trend and Seasonal are the two forecasts Point blends; Seasonal is
+	// NaN when the history does not cover a day plus the lead time.
+	Trend, Seasonal float64
+	// Season is "week", "day" or "" (none).
+	Season string
+	// Spike is the rise within one lead time the capacity must absorb,
+	// in pods (the SpikeQuantile of recent rises).
+	Spike float64
+	// Event names the calendar event that raised the forecast, if any.
+	Event string
+	// Pods is the capacity to have Ready: the largest of Point,
+	// Now+Spike and the event's level, with Headroom.
+	Pods float64
+}
+
+// demandOf reads a record's demand; NaN when it has none.
+func (p *Predictive) demandOf(r autoscaler.Record) float64 {
+	if v, ok := r.Custom[p.cfg.DemandMetric]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
+		return v
+	}
+	if math.IsNaN(r.CPU) || math.IsNaN(r.PendingPods) {
+		return math.NaN()
+	}
+	return r.CPU/100*float64(r.Nodes)*p.cfg.PodsPerNode + r.PendingPods
+}
+
+// Forecast computes the forecast at now from history (oldest first, as in
+// PolicyInput.History) and the current demand in pods.
+func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, current float64) Forecast {
+	c := p.cfg
+	f := Forecast{Now: current, Seasonal: math.NaN()}
+
+	// Trend: a least-squares line through the demand of the last
+	// TrendWindow, current reading included, evaluated at now+Lead.
+	var n, sx, sy, sxx, sxy float64
+	add := func(t time.Time, d float64) {
+		x := t.Sub(now).Minutes()
+		n++
+		sx += x
+		sy += d
+		sxx += x * x
+		sxy += x * d
+	}
+	add(now, current)
+	for i := len(history) - 1; i >= 0 && now.Sub(history[i].Time) <= c.TrendWindow; i-- {
+		if d := p.demandOf(history[i]); !math.IsNaN(d) {
+			add(history[i].Time, d)
+		}
+	}
+	f.Trend = current
+	if den := n*sxx - sx*sx; n >= 3 && den > 0 {
+		// Only the slope is taken from the fit; the line is anchored at
+		// the current reading, because a fitted level lags a fresh jump.
+		slope := (n*sxy - sx*sy) / den
+		f.Trend = math.Max(0, current+slope*c.Lead.Minutes())
+	}
+	f.Point = f.Trend
+
+	// Seasonality: how the demand changed over the next lead time a
+	// week (else a day) ago, applied to the current demand.
+	if c.SeasonalWeight > 0 && len(history) > 0 {
+		for _, s := range []struct {
+			name   string
+			period time.Duration
+		}{{"week", 7 * 24 * time.Hour}, {"day", 24 * time.Hour}} {
+			then := now.Add(-s.period)
+			if history[0].Time.After(then.Add(-c.Lead)) {
+				continue
+			}
+			half := max(c.Lead/2, 2*time.Minute)
+			base := p.meanAround(history, then, half)
+			ahead := p.meanAround(history, then.Add(c.Lead), half)
+			if math.IsNaN(base) || math.IsNaN(ahead) || base <= 0 {
+				continue
+			}
+			ratio := min(max(ahead/base, 0.25), 4)
+			f.Seasonal, f.Season = current*ratio, s.name
+			f.Point = (1-c.SeasonalWeight)*f.Trend + c.SeasonalWeight*f.Seasonal
+			break
+		}
+	}
+
+	// Spike cover: the SpikeQuantile of the rises within one lead time
+	// over the last SpikeWindow, as a fraction of the level they started
+	// from (at least one node's worth, so that a near-idle start does not
+	// make a huge fraction).
+	if c.SpikeQuantile > 0 {
+		g := p.riseQuantile(now, history)
+		f.Spike = g * math.Max(current, c.PodsPerNode)
+	}
+	f.Pods = math.Max(f.Point, current+f.Spike)
+
+	// Known events in the lead time.
+	horizon := now.Add(c.Lead)
+	var names []string
+	for _, e := range c.Calendar {
+		if !e.Start.Before(horizon) || !e.End.After(now) {
+			continue
+		}
+		level := f.Pods
+		if e.Factor > 1 {
+			level = math.Max(f.Pods, f.Point*e.Factor)
+		}
+		level = math.Max(level, e.Pods)
+		if level > f.Pods {
+			f.Pods = level
+			names = append(names, e.Name)
+		}
+	}
+	f.Event = strings.Join(names, ", ")
+	f.Pods *= 1 + c.Headroom
+	return f
+}
+
+// meanAround is the mean demand of the records within half of t; NaN when
+// there are none.
+func (p *Predictive) meanAround(history []autoscaler.Record, t time.Time, half time.Duration) float64 {
+	lo := sort.Search(len(history), func(i int) bool { return !history[i].Time.Before(t.Add(-half)) })
+	sum, n := 0.0, 0
+	for i := lo; i < len(history) && !history[i].Time.After(t.Add(half)); i++ {
+		if d := p.demandOf(history[i]); !math.IsNaN(d) {
+			sum += d
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// riseQuantile is the SpikeQuantile of the relative rises within one lead
+// time in the last SpikeWindow: for each record, the highest demand in
+// the lead time after it, less its own, over max(its own, PodsPerNode).
+// Falls count as 0.
+func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) float64 {
+	c := p.cfg
+	lo := sort.Search(len(history), func(i int) bool { return !history[i].Time.Before(now.Add(-c.SpikeWindow)) })
+	h := history[lo:]
+	if len(h) < 2 {
+		return 0
+	}
+	d := make([]float64, len(h))
+	for i, r := range h {
+		d[i] = p.demandOf(r)
+	}
+	// How many of the largest rises are beyond the quantile: they are
+	// dropped, and the next one is the answer.
+	k := int(math.Floor((1 - c.SpikeQuantile) * float64(len(h))))
+	top := make([]float64, 0, k+1) // the k+1 largest rises, descending
+	// Walk forward; for each i find the max over (t_i, t_i+Lead] with a
+	// simple scan from i (lead times span a few records).
+	for i := range h {
+		if math.IsNaN(d[i]) {
+			continue
+		}
+		peak := math.Inf(-1)
+		for j := i + 1; j < len(h) && !h[j].Time.After(h[i].Time.Add(c.Lead)); j++ {
+			if !math.IsNaN(d[j]) {
+				peak = math.Max(peak, d[j])
+			}
+		}
+		if math.IsInf(peak, -1) {
+			continue
+		}
+		rise := math.Max(0, peak-d[i]) / math.Max(d[i], c.PodsPerNode)
+		if len(top) < k+1 {
+			top = append(top, rise)
+		} else if rise > top[len(top)-1] {
+			top[len(top)-1] = rise
+		} else {
+			continue
+		}
+		for x := len(top) - 1; x > 0 && top[x] > top[x-1]; x-- {
+			top[x], top[x-1] = top[x-1], top[x]
+		}
+	}
+	if len(top) == 0 {
+		return 0
+	}
+	if len(top) <= k {
+		return top[len(top)-1]
+	}
+	return top[k]
+}
+
+// Decide implements autoscaler.Policy.
+func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
+	c := p.cfg
+	cur, estimated, ok := currentDemand(in, c.DemandMetric, c.PodsPerNode)
+	if !ok {
+		return autoscaler.HoldBecause("predictive: demand unknown (no %s, cpu=%s pending=%s)", c.DemandMetric, in.Snapshot.CPU, in.Snapshot.PendingPods)
+	}
+	f := p.Forecast(in.Now, in.History, cur)
+	target := nodesFor(f.Pods, c.PodsPerNode)
+	why := fmt.Sprintf("demand %.0f pods", cur)
+	if estimated {
+		why += " (cpu+pending)"
+	}
+	why += fmt.Sprintf(", in %s %.0f (trend %.0f", c.Lead, f.Point, f.Trend)
+	if f.Season != "" {
+		why += fmt.Sprintf(", a %s ago %.0f", f.Season, f.Seasonal)
+	}
+	why += fmt.Sprintf("), spike cover %.0f", f.Spike)
+	if f.Event != "" {
+		why += ", event " + f.Event
+	}
+	why += fmt.Sprintf(": %.0f pods need %d nodes, %d Ready", f.Pods, target, in.ReadyNodes)
+	switch {
+	case target > in.ReadyNodes:
+		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: target - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}
+	case target < in.ReadyNodes && val(in.Snapshot.PendingPods) == 0:
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad, Reason: why}
+	}
+	return autoscaler.HoldBecause("%s", why)
+}
