@@ -86,17 +86,18 @@ var _ autoscaler.Publisher = (*CloudWatch)(nil)
 // NewCloudWatch checks cfg and returns a publisher; it makes no AWS call.
 func NewCloudWatch(cfg CloudWatchConfig) (*CloudWatch, error) {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if cfg.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+		bad("Client is required")
 	}
 	if cfg.ClusterID == "" {
-		errs = append(errs, errors.New("ClusterID is required"))
+		bad("ClusterID is required")
 	}
 	if strings.HasPrefix(cfg.Namespace, "AWS/") {
-		errs = append(errs, fmt.Errorf("Namespace %q: the AWS/ prefix is reserved for AWS", cfg.Namespace))
+		bad("Namespace %q: the AWS/ prefix is reserved for AWS", cfg.Namespace)
 	}
 	if cfg.BatchSize < 0 || cfg.BatchSize > 1000 {
-		errs = append(errs, fmt.Errorf("BatchSize must be between 1 and 1000 (0 for the default 20), got %d", cfg.BatchSize))
+		bad("BatchSize must be between 1 and 1000 (0 for the default 20), got %d", cfg.BatchSize)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("notify: CloudWatchConfig: %w", err)

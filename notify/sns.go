@@ -46,11 +46,12 @@ var _ autoscaler.Notifier = (*SNS)(nil)
 // NewSNS checks cfg and returns an SNS notifier; it makes no AWS call.
 func NewSNS(cfg SNSConfig) (*SNS, error) {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if cfg.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+		bad("Client is required")
 	}
 	if cfg.TopicARN == "" {
-		errs = append(errs, errors.New("TopicARN is required"))
+		bad("TopicARN is required")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("notify: SNSConfig: %w", err)

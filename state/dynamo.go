@@ -83,20 +83,21 @@ var (
 // reported, each naming its field. It makes no AWS call.
 func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if cfg.Client == nil {
-		errs = append(errs, errors.New("Client is required"))
+		bad("Client is required")
 	}
 	if cfg.Table == "" {
-		errs = append(errs, errors.New("Table is required"))
+		bad("Table is required")
 	}
 	if cfg.ClusterID == "" {
-		errs = append(errs, errors.New("ClusterID is required"))
+		bad("ClusterID is required")
 	}
 	if cfg.HistoryLimit < 0 {
-		errs = append(errs, fmt.Errorf("HistoryLimit must be 0 or more, got %d", cfg.HistoryLimit))
+		bad("HistoryLimit must be 0 or more, got %d", cfg.HistoryLimit)
 	}
 	if cfg.MaxHistoryBytes < 0 || cfg.MaxHistoryBytes > 350_000 {
-		errs = append(errs, fmt.Errorf("MaxHistoryBytes must be between 0 and 350000, got %d", cfg.MaxHistoryBytes))
+		bad("MaxHistoryBytes must be between 0 and 350000, got %d", cfg.MaxHistoryBytes)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("state: DynamoConfig: %w", err)
