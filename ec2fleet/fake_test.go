@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
 	"github.com/node-fleet/node-fleet/ec2fleet"
 )
 
@@ -73,6 +74,11 @@ func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 	defer f.mu.Unlock()
 	if f.describeErr != nil {
 		return nil, f.describeErr
+	}
+	for _, flt := range in.Filters {
+		if len(flt.Values) > 200 {
+			return nil, &smithy.GenericAPIError{Code: "InvalidParameterValue", Message: "too many filter values"}
+		}
 	}
 	var out []types.Instance
 	for _, inst := range f.instances {

@@ -156,7 +156,10 @@ func (p *Provider) subnetZones(ctx context.Context) ([]subnet, error) {
 // request launches only what is missing. When no zone or market can launch
 // the rest it returns what it has and a *CapacityError (errors.Is
 // autoscaler.ErrInsufficientCapacity). Any other EC2 error ends the launch
-// and is returned with what was launched so far.
+// and is returned with what was launched so far. Idempotency is across
+// retries, not concurrent calls: two Launch calls for the same operation
+// at the same moment may both launch (the autoscaler runs one at a time
+// under the cluster's lock).
 func (p *Provider) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]autoscaler.Instance, error) {
 	if req.OperationID == "" {
 		return nil, errors.New("ec2fleet: launch: LaunchRequest.OperationID is required (it makes the launch idempotent)")
@@ -409,9 +412,15 @@ func (p *Provider) Terminate(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	found, err := p.describe(ctx, []types.Filter{{Name: aws.String("instance-id"), Values: ids}})
-	if err != nil {
-		return err
+	// Look the ids up by filter (an unknown id in InstanceIds would fail
+	// the whole call), at most 200 values per filter as EC2 allows.
+	var found []autoscaler.Instance
+	for chunk := range slices.Chunk(ids, 200) {
+		part, err := p.describe(ctx, []types.Filter{{Name: aws.String("instance-id"), Values: chunk}})
+		if err != nil {
+			return err
+		}
+		found = append(found, part...)
 	}
 	var doomed, foreign []string
 	for _, in := range found {

@@ -3,6 +3,7 @@ package ec2fleet_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +395,30 @@ func TestListReportsMarketOperationAndInterruption(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, views); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
+	}
+}
+
+func TestTerminateLooksUpManyIDsInChunks(t *testing.T) {
+	f := newFakeEC2()
+	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand })
+	ctx := context.Background()
+	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 450 ids, of which 3 are ours and the rest unknown (already gone).
+	ids := []string{got[0].ID, got[1].ID, got[2].ID}
+	for i := range 447 {
+		ids = append(ids, fmt.Sprintf("i-gone%04d", i))
+	}
+	if err := p.Terminate(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := p.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 0 {
+		t.Errorf("%d instances left after terminating all of them", len(listed))
 	}
 }
