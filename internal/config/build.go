@@ -1,0 +1,199 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/decision"
+	"github.com/node-fleet/node-fleet/drain"
+	"github.com/node-fleet/node-fleet/ec2fleet"
+	"github.com/node-fleet/node-fleet/metrics"
+	"github.com/node-fleet/node-fleet/notify"
+	"github.com/node-fleet/node-fleet/state"
+)
+
+// Options are what Build needs beyond the Config: the connections and the
+// program's own choices.
+type Options struct {
+	// AWS is the AWS configuration (region, credentials, endpoint).
+	// Required.
+	AWS aws.Config
+	// Kube, when set, is the API server connection to use; otherwise it
+	// comes from Config.Kubeconfig, Config.KubeconfigSecret (read once
+	// from Secrets Manager), or the in-cluster service account, in that
+	// order.
+	Kube *rest.Config
+	// Publisher publishes the autoscaler's own metrics (CloudWatch for
+	// the Lambda function, Prometheus for the daemon); nil publishes none.
+	Publisher autoscaler.Publisher
+	// Owner identifies this replica in the lock; default chosen by
+	// autoscaler.New.
+	Owner string
+	// Clock defaults to the real clock.
+	Clock clock.WithTicker
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Parts are the wired components. Autoscaler runs the ticks; the others
+// are there for what a program does besides ticking (the Lambda function's
+// spot-interruption handling, the daemon's watch).
+type Parts struct {
+	Autoscaler *autoscaler.Autoscaler
+	// Config is the configuration Autoscaler was built from, parts
+	// included.
+	Config autoscaler.Config
+	EC2    *ec2.Client
+	Kube   kubernetes.Interface
+	Store  *state.Dynamo
+	Fleet  *ec2fleet.Provider
+	Nodes  *drain.Manager
+	// Prometheus is the metric source; close it when done.
+	Prometheus *metrics.Prometheus
+}
+
+// Build connects to the cluster's API server and wires the parts: EC2
+// fleet, DynamoDB lock and state, Prometheus (and the API's pending pods),
+// the threshold policy, the drain manager, the SNS notifier. It reads the
+// kubeconfig secret when it has to and makes no other call.
+func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	kubeCfg := opts.Kube
+	if kubeCfg == nil {
+		var err error
+		if kubeCfg, err = kubeConfig(ctx, cfg, opts.AWS); err != nil {
+			return nil, err
+		}
+	}
+	kube, err := kubernetes.NewForConfig(kubeCfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", kubeCfg.Host, err)
+	}
+	log := opts.Logger
+	p := &Parts{EC2: ec2.NewFromConfig(opts.AWS), Kube: kube}
+
+	var errs []error
+	p.Fleet, err = ec2fleet.New(ec2fleet.Config{
+		ClusterID: cfg.ClusterID, Client: p.EC2,
+		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
+		Subnets:        cfg.Subnets, Strategy: ec2fleet.Strategy(cfg.Strategy), SpotShare: cfg.SpotShare,
+		InstanceType: cfg.InstanceType, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
+	})
+	errs = append(errs, err)
+	p.Store, err = state.NewDynamo(state.DynamoConfig{
+		Client: dynamodb.NewFromConfig(opts.AWS), Table: cfg.DynamoDBTable, ClusterID: cfg.ClusterID,
+		Clock: opts.Clock, Logger: log.With("part", "state"),
+	})
+	errs = append(errs, err)
+	p.Nodes, err = drain.New(drain.Config{
+		Client: kube, NodeSelector: cfg.NodeSelector, Timeout: cfg.DrainTimeout,
+		Clock: opts.Clock, Logger: log.With("part", "drain"),
+	})
+	errs = append(errs, err)
+	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Clock: opts.Clock, Logger: log.With("part", "prometheus")}
+	if cfg.PendingPodsSource == PendingFromAPI {
+		pcfg.PendingPods.Disabled = true
+	}
+	p.Prometheus, err = metrics.NewPrometheus(pcfg)
+	errs = append(errs, err)
+	policy, err := decision.NewThreshold(cfg.Thresholds)
+	errs = append(errs, err)
+	var notifier autoscaler.Notifier
+	if cfg.SNSTopicARN != "" {
+		n, err := notify.NewSNS(notify.SNSConfig{Client: sns.NewFromConfig(opts.AWS), TopicARN: cfg.SNSTopicARN, SubjectPrefix: "[node-fleet " + cfg.ClusterID + "]", Logger: log.With("part", "sns")})
+		errs = append(errs, err)
+		notifier = n
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var source autoscaler.MetricSource = p.Prometheus
+	if cfg.PendingPodsSource == PendingFromAPI {
+		pending, err := metrics.NewKubePending(metrics.KubePendingConfig{Client: kube, Clock: opts.Clock, Logger: log.With("part", "pending")})
+		if err != nil {
+			return nil, err
+		}
+		source = metrics.OverridePending(p.Prometheus, pending)
+	}
+
+	ac := autoscaler.DefaultConfig()
+	ac.ClusterID, ac.Owner = cfg.ClusterID, opts.Owner
+	ac.Metrics, ac.Policy, ac.Locker, ac.State, ac.Fleet, ac.Nodes = source, policy, p.Store, p.Store, p.Fleet, p.Nodes
+	if notifier != nil {
+		ac.Notifier = notifier
+	}
+	ac.Publisher = opts.Publisher
+	ac.Clock, ac.Logger = opts.Clock, log
+	ac.MinNodes, ac.MaxNodes = cfg.MinNodes, cfg.MaxNodes
+	ac.ScaleUpCooldown, ac.ScaleDownCooldown = cfg.ScaleUpCooldown, cfg.ScaleDownCooldown
+	ac.LockTTL, ac.JoinTimeout = cfg.LockTTL, cfg.JoinTimeout
+	if cfg.Interval > 0 {
+		ac.Interval = cfg.Interval
+	}
+	p.Autoscaler, err = autoscaler.New(ac)
+	if err != nil {
+		return nil, err
+	}
+	p.Config = ac
+	return p, nil
+}
+
+// SecretsClient is the part of the Secrets Manager API Build uses.
+type SecretsClient interface {
+	GetSecretValue(ctx context.Context, params *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// kubeConfig finds the API server connection: a kubeconfig file, the
+// kubeconfig secret, or the in-cluster service account.
+func kubeConfig(ctx context.Context, cfg Config, awsCfg aws.Config) (*rest.Config, error) {
+	switch {
+	case cfg.Kubeconfig != "":
+		c, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("KUBECONFIG %s: %w", cfg.Kubeconfig, err)
+		}
+		return c, nil
+	case cfg.KubeconfigSecret != "":
+		return KubeconfigFromSecret(ctx, secretsmanager.NewFromConfig(awsCfg), cfg.KubeconfigSecret)
+	}
+	c, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no KUBECONFIG or KUBECONFIG_SECRET, and not in a cluster: %w", err)
+	}
+	return c, nil
+}
+
+// KubeconfigFromSecret reads a kubeconfig from the Secrets Manager secret
+// id (its string value) and returns its current context's connection.
+func KubeconfigFromSecret(ctx context.Context, client SecretsClient, id string) (*rest.Config, error) {
+	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	if err != nil {
+		return nil, fmt.Errorf("read KUBECONFIG_SECRET %s: %w", id, err)
+	}
+	if out.SecretString == nil || *out.SecretString == "" {
+		return nil, fmt.Errorf("KUBECONFIG_SECRET %s is empty: the K3s server writes it when it is up (deploy/server-init.sh)", id)
+	}
+	c, err := clientcmd.RESTConfigFromKubeConfig([]byte(*out.SecretString))
+	if err != nil {
+		return nil, fmt.Errorf("KUBECONFIG_SECRET %s does not hold a usable kubeconfig: %w", id, err)
+	}
+	return c, nil
+}
