@@ -116,6 +116,7 @@ func (a *Autoscaler) RunOnce(ctx context.Context) (res Result, err error) {
 		}
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
+	res.Err = err
 	if a.cfg.Publisher != nil {
 		pctx, cancel := a.detached(ctx)
 		if perr := a.cfg.Publisher.Publish(pctx, res); perr != nil {

@@ -63,6 +63,10 @@ type Result struct {
 	OrphansDeleted []string
 	// Events are the notifications sent.
 	Events []Event
+	// Err is the error RunOnce returned with this result (nil unless
+	// Outcome is failed), for publishers that classify failures with
+	// errors.Is.
+	Err error `json:"-"`
 	// Duration is how long the tick took, on the autoscaler's clock.
 	Duration time.Duration
 }

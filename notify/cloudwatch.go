@@ -178,10 +178,9 @@ var sentinels = []struct {
 // capacity, even in a tick that otherwise succeeded), DrainBlocked (an
 // abandoned scale-down), and for a failed tick the boundary error its
 // message carries (LeaseLost, NotManaged, NotFound, NoData, Timeout) or
-// Other.
-//
-// Result carries the tick's error only as text, so the classification
-// matches the boundary errors' messages.
+// Other. The tick's error (Result.Err) is matched with errors.Is; a Result
+// built without one (by hand, or decoded) falls back to matching the
+// boundary errors' messages in its text.
 func FailureTypes(r autoscaler.Result) []string {
 	var out []string
 	failed := ""
@@ -201,7 +200,7 @@ func FailureTypes(r autoscaler.Result) []string {
 		}
 		kind := "Other"
 		for _, s := range sentinels {
-			if strings.Contains(failed, s.err.Error()) {
+			if (r.Err != nil && errors.Is(r.Err, s.err)) || (r.Err == nil && strings.Contains(failed, s.err.Error())) {
 				kind = s.name
 				break
 			}

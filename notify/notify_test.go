@@ -214,6 +214,21 @@ func TestFailureTypes(t *testing.T) {
 	}
 }
 
+func TestFailureTypesUseTheTicksError(t *testing.T) {
+	// The error's text says nothing recognisable; errors.Is still finds
+	// the boundary error it wraps.
+	wrapped := fmt.Errorf("save state: conditional check: %w", autoscaler.ErrLeaseLost)
+	r := autoscaler.Result{Outcome: autoscaler.OutcomeFailed, Reason: "could not save", Err: wrapped}
+	if diff := cmp.Diff([]string{"LeaseLost"}, notify.FailureTypes(r)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	r.Err = errors.New("access denied")
+	r.Reason = "mentions " + autoscaler.ErrNotFound.Error() + " only in passing"
+	if diff := cmp.Diff([]string{"Other"}, notify.FailureTypes(r)); diff != "" {
+		t.Errorf("an error that wraps nothing known (-want +got):\n%s", diff)
+	}
+}
+
 func TestPublishBatches(t *testing.T) {
 	f := &fakeCW{failOn: 2}
 	c, err := notify.NewCloudWatch(notify.CloudWatchConfig{Client: f, ClusterID: "prod", BatchSize: 3})
