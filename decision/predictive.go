@@ -13,8 +13,9 @@ import (
 
 // Event is a known surge in a Predictive policy's calendar: a flash sale,
 // a match, a launch. While any part of [Start, End) falls within the lead
-// time ahead, the forecast is raised to at least Pods, and multiplied by
-// Factor (when above 1).
+// time ahead, the capacity target is raised to at least Pods; before Start
+// (the surge not yet seen) it is also raised to Factor times the point
+// forecast, when Factor is above 1.
 type Event struct {
 	Name       string
 	Start, End time.Time
@@ -243,11 +244,12 @@ func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, curren
 		if !e.Start.Before(horizon) || !e.End.After(now) {
 			continue
 		}
-		level := f.Pods
-		if e.Factor > 1 {
-			level = math.Max(f.Pods, f.Point*e.Factor)
+		level := math.Max(f.Pods, e.Pods)
+		if e.Factor > 1 && now.Before(e.Start) {
+			// Once the event has begun its demand is observed; the
+			// factor is for the surge not yet seen.
+			level = math.Max(level, f.Point*e.Factor)
 		}
-		level = math.Max(level, e.Pods)
 		if level > f.Pods {
 			f.Pods = level
 			names = append(names, e.Name)
@@ -278,7 +280,7 @@ func (p *Predictive) meanAround(history []autoscaler.Record, t time.Time, half t
 // riseQuantile is the SpikeQuantile of the relative rises within one lead
 // time in the last SpikeWindow: for each record, the highest demand in
 // the lead time after it, less its own, over max(its own, PodsPerNode).
-// Falls count as 0.
+// Falls count as 0; rises into calendar events are left out.
 func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) float64 {
 	c := p.cfg
 	lo := sort.Search(len(history), func(i int) bool { return !history[i].Time.Before(now.Add(-c.SpikeWindow)) })
@@ -297,7 +299,7 @@ func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) fl
 	// Walk forward; for each i find the max over (t_i, t_i+Lead] with a
 	// simple scan from i (lead times span a few records).
 	for i := range h {
-		if math.IsNaN(d[i]) {
+		if math.IsNaN(d[i]) || p.inEvent(h[i].Time, h[i].Time.Add(c.Lead)) {
 			continue
 		}
 		peak := math.Inf(-1)
@@ -328,6 +330,17 @@ func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) fl
 		return top[len(top)-1]
 	}
 	return top[k]
+}
+
+// inEvent reports whether [from, to] meets a calendar event: rises there
+// were foreseen, not volatility to cover for hours after.
+func (p *Predictive) inEvent(from, to time.Time) bool {
+	for _, e := range p.cfg.Calendar {
+		if !e.Start.After(to) && e.End.After(from) {
+			return true
+		}
+	}
+	return false
 }
 
 // Decide implements autoscaler.Policy.

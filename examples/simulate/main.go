@@ -1,72 +1,308 @@
 // Command simulate runs the autoscaler against in-memory parts on a fake
-// clock through a day of synthetic e-commerce traffic (a diurnal curve and a
-// flash sale at 20:00), printing every scaling decision and a summary. It
-// needs no network and no files:
+// clock and reports what the fleet cost and how much demand it left
+// unserved. With no flags it replays a built-in day of synthetic
+// e-commerce traffic (a diurnal curve and a flash sale at 20:00), printing
+// every scaling decision and a summary; it needs no network and no files:
 //
 //	go run ./examples/simulate
+//
+// With -trace it replays a measured trace (CSV: a header, then a timestamp
+// and a count per step), scaled so that its peak needs -peak-nodes nodes:
+//
+//	go run ./examples/simulate -trace ../shared/traces/wc98_requests_per_minute.csv \
+//	    -from 1998-06-10 -to 1998-07-12 -policy predictive -mode lambda -json
+//
+// -compare runs every policy of the benchmark on the same input and prints
+// one table (see docs/benchmarks.md); -chart writes a PNG of demand,
+// capacity and nodes over time.
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/internal/sim"
+	"golang.org/x/term"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "simulate:", err)
+	stderrTTY := term.IsTerminal(int(os.Stderr.Fd()))
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, stderrTTY); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "simulate:", err)
+		}
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+// options are the command's flags.
+type options struct {
+	trace, from, to   string
+	policy, mode      string
+	peakNodes         int
+	podsPerNode       float64
+	maxNodes          int
+	seed              uint64
+	interruptions     float64
+	launchFailures    float64
+	quiet, asJSON     bool
+	compare           bool
+	chart             string
+	progress          bool // stderr is a terminal
+}
+
+// input is the demand to replay and where it came from.
+type input struct {
+	name      string
+	start     time.Time
+	step      time.Duration
+	demand    []float64
+	calendar  []decision.Event
+	synthetic bool
+}
+
+func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bool) error {
 	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(out)
-	mode := fs.String("mode", "lambda", "how the autoscaler runs: lambda (tick every 2 minutes) or daemon (every 15 seconds and when pods go pending)")
-	podsPerNode := fs.Float64("pods-per-node", 10, "pods one node serves")
-	seed := fs.Uint64("seed", 1, "seed for the boot-time draws")
-	quiet := fs.Bool("quiet", false, "print only the summary")
+	fs.SetOutput(errOut)
+	var o options
+	fs.StringVar(&o.trace, "trace", "", "CSV trace to replay (a header, then timestamp,count per step); default: the built-in synthetic day")
+	fs.StringVar(&o.from, "from", "", "start of the trace window (2006-01-02 or 2006-01-02 15:04:05, UTC); needs -trace")
+	fs.StringVar(&o.to, "to", "", "end of the trace window, exclusive; needs -trace")
+	fs.StringVar(&o.policy, "policy", "threshold", "policy: "+strings.Join(sim.PolicyNames(), ", "))
+	fs.StringVar(&o.mode, "mode", "lambda", "how the autoscaler runs: lambda (tick every 2 minutes) or daemon (every 15 seconds and when pods go pending)")
+	fs.IntVar(&o.peakNodes, "peak-nodes", 20, "nodes the trace's peak needs (scales a -trace's counts to pods)")
+	fs.Float64Var(&o.podsPerNode, "pods-per-node", 10, "pods one node serves")
+	fs.IntVar(&o.maxNodes, "max-nodes", 0, "MaxNodes guardrail; default twice the peak's nodes (at least 10)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed for the random draws (boot times, interruptions, capacity)")
+	fs.Float64Var(&o.interruptions, "interruptions", 0, "spot interruption notices per instance-hour (2-minute notice)")
+	fs.Float64Var(&o.launchFailures, "launch-failures", 0, "chance (0-1) that a tick finds no launch capacity")
+	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary")
+	fs.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object (with -compare, an array)")
+	fs.BoolVar(&o.compare, "compare", false, "run the benchmark's policies and modes on the input and print one table")
+	fs.StringVar(&o.chart, "chart", "", "write a PNG chart of demand, capacity and nodes over time to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	start, demand := sim.SyntheticDay(time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
-	ac := autoscaler.DefaultConfig()
-	ac.Policy = decision.Default()
-	cfg := sim.Config{
-		Start: start, Step: time.Minute, Demand: demand, PodsPerNode: *podsPerNode,
-		Mode: sim.Mode(*mode), Seed: *seed, Autoscaler: ac,
-		OnResult: func(r autoscaler.Result) {
-			if *quiet || (r.Outcome == autoscaler.OutcomeHeld && !r.SafetyMode && len(r.Ghosts) == 0) {
+	o.progress = stderrTTY && !o.asJSON
+	in, err := loadInput(o)
+	if err != nil {
+		return err
+	}
+	if o.compare {
+		return compare(ctx, o, in, out, errOut)
+	}
+	cfg, err := simConfig(o, in, o.policy, sim.Mode(o.mode))
+	if err != nil {
+		return err
+	}
+	if !o.quiet && !o.asJSON {
+		cfg.OnResult = func(r autoscaler.Result) {
+			if r.Outcome == autoscaler.OutcomeHeld && !r.SafetyMode && len(r.Ghosts) == 0 {
 				return
 			}
-			fmt.Fprintf(out, "%s  %-11s %s\n", r.Time.Format("15:04:05"), r.Outcome, r.Reason)
-		},
+			fmt.Fprintf(out, "%s  %-11s %s\n", r.Time.Format("01-02 15:04:05"), r.Outcome, r.Reason)
+		}
+	}
+	if o.progress {
+		cfg.OnProgress = progressBar(errOut, o.policy+" "+o.mode)
 	}
 	began := time.Now()
 	rep, err := sim.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	static := sim.StaticCost(cfg)
-	fmt.Fprintf(out, "\nsummary: %s to %s, %s mode, policy %q, %d ticks (simulated in %s)\n",
-		rep.Start.Format("2006-01-02 15:04"), rep.End.Format("2006-01-02 15:04"), rep.Mode, "threshold (original design)", rep.Ticks, time.Since(began).Round(time.Millisecond))
-	fmt.Fprintf(out, "  fleet cost          $%.2f (spot $%.4f/h), peak %d nodes\n", rep.CostUSD, 0.0125, rep.PeakNodes)
-	fmt.Fprintf(out, "  static fleet        $%.2f (%d nodes sized for the peak)\n", static, sim.StaticNodes(cfg))
-	if static > 0 {
-		fmt.Fprintf(out, "  savings             %.1f%%\n", 100*(1-rep.CostUSD/static))
+	elapsed := time.Since(began)
+	if o.chart != "" {
+		if err := writeChart(o.chart, fmt.Sprintf("%s: %s, %s mode", in.name, o.policy, o.mode), rep); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(out, "  unserved demand     %.0f pod-minutes (%.2f%% of %.0f)\n", rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes)
+	s := summarize(o.policy, rep)
+	if o.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	fmt.Fprintf(out, "\nsummary: %s, %s to %s, %s mode, policy %s, %d ticks (simulated in %s)\n",
+		in.name, rep.Start.Format("2006-01-02 15:04"), rep.End.Format("2006-01-02 15:04"), rep.Mode, o.policy, rep.Ticks, elapsed.Round(time.Millisecond))
+	fmt.Fprintf(out, "  policy              %s\n", sim.PolicyAbout(o.policy))
+	fmt.Fprintf(out, "  fleet cost          $%.2f (%s $%.4f/h per node), peak %d nodes\n", rep.CostUSD, cfg.Market, price(cfg), rep.PeakNodes)
+	fmt.Fprintf(out, "  static fleet        $%.2f (%d nodes sized for the peak)\n", rep.StaticCostUSD, rep.StaticNodes)
+	fmt.Fprintf(out, "  oracle              $%.2f (exact nodes each step, no boot time); fleet is %.2fx\n", rep.OracleCostUSD, s.OracleRatio)
+	fmt.Fprintf(out, "  savings             %.1f%% against the static fleet\n", s.SavingsPct)
+	fmt.Fprintf(out, "  unserved demand     %.0f pod-minutes (%.3f%% of %.0f)\n", rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes)
 	fmt.Fprintf(out, "  scale-ups/downs     %d / %d (%d launched, %d terminated)\n", rep.ScaleUps, rep.ScaleDowns, rep.Launched, rep.Terminated)
 	fmt.Fprintf(out, "  time to capacity    p50 %s, p95 %s over %d surges\n", sim.Percentile(rep.TimeToCapacity, 50), sim.Percentile(rep.TimeToCapacity, 95), len(rep.TimeToCapacity))
+	if rep.Interruptions+rep.CapacityFailures > 0 {
+		fmt.Fprintf(out, "  disruptions         %d spot interruptions, %d ticks without launch capacity\n", rep.Interruptions, rep.CapacityFailures)
+	}
+	if o.chart != "" {
+		fmt.Fprintf(out, "  chart               %s\n", o.chart)
+	}
 	return nil
+}
+
+func price(cfg sim.Config) float64 {
+	if cfg.Market == autoscaler.MarketOnDemand {
+		return cfg.OnDemandPrice
+	}
+	return cfg.SpotPrice
+}
+
+// loadInput reads the trace window, or builds the synthetic day.
+func loadInput(o options) (input, error) {
+	if o.trace == "" {
+		if o.from != "" || o.to != "" {
+			return input{}, errors.New("-from and -to select a window of a -trace; the built-in day has none")
+		}
+		day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+		start, demand := sim.SyntheticDay(day)
+		sale := start.Add(20 * time.Hour)
+		return input{name: "synthetic day", start: start, step: time.Minute, demand: demand, synthetic: true,
+			// The shop knows when its flash sale starts.
+			calendar: []decision.Event{{Name: "flash sale", Start: sale, End: sale.Add(45 * time.Minute), Factor: 3}}}, nil
+	}
+	var from, to time.Time
+	var err error
+	if o.from != "" {
+		if from, err = sim.ParseTime(o.from); err != nil {
+			return input{}, fmt.Errorf("-from: %w", err)
+		}
+	}
+	if o.to != "" {
+		if to, err = sim.ParseTime(o.to); err != nil {
+			return input{}, fmt.Errorf("-to: %w", err)
+		}
+	}
+	if !from.IsZero() && !to.IsZero() && !to.After(from) {
+		return input{}, fmt.Errorf("-to %s must be after -from %s", o.to, o.from)
+	}
+	tr, err := sim.LoadTrace(o.trace)
+	if err != nil {
+		return input{}, err
+	}
+	w, err := tr.Window(from, to)
+	if err != nil {
+		return input{}, err
+	}
+	pods, err := w.Pods(o.peakNodes, o.podsPerNode)
+	if err != nil {
+		return input{}, fmt.Errorf("-peak-nodes/-pods-per-node: %w", err)
+	}
+	name := o.trace
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	return input{name: name, start: w.Start, step: w.Step, demand: pods}, nil
+}
+
+// simConfig builds the simulation of one policy in one mode: the
+// autoscaler's defaults, except MaxNodes (room above the peak) and, for
+// the predictive policy in lambda mode, the history limit.
+func simConfig(o options, in input, policy string, mode sim.Mode) (sim.Config, error) {
+	if mode != sim.ModeLambda && mode != sim.ModeDaemon {
+		return sim.Config{}, fmt.Errorf("-mode must be lambda or daemon, got %q", mode)
+	}
+	p, err := sim.NewPolicy(sim.PolicySpec{Name: policy, PodsPerNode: o.podsPerNode, Mode: mode, Calendar: in.calendar})
+	if err != nil {
+		return sim.Config{}, fmt.Errorf("-policy: %w", err)
+	}
+	ac := autoscaler.DefaultConfig()
+	ac.Policy = p
+	ac.HistoryLimit = sim.HistoryLimit(policy, mode)
+	peak := 0.0
+	for _, d := range in.demand {
+		peak = math.Max(peak, d)
+	}
+	ac.MaxNodes = max(10, 2*int(math.Ceil(peak/o.podsPerNode)))
+	if o.maxNodes > 0 {
+		ac.MaxNodes = o.maxNodes
+	}
+	return sim.Config{
+		Start: in.start, Step: in.step, Demand: in.demand, PodsPerNode: o.podsPerNode,
+		Mode: mode, Seed: o.seed, Autoscaler: ac,
+		// The issue's defaults, stated here so that reports can print them.
+		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.MarketSpot,
+		BootMin: 60 * time.Second, BootMax: 120 * time.Second,
+		InterruptionRate: o.interruptions, LaunchFailureRate: o.launchFailures,
+	}, nil
+}
+
+// summary is the JSON form of a run.
+type summary struct {
+	Policy             string  `json:"policy"`
+	Mode               string  `json:"mode"`
+	Start              string  `json:"start"`
+	End                string  `json:"end"`
+	CostUSD            float64 `json:"cost_usd"`
+	StaticCostUSD      float64 `json:"static_cost_usd"`
+	StaticNodes        int     `json:"static_nodes"`
+	OracleCostUSD      float64 `json:"oracle_cost_usd"`
+	OracleRatio        float64 `json:"oracle_ratio"`
+	SavingsPct         float64 `json:"savings_pct"`
+	DemandPodMinutes   float64 `json:"demand_pod_minutes"`
+	UnservedPodMinutes float64 `json:"unserved_pod_minutes"`
+	UnservedPct        float64 `json:"unserved_pct"`
+	ScaleUps           int     `json:"scale_ups"`
+	ScaleDowns         int     `json:"scale_downs"`
+	Launched           int     `json:"launched"`
+	Terminated         int     `json:"terminated"`
+	PeakNodes          int     `json:"peak_nodes"`
+	Ticks              int     `json:"ticks"`
+	Surges             int     `json:"surges"`
+	P50TimeToCapacityS float64 `json:"p50_time_to_capacity_s"`
+	P95TimeToCapacityS float64 `json:"p95_time_to_capacity_s"`
+	Interruptions      int     `json:"interruptions"`
+	CapacityFailures   int     `json:"capacity_failures"`
+}
+
+func summarize(policy string, rep sim.Report) summary {
+	s := summary{
+		Policy: policy, Mode: string(rep.Mode), Start: rep.Start.Format(time.RFC3339), End: rep.End.Format(time.RFC3339),
+		CostUSD: rep.CostUSD, StaticCostUSD: rep.StaticCostUSD, StaticNodes: rep.StaticNodes, OracleCostUSD: rep.OracleCostUSD,
+		SavingsPct: rep.SavingsPct(), DemandPodMinutes: rep.DemandPodMinutes, UnservedPodMinutes: rep.UnservedPodMinutes,
+		UnservedPct: rep.UnservedPct(), ScaleUps: rep.ScaleUps, ScaleDowns: rep.ScaleDowns, Launched: rep.Launched,
+		Terminated: rep.Terminated, PeakNodes: rep.PeakNodes, Ticks: rep.Ticks, Surges: len(rep.TimeToCapacity),
+		P50TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 50).Seconds(),
+		P95TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 95).Seconds(),
+		Interruptions:      rep.Interruptions, CapacityFailures: rep.CapacityFailures,
+	}
+	if rep.OracleCostUSD > 0 {
+		s.OracleRatio = rep.CostUSD / rep.OracleCostUSD
+	}
+	return s
+}
+
+// progressBar draws a one-line bar on w, redrawn in place.
+func progressBar(w io.Writer, label string) func(done, total time.Duration) {
+	last := -1
+	return func(done, total time.Duration) {
+		if total <= 0 {
+			return
+		}
+		pct := int(100 * done / total)
+		if pct == last {
+			return
+		}
+		last = pct
+		const width = 30
+		n := width * pct / 100
+		fmt.Fprintf(w, "\r%-24s [%s%s] %3d%%", label, strings.Repeat("#", n), strings.Repeat(".", width-n), pct)
+		if pct >= 100 {
+			fmt.Fprint(w, "\r\033[K")
+		}
+	}
 }
