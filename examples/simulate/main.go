@@ -47,18 +47,18 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	trace, from, to   string
-	policy, mode      string
-	peakNodes         int
-	podsPerNode       float64
-	maxNodes          int
-	seed              uint64
-	interruptions     float64
-	launchFailures    float64
-	quiet, asJSON     bool
-	compare           bool
-	chart             string
-	progress          bool // stderr is a terminal
+	trace, from, to string
+	policy, mode    string
+	peakNodes       int
+	podsPerNode     float64
+	maxNodes        int
+	seed            uint64
+	interruptions   float64
+	launchFailures  float64
+	quiet, asJSON   bool
+	compare         bool
+	chart           string
+	progress        bool // stderr is a terminal
 }
 
 // input is the demand to replay and where it came from.

@@ -3,29 +3,158 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestDemoPrintsDecisionsAndSummary(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), nil, &out); err != nil {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), nil, &out, &errOut, false); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"scaled_up", "pending pods", "scaled_down", "summary:", "fleet cost", "unserved demand", "time to capacity"} {
+	for _, want := range []string{"scaled_up", "pending pods", "scaled_down", "summary: synthetic day", "fleet cost", "static fleet", "oracle", "unserved demand", "time to capacity"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
 	}
+	if errOut.Len() != 0 {
+		t.Errorf("stderr not empty without a terminal: %q", errOut.String())
+	}
 }
 
-func TestBadFlags(t *testing.T) {
-	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-mode", "cron"}, &out); err == nil || !strings.Contains(err.Error(), "Mode must be") {
-		t.Errorf("bad mode: %v", err)
+// writeTrace writes a small CSV trace of per-minute counts: a quiet hour,
+// a surge to 10 times the load for half an hour, and a quiet half hour.
+func writeTrace(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("period,count\n")
+	for i := range 120 {
+		v := 100
+		if i >= 60 && i < 90 {
+			v = 1000
+		}
+		fmt.Fprintf(&b, "2026-01-01 %02d:%02d:00,%d\n", i/60, i%60, v)
 	}
-	if err := run(context.Background(), []string{"extra"}, &out); err == nil {
-		t.Errorf("extra argument accepted")
+	path := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestJSONSummaryOfATrace(t *testing.T) {
+	path := writeTrace(t)
+	for _, policy := range []string{"threshold", "reactive", "predictive"} {
+		var out bytes.Buffer
+		args := []string{"-trace", path, "-from", "2026-01-01 00:30:00", "-to", "2026-01-01 02:00", "-policy", policy, "-peak-nodes", "5", "-json"}
+		if err := run(context.Background(), args, &out, &bytes.Buffer{}, true); err != nil {
+			t.Fatalf("%s: %v", policy, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("%s: not one JSON object: %v\n%s", policy, err, out.String())
+		}
+		for _, k := range []string{"policy", "mode", "cost_usd", "static_cost_usd", "oracle_cost_usd", "savings_pct", "unserved_pod_minutes",
+			"unserved_pct", "scale_ups", "scale_downs", "p95_time_to_capacity_s"} {
+			if _, ok := got[k]; !ok {
+				t.Errorf("%s: JSON lacks %q", policy, k)
+			}
+		}
+		if got["policy"] != policy || got["mode"] != "lambda" {
+			t.Errorf("policy/mode = %v/%v", got["policy"], got["mode"])
+		}
+		// 5 nodes at the peak for the 90 minutes of the window, at the
+		// spot price.
+		if want := 5 * 1.5 * 0.0125; got["static_cost_usd"].(float64) != want {
+			t.Errorf("%s: static cost %v, want %v", policy, got["static_cost_usd"], want)
+		}
+		if got["scale_ups"].(float64) < 1 {
+			t.Errorf("%s: the surge caused no scale-up: %v", policy, got)
+		}
+		if got["start"] != "2026-01-01T00:30:00Z" || got["end"] != "2026-01-01T02:00:00Z" {
+			t.Errorf("%s: window %v to %v", policy, got["start"], got["end"])
+		}
+	}
+}
+
+func TestChartIsAPNG(t *testing.T) {
+	png := filepath.Join(t.TempDir(), "out.png")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-trace", writeTrace(t), "-peak-nodes", "5", "-quiet", "-chart", png}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || len(b) < 10_000 {
+		t.Errorf("%s is not a drawn PNG (%d bytes)", png, len(b))
+	}
+}
+
+func TestCompareTable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-trace", writeTrace(t), "-peak-nodes", "5", "-compare"}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"| static | - |", "| threshold | lambda |", "| reactive | lambda |", "| predictive | lambda |", "| predictive | daemon |", "forecast error, lambda mode", "MAPE"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("table lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestProgressBarOnlyOnATerminal(t *testing.T) {
+	path := writeTrace(t)
+	var errOut bytes.Buffer
+	if err := run(context.Background(), []string{"-trace", path, "-quiet"}, &bytes.Buffer{}, &errOut, true); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut.String(), "100%") {
+		t.Errorf("no progress bar on a terminal: %q", errOut.String())
+	}
+	errOut.Reset()
+	if err := run(context.Background(), []string{"-trace", path, "-quiet"}, &bytes.Buffer{}, &errOut, false); err != nil {
+		t.Fatal(err)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("progress bar without a terminal: %q", errOut.String())
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.csv")
+	if err := os.WriteFile(bad, []byte("timestamp,value\n2026-01-01 00:00:00,5\n2026-01-01 00:01:00,lots\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := writeTrace(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-mode", "cron"}, `-mode must be lambda or daemon, got "cron"`},
+		{[]string{"-policy", "magic"}, `unknown policy "magic"`},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-from", "2026-01-01"}, "-from and -to select a window of a -trace"},
+		{[]string{"-trace", filepath.Join(dir, "missing.csv")}, "missing.csv: no such file"},
+		{[]string{"-trace", bad}, "bad.csv:3: count \"lots\""},
+		{[]string{"-trace", good, "-from", "2027-01-01"}, "no data between 2027-01-01 00:00:00"},
+		{[]string{"-trace", good, "-from", "yesterday"}, "-from: timestamp \"yesterday\""},
+		{[]string{"-trace", good, "-from", "2026-01-01 01:00", "-to", "2026-01-01 00:30"}, "-to 2026-01-01 00:30 must be after -from"},
+		{[]string{"-trace", good, "-peak-nodes", "0"}, "peak nodes must be at least 1"},
+		{[]string{"-interruptions", "-1"}, "InterruptionRate must be 0 or more"},
+		{[]string{"-launch-failures", "2"}, "LaunchFailureRate must be a probability"},
+	} {
+		err := run(context.Background(), tt.args, &bytes.Buffer{}, &bytes.Buffer{}, false)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tt.args, err, tt.want)
+		}
 	}
 }

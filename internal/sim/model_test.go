@@ -1,0 +1,245 @@
+package sim
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"github.com/node-fleet/node-fleet/internal/testenv"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+
+func TestCostBillsPerSecondWithAMinute(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	end := start.Add(time.Hour)
+	lives := []fake.Lifetime{
+		{ID: "before", Start: start.Add(-10 * time.Minute), End: start.Add(30 * time.Minute)}, // billed from start: 1800 s
+		{ID: "short", Start: start.Add(time.Minute), End: start.Add(time.Minute + 10*time.Second)}, // 10 s, billed 60 s
+		{ID: "open", Start: start.Add(45 * time.Minute)},                                            // to end: 900 s
+	}
+	if got, want := cost(lives, start, end, 3.6), (1800.0+60+900)/3600*3.6; !near(got, want) {
+		t.Errorf("cost %v, want %v", got, want)
+	}
+}
+
+// stepPolicy scales up by one at up and down by one at down.
+func stepPolicy(up, down time.Time) autoscaler.Policy {
+	return autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+		switch {
+		case in.Now.Equal(up):
+			return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Reason: "test"}
+		case in.Now.Equal(down):
+			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "test"}
+		}
+		return autoscaler.HoldBecause("test")
+	})
+}
+
+func TestCostOfAScaleUpAndDownByHand(t *testing.T) {
+	cfg := baseConfig(make([]float64, 60)) // an hour of no demand
+	up, down := cfg.Start.Add(10*time.Minute), cfg.Start.Add(40*time.Minute)
+	cfg.Autoscaler.Policy = stepPolicy(up, down)
+	cfg.Autoscaler.ScaleDownCooldown = 0
+	cfg.BootMin, cfg.BootMax = 90*time.Second, 90*time.Second
+	cfg.Market = autoscaler.MarketOnDemand
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two nodes all hour, a third from 00:10 to 00:40, on demand.
+	want := (2*3600.0 + 1800) / 3600 * 0.0416
+	if !near(rep.CostUSD, want) || rep.ScaleUps != 1 || rep.ScaleDowns != 1 {
+		t.Errorf("cost %.6f (want %.6f), ups %d downs %d", rep.CostUSD, want, rep.ScaleUps, rep.ScaleDowns)
+	}
+	if want := 2 * 1.0 * 0.0416; !near(rep.StaticCostUSD, want) || !near(rep.OracleCostUSD, want) {
+		t.Errorf("static %v oracle %v, want both %v (MinNodes for an hour)", rep.StaticCostUSD, rep.OracleCostUSD, want)
+	}
+}
+
+func TestAnInstanceGoneWithinAMinuteIsBilledAMinute(t *testing.T) {
+	cfg := baseConfig(make([]float64, 10))
+	cfg.Mode = ModeDaemon
+	up := cfg.Start.Add(2 * time.Minute)
+	cfg.Autoscaler.Policy = stepPolicy(up, up.Add(15*time.Second))
+	cfg.Autoscaler.ScaleDownCooldown = 0
+	cfg.BootMin, cfg.BootMax = time.Second, time.Second
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Launched != 1 || rep.Terminated != 1 {
+		t.Fatalf("launched %d terminated %d, want 1 and 1", rep.Launched, rep.Terminated)
+	}
+	// Two nodes for 10 minutes plus 60 s (not 15 s) for the third.
+	if want := (2*600.0 + 60) / 3600 * 0.0125; !near(rep.CostUSD, want) {
+		t.Errorf("cost %.8f, want %.8f", rep.CostUSD, want)
+	}
+}
+
+func TestOracleByHand(t *testing.T) {
+	cfg := baseConfig([]float64{0, 5, 25, 10, 41})
+	// max(2, ceil(d/10)) nodes: 2, 2, 3, 2, 5 = 14 node-minutes.
+	if got, want := OracleCost(cfg), 14.0/60*0.0125; !near(got, want) {
+		t.Errorf("oracle %v, want %v", got, want)
+	}
+	if got, want := StaticCost(cfg), 5*5.0/60*0.0125; !near(got, want) {
+		t.Errorf("static %v, want %v", got, want)
+	}
+	cfg.Demand = nil
+	if OracleCost(cfg) != 0 || StaticCost(cfg) != 0 {
+		t.Error("an invalid config has a cost")
+	}
+}
+
+func TestSpotInterruptionsAreReplaced(t *testing.T) {
+	demand := make([]float64, 6*60)
+	for i := range demand {
+		demand[i] = 30 // 3 nodes, 100% busy
+	}
+	cfg := baseConfig(demand)
+	cfg.Autoscaler.Policy = mustPolicy(t, "reactive", ModeLambda)
+	cfg.InterruptionRate = 0.5 // per instance-hour: about 9 over 6 hours of 3 nodes
+	cfg.Seed = 7
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Interruptions < 3 {
+		t.Fatalf("%d interruptions at 0.5 per instance-hour over 18 instance-hours", rep.Interruptions)
+	}
+	// Each notice is replaced at the next tick, within the 2 minutes'
+	// notice plus a boot: a replacement per interruption, little unserved.
+	if rep.Launched < rep.Interruptions {
+		t.Errorf("%d interruptions but only %d launches", rep.Interruptions, rep.Launched)
+	}
+	if rep.UnservedPct() > 2 {
+		t.Errorf("%.2f%% unserved with replacements", rep.UnservedPct())
+	}
+	t.Logf("%d interruptions, %d launched, %.3f%% unserved, cost $%.4f", rep.Interruptions, rep.Launched, rep.UnservedPct(), rep.CostUSD)
+}
+
+func TestNoLaunchCapacity(t *testing.T) {
+	demand := make([]float64, 60)
+	for i := range demand {
+		demand[i] = 45
+	}
+	cfg := baseConfig(demand)
+	cfg.LaunchFailureRate = 1
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Launched != 0 || rep.CapacityFailures == 0 || rep.ScaleUps != 0 {
+		t.Errorf("launched %d, %d capacity failures, %d scale-ups; want 0, >0, 0", rep.Launched, rep.CapacityFailures, rep.ScaleUps)
+	}
+	// Two nodes serve 20 of 45 pods.
+	if want := 25.0 / 45 * 100; math.Abs(rep.UnservedPct()-want) > 1e-6 {
+		t.Errorf("unserved %.4f%%, want %.4f%%", rep.UnservedPct(), want)
+	}
+}
+
+func TestMoreConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.Demand = []float64{1, math.NaN()} }, "Demand[1] is NaN"},
+		{func(c *Config) { c.Resolution = 7 * time.Second }, "Resolution 7s must divide Step 1m0s"},
+		{func(c *Config) { c.Market = "reserved" }, `Market must be "spot" or "on-demand"`},
+		{func(c *Config) { c.InterruptionRate = -1 }, "InterruptionRate must be 0 or more"},
+		{func(c *Config) { c.LaunchFailureRate = 1.5 }, "LaunchFailureRate must be a probability"},
+		{func(c *Config) { c.SpotPrice = -1 }, "must not be negative"},
+	} {
+		cfg := baseConfig([]float64{1})
+		tt.mutate(&cfg)
+		if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("error %v, want %q", err, tt.want)
+		}
+	}
+}
+
+func mustPolicy(t *testing.T, name string, mode Mode) autoscaler.Policy {
+	t.Helper()
+	p, err := NewPolicy(PolicySpec{Name: name, PodsPerNode: 10, Mode: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tracesDir finds the shared traces: $NODEFLEET_TRACES, else
+// ../shared/traces beside the repository. Missing, the test is skipped,
+// or fails when integration tests are required (CI has them).
+func tracesDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("NODEFLEET_TRACES")
+	if dir == "" {
+		root, err := filepath.Abs("../..") // internal/sim -> repository root
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "..", "shared", "traces")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "wc98_requests_per_minute.csv")); err != nil {
+		msg := "the shared traces are not available (" + err.Error() + "): set NODEFLEET_TRACES or put shared/traces beside the repository"
+		if testenv.Required() {
+			t.Fatal(msg + " (NODEFLEET_REQUIRE_INTEGRATION=1: a skipped test is a failure)")
+		}
+		t.Skip(msg)
+	}
+	return dir
+}
+
+// A day of the World Cup 1998 trace (a match day) replayed with every
+// policy: the oracle is the lower bound of every policy that serves the
+// demand, the static fleet costs the most, and the predictive policy
+// serves nearly all of it.
+func TestReplayWC98Day(t *testing.T) {
+	dir := tracesDir(t)
+	tr, err := LoadTrace(filepath.Join(dir, "wc98_requests_per_minute.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Values) != 125_300+tr.Gaps || tr.Step != time.Minute {
+		t.Errorf("%d steps (%d gaps) of %s; PROVENANCE.md says 125,300 rows of a minute", len(tr.Values), tr.Gaps, tr.Step)
+	}
+	from := time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
+	w, err := tr.Window(from, from.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := w.Pods(20, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range PolicyNames() {
+		ac := autoscaler.DefaultConfig()
+		ac.Policy = mustPolicy(t, name, ModeLambda)
+		ac.HistoryLimit = HistoryLimit(name, ModeLambda)
+		ac.MaxNodes = 40
+		rep, err := Run(context.Background(), Config{Start: w.Start, Step: w.Step, Demand: pods, PodsPerNode: 10, Autoscaler: ac})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-10s cost $%.3f = %.2fx oracle, %.0f%% of static, unserved %.3f%%, ups %d downs %d",
+			name, rep.CostUSD, rep.CostUSD/rep.OracleCostUSD, 100*rep.CostUSD/rep.StaticCostUSD, rep.UnservedPct(), rep.ScaleUps, rep.ScaleDowns)
+		if rep.StaticNodes != 20 || rep.CostUSD >= rep.StaticCostUSD {
+			t.Errorf("%s: static fleet %d nodes $%.3f, policy $%.3f", name, rep.StaticNodes, rep.StaticCostUSD, rep.CostUSD)
+		}
+		// Where (nearly) nothing is unserved, capacity was at least the
+		// oracle's in every step, so the cost is too.
+		if rep.UnservedPct() < 0.01 && rep.CostUSD < rep.OracleCostUSD {
+			t.Errorf("%s: cost $%.4f below the oracle's $%.4f with %.4f%% unserved", name, rep.CostUSD, rep.OracleCostUSD, rep.UnservedPct())
+		}
+		if name == "predictive" && (rep.UnservedPct() > 0.1 || rep.CostUSD > 1.5*rep.OracleCostUSD) {
+			t.Errorf("predictive: %.3f%% unserved at %.2fx the oracle", rep.UnservedPct(), rep.CostUSD/rep.OracleCostUSD)
+		}
+	}
+}
