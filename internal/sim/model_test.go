@@ -20,9 +20,9 @@ func TestCostBillsPerSecondWithAMinute(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	end := start.Add(time.Hour)
 	lives := []fake.Lifetime{
-		{ID: "before", Start: start.Add(-10 * time.Minute), End: start.Add(30 * time.Minute)}, // billed from start: 1800 s
+		{ID: "before", Start: start.Add(-10 * time.Minute), End: start.Add(30 * time.Minute)},      // billed from start: 1800 s
 		{ID: "short", Start: start.Add(time.Minute), End: start.Add(time.Minute + 10*time.Second)}, // 10 s, billed 60 s
-		{ID: "open", Start: start.Add(45 * time.Minute)},                                            // to end: 900 s
+		{ID: "open", Start: start.Add(45 * time.Minute)},                                           // to end: 900 s
 	}
 	if got, want := cost(lives, start, end, 3.6), (1800.0+60+900)/3600*3.6; !near(got, want) {
 		t.Errorf("cost %v, want %v", got, want)
