@@ -33,7 +33,8 @@ svc_moto_install() {
 svc_moto_start() {
 	local port pid log="$RUN/moto.log"
 	port=$(free_port)
-	"$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+	# moto's app with DynamoDB requests serialized: see scripts/moto_server.py.
+	"$MOTO_VENV/bin/python" "$ROOT/scripts/moto_server.py" 127.0.0.1 "$port" >"$log" 2>&1 &
 	pid=$!
 	track_pid "$pid"
 	if ! wait_http "http://127.0.0.1:$port/moto-api/" 60; then
