@@ -26,13 +26,29 @@ log() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 PIDS=()
 track_pid() { PIDS+=("$1"); }
 cleanup() {
-	local rc=$?
-	for p in "${PIDS[@]:-}"; do
-		if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
+	local rc=$? i p alive
+	# Stop the services newest first (the API server before etcd), give
+	# them 10 s to go, then kill what is left: a server stuck in a graceful
+	# shutdown must not hang the run.
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		kill "${PIDS[i]}" 2>/dev/null || true
 	done
-	wait 2>/dev/null || true
+	for _ in $(seq 50); do
+		alive=0
+		for p in "${PIDS[@]}"; do
+			if kill -0 "$p" 2>/dev/null && ! grep -qs '^State:.*Z' "/proc/$p/status"; then alive=1; fi
+		done
+		[ "$alive" -eq 0 ] && break
+		sleep 0.2
+	done
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$RUN"
-	exit $rc
+	exit "$rc"
 }
 trap cleanup EXIT INT TERM
 # free_port prints a free TCP port on 127.0.0.1.
