@@ -22,3 +22,8 @@ dist/bootstrap-%.zip: FORCE
 
 .PHONY: FORCE
 FORCE:
+
+# The cost benchmark on the shared real traces (docs/benchmarks.md).
+.PHONY: bench
+bench:
+	scripts/bench.sh

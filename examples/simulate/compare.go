@@ -54,15 +54,30 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	fmt.Fprintf(out, "%s, %s to %s, step %s; peak %d nodes of %g pods; %d-%d boot, %s prices, seed %d\n\n",
-		in.name, time.Time(in.start).Format("2006-01-02 15:04"), in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02 15:04"),
-		in.step, static.StaticNodes, o.podsPerNode, 60, 120, "t3.medium spot $0.0125/h", o.seed)
-	fmt.Fprintln(out, "| policy | mode | cost $ | static $ | oracle $ | cost/oracle | savings % | unserved pod-min | unserved % | scale-ups | scale-downs | p50 ttc s | p95 ttc s |")
-	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	cfg, err := simConfig(o, in, "threshold", sim.ModeLambda)
+	if err != nil {
+		return err
+	}
+	ac := cfg.Autoscaler
+	fmt.Fprintf(out, "%s, %s to %s (UTC), step %s; the peak needs %d nodes of %g pods.\n",
+		in.name, in.start.Format("2006-01-02 15:04"), in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02 15:04"),
+		in.step, static.StaticNodes, o.podsPerNode)
+	fmt.Fprintf(out, "Model: boot-and-join %s-%s (uniform, seed %d), %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum, "+
+		"%g spot interruptions per instance-hour, %g launch-failure chance per tick; lambda ticks every %s, daemon every %s and on pending pods. "+
+		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, HistoryLimit %d (predictive in lambda mode %d).\n\n",
+		cfg.BootMin, cfg.BootMax, o.seed, cfg.Market, cfg.SpotPrice, cfg.OnDemandPrice, o.interruptions, o.launchFailures,
+		sim.ModeLambda.Interval(), sim.ModeDaemon.Interval(), ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.HistoryLimit, sim.HistoryLimit("predictive", sim.ModeLambda))
+	fmt.Fprintln(out, "| policy | mode | cost $ | static $ | oracle $ | cost/oracle | savings % | unserved pod-min | unserved % | scale-ups | scale-downs | surges | p50 ttc s | p95 ttc s |")
+	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range rows {
-		fmt.Fprintf(out, "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.0f | %.3f | %d | %d | %.0f | %.0f |\n",
+		// Without a surge there is no time to capacity to report.
+		p50, p95 := "-", "-"
+		if s.Surges > 0 {
+			p50, p95 = fmt.Sprintf("%.0f", s.P50TimeToCapacityS), fmt.Sprintf("%.0f", s.P95TimeToCapacityS)
+		}
+		fmt.Fprintf(out, "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.0f | %.3f | %d | %d | %d | %s | %s |\n",
 			s.Policy, s.Mode, s.CostUSD, s.StaticCostUSD, s.OracleCostUSD, s.OracleRatio, s.SavingsPct,
-			s.UnservedPodMinutes, s.UnservedPct, s.ScaleUps, s.ScaleDowns, s.P50TimeToCapacityS, s.P95TimeToCapacityS)
+			s.UnservedPodMinutes, s.UnservedPct, s.ScaleUps, s.ScaleDowns, s.Surges, p50, p95)
 	}
 	fmt.Fprintln(out)
 	for _, mode := range []sim.Mode{sim.ModeLambda, sim.ModeDaemon} {
