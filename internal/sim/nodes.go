@@ -61,6 +61,7 @@ func (n *nodes) sync(ctx context.Context) error {
 	return nil
 }
 
+// ListNodes implements autoscaler.NodeManager.
 func (n *nodes) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	if err := n.sync(ctx); err != nil {
 		return nil, fmt.Errorf("sim nodes: %w", err)
@@ -82,7 +83,9 @@ func (n *nodes) setCordon(name string, v bool) error {
 	return nil
 }
 
+// Cordon implements autoscaler.NodeManager; ErrNotFound for an unknown node.
 func (n *nodes) Cordon(ctx context.Context, name string) error   { return n.setCordon(name, true) }
+// Uncordon implements autoscaler.NodeManager; ErrNotFound for an unknown node.
 func (n *nodes) Uncordon(ctx context.Context, name string) error { return n.setCordon(name, false) }
 
 // Drain empties a cordoned node at once: the model moves its pods.
@@ -98,6 +101,7 @@ func (n *nodes) Drain(ctx context.Context, name string) error {
 	return nil
 }
 
+// DeleteNode implements autoscaler.NodeManager; a deleted node never returns.
 func (n *nodes) DeleteNode(ctx context.Context, name string) error {
 	delete(n.known, name)
 	n.gone[name] = true

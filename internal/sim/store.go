@@ -24,6 +24,7 @@ type store struct {
 	state   autoscaler.ClusterState
 }
 
+// Acquire implements autoscaler.Locker as fake.Store does.
 func (s *store) Acquire(ctx context.Context, owner string, ttl time.Duration) (autoscaler.Lease, error) {
 	now := s.clock.Now()
 	held := s.owner != "" && now.Before(s.expires)
@@ -40,6 +41,7 @@ func (s *store) Acquire(ctx context.Context, owner string, ttl time.Duration) (a
 	return l, nil
 }
 
+// Release implements autoscaler.Locker; a lease no longer held is a no-op.
 func (s *store) Release(ctx context.Context, l autoscaler.Lease) error {
 	if s.owner == l.Owner && s.token == l.Token {
 		s.owner, s.expires = "", time.Time{}
@@ -47,6 +49,7 @@ func (s *store) Release(ctx context.Context, l autoscaler.Lease) error {
 	return nil
 }
 
+// Load implements autoscaler.StateStore; the history is shared, not copied.
 func (s *store) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 	st := s.state
 	if st.Operation != nil {
@@ -56,6 +59,7 @@ func (s *store) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 	return st, nil
 }
 
+// Save implements autoscaler.StateStore, fenced by the lease token.
 func (s *store) Save(ctx context.Context, l autoscaler.Lease, st autoscaler.ClusterState) error {
 	if l.Token != s.token {
 		return fmt.Errorf("sim store: token %d, current %d: %w", l.Token, s.token, autoscaler.ErrLeaseLost)
