@@ -84,7 +84,8 @@ func (n *nodes) setCordon(name string, v bool) error {
 }
 
 // Cordon implements autoscaler.NodeManager; ErrNotFound for an unknown node.
-func (n *nodes) Cordon(ctx context.Context, name string) error   { return n.setCordon(name, true) }
+func (n *nodes) Cordon(ctx context.Context, name string) error { return n.setCordon(name, true) }
+
 // Uncordon implements autoscaler.NodeManager; ErrNotFound for an unknown node.
 func (n *nodes) Uncordon(ctx context.Context, name string) error { return n.setCordon(name, false) }
 
