@@ -289,28 +289,34 @@ func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) fl
 		return 0
 	}
 	d := make([]float64, len(h))
+	at := make([]int64, len(h)) // record times, as Unix nanoseconds
 	for i, r := range h {
 		d[i] = p.demandOf(r)
+		at[i] = r.Time.UnixNano()
 	}
+	lead := int64(c.Lead)
 	// How many of the largest rises are beyond the quantile: they are
 	// dropped, and the next one is the answer.
 	k := int(math.Floor((1 - c.SpikeQuantile) * float64(len(h))))
 	top := make([]float64, 0, k+1) // the k+1 largest rises, descending
-	// Walk forward; for each i find the max over (t_i, t_i+Lead] with a
-	// simple scan from i (lead times span a few records).
-	for i := range h {
-		if math.IsNaN(d[i]) || p.inEvent(h[i].Time, h[i].Time.Add(c.Lead)) {
-			continue
-		}
-		peak := math.Inf(-1)
-		for j := i + 1; j < len(h) && !h[j].Time.After(h[i].Time.Add(c.Lead)); j++ {
-			if !math.IsNaN(d[j]) {
-				peak = math.Max(peak, d[j])
+	// Walk backwards keeping, in a deque, the records after i within one
+	// lead time whose demand no later one in it exceeds: the front is
+	// the highest demand in (t_i, t_i+Lead]. Linear in the records.
+	deque := make([]int, 0, len(h))
+	for i := len(h) - 1; i >= 0; i-- {
+		if j := i + 1; j < len(h) && !math.IsNaN(d[j]) {
+			for len(deque) > 0 && d[deque[len(deque)-1]] <= d[j] {
+				deque = deque[:len(deque)-1]
 			}
+			deque = append(deque, j)
 		}
-		if math.IsInf(peak, -1) {
+		for len(deque) > 0 && at[deque[0]]-at[i] > lead {
+			deque = deque[1:]
+		}
+		if math.IsNaN(d[i]) || len(deque) == 0 || p.inEvent(h[i].Time, h[i].Time.Add(c.Lead)) {
 			continue
 		}
+		peak := d[deque[0]]
 		rise := math.Max(0, peak-d[i]) / math.Max(d[i], c.PodsPerNode)
 		if len(top) < k+1 {
 			top = append(top, rise)
