@@ -38,9 +38,10 @@ import (
 func main() {
 	stderrTTY := term.IsTerminal(int(os.Stderr.Fd()))
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, stderrTTY); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "simulate:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
 		}
+		fmt.Fprintln(os.Stderr, "simulate:", err)
 		os.Exit(1)
 	}
 }
@@ -151,6 +152,10 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	}
 	if o.chart != "" {
 		fmt.Fprintf(out, "  chart               %s\n", o.chart)
+	}
+	if in.synthetic && o.policy == "threshold" {
+		fmt.Fprintf(out, "\ntry -policy predictive (it knows the flash sale from its calendar), -mode daemon, -chart day.png,\n"+
+			"or a real trace: -trace ../shared/traces/wc98_requests_per_minute.csv -from 1998-06-30 -to 1998-07-01\n")
 	}
 	return nil
 }
