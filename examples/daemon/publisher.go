@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// PromPublisher is an autoscaler.Publisher that keeps the autoscaler's own
+// metrics for a Prometheus scrape: ticks by outcome, tick durations, the
+// fleet's size, the last readings, safety mode, launches and
+// terminations. It registers on the Registerer it is given, never
+// globally.
+type PromPublisher struct {
+	ticks      *prometheus.CounterVec
+	duration   prometheus.Histogram
+	nodes      *prometheus.GaugeVec
+	readings   *prometheus.GaugeVec
+	safety     prometheus.Gauge
+	launched   prometheus.Counter
+	terminated prometheus.Counter
+	lastTick   prometheus.Gauge
+
+	mu   sync.Mutex
+	last time.Time // end of the last tick, skipped or not
+}
+
+// NewPromPublisher creates the metrics and registers them on reg.
+func NewPromPublisher(reg prometheus.Registerer) (*PromPublisher, error) {
+	p := &PromPublisher{
+		ticks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "node_fleet_ticks_total",
+			Help: "Autoscaler ticks by outcome (skipped, held, scaled_up, scaled_down, failed)."}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "node_fleet_tick_duration_seconds",
+			Help: "How long ticks took.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}),
+		nodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_instances",
+			Help: "The fleet at the last tick: ready (Ready nodes), booting, active (both)."}, []string{"state"}),
+		readings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_metric",
+			Help: "The last readings the autoscaler decided on (cpu and memory in percent, pending_pods); absent while missing."}, []string{"name"}),
+		safety: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_safety_mode",
+			Help: "1 when the last tick ran in safety mode (metrics missing, stale or nonsense)."}),
+		launched: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_instances_launched_total",
+			Help: "Instances launched by ticks."}),
+		terminated: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_instances_terminated_total",
+			Help: "Instances terminated by ticks (scale-downs, ghosts, NotReady replacements)."}),
+		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_last_tick_timestamp_seconds",
+			Help: "When the last tick that was not skipped ended, Unix time."}),
+	}
+	var errs []error
+	for _, c := range []prometheus.Collector{p.ticks, p.duration, p.nodes, p.readings, p.safety, p.launched, p.terminated, p.lastTick} {
+		errs = append(errs, reg.Register(c))
+	}
+	// Every outcome from the start, so that rate() sees the first one.
+	for _, o := range []autoscaler.Outcome{autoscaler.OutcomeSkipped, autoscaler.OutcomeHeld, autoscaler.OutcomeScaledUp, autoscaler.OutcomeScaledDown, autoscaler.OutcomeFailed} {
+		p.ticks.WithLabelValues(string(o))
+	}
+	return p, errors.Join(errs...)
+}
+
+// Publish implements autoscaler.Publisher. It never fails.
+func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
+	p.ticks.WithLabelValues(string(r.Outcome)).Inc()
+	p.duration.Observe(r.Duration.Seconds())
+	end := r.Time.Add(r.Duration)
+	p.mu.Lock()
+	p.last = end
+	p.mu.Unlock()
+	if r.Outcome == autoscaler.OutcomeSkipped {
+		return nil
+	}
+	p.lastTick.Set(float64(end.UnixNano()) / 1e9)
+	p.nodes.WithLabelValues("ready").Set(float64(r.ReadyNodes))
+	p.nodes.WithLabelValues("booting").Set(float64(r.Booting))
+	p.nodes.WithLabelValues("active").Set(float64(r.Instances))
+	for name, m := range map[string]autoscaler.Metric{
+		autoscaler.MetricCPU: r.Snapshot.CPU, autoscaler.MetricMemory: r.Snapshot.Memory, autoscaler.MetricPendingPods: r.Snapshot.PendingPods,
+	} {
+		if m.OK {
+			p.readings.WithLabelValues(name).Set(m.Value)
+		} else {
+			// Missing is not zero: no sample at all.
+			p.readings.DeleteLabelValues(name)
+		}
+	}
+	if r.SafetyMode {
+		p.safety.Set(1)
+	} else {
+		p.safety.Set(0)
+	}
+	p.launched.Add(float64(len(r.Launched)))
+	p.terminated.Add(float64(len(r.Terminated) + len(r.Ghosts) + len(r.Replaced)))
+	return nil
+}
+
+// LastTick returns when the last tick ended, whatever its outcome (a
+// standby replica's ticks are all skipped, and it is healthy); zero before
+// the first.
+func (p *PromPublisher) LastTick() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
