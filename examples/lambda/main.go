@@ -43,6 +43,7 @@ import (
 )
 
 func main() {
+	start := time.Now()
 	logger := slog.New(lambdacontext.NewLogHandler())
 	h, err := setup(context.Background(), logger, os.Getenv)
 	if err != nil {
@@ -50,6 +51,7 @@ func main() {
 		logger.Error(err.Error())
 		os.Exit(1)
 	}
+	logger.Info("initialised", "init_ms", float64(time.Since(start).Microseconds())/1000)
 	lambda.Start(h.Handle)
 }
 
