@@ -70,7 +70,7 @@ func lambdaStatements(s Settings, v []any) []statement {
 		{Sid: "TerminateOwnInstances", Action: []string{"ec2:TerminateInstances"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"}, Condition: own},
 		{Sid: "PassTheWorkerRole", Action: []string{"iam:PassRole"}, Resource: []string{workerRole},
 			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
-		{Sid: "LockAndState", Action: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, Resource: []string{table}},
+		{Sid: "LockAndState", Action: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resource: []string{table}},
 		{Sid: "ReadKubeconfig", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{kubeconfig}},
 		{Sid: "Notify", Action: []string{"sns:Publish"}, Resource: []string{topic}},
 		{Sid: "OwnMetrics", Action: []string{"cloudwatch:PutMetricData"}, Resource: []string{"*"},

@@ -317,7 +317,7 @@ func TestLambdaPolicyIsLeastPrivilege(t *testing.T) {
 	if !launchesInstances {
 		t.Error("the function cannot launch instances")
 	}
-	for _, a := range []string{"dynamodb:PutItem", "secretsmanager:GetSecretValue", "sns:Publish", "iam:PassRole", "cloudwatch:PutMetricData"} {
+	for _, a := range []string{"dynamodb:UpdateItem", "secretsmanager:GetSecretValue", "sns:Publish", "iam:PassRole", "cloudwatch:PutMetricData"} {
 		if len(byAction[a]) == 0 {
 			t.Errorf("the function may not %s", a)
 		}
