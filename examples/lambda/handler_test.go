@@ -151,9 +151,8 @@ func TestSpotInterruptionDrainsAndReplaces(t *testing.T) {
 	if len(launches) != 1 || !strings.Contains(launches[0].String(), "shop-spot-"+victim) {
 		t.Errorf("launches %v, want one under the operation shop-spot-%s", launches, victim)
 	}
-	if len(e.tagger.calls) != 1 || e.tagger.calls[0].Resources[0] != victim || aws.ToString(e.tagger.calls[0].Tags[0].Key) != ec2fleet.TagInterruptionNotice ||
-		aws.ToString(e.tagger.calls[0].Tags[0].Value) != "2026-11-27T18:01:00Z" {
-		t.Errorf("tags %+v", e.tagger.calls)
+	if len(e.tagger.calls) != 0 || r.Marked {
+		t.Errorf("replaced instance marked for the tick to replace it again: %+v", e.tagger.calls)
 	}
 	st := e.store.State()
 	if st.Operation != nil || !st.LastScaleUp.Equal(t0) {
@@ -172,6 +171,14 @@ func TestSpotInterruptionDrainsAndReplaces(t *testing.T) {
 	}
 	if launched, _ := e.fleet.Counts(); launched != 3+1 {
 		t.Errorf("%d instances launched in all, want the 3 seeds and one replacement", launched)
+	}
+	// The next tick does not replace it a second time.
+	resp, err = e.h.Handle(context.Background(), payload(t, "scheduled-event.json", ""))
+	if err != nil || resp.Outcome != autoscaler.OutcomeHeld {
+		t.Errorf("next tick: %+v, %v", resp, err)
+	}
+	if launched, _ := e.fleet.Counts(); launched != 3+1 {
+		t.Errorf("%d instances launched after the next tick, want still 4", launched)
 	}
 }
 
@@ -196,8 +203,13 @@ func TestSpotInterruptionAtMaxNodesDrainsWithoutReplacement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := resp.Interruption; len(r.Replacements) != 0 || r.ReplacementSkipped != "2 other active instances, at MaxNodes 2" || !r.Drained {
+	if r := resp.Interruption; len(r.Replacements) != 0 || r.ReplacementSkipped != "2 other active instances, at MaxNodes 2" || !r.Drained || !r.Marked {
 		t.Errorf("interruption %+v", r)
+	}
+	// Not replaced here: marked, for the ticks to see it as going.
+	if len(e.tagger.calls) != 1 || e.tagger.calls[0].Resources[0] != victim || aws.ToString(e.tagger.calls[0].Tags[0].Key) != ec2fleet.TagInterruptionNotice ||
+		aws.ToString(e.tagger.calls[0].Tags[0].Value) != "2026-11-27T18:01:00Z" {
+		t.Errorf("tags %+v", e.tagger.calls)
 	}
 }
 

@@ -22,10 +22,11 @@ type Tagger interface {
 
 // Interruptions handles EC2 spot interruption warnings: the instance has
 // two minutes left. Under the cluster's lock (the same lock the ticks take,
-// so that a tick and a warning never act at once) it marks the instance
-// (ec2fleet.TagInterruptionNotice, so that later ticks no longer count it
-// as capacity), cordons its node, launches its replacement at once, then
-// drains the node within what is left of the invocation.
+// so that a tick and a warning never act at once) it cordons the
+// instance's node, launches its replacement at once (or, when it cannot,
+// marks the instance with ec2fleet.TagInterruptionNotice for the next tick
+// to replace), then drains the node within what is left of the
+// invocation.
 //
 // It uses the autoscaler's parts through their public interfaces; the
 // autoscaler has no method for an event of this kind (see the report of
@@ -55,6 +56,10 @@ type InterruptionResult struct {
 	Replacements []string `json:"replacements,omitempty"`
 	// ReplacementSkipped says why no replacement was launched.
 	ReplacementSkipped string `json:"replacementSkipped,omitempty"`
+	// Marked is true when the instance was tagged
+	// ec2fleet.TagInterruptionNotice, for the next tick to replace it
+	// (only when no replacement was launched here).
+	Marked bool `json:"marked,omitempty"`
 	// Drained is true when every pod left the node; DrainError says why
 	// not otherwise.
 	Drained    bool   `json:"drained"`
@@ -107,16 +112,7 @@ func (h *Interruptions) Handle(ctx context.Context, instanceID string, notice ti
 		return res, nil
 	}
 
-	// 1. Mark it, so that ticks no longer count it as capacity.
-	if h.Tagger != nil {
-		_, err := h.Tagger.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{instanceID},
-			Tags: []ec2types.Tag{{Key: aws.String(ec2fleet.TagInterruptionNotice), Value: aws.String(notice.UTC().Format(time.RFC3339))}}})
-		if err != nil {
-			log.WarnContext(ctx, "mark interrupted instance", "err", err)
-		}
-	}
-
-	// 2. Nothing new on its node.
+	// 1. Nothing new on its node.
 	nodes, err := c.Nodes.ListNodes(ctx)
 	if err != nil {
 		return res, fmt.Errorf("list nodes: %w", err)
@@ -130,9 +126,25 @@ func (h *Interruptions) Handle(ctx context.Context, instanceID string, notice ti
 		}
 	}
 
-	// 3. Its replacement, at once: booting takes longer than draining.
+	// 2. Its replacement, at once: booting takes longer than draining.
 	if err := h.replace(ctx, lease, target, others, &res); err != nil {
 		return res, err
+	}
+
+	// 3. Without a replacement, mark it (ec2fleet.TagInterruptionNotice):
+	// the next tick then no longer counts it as capacity and replaces it
+	// itself. With one, the mark would make that tick replace it a
+	// second time (the tick replaces every marked instance, whatever is
+	// booting), so it is left unmarked: it counts as capacity until the
+	// reclaim, under the scale-down cooldown that the replacement started.
+	if len(res.Replacements) == 0 && h.Tagger != nil {
+		_, err := h.Tagger.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{instanceID},
+			Tags: []ec2types.Tag{{Key: aws.String(ec2fleet.TagInterruptionNotice), Value: aws.String(notice.UTC().Format(time.RFC3339))}}})
+		if err != nil {
+			log.WarnContext(ctx, "mark interrupted instance", "err", err)
+		} else {
+			res.Marked = true
+		}
 	}
 
 	// 4. Drain within what is left of the two minutes and of ctx.
