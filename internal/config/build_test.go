@@ -1,0 +1,89 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"k8s.io/client-go/rest"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// secrets answers GetSecretValue from a map.
+type secrets map[string]string
+
+func (s secrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	v, ok := s[aws.ToString(in.SecretId)]
+	if !ok {
+		return nil, errors.New("ResourceNotFoundException: Secrets Manager can't find the specified secret")
+	}
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(v)}, nil
+}
+
+const kubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: shop
+  cluster:
+    server: https://10.0.1.10:6443
+    insecure-skip-tls-verify: true
+users:
+- name: autoscaler
+  user:
+    token: abc123
+contexts:
+- name: shop
+  context: {cluster: shop, user: autoscaler}
+current-context: shop
+`
+
+func TestKubeconfigFromSecret(t *testing.T) {
+	s := secrets{"shop/kubeconfig": kubeconfig, "empty": "", "garbage": "this is not yaml: [", "no-context": "apiVersion: v1\nkind: Config\n"}
+	c, err := KubeconfigFromSecret(context.Background(), s, "shop/kubeconfig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != "https://10.0.1.10:6443" || c.BearerToken != "abc123" {
+		t.Errorf("config %s / %q", c.Host, c.BearerToken)
+	}
+	for id, want := range map[string]string{
+		"missing":    "read KUBECONFIG_SECRET missing: ResourceNotFoundException",
+		"empty":      "KUBECONFIG_SECRET empty is empty: the K3s server writes it when it is up (deploy/server-init.sh)",
+		"garbage":    "KUBECONFIG_SECRET garbage does not hold a usable kubeconfig",
+		"no-context": "KUBECONFIG_SECRET no-context does not hold a usable kubeconfig",
+	} {
+		if _, err := KubeconfigFromSecret(context.Background(), s, id); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q...", id, err, want)
+		}
+	}
+}
+
+func TestBuildWiresTheConfiguration(t *testing.T) {
+	env := good()
+	env["MIN_NODES"], env["MAX_NODES"], env["LOCK_TTL"], env["SNS_TOPIC_ARN"] = "1", "4", "7m", "arn:aws:sns:us-east-1:123456789012:events"
+	cfg, err := Load(Lambda, getenv(env), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+	p, err := Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}, Owner: "lambda-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Prometheus.Close()
+	ac := p.Config
+	if ac.ClusterID != "shop-prod" || ac.MinNodes != 1 || ac.MaxNodes != 4 || ac.LockTTL != cfg.LockTTL || ac.Notifier == nil || p.Autoscaler.Owner() != "lambda-1" {
+		t.Errorf("autoscaler config %+v", ac)
+	}
+	if ac.Locker != autoscaler.Locker(p.Store) || ac.Fleet != autoscaler.FleetProvider(p.Fleet) || ac.Nodes != autoscaler.NodeManager(p.Nodes) {
+		t.Error("parts not wired")
+	}
+	// Pending pods from the API: the Prometheus query is not run.
+	if _, ok := p.Prometheus.Queries()[autoscaler.MetricPendingPods]; ok {
+		t.Errorf("queries %v include pending pods, counted through the API", p.Prometheus.Queries())
+	}
+}
