@@ -70,6 +70,11 @@ func lambdaStatements(s Settings, v []any) []statement {
 		{Sid: "TerminateOwnInstances", Action: []string{"ec2:TerminateInstances"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"}, Condition: own},
 		{Sid: "PassTheWorkerRole", Action: []string{"iam:PassRole"}, Resource: []string{workerRole},
 			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+		// The first spot request of an account creates EC2 Spot's
+		// service-linked role, with the caller's permissions.
+		{Sid: "SpotServiceLinkedRole", Action: []string{"iam:CreateServiceLinkedRole"},
+			Resource:  []string{"arn:aws:iam::*:role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"},
+			Condition: map[string]map[string]any{"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}},
 		{Sid: "LockAndState", Action: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, Resource: []string{table}},
 		{Sid: "ReadKubeconfig", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{kubeconfig}},
 		{Sid: "Notify", Action: []string{"sns:Publish"}, Resource: []string{topic}},

@@ -317,10 +317,13 @@ func TestLambdaPolicyIsLeastPrivilege(t *testing.T) {
 	if !launchesInstances {
 		t.Error("the function cannot launch instances")
 	}
-	for _, a := range []string{"dynamodb:UpdateItem", "secretsmanager:GetSecretValue", "sns:Publish", "iam:PassRole", "cloudwatch:PutMetricData"} {
+	for _, a := range []string{"dynamodb:UpdateItem", "secretsmanager:GetSecretValue", "sns:Publish", "iam:PassRole", "cloudwatch:PutMetricData", "iam:CreateServiceLinkedRole"} {
 		if len(byAction[a]) == 0 {
 			t.Errorf("the function may not %s", a)
 		}
+	}
+	if st := byAction["iam:CreateServiceLinkedRole"]; len(st) == 1 && st[0].Condition["StringEquals"]["iam:AWSServiceName"] != "spot.amazonaws.com" {
+		t.Errorf("CreateServiceLinkedRole not limited to EC2 Spot's role: %+v", st)
 	}
 	if st := byAction["cloudwatch:PutMetricData"]; len(st) == 1 && st[0].Condition["StringEquals"]["cloudwatch:namespace"] != metricNamespace {
 		t.Errorf("PutMetricData not limited to the %s namespace: %+v", metricNamespace, st)
