@@ -436,9 +436,11 @@ func (t *tick) guard(ctx context.Context, d Decision, v fleetView) Decision {
 			Reason: fmt.Sprintf("%d active instances, below MinNodes %d", cur, lo)}
 		return t.gate(ctx, d)
 	}
-	// Interrupted spot instances are replaced at once.
-	if len(v.interrupt) > 0 && cur < hi {
-		n := min(len(v.interrupt), hi-cur)
+	// Interrupted spot instances are replaced at once; instances already
+	// booting count as their replacements (an interrupted instance is
+	// not capacity, so a replacement launched last tick is booting now).
+	if need := len(v.interrupt) - v.booting; need > 0 && cur < hi {
+		n := min(need, hi-cur)
 		if !(d.Action == ScaleUp && d.Count-v.booting > n) {
 			return t.gate(ctx, Decision{Action: ScaleUp, Count: n, Level: LevelRepair,
 				Reason: fmt.Sprintf("replacing %d spot instance(s) with an interruption notice", n)})
@@ -663,7 +665,10 @@ func (t *tick) record(v fleetView) {
 	}
 	t.st.History = append(t.st.History, r)
 	if lim := t.cfg.HistoryLimit; len(t.st.History) > lim {
-		t.st.History = append([]Record(nil), t.st.History[len(t.st.History)-lim:]...)
+		// Trim in place: no new slice every tick once the history is full.
+		n := copy(t.st.History, t.st.History[len(t.st.History)-lim:])
+		clear(t.st.History[n:])
+		t.st.History = t.st.History[:n]
 	}
 	t.st.NodeCount = len(v.active) + len(t.res.Launched) - len(t.res.Terminated)
 }

@@ -686,6 +686,29 @@ func TestSpotInterruptionReplaced(t *testing.T) {
 	}
 }
 
+// The replacement launched for an interrupted instance is booting on the
+// next tick: it is not launched a second time.
+func TestSpotInterruptionReplacedOnce(t *testing.T) {
+	e := newEnv(t, 3, withPolicy(policy(autoscaler.Hold, 0)))
+	e.fleet.BootDelay = 90 * time.Second
+	e.nodes.ListNodes(context.Background())
+	id := strings.TrimPrefix(e.nodes.Names()[0], "node-")
+	if err := e.fleet.Interrupt(id); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.tick(t); len(res.Launched) != 1 {
+		t.Fatalf("first tick: %v", res)
+	}
+	e.clk.Step(30 * time.Second)
+	res := e.tick(t)
+	if res.Outcome != autoscaler.OutcomeHeld || len(res.Launched) != 0 {
+		t.Errorf("second tick launched again: %v", res)
+	}
+	if got := e.active(); got != 4 {
+		t.Errorf("active = %d, want 4 (3 + one replacement)", got)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	e := newEnv(t, 0, nil)
 	tests := []struct {
