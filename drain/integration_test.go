@@ -1,13 +1,11 @@
 package drain_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/drain"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
+	"github.com/node-fleet/node-fleet/internal/testenv"
 )
 
 // These tests run against the kube-apiserver and kube-controller-manager
@@ -320,7 +319,7 @@ func TestIntegrationBudgetBlocksUntilTimeout(t *testing.T) {
 // and go on, until the node is empty.
 func TestIntegrationBudgetOneAtATime(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, ns, m := setup(t, drain.Config{Timeout: 90 * time.Second, RetryInterval: 200 * time.Millisecond, PollInterval: 100 * time.Millisecond, Logger: logger})
 	ctx := t.Context()
@@ -378,23 +377,6 @@ func TestIntegrationBudgetOneAtATime(t *testing.T) {
 	if worst > 1 {
 		t.Errorf("%d pods were unavailable at once; the budget allows 1", worst)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestIntegrationAnnotations: the cluster-autoscaler's annotations and

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,24 +33,6 @@ import (
 	"github.com/node-fleet/node-fleet/state"
 )
 
-// syncBuffer collects a process' output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,7 +46,7 @@ func freePort(t *testing.T) string {
 // rie is the bootstrap binary running under the Runtime Interface Emulator.
 type rie struct {
 	url string
-	out *syncBuffer
+	out *testenv.SyncBuffer
 }
 
 // invoke posts payload and returns the function's answer.
@@ -194,7 +175,7 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 	}
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

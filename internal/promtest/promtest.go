@@ -11,7 +11,6 @@
 package promtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -57,7 +56,7 @@ type Process struct {
 
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 	done chan struct{}
 	once sync.Once
 }
@@ -79,25 +78,6 @@ func (p *Process) Stop() {
 // Output returns what the process wrote to stdout and stderr so far.
 func (p *Process) Output() string { return p.out.String() }
 
-// syncBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
@@ -117,7 +97,7 @@ func start(t testing.TB, name, bin, readyPath string, args func(addr string) []s
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		addr := "127.0.0.1:" + strconv.Itoa(FreePort(t))
-		p := &Process{Addr: addr, URL: "http://" + addr, name: name, out: &syncBuffer{}, done: make(chan struct{})}
+		p := &Process{Addr: addr, URL: "http://" + addr, name: name, out: &testenv.SyncBuffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command(bin, args(addr)...)
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 		if err := p.cmd.Start(); err != nil {
