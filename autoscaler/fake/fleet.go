@@ -42,6 +42,7 @@ type Fleet struct {
 	bootAt     map[string]time.Time
 	bootDelays map[string]time.Duration
 	endedAt    map[string]time.Time
+	live       map[string]bool // not terminated, not foreign: what List walks
 	instances  map[string]*autoscaler.Instance
 	foreign    map[string]bool
 	launched   int
@@ -51,7 +52,7 @@ type Fleet struct {
 // NewFleet returns an empty fleet with unlimited capacity and no boot delay.
 func NewFleet(clk clock.PassiveClock) *Fleet {
 	return &Fleet{clock: clk, Capacity: -1, instances: map[string]*autoscaler.Instance{}, foreign: map[string]bool{},
-		bootAt: map[string]time.Time{}, bootDelays: map[string]time.Duration{}, endedAt: map[string]time.Time{}}
+		bootAt: map[string]time.Time{}, bootDelays: map[string]time.Duration{}, endedAt: map[string]time.Time{}, live: map[string]bool{}}
 }
 
 // SetCapacity sets how many more instances can be launched (negative: unlimited).
@@ -68,6 +69,9 @@ func (f *Fleet) Add(in autoscaler.Instance) {
 	defer f.mu.Unlock()
 	c := in
 	f.instances[in.ID] = &c
+	if in.State != autoscaler.StateTerminated {
+		f.live[in.ID] = true
+	}
 }
 
 // AddForeign puts an instance that does not carry this cluster's tag
@@ -100,6 +104,7 @@ func (f *Fleet) Reclaim(id string) {
 	if in, ok := f.instances[id]; ok && in.State != autoscaler.StateTerminated {
 		in.State = autoscaler.StateTerminated
 		f.endedAt[id] = f.clock.Now()
+		delete(f.live, id)
 	}
 }
 
@@ -159,16 +164,33 @@ func (f *Fleet) List(ctx context.Context) ([]autoscaler.Instance, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.liveLocked(), nil
+}
+
+// liveLocked returns the live instances, sorted by id; f.mu is held.
+func (f *Fleet) liveLocked() []autoscaler.Instance {
 	f.refresh(f.clock.Now())
-	out := make([]autoscaler.Instance, 0, len(f.instances))
-	for id, in := range f.instances {
-		if f.foreign[id] || in.State == autoscaler.StateTerminated {
-			continue
-		}
-		out = append(out, *in)
+	out := make([]autoscaler.Instance, 0, len(f.live))
+	for id := range f.live {
+		out = append(out, *f.instances[id])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out
+}
+
+// liveInstances returns the live instances without recording a call.
+func (f *Fleet) liveInstances() []autoscaler.Instance {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.liveLocked()
+}
+
+// terminated reports whether instance id of this cluster is terminated.
+func (f *Fleet) terminated(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[id]
+	return ok && !f.foreign[id] && in.State == autoscaler.StateTerminated
 }
 
 // Instances returns every instance of this cluster, terminated ones too.
@@ -251,6 +273,7 @@ func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]aut
 		}
 		in.PrivateDNS = "ip-" + strings.ReplaceAll(in.PrivateIP, ".", "-") + ".internal"
 		f.instances[in.ID] = in
+		f.live[in.ID] = true
 		f.launched++
 		mine = append(mine, *in)
 	}
@@ -279,6 +302,7 @@ func (f *Fleet) Terminate(ctx context.Context, ids []string) error {
 		if in, ok := f.instances[id]; ok && in.State != autoscaler.StateTerminated {
 			in.State = autoscaler.StateTerminated
 			f.endedAt[id] = f.clock.Now()
+			delete(f.live, id)
 			f.killed++
 		}
 	}
@@ -365,11 +389,10 @@ func (n *Nodes) sync() {
 		return
 	}
 	now := n.clock.Now()
-	byID := map[string]autoscaler.Instance{}
-	for _, in := range n.fleet.Instances() {
-		byID[in.ID] = in
-	}
-	for id, in := range byID {
+	// Only live instances can join; the walk is over them, not over every
+	// instance ever launched.
+	for _, in := range n.fleet.liveInstances() {
+		id := in.ID
 		name := NodeName(id)
 		if _, ok := n.nodes[name]; ok || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
 			continue
@@ -385,7 +408,7 @@ func (n *Nodes) sync() {
 		}
 	}
 	for _, node := range n.nodes {
-		if in, ok := byID[node.InstanceID]; ok && in.State == autoscaler.StateTerminated && node.Ready {
+		if node.Ready && node.InstanceID != "" && n.fleet.terminated(node.InstanceID) {
 			node.Ready, node.ReadyTransition = false, now
 		}
 	}
