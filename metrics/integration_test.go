@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -76,6 +78,41 @@ func histogramQuantile(q float64, bounds []float64, observations []float64) floa
 }
 
 // probe reads one expression from a running Prometheus.
+// scrapedCPU computes CPU utilisation, in percent, from the raw
+// node_cpu_seconds_total samples Prometheus holds in the 5 minutes up to at
+// (the first and last sample of every series): idle seconds over all
+// seconds counted, from the counters themselves, without PromQL functions.
+func scrapedCPU(t *testing.T, url string, at time.Time) float64 {
+	t.Helper()
+	c, err := promapi.NewClient(promapi.Config{Address: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, _, err := promv1.NewAPI(c).Query(context.Background(), `node_cpu_seconds_total{job!="k3s-server"}[5m]`, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := v.(model.Matrix)
+	if !ok || len(m) == 0 {
+		t.Fatalf("raw CPU samples: got %v", v)
+	}
+	var idle, total float64
+	for _, series := range m {
+		if len(series.Values) < 2 {
+			continue
+		}
+		d := float64(series.Values[len(series.Values)-1].Value - series.Values[0].Value)
+		total += d
+		if series.Metric["mode"] == "idle" {
+			idle += d
+		}
+	}
+	if total <= 0 {
+		t.Fatalf("raw CPU samples: no counter grew in %d series", len(m))
+	}
+	return (1 - idle/total) * 100
+}
+
 func probe(ctx context.Context, url, expr string) (float64, bool) {
 	p, err := NewPrometheus(Config{URL: url, CPU: Query{Disabled: true}, Memory: Query{Disabled: true},
 		PendingPods: Query{Disabled: true}, APILatency: Query{Disabled: true}, Custom: map[string]Query{"q": {Expr: expr}}})
@@ -202,8 +239,15 @@ func TestPrometheusAgainstRealServer(t *testing.T) {
 		time.Since(start).Round(time.Second), runtime.NumCPU(), trueCPU, snap.CPU.Value, c["issue_5m"].Value, c["original_5m"].Value)
 	t.Logf("CPU over a full 10s window: default %.1f%%, issue's %.1f%%, original %.1f%% (x7 = %.1f%%)",
 		c["default_10s"].Value, c["issue_10s"].Value, c["original_10s"].Value, 7*c["original_10s"].Value)
-	if math.Abs(snap.CPU.Value-trueCPU) > 8 {
-		t.Errorf("default CPU query read %.1f%%, node_exporter's counters imply %.1f%% (tolerance 8 points)", snap.CPU.Value, trueCPU)
+	// The exact check: the counters as Prometheus scraped them, over the
+	// same samples the query's [5m] window saw (evaluated at the reading's
+	// own timestamp). The direct scrape above covers a slightly different
+	// interval, and the other test packages running beside this one make
+	// the load swing, so it is only logged.
+	scraped := scrapedCPU(t, prom.URL, snap.CPU.At)
+	t.Logf("node_exporter's counters as scraped over the query's window: %.2f%%; default query %.2f%%", scraped, snap.CPU.Value)
+	if math.Abs(snap.CPU.Value-scraped) > 1 {
+		t.Errorf("default CPU query read %.2f%%, the scraped node_exporter counters over the same window imply %.2f%% (tolerance 1 point)", snap.CPU.Value, scraped)
 	}
 	if busy := 100 / float64(runtime.NumCPU()); snap.CPU.Value < 0.8*busy {
 		t.Errorf("default CPU query read %.1f%% with one of %d cores kept busy (at least %.0f%%)", snap.CPU.Value, runtime.NumCPU(), busy)
