@@ -747,7 +747,7 @@ func TestRunTicksOnTheClockAndOnTrigger(t *testing.T) {
 	go func() { done <- e.as.Run(ctx) }()
 	waitSaves := func(n int) {
 		t.Helper()
-		for i := 0; i < 2000 && e.store.Saves() < n; i++ {
+		for i := 0; i < 10000 && e.store.Saves() < n; i++ {
 			time.Sleep(time.Millisecond)
 		}
 		if got := e.store.Saves(); got < n {
@@ -755,7 +755,7 @@ func TestRunTicksOnTheClockAndOnTrigger(t *testing.T) {
 		}
 	}
 	waitSaves(1) // the first tick runs at once
-	for i := 0; i < 1000 && !e.clk.HasWaiters(); i++ {
+	for i := 0; i < 10000 && !e.clk.HasWaiters(); i++ {
 		time.Sleep(time.Millisecond)
 	}
 	e.clk.Step(2 * time.Minute)
