@@ -14,8 +14,9 @@ import (
 // without its deep copy of the state on every Load and Save. That copy
 // made a month in daemon mode (190,000 ticks, each loading and saving the
 // whole history with a map per record) take minutes. Sharing is safe here
-// because the autoscaler never changes a Record it loaded: it appends to
-// the history and trims it by copying.
+// because Load hands out the history with its capacity cut to its length:
+// the tick's append then moves it to a new array before the core trims it
+// in place, so the stored copy is never written to.
 type store struct {
 	clock   clock.PassiveClock
 	owner   string
@@ -52,6 +53,7 @@ func (s *store) Release(ctx context.Context, l autoscaler.Lease) error {
 // Load implements autoscaler.StateStore; the history is shared, not copied.
 func (s *store) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 	st := s.state
+	st.History = st.History[:len(st.History):len(st.History)]
 	if st.Operation != nil {
 		op := *st.Operation
 		st.Operation = &op
