@@ -102,6 +102,15 @@ for s in "${SERVICES[@]}"; do
 	"svc_${s}_start"
 done
 
+# `scripts/test.sh services` (or scripts/dev-env.sh) stops here: the
+# servers keep running, their endpoints are written to .cache/dev.env for a
+# developer's shell (`. .cache/dev.env; go test ./drain/`), until killed.
+if [ "${1:-}" = services ]; then
+	env | grep -E '^(NODEFLEET_|KUBE_FEATURE_)' | sed 's/^/export /' >"$CACHE/dev.env"
+	log "services running; endpoints in $CACHE/dev.env (Ctrl-C stops them)"
+	while :; do sleep 3600; done
+fi
+
 log "gofmt, go vet, staticcheck"
 mapfile -t gofiles < <(git ls-files '*.go')
 unformatted=$(gofmt -l "${gofiles[@]}")

@@ -1,0 +1,76 @@
+package autoscaler
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Action is what a Decision asks for.
+type Action string
+
+// The actions a Policy can decide.
+const (
+	Hold      Action = "hold"
+	ScaleUp   Action = "scale_up"
+	ScaleDown Action = "scale_down"
+)
+
+// Level says how urgent a decision is, after the original design's levels.
+type Level string
+
+// Levels used by the built-in policies; policies may use their own.
+const (
+	LevelNone       Level = ""
+	LevelCritical   Level = "CRITICAL"
+	LevelHighLoad   Level = "HIGH_LOAD"
+	LevelPredictive Level = "PREDICTIVE"
+	LevelLowLoad    Level = "LOW_LOAD"
+	LevelGuardrail  Level = "GUARDRAIL"
+	LevelRepair     Level = "REPAIR"
+)
+
+// Decision is what a Policy wants done: hold, or scale up or down by Count
+// nodes, with a reason a person can read.
+type Decision struct {
+	Action Action
+	// Count is the number of nodes to add or remove; 0 for Hold.
+	// For ScaleUp it is counted from Ready capacity: instances still
+	// booting are subtracted from it by the autoscaler, so a policy that
+	// sees the same pending pods twice does not launch twice.
+	Count  int
+	Reason string
+	Level  Level
+}
+
+// HoldBecause returns a Hold decision with a reason.
+func HoldBecause(format string, args ...any) Decision {
+	return Decision{Action: Hold, Reason: fmt.Sprintf(format, args...)}
+}
+
+// String prints the decision as "scale_up 2 (CRITICAL): 3 pending pods".
+func (d Decision) String() string {
+	var b strings.Builder
+	b.WriteString(string(d.Action))
+	if d.Action != Hold {
+		fmt.Fprintf(&b, " %d", d.Count)
+	}
+	if d.Level != LevelNone {
+		fmt.Fprintf(&b, " (%s)", d.Level)
+	}
+	if d.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(d.Reason)
+	}
+	return b.String()
+}
+
+// Delta returns the signed change in nodes: +Count, -Count or 0.
+func (d Decision) Delta() int {
+	switch d.Action {
+	case ScaleUp:
+		return d.Count
+	case ScaleDown:
+		return -d.Count
+	}
+	return 0
+}

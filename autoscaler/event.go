@@ -1,0 +1,48 @@
+package autoscaler
+
+import (
+	"sort"
+	"time"
+)
+
+// EventKind classifies a notification.
+type EventKind string
+
+// The events the autoscaler notifies.
+const (
+	EventScaleUp     EventKind = "scale_up"
+	EventScaleDown   EventKind = "scale_down"
+	EventFailure     EventKind = "failure"
+	EventSafetyMode  EventKind = "safety_mode"
+	EventStaleLock   EventKind = "stale_lock"
+	EventGhost       EventKind = "ghost_terminated"
+	EventCapacity    EventKind = "insufficient_capacity"
+	EventAbandoned   EventKind = "scale_down_abandoned"
+	EventRecovered   EventKind = "recovered"
+	EventInterrupted EventKind = "spot_interruption"
+)
+
+// Event is something a person may want to know about, sent to the Notifier.
+type Event struct {
+	Kind      EventKind
+	Time      time.Time
+	ClusterID string
+	// Message is one readable line.
+	Message string
+	// Decision is the decision behind a scaling event.
+	Decision *Decision `json:",omitempty"`
+	// Instances are the instance ids concerned.
+	Instances []string `json:",omitempty"`
+	// Error is the error text of a failure.
+	Error string `json:",omitempty"`
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,157 @@
+package autoscaler
+
+import (
+	"encoding/json"
+	"math"
+	"time"
+)
+
+// Record is one tick's entry in the decision history: what was observed and
+// what was done. Policies read the history (sustained windows, forecasts).
+// Its JSON form writes missing readings as null.
+type Record struct {
+	Time time.Time
+	// CPU, Memory and PendingPods are the readings; NaN when missing.
+	CPU         float64
+	Memory      float64
+	PendingPods float64
+	// Custom holds custom metric readings, if any.
+	Custom map[string]float64
+	// Nodes is the number of Ready nodes matched to fleet instances;
+	// Instances the number of active instances (Ready or booting).
+	Nodes     int
+	Instances int
+	// Action and Count are what the tick did after guardrails.
+	Action Action
+	Count  int
+	// Safety is true when the tick ran in safety mode.
+	Safety bool `json:",omitempty"`
+}
+
+// OperationKind names an operation that spans several steps of a tick.
+type OperationKind string
+
+// The kinds of operations recorded in ClusterState.Operation.
+const (
+	OpLaunch    OperationKind = "launch"
+	OpScaleDown OperationKind = "scale_down"
+)
+
+// Operation phases of a scale-down.
+const (
+	PhaseDraining    = "draining"
+	PhaseTerminating = "terminating"
+)
+
+// Operation is a scaling action in progress, written to the state store
+// before the action starts, so that a tick that dies half-way (a Lambda
+// timeout) can be finished or rolled back by the next one.
+type Operation struct {
+	// ID is unique per operation; for launches it is the idempotency key
+	// passed to FleetProvider.Launch.
+	ID   string
+	Kind OperationKind
+	// Count is the number of instances a launch asked for.
+	Count int `json:",omitempty"`
+	// NodeName and InstanceID name a scale-down's victim.
+	NodeName   string `json:",omitempty"`
+	InstanceID string `json:",omitempty"`
+	// Phase is how far a scale-down got.
+	Phase string `json:",omitempty"`
+	// Started is when the operation began.
+	Started time.Time
+}
+
+// ClusterState is what the autoscaler remembers between ticks.
+type ClusterState struct {
+	// ClusterID names the cluster; set by the store.
+	ClusterID string
+	// NodeCount is the number of active instances after the last tick.
+	NodeCount int
+	// ScalingInProgress is true while Operation is set.
+	ScalingInProgress bool
+	// LastScaleUp and LastScaleDown are when the last scaling actions
+	// happened; cooldowns are measured from them.
+	LastScaleUp   time.Time
+	LastScaleDown time.Time
+	// Operation is the action in progress, if any.
+	Operation *Operation
+	// History is the bounded decision history, oldest first.
+	History []Record
+	// Version is the fencing token of the lease under which the state was
+	// last written; stores set it.
+	Version int64
+}
+
+// Lease is a held lock on the cluster.
+type Lease struct {
+	// Owner identifies the holder.
+	Owner string
+	// Token is the fencing token: it grows with every acquisition, and
+	// state writes are accepted only under the newest token.
+	Token int64
+	// Expires is when the lease lapses if not released.
+	Expires time.Time
+	// TookOver is true when this acquisition took over a lease whose
+	// holder had let it expire (a stuck lock); PreviousOwner names it.
+	TookOver      bool
+	PreviousOwner string
+}
+
+// recordJSON is Record with readings that may be null: JSON has no NaN.
+type recordJSON struct {
+	Time        time.Time
+	CPU         *float64
+	Memory      *float64
+	PendingPods *float64
+	Custom      map[string]*float64 `json:",omitempty"`
+	Nodes       int
+	Instances   int
+	Action      Action
+	Count       int  `json:",omitempty"`
+	Safety      bool `json:",omitempty"`
+}
+
+func nanToNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func nilToNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// MarshalJSON writes missing readings (NaN) as null.
+func (r Record) MarshalJSON() ([]byte, error) {
+	j := recordJSON{Time: r.Time, CPU: nanToNil(r.CPU), Memory: nanToNil(r.Memory), PendingPods: nanToNil(r.PendingPods),
+		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety}
+	if len(r.Custom) > 0 {
+		j.Custom = make(map[string]*float64, len(r.Custom))
+		for k, v := range r.Custom {
+			j.Custom[k] = nanToNil(v)
+		}
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads null readings back as NaN.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	var j recordJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Record{Time: j.Time, CPU: nilToNaN(j.CPU), Memory: nilToNaN(j.Memory), PendingPods: nilToNaN(j.PendingPods),
+		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety}
+	if len(j.Custom) > 0 {
+		r.Custom = make(map[string]float64, len(j.Custom))
+		for k, v := range j.Custom {
+			r.Custom[k] = nilToNaN(v)
+		}
+	}
+	return nil
+}
