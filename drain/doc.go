@@ -19,6 +19,14 @@
 //     node-fleet.io/safe-to-evict "false" blocks the drain; "true" makes the
 //     pod evictable even with local storage or without a controller;
 //   - a pod with an emptyDir volume blocks unless Config.DeleteEmptyDirData;
+//   - a pod with node-local storage blocks, whatever the settings: a
+//     hostPath volume, or a PersistentVolumeClaim (or generic ephemeral
+//     volume) bound to a PersistentVolume that lives on one node (a local
+//     or hostPath source, or a required node affinity on
+//     kubernetes.io/hostname or metadata.name, as K3s's default local-path
+//     StorageClass makes them). Terminating the node would destroy the
+//     data. A volume pinned only to a zone (EBS) is not node-local. A
+//     claim that is missing or unbound blocks too: it cannot be checked;
 //   - a pod without a controller (or whose DaemonSet is gone) blocks unless
 //     Config.EvictUnmanagedPods, because nothing would recreate it;
 //   - every other pod is evicted through the policy/v1 Eviction API.
@@ -34,5 +42,7 @@
 //
 // The identity the Manager uses needs, cluster-wide: nodes get, list, patch
 // and delete; pods get and list; pods/eviction create; daemonsets (apps) get;
-// poddisruptionbudgets (policy) list.
+// poddisruptionbudgets (policy) list; persistentvolumeclaims and
+// persistentvolumes get and list (listed once per ListNodes or Drain, and
+// only when a pod has a claim).
 package drain

@@ -67,7 +67,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	if err != nil {
 		return fmt.Errorf("drain node %s: list pods: %w", name, err)
 	}
-	ds := newDaemonSets(c)
+	ds, vols := newDaemonSets(c), newVolumes(c)
 	var evict, wait []*corev1.Pod
 	var blockers []string
 	for i := range pods {
@@ -75,7 +75,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 		if p.Spec.NodeName != name {
 			continue // a client that ignored the field selector
 		}
-		v, err := m.classify(ctx, p, ds)
+		v, err := m.classify(ctx, p, ds, vols)
 		if err != nil {
 			return fmt.Errorf("drain node %s: %w", name, err)
 		}

@@ -82,6 +82,58 @@ func emptyDir(p *corev1.Pod) {
 	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 }
 
+// claimVolume mounts the PersistentVolumeClaim claim as volume "data".
+func claimVolume(claim string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
+	}
+}
+
+// hostPathVolume mounts the node's path as volume "host".
+func hostPathVolume(path string) podOpt {
+	return func(p *corev1.Pod) {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "host", VolumeSource: corev1.VolumeSource{
+			HostPath: &corev1.HostPathVolumeSource{Path: path}}})
+	}
+}
+
+// pvc is a PersistentVolumeClaim bound to the PersistentVolume volume (""
+// for an unbound claim).
+func pvc(ns, name, volume string) *corev1.PersistentVolumeClaim {
+	return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: volume}}
+}
+
+type pvOpt func(*corev1.PersistentVolume)
+
+// pv is a PersistentVolume with no source the filter chain looks at (a CSI
+// volume) unless options say otherwise.
+func pv(name string, opts ...pvOpt) *corev1.PersistentVolume {
+	v := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeSpec{
+		PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: "ebs.csi.aws.com", VolumeHandle: "vol-" + name}}}}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// pvAffinity requires nodes whose label key is one of values.
+func pvAffinity(key string, values ...string) pvOpt {
+	return func(v *corev1.PersistentVolume) {
+		v.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: corev1.NodeSelectorOpIn, Values: values}}}}}}
+	}
+}
+
+// pvLocalPath makes the volume what K3s's local-path provisioner creates:
+// a hostPath directory pinned to the node by hostname.
+func pvLocalPath(node string) pvOpt {
+	return func(v *corev1.PersistentVolume) {
+		v.Spec.PersistentVolumeSource = corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/rancher/k3s/storage/" + v.Name}}
+		pvAffinity(corev1.LabelHostname, node)(v)
+	}
+}
+
 func terminating(at time.Time) podOpt {
 	return func(p *corev1.Pod) {
 		ts := metav1.NewTime(at)

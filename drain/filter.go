@@ -37,8 +37,9 @@ type verdict struct {
 }
 
 // classify runs the filter chain (see the package documentation) on one
-// pod. It fails only when the API cannot say whether a DaemonSet exists.
-func (m *Manager) classify(ctx context.Context, p *corev1.Pod, ds *daemonSets) (verdict, error) {
+// pod. It fails only when the API cannot say whether a DaemonSet exists, or
+// what the pod's PersistentVolumeClaims are bound to.
+func (m *Manager) classify(ctx context.Context, p *corev1.Pod, ds *daemonSets, vols *volumes) (verdict, error) {
 	who := p.Namespace + "/" + p.Name
 	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return verdict{actSkip, "pod " + who + " has finished"}, nil
@@ -81,6 +82,15 @@ func (m *Manager) classify(ctx context.Context, p *corev1.Pod, ds *daemonSets) (
 				return verdict{actBlock, fmt.Sprintf("pod %s has local storage (emptyDir volume %q) and DeleteEmptyDirData is off", who, v.Name)}, nil
 			}
 		}
+	}
+	// Node-local data dies with the node whatever DeleteEmptyDirData says:
+	// only the pod's own safe-to-evict annotation, above, lets it go.
+	local, err := vols.localStorage(ctx, p)
+	if err != nil {
+		return verdict{}, err
+	}
+	if local != "" {
+		return verdict{actBlock, fmt.Sprintf("pod %s has node-local storage (%s)", who, local)}, nil
 	}
 	if (ctrl == nil || orphanedBy != "") && !m.cfg.EvictUnmanagedPods {
 		return verdict{actBlock, fmt.Sprintf("pod %s has no controller%s and EvictUnmanagedPods is off", who, orphanedBy)}, nil

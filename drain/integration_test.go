@@ -604,3 +604,83 @@ func TestIntegrationDrainWaitsForGracePeriod(t *testing.T) {
 		t.Errorf("pods on the node: %v, want the evicted pod still terminating", left)
 	}
 }
+
+// TestIntegrationNodeLocalStorageBlocksScaleDown: on the real API server, a
+// pod whose claim is bound to a local-path volume (K3s's default
+// StorageClass) or that mounts a hostPath keeps its node from being
+// removed, the blocker naming the pod and the volume, and Drain evicts
+// nothing there; the same claim with safe-to-evict "true", and a claim on
+// a zonal network volume, do not block, and those nodes drain.
+func TestIntegrationNodeLocalStorageBlocksScaleDown(t *testing.T) {
+	t.Parallel()
+	// Bare pods are evictable here, so that only storage decides.
+	c, ns, m := setup(t, drain.Config{EvictUnmanagedPods: true, DeleteEmptyDirData: true, PollInterval: 100 * time.Millisecond, Timeout: 30 * time.Second})
+	ctx := t.Context()
+	local := addNode(t, c, ns, kubetest.NodeOptions{})
+	host := addNode(t, c, ns, kubetest.NodeOptions{})
+	safe := addNode(t, c, ns, kubetest.NodeOptions{})
+	zonal := addNode(t, c, ns, kubetest.NodeOptions{})
+	c.StartKubelet(t, ns, kubetest.KubeletOptions{FinishTerminating: true})
+	pause := []corev1.Container{{Name: "p", Image: "registry.k8s.io/pause:3.10"}}
+	claim := func(name string) []corev1.Volume {
+		return []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}}
+	}
+	localPV := c.BoundClaim(t, ns, "data-db-0", kubetest.LocalPathVolume(local))
+	c.BoundClaim(t, ns, "data-cache-0", kubetest.LocalPathVolume(safe))
+	c.BoundClaim(t, ns, "data-web-0", kubetest.ZonalVolume("eu-west-1a"))
+	c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: ns},
+		Spec: corev1.PodSpec{NodeName: local, Containers: pause, Volumes: claim("data-db-0")}})
+	c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "logs", Namespace: ns},
+		Spec: corev1.PodSpec{NodeName: host, Containers: pause, Volumes: []corev1.Volume{{Name: "varlog",
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}}}}})
+	c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "cache-0", Namespace: ns,
+		Annotations: map[string]string{drain.CAAnnotationSafeToEvict: "true"}},
+		Spec: corev1.PodSpec{NodeName: safe, Containers: pause, Volumes: claim("data-cache-0")}})
+	c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-0", Namespace: ns},
+		Spec: corev1.PodSpec{NodeName: zonal, Containers: pause, Volumes: claim("data-web-0")}})
+
+	nodes, err := m.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range nodes {
+		got[n.Name] = n.ScaleDownBlocker
+	}
+	localPath := func(pv string) string {
+		p, err := c.Client.CoreV1().PersistentVolumes().Get(ctx, pv, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Spec.HostPath.Path
+	}
+	want := map[string]string{
+		local: fmt.Sprintf(`pod %s/db-0 has node-local storage (volume "data": PersistentVolumeClaim data-db-0 is bound to PersistentVolume %s, a hostPath volume (%s))`, ns, localPV, localPath(localPV)),
+		host:  fmt.Sprintf(`pod %s/logs has node-local storage (hostPath volume "varlog" (/var/log))`, ns),
+		safe:  "",
+		zonal: "",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("blockers (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{local, host} {
+		err := m.Drain(ctx, n)
+		if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "node-local storage") {
+			t.Errorf("Drain %s: %v, want ErrDrainBlocked for node-local storage", n, err)
+		}
+	}
+	if diff := cmp.Diff([]string{"db-0"}, c.PodsOn(t, ns, local)); diff != "" {
+		t.Errorf("pods on the node with the local volume (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"logs"}, c.PodsOn(t, ns, host)); diff != "" {
+		t.Errorf("pods on the node with the hostPath (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{safe, zonal} {
+		if err := m.Drain(ctx, n); err != nil {
+			t.Errorf("Drain %s: %v", n, err)
+		}
+		if left := c.PodsOn(t, ns, n); len(left) != 0 {
+			t.Errorf("pods left on %s after its drain: %v", n, left)
+		}
+	}
+}

@@ -209,7 +209,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 		})
 	}
-	ds := newDaemonSets(c)
+	ds, vols := newDaemonSets(c), newVolumes(c)
 	out := make([]autoscaler.Node, 0, len(nodes))
 	for i := range nodes {
 		n := &nodes[i]
@@ -219,7 +219,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 			blockers = append(blockers, r)
 		}
 		for _, p := range byNode[n.Name] {
-			v, err := m.classify(ctx, p, ds)
+			v, err := m.classify(ctx, p, ds, vols)
 			if err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -95,7 +96,7 @@ func TestFilterChain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, cs, _ := newFake(t, tt.cfg, daemonSet("kube-system", "proxy"))
-			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(cs))
+			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(cs), newVolumes(cs))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -445,5 +446,152 @@ func TestMoveCostIsTheEvictedPodsCPURequests(t *testing.T) {
 	}
 	if len(nodes) != 1 || nodes[0].MoveCost != 2750 || nodes[0].Pods != 2 {
 		t.Errorf("node %+v: want MoveCost 2750 millicores over 2 pods (the finished pod does not move)", nodes)
+	}
+}
+
+// TestFilterChainNodeLocalStorage: pods whose data lives on the node (a
+// hostPath volume, or a claim bound to a volume pinned to the node, as
+// K3s's local-path StorageClass makes them) block the drain, whatever
+// DeleteEmptyDirData says, unless the pod is annotated safe to evict;
+// volumes that outlive the node (a CSI volume pinned to a zone) do not.
+func TestFilterChainNodeLocalStorage(t *testing.T) {
+	const n = "n1"
+	objs := []runtime.Object{
+		pv("pvc-local", pvLocalPath(n)),
+		pv("pvc-pinned", pvAffinity(corev1.LabelHostname, n)),
+		pv("pvc-local-source", func(v *corev1.PersistentVolume) {
+			v.Spec.PersistentVolumeSource = corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disks/ssd1"}}
+		}),
+		pv("pvc-by-name", func(v *corev1.PersistentVolume) {
+			v.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{n}}}}}}}
+		}),
+		pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "eu-west-1a")),
+		pvc("a", "data-db-0", "pvc-local"),
+		pvc("a", "pinned", "pvc-pinned"),
+		pvc("a", "ssd", "pvc-local-source"),
+		pvc("a", "by-name", "pvc-by-name"),
+		pvc("a", "ebs", "pvc-ebs"),
+		pvc("a", "unbound", ""),
+		pvc("a", "lost", "pvc-deleted"),
+		pvc("a", "job-1-scratch", "pvc-local"),
+	}
+	ephemeral := func(p *corev1.Pod) {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{}}})
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		pod  *corev1.Pod
+		want verdict
+	}{
+		{"local-path claim", Config{}, pod("a", "db-0", n, claimVolume("data-db-0")), verdict{actBlock,
+			`pod a/db-0 has node-local storage (volume "data": PersistentVolumeClaim data-db-0 is bound to PersistentVolume pvc-local, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-local))`}},
+		{"local-path claim, emptyDir data allowed", Config{DeleteEmptyDirData: true, EvictUnmanagedPods: true}, pod("a", "db-0", n, claimVolume("data-db-0")), verdict{actBlock,
+			`pod a/db-0 has node-local storage (volume "data": PersistentVolumeClaim data-db-0 is bound to PersistentVolume pvc-local, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-local))`}},
+		{"claim pinned by hostname", Config{}, pod("a", "x", n, claimVolume("pinned")), verdict{actBlock,
+			`pod a/x has node-local storage (volume "data": PersistentVolumeClaim pinned is bound to PersistentVolume pvc-pinned, pinned by node affinity to kubernetes.io/hostname [n1])`}},
+		{"claim on a local volume", Config{}, pod("a", "x", n, claimVolume("ssd")), verdict{actBlock,
+			`pod a/x has node-local storage (volume "data": PersistentVolumeClaim ssd is bound to PersistentVolume pvc-local-source, a local volume (/mnt/disks/ssd1))`}},
+		{"claim pinned by node name", Config{}, pod("a", "x", n, claimVolume("by-name")), verdict{actBlock,
+			`pod a/x has node-local storage (volume "data": PersistentVolumeClaim by-name is bound to PersistentVolume pvc-by-name, pinned by node affinity to node [n1])`}},
+		{"generic ephemeral volume on local-path", Config{}, pod("a", "job-1", n, ephemeral), verdict{actBlock,
+			`pod a/job-1 has node-local storage (volume "scratch": PersistentVolumeClaim job-1-scratch is bound to PersistentVolume pvc-local, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-local))`}},
+		{"hostPath", Config{DeleteEmptyDirData: true}, pod("a", "logs", n, hostPathVolume("/var/log")), verdict{actBlock,
+			`pod a/logs has node-local storage (hostPath volume "host" (/var/log))`}},
+		{"unbound claim cannot be checked", Config{}, pod("a", "x", n, claimVolume("unbound")), verdict{actBlock,
+			`pod a/x has node-local storage (volume "data": PersistentVolumeClaim unbound is not bound, so its data may be on the node)`}},
+		{"missing claim cannot be checked", Config{}, pod("a", "x", n, claimVolume("nope")), verdict{actBlock,
+			`pod a/x has node-local storage (volume "data": PersistentVolumeClaim nope not found, so its data may be on the node)`}},
+		{"claim of a missing volume cannot be checked", Config{}, pod("a", "x", n, claimVolume("lost")), verdict{actBlock,
+			`pod a/x has node-local storage (volume "data": PersistentVolume pvc-deleted of claim lost not found, so its data may be on the node)`}},
+		{"zonal volume outlives the node", Config{}, pod("a", "x", n, claimVolume("ebs")), verdict{actEvict, "pod a/x"}},
+		{"CA safe to evict lets local-path go", Config{}, pod("a", "db-0", n, claimVolume("data-db-0"), podAnnotation(CAAnnotationSafeToEvict, "true")),
+			verdict{actEvict, "pod a/db-0 is annotated cluster-autoscaler.kubernetes.io/safe-to-evict=true"}},
+		{"own safe to evict lets hostPath go", Config{}, pod("a", "logs", n, hostPathVolume("/var/log"), podAnnotation(autoscaler.AnnotationSafeToEvict, "true")),
+			verdict{actEvict, "pod a/logs is annotated node-fleet.io/safe-to-evict=true"}},
+		{"DaemonSet pod with hostPath is left alone", Config{}, pod("kube-system", "proxy-x", n, ownedBy("apps/v1", "DaemonSet", "proxy"), hostPathVolume("/run")),
+			verdict{actSkip, "pod kube-system/proxy-x belongs to DaemonSet proxy"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, cs, _ := newFake(t, tt.cfg, append([]runtime.Object{daemonSet("kube-system", "proxy")}, objs...)...)
+			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(cs), newVolumes(cs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(verdict{})); diff != "" {
+				t.Errorf("verdict (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestListNodesBlocksNodeLocalStorageListingVolumesOnce: ListNodes reports
+// the nodes whose pods keep data on them as not removable, naming the pod
+// and the volume, and reads the claims and volumes with one list each
+// however many pods have claims (none at all when no pod has one); a
+// failed read fails ListNodes rather than passing the pods as evictable.
+func TestListNodesBlocksNodeLocalStorageListingVolumesOnce(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1"), node("n2"), node("n3"),
+		pv("pvc-1", pvLocalPath("n1")), pv("pvc-2", pvLocalPath("n1")), pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "eu-west-1a")),
+		pvc("a", "data-db-0", "pvc-1"), pvc("a", "data-db-1", "pvc-2"), pvc("a", "ebs", "pvc-ebs"),
+		pod("a", "db-0", "n1", claimVolume("data-db-0")),
+		pod("a", "db-1", "n1", claimVolume("data-db-1")),
+		pod("a", "web", "n2", claimVolume("ebs")),
+		pod("a", "web-2", "n2", claimVolume("ebs")),
+		pod("a", "logs", "n3", hostPathVolume("/var/log/app")),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range nodes {
+		got[n.Name] = n.ScaleDownBlocker
+	}
+	want := map[string]string{
+		"n1": `pod a/db-0 has node-local storage (volume "data": PersistentVolumeClaim data-db-0 is bound to PersistentVolume pvc-1, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-1)); ` +
+			`pod a/db-1 has node-local storage (volume "data": PersistentVolumeClaim data-db-1 is bound to PersistentVolume pvc-2, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-2))`,
+		"n2": "",
+		"n3": `pod a/logs has node-local storage (hostPath volume "host" (/var/log/app))`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("blockers (-want +got):\n%s", diff)
+	}
+	lists := func(cs *fake.Clientset) map[string]int {
+		out := map[string]int{}
+		for _, a := range cs.Actions() {
+			if a.GetVerb() == "list" {
+				out[a.GetResource().Resource]++
+			}
+		}
+		return out
+	}
+	if diff := cmp.Diff(map[string]int{"nodes": 1, "pods": 1, "poddisruptionbudgets": 1, "persistentvolumeclaims": 1, "persistentvolumes": 1}, lists(cs)); diff != "" {
+		t.Errorf("list calls (-want +got):\n%s", diff)
+	}
+	if n := len(cs.Actions()) - 5; n != 0 {
+		t.Errorf("%d calls besides the five lists: %v", n, cs.Actions())
+	}
+
+	// No pod with a claim: no volume is read.
+	m, cs, _ = newFake(t, Config{}, node("n1"), pod("a", "web", "n1"))
+	if _, err := m.ListNodes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"nodes": 1, "pods": 1, "poddisruptionbudgets": 1}, lists(cs)); diff != "" {
+		t.Errorf("list calls without claims (-want +got):\n%s", diff)
+	}
+
+	// The claims cannot be read: no answer, rather than a wrong one.
+	m, cs, _ = newFake(t, Config{}, objs...)
+	cs.PrependReactor("list", "persistentvolumeclaims", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(corev1.Resource("persistentvolumeclaims"), "", errors.New("RBAC"))
+	})
+	if nodes, err := m.ListNodes(context.Background()); err == nil || !strings.Contains(err.Error(), "list persistent volume claims") {
+		t.Errorf("ListNodes = %v, %v; want the claims' read error", nodes, err)
 	}
 }

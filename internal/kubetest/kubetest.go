@@ -395,6 +395,80 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
+// BoundClaim creates a PersistentVolume from spec (cluster-wide, with a
+// unique name) and, in namespace ns, a PersistentVolumeClaim named claim
+// bound to it, as a provisioner leaves them; both are deleted when the test
+// ends. It returns the volume's name. Capacity (1Gi), access modes
+// (ReadWriteOnce), the claim reference and the storage class (that of the
+// spec, default "local-path") are filled in when spec leaves them empty.
+func (c *Cluster) BoundClaim(t testing.TB, ns, claim string, spec corev1.PersistentVolumeSpec) string {
+	t.Helper()
+	cx, cancel := ctx(t)
+	defer cancel()
+	name := Name("pv")
+	if spec.Capacity == nil {
+		spec.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}
+	}
+	if spec.AccessModes == nil {
+		spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	if spec.StorageClassName == "" {
+		spec.StorageClassName = "local-path"
+	}
+	spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: ns, Name: claim}
+	if _, err := c.Client.CoreV1().PersistentVolumes().Create(cx, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create persistent volume %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Client.CoreV1().PersistentVolumes().Delete(cx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("delete persistent volume %s: %v", name, err)
+		}
+	})
+	sc := spec.StorageClassName
+	_, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Create(cx, &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: claim, Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      spec.AccessModes,
+			StorageClassName: &sc,
+			VolumeName:       name,
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: spec.Capacity[corev1.ResourceStorage]}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create persistent volume claim %s/%s: %v", ns, claim, err)
+	}
+	return name
+}
+
+// LocalPathVolume is the spec of a PersistentVolume as K3s's default
+// local-path provisioner writes it: a directory on one node, pinned to it
+// by node affinity on its hostname.
+func LocalPathVolume(hostname string) corev1.PersistentVolumeSpec {
+	dir := corev1.HostPathDirectoryOrCreate
+	return corev1.PersistentVolumeSpec{
+		PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{
+			Path: "/var/lib/rancher/k3s/storage/" + Name("pvc"), Type: &dir}},
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{hostname}}},
+		}}}},
+		PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
+	}
+}
+
+// ZonalVolume is the spec of a network volume pinned to an availability
+// zone only, as the EBS CSI driver writes it: it outlives any node.
+func ZonalVolume(zone string) corev1.PersistentVolumeSpec {
+	return corev1.PersistentVolumeSpec{
+		PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: "ebs.csi.aws.com", VolumeHandle: Name("vol")}},
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{zone}}},
+		}}}},
+		StorageClassName: "gp3",
+	}
+}
+
 // Eventually polls cond every 100ms until it returns true, and fails t
 // when it returns an error or timeout passes; what names the awaited state
 // in the failure.
