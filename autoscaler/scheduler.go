@@ -1,5 +1,47 @@
 package autoscaler
 
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// This file holds the scheduler's view of the cluster (what the pods ask
+// for, what a new worker offers) and the pure arithmetic on it: packing
+// pending pods onto new workers, and simulating whether a node's pods fit
+// elsewhere before it is removed. Reading the view from the Kubernetes API
+// is the business of a MetricSource (metrics.KubeScheduler) and of the
+// NodeManager (drain fills Node.Allocatable, Requested and Movable).
+//
+// # How this compares with the scheduler
+//
+// The packing is first-fit decreasing by resources alone: pods sorted by
+// their larger share of a worker (CPU or memory), each put on the first
+// new worker with room. kube-scheduler places one pod at a time, filters
+// nodes (resources, affinity, taints, topology spread, volumes, ports) and
+// then scores them (by default it prefers the least allocated node), so it
+// spreads where this packs. For the question asked here, how many empty
+// workers of one shape hold these pods, the answer is a lower bound on
+// what the scheduler will use; on one resource first-fit decreasing uses
+// at most 11/9 of the optimum plus one worker, and with CPU and memory
+// together it stays close when, as usual, one of them dominates. The
+// scheduler's spreading can use more workers than counted (a new worker
+// comes up while the pods are still pending and takes some, the next tick
+// counts the rest); pods that constrain themselves to one node each (hostname
+// anti-affinity, topology spread with maxSkew 1 over hostnames) are not
+// modelled and may need more workers than counted. Placement rules are
+// checked against a new worker as a whole (metrics: nodeSelector, required
+// node affinity, taints, size), not pod against pod.
+
+// LabelInstanceType on a Node names its EC2 instance type, for learning
+// the worker template from Ready workers of the fleet's type. K3s without
+// the AWS cloud provider sets node.kubernetes.io/instance-type to "k3s",
+// so node-fleet's join script should set this label.
+const LabelInstanceType = "node-fleet.io/instance-type"
+
 // Resources is an amount of what the scheduler counts on a node: CPU in
 // millicores, memory in bytes and pod slots.
 type Resources struct {
@@ -8,13 +50,54 @@ type Resources struct {
 	Pods     int64
 }
 
+// Add returns r plus o.
+func (r Resources) Add(o Resources) Resources {
+	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, Pods: r.Pods + o.Pods}
+}
+
+// Sub returns r minus o; a result can be negative (an overcommitted node).
+func (r Resources) Sub(o Resources) Resources {
+	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, Pods: r.Pods - o.Pods}
+}
+
+// Fits reports whether r fits into free: no dimension of r exceeds free's.
+func (r Resources) Fits(free Resources) bool {
+	return r.MilliCPU <= free.MilliCPU && r.Memory <= free.Memory && r.Pods <= free.Pods
+}
+
+// IsZero reports whether every dimension is zero (for Node.Allocatable:
+// not read).
+func (r Resources) IsZero() bool { return r == Resources{} }
+
+// String prints r as people read it: "1.93 CPU, 3.6 GiB, 110 pods".
+func (r Resources) String() string {
+	return fmt.Sprintf("%s CPU, %s, %d pods", FormatCPU(r.MilliCPU), FormatMemory(r.Memory), r.Pods)
+}
+
+// FormatCPU prints millicores as cores with at most three decimals:
+// 1930 is "1.93", 6000 is "6", 250 is "0.25".
+func FormatCPU(milli int64) string {
+	return strconv.FormatFloat(float64(milli)/1000, 'f', -1, 64)
+}
+
+// FormatMemory prints bytes in GiB with at most two decimals ("3.6 GiB"),
+// or in MiB below 1 GiB ("512 MiB").
+func FormatMemory(b int64) string {
+	const mi, gi = 1 << 20, 1 << 30
+	if b < gi && b > -gi {
+		return strconv.FormatFloat(math.Round(float64(b)/mi), 'f', -1, 64) + " MiB"
+	}
+	return strconv.FormatFloat(math.Round(float64(b)/gi*100)/100, 'f', -1, 64) + " GiB"
+}
+
 // PendingPod is a pod the scheduler could not place, as read from the
 // Kubernetes API.
 type PendingPod struct {
 	Namespace, Name string
 	// Requests is what the scheduler reserves for the pod: the larger of
-	// the sum of its containers' requests and its largest init
-	// container's, plus its overhead; Pods is 1.
+	// the sum of its containers' requests (sidecars included) and what
+	// its init containers need while they run, plus its overhead; Pods
+	// is 1.
 	Requests Resources
 	// Unplaceable, when not empty, says why no new worker could take the
 	// pod: a nodeSelector or required node affinity the worker's labels
@@ -23,6 +106,9 @@ type PendingPod struct {
 	// of the scale-up count.
 	Unplaceable string
 }
+
+// Key returns "namespace/name".
+func (p PendingPod) Key() string { return p.Namespace + "/" + p.Name }
 
 // WorkerTemplate is what a new worker would offer the scheduler.
 type WorkerTemplate struct {
@@ -41,11 +127,34 @@ type WorkerTemplate struct {
 	Source string
 }
 
+// Free is what a new worker leaves for pods once its DaemonSet pods run:
+// Allocatable minus DaemonSet.
+func (t WorkerTemplate) Free() Resources { return t.Allocatable.Sub(t.DaemonSet) }
+
+// Units returns r in worker units: the larger of r's CPU share and memory
+// share of what a new worker leaves for pods (Free). 0 when the template
+// offers nothing (unknown).
+func (t WorkerTemplate) Units(r Resources) float64 {
+	f := t.Free()
+	if f.MilliCPU <= 0 || f.Memory <= 0 {
+		return 0
+	}
+	return max(float64(r.MilliCPU)/float64(f.MilliCPU), float64(r.Memory)/float64(f.Memory))
+}
+
 // Taint is a Node taint, as the scheduler matches it against tolerations.
 type Taint struct {
 	Key, Value string
 	// Effect is NoSchedule, PreferNoSchedule or NoExecute.
 	Effect string
+}
+
+// String prints the taint as kubectl does: "key=value:Effect".
+func (t Taint) String() string {
+	if t.Value == "" {
+		return t.Key + ":" + t.Effect
+	}
+	return t.Key + "=" + t.Value + ":" + t.Effect
 }
 
 // SchedulerView is the cluster as the scheduler sees it, read from the
@@ -59,10 +168,226 @@ type SchedulerView struct {
 	// not.
 	Pending []PendingPod
 	// NodesNeeded is how many new workers the placeable pending pods
-	// need, packed first-fit decreasing onto Template.
+	// need, packed first-fit decreasing onto Template (see PackPending).
 	NodesNeeded int
 	// Demand is the requests of the pods on the managed workers plus the
 	// placeable pending pods, in worker units (CPU and memory, the
-	// larger of the two).
+	// larger of the two; see WorkerTemplate.Units).
 	Demand float64
+}
+
+// Unplaceable returns the pending pods no new worker would help, with
+// their reasons.
+func (v *SchedulerView) Unplaceable() []PendingPod {
+	var out []PendingPod
+	for _, p := range v.Pending {
+		if p.Unplaceable != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TooLarge says why pod p does not fit on an empty new worker of template
+// t (its Free), naming each resource it asks too much of: "pod
+// shop/checkout-7 requests 6 CPU; a new t3.medium worker offers 1.93". It
+// returns "" when the pod fits.
+func TooLarge(p PendingPod, t WorkerTemplate) string {
+	free := t.Free()
+	var parts []string
+	if p.Requests.MilliCPU > free.MilliCPU {
+		parts = append(parts, fmt.Sprintf("requests %s CPU; a new %s worker offers %s", FormatCPU(p.Requests.MilliCPU), t.InstanceType, FormatCPU(max(free.MilliCPU, 0))))
+	}
+	if p.Requests.Memory > free.Memory {
+		parts = append(parts, fmt.Sprintf("requests %s of memory; a new %s worker offers %s", FormatMemory(p.Requests.Memory), t.InstanceType, FormatMemory(max(free.Memory, 0))))
+	}
+	if p.Requests.Pods > free.Pods {
+		parts = append(parts, fmt.Sprintf("needs a pod slot; a new %s worker has %d left after its DaemonSet pods", t.InstanceType, max(free.Pods, 0)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "pod " + p.Key() + " " + strings.Join(parts, "; and it ")
+}
+
+// Packing is how pending pods go onto new workers (PackPending).
+type Packing struct {
+	// Nodes is the number of new workers needed.
+	Nodes int
+	// Workers lists, for each new worker in the order they were opened,
+	// the pods ("namespace/name") packed onto it.
+	Workers [][]string
+	// Left are the pods no new worker takes: those already marked
+	// Unplaceable, and those larger than an empty worker's Free (marked
+	// here), in input order.
+	Left []PendingPod
+}
+
+// PackPending counts the new workers of template t that the pending pods
+// need, first-fit decreasing: pods sorted by their larger share of a
+// worker's Free (then by CPU, memory and name, so that the packing is the
+// same every time), each put on the first worker opened so far with room,
+// else on a new one. Pods marked Unplaceable, and pods that do not fit an
+// empty worker, are left out of the count and returned in Left. A template
+// with nothing free (not known) places no pod.
+func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
+	free := t.Free()
+	var out Packing
+	var todo []PendingPod
+	for _, p := range pods {
+		switch {
+		case p.Unplaceable != "":
+			out.Left = append(out.Left, p)
+		case !p.Requests.Fits(free):
+			p.Unplaceable = TooLarge(p, t)
+			out.Left = append(out.Left, p)
+		default:
+			todo = append(todo, p)
+		}
+	}
+	order := decreasing(free, func(p PendingPod) Resources { return p.Requests }, PendingPod.Key)
+	slices.SortStableFunc(todo, order)
+	var room []Resources
+	for _, p := range todo {
+		i := slices.IndexFunc(room, func(r Resources) bool { return p.Requests.Fits(r) })
+		if i < 0 {
+			room = append(room, free)
+			out.Workers = append(out.Workers, nil)
+			i = len(room) - 1
+		}
+		room[i] = room[i].Sub(p.Requests)
+		out.Workers[i] = append(out.Workers[i], p.Key())
+	}
+	out.Nodes = len(room)
+	return out
+}
+
+// decreasing orders items by their larger share of unit (CPU or memory),
+// largest first, then by CPU, memory and key.
+func decreasing[T any](unit Resources, req func(T) Resources, key func(T) string) func(a, b T) int {
+	share := func(r Resources) float64 {
+		var s float64
+		if unit.MilliCPU > 0 {
+			s = float64(r.MilliCPU) / float64(unit.MilliCPU)
+		}
+		if unit.Memory > 0 {
+			s = max(s, float64(r.Memory)/float64(unit.Memory))
+		}
+		return s
+	}
+	return func(a, b T) int {
+		ra, rb := req(a), req(b)
+		return cmp.Or(cmp.Compare(share(rb), share(ra)), cmp.Compare(rb.MilliCPU, ra.MilliCPU),
+			cmp.Compare(rb.Memory, ra.Memory), strings.Compare(key(a), key(b)))
+	}
+}
+
+// FitOnto simulates placing pods onto nodes with the given free resources,
+// first-fit decreasing, as a scale-down must before it removes the node
+// the pods run on. It returns the index into free of the node each pod
+// (in the order given) goes to, and ok; when a pod fits nowhere it returns
+// that pod's index and ok false. free is not changed.
+func FitOnto(pods []Resources, free []Resources) (placement []int, stuck int, ok bool) {
+	room := slices.Clone(free)
+	idx := make([]int, len(pods))
+	for i := range idx {
+		idx[i] = i
+	}
+	unit := Resources{}
+	for _, f := range free {
+		unit.MilliCPU, unit.Memory = max(unit.MilliCPU, f.MilliCPU), max(unit.Memory, f.Memory)
+	}
+	slices.SortStableFunc(idx, decreasing(unit, func(i int) Resources { return pods[i] }, func(int) string { return "" }))
+	placement = make([]int, len(pods))
+	for _, i := range idx {
+		j := slices.IndexFunc(room, func(r Resources) bool { return pods[i].Fits(r) })
+		if j < 0 {
+			return nil, i, false
+		}
+		room[j] = room[j].Sub(pods[i])
+		placement[i] = j
+	}
+	return placement, -1, true
+}
+
+// DrainFit is the verdict of the scale-down simulation on one node.
+type DrainFit struct {
+	// Node is the node's name.
+	Node string
+	// Fits is true when the node's movable pods fit on the free
+	// allocatable of the nodes that remain.
+	Fits bool
+	// Reason says why not, when !Fits.
+	Reason string
+}
+
+// receives reports whether the scheduler can put pods on n: Ready, not
+// cordoned, allocatable known.
+func receives(n Node) bool { return n.Ready && !n.Unschedulable && !n.Allocatable.IsZero() }
+
+// ScaleDownByFit is the scale-down simulation of cluster-autoscaler: it
+// goes through candidates in the order given (the victim order, best
+// first) and keeps up to max of them whose pods (Node.Movable) fit on the
+// free allocatable (Allocatable minus Requested) of the nodes in nodes
+// that remain and can receive pods (Ready, not cordoned, allocatable
+// known, not themselves chosen). Each chosen node's pods take up the room
+// they were placed in, so that two nodes are never emptied into the same
+// space, and a node that took pods in the simulation is not chosen after
+// it. Candidates with a ScaleDownBlocker, or whose pods' requests are not
+// known, are not chosen. It returns the chosen nodes and a verdict for
+// every candidate considered (the loop stops once limit are chosen).
+//
+// The simulation counts resources only: a pod's nodeSelector, affinity,
+// tolerations, volumes and topology spread are not checked against the
+// receiving node (Node does not carry them), so a node it lets go can
+// still leave a pod pending; the next tick then sees it and scales up.
+func ScaleDownByFit(candidates, nodes []Node, limit int) (chosen []Node, verdicts []DrainFit) {
+	gone := map[string]bool{}
+	took := map[string]string{} // receiving node -> the first node whose pods it took
+	room := map[string]Resources{}
+	for _, n := range nodes {
+		if receives(n) {
+			room[n.Name] = n.Allocatable.Sub(n.Requested)
+		}
+	}
+	for _, c := range candidates {
+		if len(chosen) >= limit {
+			break
+		}
+		v := DrainFit{Node: c.Name}
+		switch {
+		case c.ScaleDownBlocker != "":
+			v.Reason = c.ScaleDownBlocker
+		case took[c.Name] != "":
+			v.Reason = "it takes pods of node " + took[c.Name] + " in this scale-down"
+		case c.Pods > 0 && len(c.Movable) != c.Pods:
+			v.Reason = fmt.Sprintf("the requests of its %d pod(s) are not known", c.Pods)
+		default:
+			var names []string
+			var free []Resources
+			for _, n := range nodes {
+				if r, ok := room[n.Name]; ok && n.Name != c.Name && !gone[n.Name] {
+					names = append(names, n.Name)
+					free = append(free, r)
+				}
+			}
+			placement, stuck, ok := FitOnto(c.Movable, free)
+			if !ok {
+				v.Reason = fmt.Sprintf("a pod requesting %s CPU and %s fits on none of the %d remaining node(s)",
+					FormatCPU(c.Movable[stuck].MilliCPU), FormatMemory(c.Movable[stuck].Memory), len(free))
+				break
+			}
+			for i, j := range placement {
+				room[names[j]] = room[names[j]].Sub(c.Movable[i])
+				if took[names[j]] == "" {
+					took[names[j]] = c.Name
+				}
+			}
+			v.Fits = true
+			gone[c.Name] = true
+			chosen = append(chosen, c)
+		}
+		verdicts = append(verdicts, v)
+	}
+	return chosen, verdicts
 }

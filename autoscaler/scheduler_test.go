@@ -1,0 +1,246 @@
+package autoscaler_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+const gi = 1 << 30
+const mi = 1 << 20
+
+func res(milli, mem int64) autoscaler.Resources {
+	return autoscaler.Resources{MilliCPU: milli, Memory: mem, Pods: 1}
+}
+
+func pending(name string, milli, mem int64) autoscaler.PendingPod {
+	return autoscaler.PendingPod{Namespace: "shop", Name: name, Requests: res(milli, mem)}
+}
+
+// TestPackPendingFirstFitDecreasing checks the new-worker count against
+// packings computed by hand (each case's comment shows the work).
+func TestPackPendingFirstFitDecreasing(t *testing.T) {
+	plain := autoscaler.WorkerTemplate{InstanceType: "m", Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 8 * gi, Pods: 110}}
+	unplaceable := pending("typo", 100, mi)
+	unplaceable.Unplaceable = "pod shop/typo: nodeSelector disk=sdd matches no new worker"
+	tests := []struct {
+		name        string
+		tpl         autoscaler.WorkerTemplate
+		pods        []autoscaler.PendingPod
+		wantNodes   int
+		wantWorkers [][]string
+		wantLeft    []string // Unplaceable reasons
+	}{
+		{
+			// Shares of 2 CPU / 8Gi: a .75, e .75 (memory), b .5, c .5,
+			// d .25; order a, e (less CPU), b, c, d.
+			// W1: a (0.5 CPU, 7Gi left), e (0, 1Gi). W2: b, c (0, 6Gi).
+			// d fits neither: W3. 4.5 CPU in all: 3 is the optimum.
+			name: "mixed sizes, too large and unplaceable left out",
+			tpl:  plain,
+			pods: []autoscaler.PendingPod{pending("d", 500, gi), pending("b", 1000, gi), pending("big", 6000, gi),
+				pending("a", 1500, gi), unplaceable, pending("c", 1000, gi), pending("e", 500, 6*gi)},
+			wantNodes:   3,
+			wantWorkers: [][]string{{"shop/a", "shop/e"}, {"shop/b", "shop/c"}, {"shop/d"}},
+			wantLeft: []string{"pod shop/big requests 6 CPU; a new m worker offers 2",
+				"pod shop/typo: nodeSelector disk=sdd matches no new worker"},
+		},
+		{
+			// 4 CPU / 4Gi: c1 .75 (CPU) first, then m1..m3 .5 (memory).
+			// W1: c1 (1 CPU, 3.5Gi), m1 (0.9, 1.5Gi); m2 opens W2 (3.9,
+			// 2Gi), m3 joins it.
+			name: "memory decides",
+			tpl:  autoscaler.WorkerTemplate{InstanceType: "r", Allocatable: autoscaler.Resources{MilliCPU: 4000, Memory: 4 * gi, Pods: 110}},
+			pods: []autoscaler.PendingPod{pending("m1", 100, 2*gi), pending("m2", 100, 2*gi), pending("m3", 100, 2*gi),
+				pending("c1", 3000, 512*mi)},
+			wantNodes:   2,
+			wantWorkers: [][]string{{"shop/c1", "shop/m1"}, {"shop/m2", "shop/m3"}},
+		},
+		{
+			// 2 CPU minus 0.5 for DaemonSets leaves 1.5: two 0.6 pods a
+			// worker, so five pods need 3 (without the DaemonSets, three
+			// a worker: 2).
+			name: "DaemonSet pods take their share of every new worker",
+			tpl: autoscaler.WorkerTemplate{InstanceType: "t3.medium", Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 4 * gi, Pods: 110},
+				DaemonSet: autoscaler.Resources{MilliCPU: 500, Memory: 512 * mi, Pods: 2}},
+			pods:        []autoscaler.PendingPod{pending("p1", 600, mi), pending("p2", 600, mi), pending("p3", 600, mi), pending("p4", 600, mi), pending("p5", 600, mi)},
+			wantNodes:   3,
+			wantWorkers: [][]string{{"shop/p1", "shop/p2"}, {"shop/p3", "shop/p4"}, {"shop/p5"}},
+		},
+		{
+			// 5 pod slots, 2 taken by DaemonSets: 3 pods a worker.
+			name: "pod slots run out first",
+			tpl: autoscaler.WorkerTemplate{InstanceType: "t", Allocatable: autoscaler.Resources{MilliCPU: 8000, Memory: 32 * gi, Pods: 5},
+				DaemonSet: autoscaler.Resources{Pods: 2}},
+			pods: []autoscaler.PendingPod{pending("a", 10, mi), pending("b", 10, mi), pending("c", 10, mi), pending("d", 10, mi),
+				pending("e", 10, mi), pending("f", 10, mi), pending("g", 10, mi)},
+			wantNodes:   3,
+			wantWorkers: [][]string{{"shop/a", "shop/b", "shop/c"}, {"shop/d", "shop/e", "shop/f"}, {"shop/g"}},
+		},
+		{
+			name: "the example of the issue",
+			tpl:  autoscaler.WorkerTemplate{InstanceType: "t3.medium", Allocatable: autoscaler.Resources{MilliCPU: 1930, Memory: 3400 * mi, Pods: 17}},
+			pods: []autoscaler.PendingPod{pending("checkout-7", 6000, 8*gi)},
+			wantLeft: []string{"pod shop/checkout-7 requests 6 CPU; a new t3.medium worker offers 1.93; " +
+				"and it requests 8 GiB of memory; a new t3.medium worker offers 3.32 GiB"},
+		},
+		{name: "nothing pending", tpl: plain},
+		{
+			name:     "template not known: nothing is placed",
+			tpl:      autoscaler.WorkerTemplate{InstanceType: "x"},
+			pods:     []autoscaler.PendingPod{pending("a", 0, 0)},
+			wantLeft: []string{"pod shop/a needs a pod slot; a new x worker has 0 left after its DaemonSet pods"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := autoscaler.PackPending(tt.tpl, tt.pods)
+			var left []string
+			for _, p := range got.Left {
+				left = append(left, p.Unplaceable)
+			}
+			type packing struct {
+				Nodes   int
+				Workers [][]string
+				Left    []string
+			}
+			if diff := cmp.Diff(packing{tt.wantNodes, tt.wantWorkers, tt.wantLeft}, packing{got.Nodes, got.Workers, left}); diff != "" {
+				t.Errorf("packing (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func node(name string, alloc, requested autoscaler.Resources, movable ...autoscaler.Resources) autoscaler.Node {
+	return autoscaler.Node{Name: name, Ready: true, Allocatable: alloc, Requested: requested, Movable: movable, Pods: len(movable)}
+}
+
+// TestScaleDownByFit simulates removals by hand-checked placements.
+func TestScaleDownByFit(t *testing.T) {
+	alloc := autoscaler.Resources{MilliCPU: 2000, Memory: 4 * gi, Pods: 110}
+	used := func(milli, mem, pods int64) autoscaler.Resources {
+		return autoscaler.Resources{MilliCPU: milli, Memory: mem, Pods: pods}
+	}
+	// Room: a 0.2 CPU / 2Gi, c 1 CPU / 3Gi (d cordoned and e NotReady
+	// take nothing).
+	a := node("a", alloc, used(1800, 2*gi, 5), res(900, gi), res(900, gi))
+	b := node("b", alloc, used(500, gi, 2), res(300, 512*mi), res(200, 512*mi))
+	c := node("c", alloc, used(1000, gi, 3), res(1000, gi))
+	d := node("d", alloc, used(0, 0, 0))
+	d.Unschedulable = true
+	e := node("e", alloc, used(0, 0, 0))
+	e.Ready = false
+	empty := node("empty", alloc, used(100, 0, 1)) // a DaemonSet pod only
+	blocked := node("blocked", alloc, used(100, 0, 1), res(100, mi))
+	blocked.ScaleDownBlocker = "pod shop/db-0 has node-local storage"
+	unknown := node("unknown", autoscaler.Resources{}, autoscaler.Resources{})
+	unknown.Pods = 2
+	heavy := node("heavy", alloc, used(1500, gi, 1), res(1500, 512*mi))
+	all := []autoscaler.Node{a, b, c, d, e, empty, blocked, unknown, heavy}
+
+	// Room on the nodes that take pods: a 0.2 CPU, b 1.5, c 1, empty
+	// 1.9, blocked 1.9, heavy 0.5 (memory and slots are plenty); d is
+	// cordoned, e NotReady, unknown has no allocatable: they take none.
+	tests := []struct {
+		name       string
+		candidates []autoscaler.Node
+		nodes      []autoscaler.Node // default all
+		limit      int
+		want       []autoscaler.DrainFit
+	}{
+		{
+			// empty has nothing to move. b's pods, larger first: 0.3
+			// does not fit a (0.2) but c (1); 0.2 fits a. a and c now
+			// hold b's pods, so they stay.
+			name:       "each removal uses up the room it moves into",
+			candidates: []autoscaler.Node{empty, blocked, unknown, b, c, a},
+			limit:      5,
+			want: []autoscaler.DrainFit{
+				{Node: "empty", Fits: true},
+				{Node: "blocked", Reason: "pod shop/db-0 has node-local storage"},
+				{Node: "unknown", Reason: "the requests of its 2 pod(s) are not known"},
+				{Node: "b", Fits: true},
+				{Node: "c", Reason: "it takes pods of node b in this scale-down"},
+				{Node: "a", Reason: "it takes pods of node b in this scale-down"},
+			},
+		},
+		{
+			// heavy's 1.5 CPU pod: not on a (0.2), on b (1.5); then b
+			// holds it and stays.
+			name:       "a big pod goes where there is room",
+			candidates: []autoscaler.Node{heavy, b},
+			limit:      2,
+			want: []autoscaler.DrainFit{
+				{Node: "heavy", Fits: true},
+				{Node: "b", Reason: "it takes pods of node heavy in this scale-down"},
+			},
+		},
+		{
+			// Only a (0.2) and c (1) remain for heavy's 1.5 CPU pod.
+			name:       "a pod that fits nowhere keeps its node",
+			candidates: []autoscaler.Node{heavy},
+			nodes:      []autoscaler.Node{a, c, heavy, d, e},
+			limit:      1,
+			want:       []autoscaler.DrainFit{{Node: "heavy", Reason: "a pod requesting 1.5 CPU and 512 MiB fits on none of the 2 remaining node(s)"}},
+		},
+		{
+			name:       "the limit stops the loop",
+			candidates: []autoscaler.Node{empty, b, c},
+			limit:      1,
+			want:       []autoscaler.DrainFit{{Node: "empty", Fits: true}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := all
+			if tt.nodes != nil {
+				nodes = tt.nodes
+			}
+			chosen, verdicts := autoscaler.ScaleDownByFit(tt.candidates, nodes, tt.limit)
+			if diff := cmp.Diff(tt.want, verdicts); diff != "" {
+				t.Errorf("verdicts (-want +got):\n%s", diff)
+			}
+			var names, want []string
+			for _, n := range chosen {
+				names = append(names, n.Name)
+			}
+			for _, v := range tt.want {
+				if v.Fits {
+					want = append(want, v.Node)
+				}
+			}
+			if diff := cmp.Diff(want, names); diff != "" {
+				t.Errorf("chosen (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Five pending pods on t3.medium workers whose DaemonSets take 0.2 CPU:
+// two new workers, and the pod no worker can hold is named.
+func ExamplePackPending() {
+	tpl := autoscaler.WorkerTemplate{
+		InstanceType: "t3.medium",
+		Allocatable:  autoscaler.Resources{MilliCPU: 1930, Memory: 3400 << 20, Pods: 17},
+		DaemonSet:    autoscaler.Resources{MilliCPU: 200, Memory: 256 << 20, Pods: 2},
+	}
+	pod := func(name string, milli, mib int64) autoscaler.PendingPod {
+		return autoscaler.PendingPod{Namespace: "shop", Name: name, Requests: autoscaler.Resources{MilliCPU: milli, Memory: mib << 20, Pods: 1}}
+	}
+	p := autoscaler.PackPending(tpl, []autoscaler.PendingPod{
+		pod("web-1", 500, 512), pod("web-2", 500, 512), pod("web-3", 500, 512),
+		pod("api-1", 1000, 1024), pod("checkout-7", 6000, 1024),
+	})
+	fmt.Println(p.Nodes, "new workers:", p.Workers)
+	for _, l := range p.Left {
+		fmt.Println(l.Unplaceable)
+	}
+	fmt.Printf("demand %.2f workers\n", tpl.Units(autoscaler.Resources{MilliCPU: 2500, Memory: 2560 << 20}))
+	// Output:
+	// 2 new workers: [[shop/api-1 shop/web-1] [shop/web-2 shop/web-3]]
+	// pod shop/checkout-7 requests 6 CPU; a new t3.medium worker offers 1.73
+	// demand 1.45 workers
+}
