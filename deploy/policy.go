@@ -44,13 +44,18 @@ func policyJSON(inputs pulumi.ArrayOutput, build func([]any) []statement) pulumi
 // private subnets, the workers' security group and the workers' role.
 //
 // Unlike the original design's single "Resource": "*" statement, instances
-// can be launched only with this cluster's tag, and only instances that
-// carry it can be terminated or tagged afterwards.
+// can be launched only with this cluster's tag and the managed-by tag, and
+// only instances that carry both can be terminated or tagged afterwards:
+// the K3s server carries the cluster's tag but not managed-by, so the
+// function can never terminate it.
 func lambdaStatements(s Settings, v []any) []statement {
 	table, topic, kubeconfig, template := v[0].(string), v[1].(string), v[2].(string), v[3].(string)
 	subnets := []string{v[4].(string), v[5].(string)}
 	workerSG, workerRole := v[6].(string), v[7].(string)
-	own := map[string]map[string]any{"StringEquals": {"ec2:ResourceTag/" + tagCluster: s.ClusterID}}
+	own := map[string]map[string]any{"StringEquals": {
+		"ec2:ResourceTag/" + tagCluster:   s.ClusterID,
+		"ec2:ResourceTag/" + tagManagedBy: managedByValue,
+	}}
 	sts := []statement{
 		// Describe calls cannot be limited to resources or tags.
 		{Sid: "Describe", Action: []string{"ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeSubnets"}, Resource: []string{"*"}},
@@ -58,13 +63,16 @@ func lambdaStatements(s Settings, v []any) []statement {
 			Resource: append([]string{template, workerSG, "arn:aws:ec2:*::image/*", "arn:aws:ec2:*:*:network-interface/*",
 				"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:spot-instances-request/*"}, subnets...)},
 		{Sid: "LaunchOnlyTaggedInstances", Action: []string{"ec2:RunInstances"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"},
-			Condition: map[string]map[string]any{"StringEquals": {"aws:RequestTag/" + tagCluster: s.ClusterID}}},
+			Condition: map[string]map[string]any{"StringEquals": {
+				"aws:RequestTag/" + tagCluster:   s.ClusterID,
+				"aws:RequestTag/" + tagManagedBy: managedByValue,
+			}}},
 		{Sid: "TagAtLaunch", Action: []string{"ec2:CreateTags"},
 			Resource:  []string{"arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:network-interface/*", "arn:aws:ec2:*:*:spot-instances-request/*"},
 			Condition: map[string]map[string]any{"StringEquals": {"ec2:CreateAction": "RunInstances"}}},
 		{Sid: "MarkOwnInstancesInterrupted", Action: []string{"ec2:CreateTags"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"},
 			Condition: map[string]map[string]any{
-				"StringEquals":              {"ec2:ResourceTag/" + tagCluster: s.ClusterID},
+				"StringEquals":              own["StringEquals"],
 				"ForAllValues:StringEquals": {"aws:TagKeys": []string{tagInterruption}},
 			}},
 		{Sid: "TerminateOwnInstances", Action: []string{"ec2:TerminateInstances"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"}, Condition: own},

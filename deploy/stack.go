@@ -29,9 +29,16 @@ var serverInitScript string
 // autoscaler.LabelCluster) and the join script.
 const (
 	tagCluster = "node-fleet.io/cluster"
-	tagRole    = "node-fleet.io/role"
-	roleServer = "k3s-server"
-	roleWorker = "worker"
+	// tagManagedBy and managedByValue are ec2fleet.TagManagedBy and
+	// ec2fleet.ManagedByValue: only the instances the autoscaler launches
+	// carry them, and only those are its fleet. Every resource here
+	// carries tagCluster; none carries tagManagedBy (the K3s server must
+	// never be listed or terminated as a worker).
+	tagManagedBy   = "node-fleet.io/managed-by"
+	managedByValue = "node-fleet"
+	tagRole        = "node-fleet.io/role"
+	roleServer     = "k3s-server"
+	roleWorker     = "worker"
 	// tagInterruption is ec2fleet.TagInterruptionNotice, which the
 	// Lambda function writes on a spot instance when its interruption
 	// warning arrives.

@@ -24,9 +24,13 @@ var _ Client = (*ec2.Client)(nil)
 
 // Tag keys the provider writes on every instance it launches.
 const (
-	// TagCluster holds the cluster id; List and Terminate go by it.
+	// TagCluster holds the cluster id. List and Terminate require it
+	// together with TagManagedBy: the deploy tags every resource of the
+	// cluster (the K3s server included) with TagCluster.
 	TagCluster = "node-fleet.io/cluster"
-	// TagManagedBy holds ManagedByValue.
+	// TagManagedBy holds ManagedByValue. Only instances node-fleet
+	// launched carry it, and only they are the fleet: List and Terminate
+	// require it, and so does the deploy's IAM policy.
 	TagManagedBy = "node-fleet.io/managed-by"
 	// TagOperation holds the OperationID of the launch that created the
 	// instance.
@@ -67,8 +71,9 @@ const (
 // Config configures a Provider. New checks it; zero fields take the
 // documented defaults.
 type Config struct {
-	// ClusterID is written to TagCluster on every instance and selects
-	// the instances List and Terminate may see. Required.
+	// ClusterID is written to TagCluster on every instance and, with
+	// TagManagedBy, selects the instances List and Terminate may see.
+	// Required.
 	ClusterID string
 	// Client talks to EC2 (an *ec2.Client). Required.
 	Client Client

@@ -8,8 +8,12 @@
 //
 // Every instance it launches carries TagCluster (the cluster id),
 // TagManagedBy ("node-fleet"), TagOperation (the launch's OperationID) and a
-// Name. List finds the fleet by TagCluster; Terminate refuses any instance
-// whose TagCluster is not this cluster's, whatever ids it is given.
+// Name. The fleet is what node-fleet launched and nothing else: List finds
+// the instances carrying both TagCluster and TagManagedBy, and Terminate
+// refuses any instance lacking either, whatever ids it is given. The cluster
+// tag alone is not enough: the deploy tags every resource of the cluster
+// with it, the K3s server included, and a server counted as a worker that
+// never joins would be terminated as a ghost.
 //
 // # Idempotent launches
 //

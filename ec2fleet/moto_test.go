@@ -348,6 +348,62 @@ func TestMotoTerminateOnlyTouchesTheClustersInstances(t *testing.T) {
 	}
 }
 
+// The deploy tags the K3s server instance with the cluster's tag, as it
+// tags every resource (deploy's TestServerInstanceIsNotInTheFleet checks
+// these exact tags), but not with managed-by. Listed or terminated by the
+// cluster tag alone, the server counted as a booting worker and was
+// terminated as a ghost after the join timeout.
+func TestMotoServerTaggedAsDeployTagsItIsNeverInTheFleet(t *testing.T) {
+	e := newMotoEnv(t)
+	ctx := context.Background()
+	serverTags := []types.Tag{
+		{Key: aws.String("Name"), Value: aws.String(e.cluster + "-server")},
+		{Key: aws.String(ec2fleet.TagCluster), Value: aws.String(e.cluster)},
+		{Key: aws.String("node-fleet.io/role"), Value: aws.String("k3s-server")},
+	}
+	srv, err := e.client.RunInstances(ctx, &ec2.RunInstancesInput{
+		ImageId: aws.String(e.image), InstanceType: types.InstanceTypeT3Medium, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+		SubnetId:          aws.String(e.subnets[0]),
+		TagSpecifications: []types.TagSpecification{{ResourceType: types.ResourceTypeInstance, Tags: serverTags}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := aws.ToString(srv.Instances[0].InstanceId)
+	p := e.provider(t, nil, nil)
+	workers, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-workers", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := p.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids(workers), ids(listed)); diff != "" {
+		t.Errorf("List (-the workers +listed):\n%s", diff)
+	}
+	// A provider that only reads (a new process) does not see it either.
+	listed, err = e.provider(t, nil, nil).List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(ids(listed), server) {
+		t.Errorf("a fresh provider lists the server %s", server)
+	}
+
+	err = p.Terminate(ctx, []string{server, workers[0].ID})
+	if !errors.Is(err, autoscaler.ErrNotManaged) || !strings.Contains(err.Error(), server) {
+		t.Fatalf("Terminate(server, worker): err = %v, want ErrNotManaged naming %s", err, server)
+	}
+	if strings.Contains(err.Error(), workers[0].ID) {
+		t.Errorf("error %q names the worker, which was the provider's to terminate", err)
+	}
+	want := map[string]types.InstanceStateName{server: types.InstanceStateNameRunning, workers[0].ID: types.InstanceStateNameTerminated}
+	if diff := cmp.Diff(want, stateOf(t, e.client, server, workers[0].ID)); diff != "" {
+		t.Errorf("states after Terminate (-want +got):\n%s", diff)
+	}
+}
+
 func TestMotoRetriedLaunchDoesNotLaunchTwice(t *testing.T) {
 	e := newMotoEnv(t)
 	ctx := context.Background()

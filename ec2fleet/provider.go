@@ -58,12 +58,22 @@ func New(cfg Config) (*Provider, error) {
 var listedStates = []string{"pending", "running", "shutting-down", "stopping", "stopped"}
 
 // List returns the cluster's instances that are not terminated: those
-// whose TagCluster is this cluster's id.
+// whose TagCluster is this cluster's id and whose TagManagedBy is
+// ManagedByValue. Other instances carrying the cluster's tag (the K3s
+// server, which the deploy tags like every resource of the cluster) are
+// not the fleet and are never listed.
 func (p *Provider) List(ctx context.Context) ([]autoscaler.Instance, error) {
 	return p.describe(ctx, []types.Filter{
 		{Name: aws.String("tag:" + TagCluster), Values: []string{p.cfg.ClusterID}},
+		{Name: aws.String("tag:" + TagManagedBy), Values: []string{ManagedByValue}},
 		{Name: aws.String("instance-state-name"), Values: listedStates},
 	})
+}
+
+// managed reports whether in is one of this provider's instances: it
+// carries both this cluster's TagCluster and TagManagedBy.
+func (p *Provider) managed(in autoscaler.Instance) bool {
+	return in.Tags[TagCluster] == p.cfg.ClusterID && in.Tags[TagManagedBy] == ManagedByValue
 }
 
 // describe pages through DescribeInstances with filters.
@@ -401,11 +411,13 @@ func (p *Provider) run(ctx context.Context, op string, slot int, s subnet, marke
 	return got, nil
 }
 
-// Terminate terminates the given instances that carry this cluster's tag.
-// Instances already gone (unknown or terminated) are skipped. Instances
-// without this cluster's TagCluster are never terminated: Terminate
-// returns an error wrapping autoscaler.ErrNotManaged naming them, after
-// terminating the others.
+// Terminate terminates the given instances that carry both this cluster's
+// TagCluster and TagManagedBy. Instances already gone (unknown or
+// terminated) are skipped. Instances lacking either tag (another
+// cluster's, or the cluster's own K3s server, which carries the cluster
+// tag but not TagManagedBy) are never terminated: Terminate returns an
+// error wrapping autoscaler.ErrNotManaged naming them, after terminating
+// the others.
 func (p *Provider) Terminate(ctx context.Context, ids []string) error {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	ids = slices.DeleteFunc(ids, func(s string) bool { return s == "" })
@@ -424,7 +436,7 @@ func (p *Provider) Terminate(ctx context.Context, ids []string) error {
 	}
 	var doomed, foreign []string
 	for _, in := range found {
-		if in.Tags[TagCluster] != p.cfg.ClusterID {
+		if !p.managed(in) {
 			foreign = append(foreign, in.ID)
 			continue
 		}
@@ -442,8 +454,8 @@ func (p *Provider) Terminate(ctx context.Context, ids []string) error {
 		p.cfg.Logger.InfoContext(ctx, "terminated", "instances", chunk)
 	}
 	if len(foreign) > 0 {
-		errs = append(errs, fmt.Errorf("ec2fleet: refusing to terminate %s (no %s=%s tag): %w",
-			strings.Join(foreign, ","), TagCluster, p.cfg.ClusterID, autoscaler.ErrNotManaged))
+		errs = append(errs, fmt.Errorf("ec2fleet: refusing to terminate %s (not tagged both %s=%s and %s=%s): %w",
+			strings.Join(foreign, ","), TagCluster, p.cfg.ClusterID, TagManagedBy, ManagedByValue, autoscaler.ErrNotManaged))
 	}
 	return errors.Join(errs...)
 }

@@ -362,16 +362,20 @@ func TestListReportsMarketOperationAndInterruption(t *testing.T) {
 	f := newFakeEC2()
 	notice := t0.Add(-time.Minute)
 	tag := func(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
+	managed := tag(ec2fleet.TagManagedBy, ec2fleet.ManagedByValue)
 	f.instances = []types.Instance{
 		{InstanceId: aws.String("i-1"), InstanceLifecycle: types.InstanceLifecycleTypeSpot, State: &types.InstanceState{Name: "running"},
 			Placement: &types.Placement{AvailabilityZone: aws.String("eu-west-1a")},
-			Tags:      []types.Tag{tag(ec2fleet.TagCluster, "prod"), tag(ec2fleet.TagOperation, "op-1"), tag(ec2fleet.TagInterruptionNotice, notice.Format(time.RFC3339))}},
+			Tags:      []types.Tag{managed, tag(ec2fleet.TagCluster, "prod"), tag(ec2fleet.TagOperation, "op-1"), tag(ec2fleet.TagInterruptionNotice, notice.Format(time.RFC3339))}},
 		{InstanceId: aws.String("i-2"), State: &types.InstanceState{Name: "stopped"},
-			Tags: []types.Tag{tag(ec2fleet.TagCluster, "prod")}},
+			Tags: []types.Tag{managed, tag(ec2fleet.TagCluster, "prod")}},
 		{InstanceId: aws.String("i-3"), State: &types.InstanceState{Name: "terminated"},
-			Tags: []types.Tag{tag(ec2fleet.TagCluster, "prod")}},
+			Tags: []types.Tag{managed, tag(ec2fleet.TagCluster, "prod")}},
 		{InstanceId: aws.String("i-4"), State: &types.InstanceState{Name: "running"},
-			Tags: []types.Tag{tag(ec2fleet.TagCluster, "staging")}},
+			Tags: []types.Tag{managed, tag(ec2fleet.TagCluster, "staging")}},
+		// The K3s server: the cluster's tag, not managed-by.
+		{InstanceId: aws.String("i-5"), State: &types.InstanceState{Name: "running"},
+			Tags: []types.Tag{tag(ec2fleet.TagCluster, "prod"), tag("node-fleet.io/role", "k3s-server")}},
 	}
 	p := newFakeProvider(t, f, nil)
 	got, err := p.List(context.Background())
@@ -420,5 +424,41 @@ func TestTerminateLooksUpManyIDsInChunks(t *testing.T) {
 	}
 	if len(listed) != 0 {
 		t.Errorf("%d instances left after terminating all of them", len(listed))
+	}
+}
+
+// An instance with the cluster's tag but not managed-by (the K3s server,
+// as the deploy tags it) is refused; the cluster's workers given in the
+// same call are still terminated.
+func TestTerminateRefusesInstancesWithTheClusterTagAlone(t *testing.T) {
+	f := newFakeEC2()
+	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand })
+	ctx := context.Background()
+	workers, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := func(k, v string) types.Tag { return types.Tag{Key: aws.String(k), Value: aws.String(v)} }
+	f.instances = append(f.instances,
+		types.Instance{InstanceId: aws.String("i-server"), State: &types.InstanceState{Name: "running"},
+			Tags: []types.Tag{tag("Name", "prod-server"), tag(ec2fleet.TagCluster, "prod"), tag("node-fleet.io/role", "k3s-server")}},
+		types.Instance{InstanceId: aws.String("i-bymanagedby"), State: &types.InstanceState{Name: "running"},
+			Tags: []types.Tag{tag(ec2fleet.TagManagedBy, ec2fleet.ManagedByValue)}})
+	err = p.Terminate(ctx, []string{"i-server", "i-bymanagedby", workers[0].ID})
+	if !errors.Is(err, autoscaler.ErrNotManaged) {
+		t.Fatalf("err = %v, want ErrNotManaged", err)
+	}
+	for _, id := range []string{"i-server", "i-bymanagedby"} {
+		if !strings.Contains(err.Error(), id) {
+			t.Errorf("error %q does not name %s", err, id)
+		}
+	}
+	states := map[string]types.InstanceStateName{}
+	for _, in := range f.instances {
+		states[aws.ToString(in.InstanceId)] = in.State.Name
+	}
+	want := map[string]types.InstanceStateName{workers[0].ID: "terminated", "i-server": "running", "i-bymanagedby": "running"}
+	if diff := cmp.Diff(want, states); diff != "" {
+		t.Errorf("states (-want +got):\n%s", diff)
 	}
 }
