@@ -177,7 +177,7 @@ func TestGuardrailsClamp(t *testing.T) {
 		{"below min grows to min whatever the policy", 0, policy(autoscaler.ScaleDown, 1), 2, 10, 2, autoscaler.OutcomeScaledUp},
 		{"below min with a bigger up keeps the bigger", 1, policy(autoscaler.ScaleUp, 4), 2, 10, 5, autoscaler.OutcomeScaledUp},
 		{"above max shrinks to max", 6, policy(autoscaler.Hold, 0), 1, 4, 4, autoscaler.OutcomeScaledDown},
-		{"min 0 allows zero", 1, policy(autoscaler.ScaleDown, 1), 0, 3, 0, autoscaler.OutcomeScaledDown},
+		{"NoMinimum allows zero", 1, policy(autoscaler.ScaleDown, 1), autoscaler.NoMinimum, 3, 0, autoscaler.OutcomeScaledDown},
 		{"negative count holds", 3, policy(autoscaler.ScaleUp, -2), 2, 10, 3, autoscaler.OutcomeHeld},
 		{"unknown action holds", 3, policy("explode", 2), 2, 10, 3, autoscaler.OutcomeHeld},
 	}
@@ -477,7 +477,9 @@ func TestGhostsTerminated(t *testing.T) {
 }
 
 func TestNotReadyNodeReplacedAndOrphanDeleted(t *testing.T) {
-	e := newEnv(t, 3, nil)
+	// Seven nodes: two NotReady stay below the third of the fleet that
+	// would mean an outage (see TestMassNotReadyTerminatesNothing).
+	e := newEnv(t, 7, nil)
 	e.nodes.ListNodes(context.Background()) // let the nodes join
 	names := e.nodes.Names()
 	e.nodes.Update(names[0], func(n *autoscaler.Node) { n.Ready, n.ReadyTransition = false, t0.Add(-6*time.Minute) })
@@ -678,7 +680,7 @@ func TestSpotInterruptionReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := e.tick(t)
-	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched) != 1 || res.Decision.Level != autoscaler.LevelRepair {
+	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched) != 1 || res.Replacements != 1 {
 		t.Errorf("got %v, want one replacement", res)
 	}
 	if n, _ := e.nodes.Get(fake.NodeName(id)); !n.Unschedulable {
@@ -717,11 +719,13 @@ func TestNewValidates(t *testing.T) {
 		want   []string
 	}{
 		{"empty", func(c *autoscaler.Config) { *c = autoscaler.Config{} },
-			[]string{"ClusterID is required", "Metrics is required", "Policy is required", "Locker is required", "State is required", "Fleet is required", "Nodes is required", "MaxNodes must be at least 1", "LockTTL must be positive"}},
+			[]string{"ClusterID is required", "Metrics is required", "Policy is required", "Locker is required", "State is required", "Fleet is required", "Nodes is required"}},
 		{"min above max", func(c *autoscaler.Config) { c.MinNodes, c.MaxNodes = 5, 3 }, []string{"MinNodes (5) must not exceed MaxNodes (3)"}},
-		{"negative min", func(c *autoscaler.Config) { c.MinNodes = -1 }, []string{"MinNodes must be 0 or more"}},
-		{"negative cooldown", func(c *autoscaler.Config) { c.ScaleDownCooldown = -time.Second }, []string{"ScaleDownCooldown must be 0 or positive"}},
-		{"zero join timeout", func(c *autoscaler.Config) { c.JoinTimeout = 0 }, []string{"JoinTimeout must be positive"}},
+		{"negative min", func(c *autoscaler.Config) { c.MinNodes = -2 }, []string{"MinNodes must be 0 (the default, 2), NoMinimum (-1) or more"}},
+		{"negative cooldown", func(c *autoscaler.Config) { c.ScaleDownCooldown = -time.Second }, []string{"ScaleDownCooldown must not be negative"}},
+		{"negative join timeout", func(c *autoscaler.Config) { c.JoinTimeout = -time.Second }, []string{"JoinTimeout must not be negative"}},
+		{"share above one", func(c *autoscaler.Config) { c.MassNotReadyShare = 1.5 }, []string{"MassNotReadyShare must be between 0"}},
+		{"lock shorter than its margins", func(c *autoscaler.Config) { c.LockTTL = 20 * time.Second }, []string{"LockTTL (20s) must exceed ReleaseTimeout (10s) plus DeadlineMargin (30s)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

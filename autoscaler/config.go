@@ -36,7 +36,8 @@ type Config struct {
 	Logger *slog.Logger
 
 	// MinNodes and MaxNodes bound the number of active worker instances
-	// (Ready or booting). Defaults 2 and 10. MinNodes may be 0.
+	// (Ready or booting). Defaults 2 and 10. MinNodes 0 means its
+	// default; to allow an empty fleet set MinNodes to NoMinimum.
 	MinNodes, MaxNodes int
 	// ScaleUpCooldown is the least time between two scale-ups. Default 0:
 	// booting instances already count as capacity.
@@ -44,15 +45,29 @@ type Config struct {
 	// ScaleDownCooldown is the least time after any scaling action before
 	// a scale-down. Default 10 minutes.
 	ScaleDownCooldown time.Duration
-	// LockTTL is the lease's lifetime. Default 5 minutes. It must exceed
-	// the longest tick (a drain included).
+	// LockTTL is the lease's lifetime. Default 5 minutes. A tick never
+	// runs past it: its context ends ReleaseTimeout before.
 	LockTTL time.Duration
+	// LockRetry is how often HandleInterruption retries the lock while
+	// another replica holds it. Default 2 seconds.
+	LockRetry time.Duration
 	// JoinTimeout is how long an instance may run without becoming a
 	// Ready node before it is a ghost and terminated. Default 10 minutes.
 	JoinTimeout time.Duration
 	// NotReadyTimeout is how long a node that was Ready may stay NotReady
 	// before its instance is replaced. Default 5 minutes.
 	NotReadyTimeout time.Duration
+	// MaxRepairsPerTick bounds the instances one tick terminates as
+	// ghosts or NotReady. Default 2.
+	MaxRepairsPerTick int
+	// MassNotReadyShare: when more than this share of the fleet is
+	// NotReady or never joined (and more than one instance), repair holds
+	// and alerts: an outage of the control plane or the network looks
+	// like that. Default 1/3.
+	MassNotReadyShare float64
+	// MaxRecoveryAttempts is how many ticks try to finish an earlier
+	// tick's operation before it is dropped with an alert. Default 3.
+	MaxRecoveryAttempts int
 	// MaxMetricAge is how old a reading may be before it counts as stale.
 	// Default 5 minutes.
 	MaxMetricAge time.Duration
@@ -69,27 +84,82 @@ type Config struct {
 	HistoryLimit int
 }
 
+// NoMinimum as Config.MinNodes allows the fleet to shrink to no worker at
+// all (0 means the default, 2).
+const NoMinimum = -1
+
 // DefaultConfig returns the original design's defaults: 2 to 10 workers,
 // 10 minutes of scale-down cooldown, a 5-minute lock, ticks every 2 minutes.
-// The parts and ClusterID are left for the caller.
+// The parts and ClusterID are left for the caller. A zero Config field
+// means the same default, so DefaultConfig is only a convenience.
 func DefaultConfig() Config {
-	return Config{
-		MinNodes:          2,
-		MaxNodes:          10,
-		ScaleDownCooldown: 10 * time.Minute,
-		LockTTL:           5 * time.Minute,
-		JoinTimeout:       10 * time.Minute,
-		NotReadyTimeout:   5 * time.Minute,
-		MaxMetricAge:      5 * time.Minute,
-		DeadlineMargin:    30 * time.Second,
-		ReleaseTimeout:    10 * time.Second,
-		Interval:          2 * time.Minute,
-		HistoryLimit:      720,
-	}
+	var c Config
+	_ = c.defaults()
+	return c
 }
 
-// validate checks c and fills in what has a default. Every error names the
-// field.
+// defaultConfig holds the values a zero Config field stands for.
+var defaultConfig = Config{
+	MinNodes:            2,
+	MaxNodes:            10,
+	ScaleDownCooldown:   10 * time.Minute,
+	LockTTL:             5 * time.Minute,
+	LockRetry:           2 * time.Second,
+	JoinTimeout:         10 * time.Minute,
+	NotReadyTimeout:     5 * time.Minute,
+	MaxRepairsPerTick:   2,
+	MassNotReadyShare:   1.0 / 3,
+	MaxRecoveryAttempts: 3,
+	MaxMetricAge:        5 * time.Minute,
+	DeadlineMargin:      30 * time.Second,
+	ReleaseTimeout:      10 * time.Second,
+	Interval:            2 * time.Minute,
+	HistoryLimit:        720,
+}
+
+// defaults fills every zero field with its default.
+func (c *Config) defaults() error {
+	d := &defaultConfig
+	setInt := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setInt(&c.MinNodes, d.MinNodes)
+	if c.MinNodes == NoMinimum {
+		c.MinNodes = 0
+	}
+	setInt(&c.MaxNodes, d.MaxNodes)
+	setInt(&c.MaxRepairsPerTick, d.MaxRepairsPerTick)
+	setInt(&c.MaxRecoveryAttempts, d.MaxRecoveryAttempts)
+	setInt(&c.HistoryLimit, d.HistoryLimit)
+	if c.MassNotReadyShare == 0 {
+		c.MassNotReadyShare = d.MassNotReadyShare
+	}
+	setDur(&c.ScaleDownCooldown, d.ScaleDownCooldown)
+	setDur(&c.LockTTL, d.LockTTL)
+	setDur(&c.LockRetry, d.LockRetry)
+	setDur(&c.JoinTimeout, d.JoinTimeout)
+	setDur(&c.NotReadyTimeout, d.NotReadyTimeout)
+	setDur(&c.MaxMetricAge, d.MaxMetricAge)
+	setDur(&c.DeadlineMargin, d.DeadlineMargin)
+	setDur(&c.ReleaseTimeout, d.ReleaseTimeout)
+	setDur(&c.Interval, d.Interval)
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// validate fills in the defaults and checks c. Every error names the field.
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -107,49 +177,47 @@ func (c *Config) validate() error {
 			bad("%s is required", p.name)
 		}
 	}
-	if c.MinNodes < 0 {
-		bad("MinNodes must be 0 or more, got %d", c.MinNodes)
+	if c.MinNodes < NoMinimum {
+		bad("MinNodes must be 0 (the default, 2), NoMinimum (-1) or more, got %d", c.MinNodes)
 	}
-	if c.MaxNodes < 1 {
-		bad("MaxNodes must be at least 1, got %d", c.MaxNodes)
-	}
-	if c.MaxNodes >= 1 && c.MinNodes > c.MaxNodes {
-		bad("MinNodes (%d) must not exceed MaxNodes (%d)", c.MinNodes, c.MaxNodes)
+	if c.MaxNodes < 0 {
+		bad("MaxNodes must be positive (0 means the default, 10), got %d", c.MaxNodes)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-		zero bool // zero allowed
 	}{
-		{"ScaleUpCooldown", c.ScaleUpCooldown, true},
-		{"ScaleDownCooldown", c.ScaleDownCooldown, true},
-		{"DeadlineMargin", c.DeadlineMargin, true},
-		{"MaxMetricAge", c.MaxMetricAge, true},
-		{"LockTTL", c.LockTTL, false},
-		{"JoinTimeout", c.JoinTimeout, false},
-		{"NotReadyTimeout", c.NotReadyTimeout, false},
-		{"ReleaseTimeout", c.ReleaseTimeout, false},
-		{"Interval", c.Interval, false},
+		{"ScaleUpCooldown", c.ScaleUpCooldown}, {"ScaleDownCooldown", c.ScaleDownCooldown},
+		{"DeadlineMargin", c.DeadlineMargin}, {"MaxMetricAge", c.MaxMetricAge}, {"LockTTL", c.LockTTL},
+		{"LockRetry", c.LockRetry}, {"JoinTimeout", c.JoinTimeout}, {"NotReadyTimeout", c.NotReadyTimeout},
+		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval},
 	} {
-		if d.v < 0 || (!d.zero && d.v == 0) {
-			want := "positive"
-			if d.zero {
-				want = "0 or positive"
-			}
-			bad("%s must be %s, got %s (DefaultConfig has the defaults)", d.name, want, d.v)
+		if d.v < 0 {
+			bad("%s must not be negative (0 means its default), got %s", d.name, d.v)
 		}
 	}
-	if c.HistoryLimit < 0 {
-		bad("HistoryLimit must be 0 or more, got %d", c.HistoryLimit)
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"HistoryLimit", c.HistoryLimit}, {"MaxRepairsPerTick", c.MaxRepairsPerTick}, {"MaxRecoveryAttempts", c.MaxRecoveryAttempts}} {
+		if n.v < 0 {
+			bad("%s must not be negative (0 means its default), got %d", n.name, n.v)
+		}
+	}
+	if c.MassNotReadyShare < 0 || c.MassNotReadyShare > 1 {
+		bad("MassNotReadyShare must be between 0 (its default, 1/3) and 1, got %g", c.MassNotReadyShare)
+	}
+	if len(errs) == 0 {
+		_ = c.defaults()
+		if c.MinNodes > c.MaxNodes {
+			bad("MinNodes (%d) must not exceed MaxNodes (%d)", c.MinNodes, c.MaxNodes)
+		}
+		if c.LockTTL <= c.ReleaseTimeout+c.DeadlineMargin {
+			bad("LockTTL (%s) must exceed ReleaseTimeout (%s) plus DeadlineMargin (%s): a tick runs within its lease", c.LockTTL, c.ReleaseTimeout, c.DeadlineMargin)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("autoscaler config: %w", err)
-	}
-	if c.Clock == nil {
-		c.Clock = clock.RealClock{}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }

@@ -20,6 +20,12 @@ const (
 	EventAbandoned   EventKind = "scale_down_abandoned"
 	EventRecovered   EventKind = "recovered"
 	EventInterrupted EventKind = "spot_interruption"
+	// EventRepairHeld: repair was held because too much of the fleet is
+	// NotReady at once (an outage, not broken machines).
+	EventRepairHeld EventKind = "repair_held"
+	// EventNoProgress: pending pods a launch did not help; no more
+	// launches for them.
+	EventNoProgress EventKind = "no_progress"
 )
 
 // Event is something a person may want to know about, sent to the Notifier.

@@ -22,11 +22,12 @@ func InstanceIDFromProviderID(providerID string) string {
 	return id
 }
 
-// MatchNodes pairs instances with the Nodes they run. A node is matched, in
-// this order, by the instance id in its AWS providerID, by its
-// LabelInstanceID label, by its internal IP equal to the instance's private
-// IP, and by its name or hostname equal to the instance's private DNS name
-// (whole or its first label). It returns the node of each matched instance
+// MatchNodes pairs instances with the Nodes they run. A node that names an
+// instance (the instance id in its AWS providerID, else its
+// LabelInstanceID label) is matched by that id only, or not at all. A node
+// that names none is matched by its internal IP equal to the instance's
+// private IP, else by its name or hostname equal to the instance's private
+// DNS name (whole or its first label). It returns the node of each matched instance
 // id, and the nodes matched to no instance.
 func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node, unmatched []Node) {
 	byInstance = make(map[string]Node, len(instances))
@@ -48,11 +49,18 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 	}
 	for _, n := range nodes {
 		id := ""
+		named := InstanceIDFromProviderID(n.ProviderID)
+		if named == "" {
+			named = n.InstanceID
+		}
 		switch {
-		case ids[InstanceIDFromProviderID(n.ProviderID)]:
-			id = InstanceIDFromProviderID(n.ProviderID)
-		case n.InstanceID != "" && ids[n.InstanceID]:
-			id = n.InstanceID
+		case named != "":
+			// A node that names its instance is matched by that name
+			// only: private IPs and DNS names are reused, and a node of
+			// a dead instance must not claim a new one.
+			if ids[named] {
+				id = named
+			}
 		case n.InternalIP != "" && byIP[n.InternalIP] != "":
 			id = byIP[n.InternalIP]
 		case byDNS[n.Name] != "":

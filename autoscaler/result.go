@@ -39,32 +39,47 @@ type Result struct {
 	SafetyMode    bool
 	SafetyReasons []string
 	// Proposed is the policy's decision; Decision is what remained after
-	// guardrails, cooldowns, safety mode and the deadline.
+	// the guardrails (its Count is what to launch or remove now).
 	Proposed Decision
 	Decision Decision
+	// Verdicts are the guardrails that changed the decision or held the
+	// repair, in order; Hold is the code of the one that held the
+	// policy's action, if one did.
+	Verdicts []Verdict
+	Hold     HoldCode
+	// Steps are the plan's steps and what became of each.
+	Steps []StepOutcome
 	// ReadyNodes, Booting and Instances describe the fleet as observed
 	// (Instances = active instances counted as capacity).
 	ReadyNodes, Booting, Instances int
 	// Recovered describes an earlier tick's operation that this tick
 	// finished or rolled back.
 	Recovered string
-	// Launched are the instances started by this tick.
-	Launched []Instance
+	// Launched are the instances started by this tick's launch;
+	// Replacements says how many of them replace interrupted spot
+	// instances.
+	Launched     []Instance
+	Replacements int
 	// Victim is the node chosen for a scale-down, and VictimReason why;
 	// Terminated lists the instances terminated by the scale-down.
 	Victim       string
 	VictimReason string
 	Terminated   []string
-	// Ghosts are instances terminated because they never joined;
+	// Ghosts are instances terminated (the call succeeded) because they
+	// never joined;
 	// Replaced are instances terminated because their node stayed
 	// NotReady; OrphansDeleted are Node objects without an instance.
 	Ghosts         []string
 	Replaced       []string
 	OrphansDeleted []string
+	// Interruptions are the spot interruptions the state holds after the
+	// tick (with the operation that replaced each, if one did).
+	Interruptions []Interruption
 	// Events are the notifications sent.
 	Events []Event
-	// Err is the error RunOnce returned with this result (nil unless
-	// Outcome is failed), for publishers that classify failures with
+	// Err is the error RunOnce returned with this result: the failed
+	// steps' errors joined (a tick can scale up and still fail to
+	// terminate a ghost), for publishers that classify failures with
 	// errors.Is.
 	Err error `json:"-"`
 	// Duration is how long the tick took, on the autoscaler's clock.

@@ -26,6 +26,8 @@ type Record struct {
 	Count  int
 	// Safety is true when the tick ran in safety mode.
 	Safety bool `json:",omitempty"`
+	// Hold is the code of the guardrail that held the policy's action.
+	Hold HoldCode `json:",omitempty"`
 }
 
 // OperationKind names an operation that spans several steps of a tick.
@@ -60,6 +62,26 @@ type Operation struct {
 	Phase string `json:",omitempty"`
 	// Started is when the operation began.
 	Started time.Time
+	// Replacing lists the interrupted spot instances a launch replaces.
+	Replacing []string `json:",omitempty"`
+	// Attempts counts the ticks that tried to finish the operation after
+	// the tick that started it; after Config.MaxRecoveryAttempts it is
+	// dropped with an alert.
+	Attempts int `json:",omitempty"`
+}
+
+// Interruption is a spot interruption warning the autoscaler was told of
+// (an EventBridge "EC2 Spot Instance Interruption Warning", or a notice the
+// FleetProvider reports on the instance). It is kept in the state until the
+// instance is gone, so that a warning delivered twice replaces it once.
+type Interruption struct {
+	// InstanceID is the interrupted instance.
+	InstanceID string
+	// Notice is when the warning was issued.
+	Notice time.Time
+	// ReplacedBy is the id of the launch operation that replaced it;
+	// empty until a replacement was launched.
+	ReplacedBy string `json:",omitempty"`
 }
 
 // ClusterState is what the autoscaler remembers between ticks.
@@ -76,6 +98,9 @@ type ClusterState struct {
 	LastScaleDown time.Time
 	// Operation is the action in progress, if any.
 	Operation *Operation
+	// Interruptions are the spot interruption warnings received for
+	// instances that are not gone yet.
+	Interruptions []Interruption
 	// History is the bounded decision history, oldest first.
 	History []Record
 	// Version is the fencing token of the lease under which the state was
@@ -108,8 +133,9 @@ type recordJSON struct {
 	Nodes       int
 	Instances   int
 	Action      Action
-	Count       int  `json:",omitempty"`
-	Safety      bool `json:",omitempty"`
+	Count       int      `json:",omitempty"`
+	Safety      bool     `json:",omitempty"`
+	Hold        HoldCode `json:",omitempty"`
 }
 
 func nanToNil(v float64) *float64 {
@@ -129,7 +155,7 @@ func nilToNaN(p *float64) float64 {
 // MarshalJSON writes missing readings (NaN) as null.
 func (r Record) MarshalJSON() ([]byte, error) {
 	j := recordJSON{Time: r.Time, CPU: nanToNil(r.CPU), Memory: nanToNil(r.Memory), PendingPods: nanToNil(r.PendingPods),
-		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety}
+		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold}
 	if len(r.Custom) > 0 {
 		j.Custom = make(map[string]*float64, len(r.Custom))
 		for k, v := range r.Custom {
@@ -146,7 +172,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Record{Time: j.Time, CPU: nilToNaN(j.CPU), Memory: nilToNaN(j.Memory), PendingPods: nilToNaN(j.PendingPods),
-		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety}
+		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety, Hold: j.Hold}
 	if len(j.Custom) > 0 {
 		r.Custom = make(map[string]float64, len(j.Custom))
 		for k, v := range j.Custom {

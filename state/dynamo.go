@@ -42,6 +42,7 @@ const (
 	attrLastUp     = "last_scale_up"
 	attrLastDown   = "last_scale_down"
 	attrHistory    = "history"
+	attrInterrupts = "interruptions"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -259,6 +260,11 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 		}
 		st.Operation = &op
 	}
+	if s := getStr(item, attrInterrupts); s != "" {
+		if err := json.Unmarshal([]byte(s), &st.Interruptions); err != nil {
+			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrInterrupts, err)
+		}
+	}
 	if s := getStr(item, attrHistory); s != "" {
 		h, err := decodeHistory(s)
 		if err != nil {
@@ -300,6 +306,17 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		set = append(set, "#op = :op")
 	} else {
 		remove = append(remove, "#op")
+	}
+	names["#intr"] = attrInterrupts
+	if len(st.Interruptions) > 0 {
+		b, err := json.Marshal(st.Interruptions)
+		if err != nil {
+			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrInterrupts, err)
+		}
+		values[":intr"] = str(string(b))
+		set = append(set, "#intr = :intr")
+	} else {
+		remove = append(remove, "#intr")
 	}
 	for _, f := range []struct {
 		name string

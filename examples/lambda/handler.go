@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -24,17 +26,18 @@ const (
 // schedule nor a spot interruption warning.
 var ErrUnsupportedEvent = errors.New(`unsupported event: this function handles EventBridge's "Scheduled Event" (source aws.events) and "EC2 Spot Instance Interruption Warning" (source aws.ec2)`)
 
-// Ticker runs one autoscaler tick: *autoscaler.Autoscaler.
+// Ticker runs autoscaler ticks: *autoscaler.Autoscaler.
 type Ticker interface {
 	RunOnce(ctx context.Context) (autoscaler.Result, error)
+	HandleInterruption(ctx context.Context, instanceID string, notice time.Time) (autoscaler.Result, error)
 }
 
-// Handler is the function's handler: one tick per scheduled event, the
-// interruption handling per spot warning.
+// Handler is the function's handler: one tick per scheduled event; a tick
+// that knows of the warning per spot interruption warning (same lock,
+// same journal, same planner).
 type Handler struct {
-	Ticker        Ticker
-	Interruptions *Interruptions
-	Logger        *slog.Logger
+	Ticker Ticker
+	Logger *slog.Logger
 }
 
 // Response is what an invocation returns (visible in the console, the
@@ -42,11 +45,69 @@ type Handler struct {
 type Response struct {
 	// Event is "tick" or "spot-interruption".
 	Event string `json:"event"`
-	// Outcome and Result describe a tick.
+	// Outcome and Result describe the tick.
 	Outcome autoscaler.Outcome `json:"outcome,omitempty"`
 	Result  string             `json:"result,omitempty"`
-	// Interruption describes a spot interruption's handling.
+	// Interruption says what the tick did about a spot interruption.
 	Interruption *InterruptionResult `json:"interruption,omitempty"`
+}
+
+// InterruptionResult is what a tick did about one interrupted instance,
+// read from its Result.
+type InterruptionResult struct {
+	InstanceID string `json:"instanceId"`
+	// Ignored says why nothing was done (not an active instance of the
+	// cluster's fleet: another cluster's, or already gone).
+	Ignored string `json:"ignored,omitempty"`
+	// Node is the instance's node, if it has one.
+	Node string `json:"node,omitempty"`
+	// Replacements are the instances launched in its place by this
+	// tick; ReplacedBy the operation that replaced it (this tick's or an
+	// earlier one's, when the warning was delivered again).
+	Replacements []string `json:"replacements,omitempty"`
+	ReplacedBy   string   `json:"replacedBy,omitempty"`
+	// Drained is true when no pod is left to evict from its node;
+	// DrainError says why not otherwise.
+	Drained    bool   `json:"drained"`
+	DrainError string `json:"drainError,omitempty"`
+}
+
+// interruptionResult reads what res did about instanceID.
+func interruptionResult(instanceID string, res autoscaler.Result) *InterruptionResult {
+	r := &InterruptionResult{InstanceID: instanceID}
+	known := false
+	for _, it := range res.Interruptions {
+		if it.InstanceID == instanceID {
+			known, r.ReplacedBy = true, it.ReplacedBy
+		}
+	}
+	if !known {
+		r.Ignored = "not an active instance of this cluster's fleet"
+		return r
+	}
+	r.Drained = true
+	for _, o := range res.Steps {
+		s := o.Step
+		switch {
+		case s.Kind == autoscaler.StepLaunch && slices.Contains(s.Replacing, instanceID):
+			if i := slices.Index(s.Replacing, instanceID); i < len(o.Launched) {
+				r.Replacements = append(r.Replacements, o.Launched[i].ID)
+			}
+		case s.InstanceID != instanceID:
+		case s.Kind == autoscaler.StepCordonInterrupted:
+			r.Node = s.NodeName
+		case s.Kind == autoscaler.StepDrainInterrupted:
+			r.Node = s.NodeName
+			if !o.Done {
+				r.Drained = false
+				r.DrainError = o.Skipped
+				if err := errors.Join(o.Err, o.Shortfall); err != nil {
+					r.DrainError = err.Error()
+				}
+			}
+		}
+	}
+	return r
 }
 
 // spotDetail is the detail of an EC2 Spot Instance Interruption Warning.
@@ -77,8 +138,18 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Response, er
 			return Response{}, fmt.Errorf("spot interruption warning %s without an instance id in its detail %s", ev.ID, ev.Detail)
 		}
 		h.Logger.InfoContext(ctx, "spot interruption warning", "instance", d.InstanceID, "action", d.InstanceAction, "time", ev.Time)
-		res, err := h.Interruptions.Handle(ctx, d.InstanceID, ev.Time)
-		return Response{Event: "spot-interruption", Interruption: &res}, err
+		res, err := h.Ticker.HandleInterruption(ctx, d.InstanceID, ev.Time)
+		out := Response{Event: "spot-interruption", Outcome: res.Outcome, Result: res.String()}
+		if errors.Is(err, autoscaler.ErrLockHeld) {
+			return out, fmt.Errorf("spot interruption of %s: %w; EventBridge will retry", d.InstanceID, err)
+		}
+		if res.Lease.Token != 0 {
+			out.Interruption = interruptionResult(d.InstanceID, res)
+		}
+		if err != nil {
+			return out, fmt.Errorf("spot interruption of %s: %w", d.InstanceID, err)
+		}
+		return out, nil
 	}
 	return Response{}, fmt.Errorf("%w; got source %q, detail-type %q", ErrUnsupportedEvent, ev.Source, ev.DetailType)
 }

@@ -7,12 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -20,23 +17,9 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/decision"
-	"github.com/node-fleet/node-fleet/ec2fleet"
 )
 
 var t0 = time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
-
-// recordingTagger records CreateTags calls.
-type recordingTagger struct {
-	mu    sync.Mutex
-	calls []*ec2.CreateTagsInput
-}
-
-func (r *recordingTagger) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, in)
-	return &ec2.CreateTagsOutput{}, nil
-}
 
 type env struct {
 	clk      *clocktesting.FakeClock
@@ -44,7 +27,6 @@ type env struct {
 	nodes    *fake.Nodes
 	store    *fake.Store
 	notifier *fake.Notifier
-	tagger   *recordingTagger
 	h        *Handler
 }
 
@@ -52,7 +34,7 @@ type env struct {
 // them and the function's handler.
 func newEnv(t *testing.T, ready int, mutate func(*autoscaler.Config)) *env {
 	t.Helper()
-	e := &env{clk: clocktesting.NewFakeClock(t0.Add(-time.Hour)), notifier: &fake.Notifier{}, tagger: &recordingTagger{}}
+	e := &env{clk: clocktesting.NewFakeClock(t0.Add(-time.Hour)), notifier: &fake.Notifier{}}
 	e.store = fake.NewStore(e.clk)
 	e.fleet = fake.NewFleet(e.clk)
 	e.fleet.Zones = []string{"zone-a", "zone-b"}
@@ -76,8 +58,7 @@ func newEnv(t *testing.T, ready int, mutate func(*autoscaler.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.h = &Handler{Ticker: as, Logger: cfg.Logger,
-		Interruptions: &Interruptions{Cfg: cfg, Owner: as.Owner(), Tagger: e.tagger, LockRetry: 10 * time.Millisecond}}
+	e.h = &Handler{Ticker: as, Logger: cfg.Logger}
 	return e
 }
 
@@ -148,11 +129,8 @@ func TestSpotInterruptionDrainsAndReplaces(t *testing.T) {
 		t.Error("node not cordoned")
 	}
 	launches := e.fleet.CallsTo("Launch")
-	if len(launches) != 1 || !strings.Contains(launches[0].String(), "shop-spot-"+victim) {
-		t.Errorf("launches %v, want one under the operation shop-spot-%s", launches, victim)
-	}
-	if len(e.tagger.calls) != 0 || r.Marked {
-		t.Errorf("replaced instance marked for the tick to replace it again: %+v", e.tagger.calls)
+	if len(launches) != 1 || !strings.Contains(launches[0].String(), "shop-") {
+		t.Errorf("launches %v, want one under the tick's operation", launches)
 	}
 	st := e.store.State()
 	if st.Operation != nil || !st.LastScaleUp.Equal(t0) {
@@ -164,10 +142,14 @@ func TestSpotInterruptionDrainsAndReplaces(t *testing.T) {
 	if d := cmp.Diff([]autoscaler.EventKind{autoscaler.EventInterrupted}, e.notifier.Kinds()); d != "" {
 		t.Errorf("events (-want +got):\n%s", d)
 	}
-	// The same warning again (EventBridge delivers at least once): the
-	// launch is idempotent and the node already drained.
-	if _, err := e.h.Handle(context.Background(), payload(t, "spot-interruption.json", victim)); err != nil {
+	// The same warning again (EventBridge delivers at least once): it is
+	// recorded already, with its replacement; nothing is launched.
+	resp, err = e.h.Handle(context.Background(), payload(t, "spot-interruption.json", victim))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if r := resp.Interruption; r == nil || len(r.Replacements) != 0 || r.ReplacedBy == "" {
+		t.Errorf("redelivered warning: %+v", r)
 	}
 	if launched, _ := e.fleet.Counts(); launched != 3+1 {
 		t.Errorf("%d instances launched in all, want the 3 seeds and one replacement", launched)
@@ -188,10 +170,10 @@ func TestSpotInterruptionOfAForeignInstanceIsIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Interruption.Ignored != "not one of cluster shop's instances" {
+	if resp.Interruption.Ignored != "not an active instance of this cluster's fleet" {
 		t.Errorf("ignored %q", resp.Interruption.Ignored)
 	}
-	if len(e.fleet.CallsTo("Launch")) != 0 || len(e.tagger.calls) != 0 {
+	if len(e.fleet.CallsTo("Launch")) != 0 || len(e.store.State().Interruptions) != 0 {
 		t.Error("acted on an instance the cluster does not own")
 	}
 }
@@ -203,13 +185,16 @@ func TestSpotInterruptionAtMaxNodesDrainsWithoutReplacement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := resp.Interruption; len(r.Replacements) != 0 || r.ReplacementSkipped != "2 other active instances, at MaxNodes 2" || !r.Drained || !r.Marked {
+	if r := resp.Interruption; len(r.Replacements) != 0 || r.ReplacedBy != "" || !r.Drained {
 		t.Errorf("interruption %+v", r)
 	}
-	// Not replaced here: marked, for the ticks to see it as going.
-	if len(e.tagger.calls) != 1 || e.tagger.calls[0].Resources[0] != victim || aws.ToString(e.tagger.calls[0].Tags[0].Key) != ec2fleet.TagInterruptionNotice ||
-		aws.ToString(e.tagger.calls[0].Tags[0].Value) != "2026-11-27T18:01:00Z" {
-		t.Errorf("tags %+v", e.tagger.calls)
+	if !strings.Contains(resp.Result, "at MaxNodes 2") && len(e.fleet.CallsTo("Launch")) != 0 {
+		t.Errorf("launched at MaxNodes: %s", resp.Result)
+	}
+	// Not replaced: recorded in the state, so that the ticks no longer
+	// count it as capacity and replace it when there is room.
+	if st := e.store.State(); len(st.Interruptions) != 1 || st.Interruptions[0].InstanceID != victim {
+		t.Errorf("interruptions in the state: %+v", st.Interruptions)
 	}
 }
 

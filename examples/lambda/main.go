@@ -14,10 +14,13 @@
 //   - "Scheduled Event" (every 2 minutes): one autoscaler tick, with the
 //     invocation's deadline in its context, so that the tick starts no
 //     action it cannot finish;
-//   - "EC2 Spot Instance Interruption Warning" for one of the cluster's
-//     instances: under the same lock, the instance is marked, its node
-//     cordoned, its replacement launched at once and the node drained in
-//     what is left of the two minutes;
+//   - "EC2 Spot Instance Interruption Warning": a tick that knows of the
+//     warning (autoscaler.HandleInterruption: the same lock, journal and
+//     planner as every tick): the warning is recorded in the state (a
+//     redelivered warning changes nothing), the instance stops counting
+//     as capacity, its replacement is launched and its node cordoned and
+//     drained in what is left of the two minutes; a warning for an
+//     instance that is not the fleet's is ignored;
 //   - anything else is rejected with an error saying what is handled.
 //
 // Logs go through aws-lambda-go's slog handler (lambdacontext), which
@@ -83,11 +86,5 @@ func setup(ctx context.Context, logger *slog.Logger, getenv func(string) string)
 	if err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	return &Handler{
-		Ticker: parts.Autoscaler,
-		Interruptions: &Interruptions{
-			Cfg: parts.Config, Owner: parts.Autoscaler.Owner(), Tagger: parts.EC2, LockRetry: 2 * time.Second,
-		},
-		Logger: logger,
-	}, nil
+	return &Handler{Ticker: parts.Autoscaler, Logger: logger}, nil
 }

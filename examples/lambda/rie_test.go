@@ -286,8 +286,8 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 			}
 		}
 	}
-	if replacementOp != cluster+"-spot-"+worker {
-		t.Errorf("replacement launched under operation %q, want %q", replacementOp, cluster+"-spot-"+worker)
+	if !strings.HasPrefix(replacementOp, cluster+"-") || !strings.HasSuffix(replacementOp, "-up") {
+		t.Errorf("replacement launched under operation %q, want the tick's launch operation %s-<token>-up", replacementOp, cluster)
 	}
 	n, err := kube.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{})
 	if err != nil || !n.Spec.Unschedulable {

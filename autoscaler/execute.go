@@ -1,0 +1,420 @@
+package autoscaler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// StepOutcome is what became of one step of the plan.
+type StepOutcome struct {
+	Step Step
+	// Done is true when the step was carried out.
+	Done bool
+	// Skipped says why a step was not tried (the deadline, a step it
+	// depends on failed, the lease was lost).
+	Skipped string `json:",omitempty"`
+	// Err is why a step that was tried failed.
+	Err error `json:"-"`
+	// Shortfall is an expected shortfall rather than a failure: the
+	// provider ran short of capacity, a drain was blocked (a
+	// PodDisruptionBudget). It is alerted; it does not fail the tick.
+	Shortfall error `json:"-"`
+	// Launched are the instances a launch step's operation holds.
+	Launched []Instance `json:",omitempty"`
+}
+
+// execute carries the plan's steps out in order, journaling each operation
+// ahead in the state store. A step that fails stops only the steps that
+// depend on it: a failed ghost termination does not stop a launch; a
+// failed scale-down stops the next scale-down; a lost lease stops
+// everything.
+func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
+	out := make([]StepOutcome, 0, len(plan.Steps))
+	stop := ""     // everything after is skipped
+	stopDown := "" // later scale-downs are skipped
+	for _, step := range plan.Steps {
+		o := StepOutcome{Step: step}
+		switch {
+		case stop != "":
+			o.Skipped = stop
+		case step.Kind == StepScaleDown && stopDown != "":
+			o.Skipped = stopDown
+		case step.Kind != StepDropOperation && t.deadlineNear(ctx):
+			o.Skipped = "deadline near"
+		default:
+			o.Err = t.do(ctx, &o)
+			o.Done = o.Err == nil
+			if errors.Is(o.Err, ErrInsufficientCapacity) || errors.Is(o.Err, ErrDrainBlocked) {
+				o.Shortfall, o.Err = o.Err, nil
+				o.Done = len(o.Launched) > 0
+				if step.Kind == StepScaleDown {
+					stopDown = "an earlier scale-down was abandoned: " + o.Shortfall.Error()
+				}
+			}
+		}
+		if o.Err != nil {
+			t.log.WarnContext(ctx, "step failed", "step", step.String(), "err", o.Err)
+			if errors.Is(o.Err, ErrLeaseLost) {
+				stop = "the lease was lost: another replica holds the lock"
+			}
+			if step.Kind == StepScaleDown {
+				stopDown = "an earlier scale-down failed: " + o.Err.Error()
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// do carries out one step.
+func (t *tick) do(ctx context.Context, o *StepOutcome) error {
+	s := o.Step
+	cfg := t.cfg
+	switch s.Kind {
+	case StepRecoverLaunch, StepRecoverTerminate, StepRecoverUncordon, StepDropOperation:
+		return t.recover(ctx, o)
+	case StepTerminateGhost:
+		return cfg.Fleet.Terminate(ctx, []string{s.InstanceID})
+	case StepTerminateNotReady:
+		if err := cfg.Fleet.Terminate(ctx, []string{s.InstanceID}); err != nil {
+			return err
+		}
+		if err := cfg.Nodes.DeleteNode(ctx, s.NodeName); err != nil {
+			t.log.WarnContext(ctx, "delete NotReady node", "node", s.NodeName, "err", err)
+		}
+		return nil
+	case StepDeleteOrphan:
+		return cfg.Nodes.DeleteNode(ctx, s.NodeName)
+	case StepCordonInterrupted:
+		if err := cfg.Nodes.Cordon(ctx, s.NodeName); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
+	case StepDrainInterrupted:
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if d, ok := ctx.Deadline(); ok {
+			// Keep a margin for the record, the release and the
+			// notification.
+			dctx, cancel = context.WithDeadline(ctx, d.Add(-cfg.DeadlineMargin/2))
+		}
+		defer cancel()
+		if err := cfg.Nodes.Drain(dctx, s.NodeName); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
+	case StepLaunch:
+		return t.launch(ctx, o)
+	case StepScaleDown:
+		return t.scaleDown(ctx, s)
+	}
+	return fmt.Errorf("unknown step %q", s.Kind)
+}
+
+// markReplaced records that op replaced the first n of replacing.
+func (t *tick) markReplaced(replacing []string, n int, opID string) {
+	for _, id := range replacing[:min(n, len(replacing))] {
+		for i := range t.st.Interruptions {
+			if t.st.Interruptions[i].InstanceID == id && t.st.Interruptions[i].ReplacedBy == "" {
+				t.st.Interruptions[i].ReplacedBy = opID
+			}
+		}
+	}
+}
+
+func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
+	s := o.Step
+	op := &Operation{ID: fmt.Sprintf("%s-%d-up", t.cfg.ClusterID, t.lease.Token), Kind: OpLaunch, Count: s.Count,
+		Started: t.now, Replacing: s.Replacing}
+	t.st.Operation = op
+	// Write ahead: a tick that dies during the launch leaves the
+	// operation for the next one to find.
+	if err := t.save(ctx); err != nil {
+		t.st.Operation = nil
+		return fmt.Errorf("record the launch before starting it: %w", err)
+	}
+	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count})
+	o.Launched = got
+	if len(got) > 0 {
+		t.st.LastScaleUp = t.now
+	}
+	t.markReplaced(s.Replacing, len(got), op.ID)
+	if err != nil && !errors.Is(err, ErrInsufficientCapacity) {
+		// Keep the operation: the next tick finds what was launched.
+		return fmt.Errorf("launch %d instance(s) (%d launched): %w", op.Count, len(got), err)
+	}
+	t.st.Operation = nil
+	return err
+}
+
+// recover finishes, rolls back or drops the operation of an earlier tick.
+// A failure counts an attempt; the operation stays for the next tick.
+func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
+	s := o.Step
+	op := *s.Operation
+	var err error
+	switch s.Kind {
+	case StepRecoverLaunch:
+		var got []Instance
+		got, err = t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: s.Count})
+		o.Launched = got
+		t.markReplaced(op.Replacing, len(got), op.ID)
+		if len(got) > 0 {
+			t.st.LastScaleUp = op.Started
+		}
+		if errors.Is(err, ErrInsufficientCapacity) {
+			err = nil
+		}
+	case StepRecoverTerminate:
+		err = t.cfg.Fleet.Terminate(ctx, []string{op.InstanceID})
+		if err == nil {
+			if derr := t.cfg.Nodes.DeleteNode(ctx, op.NodeName); derr != nil {
+				t.log.WarnContext(ctx, "delete node after termination", "node", op.NodeName, "err", derr)
+			}
+			t.st.LastScaleDown = t.now
+		}
+	case StepRecoverUncordon:
+		err = t.cfg.Nodes.Uncordon(ctx, op.NodeName)
+		if errors.Is(err, ErrNotFound) {
+			err = nil
+		}
+	}
+	if err != nil {
+		op.Attempts++
+		t.st.Operation = &op
+	} else {
+		t.st.Operation = nil
+	}
+	if serr := t.save(ctx); serr != nil {
+		return errors.Join(err, serr)
+	}
+	if err != nil {
+		return fmt.Errorf("recover %s (attempt %d of %d): %w", op.ID, op.Attempts, t.cfg.MaxRecoveryAttempts, err)
+	}
+	return nil
+}
+
+// scaleDown removes one node: the operation written ahead, cordon, drain,
+// the fenced write of the terminating phase, terminate, delete the Node.
+func (t *tick) scaleDown(ctx context.Context, s Step) error {
+	op := &Operation{ID: fmt.Sprintf("%s-%d-down-%s", t.cfg.ClusterID, t.lease.Token, s.InstanceID), Kind: OpScaleDown,
+		NodeName: s.NodeName, InstanceID: s.InstanceID, Phase: PhaseDraining, Started: t.now}
+	t.st.Operation = op
+	if err := t.save(ctx); err != nil {
+		t.st.Operation = nil
+		return fmt.Errorf("record the scale-down before starting it: %w", err)
+	}
+	err := t.cfg.Nodes.Cordon(ctx, s.NodeName)
+	if err == nil {
+		err = t.cfg.Nodes.Drain(ctx, s.NodeName)
+	}
+	if err != nil {
+		// Abandon: give the node back, even when ctx has run out.
+		uctx, cancel := t.a.detached(ctx)
+		uerr := t.cfg.Nodes.Uncordon(uctx, s.NodeName)
+		cancel()
+		if uerr != nil && !errors.Is(uerr, ErrNotFound) {
+			// The operation stays: the next tick uncordons it.
+			// Not a shortfall: the node is left cordoned.
+			return fmt.Errorf("drain %s: %v; then uncordon: %w", s.NodeName, err, uerr)
+		}
+		t.st.Operation = nil
+		return fmt.Errorf("drain %s: %w", s.NodeName, err)
+	}
+	op.Phase = PhaseTerminating
+	if err := t.save(ctx); err != nil {
+		return err
+	}
+	if err := t.cfg.Fleet.Terminate(ctx, []string{s.InstanceID}); err != nil {
+		// The operation stays in its terminating phase: the next tick
+		// finishes it.
+		return fmt.Errorf("terminate %s: %w", s.InstanceID, err)
+	}
+	if err := t.cfg.Nodes.DeleteNode(ctx, s.NodeName); err != nil {
+		t.log.WarnContext(ctx, "delete node after termination", "node", s.NodeName, "err", err)
+	}
+	t.st.Operation = nil
+	t.st.LastScaleDown = t.now
+	return nil
+}
+
+// assemble builds the Result from the plan and what became of its steps.
+func assemble(plan Plan, outcomes []StepOutcome) Result {
+	res := Result{
+		Proposed: plan.Proposed, Decision: plan.Decision, Verdicts: plan.Verdicts, Hold: plan.Hold(),
+		SafetyMode: plan.SafetyMode, SafetyReasons: plan.SafetyReasons,
+		ReadyNodes: plan.ReadyNodes, Booting: plan.Booting, Instances: plan.Instances, Steps: outcomes,
+	}
+	var failed []string
+	var joined []error
+	for _, o := range outcomes {
+		s := o.Step
+		if o.Err != nil {
+			joined = append(joined, fmt.Errorf("%s: %w", s.Kind, o.Err))
+			failed = append(failed, fmt.Sprintf("%s failed: %v", s, o.Err))
+		}
+		switch s.Kind {
+		case StepRecoverLaunch, StepRecoverTerminate, StepRecoverUncordon, StepDropOperation:
+			switch {
+			case o.Done:
+				res.Recovered = s.Reason.Text
+				switch s.Kind {
+				case StepRecoverLaunch:
+					res.Recovered += fmt.Sprintf(", relaunched to %d", len(o.Launched))
+				case StepRecoverTerminate:
+					res.Recovered += fmt.Sprintf(": terminated %s and deleted node %s", s.InstanceID, s.NodeName)
+				case StepRecoverUncordon:
+					res.Recovered += ": node uncordoned"
+				}
+			}
+		case StepTerminateGhost:
+			if o.Done {
+				res.Ghosts = append(res.Ghosts, s.InstanceID)
+			}
+		case StepTerminateNotReady:
+			if o.Done {
+				res.Replaced = append(res.Replaced, s.InstanceID)
+			}
+		case StepDeleteOrphan:
+			if o.Done {
+				res.OrphansDeleted = append(res.OrphansDeleted, s.NodeName)
+			}
+		case StepLaunch:
+			res.Launched = o.Launched
+			for range s.Replacing[:min(len(o.Launched), len(s.Replacing))] {
+				res.Replacements++
+			}
+		case StepScaleDown:
+			if res.Victim == "" {
+				res.Victim, res.VictimReason = s.NodeName, s.Reason.Text
+			}
+			if o.Done {
+				res.Terminated = append(res.Terminated, s.InstanceID)
+			}
+		}
+	}
+	res.Err = errors.Join(joined...)
+	d := plan.Decision
+	switch {
+	case len(res.Terminated) > 0:
+		res.Outcome = OutcomeScaledDown
+		res.Reason = fmt.Sprintf("scaled down %d: %s; removed node %s", len(res.Terminated), d.Reason, res.Victim)
+	case len(res.Launched) > 0 && d.Action == ScaleUp:
+		res.Outcome = OutcomeScaledUp
+		res.Reason = fmt.Sprintf("scaled up %d: %s", len(res.Launched), d.Reason)
+	case len(res.Launched) > 0:
+		res.Outcome = OutcomeScaledUp
+		res.Reason = fmt.Sprintf("launched %d replacement(s) for interrupted spot instances", len(res.Launched))
+	case res.Err != nil:
+		res.Outcome = OutcomeFailed
+		res.Reason = strings.Join(failed, "; ")
+	default:
+		res.Outcome = OutcomeHeld
+		res.Reason = d.Reason
+		if d.Action != Hold {
+			// Planned but not carried out: a shortfall, or skipped.
+			why := "nothing was done"
+			for _, o := range outcomes {
+				switch {
+				case o.Shortfall != nil && o.Step.Kind == StepLaunch:
+					why = "no capacity: " + o.Shortfall.Error()
+				case o.Shortfall != nil:
+					why = "the scale-down was abandoned: " + o.Shortfall.Error()
+				case o.Skipped != "" && (o.Step.Kind == StepLaunch || o.Step.Kind == StepScaleDown):
+					why = o.Skipped
+				}
+			}
+			res.Reason = fmt.Sprintf("wanted %s but %s", d, why)
+		}
+		if res.Reason == "" {
+			res.Reason = "nothing to do"
+		}
+	}
+	if res.Err != nil && res.Outcome != OutcomeFailed {
+		res.Reason += "; but " + strings.Join(failed, "; ")
+	}
+	return res
+}
+
+// notifyOutcomes sends the events for what was done.
+func (t *tick) notifyOutcomes(ctx context.Context, plan Plan, outcomes []StepOutcome, res *Result) {
+	d := plan.Decision
+	if len(res.Ghosts) > 0 {
+		t.event(ctx, Event{Kind: EventGhost, Instances: res.Ghosts,
+			Message: fmt.Sprintf("terminated %d instance(s) that did not join within %s", len(res.Ghosts), t.cfg.JoinTimeout)})
+	}
+	if len(res.Replaced) > 0 {
+		t.event(ctx, Event{Kind: EventGhost, Instances: res.Replaced,
+			Message: fmt.Sprintf("terminated %d instance(s) whose node was NotReady for over %s", len(res.Replaced), t.cfg.NotReadyTimeout)})
+	}
+	for _, o := range outcomes {
+		s := o.Step
+		switch s.Kind {
+		case StepRecoverLaunch, StepRecoverTerminate, StepRecoverUncordon, StepDropOperation:
+			if o.Done {
+				t.event(ctx, Event{Kind: EventRecovered, Message: "recovered an interrupted operation: " + res.Recovered})
+			}
+		case StepLaunch:
+			ids := instanceIDs(o.Launched)
+			switch {
+			case o.Shortfall != nil:
+				t.event(ctx, Event{Kind: EventCapacity, Decision: &d, Instances: ids, Error: o.Shortfall.Error(),
+					Message: fmt.Sprintf("launched %d of %d: %v", len(o.Launched), s.Count, o.Shortfall)})
+			case len(o.Launched) > 0 && len(s.Replacing) < s.Count:
+				t.event(ctx, Event{Kind: EventScaleUp, Decision: &d, Instances: ids, Message: res.Reason})
+			}
+			if len(s.Replacing) > 0 {
+				t.event(ctx, Event{Kind: EventInterrupted, Instances: append(append([]string(nil), s.Replacing...), ids...),
+					Message: fmt.Sprintf("spot instance(s) %s will be reclaimed; %d replacement(s) launched", strings.Join(s.Replacing, ","), res.Replacements)})
+			}
+		case StepScaleDown:
+			if err := errors.Join(o.Err, o.Shortfall); err != nil {
+				t.event(ctx, Event{Kind: EventAbandoned, Decision: &d, Instances: []string{s.InstanceID}, Error: err.Error(),
+					Message: fmt.Sprintf("scale-down of node %s abandoned: %v", s.NodeName, err)})
+			}
+		}
+	}
+	if len(res.Terminated) > 0 {
+		t.event(ctx, Event{Kind: EventScaleDown, Decision: &d, Instances: res.Terminated, Message: res.Reason})
+	}
+}
+
+// recordOf is the history record of a tick's result.
+func recordOf(res Result) Record {
+	s := res.Snapshot
+	val := func(m Metric) float64 {
+		if !m.OK {
+			return math.NaN()
+		}
+		return m.Value
+	}
+	r := Record{
+		Time: res.Time, CPU: val(s.CPU), Memory: val(s.Memory), PendingPods: val(s.PendingPods),
+		Nodes: res.ReadyNodes, Instances: res.Instances, Safety: res.SafetyMode,
+	}
+	if len(s.Custom) > 0 {
+		r.Custom = make(map[string]float64, len(s.Custom))
+		for _, k := range sortedKeys(s.Custom) {
+			r.Custom[k] = val(s.Custom[k])
+		}
+	}
+	switch res.Outcome {
+	case OutcomeScaledUp:
+		r.Action, r.Count = ScaleUp, len(res.Launched)
+	case OutcomeScaledDown:
+		r.Action, r.Count = ScaleDown, len(res.Terminated)
+	default:
+		r.Action = Hold
+	}
+	return r
+}
+
+func instanceIDs(ins []Instance) []string {
+	ids := make([]string, len(ins))
+	for i, in := range ins {
+		ids[i] = in.ID
+	}
+	return ids
+}
