@@ -250,7 +250,7 @@ func TestSafetyMode(t *testing.T) {
 		set    func(e *env)
 		reason string
 	}{
-		{"source unreachable", func(e *env) { e.metrics.FailNext("Collect", errors.New("dial tcp: connection refused")) }, "metric source failed: dial tcp"},
+		{"source unreachable", func(e *env) { e.metrics.FailNext(fake.Collect, errors.New("dial tcp: connection refused")) }, "metric source failed: dial tcp"},
 		{"cpu missing", func(e *env) { e.setMetrics(math.NaN(), 10, 0) }, "cpu missing"},
 		{"memory missing", func(e *env) { e.setMetrics(10, math.NaN(), 0) }, "memory missing"},
 		{"pending missing", func(e *env) { e.setMetrics(10, 10, math.NaN()) }, "pending_pods missing"},
@@ -277,7 +277,7 @@ func TestSafetyMode(t *testing.T) {
 			if !strings.Contains(strings.Join(res.SafetyReasons, ";"), tt.reason) {
 				t.Errorf("safety reasons %q do not contain %q", res.SafetyReasons, tt.reason)
 			}
-			if e.active() != 4 || len(e.fleet.CallsTo("Terminate")) != 0 {
+			if e.active() != 4 || len(e.fleet.CallsTo(fake.Terminate)) != 0 {
 				t.Errorf("something was terminated in safety mode")
 			}
 			if diff := cmp.Diff([]autoscaler.EventKind{autoscaler.EventSafetyMode}, e.notifier.Kinds()); diff != "" {
@@ -351,16 +351,16 @@ func TestLockReleasedOnEveryErrorPath(t *testing.T) {
 		inject func(e *env)
 		ctx    func() (context.Context, context.CancelFunc)
 	}{
-		{"load fails", 3, nil, func(e *env) { e.store.FailNext("Load", boom) }, nil},
-		{"fleet list fails", 3, nil, func(e *env) { e.fleet.FailNext("List", boom) }, nil},
-		{"node list fails", 3, nil, func(e *env) { e.nodes.FailNext("ListNodes", boom) }, nil},
-		{"launch fails", 3, policy(autoscaler.ScaleUp, 1), func(e *env) { e.fleet.FailNext("Launch", boom) }, nil},
-		{"write-ahead save fails", 3, policy(autoscaler.ScaleUp, 1), func(e *env) { e.store.FailNext("Save", boom) }, nil},
-		{"final save fails", 3, nil, func(e *env) { e.store.FailNext("Save", boom) }, nil},
-		{"terminate fails", 3, policy(autoscaler.ScaleDown, 1), func(e *env) { e.fleet.FailNext("Terminate", boom) }, nil},
+		{"load fails", 3, nil, func(e *env) { e.store.FailNext(fake.Load, boom) }, nil},
+		{"fleet list fails", 3, nil, func(e *env) { e.fleet.FailNext(fake.List, boom) }, nil},
+		{"node list fails", 3, nil, func(e *env) { e.nodes.FailNext(fake.ListNodes, boom) }, nil},
+		{"launch fails", 3, policy(autoscaler.ScaleUp, 1), func(e *env) { e.fleet.FailNext(fake.Launch, boom) }, nil},
+		{"write-ahead save fails", 3, policy(autoscaler.ScaleUp, 1), func(e *env) { e.store.FailNext(fake.Save, boom) }, nil},
+		{"final save fails", 3, nil, func(e *env) { e.store.FailNext(fake.Save, boom) }, nil},
+		{"terminate fails", 3, policy(autoscaler.ScaleDown, 1), func(e *env) { e.fleet.FailNext(fake.Terminate, boom) }, nil},
 		{"uncordon after failed drain fails", 3, policy(autoscaler.ScaleDown, 1), func(e *env) {
-			e.nodes.FailNext("Drain", autoscaler.ErrDrainBlocked)
-			e.nodes.FailNext("Uncordon", boom)
+			e.nodes.FailNext(fake.Drain, autoscaler.ErrDrainBlocked)
+			e.nodes.FailNext(fake.Uncordon, boom)
 		}, nil},
 		{"context cancelled during the tick", 3, nil, func(e *env) {}, func() (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -395,7 +395,7 @@ func TestLockReleasedOnEveryErrorPath(t *testing.T) {
 			if h := e.store.Holder(); h != "" {
 				t.Errorf("lock still held by %q after %v", h, err)
 			}
-			if n := len(e.store.CallsTo("Release")); n != 1 {
+			if n := len(e.store.CallsTo(fake.Release)); n != 1 {
 				t.Errorf("Release called %d times", n)
 			}
 			if k := e.notifier.Kinds(); len(k) == 0 || k[len(k)-1] != autoscaler.EventFailure {
@@ -530,7 +530,7 @@ func TestScaleDownDrainsAndRemovesTheBestVictim(t *testing.T) {
 	want := []string{"Cordon(n-i-spot-new)", "Drain(n-i-spot-new)", "DeleteNode(n-i-spot-new)"}
 	var got []string
 	for _, c := range e.nodes.Calls() {
-		if c.Method != "ListNodes" {
+		if c.Method != fake.ListNodes {
 			got = append(got, c.String())
 		}
 	}
@@ -544,7 +544,7 @@ func TestScaleDownDrainsAndRemovesTheBestVictim(t *testing.T) {
 
 func TestDrainBlockedAbandonsAndUncordons(t *testing.T) {
 	e := newEnv(t, 3, withPolicy(policy(autoscaler.ScaleDown, 1)))
-	e.nodes.FailNext("Drain", errors.Join(autoscaler.ErrDrainBlocked, errors.New("pdb web allows 0 disruptions")))
+	e.nodes.FailNext(fake.Drain, errors.Join(autoscaler.ErrDrainBlocked, errors.New("pdb web allows 0 disruptions")))
 	res := e.tick(t)
 	if res.Outcome != autoscaler.OutcomeHeld || !strings.Contains(res.Reason, "abandoned") {
 		t.Fatalf("got %v, want held, scale-down abandoned", res)
@@ -577,7 +577,7 @@ func TestDeadlineNearStartsNothing(t *testing.T) {
 	if res.Outcome != autoscaler.OutcomeHeld || !strings.Contains(res.Reason, "deadline near") {
 		t.Errorf("got %v, want held: deadline near", res)
 	}
-	if n := len(e.fleet.CallsTo("Launch")); n != 0 {
+	if n := len(e.fleet.CallsTo(fake.Launch)); n != 0 {
 		t.Errorf("launched with the deadline near")
 	}
 }
@@ -654,7 +654,7 @@ func TestTimeoutMidLaunchIsRecoveredWithoutDuplicates(t *testing.T) {
 	e := newEnv(t, 3, nil)
 	e.fleet.BootDelay = 90 * time.Second
 	e.setMetrics(50, 60, 3)
-	e.fleet.FailNext("Launch", context.DeadlineExceeded)
+	e.fleet.FailNext(fake.Launch, context.DeadlineExceeded)
 	if _, err := e.as.RunOnce(context.Background()); err == nil {
 		t.Fatal("expected the launch failure")
 	}

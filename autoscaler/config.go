@@ -43,7 +43,7 @@ type Config struct {
 	// booting instances already count as capacity.
 	ScaleUpCooldown time.Duration
 	// ScaleDownCooldown is the least time after any scaling action before
-	// a scale-down. Default 10 minutes.
+	// a scale-down. Default 10 minutes; NoCooldown for none.
 	ScaleDownCooldown time.Duration
 	// LockTTL is the lease's lifetime. Default 5 minutes. A tick never
 	// runs past it: its context ends ReleaseTimeout before.
@@ -87,6 +87,10 @@ type Config struct {
 // NoMinimum as Config.MinNodes allows the fleet to shrink to no worker at
 // all (0 means the default, 2).
 const NoMinimum = -1
+
+// NoCooldown as Config.ScaleDownCooldown means no cooldown at all (0 means
+// the default, 10 minutes).
+const NoCooldown time.Duration = -1
 
 // DefaultConfig returns the original design's defaults: 2 to 10 workers,
 // 10 minutes of scale-down cooldown, a 5-minute lock, ticks every 2 minutes.
@@ -142,6 +146,9 @@ func (c *Config) defaults() error {
 		c.MassNotReadyShare = d.MassNotReadyShare
 	}
 	setDur(&c.ScaleDownCooldown, d.ScaleDownCooldown)
+	if c.ScaleDownCooldown == NoCooldown {
+		c.ScaleDownCooldown = 0
+	}
 	setDur(&c.LockTTL, d.LockTTL)
 	setDur(&c.LockRetry, d.LockRetry)
 	setDur(&c.JoinTimeout, d.JoinTimeout)
@@ -192,7 +199,7 @@ func (c *Config) validate() error {
 		{"LockRetry", c.LockRetry}, {"JoinTimeout", c.JoinTimeout}, {"NotReadyTimeout", c.NotReadyTimeout},
 		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval},
 	} {
-		if d.v < 0 {
+		if d.v < 0 && !(d.name == "ScaleDownCooldown" && d.v == NoCooldown) {
 			bad("%s must not be negative (0 means its default), got %s", d.name, d.v)
 		}
 	}

@@ -321,7 +321,7 @@ func assemble(plan Plan, outcomes []StepOutcome) Result {
 				case o.Shortfall != nil && o.Step.Kind == StepLaunch:
 					why = "no capacity: " + o.Shortfall.Error()
 				case o.Shortfall != nil:
-					why = "the scale-down was abandoned: " + o.Shortfall.Error()
+					why = "scale-down abandoned: " + o.Shortfall.Error()
 				case o.Skipped != "" && (o.Step.Kind == StepLaunch || o.Step.Kind == StepScaleDown):
 					why = o.Skipped
 				}

@@ -449,7 +449,7 @@ func tickParts(t *testing.T, m *drain.Manager, policy autoscaler.Policy, cfg fun
 	c := autoscaler.DefaultConfig()
 	c.ClusterID = "kubetest"
 	c.Metrics, c.Policy, c.Locker, c.State, c.Fleet, c.Nodes = metrics, policy, store, store, fleet, m
-	c.MinNodes = 0
+	c.MinNodes = autoscaler.NoMinimum
 	c.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	if cfg != nil {
 		cfg(&c)
@@ -500,7 +500,7 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 		NodesLeftInThisNS []string
 	}
 	var calls []string
-	for _, cl := range fleet.CallsTo("Terminate") {
+	for _, cl := range fleet.CallsTo(fake.Terminate) {
 		calls = append(calls, cl.Args)
 	}
 	nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: runLabel + "=" + ns})
@@ -573,7 +573,7 @@ func TestIntegrationTickAbandonsBlockedScaleDown(t *testing.T) {
 	if !strings.Contains(res.Reason, "scale-down abandoned") || !strings.Contains(res.Reason, autoscaler.ErrDrainBlocked.Error()) {
 		t.Errorf("reason %q does not say the drain was blocked", res.Reason)
 	}
-	if n := len(fleet.CallsTo("Terminate")); n != 0 {
+	if n := len(fleet.CallsTo(fake.Terminate)); n != 0 {
 		t.Errorf("%d Terminate calls, want none", n)
 	}
 }

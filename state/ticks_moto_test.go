@@ -64,7 +64,7 @@ func TestMotoConcurrentTicksScaleOnce(t *testing.T) {
 		metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(90, now), Memory: autoscaler.Value(60, now), PendingPods: autoscaler.Value(6, now)})
 		c := autoscaler.DefaultConfig()
 		c.ClusterID, c.Owner = cluster, fmt.Sprintf("replica-%02d", i)
-		c.MinNodes, c.MaxNodes = 0, 10
+		c.MinNodes, c.MaxNodes = autoscaler.NoMinimum, 10
 		c.Metrics, c.Policy, c.Locker, c.State, c.Fleet, c.Nodes = metrics, policy, store, store, fleet, fake.NewNodes(clk, nil)
 		c.Clock = clk
 		a, err := autoscaler.New(c)

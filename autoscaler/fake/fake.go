@@ -13,27 +13,63 @@ import (
 	"sync"
 )
 
-// Call is one recorded method call: the method's name and its arguments
-// printed as text.
+// Method names a method of a fake, for FailNext and CallsTo. It is a
+// typed constant so that a misspelt name does not compile (a string would
+// silently inject nothing).
+type Method int
+
+// The methods of the fakes.
+const (
+	Acquire Method = iota + 1
+	Release
+	Load
+	Save
+	List
+	Launch
+	Terminate
+	ListNodes
+	Cordon
+	Uncordon
+	Drain
+	DeleteNode
+	Collect
+	Notify
+	Publish
+)
+
+var methodNames = [...]string{Acquire: "Acquire", Release: "Release", Load: "Load", Save: "Save", List: "List",
+	Launch: "Launch", Terminate: "Terminate", ListNodes: "ListNodes", Cordon: "Cordon", Uncordon: "Uncordon",
+	Drain: "Drain", DeleteNode: "DeleteNode", Collect: "Collect", Notify: "Notify", Publish: "Publish"}
+
+// String is the method's name.
+func (m Method) String() string {
+	if m > 0 && int(m) < len(methodNames) {
+		return methodNames[m]
+	}
+	return fmt.Sprintf("Method(%d)", int(m))
+}
+
+// Call is one recorded method call: the method and its arguments printed
+// as text.
 type Call struct {
-	Method string
+	Method Method
 	Args   string
 }
 
 // String prints the call as "Method(args)".
-func (c Call) String() string { return c.Method + "(" + c.Args + ")" }
+func (c Call) String() string { return c.Method.String() + "(" + c.Args + ")" }
 
 // recorder records calls and hands out injected errors. It is embedded in
 // every fake.
 type recorder struct {
 	mu    sync.Mutex
 	calls []Call
-	next  map[string][]error
+	next  map[Method][]error
 }
 
 // record notes a call to method and returns the error injected for it, if
 // any. The caller holds no lock.
-func (r *recorder) record(method string, args ...any) error {
+func (r *recorder) record(method Method, args ...any) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	parts := make([]string, len(args))
@@ -50,11 +86,11 @@ func (r *recorder) record(method string, args ...any) error {
 
 // FailNext makes the next call to method return err; several calls queue
 // errors for successive calls.
-func (r *recorder) FailNext(method string, err error) {
+func (r *recorder) FailNext(method Method, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.next == nil {
-		r.next = map[string][]error{}
+		r.next = map[Method][]error{}
 	}
 	r.next[method] = append(r.next[method], err)
 }
@@ -67,7 +103,7 @@ func (r *recorder) Calls() []Call {
 }
 
 // CallsTo returns the recorded calls to method.
-func (r *recorder) CallsTo(method string) []Call {
+func (r *recorder) CallsTo(method Method) []Call {
 	var out []Call
 	for _, c := range r.Calls() {
 		if c.Method == method {

@@ -154,9 +154,9 @@ func (f *Fleet) RunningSince(id string) time.Time {
 	return time.Time{}
 }
 
-// List implements autoscaler.FleetProvider. Method name for FailNext: "List".
+// List implements autoscaler.FleetProvider. Method for FailNext: List.
 func (f *Fleet) List(ctx context.Context) ([]autoscaler.Instance, error) {
-	if err := f.record("List"); err != nil {
+	if err := f.record(List); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -209,9 +209,9 @@ func (f *Fleet) Instances() []autoscaler.Instance {
 }
 
 // Launch implements autoscaler.FleetProvider, idempotent by OperationID.
-// Method name for FailNext: "Launch" (an injected error launches nothing).
+// Method for FailNext: Launch (an injected error launches nothing).
 func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]autoscaler.Instance, error) {
-	if err := f.record("Launch", req.OperationID, req.Count); err != nil {
+	if err := f.record(Launch, req.OperationID, req.Count); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -282,10 +282,9 @@ func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]aut
 }
 
 // Terminate implements autoscaler.FleetProvider. Unknown ids are already
-// gone; foreign ids are refused with ErrNotManaged. Method name for
-// FailNext: "Terminate".
+// gone; foreign ids are refused with ErrNotManaged. Method for FailNext: Terminate.
 func (f *Fleet) Terminate(ctx context.Context, ids []string) error {
-	if err := f.record("Terminate", strings.Join(ids, ",")); err != nil {
+	if err := f.record(Terminate, strings.Join(ids, ",")); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -414,10 +413,9 @@ func (n *Nodes) sync() {
 	}
 }
 
-// ListNodes implements autoscaler.NodeManager. Method name for FailNext:
-// "ListNodes".
+// ListNodes implements autoscaler.NodeManager. Method for FailNext: ListNodes.
 func (n *Nodes) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
-	if err := n.record("ListNodes"); err != nil {
+	if err := n.record(ListNodes); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -434,7 +432,7 @@ func (n *Nodes) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	return out, nil
 }
 
-func (n *Nodes) setCordon(method, name string, v bool) error {
+func (n *Nodes) setCordon(method Method, name string, v bool) error {
 	if err := n.record(method, name); err != nil {
 		return err
 	}
@@ -442,7 +440,7 @@ func (n *Nodes) setCordon(method, name string, v bool) error {
 	defer n.mu.Unlock()
 	node, ok := n.nodes[name]
 	if !ok {
-		return fmt.Errorf("fake nodes: %s %s: %w", strings.ToLower(method), name, autoscaler.ErrNotFound)
+		return fmt.Errorf("fake nodes: %s %s: %w", strings.ToLower(method.String()), name, autoscaler.ErrNotFound)
 	}
 	node.Unschedulable = v
 	return nil
@@ -450,19 +448,19 @@ func (n *Nodes) setCordon(method, name string, v bool) error {
 
 // Cordon implements autoscaler.NodeManager.
 func (n *Nodes) Cordon(ctx context.Context, name string) error {
-	return n.setCordon("Cordon", name, true)
+	return n.setCordon(Cordon, name, true)
 }
 
 // Uncordon implements autoscaler.NodeManager.
 func (n *Nodes) Uncordon(ctx context.Context, name string) error {
-	return n.setCordon("Uncordon", name, false)
+	return n.setCordon(Uncordon, name, false)
 }
 
 // Drain implements autoscaler.NodeManager: the node's pods are gone at
 // once unless an error is injected ("Drain"), e.g. one wrapping
 // ErrDrainBlocked.
 func (n *Nodes) Drain(ctx context.Context, name string) error {
-	if err := n.record("Drain", name); err != nil {
+	if err := n.record(Drain, name); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -480,7 +478,7 @@ func (n *Nodes) Drain(ctx context.Context, name string) error {
 
 // DeleteNode implements autoscaler.NodeManager.
 func (n *Nodes) DeleteNode(ctx context.Context, name string) error {
-	if err := n.record("DeleteNode", name); err != nil {
+	if err := n.record(DeleteNode, name); err != nil {
 		return err
 	}
 	n.mu.Lock()

@@ -26,9 +26,9 @@ func (m *Metrics) Set(s autoscaler.Snapshot) {
 }
 
 // Collect returns an injected error, else Func's snapshot, else the last
-// one Set. Method name for FailNext: "Collect".
+// one Set. Method for FailNext: Collect.
 func (m *Metrics) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
-	if err := m.record("Collect"); err != nil {
+	if err := m.record(Collect); err != nil {
 		return autoscaler.Snapshot{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -49,10 +49,10 @@ type Notifier struct {
 	events []autoscaler.Event
 }
 
-// Notify records ev. Method name for FailNext: "Notify" (the event is
+// Notify records ev. Method for FailNext: Notify (the event is
 // still recorded as attempted in Calls, not in Events).
 func (n *Notifier) Notify(ctx context.Context, ev autoscaler.Event) error {
-	if err := n.record("Notify", ev.Kind); err != nil {
+	if err := n.record(Notify, ev.Kind); err != nil {
 		return err
 	}
 	n.mu.Lock()
@@ -84,9 +84,9 @@ type Publisher struct {
 	results []autoscaler.Result
 }
 
-// Publish records r. Method name for FailNext: "Publish".
+// Publish records r. Method for FailNext: Publish.
 func (p *Publisher) Publish(ctx context.Context, r autoscaler.Result) error {
-	if err := p.record("Publish", r.Outcome); err != nil {
+	if err := p.record(Publish, r.Outcome); err != nil {
 		return err
 	}
 	p.mu.Lock()

@@ -18,6 +18,14 @@ import (
 type Store struct {
 	recorder
 	clock clock.PassiveClock
+	// ShareHistory, when set, makes Load and Save share the history's
+	// records instead of deep-copying them: the slice handed out is cut
+	// to its length, so a caller's append never writes through, but a
+	// caller that edits a record in place edits the stored one. The
+	// autoscaler only appends and trims after appending; the simulator
+	// sets it (a month of daemon ticks copies the history 190,000 times
+	// otherwise).
+	ShareHistory bool
 
 	mu      sync.Mutex
 	owner   string
@@ -30,9 +38,9 @@ type Store struct {
 // NewStore returns an empty store reading time from clk.
 func NewStore(clk clock.PassiveClock) *Store { return &Store{clock: clk} }
 
-// Acquire implements autoscaler.Locker. Method name for FailNext: "Acquire".
+// Acquire implements autoscaler.Locker. Method for FailNext: Acquire.
 func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (autoscaler.Lease, error) {
-	if err := s.record("Acquire", owner, ttl); err != nil {
+	if err := s.record(Acquire, owner, ttl); err != nil {
 		return autoscaler.Lease{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -55,9 +63,9 @@ func (s *Store) Acquire(ctx context.Context, owner string, ttl time.Duration) (a
 	return l, nil
 }
 
-// Release implements autoscaler.Locker. Method name for FailNext: "Release".
+// Release implements autoscaler.Locker. Method for FailNext: Release.
 func (s *Store) Release(ctx context.Context, l autoscaler.Lease) error {
-	if err := s.record("Release", l.Owner, l.Token); err != nil {
+	if err := s.record(Release, l.Owner, l.Token); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -78,9 +86,9 @@ func (s *Store) Holder() string {
 	return s.owner
 }
 
-// Load implements autoscaler.StateStore. Method name for FailNext: "Load".
+// Load implements autoscaler.StateStore. Method for FailNext: Load.
 func (s *Store) Load(ctx context.Context) (autoscaler.ClusterState, error) {
-	if err := s.record("Load"); err != nil {
+	if err := s.record(Load); err != nil {
 		return autoscaler.ClusterState{}, err
 	}
 	s.mu.Lock()
@@ -92,14 +100,21 @@ func (s *Store) decode() (autoscaler.ClusterState, error) {
 	if s.state == nil {
 		return autoscaler.ClusterState{}, nil
 	}
-	return clone(*s.state), nil
+	return s.clone(*s.state), nil
 }
 
-// clone deep-copies a state, so that neither side can change the other's.
-func clone(st autoscaler.ClusterState) autoscaler.ClusterState {
+// clone copies a state, so that neither side can change the other's (the
+// history's records excepted under ShareHistory).
+func (s *Store) clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 	if st.Operation != nil {
 		op := *st.Operation
+		op.Replacing = slices.Clone(op.Replacing)
 		st.Operation = &op
+	}
+	st.Interruptions = slices.Clone(st.Interruptions)
+	if s.ShareHistory {
+		st.History = slices.Clip(st.History)
+		return st
 	}
 	st.History = slices.Clone(st.History)
 	for i, r := range st.History {
@@ -111,9 +126,9 @@ func clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 }
 
 // Save implements autoscaler.StateStore: refused with ErrLeaseLost when a
-// newer lease has been granted. Method name for FailNext: "Save".
+// newer lease has been granted. Method for FailNext: Save.
 func (s *Store) Save(ctx context.Context, l autoscaler.Lease, st autoscaler.ClusterState) error {
-	if err := s.record("Save", l.Token); err != nil {
+	if err := s.record(Save, l.Token); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -122,7 +137,7 @@ func (s *Store) Save(ctx context.Context, l autoscaler.Lease, st autoscaler.Clus
 		return fmt.Errorf("fake store: token %d, current %d: %w", l.Token, s.token, autoscaler.ErrLeaseLost)
 	}
 	st.Version = l.Token
-	c := clone(st)
+	c := s.clone(st)
 	s.state = &c
 	s.saves++
 	return nil
@@ -138,9 +153,9 @@ func (s *Store) State() autoscaler.ClusterState {
 
 // SetState replaces the stored state, as if an earlier tick had saved it.
 func (s *Store) SetState(st autoscaler.ClusterState) error {
-	c := clone(st)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	c := s.clone(st)
 	s.state = &c
 	return nil
 }

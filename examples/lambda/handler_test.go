@@ -91,7 +91,7 @@ func TestScheduledEventRunsATick(t *testing.T) {
 
 func TestScheduledTickFailureFailsTheInvocation(t *testing.T) {
 	e := newEnv(t, 3, nil)
-	e.fleet.FailNext("List", errors.New("EC2 is down"))
+	e.fleet.FailNext(fake.List, errors.New("EC2 is down"))
 	resp, err := e.h.Handle(context.Background(), payload(t, "scheduled-event.json", ""))
 	if err == nil || !strings.Contains(err.Error(), "EC2 is down") {
 		t.Fatalf("err = %v, want the tick's error", err)
@@ -128,7 +128,7 @@ func TestSpotInterruptionDrainsAndReplaces(t *testing.T) {
 	if !n.Unschedulable {
 		t.Error("node not cordoned")
 	}
-	launches := e.fleet.CallsTo("Launch")
+	launches := e.fleet.CallsTo(fake.Launch)
 	if len(launches) != 1 || !strings.Contains(launches[0].String(), "shop-") {
 		t.Errorf("launches %v, want one under the tick's operation", launches)
 	}
@@ -173,7 +173,7 @@ func TestSpotInterruptionOfAForeignInstanceIsIgnored(t *testing.T) {
 	if resp.Interruption.Ignored != "not an active instance of this cluster's fleet" {
 		t.Errorf("ignored %q", resp.Interruption.Ignored)
 	}
-	if len(e.fleet.CallsTo("Launch")) != 0 || len(e.store.State().Interruptions) != 0 {
+	if len(e.fleet.CallsTo(fake.Launch)) != 0 || len(e.store.State().Interruptions) != 0 {
 		t.Error("acted on an instance the cluster does not own")
 	}
 }
@@ -188,7 +188,7 @@ func TestSpotInterruptionAtMaxNodesDrainsWithoutReplacement(t *testing.T) {
 	if r := resp.Interruption; len(r.Replacements) != 0 || r.ReplacedBy != "" || !r.Drained {
 		t.Errorf("interruption %+v", r)
 	}
-	if !strings.Contains(resp.Result, "at MaxNodes 2") && len(e.fleet.CallsTo("Launch")) != 0 {
+	if !strings.Contains(resp.Result, "at MaxNodes 2") && len(e.fleet.CallsTo(fake.Launch)) != 0 {
 		t.Errorf("launched at MaxNodes: %s", resp.Result)
 	}
 	// Not replaced: recorded in the state, so that the ticks no longer
@@ -209,7 +209,7 @@ func TestSpotInterruptionWaitsForTheLockThenGivesUp(t *testing.T) {
 	if !errors.Is(err, autoscaler.ErrLockHeld) || !strings.Contains(err.Error(), "EventBridge will retry") {
 		t.Errorf("err = %v, want the lock held, to be retried", err)
 	}
-	if len(e.fleet.CallsTo("Launch")) != 0 {
+	if len(e.fleet.CallsTo(fake.Launch)) != 0 {
 		t.Error("acted without the lock")
 	}
 }

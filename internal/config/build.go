@@ -143,7 +143,14 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	ac.Publisher = opts.Publisher
 	ac.Clock, ac.Logger = opts.Clock, log
 	ac.MinNodes, ac.MaxNodes = cfg.MinNodes, cfg.MaxNodes
+	if cfg.MinNodes == 0 {
+		// MIN_NODES=0 is asked for; the library's 0 is its default.
+		ac.MinNodes = autoscaler.NoMinimum
+	}
 	ac.ScaleUpCooldown, ac.ScaleDownCooldown = cfg.ScaleUpCooldown, cfg.ScaleDownCooldown
+	if cfg.ScaleDownCooldown == 0 {
+		ac.ScaleDownCooldown = autoscaler.NoCooldown
+	}
 	ac.LockTTL, ac.JoinTimeout = cfg.LockTTL, cfg.JoinTimeout
 	if cfg.Interval > 0 {
 		ac.Interval = cfg.Interval

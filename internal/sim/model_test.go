@@ -46,7 +46,7 @@ func TestCostOfAScaleUpAndDownByHand(t *testing.T) {
 	cfg := baseConfig(make([]float64, 60)) // an hour of no demand
 	up, down := cfg.Start.Add(10*time.Minute), cfg.Start.Add(40*time.Minute)
 	cfg.Autoscaler.Policy = stepPolicy(up, down)
-	cfg.Autoscaler.ScaleDownCooldown = 0
+	cfg.Autoscaler.ScaleDownCooldown = autoscaler.NoCooldown
 	cfg.BootMin, cfg.BootMax = 90*time.Second, 90*time.Second
 	cfg.Market = autoscaler.MarketOnDemand
 	rep, err := Run(context.Background(), cfg)
@@ -68,7 +68,7 @@ func TestAnInstanceGoneWithinAMinuteIsBilledAMinute(t *testing.T) {
 	cfg.Mode = ModeDaemon
 	up := cfg.Start.Add(2 * time.Minute)
 	cfg.Autoscaler.Policy = stepPolicy(up, up.Add(15*time.Second))
-	cfg.Autoscaler.ScaleDownCooldown = 0
+	cfg.Autoscaler.ScaleDownCooldown = autoscaler.NoCooldown
 	cfg.BootMin, cfg.BootMax = time.Second, time.Second
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
