@@ -120,6 +120,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 staticcheck ./...
+log "generated mocks up to date"
+scripts/check-mocks.sh
 log "shellcheck"
 mapfile -t shfiles < <(git ls-files '*.sh')
 # Plugins are sourced, not run: tell shellcheck the shell.
