@@ -223,8 +223,8 @@ func noProgressRail(s *situation, d Decision) (Decision, *Verdict) {
 }
 
 // stuck reports whether the pending pods stayed exactly as many in every
-// tick since the last scale-up made for them, with at least one tick in
-// between and nothing still booting: the pods a launch did not help.
+// tick since the last scale-up made for them, and nothing it launched is
+// still booting: the pods a launch did not help.
 func (s *situation) stuck() (bool, Record) {
 	pending, ok := s.pendingHelpable()
 	if !ok || pending == 0 || s.v.booting > 0 {
@@ -237,7 +237,7 @@ func (s *situation) stuck() (bool, Record) {
 			return false, Record{}
 		}
 		if r.Action == ScaleUp {
-			return i < len(h)-1, r
+			return true, r
 		}
 	}
 	return false, Record{}

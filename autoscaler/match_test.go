@@ -89,3 +89,20 @@ func TestChooseVictims(t *testing.T) {
 		t.Errorf("chose a blocked or NotReady node: %v", got)
 	}
 }
+
+// Defect 8: a Node whose label names a dead instance does not claim the new
+// instance that reuses its private IP; the new instance keeps its own node.
+func TestNodeNamingADeadInstanceDoesNotClaimByIP(t *testing.T) {
+	ins := []Instance{{ID: "i-new", PrivateIP: "10.0.1.5", PrivateDNS: "ip-10-0-1-5.ec2.internal"}}
+	nodes := []Node{
+		{Name: "ip-10-0-1-5", InstanceID: "i-dead", InternalIP: "10.0.1.5"},
+		{Name: "worker-new", ProviderID: "aws:///zone-a/i-new", InternalIP: "10.0.9.9"},
+	}
+	by, unmatched := MatchNodes(ins, nodes)
+	if by["i-new"].Name != "worker-new" {
+		t.Errorf("i-new matched to %q, want its own node worker-new", by["i-new"].Name)
+	}
+	if len(unmatched) != 1 || unmatched[0].Name != "ip-10-0-1-5" {
+		t.Errorf("unmatched %v, want the dead instance's node", unmatched)
+	}
+}

@@ -1,0 +1,229 @@
+package autoscaler_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// A fleet of n instances with Ready nodes, launched an hour before t0.
+func readyFleet(n int) ([]autoscaler.Instance, []autoscaler.Node) {
+	var ins []autoscaler.Instance
+	var nodes []autoscaler.Node
+	for i := range n {
+		id := fmt.Sprintf("i-%02d", i)
+		ins = append(ins, autoscaler.Instance{ID: id, State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+			LaunchTime: t0.Add(-time.Hour), PrivateIP: fmt.Sprintf("10.0.0.%d", i)})
+		nodes = append(nodes, autoscaler.Node{Name: "node-" + id, InstanceID: id, Ready: true, Managed: true,
+			ReadyTransition: t0.Add(-time.Hour), Created: t0.Add(-time.Hour)})
+	}
+	return ins, nodes
+}
+
+func snapshot(cpu, pending float64) autoscaler.Snapshot {
+	return autoscaler.Snapshot{Time: t0, CPU: autoscaler.Value(cpu, t0), Memory: autoscaler.Value(50, t0), PendingPods: autoscaler.Value(pending, t0)}
+}
+
+// stepKinds lists the plan's steps as "kind id/count".
+func stepKinds(p autoscaler.Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, fmt.Sprintf("%s %s%d", s.Kind, s.InstanceID, s.Count))
+	}
+	return out
+}
+
+// The precedence of the tick, on the planner alone: no fakes, no clock.
+func TestPlannerPrecedence(t *testing.T) {
+	type obsFn func(*autoscaler.Observation, *autoscaler.Config)
+	tests := []struct {
+		name      string
+		ready     int
+		policy    autoscaler.Policy
+		setup     obsFn
+		wantSteps []string
+		wantHold  autoscaler.HoldCode
+	}{
+		{
+			name: "interruption and scale-up cooldown together: the replacement goes, the policy's scale-up waits",
+			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				c.ScaleUpCooldown = 10 * time.Minute
+				o.State.LastScaleUp = t0.Add(-time.Minute)
+				o.Interruptions = []autoscaler.Interruption{{InstanceID: "i-00", Notice: t0}}
+			},
+			wantSteps: []string{"launch 1", "cordon-interrupted i-000", "drain-interrupted i-000"},
+			wantHold:  autoscaler.HoldCooldown,
+		},
+		{
+			name: "floor and ceiling together, below: MinNodes = MaxNodes = 3 with 2",
+			ready: 2, policy: policy(autoscaler.ScaleDown, 1),
+			setup:     func(o *autoscaler.Observation, c *autoscaler.Config) { c.MinNodes, c.MaxNodes = 3, 3 },
+			wantSteps: []string{"launch 1"},
+		},
+		{
+			name: "floor and ceiling together, above: MinNodes = MaxNodes = 3 with 4",
+			ready: 4, policy: policy(autoscaler.ScaleUp, 1),
+			setup:     func(o *autoscaler.Observation, c *autoscaler.Config) { c.MinNodes, c.MaxNodes = 3, 3 },
+			wantSteps: []string{"scale-down i-000"},
+		},
+		{
+			name: "the ceiling does not wait for the scale-down cooldown",
+			ready: 5, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				c.MaxNodes = 4
+				o.State.LastScaleUp = t0.Add(-time.Minute)
+			},
+			wantSteps: []string{"scale-down i-000"},
+		},
+		{
+			name: "safety and repair together: no ghost is terminated, no scale-down",
+			ready: 3, policy: policy(autoscaler.ScaleDown, 1),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.Snapshot.CPU = autoscaler.Missing(autoscaler.ErrNoData)
+				o.Instances = append(o.Instances, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)})
+			},
+			wantHold: autoscaler.HoldSafety,
+		},
+		{
+			name: "safety mode still scales up to the floor",
+			ready: 1, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.Snapshot.CPU = autoscaler.Missing(autoscaler.ErrNoData)
+			},
+			wantSteps: []string{"launch 1"},
+		},
+		{
+			name: "an earlier operation is finished first; the policy waits",
+			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.State.Operation = &autoscaler.Operation{ID: "op-1", Kind: autoscaler.OpLaunch, Count: 1, Started: t0.Add(-3 * time.Minute)}
+			},
+			wantSteps: []string{"recover-launch 1"},
+			wantHold:  autoscaler.HoldOperation,
+		},
+		{
+			name: "near the deadline nothing starts, not even the floor",
+			ready: 1, policy: policy(autoscaler.ScaleUp, 2),
+			setup:    func(o *autoscaler.Observation, c *autoscaler.Config) { o.DeadlineNear = true },
+			wantHold: autoscaler.HoldDeadline,
+		},
+		{
+			name: "booting instances cover a scale-up",
+			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				for i := range 2 {
+					o.Instances = append(o.Instances, autoscaler.Instance{ID: fmt.Sprintf("i-new%d", i), State: autoscaler.StatePending, LaunchTime: t0})
+				}
+			},
+			wantHold: autoscaler.HoldBooting,
+		},
+		{
+			name: "pending pods block a policy's scale-down",
+			ready: 4, policy: policy(autoscaler.ScaleDown, 1),
+			setup:    func(o *autoscaler.Observation, c *autoscaler.Config) { o.Snapshot.PendingPods = autoscaler.Value(3, t0) },
+			wantHold: autoscaler.HoldPendingPods,
+		},
+		{
+			name: "a scale-down never goes below MinNodes",
+			ready: 2, policy: policy(autoscaler.ScaleDown, 1),
+			wantHold: autoscaler.HoldAtMin,
+		},
+		{
+			name: "at MaxNodes without the interrupted instance its replacement still goes",
+			ready: 3, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				c.MaxNodes = 3
+				o.Interruptions = []autoscaler.Interruption{{InstanceID: "i-01", Notice: t0}}
+			},
+			wantSteps: []string{"launch 1", "cordon-interrupted i-010", "drain-interrupted i-010"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := autoscaler.Config{Policy: tt.policy}
+			ins, nodes := readyFleet(tt.ready)
+			obs := autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)}
+			if tt.setup != nil {
+				tt.setup(&obs, &cfg)
+			}
+			p := autoscaler.PlanTick(cfg, obs)
+			if d := cmp.Diff(tt.wantSteps, stepKinds(p)); d != "" {
+				t.Errorf("steps (-want +got):\n%s\nverdicts: %v", d, p.Verdicts)
+			}
+			if got := p.Hold(); got != tt.wantHold {
+				t.Errorf("hold %q, want %q (decision %v, verdicts %v)", got, tt.wantHold, p.Decision, p.Verdicts)
+			}
+		})
+	}
+}
+
+// The order of the guardrails is written once; this is it.
+func TestGuardrailOrder(t *testing.T) {
+	want := []string{"booting", "interruption", "floor", "ceiling", "safety", "pending-pods", "no-progress", "cooldown", "at-min", "operation", "deadline"}
+	if d := cmp.Diff(want, autoscaler.Guardrails()); d != "" {
+		t.Errorf("guardrails (-want +got):\n%s", d)
+	}
+}
+
+// Defect 3: a control-plane outage makes every node NotReady at once; the
+// planner terminates nothing and alerts.
+func TestPlannerMassNotReadyTerminatesNothing(t *testing.T) {
+	ins, nodes := readyFleet(6)
+	for i := range nodes {
+		nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+	}
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepTerminateNotReady || s.Kind == autoscaler.StepScaleDown || s.Kind == autoscaler.StepTerminateGhost {
+			t.Errorf("step %v during a mass NotReady", s)
+		}
+	}
+	if len(p.Alerts) != 1 || p.Alerts[0].Kind != autoscaler.EventRepairHeld {
+		t.Errorf("alerts %v, want one repair_held", p.Alerts)
+	}
+}
+
+// Defect 3: repair is bounded per tick, and a NotReady instance is not
+// terminated when that would leave fewer than MinNodes.
+func TestPlannerRepairIsBounded(t *testing.T) {
+	ins, nodes := readyFleet(10)
+	for i := range 3 {
+		ins = append(ins, autoscaler.Instance{ID: fmt.Sprintf("i-ghost%d", i), State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)})
+	}
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if d := cmp.Diff([]string{"terminate-ghost i-ghost00", "terminate-ghost i-ghost10"}, stepKinds(p)); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+
+	ins, nodes = readyFleet(2)
+	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-30*time.Minute)
+	p = autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	// One of two NotReady is half the fleet, but a single instance is
+	// not an outage; MinNodes 2 keeps it until its replacement is up.
+	if d := cmp.Diff([]string{"launch 1"}, stepKinds(p)); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+}
+
+// Defect 8 at the planner: the node of a dead instance whose IP was reused
+// does not claim the new instance, which is matched by its own node.
+func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
+	ins, nodes := readyFleet(2)
+	nodes = append(nodes, autoscaler.Node{Name: "node-dead", InstanceID: "i-dead", InternalIP: ins[1].PrivateIP, Ready: false, Managed: true,
+		ReadyTransition: t0.Add(-time.Hour)})
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if p.ReadyNodes != 2 {
+		t.Errorf("ready nodes %d, want 2", p.ReadyNodes)
+	}
+	if d := cmp.Diff([]string{"delete-orphan 0"}, stepKinds(p)); d != "" {
+		t.Errorf("steps (-want +got):\n%s", d)
+	}
+}
