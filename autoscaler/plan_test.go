@@ -48,7 +48,7 @@ func TestPlannerPrecedence(t *testing.T) {
 		wantHold  autoscaler.HoldCode
 	}{
 		{
-			name: "interruption and scale-up cooldown together: the replacement goes, the policy's scale-up waits",
+			name:  "interruption and scale-up cooldown together: the replacement goes, the policy's scale-up waits",
 			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				c.ScaleUpCooldown = 10 * time.Minute
@@ -59,19 +59,19 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantHold:  autoscaler.HoldCooldown,
 		},
 		{
-			name: "floor and ceiling together, below: MinNodes = MaxNodes = 3 with 2",
+			name:  "floor and ceiling together, below: MinNodes = MaxNodes = 3 with 2",
 			ready: 2, policy: policy(autoscaler.ScaleDown, 1),
 			setup:     func(o *autoscaler.Observation, c *autoscaler.Config) { c.MinNodes, c.MaxNodes = 3, 3 },
 			wantSteps: []string{"launch 1"},
 		},
 		{
-			name: "floor and ceiling together, above: MinNodes = MaxNodes = 3 with 4",
+			name:  "floor and ceiling together, above: MinNodes = MaxNodes = 3 with 4",
 			ready: 4, policy: policy(autoscaler.ScaleUp, 1),
 			setup:     func(o *autoscaler.Observation, c *autoscaler.Config) { c.MinNodes, c.MaxNodes = 3, 3 },
 			wantSteps: []string{"scale-down i-000"},
 		},
 		{
-			name: "the ceiling does not wait for the scale-down cooldown",
+			name:  "the ceiling does not wait for the scale-down cooldown",
 			ready: 5, policy: policy(autoscaler.Hold, 0),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				c.MaxNodes = 4
@@ -80,7 +80,7 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantSteps: []string{"scale-down i-000"},
 		},
 		{
-			name: "safety and repair together: no ghost is terminated, no scale-down",
+			name:  "safety and repair together: no ghost is terminated, no scale-down",
 			ready: 3, policy: policy(autoscaler.ScaleDown, 1),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				o.Snapshot.CPU = autoscaler.Missing(autoscaler.ErrNoData)
@@ -89,7 +89,7 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantHold: autoscaler.HoldSafety,
 		},
 		{
-			name: "safety mode still scales up to the floor",
+			name:  "safety mode still scales up to the floor",
 			ready: 1, policy: policy(autoscaler.Hold, 0),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				o.Snapshot.CPU = autoscaler.Missing(autoscaler.ErrNoData)
@@ -97,7 +97,7 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantSteps: []string{"launch 1"},
 		},
 		{
-			name: "an earlier operation is finished first; the policy waits",
+			name:  "an earlier operation is finished first; the policy waits",
 			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				o.State.Operation = &autoscaler.Operation{ID: "op-1", Kind: autoscaler.OpLaunch, Count: 1, Started: t0.Add(-3 * time.Minute)}
@@ -106,13 +106,13 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantHold:  autoscaler.HoldOperation,
 		},
 		{
-			name: "near the deadline nothing starts, not even the floor",
+			name:  "near the deadline nothing starts, not even the floor",
 			ready: 1, policy: policy(autoscaler.ScaleUp, 2),
 			setup:    func(o *autoscaler.Observation, c *autoscaler.Config) { o.DeadlineNear = true },
 			wantHold: autoscaler.HoldDeadline,
 		},
 		{
-			name: "booting instances cover a scale-up",
+			name:  "booting instances cover a scale-up",
 			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				for i := range 2 {
@@ -122,18 +122,20 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantHold: autoscaler.HoldBooting,
 		},
 		{
-			name: "pending pods block a policy's scale-down",
+			name:  "pending pods block a policy's scale-down",
 			ready: 4, policy: policy(autoscaler.ScaleDown, 1),
-			setup:    func(o *autoscaler.Observation, c *autoscaler.Config) { o.Snapshot.PendingPods = autoscaler.Value(3, t0) },
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.Snapshot.PendingPods = autoscaler.Value(3, t0)
+			},
 			wantHold: autoscaler.HoldPendingPods,
 		},
 		{
-			name: "a scale-down never goes below MinNodes",
+			name:  "a scale-down never goes below MinNodes",
 			ready: 2, policy: policy(autoscaler.ScaleDown, 1),
 			wantHold: autoscaler.HoldAtMin,
 		},
 		{
-			name: "at MaxNodes without the interrupted instance its replacement still goes",
+			name:  "at MaxNodes without the interrupted instance its replacement still goes",
 			ready: 3, policy: policy(autoscaler.Hold, 0),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
 				c.MaxNodes = 3
