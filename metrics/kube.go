@@ -133,6 +133,12 @@ func (k *KubePending) Collect(ctx context.Context) (autoscaler.Snapshot, error) 
 	return snap, nil
 }
 
+func (k *KubePending) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView) {
+	return k.pending(ctx, now), nil
+}
+
+func (k *KubePending) clockNow() time.Time { return k.cfg.Clock.Now() }
+
 func (k *KubePending) pending(ctx context.Context, now time.Time) autoscaler.Metric {
 	n, err := k.Count(ctx)
 	if err != nil {
@@ -153,9 +159,16 @@ func OverridePending(src autoscaler.MetricSource, pending *KubePending) autoscal
 	return &override{src: src, pending: pending}
 }
 
+// pendingSource is what an override takes PendingPods (and the
+// scheduler's view, when it has one) from.
+type pendingSource interface {
+	pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView)
+	clockNow() time.Time
+}
+
 type override struct {
 	src     autoscaler.MetricSource
-	pending *KubePending
+	pending pendingSource
 }
 
 func (o *override) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
@@ -164,20 +177,21 @@ func (o *override) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 		snap autoscaler.Snapshot
 		err  error
 		m    autoscaler.Metric
+		view *autoscaler.SchedulerView
 	)
-	now := o.pending.cfg.Clock.Now()
+	now := o.pending.clockNow()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		snap, err = o.src.Collect(ctx)
 	}()
-	m = o.pending.pending(ctx, now)
+	m, view = o.pending.pendingView(ctx, now)
 	wg.Wait()
 	if err != nil {
 		miss := autoscaler.Missing(fmt.Errorf("metric source failed: %w: %w", autoscaler.ErrNoData, err))
 		snap = autoscaler.Snapshot{Time: now, CPU: miss, Memory: miss, APILatency: miss}
 	}
-	snap.PendingPods = m
+	snap.PendingPods, snap.Scheduler = m, view
 	if err != nil && !m.OK {
 		return snap, errors.Join(err, m.Err)
 	}

@@ -1,0 +1,555 @@
+package metrics
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// Defaults of the KubeSchedulerConfig fields that have one.
+const (
+	// DefaultMaxPods is the kubelet's default --max-pods, K3s's too.
+	DefaultMaxPods = 110
+	// DefaultArch is the CPU architecture of new workers.
+	DefaultArch = "amd64"
+)
+
+// InstanceTypes looks up the size of an instance type, for the worker
+// template when no Ready worker of the type runs yet. ec2fleet can
+// implement it with EC2 DescribeInstanceTypes; an implementation should
+// cache the answers (they do not change). An unknown type is an error
+// wrapping autoscaler.ErrNotFound.
+type InstanceTypes interface {
+	// InstanceTypeSize returns the type's vCPUs and memory in MiB.
+	InstanceTypeSize(ctx context.Context, instanceType string) (vcpu int, memoryMiB int64, err error)
+}
+
+// Reservation returns what a worker's kubelet keeps from pods on a machine
+// of vcpu cores and memoryMiB of memory, with maxPods pod slots: the
+// difference between the machine's size and its allocatable.
+type Reservation func(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources
+
+// K3sReservation is the default Reservation, an estimate for K3s agents
+// on EC2 where no worker has registered yet to learn from (a Ready
+// worker's allocatable always wins):
+//
+//   - CPU: 6% of the first core, 1% of the second, 0.5% of the third and
+//     fourth, 0.25% of every further core (the tiers GKE and EKS reserve;
+//     give K3s --kubelet-arg=kube-reserved to match): 70m on 2 vCPU, so
+//     that a t3.medium offers 1.93 CPU;
+//   - memory: the kubelet's hard eviction threshold (100Mi, which K3s
+//     keeps) plus 5% of the instance's memory, which the kernel and
+//     firmware hold before the kubelet counts capacity (a t3.medium's
+//     4 GiB shows as about 3.8).
+func K3sReservation(vcpu int, memoryMiB, _ int64) autoscaler.Resources {
+	var milli int64
+	for core := 1; core <= vcpu; core++ {
+		switch {
+		case core == 1:
+			milli += 60
+		case core == 2:
+			milli += 10
+		case core <= 4:
+			milli += 5
+		default:
+			milli += 2 // 0.25% of 1000m, rounded down
+		}
+	}
+	mem := (100 + memoryMiB*5/100) << 20
+	return autoscaler.Resources{MilliCPU: milli, Memory: mem}
+}
+
+// KubeSchedulerConfig configures a KubeScheduler source. Client and
+// InstanceType are required, and so is one way of sizing a new worker
+// before any has registered: VCPU and MemoryMiB, or InstanceTypes.
+type KubeSchedulerConfig struct {
+	// Client talks to the cluster's API server. Required.
+	Client kubernetes.Interface
+	// InstanceType is the instance type new workers are launched as
+	// (the launch template's), e.g. "t3.medium". Required.
+	InstanceType string
+	// Workers is a label selector (kubectl syntax) of the nodes that are
+	// the fleet's workers: their pods make up Demand, and the Ready ones
+	// of InstanceType teach the template. Default: the nodes that carry
+	// autoscaler.LabelInstanceID or autoscaler.LabelCluster (set by the
+	// join script).
+	Workers string
+	// WorkerLabels are labels every new worker registers with, on top of
+	// kubernetes.io/os=linux, kubernetes.io/arch=Arch and
+	// autoscaler.LabelInstanceType=InstanceType, and of the labels that
+	// every Ready worker of InstanceType shares (per-node labels such as
+	// the hostname, instance id and zone left out). Default none.
+	WorkerLabels map[string]string
+	// WorkerTaints are the taints every new worker registers with (K3s
+	// --node-taint), on top of the NoSchedule and NoExecute taints that
+	// every Ready worker of InstanceType shares (node.kubernetes.io/
+	// condition taints left out). Default none.
+	WorkerTaints []autoscaler.Taint
+	// VCPU and MemoryMiB are InstanceType's size, for the template while
+	// no Ready worker of the type runs. Default: asked of InstanceTypes.
+	VCPU      int
+	MemoryMiB int64
+	// InstanceTypes looks up InstanceType's size when VCPU and MemoryMiB
+	// are not given. Default none.
+	InstanceTypes InstanceTypes
+	// Reservation is what the kubelet keeps from pods, subtracted from
+	// the instance type's size. Default K3sReservation.
+	Reservation Reservation
+	// MaxPods is a new worker's pod slots while none has registered.
+	// Default DefaultMaxPods.
+	MaxPods int64
+	// Arch is new workers' kubernetes.io/arch label. Default DefaultArch.
+	Arch string
+	// Timeout bounds one read of the cluster (every page of every list).
+	// Default DefaultKubeTimeout.
+	Timeout time.Duration
+	// PageSize is the number of objects asked for per list call. Default
+	// 500.
+	PageSize int64
+	// Clock reads the time; defaults to the real clock.
+	Clock clock.PassiveClock
+	// Logger receives a warning once for each pod that no new worker
+	// could take, and the reasons a template could not be made. Default:
+	// discarded.
+	Logger *slog.Logger
+}
+
+// KubeScheduler is the scheduler's view of the cluster as a MetricSource:
+// in one pass over the Kubernetes API per tick (nodes, pods and DaemonSets
+// listed once each, paginated, within Config.Timeout) it finds the pods the
+// scheduler could not place (as KubePending counts them), their requests
+// (PodRequests), whether a new worker could take them, the new worker's
+// template, how many new workers the placeable ones need
+// (autoscaler.PackPending) and the workers' demand. As a MetricSource it
+// reports PendingPods and Snapshot.Scheduler (every other metric is
+// missing); combine it with another source through OverrideScheduler.
+//
+// The template's allocatable is learnt from the Ready workers of
+// Config.InstanceType (the smallest of each resource) when any runs (a
+// worker's type is its autoscaler.LabelInstanceType label, else
+// node.kubernetes.io/instance-type); otherwise it is the instance type's
+// size (Config.VCPU and MemoryMiB, or Config.InstanceTypes) minus
+// Config.Reservation. The DaemonSet pods that would land on a new worker
+// are those of every DaemonSet whose pod template selects, tolerates and
+// fits the template; their requests are subtracted from what a new worker
+// offers.
+type KubeScheduler struct {
+	cfg     KubeSchedulerConfig
+	workers labels.Selector // nil: the default (managed labels)
+
+	mu     sync.Mutex
+	size   *[2]int64          // InstanceTypes' answer, once had
+	warned map[types.UID]bool // unplaceable pods already logged
+}
+
+// NewKubeScheduler checks cfg, fills in the defaults and returns the
+// source. Every problem is reported, each naming its setting.
+func NewKubeScheduler(cfg KubeSchedulerConfig) (*KubeScheduler, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if cfg.Client == nil {
+		bad("Client is required")
+	}
+	if cfg.InstanceType == "" {
+		bad("InstanceType is required (the instance type new workers are launched as)")
+	}
+	k := &KubeScheduler{warned: map[types.UID]bool{}}
+	if cfg.Workers != "" {
+		sel, err := labels.Parse(cfg.Workers)
+		if err != nil {
+			bad("Workers %q: %v", cfg.Workers, err)
+		}
+		k.workers = sel
+	}
+	switch {
+	case cfg.VCPU < 0 || cfg.MemoryMiB < 0:
+		bad("VCPU and MemoryMiB must not be negative, got %d and %d", cfg.VCPU, cfg.MemoryMiB)
+	case (cfg.VCPU == 0) != (cfg.MemoryMiB == 0):
+		bad("VCPU and MemoryMiB go together, got %d and %d", cfg.VCPU, cfg.MemoryMiB)
+	case cfg.VCPU == 0 && cfg.InstanceTypes == nil:
+		bad("VCPU and MemoryMiB, or InstanceTypes, are required to size a new worker before one has registered")
+	}
+	for _, t := range cfg.WorkerTaints {
+		switch corev1.TaintEffect(t.Effect) {
+		case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		default:
+			bad("WorkerTaints: taint %q has effect %q; want NoSchedule, PreferNoSchedule or NoExecute", t.Key, t.Effect)
+		}
+	}
+	if cfg.MaxPods == 0 {
+		cfg.MaxPods = DefaultMaxPods
+	} else if cfg.MaxPods < 0 {
+		bad("MaxPods must be positive, got %d", cfg.MaxPods)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultKubeTimeout
+	} else if cfg.Timeout < 0 {
+		bad("Timeout must be positive, got %s", cfg.Timeout)
+	}
+	if cfg.PageSize == 0 {
+		cfg.PageSize = 500
+	} else if cfg.PageSize < 0 {
+		bad("PageSize must be positive, got %d", cfg.PageSize)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("metrics.KubeScheduler config: %w", err)
+	}
+	if cfg.Arch == "" {
+		cfg.Arch = DefaultArch
+	}
+	if cfg.Reservation == nil {
+		cfg.Reservation = K3sReservation
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	k.cfg = cfg
+	return k, nil
+}
+
+// Collect returns a snapshot with PendingPods and Scheduler from the API
+// and every other metric missing. When the cluster cannot be read,
+// PendingPods is missing and Scheduler nil, and the error wraps
+// autoscaler.ErrNoData. When only the template cannot be made (no Ready
+// worker and the instance type's size cannot be looked up), PendingPods
+// is counted and Scheduler is nil.
+func (k *KubeScheduler) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
+	now := k.cfg.Clock.Now()
+	other := autoscaler.Missing(fmt.Errorf("not measured by KubeScheduler: %w", autoscaler.ErrNoData))
+	snap := autoscaler.Snapshot{Time: now, CPU: other, Memory: other, APILatency: other}
+	snap.PendingPods, snap.Scheduler = k.pendingView(ctx, now)
+	if !snap.PendingPods.OK {
+		return snap, snap.PendingPods.Err
+	}
+	return snap, nil
+}
+
+func (k *KubeScheduler) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView) {
+	view, n, err := k.View(ctx)
+	if err != nil {
+		k.cfg.Logger.DebugContext(ctx, "scheduler view missing", "err", err)
+		return autoscaler.Missing(fmt.Errorf("%s: %w: %w", autoscaler.MetricPendingPods, autoscaler.ErrNoData, err)), nil
+	}
+	return autoscaler.Value(float64(n), now), view
+}
+
+func (k *KubeScheduler) clockNow() time.Time { return k.cfg.Clock.Now() }
+
+// View reads the cluster once and returns the scheduler's view and the
+// number of unschedulable pods (placeable or not, as KubePending counts
+// them). An error means the cluster could not be read (nothing is
+// returned then); a view that is nil without an error means that the
+// template could not be made (logged), while the count stands.
+func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
+	defer cancel()
+	c := k.cfg.Client
+	nodes, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+		l, err := c.CoreV1().Nodes().List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list nodes: %w", err)
+	}
+	live := fields.AndSelectors(
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+	).String()
+	pods, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+		o.FieldSelector = live
+		l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list pods: %w", err)
+	}
+	dss, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
+		l, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list daemonsets: %w", err)
+	}
+
+	workers := map[string]bool{}
+	var learn []*corev1.Node
+	for i := range nodes {
+		n := &nodes[i]
+		if !k.isWorker(n) {
+			continue
+		}
+		workers[n.Name] = true
+		if nodeReady(n) && InstanceTypeOf(n) == k.cfg.InstanceType && !NodeAllocatable(n).IsZero() {
+			learn = append(learn, n)
+		}
+	}
+	var unschedulable []*corev1.Pod
+	var onWorkers autoscaler.Resources
+	for i := range pods {
+		p := &pods[i]
+		switch {
+		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
+		case Unschedulable(p):
+			unschedulable = append(unschedulable, p)
+		case workers[p.Spec.NodeName] && !perNode(p):
+			onWorkers = onWorkers.Add(PodRequests(p))
+		}
+	}
+	tpl, err := k.template(ctx, learn)
+	if err != nil {
+		k.cfg.Logger.WarnContext(ctx, "no worker template: pending pods are counted, not sized", "instance_type", k.cfg.InstanceType, "err", err)
+		return nil, len(unschedulable), nil
+	}
+	for i := range dss {
+		spec := &dss[i].Spec.Template.Spec
+		probe := *spec
+		probe.Tolerations = daemonSetTolerations(spec)
+		if wontLand(&probe, tpl.Labels, tpl.Taints) != "" {
+			continue
+		}
+		r := PodRequests(&corev1.Pod{Spec: *spec})
+		if !r.Fits(tpl.Allocatable.Sub(tpl.DaemonSet)) {
+			continue // it would not fit a new worker either
+		}
+		tpl.DaemonSet = tpl.DaemonSet.Add(r)
+	}
+
+	view := &autoscaler.SchedulerView{Template: tpl}
+	slices.SortFunc(unschedulable, func(a, b *corev1.Pod) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	var placeable []autoscaler.PendingPod
+	var pendingReq autoscaler.Resources
+	unplaced := map[types.UID]bool{}
+	for _, p := range unschedulable {
+		pp := autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p)}
+		if why := wontLand(&p.Spec, tpl.Labels, tpl.Taints); why != "" {
+			pp.Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pp.Key(), tpl.InstanceType, why)
+		} else {
+			pp.Unplaceable = autoscaler.TooLarge(pp, tpl)
+		}
+		if pp.Unplaceable == "" {
+			placeable = append(placeable, pp)
+			pendingReq = pendingReq.Add(pp.Requests)
+		} else {
+			unplaced[p.UID] = true
+		}
+		view.Pending = append(view.Pending, pp)
+	}
+	k.warnOnce(ctx, view.Pending, unschedulable, unplaced)
+	view.NodesNeeded = autoscaler.PackPending(tpl, placeable).Nodes
+	view.Demand = tpl.Units(onWorkers.Add(pendingReq))
+	return view, len(unschedulable), nil
+}
+
+// warnOnce logs each unplaceable pod the first tick it is seen so.
+func (k *KubeScheduler) warnOnce(ctx context.Context, pending []autoscaler.PendingPod, pods []*corev1.Pod, unplaced map[types.UID]bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, p := range pending {
+		if p.Unplaceable != "" && !k.warned[pods[i].UID] {
+			k.cfg.Logger.WarnContext(ctx, "pending pod no new worker would help", "pod", p.Key(), "reason", p.Unplaceable)
+		}
+	}
+	k.warned = unplaced
+}
+
+// isWorker reports whether n is one of the fleet's workers.
+func (k *KubeScheduler) isWorker(n *corev1.Node) bool {
+	if k.workers != nil {
+		return k.workers.Matches(labels.Set(n.Labels))
+	}
+	_, id := n.Labels[autoscaler.LabelInstanceID]
+	_, cl := n.Labels[autoscaler.LabelCluster]
+	return id || cl
+}
+
+// InstanceTypeOf returns the node's instance type: its
+// autoscaler.LabelInstanceType label, else node.kubernetes.io/instance-type
+// unless that is K3s's placeholder "k3s", else "".
+func InstanceTypeOf(n *corev1.Node) string {
+	if t := n.Labels[autoscaler.LabelInstanceType]; t != "" {
+		return t
+	}
+	if t := n.Labels[corev1.LabelInstanceTypeStable]; t != "k3s" {
+		return t
+	}
+	return ""
+}
+
+// perNodeLabels are the labels that differ from worker to worker and so
+// say nothing about a new one.
+var perNodeLabels = []string{
+	corev1.LabelHostname, autoscaler.LabelInstanceID, corev1.LabelTopologyZone, corev1.LabelFailureDomainBetaZone,
+	"k3s.io/hostname", "k3s.io/internal-ip", "k3s.io/external-ip", "topology.ebs.csi.aws.com/zone",
+}
+
+// template makes the new worker's template (DaemonSet left to the
+// caller) from the Ready workers of the instance type, else from the
+// type's size.
+func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (autoscaler.WorkerTemplate, error) {
+	tpl := autoscaler.WorkerTemplate{InstanceType: k.cfg.InstanceType, Labels: map[string]string{
+		corev1.LabelOSStable: "linux", corev1.LabelArchStable: k.cfg.Arch, autoscaler.LabelInstanceType: k.cfg.InstanceType,
+	}}
+	if len(learn) > 0 {
+		slices.SortFunc(learn, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+		shared := maps.Clone(learn[0].Labels)
+		taints := workerTaints(learn[0])
+		alloc := NodeAllocatable(learn[0])
+		smallest := learn[0].Name
+		for _, n := range learn[1:] {
+			maps.DeleteFunc(shared, func(k, v string) bool { return n.Labels[k] != v })
+			other := workerTaints(n)
+			taints = slices.DeleteFunc(taints, func(t autoscaler.Taint) bool { return !slices.Contains(other, t) })
+			a := NodeAllocatable(n)
+			if a.MilliCPU < alloc.MilliCPU {
+				smallest = n.Name
+			}
+			alloc = autoscaler.Resources{MilliCPU: min(alloc.MilliCPU, a.MilliCPU), Memory: min(alloc.Memory, a.Memory), Pods: min(alloc.Pods, a.Pods)}
+		}
+		for _, l := range perNodeLabels {
+			delete(shared, l)
+		}
+		maps.Copy(tpl.Labels, shared)
+		tpl.Taints = taints
+		tpl.Allocatable = alloc
+		if len(learn) == 1 {
+			tpl.Source = "node " + smallest
+		} else {
+			tpl.Source = fmt.Sprintf("the smallest of %d Ready %s workers (CPU of node %s)", len(learn), k.cfg.InstanceType, smallest)
+		}
+	} else {
+		vcpu, mib, err := k.instanceSize(ctx)
+		if err != nil {
+			return tpl, err
+		}
+		res := k.cfg.Reservation(vcpu, mib, k.cfg.MaxPods)
+		tpl.Allocatable = autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mib << 20, Pods: k.cfg.MaxPods}.Sub(res)
+		tpl.Source = fmt.Sprintf("%s: %d vCPU, %s, minus reservations (%s CPU, %s); no Ready worker of the type to learn from",
+			k.cfg.InstanceType, vcpu, autoscaler.FormatMemory(mib<<20), autoscaler.FormatCPU(res.MilliCPU), autoscaler.FormatMemory(res.Memory))
+	}
+	maps.Copy(tpl.Labels, k.cfg.WorkerLabels)
+	for _, t := range k.cfg.WorkerTaints {
+		if !slices.Contains(tpl.Taints, t) {
+			tpl.Taints = append(tpl.Taints, t)
+		}
+	}
+	return tpl, nil
+}
+
+// workerTaints are the node's taints that a new worker would also carry:
+// those that keep pods off, not the node.kubernetes.io/ condition taints
+// (not-ready, unreachable, pressure, unschedulable...) nor the cloud
+// provider's uninitialized one.
+func workerTaints(n *corev1.Node) []autoscaler.Taint {
+	var out []autoscaler.Taint
+	for _, t := range n.Spec.Taints {
+		if strings.HasPrefix(t.Key, "node.kubernetes.io/") || t.Key == "node.cloudprovider.kubernetes.io/uninitialized" ||
+			t.Effect == corev1.TaintEffectPreferNoSchedule {
+			continue
+		}
+		out = append(out, autoscaler.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
+	}
+	return out
+}
+
+// instanceSize returns the configured size, or InstanceTypes' answer
+// (asked once, then kept).
+func (k *KubeScheduler) instanceSize(ctx context.Context) (int, int64, error) {
+	if k.cfg.VCPU > 0 {
+		return k.cfg.VCPU, k.cfg.MemoryMiB, nil
+	}
+	k.mu.Lock()
+	size := k.size
+	k.mu.Unlock()
+	if size != nil {
+		return int(size[0]), size[1], nil
+	}
+	vcpu, mib, err := k.cfg.InstanceTypes.InstanceTypeSize(ctx, k.cfg.InstanceType)
+	if err != nil {
+		return 0, 0, fmt.Errorf("size of instance type %s: %w", k.cfg.InstanceType, err)
+	}
+	if vcpu <= 0 || mib <= 0 {
+		return 0, 0, fmt.Errorf("size of instance type %s: %d vCPU and %d MiB make no worker", k.cfg.InstanceType, vcpu, mib)
+	}
+	k.mu.Lock()
+	k.size = &[2]int64{int64(vcpu), mib}
+	k.mu.Unlock()
+	return vcpu, mib, nil
+}
+
+// perNode reports whether the pod is there because of its node (a
+// DaemonSet or mirror pod): it is overhead of the node, not demand.
+func perNode(p *corev1.Pod) bool {
+	if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
+		return true
+	}
+	c := metav1.GetControllerOf(p)
+	return c != nil && c.Kind == "DaemonSet"
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// pages runs a paginated list call to the end.
+func pages[T any](ctx context.Context, size int64, list func(context.Context, metav1.ListOptions) ([]T, string, error)) ([]T, error) {
+	var all []T
+	opts := metav1.ListOptions{Limit: size}
+	for {
+		items, cont, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+		if cont == "" {
+			return all, nil
+		}
+		opts.Continue = cont
+	}
+}
+
+// OverrideScheduler returns a MetricSource that collects from src and from
+// k concurrently and returns src's snapshot with PendingPods and Scheduler
+// from k. When the API cannot be read, PendingPods is missing and
+// Scheduler nil (src's own pending count is not used); when src fails, its
+// metrics are missing and the view still arrives. The combined source
+// returns an error only when both fail.
+func OverrideScheduler(src autoscaler.MetricSource, k *KubeScheduler) autoscaler.MetricSource {
+	return &override{src: src, pending: k}
+}
