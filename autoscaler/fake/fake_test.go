@@ -82,3 +82,33 @@ func ExampleFleet() {
 	// 1 true
 	// [Launch(op-1, 3)]
 }
+
+// The core trims the history in place; under ShareHistory the store shares
+// the history with the tick, so a tick must never write to the stored copy.
+func TestSharedHistoryIsNotWrittenThroughByATick(t *testing.T) {
+	s := fake.NewStore(clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	s.ShareHistory = true
+	ctx := context.Background()
+	l, err := s.Acquire(ctx, "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := make([]autoscaler.Record, 3, 10) // spare capacity, as after trims
+	for i := range h {
+		h[i].Nodes = i
+	}
+	if err := s.Save(ctx, l, autoscaler.ClusterState{History: h}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := s.Load(ctx)
+	// What the tick does: append, then trim in place to the limit.
+	st.History = append(st.History, autoscaler.Record{Nodes: 3})
+	n := copy(st.History, st.History[1:])
+	st.History = st.History[:n]
+	again, _ := s.Load(ctx)
+	for i, r := range again.History {
+		if r.Nodes != i {
+			t.Fatalf("stored history changed by a tick that did not save: %+v", again.History)
+		}
+	}
+}

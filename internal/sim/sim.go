@@ -269,16 +269,16 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		return cfg.BootMin + time.Duration(rng.Int64N(int64(span)+1))
 	}
-	fl := &fleet{Fleet: ff, clock: clk}
-	nm := newNodes(clk, fl)
-	st := &store{clock: clk}
-	m := &model{cfg: &cfg, clk: clk, fleet: fl}
+	nm := fake.NewNodes(clk, ff)
+	st := fake.NewStore(clk)
+	st.ShareHistory = true
+	m := &model{cfg: &cfg, clk: clk, fleet: ff}
 	metrics := &fake.Metrics{Func: m.snapshot}
 
 	ac := cfg.Autoscaler
 	ac.ClusterID = "sim"
 	ac.Owner = "sim"
-	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, fl, nm, clk
+	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, ff, nm, clk
 	ac.Interval = cfg.Mode.Interval()
 	as, err := autoscaler.New(ac)
 	if err != nil {
@@ -402,7 +402,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 type model struct {
 	cfg   *Config
 	clk   *clocktesting.FakeClock
-	fleet *fleet
+	fleet *fake.Fleet
 
 	live    []liveInstance
 	reclaim []liveInstance // interrupted, reclaimed at readyAt
@@ -449,7 +449,6 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 			continue
 		}
 		m.fleet.Reclaim(r.id)
-		m.fleet.dirty = true
 		changed = true
 	}
 	m.reclaim = keep
@@ -462,8 +461,7 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 			if err := m.fleet.Interrupt(in.id); err != nil {
 				return fmt.Errorf("sim: interrupt %s: %w", in.id, err)
 			}
-			m.fleet.dirty = true
-			in.noticed = true
+				in.noticed = true
 			rep.Interruptions++
 			m.reclaim = append(m.reclaim, liveInstance{id: in.id, readyAt: now.Add(m.cfg.InterruptionNotice)})
 		}

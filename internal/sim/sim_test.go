@@ -8,7 +8,6 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
-	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func baseConfig(demand []float64) Config {
@@ -99,34 +98,5 @@ func TestPercentile(t *testing.T) {
 	}
 	if p := Percentile(nil, 95); p != 0 {
 		t.Errorf("empty p95 = %d", p)
-	}
-}
-
-// The core trims the history in place; the simulator's store shares the
-// history with the tick, so a tick must never write to the stored copy.
-func TestStoreHistoryIsNotWrittenThroughByATick(t *testing.T) {
-	s := &store{clock: clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
-	ctx := context.Background()
-	l, err := s.Acquire(ctx, "a", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := make([]autoscaler.Record, 3, 10) // spare capacity, as after trims
-	for i := range h {
-		h[i].Nodes = i
-	}
-	if err := s.Save(ctx, l, autoscaler.ClusterState{History: h}); err != nil {
-		t.Fatal(err)
-	}
-	st, _ := s.Load(ctx)
-	// What the tick does: append, then trim in place to the limit.
-	st.History = append(st.History, autoscaler.Record{Nodes: 3})
-	n := copy(st.History, st.History[1:])
-	st.History = st.History[:n]
-	again, _ := s.Load(ctx)
-	for i, r := range again.History {
-		if r.Nodes != i {
-			t.Fatalf("stored history changed by a tick that did not save: %+v", again.History)
-		}
 	}
 }
