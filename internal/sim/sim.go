@@ -461,7 +461,7 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 			if err := m.fleet.Interrupt(in.id); err != nil {
 				return fmt.Errorf("sim: interrupt %s: %w", in.id, err)
 			}
-				in.noticed = true
+			in.noticed = true
 			rep.Interruptions++
 			m.reclaim = append(m.reclaim, liveInstance{id: in.id, readyAt: now.Add(m.cfg.InterruptionNotice)})
 		}
