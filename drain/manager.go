@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/metrics"
 )
 
 // Annotations of the Kubernetes cluster-autoscaler that node-fleet honours
@@ -138,7 +139,11 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // ListNodes returns the nodes that match Config.NodeSelector, each with the
-// number of pods a drain would evict and, in ScaleDownBlocker, every reason
+// number of pods a drain would evict, their requests (Movable, as
+// metrics.PodRequests counts them; MoveCost is their CPU), the node's
+// allocatable and the requests of every pod bound to it that has not
+// finished (Requested: DaemonSet, mirror and terminating pods included,
+// as the scheduler counts them) and, in ScaleDownBlocker, every reason
 // it must not be removed: a scale-down-disabled annotation on the node, or
 // a pod that blocks a drain (see the package documentation), or a pod
 // covered by a PodDisruptionBudget that allows no disruption now.
@@ -218,18 +223,28 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		if r := nodeBlocker(n); r != "" {
 			blockers = append(blockers, r)
 		}
+		an.Allocatable = metrics.NodeAllocatable(n)
 		for _, p := range byNode[n.Name] {
 			v, err := m.classify(ctx, p, ds, vols)
 			if err != nil {
 				return nil, err
 			}
+			req := metrics.PodRequests(p)
+			if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+				// Every pod bound and not finished holds its
+				// requests, terminating, DaemonSet and mirror
+				// pods included.
+				an.Requested = an.Requested.Add(req)
+			}
 			switch v.action {
 			case actBlock:
 				an.Pods++
+				an.Movable = append(an.Movable, req)
 				blockers = append(blockers, v.reason)
 			case actEvict:
 				an.Pods++
-				an.MoveCost += cpuRequestMillis(p)
+				an.Movable = append(an.Movable, req)
+				an.MoveCost += float64(req.MilliCPU)
 				if r := budgets.blocking(p); r != "" {
 					blockers = append(blockers, r)
 				}
@@ -239,22 +254,6 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		out = append(out, an)
 	}
 	return out, nil
-}
-
-// cpuRequestMillis is the pod's CPU request in millicores, the measure of
-// how much work moving it displaces (autoscaler.Node.MoveCost). Init
-// containers run before the others, so the larger of their largest request
-// and the sum of the app containers' requests counts, as the scheduler
-// reckons it.
-func cpuRequestMillis(p *corev1.Pod) float64 {
-	var sum, initMax int64
-	for _, c := range p.Spec.Containers {
-		sum += c.Resources.Requests.Cpu().MilliValue()
-	}
-	for _, c := range p.Spec.InitContainers {
-		initMax = max(initMax, c.Resources.Requests.Cpu().MilliValue())
-	}
-	return float64(max(sum, initMax))
 }
 
 // nodeInfo copies what the autoscaler needs from a Node.

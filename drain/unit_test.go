@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -173,7 +174,8 @@ func TestListNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	// Resources have a test of their own.
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(autoscaler.Node{}, "Allocatable", "Requested", "Movable")); diff != "" {
 		t.Errorf("ListNodes (-want +got):\n%s", diff)
 	}
 }
@@ -593,5 +595,56 @@ func TestListNodesBlocksNodeLocalStorageListingVolumesOnce(t *testing.T) {
 	})
 	if nodes, err := m.ListNodes(context.Background()); err == nil || !strings.Contains(err.Error(), "list persistent volume claims") {
 		t.Errorf("ListNodes = %v, %v; want the claims' read error", nodes, err)
+	}
+}
+
+// TestListNodesResources: ListNodes reports the node's allocatable, the
+// requests of every pod bound to it that has not finished, and the
+// requests of each pod a drain would move, as the scheduler counts them.
+func TestListNodesResources(t *testing.T) {
+	req := func(cpu, mem string) podOpt {
+		return func(p *corev1.Pod) {
+			p.Spec.Containers = []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}}}}
+		}
+	}
+	withAllocatable := func(n *corev1.Node) {
+		n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1930m"),
+			corev1.ResourceMemory: resource.MustParse("3584Mi"), corev1.ResourcePods: resource.MustParse("17")}
+	}
+	objs := []runtime.Object{
+		node("n1", withAllocatable), daemonSet("kube-system", "proxy"),
+		pod("a", "web", "n1", req("750m", "192Mi")),
+		pod("a", "bare", "n1", unowned, req("100m", "64Mi")), // blocks, but would move
+		pod("kube-system", "proxy-n1", "n1", ownedBy("apps/v1", "DaemonSet", "proxy"), req("100m", "50Mi")),
+		pod("kube-system", "static-n1", "n1", unowned, podAnnotation(AnnotationMirrorPod, "x"), req("50m", "10Mi")),
+		pod("a", "leaving", "n1", terminating(t0), req("300m", "100Mi")),
+		pod("a", "done", "n1", phase(corev1.PodSucceeded), req("4", "4Gi")),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mi = 1 << 20
+	type resources struct {
+		Allocatable, Requested autoscaler.Resources
+		Movable                []autoscaler.Resources
+		MoveCost               float64
+	}
+	// Requested: 750 + 100 + 100 + 50 + 300 = 1300m; 192 + 64 + 50 + 10
+	// + 100 = 416Mi; 5 pods. Movable: web and bare, in name order.
+	want := resources{
+		Allocatable: autoscaler.Resources{MilliCPU: 1930, Memory: 3584 * mi, Pods: 17},
+		Requested:   autoscaler.Resources{MilliCPU: 1300, Memory: 416 * mi, Pods: 5},
+		Movable:     []autoscaler.Resources{{MilliCPU: 100, Memory: 64 * mi, Pods: 1}, {MilliCPU: 750, Memory: 192 * mi, Pods: 1}},
+		MoveCost:    750, // the evictable pod only, as before
+	}
+	if len(nodes) != 1 {
+		t.Fatalf("nodes %+v", nodes)
+	}
+	n := nodes[0]
+	if diff := cmp.Diff(want, resources{n.Allocatable, n.Requested, n.Movable, n.MoveCost}); diff != "" {
+		t.Errorf("resources (-want +got):\n%s", diff)
 	}
 }
