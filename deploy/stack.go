@@ -488,6 +488,10 @@ func (st *Stack) function(ctx *pulumi.Context, s Settings, name namer, tags tagg
 		"SUBNET_IDS":         subnetIDs,
 		"SPOT_SHARE":         pulumi.String(strconv.FormatFloat(s.SpotShare, 'f', -1, 64)),
 		"KUBECONFIG_SECRET":  st.KubeconfigSecret.Name,
+		// The workers' CPU and memory without the server's: the chart's
+		// node_exporter runs on the host network, so its instance label
+		// is the node's IP and port.
+		"PROMETHEUS_NODE_SELECTOR": pulumi.Sprintf(`instance!~"%s:.*"`, st.Server.PrivateIp),
 		// The function's timeout is 4 minutes: the lock outlives it
 		// and a drain ends well before it.
 		"LOCK_TTL":      pulumi.String("5m"),

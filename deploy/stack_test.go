@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -233,6 +234,14 @@ func TestFunctionScheduleAndSpotRule(t *testing.T) {
 	}
 	if env["PROMETHEUS_URL"] != "http://10.0.1.10:30090" || env["LAUNCH_TEMPLATE_ID"] != "lt-0123456789abcdef0" {
 		t.Errorf("environment %v", env)
+	}
+	// The server's CPU is not averaged into the workers' (issue 10, 11).
+	if got := env["PROMETHEUS_NODE_SELECTOR"]; got != `instance!~"10.0.1.10:.*"` {
+		t.Errorf("PROMETHEUS_NODE_SELECTOR %v, want the server's node_exporter left out", got)
+	}
+	// The function's timeout is shorter than the lock it holds.
+	if ttl, err := time.ParseDuration(str(env["LOCK_TTL"])); err != nil || ttl <= 240*time.Second {
+		t.Errorf("LOCK_TTL %v is not longer than the function's 240 s timeout (%v)", env["LOCK_TTL"], err)
 	}
 	if subnets := strings.Split(str(env["SUBNET_IDS"]), ","); len(subnets) != 2 || !strings.HasPrefix(subnets[0], "subnet-") {
 		t.Errorf("SUBNET_IDS %q", env["SUBNET_IDS"])
