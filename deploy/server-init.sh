@@ -89,7 +89,7 @@ rules:
   verbs: ["create"]
 - apiGroups: ["apps"]
   resources: ["daemonsets"]
-  verbs: ["get"]
+  verbs: ["get", "list"]
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]
   verbs: ["list"]

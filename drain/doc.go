@@ -44,5 +44,7 @@
 // and delete; pods get and list; pods/eviction create; daemonsets (apps) get;
 // poddisruptionbudgets (policy) list; persistentvolumeclaims and
 // persistentvolumes get and list (listed once per ListNodes or Drain, and
-// only when a pod has a claim).
+// only when a pod has a claim). metrics.KubeScheduler, read with the same
+// identity, also lists daemonsets. The ClusterRole in deploy/server-init.sh
+// grants exactly this, and a test applies it to the real API server.
 package drain

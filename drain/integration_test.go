@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/clock"
@@ -682,5 +683,57 @@ func TestIntegrationNodeLocalStorageBlocksScaleDown(t *testing.T) {
 		if left := c.PodsOn(t, ns, n); len(left) != 0 {
 			t.Errorf("pods left on %s after its drain: %v", n, left)
 		}
+	}
+}
+
+// TestIntegrationScaleDownByFit: with the requests ListNodes reads from the
+// real API server, the scale-down simulation lets go the node whose pods
+// fit on the others' free allocatable and keeps the one whose pod fits
+// nowhere.
+func TestIntegrationScaleDownByFit(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{EvictUnmanagedPods: true})
+	two := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi"),
+		corev1.ResourcePods: resource.MustParse("110")}
+	// Names in the order ListNodes returns them: a, b, c.
+	a := addNode(t, c, ns, kubetest.NodeOptions{Name: ns + "-a", Allocatable: two})
+	b := addNode(t, c, ns, kubetest.NodeOptions{Name: ns + "-b", Allocatable: two})
+	cc := addNode(t, c, ns, kubetest.NodeOptions{Name: ns + "-c", Allocatable: two})
+	run := func(name, node, cpu string) {
+		c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.PodSpec{NodeName: node,
+			Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("256Mi")}}}}}})
+	}
+	run("a-1", a, "600m")
+	run("a-2", a, "600m")
+	run("b-1", b, "1700m")
+	run("c-1", cc, "400m")
+
+	nodes, err := m.ListNodes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]autoscaler.Node{}
+	for _, n := range nodes {
+		byName[n.Name] = n
+	}
+	// Free: a 0.8 CPU, b 0.3, c 1.6. b's 1.7 CPU pod fits neither a nor
+	// c; c's 0.4 fits a (first with room), which then holds it.
+	candidates := []autoscaler.Node{byName[b], byName[cc], byName[a]}
+	chosen, verdicts := autoscaler.ScaleDownByFit(candidates, nodes, 3)
+	want := []autoscaler.DrainFit{
+		{Node: b, Reason: "a pod requesting 1.7 CPU and 256 MiB fits on none of the 2 remaining node(s)"},
+		{Node: cc, Fits: true},
+		{Node: a, Reason: "it takes pods of node " + cc + " in this scale-down"},
+	}
+	if diff := cmp.Diff(want, verdicts); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+	if len(chosen) != 1 || chosen[0].Name != cc {
+		t.Errorf("chosen %v, want only %s", chosen, cc)
+	}
+	wantA := autoscaler.Resources{MilliCPU: 1200, Memory: 512 << 20, Pods: 2}
+	if diff := cmp.Diff(wantA, byName[a].Requested); diff != "" {
+		t.Errorf("requested on %s (-want +got):\n%s", a, diff)
 	}
 }

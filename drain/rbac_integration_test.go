@@ -17,6 +17,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/drain"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
+	"github.com/node-fleet/node-fleet/metrics"
 )
 
 // deployedRole reads the ClusterRole that deploy/server-init.sh applies to
@@ -78,7 +79,8 @@ func asRole(t *testing.T, c *kubetest.Cluster, rules []rbacv1.PolicyRule) kubern
 
 // TestIntegrationDeployedRBACIsEnoughAndNeeded: the ClusterRole that
 // deploy/server-init.sh gives the autoscaler lets a Manager list nodes
-// whose pods have claims, and drain one; without its rule on
+// whose pods have claims, and drain one, and lets metrics.KubeScheduler
+// read the scheduler's view; without its rule on
 // persistentvolumes and persistentvolumeclaims, ListNodes is refused
 // rather than passing node-local data as evictable.
 func TestIntegrationDeployedRBACIsEnoughAndNeeded(t *testing.T) {
@@ -106,7 +108,8 @@ func TestIntegrationDeployedRBACIsEnoughAndNeeded(t *testing.T) {
 		return m
 	}
 
-	m := manager(asRole(t, c, role.Rules))
+	cs := asRole(t, c, role.Rules)
+	m := manager(cs)
 	nodes, err := m.ListNodes(t.Context())
 	if err != nil {
 		t.Fatalf("ListNodes with the deployed role: %v", err)
@@ -118,6 +121,14 @@ func TestIntegrationDeployedRBACIsEnoughAndNeeded(t *testing.T) {
 	}
 	if err := m.Drain(t.Context(), zonal); err != nil {
 		t.Errorf("Drain with the deployed role: %v", err)
+	}
+	// The scheduler's view reads nodes, pods and DaemonSets cluster-wide.
+	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: cs, InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Collect(t.Context()); err != nil {
+		t.Errorf("the scheduler's view with the deployed role: %v", err)
 	}
 
 	without := slices.DeleteFunc(slices.Clone(role.Rules), func(r rbacv1.PolicyRule) bool {

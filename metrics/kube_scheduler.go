@@ -83,6 +83,10 @@ func K3sReservation(vcpu int, memoryMiB, _ int64) autoscaler.Resources {
 type KubeSchedulerConfig struct {
 	// Client talks to the cluster's API server. Required.
 	Client kubernetes.Interface
+	// Namespace limits the pods and DaemonSets read to one namespace
+	// (tests, or a cluster whose other namespaces run elsewhere); empty
+	// reads all. Nodes are cluster-wide either way.
+	Namespace string
 	// InstanceType is the instance type new workers are launched as
 	// (the launch template's), e.g. "t3.medium". Required.
 	InstanceType string
@@ -281,7 +285,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	).String()
 	pods, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = live
-		l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		l, err := c.CoreV1().Pods(k.cfg.Namespace).List(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -291,7 +295,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		return nil, 0, fmt.Errorf("list pods: %w", err)
 	}
 	dss, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
-		l, err := c.AppsV1().DaemonSets(metav1.NamespaceAll).List(ctx, o)
+		l, err := c.AppsV1().DaemonSets(k.cfg.Namespace).List(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}

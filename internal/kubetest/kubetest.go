@@ -127,11 +127,16 @@ type NodeOptions struct {
 	// Since, when set, is the Ready condition's last transition (a node
 	// NotReady for ten minutes); default now.
 	Since time.Time
+	// Allocatable is the node's capacity and allocatable; default 4 CPUs,
+	// 16Gi and 110 pods.
+	Allocatable corev1.ResourceList
+	// Taints are the node's spec.taints.
+	Taints []corev1.Taint
 }
 
 // AddNode creates a Node, writes its status (Ready condition, addresses,
-// 4 CPUs and 16Gi of capacity) as its kubelet would, and deletes it when
-// the test ends. It returns the Node as stored.
+// capacity and allocatable, by default 4 CPUs and 16Gi) as its kubelet
+// would, and deletes it when the test ends. It returns the Node as stored.
 func (c *Cluster) AddNode(t testing.TB, o NodeOptions) *corev1.Node {
 	t.Helper()
 	if o.Name == "" {
@@ -141,7 +146,7 @@ func (c *Cluster) AddNode(t testing.TB, o NodeOptions) *corev1.Node {
 	defer cancel()
 	n, err := c.Client.CoreV1().Nodes().Create(cx, &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: o.Labels, Annotations: o.Annotations},
-		Spec:       corev1.NodeSpec{ProviderID: o.ProviderID},
+		Spec:       corev1.NodeSpec{ProviderID: o.ProviderID, Taints: o.Taints},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create node %s: %v", o.Name, err)
@@ -153,10 +158,13 @@ func (c *Cluster) AddNode(t testing.TB, o NodeOptions) *corev1.Node {
 			t.Errorf("delete node %s: %v", o.Name, err)
 		}
 	})
-	capacity := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("4"),
-		corev1.ResourceMemory: resource.MustParse("16Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+	capacity := o.Allocatable
+	if capacity == nil {
+		capacity = corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("4"),
+			corev1.ResourceMemory: resource.MustParse("16Gi"),
+			corev1.ResourcePods:   resource.MustParse("110"),
+		}
 	}
 	var addrs []corev1.NodeAddress
 	if o.InternalIP != "" {
@@ -270,6 +278,30 @@ func (c *Cluster) markRunning(cx context.Context, p *corev1.Pod) (*corev1.Pod, e
 		return nil, fmt.Errorf("mark pod %s/%s running: %w", p.Namespace, p.Name, err)
 	}
 	return out, nil
+}
+
+// MarkUnschedulable writes the status kube-scheduler writes on a pod it
+// could not place (PodScheduled False, reason Unschedulable, with
+// message), as the test cluster has no scheduler.
+func (c *Cluster) MarkUnschedulable(t testing.TB, ns, name, message string) {
+	t.Helper()
+	cx, cancel := ctx(t)
+	defer cancel()
+	pods := c.Client.CoreV1().Pods(ns)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p, err := pods.Get(cx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		p.Status.Phase = corev1.PodPending
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+			Reason: corev1.PodReasonUnschedulable, Message: message, LastTransitionTime: metav1.Now()}}
+		_, err = pods.UpdateStatus(cx, p, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("mark pod %s/%s unschedulable: %v", ns, name, err)
+	}
 }
 
 // bind assigns a pending pod to a node, as the scheduler does.
