@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
-	"github.com/prometheus/common/config"
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -57,10 +56,29 @@ type Config struct {
 	// "http://prometheus.monitoring:9090" or
 	// "https://example.com/prometheus" (a path prefix is kept).
 	URL string
-	// HTTPClient configures authentication (basic auth, bearer token,
-	// authorization header, OAuth2), TLS and proxies, as in Prometheus'
-	// own configuration files. Nil means config.DefaultHTTPClientConfig.
-	HTTPClient *config.HTTPClientConfig
+
+	// BearerToken is sent as "Authorization: Bearer <token>" with every
+	// query; BearerTokenFile names a file holding it (a mounted secret, a
+	// projected service account token), read again for every query so
+	// that a rotated token is used at once. At most one of the two, and
+	// not with BasicAuth.
+	BearerToken     string
+	BearerTokenFile string
+	// BasicAuth, when set, authenticates with HTTP basic auth.
+	BasicAuth *BasicAuth
+	// TLS configures https connections: a private CA, a client
+	// certificate, skipping verification in a lab. The zero value
+	// verifies against the system's roots.
+	TLS TLSConfig
+	// HTTPClient, when set, is used instead of the client built from
+	// BearerToken, BasicAuth and TLS (which must then be unset): for
+	// OAuth2, SigV4 (Amazon Managed Service for Prometheus) or a
+	// configuration in Prometheus' own file format, see the
+	// metrics/prometheusconfig package. A shallow copy is used, its
+	// transport wrapped to enforce MaxResponseBytes; the caller's client
+	// is not changed. Proxies: the built client, like
+	// http.DefaultTransport, honours HTTPS_PROXY and NO_PROXY.
+	HTTPClient *http.Client
 
 	// CPU is the workers' CPU utilisation in percent. The default is
 	// CPUQuery(NodeSelector, RateWindow).
@@ -269,25 +287,13 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		add(fmt.Sprintf("Custom[%q]", name), name, cfg.Custom[name], "", true)
 	}
 
-	hc := config.DefaultHTTPClientConfig
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	}
-	var rt http.RoundTripper
-	if err := hc.Validate(); err != nil {
-		bad("HTTPClient: %w", err)
-	} else if rt, err = config.NewRoundTripperFromConfig(hc, "node-fleet-metrics"); err != nil {
-		bad("HTTPClient: %w", err)
-	}
+	httpClient, herrs := httpClient(&cfg)
+	errs = append(errs, herrs...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics.Prometheus config: %w", err)
 	}
 
-	rt = limitedTransport{rt: rt, limit: cfg.MaxResponseBytes}
-	httpClient := &http.Client{Transport: rt}
-	if !hc.FollowRedirects {
-		httpClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
+	httpClient.Transport = limitedTransport{rt: httpClient.Transport, limit: cfg.MaxResponseBytes}
 	client, err := api.NewClient(api.Config{Address: cfg.URL, Client: httpClient})
 	if err != nil {
 		return nil, fmt.Errorf("metrics.Prometheus config: URL: %w", err)
@@ -432,6 +438,9 @@ func (l limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = &limitedBody{rc: resp.Body, left: l.limit}
 	return resp, nil
 }
+
+// CloseIdleConnections passes the call on to the wrapped transport.
+func (l limitedTransport) CloseIdleConnections() { closeIdle(l.rt) }
 
 // errTooLarge is returned when a response exceeds MaxResponseBytes.
 var errTooLarge = errors.New("response larger than MaxResponseBytes")
