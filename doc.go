@@ -5,20 +5,27 @@
 //
 // The parts:
 //
-//   - autoscaler: the core. Its Autoscaler runs ticks (lock, recover,
-//     observe, repair, decide, guardrails, act, record, unlock) over small
-//     interfaces: MetricSource, Policy, Locker, StateStore, FleetProvider,
-//     NodeManager, Notifier, Publisher. Guardrails (MinNodes/MaxNodes,
-//     cooldowns, safety mode when metrics are missing) live here, outside
-//     any policy.
+//   - autoscaler: the core. Its Autoscaler runs ticks (lock, load,
+//     observe, plan, execute, record, unlock) over small interfaces:
+//     MetricSource, Policy, Locker, StateStore, FleetProvider, NodeManager,
+//     Notifier, Publisher. PlanTick is the pure planner (recover, repair,
+//     decide, then the ordered guardrails: MinNodes/MaxNodes, booting
+//     instances, interruptions, safety mode, pending pods, cooldowns, an
+//     operation in progress, the deadline), outside any policy; a
+//     journaling executor carries the plan out. go doc ./autoscaler
+//     explains the tick.
 //   - autoscaler/fake: in-memory implementations of every interface, for
-//     tests and the simulator.
+//     tests and the simulator; autoscaler/mock: gomock mocks.
+//   - config: the wiring of the example programs, public so that a
+//     user's own main runs them with its own policy: the settings (Load,
+//     Usage, Markdown) and Build.
 //   - decision: policies. Threshold is the original design's (pending pods
 //     +2, CPU above 70% +1, quiet -1); FirstOf and Max compose policies.
 //   - metrics: MetricSources on Prometheus and the Kubernetes API.
 //   - state: the lock and the state on DynamoDB.
 //   - ec2fleet: the FleetProvider on EC2 (launch templates, spot with
-//     on-demand fallback, zones).
+//     on-demand fallback, zones); the fleet is only the instances it
+//     launched (the cluster's tag and managed-by).
 //   - drain: the NodeManager on client-go (cordon, evict with
 //     PodDisruptionBudgets, delete).
 //   - notify: SNS notifications and CloudWatch metrics.

@@ -46,6 +46,14 @@ type Options struct {
 	Clock clock.WithTicker
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Policy, when set, replaces the policy the configuration names: a
+	// program runs its own policy with the stock wiring.
+	Policy autoscaler.Policy
+	// Customize, when set, is called with the autoscaler's configuration
+	// after every part is built and before autoscaler.New checks it: it
+	// may replace any part (the metric source, the notifier...) or
+	// setting.
+	Customize func(*autoscaler.Config)
 }
 
 // Parts are the wired components. Autoscaler runs the ticks; the others
@@ -114,7 +122,10 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	}
 	p.Prometheus, err = metrics.NewPrometheus(pcfg)
 	errs = append(errs, err)
-	policy, err := decision.NewThreshold(cfg.Thresholds)
+	var policy autoscaler.Policy = opts.Policy
+	if policy == nil {
+		policy, err = decision.NewThreshold(cfg.Thresholds)
+	}
 	errs = append(errs, err)
 	var notifier autoscaler.Notifier
 	if cfg.SNSTopicARN != "" {
@@ -154,6 +165,9 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	ac.LockTTL, ac.JoinTimeout = cfg.LockTTL, cfg.JoinTimeout
 	if cfg.Interval > 0 {
 		ac.Interval = cfg.Interval
+	}
+	if opts.Customize != nil {
+		opts.Customize(&ac)
 	}
 	p.Autoscaler, err = autoscaler.New(ac)
 	if err != nil {

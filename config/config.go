@@ -311,7 +311,7 @@ func Usage(prog Program) string {
 		if s.required&prog != 0 {
 			req = " Required."
 		}
-		fmt.Fprintf(&b, "\t%s.%s\n", s.help, req)
+		fmt.Fprintf(&b, "\t%s.%s\n", s.describe(), req)
 	}
 	return b.String()
 }

@@ -3,7 +3,7 @@ package config_test
 import (
 	"fmt"
 
-	"github.com/node-fleet/node-fleet/internal/config"
+	"github.com/node-fleet/node-fleet/config"
 )
 
 // A Lambda function's environment with two mistakes: both are named in

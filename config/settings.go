@@ -23,6 +23,11 @@ type setting struct {
 	programs, required Program
 	// parse checks v and stores it in c; its error says what is allowed.
 	parse func(c *Config, v string) error
+	// show prints the setting's value in c; Usage and the README's table
+	// print the default with it (Defaults), so that no default is typed
+	// twice. Nil for settings whose default is not a value (required
+	// ones, or one that depends on another setting).
+	show func(c Config) string
 }
 
 // flag returns the flag's name: MIN_NODES is -min-nodes.
@@ -47,15 +52,18 @@ func settings() []setting {
 				return str(&c.DynamoDBTable, v, tableName, "want 3 to 255 letters, digits, '_', '-' or '.'")
 			}},
 		{env: "SNS_TOPIC_ARN", programs: both,
-			help: "the SNS topic that receives scaling events and failures, arn:aws:sns:REGION:ACCOUNT:NAME; default none",
+			help: "the SNS topic that receives scaling events and failures, arn:aws:sns:REGION:ACCOUNT:NAME",
+			show: func(c Config) string { return orNone(c.SNSTopicARN) },
 			parse: func(c *Config, v string) error {
 				return str(&c.SNSTopicARN, v, snsARN, "want an SNS topic ARN, arn:aws:sns:REGION:ACCOUNT:NAME")
 			}},
 		{env: "MIN_NODES", programs: both,
-			help:  "the least number of workers, 0 to 1000; default 2",
+			help:  "the least number of workers, 0 to 1000",
+			show:  func(c Config) string { return strconv.Itoa(c.MinNodes) },
 			parse: func(c *Config, v string) error { return integer(&c.MinNodes, v, 0, 1000) }},
 		{env: "MAX_NODES", programs: both,
-			help:  "the largest number of workers, 1 to 1000; default 10",
+			help:  "the largest number of workers, 1 to 1000",
+			show:  func(c Config) string { return strconv.Itoa(c.MaxNodes) },
 			parse: func(c *Config, v string) error { return integer(&c.MaxNodes, v, 1, 1000) }},
 		{env: "LAUNCH_TEMPLATE_ID", programs: both,
 			help: "the workers' launch template by id, lt-...; set this or LAUNCH_TEMPLATE_NAME",
@@ -68,7 +76,8 @@ func settings() []setting {
 				return str(&c.LaunchTemplateName, v, launchTemplateName, "want 3 to 128 letters, digits and ( ) . / _ -")
 			}},
 		{env: "LAUNCH_TEMPLATE_VERSION", programs: both,
-			help: "the launch template's version: a number, $Latest or $Default; default $Default",
+			help: "the launch template's version: a number, $Latest or $Default",
+			show: func(c Config) string { return c.LaunchTemplateVersion },
 			parse: func(c *Config, v string) error {
 				return str(&c.LaunchTemplateVersion, v, ltVersion, "want a version number, $Latest or $Default")
 			}},
@@ -76,12 +85,14 @@ func settings() []setting {
 			help:  "the workers' subnets, comma-separated subnet ids (one per availability zone)",
 			parse: subnets},
 		{env: "SPOT_STRATEGY", programs: both,
-			help: "how to choose between spot and on-demand: spot-share, spot-first or on-demand; default spot-share",
+			help: "how to choose between spot and on-demand: spot-share, spot-first or on-demand",
+			show: func(c Config) string { return c.Strategy },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Strategy, v, StrategySpotShare, StrategySpotFirst, StrategyOnDemand)
 			}},
 		{env: "SPOT_SHARE", programs: both,
-			help:  "the share of the fleet on spot with spot-share, above 0 and at most 1; default 0.7",
+			help:  "the share of the fleet on spot with spot-share, above 0 and at most 1",
+			show:  func(c Config) string { return num(c.SpotShare) },
 			parse: spotShare},
 		{env: "INSTANCE_TYPE", programs: both,
 			help: "overrides the launch template's instance type, e.g. t3.medium; default the template's",
@@ -89,19 +100,24 @@ func settings() []setting {
 				return str(&c.InstanceType, v, instanceType, "want an instance type such as t3.medium")
 			}},
 		{env: "CPU_HIGH_PERCENT", programs: both,
-			help:  "average CPU above this scales up, 0 to 100; default 70",
+			help:  "average CPU above this scales up, 0 to 100",
+			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
 		{env: "CPU_LOW_PERCENT", programs: both,
-			help:  "average CPU below this (with memory low and nothing pending) scales down, 0 to 100; default 30",
+			help:  "average CPU below this (with memory low and nothing pending) scales down, 0 to 100",
+			show:  func(c Config) string { return num(c.Thresholds.CPULow) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPULow, v) }},
 		{env: "MEMORY_HIGH_PERCENT", programs: both,
-			help:  "average memory above this scales up, 0 to 100; default 75",
+			help:  "average memory above this scales up, 0 to 100",
+			show:  func(c Config) string { return num(c.Thresholds.MemoryHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryHigh, v) }},
 		{env: "MEMORY_LOW_PERCENT", programs: both,
-			help:  "average memory below this allows a scale-down, 0 to 100; default 50",
+			help:  "average memory below this allows a scale-down, 0 to 100",
+			show:  func(c Config) string { return num(c.Thresholds.MemoryLow) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryLow, v) }},
 		{env: "PENDING_PODS_THRESHOLD", programs: both,
-			help: "more pending pods than this scales up at once, a whole number 0 or more; default 0",
+			help: "more pending pods than this scales up at once, a whole number 0 or more",
+			show: func(c Config) string { return num(c.Thresholds.PendingPodsAbove) },
 			parse: func(c *Config, v string) error {
 				var n int
 				err := integer(&n, v, 0, 100000)
@@ -109,27 +125,34 @@ func settings() []setting {
 				return err
 			}},
 		{env: "PENDING_PODS_SOURCE", programs: both,
-			help: "where pending pods are counted: api (the Kubernetes API, unschedulable pods) or prometheus (kube-state-metrics); default api",
+			help: "where pending pods are counted: api (the Kubernetes API, unschedulable pods) or prometheus (kube-state-metrics)",
+			show: func(c Config) string { return c.PendingPodsSource },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.PendingPodsSource, v, PendingFromAPI, PendingFromPrometheus)
 			}},
 		{env: "PROMETHEUS_NODE_SELECTOR", programs: both,
-			help:  "PromQL label matchers added to the CPU and memory queries to leave nodes out, e.g. instance!~\"k3s-server.*\"; default none",
+			help:  "PromQL label matchers added to the CPU and memory queries to leave nodes out, e.g. instance!~\"k3s-server.*\"",
+			show:  func(c Config) string { return orNone(c.PrometheusNodeSelector) },
 			parse: func(c *Config, v string) error { c.PrometheusNodeSelector = v; return nil }},
 		{env: "SCALE_UP_COOLDOWN", programs: both,
-			help:  "the least time between two scale-ups, a duration such as 2m; default 0s",
+			help:  "the least time between two scale-ups, a duration such as 2m",
+			show:  func(c Config) string { return dur(c.ScaleUpCooldown) },
 			parse: func(c *Config, v string) error { return duration(&c.ScaleUpCooldown, v, 0, 24*time.Hour) }},
 		{env: "SCALE_DOWN_COOLDOWN", programs: both,
-			help:  "the least time after any scaling action before a scale-down, a duration; default 10m",
+			help:  "the least time after any scaling action before a scale-down, a duration",
+			show:  func(c Config) string { return dur(c.ScaleDownCooldown) },
 			parse: func(c *Config, v string) error { return duration(&c.ScaleDownCooldown, v, 0, 24*time.Hour) }},
 		{env: "LOCK_TTL", programs: both,
-			help:  "the lock's lifetime, longer than the Lambda function's timeout (a tick ends before its lock does), a duration from 1m to 1h; default 5m",
+			help:  "the lock's lifetime, longer than the Lambda function's timeout (a tick ends before its lock does), a duration from 1m to 1h",
+			show:  func(c Config) string { return dur(c.LockTTL) },
 			parse: func(c *Config, v string) error { return duration(&c.LockTTL, v, time.Minute, time.Hour) }},
 		{env: "JOIN_TIMEOUT", programs: both,
-			help:  "how long an instance may take to become a Ready node before it is terminated, a duration from 3m to 1h (EC2's boot and K3s's join take 1-3 minutes: shorter terminates instances before they can join, then launches others); default 10m",
+			help:  "how long an instance may take to become a Ready node before it is terminated, a duration from 3m to 1h (EC2's boot and K3s's join take 1-3 minutes: shorter terminates instances before they can join, then launches others)",
+			show:  func(c Config) string { return dur(c.JoinTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.JoinTimeout, v, 3*time.Minute, time.Hour) }},
 		{env: "DRAIN_TIMEOUT", programs: both,
-			help:  "how long a drain may wait for evictions, shorter than LOCK_TTL, a duration from 10s to 1h; default 3m",
+			help:  "how long a drain may wait for evictions, shorter than LOCK_TTL, a duration from 10s to 1h",
+			show:  func(c Config) string { return dur(c.DrainTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.DrainTimeout, v, 10*time.Second, time.Hour) }},
 		{env: "KUBECONFIG_SECRET", programs: both, required: Lambda,
 			help: "the Secrets Manager secret (name or ARN) whose value is a kubeconfig for the cluster's API server",
@@ -143,13 +166,16 @@ func settings() []setting {
 			help:  "a label selector for the nodes the autoscaler manages; default node-fleet.io/cluster=CLUSTER_ID (set by the join script)",
 			parse: nodeSelector},
 		{env: "TICK_INTERVAL", programs: Daemon,
-			help:  "the time between ticks, a duration from 5s to 1h; default 1m",
+			help:  "the time between ticks, a duration from 5s to 1h",
+			show:  func(c Config) string { return dur(c.Interval) },
 			parse: func(c *Config, v string) error { return duration(&c.Interval, v, 5*time.Second, time.Hour) }},
 		{env: "LISTEN_ADDR", programs: Daemon,
-			help:  "the HTTP address of /metrics and /healthz, host:port; default :8080",
+			help:  "the HTTP address of /metrics and /healthz, host:port",
+			show:  func(c Config) string { return c.Listen },
 			parse: listenAddr},
 		{env: "LOG_LEVEL", programs: Daemon,
-			help: "debug, info, warn or error; default info",
+			help: "debug, info, warn or error",
+			show: func(c Config) string { return strings.ToLower(c.LogLevel.String()) },
 			parse: func(c *Config, v string) error {
 				var s string
 				if err := oneOf(&s, strings.ToLower(v), "debug", "info", "warn", "error"); err != nil {

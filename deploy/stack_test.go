@@ -225,7 +225,7 @@ func TestFunctionScheduleAndSpotRule(t *testing.T) {
 		t.Errorf("architectures %v", a)
 	}
 	env := fn.Inputs["environment"].(map[string]any)["variables"].(map[string]any)
-	// What examples/lambda requires (internal/config), and the original
+	// What examples/lambda requires (config), and the original
 	// design's names.
 	for _, k := range []string{"CLUSTER_ID", "PROMETHEUS_URL", "DYNAMODB_TABLE", "SUBNET_IDS", "KUBECONFIG_SECRET", "LAUNCH_TEMPLATE_ID", "SNS_TOPIC_ARN", "MIN_NODES", "MAX_NODES"} {
 		if str(env[k]) == "" {

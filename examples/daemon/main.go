@@ -32,7 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/node-fleet/node-fleet/internal/awsutil"
-	"github.com/node-fleet/node-fleet/internal/config"
+	"github.com/node-fleet/node-fleet/config"
 )
 
 func main() {

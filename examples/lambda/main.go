@@ -5,7 +5,7 @@
 // At start it reads its configuration from the environment (the names are
 // the original design's: PROMETHEUS_URL, DYNAMODB_TABLE, CLUSTER_ID,
 // SNS_TOPIC_ARN, MIN_NODES, MAX_NODES, and the rest listed by
-// internal/config's Usage), reads the cluster's kubeconfig from the
+// config's Usage), reads the cluster's kubeconfig from the
 // KUBECONFIG_SECRET secret once, and builds the parts once. A bad setting
 // stops it at start with one message naming every variable at fault.
 //
@@ -41,7 +41,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 
 	"github.com/node-fleet/node-fleet/internal/awsutil"
-	"github.com/node-fleet/node-fleet/internal/config"
+	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/notify"
 )
 
