@@ -31,8 +31,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/config"
+	"github.com/node-fleet/node-fleet/internal/awsutil"
 )
 
 func main() {

@@ -40,8 +40,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 
-	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/config"
+	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/notify"
 )
 
