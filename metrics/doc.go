@@ -13,6 +13,15 @@
 //     OverridePending combines it with another source (usually Prometheus)
 //     so that PendingPods comes from the API and everything else from the
 //     other source.
+//   - KubeScheduler reads the scheduler's view (autoscaler.SchedulerView)
+//     in one pass over the Kubernetes API per tick: the unschedulable
+//     pods with their requests (PodRequests) and whether a new worker
+//     could take them, the new worker's template (learnt from Ready
+//     workers of the instance type, else the type's size minus
+//     K3sReservation) with its DaemonSet overhead, the new workers the
+//     placeable pods need and the workers' demand. OverrideScheduler
+//     combines it with another source as OverridePending does; it
+//     supersedes KubePending where it can be configured.
 //   - Static returns a fixed snapshot: demos, the simulator, tests.
 //
 // # Pending pods: Prometheus or the Kubernetes API?

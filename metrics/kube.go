@@ -29,7 +29,8 @@ type KubePendingConfig struct {
 	// Timeout bounds one count (every page of the list). Default
 	// DefaultKubeTimeout.
 	Timeout time.Duration
-	// PageSize is the number of pods asked for per list call. Default 500.
+	// PageSize is the number of pods asked for per list call. Default
+	// DefaultPageSize.
 	PageSize int64
 	// Clock reads the time; defaults to the real clock.
 	Clock clock.PassiveClock
@@ -52,19 +53,7 @@ func NewKubePending(cfg KubePendingConfig) (*KubePending, error) {
 	var errs []error
 	// Messages start with the setting's name, capital letter included.
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if cfg.Client == nil {
-		bad("Client is required")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultKubeTimeout
-	} else if cfg.Timeout < 0 {
-		bad("Timeout must be positive, got %s", cfg.Timeout)
-	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = 500
-	} else if cfg.PageSize < 0 {
-		bad("PageSize must be positive, got %d", cfg.PageSize)
-	}
+	kubeSettings(cfg.Client, &cfg.Timeout, &cfg.PageSize, bad)
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics.KubePending config: %w", err)
 	}
@@ -75,6 +64,28 @@ func NewKubePending(cfg KubePendingConfig) (*KubePending, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &KubePending{cfg: cfg}, nil
+}
+
+// DefaultPageSize is the number of objects the Kubernetes sources ask for
+// per list call.
+const DefaultPageSize = 500
+
+// kubeSettings checks the settings the Kubernetes sources share and fills
+// in their defaults.
+func kubeSettings(client kubernetes.Interface, timeout *time.Duration, pageSize *int64, bad func(string, ...any)) {
+	if client == nil {
+		bad("Client is required")
+	}
+	if *timeout == 0 {
+		*timeout = DefaultKubeTimeout
+	} else if *timeout < 0 {
+		bad("Timeout must be positive, got %s", *timeout)
+	}
+	if *pageSize == 0 {
+		*pageSize = DefaultPageSize
+	} else if *pageSize < 0 {
+		bad("PageSize must be positive, got %d", *pageSize)
+	}
 }
 
 // Unschedulable reports whether pod is waiting for capacity: phase

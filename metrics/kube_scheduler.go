@@ -126,7 +126,7 @@ type KubeSchedulerConfig struct {
 	// Default DefaultKubeTimeout.
 	Timeout time.Duration
 	// PageSize is the number of objects asked for per list call. Default
-	// 500.
+	// DefaultPageSize.
 	PageSize int64
 	// Clock reads the time; defaults to the real clock.
 	Clock clock.PassiveClock
@@ -169,9 +169,7 @@ type KubeScheduler struct {
 func NewKubeScheduler(cfg KubeSchedulerConfig) (*KubeScheduler, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if cfg.Client == nil {
-		bad("Client is required")
-	}
+	kubeSettings(cfg.Client, &cfg.Timeout, &cfg.PageSize, bad)
 	if cfg.InstanceType == "" {
 		bad("InstanceType is required (the instance type new workers are launched as)")
 	}
@@ -202,16 +200,6 @@ func NewKubeScheduler(cfg KubeSchedulerConfig) (*KubeScheduler, error) {
 		cfg.MaxPods = DefaultMaxPods
 	} else if cfg.MaxPods < 0 {
 		bad("MaxPods must be positive, got %d", cfg.MaxPods)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultKubeTimeout
-	} else if cfg.Timeout < 0 {
-		bad("Timeout must be positive, got %s", cfg.Timeout)
-	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = 500
-	} else if cfg.PageSize < 0 {
-		bad("PageSize must be positive, got %d", cfg.PageSize)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("metrics.KubeScheduler config: %w", err)
