@@ -45,9 +45,12 @@ const LabelInstanceType = "node-fleet.io/instance-type"
 // Resources is an amount of what the scheduler counts on a node: CPU in
 // millicores, memory in bytes and pod slots.
 type Resources struct {
+	// MilliCPU is CPU in thousandths of a core.
 	MilliCPU int64
-	Memory   int64
-	Pods     int64
+	// Memory is in bytes.
+	Memory int64
+	// Pods is a number of pod slots.
+	Pods int64
 }
 
 // Add returns r plus o.
@@ -93,6 +96,7 @@ func FormatMemory(b int64) string {
 // PendingPod is a pod the scheduler could not place, as read from the
 // Kubernetes API.
 type PendingPod struct {
+	// Namespace and Name name the pod.
 	Namespace, Name string
 	// Requests is what the scheduler reserves for the pod: the larger of
 	// the sum of its containers' requests (sidecars included) and what
@@ -341,6 +345,10 @@ func receives(n Node) bool { return n.Ready && !n.Unschedulable && !n.Allocatabl
 // tolerations, volumes and topology spread are not checked against the
 // receiving node (Node does not carry them), so a node it lets go can
 // still leave a pod pending; the next tick then sees it and scales up.
+// For the same reason nodes should hold only the nodes ordinary pods may
+// move to, such as the fleet's workers matched to its instances: a K3s
+// server tainted NoSchedule, listed by a NodeManager without a node
+// selector, would otherwise count as room.
 func ScaleDownByFit(candidates, nodes []Node, limit int) (chosen []Node, verdicts []DrainFit) {
 	gone := map[string]bool{}
 	took := map[string]string{} // receiving node -> the first node whose pods it took
