@@ -25,6 +25,7 @@ const (
 	HoldMassNotReady HoldCode = "mass-not-ready"
 	HoldFloor        HoldCode = "floor"
 	HoldCeiling      HoldCode = "ceiling"
+	HoldPaused       HoldCode = "paused"
 )
 
 // Verdict is one guardrail's change to a decision (or to the repair): its
@@ -97,6 +98,9 @@ var guardrails = []guardrail{
 	{"cooldown", cooldownRail},
 	// at-min: a scale-down never takes the fleet below MinNodes.
 	{"at-min", atMinRail},
+	// paused: an operator's maintenance switch holds whatever the rules
+	// above produced, the floor and the ceiling included.
+	{"paused", pausedRail},
 	// operation: the journal holds one operation at a time; while an
 	// earlier tick's is being finished, nothing new starts. Near the end,
 	// so that it holds whatever the rules above produced.
@@ -279,6 +283,14 @@ func atMinRail(s *situation, d Decision) (Decision, *Verdict) {
 		return d, &Verdict{Code: HoldAtMin, Message: msg}
 	}
 	return d, nil
+}
+
+func pausedRail(s *situation, d Decision) (Decision, *Verdict) {
+	p := s.obs.State.Paused
+	if d.Action == Hold || p == nil {
+		return d, nil
+	}
+	return holdVerdict(HoldPaused, "%s; not starting %s", p, d)
 }
 
 func operationRail(s *situation, d Decision) (Decision, *Verdict) {

@@ -319,7 +319,11 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	}
 
 	// Repair, bounded.
-	p.Steps = append(p.Steps, s.repair()...)
+	if pause := obs.State.Paused; pause != nil {
+		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "paused", Code: HoldPaused, Message: pause.String() + "; no repair"})
+	} else {
+		p.Steps = append(p.Steps, s.repair()...)
+	}
 
 	// Replacements for interrupted spot instances, which are never
 	// capacity: within MaxNodes counted without them.
@@ -332,6 +336,10 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	if n := len(replacing); n > 0 {
 		room := cfg.MaxNodes - len(v.capacity)
 		switch {
+		case obs.State.Paused != nil:
+			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "paused", Code: HoldPaused,
+				Message: fmt.Sprintf("%s; %d interrupted instance(s) not replaced", obs.State.Paused, n)})
+			replacing = nil
 		case s.op != nil:
 			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "operation", Code: HoldOperation,
 				Message: fmt.Sprintf("replacement of %d interrupted instance(s) waits for operation %s", n, s.op.ID)})

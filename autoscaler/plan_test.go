@@ -112,6 +112,17 @@ func TestPlannerPrecedence(t *testing.T) {
 			wantHold: autoscaler.HoldDeadline,
 		},
 		{
+			name:  "paused: nothing new, not even the floor or a ghost's repair; the interrupted node is still drained",
+			ready: 1, policy: policy(autoscaler.ScaleUp, 2),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.State.Paused = &autoscaler.Pause{By: "ops@shop", At: t0.Add(-time.Hour), Reason: "kernel upgrade"}
+				o.Instances = append(o.Instances, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)})
+				o.Interruptions = []autoscaler.Interruption{{InstanceID: "i-00", Notice: t0}}
+			},
+			wantSteps: []string{"cordon-interrupted i-000", "drain-interrupted i-000"},
+			wantHold:  autoscaler.HoldPaused,
+		},
+		{
 			name:  "booting instances cover a scale-up",
 			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
 			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
@@ -165,7 +176,7 @@ func TestPlannerPrecedence(t *testing.T) {
 
 // The order of the guardrails is written once; this is it.
 func TestGuardrailOrder(t *testing.T) {
-	want := []string{"booting", "interruption", "floor", "ceiling", "safety", "pending-pods", "no-progress", "cooldown", "at-min", "operation", "deadline"}
+	want := []string{"booting", "interruption", "floor", "ceiling", "safety", "pending-pods", "no-progress", "cooldown", "at-min", "paused", "operation", "deadline"}
 	if d := cmp.Diff(want, autoscaler.Guardrails()); d != "" {
 		t.Errorf("guardrails (-want +got):\n%s", d)
 	}

@@ -70,6 +70,18 @@ type Operation struct {
 	Attempts int `json:",omitempty"`
 }
 
+// Pause is who paused the cluster's scaling, when and why.
+type Pause struct {
+	By     string
+	At     time.Time
+	Reason string
+}
+
+// String is "paused by <who> at <when>: <why>".
+func (p Pause) String() string {
+	return "paused by " + p.By + " at " + p.At.UTC().Format(time.RFC3339) + ": " + p.Reason
+}
+
 // Interruption is a spot interruption warning the autoscaler was told of
 // (an EventBridge "EC2 Spot Instance Interruption Warning", or a notice the
 // FleetProvider reports on the instance). It is kept in the state until the
@@ -101,6 +113,11 @@ type ClusterState struct {
 	// Interruptions are the spot interruption warnings received for
 	// instances that are not gone yet.
 	Interruptions []Interruption
+	// Paused, when set, is an operator's maintenance switch: ticks start
+	// nothing new (no launch, no scale-down, no repair, no replacement);
+	// an operation already in flight is still finished or rolled back, and
+	// interrupted nodes are still cordoned and drained.
+	Paused *Pause `json:",omitempty"`
 	// History is the bounded decision history, oldest first.
 	History []Record
 	// Version is the fencing token of the lease under which the state was

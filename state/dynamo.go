@@ -43,6 +43,7 @@ const (
 	attrLastDown   = "last_scale_down"
 	attrHistory    = "history"
 	attrInterrupts = "interruptions"
+	attrPaused     = "paused"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -265,6 +266,13 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrInterrupts, err)
 		}
 	}
+	if s := getStr(item, attrPaused); s != "" {
+		var p autoscaler.Pause
+		if err := json.Unmarshal([]byte(s), &p); err != nil {
+			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrPaused, err)
+		}
+		st.Paused = &p
+	}
 	if s := getStr(item, attrHistory); s != "" {
 		h, err := decodeHistory(s)
 		if err != nil {
@@ -317,6 +325,17 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		set = append(set, "#intr = :intr")
 	} else {
 		remove = append(remove, "#intr")
+	}
+	names["#paused"] = attrPaused
+	if st.Paused != nil {
+		b, err := json.Marshal(st.Paused)
+		if err != nil {
+			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrPaused, err)
+		}
+		values[":paused"] = str(string(b))
+		set = append(set, "#paused = :paused")
+	} else {
+		remove = append(remove, "#paused")
 	}
 	for _, f := range []struct {
 		name string

@@ -112,6 +112,10 @@ func (s *Store) clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 		st.Operation = &op
 	}
 	st.Interruptions = slices.Clone(st.Interruptions)
+	if st.Paused != nil {
+		p := *st.Paused
+		st.Paused = &p
+	}
 	if s.ShareHistory {
 		st.History = slices.Clip(st.History)
 		return st
