@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"k8s.io/utils/clock"
 )
 
 // Client is the part of the EC2 API the provider uses, with the SDK's exact
-// signatures: *ec2.Client satisfies it, and so can a test fake.
+// signatures: *ec2.Client satisfies it, and so can a test fake. Instances
+// are launched by CreateFleet (type instant); RunInstances is not called.
 type Client interface {
-	RunInstances(ctx context.Context, params *ec2.RunInstancesInput, optFns ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
+	CreateFleet(ctx context.Context, params *ec2.CreateFleetInput, optFns ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error)
 	DescribeInstances(ctx context.Context, params *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 	TerminateInstances(ctx context.Context, params *ec2.TerminateInstancesInput, optFns ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
 	DescribeSubnets(ctx context.Context, params *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
@@ -68,6 +72,45 @@ const (
 	StrategyOnDemand Strategy = "on-demand"
 )
 
+// Defaults of the Config fields whose zero value means a default.
+const (
+	// DefaultSpotShare is Config.SpotShare's default: the original
+	// design's 70% spot.
+	DefaultSpotShare = 0.7
+	// DefaultAvoidFor is Config.AvoidFor's default, as Karpenter's
+	// unavailable-offerings cache.
+	DefaultAvoidFor = 3 * time.Minute
+	// DefaultSpotAllocationStrategy is Config.SpotAllocationStrategy's
+	// default, what AWS recommends for spot: the pools least likely to
+	// be interrupted, among the cheaper ones.
+	DefaultSpotAllocationStrategy = types.SpotAllocationStrategyPriceCapacityOptimized
+	// DefaultOnDemandAllocationStrategy is
+	// Config.OnDemandAllocationStrategy's default.
+	DefaultOnDemandAllocationStrategy = types.FleetOnDemandAllocationStrategyLowestPrice
+	// DefaultLaunchTemplateVersion is LaunchTemplate.Version's default.
+	DefaultLaunchTemplateVersion = "$Default"
+	// MinSpotInstanceTypes is AWS's guidance for spot: at least this many
+	// instance types allowed, across every zone. With fewer, Warnings
+	// says so.
+	MinSpotInstanceTypes = 10
+)
+
+// Range is an inclusive range of whole numbers; a zero Max means no upper
+// limit.
+type Range struct {
+	Min, Max int32
+}
+
+// Requirements select instance types by attributes instead of by name
+// (EC2's attribute-based instance type selection, InstanceRequirements):
+// EC2 chooses among every current type that matches.
+type Requirements struct {
+	// VCPUs is the number of vCPUs; Min is required (at least 1).
+	VCPUs Range
+	// MemoryMiB is the memory in MiB; Min may be 0.
+	MemoryMiB Range
+}
+
 // Config configures a Provider. New checks it; zero fields take the
 // documented defaults.
 type Config struct {
@@ -78,7 +121,8 @@ type Config struct {
 	// Client talks to EC2 (an *ec2.Client). Required.
 	Client Client
 	// LaunchTemplate describes the instances (AMI, instance type, user
-	// data with the K3s join script, security groups). Required.
+	// data with the K3s join script, security groups). Required. It
+	// must not ask for a market (spot options): the provider chooses.
 	LaunchTemplate LaunchTemplate
 	// Subnets are the subnets instances are launched into, normally one
 	// per availability zone; their zones are read from EC2 on first use.
@@ -88,18 +132,43 @@ type Config struct {
 	// Strategy chooses the market; default StrategySpotShare.
 	Strategy Strategy
 	// SpotShare is the fraction of the fleet to keep on spot with
-	// StrategySpotShare, in (0, 1]; default 0.7 (the original design's
-	// 70% spot). For no spot at all use StrategyOnDemand.
+	// StrategySpotShare, in (0, 1]; default DefaultSpotShare. For no spot
+	// at all use StrategyOnDemand.
 	SpotShare float64
-	// InstanceType, when set, overrides the launch template's type.
+	// InstanceTypes are the instance types a launch may use, each in
+	// every subnet: a launch's CreateFleet call gets one override per
+	// type and subnet. Empty: the launch template's type (or
+	// InstanceType, or Requirements). For spot, AWS advises at least
+	// MinSpotInstanceTypes; see Warnings. With
+	// types.FleetOnDemandAllocationStrategyPrioritized their order is the
+	// on-demand priority (first highest).
+	InstanceTypes []string
+	// InstanceType is a list of one: the single type of the original
+	// design's INSTANCE_TYPE. Set it or InstanceTypes, not both.
 	InstanceType string
-	// AvoidFor is how long a zone and market that failed for capacity is
-	// avoided; default 5 minutes.
+	// Requirements, when set, let EC2 choose the types by vCPU and
+	// memory instead of InstanceTypes (not both).
+	Requirements *Requirements
+	// SpotAllocationStrategy is how EC2 Fleet chooses spot pools;
+	// default DefaultSpotAllocationStrategy (price-capacity-optimized).
+	SpotAllocationStrategy types.SpotAllocationStrategy
+	// OnDemandAllocationStrategy is how EC2 Fleet chooses on-demand
+	// pools; default DefaultOnDemandAllocationStrategy (lowest-price).
+	// With prioritized, InstanceTypes' order is the priority, and within
+	// a type the zone with the fewest of the cluster's instances first.
+	OnDemandAllocationStrategy types.FleetOnDemandAllocationStrategy
+	// AvoidFor is how long a pool (instance type, zone and market) that
+	// failed for capacity is avoided; default DefaultAvoidFor.
 	AvoidFor time.Duration
+	// Pools remembers the unavailable pools between launches; default
+	// a new MemoryPools (this process only). Give it one stored with the
+	// cluster's state so that a cold start knows them.
+	Pools PoolMemory
 	// Name is the Name tag of new instances; default ClusterID+"-worker".
 	Name string
-	// ExtraTags are added to every instance and its volumes; they may not
-	// override the provider's own tags.
+	// ExtraTags are added to every instance (and the instant fleet
+	// request); they may not override the provider's own tags. Volumes
+	// get the launch template's tags (CreateFleet cannot tag them).
 	ExtraTags map[string]string
 	// Clock reads the time for the avoid windows; default the real clock.
 	Clock clock.PassiveClock
@@ -142,10 +211,48 @@ func (c *Config) validate() error {
 		bad("Strategy %q is unknown (want %q, %q or %q)", c.Strategy, StrategySpotShare, StrategySpotFirst, StrategyOnDemand)
 	}
 	if c.SpotShare == 0 {
-		c.SpotShare = 0.7
+		c.SpotShare = DefaultSpotShare
 	}
 	if c.SpotShare < 0 || c.SpotShare > 1 || c.SpotShare != c.SpotShare {
 		bad("SpotShare must be in (0, 1], got %v (use StrategyOnDemand for no spot)", c.SpotShare)
+	}
+	if c.InstanceType != "" && len(c.InstanceTypes) > 0 {
+		bad("InstanceType and InstanceTypes: set one, not both")
+	}
+	if c.Requirements != nil && (c.InstanceType != "" || len(c.InstanceTypes) > 0) {
+		bad("Requirements: set Requirements or instance types, not both")
+	}
+	seen = map[string]bool{}
+	for i, t := range c.InstanceTypes {
+		if t == "" {
+			bad("InstanceTypes[%d] is empty", i)
+		} else if seen[t] {
+			bad("InstanceTypes[%d]: %s is listed twice", i, t)
+		}
+		seen[t] = true
+	}
+	if r := c.Requirements; r != nil {
+		if r.VCPUs.Min < 1 || (r.VCPUs.Max != 0 && r.VCPUs.Max < r.VCPUs.Min) {
+			bad("Requirements.VCPUs: want Min >= 1 and Max 0 (no limit) or >= Min, got %d..%d", r.VCPUs.Min, r.VCPUs.Max)
+		}
+		if r.MemoryMiB.Min < 0 || (r.MemoryMiB.Max != 0 && r.MemoryMiB.Max < r.MemoryMiB.Min) {
+			bad("Requirements.MemoryMiB: want Min >= 0 and Max 0 (no limit) or >= Min, got %d..%d", r.MemoryMiB.Min, r.MemoryMiB.Max)
+		}
+		if c.OnDemandAllocationStrategy == types.FleetOnDemandAllocationStrategyPrioritized {
+			bad("OnDemandAllocationStrategy: prioritized needs InstanceTypes (EC2 allows only lowest-price with Requirements)")
+		}
+	}
+	if c.SpotAllocationStrategy == "" {
+		c.SpotAllocationStrategy = DefaultSpotAllocationStrategy
+	}
+	if !slices.Contains(c.SpotAllocationStrategy.Values(), c.SpotAllocationStrategy) {
+		bad("SpotAllocationStrategy %q is unknown (want one of %v)", c.SpotAllocationStrategy, c.SpotAllocationStrategy.Values())
+	}
+	if c.OnDemandAllocationStrategy == "" {
+		c.OnDemandAllocationStrategy = DefaultOnDemandAllocationStrategy
+	}
+	if !slices.Contains(c.OnDemandAllocationStrategy.Values(), c.OnDemandAllocationStrategy) {
+		bad("OnDemandAllocationStrategy %q is unknown (want one of %v)", c.OnDemandAllocationStrategy, c.OnDemandAllocationStrategy.Values())
 	}
 	if c.AvoidFor < 0 {
 		bad("AvoidFor must not be negative, got %s", c.AvoidFor)
@@ -159,11 +266,17 @@ func (c *Config) validate() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ec2fleet config: %w", err)
 	}
+	if c.InstanceType != "" {
+		c.InstanceTypes = []string{c.InstanceType}
+	}
 	if c.LaunchTemplate.Version == "" {
-		c.LaunchTemplate.Version = "$Default"
+		c.LaunchTemplate.Version = DefaultLaunchTemplateVersion
 	}
 	if c.AvoidFor == 0 {
-		c.AvoidFor = 5 * time.Minute
+		c.AvoidFor = DefaultAvoidFor
+	}
+	if c.Pools == nil {
+		c.Pools = &MemoryPools{}
 	}
 	if c.Name == "" {
 		c.Name = c.ClusterID + "-worker"
@@ -173,6 +286,20 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// warnings are the configuration's problems that do not stop it working.
+func (c *Config) warnings() []string {
+	if c.Strategy == StrategyOnDemand || c.Requirements != nil {
+		return nil
+	}
+	switch n := len(c.InstanceTypes); {
+	case n == 0:
+		return []string{fmt.Sprintf("ec2fleet: spot may use only the launch template's instance type; AWS advises at least %d types across every zone (set InstanceTypes or Requirements)", MinSpotInstanceTypes)}
+	case n < MinSpotInstanceTypes:
+		return []string{fmt.Sprintf("ec2fleet: spot may use only %d instance type(s) (%s); AWS advises at least %d across every zone", n, strings.Join(c.InstanceTypes, ", "), MinSpotInstanceTypes)}
 	}
 	return nil
 }

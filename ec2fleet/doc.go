@@ -15,37 +15,64 @@
 // with it, the K3s server included, and a server counted as a worker that
 // never joins would be terminated as a ghost.
 //
+// # One fleet call per launch
+//
+// Launch asks for the missing instances in one CreateFleet call of type
+// instant: an override for every allowed instance type (Config.InstanceTypes,
+// the single InstanceType, the launch template's type, or attribute-based
+// Requirements) in every configured subnet, spot with the
+// price-capacity-optimized allocation strategy and on-demand with
+// lowest-price (or prioritized by the types' order), and the spot share as
+// the call's spot and on-demand target capacities. EC2 chooses the pools;
+// the overrides list, for each type, the zone with the fewest of the
+// cluster's instances first, which is what prioritized strategies follow.
+// With price-capacity-optimized, EC2 may put a launch's spot instances in
+// one zone: it optimises for capacity and price, not for spread (set
+// SpotAllocationStrategy to diversified to spread them over every pool).
+//
+// When spot falls short, a second call asks on-demand for the rest. When a
+// pool is avoided for one market only, the markets are asked in two calls,
+// each with its own pools.
+//
+// # Capacity errors and remembered pools
+//
+// Each pool in the answer's errors that failed for capacity
+// (InsufficientInstanceCapacity, SpotMaxPriceTooLow: that pool;
+// Unsupported: that type in that zone; InsufficientFreeAddressesInSubnet:
+// the whole zone; MaxSpotInstanceCountExceeded, InstanceLimitExceeded,
+// VcpuLimitExceeded: the market everywhere) is avoided for Config.AvoidFor
+// (3 minutes by default, as Karpenter's unavailable offerings). The avoided
+// pools live in a PoolMemory (Config.Pools): the default keeps them in the
+// process; stored with the cluster's state, a cold start of the Lambda
+// function knows them too. When no pool is left, Launch returns what it
+// launched and a *CapacityError, which matches
+// autoscaler.ErrInsufficientCapacity with errors.Is.
+//
+// With fewer than MinSpotInstanceTypes types allowed for spot (AWS's
+// guidance), Warnings says so, for the autoscaler to surface.
+//
 // # Idempotent launches
 //
 // A launch is identified by its OperationID. Before launching, Launch lists
 // the fleet and counts the instances that already carry the operation's tag,
 // so a retried operation (a tick that died after asking for instances)
-// launches only what is still missing. Each RunInstances call also carries a
-// ClientToken derived from the operation, the instance's slot in it, the
-// subnet and the market, so that EC2 itself returns the same instance when
-// exactly the same request is repeated before the tags become visible. The
-// tag lookup is what the provider relies on: emulators such as moto record
-// the ClientToken but do not deduplicate by it.
+// launches only what is still missing. Each CreateFleet call also carries a
+// ClientToken derived from the operation, the number of instances it had
+// and the call's phase, never from the subnets, types or markets chosen: a
+// retry that chooses other pools sends the same token, and EC2 answers it
+// with the earlier request's instances, or with IdempotentParameterMismatch
+// when the request differs, which Launch returns without launching. The tag
+// lookup is what the provider relies on: emulators such as moto ignore the
+// ClientToken.
 //
-// # Markets and zones
+// # Markets
 //
 // With StrategySpotShare (the default, 70% spot) the fleet as a whole is
 // kept near the configured spot share: a launch asks for as many spot
 // instances as bring the fleet's spot count to round(share × fleet size
 // after the launch). StrategySpotFirst asks for spot for every instance;
-// StrategyOnDemand never does. A spot instance that cannot be had in any
-// zone (capacity, price, spot limits) is launched on demand instead, and the
-// returned Instance says which market it got.
-//
-// Each instance goes to the zone with the fewest of the cluster's active
-// instances (ties: the subnet listed first). A capacity error
-// (InsufficientInstanceCapacity, InsufficientFreeAddressesInSubnet,
-// SpotMaxPriceTooLow, MaxSpotInstanceCountExceeded, InstanceLimitExceeded,
-// VcpuLimitExceeded, Unsupported) makes the provider avoid what failed for
-// Config.AvoidFor (a zone and market, a whole zone, or a market in every
-// zone, depending on the error) and try elsewhere. When nothing is left to
-// try, Launch returns what it launched and a *CapacityError, which matches
-// autoscaler.ErrInsufficientCapacity with errors.Is.
+// StrategyOnDemand never does. Spot that cannot be had is launched on
+// demand instead, and the returned Instance says which market it got.
 //
 // Throttling and server errors are retried by the SDK's retryer, configured
 // on the client; the provider adds no retry loop of its own.

@@ -1,6 +1,7 @@
 package ec2fleet_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -15,58 +16,94 @@ import (
 )
 
 // fakeEC2 is an in-memory EC2 for the error paths moto cannot produce. It
-// records every RunInstances call, and runErr may refuse one.
+// records every CreateFleet call, and poolErr may refuse a pool. It fills
+// each market's target from the overrides in the order given, skipping
+// refused pools with an error entry each, as EC2 answers an instant fleet.
 type fakeEC2 struct {
 	mu        sync.Mutex
 	zoneOf    map[string]string // subnet -> zone
 	instances []types.Instance
-	runs      []runCall
-	// runErr, when set, decides whether a RunInstances call fails.
-	runErr func(c runCall) error
+	fleets    []*ec2.CreateFleetInput
+	// poolErr, when set, returns the error code with which a pool
+	// refuses an instance ("" to launch it).
+	poolErr func(p fakePool) string
+	// callErr, when set, fails a whole CreateFleet call.
+	callErr func(in *ec2.CreateFleetInput) error
 	// describeErr, when set, is returned by DescribeInstances.
 	describeErr error
 }
 
 var _ ec2fleet.Client = (*fakeEC2)(nil)
 
-// runCall is one RunInstances call as the tests compare it.
-type runCall struct {
-	Zone, Market, Token string
+// fakePool is one pool as the fake sees it.
+type fakePool struct {
+	Type, Zone, Market string
 }
 
 func newFakeEC2() *fakeEC2 {
 	return &fakeEC2{zoneOf: map[string]string{"subnet-a": "eu-west-1a", "subnet-b": "eu-west-1b", "subnet-c": "eu-west-1c"}}
 }
 
-func (f *fakeEC2) RunInstances(_ context.Context, in *ec2.RunInstancesInput, _ ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
+func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := runCall{Zone: f.zoneOf[aws.ToString(in.SubnetId)], Market: "on-demand", Token: aws.ToString(in.ClientToken)}
-	if in.InstanceMarketOptions != nil {
-		c.Market = "spot"
-	}
-	f.runs = append(f.runs, c)
-	if f.runErr != nil {
-		if err := f.runErr(c); err != nil {
+	f.fleets = append(f.fleets, in)
+	if f.callErr != nil {
+		if err := f.callErr(in); err != nil {
 			return nil, err
 		}
 	}
-	inst := types.Instance{
-		InstanceId:   aws.String(fmt.Sprintf("i-%04d", len(f.instances)+1)),
-		InstanceType: types.InstanceTypeT3Medium,
-		Placement:    &types.Placement{AvailabilityZone: aws.String(c.Zone)},
-		State:        &types.InstanceState{Name: types.InstanceStateNamePending},
-	}
-	if c.Market == "spot" {
-		inst.InstanceLifecycle = types.InstanceLifecycleTypeSpot
-	}
+	var tags []types.Tag
 	for _, ts := range in.TagSpecifications {
 		if ts.ResourceType == types.ResourceTypeInstance {
-			inst.Tags = ts.Tags
+			tags = ts.Tags
 		}
 	}
-	f.instances = append(f.instances, inst)
-	return &ec2.RunInstancesOutput{Instances: []types.Instance{inst}}, nil
+	out := &ec2.CreateFleetOutput{FleetId: aws.String(fmt.Sprintf("fleet-%d", len(f.fleets)))}
+	tc := in.TargetCapacitySpecification
+	for _, m := range []struct {
+		market string
+		n      int32
+	}{{"spot", aws.ToInt32(tc.SpotTargetCapacity)}, {"on-demand", aws.ToInt32(tc.OnDemandTargetCapacity)}} {
+		refused := map[int]bool{}
+		for range m.n {
+			for i, o := range in.LaunchTemplateConfigs[0].Overrides {
+				if refused[i] {
+					continue
+				}
+				typ := string(o.InstanceType)
+				if typ == "" {
+					typ = "t3.medium" // the template's
+				}
+				pool := fakePool{Type: typ, Zone: f.zoneOf[aws.ToString(o.SubnetId)], Market: m.market}
+				lo := &types.LaunchTemplateAndOverridesResponse{Overrides: &types.FleetLaunchTemplateOverrides{
+					SubnetId: o.SubnetId, InstanceType: types.InstanceType(typ)}}
+				if f.poolErr != nil {
+					if code := f.poolErr(pool); code != "" {
+						refused[i] = true
+						out.Errors = append(out.Errors, types.CreateFleetError{ErrorCode: aws.String(code), ErrorMessage: aws.String(code + " (test)"),
+							Lifecycle: types.InstanceLifecycle(m.market), LaunchTemplateAndOverrides: lo})
+						continue
+					}
+				}
+				inst := types.Instance{
+					InstanceId:   aws.String(fmt.Sprintf("i-%04d", len(f.instances)+1)),
+					InstanceType: types.InstanceType(typ),
+					Placement:    &types.Placement{AvailabilityZone: aws.String(pool.Zone)},
+					State:        &types.InstanceState{Name: types.InstanceStateNamePending},
+					Tags:         tags,
+				}
+				if m.market == "spot" {
+					inst.InstanceLifecycle = types.InstanceLifecycleTypeSpot
+				}
+				f.instances = append(f.instances, inst)
+				out.Instances = append(out.Instances, types.CreateFleetInstance{InstanceIds: []string{*inst.InstanceId},
+					InstanceType: types.InstanceType(typ), Lifecycle: types.InstanceLifecycle(m.market), LaunchTemplateAndOverrides: lo})
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
@@ -135,13 +172,24 @@ func (f *fakeEC2) DescribeSubnets(_ context.Context, in *ec2.DescribeSubnetsInpu
 	return &ec2.DescribeSubnetsOutput{Subnets: out}, nil
 }
 
-// calls returns the recorded RunInstances calls without their tokens.
-func (f *fakeEC2) calls() []runCall {
+// fleetCall is one CreateFleet call as the tests compare it: the
+// capacities asked for and the pools offered ("t3.large@eu-west-1a").
+type fleetCall struct {
+	Spot, OnDemand int32
+	Pools          []string
+}
+
+// calls returns the recorded CreateFleet calls.
+func (f *fakeEC2) calls() []fleetCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]runCall, len(f.runs))
-	for i, c := range f.runs {
-		out[i] = runCall{Zone: c.Zone, Market: c.Market}
+	out := make([]fleetCall, len(f.fleets))
+	for i, in := range f.fleets {
+		c := fleetCall{Spot: aws.ToInt32(in.TargetCapacitySpecification.SpotTargetCapacity), OnDemand: aws.ToInt32(in.TargetCapacitySpecification.OnDemandTargetCapacity)}
+		for _, o := range in.LaunchTemplateConfigs[0].Overrides {
+			c.Pools = append(c.Pools, cmp.Or(string(o.InstanceType), "-")+"@"+f.zoneOf[aws.ToString(o.SubnetId)])
+		}
+		out[i] = c
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package ec2fleet_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,8 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/smithy-go"
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/ec2fleet"
 
@@ -107,38 +107,43 @@ func (e *motoEnv) describeCluster(t *testing.T) []types.Instance {
 	return ins
 }
 
-// recorder wraps a Client, counts RunInstances calls and can inject
-// errors before or after the real call.
+// recorder wraps a Client and records every CreateFleet call. short, when
+// set, plays EC2 with some pools out of capacity (moto always has
+// capacity): each market's part of a call is passed to moto with only the
+// pools that have capacity, and the others are answered with an
+// InsufficientInstanceCapacity entry each, as EC2 answers an instant
+// fleet. after, when set, may replace a successful answer by an error (the
+// answer was lost: the instances exist all the same).
 type recorder struct {
-	ec2ClientAPI
-	mu   sync.Mutex
-	runs []*ec2.RunInstancesInput
-	// before, when set, may refuse a call before it reaches EC2.
-	before func(in *ec2.RunInstancesInput) error
-	// after, when set, may replace a successful answer by an error (the
-	// answer was lost: the instance exists all the same).
-	after func(n int) error
+	ec2fleet.Client
+	zoneOf map[string]string // subnet -> zone
+	mu     sync.Mutex
+	fleets []*ec2.CreateFleetInput
+	short  func(pool string) bool // "t3.large@us-east-1a/spot"
+	after  func(n int) error
 }
 
-type ec2ClientAPI interface {
-	RunInstances(context.Context, *ec2.RunInstancesInput, ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error)
-	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
-	TerminateInstances(context.Context, *ec2.TerminateInstancesInput, ...func(*ec2.Options)) (*ec2.TerminateInstancesOutput, error)
-	DescribeSubnets(context.Context, *ec2.DescribeSubnetsInput, ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
-}
-
-func (r *recorder) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, opts ...func(*ec2.Options)) (*ec2.RunInstancesOutput, error) {
-	r.mu.Lock()
-	r.runs = append(r.runs, in)
-	n := len(r.runs)
-	before, after := r.before, r.after
-	r.mu.Unlock()
-	if before != nil {
-		if err := before(in); err != nil {
-			return nil, err
-		}
+func (e *motoEnv) recorder() *recorder {
+	r := &recorder{Client: e.client, zoneOf: map[string]string{}}
+	for i, s := range e.subnets {
+		r.zoneOf[s] = e.zones[i]
 	}
-	out, err := r.ec2ClientAPI.RunInstances(ctx, in, opts...)
+	return r
+}
+
+func (r *recorder) CreateFleet(ctx context.Context, in *ec2.CreateFleetInput, opts ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
+	r.mu.Lock()
+	r.fleets = append(r.fleets, in)
+	n := len(r.fleets)
+	short, after := r.short, r.after
+	r.mu.Unlock()
+	var out *ec2.CreateFleetOutput
+	var err error
+	if short == nil {
+		out, err = r.Client.CreateFleet(ctx, in, opts...)
+	} else {
+		out, err = r.createShort(ctx, in, short, opts...)
+	}
 	if err == nil && after != nil {
 		if aerr := after(n); aerr != nil {
 			return nil, aerr
@@ -147,10 +152,69 @@ func (r *recorder) RunInstances(ctx context.Context, in *ec2.RunInstancesInput, 
 	return out, err
 }
 
+func (r *recorder) createShort(ctx context.Context, in *ec2.CreateFleetInput, short func(string) bool, opts ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
+	out := &ec2.CreateFleetOutput{}
+	tc := in.TargetCapacitySpecification
+	for _, part := range []struct {
+		market    string
+		n         int32
+		lifecycle types.InstanceLifecycle
+	}{{"spot", aws.ToInt32(tc.SpotTargetCapacity), types.InstanceLifecycleSpot}, {"on-demand", aws.ToInt32(tc.OnDemandTargetCapacity), types.InstanceLifecycleOnDemand}} {
+		if part.n == 0 {
+			continue
+		}
+		var ok []types.FleetLaunchTemplateOverridesRequest
+		for _, o := range in.LaunchTemplateConfigs[0].Overrides {
+			typ := cmp.Or(string(o.InstanceType), "t3.medium")
+			if short(typ + "@" + r.zoneOf[aws.ToString(o.SubnetId)] + "/" + part.market) {
+				out.Errors = append(out.Errors, types.CreateFleetError{
+					ErrorCode: aws.String("InsufficientInstanceCapacity"), ErrorMessage: aws.String("no capacity (test)"), Lifecycle: part.lifecycle,
+					LaunchTemplateAndOverrides: &types.LaunchTemplateAndOverridesResponse{Overrides: &types.FleetLaunchTemplateOverrides{
+						SubnetId: o.SubnetId, InstanceType: types.InstanceType(typ)}}})
+				continue
+			}
+			ok = append(ok, o)
+		}
+		if len(ok) == 0 {
+			continue
+		}
+		one := *in
+		one.LaunchTemplateConfigs = []types.FleetLaunchTemplateConfigRequest{{LaunchTemplateSpecification: in.LaunchTemplateConfigs[0].LaunchTemplateSpecification, Overrides: ok}}
+		one.TargetCapacitySpecification = &types.TargetCapacitySpecificationRequest{TotalTargetCapacity: aws.Int32(part.n)}
+		if part.market == "spot" {
+			one.TargetCapacitySpecification.SpotTargetCapacity = aws.Int32(part.n)
+			one.TargetCapacitySpecification.DefaultTargetCapacityType = types.DefaultTargetCapacityTypeSpot
+			one.OnDemandOptions = nil
+		} else {
+			one.TargetCapacitySpecification.OnDemandTargetCapacity = aws.Int32(part.n)
+			one.TargetCapacitySpecification.DefaultTargetCapacityType = types.DefaultTargetCapacityTypeOnDemand
+			one.SpotOptions = nil
+		}
+		got, err := r.Client.CreateFleet(ctx, &one, opts...)
+		if err != nil {
+			return nil, err
+		}
+		out.FleetId = got.FleetId
+		out.Instances = append(out.Instances, got.Instances...)
+	}
+	return out, nil
+}
+
 func (r *recorder) calls() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.runs)
+	return len(r.fleets)
+}
+
+// pools returns the pools ("type@zone") call i offered.
+func (r *recorder) pools(i int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, o := range r.fleets[i].LaunchTemplateConfigs[0].Overrides {
+		out = append(out, cmp.Or(string(o.InstanceType), "-")+"@"+r.zoneOf[aws.ToString(o.SubnetId)])
+	}
+	return out
 }
 
 func (e *motoEnv) provider(t *testing.T, client ec2fleet.Client, mod func(*ec2fleet.Config)) *ec2fleet.Provider {
@@ -176,7 +240,7 @@ func (e *motoEnv) provider(t *testing.T, client ec2fleet.Client, mod func(*ec2fl
 
 // described is what the tests compare of an instance as EC2 reports it.
 type described struct {
-	Zone, Lifecycle, Cluster, ManagedBy, Name, Operation string
+	Type, Zone, Lifecycle, Cluster, ManagedBy, Name, Operation string
 }
 
 func describeView(ins []types.Instance) []described {
@@ -187,82 +251,158 @@ func describeView(ins []types.Instance) []described {
 			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
 		out = append(out, described{
-			Zone: aws.ToString(in.Placement.AvailabilityZone), Lifecycle: string(in.InstanceLifecycle),
+			Type: string(in.InstanceType), Zone: aws.ToString(in.Placement.AvailabilityZone), Lifecycle: string(in.InstanceLifecycle),
 			Cluster: tags[ec2fleet.TagCluster], ManagedBy: tags[ec2fleet.TagManagedBy], Name: tags["Name"], Operation: tags[ec2fleet.TagOperation],
 		})
 	}
 	slices.SortFunc(out, func(a, b described) int {
-		return strings.Compare(a.Zone+a.Lifecycle, b.Zone+b.Lifecycle)
+		return strings.Compare(a.Zone+a.Type+a.Lifecycle, b.Zone+b.Type+b.Lifecycle)
 	})
 	return out
 }
 
-func TestMotoLaunchFromTemplateSpreadsZonesAndMarkets(t *testing.T) {
+var motoTypes = []string{"t3.medium", "t3.large", "m5.large"}
+
+// A launch of n is one CreateFleet call that returns n instances, each in
+// an allowed pool (type x zone), tagged, spot and on-demand as the spot
+// share says. moto implements instant fleets, but allocates every
+// strategy except "diversified" to the first override (it knows no spot
+// prices nor capacity); with diversified it takes the overrides in turn,
+// which shows that every type in every subnet reached it.
+func TestMotoLaunchOfNIsOneFleetCall(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		lt   func(e *motoEnv) ec2fleet.LaunchTemplate
+		name   string
+		count  int
+		mod    func(e *motoEnv, c *ec2fleet.Config)
+		spread bool // moto spreads over zones and types
 	}{
-		{"template by id", func(e *motoEnv) ec2fleet.LaunchTemplate {
-			return ec2fleet.LaunchTemplate{ID: e.templateID, Version: "$Latest"}
-		}},
-		{"template by name", func(e *motoEnv) ec2fleet.LaunchTemplate { return ec2fleet.LaunchTemplate{Name: e.templateName} }},
+		{"price-capacity-optimized, template by id", 4, func(e *motoEnv, c *ec2fleet.Config) {}, false},
+		{"template by name at $Latest", 2, func(e *motoEnv, c *ec2fleet.Config) {
+			c.LaunchTemplate = ec2fleet.LaunchTemplate{Name: e.templateName, Version: "$Latest"}
+		}, false},
+		{"diversified", 6, func(e *motoEnv, c *ec2fleet.Config) {
+			c.SpotAllocationStrategy = types.SpotAllocationStrategyDiversified
+		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newMotoEnv(t)
-			p := e.provider(t, nil, func(c *ec2fleet.Config) {
-				c.LaunchTemplate = tc.lt(e)
-				c.SpotShare = 0.5
+			rec := e.recorder()
+			p := e.provider(t, rec, func(c *ec2fleet.Config) {
+				c.InstanceTypes, c.SpotShare = motoTypes, 0.5
+				tc.mod(e, c)
 			})
 			ctx := context.Background()
-			got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-spread", Count: 4})
+			got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-n", Count: tc.count})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != 4 {
-				t.Fatalf("Launch returned %d instances, want 4", len(got))
+			if rec.calls() != 1 || len(got) != tc.count {
+				t.Fatalf("Launch returned %d instances after %d CreateFleet calls, want %d after 1", len(got), rec.calls(), tc.count)
 			}
+			allowed := map[string]bool{}
+			for _, pool := range rec.pools(0) {
+				allowed[pool] = true
+			}
+			if len(allowed) != len(motoTypes)*len(e.subnets) {
+				t.Errorf("the call offered %v, want every type in every subnet", rec.pools(0))
+			}
+			ec2view := describeView(e.describeCluster(t))
+			zones, typesSeen, lifecycles := map[string]bool{}, map[string]bool{}, map[string]int{}
 			name := e.cluster + "-worker"
-			want := []described{
-				{"us-east-1a", "", e.cluster, "node-fleet", name, "op-spread"},
-				{"us-east-1a", "spot", e.cluster, "node-fleet", name, "op-spread"},
-				{"us-east-1b", "", e.cluster, "node-fleet", name, "op-spread"},
-				{"us-east-1b", "spot", e.cluster, "node-fleet", name, "op-spread"},
+			for _, d := range ec2view {
+				if !allowed[d.Type+"@"+d.Zone] {
+					t.Errorf("instance %+v is in a pool the call did not offer", d)
+				}
+				if d.Cluster != e.cluster || d.ManagedBy != "node-fleet" || d.Name != name || d.Operation != "op-n" {
+					t.Errorf("instance %+v is not tagged as the provider tags", d)
+				}
+				zones[d.Zone], typesSeen[d.Type] = true, true
+				lifecycles[d.Lifecycle]++
 			}
-			if diff := cmp.Diff(want, describeView(e.describeCluster(t))); diff != "" {
-				t.Errorf("instances as EC2 describes them (-want +got):\n%s", diff)
+			if diff := gocmp.Diff(map[string]int{"spot": tc.count / 2, "": tc.count - tc.count/2}, lifecycles); diff != "" {
+				t.Errorf("lifecycles as EC2 describes them (-want +got):\n%s", diff)
+			}
+			if tc.spread && (len(zones) != 2 || len(typesSeen) < 2) {
+				t.Errorf("diversified: zones %v, types %v; want both zones and several types", zones, typesSeen)
 			}
 			// What Launch and List report agrees with EC2.
 			listed, err := p.List(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			markets := map[autoscaler.Market]int{}
-			for _, in := range listed {
-				markets[in.Market]++
-				if in.OperationID != "op-spread" || in.InstanceType != "t3.medium" || in.PrivateIP == "" {
-					t.Errorf("listed instance %+v lacks operation id, type or IP", in)
-				}
-			}
-			if diff := cmp.Diff(map[autoscaler.Market]int{autoscaler.MarketSpot: 2, autoscaler.MarketOnDemand: 2}, markets); diff != "" {
-				t.Errorf("markets from List (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(ids(got), ids(listed)); diff != "" {
+			if diff := gocmp.Diff(ids(got), ids(listed)); diff != "" {
 				t.Errorf("Launch and List disagree (-launch +list):\n%s", diff)
+			}
+			byID := map[string]autoscaler.Instance{}
+			for _, in := range listed {
+				byID[in.ID] = in
+			}
+			for _, in := range got {
+				l := byID[in.ID]
+				if in.Market != l.Market || in.Zone != l.Zone || in.InstanceType != l.InstanceType || in.PrivateIP == "" || in.OperationID != "op-n" {
+					t.Errorf("Launch said %+v, List says %+v", in, l)
+				}
 			}
 		})
 	}
 }
 
+// A pool that answers with a capacity error is left out of the next
+// launch, also by a new provider reading the saved pools (a cold start);
+// a provider without them offers it again.
+func TestMotoUnavailablePoolIsAvoidedAlsoAfterAColdStart(t *testing.T) {
+	e := newMotoEnv(t)
+	ctx := context.Background()
+	memory := &ec2fleet.MemoryPools{}
+	rec := e.recorder()
+	rec.short = func(pool string) bool { return pool == "t3.medium@us-east-1a/spot" }
+	spotFirst := func(c *ec2fleet.Config) {
+		c.InstanceTypes, c.Strategy, c.Pools = motoTypes[:2], ec2fleet.StrategySpotFirst, memory
+	}
+	got, err := e.provider(t, rec, spotFirst).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-1", Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range got {
+		if in.InstanceType+"@"+in.Zone == "t3.medium@us-east-1a" || in.Market != autoscaler.MarketSpot {
+			t.Errorf("instance %s: %s %s@%s, want spot outside the short pool", in.ID, in.Market, in.InstanceType, in.Zone)
+		}
+	}
+	saved, err := memory.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(saved) != 1 || saved[0].Pool != (ec2fleet.Pool{InstanceType: "t3.medium", Zone: "us-east-1a", Market: autoscaler.MarketSpot}) {
+		t.Fatalf("saved pools %+v, want the short pool", saved)
+	}
+
+	// A cold start: a new provider, a new client, the saved pools.
+	rec2 := e.recorder()
+	if _, err := e.provider(t, rec2, spotFirst).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-2", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Types in the configured order; within a type zone a, which has
+	// none of the cluster's instances, first.
+	if diff := gocmp.Diff([]string{"t3.medium@us-east-1b", "t3.large@us-east-1a", "t3.large@us-east-1b"}, rec2.pools(0)); diff != "" {
+		t.Errorf("pools offered after the cold start (-want +got):\n%s", diff)
+	}
+	// Without the saved pools, the short pool would be asked again.
+	rec3 := e.recorder()
+	if _, err := e.provider(t, rec3, func(c *ec2fleet.Config) {
+		spotFirst(c)
+		c.Pools = nil
+	}).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-3", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rec3.pools(0), "t3.medium@us-east-1a") {
+		t.Errorf("a provider without the saved pools offered %v", rec3.pools(0))
+	}
+}
+
 func TestMotoSpotFallsBackToOnDemand(t *testing.T) {
 	e := newMotoEnv(t)
-	// moto always grants spot; refuse spot the way EC2 does when a zone
-	// has no spot capacity, and let everything else reach moto.
-	rec := &recorder{ec2ClientAPI: e.client, before: func(in *ec2.RunInstancesInput) error {
-		if in.InstanceMarketOptions != nil {
-			return &smithy.GenericAPIError{Code: "InsufficientInstanceCapacity", Message: "no spot capacity"}
-		}
-		return nil
-	}}
+	rec := e.recorder()
+	rec.short = func(pool string) bool { return strings.HasSuffix(pool, "/spot") }
 	p := e.provider(t, rec, func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategySpotFirst })
 	got, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op-fallback", Count: 2})
 	if err != nil {
@@ -273,24 +413,13 @@ func TestMotoSpotFallsBackToOnDemand(t *testing.T) {
 			t.Errorf("instance %s reported as %s, want on-demand", in.ID, in.Market)
 		}
 	}
-	name := e.cluster + "-worker"
-	want := []described{
-		{"us-east-1a", "", e.cluster, "node-fleet", name, "op-fallback"},
-		{"us-east-1b", "", e.cluster, "node-fleet", name, "op-fallback"},
+	if len(got) != 2 || rec.calls() != 2 {
+		t.Errorf("%d instances after %d CreateFleet calls, want 2 after 2 (spot, then on-demand)", len(got), rec.calls())
 	}
-	if diff := cmp.Diff(want, describeView(e.describeCluster(t))); diff != "" {
-		t.Errorf("instances (-want +got):\n%s", diff)
-	}
-	// Spot was tried in both zones once, then avoided: the second
-	// instance went straight to on-demand.
-	var spotTries int
-	for _, in := range rec.runs {
-		if in.InstanceMarketOptions != nil {
-			spotTries++
+	for _, d := range describeView(e.describeCluster(t)) {
+		if d.Lifecycle != "" || d.Operation != "op-fallback" {
+			t.Errorf("instance %+v, want on-demand of op-fallback", d)
 		}
-	}
-	if spotTries != 2 || rec.calls() != 4 {
-		t.Errorf("RunInstances calls: %d spot of %d in all, want 2 of 4", spotTries, rec.calls())
 	}
 }
 
@@ -329,7 +458,7 @@ func TestMotoTerminateOnlyTouchesTheClustersInstances(t *testing.T) {
 		mine[0].ID: types.InstanceStateNameTerminated, mine[1].ID: types.InstanceStateNameRunning,
 		theirs[0].ID: types.InstanceStateNameRunning, bareID: types.InstanceStateNameRunning,
 	}
-	if diff := cmp.Diff(want, states); diff != "" {
+	if diff := gocmp.Diff(want, states); diff != "" {
 		t.Errorf("states after Terminate (-want +got):\n%s", diff)
 	}
 	// Terminating again (already gone) and an empty list are no errors.
@@ -343,7 +472,7 @@ func TestMotoTerminateOnlyTouchesTheClustersInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{mine[1].ID}, ids(listed)); diff != "" {
+	if diff := gocmp.Diff([]string{mine[1].ID}, ids(listed)); diff != "" {
 		t.Errorf("List after Terminate (-want +got):\n%s", diff)
 	}
 }
@@ -379,7 +508,7 @@ func TestMotoServerTaggedAsDeployTagsItIsNeverInTheFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ids(workers), ids(listed)); diff != "" {
+	if diff := gocmp.Diff(ids(workers), ids(listed)); diff != "" {
 		t.Errorf("List (-the workers +listed):\n%s", diff)
 	}
 	// A provider that only reads (a new process) does not see it either.
@@ -399,57 +528,83 @@ func TestMotoServerTaggedAsDeployTagsItIsNeverInTheFleet(t *testing.T) {
 		t.Errorf("error %q names the worker, which was the provider's to terminate", err)
 	}
 	want := map[string]types.InstanceStateName{server: types.InstanceStateNameRunning, workers[0].ID: types.InstanceStateNameTerminated}
-	if diff := cmp.Diff(want, stateOf(t, e.client, server, workers[0].ID)); diff != "" {
+	if diff := gocmp.Diff(want, stateOf(t, e.client, server, workers[0].ID)); diff != "" {
 		t.Errorf("states after Terminate (-want +got):\n%s", diff)
 	}
 }
 
 func TestMotoRetriedLaunchDoesNotLaunchTwice(t *testing.T) {
-	e := newMotoEnv(t)
 	ctx := context.Background()
-	// The second RunInstances succeeds in EC2 but its answer is lost, as
-	// when a Lambda times out right after asking.
-	lost := errors.New("connection reset by peer")
-	rec := &recorder{ec2ClientAPI: e.client, after: func(n int) error {
-		if n == 2 {
-			return lost
+	t.Run("the answer was lost", func(t *testing.T) {
+		e := newMotoEnv(t)
+		// CreateFleet succeeds in EC2 but its answer is lost, as when a
+		// Lambda times out right after asking.
+		lost := errors.New("connection reset by peer")
+		rec := e.recorder()
+		rec.after = func(int) error { return lost }
+		req := autoscaler.LaunchRequest{OperationID: "op-retry", Count: 3}
+		got, err := e.provider(t, rec, nil).Launch(ctx, req)
+		if !errors.Is(err, lost) || len(got) != 0 {
+			t.Fatalf("first Launch: %d instances, err %v; want 0 and the lost answer", len(got), err)
 		}
-		return nil
-	}}
-	p := e.provider(t, rec, nil)
-	req := autoscaler.LaunchRequest{OperationID: "op-retry", Count: 3}
-	got, err := p.Launch(ctx, req)
-	if !errors.Is(err, lost) || len(got) != 1 {
-		t.Fatalf("first Launch: %d instances, err %v; want 1 and the lost answer", len(got), err)
-	}
-	if n := len(e.describeCluster(t)); n != 2 {
-		t.Fatalf("EC2 has %d instances after the interrupted launch, want 2", n)
-	}
-	// The retry (a new provider: a new process) finds both and launches
-	// only the third.
-	rec2 := &recorder{ec2ClientAPI: e.client}
-	p2 := e.provider(t, rec2, nil)
-	got, err = p2.Launch(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || rec2.calls() != 1 {
-		t.Errorf("retried Launch returned %d instances after %d RunInstances calls, want 3 after 1", len(got), rec2.calls())
-	}
-	// Once more: nothing is missing, nothing is launched.
-	again, err := p2.Launch(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec2.calls() != 1 {
-		t.Errorf("a complete operation called RunInstances again (%d calls)", rec2.calls())
-	}
-	if diff := cmp.Diff(ids(got), ids(again)); diff != "" {
-		t.Errorf("second retry returned other instances (-first +second):\n%s", diff)
-	}
-	if n := len(e.describeCluster(t)); n != 3 {
-		t.Errorf("EC2 has %d instances, want exactly 3", n)
-	}
+		if n := len(e.describeCluster(t)); n != 3 {
+			t.Fatalf("EC2 has %d instances after the lost answer, want 3", n)
+		}
+		// The retry (a new provider: a new process) finds all three and
+		// asks for nothing.
+		rec2 := e.recorder()
+		got, err = e.provider(t, rec2, nil).Launch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || rec2.calls() != 0 {
+			t.Errorf("retried Launch returned %d instances after %d CreateFleet calls, want 3 after 0", len(got), rec2.calls())
+		}
+		if n := len(e.describeCluster(t)); n != 3 {
+			t.Errorf("EC2 has %d instances, want exactly 3", n)
+		}
+	})
+	t.Run("capacity ran out half way", func(t *testing.T) {
+		e := newMotoEnv(t)
+		// No on-demand capacity anywhere: of 1 spot and 1 on-demand,
+		// only the spot instance is launched.
+		rec := e.recorder()
+		rec.short = func(pool string) bool { return strings.HasSuffix(pool, "/on-demand") }
+		req := autoscaler.LaunchRequest{OperationID: "op-half", Count: 2}
+		half := func(c *ec2fleet.Config) { c.SpotShare = 0.5 }
+		got, err := e.provider(t, rec, half).Launch(ctx, req)
+		if !errors.Is(err, autoscaler.ErrInsufficientCapacity) || len(got) != 1 {
+			t.Fatalf("first Launch: %d instances, err %v; want 1 and a capacity error", len(got), err)
+		}
+		// The retry, in a new process with capacity back, launches only
+		// the missing one, in one call.
+		rec2 := e.recorder()
+		p2 := e.provider(t, rec2, half)
+		got2, err := p2.Launch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got2) != 2 || rec2.calls() != 1 || !slices.Contains(ids(got2), got[0].ID) {
+			t.Errorf("retried Launch returned %v after %d CreateFleet calls, want %s and one more after 1", ids(got2), rec2.calls(), got[0].ID)
+		}
+		if tc := rec2.fleets[0].TargetCapacitySpecification; aws.ToInt32(tc.TotalTargetCapacity) != 1 {
+			t.Errorf("the retry asked for %d instances, want 1", aws.ToInt32(tc.TotalTargetCapacity))
+		}
+		// Once more: nothing is missing, nothing is launched.
+		again, err := p2.Launch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec2.calls() != 1 {
+			t.Errorf("a complete operation called CreateFleet again (%d calls)", rec2.calls())
+		}
+		if diff := gocmp.Diff(ids(got2), ids(again)); diff != "" {
+			t.Errorf("second retry returned other instances (-first +second):\n%s", diff)
+		}
+		if n := len(e.describeCluster(t)); n != 2 {
+			t.Errorf("EC2 has %d instances, want exactly 2", n)
+		}
+	})
 }
 
 func ids(ins []autoscaler.Instance) []string {

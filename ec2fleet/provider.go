@@ -3,13 +3,9 @@ package ec2fleet
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,35 +20,36 @@ import (
 // Provider is an autoscaler.FleetProvider on EC2. It is safe for
 // concurrent use.
 type Provider struct {
-	cfg Config
+	cfg      Config
+	warnings []string
 
 	mu      sync.Mutex
-	subnets []subnet             // resolved lazily, in Config order
-	avoid   map[avoidKey]avoided // capacity failures being avoided
+	subnets []subnet // resolved lazily, in Config order
 }
 
 var _ autoscaler.FleetProvider = (*Provider)(nil)
 
 type subnet struct{ id, zone string }
 
-type avoidKey struct {
-	zone   string
-	market autoscaler.Market
-}
-
-type avoided struct {
-	until time.Time
-	code  string
-}
-
 // New checks cfg and returns a Provider. Every problem with cfg is
-// reported, each naming its field. New makes no AWS call.
+// reported, each naming its field. New makes no AWS call; it logs the
+// configuration's warnings (see Warnings).
 func New(cfg Config) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Provider{cfg: cfg, avoid: map[avoidKey]avoided{}}, nil
+	p := &Provider{cfg: cfg, warnings: cfg.warnings()}
+	for _, w := range p.warnings {
+		cfg.Logger.Warn(w)
+	}
+	return p, nil
 }
+
+// Warnings returns what is wrong with the configuration without stopping
+// it from working, for the autoscaler to surface (in its result, an
+// alert): today, fewer than MinSpotInstanceTypes instance types allowed
+// for spot. It returns nil when there is nothing to say.
+func (p *Provider) Warnings() []string { return slices.Clone(p.warnings) }
 
 // activeStates are the states List asks for: every state but terminated.
 var listedStates = []string{"pending", "running", "shutting-down", "stopping", "stopped"}
@@ -158,257 +155,6 @@ func (p *Provider) subnetZones(ctx context.Context) ([]subnet, error) {
 	}
 	p.subnets = out
 	return out, nil
-}
-
-// Launch starts instances until req.OperationID has req.Count active ones
-// and returns all of the operation's active instances. Instances already
-// launched under the operation (found by TagOperation) count, so a retried
-// request launches only what is missing. When no zone or market can launch
-// the rest it returns what it has and a *CapacityError (errors.Is
-// autoscaler.ErrInsufficientCapacity). Any other EC2 error ends the launch
-// and is returned with what was launched so far. Idempotency is across
-// retries, not concurrent calls: two Launch calls for the same operation
-// at the same moment may both launch (the autoscaler runs one at a time
-// under the cluster's lock).
-func (p *Provider) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]autoscaler.Instance, error) {
-	if req.OperationID == "" {
-		return nil, errors.New("ec2fleet: launch: LaunchRequest.OperationID is required (it makes the launch idempotent)")
-	}
-	if req.Count < 0 {
-		return nil, fmt.Errorf("ec2fleet: launch: LaunchRequest.Count must not be negative, got %d", req.Count)
-	}
-	subnets, err := p.subnetZones(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fleet, err := p.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var mine []autoscaler.Instance
-	perZone := map[string]int{}
-	spot, total := 0, 0
-	for _, in := range fleet {
-		if !in.State.Active() {
-			continue
-		}
-		total++
-		perZone[in.Zone]++
-		if in.Market == autoscaler.MarketSpot {
-			spot++
-		}
-		if in.OperationID == req.OperationID {
-			mine = append(mine, in)
-		}
-	}
-	missing := req.Count - len(mine)
-	if missing <= 0 {
-		return mine, nil
-	}
-	spotWanted := p.spotWanted(total, spot, missing)
-	log := p.cfg.Logger.With("operation", req.OperationID)
-	log.InfoContext(ctx, "launching", "have", len(mine), "want", req.Count, "spot", spotWanted)
-
-	var failures []LaunchFailure
-	for slot := len(mine); slot < req.Count; slot++ {
-		market := autoscaler.MarketOnDemand
-		if spotWanted > 0 {
-			market = autoscaler.MarketSpot
-			spotWanted--
-		}
-		in, err := p.launchOne(ctx, req.OperationID, slot, market, subnets, perZone, &failures)
-		if err != nil {
-			var ce *CapacityError
-			if errors.As(err, &ce) {
-				ce.Wanted, ce.Have = req.Count, len(mine)
-			}
-			return mine, err
-		}
-		perZone[in.Zone]++
-		mine = append(mine, in)
-	}
-	return mine, nil
-}
-
-// spotWanted is how many of missing new instances should be spot.
-func (p *Provider) spotWanted(total, spot, missing int) int {
-	switch p.cfg.Strategy {
-	case StrategyOnDemand:
-		return 0
-	case StrategySpotFirst:
-		return missing
-	}
-	target := int(math.Round(p.cfg.SpotShare * float64(total+missing)))
-	return min(max(target-spot, 0), missing)
-}
-
-// launchOne launches one instance for slot of operation op, in the zone
-// with the fewest instances that is not avoided for market; spot falls
-// back to on-demand when no zone can give spot.
-func (p *Provider) launchOne(ctx context.Context, op string, slot int, market autoscaler.Market, subnets []subnet, perZone map[string]int, failures *[]LaunchFailure) (autoscaler.Instance, error) {
-	for {
-		s, ok := p.pick(subnets, market, perZone)
-		if !ok {
-			if market == autoscaler.MarketSpot {
-				p.cfg.Logger.InfoContext(ctx, "no zone has spot capacity, falling back to on-demand", "operation", op, "slot", slot)
-				market = autoscaler.MarketOnDemand
-				continue
-			}
-			return autoscaler.Instance{}, &CapacityError{Failures: *failures, AvoidedUntil: p.earliestRetry()}
-		}
-		in, err := p.run(ctx, op, slot, s, market)
-		if err == nil {
-			return in, nil
-		}
-		sc, code := classify(err)
-		if sc == scopeNone {
-			return autoscaler.Instance{}, fmt.Errorf("ec2fleet: run instance in %s (%s, %s): %w", s.zone, s.id, market, err)
-		}
-		msg := err.Error()
-		*failures = append(*failures, LaunchFailure{Subnet: s.id, Zone: s.zone, Market: market, Code: code, Message: msg})
-		p.markAvoid(s.zone, market, sc, code, subnets)
-		p.cfg.Logger.WarnContext(ctx, "capacity error, avoiding", "operation", op, "zone", s.zone, "market", market, "code", code, "for", p.cfg.AvoidFor)
-	}
-}
-
-// pick chooses the subnet whose zone has the fewest instances among those
-// not avoided for market; ties go to the subnet listed first.
-func (p *Provider) pick(subnets []subnet, market autoscaler.Market, perZone map[string]int) (subnet, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.cfg.Clock.Now()
-	best, found := subnet{}, false
-	for _, s := range subnets {
-		if a, ok := p.avoid[avoidKey{s.zone, market}]; ok {
-			if now.Before(a.until) {
-				continue
-			}
-			delete(p.avoid, avoidKey{s.zone, market})
-		}
-		if !found || perZone[s.zone] < perZone[best.zone] {
-			best, found = s, true
-		}
-	}
-	return best, found
-}
-
-func (p *Provider) markAvoid(zone string, market autoscaler.Market, sc scope, code string, subnets []subnet) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a := avoided{until: p.cfg.Clock.Now().Add(p.cfg.AvoidFor), code: code}
-	switch sc {
-	case scopeZoneMarket:
-		p.avoid[avoidKey{zone, market}] = a
-	case scopeZone:
-		p.avoid[avoidKey{zone, autoscaler.MarketSpot}] = a
-		p.avoid[avoidKey{zone, autoscaler.MarketOnDemand}] = a
-	case scopeMarket:
-		for _, s := range subnets {
-			p.avoid[avoidKey{s.zone, market}] = a
-		}
-	}
-}
-
-func (p *Provider) earliestRetry() time.Time {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var t time.Time
-	for _, a := range p.avoid {
-		if t.IsZero() || a.until.Before(t) {
-			t = a.until
-		}
-	}
-	return t
-}
-
-// clientToken is the idempotency token of one RunInstances call: the same
-// operation, slot, subnet and market always give the same token (at most 64
-// ASCII characters, as EC2 requires).
-func clientToken(op string, slot int, subnetID string, market autoscaler.Market) string {
-	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(slot) + "\x00" + subnetID + "\x00" + string(market)))
-	return "nf-" + hex.EncodeToString(h[:16])
-}
-
-// tags returns the tags of an instance launched for op.
-func (p *Provider) tags(op string) []types.Tag {
-	m := map[string]string{
-		TagCluster:   p.cfg.ClusterID,
-		TagManagedBy: ManagedByValue,
-		TagOperation: op,
-		"Name":       p.cfg.Name,
-	}
-	for k, v := range p.cfg.ExtraTags {
-		m[k] = v
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	out := make([]types.Tag, 0, len(m))
-	for _, k := range keys {
-		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
-	}
-	return out
-}
-
-// run makes one RunInstances call for one instance.
-func (p *Provider) run(ctx context.Context, op string, slot int, s subnet, market autoscaler.Market) (autoscaler.Instance, error) {
-	lt := &types.LaunchTemplateSpecification{Version: aws.String(p.cfg.LaunchTemplate.Version)}
-	if p.cfg.LaunchTemplate.ID != "" {
-		lt.LaunchTemplateId = aws.String(p.cfg.LaunchTemplate.ID)
-	} else {
-		lt.LaunchTemplateName = aws.String(p.cfg.LaunchTemplate.Name)
-	}
-	tags := p.tags(op)
-	in := &ec2.RunInstancesInput{
-		MinCount:       aws.Int32(1),
-		MaxCount:       aws.Int32(1),
-		LaunchTemplate: lt,
-		SubnetId:       aws.String(s.id),
-		ClientToken:    aws.String(clientToken(op, slot, s.id, market)),
-		TagSpecifications: []types.TagSpecification{
-			{ResourceType: types.ResourceTypeInstance, Tags: tags},
-			{ResourceType: types.ResourceTypeVolume, Tags: tags},
-		},
-	}
-	if p.cfg.InstanceType != "" {
-		in.InstanceType = types.InstanceType(p.cfg.InstanceType)
-	}
-	if market == autoscaler.MarketSpot {
-		in.InstanceMarketOptions = &types.InstanceMarketOptionsRequest{
-			MarketType: types.MarketTypeSpot,
-			SpotOptions: &types.SpotMarketOptions{
-				SpotInstanceType:             types.SpotInstanceTypeOneTime,
-				InstanceInterruptionBehavior: types.InstanceInterruptionBehaviorTerminate,
-			},
-		}
-	}
-	out, err := p.cfg.Client.RunInstances(ctx, in)
-	if err != nil {
-		return autoscaler.Instance{}, err
-	}
-	if len(out.Instances) == 0 {
-		return autoscaler.Instance{}, fmt.Errorf("ec2fleet: RunInstances in %s returned no instance", s.id)
-	}
-	got := convert(out.Instances[0])
-	// The response may omit tags and placement; fill in what was asked.
-	if got.Tags == nil {
-		got.Tags = map[string]string{}
-	}
-	for _, t := range tags {
-		if _, ok := got.Tags[aws.ToString(t.Key)]; !ok {
-			got.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
-	}
-	got.OperationID = op
-	if got.Zone == "" {
-		got.Zone = s.zone
-	}
-	if got.State == "" {
-		got.State = autoscaler.StatePending
-	}
-	return got, nil
 }
 
 // Terminate terminates the given instances that carry both this cluster's

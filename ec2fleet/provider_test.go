@@ -55,6 +55,23 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"unknown strategy", func(c *ec2fleet.Config) { c.Strategy = "cheapest" }, []string{`Strategy "cheapest"`}},
 		{"spot share above 1", func(c *ec2fleet.Config) { c.SpotShare = 1.5 }, []string{"SpotShare"}},
 		{"negative avoid", func(c *ec2fleet.Config) { c.AvoidFor = -time.Second }, []string{"AvoidFor"}},
+		{"one type and a list", func(c *ec2fleet.Config) { c.InstanceType, c.InstanceTypes = "t3.large", []string{"m5.large"} }, []string{"InstanceType and InstanceTypes"}},
+		{"type listed twice", func(c *ec2fleet.Config) { c.InstanceTypes = []string{"m5.large", "m5.large"} }, []string{"InstanceTypes[1]"}},
+		{"empty type", func(c *ec2fleet.Config) { c.InstanceTypes = []string{""} }, []string{"InstanceTypes[0] is empty"}},
+		{"requirements and types", func(c *ec2fleet.Config) {
+			c.InstanceTypes = []string{"m5.large"}
+			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2}}
+		}, []string{"Requirements: set Requirements or instance types"}},
+		{"requirements without vCPUs", func(c *ec2fleet.Config) { c.Requirements = &ec2fleet.Requirements{} }, []string{"Requirements.VCPUs"}},
+		{"requirements, memory max below min", func(c *ec2fleet.Config) {
+			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2}, MemoryMiB: ec2fleet.Range{Min: 4096, Max: 1024}}
+		}, []string{"Requirements.MemoryMiB"}},
+		{"requirements with prioritized on-demand", func(c *ec2fleet.Config) {
+			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2}}
+			c.OnDemandAllocationStrategy = types.FleetOnDemandAllocationStrategyPrioritized
+		}, []string{"prioritized needs InstanceTypes"}},
+		{"unknown spot allocation", func(c *ec2fleet.Config) { c.SpotAllocationStrategy = "cheapest" }, []string{`SpotAllocationStrategy "cheapest"`}},
+		{"unknown on-demand allocation", func(c *ec2fleet.Config) { c.OnDemandAllocationStrategy = "lowestPrice" }, []string{`OnDemandAllocationStrategy "lowestPrice"`}},
 		{"extra tag overrides cluster", func(c *ec2fleet.Config) { c.ExtraTags = map[string]string{ec2fleet.TagCluster: "x"} }, []string{"ExtraTags"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,228 +96,6 @@ func TestNewValidatesConfig(t *testing.T) {
 	}
 }
 
-func TestLaunchChoosesMarketsAndZones(t *testing.T) {
-	spot := func(z string) runCall { return runCall{Zone: "eu-west-1" + z, Market: "spot"} }
-	od := func(z string) runCall { return runCall{Zone: "eu-west-1" + z, Market: "on-demand"} }
-	for _, tc := range []struct {
-		name     string
-		mod      func(*ec2fleet.Config)
-		existing int // instances launched before, by a default provider
-		count    int
-		want     []runCall // the calls of the second launch
-	}{
-		{"default 70% spot, 3 of 3", nil, 0, 3, []runCall{spot("a"), spot("b"), od("a")}},
-		{"default 70% spot, 1 of 1", nil, 0, 1, []runCall{spot("a")}},
-		{"default 70% spot keeps the fleet's share", nil, 3, 1, []runCall{spot("b")}},
-		{"default 70% spot: a fleet of 1 spot gets an on-demand second", nil, 1, 1, []runCall{od("b")}},
-		{"half spot, 4", func(c *ec2fleet.Config) { c.SpotShare = 0.5 }, 0, 4, []runCall{spot("a"), spot("b"), od("a"), od("b")}},
-		{"spot first", func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategySpotFirst }, 0, 3, []runCall{spot("a"), spot("b"), spot("a")}},
-		{"on demand only", func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand }, 0, 2, []runCall{od("a"), od("b")}},
-		{"three zones, fewest first", func(c *ec2fleet.Config) {
-			c.Subnets = []string{"subnet-a", "subnet-b", "subnet-c"}
-			c.Strategy = ec2fleet.StrategyOnDemand
-		}, 0, 4, []runCall{od("a"), od("b"), od("c"), od("a")}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeEC2()
-			ctx := context.Background()
-			if tc.existing > 0 {
-				pre := newFakeProvider(t, f, nil)
-				if _, err := pre.Launch(ctx, autoscaler.LaunchRequest{OperationID: "before", Count: tc.existing}); err != nil {
-					t.Fatal(err)
-				}
-				f.runs = nil
-			}
-			p := newFakeProvider(t, f, tc.mod)
-			got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: tc.count})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, f.calls()); diff != "" {
-				t.Errorf("RunInstances calls (-want +got):\n%s", diff)
-			}
-			var gotMarkets, wantMarkets []string
-			for i, in := range got {
-				gotMarkets = append(gotMarkets, string(in.Market)+"@"+in.Zone)
-				wantMarkets = append(wantMarkets, tc.want[i].Market+"@"+tc.want[i].Zone)
-				if in.OperationID != "op" || in.Tags[ec2fleet.TagCluster] != "prod" || in.Tags[ec2fleet.TagManagedBy] != "node-fleet" || in.Tags["Name"] != "prod-worker" {
-					t.Errorf("instance %s: operation %q, tags %v", in.ID, in.OperationID, in.Tags)
-				}
-			}
-			if diff := cmp.Diff(wantMarkets, gotMarkets); diff != "" {
-				t.Errorf("returned instances (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestLaunchCapacityErrors(t *testing.T) {
-	spot := func(z string) runCall { return runCall{Zone: "eu-west-1" + z, Market: "spot"} }
-	od := func(z string) runCall { return runCall{Zone: "eu-west-1" + z, Market: "on-demand"} }
-	// failIn fails calls for the given zone+market pairs ("a/spot"); "*"
-	// stands for any zone or market.
-	failIn := func(code string, where ...string) func(runCall) error {
-		return func(c runCall) error {
-			for _, w := range where {
-				z, m, _ := strings.Cut(w, "/")
-				if (z == "*" || "eu-west-1"+z == c.Zone) && (m == "*" || m == c.Market) {
-					return apiErr(code)
-				}
-			}
-			return nil
-		}
-	}
-	for _, tc := range []struct {
-		name      string
-		strategy  ec2fleet.Strategy
-		count     int
-		fail      func(runCall) error
-		wantCalls []runCall
-		wantGot   []string // market@zone of the returned instances
-		wantCap   bool     // error matches ErrInsufficientCapacity
-	}{
-		{"no spot capacity in a: spot in b", ec2fleet.StrategySpotFirst, 1,
-			failIn("InsufficientInstanceCapacity", "a/spot"),
-			[]runCall{spot("a"), spot("b")}, []string{"spot@eu-west-1b"}, false},
-		{"spot price too low everywhere: on demand", ec2fleet.StrategySpotFirst, 2,
-			failIn("SpotMaxPriceTooLow", "*/spot"),
-			[]runCall{spot("a"), spot("b"), od("a"), od("b")}, []string{"on-demand@eu-west-1a", "on-demand@eu-west-1b"}, false},
-		{"spot limit is account wide: one spot try", ec2fleet.StrategySpotFirst, 2,
-			failIn("MaxSpotInstanceCountExceeded", "*/spot"),
-			[]runCall{spot("a"), od("a"), od("b")}, []string{"on-demand@eu-west-1a", "on-demand@eu-west-1b"}, false},
-		{"subnet out of addresses: zone avoided for both markets", ec2fleet.StrategySpotFirst, 2,
-			failIn("InsufficientFreeAddressesInSubnet", "a/*"),
-			[]runCall{spot("a"), spot("b"), spot("b")}, []string{"spot@eu-west-1b", "spot@eu-west-1b"}, false},
-		{"on-demand in b refused: a takes both", ec2fleet.StrategyOnDemand, 2,
-			failIn("InsufficientInstanceCapacity", "b/on-demand"),
-			[]runCall{od("a"), od("b"), od("a")}, []string{"on-demand@eu-west-1a", "on-demand@eu-west-1a"}, false},
-		{"unsupported type in a", ec2fleet.StrategyOnDemand, 1,
-			failIn("Unsupported", "a/*"),
-			[]runCall{od("a"), od("b")}, []string{"on-demand@eu-west-1b"}, false},
-		{"vCPU limit: nothing anywhere", ec2fleet.StrategyOnDemand, 2,
-			failIn("VcpuLimitExceeded", "*/*"),
-			[]runCall{od("a")}, nil, true},
-		{"no capacity at all", ec2fleet.StrategySpotFirst, 2,
-			failIn("InsufficientInstanceCapacity", "*/*"),
-			[]runCall{spot("a"), spot("b"), od("a"), od("b")}, nil, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeEC2()
-			f.runErr = tc.fail
-			p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy = tc.strategy })
-			got, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op", Count: tc.count})
-			if errors.Is(err, autoscaler.ErrInsufficientCapacity) != tc.wantCap {
-				t.Fatalf("err = %v, want ErrInsufficientCapacity: %v", err, tc.wantCap)
-			}
-			if !tc.wantCap && err != nil {
-				t.Fatalf("unexpected error: %v", err)
-			}
-			if diff := cmp.Diff(tc.wantCalls, f.calls()); diff != "" {
-				t.Errorf("RunInstances calls (-want +got):\n%s", diff)
-			}
-			var markets []string
-			for _, in := range got {
-				markets = append(markets, string(in.Market)+"@"+in.Zone)
-			}
-			if diff := cmp.Diff(tc.wantGot, markets); diff != "" {
-				t.Errorf("instances (-want +got):\n%s", diff)
-			}
-			if tc.wantCap {
-				var ce *ec2fleet.CapacityError
-				if !errors.As(err, &ce) {
-					t.Fatalf("error %T is no *CapacityError", err)
-				}
-				if ce.Wanted != tc.count || ce.Have != len(got) || len(ce.Failures) != len(tc.wantCalls) {
-					t.Errorf("CapacityError: wanted %d have %d failures %d; want %d, %d, %d", ce.Wanted, ce.Have, len(ce.Failures), tc.count, len(got), len(tc.wantCalls))
-				}
-			}
-		})
-	}
-}
-
-func TestCapacityAvoidWindow(t *testing.T) {
-	f := newFakeEC2()
-	clk := testingclock.NewFakePassiveClock(t0)
-	full := true
-	f.runErr = func(c runCall) error {
-		if full && c.Zone == "eu-west-1a" && c.Market == "spot" {
-			return apiErr("InsufficientInstanceCapacity")
-		}
-		return nil
-	}
-	p := newFakeProvider(t, f, func(c *ec2fleet.Config) {
-		c.Strategy = ec2fleet.StrategySpotFirst
-		c.Clock = clk
-		c.AvoidFor = 3 * time.Minute
-	})
-	ctx := context.Background()
-	launch := func(op string) []runCall {
-		t.Helper()
-		f.runs = nil
-		if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: op, Count: 1}); err != nil {
-			t.Fatal(err)
-		}
-		return f.calls()
-	}
-	spot := func(z string) runCall { return runCall{Zone: "eu-west-1" + z, Market: "spot"} }
-	// 1st: a refuses, b gives. The fleet now has 1 in b, so a has fewest.
-	if diff := cmp.Diff([]runCall{spot("a"), spot("b")}, launch("op1")); diff != "" {
-		t.Errorf("first launch (-want +got):\n%s", diff)
-	}
-	// 2nd, within the window: a is not asked again.
-	clk.SetTime(t0.Add(3*time.Minute - time.Second))
-	if diff := cmp.Diff([]runCall{spot("b")}, launch("op2")); diff != "" {
-		t.Errorf("launch inside the avoid window (-want +got):\n%s", diff)
-	}
-	// After the window, a (fewest instances) is tried again and works.
-	full = false
-	clk.SetTime(t0.Add(3 * time.Minute))
-	if diff := cmp.Diff([]runCall{spot("a")}, launch("op3")); diff != "" {
-		t.Errorf("launch after the avoid window (-want +got):\n%s", diff)
-	}
-}
-
-func TestLaunchWhileEverythingIsAvoidedMakesNoCall(t *testing.T) {
-	f := newFakeEC2()
-	f.runErr = func(runCall) error { return apiErr("InsufficientInstanceCapacity") }
-	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand })
-	ctx := context.Background()
-	if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op1", Count: 1}); !errors.Is(err, autoscaler.ErrInsufficientCapacity) {
-		t.Fatalf("first launch: %v", err)
-	}
-	f.runs = nil
-	_, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op2", Count: 1})
-	var ce *ec2fleet.CapacityError
-	if !errors.As(err, &ce) || !errors.Is(err, autoscaler.ErrInsufficientCapacity) {
-		t.Fatalf("second launch: %v, want a *CapacityError", err)
-	}
-	if len(f.calls()) != 0 {
-		t.Errorf("RunInstances called %d times while every zone is avoided", len(f.calls()))
-	}
-	if want := t0.Add(5 * time.Minute); !ce.AvoidedUntil.Equal(want) || !strings.Contains(err.Error(), "avoided") {
-		t.Errorf("AvoidedUntil %s (want %s), error %q", ce.AvoidedUntil, want, err)
-	}
-}
-
-func TestThrottlingIsReturnedNotRetried(t *testing.T) {
-	// The SDK's retryer (on the real client) has already retried when an
-	// error reaches the provider; the provider must not loop again.
-	f := newFakeEC2()
-	f.runErr = func(runCall) error { return apiErr("RequestLimitExceeded") }
-	p := newFakeProvider(t, f, nil)
-	got, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op", Count: 2})
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "RequestLimitExceeded" {
-		t.Fatalf("err = %v, want the throttling error", err)
-	}
-	if errors.Is(err, autoscaler.ErrInsufficientCapacity) {
-		t.Errorf("throttling classified as a capacity error")
-	}
-	if len(got) != 0 || len(f.calls()) != 1 {
-		t.Errorf("%d instances after %d calls, want 0 after 1", len(got), len(f.calls()))
-	}
-}
-
 func TestListErrorsAreReturned(t *testing.T) {
 	f := newFakeEC2()
 	f.describeErr = apiErr("Throttling")
@@ -312,7 +107,7 @@ func TestListErrorsAreReturned(t *testing.T) {
 		t.Errorf("Launch succeeded without being able to look for the operation's instances")
 	}
 	if len(f.calls()) != 0 {
-		t.Errorf("Launch called RunInstances without knowing what the operation already has")
+		t.Errorf("Launch called CreateFleet without knowing what the operation already has")
 	}
 	if err := p.Terminate(context.Background(), []string{"i-1"}); err == nil {
 		t.Errorf("Terminate succeeded without being able to check the tags")
@@ -329,32 +124,6 @@ func TestLaunchRequestValidation(t *testing.T) {
 	got, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op", Count: 0})
 	if err != nil || len(got) != 0 {
 		t.Errorf("Launch of 0: %v, %v", got, err)
-	}
-}
-
-func TestClientTokenIsDeterministic(t *testing.T) {
-	tokens := func() []string {
-		f := newFakeEC2()
-		p := newFakeProvider(t, f, nil)
-		if _, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "prod-7-up", Count: 3}); err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, c := range f.runs {
-			out = append(out, c.Token)
-		}
-		return out
-	}
-	first, second := tokens(), tokens()
-	if diff := cmp.Diff(first, second); diff != "" {
-		t.Errorf("the same plan gave other tokens (-first +second):\n%s", diff)
-	}
-	seen := map[string]bool{}
-	for _, tok := range first {
-		if len(tok) == 0 || len(tok) > 64 || seen[tok] {
-			t.Errorf("token %q: empty, too long for EC2 or repeated within the operation", tok)
-		}
-		seen[tok] = true
 	}
 }
 

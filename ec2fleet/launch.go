@@ -1,0 +1,487 @@
+package ec2fleet
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/internal/awsutil"
+)
+
+// Launch starts instances until req.OperationID has req.Count active ones
+// and returns all of the operation's active instances. Instances already
+// launched under the operation (found by TagOperation) count, so a retried
+// request launches only what is missing.
+//
+// The missing instances are asked for in one CreateFleet call of type
+// instant, with an override for every allowed instance type in every
+// subnet, less the pools remembered as unavailable; its spot and on-demand
+// target capacities follow Config.Strategy. When spot falls short (or the
+// two markets may not use the same pools, because a pool is avoided for one
+// market only) a second call asks on-demand for what is still missing.
+// Pools that answer with a capacity error are remembered in Config.Pools
+// for Config.AvoidFor. When no pool can launch the rest, Launch returns
+// what it has and a *CapacityError (errors.Is
+// autoscaler.ErrInsufficientCapacity). Any other EC2 error ends the launch
+// and is returned with what was launched so far.
+//
+// Idempotency is across retries, not concurrent calls: two Launch calls for
+// the same operation at the same moment may both launch (the autoscaler
+// runs one at a time under the cluster's lock).
+func (p *Provider) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]autoscaler.Instance, error) {
+	if req.OperationID == "" {
+		return nil, errors.New("ec2fleet: launch: LaunchRequest.OperationID is required (it makes the launch idempotent)")
+	}
+	if req.Count < 0 {
+		return nil, fmt.Errorf("ec2fleet: launch: LaunchRequest.Count must not be negative, got %d", req.Count)
+	}
+	subnets, err := p.subnetZones(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fleet, err := p.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &launch{p: p, op: req.OperationID, subnets: subnets, perZone: map[string]int{}}
+	spot, total := 0, 0
+	for _, in := range fleet {
+		if !in.State.Active() {
+			continue
+		}
+		total++
+		l.perZone[in.Zone]++
+		if in.Market == autoscaler.MarketSpot {
+			spot++
+		}
+		if in.OperationID == req.OperationID {
+			l.mine = append(l.mine, in)
+		}
+	}
+	missing := req.Count - len(l.mine)
+	if missing <= 0 {
+		return l.mine, nil
+	}
+	l.loadPools(ctx)
+	spotN := p.spotWanted(total, spot, missing)
+	odN := missing - spotN
+	log := p.cfg.Logger.With("operation", req.OperationID)
+	log.InfoContext(ctx, "launching", "have", len(l.mine), "want", req.Count, "spot", spotN, "on-demand", odN)
+
+	err = l.run(ctx, spotN, odN)
+	l.savePools(ctx)
+	if err != nil {
+		return l.mine, err
+	}
+	if len(l.mine) < req.Count {
+		return l.mine, &CapacityError{Wanted: req.Count, Have: len(l.mine), Failures: l.failures, AvoidedUntil: l.avoid.earliest()}
+	}
+	return l.mine, nil
+}
+
+// spotWanted is how many of missing new instances should be spot.
+func (p *Provider) spotWanted(total, spot, missing int) int {
+	switch p.cfg.Strategy {
+	case StrategyOnDemand:
+		return 0
+	case StrategySpotFirst:
+		return missing
+	}
+	target := int(math.Round(p.cfg.SpotShare * float64(total+missing)))
+	return min(max(target-spot, 0), missing)
+}
+
+// launch is one Launch call's working state.
+type launch struct {
+	p        *Provider
+	op       string
+	subnets  []subnet
+	perZone  map[string]int        // the cluster's active instances per zone
+	mine     []autoscaler.Instance // the operation's instances
+	avoid    avoided               // unavailable pools, not expired
+	learnt   bool                  // avoid has entries to save
+	failures []LaunchFailure
+}
+
+// run asks for spotN spot and odN on-demand instances: spot first (with
+// the on-demand part in the same call when both markets may use the same
+// pools), then on-demand for whatever is still missing.
+func (l *launch) run(ctx context.Context, spotN, odN int) error {
+	want := len(l.mine) + spotN + odN
+	if spotN > 0 {
+		ovs := l.overrides(autoscaler.MarketSpot)
+		if len(ovs) == 0 {
+			l.p.cfg.Logger.InfoContext(ctx, "every spot pool is avoided, asking for on-demand instead", "operation", l.op, "spot", spotN)
+		} else {
+			withOD := 0
+			if odN > 0 && slices.EqualFunc(ovs, l.overrides(autoscaler.MarketOnDemand), override.equal) {
+				withOD = odN
+			}
+			if err := l.create(ctx, "1", spotN, withOD, ovs); err != nil {
+				return err
+			}
+		}
+	}
+	if rest := want - len(l.mine); rest > 0 {
+		ovs := l.overrides(autoscaler.MarketOnDemand)
+		if len(ovs) == 0 {
+			return nil
+		}
+		if spotN > 0 && rest > odN {
+			l.p.cfg.Logger.InfoContext(ctx, "spot fell short, falling back to on-demand", "operation", l.op, "short", rest)
+		}
+		return l.create(ctx, "2", 0, rest, ovs)
+	}
+	return nil
+}
+
+// override is one pool set of a CreateFleet call: a subnet and an
+// instance type (empty: the launch template's type, or Requirements less
+// exclude).
+type override struct {
+	subnet       subnet
+	instanceType string
+	exclude      []string
+}
+
+func (o override) equal(p override) bool {
+	return o.subnet == p.subnet && o.instanceType == p.instanceType && slices.Equal(o.exclude, p.exclude)
+}
+
+// overrides returns the pools market may use: every allowed type in every
+// subnet, types in the configured order and, within a type, the zone with
+// the fewest of the cluster's instances first (ties: the subnet listed
+// first), less the unavailable pools.
+func (l *launch) overrides(market autoscaler.Market) []override {
+	subnets := slices.Clone(l.subnets)
+	slices.SortStableFunc(subnets, func(a, b subnet) int { return cmp.Compare(l.perZone[a.zone], l.perZone[b.zone]) })
+	var out []override
+	if l.p.cfg.Requirements != nil {
+		for _, s := range subnets {
+			if l.avoid.covers(Pool{Zone: s.zone, Market: market}) {
+				continue
+			}
+			var ex []string
+			for _, u := range l.avoid {
+				if u.InstanceType != "" && u.Market == market && (u.Zone == "" || u.Zone == s.zone) && !slices.Contains(ex, u.InstanceType) {
+					ex = append(ex, u.InstanceType)
+				}
+			}
+			slices.Sort(ex)
+			out = append(out, override{subnet: s, exclude: ex})
+		}
+		return out
+	}
+	instanceTypes := l.p.cfg.InstanceTypes
+	if len(instanceTypes) == 0 {
+		instanceTypes = []string{""}
+	}
+	for _, t := range instanceTypes {
+		for _, s := range subnets {
+			if !l.avoid.covers(Pool{InstanceType: t, Zone: s.zone, Market: market}) {
+				out = append(out, override{subnet: s, instanceType: t})
+			}
+		}
+	}
+	return out
+}
+
+// clientToken is the idempotency token of one CreateFleet call: the
+// operation, how many instances it had when the call was made, and the
+// call's phase (1: spot or mixed, 2: on-demand). It does not depend on the
+// subnets, types or markets chosen, so a retry that chooses other pools
+// cannot pass for a new request; EC2 answers a reused token with other
+// parameters with IdempotentParameterMismatch, which Launch returns
+// without launching. At most 64 ASCII characters, as EC2 requires.
+func clientToken(op string, have int, phase string) string {
+	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + phase))
+	return "nf-" + hex.EncodeToString(h[:16])
+}
+
+// tags returns the tags of an instance launched for op, sorted by key.
+func (p *Provider) tags(op string) []types.Tag {
+	m := map[string]string{
+		TagCluster:   p.cfg.ClusterID,
+		TagManagedBy: ManagedByValue,
+		TagOperation: op,
+		"Name":       p.cfg.Name,
+	}
+	for k, v := range p.cfg.ExtraTags {
+		m[k] = v
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]types.Tag, 0, len(m))
+	for _, k := range keys {
+		out = append(out, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
+	}
+	return out
+}
+
+// fleetInput is the CreateFleet request for spotN spot and odN on-demand
+// instances over ovs.
+func (p *Provider) fleetInput(op, token string, spotN, odN int, ovs []override) *ec2.CreateFleetInput {
+	lt := &types.FleetLaunchTemplateSpecificationRequest{Version: aws.String(p.cfg.LaunchTemplate.Version)}
+	if p.cfg.LaunchTemplate.ID != "" {
+		lt.LaunchTemplateId = aws.String(p.cfg.LaunchTemplate.ID)
+	} else {
+		lt.LaunchTemplateName = aws.String(p.cfg.LaunchTemplate.Name)
+	}
+	prioritized := (odN > 0 && p.cfg.OnDemandAllocationStrategy == types.FleetOnDemandAllocationStrategyPrioritized) ||
+		(spotN > 0 && p.cfg.SpotAllocationStrategy == types.SpotAllocationStrategyCapacityOptimizedPrioritized)
+	reqOvs := make([]types.FleetLaunchTemplateOverridesRequest, len(ovs))
+	for i, o := range ovs {
+		r := types.FleetLaunchTemplateOverridesRequest{SubnetId: aws.String(o.subnet.id), InstanceType: types.InstanceType(o.instanceType)}
+		if req := p.cfg.Requirements; req != nil {
+			r.InstanceRequirements = &types.InstanceRequirementsRequest{
+				VCpuCount:             &types.VCpuCountRangeRequest{Min: aws.Int32(req.VCPUs.Min), Max: nonZero(req.VCPUs.Max)},
+				MemoryMiB:             &types.MemoryMiBRequest{Min: aws.Int32(req.MemoryMiB.Min), Max: nonZero(req.MemoryMiB.Max)},
+				ExcludedInstanceTypes: o.exclude,
+			}
+		}
+		if prioritized {
+			r.Priority = aws.Float64(float64(i))
+		}
+		reqOvs[i] = r
+	}
+	target := &types.TargetCapacitySpecificationRequest{
+		TotalTargetCapacity:       aws.Int32(int32(spotN + odN)),
+		DefaultTargetCapacityType: types.DefaultTargetCapacityTypeOnDemand,
+	}
+	in := &ec2.CreateFleetInput{
+		Type:        types.FleetTypeInstant,
+		ClientToken: aws.String(token),
+		LaunchTemplateConfigs: []types.FleetLaunchTemplateConfigRequest{
+			{LaunchTemplateSpecification: lt, Overrides: reqOvs},
+		},
+		TargetCapacitySpecification: target,
+		TagSpecifications: []types.TagSpecification{
+			{ResourceType: types.ResourceTypeInstance, Tags: p.tags(op)},
+			{ResourceType: types.ResourceTypeFleet, Tags: p.tags(op)},
+		},
+	}
+	if spotN > 0 {
+		target.SpotTargetCapacity = aws.Int32(int32(spotN))
+		target.DefaultTargetCapacityType = types.DefaultTargetCapacityTypeSpot
+		in.SpotOptions = &types.SpotOptionsRequest{
+			AllocationStrategy:           p.cfg.SpotAllocationStrategy,
+			InstanceInterruptionBehavior: types.SpotInstanceInterruptionBehaviorTerminate,
+		}
+	}
+	if odN > 0 {
+		target.OnDemandTargetCapacity = aws.Int32(int32(odN))
+		in.OnDemandOptions = &types.OnDemandOptionsRequest{AllocationStrategy: p.cfg.OnDemandAllocationStrategy}
+	}
+	return in
+}
+
+func nonZero(v int32) *int32 {
+	if v == 0 {
+		return nil
+	}
+	return aws.Int32(v)
+}
+
+// create makes one CreateFleet call and adds what it launched to l.mine
+// and what it refused for capacity to l.avoid and l.failures. It returns
+// an error only for what is no capacity error.
+func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs []override) error {
+	p := l.p
+	token := clientToken(l.op, len(l.mine), phase)
+	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
+	markets := map[autoscaler.Market]bool{autoscaler.MarketSpot: spotN > 0, autoscaler.MarketOnDemand: odN > 0}
+	if err != nil {
+		code := awsutil.ErrorCode(err)
+		if code == "IdempotentParameterMismatch" {
+			return fmt.Errorf("ec2fleet: create fleet for operation %s: an earlier request with the same token asked for other pools or counts, and its instances may not be visible yet; not launching again: %w", l.op, err)
+		}
+		if sc, _ := classify(err); sc != scopeNone {
+			// The whole call refused: every pool it asked for.
+			for _, o := range ovs {
+				for m, asked := range markets {
+					if asked {
+						l.refused(ctx, sc, o.subnet, o.instanceType, m, code, err.Error())
+					}
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s: %w", spotN, odN, l.op, err)
+	}
+	var other []error
+	for _, e := range out.Errors {
+		code, msg := aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
+		sc := capacityCodes[code]
+		if sc == scopeNone {
+			other = append(other, fmt.Errorf("%s: %s", code, msg))
+			continue
+		}
+		var asked []autoscaler.Market
+		switch e.Lifecycle {
+		case types.InstanceLifecycleSpot:
+			asked = []autoscaler.Market{autoscaler.MarketSpot}
+		case types.InstanceLifecycleOnDemand:
+			asked = []autoscaler.Market{autoscaler.MarketOnDemand}
+		default:
+			for _, m := range []autoscaler.Market{autoscaler.MarketSpot, autoscaler.MarketOnDemand} {
+				if markets[m] {
+					asked = append(asked, m)
+				}
+			}
+		}
+		subnetID, zone, typ := poolOf(e.LaunchTemplateAndOverrides)
+		targets := ovs // no pool named: every pool of the call
+		if subnetID != "" || zone != "" {
+			targets = []override{{subnet: l.subnetOf(subnetID, zone), instanceType: typ}}
+		}
+		for _, o := range targets {
+			for _, m := range asked {
+				l.refused(ctx, sc, o.subnet, o.instanceType, m, code, msg)
+			}
+		}
+	}
+	launched := l.launched(ctx, out.Instances)
+	for _, in := range launched {
+		l.perZone[in.Zone]++
+	}
+	l.mine = append(l.mine, launched...)
+	if len(other) > 0 && len(launched) < spotN+odN {
+		return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s launched %d: %w", spotN, odN, l.op, len(launched), errors.Join(other...))
+	}
+	return nil
+}
+
+// poolOf returns the subnet, zone and type an answer's entry names.
+func poolOf(lo *types.LaunchTemplateAndOverridesResponse) (subnetID, zone, instanceType string) {
+	if lo == nil || lo.Overrides == nil {
+		return "", "", ""
+	}
+	o := lo.Overrides
+	return aws.ToString(o.SubnetId), aws.ToString(o.AvailabilityZone), string(o.InstanceType)
+}
+
+// subnetOf finds the configured subnet by id, else by zone.
+func (l *launch) subnetOf(id, zone string) subnet {
+	for _, s := range l.subnets {
+		if (id != "" && s.id == id) || (id == "" && s.zone == zone) {
+			return s
+		}
+	}
+	return subnet{id: id, zone: zone}
+}
+
+// refused records a capacity error of scope sc for the pool (s, typ,
+// market).
+func (l *launch) refused(ctx context.Context, sc scope, s subnet, typ string, market autoscaler.Market, code, msg string) {
+	p := l.p
+	l.failures = append(l.failures, LaunchFailure{Subnet: s.id, Zone: s.zone, Market: market, InstanceType: typ, Code: code, Message: msg})
+	q := Pool{InstanceType: typ, Zone: s.zone, Market: market}
+	if len(p.cfg.InstanceTypes) == 0 && p.cfg.Requirements == nil {
+		q.InstanceType = "" // the launch template's only type
+	}
+	until := p.cfg.Clock.Now().Add(p.cfg.AvoidFor)
+	for _, u := range sc.unavailable(q) {
+		l.avoid = l.avoid.add(UnavailablePool{Pool: u, Until: until, Code: code})
+	}
+	l.learnt = true
+	p.cfg.Logger.WarnContext(ctx, "capacity error, avoiding the pool", "operation", l.op, "zone", s.zone, "type", typ,
+		"market", market, "code", code, "for", p.cfg.AvoidFor)
+}
+
+// launched turns CreateFleet's instances into autoscaler.Instances,
+// described by EC2 where it already knows them (CreateFleet's answer has
+// no addresses nor tags).
+func (l *launch) launched(ctx context.Context, fis []types.CreateFleetInstance) []autoscaler.Instance {
+	p := l.p
+	var out []autoscaler.Instance
+	var ids []string
+	for _, fi := range fis {
+		subnetID, zone, _ := poolOf(fi.LaunchTemplateAndOverrides)
+		subnetID = cmp.Or(aws.ToString(fi.SubnetId), subnetID)
+		zone = cmp.Or(aws.ToString(fi.AvailabilityZone), zone)
+		if zone == "" && subnetID != "" {
+			zone = l.subnetOf(subnetID, "").zone
+		}
+		market := autoscaler.MarketOnDemand
+		if fi.Lifecycle == types.InstanceLifecycleSpot {
+			market = autoscaler.MarketSpot
+		}
+		for _, id := range fi.InstanceIds {
+			ids = append(ids, id)
+			out = append(out, autoscaler.Instance{ID: id, InstanceType: string(fi.InstanceType), Zone: zone, Market: market, State: autoscaler.StatePending})
+		}
+	}
+	// Fill in addresses, launch time and zone; an instance EC2 does not
+	// list yet (eventual consistency) keeps what CreateFleet said.
+	known := map[string]autoscaler.Instance{}
+	for chunk := range slices.Chunk(ids, 200) {
+		got, err := p.describe(ctx, []types.Filter{{Name: aws.String("instance-id"), Values: chunk}})
+		if err != nil {
+			p.cfg.Logger.WarnContext(ctx, "describing the new instances failed; returning what CreateFleet said", "operation", l.op, "err", err)
+			break
+		}
+		for _, in := range got {
+			known[in.ID] = in
+		}
+	}
+	tags := p.tags(l.op)
+	for i, in := range out {
+		if d, ok := known[in.ID]; ok {
+			d.Market = in.Market // CreateFleet's lifecycle is what was launched
+			d.Zone = cmp.Or(d.Zone, in.Zone)
+			d.InstanceType = cmp.Or(d.InstanceType, in.InstanceType)
+			in = d
+		}
+		if in.Tags == nil {
+			in.Tags = map[string]string{}
+		}
+		for _, t := range tags {
+			if _, ok := in.Tags[aws.ToString(t.Key)]; !ok {
+				in.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+			}
+		}
+		in.OperationID = l.op
+		out[i] = in
+	}
+	return out
+}
+
+// loadPools reads the unavailable pools; a memory that cannot be read is
+// logged and the launch goes on without it.
+func (l *launch) loadPools(ctx context.Context) {
+	p := l.p
+	got, err := p.cfg.Pools.Load(ctx)
+	if err != nil {
+		p.cfg.Logger.WarnContext(ctx, "cannot load the unavailable pools; launching without them", "err", err)
+	}
+	l.avoid = avoided(got).live(p.cfg.Clock.Now())
+}
+
+// savePools saves the unavailable pools when the launch learnt of new
+// ones; a failure is logged (the instances launched matter more).
+func (l *launch) savePools(ctx context.Context) {
+	if !l.learnt {
+		return
+	}
+	p := l.p
+	live := l.avoid.live(p.cfg.Clock.Now())
+	slices.SortFunc(live, func(a, b UnavailablePool) int {
+		return cmp.Or(cmp.Compare(a.Market, b.Market), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.InstanceType, b.InstanceType))
+	})
+	if err := p.cfg.Pools.Save(ctx, live); err != nil {
+		p.cfg.Logger.WarnContext(ctx, "cannot save the unavailable pools", "err", err)
+	}
+}
