@@ -249,18 +249,25 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 			todo = append(todo, p)
 		}
 	}
-	order := decreasing(free, func(p PendingPod) Resources { return p.Requests }, PendingPod.Key)
-	slices.SortStableFunc(todo, order)
+	type item struct {
+		req Resources
+		key string
+	}
+	items := make([]item, len(todo))
+	for i, p := range todo {
+		items[i] = item{p.Requests, p.Key()}
+	}
+	slices.SortFunc(items, decreasing(free, func(it item) Resources { return it.req }, func(it item) string { return it.key }))
 	var room []Resources
-	for _, p := range todo {
-		i := slices.IndexFunc(room, func(r Resources) bool { return p.Requests.Fits(r) })
+	for _, it := range items {
+		i := slices.IndexFunc(room, func(r Resources) bool { return it.req.Fits(r) })
 		if i < 0 {
 			room = append(room, free)
 			out.Workers = append(out.Workers, nil)
 			i = len(room) - 1
 		}
-		room[i] = room[i].Sub(p.Requests)
-		out.Workers[i] = append(out.Workers[i], p.Key())
+		room[i] = room[i].Sub(it.req)
+		out.Workers[i] = append(out.Workers[i], it.key)
 	}
 	out.Nodes = len(room)
 	return out
@@ -281,8 +288,10 @@ func decreasing[T any](unit Resources, req func(T) Resources, key func(T) string
 	}
 	return func(a, b T) int {
 		ra, rb := req(a), req(b)
-		return cmp.Or(cmp.Compare(share(rb), share(ra)), cmp.Compare(rb.MilliCPU, ra.MilliCPU),
-			cmp.Compare(rb.Memory, ra.Memory), strings.Compare(key(a), key(b)))
+		if c := cmp.Or(cmp.Compare(share(rb), share(ra)), cmp.Compare(rb.MilliCPU, ra.MilliCPU), cmp.Compare(rb.Memory, ra.Memory)); c != 0 {
+			return c
+		}
+		return strings.Compare(key(a), key(b))
 	}
 }
 

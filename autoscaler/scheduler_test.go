@@ -244,3 +244,38 @@ func ExamplePackPending() {
 	// pod shop/checkout-7 requests 6 CPU; a new t3.medium worker offers 1.73
 	// demand 1.45 workers
 }
+
+// BenchmarkPackPending packs 2000 pending pods of four sizes onto
+// t3.medium workers (a flash sale's worth).
+func BenchmarkPackPending(b *testing.B) {
+	tpl := autoscaler.WorkerTemplate{InstanceType: "t3.medium", Allocatable: autoscaler.Resources{MilliCPU: 1930, Memory: 3584 * mi, Pods: 110}}
+	var pods []autoscaler.PendingPod
+	for i := range 2000 {
+		pods = append(pods, pending(fmt.Sprintf("p-%d", i), int64(100+250*(i%4)), int64(128+256*(i%3))*mi))
+	}
+	var n int
+	for b.Loop() {
+		n = autoscaler.PackPending(tpl, pods).Nodes
+	}
+	b.ReportMetric(float64(n), "workers")
+}
+
+// BenchmarkScaleDownByFit simulates removing up to 10 of 200 nodes, each
+// with 10 pods to move.
+func BenchmarkScaleDownByFit(b *testing.B) {
+	alloc := autoscaler.Resources{MilliCPU: 4000, Memory: 16 * gi, Pods: 110}
+	var nodes []autoscaler.Node
+	for i := range 200 {
+		var movable []autoscaler.Resources
+		for j := range 10 {
+			movable = append(movable, res(int64(50+10*j), 128*mi))
+		}
+		nodes = append(nodes, node(fmt.Sprintf("n-%03d", i), alloc, autoscaler.Resources{MilliCPU: 1000 + int64(i%20)*100, Memory: 4 * gi, Pods: 10}, movable...))
+	}
+	var chosen int
+	for b.Loop() {
+		c, _ := autoscaler.ScaleDownByFit(nodes, nodes, 10)
+		chosen = len(c)
+	}
+	b.ReportMetric(float64(chosen), "chosen")
+}

@@ -11,9 +11,10 @@ import (
 	"github.com/node-fleet/node-fleet/drain"
 )
 
-// A Manager on a cluster of two workers and a K3s server: the server is
-// left out by the selector, and the worker running a pod without a
-// controller cannot be removed. In a program the client comes from
+// A Manager on a cluster of three workers and a K3s server: the server is
+// left out by the selector, and neither the worker running a pod without a
+// controller nor the one whose pod keeps data on it (hostPath) can be
+// removed. In a program the client comes from
 // kubernetes.NewForConfig.
 func Example() {
 	ready := corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
@@ -26,6 +27,14 @@ func Example() {
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-7d9-x2", OwnerReferences: []metav1.OwnerReference{
 				{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9", Controller: &yes}}},
 			Spec: corev1.PodSpec{NodeName: "worker-1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning},
+		},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "worker-3", Labels: map[string]string{"node-fleet.io/instance-id": "i-0a3"}}, Status: ready},
+		&corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "logs-5c8-k1", OwnerReferences: []metav1.OwnerReference{
+				{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "logs-5c8", Controller: &yes}}},
+			Spec: corev1.PodSpec{NodeName: "worker-3", Volumes: []corev1.Volume{{Name: "varlog",
+				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/log"}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning},
 		},
 		&corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "debug"},
@@ -53,5 +62,6 @@ func Example() {
 	// Output:
 	// worker-1 instance=i-0a1 ready=true pods=1 blocker=""
 	// worker-2 instance=i-0a2 ready=true pods=1 blocker="pod shop/debug has no controller and EvictUnmanagedPods is off"
+	// worker-3 instance=i-0a3 ready=true pods=1 blocker="pod shop/logs-5c8-k1 has node-local storage (hostPath volume \"varlog\" (/var/log))"
 	// cordon node worker-9: not found
 }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -439,5 +440,44 @@ func TestNewKubeSchedulerConfig(t *testing.T) {
 	_, err = NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(), InstanceType: "t3.medium"})
 	if err == nil || !strings.Contains(err.Error(), "VCPU and MemoryMiB, or InstanceTypes, are required") {
 		t.Errorf("error %v, want the missing size named", err)
+	}
+}
+
+// TestKubeSchedulerWarnsOncePerPod: each pod no new worker would help is
+// logged the first tick it is seen so, not every tick, and again if it
+// comes back after it was gone.
+func TestKubeSchedulerWarnsOncePerPod(t *testing.T) {
+	var logs strings.Builder
+	c := fake.NewClientset(viewCluster()...)
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: c, InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect := func() {
+		if _, err := k.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	collect()
+	collect()
+	if n := strings.Count(logs.String(), "pending pod no new worker would help"); n != 4 {
+		t.Errorf("%d warnings after two ticks, want 4 (one per unplaceable pod)\n%s", n, logs.String())
+	}
+	typo, err := c.CoreV1().Pods("shop").Get(context.Background(), "typo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CoreV1().Pods("shop").Delete(context.Background(), "typo", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	collect()
+	typo.ResourceVersion = ""
+	if _, err := c.CoreV1().Pods("shop").Create(context.Background(), typo, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	collect()
+	if n := strings.Count(logs.String(), "pod=shop/typo"); n != 2 {
+		t.Errorf("shop/typo warned %d times, want 2 (before it went and after it came back)", n)
 	}
 }
