@@ -30,27 +30,21 @@ var policies = map[string]struct {
 	about string
 	build func(s PolicySpec) (autoscaler.Policy, error)
 }{
-	"threshold": {"the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1)",
-		func(PolicySpec) (autoscaler.Policy, error) { return decision.Default(), nil }},
-	"reactive": {"exactly the nodes the pods need, pending pods first (as cluster-autoscaler)",
+	decision.PolicyThreshold: {decision.ShippedAbout(decision.PolicyThreshold),
+		func(PolicySpec) (autoscaler.Policy, error) {
+			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyThreshold})
+		}},
+	decision.PolicyReactive: {decision.ShippedAbout(decision.PolicyReactive),
 		func(s PolicySpec) (autoscaler.Policy, error) {
-			return decision.NewReactive(decision.ReactiveConfig{PodsPerNode: s.PodsPerNode})
+			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, PodsPerNode: s.PodsPerNode})
 		}},
 	"reactive30": {"the reactive policy keeping 30% headroom",
 		func(s PolicySpec) (autoscaler.Policy, error) {
 			return decision.NewReactive(decision.ReactiveConfig{PodsPerNode: s.PodsPerNode, Headroom: 0.3})
 		}},
-	"predictive": {"the predictive policy (trend, seasonality, spike cover, calendar) composed with the reactive one by decision.Max",
+	decision.PolicyPredictive: {decision.ShippedAbout(decision.PolicyPredictive),
 		func(s PolicySpec) (autoscaler.Policy, error) {
-			pred, err := decision.NewPredictive(decision.PredictiveConfig{PodsPerNode: s.PodsPerNode, Lead: s.Lead(), Calendar: s.Calendar})
-			if err != nil {
-				return nil, err
-			}
-			re, err := decision.NewReactive(decision.ReactiveConfig{PodsPerNode: s.PodsPerNode})
-			if err != nil {
-				return nil, err
-			}
-			return decision.Max(decision.Named("predictive", pred), decision.Named("reactive", re)), nil
+			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyPredictive, PodsPerNode: s.PodsPerNode, Lead: s.Lead(), Calendar: s.Calendar})
 		}},
 }
 
