@@ -2,13 +2,18 @@ package metrics_test
 
 import (
 	"fmt"
+	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
@@ -146,5 +151,86 @@ func TestIntegrationKubeSchedulerPacksMixedSizes(t *testing.T) {
 	if snap.PendingPods.Value != 6 || snap.Scheduler.NodesNeeded != 3 || len(snap.Scheduler.Unplaceable()) != 0 {
 		t.Errorf("without the unplaceable pods: pending %v, NodesNeeded %d, unplaceable %v; want 6, 3, none",
 			snap.PendingPods, snap.Scheduler.NodesNeeded, snap.Scheduler.Unplaceable())
+	}
+}
+
+// countingTransport counts the requests to the API server by path.
+type countingTransport struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.count[r.Method+" "+r.URL.Path]++
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+// TestIntegrationKubeSchedulerReadsOnce: one tick's view of 300 pending
+// pods is one paginated list of nodes, of pods and of DaemonSets each, and
+// nothing else; the time it takes is logged.
+func TestIntegrationKubeSchedulerReadsOnce(t *testing.T) {
+	t.Parallel()
+	c := kubetest.Connect(t)
+	ns := c.Namespace(t, "sched")
+	ctx := t.Context()
+	alloc := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1930m"), corev1.ResourceMemory: resource.MustParse("3584Mi"),
+		corev1.ResourcePods: resource.MustParse("110")}
+	c.AddNode(t, kubetest.NodeOptions{Allocatable: alloc, Labels: map[string]string{runLabel: ns, autoscaler.LabelInstanceType: "t3.medium"}})
+	const n, page = 300, 100
+	var wg sync.WaitGroup
+	names := make(chan string)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range names {
+				c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: podSpec("250m", "256Mi")})
+				c.MarkUnschedulable(t, ns, name, "0/1 nodes are available: 1 Insufficient cpu.")
+			}
+		}()
+	}
+	for i := range n {
+		names <- fmt.Sprintf("p-%03d", i)
+	}
+	close(names)
+	wg.Wait()
+
+	counter := &countingTransport{count: map[string]int{}}
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter })
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: cs, Namespace: ns, Workers: runLabel + "=" + ns,
+		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, PageSize: page})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	snap, err := k.Collect(ctx)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 7 pods of 0.25 CPU a worker (1.75 of 1.93): 300 / 7 = 43 workers.
+	if snap.PendingPods.Value != n || snap.Scheduler.NodesNeeded != 43 {
+		t.Errorf("pending %v, NodesNeeded %d; want %d and 43", snap.PendingPods, snap.Scheduler.NodesNeeded, n)
+	}
+	t.Logf("the view of %d pending pods took %s over %v", n, took.Round(time.Millisecond), counter.count)
+	want := map[string]int{
+		"GET /api/v1/namespaces/" + ns + "/pods":             (n + page - 1) / page,
+		"GET /apis/apps/v1/namespaces/" + ns + "/daemonsets": 1,
+	}
+	nodes := counter.count["GET /api/v1/nodes"]
+	delete(counter.count, "GET /api/v1/nodes")
+	if nodes < 1 {
+		t.Errorf("nodes listed %d times", nodes)
+	}
+	if diff := cmp.Diff(want, counter.count); diff != "" {
+		t.Errorf("requests besides the nodes' list (-want +got):\n%s", diff)
 	}
 }
