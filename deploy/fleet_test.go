@@ -142,6 +142,7 @@ func TestServerInstanceIsNotInTheFleet(t *testing.T) {
 
 	doc := lambdaPolicy(t, m)
 	const instanceARN = "arn:aws:ec2:eu-west-1:123456789012:instance/i-0123456789abcdef0"
+	const fleetARN = "arn:aws:ec2:eu-west-1:123456789012:fleet/fleet-0123456789abcdef0"
 	// A worker as ec2fleet tags it at launch.
 	worker := map[string]string{"Name": "shop-worker", tagCluster: "shop", tagManagedBy: managedByValue, "node-fleet.io/operation-id": "shop-1-up"}
 	otherCluster := map[string]string{"Name": "x-worker", tagCluster: "x", tagManagedBy: managedByValue}
@@ -162,10 +163,53 @@ func TestServerInstanceIsNotInTheFleet(t *testing.T) {
 		{"launch with the cluster tag alone", call{Action: "ec2:RunInstances", Resource: instanceARN,
 			RequestTags: map[string]string{tagCluster: "shop"}}, false},
 		{"launch as ec2fleet tags", call{Action: "ec2:RunInstances", Resource: instanceARN, RequestTags: worker}, true},
+		{"an instant fleet as ec2fleet tags it", call{Action: "ec2:CreateFleet", Resource: fleetARN, RequestTags: worker}, true},
+		{"a fleet's instances as ec2fleet tags them", call{Action: "ec2:CreateFleet", Resource: instanceARN, RequestTags: worker}, true},
+		{"a fleet with the cluster tag alone", call{Action: "ec2:CreateFleet", Resource: fleetARN,
+			RequestTags: map[string]string{tagCluster: "shop"}}, false},
+		{"tags at launch by CreateFleet", call{Action: "ec2:CreateTags", Resource: instanceARN, RequestTags: worker,
+			Context: map[string]string{"ec2:CreateAction": "CreateFleet"}}, true},
+		{"tags at launch of the fleet request", call{Action: "ec2:CreateTags", Resource: fleetARN, RequestTags: worker,
+			Context: map[string]string{"ec2:CreateAction": "CreateFleet"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := allows(t, doc, tc.call); got != tc.want {
 				t.Errorf("policy allows %s (resource tags %v, request tags %v): %v, want %v", tc.call.Action, tc.call.ResourceTags, tc.call.RequestTags, got, tc.want)
+			}
+		})
+	}
+}
+
+// With a list of worker types the launch templates pin none (ec2fleet
+// names the type in every override) and the function gets the list as
+// INSTANCE_TYPES; with one type, as before.
+func TestWorkerTemplatesPinNoTypeWhenAListIsGiven(t *testing.T) {
+	list := []string{"m5.large", "m5a.large", "m6i.large"}
+	for _, tc := range []struct {
+		name     string
+		mod      func(*Settings)
+		wantType any // the templates' instanceType input
+		wantEnv  any // INSTANCE_TYPES
+	}{
+		{"one type", func(*Settings) {}, "t3.medium", nil},
+		{"a list", func(s *Settings) { s.WorkerInstanceType, s.WorkerInstanceTypes = "", list }, nil, "m5.large,m5a.large,m6i.large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testSettings()
+			tc.mod(&s)
+			if err := s.check(); err != nil {
+				t.Fatal(err)
+			}
+			m := deploy(t, s)
+			for _, lt := range m.of("aws:ec2/launchTemplate:LaunchTemplate") {
+				if got := lt.Inputs["instanceType"]; got != tc.wantType {
+					t.Errorf("%s: instanceType %v, want %v", lt.Name, got, tc.wantType)
+				}
+			}
+			fn := m.one(t, "aws:lambda/function:Function", "shop-autoscaler")
+			env := fn.Inputs["environment"].(map[string]any)["variables"].(map[string]any)
+			if got := env["INSTANCE_TYPES"]; got != tc.wantEnv {
+				t.Errorf("INSTANCE_TYPES = %v, want %v", got, tc.wantEnv)
 			}
 		})
 	}

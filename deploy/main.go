@@ -15,7 +15,9 @@
 // k3sToken: clusterId (node-fleet-prod), zones (two zones, comma-separated;
 // default REGIONa,REGIONb), vpcCidr (10.0.0.0/16), adminCidrs (comma-separated
 // CIDRs allowed to reach 6443 and 30090 besides the VPC; default none),
-// serverInstanceType and workerInstanceType (t3.medium), ami (Amazon Linux
+// serverInstanceType and workerInstanceType (t3.medium), workerInstanceTypes
+// (comma-separated; instead of workerInstanceType: the types the autoscaler
+// may launch, the launch template then pins none), ami (Amazon Linux
 // 2023 from its public SSM parameter), minNodes (2), maxNodes (10),
 // spotShare (0.7), lambdaZip (../dist/bootstrap-arm64.zip), lambdaArch
 // (arm64), alarmEmail.

@@ -44,7 +44,8 @@ func policyJSON(inputs pulumi.ArrayOutput, build func([]any) []statement) pulumi
 // private subnets, the workers' security group and the workers' role.
 //
 // Unlike the original design's single "Resource": "*" statement, instances
-// can be launched only with this cluster's tag and the managed-by tag, and
+// (and the instant fleet requests that launch them) can be launched only
+// from the worker template with this cluster's tag and the managed-by tag, and
 // only instances that carry both can be terminated or tagged afterwards:
 // the K3s server carries the cluster's tag but not managed-by, so the
 // function can never terminate it.
@@ -56,20 +57,25 @@ func lambdaStatements(s Settings, v []any) []statement {
 		"ec2:ResourceTag/" + tagCluster:   s.ClusterID,
 		"ec2:ResourceTag/" + tagManagedBy: managedByValue,
 	}}
+	launch := []string{"ec2:CreateFleet", "ec2:RunInstances"}
 	sts := []statement{
 		// Describe calls cannot be limited to resources or tags.
 		{Sid: "Describe", Action: []string{"ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeSubnets"}, Resource: []string{"*"}},
-		{Sid: "LaunchFromTheWorkerTemplate", Action: []string{"ec2:RunInstances"},
+		// ec2fleet launches through CreateFleet (type instant), which
+		// needs RunInstances on the same resources as well.
+		{Sid: "LaunchFromTheWorkerTemplate", Action: launch,
 			Resource: append([]string{template, workerSG, "arn:aws:ec2:*::image/*", "arn:aws:ec2:*:*:network-interface/*",
 				"arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:spot-instances-request/*"}, subnets...)},
-		{Sid: "LaunchOnlyTaggedInstances", Action: []string{"ec2:RunInstances"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"},
+		// The instances and the instant fleet request carry both tags.
+		{Sid: "LaunchOnlyTaggedInstances", Action: launch, Resource: []string{"arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:fleet/*"},
 			Condition: map[string]map[string]any{"StringEquals": {
 				"aws:RequestTag/" + tagCluster:   s.ClusterID,
 				"aws:RequestTag/" + tagManagedBy: managedByValue,
 			}}},
 		{Sid: "TagAtLaunch", Action: []string{"ec2:CreateTags"},
-			Resource:  []string{"arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:network-interface/*", "arn:aws:ec2:*:*:spot-instances-request/*"},
-			Condition: map[string]map[string]any{"StringEquals": {"ec2:CreateAction": "RunInstances"}}},
+			Resource: []string{"arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:volume/*", "arn:aws:ec2:*:*:network-interface/*",
+				"arn:aws:ec2:*:*:spot-instances-request/*", "arn:aws:ec2:*:*:fleet/*"},
+			Condition: map[string]map[string]any{"StringEquals": {"ec2:CreateAction": []string{"CreateFleet", "RunInstances"}}}},
 		{Sid: "MarkOwnInstancesInterrupted", Action: []string{"ec2:CreateTags"}, Resource: []string{"arn:aws:ec2:*:*:instance/*"},
 			Condition: map[string]map[string]any{
 				"StringEquals":              own["StringEquals"],

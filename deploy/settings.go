@@ -15,19 +15,23 @@ func settingsFromConfig(ctx *pulumi.Context) (Settings, error) {
 	c := config.New(ctx, "")
 	region := config.Get(ctx, "aws:region")
 	s := Settings{
-		ClusterID:          or(c.Get("clusterId"), "node-fleet-prod"),
-		Region:             region,
-		VpcCIDR:            or(c.Get("vpcCidr"), "10.0.0.0/16"),
-		ServerInstanceType: or(c.Get("serverInstanceType"), "t3.medium"),
-		WorkerInstanceType: or(c.Get("workerInstanceType"), "t3.medium"),
-		AMI:                or(c.Get("ami"), "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"),
-		MinNodes:           2,
-		MaxNodes:           10,
-		SpotShare:          0.7,
-		LambdaZip:          or(c.Get("lambdaZip"), "../dist/bootstrap-arm64.zip"),
-		LambdaArch:         or(c.Get("lambdaArch"), "arm64"),
-		AlarmEmail:         c.Get("alarmEmail"),
-		K3sToken:           c.RequireSecret("k3sToken"),
+		ClusterID:           or(c.Get("clusterId"), "node-fleet-prod"),
+		Region:              region,
+		VpcCIDR:             or(c.Get("vpcCidr"), "10.0.0.0/16"),
+		ServerInstanceType:  or(c.Get("serverInstanceType"), "t3.medium"),
+		WorkerInstanceType:  c.Get("workerInstanceType"),
+		WorkerInstanceTypes: split(c.Get("workerInstanceTypes")),
+		AMI:                 or(c.Get("ami"), "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"),
+		MinNodes:            2,
+		MaxNodes:            10,
+		SpotShare:           0.7,
+		LambdaZip:           or(c.Get("lambdaZip"), "../dist/bootstrap-arm64.zip"),
+		LambdaArch:          or(c.Get("lambdaArch"), "arm64"),
+		AlarmEmail:          c.Get("alarmEmail"),
+		K3sToken:            c.RequireSecret("k3sToken"),
+	}
+	if s.WorkerInstanceType == "" && len(s.WorkerInstanceTypes) == 0 {
+		s.WorkerInstanceType = "t3.medium"
 	}
 	if v := c.GetInt("minNodes"); c.Get("minNodes") != "" {
 		s.MinNodes = v
@@ -64,6 +68,19 @@ func (s Settings) check() error {
 		} else if c == "0.0.0.0/0" {
 			problems = append(problems, "adminCidrs: 0.0.0.0/0 would open the K3s API and Prometheus to the world; name your networks")
 		}
+	}
+	switch {
+	case s.WorkerInstanceType != "" && len(s.WorkerInstanceTypes) > 0:
+		problems = append(problems, "workerInstanceType and workerInstanceTypes: set one, not both")
+	case s.WorkerInstanceType == "" && len(s.WorkerInstanceTypes) == 0:
+		problems = append(problems, "workerInstanceType or workerInstanceTypes is required")
+	}
+	seen := map[string]bool{}
+	for _, t := range s.WorkerInstanceTypes {
+		if seen[t] {
+			problems = append(problems, fmt.Sprintf("workerInstanceTypes: %s is listed twice", t))
+		}
+		seen[t] = true
 	}
 	if s.MinNodes < 0 || s.MaxNodes < 1 || s.MinNodes > s.MaxNodes {
 		problems = append(problems, fmt.Sprintf("minNodes/maxNodes: want 0 <= minNodes <= maxNodes and maxNodes >= 1, got %d and %d", s.MinNodes, s.MaxNodes))

@@ -59,3 +59,18 @@ func TestSettingsFromConfigOverrides(t *testing.T) {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}
 }
+
+func TestSettingsWorkerInstanceTypes(t *testing.T) {
+	s, err := settingsOf(t, `{"aws:region":"eu-west-1","node-fleet:k3sToken":"t0ken","node-fleet:workerInstanceTypes":"m5.large, m6i.large"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.WorkerInstanceType != "" || !cmp.Equal(s.WorkerInstanceTypes, []string{"m5.large", "m6i.large"}) {
+		t.Errorf("worker types %q and %q", s.WorkerInstanceType, s.WorkerInstanceTypes)
+	}
+	_, err = settingsOf(t, `{"aws:region":"eu-west-1","node-fleet:k3sToken":"t0ken","node-fleet:workerInstanceType":"t3.large","node-fleet:workerInstanceTypes":"m5.large,m5.large"}`)
+	want := "deploy configuration: workerInstanceType and workerInstanceTypes: set one, not both; workerInstanceTypes: m5.large is listed twice"
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+}

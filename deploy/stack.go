@@ -67,6 +67,11 @@ type Settings struct {
 	// ServerInstanceType and WorkerInstanceType size the machines;
 	// AMI is an image id or a "resolve:ssm:" parameter.
 	ServerInstanceType, WorkerInstanceType, AMI string
+	// WorkerInstanceTypes, instead of WorkerInstanceType, are the types
+	// the autoscaler may launch workers as (INSTANCE_TYPES, one EC2 Fleet
+	// override per type and subnet); the workers' launch templates then
+	// name no type.
+	WorkerInstanceTypes []string
 	// MinNodes, MaxNodes and SpotShare configure the autoscaler.
 	MinNodes, MaxNodes int
 	SpotShare          float64
@@ -422,8 +427,14 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 		"NODEFLEET_SERVER_URL": pulumi.Sprintf("https://%s:%d", st.Server.PrivateIp, portK3sAPI),
 	}).ApplyT(func(u string) string { return base64.StdEncoding.EncodeToString([]byte(u)) }).(pulumi.StringOutput)
 	template := func(n string, market ec2.LaunchTemplateInstanceMarketOptionsPtrInput) (*ec2.LaunchTemplate, error) {
+		// With a list of types the autoscaler names the type in each of
+		// its fleet's overrides; the template pins none.
+		var instanceType pulumi.StringPtrInput
+		if len(s.WorkerInstanceTypes) == 0 {
+			instanceType = pulumi.String(s.WorkerInstanceType)
+		}
 		return ec2.NewLaunchTemplate(ctx, name(n), &ec2.LaunchTemplateArgs{
-			Name: pulumi.String(name(n)), ImageId: pulumi.String(s.AMI), InstanceType: pulumi.String(s.WorkerInstanceType),
+			Name: pulumi.String(name(n)), ImageId: pulumi.String(s.AMI), InstanceType: instanceType,
 			UserData: join, VpcSecurityGroupIds: pulumi.StringArray{st.WorkerSG.ID()},
 			IamInstanceProfile:    ec2.LaunchTemplateIamInstanceProfileArgs{Arn: workerProfile.Arn},
 			MetadataOptions:       ec2.LaunchTemplateMetadataOptionsArgs{HttpTokens: pulumi.String("required"), HttpEndpoint: pulumi.String("enabled"), HttpPutResponseHopLimit: pulumi.Int(2)},
@@ -435,10 +446,10 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 			Tags: tags(name(n)),
 		})
 	}
-	// The autoscaler launches from the on-demand template and asks for
-	// spot itself per instance (ec2fleet's spot share and fallback); the
-	// spot template is for launching spot workers by hand or by other
-	// tools.
+	// The autoscaler launches from the on-demand template through EC2
+	// Fleet and asks for spot itself (ec2fleet's spot share and
+	// fallback; a fleet's template must not name a market); the spot
+	// template is for launching spot workers by hand or by other tools.
 	if st.WorkerOnDemand, err = template("worker", nil); err != nil {
 		return err
 	}
@@ -496,6 +507,9 @@ func (st *Stack) function(ctx *pulumi.Context, s Settings, name namer, tags tagg
 		// and a drain ends well before it.
 		"LOCK_TTL":      pulumi.String("5m"),
 		"DRAIN_TIMEOUT": pulumi.String("150s"),
+	}
+	if len(s.WorkerInstanceTypes) > 0 {
+		st.LambdaEnvironment["INSTANCE_TYPES"] = pulumi.String(strings.Join(s.WorkerInstanceTypes, ","))
 	}
 	st.Function, err = lambda.NewFunction(ctx, name("autoscaler"), &lambda.FunctionArgs{
 		Name: pulumi.String(name("autoscaler")), Role: st.LambdaRole.Arn,

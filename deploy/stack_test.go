@@ -304,27 +304,31 @@ func TestLambdaPolicyIsLeastPrivilege(t *testing.T) {
 	// interruption notice).
 	for _, st := range byAction["ec2:CreateTags"] {
 		c := st.Condition
-		atLaunch := c["StringEquals"]["ec2:CreateAction"] == "RunInstances"
+		atLaunch := fmt.Sprint(c["StringEquals"]["ec2:CreateAction"]) == "[CreateFleet RunInstances]"
 		own := c["StringEquals"]["ec2:ResourceTag/node-fleet.io/cluster"] == "shop" &&
 			fmt.Sprint(c["ForAllValues:StringEquals"]["aws:TagKeys"]) == "["+tagInterruption+"]"
 		if !atLaunch && !own {
 			t.Errorf("CreateTags statement %s is not conditioned: %+v", st.Sid, c)
 		}
 	}
-	// Instances can only be launched with the cluster's tag.
-	var launchesInstances bool
-	for _, st := range byAction["ec2:RunInstances"] {
-		for _, r := range st.Resource {
-			if strings.Contains(r, ":instance/") {
-				launchesInstances = true
-				if st.Condition["StringEquals"]["aws:RequestTag/node-fleet.io/cluster"] != "shop" {
-					t.Errorf("RunInstances on instances without the tag condition: %+v", st)
+	// Instances (and the instant fleets that launch them) can only be
+	// launched with the cluster's and the managed-by tag.
+	for _, action := range []string{"ec2:RunInstances", "ec2:CreateFleet"} {
+		var launchesInstances bool
+		for _, st := range byAction[action] {
+			for _, r := range st.Resource {
+				if strings.Contains(r, ":instance/") || strings.Contains(r, ":fleet/") {
+					launchesInstances = true
+					if st.Condition["StringEquals"]["aws:RequestTag/node-fleet.io/cluster"] != "shop" ||
+						st.Condition["StringEquals"]["aws:RequestTag/node-fleet.io/managed-by"] != "node-fleet" {
+						t.Errorf("%s on %s without the tag conditions: %+v", action, r, st)
+					}
 				}
 			}
 		}
-	}
-	if !launchesInstances {
-		t.Error("the function cannot launch instances")
+		if !launchesInstances {
+			t.Errorf("the function cannot %s", action)
+		}
 	}
 	for _, a := range []string{"dynamodb:UpdateItem", "secretsmanager:GetSecretValue", "sns:Publish", "iam:PassRole", "cloudwatch:PutMetricData", "iam:CreateServiceLinkedRole"} {
 		if len(byAction[a]) == 0 {
