@@ -36,7 +36,22 @@ type ThresholdConfig struct {
 	// Pending pods always act at once.
 	SustainedUp   int
 	SustainedDown int
+	// PendingNodes says how many nodes the pending-pods rule adds:
+	// PendingByStep (the default, the original design's +PendingStep) or
+	// PendingByNeed (the nodes the scheduler's view says the placeable
+	// pending pods need; PendingStep when the snapshot has no view).
+	PendingNodes PendingRule
 }
+
+// PendingRule is how the threshold policy sizes a scale-up for pending
+// pods.
+type PendingRule string
+
+// The pending-pods rules.
+const (
+	PendingByStep PendingRule = "step"
+	PendingByNeed PendingRule = "needed"
+)
 
 // DefaultThresholdConfig returns the original design's thresholds.
 func DefaultThresholdConfig() ThresholdConfig {
@@ -45,8 +60,38 @@ func DefaultThresholdConfig() ThresholdConfig {
 		CPUHigh: 70, CPUStep: 1,
 		MemoryHigh: 75, MemoryStep: 1,
 		CPULow: 30, MemoryLow: 50, DownStep: 1,
-		SustainedUp: 1, SustainedDown: 1,
+		SustainedUp: 1, SustainedDown: 1, PendingNodes: PendingByStep,
 	}
+}
+
+// withDefaults fills every zero field with its default (so a zero
+// ThresholdConfig is the original design's).
+func (c ThresholdConfig) withDefaults() ThresholdConfig {
+	d := DefaultThresholdConfig()
+	setF := func(v *float64, def float64) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setI := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	setF(&c.CPUHigh, d.CPUHigh)
+	setF(&c.MemoryHigh, d.MemoryHigh)
+	setF(&c.CPULow, d.CPULow)
+	setF(&c.MemoryLow, d.MemoryLow)
+	setI(&c.PendingStep, d.PendingStep)
+	setI(&c.CPUStep, d.CPUStep)
+	setI(&c.MemoryStep, d.MemoryStep)
+	setI(&c.DownStep, d.DownStep)
+	setI(&c.SustainedUp, d.SustainedUp)
+	setI(&c.SustainedDown, d.SustainedDown)
+	if c.PendingNodes == "" {
+		c.PendingNodes = d.PendingNodes
+	}
+	return c
 }
 
 // Threshold is the original design's policy: pending pods first, then CPU,
@@ -55,9 +100,11 @@ type Threshold struct {
 	cfg ThresholdConfig
 }
 
-// NewThreshold checks cfg and returns the policy. Every problem is
-// reported, naming the field.
+// NewThreshold checks cfg and returns the policy. Zero fields take their
+// defaults (DefaultThresholdConfig); every problem is reported, naming the
+// field.
 func NewThreshold(cfg ThresholdConfig) (*Threshold, error) {
+	cfg = cfg.withDefaults()
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for _, p := range []struct {
@@ -85,6 +132,9 @@ func NewThreshold(cfg ThresholdConfig) (*Threshold, error) {
 		if s.v < 1 {
 			bad("%s must be at least 1, got %d", s.name, s.v)
 		}
+	}
+	if cfg.PendingNodes != PendingByStep && cfg.PendingNodes != PendingByNeed {
+		bad("PendingNodes must be %q or %q, got %q", PendingByStep, PendingByNeed, cfg.PendingNodes)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("threshold policy: %w", err)
@@ -133,7 +183,20 @@ func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	cpuOf := func(r autoscaler.Record) float64 { return r.CPU }
 	memOf := func(r autoscaler.Record) float64 { return r.Memory }
 
-	if s.PendingPods.OK && pending > c.PendingPodsAbove {
+	if sv := s.Scheduler; sv != nil {
+		// Pods no new node would help are not counted: they would pin
+		// the fleet at MaxNodes.
+		placeable := len(sv.Pending) - len(sv.Unplaceable())
+		if float64(placeable) > c.PendingPodsAbove && sv.NodesNeeded > 0 {
+			n := c.PendingStep
+			if c.PendingNodes == PendingByNeed {
+				n = sv.NodesNeeded
+			}
+			return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: n, Level: autoscaler.LevelCritical,
+				Reason: fmt.Sprintf("%d pending pods a new node can take (they need %d new node(s))", placeable, sv.NodesNeeded)}
+		}
+		pending = float64(placeable)
+	} else if s.PendingPods.OK && pending > c.PendingPodsAbove {
 		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: c.PendingStep, Level: autoscaler.LevelCritical,
 			Reason: fmt.Sprintf("%g pending pods", pending)}
 	}

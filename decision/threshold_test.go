@@ -126,8 +126,9 @@ func TestNewThresholdErrors(t *testing.T) {
 		{"cpu above 100", func(c *ThresholdConfig) { c.CPUHigh = 120 }, "CPUHigh must be a percentage"},
 		{"low not below high", func(c *ThresholdConfig) { c.CPULow = 80 }, "CPULow (80) must be below CPUHigh (70)"},
 		{"memory low above high", func(c *ThresholdConfig) { c.MemoryLow = 90 }, "MemoryLow (90) must be below MemoryHigh (75)"},
-		{"zero step", func(c *ThresholdConfig) { c.PendingStep = 0 }, "PendingStep must be at least 1"},
-		{"zero window", func(c *ThresholdConfig) { c.SustainedDown = 0 }, "SustainedDown must be at least 1"},
+		{"negative step", func(c *ThresholdConfig) { c.PendingStep = -1 }, "PendingStep must be at least 1"},
+		{"negative window", func(c *ThresholdConfig) { c.SustainedDown = -2 }, "SustainedDown must be at least 1"},
+		{"unknown pending rule", func(c *ThresholdConfig) { c.PendingNodes = "lots" }, `PendingNodes must be "step" or "needed", got "lots"`},
 		{"negative pending", func(c *ThresholdConfig) { c.PendingPodsAbove = -1 }, "PendingPodsAbove must be 0 or more"},
 		{"NaN threshold", func(c *ThresholdConfig) { c.MemoryHigh = math.NaN() }, "MemoryHigh must be a percentage"},
 	}
@@ -176,5 +177,47 @@ func TestCompose(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// A zero ThresholdConfig is the original design's.
+func TestZeroThresholdConfigIsTheDefault(t *testing.T) {
+	p, err := NewThreshold(ThresholdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(DefaultThresholdConfig(), p.Config()); d != "" {
+		t.Errorf("config (-want +got):\n%s", d)
+	}
+}
+
+// With the scheduler's view, pods no new node helps are not counted, and
+// PendingByNeed adds the nodes the placeable pods need.
+func TestThresholdPendingRuleWithTheSchedulersView(t *testing.T) {
+	now := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
+	view := &autoscaler.SchedulerView{NodesNeeded: 5, Pending: []autoscaler.PendingPod{
+		{Namespace: "shop", Name: "a"}, {Namespace: "shop", Name: "b"},
+		{Namespace: "shop", Name: "huge", Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"},
+	}}
+	in := autoscaler.PolicyInput{Now: now, ReadyNodes: 3, Snapshot: autoscaler.Snapshot{Time: now,
+		CPU: autoscaler.Value(20, now), Memory: autoscaler.Value(20, now), PendingPods: autoscaler.Value(3, now), Scheduler: view}}
+	for _, tt := range []struct {
+		rule PendingRule
+		want int
+	}{{PendingByStep, 2}, {PendingByNeed, 5}} {
+		p, err := NewThreshold(ThresholdConfig{PendingNodes: tt.rule})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := p.Decide(in); d.Action != autoscaler.ScaleUp || d.Count != tt.want {
+			t.Errorf("%s: %v, want +%d", tt.rule, d, tt.want)
+		}
+	}
+	// Only the unplaceable pod is left: it neither scales up nor blocks
+	// the quiet scale-down.
+	only := &autoscaler.SchedulerView{Pending: view.Pending[2:]}
+	in.Snapshot.Scheduler, in.Snapshot.PendingPods = only, autoscaler.Value(1, now)
+	if d := Default().Decide(in); d.Action != autoscaler.ScaleDown {
+		t.Errorf("one unplaceable pod: %v, want the quiet scale-down", d)
 	}
 }
