@@ -180,6 +180,36 @@ type SchedulerView struct {
 	Demand float64
 }
 
+// NewSchedulerView assembles the view from what was observed: the new
+// worker's template, the requests of the pods running on the fleet's
+// workers (DaemonSet and mirror pods aside: they are the workers'
+// overhead, counted in the template), and the pending pods, those no new
+// worker would take already marked Unplaceable. It marks the pods too
+// large for an empty worker (TooLarge), packs the rest onto new workers
+// (PackPending) for NodesNeeded, and counts Demand as running plus the
+// placeable pending pods in worker units (WorkerTemplate.Units). It is
+// the one computation of the view: metrics.KubeScheduler calls it on what
+// it reads from the API, a simulator on its model. pending is not
+// changed.
+func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod) *SchedulerView {
+	v := &SchedulerView{Template: t, Pending: slices.Clone(pending)}
+	var placeable []PendingPod
+	demand := running
+	for i := range v.Pending {
+		p := &v.Pending[i]
+		if p.Unplaceable == "" {
+			p.Unplaceable = TooLarge(*p, t)
+		}
+		if p.Unplaceable == "" {
+			placeable = append(placeable, *p)
+			demand = demand.Add(p.Requests)
+		}
+	}
+	v.NodesNeeded = PackPending(t, placeable).Nodes
+	v.Demand = t.Units(demand)
+	return v
+}
+
 // Unplaceable returns the pending pods no new worker would help, with
 // their reasons.
 func (v *SchedulerView) Unplaceable() []PendingPod {

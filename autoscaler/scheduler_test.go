@@ -279,3 +279,30 @@ func BenchmarkScaleDownByFit(b *testing.B) {
 	}
 	b.ReportMetric(float64(chosen), "chosen")
 }
+
+// TestNewSchedulerView: the view marks the pods too large, packs the
+// placeable ones and counts demand from the running and placeable pods
+// only, leaving its input as it was.
+func TestNewSchedulerView(t *testing.T) {
+	tpl := autoscaler.WorkerTemplate{InstanceType: "m", Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 8 * gi, Pods: 110}}
+	typo := pending("typo", 100, mi)
+	typo.Unplaceable = "pod shop/typo: nodeSelector"
+	in := []autoscaler.PendingPod{pending("a", 1500, gi), pending("b", 500, gi), pending("big", 3000, gi), typo}
+	v := autoscaler.NewSchedulerView(tpl, res(1000, 2*gi), in)
+	var reasons []string
+	for _, p := range v.Pending {
+		reasons = append(reasons, p.Unplaceable)
+	}
+	// a and b fill one worker (2 CPU); demand (1 + 1.5 + 0.5) CPU / 2 =
+	// 1.5 against (2 + 1 + 1) Gi / 8 = 0.5.
+	type view struct {
+		Reasons     []string
+		NodesNeeded int
+		Demand      float64
+		InputBig    string
+	}
+	want := view{[]string{"", "", "pod shop/big requests 3 CPU; a new m worker offers 2", "pod shop/typo: nodeSelector"}, 1, 1.5, ""}
+	if diff := cmp.Diff(want, view{reasons, v.NodesNeeded, v.Demand, in[2].Unplaceable}); diff != "" {
+		t.Errorf("view (-want +got):\n%s", diff)
+	}
+}

@@ -336,42 +336,34 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		tpl.DaemonSet = tpl.DaemonSet.Add(r)
 	}
 
-	view := &autoscaler.SchedulerView{Template: tpl}
 	slices.SortFunc(unschedulable, func(a, b *corev1.Pod) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
-	var placeable []autoscaler.PendingPod
-	var pendingReq autoscaler.Resources
-	unplaced := map[types.UID]bool{}
-	for _, p := range unschedulable {
-		pp := autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p)}
+	pending := make([]autoscaler.PendingPod, len(unschedulable))
+	for i, p := range unschedulable {
+		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p)}
 		if why := wontLand(&p.Spec, tpl.Labels, tpl.Taints); why != "" {
-			pp.Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pp.Key(), tpl.InstanceType, why)
-		} else {
-			pp.Unplaceable = autoscaler.TooLarge(pp, tpl)
+			pending[i].Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pending[i].Key(), tpl.InstanceType, why)
 		}
-		if pp.Unplaceable == "" {
-			placeable = append(placeable, pp)
-			pendingReq = pendingReq.Add(pp.Requests)
-		} else {
-			unplaced[p.UID] = true
-		}
-		view.Pending = append(view.Pending, pp)
 	}
-	k.warnOnce(ctx, view.Pending, unschedulable, unplaced)
-	view.NodesNeeded = autoscaler.PackPending(tpl, placeable).Nodes
-	view.Demand = tpl.Units(onWorkers.Add(pendingReq))
+	view := autoscaler.NewSchedulerView(tpl, onWorkers, pending)
+	k.warnOnce(ctx, view.Pending, unschedulable)
 	return view, len(unschedulable), nil
 }
 
 // warnOnce logs each unplaceable pod the first tick it is seen so.
-func (k *KubeScheduler) warnOnce(ctx context.Context, pending []autoscaler.PendingPod, pods []*corev1.Pod, unplaced map[types.UID]bool) {
+func (k *KubeScheduler) warnOnce(ctx context.Context, pending []autoscaler.PendingPod, pods []*corev1.Pod) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	unplaced := map[types.UID]bool{}
 	for i, p := range pending {
-		if p.Unplaceable != "" && !k.warned[pods[i].UID] {
+		if p.Unplaceable == "" {
+			continue
+		}
+		if !k.warned[pods[i].UID] {
 			k.cfg.Logger.WarnContext(ctx, "pending pod no new worker would help", "pod", p.Key(), "reason", p.Unplaceable)
 		}
+		unplaced[pods[i].UID] = true
 	}
 	k.warned = unplaced
 }
