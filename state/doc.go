@@ -16,6 +16,8 @@
 //	last_scale_up        S     RFC 3339, absent when never
 //	last_scale_down      S     RFC 3339, absent when never
 //	history              S     the bounded decision history, JSON, oldest first
+//	paused               S     an operator's pause (autoscaler.Pause), JSON; absent when not paused
+//	last_unlock          S     the last release by an operator (Unlock), JSON
 //	state_version        N     the fencing token the state was written under
 //	updated_at           S     RFC 3339, when the state was last written
 //
@@ -31,6 +33,15 @@
 // tick that lost its lease (it ran past its expiry and someone took over)
 // cannot overwrite what the newer holder wrote: it gets
 // autoscaler.ErrLeaseLost.
+//
+// # Operators
+//
+// Lock reads who holds the lease and until when; Unlock releases a stuck
+// lock on an operator's behalf, refusing while the lease is valid unless
+// forced, recording who did it in last_unlock and advancing the fencing
+// token so that a holder still running cannot write after it. Update
+// changes the state under the lock, as a tick does (the operator
+// command's pause and resume).
 //
 // # Why there is no TTL on lock_expiry
 //

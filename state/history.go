@@ -22,6 +22,7 @@ type wireRecord struct {
 	Action      autoscaler.Action   `json:"a,omitempty"`
 	Count       int                 `json:"c,omitempty"`
 	Safety      bool                `json:"s,omitempty"`
+	Hold        autoscaler.HoldCode `json:"h,omitempty"`
 }
 
 func finite(v float64) *float64 {
@@ -48,7 +49,7 @@ func encodeHistory(h []autoscaler.Record, limit, maxBytes int) (string, error) {
 	size := 1 // "["; each record then adds itself and a "," or the "]"
 	for i, r := range h {
 		w := wireRecord{Time: r.Time, CPU: finite(r.CPU), Memory: finite(r.Memory), PendingPods: finite(r.PendingPods),
-			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety}
+			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold}
 		if len(r.Custom) > 0 {
 			w.Custom = make(map[string]*float64, len(r.Custom))
 			for k, v := range r.Custom {
@@ -86,7 +87,7 @@ func decodeHistory(s string) ([]autoscaler.Record, error) {
 	out := make([]autoscaler.Record, len(wire))
 	for i, w := range wire {
 		r := autoscaler.Record{Time: w.Time, CPU: orNaN(w.CPU), Memory: orNaN(w.Memory), PendingPods: orNaN(w.PendingPods),
-			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety}
+			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety, Hold: w.Hold}
 		if len(w.Custom) > 0 {
 			r.Custom = make(map[string]float64, len(w.Custom))
 			for k, v := range w.Custom {
