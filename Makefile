@@ -9,14 +9,16 @@ test:
 
 # The Lambda function's zips for the provided.al2023 runtime, one per
 # architecture, into dist/ (git-ignored): each holds the binary bootstrap.
-# lambda.norpc leaves out the go1.x runtime's RPC server.
+# lambda.norpc leaves out the go1.x runtime's RPC server; the flags are in
+# scripts/lambda-build.sh. `make lambda-size` checks the size budget
+# (docs/benchmarks.md).
 .PHONY: lambda
 LAMBDA_ARCHS := amd64 arm64
 lambda: $(foreach a,$(LAMBDA_ARCHS),dist/bootstrap-$(a).zip)
 
 dist/bootstrap-%.zip: FORCE
 	@mkdir -p dist/$*
-	CGO_ENABLED=0 GOOS=linux GOARCH=$* go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o dist/$*/bootstrap ./examples/lambda
+	scripts/lambda-build.sh $* dist/$*/bootstrap
 	cd dist/$* && rm -f ../bootstrap-$*.zip && python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED, compresslevel=9); i = zipfile.ZipInfo("bootstrap"); i.external_attr = 0o100755 << 16; i.compress_type = zipfile.ZIP_DEFLATED; z.writestr(i, open("bootstrap", "rb").read()); z.close()' ../bootstrap-$*.zip
 	@ls -l dist/$*/bootstrap dist/bootstrap-$*.zip
 
@@ -27,3 +29,9 @@ FORCE:
 .PHONY: bench
 bench:
 	scripts/bench.sh
+
+# The Lambda bootstrap's size budget, both architectures (also part of
+# `make test`).
+.PHONY: lambda-size
+lambda-size:
+	scripts/lambda-size.sh

@@ -153,6 +153,9 @@ if grep -E '^\s*--- SKIP' "$RUN/go-test.log"; then
 	exit 1
 fi
 
+log "Lambda size budget (both architectures)"
+scripts/lambda-size.sh
+
 if [ -x scripts/fuzz.sh ]; then
 	log "short fuzz runs"
 	scripts/fuzz.sh
