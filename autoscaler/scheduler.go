@@ -370,7 +370,7 @@ func receives(n Node) bool { return n.Ready && !n.Unschedulable && !n.Allocatabl
 
 // ScaleDownByFit is the scale-down simulation of cluster-autoscaler: it
 // goes through candidates in the order given (the victim order, best
-// first) and keeps up to max of them whose pods (Node.Movable) fit on the
+// first) and keeps up to limit of them whose pods (Node.Movable) fit on the
 // free allocatable (Allocatable minus Requested) of the nodes in nodes
 // that remain and can receive pods (Ready, not cordoned, allocatable
 // known, not themselves chosen). Each chosen node's pods take up the room

@@ -59,7 +59,10 @@ type Reservation func(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources
 //     keeps) plus 5% of the instance's memory, which the kernel and
 //     firmware hold before the kubelet counts capacity (a t3.medium's
 //     4 GiB shows as about 3.8).
-func K3sReservation(vcpu int, memoryMiB, _ int64) autoscaler.Resources {
+//
+// It does not depend on maxPods (EKS's memory formula does; K3s's
+// kubelet does not).
+func K3sReservation(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources {
 	var milli int64
 	for core := 1; core <= vcpu; core++ {
 		switch {
