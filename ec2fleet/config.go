@@ -51,7 +51,9 @@ const (
 // LaunchTemplate names the EC2 launch template instances are launched
 // from: by ID or by Name (exactly one), at Version.
 type LaunchTemplate struct {
-	ID   string
+	// ID is the template's id, e.g. "lt-0abc...".
+	ID string
+	// Name is the template's name.
 	Name string
 	// Version is a version number, "$Latest" or "$Default" (the default).
 	Version string
@@ -98,7 +100,10 @@ const (
 // Range is an inclusive range of whole numbers; a zero Max means no upper
 // limit.
 type Range struct {
-	Min, Max int32
+	// Min is the least value allowed.
+	Min int32
+	// Max is the greatest value allowed; 0: no limit.
+	Max int32
 }
 
 // Requirements select instance types by attributes instead of by name

@@ -31,6 +31,9 @@ type fakeEC2 struct {
 	callErr func(in *ec2.CreateFleetInput) error
 	// describeErr, when set, is returned by DescribeInstances.
 	describeErr error
+	// replay, when set, is CreateFleet's answer, launching nothing: what
+	// EC2 answers a token it has seen before.
+	replay []types.CreateFleetInstance
 }
 
 var _ ec2fleet.Client = (*fakeEC2)(nil)
@@ -52,6 +55,9 @@ func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...
 		if err := f.callErr(in); err != nil {
 			return nil, err
 		}
+	}
+	if f.replay != nil {
+		return &ec2.CreateFleetOutput{FleetId: aws.String("fleet-old"), Instances: f.replay}, nil
 	}
 	var tags []types.Tag
 	for _, ts := range in.TagSpecifications {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -354,10 +355,26 @@ func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs [
 		}
 	}
 	launched := l.launched(ctx, out.Instances)
+	// EC2 answers a token it has seen with the earlier request's
+	// instances; those already gone (a replayed operation whose instances
+	// were terminated) are not capacity, and asking again with the same
+	// token would give them again.
+	var gone []string
+	launched = slices.DeleteFunc(launched, func(in autoscaler.Instance) bool {
+		if in.State.Active() {
+			return false
+		}
+		gone = append(gone, in.ID)
+		return true
+	})
 	for _, in := range launched {
 		l.perZone[in.Zone]++
 	}
 	l.mine = append(l.mine, launched...)
+	if len(gone) > 0 {
+		other = append(other, fmt.Errorf("the answer named instances no longer running (%s): an earlier request with token %s launched them, and this operation cannot launch again", strings.Join(gone, ","), token))
+		return fmt.Errorf("ec2fleet: create fleet for operation %s: %w", l.op, errors.Join(other...))
+	}
 	if len(other) > 0 && len(launched) < spotN+odN {
 		return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s launched %d: %w", spotN, odN, l.op, len(launched), errors.Join(other...))
 	}

@@ -443,3 +443,28 @@ func TestRequirementsExcludeRefusedTypesPerZone(t *testing.T) {
 		t.Errorf("overrides (-want +got):\n%s", diff)
 	}
 }
+
+// A replayed operation whose instances were terminated meanwhile: EC2
+// answers the reused token with the old, gone instances. They are not
+// counted as launched, and the error says why (asking again with the same
+// token would give them again).
+func TestReplayedTokenNamingGoneInstancesIsAnError(t *testing.T) {
+	f := newFakeEC2()
+	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand })
+	ctx := context.Background()
+	first, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Terminate(ctx, ids(first)); err != nil {
+		t.Fatal(err)
+	}
+	f.replay = []types.CreateFleetInstance{{InstanceIds: ids(first), InstanceType: "t3.medium", Lifecycle: types.InstanceLifecycleOnDemand}}
+	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 1})
+	if err == nil || errors.Is(err, autoscaler.ErrInsufficientCapacity) || !strings.Contains(err.Error(), first[0].ID) {
+		t.Fatalf("err = %v, want an error naming the gone instance %s", err, first[0].ID)
+	}
+	if len(got) != 0 {
+		t.Errorf("Launch returned %v, want none (the only instance is terminated)", ids(got))
+	}
+}

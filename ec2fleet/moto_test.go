@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/ec2fleet"
 
@@ -342,6 +343,26 @@ func TestMotoLaunchOfNIsOneFleetCall(t *testing.T) {
 				if in.Market != l.Market || in.Zone != l.Zone || in.InstanceType != l.InstanceType || in.PrivateIP == "" || in.OperationID != "op-n" {
 					t.Errorf("Launch said %+v, List says %+v", in, l)
 				}
+			}
+			// A fleet of mixed types: terminating one type's instances
+			// leaves the others listed.
+			var doomed, kept []string
+			for _, in := range listed {
+				if in.InstanceType == listed[0].InstanceType {
+					doomed = append(doomed, in.ID)
+				} else {
+					kept = append(kept, in.ID)
+				}
+			}
+			if err := p.Terminate(ctx, doomed); err != nil {
+				t.Fatal(err)
+			}
+			after, err := p.List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := gocmp.Diff(kept, ids(after), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("List after terminating the %s instances (-want +got):\n%s", listed[0].InstanceType, diff)
 			}
 		})
 	}

@@ -14,9 +14,13 @@ import (
 // every type and an empty Zone for every zone (a subnet out of addresses
 // rules out its whole zone; an account's spot limit the whole market).
 type Pool struct {
-	InstanceType string            `json:"instance_type,omitempty"`
-	Zone         string            `json:"zone,omitempty"`
-	Market       autoscaler.Market `json:"market"`
+	// InstanceType is e.g. "m5.large"; empty: every type.
+	InstanceType string `json:"instance_type,omitempty"`
+	// Zone is the availability zone, e.g. "eu-west-1a"; empty: every
+	// zone.
+	Zone string `json:"zone,omitempty"`
+	// Market is spot or on-demand.
+	Market autoscaler.Market `json:"market"`
 }
 
 // covers reports whether p, with its wildcards, includes the pool q.
