@@ -30,11 +30,12 @@ import (
 // together it stays close when, as usual, one of them dominates. The
 // scheduler's spreading can use more workers than counted (a new worker
 // comes up while the pods are still pending and takes some, the next tick
-// counts the rest); pods that constrain themselves to one node each (hostname
-// anti-affinity, topology spread with maxSkew 1 over hostnames) are not
-// modelled and may need more workers than counted. Placement rules are
-// checked against a new worker as a whole (metrics: nodeSelector, required
-// node affinity, taints, size), not pod against pod.
+// counts the rest). Pods that keep apart from their own kind by a required
+// anti-affinity on the hostname (PendingPod.Apart) go one to a worker;
+// other inter-pod rules (affinity to running pods, topology spread
+// constraints) are not modelled and may need more workers than counted.
+// Placement rules are checked against a new worker as a whole (metrics:
+// nodeSelector, required node affinity, taints, size).
 
 // LabelInstanceType on a Node names its EC2 instance type, for learning
 // the worker template from Ready workers of the fleet's type. K3s without
@@ -109,6 +110,12 @@ type PendingPod struct {
 	// request larger than an empty worker offers. Such pods are left out
 	// of the scale-up count.
 	Unplaceable string
+	// Apart, when not empty, names a group of pods of which one worker
+	// holds at most one: a required pod anti-affinity on
+	// kubernetes.io/hostname that matches the pod's own labels (the
+	// replicas of a StatefulSet kept on separate nodes). PackPending puts
+	// no two pods of a group on the same new worker.
+	Apart string
 }
 
 // Key returns "namespace/name".
@@ -260,10 +267,11 @@ type Packing struct {
 // PackPending counts the new workers of template t that the pending pods
 // need, first-fit decreasing: pods sorted by their larger share of a
 // worker's Free (then by CPU, memory and name, so that the packing is the
-// same every time), each put on the first worker opened so far with room,
-// else on a new one. Pods marked Unplaceable, and pods that do not fit an
-// empty worker, are left out of the count and returned in Left. A template
-// with nothing free (not known) places no pod.
+// same every time), each put on the first worker opened so far with room
+// and without a pod of its Apart group, else on a new one. Pods marked
+// Unplaceable, and pods that do not fit an empty worker, are left out of
+// the count and returned in Left. A template with nothing free (not known)
+// places no pod.
 func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 	free := t.Free()
 	var out Packing
@@ -280,23 +288,37 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 		}
 	}
 	type item struct {
-		req Resources
-		key string
+		req        Resources
+		key, apart string
 	}
 	items := make([]item, len(todo))
 	for i, p := range todo {
-		items[i] = item{p.Requests, p.Key()}
+		items[i] = item{p.Requests, p.Key(), p.Apart}
 	}
 	slices.SortFunc(items, decreasing(free, func(it item) Resources { return it.req }, func(it item) string { return it.key }))
 	var room []Resources
+	var groups []map[string]bool // the Apart groups each worker holds
 	for _, it := range items {
-		i := slices.IndexFunc(room, func(r Resources) bool { return it.req.Fits(r) })
+		i := -1
+		for j, r := range room {
+			if it.req.Fits(r) && (it.apart == "" || !groups[j][it.apart]) {
+				i = j
+				break
+			}
+		}
 		if i < 0 {
 			room = append(room, free)
+			groups = append(groups, nil)
 			out.Workers = append(out.Workers, nil)
 			i = len(room) - 1
 		}
 		room[i] = room[i].Sub(it.req)
+		if it.apart != "" {
+			if groups[i] == nil {
+				groups[i] = map[string]bool{}
+			}
+			groups[i][it.apart] = true
+		}
 		out.Workers[i] = append(out.Workers[i], it.key)
 	}
 	out.Nodes = len(room)

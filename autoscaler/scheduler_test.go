@@ -20,6 +20,11 @@ func pending(name string, milli, mem int64) autoscaler.PendingPod {
 	return autoscaler.PendingPod{Namespace: "shop", Name: name, Requests: res(milli, mem)}
 }
 
+func apart(p autoscaler.PendingPod) autoscaler.PendingPod {
+	p.Apart = "shop/app=db"
+	return p
+}
+
 // TestPackPendingFirstFitDecreasing checks the new-worker count against
 // packings computed by hand (each case's comment shows the work).
 func TestPackPendingFirstFitDecreasing(t *testing.T) {
@@ -86,6 +91,17 @@ func TestPackPendingFirstFitDecreasing(t *testing.T) {
 			pods: []autoscaler.PendingPod{pending("checkout-7", 6000, 8*gi)},
 			wantLeft: []string{"pod shop/checkout-7 requests 6 CPU; a new t3.medium worker offers 1.93; " +
 				"and it requests 8 GiB of memory; a new t3.medium worker offers 3.32 GiB"},
+		},
+		{
+			// db-0..2 keep apart: one a worker, though two would fit
+			// by size; web fills up the first worker with room.
+			// Order: db-0, db-1, db-2 (0.5 CPU), web (0.25).
+			name: "pods that keep apart go one to a worker",
+			tpl:  plain,
+			pods: []autoscaler.PendingPod{apart(pending("db-0", 500, gi)), apart(pending("db-1", 500, gi)), apart(pending("db-2", 500, gi)),
+				pending("web", 250, gi)},
+			wantNodes:   3,
+			wantWorkers: [][]string{{"shop/db-0", "shop/web"}, {"shop/db-1"}, {"shop/db-2"}},
 		},
 		{name: "nothing pending", tpl: plain},
 		{

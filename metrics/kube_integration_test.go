@@ -234,3 +234,37 @@ func TestIntegrationKubeSchedulerReadsOnce(t *testing.T) {
 		t.Errorf("requests besides the nodes' list (-want +got):\n%s", diff)
 	}
 }
+
+// TestIntegrationKubeSchedulerKeepsReplicasApart: three replicas that keep
+// apart by hostname need three new workers, though by size one would do;
+// a small pod shares the first.
+func TestIntegrationKubeSchedulerKeepsReplicasApart(t *testing.T) {
+	t.Parallel()
+	c := kubetest.Connect(t)
+	ns := c.Namespace(t, "sched")
+	apart := &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+		TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}}}}}
+	for _, name := range []string{"db-0", "db-1", "db-2", "web"} {
+		spec := podSpec("300m", "256Mi")
+		labels := map[string]string{"app": "web"}
+		if name != "web" {
+			spec.Affinity, labels = apart, map[string]string{"app": "db"}
+		}
+		c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: spec})
+		c.MarkUnschedulable(t, ns, name, "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.")
+	}
+	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: c.Client, Namespace: ns, Workers: runLabel + "=" + ns,
+		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := k.Collect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	packing := autoscaler.PackPending(snap.Scheduler.Template, snap.Scheduler.Pending)
+	want := [][]string{{ns + "/db-0", ns + "/web"}, {ns + "/db-1"}, {ns + "/db-2"}}
+	if diff := cmp.Diff(want, packing.Workers); diff != "" || snap.Scheduler.NodesNeeded != 3 {
+		t.Errorf("NodesNeeded %d, packing (-want +got):\n%s", snap.Scheduler.NodesNeeded, diff)
+	}
+}

@@ -344,7 +344,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	})
 	pending := make([]autoscaler.PendingPod, len(unschedulable))
 	for i, p := range unschedulable {
-		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p)}
+		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p)}
 		if why := wontLand(&p.Spec, tpl.Labels, tpl.Taints); why != "" {
 			pending[i].Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pending[i].Key(), tpl.InstanceType, why)
 		}

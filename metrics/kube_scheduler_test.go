@@ -481,3 +481,33 @@ func TestKubeSchedulerWarnsOncePerPod(t *testing.T) {
 		t.Errorf("shop/typo warned %d times, want 2 (before it went and after it came back)", n)
 	}
 }
+
+// TestApartGroup: replicas that keep apart by hostname share a group; other
+// anti-affinities make none.
+func TestApartGroup(t *testing.T) {
+	term := func(key string, sel map[string]string, namespaces ...string) corev1.PodAffinityTerm {
+		return corev1.PodAffinityTerm{TopologyKey: key, LabelSelector: &metav1.LabelSelector{MatchLabels: sel}, Namespaces: namespaces}
+	}
+	pod := func(terms ...corev1.PodAffinityTerm) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db-0", Labels: map[string]string{"app": "db", "pod": "db-0"}},
+			Spec: corev1.PodSpec{Affinity: &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: terms}}}}
+	}
+	tests := []struct {
+		name string
+		pod  *corev1.Pod
+		want string
+	}{
+		{"own kind by hostname", pod(term(corev1.LabelHostname, map[string]string{"app": "db"})), "shop/app=db"},
+		{"by zone is not per node", pod(term(corev1.LabelTopologyZone, map[string]string{"app": "db"})), ""},
+		{"another kind", pod(term(corev1.LabelHostname, map[string]string{"app": "cache"})), ""},
+		{"its namespace named", pod(term(corev1.LabelHostname, map[string]string{"app": "db"}, "shop", "other")), "shop/app=db"},
+		{"other namespaces only", pod(term(corev1.LabelHostname, map[string]string{"app": "db"}, "other")), ""},
+		{"the first matching term", pod(term(corev1.LabelTopologyZone, map[string]string{"app": "db"}), term(corev1.LabelHostname, map[string]string{"app": "db"})), "shop/app=db"},
+		{"none", &corev1.Pod{}, ""},
+	}
+	for _, tt := range tests {
+		if got := apartGroup(tt.pod); got != tt.want {
+			t.Errorf("%s: apartGroup = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
