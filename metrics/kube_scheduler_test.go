@@ -511,3 +511,53 @@ func TestApartGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestKubeSchedulerLearnsTaints: the taints every Ready worker of the type
+// shares are the new worker's (condition taints aside): DaemonSets and
+// pods that do not tolerate them do not count for a new worker. A worker
+// whose only type label is K3s's placeholder is not learnt from.
+func TestKubeSchedulerLearnsTaints(t *testing.T) {
+	batch := corev1.Taint{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}
+	notReady := corev1.Taint{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoExecute}
+	k3s := map[string]string{autoscaler.LabelCluster: "prod", corev1.LabelInstanceTypeStable: "k3s"}
+	tolerant := containers("100m", "64Mi")
+	tolerant.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "batch"}}
+	objs := []runtime.Object{
+		kNode("w-a", worker("w-a"), rl("1930m", "3584Mi"), true, batch, notReady),
+		kNode("w-b", worker("w-b"), rl("1930m", "3584Mi"), true, batch),
+		kNode("w-k3s", k3s, rl("500m", "1Gi"), true),
+		kDaemonSet("kube-system", "proxy", containers("50m", "64Mi")),
+		kDaemonSet("kube-system", "batch-agent", tolerant),
+		kPod("jobs", "tolerant", "", tolerant),
+		kPod("jobs", "plain", "", containers("100m", "64Mi")),
+	}
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := k.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		Taints      []autoscaler.Taint
+		DaemonSet   autoscaler.Resources
+		Source      string
+		Unplaceable []string
+		NodesNeeded int
+	}
+	var unplaceable []string
+	for _, p := range v.Unplaceable() {
+		unplaceable = append(unplaceable, p.Unplaceable)
+	}
+	want := got{
+		Taints:      []autoscaler.Taint{{Key: "dedicated", Value: "batch", Effect: "NoSchedule"}},
+		DaemonSet:   autoscaler.Resources{MilliCPU: 100, Memory: 64 * mib, Pods: 1},
+		Source:      "the smallest of 2 Ready t3.medium workers (CPU of node w-a)",
+		Unplaceable: []string{"pod jobs/plain cannot run on a new t3.medium worker: it does not tolerate the new worker's taint dedicated=batch:NoSchedule"},
+		NodesNeeded: 1,
+	}
+	if diff := cmp.Diff(want, got{v.Template.Taints, v.Template.DaemonSet, v.Template.Source, unplaceable, v.NodesNeeded}); diff != "" {
+		t.Errorf("view (-want +got):\n%s", diff)
+	}
+}
