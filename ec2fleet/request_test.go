@@ -161,6 +161,25 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 				"TargetCapacitySpecification.OnDemandTargetCapacity", "3", "TargetCapacitySpecification.DefaultTargetCapacityType", "on-demand",
 			},
 			tags(1, "instance"), tags(2, "fleet"))},
+		{"attribute-based, a refused type excluded in its zone", func(c *ec2fleet.Config) {
+			c.InstanceTypes = nil
+			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2, Max: 8}, MemoryMiB: ec2fleet.Range{Min: 4096}}
+			c.Strategy, c.Pools = ec2fleet.StrategySpotFirst, avoidedPool("c5.large", "eu-west-1b")
+		}, 3, join(
+			[]string{"Type", "instant",
+				lt + "LaunchTemplateSpecification.LaunchTemplateName", "workers", lt + "LaunchTemplateSpecification.Version", "$Default",
+				lt + "Overrides.1.SubnetId", "subnet-a",
+				lt + "Overrides.1.InstanceRequirements.VCpuCount.Min", "2", lt + "Overrides.1.InstanceRequirements.VCpuCount.Max", "8",
+				lt + "Overrides.1.InstanceRequirements.MemoryMiB.Min", "4096",
+				lt + "Overrides.2.SubnetId", "subnet-b",
+				lt + "Overrides.2.InstanceRequirements.VCpuCount.Min", "2", lt + "Overrides.2.InstanceRequirements.VCpuCount.Max", "8",
+				lt + "Overrides.2.InstanceRequirements.MemoryMiB.Min", "4096",
+				lt + "Overrides.2.InstanceRequirements.ExcludedInstanceType.1", "c5.large",
+				"SpotOptions.AllocationStrategy", "price-capacity-optimized", "SpotOptions.InstanceInterruptionBehavior", "terminate",
+				"TargetCapacitySpecification.TotalTargetCapacity", "3", "TargetCapacitySpecification.SpotTargetCapacity", "3",
+				"TargetCapacitySpecification.DefaultTargetCapacityType", "spot",
+			},
+			tags(1, "instance"), tags(2, "fleet"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &wire{}
