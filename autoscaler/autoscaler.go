@@ -259,6 +259,13 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 		t.event(ctx, ev)
 	}
 	t.st.Interruptions = plan.Interruptions
+	live := t.st.Calendar[:0:0]
+	for _, e := range t.st.Calendar {
+		if e.End.After(t.now) {
+			live = append(live, e)
+		}
+	}
+	t.st.Calendar = live
 	for _, it := range delivered {
 		if !containsInterruption(plan.Interruptions, it.InstanceID) && plan.Blind == "" {
 			t.log.InfoContext(ctx, "spot interruption ignored: not an active instance of the fleet", "instance", it.InstanceID)

@@ -51,6 +51,9 @@ type PolicyInput struct {
 	// SafetyMode is true when some metric is missing, stale or nonsense;
 	// the autoscaler will refuse a scale-down whatever the policy says.
 	SafetyMode bool
+	// Calendar is the known events stored with the cluster's state (an
+	// operator adds them without redeploying), that have not ended.
+	Calendar []KnownEvent
 }
 
 // Locker is the cluster-wide mutual exclusion between autoscaler replicas

@@ -364,6 +364,11 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		MinNodes: cfg.MinNodes, MaxNodes: cfg.MaxNodes, History: obs.State.History,
 		LastScaleUp: obs.State.LastScaleUp, LastScaleDown: obs.State.LastScaleDown, SafetyMode: p.SafetyMode,
 	}
+	for _, e := range obs.State.Calendar {
+		if e.End.After(now) {
+			in.Calendar = append(in.Calendar, e)
+		}
+	}
 	p.Proposed = cfg.Policy.Decide(in)
 	d := p.Proposed
 	if d.Action != ScaleUp && d.Action != ScaleDown {

@@ -118,6 +118,9 @@ type ClusterState struct {
 	// an operation already in flight is still finished or rolled back, and
 	// interrupted nodes are still cordoned and drained.
 	Paused *Pause `json:",omitempty"`
+	// Calendar holds the known events an operator added (see
+	// PolicyInput.Calendar); events that ended are dropped by the tick.
+	Calendar []KnownEvent `json:",omitempty"`
 	// History is the bounded decision history, oldest first.
 	History []Record
 	// Version is the fencing token of the lease under which the state was

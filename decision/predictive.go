@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,18 +14,12 @@ import (
 
 // Event is a known surge in a Predictive policy's calendar: a flash sale,
 // a match, a launch. While any part of [Start, End) falls within the lead
-// time ahead, the capacity target is raised to at least Pods; before Start
-// (the surge not yet seen) it is also raised to Factor times the point
-// forecast, when Factor is above 1.
-type Event struct {
-	Name       string
-	Start, End time.Time
-	// Pods is the least demand in pods expected during the event; 0 for
-	// none.
-	Pods float64
-	// Factor multiplies the forecast during the event; 0 or 1 for none.
-	Factor float64
-}
+// time ahead, the capacity target is raised to at least Pods (or Nodes);
+// before Start (the surge not yet seen) it is also raised to Factor times
+// the point forecast, when Factor is above 1. The policy reads the events
+// of its configuration and those of the cluster's state
+// (PolicyInput.Calendar).
+type Event = autoscaler.KnownEvent
 
 // PredictiveConfig sets the predictive policy.
 type PredictiveConfig struct {
@@ -126,8 +121,8 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		if !e.End.After(e.Start) {
 			bad("Calendar[%d] (%q): End %s must be after Start %s", i, e.Name, e.End.Format(time.RFC3339), e.Start.Format(time.RFC3339))
 		}
-		if math.IsNaN(e.Pods) || e.Pods < 0 || math.IsNaN(e.Factor) || e.Factor < 0 {
-			bad("Calendar[%d] (%q): Pods and Factor must not be negative, got %v and %v", i, e.Name, e.Pods, e.Factor)
+		if math.IsNaN(e.Pods) || e.Pods < 0 || math.IsNaN(e.Nodes) || e.Nodes < 0 || math.IsNaN(e.Factor) || e.Factor < 0 {
+			bad("Calendar[%d] (%q): Pods, Nodes and Factor must not be negative, got %v, %v and %v", i, e.Name, e.Pods, e.Nodes, e.Factor)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -244,7 +239,7 @@ func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, curren
 		if !e.Start.Before(horizon) || !e.End.After(now) {
 			continue
 		}
-		level := math.Max(f.Pods, e.Pods)
+		level := math.Max(f.Pods, math.Max(e.Pods, e.Nodes*c.PodsPerNode))
 		if e.Factor > 1 && now.Before(e.Start) {
 			// Once the event has begun its demand is observed; the
 			// factor is for the surge not yet seen.
@@ -351,6 +346,12 @@ func (p *Predictive) inEvent(from, to time.Time) bool {
 
 // Decide implements autoscaler.Policy.
 func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
+	if len(in.Calendar) > 0 {
+		// The state's events join the configuration's for this tick.
+		q := *p
+		q.cfg.Calendar = append(slices.Clip(p.cfg.Calendar), in.Calendar...)
+		p = &q
+	}
 	c := p.cfg
 	cur, estimated, ok := currentDemand(in, c.DemandMetric, c.PodsPerNode)
 	if !ok {

@@ -44,6 +44,7 @@ const (
 	attrHistory    = "history"
 	attrInterrupts = "interruptions"
 	attrPaused     = "paused"
+	attrCalendar   = "calendar"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -266,6 +267,11 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrInterrupts, err)
 		}
 	}
+	if s := getStr(item, attrCalendar); s != "" {
+		if err := json.Unmarshal([]byte(s), &st.Calendar); err != nil {
+			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrCalendar, err)
+		}
+	}
 	if s := getStr(item, attrPaused); s != "" {
 		var p autoscaler.Pause
 		if err := json.Unmarshal([]byte(s), &p); err != nil {
@@ -325,6 +331,17 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		set = append(set, "#intr = :intr")
 	} else {
 		remove = append(remove, "#intr")
+	}
+	names["#cal"] = attrCalendar
+	if len(st.Calendar) > 0 {
+		b, err := json.Marshal(st.Calendar)
+		if err != nil {
+			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrCalendar, err)
+		}
+		values[":cal"] = str(string(b))
+		set = append(set, "#cal = :cal")
+	} else {
+		remove = append(remove, "#cal")
 	}
 	names["#paused"] = attrPaused
 	if st.Paused != nil {

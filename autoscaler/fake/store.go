@@ -112,6 +112,7 @@ func (s *Store) clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 		st.Operation = &op
 	}
 	st.Interruptions = slices.Clone(st.Interruptions)
+	st.Calendar = slices.Clone(st.Calendar)
 	if st.Paused != nil {
 		p := *st.Paused
 		st.Paused = &p
