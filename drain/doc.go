@@ -27,6 +27,9 @@
 //     StorageClass makes them). Terminating the node would destroy the
 //     data. A volume pinned only to a zone (EBS) is not node-local. A
 //     claim that is missing or unbound blocks too: it cannot be checked;
+//   - local volumes (of either kind) that the pod names in the annotation
+//     cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes
+//     ("scratch,cache") do not count;
 //   - a pod without a controller (or whose DaemonSet is gone) blocks unless
 //     Config.EvictUnmanagedPods, because nothing would recreate it;
 //   - every other pod is evicted through the policy/v1 Eviction API.

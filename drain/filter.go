@@ -78,7 +78,7 @@ func (m *Manager) classify(ctx context.Context, p *corev1.Pod, ds *daemonSets, v
 	}
 	if !m.cfg.DeleteEmptyDirData {
 		for _, v := range p.Spec.Volumes {
-			if v.EmptyDir != nil {
+			if v.EmptyDir != nil && !safeVolume(p, v.Name) {
 				return verdict{actBlock, fmt.Sprintf("pod %s has local storage (emptyDir volume %q) and DeleteEmptyDirData is off", who, v.Name)}, nil
 			}
 		}
@@ -96,6 +96,22 @@ func (m *Manager) classify(ctx context.Context, p *corev1.Pod, ds *daemonSets, v
 		return verdict{actBlock, fmt.Sprintf("pod %s has no controller%s and EvictUnmanagedPods is off", who, orphanedBy)}, nil
 	}
 	return verdict{actEvict, "pod " + who}, nil
+}
+
+// safeVolume reports whether the pod names the volume in its
+// cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes annotation:
+// its data may be lost.
+func safeVolume(p *corev1.Pod, volume string) bool {
+	list, ok := p.Annotations[CAAnnotationSafeToEvictLocalVolumes]
+	if !ok {
+		return false
+	}
+	for _, v := range strings.Split(list, ",") {
+		if strings.TrimSpace(v) == volume {
+			return true
+		}
+	}
+	return false
 }
 
 // daemonSets answers whether DaemonSets exist, asking the API once per

@@ -36,6 +36,11 @@ const (
 	// removed; "true" lets it be evicted even with local storage or no
 	// controller.
 	CAAnnotationSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+	// CAAnnotationSafeToEvictLocalVolumes on a Pod lists, comma-separated,
+	// the names of its local volumes (emptyDir, hostPath, or claims of
+	// node-local PersistentVolumes) whose data may be lost: they do not
+	// keep the pod from being evicted.
+	CAAnnotationSafeToEvictLocalVolumes = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes"
 	// AnnotationMirrorPod marks the API server's copy of a static pod.
 	AnnotationMirrorPod = "kubernetes.io/config.mirror"
 )

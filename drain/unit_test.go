@@ -512,6 +512,11 @@ func TestFilterChainNodeLocalStorage(t *testing.T) {
 			verdict{actEvict, "pod a/db-0 is annotated cluster-autoscaler.kubernetes.io/safe-to-evict=true"}},
 		{"own safe to evict lets hostPath go", Config{}, pod("a", "logs", n, hostPathVolume("/var/log"), podAnnotation(autoscaler.AnnotationSafeToEvict, "true")),
 			verdict{actEvict, "pod a/logs is annotated node-fleet.io/safe-to-evict=true"}},
+		{"local volumes named safe to lose", Config{}, pod("a", "db-0", n, claimVolume("data-db-0"), hostPathVolume("/tmp"), emptyDir,
+			podAnnotation(CAAnnotationSafeToEvictLocalVolumes, "data, host,scratch")), verdict{actEvict, "pod a/db-0"}},
+		{"only the volumes named", Config{}, pod("a", "db-0", n, claimVolume("data-db-0"), hostPathVolume("/tmp"),
+			podAnnotation(CAAnnotationSafeToEvictLocalVolumes, "host")), verdict{actBlock,
+			`pod a/db-0 has node-local storage (volume "data": PersistentVolumeClaim data-db-0 is bound to PersistentVolume pvc-local, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-local))`}},
 		{"DaemonSet pod with hostPath is left alone", Config{}, pod("kube-system", "proxy-x", n, ownedBy("apps/v1", "DaemonSet", "proxy"), hostPathVolume("/run")),
 			verdict{actSkip, "pod kube-system/proxy-x belongs to DaemonSet proxy"}},
 	}

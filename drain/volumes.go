@@ -64,9 +64,14 @@ func (v *volumes) load(ctx context.Context) error {
 // for a generic ephemeral volume) bound to a PersistentVolume that lives on
 // one node (see nodeLocal). A claim that cannot be found, or that is not
 // bound, counts as local: what cannot be checked is not assumed safe.
-// emptyDir volumes are the filter chain's business (Config.DeleteEmptyDirData).
+// Volumes the pod names in its safe-to-evict-local-volumes annotation are
+// not counted. emptyDir volumes are the filter chain's business
+// (Config.DeleteEmptyDirData).
 func (v *volumes) localStorage(ctx context.Context, p *corev1.Pod) (string, error) {
 	for _, vol := range p.Spec.Volumes {
+		if safeVolume(p, vol.Name) {
+			continue
+		}
 		if vol.HostPath != nil {
 			return fmt.Sprintf("hostPath volume %q (%s)", vol.Name, vol.HostPath.Path), nil
 		}
