@@ -198,14 +198,24 @@ func (l *launch) overrides(market autoscaler.Market) []override {
 }
 
 // clientToken is the idempotency token of one CreateFleet call: the
-// operation, how many instances it had when the call was made, and the
-// call's phase (1: spot or mixed, 2: on-demand). It does not depend on the
-// subnets, types or markets chosen, so a retry that chooses other pools
-// cannot pass for a new request; EC2 answers a reused token with other
-// parameters with IdempotentParameterMismatch, which Launch returns
-// without launching. At most 64 ASCII characters, as EC2 requires.
-func clientToken(op string, have int, phase string) string {
-	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + phase))
+// operation, how many instances it had when the call was made, the call's
+// phase (1: spot or mixed, 2: on-demand) and the AvoidFor window of the
+// clock the call falls in. It does not depend on the subnets, types or
+// markets chosen, so a retry that chooses other pools cannot pass for a new
+// request (EC2 answers a reused token with other parameters with
+// IdempotentParameterMismatch, which Launch returns without launching).
+//
+// The window is there because EC2 answers a reused token with the first
+// answer, also when that answer launched nothing: an attempt that found no
+// capacity anywhere must not be answered so again once the unavailable
+// pools have expired. The cost is that a retry straddling a window's end
+// (normally seconds after a lost answer, in a window of AvoidFor, 3 minutes
+// by default) gets a new token; the provider's own idempotency, finding
+// the operation's instances by tag first, still holds then.
+//
+// At most 64 ASCII characters, as EC2 requires.
+func clientToken(op string, have int, phase string, window int64) string {
+	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + phase + "\x00" + strconv.FormatInt(window, 10)))
 	return "nf-" + hex.EncodeToString(h[:16])
 }
 
@@ -301,7 +311,7 @@ func nonZero(v int32) *int32 {
 // an error only for what is no capacity error.
 func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs []override) error {
 	p := l.p
-	token := clientToken(l.op, len(l.mine), phase)
+	token := clientToken(l.op, len(l.mine), phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
 	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
 	markets := map[autoscaler.Market]bool{autoscaler.MarketSpot: spotN > 0, autoscaler.MarketOnDemand: odN > 0}
 	if err != nil {

@@ -303,9 +303,10 @@ func TestReusedTokenWithOtherParametersLaunchesNothing(t *testing.T) {
 	}
 }
 
-// The token names the operation, how many instances it had and the
-// call's phase, never the pools: a retry choosing other types or subnets
-// (other pools avoided, another zone emptier) sends the same token.
+// The token names the operation, how many instances it had, the call's
+// phase and the avoid window, never the pools: a retry choosing other
+// types or subnets (other pools avoided, another zone emptier) sends the
+// same token.
 func TestClientTokenDoesNotDependOnPoolsOrMarkets(t *testing.T) {
 	token := func(mod func(*ec2fleet.Config), op string) string {
 		t.Helper()
@@ -330,6 +331,20 @@ func TestClientTokenDoesNotDependOnPoolsOrMarkets(t *testing.T) {
 	}
 	if other := token(nil, "prod-8-up"); other == first {
 		t.Errorf("another operation got the same token %q", other)
+	}
+	// Seconds later (a retry after a lost answer): the same token. Once
+	// the avoid window has passed: another, so that an attempt that found
+	// no capacity is not answered again with its old, empty result.
+	at := func(d time.Duration) func(*ec2fleet.Config) {
+		return func(c *ec2fleet.Config) {
+			c.InstanceTypes, c.Clock = twoTypes, testingclock.NewFakePassiveClock(t0.Add(d))
+		}
+	}
+	if got := token(at(20*time.Second), "prod-7-up"); got != first {
+		t.Errorf("20 s later: token %q, want %q", got, first)
+	}
+	if got := token(at(ec2fleet.DefaultAvoidFor), "prod-7-up"); got == first {
+		t.Errorf("an avoid window later: the same token %q", got)
 	}
 	if len(first) == 0 || len(first) > 64 {
 		t.Errorf("token %q: empty or too long for EC2", first)
