@@ -124,7 +124,9 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	errs = append(errs, err)
 	var policy autoscaler.Policy = opts.Policy
 	if policy == nil {
-		policy, err = decision.NewThreshold(cfg.Thresholds)
+		th := cfg.Thresholds
+		policy, err = decision.Shipped(decision.ShippedConfig{Name: cfg.Policy, Threshold: &th,
+			Headroom: cfg.Headroom, Lead: cfg.Lead, Calendar: cfg.Calendar})
 	}
 	errs = append(errs, err)
 	var notifier autoscaler.Notifier

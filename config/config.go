@@ -95,6 +95,17 @@ type Config struct {
 	// CPU_LOW_PERCENT, MEMORY_HIGH_PERCENT, MEMORY_LOW_PERCENT,
 	// PENDING_PODS_THRESHOLD).
 	Thresholds decision.ThresholdConfig
+	// Policy names the shipped policy (POLICY): decision.PolicyThreshold,
+	// PolicyReactive or PolicyPredictive.
+	Policy string
+	// Headroom is the reactive and predictive policies' spare capacity
+	// (HEADROOM), a fraction.
+	Headroom float64
+	// Lead is the predictive policy's lead time (PREDICTIVE_LEAD).
+	Lead time.Duration
+	// Calendar is the predictive policy's known events (CALENDAR); events
+	// stored with the cluster's state are added to them at every tick.
+	Calendar []decision.Event
 	// ScaleUpCooldown, ScaleDownCooldown, LockTTL, JoinTimeout and
 	// DrainTimeout are the autoscaler's and the drain's timings
 	// (SCALE_UP_COOLDOWN, SCALE_DOWN_COOLDOWN, LOCK_TTL, JOIN_TIMEOUT,
@@ -139,6 +150,8 @@ func Defaults() Config {
 		Strategy:              StrategySpotShare,
 		SpotShare:             0.7,
 		Thresholds:            decision.DefaultThresholdConfig(),
+		Policy:                decision.PolicyThreshold,
+		Lead:                  4 * time.Minute,
 		ScaleUpCooldown:       ac.ScaleUpCooldown,
 		ScaleDownCooldown:     ac.ScaleDownCooldown,
 		LockTTL:               ac.LockTTL,

@@ -62,6 +62,8 @@ func TestLoadEverySetting(t *testing.T) {
 		"PENDING_PODS_SOURCE": "prometheus", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
 		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker",
+		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m",
+		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
 		// Daemon-only settings are not read by the Lambda function.
 		"TICK_INTERVAL": "not read", "LISTEN_ADDR": "not read",
 	} {
@@ -73,6 +75,8 @@ func TestLoadEverySetting(t *testing.T) {
 	}
 	th := decision.DefaultThresholdConfig()
 	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, 20, 85, 40, 3
+	th.PendingNodes = decision.PendingByNeed
+	sale := time.Date(2026, 12, 24, 20, 0, 0, 0, time.UTC)
 	want := Config{
 		ClusterID: "shop-prod", PrometheusURL: "http://10.0.1.10:30090", PrometheusNodeSelector: `instance!~"k3s-server.*"`,
 		PendingPodsSource: PendingFromPrometheus, DynamoDBTable: "node-fleet-cluster-state",
@@ -80,6 +84,8 @@ func TestLoadEverySetting(t *testing.T) {
 		LaunchTemplateName: "shop-workers", LaunchTemplateVersion: "$Latest",
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
 		Strategy: StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
+		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute,
+		Calendar: []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
 		NodeSelector: "role=worker", Interval: time.Minute, Listen: ":8080", LogLevel: slog.LevelInfo,
@@ -154,6 +160,12 @@ func TestLoadBadEnvironments(t *testing.T) {
 			`configuration: PENDING_PODS_SOURCE="kube-state-metrics": unknown value; want api or prometheus`},
 		{"cooldown without unit", map[string]string{"SCALE_DOWN_COOLDOWN": "600"},
 			`configuration: SCALE_DOWN_COOLDOWN="600": want a duration from 0s to 24h, such as 90s or 10m`},
+		{"unknown policy", map[string]string{"POLICY": "psychic"},
+			`configuration: POLICY="psychic": unknown value; want threshold, reactive or predictive`},
+		{"headroom above one", map[string]string{"HEADROOM": "1.5"},
+			`configuration: HEADROOM="1.5": want a number from 0 to 1, e.g. 0.3`},
+		{"calendar with a bad start", map[string]string{"CALENDAR": "ok 2026-12-24T20:00:00Z 1h nodes=2; sale tomorrow 1h nodes=8"},
+			`configuration: CALENDAR="ok 2026-12-24T20:00:00Z 1h nodes=2; sale tomorrow 1h nodes=8": calendar entry 2 ("sale tomorrow 1h nodes=8"): field 2 (start) "tomorrow": want an RFC 3339 time such as 2026-12-24T20:00:00Z`},
 		{"lock too short", map[string]string{"LOCK_TTL": "10s"},
 			`configuration: LOCK_TTL="10s": want a duration from 1m to 1h, such as 90s or 10m`},
 		{"join timeout that churns", map[string]string{"JOIN_TIMEOUT": "1m"},

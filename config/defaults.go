@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 func orNone(s string) string {
@@ -16,18 +15,6 @@ func orNone(s string) string {
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-// dur prints d as a person writes it: 10m, 90s, 1h30m, 0s.
-func dur(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
 
 // describe is a setting's help with its default, from Defaults.
 func (s setting) describe() string {

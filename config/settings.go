@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/node-fleet/node-fleet/decision"
 )
 
 // setting is one variable (and daemon flag).
@@ -115,6 +117,37 @@ func settings() []setting {
 			help:  "average memory below this allows a scale-down, 0 to 100",
 			show:  func(c Config) string { return num(c.Thresholds.MemoryLow) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryLow, v) }},
+		{env: "POLICY", programs: both,
+			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, plus trend, daily seasonality and the CALENDAR ahead of time)",
+			show: func(c Config) string { return c.Policy },
+			parse: func(c *Config, v string) error {
+				return oneOf(&c.Policy, strings.ToLower(v), decision.ShippedNames()...)
+			}},
+		{env: "PENDING_NODES", programs: both,
+			help: "how many nodes the threshold policy adds for pending pods: step (the original +2) or needed (the nodes the pending pods' requests need, from the scheduler's view)",
+			show: func(c Config) string { return string(c.Thresholds.PendingNodes) },
+			parse: func(c *Config, v string) error {
+				var r string
+				err := oneOf(&r, strings.ToLower(v), string(decision.PendingByStep), string(decision.PendingByNeed))
+				c.Thresholds.PendingNodes = decision.PendingRule(r)
+				return err
+			}},
+		{env: "HEADROOM", programs: both,
+			help:  "the reactive and predictive policies' spare capacity above the demand, a fraction from 0 to 1 (0.3 keeps 30% more)",
+			show:  func(c Config) string { return num(c.Headroom) },
+			parse: func(c *Config, v string) error { return fraction(&c.Headroom, v) }},
+		{env: "PREDICTIVE_LEAD", programs: both,
+			help:  "how far ahead the predictive policy must be right: the longest boot-and-join plus a tick interval, a duration from 1m to 2h",
+			show:  func(c Config) string { return fmtDuration(c.Lead) },
+			parse: func(c *Config, v string) error { return duration(&c.Lead, v, time.Minute, 2*time.Hour) }},
+		{env: "CALENDAR", programs: both,
+			help: `known events for the predictive policy, as JSON ([{"name":"sale","start":"2026-12-24T20:00:00Z","duration":"1h","nodes":8}]) or compact text ("sale 2026-12-24T20:00:00Z 1h nodes=8; ..."); operators add more to the cluster's state without redeploying`,
+			show: func(c Config) string { return orNone(strings.TrimSpace(decision.FormatCalendar(c.Calendar))) },
+			parse: func(c *Config, v string) error {
+				events, err := decision.ParseCalendar(v)
+				c.Calendar = events
+				return err
+			}},
 		{env: "PENDING_PODS_THRESHOLD", programs: both,
 			help: "more pending pods than this scales up at once, a whole number 0 or more",
 			show: func(c Config) string { return num(c.Thresholds.PendingPodsAbove) },
@@ -136,23 +169,23 @@ func settings() []setting {
 			parse: func(c *Config, v string) error { c.PrometheusNodeSelector = v; return nil }},
 		{env: "SCALE_UP_COOLDOWN", programs: both,
 			help:  "the least time between two scale-ups, a duration such as 2m",
-			show:  func(c Config) string { return dur(c.ScaleUpCooldown) },
+			show:  func(c Config) string { return fmtDuration(c.ScaleUpCooldown) },
 			parse: func(c *Config, v string) error { return duration(&c.ScaleUpCooldown, v, 0, 24*time.Hour) }},
 		{env: "SCALE_DOWN_COOLDOWN", programs: both,
 			help:  "the least time after any scaling action before a scale-down, a duration",
-			show:  func(c Config) string { return dur(c.ScaleDownCooldown) },
+			show:  func(c Config) string { return fmtDuration(c.ScaleDownCooldown) },
 			parse: func(c *Config, v string) error { return duration(&c.ScaleDownCooldown, v, 0, 24*time.Hour) }},
 		{env: "LOCK_TTL", programs: both,
 			help:  "the lock's lifetime, longer than the Lambda function's timeout (a tick ends before its lock does), a duration from 1m to 1h",
-			show:  func(c Config) string { return dur(c.LockTTL) },
+			show:  func(c Config) string { return fmtDuration(c.LockTTL) },
 			parse: func(c *Config, v string) error { return duration(&c.LockTTL, v, time.Minute, time.Hour) }},
 		{env: "JOIN_TIMEOUT", programs: both,
 			help:  "how long an instance may take to become a Ready node before it is terminated, a duration from 3m to 1h (EC2's boot and K3s's join take 1-3 minutes: shorter terminates instances before they can join, then launches others)",
-			show:  func(c Config) string { return dur(c.JoinTimeout) },
+			show:  func(c Config) string { return fmtDuration(c.JoinTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.JoinTimeout, v, 3*time.Minute, time.Hour) }},
 		{env: "DRAIN_TIMEOUT", programs: both,
 			help:  "how long a drain may wait for evictions, shorter than LOCK_TTL, a duration from 10s to 1h",
-			show:  func(c Config) string { return dur(c.DrainTimeout) },
+			show:  func(c Config) string { return fmtDuration(c.DrainTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.DrainTimeout, v, 10*time.Second, time.Hour) }},
 		{env: "KUBECONFIG_SECRET", programs: both, required: Lambda,
 			help: "the Secrets Manager secret (name or ARN) whose value is a kubeconfig for the cluster's API server",
@@ -167,7 +200,7 @@ func settings() []setting {
 			parse: nodeSelector},
 		{env: "TICK_INTERVAL", programs: Daemon,
 			help:  "the time between ticks, a duration from 5s to 1h",
-			show:  func(c Config) string { return dur(c.Interval) },
+			show:  func(c Config) string { return fmtDuration(c.Interval) },
 			parse: func(c *Config, v string) error { return duration(&c.Interval, v, 5*time.Second, time.Hour) }},
 		{env: "LISTEN_ADDR", programs: Daemon,
 			help:  "the HTTP address of /metrics and /healthz, host:port",
@@ -230,6 +263,15 @@ func spotShare(c *Config, v string) error {
 		return errors.New("want a number above 0 and at most 1, e.g. 0.7 (for no spot set SPOT_STRATEGY=on-demand)")
 	}
 	c.SpotShare = f
+	return nil
+}
+
+func fraction(dst *float64, v string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
+		return errors.New("want a number from 0 to 1, e.g. 0.3")
+	}
+	*dst = f
 	return nil
 }
 
