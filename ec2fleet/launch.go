@@ -313,7 +313,13 @@ func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs [
 	p := l.p
 	token := clientToken(l.op, len(l.mine), phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
 	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
-	markets := map[autoscaler.Market]bool{autoscaler.MarketSpot: spotN > 0, autoscaler.MarketOnDemand: odN > 0}
+	var markets []autoscaler.Market // the markets asked for, spot first
+	if spotN > 0 {
+		markets = append(markets, autoscaler.MarketSpot)
+	}
+	if odN > 0 {
+		markets = append(markets, autoscaler.MarketOnDemand)
+	}
 	if err != nil {
 		code := awsutil.ErrorCode(err)
 		if code == "IdempotentParameterMismatch" {
@@ -322,10 +328,8 @@ func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs [
 		if sc, _ := classify(err); sc != scopeNone {
 			// The whole call refused: every pool it asked for.
 			for _, o := range ovs {
-				for m, asked := range markets {
-					if asked {
-						l.refused(ctx, sc, o.subnet, o.instanceType, m, code, err.Error())
-					}
+				for _, m := range markets {
+					l.refused(ctx, sc, o.subnet, o.instanceType, m, code, err.Error())
 				}
 			}
 			return nil
@@ -340,18 +344,12 @@ func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs [
 			other = append(other, fmt.Errorf("%s: %s", code, msg))
 			continue
 		}
-		var asked []autoscaler.Market
+		asked := markets // no market named: every market of the call
 		switch e.Lifecycle {
 		case types.InstanceLifecycleSpot:
 			asked = []autoscaler.Market{autoscaler.MarketSpot}
 		case types.InstanceLifecycleOnDemand:
 			asked = []autoscaler.Market{autoscaler.MarketOnDemand}
-		default:
-			for _, m := range []autoscaler.Market{autoscaler.MarketSpot, autoscaler.MarketOnDemand} {
-				if markets[m] {
-					asked = append(asked, m)
-				}
-			}
 		}
 		subnetID, zone, typ := poolOf(e.LaunchTemplateAndOverrides)
 		targets := ovs // no pool named: every pool of the call

@@ -483,3 +483,27 @@ func TestReplayedTokenNamingGoneInstancesIsAnError(t *testing.T) {
 		t.Errorf("Launch returned %v, want none (the only instance is terminated)", ids(got))
 	}
 }
+
+// A capacity error for the whole call (not per pool) rules out what its
+// code says for every pool the call offered: an account's vCPU limit, the
+// market everywhere.
+func TestWholeCallRefusedForCapacity(t *testing.T) {
+	f := newFakeEC2()
+	f.callErr = func(*ec2.CreateFleetInput) error { return apiErr("VcpuLimitExceeded") }
+	memory := &ec2fleet.MemoryPools{}
+	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy, c.InstanceTypes, c.Pools = ec2fleet.StrategyOnDemand, twoTypes, memory })
+	ctx := context.Background()
+	_, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2})
+	var ce *ec2fleet.CapacityError
+	if !errors.As(err, &ce) || len(ce.Failures) != 4 {
+		t.Fatalf("err = %v, want a *CapacityError naming the 4 pools", err)
+	}
+	saved, _ := memory.Load(ctx)
+	want := []ec2fleet.UnavailablePool{{Pool: ec2fleet.Pool{Market: autoscaler.MarketOnDemand}, Until: t0.Add(ec2fleet.DefaultAvoidFor), Code: "VcpuLimitExceeded"}}
+	if diff := cmp.Diff(want, saved); diff != "" {
+		t.Errorf("saved pools (-want +got):\n%s", diff)
+	}
+	if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op2", Count: 1}); !errors.Is(err, autoscaler.ErrInsufficientCapacity) || len(f.calls()) != 1 {
+		t.Errorf("second launch: %v after %d calls in all, want a capacity error and no new call", err, len(f.calls()))
+	}
+}
