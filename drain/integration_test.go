@@ -481,7 +481,12 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 
 	a, fleet := tickParts(t, m, autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
 		return autoscaler.HoldBecause("test")
-	}), nil)
+	}), func(c *autoscaler.Config) {
+		// Two of the four instances are bad (the ghost and the sick
+		// one): above the default third, repair would hold as for a
+		// mass NotReady (issue 10, defect 3). Here they are the test.
+		c.MassNotReadyShare = 0.5
+	})
 	now := time.Now()
 	fleet.Add(autoscaler.Instance{ID: "i-0worker", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Hour), PrivateIP: "10.0.1.10"})
 	fleet.Add(autoscaler.Instance{ID: "i-0ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-20 * time.Minute), PrivateIP: "10.0.1.12"})
@@ -517,7 +522,9 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 		wantLeft = []string{foreign, worker}
 	}
 	got := summary{res.Ghosts, res.Replaced, res.OrphansDeleted, res.ReadyNodes, res.Booting, calls, left}
-	want := summary{[]string{"i-0ghost"}, []string{"i-0sick"}, []string{orphan}, 1, 1, []string{"i-0ghost,i-0sick"}, wantLeft}
+	// The executor terminates each instance in a step of its own, so
+	// that one that cannot be terminated does not stop the others.
+	want := summary{[]string{"i-0ghost"}, []string{"i-0sick"}, []string{orphan}, 1, 1, []string{"i-0ghost", "i-0sick"}, wantLeft}
 	if _, err := c.Client.CoreV1().Nodes().Get(ctx, sick, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the NotReady node %s was not deleted: %v", sick, err)
 	}
