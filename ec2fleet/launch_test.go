@@ -491,7 +491,9 @@ func TestWholeCallRefusedForCapacity(t *testing.T) {
 	f := newFakeEC2()
 	f.callErr = func(*ec2.CreateFleetInput) error { return apiErr("VcpuLimitExceeded") }
 	memory := &ec2fleet.MemoryPools{}
-	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.Strategy, c.InstanceTypes, c.Pools = ec2fleet.StrategyOnDemand, twoTypes, memory })
+	p := newFakeProvider(t, f, func(c *ec2fleet.Config) {
+		c.Strategy, c.InstanceTypes, c.Pools = ec2fleet.StrategyOnDemand, twoTypes, memory
+	})
 	ctx := context.Background()
 	_, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2})
 	var ce *ec2fleet.CapacityError
