@@ -217,6 +217,25 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 	return v
 }
 
+// Placeable returns the pending pods a new worker would help: those that
+// block a scale-down, as a node removed now would have to be launched
+// again for them.
+func (v *SchedulerView) Placeable() []PendingPod {
+	var out []PendingPod
+	for _, p := range v.Pending {
+		if p.Unplaceable == "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ToLaunch returns how many workers to launch for the pending pods when
+// booting workers of the template are already on their way (launched,
+// not yet Ready nodes): each of those takes a new worker's share, so
+// NodesNeeded minus booting, never below 0.
+func (v *SchedulerView) ToLaunch(booting int) int { return max(v.NodesNeeded-booting, 0) }
+
 // Unplaceable returns the pending pods no new worker would help, with
 // their reasons.
 func (v *SchedulerView) Unplaceable() []PendingPod {

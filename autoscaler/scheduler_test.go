@@ -321,4 +321,19 @@ func TestNewSchedulerView(t *testing.T) {
 	if diff := cmp.Diff(want, view{reasons, v.NodesNeeded, v.Demand, in[2].Unplaceable}); diff != "" {
 		t.Errorf("view (-want +got):\n%s", diff)
 	}
+	var placeable, unplaceable []string
+	for _, p := range v.Placeable() {
+		placeable = append(placeable, p.Name)
+	}
+	for _, p := range v.Unplaceable() {
+		unplaceable = append(unplaceable, p.Name)
+	}
+	if diff := cmp.Diff([][]string{{"a", "b"}, {"big", "typo"}}, [][]string{placeable, unplaceable}); diff != "" {
+		t.Errorf("placeable, unplaceable (-want +got):\n%s", diff)
+	}
+	for booting, want := range []int{1, 0, 0} {
+		if got := v.ToLaunch(booting); got != want {
+			t.Errorf("ToLaunch(%d) = %d, want %d", booting, got, want)
+		}
+	}
 }
