@@ -11,31 +11,12 @@ import (
 
 // This file holds the scheduler's view of the cluster (what the pods ask
 // for, what a new worker offers) and the pure arithmetic on it: packing
-// pending pods onto new workers, and simulating whether a node's pods fit
-// elsewhere before it is removed. Reading the view from the Kubernetes API
-// is the business of a MetricSource (metrics.KubeScheduler) and of the
-// NodeManager (drain fills Node.Allocatable, Requested and Movable).
-//
-// # How this compares with the scheduler
-//
-// The packing is first-fit decreasing by resources alone: pods sorted by
-// their larger share of a worker (CPU or memory), each put on the first
-// new worker with room. kube-scheduler places one pod at a time, filters
-// nodes (resources, affinity, taints, topology spread, volumes, ports) and
-// then scores them (by default it prefers the least allocated node), so it
-// spreads where this packs. For the question asked here, how many empty
-// workers of one shape hold these pods, the answer is a lower bound on
-// what the scheduler will use; on one resource first-fit decreasing uses
-// at most 11/9 of the optimum plus one worker, and with CPU and memory
-// together it stays close when, as usual, one of them dominates. The
-// scheduler's spreading can use more workers than counted (a new worker
-// comes up while the pods are still pending and takes some, the next tick
-// counts the rest). Pods that keep apart from their own kind by a required
-// anti-affinity on the hostname (PendingPod.Apart) go one to a worker;
-// other inter-pod rules (affinity to running pods, topology spread
-// constraints) are not modelled and may need more workers than counted.
-// Placement rules are checked against a new worker as a whole (metrics:
-// nodeSelector, required node affinity, taints, size).
+// pending pods onto new workers (PackPending, whose doc compares it with
+// the scheduler), and simulating whether a node's pods fit elsewhere
+// before it is removed (ScaleDownByFit). Reading the view from the
+// Kubernetes API is the business of a MetricSource (metrics.KubeScheduler)
+// and of the NodeManager (drain fills Node.Allocatable, Requested and
+// Movable).
 
 // LabelInstanceType on a Node names its EC2 instance type, for learning
 // the worker template from Ready workers of the fleet's type. K3s without
@@ -291,6 +272,24 @@ type Packing struct {
 // Unplaceable, and pods that do not fit an empty worker, are left out of
 // the count and returned in Left. A template with nothing free (not known)
 // places no pod.
+//
+// How this compares with the scheduler: kube-scheduler places one pod at
+// a time, filters the nodes (resources, affinity, taints, topology
+// spread, volumes, ports) and scores the rest, by default preferring the
+// least allocated node, so it spreads where this packs. No placement holds
+// the pods on fewer workers than the optimum; first-fit decreasing uses
+// at most 11/9 of the optimum plus one on one resource, and stays close
+// with CPU and memory together when, as usual, one of them dominates. So
+// the count is about the fewest workers that can hold the pods; the
+// scheduler's spreading over the new workers (and the existing ones with
+// some room) can leave a few pods pending, which the next tick counts
+// again. Pods that keep apart from their own kind by a required
+// anti-affinity on the hostname (PendingPod.Apart) go one to a worker;
+// other inter-pod rules (affinity to running pods, topology spread
+// constraints) are not modelled and may need more workers than counted.
+// The placement rules of a pod against a new worker as a whole
+// (nodeSelector, required node affinity, taints, size) are checked by
+// whoever marks PendingPod.Unplaceable (metrics.KubeScheduler).
 func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 	free := t.Free()
 	var out Packing
