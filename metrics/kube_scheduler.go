@@ -157,7 +157,10 @@ type KubeSchedulerConfig struct {
 // Config.Reservation. The DaemonSet pods that would land on a new worker
 // are those of every DaemonSet whose pod template selects, tolerates and
 // fits the template; their requests are subtracted from what a new worker
-// offers.
+// offers. A pod that asks for a resource beyond CPU and memory (a GPU,
+// another extended resource, hugepages) is placeable only when every
+// Ready worker it learns from offers as much; sized from the instance
+// type, a new worker offers none. Ephemeral storage is not counted.
 type KubeScheduler struct {
 	cfg     KubeSchedulerConfig
 	workers labels.Selector // nil: the default (managed labels)
@@ -320,6 +323,19 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 			onWorkers = onWorkers.Add(PodRequests(p))
 		}
 	}
+	// What the learnt workers all offer of the resources Resources does
+	// not count (GPUs...); a type's size offers none of them.
+	var others map[corev1.ResourceName]int64
+	for i, n := range learn {
+		a := otherAllocatable(n)
+		if i == 0 {
+			others = a
+			continue
+		}
+		for name, v := range others {
+			others[name] = min(v, a[name])
+		}
+	}
 	tpl, err := k.template(ctx, learn)
 	if err != nil {
 		k.cfg.Logger.WarnContext(ctx, "no worker template: pending pods are counted, not sized", "instance_type", k.cfg.InstanceType, "err", err)
@@ -347,11 +363,30 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p)}
 		if why := wontLand(&p.Spec, tpl.Labels, tpl.Taints); why != "" {
 			pending[i].Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pending[i].Key(), tpl.InstanceType, why)
+		} else if why := lacking(otherRequests(p), others, tpl.InstanceType); why != "" {
+			pending[i].Unplaceable = "pod " + pending[i].Key() + " " + why
 		}
 	}
 	view := autoscaler.NewSchedulerView(tpl, onWorkers, pending)
 	k.warnOnce(ctx, view.Pending, unschedulable)
 	return view, len(unschedulable), nil
+}
+
+// lacking says what a new worker does not offer enough of among the
+// resources the pod asks for beyond CPU and memory ("requests 1
+// nvidia.com/gpu; a new t3.medium worker offers none"), or "".
+func lacking(want, offered map[corev1.ResourceName]int64, instanceType string) string {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if want[name] <= offered[name] {
+			continue
+		}
+		has := "none"
+		if offered[name] > 0 {
+			has = fmt.Sprint(offered[name])
+		}
+		return fmt.Sprintf("requests %d %s; a new %s worker offers %s", want[name], name, instanceType, has)
+	}
+	return ""
 }
 
 // warnOnce logs each unplaceable pod the first tick it is seen so.

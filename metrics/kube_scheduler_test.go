@@ -561,3 +561,46 @@ func TestKubeSchedulerLearnsTaints(t *testing.T) {
 		t.Errorf("view (-want +got):\n%s", diff)
 	}
 }
+
+// TestKubeSchedulerExtendedResources: a pod asking for a GPU is placeable
+// only when every Ready worker of the type offers as many; a type's size
+// offers none.
+func TestKubeSchedulerExtendedResources(t *testing.T) {
+	gpuPod := containers("1", "1Gi")
+	gpuPod.Containers[0].Resources.Requests["nvidia.com/gpu"] = resource.MustParse("1")
+	gpu := func(n string) corev1.ResourceList {
+		l := rl("3900m", "15Gi")
+		l["nvidia.com/gpu"] = resource.MustParse(n)
+		return l
+	}
+	typed := func(name, typ string) map[string]string { return worker(name, autoscaler.LabelInstanceType, typ) }
+	tests := []struct {
+		name  string
+		nodes []runtime.Object
+		want  string
+	}{
+		{"workers with GPUs", []runtime.Object{kNode("w-a", typed("w-a", "g4dn.xlarge"), gpu("1"), true), kNode("w-b", typed("w-b", "g4dn.xlarge"), gpu("4"), true)}, ""},
+		{"one worker without", []runtime.Object{kNode("w-a", typed("w-a", "g4dn.xlarge"), gpu("1"), true), kNode("w-b", typed("w-b", "g4dn.xlarge"), gpu("0"), true)},
+			"pod ml/train requests 1 nvidia.com/gpu; a new g4dn.xlarge worker offers none"},
+		{"no worker to learn from", nil, "pod ml/train requests 1 nvidia.com/gpu; a new g4dn.xlarge worker offers none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := append(tt.nodes, kPod("ml", "train", "", gpuPod))
+			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "g4dn.xlarge", VCPU: 4, MemoryMiB: 16384})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := k.View(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.Pending[0].Unplaceable; got != tt.want {
+				t.Errorf("unplaceable %q, want %q", got, tt.want)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.want == ""]; v.NodesNeeded != want {
+				t.Errorf("NodesNeeded %d, want %d", v.NodesNeeded, want)
+			}
+		})
+	}
+}
