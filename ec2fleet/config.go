@@ -171,9 +171,8 @@ type Config struct {
 	Pools PoolMemory
 	// Name is the Name tag of new instances; default ClusterID+"-worker".
 	Name string
-	// ExtraTags are added to every instance (and the instant fleet
-	// request); they may not override the provider's own tags. Volumes
-	// get the launch template's tags (CreateFleet cannot tag them).
+	// ExtraTags are added to every instance, its volumes and the instant
+	// fleet request; they may not override the provider's own tags.
 	ExtraTags map[string]string
 	// Clock reads the time for the avoid windows; default the real clock.
 	Clock clock.PassiveClock

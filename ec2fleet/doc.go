@@ -34,6 +34,16 @@
 // pool is avoided for one market only, the markets are asked in two calls,
 // each with its own pools.
 //
+// # Sizes
+//
+// Every instance counts as one unit of the fleet's target capacity,
+// whatever its type: the autoscaler plans in nodes (MinNodes, MaxNodes,
+// the node count a scale-up asks for), so the types allowed should be
+// interchangeable, one size class (say m5.large, m6i.large, c6i.xlarge:
+// every one big enough for the largest pod plus the DaemonSets), or a
+// narrow Requirements range. Weighting types by vCPU or memory would make
+// the count a launch returns differ from the nodes asked for.
+//
 // # Capacity errors and remembered pools
 //
 // Each pool in the answer's errors that failed for capacity

@@ -281,6 +281,7 @@ func (p *Provider) fleetInput(op, token string, spotN, odN int, ovs []override) 
 		TargetCapacitySpecification: target,
 		TagSpecifications: []types.TagSpecification{
 			{ResourceType: types.ResourceTypeInstance, Tags: p.tags(op)},
+			{ResourceType: types.ResourceTypeVolume, Tags: p.tags(op)},
 			{ResourceType: types.ResourceTypeFleet, Tags: p.tags(op)},
 		},
 	}

@@ -108,8 +108,8 @@ func wireClient(w *wire) *ec2.Client {
 
 // The CreateFleet request exactly as the SDK sends it: the launch
 // template, an override per type and subnet, the allocation strategies,
-// the target capacities of the spot share and the tags of instances and
-// fleet.
+// the target capacities of the spot share and the tags of the instances,
+// their volumes and the fleet request.
 func TestCreateFleetRequestOnTheWire(t *testing.T) {
 	tags := func(n int, resource string) []string {
 		p := fmt.Sprintf("TagSpecification.%d.", n)
@@ -148,7 +148,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 				"TargetCapacitySpecification.TotalTargetCapacity", "3", "TargetCapacitySpecification.SpotTargetCapacity", "2",
 				"TargetCapacitySpecification.OnDemandTargetCapacity", "1", "TargetCapacitySpecification.DefaultTargetCapacityType", "spot",
 			},
-			tags(1, "instance"), tags(2, "fleet"))},
+			tags(1, "instance"), tags(2, "volume"), tags(3, "fleet"))},
 		{"on demand, prioritized by the types' order", func(c *ec2fleet.Config) {
 			c.Strategy, c.OnDemandAllocationStrategy = ec2fleet.StrategyOnDemand, types.FleetOnDemandAllocationStrategyPrioritized
 		}, 3, join(
@@ -160,7 +160,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 				"TargetCapacitySpecification.TotalTargetCapacity", "3",
 				"TargetCapacitySpecification.OnDemandTargetCapacity", "3", "TargetCapacitySpecification.DefaultTargetCapacityType", "on-demand",
 			},
-			tags(1, "instance"), tags(2, "fleet"))},
+			tags(1, "instance"), tags(2, "volume"), tags(3, "fleet"))},
 		{"attribute-based, a refused type excluded in its zone", func(c *ec2fleet.Config) {
 			c.InstanceTypes = nil
 			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2, Max: 8}, MemoryMiB: ec2fleet.Range{Min: 4096}}
@@ -179,7 +179,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 				"TargetCapacitySpecification.TotalTargetCapacity", "3", "TargetCapacitySpecification.SpotTargetCapacity", "3",
 				"TargetCapacitySpecification.DefaultTargetCapacityType", "spot",
 			},
-			tags(1, "instance"), tags(2, "fleet"))},
+			tags(1, "instance"), tags(2, "volume"), tags(3, "fleet"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &wire{}
