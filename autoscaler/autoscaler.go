@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"strings"
 	"time"
 )
@@ -312,5 +314,67 @@ func (t *tick) record(res Result, plan Plan) {
 		clear(t.st.History[n:])
 		t.st.History = t.st.History[:n]
 	}
+	t.st.LongHistory = downsample(t.st.LongHistory, r, t.cfg.LongHistoryStep, t.cfg.LongHistory)
 	t.st.NodeCount = res.Instances + len(res.Launched) - len(res.Terminated)
+}
+
+// downsample folds r into long: into the last record while r falls in its
+// step (a running mean of the readings, the actions summed), else as a new
+// record; records older than span before r are dropped.
+func downsample(long []Record, r Record, step, span time.Duration) []Record {
+	bucket := r.Time.Truncate(step)
+	if n := len(long); n > 0 && long[n-1].Time.Equal(bucket) {
+		last := &long[n-1]
+		last.Samples++
+		k := float64(last.Samples)
+		mean := func(old, v float64) float64 {
+			switch {
+			case math.IsNaN(v):
+				return old
+			case math.IsNaN(old):
+				return v
+			}
+			return old + (v-old)/k
+		}
+		last.CPU, last.Memory, last.PendingPods = mean(last.CPU, r.CPU), mean(last.Memory, r.Memory), mean(last.PendingPods, r.PendingPods)
+		last.Nodes, last.Instances = r.Nodes, r.Instances
+		if len(r.Custom) > 0 {
+			// A fresh map: the stored state may share the old one.
+			last.Custom = maps.Clone(last.Custom)
+		}
+		for key, v := range r.Custom {
+			if old, ok := last.Custom[key]; ok {
+				last.Custom[key] = mean(old, v)
+			} else {
+				if last.Custom == nil {
+					last.Custom = map[string]float64{}
+				}
+				last.Custom[key] = v
+			}
+		}
+		if r.Action != Hold {
+			if last.Action == Hold || last.Action == r.Action {
+				last.Action = r.Action
+				last.Count += r.Count
+			}
+		}
+		last.Safety = last.Safety || r.Safety
+	} else {
+		nr := r
+		nr.Time, nr.Samples, nr.Hold = bucket, 1, ""
+		if r.Custom != nil {
+			nr.Custom = maps.Clone(r.Custom)
+		}
+		long = append(long, nr)
+	}
+	cut := 0
+	for cut < len(long) && r.Time.Sub(long[cut].Time) > span {
+		cut++
+	}
+	if cut > 0 {
+		n := copy(long, long[cut:])
+		clear(long[n:])
+		long = long[:n]
+	}
+	return long
 }

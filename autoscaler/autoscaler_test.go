@@ -771,3 +771,40 @@ func TestRunTicksOnTheClockAndOnTrigger(t *testing.T) {
 		t.Errorf("Run returned %v", err)
 	}
 }
+
+// The downsampled history holds 10-minute means of the ticks, kept for
+// LongHistory, and reaches the policy.
+func TestLongHistoryDownsamples(t *testing.T) {
+	var seen []autoscaler.Record
+	e := newEnv(t, 3, withPolicy(autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+		seen = in.LongHistory
+		return autoscaler.HoldBecause("watching")
+	})))
+	for i := range 45 { // 90 minutes of 2-minute ticks from 12:00
+		e.setMetrics(float64(10*(i%5)), 50, 0) // 0, 10, 20, 30, 40 in every 10 minutes
+		e.tick(t)
+		e.clk.Step(2 * time.Minute)
+	}
+	long := e.store.State().LongHistory
+	if len(long) != 9 {
+		t.Fatalf("%d downsampled records after 90 minutes, want 9 (8 days' retention)", len(long))
+	}
+	for _, r := range long {
+		if r.Samples != 5 || math.Abs(r.CPU-20) > 1e-9 || r.Time.Minute()%10 != 0 {
+			t.Errorf("record %+v, want 5 samples averaging CPU 20 on a 10-minute boundary", r)
+		}
+	}
+	if len(seen) != 9 {
+		t.Errorf("the policy saw %d downsampled records, want 9", len(seen))
+	}
+	// With an hour's retention only the buckets of the last hour before
+	// the last tick (13:28) stay: 12:30 to 13:20.
+	e2 := newEnv(t, 3, func(c *autoscaler.Config) { c.LongHistory = time.Hour })
+	for range 45 {
+		e2.tick(t)
+		e2.clk.Step(2 * time.Minute)
+	}
+	if n := len(e2.store.State().LongHistory); n != 6 {
+		t.Errorf("%d downsampled records kept with an hour's retention, want 6", n)
+	}
+}

@@ -82,6 +82,10 @@ type Config struct {
 	// HistoryLimit is the number of Records kept. Default 720 (a day of
 	// 2-minute ticks).
 	HistoryLimit int
+	// LongHistory is how far back ClusterState.LongHistory reaches, in
+	// means over LongHistoryStep. Defaults 8 days and 10 minutes (1,152
+	// records: a week and a day, for daily and weekly seasonality).
+	LongHistory, LongHistoryStep time.Duration
 }
 
 // NoMinimum as Config.MinNodes allows the fleet to shrink to no worker at
@@ -119,6 +123,8 @@ var defaultConfig = Config{
 	ReleaseTimeout:      10 * time.Second,
 	Interval:            2 * time.Minute,
 	HistoryLimit:        720,
+	LongHistory:         8 * 24 * time.Hour,
+	LongHistoryStep:     10 * time.Minute,
 }
 
 // defaults fills every zero field with its default.
@@ -157,6 +163,8 @@ func (c *Config) defaults() error {
 	setDur(&c.DeadlineMargin, d.DeadlineMargin)
 	setDur(&c.ReleaseTimeout, d.ReleaseTimeout)
 	setDur(&c.Interval, d.Interval)
+	setDur(&c.LongHistory, d.LongHistory)
+	setDur(&c.LongHistoryStep, d.LongHistoryStep)
 	if c.Clock == nil {
 		c.Clock = clock.RealClock{}
 	}
@@ -198,6 +206,7 @@ func (c *Config) validate() error {
 		{"DeadlineMargin", c.DeadlineMargin}, {"MaxMetricAge", c.MaxMetricAge}, {"LockTTL", c.LockTTL},
 		{"LockRetry", c.LockRetry}, {"JoinTimeout", c.JoinTimeout}, {"NotReadyTimeout", c.NotReadyTimeout},
 		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval},
+		{"LongHistory", c.LongHistory}, {"LongHistoryStep", c.LongHistoryStep},
 	} {
 		if d.v < 0 && !(d.name == "ScaleDownCooldown" && d.v == NoCooldown) {
 			bad("%s must not be negative (0 means its default), got %s", d.name, d.v)

@@ -46,6 +46,9 @@ type PolicyInput struct {
 	MinNodes, MaxNodes int
 	// History is the decision history, oldest first, without this tick.
 	History []Record
+	// LongHistory is the history downsampled to means over 10 minutes
+	// (Config.LongHistoryStep), over 8 days (Config.LongHistory).
+	LongHistory []Record
 	// LastScaleUp and LastScaleDown are when the last actions happened.
 	LastScaleUp, LastScaleDown time.Time
 	// SafetyMode is true when some metric is missing, stale or nonsense;

@@ -361,7 +361,7 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	// Decide, then the guardrails.
 	in := PolicyInput{
 		Now: now, Snapshot: snap, ReadyNodes: len(v.ready), Booting: v.booting,
-		MinNodes: cfg.MinNodes, MaxNodes: cfg.MaxNodes, History: obs.State.History,
+		MinNodes: cfg.MinNodes, MaxNodes: cfg.MaxNodes, History: obs.State.History, LongHistory: obs.State.LongHistory,
 		LastScaleUp: obs.State.LastScaleUp, LastScaleDown: obs.State.LastScaleDown, SafetyMode: p.SafetyMode,
 	}
 	for _, e := range obs.State.Calendar {

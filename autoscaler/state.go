@@ -28,6 +28,9 @@ type Record struct {
 	Safety bool `json:",omitempty"`
 	// Hold is the code of the guardrail that held the policy's action.
 	Hold HoldCode `json:",omitempty"`
+	// Samples is the number of ticks a downsampled record
+	// (ClusterState.LongHistory) averages; 0 for a tick's own record.
+	Samples int `json:",omitempty"`
 }
 
 // OperationKind names an operation that spans several steps of a tick.
@@ -123,6 +126,10 @@ type ClusterState struct {
 	Calendar []KnownEvent `json:",omitempty"`
 	// History is the bounded decision history, oldest first.
 	History []Record
+	// LongHistory is the history downsampled to means over
+	// Config.LongHistoryStep (10 minutes), oldest first, over
+	// Config.LongHistory (8 days): long enough for daily seasonality.
+	LongHistory []Record `json:",omitempty"`
 	// Version is the fencing token of the lease under which the state was
 	// last written; stores set it.
 	Version int64
@@ -156,6 +163,7 @@ type recordJSON struct {
 	Count       int      `json:",omitempty"`
 	Safety      bool     `json:",omitempty"`
 	Hold        HoldCode `json:",omitempty"`
+	Samples     int      `json:",omitempty"`
 }
 
 func nanToNil(v float64) *float64 {
@@ -175,7 +183,7 @@ func nilToNaN(p *float64) float64 {
 // MarshalJSON writes missing readings (NaN) as null.
 func (r Record) MarshalJSON() ([]byte, error) {
 	j := recordJSON{Time: r.Time, CPU: nanToNil(r.CPU), Memory: nanToNil(r.Memory), PendingPods: nanToNil(r.PendingPods),
-		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold}
+		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples}
 	if len(r.Custom) > 0 {
 		j.Custom = make(map[string]*float64, len(r.Custom))
 		for k, v := range r.Custom {
@@ -192,7 +200,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Record{Time: j.Time, CPU: nilToNaN(j.CPU), Memory: nilToNaN(j.Memory), PendingPods: nilToNaN(j.PendingPods),
-		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety, Hold: j.Hold}
+		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety, Hold: j.Hold, Samples: j.Samples}
 	if len(j.Custom) > 0 {
 		r.Custom = make(map[string]float64, len(j.Custom))
 		for k, v := range j.Custom {

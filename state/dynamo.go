@@ -45,6 +45,7 @@ const (
 	attrInterrupts = "interruptions"
 	attrPaused     = "paused"
 	attrCalendar   = "calendar"
+	attrLong       = "history_long"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -62,13 +63,17 @@ type DynamoConfig struct {
 	Clock clock.PassiveClock
 	// Logger receives the store's log; default discards.
 	Logger *slog.Logger
-	// HistoryLimit is the most decision records kept; default 720 (a day
-	// of 2-minute ticks).
+	// HistoryLimit, when set, cuts the stored history to this many
+	// records. Default 0: the store keeps what the autoscaler keeps
+	// (autoscaler.Config.HistoryLimit is the one retention setting).
 	HistoryLimit int
-	// MaxHistoryBytes bounds the encoded history, so that the item stays
-	// under DynamoDB's 400 KB item limit; the oldest records are dropped
-	// first. Default 300,000, at most 350,000.
-	MaxHistoryBytes int
+	// MaxHistoryBytes and MaxLongHistoryBytes bound the encoded history
+	// and downsampled history, so that the item stays under DynamoDB's
+	// 400 KB item limit; the oldest records are dropped first. Defaults
+	// 160,000 and 220,000 (a day of 2-minute records with a custom metric
+	// takes about 100 KB, 8 days of 10-minute means about 200 KB);
+	// together at most 380,000.
+	MaxHistoryBytes, MaxLongHistoryBytes int
 }
 
 // Dynamo is an autoscaler.Locker and autoscaler.StateStore on one DynamoDB
@@ -99,8 +104,8 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	if cfg.HistoryLimit < 0 {
 		bad("HistoryLimit must be 0 or more, got %d", cfg.HistoryLimit)
 	}
-	if cfg.MaxHistoryBytes < 0 || cfg.MaxHistoryBytes > 350_000 {
-		bad("MaxHistoryBytes must be between 0 and 350000, got %d", cfg.MaxHistoryBytes)
+	if cfg.MaxHistoryBytes < 0 || cfg.MaxLongHistoryBytes < 0 {
+		bad("MaxHistoryBytes and MaxLongHistoryBytes must not be negative, got %d and %d", cfg.MaxHistoryBytes, cfg.MaxLongHistoryBytes)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("state: DynamoConfig: %w", err)
@@ -111,11 +116,14 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.HistoryLimit == 0 {
-		cfg.HistoryLimit = 720
-	}
 	if cfg.MaxHistoryBytes == 0 {
-		cfg.MaxHistoryBytes = 300_000
+		cfg.MaxHistoryBytes = 160_000
+	}
+	if cfg.MaxLongHistoryBytes == 0 {
+		cfg.MaxLongHistoryBytes = 220_000
+	}
+	if cfg.MaxHistoryBytes+cfg.MaxLongHistoryBytes > 380_000 {
+		return nil, fmt.Errorf("state: DynamoConfig: MaxHistoryBytes (%d) plus MaxLongHistoryBytes (%d) must be at most 380000: an item holds 400 KB", cfg.MaxHistoryBytes, cfg.MaxLongHistoryBytes)
 	}
 	return &Dynamo{cfg: cfg}, nil
 }
@@ -279,6 +287,13 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 		}
 		st.Paused = &p
 	}
+	if s := getStr(item, attrLong); s != "" {
+		h, err := decodeHistory(s)
+		if err != nil {
+			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrLong, err)
+		}
+		st.LongHistory = h
+	}
 	if s := getStr(item, attrHistory); s != "" {
 		h, err := decodeHistory(s)
 		if err != nil {
@@ -297,6 +312,10 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 	hist, err := encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
 	if err != nil {
 		return fmt.Errorf("state: save cluster %s: history: %w", d.cfg.ClusterID, err)
+	}
+	long, err := encodeHistory(st.LongHistory, 0, d.cfg.MaxLongHistoryBytes)
+	if err != nil {
+		return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrLong, err)
 	}
 	names := map[string]string{
 		"#token": attrToken, "#n": attrNodeCount, "#sip": attrInProgress, "#hist": attrHistory,
@@ -331,6 +350,13 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		set = append(set, "#intr = :intr")
 	} else {
 		remove = append(remove, "#intr")
+	}
+	names["#long"] = attrLong
+	if long != "[]" {
+		values[":long"] = str(long)
+		set = append(set, "#long = :long")
+	} else {
+		remove = append(remove, "#long")
 	}
 	names["#cal"] = attrCalendar
 	if len(st.Calendar) > 0 {

@@ -23,6 +23,7 @@ type wireRecord struct {
 	Count       int                 `json:"c,omitempty"`
 	Safety      bool                `json:"s,omitempty"`
 	Hold        autoscaler.HoldCode `json:"h,omitempty"`
+	Samples     int                 `json:"k,omitempty"`
 }
 
 func finite(v float64) *float64 {
@@ -39,17 +40,17 @@ func orNaN(p *float64) float64 {
 	return *p
 }
 
-// encodeHistory keeps the newest records within limit and maxBytes and
-// encodes them as a JSON array.
+// encodeHistory keeps the newest records within limit (when above 0) and
+// maxBytes and encodes them as a JSON array.
 func encodeHistory(h []autoscaler.Record, limit, maxBytes int) (string, error) {
-	if len(h) > limit {
+	if limit > 0 && len(h) > limit {
 		h = h[len(h)-limit:]
 	}
 	wire := make([]json.RawMessage, len(h))
 	size := 1 // "["; each record then adds itself and a "," or the "]"
 	for i, r := range h {
 		w := wireRecord{Time: r.Time, CPU: finite(r.CPU), Memory: finite(r.Memory), PendingPods: finite(r.PendingPods),
-			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold}
+			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples}
 		if len(r.Custom) > 0 {
 			w.Custom = make(map[string]*float64, len(r.Custom))
 			for k, v := range r.Custom {
@@ -87,7 +88,7 @@ func decodeHistory(s string) ([]autoscaler.Record, error) {
 	out := make([]autoscaler.Record, len(wire))
 	for i, w := range wire {
 		r := autoscaler.Record{Time: w.Time, CPU: orNaN(w.CPU), Memory: orNaN(w.Memory), PendingPods: orNaN(w.PendingPods),
-			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety, Hold: w.Hold}
+			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety, Hold: w.Hold, Samples: w.Samples}
 		if len(w.Custom) > 0 {
 			r.Custom = make(map[string]float64, len(w.Custom))
 			for k, v := range w.Custom {

@@ -117,9 +117,17 @@ func (s *Store) clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 		p := *st.Paused
 		st.Paused = &p
 	}
+	// The tick updates the last downsampled record in place: always a
+	// copy (its records' maps are replaced, not edited, by the tick).
+	st.LongHistory = slices.Clone(st.LongHistory)
 	if s.ShareHistory {
 		st.History = slices.Clip(st.History)
 		return st
+	}
+	for i, r := range st.LongHistory {
+		if r.Custom != nil {
+			st.LongHistory[i].Custom = maps.Clone(r.Custom)
+		}
 	}
 	st.History = slices.Clone(st.History)
 	for i, r := range st.History {
