@@ -26,6 +26,9 @@ const (
 	// EventNoProgress: pending pods a launch did not help; no more
 	// launches for them.
 	EventNoProgress EventKind = "no_progress"
+	// EventUnplaceable: a pending pod no new node would help (its
+	// requests, nodeSelector, affinity or tolerations); alerted once.
+	EventUnplaceable EventKind = "unplaceable_pod"
 )
 
 // Event is something a person may want to know about, sent to the Notifier.

@@ -246,6 +246,7 @@ func assemble(plan Plan, outcomes []StepOutcome) Result {
 		Proposed: plan.Proposed, Decision: plan.Decision, Verdicts: plan.Verdicts, Hold: plan.Hold(),
 		SafetyMode: plan.SafetyMode, SafetyReasons: plan.SafetyReasons,
 		ReadyNodes: plan.ReadyNodes, Booting: plan.Booting, Instances: plan.Instances, Steps: outcomes,
+		Unplaceable: plan.Unplaceable,
 	}
 	var failed []string
 	var joined []error

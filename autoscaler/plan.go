@@ -154,6 +154,11 @@ type Plan struct {
 	// Interruptions is the state's list of interruptions after this
 	// tick's warnings were merged in and those of gone instances dropped.
 	Interruptions []Interruption
+	// Unplaceable are the pending pods no new node would help (from the
+	// scheduler's view): left out of every scale-up; UnplaceableKeys the
+	// state's list of those alerted.
+	Unplaceable     []PendingPod
+	UnplaceableKeys []string
 }
 
 // Hold returns the code of the guardrail that held the decision, if the
@@ -305,6 +310,23 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	interrupted := make(map[string]bool, len(p.Interruptions))
 	for _, it := range p.Interruptions {
 		interrupted[it.InstanceID] = true
+	}
+	if sv := snap.Scheduler; sv != nil {
+		alerted := make(map[string]bool, len(obs.State.Unplaceable))
+		for _, k := range obs.State.Unplaceable {
+			alerted[k] = true
+		}
+		for _, pod := range sv.Unplaceable() {
+			p.Unplaceable = append(p.Unplaceable, pod)
+			p.UnplaceableKeys = append(p.UnplaceableKeys, pod.Key())
+			if !alerted[pod.Key()] {
+				p.Alerts = append(p.Alerts, Event{Kind: EventUnplaceable,
+					Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
+			}
+		}
+	} else {
+		// Without the view nothing is known either way: keep the list.
+		p.UnplaceableKeys = obs.State.Unplaceable
 	}
 	v := classify(&cfg, now, obs.Instances, obs.Nodes, interrupted)
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)

@@ -72,6 +72,9 @@ type Result struct {
 	Ghosts         []string
 	Replaced       []string
 	OrphansDeleted []string
+	// Unplaceable are the pending pods no new node would help, each with
+	// why (from the scheduler's view); they were left out of the count.
+	Unplaceable []PendingPod
 	// Interruptions are the spot interruptions the state holds after the
 	// tick (with the operation that replaced each, if one did).
 	Interruptions []Interruption

@@ -121,6 +121,10 @@ type ClusterState struct {
 	// an operation already in flight is still finished or rolled back, and
 	// interrupted nodes are still cordoned and drained.
 	Paused *Pause `json:",omitempty"`
+	// Unplaceable lists the pending pods ("namespace/name") already
+	// alerted as ones no new node would help, so that each is alerted
+	// once while it stays pending.
+	Unplaceable []string `json:",omitempty"`
 	// Calendar holds the known events an operator added (see
 	// PolicyInput.Calendar); events that ended are dropped by the tick.
 	Calendar []KnownEvent `json:",omitempty"`

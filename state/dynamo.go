@@ -46,6 +46,7 @@ const (
 	attrPaused     = "paused"
 	attrCalendar   = "calendar"
 	attrLong       = "history_long"
+	attrUnplace    = "unplaceable"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -287,6 +288,11 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 		}
 		st.Paused = &p
 	}
+	if s := getStr(item, attrUnplace); s != "" {
+		if err := json.Unmarshal([]byte(s), &st.Unplaceable); err != nil {
+			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrUnplace, err)
+		}
+	}
 	if s := getStr(item, attrLong); s != "" {
 		h, err := decodeHistory(s)
 		if err != nil {
@@ -350,6 +356,17 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		set = append(set, "#intr = :intr")
 	} else {
 		remove = append(remove, "#intr")
+	}
+	names["#unpl"] = attrUnplace
+	if len(st.Unplaceable) > 0 {
+		b, err := json.Marshal(st.Unplaceable)
+		if err != nil {
+			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrUnplace, err)
+		}
+		values[":unpl"] = str(string(b))
+		set = append(set, "#unpl = :unpl")
+	} else {
+		remove = append(remove, "#unpl")
 	}
 	names["#long"] = attrLong
 	if long != "[]" {

@@ -113,6 +113,7 @@ func (s *Store) clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 	}
 	st.Interruptions = slices.Clone(st.Interruptions)
 	st.Calendar = slices.Clone(st.Calendar)
+	st.Unplaceable = slices.Clone(st.Unplaceable)
 	if st.Paused != nil {
 		p := *st.Paused
 		st.Paused = &p
