@@ -292,3 +292,30 @@ func TestTickEndsBeforeItsLease(t *testing.T) {
 		t.Errorf("tick deadline %s, want within the 1-minute lease from %s", df.deadline, before)
 	}
 }
+
+// A pod no new node would help (the scheduler's view) launches nothing, is
+// named in the result, and is alerted once while it stays pending.
+func TestUnplaceablePodIsAlertedOnceAndLaunchesNothing(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	huge := autoscaler.PendingPod{Namespace: "shop", Name: "checkout-7", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1},
+		Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"}
+	for range 3 {
+		now := e.clk.Now()
+		e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now),
+			PendingPods: autoscaler.Value(1, now), Scheduler: &autoscaler.SchedulerView{Pending: []autoscaler.PendingPod{huge}}})
+		res := e.tick(t)
+		if len(res.Launched) != 0 || len(res.Unplaceable) != 1 || res.Unplaceable[0].Key() != "shop/checkout-7" {
+			t.Fatalf("result %v, unplaceable %v", res, res.Unplaceable)
+		}
+		e.clk.Step(2 * time.Minute)
+	}
+	if got := e.kinds()[autoscaler.EventUnplaceable]; got != 1 {
+		t.Errorf("%d unplaceable alerts, want 1", got)
+	}
+	for _, ev := range e.notifier.Events() {
+		if ev.Kind == autoscaler.EventUnplaceable && !strings.Contains(ev.Message, "pod shop/checkout-7 will not get a node: requests 6 CPU; a new t3.medium worker offers 1.93") {
+			t.Errorf("alert %q", ev.Message)
+		}
+	}
+}
