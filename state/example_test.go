@@ -62,3 +62,35 @@ func ExampleNewDynamo() {
 	// Table is required
 	// HistoryLimit must be 0 or more, got -1
 }
+
+// An operator releases a lock left by a tick that died: refused while the
+// lease is valid unless forced, and recorded (this needs DynamoDB, so it
+// is compiled, not run).
+func ExampleDynamo_Unlock() {
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	store, err := state.NewDynamo(state.DynamoConfig{Client: dynamodb.NewFromConfig(cfg), Table: "node-fleet-state", ClusterID: "prod"})
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	lock, err := store.Lock(ctx)
+	if err != nil {
+		log.Print(err)
+		return
+	}
+	fmt.Println("held by", lock.Owner, "until", lock.Expires, "valid:", lock.Held)
+	u, err := store.Unlock(ctx, "alice", false)
+	switch {
+	case errors.Is(err, state.ErrNotLocked):
+		fmt.Println("nothing to release")
+	case errors.Is(err, autoscaler.ErrLockHeld):
+		fmt.Println("still valid; a tick may be running:", err)
+	case err == nil:
+		fmt.Println("released", u.Owner+"'s lease, token", u.Token)
+	}
+}

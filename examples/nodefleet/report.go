@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// costReport is what report computes; its JSON form is -json's output.
+type costReport struct {
+	Cluster  string
+	From, To time.Time
+	// Records are the ticks in the period; Covered is the time they
+	// account for and Uncovered the gaps without ticks (longer than three
+	// median intervals: the autoscaler did not run, or the history does
+	// not reach back so far).
+	Records            int
+	Covered, Uncovered time.Duration
+	// HistoryStart is the oldest record the history holds.
+	HistoryStart time.Time
+	// Mix is the instance types and markets each instance is priced as;
+	// Hourly is one instance's mean price, OnDemandHourly the same types
+	// on demand.
+	Mix                    []mixRow
+	Hourly, OnDemandHourly float64
+	// InstanceHours and PeakInstances are from the history's active
+	// instances.
+	InstanceHours float64
+	PeakInstances int
+	// Cost is the fleet's cost; Static that of PeakInstances on demand
+	// for the covered time; Saved the difference, SavedPercent of Static.
+	Cost, Static, Saved, SavedPercent float64
+}
+
+type mixRow struct {
+	Type   string
+	Market autoscaler.Market
+	Count  int
+	Hourly float64
+}
+
+func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
+	since := fs.String("since", "24h", "the period's start: a duration before now (24h, 7d) or a time (2026-12-01T00:00:00Z)")
+	until := fs.String("until", "", "the period's end (same forms); empty: now")
+	chart := fs.String("chart", "", "write a PNG chart of nodes, pending pods and CPU over the period to this file")
+	pricesFile := fs.String("prices", "", "a CSV file of prices (type,on_demand,spot in dollars an hour) over the built-in table (see prices.go)")
+	typ := fs.String("instance-type", "", "price every instance as this type instead of the fleet's current mix (needed when the fleet is empty)")
+	market := fs.String("market", string(autoscaler.MarketOnDemand), "the market of -instance-type: on-demand or spot")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	return func(ctx context.Context, e *env) error {
+		now := e.now()
+		from, err := parseTime("since", *since, now)
+		if err != nil {
+			return err
+		}
+		to, err := parseTime("until", *until, now)
+		if err != nil {
+			return err
+		}
+		if to.IsZero() {
+			to = now
+		}
+		if from.IsZero() || !to.After(from) {
+			return fmt.Errorf("-since %q -until %q: want a period that ends after it starts: %w", *since, *until, errUsage)
+		}
+		m := autoscaler.Market(*market)
+		if m != autoscaler.MarketOnDemand && m != autoscaler.MarketSpot {
+			return fmt.Errorf("-market %q: want %s or %s: %w", *market, autoscaler.MarketOnDemand, autoscaler.MarketSpot, errUsage)
+		}
+		prices, err := loadPrices(*pricesFile)
+		if err != nil {
+			return err
+		}
+		st, err := e.store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		var mix []mixRow
+		if *typ != "" {
+			mix = []mixRow{{Type: *typ, Market: m, Count: 1}}
+		} else {
+			instances, err := listFleet(ctx, e.ec2, e.cluster)
+			if err != nil {
+				return err
+			}
+			if mix = fleetMix(instances); len(mix) == 0 {
+				return fmt.Errorf("cluster %s has no instances to take the types and markets from: give -instance-type (and -market): %w", e.cluster, errUsage)
+			}
+		}
+		rep, err := computeCost(e.cluster, st.History, from, to, mix, prices)
+		if err != nil {
+			return err
+		}
+		if *chart != "" {
+			if err := writeChart(*chart, fmt.Sprintf("node-fleet %s, %s to %s", e.cluster, from.UTC().Format("2006-01-02 15:04"), to.UTC().Format("2006-01-02 15:04 MST")),
+				filterRecords(st.History, from, to, nil, "")); err != nil {
+				return err
+			}
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		}
+		rep.write(e.stdout)
+		if *chart != "" {
+			fmt.Fprintf(e.stdout, "chart: %s\n", *chart)
+		}
+		return nil
+	}
+}
+
+// fleetMix counts the active instances by type and market.
+func fleetMix(instances []autoscaler.Instance) []mixRow {
+	count := map[[2]string]int{}
+	for _, in := range instances {
+		if in.State == autoscaler.StatePending || in.State == autoscaler.StateRunning {
+			count[[2]string{in.InstanceType, string(in.Market)}]++
+		}
+	}
+	var out []mixRow
+	for k, n := range count {
+		out = append(out, mixRow{Type: k[0], Market: autoscaler.Market(k[1]), Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Market < out[j].Market
+	})
+	return out
+}
+
+// computeCost prices the history's records in [from, to). Each record
+// stands for the time until the next one, at most three median intervals
+// (longer gaps are Uncovered); the last for one median interval, within
+// the period.
+func computeCost(cluster string, hist []autoscaler.Record, from, to time.Time, mix []mixRow, prices map[string]price) (costReport, error) {
+	rep := costReport{Cluster: cluster, From: from.UTC(), To: to.UTC(), Mix: mix}
+	if len(hist) > 0 {
+		rep.HistoryStart = hist[0].Time.UTC()
+	}
+	n := 0
+	for i := range mix {
+		h, err := hourly(prices, mix[i].Type, mix[i].Market)
+		if err != nil {
+			return rep, err
+		}
+		od, _ := hourly(prices, mix[i].Type, autoscaler.MarketOnDemand)
+		mix[i].Hourly = h
+		rep.Hourly += h * float64(mix[i].Count)
+		rep.OnDemandHourly += od * float64(mix[i].Count)
+		n += mix[i].Count
+	}
+	rep.Hourly /= float64(n)
+	rep.OnDemandHourly /= float64(n)
+
+	recs := filterRecords(hist, from, to, nil, "")
+	rep.Records = len(recs)
+	if len(recs) == 0 {
+		return rep, fmt.Errorf("the history has no record from %s to %s (it holds %d, the oldest at %s)", from.UTC().Format(time.RFC3339),
+			to.UTC().Format(time.RFC3339), len(hist), rep.HistoryStart.Format(time.RFC3339))
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(recs); i++ {
+		gaps = append(gaps, recs[i].Time.Sub(recs[i-1].Time))
+	}
+	step := 2 * time.Minute
+	if len(gaps) > 0 {
+		sorted := append([]time.Duration(nil), gaps...)
+		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+		step = sorted[len(sorted)/2]
+	}
+	var instSeconds float64
+	for i, r := range recs {
+		d := step
+		if i < len(gaps) {
+			d = gaps[i]
+		}
+		if end := r.Time.Add(d); end.After(to) {
+			d = to.Sub(r.Time)
+		}
+		if d > 3*step {
+			rep.Uncovered += d - 3*step
+			d = 3 * step
+		}
+		rep.Covered += d
+		instSeconds += float64(r.Instances) * d.Seconds()
+		rep.PeakInstances = max(rep.PeakInstances, r.Instances)
+	}
+	rep.Uncovered += recs[0].Time.Sub(from)
+	rep.InstanceHours = instSeconds / 3600
+	rep.Cost = rep.InstanceHours * rep.Hourly
+	rep.Static = float64(rep.PeakInstances) * rep.Covered.Hours() * rep.OnDemandHourly
+	rep.Saved = rep.Static - rep.Cost
+	if rep.Static > 0 {
+		rep.SavedPercent = 100 * rep.Saved / rep.Static
+	}
+	return rep, nil
+}
+
+func (r costReport) write(w0 io.Writer) {
+	w := tabwriter.NewWriter(w0, 0, 4, 2, ' ', 0)
+	defer w.Flush()
+	fmt.Fprintf(w, "cluster:\t%s\n", r.Cluster)
+	fmt.Fprintf(w, "period:\t%s to %s (%s)\n", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), roundHuman(r.To.Sub(r.From)))
+	fmt.Fprintf(w, "history:\t%d ticks covering %s", r.Records, roundHuman(r.Covered))
+	if r.Uncovered > 0 {
+		fmt.Fprintf(w, "; %s of the period has no ticks (the history starts %s)", roundHuman(r.Uncovered), r.HistoryStart.Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+	for _, m := range r.Mix {
+		fmt.Fprintf(w, "priced as:\t%d × %s %s at $%.4f/h\n", m.Count, m.Type, m.Market, m.Hourly)
+	}
+	fmt.Fprintf(w, "instance-hours:\t%.1f (peak %d instances)\n", r.InstanceHours, r.PeakInstances)
+	fmt.Fprintf(w, "cost:\t$%.2f\n", r.Cost)
+	fmt.Fprintf(w, "static fleet:\t$%.2f (%d on-demand instances for %s)\n", r.Static, r.PeakInstances, roundHuman(r.Covered))
+	fmt.Fprintf(w, "saved:\t$%.2f (%.1f%%)\n", r.Saved, r.SavedPercent)
+	if math.IsNaN(r.Cost) {
+		fmt.Fprintln(w, "warning:\tthe cost is not a number; check the price table")
+	}
+}
