@@ -85,6 +85,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("build: %w", err)
 	}
 	defer parts.Prometheus.Close()
+	pub.SetLimits(parts.Config.MinNodes, parts.Config.MaxNodes)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

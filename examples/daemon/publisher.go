@@ -14,8 +14,12 @@ import (
 // PromPublisher is an autoscaler.Publisher that keeps the autoscaler's own
 // metrics for a Prometheus scrape: ticks by outcome, tick durations, the
 // fleet's size, the last readings, safety mode, launches and
-// terminations. It registers on the Registerer it is given, never
-// globally.
+// terminations; for the alerting rules of deploy/monitoring also whether
+// this replica acted at its last tick (node_fleet_active: a standby's
+// gauges are its last active tick's), the fleet's bounds, the guardrail
+// that held the last tick, and leases that ran past their expiry or were
+// taken over from a holder that let them lapse. It registers on the
+// Registerer it is given, never globally.
 type PromPublisher struct {
 	ticks      *prometheus.CounterVec
 	duration   prometheus.Histogram
@@ -25,6 +29,11 @@ type PromPublisher struct {
 	launched   prometheus.Counter
 	terminated prometheus.Counter
 	lastTick   prometheus.Gauge
+	active     prometheus.Gauge
+	bounds     *prometheus.GaugeVec
+	hold       *prometheus.GaugeVec
+	overruns   prometheus.Counter
+	takeovers  prometheus.Counter
 
 	mu   sync.Mutex
 	last time.Time // end of the last tick, skipped or not
@@ -49,9 +58,20 @@ func NewPromPublisher(reg prometheus.Registerer) (*PromPublisher, error) {
 			Help: "Instances terminated by ticks (scale-downs, ghosts, NotReady replacements)."}),
 		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_last_tick_timestamp_seconds",
 			Help: "When the last tick that was not skipped ended, Unix time."}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_active",
+			Help: "1 when this replica's last tick held the lock and ran, 0 when it was skipped (a standby)."}),
+		bounds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_nodes_limit",
+			Help: "The fleet's configured bounds: MinNodes (bound=min) and MaxNodes (bound=max)."}, []string{"bound"}),
+		hold: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_hold",
+			Help: "1 for the guardrail code that held the last tick's action (at-max, cooldown, paused...); no sample when none did."}, []string{"code"}),
+		overruns: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_lease_overruns_total",
+			Help: "Ticks that ended after their lease had expired (the lock was held past its TTL)."}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_lock_takeovers_total",
+			Help: "Leases taken over from a holder that let them expire without releasing them (a tick that died holding the lock)."}),
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{p.ticks, p.duration, p.nodes, p.readings, p.safety, p.launched, p.terminated, p.lastTick} {
+	for _, c := range []prometheus.Collector{p.ticks, p.duration, p.nodes, p.readings, p.safety, p.launched, p.terminated, p.lastTick,
+		p.active, p.bounds, p.hold, p.overruns, p.takeovers} {
 		errs = append(errs, reg.Register(c))
 	}
 	// Every outcome from the start, so that rate() sees the first one.
@@ -70,7 +90,19 @@ func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
 	p.last = end
 	p.mu.Unlock()
 	if r.Outcome == autoscaler.OutcomeSkipped {
+		p.active.Set(0)
 		return nil
+	}
+	p.active.Set(1)
+	if r.Lease.TookOver {
+		p.takeovers.Inc()
+	}
+	if !r.Lease.Expires.IsZero() && end.After(r.Lease.Expires) {
+		p.overruns.Inc()
+	}
+	p.hold.Reset()
+	if r.Hold != "" {
+		p.hold.WithLabelValues(string(r.Hold)).Set(1)
 	}
 	p.lastTick.Set(float64(end.UnixNano()) / 1e9)
 	p.nodes.WithLabelValues("ready").Set(float64(r.ReadyNodes))
@@ -94,6 +126,13 @@ func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
 	p.launched.Add(float64(len(r.Launched)))
 	p.terminated.Add(float64(len(r.Terminated) + len(r.Ghosts) + len(r.Replaced)))
 	return nil
+}
+
+// SetLimits publishes the fleet's bounds (autoscaler.Config's MinNodes
+// and MaxNodes), for the alert on a fleet held at its ceiling.
+func (p *PromPublisher) SetLimits(minNodes, maxNodes int) {
+	p.bounds.WithLabelValues("min").Set(float64(max(minNodes, 0)))
+	p.bounds.WithLabelValues("max").Set(float64(maxNodes))
 }
 
 // LastTick returns when the last tick ended, whatever its outcome (a

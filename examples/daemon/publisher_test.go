@@ -21,7 +21,9 @@ func TestPromPublisher(t *testing.T) {
 	t0 := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
 	scaled := autoscaler.Result{Time: t0, Duration: 1500 * time.Millisecond, Outcome: autoscaler.OutcomeScaledUp, ReadyNodes: 3, Booting: 2, Instances: 5,
 		Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(82.5, t0), Memory: autoscaler.Missing(autoscaler.ErrNoData), PendingPods: autoscaler.Value(4, t0)},
-		Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}, Ghosts: []string{"i-9"}}
+		Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}, Ghosts: []string{"i-9"},
+		Lease: autoscaler.Lease{Owner: "me", Token: 4, Expires: t0.Add(time.Second), TookOver: true, PreviousOwner: "dead"}, Hold: autoscaler.HoldAtMax}
+	p.SetLimits(2, 10)
 	for _, r := range []autoscaler.Result{scaled, {Time: t0.Add(time.Minute), Outcome: autoscaler.OutcomeSkipped}} {
 		if err := p.Publish(context.Background(), r); err != nil {
 			t.Fatal(err)
@@ -68,6 +70,12 @@ func TestPromPublisher(t *testing.T) {
 		{"node_fleet_instances_terminated_total", "", 1},
 		{"node_fleet_safety_mode", "", 0},
 		{"node_fleet_last_tick_timestamp_seconds", "", float64(t0.Unix()) + 1.5},
+		{"node_fleet_active", "", 0}, // the last tick was skipped
+		{"node_fleet_nodes_limit", "min", 2},
+		{"node_fleet_nodes_limit", "max", 10},
+		{"node_fleet_hold", "at-max", 1},
+		{"node_fleet_lease_overruns_total", "", 1}, // ended 0.5s after the lease
+		{"node_fleet_lock_takeovers_total", "", 1},
 	} {
 		if got, ok := value(c.name, c.label); !ok || got != c.want {
 			t.Errorf("%s{%s} = %v (present %v), want %v", c.name, c.label, got, ok, c.want)
