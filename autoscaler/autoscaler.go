@@ -278,6 +278,11 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	outcomes := t.execute(ctx, plan)
 	res := assemble(plan, outcomes)
 	res.Time, res.Snapshot, res.Interruptions = t.now, obs.Snapshot, t.st.Interruptions
+	for _, part := range []any{t.cfg.Metrics, t.cfg.Fleet, t.cfg.Nodes} {
+		if w, ok := part.(Warner); ok {
+			res.Warnings = append(res.Warnings, w.Warnings()...)
+		}
+	}
 	if plan.Blind != "" {
 		res.Outcome, res.Reason = OutcomeFailed, plan.Blind
 		res.Err = errors.Join(obs.InstancesErr, obs.NodesErr)

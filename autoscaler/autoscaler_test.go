@@ -808,3 +808,14 @@ func TestLongHistoryDownsamples(t *testing.T) {
 		t.Errorf("%d downsampled records kept with an hour's retention, want 6", n)
 	}
 }
+
+type warningFleet struct{ autoscaler.FleetProvider }
+
+func (warningFleet) Warnings() []string { return []string{"only 2 instance types for spot"} }
+
+func TestPartsWarningsReachTheResult(t *testing.T) {
+	e := newEnv(t, 2, func(c *autoscaler.Config) { c.Fleet = warningFleet{c.Fleet} })
+	if res := e.tick(t); len(res.Warnings) != 1 || res.Warnings[0] != "only 2 instance types for spot" {
+		t.Errorf("warnings %v", res.Warnings)
+	}
+}

@@ -136,6 +136,14 @@ type NodeManager interface {
 	DeleteNode(ctx context.Context, name string) error
 }
 
+// Warner is implemented by parts that have advice about their own
+// configuration (ec2fleet: fewer instance types than AWS advises for
+// spot). The autoscaler copies the warnings of its parts that implement
+// it into every Result.
+type Warner interface {
+	Warnings() []string
+}
+
 // Notifier tells people what happened. Notify failures are logged by the
 // autoscaler and never fail a tick.
 type Notifier interface {

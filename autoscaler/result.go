@@ -78,6 +78,9 @@ type Result struct {
 	// Interruptions are the spot interruptions the state holds after the
 	// tick (with the operation that replaced each, if one did).
 	Interruptions []Interruption
+	// Warnings are the parts' advice about their configuration (see
+	// Warner).
+	Warnings []string
 	// Events are the notifications sent.
 	Events []Event
 	// Err is the error RunOnce returned with this result: the failed

@@ -99,17 +99,23 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	p := &Parts{EC2: ec2.NewFromConfig(opts.AWS), Kube: kube}
 
 	var errs []error
-	p.Fleet, err = ec2fleet.New(ec2fleet.Config{
-		ClusterID: cfg.ClusterID, Client: p.EC2,
-		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
-		Subnets:        cfg.Subnets, Strategy: ec2fleet.Strategy(cfg.Strategy), SpotShare: cfg.SpotShare,
-		InstanceType: cfg.InstanceType, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
-	})
-	errs = append(errs, err)
 	p.Store, err = state.NewDynamo(state.DynamoConfig{
 		Client: dynamodb.NewFromConfig(opts.AWS), Table: cfg.DynamoDBTable, ClusterID: cfg.ClusterID,
 		Clock: opts.Clock, Logger: log.With("part", "state"),
 	})
+	errs = append(errs, err)
+	fc := ec2fleet.Config{
+		ClusterID: cfg.ClusterID, Client: p.EC2,
+		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
+		Subnets:        cfg.Subnets, Strategy: ec2fleet.Strategy(cfg.Strategy), SpotShare: cfg.SpotShare,
+		InstanceType: cfg.InstanceType, InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
+	}
+	if p.Store != nil {
+		// Pools that refused a launch are remembered with the cluster's
+		// state: a cold start does not ask them again.
+		fc.Pools = storedPools{p.Store}
+	}
+	p.Fleet, err = ec2fleet.New(fc)
 	errs = append(errs, err)
 	p.Nodes, err = drain.New(drain.Config{
 		Client: kube, NodeSelector: cfg.NodeSelector, Timeout: cfg.DrainTimeout,
@@ -219,4 +225,20 @@ func KubeconfigFromSecret(ctx context.Context, client SecretsClient, id string) 
 		return nil, fmt.Errorf("KUBECONFIG_SECRET %s does not hold a usable kubeconfig: %w", id, err)
 	}
 	return c, nil
+}
+
+// storedPools keeps ec2fleet's unavailable pools in the cluster's DynamoDB
+// item (attribute x_unavailable_pools), written under the tick's lease.
+type storedPools struct{ d *state.Dynamo }
+
+// Load implements ec2fleet.PoolMemory.
+func (s storedPools) Load(ctx context.Context) ([]ec2fleet.UnavailablePool, error) {
+	var pools []ec2fleet.UnavailablePool
+	_, err := s.d.LoadJSON(ctx, "unavailable_pools", &pools)
+	return pools, err
+}
+
+// Save implements ec2fleet.PoolMemory.
+func (s storedPools) Save(ctx context.Context, pools []ec2fleet.UnavailablePool) error {
+	return s.d.SaveJSON(ctx, "unavailable_pools", pools)
 }

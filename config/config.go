@@ -90,6 +90,9 @@ type Config struct {
 	SpotShare float64
 	// InstanceType overrides the launch template's type (INSTANCE_TYPE).
 	InstanceType string
+	// InstanceTypes are the instance types a launch may use
+	// (INSTANCE_TYPES), across every subnet; one size class.
+	InstanceTypes []string
 
 	// Thresholds configures the threshold policy (CPU_HIGH_PERCENT,
 	// CPU_LOW_PERCENT, MEMORY_HIGH_PERCENT, MEMORY_LOW_PERCENT,
@@ -248,6 +251,9 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	if cfg.MinNodes > cfg.MaxNodes && fine("MIN_NODES", "MAX_NODES") {
 		problems = append(problems, fmt.Sprintf("%s (%d) must not exceed %s (%d)", name("MIN_NODES"), cfg.MinNodes, name("MAX_NODES"), cfg.MaxNodes))
+	}
+	if _, one := values["INSTANCE_TYPE"]; one && len(cfg.InstanceTypes) > 0 && fine("INSTANCE_TYPE", "INSTANCE_TYPES") {
+		problems = append(problems, fmt.Sprintf("%s and %s are both set: set one of them", name("INSTANCE_TYPE"), name("INSTANCE_TYPES")))
 	}
 	_, id := values["LAUNCH_TEMPLATE_ID"]
 	_, nm := values["LAUNCH_TEMPLATE_NAME"]

@@ -101,6 +101,19 @@ func settings() []setting {
 			parse: func(c *Config, v string) error {
 				return str(&c.InstanceType, v, instanceType, "want an instance type such as t3.medium")
 			}},
+		{env: "INSTANCE_TYPES", programs: both,
+			help: "the instance types a launch may use, comma-separated, one size class (e.g. m5.large,m5a.large,m6i.large,m7i.large): one EC2 Fleet call over every type and subnet, spot price-capacity-optimized; AWS advises at least 10 types for spot; instead of INSTANCE_TYPE",
+			parse: func(c *Config, v string) error {
+				c.InstanceTypes = nil
+				for _, t := range strings.Split(v, ",") {
+					t = strings.TrimSpace(t)
+					if !instanceType.MatchString(t) {
+						return fmt.Errorf("%q: want instance types such as m5.large, comma-separated", t)
+					}
+					c.InstanceTypes = append(c.InstanceTypes, t)
+				}
+				return nil
+			}},
 		{env: "CPU_HIGH_PERCENT", programs: both,
 			help:  "average CPU above this scales up, 0 to 100",
 			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },

@@ -9,6 +9,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,6 +82,9 @@ type DynamoConfig struct {
 // item. It is safe for concurrent use, also from several processes.
 type Dynamo struct {
 	cfg DynamoConfig
+
+	mu    sync.Mutex
+	token int64 // of the lease this store last acquired, for SaveJSON
 }
 
 var (
@@ -202,6 +206,9 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 	}
 	old := out.Attributes
 	lease := autoscaler.Lease{Owner: owner, Token: getNum(old, attrToken) + 1, Expires: expires}
+	d.mu.Lock()
+	d.token = lease.Token
+	d.mu.Unlock()
 	if prev := getStr(old, attrOwner); prev != "" && prev != owner {
 		// The condition let us in over another owner: its lease had expired.
 		lease.TookOver, lease.PreviousOwner = true, prev

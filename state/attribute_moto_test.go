@@ -1,0 +1,55 @@
+package state_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// An extra attribute (ec2fleet's unavailable pools) is written only under
+// the store's current lease, survives the state's own saves, and reads back.
+func TestMotoExtraAttributeIsFencedAndKept(t *testing.T) {
+	c, table := motoTable(t)
+	clk := testingclock.NewFakePassiveClock(t0)
+	d := newStore(t, c, table, clk)
+	ctx := context.Background()
+	type pools struct{ Zones []string }
+	if err := d.SaveJSON(ctx, "unavailable_pools", pools{Zones: []string{"a"}}); !errors.Is(err, autoscaler.ErrLeaseLost) {
+		t.Errorf("save without a lease: %v, want ErrLeaseLost", err)
+	}
+	lease, err := d.Acquire(ctx, "alice", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SaveJSON(ctx, "unavailable_pools", pools{Zones: []string{"eu-west-1a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(ctx, lease, autoscaler.ClusterState{NodeCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	var got pools
+	if ok, err := d.LoadJSON(ctx, "unavailable_pools", &got); err != nil || !ok || len(got.Zones) != 1 || got.Zones[0] != "eu-west-1a" {
+		t.Errorf("load: %v %v %+v", ok, err, got)
+	}
+	// Another replica takes the lock after the lease expires: this
+	// store's writes are refused.
+	clk.SetTime(t0.Add(2 * time.Minute))
+	other := newStore(t, c, table, clk)
+	if _, err := other.Acquire(ctx, "bob", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SaveJSON(ctx, "unavailable_pools", pools{}); !errors.Is(err, autoscaler.ErrLeaseLost) {
+		t.Errorf("save under a lost lease: %v, want ErrLeaseLost", err)
+	}
+	if ok, err := d.LoadJSON(ctx, "never_written", &got); ok || err != nil {
+		t.Errorf("missing attribute: %v %v", ok, err)
+	}
+	if _, err := d.LoadJSON(ctx, "Bad Name", &got); err == nil {
+		t.Error("bad attribute name accepted")
+	}
+}
