@@ -85,7 +85,7 @@ func TestLoadEverySetting(t *testing.T) {
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
 		Strategy: StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
 		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute,
-		Calendar: []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
+		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
 		NodeSelector: "role=worker", Interval: time.Minute, Listen: ":8080", LogLevel: slog.LevelInfo,
