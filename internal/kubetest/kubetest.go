@@ -2,8 +2,11 @@
 // command (scripts/svc/kube.sh) starts, and plays the parts of a cluster
 // that run there without a process of their own: it creates Nodes and
 // writes their status as a kubelet would, binds pending pods as a
-// scheduler would, and marks pods Running and Ready, or finishes their
-// termination, as their kubelet would.
+// scheduler would (or marks them unschedulable, as it does with pods that
+// fit nowhere), creates PersistentVolumes bound to claims as a provisioner
+// would (K3s's local-path, or a zonal network volume), and marks pods
+// Running and Ready, or finishes their termination, as their kubelet
+// would.
 //
 // Every object a test creates lives in its own namespace or carries a name
 // unique to the run, and is deleted when the test ends, so that tests can
