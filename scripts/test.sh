@@ -135,6 +135,12 @@ for m in $(git ls-files '*/go.mod' | xargs -r -n1 dirname); do
 	NESTED+=("$m")
 done
 
+# --- alerting rules (deploy/monitoring): promtool comes with Debian's
+# prometheus package (scripts/svc/prometheus.sh installs it).
+log "alerting rules: promtool check rules, promtool test rules"
+(cd deploy/monitoring && promtool check rules node-fleet.rules.yml && promtool test rules node-fleet.rules.test.yml)
+# --- end of alerting rules
+
 log "tests (integration required: none may skip)"
 export NODEFLEET_REQUIRE_INTEGRATION=1
 go test -count=1 -timeout 30m -v ./... 2>&1 | grep -vE "^(=== (RUN|PAUSE|CONT|NAME)|\s+--- PASS)" | tee "$RUN/go-test.log"
