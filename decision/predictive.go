@@ -23,14 +23,12 @@ type Event = autoscaler.KnownEvent
 
 // PredictiveConfig sets the predictive policy.
 type PredictiveConfig struct {
-	// PodsPerNode is how many pods one node holds. Required.
+	// PodsPerNode converts the calendar events given in pods
+	// (Event.Pods) into worker units; events given in Nodes need none.
+	// Default 0: an event of the configuration given only in pods is
+	// refused, one of the cluster's state is left out (the reason says
+	// so).
 	PodsPerNode float64
-	// DemandMetric names the custom metric that gives the demand in pods
-	// (see DefaultDemandMetric), now in the snapshot and in the past in
-	// the history's Record.Custom. Records without it fall back to
-	// CPU/100 * Nodes * PodsPerNode + PendingPods. Default
-	// DefaultDemandMetric.
-	DemandMetric string
 	// Lead is how far ahead capacity must be right: the longest
 	// boot-and-join time plus the tick interval (a node asked for now
 	// may be needed just before the next tick could ask again).
@@ -67,8 +65,13 @@ type PredictiveConfig struct {
 // the last SpikeWindow, and the calendar's known events. It scales up to
 // that many nodes and down when fewer suffice.
 //
-// It needs the demand in the history: a MetricSource that puts
-// DemandMetric into Snapshot.Custom (the autoscaler records it). Its
+// The demand is in worker units, as the scheduler sees it
+// (autoscaler.DemandOf: the requests of the pods on the workers plus the
+// placeable pending ones), now from Snapshot.Scheduler and in the past
+// from the history (autoscaler.RecordDemand: a MetricSource that sets
+// Snapshot.Scheduler passes its snapshot through autoscaler.WithDemand, so
+// that the tick records it). The simulator and metrics.KubeScheduler
+// build that view with the same autoscaler.NewSchedulerView. Its
 // seasonality needs a history that spans a day plus the lead time (at
 // 2-minute ticks, HistoryLimit 750), a week for the day of the week
 // (5,070 records): see docs/benchmarks.md for what a DynamoDB item holds.
@@ -84,11 +87,8 @@ type Predictive struct {
 func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !(cfg.PodsPerNode > 0) || math.IsInf(cfg.PodsPerNode, 0) {
-		bad("PodsPerNode must be positive, got %v", cfg.PodsPerNode)
-	}
-	if cfg.DemandMetric == "" {
-		cfg.DemandMetric = DefaultDemandMetric
+	if math.IsNaN(cfg.PodsPerNode) || math.IsInf(cfg.PodsPerNode, 0) || cfg.PodsPerNode < 0 {
+		bad("PodsPerNode must be 0 or positive, got %v", cfg.PodsPerNode)
 	}
 	for _, d := range []struct {
 		name string
@@ -124,6 +124,9 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		if math.IsNaN(e.Pods) || e.Pods < 0 || math.IsNaN(e.Nodes) || e.Nodes < 0 || math.IsNaN(e.Factor) || e.Factor < 0 {
 			bad("Calendar[%d] (%q): Pods, Nodes and Factor must not be negative, got %v, %v and %v", i, e.Name, e.Pods, e.Nodes, e.Factor)
 		}
+		if e.Pods > 0 && e.Nodes == 0 && cfg.PodsPerNode == 0 {
+			bad("Calendar[%d] (%q): given in Pods, it needs PodsPerNode (or give it in Nodes)", i, e.Name)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("predictive policy: %w", err)
@@ -137,7 +140,7 @@ func (p *Predictive) Config() PredictiveConfig { return p.cfg }
 
 // Forecast is what the predictive policy expects.
 type Forecast struct {
-	// Now is the current demand in pods; Point the forecast of the
+	// Now is the current demand in worker units; Point the forecast of the
 	// demand at now+Lead (trend and seasonality, no margin).
 	Now, Point float64
 	// Trend and Seasonal are the two forecasts Point blends; Seasonal is
@@ -146,28 +149,34 @@ type Forecast struct {
 	// Season is "week", "day" or "" (none).
 	Season string
 	// Spike is the rise within one lead time the capacity must absorb,
-	// in pods (the SpikeQuantile of recent rises).
+	// in worker units (the SpikeQuantile of recent rises).
 	Spike float64
 	// Event names the calendar event that raised the forecast, if any.
 	Event string
-	// Pods is the capacity to have Ready: the largest of Point,
-	// Now+Spike and the event's level, with Headroom.
-	Pods float64
+	// Nodes is the capacity to have Ready, in worker units: the largest
+	// of Point, Now+Spike and the event's level, with Headroom.
+	Nodes float64
 }
 
-// demandOf reads a record's demand; NaN when it has none.
-func (p *Predictive) demandOf(r autoscaler.Record) float64 {
-	if v, ok := r.Custom[p.cfg.DemandMetric]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
-		return v
+// demandOf reads a record's demand in worker units; NaN when it has none.
+func (p *Predictive) demandOf(r autoscaler.Record) float64 { return autoscaler.RecordDemand(r) }
+
+// eventNodes is an event's level in worker units; ok false when it is
+// given in pods and PodsPerNode is not set.
+func (c *PredictiveConfig) eventNodes(e Event) (nodes float64, ok bool) {
+	switch {
+	case e.Nodes > 0:
+		return e.Nodes, true
+	case e.Pods > 0 && c.PodsPerNode > 0:
+		return e.Pods / c.PodsPerNode, true
+	case e.Pods > 0:
+		return 0, false
 	}
-	if math.IsNaN(r.CPU) || math.IsNaN(r.PendingPods) {
-		return math.NaN()
-	}
-	return r.CPU/100*float64(r.Nodes)*p.cfg.PodsPerNode + r.PendingPods
+	return 0, true
 }
 
 // Forecast computes the forecast at now from history (oldest first, as in
-// PolicyInput.History) and the current demand in pods.
+// PolicyInput.History) and the current demand in worker units.
 func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, current float64) Forecast {
 	c := p.cfg
 	f := Forecast{Now: current, Seasonal: math.NaN()}
@@ -228,9 +237,9 @@ func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, curren
 	// make a huge fraction).
 	if c.SpikeQuantile > 0 {
 		g := p.riseQuantile(now, history)
-		f.Spike = g * math.Max(current, c.PodsPerNode)
+		f.Spike = g * math.Max(current, 1)
 	}
-	f.Pods = math.Max(f.Point, current+f.Spike)
+	f.Nodes = math.Max(f.Point, current+f.Spike)
 
 	// Known events in the lead time.
 	horizon := now.Add(c.Lead)
@@ -239,19 +248,20 @@ func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, curren
 		if !e.Start.Before(horizon) || !e.End.After(now) {
 			continue
 		}
-		level := math.Max(f.Pods, math.Max(e.Pods, e.Nodes*c.PodsPerNode))
+		en, _ := c.eventNodes(e)
+		level := math.Max(f.Nodes, en)
 		if e.Factor > 1 && now.Before(e.Start) {
 			// Once the event has begun its demand is observed; the
 			// factor is for the surge not yet seen.
 			level = math.Max(level, f.Point*e.Factor)
 		}
-		if level > f.Pods {
-			f.Pods = level
+		if level > f.Nodes {
+			f.Nodes = level
 			names = append(names, e.Name)
 		}
 	}
 	f.Event = strings.Join(names, ", ")
-	f.Pods *= 1 + c.Headroom
+	f.Nodes *= 1 + c.Headroom
 	return f
 }
 
@@ -274,7 +284,7 @@ func (p *Predictive) meanAround(history []autoscaler.Record, t time.Time, half t
 
 // riseQuantile is the SpikeQuantile of the relative rises within one lead
 // time in the last SpikeWindow: for each record, the highest demand in
-// the lead time after it, less its own, over max(its own, PodsPerNode).
+// the lead time after it, less its own, over max(its own, one node).
 // Falls count as 0; rises into calendar events are left out.
 func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) float64 {
 	c := p.cfg
@@ -312,7 +322,7 @@ func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) fl
 			continue
 		}
 		peak := d[deque[0]]
-		rise := math.Max(0, peak-d[i]) / math.Max(d[i], c.PodsPerNode)
+		rise := math.Max(0, peak-d[i]) / math.Max(d[i], 1)
 		if len(top) < k+1 {
 			top = append(top, rise)
 		} else if rise > top[len(top)-1] {
@@ -353,25 +363,30 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 		p = &q
 	}
 	c := p.cfg
-	cur, estimated, ok := currentDemand(in, c.DemandMetric, c.PodsPerNode)
+	cur, ok := autoscaler.DemandOf(in.Snapshot)
 	if !ok {
-		return autoscaler.HoldBecause("predictive: demand unknown (no %s, cpu=%s pending=%s)", c.DemandMetric, in.Snapshot.CPU, in.Snapshot.PendingPods)
+		return autoscaler.HoldBecause("predictive: demand unknown (no scheduler view with a worker template; pending=%s)", in.Snapshot.PendingPods)
+	}
+	var skipped []string
+	for _, e := range c.Calendar {
+		if _, ok := c.eventNodes(e); !ok {
+			skipped = append(skipped, e.Name)
+		}
 	}
 	f := p.Forecast(in.Now, in.History, cur)
-	target := nodesFor(f.Pods, c.PodsPerNode)
-	why := fmt.Sprintf("demand %.0f pods", cur)
-	if estimated {
-		why += " (cpu+pending)"
-	}
-	why += fmt.Sprintf(", in %s %.0f (trend %.0f", c.Lead, f.Point, f.Trend)
+	target := nodesFor(f.Nodes)
+	why := fmt.Sprintf("demand %.2f nodes, in %s %.2f (trend %.2f", cur, c.Lead, f.Point, f.Trend)
 	if f.Season != "" {
-		why += fmt.Sprintf(", a %s ago %.0f", f.Season, f.Seasonal)
+		why += fmt.Sprintf(", a %s ago %.2f", f.Season, f.Seasonal)
 	}
-	why += fmt.Sprintf("), spike cover %.0f", f.Spike)
+	why += fmt.Sprintf("), spike cover %.2f", f.Spike)
 	if f.Event != "" {
 		why += ", event " + f.Event
 	}
-	why += fmt.Sprintf(": %.0f pods need %d nodes, %d Ready", f.Pods, target, in.ReadyNodes)
+	if len(skipped) > 0 {
+		why += fmt.Sprintf(", events given in pods left out (no PodsPerNode): %s", strings.Join(skipped, ", "))
+	}
+	why += fmt.Sprintf(": %.2f nodes' worth needs %d nodes, %d Ready", f.Nodes, target, in.ReadyNodes)
 	switch {
 	case target > in.ReadyNodes:
 		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: target - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}

@@ -25,14 +25,22 @@ type ShippedConfig struct {
 	// Threshold configures the threshold policy; zero means
 	// DefaultThresholdConfig.
 	Threshold *ThresholdConfig
-	// PodsPerNode is how many pods a node holds, for the reactive and
-	// predictive policies.
-	PodsPerNode float64
-	// Headroom is the reactive policy's spare capacity (0.3: 30%).
+	// Headroom is the reactive policy's spare capacity (0.3: 30%), also
+	// the reactive half of the predictive policy's. Default 0. The
+	// reactive and predictive policies read the demand in worker units
+	// from the scheduler's view (Snapshot.Scheduler), so they need no
+	// pod size.
 	Headroom float64
 	// Lead is the predictive policy's lead time: the longest
 	// boot-and-join plus a tick interval. Default 4 minutes.
 	Lead time.Duration
+	// SpikeQuantile is the predictive policy's spike cover (see
+	// PredictiveConfig.SpikeQuantile). Default 0.99; negative turns it
+	// off.
+	SpikeQuantile float64
+	// PodsPerNode converts calendar events given in pods into nodes (see
+	// PredictiveConfig.PodsPerNode); 0 when events are given in nodes.
+	PodsPerNode float64
 	// Calendar lists the predictive policy's known events.
 	Calendar []Event
 }
@@ -64,17 +72,17 @@ func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
 		}
 		return NewThreshold(th)
 	case PolicyReactive:
-		return NewReactive(ReactiveConfig{PodsPerNode: c.PodsPerNode, Headroom: c.Headroom})
+		return NewReactive(ReactiveConfig{Headroom: c.Headroom})
 	case PolicyPredictive:
 		lead := c.Lead
 		if lead == 0 {
 			lead = 4 * time.Minute
 		}
-		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: lead, Calendar: c.Calendar})
+		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: lead, SpikeQuantile: c.SpikeQuantile, Calendar: c.Calendar})
 		if err != nil {
 			return nil, err
 		}
-		re, err := NewReactive(ReactiveConfig{PodsPerNode: c.PodsPerNode, Headroom: c.Headroom})
+		re, err := NewReactive(ReactiveConfig{Headroom: c.Headroom})
 		if err != nil {
 			return nil, err
 		}

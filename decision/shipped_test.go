@@ -13,9 +13,10 @@ import (
 func TestShippedBuildsEveryName(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	in := autoscaler.PolicyInput{Now: now, ReadyNodes: 3, MinNodes: 2, MaxNodes: 10,
-		Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(12, now)}}
+		Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(12, now),
+			Scheduler: view(20, 12)}}
 	for _, name := range decision.ShippedNames() {
-		p, err := decision.Shipped(decision.ShippedConfig{Name: name, PodsPerNode: 4})
+		p, err := decision.Shipped(decision.ShippedConfig{Name: name})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

@@ -4,28 +4,53 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
+	"os"
 	"time"
 
+	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/internal/sim"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
-// benchRows are the benchmark's rows after the static fleet: policy and
-// mode.
+// benchRows are the benchmark's rows after the static fleet and the
+// oracle: the shipped policies at their defaults, in both modes.
 var benchRows = []struct{ policy, mode string }{
-	{"threshold", "lambda"},
-	{"reactive", "lambda"},
-	{"reactive30", "lambda"},
-	{"predictive", "lambda"},
-	{"predictive", "daemon"},
+	{decision.PolicyThreshold, "lambda"},
+	{decision.PolicyReactive, "lambda"},
+	{decision.PolicyPredictive, "lambda"},
+	{decision.PolicyThreshold, "daemon"},
+	{decision.PolicyReactive, "daemon"},
+	{decision.PolicyPredictive, "daemon"},
+}
+
+// observed is the demand the predictive policy saw, tick by tick.
+type observed struct {
+	times []time.Time
+	vals  []float64
+}
+
+// record returns an OnResult that keeps the scheduler's Demand of every
+// tick that had one.
+func (o *observed) record() func(autoscaler.Result) {
+	return func(r autoscaler.Result) {
+		if d, ok := autoscaler.DemandOf(r.Snapshot); ok {
+			o.times = append(o.times, r.Time)
+			o.vals = append(o.vals, d)
+		}
+	}
 }
 
 // compare runs the benchmark's rows on in and prints one table (or a JSON
-// array), then the predictive policy's forecast error.
+// array), then the predictive policy's forecast error against the naive
+// forecast, and with -frontier the sweep and its chart.
 func compare(ctx context.Context, o options, in input, out, errOut io.Writer) error {
 	var rows []summary
-	var static summary
+	seen := map[string]*observed{}
 	for i, r := range benchRows {
 		cfg, err := simConfig(o, in, r.policy, sim.Mode(r.mode))
 		if err != nil {
@@ -34,6 +59,10 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		if o.progress {
 			cfg.OnProgress = progressBar(errOut, fmt.Sprintf("%d/%d %s %s", i+1, len(benchRows), r.policy, r.mode))
 		}
+		if r.policy == decision.PolicyPredictive {
+			seen[r.mode] = &observed{}
+			cfg.OnResult = seen[r.mode].record()
+		}
 		rep, err := sim.Run(ctx, cfg)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", r.policy, r.mode, err)
@@ -41,33 +70,48 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		s := summarize(r.policy, rep)
 		if i == 0 {
 			// The static fleet: sized for the peak, never short (it
-			// is up before the trace starts), billed for every second.
-			static = summary{Policy: "static", Mode: "-", Start: s.Start, End: s.End, CostUSD: rep.StaticCostUSD,
-				StaticCostUSD: rep.StaticCostUSD, StaticNodes: rep.StaticNodes, OracleCostUSD: rep.OracleCostUSD,
-				OracleRatio: rep.StaticCostUSD / rep.OracleCostUSD, DemandPodMinutes: rep.DemandPodMinutes, PeakNodes: rep.StaticNodes}
-			rows = append(rows, static)
+			// is up before the trace starts), billed for every second;
+			// the oracle: the exact nodes each step, no boot time.
+			rows = append(rows,
+				summary{Policy: "static", Mode: "-", Start: s.Start, End: s.End, CostUSD: rep.StaticCostUSD,
+					StaticCostUSD: rep.StaticCostUSD, StaticNodes: rep.StaticNodes, OracleCostUSD: rep.OracleCostUSD,
+					OracleRatio: rep.StaticCostUSD / rep.OracleCostUSD, DemandPodMinutes: rep.DemandPodMinutes, PeakNodes: rep.StaticNodes},
+				summary{Policy: "oracle", Mode: "-", Start: s.Start, End: s.End, CostUSD: rep.OracleCostUSD,
+					StaticCostUSD: rep.StaticCostUSD, StaticNodes: rep.StaticNodes, OracleCostUSD: rep.OracleCostUSD,
+					OracleRatio: 1, SavingsPct: 100 * (1 - rep.OracleCostUSD/rep.StaticCostUSD), DemandPodMinutes: rep.DemandPodMinutes})
 		}
 		rows = append(rows, s)
+	}
+	var sweep []sweepPoint
+	if o.frontier != "" {
+		var err error
+		if sweep, err = frontier(ctx, o, in, errOut); err != nil {
+			return err
+		}
+		if err := writeFrontier(o.frontier, in.name, sweep); err != nil {
+			return err
+		}
 	}
 	if o.asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	cfg, err := simConfig(o, in, "threshold", sim.ModeLambda)
+	cfg, err := simConfig(o, in, decision.PolicyThreshold, sim.ModeLambda)
 	if err != nil {
 		return err
 	}
 	ac := cfg.Autoscaler
-	fmt.Fprintf(out, "%s, %s to %s (UTC), step %s; the peak needs %d nodes of %g pods.\n",
+	fmt.Fprintf(out, "%s, %s to %s (UTC), step %s; the peak needs %d nodes of %g demand units (seed %d).\n\n",
 		in.name, in.start.Format("2006-01-02 15:04"), in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02 15:04"),
-		in.step, static.StaticNodes, o.podsPerNode)
-	fmt.Fprintf(out, "Model: boot-and-join %s-%s (uniform, seed %d), %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum, "+
-		"%g spot interruptions per instance-hour, %g launch-failure chance per tick; lambda ticks every %s, daemon every %s and on pending pods. "+
-		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, HistoryLimit %d (predictive in lambda mode %d).\n\n",
-		cfg.BootMin, cfg.BootMax, o.seed, cfg.Market, cfg.SpotPrice, cfg.OnDemandPrice, o.interruptions, o.launchFailures,
-		sim.ModeLambda.Interval(), sim.ModeDaemon.Interval(), ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.HistoryLimit, sim.HistoryLimit("predictive", sim.ModeLambda))
-	fmt.Fprintln(out, "| policy | mode | cost $ | static $ | oracle $ | cost/oracle | savings % | unserved pod-min | unserved % | scale-ups | scale-downs | surges | p50 ttc s | p95 ttc s |")
+		in.step, rows[0].StaticNodes, o.podsPerNode, o.seed)
+	fmt.Fprintf(out, "Model: %s. %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum. "+
+		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, join timeout %s, HistoryLimit %d (predictive %d in lambda mode, %d in daemon mode). "+
+		"Policies as shipped (decision.Shipped, the programs' defaults).\n\n",
+		cfg.Model, cfg.Market, cfg.SpotPrice, cfg.OnDemandPrice,
+		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit,
+		sim.HistoryLimit(decision.PolicyPredictive, sim.ModeLambda), sim.HistoryLimit(decision.PolicyPredictive, sim.ModeDaemon))
+	fmt.Fprintln(out, "| policy | mode | cost $ | cost/oracle | savings % | unserved unit-min | unserved % | scale-ups | scale-downs | interruptions | ghosts | surges | p50 ttc s | p95 ttc s |")
 	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range rows {
 		// Without a surge there is no time to capacity to report.
@@ -75,23 +119,121 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		if s.Surges > 0 {
 			p50, p95 = fmt.Sprintf("%.0f", s.P50TimeToCapacityS), fmt.Sprintf("%.0f", s.P95TimeToCapacityS)
 		}
-		fmt.Fprintf(out, "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.0f | %.3f | %d | %d | %d | %s | %s |\n",
-			s.Policy, s.Mode, s.CostUSD, s.StaticCostUSD, s.OracleCostUSD, s.OracleRatio, s.SavingsPct,
-			s.UnservedPodMinutes, s.UnservedPct, s.ScaleUps, s.ScaleDowns, s.Surges, p50, p95)
+		fmt.Fprintf(out, "| %s | %s | %.2f | %.2f | %.1f | %.0f | %.3f | %d | %d | %d | %d | %d | %s | %s |\n",
+			s.Policy, s.Mode, s.CostUSD, s.OracleRatio, s.SavingsPct,
+			s.UnservedPodMinutes, s.UnservedPct, s.ScaleUps, s.ScaleDowns, s.Interruptions, s.Ghosts, s.Surges, p50, p95)
 	}
 	fmt.Fprintln(out)
 	for _, mode := range []sim.Mode{sim.ModeLambda, sim.ModeDaemon} {
-		spec := sim.PolicySpec{Name: "predictive", PodsPerNode: o.podsPerNode, Mode: mode, Calendar: in.calendar}
-		p, err := decision.NewPredictive(decision.PredictiveConfig{PodsPerNode: o.podsPerNode, Lead: spec.Lead(), Calendar: in.calendar})
+		p, err := decision.NewPredictive(decision.PredictiveConfig{Calendar: in.calendar})
 		if err != nil {
 			return err
 		}
-		sc, err := sim.ScoreForecast(p, in.start, in.step, in.demand, mode.Interval(), sim.HistoryLimit("predictive", mode))
+		ob := seen[string(mode)]
+		sc, err := sim.ScoreSeries(p, ob.times, ob.vals, sim.HistoryLimit(decision.PolicyPredictive, mode))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "forecast error, %s mode (lead %s, every %s): MAPE %.1f%% (naive \"as now\" %.1f%%) over %d forecasts; capacity target covered the lead time's peak %.1f%% of the time\n",
-			mode, spec.Lead(), mode.Interval(), sc.MAPE, sc.NaiveMAPE, sc.Forecasts, 100*sc.Covered)
+		fmt.Fprintf(out, "forecast error, %s mode (lead %s, on the demand the policy observed at its %d ticks): MAPE %.1f%% (naive \"as now\" %.1f%%) over %d forecasts; capacity target covered the lead time's peak %.1f%% of the time\n",
+			mode, p.Config().Lead, len(ob.times), sc.MAPE, sc.NaiveMAPE, sc.Forecasts, 100*sc.Covered)
+	}
+	if len(sweep) > 0 {
+		fmt.Fprintf(out, "\nFrontier (lambda mode, each shipped policy over its main setting; chart %s):\n\n", o.frontier)
+		fmt.Fprintln(out, "| policy | setting | value | cost $ | cost/oracle | unserved % |")
+		fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|")
+		for _, p := range sweep {
+			fmt.Fprintf(out, "| %s | %s | %g | %.2f | %.2f | %.3f |\n", p.policy, p.setting, p.value, p.s.CostUSD, p.s.OracleRatio, p.s.UnservedPct)
+		}
 	}
 	return nil
+}
+
+// sweepPoint is one run of the frontier.
+type sweepPoint struct {
+	policy, setting string
+	value           float64
+	s               summary
+}
+
+// frontier runs each shipped policy in lambda mode over its main setting.
+func frontier(ctx context.Context, o options, in input, errOut io.Writer) ([]sweepPoint, error) {
+	var out []sweepPoint
+	for _, policy := range decision.ShippedNames() {
+		name, values := sim.MainSetting(policy)
+		for _, v := range values {
+			cfg, err := simConfigWith(o, in, sim.PolicySpec{Name: policy, Calendar: in.calendar, Setting: &v}, sim.ModeLambda)
+			if err != nil {
+				return nil, err
+			}
+			if o.progress {
+				cfg.OnProgress = progressBar(errOut, fmt.Sprintf("frontier %s %g", policy, v))
+			}
+			rep, err := sim.Run(ctx, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("frontier %s %g: %w", policy, v, err)
+			}
+			out = append(out, sweepPoint{policy: policy, setting: name, value: v, s: summarize(policy, rep)})
+		}
+	}
+	return out, nil
+}
+
+// writeFrontier draws cost (as a multiple of the oracle) against the
+// unserved share, one line per policy through its settings.
+func writeFrontier(path, trace string, pts []sweepPoint) error {
+	p := plot.New()
+	p.Title.Text = trace + ": cost against unserved demand (lambda mode, the real model)"
+	p.X.Label.Text = "unserved demand, % (log scale)"
+	p.Y.Label.Text = "cost / oracle"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	colors := map[string]color.Color{
+		decision.PolicyThreshold:  color.RGBA{R: 200, G: 40, B: 40, A: 255},
+		decision.PolicyReactive:   color.RGBA{R: 30, G: 90, B: 200, A: 255},
+		decision.PolicyPredictive: color.RGBA{R: 20, G: 140, B: 60, A: 255},
+	}
+	for _, policy := range decision.ShippedNames() {
+		var xys plotter.XYs
+		var labels []string
+		for _, pt := range pts {
+			if pt.policy == policy {
+				// The log scale needs a positive x: nothing unserved
+				// is drawn at 0.0001%.
+				xys = append(xys, plotter.XY{X: max(pt.s.UnservedPct, 1e-4), Y: pt.s.OracleRatio})
+				labels = append(labels, fmt.Sprintf("%g", pt.value))
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return fmt.Errorf("-frontier: %w", err)
+		}
+		l.Color, s.Color = colors[policy], colors[policy]
+		l.Width = vg.Points(1)
+		p.Add(l, s)
+		name, _ := sim.MainSetting(policy)
+		p.Legend.Add(policy+" ("+name+")", l, s)
+		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+		if err != nil {
+			return fmt.Errorf("-frontier: %w", err)
+		}
+		p.Add(lb)
+	}
+	w, err := p.WriterTo(24*vg.Centimeter, 15*vg.Centimeter, "png")
+	if err != nil {
+		return fmt.Errorf("-frontier: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("-frontier: %w", err)
+	}
+	if _, err := w.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("-frontier: write %s: %w", path, err)
+	}
+	return f.Close()
 }

@@ -56,10 +56,15 @@ type options struct {
 	seed            uint64
 	interruptions   float64
 	launchFailures  float64
-	quiet, asJSON   bool
-	compare         bool
-	chart           string
-	progress        bool // stderr is a terminal
+	model           string
+	frontier        string
+	// setInterruptions and setLaunchFailures say whether the flags
+	// were given (else the model's rates apply).
+	setInterruptions, setLaunchFailures bool
+	quiet, asJSON                       bool
+	compare                             bool
+	chart                               string
+	progress                            bool // stderr is a terminal
 }
 
 // input is the demand to replay and where it came from.
@@ -85,8 +90,10 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.Float64Var(&o.podsPerNode, "pods-per-node", 10, "pods one node serves")
 	fs.IntVar(&o.maxNodes, "max-nodes", 0, "MaxNodes guardrail; default twice the peak's nodes (at least 10)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed for the random draws (boot times, interruptions, capacity)")
-	fs.Float64Var(&o.interruptions, "interruptions", 0, "spot interruption notices per instance-hour (2-minute notice)")
-	fs.Float64Var(&o.launchFailures, "launch-failures", 0, "chance (0-1) that a tick finds no launch capacity")
+	fs.Float64Var(&o.interruptions, "interruptions", sim.DefaultModel().InterruptionRate, "spot interruption notices per instance-hour (2-minute notice); the ideal model's default is 0")
+	fs.Float64Var(&o.launchFailures, "launch-failures", sim.DefaultModel().LaunchFailureRate, "chance (0-1) that a tick finds no launch capacity; the ideal model's default is 0")
+	fs.StringVar(&o.model, "model", "real", "the cluster model: real (a real cluster's lags, internal/sim.DefaultModel) or ideal (the old model without lags)")
+	fs.StringVar(&o.frontier, "frontier", "", "with -compare: also sweep each shipped policy's main setting (lambda mode) and write the cost-against-unserved chart to this PNG")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary")
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object (with -compare, an array)")
 	fs.BoolVar(&o.compare, "compare", false, "run the benchmark's policies and modes on the input and print one table")
@@ -97,6 +104,14 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "interruptions":
+			o.setInterruptions = true
+		case "launch-failures":
+			o.setLaunchFailures = true
+		}
+	})
 	o.progress = stderrTTY && !o.asJSON
 	in, err := loadInput(o)
 	if err != nil {
@@ -144,12 +159,13 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fmt.Fprintf(out, "  static fleet        $%.2f (%d nodes sized for the peak)\n", rep.StaticCostUSD, rep.StaticNodes)
 	fmt.Fprintf(out, "  oracle              $%.2f (exact nodes each step, no boot time); fleet is %.2fx\n", rep.OracleCostUSD, s.OracleRatio)
 	fmt.Fprintf(out, "  savings             %.1f%% against the static fleet\n", s.SavingsPct)
-	fmt.Fprintf(out, "  unserved demand     %.0f pod-minutes (%.3f%% of %.0f)\n", rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes)
+	fmt.Fprintf(out, "  unserved demand     %.0f unit-minutes (%.3f%% of %.0f)\n", rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes)
 	fmt.Fprintf(out, "  scale-ups/downs     %d / %d (%d launched, %d terminated)\n", rep.ScaleUps, rep.ScaleDowns, rep.Launched, rep.Terminated)
 	fmt.Fprintf(out, "  time to capacity    p50 %s, p95 %s over %d surges\n", sim.Percentile(rep.TimeToCapacity, 50), sim.Percentile(rep.TimeToCapacity, 95), len(rep.TimeToCapacity))
-	if rep.Interruptions+rep.CapacityFailures > 0 {
-		fmt.Fprintf(out, "  disruptions         %d spot interruptions, %d ticks without launch capacity\n", rep.Interruptions, rep.CapacityFailures)
+	if rep.Interruptions+rep.CapacityFailures+rep.Ghosts > 0 {
+		fmt.Fprintf(out, "  disruptions         %d spot interruptions, %d ticks without launch capacity, %d ghosts\n", rep.Interruptions, rep.CapacityFailures, rep.Ghosts)
 	}
+	fmt.Fprintf(out, "  model               %s\n", cfg.Model)
 	if o.chart != "" {
 		fmt.Fprintf(out, "  chart               %s\n", o.chart)
 	}
@@ -221,9 +237,39 @@ func simConfig(o options, in input, policy string, mode sim.Mode) (sim.Config, e
 	if mode != sim.ModeLambda && mode != sim.ModeDaemon {
 		return sim.Config{}, fmt.Errorf("-mode must be lambda or daemon, got %q", mode)
 	}
-	p, err := sim.NewPolicy(sim.PolicySpec{Name: policy, PodsPerNode: o.podsPerNode, Mode: mode, Calendar: in.calendar})
+	return simConfigWith(o, in, sim.PolicySpec{Name: policy, Calendar: in.calendar}, mode)
+}
+
+// model is the cluster model the flags select.
+func (o options) clusterModel() (sim.Model, error) {
+	var m sim.Model
+	switch o.model {
+	case "real", "":
+		m = sim.DefaultModel()
+	case "ideal":
+		m = sim.IdealModel()
+	default:
+		return m, fmt.Errorf("-model must be real or ideal, got %q", o.model)
+	}
+	if o.setInterruptions {
+		m.InterruptionRate = o.interruptions
+	}
+	if o.setLaunchFailures {
+		m.LaunchFailureRate = o.launchFailures
+	}
+	return m, nil
+}
+
+// simConfigWith builds the simulation of the policy spec in one mode.
+func simConfigWith(o options, in input, spec sim.PolicySpec, mode sim.Mode) (sim.Config, error) {
+	policy := spec.Name
+	p, err := sim.NewPolicy(spec)
 	if err != nil {
 		return sim.Config{}, fmt.Errorf("-policy: %w", err)
+	}
+	m, err := o.clusterModel()
+	if err != nil {
+		return sim.Config{}, err
 	}
 	ac := autoscaler.DefaultConfig()
 	ac.Policy = p
@@ -238,11 +284,9 @@ func simConfig(o options, in input, policy string, mode sim.Mode) (sim.Config, e
 	}
 	return sim.Config{
 		Start: in.start, Step: in.step, Demand: in.demand, PodsPerNode: o.podsPerNode,
-		Mode: mode, Seed: o.seed, Autoscaler: ac,
+		Mode: mode, Seed: o.seed, Autoscaler: ac, Model: &m,
 		// The issue's defaults, stated here so that reports can print them.
 		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.MarketSpot,
-		BootMin: 60 * time.Second, BootMax: 120 * time.Second,
-		InterruptionRate: o.interruptions, LaunchFailureRate: o.launchFailures,
 	}, nil
 }
 
@@ -272,6 +316,8 @@ type summary struct {
 	P95TimeToCapacityS float64 `json:"p95_time_to_capacity_s"`
 	Interruptions      int     `json:"interruptions"`
 	CapacityFailures   int     `json:"capacity_failures"`
+	Ghosts             int     `json:"ghosts"`
+	Drains             int     `json:"drains"`
 }
 
 func summarize(policy string, rep sim.Report) summary {
@@ -284,6 +330,7 @@ func summarize(policy string, rep sim.Report) summary {
 		P50TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 50).Seconds(),
 		P95TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 95).Seconds(),
 		Interruptions:      rep.Interruptions, CapacityFailures: rep.CapacityFailures,
+		Ghosts: rep.Ghosts, Drains: rep.Drains,
 	}
 	if rep.OracleCostUSD > 0 {
 		s.OracleRatio = rep.CostUSD / rep.OracleCostUSD

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"math"
+	"sort"
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -20,41 +21,63 @@ type ForecastScore struct {
 	// naive forecast "as now", for comparison.
 	MAPE, NaiveMAPE float64
 	// Covered is the share (0-1) of forecasts whose capacity target
-	// (Forecast.Pods) was at least the highest demand during the lead
+	// (Forecast.Nodes) was at least the highest demand during the lead
 	// time.
 	Covered float64
 }
 
-// ScoreForecast replays demand (one value per step from start) through
-// p's forecast every interval, with a history of at most limit records
-// holding the demand as the simulator's MetricSource reports it
-// (DemandMetric), and scores each forecast against the demand one lead
-// time later.
+// ScoreForecast replays demand (one value per step from start, in worker
+// units) through p's forecast every interval, with a history of at most
+// limit records holding the demand as the tick records it
+// (autoscaler.MetricDemand), and scores each forecast against the demand
+// one lead time later.
 func ScoreForecast(p *decision.Predictive, start time.Time, step time.Duration, demand []float64, interval time.Duration, limit int) (ForecastScore, error) {
-	if len(demand) == 0 || step <= 0 || interval <= 0 || limit < 0 {
+	if len(demand) == 0 || step <= 0 || interval <= 0 {
 		return ForecastScore{}, errors.New("sim: ScoreForecast needs demand, a positive step and interval, and a history limit >= 0")
 	}
-	lead := p.Config().Lead
-	at := func(t time.Time) float64 {
-		i := min(max(int(t.Sub(start)/step), 0), len(demand)-1)
-		return demand[i]
-	}
+	var times []time.Time
+	var vals []float64
 	end := start.Add(time.Duration(len(demand)) * step)
+	for now := start; now.Before(end); now = now.Add(interval) {
+		times = append(times, now)
+		vals = append(vals, demand[min(int(now.Sub(start)/step), len(demand)-1)])
+	}
+	return ScoreSeries(p, times, vals, limit)
+}
+
+// ScoreSeries scores p's forecasts on an observed series: at each time
+// (increasing, as the ticks saw them) it forecasts from the earlier values
+// (at most limit of them) and compares with the value in force one lead
+// time later (the last one observed by then); the naive forecast is the
+// value now. Forecasts whose lead time runs past the series are not
+// scored.
+func ScoreSeries(p *decision.Predictive, times []time.Time, vals []float64, limit int) (ForecastScore, error) {
+	if len(times) != len(vals) || len(times) == 0 || limit < 0 {
+		return ForecastScore{}, errors.New("sim: ScoreSeries needs as many times as values, at least one, and a history limit >= 0")
+	}
+	lead := p.Config().Lead
+	at := func(t time.Time) (float64, int) {
+		i := sort.Search(len(times), func(i int) bool { return times[i].After(t) }) - 1
+		return vals[max(i, 0)], i
+	}
 	var hist []autoscaler.Record
 	var sc ForecastScore
 	var ape, naive float64
 	covered, n := 0, 0
-	for now := start; !now.Add(lead).After(end); now = now.Add(interval) {
-		n++
-		cur := at(now)
-		f := p.Forecast(now, hist, cur)
-		actual := at(now.Add(lead))
-		peak := cur
-		for t := now; !t.After(now.Add(lead)); t = t.Add(min(step, interval)) {
-			peak = math.Max(peak, at(t))
+	last := times[len(times)-1]
+	for i, now := range times {
+		if now.Add(lead).After(last) {
+			break
 		}
-		peak = math.Max(peak, actual)
-		if f.Pods >= peak {
+		n++
+		cur := vals[i]
+		f := p.Forecast(now, hist, cur)
+		actual, j := at(now.Add(lead))
+		peak := cur
+		for k := i; k <= j; k++ {
+			peak = math.Max(peak, vals[k])
+		}
+		if f.Nodes >= peak-1e-9 {
 			covered++
 		}
 		if actual > 0 {
@@ -63,7 +86,7 @@ func ScoreForecast(p *decision.Predictive, start time.Time, step time.Duration, 
 			naive += math.Abs(cur-actual) / actual
 		}
 		hist = append(hist, autoscaler.Record{Time: now, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(),
-			Custom: map[string]float64{DemandMetric: cur}})
+			Custom: map[string]float64{autoscaler.MetricDemand: cur}})
 		if len(hist) > limit {
 			hist = hist[len(hist)-limit:]
 		}

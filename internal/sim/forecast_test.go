@@ -9,7 +9,7 @@ import (
 )
 
 func TestScoreForecast(t *testing.T) {
-	p, err := decision.NewPredictive(decision.PredictiveConfig{PodsPerNode: 10, Lead: 4 * time.Minute, SeasonalWeight: -1})
+	p, err := decision.NewPredictive(decision.PredictiveConfig{Lead: 4 * time.Minute, SeasonalWeight: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +24,8 @@ func TestScoreForecast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc.MAPE != 0 || sc.NaiveMAPE != 0 || sc.Covered != 1 || sc.Forecasts != 119 {
-		t.Errorf("flat demand: %+v, want no error, all covered, 119 forecasts", sc)
+	if sc.MAPE != 0 || sc.NaiveMAPE != 0 || sc.Covered != 1 || sc.Forecasts != 118 {
+		t.Errorf("flat demand: %+v, want no error, all covered, 118 forecasts", sc)
 	}
 	sc, err = ScoreForecast(p, start, time.Minute, ramp, 2*time.Minute, 720)
 	if err != nil {

@@ -24,7 +24,7 @@ func TestCostBillsPerSecondWithAMinute(t *testing.T) {
 		{ID: "short", Start: start.Add(time.Minute), End: start.Add(time.Minute + 10*time.Second)}, // 10 s, billed 60 s
 		{ID: "open", Start: start.Add(45 * time.Minute)},                                           // to end: 900 s
 	}
-	if got, want := cost(lives, start, end, 3.6), (1800.0+60+900)/3600*3.6; !near(got, want) {
+	if got, want := cost(lives, start, end, 3.6, nil, 0), (1800.0+60+900)/3600*3.6; !near(got, want) {
 		t.Errorf("cost %v, want %v", got, want)
 	}
 }
@@ -47,7 +47,7 @@ func TestCostOfAScaleUpAndDownByHand(t *testing.T) {
 	up, down := cfg.Start.Add(10*time.Minute), cfg.Start.Add(40*time.Minute)
 	cfg.Autoscaler.Policy = stepPolicy(up, down)
 	cfg.Autoscaler.ScaleDownCooldown = autoscaler.NoCooldown
-	cfg.BootMin, cfg.BootMax = 90*time.Second, 90*time.Second
+	cfg.Model.BootMin, cfg.Model.BootMax = 90*time.Second, 90*time.Second
 	cfg.Market = autoscaler.MarketOnDemand
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -69,7 +69,7 @@ func TestAnInstanceGoneWithinAMinuteIsBilledAMinute(t *testing.T) {
 	up := cfg.Start.Add(2 * time.Minute)
 	cfg.Autoscaler.Policy = stepPolicy(up, up.Add(15*time.Second))
 	cfg.Autoscaler.ScaleDownCooldown = autoscaler.NoCooldown
-	cfg.BootMin, cfg.BootMax = time.Second, time.Second
+	cfg.Model.BootMin, cfg.Model.BootMax = time.Second, time.Second
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestSpotInterruptionsAreReplaced(t *testing.T) {
 	}
 	cfg := baseConfig(demand)
 	cfg.Autoscaler.Policy = mustPolicy(t, "reactive", ModeLambda)
-	cfg.InterruptionRate = 0.5 // per instance-hour: about 9 over 6 hours of 3 nodes
+	cfg.Model.InterruptionRate = 0.5 // per instance-hour: about 9 over 6 hours of 3 nodes
 	cfg.Seed = 7
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -131,7 +131,7 @@ func TestNoLaunchCapacity(t *testing.T) {
 		demand[i] = 45
 	}
 	cfg := baseConfig(demand)
-	cfg.LaunchFailureRate = 1
+	cfg.Model.LaunchFailureRate = 1
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -153,8 +153,8 @@ func TestMoreConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Demand = []float64{1, math.NaN()} }, "Demand[1] is NaN"},
 		{func(c *Config) { c.Resolution = 7 * time.Second }, "Resolution 7s must divide Step 1m0s"},
 		{func(c *Config) { c.Market = "reserved" }, `Market must be "spot" or "on-demand"`},
-		{func(c *Config) { c.InterruptionRate = -1 }, "InterruptionRate must be 0 or more"},
-		{func(c *Config) { c.LaunchFailureRate = 1.5 }, "LaunchFailureRate must be a probability"},
+		{func(c *Config) { c.Model.InterruptionRate = -1 }, "InterruptionRate must be 0 or more"},
+		{func(c *Config) { c.Model.LaunchFailureRate = 1.5 }, "LaunchFailureRate must be a probability"},
 		{func(c *Config) { c.SpotPrice = -1 }, "must not be negative"},
 	} {
 		cfg := baseConfig([]float64{1})
@@ -167,7 +167,7 @@ func TestMoreConfigErrors(t *testing.T) {
 
 func mustPolicy(t *testing.T, name string, mode Mode) autoscaler.Policy {
 	t.Helper()
-	p, err := NewPolicy(PolicySpec{Name: name, PodsPerNode: 10, Mode: mode})
+	p, err := NewPolicy(PolicySpec{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func tracesDir(t *testing.T) string {
 		dir = filepath.Join(root, "..", "shared", "traces")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "wc98_requests_per_minute.csv")); err != nil {
-		msg := "the shared traces are not available (" + err.Error() + "): set NODEFLEET_TRACES or put shared/traces beside the repository"
+		msg := "the shared traces are not available (" + err.Error() + "): run scripts/fetch-traces.sh (it downloads them to ../shared/traces, or to $NODEFLEET_TRACES) or set NODEFLEET_TRACES"
 		if testenv.Required() {
 			t.Fatal(msg + " (NODEFLEET_REQUIRE_INTEGRATION=1: a skipped test is a failure)")
 		}
@@ -198,7 +198,7 @@ func tracesDir(t *testing.T) string {
 }
 
 // A day of the World Cup 1998 trace (a match day) replayed with every
-// policy: the oracle is the lower bound of every policy that serves the
+// policy in the ideal model: the oracle is the lower bound of every policy that serves the
 // demand, the static fleet costs the most, and the predictive policy
 // serves nearly all of it.
 func TestReplayWC98Day(t *testing.T) {
@@ -224,7 +224,8 @@ func TestReplayWC98Day(t *testing.T) {
 		ac.Policy = mustPolicy(t, name, ModeLambda)
 		ac.HistoryLimit = HistoryLimit(name, ModeLambda)
 		ac.MaxNodes = 40
-		rep, err := Run(context.Background(), Config{Start: w.Start, Step: w.Step, Demand: pods, PodsPerNode: 10, Autoscaler: ac})
+		ideal := IdealModel()
+		rep, err := Run(context.Background(), Config{Start: w.Start, Step: w.Step, Demand: pods, PodsPerNode: 10, Autoscaler: ac, Model: &ideal})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
@@ -14,38 +13,65 @@ import (
 type PolicySpec struct {
 	// Name is the policy's name (see PolicyNames).
 	Name string
-	// PodsPerNode is the pods one node holds.
-	PodsPerNode float64
-	// Mode sets the predictive policy's lead time: the longest boot plus
-	// the tick interval.
-	Mode Mode
-	// BootMax is the longest boot-and-join time. Default 120 seconds.
-	BootMax time.Duration
 	// Calendar is the predictive policy's calendar of known events.
 	Calendar []decision.Event
+	// Setting, when set, replaces the policy's main setting (the one
+	// the benchmark's frontier sweeps, see MainSetting).
+	Setting *float64
 }
 
-// policies maps a name to its description and builder.
+// policies maps a name to its description and builder. The shipped
+// policies are built exactly as the programs build them, through
+// decision.Shipped with the programs' defaults.
 var policies = map[string]struct {
 	about string
 	build func(s PolicySpec) (autoscaler.Policy, error)
 }{
 	decision.PolicyThreshold: {decision.ShippedAbout(decision.PolicyThreshold),
-		func(PolicySpec) (autoscaler.Policy, error) {
-			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyThreshold})
+		func(s PolicySpec) (autoscaler.Policy, error) {
+			c := decision.ShippedConfig{Name: decision.PolicyThreshold}
+			if s.Setting != nil {
+				th := decision.DefaultThresholdConfig()
+				th.CPUHigh = *s.Setting
+				c.Threshold = &th
+			}
+			return decision.Shipped(c)
 		}},
 	decision.PolicyReactive: {decision.ShippedAbout(decision.PolicyReactive),
 		func(s PolicySpec) (autoscaler.Policy, error) {
-			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, PodsPerNode: s.PodsPerNode})
+			c := decision.ShippedConfig{Name: decision.PolicyReactive}
+			if s.Setting != nil {
+				c.Headroom = *s.Setting
+			}
+			return decision.Shipped(c)
 		}},
 	"reactive30": {"the reactive policy keeping 30% headroom",
 		func(s PolicySpec) (autoscaler.Policy, error) {
-			return decision.NewReactive(decision.ReactiveConfig{PodsPerNode: s.PodsPerNode, Headroom: 0.3})
+			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Headroom: 0.3})
 		}},
 	decision.PolicyPredictive: {decision.ShippedAbout(decision.PolicyPredictive),
 		func(s PolicySpec) (autoscaler.Policy, error) {
-			return decision.Shipped(decision.ShippedConfig{Name: decision.PolicyPredictive, PodsPerNode: s.PodsPerNode, Lead: s.Lead(), Calendar: s.Calendar})
+			c := decision.ShippedConfig{Name: decision.PolicyPredictive, Calendar: s.Calendar}
+			if s.Setting != nil {
+				c.SpikeQuantile = *s.Setting
+			}
+			return decision.Shipped(c)
 		}},
+}
+
+// MainSetting names the setting of a shipped policy that the benchmark's
+// frontier sweeps, and the values it takes (the shipped default among
+// them); "" for a policy without one.
+func MainSetting(policy string) (name string, values []float64) {
+	switch policy {
+	case decision.PolicyThreshold:
+		return "CPU scale-up threshold %", []float64{50, 60, 70, 80, 90}
+	case decision.PolicyReactive:
+		return "headroom", []float64{0, 0.1, 0.2, 0.3, 0.5}
+	case decision.PolicyPredictive:
+		return "spike cover quantile (-1: off)", []float64{-1, 0.9, 0.95, 0.99, 0.999}
+	}
+	return "", nil
 }
 
 // PolicyNames lists the names NewPolicy knows, sorted.
@@ -61,16 +87,6 @@ func PolicyNames() []string {
 // PolicyAbout describes a named policy in a line; "" for an unknown name.
 func PolicyAbout(name string) string { return policies[name].about }
 
-// Lead is the predictive policy's lead time for the spec: the longest
-// boot-and-join time plus the mode's tick interval.
-func (s PolicySpec) Lead() time.Duration {
-	boot := s.BootMax
-	if boot <= 0 {
-		boot = 120 * time.Second
-	}
-	return boot + s.Mode.Interval()
-}
-
 // NewPolicy builds the named policy.
 func NewPolicy(s PolicySpec) (autoscaler.Policy, error) {
 	p, ok := policies[s.Name]
@@ -81,14 +97,16 @@ func NewPolicy(s PolicySpec) (autoscaler.Policy, error) {
 }
 
 // HistoryLimit is the history the simulator keeps for a policy in a mode:
-// the predictive policy in lambda mode keeps a day and an hour of 2-minute
-// ticks (750 records) so that its daily seasonality has data; everything
-// else keeps the autoscaler's default (720 records: a day in lambda mode,
-// three hours in daemon mode, where a day would be 5,760 records and the
-// core copies the whole history on every tick).
+// the predictive policy keeps a day and an hour of ticks (750 records of
+// 2 minutes in lambda mode, 1,500 of a minute in daemon mode) so that its
+// daily seasonality has data; everything else keeps the autoscaler's
+// default (720 records).
 func HistoryLimit(policy string, mode Mode) int {
-	if policy == "predictive" && mode == ModeLambda {
+	switch {
+	case policy == decision.PolicyPredictive && mode == ModeLambda:
 		return 750
+	case policy == decision.PolicyPredictive:
+		return 1500
 	}
 	return autoscaler.DefaultConfig().HistoryLimit
 }

@@ -1,17 +1,24 @@
-// Package sim is the simulator's cluster model: demand (pods per step) is
-// served by the Ready nodes of an in-memory fleet that the real
-// autoscaler.Autoscaler scales, on a fake clock, so that a day or a month
-// of traffic runs in seconds. It measures what the fleet cost, what a
-// static fleet and an oracle would have cost, and how much demand it left
-// unserved.
+// Package sim is the simulator's cluster model: demand (units per step) is
+// served by the pods of a workload running on an in-memory fleet that the
+// real autoscaler.Autoscaler scales, on a fake clock, so that a day or a
+// month of traffic runs in seconds. It measures what the fleet cost, what
+// a static fleet and an oracle would have cost, and how much demand it
+// left unserved.
 //
-// The model: every Ready node serves PodsPerNode pods; the demand beyond
-// that is pending. Instances take a boot-and-join time drawn uniformly from
-// [BootMin, BootMax]. Spot instances get interruption notices at a rate per
-// instance-hour and are reclaimed InterruptionNotice later (they serve until
-// then; the autoscaler cordons and replaces them). A tick finds no launch
-// capacity with probability LaunchFailureRate. Billing is per second with a
-// 60-second minimum per instance.
+// The model (Model, DefaultModel): the demand drives an HPA-like
+// controller that creates pods of a mix of sizes (late: its sync period,
+// metric lag and scale-down stabilisation); a scheduler binds them to
+// Ready nodes with room and they serve PodStart later; the autoscaler sees
+// what a real cluster shows it: Prometheus's CPU as a 5-minute rate of
+// 15-second scrapes with noise, and the scheduler's view (pending pods
+// with their requests, the worker template) built by
+// autoscaler.NewSchedulerView as metrics.KubeScheduler builds it, never the
+// demand itself. Instances boot and join after a lognormal time, a few
+// never join (ghosts), spot instances are interrupted, launches find no
+// capacity now and then; a scale-down drains the node (its pods are
+// unserved until they run elsewhere) and bills it DrainTime more. Billing
+// is per second with a 60-second minimum per instance. IdealModel is the
+// old model without lags, for comparison.
 package sim
 
 import (
@@ -21,6 +28,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -35,56 +43,59 @@ type Mode string
 const (
 	// ModeLambda ticks every 2 minutes (EventBridge).
 	ModeLambda Mode = "lambda"
-	// ModeDaemon ticks every 15 seconds and at once when pods become
-	// pending.
+	// ModeDaemon ticks every DaemonInterval and at once when a pod
+	// becomes pending (the daemon's watch).
 	ModeDaemon Mode = "daemon"
 )
 
-// Interval is the tick interval of a mode: 2 minutes for lambda, 15
-// seconds for daemon.
+// DaemonInterval is the daemon's tick interval as shipped (the default of
+// TICK_INTERVAL, config.Defaults().Interval; a test checks they agree).
+// The ideal model keeps its old 15 seconds.
+const DaemonInterval = time.Minute
+
+// idealDaemonInterval is the ideal model's daemon tick.
+const idealDaemonInterval = 15 * time.Second
+
+// Interval is the tick interval of a mode as shipped: 2 minutes for
+// lambda, DaemonInterval for daemon.
 func (m Mode) Interval() time.Duration {
 	if m == ModeDaemon {
-		return 15 * time.Second
+		return DaemonInterval
 	}
 	return 2 * time.Minute
 }
 
-// DemandMetric is the custom metric the simulator's MetricSource puts in
-// every snapshot: the demand in pods (running and pending), which the
-// autoscaler records in the history for forecasting policies.
-const DemandMetric = "demand_pods"
+// interval is the tick interval of the mode in the configured model.
+func (c *Config) interval() time.Duration {
+	if c.Mode == ModeDaemon && c.model.Ideal {
+		return idealDaemonInterval
+	}
+	return c.Mode.Interval()
+}
 
 // Config describes one simulation.
 type Config struct {
 	// Start is the time of Demand[0]; Step the time between entries.
 	Start time.Time
 	Step  time.Duration
-	// Demand is the number of pods wanted in each step.
+	// Demand is the load in each step, in units of a PodsPerNode-th of
+	// a worker's CPU (the trace's "pods", see Trace.Pods).
 	Demand []float64
-	// PodsPerNode is how many pods a node serves at 100% CPU.
+	// PodsPerNode is how many demand units a worker's CPU serves.
 	PodsPerNode float64
+	// Model is how the cluster behaves; nil means DefaultModel().
+	Model *Model
+	model *Model
 	// Mode picks the tick interval. Default lambda.
 	Mode Mode
 	// Resolution is the model's time step; it must divide Step. Default
 	// 15 seconds.
 	Resolution time.Duration
-	// BootMin and BootMax bound the boot-and-join time, drawn uniformly
-	// per instance. Default 60 and 120 seconds.
-	BootMin, BootMax time.Duration
 	// OnDemandPrice and SpotPrice are USD per hour. Defaults are
 	// t3.medium's: 0.0416 and 0.0125.
 	OnDemandPrice, SpotPrice float64
 	// Market is the market instances are launched in. Default spot.
 	Market autoscaler.Market
-	// InterruptionRate is the chance per spot instance-hour of an
-	// interruption notice. Default 0 (none).
-	InterruptionRate float64
-	// InterruptionNotice is the time from the notice to the reclaim.
-	// Default 2 minutes (EC2's spot notice).
-	InterruptionNotice time.Duration
-	// LaunchFailureRate is the chance that a tick finds no launch
-	// capacity at all (EC2's InsufficientInstanceCapacity). Default 0.
-	LaunchFailureRate float64
 	// Seed makes the random draws (boot times, interruptions, capacity)
 	// repeatable.
 	Seed uint64
@@ -114,8 +125,8 @@ type Report struct {
 	StaticCostUSD float64
 	OracleCostUSD float64
 	StaticNodes   int
-	// DemandPodMinutes is the total demand; UnservedPodMinutes the part
-	// of it that found no Ready node.
+	// DemandPodMinutes is the total demand, in demand units times
+	// minutes; UnservedPodMinutes the part of it no serving pod covered.
 	DemandPodMinutes   float64
 	UnservedPodMinutes float64
 	// ScaleUps and ScaleDowns count ticks that changed the fleet;
@@ -125,16 +136,18 @@ type Report struct {
 	Launched, Terminated int
 	Ticks                int
 	// Interruptions counts spot interruption notices; CapacityFailures
-	// the ticks whose launch found no capacity.
+	// the ticks whose launch found no capacity; Ghosts the instances
+	// that never joined; Drains the nodes drained.
 	Interruptions    int
 	CapacityFailures int
+	Ghosts, Drains   int
 	// PeakNodes is the most Ready nodes at once; NodeSeconds the
 	// integral of active instances over time.
 	PeakNodes   int
 	NodeSeconds float64
 	// TimeToCapacity holds, for every surge (a run of model steps with
-	// pending pods), the time from its first pending pod until none was
-	// pending.
+	// unserved demand), the time from its first unserved step until
+	// none was unserved.
 	TimeToCapacity []time.Duration
 	// Series, sampled once per Step: demand, capacity (pods) and nodes.
 	Series []Sample
@@ -197,12 +210,15 @@ func (c *Config) defaults() error {
 	if c.Step > 0 && c.Step%c.Resolution != 0 {
 		bad("Resolution %s must divide Step %s", c.Resolution, c.Step)
 	}
-	if c.BootMin <= 0 && c.BootMax <= 0 {
-		c.BootMin, c.BootMax = 60*time.Second, 120*time.Second
+	if c.Model == nil {
+		m := DefaultModel()
+		c.model = &m
+	} else {
+		m := *c.Model
+		m.Mix = slices.Clone(m.Mix)
+		c.model = &m
 	}
-	if c.BootMax < c.BootMin {
-		bad("BootMax %s below BootMin %s", c.BootMax, c.BootMin)
-	}
+	errs = append(errs, c.model.check(c.Resolution)...)
 	if c.OnDemandPrice == 0 {
 		c.OnDemandPrice = 0.0416
 	}
@@ -217,15 +233,6 @@ func (c *Config) defaults() error {
 	}
 	if c.Market != autoscaler.MarketSpot && c.Market != autoscaler.MarketOnDemand {
 		bad("Market must be %q or %q, got %q", autoscaler.MarketSpot, autoscaler.MarketOnDemand, c.Market)
-	}
-	if math.IsNaN(c.InterruptionRate) || c.InterruptionRate < 0 {
-		bad("InterruptionRate must be 0 or more per instance-hour, got %v", c.InterruptionRate)
-	}
-	if c.InterruptionNotice <= 0 {
-		c.InterruptionNotice = 2 * time.Minute
-	}
-	if math.IsNaN(c.LaunchFailureRate) || c.LaunchFailureRate < 0 || c.LaunchFailureRate > 1 {
-		bad("LaunchFailureRate must be a probability between 0 and 1, got %v", c.LaunchFailureRate)
 	}
 	if c.InitialNodes < 0 {
 		bad("InitialNodes must be 0 or more, got %d", c.InitialNodes)
@@ -256,46 +263,62 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return Report{}, err
 	}
+	mdl := cfg.model
 	// The initial fleet is launched early enough to be up at Start.
-	clk := clocktesting.NewFakeClock(cfg.Start.Add(-cfg.BootMax - time.Minute))
+	clk := clocktesting.NewFakeClock(cfg.Start.Add(-mdl.BootMax - time.Minute))
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	ff := fake.NewFleet(clk)
 	ff.Market = cfg.Market
 	ff.Zones = []string{"zone-a", "zone-b"}
-	span := cfg.BootMax - cfg.BootMin
+	span := mdl.BootMax - mdl.BootMin
+	initial := true // the initial fleet boots in BootMin
 	ff.BootDelayFunc = func() time.Duration {
-		if span <= 0 {
-			return cfg.BootMin
+		switch {
+		case initial:
+			return mdl.BootMin
+		case !mdl.Ideal:
+			return lognormalBoot(mdl, rng)
+		case span <= 0:
+			return mdl.BootMin
 		}
-		return cfg.BootMin + time.Duration(rng.Int64N(int64(span)+1))
+		return mdl.BootMin + time.Duration(rng.Int64N(int64(span)+1))
 	}
 	nm := fake.NewNodes(clk, ff)
 	st := fake.NewStore(clk)
 	st.ShareHistory = true
-	m := &model{cfg: &cfg, clk: clk, fleet: ff}
+	m := &model{cfg: &cfg, clk: clk, fleet: ff, nodes: nm}
+	var nodes autoscaler.NodeManager = nm
+	if !mdl.Ideal {
+		m.world = newWorld(&cfg, rng)
+		nodes = drainingNodes{Nodes: nm, w: m.world, now: clk.Now}
+	}
 	metrics := &fake.Metrics{Func: m.snapshot}
 
 	ac := cfg.Autoscaler
 	ac.ClusterID = "sim"
 	ac.Owner = "sim"
-	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, ff, nm, clk
-	ac.Interval = cfg.Mode.Interval()
+	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, ff, nodes, clk
+	ac.Interval = cfg.interval()
 	as, err := autoscaler.New(ac)
 	if err != nil {
 		return Report{}, fmt.Errorf("sim: %w", err)
 	}
 	init := cfg.InitialNodes
 	if init == 0 {
-		init = ac.MinNodes
+		init = max(ac.MinNodes, m.initialNeed())
 	}
 	if init > 0 {
 		if _, err := ff.Launch(ctx, autoscaler.LaunchRequest{OperationID: "initial", Count: init}); err != nil {
 			return Report{}, fmt.Errorf("sim: initial fleet: %w", err)
 		}
 	}
+	initial = false
 	clk.SetTime(cfg.Start)
 	if err := m.refresh(ctx); err != nil {
 		return Report{}, err
+	}
+	if m.world != nil {
+		m.world.warm(cfg.Start)
 	}
 
 	rep := Report{Mode: cfg.Mode, Start: cfg.Start}
@@ -305,7 +328,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	var surgeStart time.Time
 	res := cfg.Resolution
 	// The chance that one spot instance gets a notice in one model step.
-	pInterrupt := -math.Expm1(-cfg.InterruptionRate * res.Hours())
+	pInterrupt := -math.Expm1(-mdl.InterruptionRate * res.Hours())
 	progressEvery := max(1, int(time.Hour/res))
 	for step, now := 0, cfg.Start; now.Before(end); step, now = step+1, now.Add(res) {
 		if step%progressEvery == 0 {
@@ -320,16 +343,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		if err := m.events(ctx, rng, pInterrupt, &rep); err != nil {
 			return rep, err
 		}
-		m.observe()
+		m.advance(now)
 		due := lastTick.IsZero() || now.Sub(lastTick) >= ac.Interval
-		if cfg.Mode == ModeDaemon && m.pending > 0 {
+		if cfg.Mode == ModeDaemon && m.trigger() {
 			// The daemon is triggered when pods become pending.
 			due = true
 		}
 		if due {
-			outage := cfg.LaunchFailureRate > 0 && rng.Float64() < cfg.LaunchFailureRate
+			outage := mdl.LaunchFailureRate > 0 && rng.Float64() < mdl.LaunchFailureRate
 			if outage {
 				ff.SetCapacity(0)
+			}
+			if m.world != nil {
+				m.world.annotate(nm)
+				m.world.newlyPending = false
 			}
 			r, err := as.RunOnce(ctx)
 			if outage {
@@ -354,36 +381,43 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			if cfg.OnResult != nil {
 				cfg.OnResult(r)
 			}
-			if r.Outcome != autoscaler.OutcomeHeld || len(r.Ghosts)+len(r.Replaced) > 0 {
+			if r.Outcome != autoscaler.OutcomeHeld || len(r.Ghosts)+len(r.Replaced) > 0 || m.world != nil {
 				if err := m.refresh(ctx); err != nil {
 					return rep, err
 				}
 			}
-			m.observe()
+			m.settle(now)
 		}
 		// Account this model step.
 		mins := res.Minutes()
-		rep.DemandPodMinutes += m.demand * mins
-		rep.UnservedPodMinutes += m.pending * mins
+		demand, unserved := m.accounted()
+		rep.DemandPodMinutes += demand * mins
+		rep.UnservedPodMinutes += unserved * mins
 		rep.NodeSeconds += float64(len(m.live)) * res.Seconds()
 		rep.PeakNodes = max(rep.PeakNodes, m.ready)
-		if m.pending > 0 && surgeStart.IsZero() {
+		short := unserved > 1e-9
+		if short && surgeStart.IsZero() {
 			surgeStart = now
 		}
-		if m.pending == 0 && !surgeStart.IsZero() {
+		if !short && !surgeStart.IsZero() {
 			rep.TimeToCapacity = append(rep.TimeToCapacity, now.Sub(surgeStart))
 			surgeStart = time.Time{}
 		}
 		if now.Sub(cfg.Start)%cfg.Step < res {
-			rep.Series = append(rep.Series, Sample{Time: now, Demand: m.demand, Capacity: float64(m.ready) * cfg.PodsPerNode,
-				ReadyNodes: m.ready, Instances: len(m.live), Pending: m.pending})
+			rep.Series = append(rep.Series, Sample{Time: now, Demand: demand, Capacity: float64(m.ready) * cfg.PodsPerNode,
+				ReadyNodes: m.ready, Instances: len(m.live), Pending: m.pendingPods()})
 		}
 	}
 	if !surgeStart.IsZero() {
 		rep.TimeToCapacity = append(rep.TimeToCapacity, end.Sub(surgeStart))
 	}
 	clk.SetTime(end)
-	rep.CostUSD = cost(ff.Lifetimes(), cfg.Start, end, cfg.price())
+	var drained map[string]time.Time
+	if m.world != nil {
+		drained = m.world.drained
+		rep.Ghosts, rep.Drains = len(m.world.ghost), len(drained)
+	}
+	rep.CostUSD = cost(ff.Lifetimes(), cfg.Start, end, cfg.price(), drained, mdl.DrainTime)
 	rep.Launched, rep.Terminated = ff.Counts()
 	rep.Launched -= init
 	rep.StaticNodes = StaticNodes(cfg)
@@ -395,19 +429,23 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// model turns the fleet's Ready nodes and the demand into metrics. It
-// keeps its own view of the fleet, refreshed after every tick and event,
-// because listing the fake fleet costs time in the number of instances
-// ever launched.
+// model turns the fleet and the demand into what the autoscaler observes:
+// in the ideal model directly (Ready nodes serve PodsPerNode units each),
+// in the real one through the world. It keeps its own view of the fleet,
+// refreshed after every tick and event, because listing the fake fleet
+// costs time in the number of instances ever launched.
 type model struct {
 	cfg   *Config
 	clk   *clocktesting.FakeClock
 	fleet *fake.Fleet
+	nodes *fake.Nodes
+	world *world // nil in the ideal model
 
 	live    []liveInstance
 	reclaim []liveInstance // interrupted, reclaimed at readyAt
 
 	demand, pending float64
+	served          float64
 	ready           int
 	cpu, mem        float64
 }
@@ -435,7 +473,71 @@ func (m *model) refresh(ctx context.Context) error {
 		m.live = append(m.live, liveInstance{id: in.ID, spot: in.Market == autoscaler.MarketSpot,
 			readyAt: m.fleet.RunningSince(in.ID), noticed: !in.InterruptionNotice.IsZero()})
 	}
+	if m.world != nil {
+		m.world.sync(ins, m.fleet, m.nodes)
+	}
 	return nil
+}
+
+// initialNeed is the nodes the pods of the first step need (real model),
+// so that the run starts in a steady state; 0 in the ideal model.
+func (m *model) initialNeed() int {
+	if m.cfg.model.Ideal {
+		return 0
+	}
+	w := newWorld(m.cfg, rand.New(rand.NewPCG(1, 2)))
+	w.warmPods(m.cfg.Start)
+	var pp []autoscaler.PendingPod
+	for _, p := range w.pending {
+		pp = append(pp, autoscaler.PendingPod{Name: strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests})
+	}
+	return autoscaler.PackPending(w.m.Template, pp).Nodes
+}
+
+// advance moves the model to now, before a tick may run.
+func (m *model) advance(now time.Time) {
+	if w := m.world; w != nil {
+		if now.Sub(m.cfg.Start)%w.m.HPASync == 0 {
+			w.hpa(now)
+		}
+		w.schedule(now)
+		w.serve(now)
+	}
+	m.observe()
+}
+
+// settle brings the model in line after a tick at now (nodes cordoned,
+// drained, launched).
+func (m *model) settle(now time.Time) {
+	if w := m.world; w != nil {
+		w.schedule(now)
+		w.serve(now)
+	}
+	m.observe()
+}
+
+// trigger reports whether the daemon's watch would tick now.
+func (m *model) trigger() bool {
+	if m.world != nil {
+		return m.world.newlyPending && len(m.world.pending) > 0
+	}
+	return m.pending > 0
+}
+
+// accounted is the step's demand and unserved part, in units.
+func (m *model) accounted() (demand, unserved float64) {
+	if m.world != nil {
+		return m.world.demand, m.world.unserved
+	}
+	return m.demand, m.pending
+}
+
+// pendingPods is the number of pods waiting for a node.
+func (m *model) pendingPods() float64 {
+	if m.world != nil {
+		return float64(len(m.world.pending))
+	}
+	return m.pending
 }
 
 // events delivers spot interruption notices and reclaims.
@@ -463,7 +565,7 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 			}
 			in.noticed = true
 			rep.Interruptions++
-			m.reclaim = append(m.reclaim, liveInstance{id: in.id, readyAt: now.Add(m.cfg.InterruptionNotice)})
+			m.reclaim = append(m.reclaim, liveInstance{id: in.id, readyAt: now.Add(m.cfg.model.InterruptionNotice)})
 		}
 	}
 	if changed {
@@ -472,16 +574,20 @@ func (m *model) events(ctx context.Context, rng *rand.Rand, p float64, rep *Repo
 	return nil
 }
 
-// observe computes the metrics at the clock's time. Nodes with an
-// interruption notice still serve until they are reclaimed.
+// observe computes the ideal model's state at the clock's time (and the
+// Ready count in either model). Nodes with an interruption notice still
+// serve until they are reclaimed.
 func (m *model) observe() {
 	now := m.clk.Now()
 	m.demand = m.cfg.demandAt(now)
 	m.ready = 0
 	for _, in := range m.live {
-		if !now.Before(in.readyAt) {
+		if !now.Before(in.readyAt) && (m.world == nil || !m.world.ghost[in.id]) {
 			m.ready++
 		}
+	}
+	if m.world != nil {
+		return
 	}
 	capacity := float64(m.ready) * m.cfg.PodsPerNode
 	served := math.Min(m.demand, capacity)
@@ -492,26 +598,53 @@ func (m *model) observe() {
 	}
 	// Memory: a base of system use plus what the pods hold.
 	m.mem = 20 + 0.6*m.cpu
+	m.served = served
+}
+
+// idealPod is the ideal model's pod: a PodsPerNode-th of idealTemplate.
+var idealPod = autoscaler.Resources{MilliCPU: 100, Memory: 100 << 20, Pods: 1}
+
+// idealTemplate is the ideal model's worker for PodsPerNode pods.
+func (m *model) idealTemplate() autoscaler.WorkerTemplate {
+	n := m.cfg.PodsPerNode
+	return autoscaler.WorkerTemplate{InstanceType: "ideal", Source: "the ideal model",
+		Allocatable: autoscaler.Resources{MilliCPU: int64(math.Round(n * 100)), Memory: int64(math.Round(n * (100 << 20))), Pods: 1 << 20}}
 }
 
 func (m *model) snapshot(ctx context.Context) (autoscaler.Snapshot, error) {
 	now := m.clk.Now()
+	if m.world != nil {
+		return m.world.snapshot(now), nil
+	}
 	m.observe()
-	return autoscaler.Snapshot{
+	// The scheduler's view of the ideal model: the served demand runs,
+	// the rest is pending, every pod a PodsPerNode-th of a worker.
+	tpl := m.idealTemplate()
+	running := autoscaler.Resources{MilliCPU: int64(math.Round(m.served * 100)), Memory: int64(math.Round(m.served * (100 << 20)))}
+	pending := make([]autoscaler.PendingPod, int(m.pending))
+	for i := range pending {
+		pending[i] = autoscaler.PendingPod{Namespace: "sim", Name: "pod-" + strconv.Itoa(i), Requests: idealPod}
+	}
+	return autoscaler.WithDemand(autoscaler.Snapshot{
 		Time:        now,
 		CPU:         autoscaler.Value(m.cpu, now),
 		Memory:      autoscaler.Value(m.mem, now),
 		PendingPods: autoscaler.Value(m.pending, now),
-		Custom:      map[string]autoscaler.Metric{DemandMetric: autoscaler.Value(m.demand, now)},
-	}, nil
+		Scheduler:   autoscaler.NewSchedulerView(tpl, running, pending),
+	}), nil
 }
 
 // cost bills every instance per second from launch (or start) to
-// termination (or end), with a 60-second minimum, at price per hour.
-func cost(lives []fake.Lifetime, start, end time.Time, price float64) float64 {
+// termination (or end), with a 60-second minimum, at price per hour; an
+// instance drained (drained: instance id to drain time) is billed drain
+// more, to the drain's end.
+func cost(lives []fake.Lifetime, start, end time.Time, price float64, drained map[string]time.Time, drain time.Duration) float64 {
 	secs := 0.0
 	for _, l := range lives {
 		stop := l.End
+		if at, ok := drained[l.ID]; ok && !stop.IsZero() {
+			stop = maxTime(stop, at.Add(drain))
+		}
 		if stop.IsZero() || stop.After(end) {
 			stop = end
 		}
@@ -522,6 +655,13 @@ func cost(lives []fake.Lifetime, start, end time.Time, price float64) float64 {
 		secs += math.Max(stop.Sub(from).Seconds(), 60)
 	}
 	return secs / 3600 * price
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // StaticNodes is the size of a static fleet sized for the demand's peak,

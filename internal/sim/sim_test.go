@@ -10,10 +10,13 @@ import (
 	"github.com/node-fleet/node-fleet/decision"
 )
 
+// baseConfig is a simulation of demand in the ideal model (whose costs
+// can be worked out by hand), with the threshold policy.
 func baseConfig(demand []float64) Config {
 	ac := autoscaler.DefaultConfig()
 	ac.Policy = decision.Default()
-	return Config{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Step: time.Minute, Demand: demand, PodsPerNode: 10, Autoscaler: ac}
+	m := IdealModel()
+	return Config{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Step: time.Minute, Demand: demand, PodsPerNode: 10, Autoscaler: ac, Model: &m}
 }
 
 func TestFlatDemandCostsExactlyTheMinimumFleet(t *testing.T) {
@@ -78,7 +81,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Demand = nil }, "Demand is empty"},
 		{func(c *Config) { c.PodsPerNode = 0 }, "PodsPerNode must be positive"},
 		{func(c *Config) { c.Mode = "cron" }, `Mode must be "lambda" or "daemon"`},
-		{func(c *Config) { c.BootMin, c.BootMax = time.Minute, time.Second }, "BootMax"},
+		{func(c *Config) { c.Model.BootMin, c.Model.BootMax = time.Minute, time.Second }, "BootMax"},
 	} {
 		cfg := baseConfig([]float64{1})
 		tt.mutate(&cfg)

@@ -1,0 +1,58 @@
+package autoscaler
+
+import "math"
+
+// This file holds how the capacity policies read the demand: the
+// simulator and the production source (metrics.KubeScheduler) both build
+// their SchedulerView with NewSchedulerView, and the policies read its
+// Demand now (DemandOf) and in the past (RecordDemand, from what WithDemand
+// put among the custom metrics), so that a policy sees the same numbers
+// from the same pods wherever it runs.
+
+// MetricDemand is the name under which a snapshot's scheduler Demand (in
+// worker units) is kept among the custom metrics (Snapshot.Custom, and so
+// Record.Custom in the decision history), where forecasting policies read
+// its past. WithDemand puts it there.
+const MetricDemand = "scheduler_demand"
+
+// WithDemand returns s with its scheduler view's Demand also among the
+// custom metrics, as MetricDemand, so that the tick records it in the
+// history; s is returned as it is when it has no scheduler view or the
+// view's template is unknown (Demand is then not a reading). A
+// MetricSource that sets Snapshot.Scheduler calls it on what it returns.
+func WithDemand(s Snapshot) Snapshot {
+	if s.Scheduler == nil || s.Scheduler.Template.Free().MilliCPU <= 0 || s.Scheduler.Template.Free().Memory <= 0 {
+		return s
+	}
+	custom := make(map[string]Metric, len(s.Custom)+1)
+	for k, m := range s.Custom {
+		custom[k] = m
+	}
+	custom[MetricDemand] = Value(s.Scheduler.Demand, s.Time)
+	s.Custom = custom
+	return s
+}
+
+// DemandOf is the demand in worker units the snapshot's scheduler view
+// gives; ok is false when there is no view or its template is unknown.
+func DemandOf(s Snapshot) (demand float64, ok bool) {
+	v := s.Scheduler
+	if v == nil {
+		return 0, false
+	}
+	f := v.Template.Free()
+	if f.MilliCPU <= 0 || f.Memory <= 0 || math.IsNaN(v.Demand) || math.IsInf(v.Demand, 0) || v.Demand < 0 {
+		return 0, false
+	}
+	return v.Demand, true
+}
+
+// RecordDemand is the demand in worker units a history record holds (its
+// Custom[MetricDemand]); NaN when the tick had none.
+func RecordDemand(r Record) float64 {
+	v, ok := r.Custom[MetricDemand]
+	if !ok || math.IsInf(v, 0) || v < 0 {
+		return math.NaN()
+	}
+	return v
+}
