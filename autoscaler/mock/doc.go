@@ -1,6 +1,7 @@
-// Package mock holds gomock mocks (go.uber.org/mock) of every interface the
-// autoscaler consumes: MetricSource, Policy, Locker, StateStore,
-// FleetProvider, NodeManager, Notifier and Publisher.
+// Package mock holds gomock mocks (go.uber.org/mock) of every interface in
+// autoscaler/interfaces.go: those the autoscaler consumes (MetricSource,
+// Policy, Locker, StateStore, FleetProvider, NodeManager, Notifier,
+// Publisher) and the optional ones its parts may implement (Warner).
 //
 // Use them where the exact calls and their order are the point of a test
 // (say, that a fenced Save happens before Terminate, with gomock.InOrder);

@@ -694,6 +694,68 @@ func (c *MockNodeManagerUncordonCall) DoAndReturn(f func(context.Context, string
 	return c
 }
 
+// MockWarner is a mock of Warner interface.
+type MockWarner struct {
+	ctrl     *gomock.Controller
+	recorder *MockWarnerMockRecorder
+	isgomock struct{}
+}
+
+// MockWarnerMockRecorder is the mock recorder for MockWarner.
+type MockWarnerMockRecorder struct {
+	mock *MockWarner
+}
+
+// NewMockWarner creates a new mock instance.
+func NewMockWarner(ctrl *gomock.Controller) *MockWarner {
+	mock := &MockWarner{ctrl: ctrl}
+	mock.recorder = &MockWarnerMockRecorder{mock}
+	return mock
+}
+
+// EXPECT returns an object that allows the caller to indicate expected use.
+func (m *MockWarner) EXPECT() *MockWarnerMockRecorder {
+	return m.recorder
+}
+
+// Warnings mocks base method.
+func (m *MockWarner) Warnings() []string {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "Warnings")
+	ret0, _ := ret[0].([]string)
+	return ret0
+}
+
+// Warnings indicates an expected call of Warnings.
+func (mr *MockWarnerMockRecorder) Warnings() *MockWarnerWarningsCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "Warnings", reflect.TypeOf((*MockWarner)(nil).Warnings))
+	return &MockWarnerWarningsCall{Call: call}
+}
+
+// MockWarnerWarningsCall wrap *gomock.Call
+type MockWarnerWarningsCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockWarnerWarningsCall) Return(arg0 []string) *MockWarnerWarningsCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockWarnerWarningsCall) Do(f func() []string) *MockWarnerWarningsCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockWarnerWarningsCall) DoAndReturn(f func() []string) *MockWarnerWarningsCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // MockNotifier is a mock of Notifier interface.
 type MockNotifier struct {
 	ctrl     *gomock.Controller
