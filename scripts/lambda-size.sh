@@ -21,6 +21,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
+# Sizes depend on the toolchain as much as on the code: say which.
+echo "lambda-size: $(go version)"
 fail=0
 for arch in amd64 arm64; do
 	bin=$tmp/bootstrap-$arch
