@@ -203,6 +203,9 @@ func (o *override) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 		snap = autoscaler.Snapshot{Time: now, CPU: miss, Memory: miss, APILatency: miss}
 	}
 	snap.PendingPods, snap.Scheduler = m, view
+	// The view's Demand also goes among the custom metrics, so that the
+	// tick records it in the history for the forecasting policies.
+	snap = autoscaler.WithDemand(snap)
 	if err != nil && !m.OK {
 		return snap, errors.Join(err, m.Err)
 	}

@@ -226,7 +226,9 @@ func NewKubeScheduler(cfg KubeSchedulerConfig) (*KubeScheduler, error) {
 	return k, nil
 }
 
-// Collect returns a snapshot with PendingPods and Scheduler from the API
+// Collect returns a snapshot with PendingPods and Scheduler from the API,
+// the view's Demand also among the custom metrics (autoscaler.WithDemand,
+// as autoscaler.MetricDemand, so that the tick records it in the history),
 // and every other metric missing. When the cluster cannot be read,
 // PendingPods is missing and Scheduler nil, and the error wraps
 // autoscaler.ErrNoData. When only the template cannot be made (no Ready
@@ -240,7 +242,7 @@ func (k *KubeScheduler) Collect(ctx context.Context) (autoscaler.Snapshot, error
 	if !snap.PendingPods.OK {
 		return snap, snap.PendingPods.Err
 	}
-	return snap, nil
+	return autoscaler.WithDemand(snap), nil
 }
 
 func (k *KubeScheduler) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView) {
@@ -571,7 +573,9 @@ func pages[T any](ctx context.Context, size int64, list func(context.Context, me
 // from k. When the API cannot be read, PendingPods is missing and
 // Scheduler nil (src's own pending count is not used); when src fails, its
 // metrics are missing and the view still arrives. The combined source
-// returns an error only when both fail.
+// returns an error only when both fail. Like KubeScheduler.Collect it
+// records the view's Demand among the custom metrics
+// (autoscaler.WithDemand).
 func OverrideScheduler(src autoscaler.MetricSource, k *KubeScheduler) autoscaler.MetricSource {
 	return &override{src: src, pending: k}
 }

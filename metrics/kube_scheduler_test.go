@@ -371,6 +371,10 @@ func TestKubeSchedulerTemplateWithoutWorkers(t *testing.T) {
 		if v.NodesNeeded != 2 || !snap.PendingPods.OK || snap.PendingPods.Value != 2 || !snap.PendingPods.At.Equal(t0) {
 			t.Errorf("NodesNeeded %d, pending %v; want 2 and 2", v.NodesNeeded, snap.PendingPods)
 		}
+		// 2 CPU / 1.93 = 1.036 workers, recorded at the snapshot's time.
+		if m := snap.Custom[autoscaler.MetricDemand]; !m.OK || m.Value != v.Demand || v.Demand < 1.036 || v.Demand > 1.037 || !m.At.Equal(t0) {
+			t.Errorf("recorded demand %+v, view's %.4f; want 2000/1930 = 1.0363 at %s", m, v.Demand, t0)
+		}
 	}
 	if lookup.calls != 1 {
 		t.Errorf("%d lookups of the instance type, want 1", lookup.calls)
@@ -425,6 +429,10 @@ func TestOverrideScheduler(t *testing.T) {
 	}
 	if snap.CPU.Value != 30 || snap.PendingPods.Value != 9 || snap.Scheduler == nil || snap.Scheduler.NodesNeeded != 3 {
 		t.Errorf("cpu %v, pending %v, view %+v; want 30, 9 and 3 nodes needed", snap.CPU, snap.PendingPods, snap.Scheduler)
+	}
+	// The demand goes into the history through the custom metrics.
+	if d, ok := autoscaler.DemandOf(snap); !ok || snap.Custom[autoscaler.MetricDemand].Value != d || !snap.Custom[autoscaler.MetricDemand].OK {
+		t.Errorf("custom %v, demand %v %v: want the view's demand recorded", snap.Custom, d, ok)
 	}
 }
 
