@@ -50,10 +50,19 @@ print(len(b.getvalue()))' "$bin")
 		"$arch" "$size" "$(mb "$size")" "$(mb "$zip")" "${budget[$arch]}" "$(mb "${budget[$arch]}")" "$verdict"
 done
 
-if ! python3 scripts/whylive.py "$tmp/dumpdep" --reflect; then
+rc=0
+python3 scripts/whylive.py "$tmp/dumpdep" --reflect || rc=$?
+case $rc in
+0) ;;
+1)
 	echo "lambda-size: a reflective method call is linked (path above); the linker keeps every exported method of every reachable type. Remove the import that brings it (scripts/whylive.py explains, docs/benchmarks.md)." >&2
 	fail=1
-fi
+	;;
+*)
+	echo "lambda-size: scripts/whylive.py could not read the linker's dump (exit $rc)" >&2
+	fail=1
+	;;
+esac
 if [ "$fail" -ne 0 ]; then
 	echo "lambda-size: the Lambda bootstrap is over its size budget; see docs/benchmarks.md (\"The Lambda function's size\") for how to find what keeps code alive" >&2
 	exit 1
