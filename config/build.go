@@ -49,6 +49,10 @@ type Options struct {
 	// Policy, when set, replaces the policy the configuration names: a
 	// program runs its own policy with the stock wiring.
 	Policy autoscaler.Policy
+	// Queries are PromQL queries of the program's own (a queue depth, a
+	// request rate) whose readings reach the policy in Snapshot.Custom
+	// under the same names.
+	Queries map[string]metrics.Query
 	// Customize, when set, is called with the autoscaler's configuration
 	// after every part is built and before autoscaler.New checks it: it
 	// may replace any part (the metric source, the notifier...) or
@@ -122,7 +126,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		Clock: opts.Clock, Logger: log.With("part", "drain"),
 	})
 	errs = append(errs, err)
-	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Clock: opts.Clock, Logger: log.With("part", "prometheus")}
+	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: opts.Queries, Clock: opts.Clock, Logger: log.With("part", "prometheus")}
 	if cfg.PendingPodsSource == PendingFromAPI {
 		pcfg.PendingPods.Disabled = true
 	}

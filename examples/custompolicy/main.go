@@ -1,9 +1,17 @@
-// Command custompolicy shows a user-written Policy composed with the
-// original design's threshold policy. The custom policy scales on a queue
-// depth that the MetricSource puts in Snapshot.Custom (in production a
-// PromQL query added to metrics.Prometheus); the threshold policy still
-// handles pending pods and CPU. decision.Max keeps whichever wants more
-// capacity, and scales down only when both agree.
+// Command custompolicy is the stock node-fleet Lambda function with a
+// policy of its own, without a copy of the program: its main passes the
+// policy (and the PromQL query it reads) to run/lambda.Main, which does
+// everything else exactly as examples/lambda does. Build and deploy it as
+// examples/lambda is built (make lambda, with ./examples/custompolicy).
+//
+// The policy, QueuePolicy, scales on a queue depth (the query
+// queue_depth, whose reading reaches the policy in Snapshot.Custom);
+// composed with the original design's threshold policy by decision.Max,
+// which keeps whichever wants more capacity and scales down only when both
+// agree, so pending pods and CPU are still handled.
+//
+// Run outside Lambda (no AWS_LAMBDA_RUNTIME_API), it replays a queue that
+// fills up and drains on in-memory parts and prints every decision:
 //
 //	go run ./examples/custompolicy
 package main
@@ -18,7 +26,10 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/decision"
+	"github.com/node-fleet/node-fleet/metrics"
+	"github.com/node-fleet/node-fleet/run/lambda"
 	clocktesting "k8s.io/utils/clock/testing"
 )
 
@@ -49,7 +60,22 @@ func (q QueuePolicy) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	return autoscaler.HoldBecause("%s %.0f fits %d nodes", q.Metric, m.Value, in.ReadyNodes)
 }
 
+// Policy is this program's policy: the queue, then the original design's.
+func Policy() autoscaler.Policy {
+	return decision.Max(
+		decision.Named("queue", QueuePolicy{Metric: "queue_depth", PerNode: 500}),
+		decision.Named("threshold", decision.Default()),
+	)
+}
+
+// Queries are the PromQL queries the policy reads.
+var Queries = map[string]metrics.Query{"queue_depth": {Expr: `sum(rabbitmq_queue_messages{queue="orders"})`}}
+
 func main() {
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		lambda.Main(config.Options{Policy: Policy(), Queries: Queries})
+		return
+	}
 	if err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "custompolicy:", err)
 		os.Exit(1)
@@ -65,10 +91,7 @@ func run(ctx context.Context, out io.Writer) error {
 
 	cfg := autoscaler.DefaultConfig()
 	cfg.ClusterID = "orders"
-	cfg.Policy = decision.Max(
-		decision.Named("queue", QueuePolicy{Metric: "queue_depth", PerNode: 500}),
-		decision.Named("threshold", decision.Default()),
-	)
+	cfg.Policy = Policy()
 	cfg.Metrics, cfg.Locker, cfg.State, cfg.Fleet, cfg.Nodes, cfg.Clock = metrics, store, store, fleet, fake.NewNodes(clk, fleet), clk
 	as, err := autoscaler.New(cfg)
 	if err != nil {

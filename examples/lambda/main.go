@@ -30,61 +30,12 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"os"
-	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-
 	"github.com/node-fleet/node-fleet/config"
-	"github.com/node-fleet/node-fleet/internal/awsutil"
-	"github.com/node-fleet/node-fleet/notify"
+	"github.com/node-fleet/node-fleet/run/lambda"
 )
 
 func main() {
-	start := time.Now()
-	logger := slog.New(lambdacontext.NewLogHandler())
-	h, err := setup(context.Background(), logger, os.Getenv)
-	if err != nil {
-		// Lambda reports the init failure with this line in the log.
-		logger.Error(err.Error())
-		os.Exit(1)
-	}
-	logger.Info("initialised", "init_ms", float64(time.Since(start).Microseconds())/1000)
-	lambda.Start(h.Handle)
-}
-
-// setup reads the configuration and builds the handler.
-func setup(ctx context.Context, logger *slog.Logger, getenv func(string) string) (*Handler, error) {
-	cfg, err := config.Load(config.Lambda, getenv, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	awsCfg, err := awsutil.Load(ctx, awsutil.Options{})
-	if err != nil {
-		return nil, err
-	}
-	pub, err := notify.NewCloudWatch(notify.CloudWatchConfig{
-		// The query protocol works with AWS and with emulators alike.
-		Client:    cloudwatch.NewFromConfig(awsCfg, notify.UseQueryProtocol),
-		ClusterID: cfg.ClusterID, Logger: logger.With("part", "cloudwatch"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	// One owner per execution environment: concurrent invocations in
-	// other environments are other replicas for the lock.
-	owner := cfg.ClusterID + "-lambda-" + getenv("AWS_LAMBDA_LOG_STREAM_NAME")
-	if getenv("AWS_LAMBDA_LOG_STREAM_NAME") == "" {
-		owner = ""
-	}
-	parts, err := config.Build(ctx, cfg, config.Options{AWS: awsCfg, Publisher: pub, Owner: owner, Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("build: %w", err)
-	}
-	return &Handler{Ticker: parts.Autoscaler, Logger: logger}, nil
+	// The stock wiring; a program of its own passes its policy (or any
+	// part) in the options: see examples/custompolicy.
+	lambda.Main(config.Options{})
 }

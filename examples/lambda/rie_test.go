@@ -30,6 +30,7 @@ import (
 	"github.com/node-fleet/node-fleet/internal/kubetest"
 	"github.com/node-fleet/node-fleet/internal/promtest"
 	"github.com/node-fleet/node-fleet/internal/testenv"
+	"github.com/node-fleet/node-fleet/run/lambda"
 	"github.com/node-fleet/node-fleet/state"
 )
 
@@ -228,7 +229,7 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	}
 
 	// 1. The schedule: below MIN_NODES, the tick launches a worker.
-	var tick Response
+	var tick lambda.Response
 	body := r.invoke(t, payload(t, "scheduled-event.json", ""))
 	if err := json.Unmarshal(body, &tick); err != nil || tick.Event != "tick" || tick.Outcome != autoscaler.OutcomeScaledUp {
 		t.Fatalf("tick answered %s (%v)", body, err)
@@ -260,7 +261,7 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	// 2. The worker joined (its node carries the join script's labels);
 	// then its spot interruption warning arrives.
 	node := kube.AddNode(t, kubetest.NodeOptions{Labels: map[string]string{autoscaler.LabelInstanceID: worker, autoscaler.LabelCluster: cluster}})
-	var spot Response
+	var spot lambda.Response
 	body = r.invoke(t, payload(t, "spot-interruption.json", worker))
 	if err := json.Unmarshal(body, &spot); err != nil || spot.Interruption == nil {
 		t.Fatalf("spot warning answered %s (%v)", body, err)
@@ -337,4 +338,15 @@ func goarch() string {
 		return "?"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// payload reads one of run/lambda's testdata events, with INSTANCE_ID
+// replaced.
+func payload(t *testing.T, name, instanceID string) json.RawMessage {
+	t.Helper()
+	b, err := os.ReadFile("../../run/lambda/testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return json.RawMessage(strings.ReplaceAll(string(b), "INSTANCE_ID", instanceID))
 }

@@ -1,4 +1,4 @@
-package main
+package lambda
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/decision"
 )
 
@@ -244,7 +245,7 @@ func TestOtherEventsAreRejected(t *testing.T) {
 
 func TestSetupFailsWithTheConfigurationMessage(t *testing.T) {
 	env := map[string]string{"CLUSTER_ID": "shop", "MIN_NODES": "many"}
-	_, err := setup(context.Background(), slog.New(slog.DiscardHandler), func(k string) string { return env[k] })
+	_, err := Setup(context.Background(), slog.New(slog.DiscardHandler), func(k string) string { return env[k] }, config.Options{})
 	if err == nil || !strings.HasPrefix(err.Error(), "configuration: PROMETHEUS_URL is required") || !strings.Contains(err.Error(), `MIN_NODES="many": want a whole number from 0 to 1000`) {
 		t.Errorf("err = %v", err)
 	}
