@@ -97,6 +97,13 @@ type PendingPod struct {
 	// replicas of a StatefulSet kept on separate nodes). PackPending puts
 	// no two pods of a group on the same new worker.
 	Apart string
+	// Nominated, when not empty, is the node the scheduler nominated the
+	// pod for after preempting lower-priority pods there (its
+	// status.nominatedNodeName): it will run there once they are gone,
+	// and they, pending in turn, are what may need a new worker. It is
+	// neither packed onto new workers nor Placeable, but counts in
+	// Demand.
+	Nominated string
 }
 
 // Key returns "namespace/name".
@@ -175,7 +182,8 @@ type SchedulerView struct {
 // worker would take already marked Unplaceable. It marks the pods too
 // large for an empty worker (TooLarge), packs the rest onto new workers
 // (PackPending) for NodesNeeded, and counts Demand as running plus the
-// placeable pending pods in worker units (WorkerTemplate.Units). It is
+// placeable and nominated pending pods in worker units
+// (WorkerTemplate.Units); nominated pods are not packed. It is
 // the one computation of the view: metrics.KubeScheduler calls it on what
 // it reads from the API, a simulator on its model. pending is not
 // changed.
@@ -185,10 +193,14 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 	demand := running
 	for i := range v.Pending {
 		p := &v.Pending[i]
-		if p.Unplaceable == "" {
+		if p.Unplaceable == "" && p.Nominated == "" {
 			p.Unplaceable = TooLarge(*p, t)
 		}
-		if p.Unplaceable == "" {
+		switch {
+		case p.Unplaceable != "":
+		case p.Nominated != "":
+			demand = demand.Add(p.Requests)
+		default:
 			placeable = append(placeable, *p)
 			demand = demand.Add(p.Requests)
 		}
@@ -198,13 +210,13 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 	return v
 }
 
-// Placeable returns the pending pods a new worker would help: those that
-// block a scale-down, as a node removed now would have to be launched
-// again for them.
+// Placeable returns the pending pods a new worker would help (neither
+// Unplaceable nor Nominated): those that block a scale-down, as a node
+// removed now would have to be launched again for them.
 func (v *SchedulerView) Placeable() []PendingPod {
 	var out []PendingPod
 	for _, p := range v.Pending {
-		if p.Unplaceable == "" {
+		if p.Unplaceable == "" && p.Nominated == "" {
 			out = append(out, p)
 		}
 	}
@@ -270,7 +282,8 @@ type Packing struct {
 // same every time), each put on the first worker opened so far with room
 // and without a pod of its Apart group, else on a new one. Pods marked
 // Unplaceable, and pods that do not fit an empty worker, are left out of
-// the count and returned in Left. A template with nothing free (not known)
+// the count and returned in Left; Nominated pods are left out and not
+// returned. A template with nothing free (not known)
 // places no pod.
 //
 // How this compares with the scheduler: kube-scheduler places one pod at
@@ -298,6 +311,8 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 		switch {
 		case p.Unplaceable != "":
 			out.Left = append(out.Left, p)
+		case p.Nominated != "":
+			// It waits for room on its nominated node.
 		case !p.Requests.Fits(free):
 			p.Unplaceable = TooLarge(p, t)
 			out.Left = append(out.Left, p)

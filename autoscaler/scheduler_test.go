@@ -303,21 +303,24 @@ func TestNewSchedulerView(t *testing.T) {
 	tpl := autoscaler.WorkerTemplate{InstanceType: "m", Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 8 * gi, Pods: 110}}
 	typo := pending("typo", 100, mi)
 	typo.Unplaceable = "pod shop/typo: nodeSelector"
-	in := []autoscaler.PendingPod{pending("a", 1500, gi), pending("b", 500, gi), pending("big", 3000, gi), typo}
+	preempting := pending("vip", 1000, gi)
+	preempting.Nominated = "ip-10-0-1-5"
+	in := []autoscaler.PendingPod{pending("a", 1500, gi), pending("b", 500, gi), pending("big", 3000, gi), typo, preempting}
 	v := autoscaler.NewSchedulerView(tpl, res(1000, 2*gi), in)
 	var reasons []string
 	for _, p := range v.Pending {
 		reasons = append(reasons, p.Unplaceable)
 	}
-	// a and b fill one worker (2 CPU); demand (1 + 1.5 + 0.5) CPU / 2 =
-	// 1.5 against (2 + 1 + 1) Gi / 8 = 0.5.
+	// a and b fill one worker (2 CPU); vip waits for its nominated node
+	// but is demand: (1 + 1.5 + 0.5 + 1) CPU / 2 = 2 against (2 + 1 + 1
+	// + 1) Gi / 8 = 0.625.
 	type view struct {
 		Reasons     []string
 		NodesNeeded int
 		Demand      float64
 		InputBig    string
 	}
-	want := view{[]string{"", "", "pod shop/big requests 3 CPU; a new m worker offers 2", "pod shop/typo: nodeSelector"}, 1, 1.5, ""}
+	want := view{[]string{"", "", "pod shop/big requests 3 CPU; a new m worker offers 2", "pod shop/typo: nodeSelector", ""}, 1, 2, ""}
 	if diff := cmp.Diff(want, view{reasons, v.NodesNeeded, v.Demand, in[2].Unplaceable}); diff != "" {
 		t.Errorf("view (-want +got):\n%s", diff)
 	}

@@ -362,7 +362,8 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	})
 	pending := make([]autoscaler.PendingPod, len(unschedulable))
 	for i, p := range unschedulable {
-		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p)}
+		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p),
+			Nominated: p.Status.NominatedNodeName}
 		if why := wontLand(&p.Spec, tpl.Labels, tpl.Taints); why != "" {
 			pending[i].Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pending[i].Key(), tpl.InstanceType, why)
 		} else if why := lacking(otherRequests(p), others, tpl.InstanceType); why != "" {

@@ -612,3 +612,25 @@ func TestKubeSchedulerExtendedResources(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeSchedulerNominatedPods: a pod the scheduler has nominated for a
+// node (it preempts lower-priority pods there) asks for no new worker but
+// is demand.
+func TestKubeSchedulerNominatedPods(t *testing.T) {
+	objs := []runtime.Object{
+		kPod("shop", "vip", "", containers("1", "1Gi"), func(p *corev1.Pod) { p.Status.NominatedNodeName = "w-a" }),
+		kPod("shop", "web", "", containers("1", "1Gi")),
+	}
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, n, err := k.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 CPU of 1.93: 1.036 workers of demand, 1 new worker for web.
+	if n != 2 || v.NodesNeeded != 1 || len(v.Placeable()) != 1 || v.Pending[0].Nominated != "w-a" || v.Demand < 1.036 || v.Demand > 1.037 {
+		t.Errorf("pending %d, NodesNeeded %d, placeable %v, demand %.4f; want 2, 1, [web], 1.0363", n, v.NodesNeeded, v.Placeable(), v.Demand)
+	}
+}
