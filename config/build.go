@@ -126,7 +126,13 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		Clock: opts.Clock, Logger: log.With("part", "drain"),
 	})
 	errs = append(errs, err)
-	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: opts.Queries, Clock: opts.Clock, Logger: log.With("part", "prometheus")}
+	pa := cfg.PrometheusAuth
+	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: opts.Queries, Clock: opts.Clock, Logger: log.With("part", "prometheus"),
+		BearerTokenFile: pa.BearerTokenFile, QueryTimeout: pa.Timeout,
+		TLS: metrics.TLSConfig{CAFile: pa.CAFile, InsecureSkipVerify: pa.InsecureSkipVerify}}
+	if pa.Username != "" || pa.PasswordFile != "" {
+		pcfg.BasicAuth = &metrics.BasicAuth{Username: pa.Username, PasswordFile: pa.PasswordFile}
+	}
 	if cfg.PendingPodsSource == PendingFromAPI {
 		pcfg.PendingPods.Disabled = true
 	}

@@ -66,6 +66,11 @@ type Config struct {
 	// PrometheusNodeSelector is added to the default CPU and memory
 	// queries' node_exporter selectors (PROMETHEUS_NODE_SELECTOR).
 	PrometheusNodeSelector string
+	// PrometheusAuth is the Prometheus connection's credentials and TLS
+	// (PROMETHEUS_BEARER_TOKEN_FILE, PROMETHEUS_USERNAME,
+	// PROMETHEUS_PASSWORD_FILE, PROMETHEUS_CA_FILE,
+	// PROMETHEUS_INSECURE_SKIP_VERIFY, PROMETHEUS_TIMEOUT).
+	PrometheusAuth PrometheusAuth
 	// PendingPodsSource is PendingFromAPI or PendingFromPrometheus
 	// (PENDING_PODS_SOURCE).
 	PendingPodsSource string
@@ -333,4 +338,19 @@ func Usage(prog Program) string {
 		fmt.Fprintf(&b, "\t%s.%s\n", s.describe(), req)
 	}
 	return b.String()
+}
+
+// PrometheusAuth is how the programs reach a Prometheus that wants
+// credentials or a private CA.
+type PrometheusAuth struct {
+	// BearerTokenFile holds a bearer token, read for every query.
+	BearerTokenFile string
+	// Username and PasswordFile are HTTP basic auth.
+	Username, PasswordFile string
+	// CAFile is the PEM bundle of a private CA.
+	CAFile string
+	// InsecureSkipVerify accepts any certificate (labs only).
+	InsecureSkipVerify bool
+	// Timeout bounds every query; 0 is metrics' default.
+	Timeout time.Duration
 }

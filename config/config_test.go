@@ -267,3 +267,25 @@ func TestDaemonHelp(t *testing.T) {
 		t.Errorf("Lambda usage lists daemon settings or lacks its own:\n%s", u)
 	}
 }
+
+func TestLoadPrometheusConnection(t *testing.T) {
+	env := good()
+	for k, v := range map[string]string{"PROMETHEUS_BEARER_TOKEN_FILE": "/var/run/secrets/prom/token", "PROMETHEUS_USERNAME": "scaler",
+		"PROMETHEUS_PASSWORD_FILE": "/var/run/secrets/prom/password", "PROMETHEUS_CA_FILE": "/etc/ssl/prom-ca.pem",
+		"PROMETHEUS_INSECURE_SKIP_VERIFY": "true", "PROMETHEUS_TIMEOUT": "20s"} {
+		env[k] = v
+	}
+	got, err := Load(Lambda, getenv(env), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := PrometheusAuth{BearerTokenFile: "/var/run/secrets/prom/token", Username: "scaler", PasswordFile: "/var/run/secrets/prom/password",
+		CAFile: "/etc/ssl/prom-ca.pem", InsecureSkipVerify: true, Timeout: 20 * time.Second}
+	if d := cmp.Diff(want, got.PrometheusAuth); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	env["PROMETHEUS_INSECURE_SKIP_VERIFY"] = "yes please"
+	if _, err := Load(Lambda, getenv(env), nil, nil); err == nil || !strings.Contains(err.Error(), `PROMETHEUS_INSECURE_SKIP_VERIFY="yes please": want true or false`) {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -170,6 +170,31 @@ func settings() []setting {
 				c.Thresholds.PendingPodsAbove = float64(n)
 				return err
 			}},
+		{env: "PROMETHEUS_BEARER_TOKEN_FILE", programs: both,
+			help:  "a file holding a bearer token for Prometheus, read for every query (a mounted secret); default none",
+			parse: func(c *Config, v string) error { c.PrometheusAuth.BearerTokenFile = v; return nil }},
+		{env: "PROMETHEUS_USERNAME", programs: both,
+			help:  "the user name of Prometheus' basic auth, with PROMETHEUS_PASSWORD_FILE; default none",
+			parse: func(c *Config, v string) error { c.PrometheusAuth.Username = v; return nil }},
+		{env: "PROMETHEUS_PASSWORD_FILE", programs: both,
+			help:  "a file holding the password of Prometheus' basic auth, read for every query; default none",
+			parse: func(c *Config, v string) error { c.PrometheusAuth.PasswordFile = v; return nil }},
+		{env: "PROMETHEUS_CA_FILE", programs: both,
+			help:  "a PEM bundle of the CA that signs Prometheus' certificate (https with a private CA); default the system's roots",
+			parse: func(c *Config, v string) error { c.PrometheusAuth.CAFile = v; return nil }},
+		{env: "PROMETHEUS_INSECURE_SKIP_VERIFY", programs: both,
+			help: "true accepts any certificate from Prometheus (labs only: anyone on the path reads the queries); default false",
+			parse: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("want true or false")
+				}
+				c.PrometheusAuth.InsecureSkipVerify = b
+				return nil
+			}},
+		{env: "PROMETHEUS_TIMEOUT", programs: both,
+			help:  "how long one Prometheus query may take, a duration from 1s to 2m; default the metrics package's",
+			parse: func(c *Config, v string) error { return duration(&c.PrometheusAuth.Timeout, v, time.Second, 2*time.Minute) }},
 		{env: "PENDING_PODS_SOURCE", programs: both,
 			help: "where pending pods are counted: api (the Kubernetes API, unschedulable pods) or prometheus (kube-state-metrics)",
 			show: func(c Config) string { return c.PendingPodsSource },
