@@ -193,8 +193,10 @@ func settings() []setting {
 				return nil
 			}},
 		{env: "PROMETHEUS_TIMEOUT", programs: both,
-			help:  "how long one Prometheus query may take, a duration from 1s to 2m; default the metrics package's",
-			parse: func(c *Config, v string) error { return duration(&c.PrometheusAuth.Timeout, v, time.Second, 2*time.Minute) }},
+			help: "how long one Prometheus query may take, a duration from 1s to 2m; default the metrics package's",
+			parse: func(c *Config, v string) error {
+				return duration(&c.PrometheusAuth.Timeout, v, time.Second, 2*time.Minute)
+			}},
 		{env: "PENDING_PODS_SOURCE", programs: both,
 			help: "where pending pods are counted: api (the Kubernetes API, unschedulable pods) or prometheus (kube-state-metrics)",
 			show: func(c Config) string { return c.PendingPodsSource },
