@@ -53,3 +53,39 @@ func TestMotoExtraAttributeIsFencedAndKept(t *testing.T) {
 		t.Error("bad attribute name accepted")
 	}
 }
+
+// Every field the state keeps as JSON survives a save and a load, and an
+// emptied field is removed.
+func TestMotoJSONFieldsRoundTrip(t *testing.T) {
+	c, table := motoTable(t)
+	d := newStore(t, c, table, testingclock.NewFakePassiveClock(t0))
+	ctx := context.Background()
+	lease, err := d.Acquire(ctx, "alice", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := autoscaler.ClusterState{
+		Interruptions: []autoscaler.Interruption{{InstanceID: "i-1", Notice: t0, ReplacedBy: "prod-3-up"}},
+		Unplaceable:   []string{"shop/checkout-7"},
+		Calendar:      []autoscaler.KnownEvent{{Name: "sale", Start: t0, End: t0.Add(time.Hour), Nodes: 8}},
+		Paused:        &autoscaler.Pause{By: "ops", At: t0, Reason: "upgrade"},
+	}
+	if err := d.Save(ctx, lease, st); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.ClusterID, got.Version = "", 0
+	if !got.Interruptions[0].Notice.Equal(t0) || got.Interruptions[0].ReplacedBy != "prod-3-up" || got.Unplaceable[0] != "shop/checkout-7" ||
+		got.Calendar[0].Nodes != 8 || got.Paused == nil || got.Paused.Reason != "upgrade" {
+		t.Errorf("loaded %+v", got)
+	}
+	if err := d.Save(ctx, lease, autoscaler.ClusterState{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Load(ctx); err != nil || got.Paused != nil || len(got.Interruptions)+len(got.Unplaceable)+len(got.Calendar) != 0 {
+		t.Errorf("after emptying: %+v, %v", got, err)
+	}
+}

@@ -278,26 +278,11 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 		}
 		st.Operation = &op
 	}
-	if s := getStr(item, attrInterrupts); s != "" {
-		if err := json.Unmarshal([]byte(s), &st.Interruptions); err != nil {
-			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrInterrupts, err)
-		}
-	}
-	if s := getStr(item, attrCalendar); s != "" {
-		if err := json.Unmarshal([]byte(s), &st.Calendar); err != nil {
-			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrCalendar, err)
-		}
-	}
-	if s := getStr(item, attrPaused); s != "" {
-		var p autoscaler.Pause
-		if err := json.Unmarshal([]byte(s), &p); err != nil {
-			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrPaused, err)
-		}
-		st.Paused = &p
-	}
-	if s := getStr(item, attrUnplace); s != "" {
-		if err := json.Unmarshal([]byte(s), &st.Unplaceable); err != nil {
-			return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, attrUnplace, err)
+	for _, f := range jsonFields(&st) {
+		if s := getStr(item, f.attr); s != "" {
+			if err := json.Unmarshal([]byte(s), f.dst); err != nil {
+				return st, fmt.Errorf("state: load cluster %s: %s: %w", d.cfg.ClusterID, f.attr, err)
+			}
 		}
 	}
 	if s := getStr(item, attrLong); s != "" {
@@ -353,28 +338,6 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 	} else {
 		remove = append(remove, "#op")
 	}
-	names["#intr"] = attrInterrupts
-	if len(st.Interruptions) > 0 {
-		b, err := json.Marshal(st.Interruptions)
-		if err != nil {
-			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrInterrupts, err)
-		}
-		values[":intr"] = str(string(b))
-		set = append(set, "#intr = :intr")
-	} else {
-		remove = append(remove, "#intr")
-	}
-	names["#unpl"] = attrUnplace
-	if len(st.Unplaceable) > 0 {
-		b, err := json.Marshal(st.Unplaceable)
-		if err != nil {
-			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrUnplace, err)
-		}
-		values[":unpl"] = str(string(b))
-		set = append(set, "#unpl = :unpl")
-	} else {
-		remove = append(remove, "#unpl")
-	}
 	names["#long"] = attrLong
 	if long != "[]" {
 		values[":long"] = str(long)
@@ -382,27 +345,19 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 	} else {
 		remove = append(remove, "#long")
 	}
-	names["#cal"] = attrCalendar
-	if len(st.Calendar) > 0 {
-		b, err := json.Marshal(st.Calendar)
-		if err != nil {
-			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrCalendar, err)
+	for i, f := range jsonFields(&st) {
+		name, val := fmt.Sprintf("#j%d", i), fmt.Sprintf(":j%d", i)
+		names[name] = f.attr
+		if !f.present() {
+			remove = append(remove, name)
+			continue
 		}
-		values[":cal"] = str(string(b))
-		set = append(set, "#cal = :cal")
-	} else {
-		remove = append(remove, "#cal")
-	}
-	names["#paused"] = attrPaused
-	if st.Paused != nil {
-		b, err := json.Marshal(st.Paused)
+		b, err := json.Marshal(f.dst)
 		if err != nil {
-			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrPaused, err)
+			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, f.attr, err)
 		}
-		values[":paused"] = str(string(b))
-		set = append(set, "#paused = :paused")
-	} else {
-		remove = append(remove, "#paused")
+		values[val] = str(string(b))
+		set = append(set, name+" = "+val)
 	}
 	for _, f := range []struct {
 		name string
@@ -438,4 +393,22 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		return fmt.Errorf("state: save cluster %s: %w", d.cfg.ClusterID, err)
 	}
 	return nil
+}
+
+// jsonField is a ClusterState field stored as a JSON string attribute.
+type jsonField struct {
+	attr    string
+	dst     any // a pointer to the field
+	present func() bool
+}
+
+// jsonFields are the state's fields stored as JSON, each in its attribute;
+// an absent field removes its attribute.
+func jsonFields(st *autoscaler.ClusterState) []jsonField {
+	return []jsonField{
+		{attrInterrupts, &st.Interruptions, func() bool { return len(st.Interruptions) > 0 }},
+		{attrUnplace, &st.Unplaceable, func() bool { return len(st.Unplaceable) > 0 }},
+		{attrCalendar, &st.Calendar, func() bool { return len(st.Calendar) > 0 }},
+		{attrPaused, &st.Paused, func() bool { return st.Paused != nil }},
+	}
 }
