@@ -155,7 +155,23 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		return nil, err
 	}
 	var source autoscaler.MetricSource = p.Prometheus
-	if cfg.PendingPodsSource == PendingFromAPI {
+	workerType := cfg.InstanceType
+	if workerType == "" && len(cfg.InstanceTypes) > 0 {
+		workerType = cfg.InstanceTypes[0]
+	}
+	switch {
+	case cfg.PendingPodsSource == PendingFromAPI && workerType != "":
+		// The scheduler's view: pending pods with their requests, what a
+		// new worker offers, how many workers they need.
+		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kube, InstanceType: workerType,
+			Workers: cfg.NodeSelector, VCPU: cfg.WorkerVCPU, MemoryMiB: cfg.WorkerMemoryMiB,
+			Clock: opts.Clock, Logger: log.With("part", "scheduler-view")})
+		if err != nil {
+			return nil, err
+		}
+		source = metrics.OverrideScheduler(p.Prometheus, k)
+	case cfg.PendingPodsSource == PendingFromAPI:
+		log.Warn("INSTANCE_TYPE and INSTANCE_TYPES are unset: pending pods are counted without their requests (no scheduler's view); set one to size scale-ups from the pods")
 		pending, err := metrics.NewKubePending(metrics.KubePendingConfig{Client: kube, Clock: opts.Clock, Logger: log.With("part", "pending")})
 		if err != nil {
 			return nil, err

@@ -95,6 +95,11 @@ type Config struct {
 	SpotShare float64
 	// InstanceType overrides the launch template's type (INSTANCE_TYPE).
 	InstanceType string
+	// WorkerVCPU and WorkerMemoryMiB are a worker's size (WORKER_VCPU,
+	// WORKER_MEMORY_MIB), for the scheduler's view while no worker runs;
+	// 0: learnt from the Ready workers.
+	WorkerVCPU      int
+	WorkerMemoryMiB int64
 	// InstanceTypes are the instance types a launch may use
 	// (INSTANCE_TYPES), across every subnet; one size class.
 	InstanceTypes []string
@@ -256,6 +261,9 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	if cfg.MinNodes > cfg.MaxNodes && fine("MIN_NODES", "MAX_NODES") {
 		problems = append(problems, fmt.Sprintf("%s (%d) must not exceed %s (%d)", name("MIN_NODES"), cfg.MinNodes, name("MAX_NODES"), cfg.MaxNodes))
+	}
+	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
+		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
 	}
 	if _, one := values["INSTANCE_TYPE"]; one && len(cfg.InstanceTypes) > 0 && fine("INSTANCE_TYPE", "INSTANCE_TYPES") {
 		problems = append(problems, fmt.Sprintf("%s and %s are both set: set one of them", name("INSTANCE_TYPE"), name("INSTANCE_TYPES")))
