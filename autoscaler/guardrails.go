@@ -26,6 +26,7 @@ const (
 	HoldFloor        HoldCode = "floor"
 	HoldCeiling      HoldCode = "ceiling"
 	HoldPaused       HoldCode = "paused"
+	HoldNoRoom       HoldCode = "no-room"
 )
 
 // Verdict is one guardrail's change to a decision (or to the repair): its

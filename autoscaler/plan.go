@@ -447,7 +447,13 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		}
 	}
 	if d.Action == ScaleDown {
-		victims, why := ChooseVictims(v.ready, d.Count)
+		victims, why := ChooseVictims(v.ready, len(v.ready))
+		victims, why = s.fitting(victims, why, d.Count)
+		if len(victims) == 0 {
+			d = HoldBecause("no node can be removed: the pods of none fit on the other nodes (%s)", d.Reason)
+			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "fit", Code: HoldNoRoom, Message: d.Reason, Before: p.Decision, After: d})
+			p.Decision = d
+		}
 		code := ReasonPolicy
 		if d.Level == LevelGuardrail {
 			code = ReasonCeiling
@@ -573,18 +579,52 @@ func (s *situation) repair() []Step {
 	return steps
 }
 
+// fitting keeps, of the victims in their order, up to n whose pods fit on
+// the other Ready nodes of the fleet, as cluster-autoscaler simulates a
+// removal (ScaleDownByFit), when the nodes carry their allocatable; the
+// others get a verdict saying why they stay. Without allocatable (a
+// NodeManager that does not read it) the first n go.
+func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candidate, []string) {
+	known := false
+	var fleet []Node
+	for _, c := range s.v.ready {
+		fleet = append(fleet, c.Node)
+		known = known || !c.Node.Allocatable.IsZero()
+	}
+	if !known {
+		return victims[:min(n, len(victims))], why[:min(n, len(why))]
+	}
+	cands := make([]Node, len(victims))
+	for i, c := range victims {
+		cands[i] = c.Node
+	}
+	chosen, verdicts := ScaleDownByFit(cands, fleet, n)
+	for _, vd := range verdicts {
+		if !vd.Fits {
+			s.plan.Verdicts = append(s.plan.Verdicts, Verdict{Guardrail: "fit", Code: HoldNoRoom,
+				Message: fmt.Sprintf("node %s stays: %s", vd.Node, vd.Reason)})
+		}
+	}
+	keep := make(map[string]bool, len(chosen))
+	for _, c := range chosen {
+		keep[c.Name] = true
+	}
+	var outV []Candidate
+	var outW []string
+	for i, c := range victims {
+		if keep[c.Node.Name] {
+			outV, outW = append(outV, c), append(outW, why[i]+"; its pods fit on the other nodes")
+		}
+	}
+	return outV, outW
+}
+
 // pendingHelpable returns the number of pending pods that a new node would
 // help, and whether it is known.
 func (s *situation) pendingHelpable() (int, bool) {
 	snap := s.obs.Snapshot
 	if sv := snap.Scheduler; sv != nil {
-		n := 0
-		for _, pod := range sv.Pending {
-			if pod.Unplaceable == "" {
-				n++
-			}
-		}
-		return n, true
+		return len(sv.Placeable()), true
 	}
 	if !snap.PendingPods.OK {
 		return 0, false

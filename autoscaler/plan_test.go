@@ -240,3 +240,37 @@ func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
 		t.Errorf("steps (-want +got):\n%s", d)
 	}
 }
+
+// A scale-down removes only a node whose pods fit on the other nodes, as
+// cluster-autoscaler simulates it; when none fits it holds with no-room.
+func TestPlannerScaleDownByWhatFits(t *testing.T) {
+	res := func(milli int64) autoscaler.Resources { return autoscaler.Resources{MilliCPU: milli, Memory: 1 << 30, Pods: 1} }
+	alloc := autoscaler.Resources{MilliCPU: 2000, Memory: 8 << 30, Pods: 110}
+	plan := func(movable ...[]int64) autoscaler.Plan {
+		ins, nodes := readyFleet(len(movable))
+		for i, pods := range movable {
+			nodes[i].Allocatable, nodes[i].Pods = alloc, len(pods)
+			for _, m := range pods {
+				nodes[i].Requested = nodes[i].Requested.Add(res(m))
+				nodes[i].Movable = append(nodes[i].Movable, res(m))
+			}
+		}
+		return autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+			autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	}
+	// Each node is three quarters full: no node's pods fit elsewhere.
+	p := plan([]int64{1500}, []int64{1500}, []int64{1500})
+	if len(p.Steps) != 0 || p.Hold() != autoscaler.HoldNoRoom {
+		t.Errorf("full nodes: steps %v, hold %q", stepKinds(p), p.Hold())
+	}
+	// The first two nodes' large pods fit nowhere else; the third's two
+	// small pods fit on the first two: the third goes, though the victim
+	// order (fewer pods first) put it last.
+	p = plan([]int64{1500}, []int64{1500}, []int64{400, 400})
+	if d := cmp.Diff([]string{"scale-down i-020"}, stepKinds(p)); d != "" {
+		t.Errorf("steps (-want +got):\n%s\nverdicts %v", d, p.Verdicts)
+	}
+	if len(p.Verdicts) != 2 || p.Verdicts[0].Code != autoscaler.HoldNoRoom {
+		t.Errorf("verdicts %v, want the two full nodes kept with no-room", p.Verdicts)
+	}
+}

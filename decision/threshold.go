@@ -186,7 +186,7 @@ func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	if sv := s.Scheduler; sv != nil {
 		// Pods no new node would help are not counted: they would pin
 		// the fleet at MaxNodes.
-		placeable := len(sv.Pending) - len(sv.Unplaceable())
+		placeable := len(sv.Placeable())
 		if float64(placeable) > c.PendingPodsAbove && sv.NodesNeeded > 0 {
 			n := c.PendingStep
 			if c.PendingNodes == PendingByNeed {
