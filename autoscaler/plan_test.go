@@ -244,7 +244,9 @@ func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
 // A scale-down removes only a node whose pods fit on the other nodes, as
 // cluster-autoscaler simulates it; when none fits it holds with no-room.
 func TestPlannerScaleDownByWhatFits(t *testing.T) {
-	res := func(milli int64) autoscaler.Resources { return autoscaler.Resources{MilliCPU: milli, Memory: 1 << 30, Pods: 1} }
+	res := func(milli int64) autoscaler.Resources {
+		return autoscaler.Resources{MilliCPU: milli, Memory: 1 << 30, Pods: 1}
+	}
 	alloc := autoscaler.Resources{MilliCPU: 2000, Memory: 8 << 30, Pods: 110}
 	plan := func(movable ...[]int64) autoscaler.Plan {
 		ins, nodes := readyFleet(len(movable))
