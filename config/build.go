@@ -77,6 +77,18 @@ type Parts struct {
 	Prometheus *metrics.Prometheus
 }
 
+// KubeQPS and KubeBurst are the client-side rate limit (requests per
+// second, and the burst above it) of the API server client Build makes,
+// unless the connection sets its own QPS, Burst or RateLimiter.
+// client-go's default, 5 and 10, slowed ticks called back to back from
+// about 30 ms to 375 ms; these are kube-controller-manager's defaults.
+// docs/benchmarks.md ("The API server's rate limit") says why they are
+// safe for the API server.
+const (
+	KubeQPS   = 20
+	KubeBurst = 30
+)
+
 // Build connects to the cluster's API server and wires the parts: EC2
 // fleet, DynamoDB lock and state, Prometheus (and the API's pending pods),
 // the threshold policy, the drain manager, the SNS notifier. It reads the
@@ -94,6 +106,10 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		if kubeCfg, err = kubeConfig(ctx, cfg, opts.AWS); err != nil {
 			return nil, err
 		}
+	}
+	if kubeCfg.QPS == 0 && kubeCfg.Burst == 0 && kubeCfg.RateLimiter == nil {
+		kubeCfg = rest.CopyConfig(kubeCfg)
+		kubeCfg.QPS, kubeCfg.Burst = KubeQPS, KubeBurst
 	}
 	kube, err := kubernetes.NewForConfig(kubeCfg)
 	if err != nil {

@@ -72,6 +72,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/state"
 )
@@ -266,6 +267,10 @@ func (e *env) connect(ctx context.Context, kube bool) error {
 		if rc, err = rest.InClusterConfig(); err != nil {
 			return errors.New("no -kubeconfig (KUBECONFIG) or -kubeconfig-secret (KUBECONFIG_SECRET), and not in a cluster")
 		}
+	}
+	if rc.QPS == 0 && rc.Burst == 0 && rc.RateLimiter == nil {
+		// The functions' own rate limit, not client-go's 5 QPS.
+		rc.QPS, rc.Burst = config.KubeQPS, config.KubeBurst
 	}
 	e.kube, err = kubernetes.NewForConfig(rc)
 	if err != nil {
