@@ -1,0 +1,52 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TestClusterSchedulesOntoKwokNodes: on the scenario's control plane a
+// registered Node becomes Ready (kwok) and a pod is scheduled onto it
+// (kube-scheduler) and Running (kwok), each within seconds, which the
+// scenario's compressed time needs.
+func TestClusterSchedulesOntoKwokNodes(t *testing.T) {
+	c := StartCluster(t)
+	ctx := context.Background()
+	start := time.Now()
+	if err := createNode(ctx, c.Admin, workerNode("worker-a", "2", "3891Mi", nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, c, 15*time.Second, "the node Ready", func() bool {
+		n, err := c.Admin.CoreV1().Nodes().Get(ctx, "worker-a", metav1.GetOptions{})
+		return err == nil && nodeReady(n)
+	})
+	ready := time.Since(start)
+	pod := UnplaceablePod("1")
+	pod.Name = "fits"
+	if _, err := c.Admin.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	var got *corev1.Pod
+	waitUntil(t, c, 15*time.Second, "the pod Running on the node", func() bool {
+		var err error
+		got, err = c.Admin.CoreV1().Pods("default").Get(ctx, "fits", metav1.GetOptions{})
+		return err == nil && got.Spec.NodeName == "worker-a" && got.Status.Phase == corev1.PodRunning
+	})
+	t.Logf("node Ready %.1fs after registering; pod Running %.1fs after creation", ready.Seconds(), time.Since(start).Seconds())
+}
+
+func waitUntil(t *testing.T, c *Cluster, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after %s; end of kwok's log:\n%s", what, limit, c.Log("kwok", 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,459 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/node-fleet/node-fleet/internal/awsutil"
+	"github.com/node-fleet/node-fleet/internal/promtest"
+	"github.com/node-fleet/node-fleet/internal/testenv"
+)
+
+// Mode is the system under test.
+type Mode string
+
+// The systems the scenario runs.
+const (
+	// ModeLambda is node-fleet's Lambda function under the emulator,
+	// invoked on a schedule.
+	ModeLambda Mode = "lambda"
+	// ModeDaemon is node-fleet's daemon (a ticker plus a watch of
+	// unschedulable pods).
+	ModeDaemon Mode = "daemon"
+	// ModeCalendar is the daemon with the predictive policy and the sale
+	// in its calendar.
+	ModeCalendar Mode = "daemon+calendar"
+	// ModeKarpenter is Karpenter v1.15.0 with its kwok cloud provider.
+	ModeKarpenter Mode = "karpenter"
+)
+
+// Options set a run. Zero fields take the defaults in brackets.
+type Options struct {
+	Mode Mode
+	// MinNodes and MaxNodes bound the workers [2, 10]. Karpenter runs
+	// MinNodes static nodes (its own need not go below zero) and a
+	// NodePool limited to MaxNodes-MinNodes workers' CPU.
+	MinNodes, MaxNodes int
+	// BootDelay is the joiner's delay from running to Node [0: Karpenter's
+	// kwok nodes register at once].
+	BootDelay time.Duration
+	// NeverJoin is the share of instances that never join [0].
+	NeverJoin float64
+	// Tick is the daemon's TICK_INTERVAL and the Lambda's schedule [10s].
+	Tick time.Duration
+	// ScaleUpCooldown [5s] and ScaleDownCooldown [15s]; the latter is
+	// Karpenter's consolidateAfter.
+	ScaleUpCooldown, ScaleDownCooldown time.Duration
+	// Policy is node-fleet's POLICY in the lambda and daemon modes
+	// [reactive]; the calendar mode runs predictive.
+	Policy string
+	// Lead is how long before the sale the calendar mode's daemon learns
+	// of it [30s].
+	Lead time.Duration
+	// Replicas are each app's replicas before and during the sale [2, 20].
+	Base, Peak int32
+	// Logf, when set, prints progress.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if o.MinNodes == 0 {
+		o.MinNodes = 2
+	}
+	if o.MaxNodes == 0 {
+		o.MaxNodes = 10
+	}
+	def(&o.Tick, 10*time.Second)
+	def(&o.ScaleUpCooldown, 5*time.Second)
+	def(&o.ScaleDownCooldown, 15*time.Second)
+	def(&o.Lead, 30*time.Second)
+	if o.Policy == "" {
+		o.Policy = "reactive"
+	}
+	if o.Base == 0 {
+		o.Base = 2
+	}
+	if o.Peak == 0 {
+		o.Peak = 20
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// Result is what a run measured.
+type Result struct {
+	Mode    Mode
+	Options Options
+	// Zero is the sale's start (the replicas raised).
+	Zero     time.Time
+	Timeline []Event
+	Measures Measures
+	// Problems are the run's failed checks (empty: it passed).
+	Problems []string
+}
+
+// env is one run's world.
+type env struct {
+	opts    Options
+	cl      *Cluster
+	dyn     dynamic.Interface
+	ec2     *ec2.Client
+	stack   *Stack
+	server  string // the K3s server's Node
+	ns      string
+	rec     *Recorder
+	saUser  string // the autoscaler's identity in the audit log
+	proc    string // the autoscaler's process name (its log)
+	restart func(extra map[string]string)
+	lambda  *Lambda
+}
+
+func (e *env) logf(format string, args ...any) { e.opts.Logf(format, args...) }
+
+// Run runs the flash sale once in mode opts.Mode on a control plane of its
+// own and returns what it measured; a failed setup fails t, a failed check
+// of the scenario is a Problem of the Result.
+func Run(t testing.TB, opts Options) *Result {
+	t.Helper()
+	opts.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e := &env{opts: opts, ns: "shop"}
+	e.logf("%s: starting the control plane", opts.Mode)
+	e.cl = StartCluster(t)
+	e.dyn = dynamic.NewForConfigOrDie(e.cl.AdminConfig)
+	CreateShop(t, e.cl.Admin, e.ns, Shop, opts.Base)
+
+	if opts.Mode == ModeKarpenter {
+		e.setupKarpenter(t)
+	} else {
+		e.setupNodeFleet(t, ctx)
+	}
+	isWorker := func(n *corev1.Node) bool { return n.Name != e.server }
+	e.rec = NewRecorder(ctx, RecorderConfig{Kube: e.cl.Admin, Dyn: e.dynIfKarpenter(), EC2: e.ec2, Stack: e.stack,
+		Namespace: e.ns, Apps: AppNames(Shop), IsWorker: isWorker})
+
+	res := &Result{Mode: opts.Mode, Options: opts}
+	problem := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		res.Problems = append(res.Problems, msg)
+		e.logf("%s: PROBLEM %s", opts.Mode, msg)
+	}
+	waitFor := func(limit time.Duration, what string, cond func() (bool, error)) bool {
+		deadline := time.Now().Add(limit)
+		for {
+			ok, err := cond()
+			if err == nil && ok {
+				return true
+			}
+			if ex := e.cl.Exited(); len(ex) > 0 {
+				problem("%v exited while waiting for %s; end of its log:\n%s", ex, what, e.cl.Log(ex[0], 4000))
+				return false
+			}
+			if time.Now().After(deadline) {
+				problem("timed out after %s waiting for %s (err %v)", limit, what, err)
+				return false
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	finish := func() *Result {
+		e.rec.Mark("end")
+		res.Timeline = e.rec.Timeline()
+		res.Measures = e.measure(t, res.Zero)
+		res.Problems = append(res.Problems, e.check(res)...)
+		if len(res.Problems) > 0 {
+			e.logf("%s: end of %s's log:\n%s", opts.Mode, e.proc, e.cl.Log(e.proc, 6000))
+		}
+		return res
+	}
+
+	// 1. The baseline: MinNodes workers, Base replicas of each app.
+	if !waitFor(3*time.Minute, fmt.Sprintf("%d workers Ready and %d replicas of each app running", opts.MinNodes, opts.Base), func() (bool, error) {
+		ok, err := AllReady(ctx, e.cl.Admin, e.ns, Shop, opts.Base)
+		return ok && e.rec.Workers() == opts.MinNodes, err
+	}) {
+		return finish()
+	}
+	e.rec.Mark("baseline reached")
+
+	// The calendar: the daemon is redeployed with the sale in its
+	// CALENDAR, Lead ahead.
+	if opts.Mode == ModeCalendar {
+		saleAt := time.Now().Add(opts.Lead).Truncate(time.Second).Add(time.Second)
+		entry := fmt.Sprintf("flash-sale %s 10m pods=%d", saleAt.UTC().Format(time.RFC3339), int(opts.Peak)*len(Shop))
+		e.rec.Mark("daemon redeployed with CALENDAR=" + entry)
+		e.restart(map[string]string{"POLICY": "predictive", "CALENDAR": entry, "PREDICTIVE_LEAD": (opts.Lead / 2).String()})
+		time.Sleep(time.Until(saleAt))
+	}
+
+	// 2. The sale.
+	res.Zero = e.rec.Mark(fmt.Sprintf("sale: replicas %d -> %d", opts.Base, opts.Peak))
+	if err := Scale(ctx, e.cl.Admin, e.ns, Shop, opts.Peak); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(4*time.Minute, "every pod of the sale running", func() (bool, error) {
+		return AllReady(ctx, e.cl.Admin, e.ns, Shop, opts.Peak)
+	}) {
+		return finish()
+	}
+	e.rec.Mark("all pods running")
+
+	// 3. A pod no worker can take: no launch for it, and it is reported.
+	unplaceableAt := e.rec.Mark("unplaceable pod created (4 CPU, workers have 2)")
+	if _, err := e.cl.Admin.CoreV1().Pods(e.ns).Create(ctx, UnplaceablePod("4"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	window := max(3*opts.Tick, 20*time.Second)
+	time.Sleep(window)
+	if l := e.rec.Launches(unplaceableAt, time.Now()); len(l) > 0 {
+		problem("the unplaceable pod caused launches: %v", l)
+		res.Measures.UnplaceableLaunches = len(l)
+	}
+	res.Measures.UnplaceableReported = strings.Contains(e.cl.Log(e.proc, 1<<22), "unplaceable")
+	if err := e.cl.Admin.CoreV1().Pods(e.ns).Delete(ctx, "unplaceable", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	e.rec.Mark("unplaceable pod deleted")
+
+	// 4. The sale is over.
+	e.rec.Mark(fmt.Sprintf("sale over: replicas %d -> %d", opts.Peak, opts.Base))
+	if err := Scale(ctx, e.cl.Admin, e.ns, Shop, opts.Base); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(time.Minute, "the replicas back to the baseline", func() (bool, error) {
+		return AllReady(ctx, e.cl.Admin, e.ns, Shop, opts.Base)
+	}) {
+		return finish()
+	}
+	e.rec.WatchDisruption(true)
+	waitFor(6*time.Minute, fmt.Sprintf("the workers back to %d", opts.MinNodes), func() (bool, error) {
+		return e.rec.Workers() == opts.MinNodes && e.rec.FleetNow() <= opts.MinNodes, nil
+	})
+	e.rec.Mark("workers back to the baseline")
+	// A few more ticks: nothing goes below the floor.
+	time.Sleep(2 * opts.Tick)
+	e.rec.WatchDisruption(false)
+	return finish()
+}
+
+func (e *env) dynIfKarpenter() dynamic.Interface {
+	if e.opts.Mode == ModeKarpenter {
+		return e.dyn
+	}
+	return nil
+}
+
+// setupNodeFleet makes the AWS side in moto, the RBAC of the deploy, the
+// server Node, the joiner, the exporter, Prometheus, and starts the
+// autoscaler as it ships.
+func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
+	t.Helper()
+	endpoint := testenv.Lookup(t, "NODEFLEET_MOTO_ENDPOINT", "moto")
+	awsCfg, err := awsutil.ForEmulator(ctx, endpoint, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ec2 = ec2.NewFromConfig(awsCfg)
+	saNS, saName := ApplyAutoscalerRBAC(t, e.cl)
+	e.saUser = "system:serviceaccount:" + saNS + ":" + saName
+	kcPath, kc := e.cl.ServiceAccountKubeconfig(t, saNS, saName)
+	cluster := "e2e-" + randomHex(4)
+	e.stack = Deploy(t, awsCfg, cluster, kc)
+
+	// The K3s server registers as a node too, tainted as server-init.sh
+	// starts it.
+	srv, err := e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{e.stack.ServerInstance}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = Hostname(srv.Reservations[0].Instances[0])
+	if err := createNode(ctx, e.cl.Admin, workerNode(e.server, "2", "3891Mi", map[string]string{tagRole: roleServer, "node-role.kubernetes.io/control-plane": "true"},
+		[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Value: "true", Effect: corev1.TaintEffectNoSchedule}})); err != nil {
+		t.Fatal(err)
+	}
+
+	j, err := NewJoiner(JoinerConfig{EC2: e.ec2, Kube: e.cl.Admin, ClusterID: cluster, BootDelay: e.opts.BootDelay, NeverJoin: e.opts.NeverJoin,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go j.Run(ctx)
+	exp, err := StartPodCPUExporter(ctx, e.cl.Admin, 0.5, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := promtest.StartPrometheus(t, promtest.PrometheusBin(t), promtest.PrometheusOptions{Targets: []promtest.Target{{Job: "node", Addr: exp.Addr}}})
+
+	settings := map[string]string{
+		"CLUSTER_ID": cluster, "PROMETHEUS_URL": prom.URL, "DYNAMODB_TABLE": e.stack.Table,
+		"MIN_NODES": fmt.Sprint(e.opts.MinNodes), "MAX_NODES": fmt.Sprint(e.opts.MaxNodes),
+		"LAUNCH_TEMPLATE_NAME": e.stack.LaunchTemplate, "SUBNET_IDS": strings.Join(e.stack.Subnets, ","),
+		"SCALE_UP_COOLDOWN": e.opts.ScaleUpCooldown.String(), "SCALE_DOWN_COOLDOWN": e.opts.ScaleDownCooldown.String(),
+		"DRAIN_TIMEOUT": "30s", "LOCK_TTL": "1m", "JOIN_TIMEOUT": "3m",
+		// The deploy leaves the server's node_exporter out of the
+		// workers' CPU; here the exporter labels series by node.
+		"PROMETHEUS_NODE_SELECTOR": fmt.Sprintf(`node!=%q`, e.server),
+		"POLICY":                   e.opts.Policy,
+		// The workers' type: the scheduler's view sizes new workers
+		// from it (the launch template's type, t3.medium).
+		"INSTANCE_TYPE":    e.stack.InstanceType,
+		"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+	}
+	switch e.opts.Mode {
+	case ModeLambda:
+		settings["KUBECONFIG_SECRET"] = e.stack.KubeconfigSecret
+		settings["AWS_LAMBDA_FUNCTION_TIMEOUT"] = "50"
+		settings["AWS_LAMBDA_FUNCTION_NAME"] = "node-fleet-autoscaler"
+		settings["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+		e.proc = "lambda"
+		e.lambda = StartLambda(t, e.cl, e.proc, settings)
+		go e.lambda.Schedule(ctx, e.opts.Tick, scheduledEvent(t))
+	default:
+		settings["KUBECONFIG"] = kcPath
+		settings["TICK_INTERVAL"] = e.opts.Tick.String()
+		settings["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		settings["LOG_LEVEL"] = "debug"
+		e.proc = "daemon"
+		StartDaemon(t, e.cl, e.proc, settings)
+		n := 0
+		e.restart = func(extra map[string]string) {
+			n++
+			s := map[string]string{}
+			for k, v := range settings {
+				s[k] = v
+			}
+			for k, v := range extra {
+				s[k] = v
+			}
+			s["LISTEN_ADDR"] = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			e.cl.StopProcess(e.proc)
+			e.proc = fmt.Sprintf("daemon-%d", n)
+			StartDaemon(t, e.cl, e.proc, s)
+		}
+	}
+	e.logf("%s: cluster %s, server instance %s (node %s), autoscaler as %s", e.opts.Mode, cluster, e.stack.ServerInstance, e.server, e.saUser)
+}
+
+// setupKarpenter applies Karpenter's CRDs, a KWOKNodeClass and a NodePool
+// of node-fleet's worker size, registers the static nodes and starts
+// Karpenter.
+func (e *env) setupKarpenter(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	ApplyKarpenterCRDs(t, e.cl, e.dyn)
+	// The K3s server, as in node-fleet's runs.
+	e.server = "k3s-server"
+	if err := createNode(ctx, e.cl.Admin, workerNode(e.server, "2", "3891Mi", map[string]string{tagRole: roleServer, "node-role.kubernetes.io/control-plane": "true"},
+		[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Value: "true", Effect: corev1.TaintEffectNoSchedule}})); err != nil {
+		t.Fatal(err)
+	}
+	// MinNodes static workers: Karpenter's NodePools have no minimum, so
+	// the floor is a static group, as Karpenter is usually run.
+	for i := 0; i < e.opts.MinNodes; i++ {
+		if err := createNode(ctx, e.cl.Admin, workerNode(fmt.Sprintf("static-%d", i), "2", "3891Mi", nil, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limitCPU := 2 * (e.opts.MaxNodes - e.opts.MinNodes)
+	pool := fmt.Sprintf(`apiVersion: karpenter.kwok.sh/v1alpha1
+kind: KWOKNodeClass
+metadata:
+  name: default
+---
+apiVersion: karpenter.sh/v1
+kind: NodePool
+metadata:
+  name: workers
+spec:
+  template:
+    spec:
+      nodeClassRef:
+        group: karpenter.kwok.sh
+        kind: KWOKNodeClass
+        name: default
+      expireAfter: Never
+      requirements:
+      - {key: karpenter.kwok.sh/instance-cpu, operator: In, values: ["2"]}
+      - {key: karpenter.kwok.sh/instance-memory, operator: In, values: ["4Gi"]}
+      - {key: kubernetes.io/os, operator: In, values: ["linux"]}
+      - {key: kubernetes.io/arch, operator: In, values: ["amd64"]}
+  limits:
+    cpu: "%d"
+  disruption:
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: %s
+`, limitCPU, e.opts.ScaleDownCooldown)
+	if err := applyYAML(ctx, e.dyn, []byte(pool)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cl.Admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "karpenter"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bin := testenv.Lookup(t, EnvBin, "the e2e binaries (scripts/svc/e2e.sh)")
+	e.proc = "karpenter"
+	e.saUser = "karpenter"
+	e.cl.Start(t, e.proc, bin+"/karpenter-kwok", nil,
+		"KUBECONFIG="+e.cl.KarpenterKubeconfig, "SYSTEM_NAMESPACE=karpenter", "DISABLE_LEADER_ELECTION=true",
+		fmt.Sprintf("METRICS_PORT=%d", freePort(t)), fmt.Sprintf("HEALTH_PROBE_PORT=%d", freePort(t)), "LOG_LEVEL=debug")
+	e.logf("karpenter: NodePool of c-2x (2 CPU, 4Gi) workers, limit %d CPU, consolidateAfter %s", limitCPU, e.opts.ScaleDownCooldown)
+}
+
+// StopProcess stops the process name started by Start (a redeploy).
+func (c *Cluster) StopProcess(name string) {
+	for _, p := range c.procs {
+		if p.name == name && !p.exited() {
+			p.stop()
+		}
+	}
+}
+
+// check returns the scenario's failed guarantees.
+func (e *env) check(res *Result) []string {
+	var out []string
+	m := res.Measures
+	if states := e.rec.ServerStates(); e.stack != nil && (len(states) != 1 || states[0] != "running") {
+		out = append(out, fmt.Sprintf("the K3s server instance was seen %v, want only running", states))
+	}
+	if m.Bypasses > 0 {
+		out = append(out, fmt.Sprintf("%d pods deleted by the autoscaler without the Eviction API", m.Bypasses))
+	}
+	if m.MaxUnavailable > 1 {
+		out = append(out, fmt.Sprintf("%d replicas of one Deployment unavailable at once during the scale-down, the budget allows 1", m.MaxUnavailable))
+	}
+	if m.MaxFleet > e.opts.MaxNodes {
+		out = append(out, fmt.Sprintf("%d instances at once, MAX_NODES %d", m.MaxFleet, e.opts.MaxNodes))
+	}
+	if m.MinWorkersAfterBaseline < e.opts.MinNodes {
+		out = append(out, fmt.Sprintf("%d workers at the least after the baseline, MIN_NODES %d", m.MinWorkersAfterBaseline, e.opts.MinNodes))
+	}
+	if e.stack != nil && len(m.Zones) < 2 {
+		out = append(out, fmt.Sprintf("the sale's instances are in zones %v, want them spread", m.Zones))
+	}
+	if m.ScaleDowns == 0 {
+		out = append(out, "no node was removed after the sale")
+	}
+	if e.stack != nil && m.UndeletedNodes > 0 {
+		out = append(out, fmt.Sprintf("%d terminated instances kept their Node", m.UndeletedNodes))
+	}
+	if errs := e.rec.Errors(); len(errs) > 10 {
+		out = append(out, fmt.Sprintf("%d failed reads by the recorder, e.g. %s", len(errs), errs[0]))
+	}
+	return out
+}
