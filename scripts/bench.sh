@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
 # The cost benchmark (make bench): replays the shared real traces through
-# every policy of the benchmark with the simulator and prints one table per
-# trace, then benchmarks one tick of the autoscaler on the in-memory parts.
-# The tables are committed, with this command, in docs/benchmarks.md.
+# the shipped policies (threshold, reactive, predictive at the programs'
+# defaults, lambda and daemon mode) plus a static fleet and the oracle,
+# with the simulator's real-cluster model (internal/sim.DefaultModel,
+# printed with every table), and prints one table per trace, the
+# predictive policy's forecast error against the naive forecast, and a
+# sweep of each policy's main setting whose cost-against-unserved chart is
+# written to docs/frontier-<trace>.png. Then it benchmarks one tick of the
+# autoscaler on the in-memory parts. The output is committed, with this
+# command, in docs/benchmarks.md.
 #
 # The traces are read from $NODEFLEET_TRACES, else ../shared/traces beside
-# the repository; they are never copied into it.
+# the repository; they are never copied into it (scripts/fetch-traces.sh
+# downloads them). BENCH_MODEL=ideal runs the old model without lags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRACES=${NODEFLEET_TRACES:-../shared/traces}
-for f in wc98_requests_per_minute.csv nab_elb_request_count_8c0756.csv; do
+MODEL=${BENCH_MODEL:-real}
+for f in wc98_requests_per_minute.csv nab_elb_request_count_8c0756.csv nab_twitter_volume_GOOG.csv; do
 	if [ ! -r "$TRACES/$f" ]; then
-		echo "bench: $TRACES/$f is missing: set NODEFLEET_TRACES to the directory of the shared traces" >&2
+		echo "bench: $TRACES/$f is missing: run scripts/fetch-traces.sh, or set NODEFLEET_TRACES to the directory of the traces" >&2
 		exit 1
 	fi
 done
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/simulate" ./examples/simulate
+began=$(date +%s)
+
+frontier() { [ "$MODEL" = real ] && echo "-frontier docs/frontier-$1.png"; }
 
 echo "## WC98, the 1998 World Cup (10 June to 12 July 1998, the final included), peak 20 nodes"
 echo
-"$bin/simulate" -compare -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20
+# shellcheck disable=SC2046
+"$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20 $(frontier wc98)
 echo
 echo "## NAB ELB request count (2014-04-10 to 2014-04-24, 5-minute steps), peak 20 nodes"
 echo
-"$bin/simulate" -compare -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20
+# shellcheck disable=SC2046
+"$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20 $(frontier nab-elb)
+echo
+echo "## NAB Twitter volume of GOOG (2015-02-26 to 2015-04-22, 5-minute steps), peak 20 nodes"
+echo
+# shellcheck disable=SC2046
+"$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/nab_twitter_volume_GOOG.csv" -peak-nodes 20 $(frontier goog)
+echo
+echo "(the simulations took $(( $(date +%s) - began )) s)"
 echo
 echo "## One tick on the in-memory parts"
 echo

@@ -183,10 +183,9 @@ func frontier(ctx context.Context, o options, in input, errOut io.Writer) ([]swe
 func writeFrontier(path, trace string, pts []sweepPoint) error {
 	p := plot.New()
 	p.Title.Text = trace + ": cost against unserved demand (lambda mode, the real model)"
-	p.X.Label.Text = "unserved demand, % (log scale)"
+	p.X.Label.Text = "unserved demand, %"
 	p.Y.Label.Text = "cost / oracle"
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Min, p.Y.Min = 0, 1
 	p.Legend.Top = true
 	p.Add(plotter.NewGrid())
 	colors := map[string]color.Color{
@@ -199,9 +198,7 @@ func writeFrontier(path, trace string, pts []sweepPoint) error {
 		var labels []string
 		for _, pt := range pts {
 			if pt.policy == policy {
-				// The log scale needs a positive x: nothing unserved
-				// is drawn at 0.0001%.
-				xys = append(xys, plotter.XY{X: max(pt.s.UnservedPct, 1e-4), Y: pt.s.OracleRatio})
+				xys = append(xys, plotter.XY{X: pt.s.UnservedPct, Y: pt.s.OracleRatio})
 				labels = append(labels, fmt.Sprintf("%g", pt.value))
 			}
 		}

@@ -99,14 +99,37 @@ func TestChartIsAPNG(t *testing.T) {
 
 func TestCompareTable(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-trace", writeTrace(t), "-peak-nodes", "5", "-compare"}, &out, &bytes.Buffer{}, false); err != nil {
+	png := filepath.Join(t.TempDir(), "frontier.png")
+	if err := run(context.Background(), []string{"-trace", writeTrace(t), "-peak-nodes", "5", "-compare", "-frontier", png}, &out, &bytes.Buffer{}, false); err != nil {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"| static | - |", "| threshold | lambda |", "| reactive | lambda |", "| predictive | lambda |", "| predictive | daemon |", "forecast error, lambda mode", "MAPE"} {
+	for _, want := range []string{"| static | - |", "| oracle | - |", "| threshold | lambda |", "| reactive | lambda |", "| predictive | lambda |", "| predictive | daemon |",
+		"Model: a real cluster's lags", "forecast error, lambda mode", "MAPE", "| reactive | headroom | 0.3 |", "| predictive | spike cover quantile (-1: off) | 0.99 |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}
+	}
+	b, err := os.ReadFile(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) || len(b) < 10_000 {
+		t.Errorf("%s is not a drawn PNG (%d bytes)", png, len(b))
+	}
+}
+
+// The old model without lags stays available for comparison.
+func TestIdealModel(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-trace", writeTrace(t), "-peak-nodes", "5", "-quiet", "-model", "ideal"}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "the ideal model (-model ideal)") {
+		t.Errorf("summary does not name the ideal model:\n%s", out.String())
+	}
+	if err := run(context.Background(), []string{"-model", "perfect"}, &bytes.Buffer{}, &bytes.Buffer{}, false); err == nil || !strings.Contains(err.Error(), "-model must be real or ideal") {
+		t.Errorf("-model perfect: %v", err)
 	}
 }
 

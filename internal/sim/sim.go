@@ -78,10 +78,13 @@ type Config struct {
 	// Start is the time of Demand[0]; Step the time between entries.
 	Start time.Time
 	Step  time.Duration
-	// Demand is the load in each step, in units of a PodsPerNode-th of
-	// a worker's CPU (the trace's "pods", see Trace.Pods).
+	// Demand is what each step needs, in units of a PodsPerNode-th of
+	// a worker's free CPU (the trace's "pods", see Trace.Pods): in the
+	// real model the pods' CPU requests the HPA wants for the step's
+	// load (the load being Model.HPATarget of it), in the ideal model
+	// the pods that serve it.
 	Demand []float64
-	// PodsPerNode is how many demand units a worker's CPU serves.
+	// PodsPerNode is how many demand units a worker holds.
 	PodsPerNode float64
 	// Model is how the cluster behaves; nil means DefaultModel().
 	Model *Model
@@ -125,8 +128,9 @@ type Report struct {
 	StaticCostUSD float64
 	OracleCostUSD float64
 	StaticNodes   int
-	// DemandPodMinutes is the total demand, in demand units times
-	// minutes; UnservedPodMinutes the part of it no serving pod covered.
+	// DemandPodMinutes is the total load, in demand units times
+	// minutes; UnservedPodMinutes the part of it no serving pod covered
+	// (in the real model a pod serves up to its CPU request).
 	DemandPodMinutes   float64
 	UnservedPodMinutes float64
 	// ScaleUps and ScaleDowns count ticks that changed the fleet;

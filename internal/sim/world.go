@@ -260,7 +260,7 @@ func (w *world) schedule(now time.Time) {
 // serve accounts the step at now: the demand, what the serving pods
 // cover of it, and Prometheus's view when a scrape is due.
 func (w *world) serve(now time.Time) {
-	d := w.cfg.demandAt(now)
+	d := w.m.HPATarget * w.cfg.demandAt(now) // the load
 	w.demand = d
 	capacity := make([]float64, len(w.m.Mix))
 	var mem float64
