@@ -4,34 +4,27 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/ec2fleet"
-	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
 	"github.com/node-fleet/node-fleet/internal/promtest"
 	"github.com/node-fleet/node-fleet/internal/testenv"
 	"github.com/node-fleet/node-fleet/run/lambda"
-	"github.com/node-fleet/node-fleet/state"
 )
 
 func freePort(t *testing.T) string {
@@ -91,142 +84,10 @@ func (r *rie) reports() [][2]string {
 // interruption warning for it marks it, cordons its node and launches
 // its replacement; an unrelated event is refused.
 func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
-	rieBin := testenv.Lookup(t, "NODEFLEET_RIE_BIN", "the AWS Lambda Runtime Interface Emulator")
-	endpoint := testenv.Lookup(t, "NODEFLEET_MOTO_ENDPOINT", "moto")
-	kube := kubetest.Connect(t)
-	kubeconfigPath := testenv.Lookup(t, kubetest.EnvKubeconfig, "a kube-apiserver")
-	promBin, exporterBin := promtest.PrometheusBin(t), promtest.NodeExporterBin(t)
-	ctx := t.Context()
-
-	// Prometheus scraping a node_exporter, as on the cluster.
-	exporter := promtest.StartNodeExporter(t, exporterBin)
-	prom := promtest.StartPrometheus(t, promBin, promtest.PrometheusOptions{Targets: []promtest.Target{{Job: "node", Addr: exporter.Addr}}})
-
-	// AWS resources in moto: the network, the launch template, the
-	// table, the topic, the kubeconfig secret.
-	awsCfg, err := awsutil.ForEmulator(ctx, endpoint, "us-east-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := kubetest.Name("rie")
-	ec2c := ec2.NewFromConfig(awsCfg)
-	imgs, err := ec2c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
-	if err != nil || len(imgs.Images) == 0 {
-		t.Fatalf("describe images: %v", err)
-	}
-	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.30.0.0/16")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var subnets []string
-	for i, z := range []string{"us-east-1a", "us-east-1b"} {
-		s, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, AvailabilityZone: aws.String(z), CidrBlock: aws.String(fmt.Sprintf("10.30.%d.0/24", i+1))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		subnets = append(subnets, aws.ToString(s.Subnet.SubnetId))
-	}
-	template := "workers-" + cluster
-	if _, err := ec2c.CreateLaunchTemplate(ctx, &ec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String(template),
-		LaunchTemplateData: &ec2types.RequestLaunchTemplateData{ImageId: imgs.Images[0].ImageId, InstanceType: ec2types.InstanceTypeT3Medium}}); err != nil {
-		t.Fatal(err)
-	}
-	table := cluster + "-state"
-	ddb := dynamodb.NewFromConfig(awsCfg)
-	if err := state.CreateTable(ctx, ddb, table, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := os.ReadFile(kubeconfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := cluster + "/kubeconfig"
-	if _, err := secretsmanager.NewFromConfig(awsCfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(secret), SecretString: aws.String(string(kubeconfig))}); err != nil {
-		t.Fatal(err)
-	}
-
-	// The bootstrap binary, built as make lambda builds it but without
-	// -trimpath, which would recompile every dependency instead of
-	// reusing the test build's cache.
-	dir := t.TempDir()
-	bootstrap := filepath.Join(dir, "bootstrap")
-	build := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", bootstrap, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	if fi, err := os.Stat(bootstrap); err == nil {
-		t.Logf("bootstrap (stripped, %s/%s): %.1f MB", "linux", goarch(), float64(fi.Size())/1e6)
-	}
-
-	// The emulator, with the function's environment as deploy/ sets it.
-	api, listen := freePort(t), freePort(t)
-	cmd := exec.Command(rieBin, "--runtime-interface-emulator-address", listen, "--runtime-api-address", api, bootstrap)
-	cmd.Dir = dir
-	env := map[string]string{
-		"CLUSTER_ID": cluster, "PROMETHEUS_URL": prom.URL, "DYNAMODB_TABLE": table,
-		"SNS_TOPIC_ARN": "", "MIN_NODES": "1", "MAX_NODES": "1", "LAUNCH_TEMPLATE_NAME": template,
-		"SUBNET_IDS": strings.Join(subnets, ","), "KUBECONFIG_SECRET": secret, "DRAIN_TIMEOUT": "30s",
-		"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-		"AWS_LAMBDA_FUNCTION_TIMEOUT": "90", "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_FUNCTION_NAME": "node-fleet-autoscaler",
-	}
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
-	for k, v := range env {
-		if v != "" {
-			cmd.Env = append(cmd.Env, k+"="+v)
-		}
-	}
-	out := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("emulator and function output:\n%s", out)
-		}
-	})
-	r := &rie{url: "http://" + listen, out: out}
-	promtest.WaitFor(t, 30*time.Second, "the emulator to listen", func(context.Context) bool {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-
-	describe := func() map[string]ec2types.Instance {
-		t.Helper()
-		res, err := ec2c.DescribeInstances(ctx, &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{
-			{Name: aws.String("tag:" + ec2fleet.TagCluster), Values: []string{cluster}},
-			{Name: aws.String("instance-state-name"), Values: []string{"pending", "running"}},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]ec2types.Instance{}
-		for _, rv := range res.Reservations {
-			for _, in := range rv.Instances {
-				m[aws.ToString(in.InstanceId)] = in
-			}
-		}
-		return m
-	}
-	item := func() map[string]ddbtypes.AttributeValue {
-		t.Helper()
-		got, err := ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-			Key: map[string]ddbtypes.AttributeValue{state.KeyAttribute: &ddbtypes.AttributeValueMemberS{Value: cluster}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got.Item
-	}
-	store, err := state.NewDynamo(state.DynamoConfig{Client: ddb, Table: table, ClusterID: cluster})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := startFunction(t, map[string]string{"MIN_NODES": "1", "MAX_NODES": "1"})
+	r, out, kube, ctx, cluster, store := f.rie, f.out, f.kube, t.Context(), f.cluster, f.store
+	describe := func() map[string]ec2types.Instance { return f.describe(t) }
+	item := func() map[string]ddbtypes.AttributeValue { return f.item(t) }
 
 	// 1. The schedule: below MIN_NODES, the tick launches a worker.
 	var tick lambda.Response
