@@ -135,7 +135,7 @@ func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 		t.st.Operation = nil
 		return fmt.Errorf("record the launch before starting it: %w", err)
 	}
-	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count})
+	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit})
 	o.Launched = got
 	if len(got) > 0 {
 		t.st.LastScaleUp = t.now

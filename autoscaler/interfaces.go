@@ -94,6 +94,11 @@ type LaunchRequest struct {
 	OperationID string
 	// Count is the total number of instances this operation wants.
 	Count int
+	// Fit, when not zero, is what one new worker must offer the
+	// scheduler: the largest placeable pending pod's requests plus the
+	// DaemonSet pods' (from the scheduler's view). A provider that can
+	// choose among instance types launches only types that offer it.
+	Fit Resources
 }
 
 // FleetProvider owns the machines. It sees and touches only the instances

@@ -105,6 +105,8 @@ type Step struct {
 	// Replacing lists the interrupted instances a launch replaces (they
 	// are part of Count).
 	Replacing []string `json:",omitempty"`
+	// Fit is what a launched worker must offer (LaunchRequest.Fit).
+	Fit Resources `json:",omitempty"`
 	// Operation is the earlier operation a recovery step finishes.
 	Operation *Operation `json:",omitempty"`
 }
@@ -430,7 +432,7 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		if up > 0 && len(replacing) > 0 {
 			reason.Text += fmt.Sprintf("; and replacing %d interrupted spot instance(s)", len(replacing))
 		}
-		p.Steps = append(p.Steps, Step{Kind: StepLaunch, Count: total, Replacing: replacing, Reason: reason})
+		p.Steps = append(p.Steps, Step{Kind: StepLaunch, Count: total, Replacing: replacing, Reason: reason, Fit: fitOf(snap.Scheduler)})
 	}
 	for _, in := range v.interrupted {
 		node, ok := v.nodeOf[in.ID]
@@ -630,4 +632,21 @@ func (s *situation) pendingHelpable() (int, bool) {
 		return 0, false
 	}
 	return int(snap.PendingPods.Value), true
+}
+
+// fitOf is what one new worker must offer for the largest placeable
+// pending pod of the view, with the DaemonSet pods that land on every
+// worker; zero without a view or a pending pod.
+func fitOf(v *SchedulerView) Resources {
+	if v == nil {
+		return Resources{}
+	}
+	var largest Resources
+	for _, p := range v.Placeable() {
+		largest = Resources{MilliCPU: max(largest.MilliCPU, p.Requests.MilliCPU), Memory: max(largest.Memory, p.Requests.Memory), Pods: max(largest.Pods, p.Requests.Pods)}
+	}
+	if largest.IsZero() {
+		return Resources{}
+	}
+	return largest.Add(v.Template.DaemonSet)
 }

@@ -276,3 +276,23 @@ func TestPlannerScaleDownByWhatFits(t *testing.T) {
 		t.Errorf("verdicts %v, want the two full nodes kept with no-room", p.Verdicts)
 	}
 }
+
+// A launch for pending pods says what one new worker must offer: the
+// largest placeable pod's requests plus the DaemonSet pods'.
+func TestPlannerLaunchCarriesWhatAWorkerMustFit(t *testing.T) {
+	ins, nodes := readyFleet(2)
+	snap := snapshot(50, 3)
+	snap.Scheduler = &autoscaler.SchedulerView{NodesNeeded: 2,
+		Template: autoscaler.WorkerTemplate{DaemonSet: autoscaler.Resources{MilliCPU: 100, Memory: 64 << 20, Pods: 1}},
+		Pending: []autoscaler.PendingPod{
+			{Name: "a", Requests: autoscaler.Resources{MilliCPU: 500, Memory: 2 << 30, Pods: 1}},
+			{Name: "b", Requests: autoscaler.Resources{MilliCPU: 1500, Memory: 1 << 30, Pods: 1}},
+			{Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}, Unplaceable: "too large"},
+		}}
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 2)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	want := autoscaler.Resources{MilliCPU: 1600, Memory: 2<<30 + 64<<20, Pods: 2}
+	if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch || p.Steps[0].Fit != want {
+		t.Errorf("steps %+v, want one launch that must fit %v", p.Steps, want)
+	}
+}
