@@ -340,12 +340,22 @@ func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 	return autoscaler.WithDemand(s)
 }
 
-// annotate gives the fake nodes their pods, for the core's choice of
-// victims (fewest pods, cheapest to move, first).
+// annotate gives the fake nodes their pods as the drain package reads
+// them (Pods, MoveCost, Allocatable, Requested with the DaemonSet pods,
+// Movable), for the core's choice of victims and its simulation of where
+// their pods would go (autoscaler.ScaleDownByFit).
 func (w *world) annotate(nm *fake.Nodes) {
+	movable := map[*wnode][]autoscaler.Resources{}
+	for _, p := range w.bound {
+		movable[p.node] = append(movable[p.node], w.m.Mix[p.kind].Requests)
+	}
+	alloc, ds := w.m.Template.Allocatable, w.m.Template.DaemonSet
 	for _, n := range w.order {
-		pods, cost := n.pods, float64(n.used.MilliCPU)
-		nm.Update(n.name, func(node *autoscaler.Node) { node.Pods, node.MoveCost = pods, cost })
+		pods, cost, used, mv := n.pods, float64(n.used.MilliCPU), n.used.Add(ds), movable[n]
+		nm.Update(n.name, func(node *autoscaler.Node) {
+			node.Pods, node.MoveCost = pods, cost
+			node.Allocatable, node.Requested, node.Movable = alloc, used, mv
+		})
 	}
 }
 
