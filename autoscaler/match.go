@@ -47,32 +47,45 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 			}
 		}
 	}
-	for _, n := range nodes {
-		id := ""
-		named := InstanceIDFromProviderID(n.ProviderID)
-		if named == "" {
-			named = n.InstanceID
-		}
-		switch {
-		case named != "":
-			// A node that names its instance is matched by that name
-			// only: private IPs and DNS names are reused, and a node of
-			// a dead instance must not claim a new one.
-			if ids[named] {
-				id = named
+	// Two passes: the nodes that name an instance first, so that an
+	// address match never takes an instance from its own node.
+	lost := make([]bool, len(nodes))
+	for pass := range 2 {
+		for i, n := range nodes {
+			id := ""
+			named := InstanceIDFromProviderID(n.ProviderID)
+			if named == "" {
+				named = n.InstanceID
 			}
-		case n.InternalIP != "" && byIP[n.InternalIP] != "":
-			id = byIP[n.InternalIP]
-		case byDNS[n.Name] != "":
-			id = byDNS[n.Name]
-		case n.Hostname != "" && byDNS[n.Hostname] != "":
-			id = byDNS[n.Hostname]
+			if (pass == 0) != (named != "") {
+				continue
+			}
+			switch {
+			case named != "":
+				// A node that names its instance is matched by that name
+				// only: private IPs and DNS names are reused, and a node of
+				// a dead instance must not claim a new one.
+				if ids[named] {
+					id = named
+				}
+			case n.InternalIP != "" && byIP[n.InternalIP] != "":
+				id = byIP[n.InternalIP]
+			case byDNS[n.Name] != "":
+				id = byDNS[n.Name]
+			case n.Hostname != "" && byDNS[n.Hostname] != "":
+				id = byDNS[n.Hostname]
+			}
+			if _, dup := byInstance[id]; id == "" || dup {
+				lost[i] = true
+				continue
+			}
+			byInstance[id] = n
 		}
-		if _, dup := byInstance[id]; id == "" || dup {
+	}
+	for i, n := range nodes {
+		if lost[i] {
 			unmatched = append(unmatched, n)
-			continue
 		}
-		byInstance[id] = n
 	}
 	return byInstance, unmatched
 }

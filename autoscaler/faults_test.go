@@ -1,0 +1,67 @@
+package autoscaler_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// Found by internal/chaos: a Node that names no instance (the K3s server's
+// "k3s://" node, a node that joined without the instance-id label) and
+// whose IP is an instance's private IP claimed that instance when it sorted
+// before the instance's own labelled node; the labelled node was then
+// unmatched. The tick cordoned, drained and deleted the other node and
+// terminated the instance whose own node still ran its pods. A node that
+// names an instance must win over an address match, in any order.
+func TestMatchNodesNamedNodeWinsOverAnAddressMatchInAnyOrder(t *testing.T) {
+	in := autoscaler.Instance{ID: "i-0a", PrivateIP: "10.0.0.10", PrivateDNS: "ip-10-0-0-10.internal", State: autoscaler.StateRunning}
+	own := autoscaler.Node{Name: "worker-a", InstanceID: "i-0a", InternalIP: "10.0.0.10", Ready: true}
+	stale := autoscaler.Node{Name: "a-stale-k3s-node", ProviderID: "k3s://a-stale-k3s-node", InternalIP: "10.0.0.10"}
+	for _, nodes := range [][]autoscaler.Node{{stale, own}, {own, stale}} {
+		by, unmatched := autoscaler.MatchNodes([]autoscaler.Instance{in}, nodes)
+		if got := by["i-0a"].Name; got != "worker-a" {
+			t.Errorf("nodes %s, %s: i-0a matched to %q, want its labelled node worker-a", nodes[0].Name, nodes[1].Name, got)
+		}
+		if len(unmatched) != 1 || unmatched[0].Name != stale.Name {
+			t.Errorf("nodes %s, %s: unmatched %v, want only %s", nodes[0].Name, nodes[1].Name, unmatched, stale.Name)
+		}
+	}
+}
+
+// Found by internal/chaos: during a control-plane outage every node goes
+// NotReady; repair rightly holds (nothing is terminated), but the NotReady
+// instances stop counting against MaxNodes, so the floor and the policy
+// launch a second fleet on top of them. When the outage ends the fleet is
+// far above MaxNodes, and while metrics are bad (safety mode) the ceiling
+// cannot bring it down. Config.MinNodes/MaxNodes promise to bound the
+// active instances, Ready or booting.
+//
+// Not fixed (a trade-off for the core's owner: counting the NotReady
+// instances against MaxNodes keeps the cost bound but then the floor
+// cannot launch while they fill it, which needs its own alert); see
+// docs/reliability.md. Run with NODEFLEET_KNOWN_BUGS=1.
+func TestMassNotReadyDoesNotLaunchPastMaxNodes(t *testing.T) {
+	if os.Getenv("NODEFLEET_KNOWN_BUGS") == "" {
+		t.Skip("known bug (docs/reliability.md): NotReady instances awaiting repair do not count against MaxNodes; set NODEFLEET_KNOWN_BUGS=1 to run")
+	}
+	e := newEnv(t, 4, func(c *autoscaler.Config) {
+		c.MaxNodes = 4
+		c.Policy = policy(autoscaler.ScaleUp, 4)
+	})
+	e.joinAll(t)
+	// The outage: every node NotReady for longer than NotReadyTimeout.
+	for _, name := range e.nodes.Names() {
+		e.nodes.Update(name, func(n *autoscaler.Node) { n.Ready, n.ReadyTransition = false, e.clk.Now() })
+	}
+	e.clk.Step(e.cfg.NotReadyTimeout + e.cfg.JoinTimeout + time.Minute)
+	e.setMetrics(50, 60, 4)
+	res := e.tick(t)
+	if len(res.Replaced) != 0 || len(res.Ghosts) != 0 {
+		t.Fatalf("terminated %v %v during a mass NotReady", res.Replaced, res.Ghosts)
+	}
+	if got := e.active(); got > e.cfg.MaxNodes {
+		t.Errorf("%d active instances after the tick (4 NotReady, %d launched), MaxNodes %d: %s", got, len(res.Launched), e.cfg.MaxNodes, res)
+	}
+}
