@@ -28,6 +28,10 @@
 //     launched (the cluster's tag and managed-by).
 //   - drain: the NodeManager on client-go (cordon, evict with
 //     PodDisruptionBudgets, delete).
+//   - kube: the Kubernetes API calls drain and metrics make, as a small
+//     interface with a REST client of only the three API groups they use
+//     (a small Lambda function); kube/clientset adapts a client-go
+//     clientset to it.
 //   - notify: SNS notifications and CloudWatch metrics.
 //   - examples: programs that wire the parts: simulate (start here),
 //     custompolicy, and the Lambda and daemon programs.

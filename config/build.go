@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
@@ -20,6 +19,7 @@ import (
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/drain"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"github.com/node-fleet/node-fleet/kube"
 	"github.com/node-fleet/node-fleet/metrics"
 	"github.com/node-fleet/node-fleet/notify"
 	"github.com/node-fleet/node-fleet/state"
@@ -69,10 +69,16 @@ type Parts struct {
 	// included.
 	Config autoscaler.Config
 	EC2    *ec2.Client
-	Kube   kubernetes.Interface
-	Store  *state.Dynamo
-	Fleet  *ec2fleet.Provider
-	Nodes  *drain.Manager
+	// Kube is the API server client the parts share (kube.NewForConfig:
+	// only the API groups they use, to keep the Lambda function small).
+	Kube kube.Interface
+	// KubeConfig is its connection, rate limit included, for a program
+	// that needs more of the API (the daemon's watch builds a client-go
+	// clientset on it).
+	KubeConfig *rest.Config
+	Store      *state.Dynamo
+	Fleet      *ec2fleet.Provider
+	Nodes      *drain.Manager
 	// Prometheus is the metric source; close it when done.
 	Prometheus *metrics.Prometheus
 }
@@ -111,12 +117,12 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		kubeCfg = rest.CopyConfig(kubeCfg)
 		kubeCfg.QPS, kubeCfg.Burst = KubeQPS, KubeBurst
 	}
-	kube, err := kubernetes.NewForConfig(kubeCfg)
+	kc, err := kube.NewForConfig(kubeCfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", kubeCfg.Host, err)
 	}
 	log := opts.Logger
-	p := &Parts{EC2: ec2.NewFromConfig(opts.AWS), Kube: kube}
+	p := &Parts{EC2: ec2.NewFromConfig(opts.AWS), Kube: kc, KubeConfig: kubeCfg}
 
 	var errs []error
 	p.Store, err = state.NewDynamo(state.DynamoConfig{
@@ -138,7 +144,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	p.Fleet, err = ec2fleet.New(fc)
 	errs = append(errs, err)
 	p.Nodes, err = drain.New(drain.Config{
-		Client: kube, NodeSelector: cfg.NodeSelector, Timeout: cfg.DrainTimeout,
+		Client: kc, NodeSelector: cfg.NodeSelector, Timeout: cfg.DrainTimeout,
 		Clock: opts.Clock, Logger: log.With("part", "drain"),
 	})
 	errs = append(errs, err)
@@ -179,7 +185,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	case cfg.PendingPodsSource == PendingFromAPI && workerType != "":
 		// The scheduler's view: pending pods with their requests, what a
 		// new worker offers, how many workers they need.
-		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kube, InstanceType: workerType,
+		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kc, InstanceType: workerType,
 			Workers: cfg.NodeSelector, VCPU: cfg.WorkerVCPU, MemoryMiB: cfg.WorkerMemoryMiB,
 			Clock: opts.Clock, Logger: log.With("part", "scheduler-view")})
 		if err != nil {
@@ -188,7 +194,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		source = metrics.OverrideScheduler(p.Prometheus, k)
 	case cfg.PendingPodsSource == PendingFromAPI:
 		log.Warn("INSTANCE_TYPE and INSTANCE_TYPES are unset: pending pods are counted without their requests (no scheduler's view); set one to size scale-ups from the pods")
-		pending, err := metrics.NewKubePending(metrics.KubePendingConfig{Client: kube, Clock: opts.Clock, Logger: log.With("part", "pending")})
+		pending, err := metrics.NewKubePending(metrics.KubePendingConfig{Client: kc, Clock: opts.Clock, Logger: log.With("part", "pending")})
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,11 @@
 // them, cordons and uncordons them, drains them and deletes them. It works
 // on K3s and on any conformant cluster.
 //
+// Config.Client is a kube.Interface, the few calls the Manager makes:
+// kube.NewForConfig makes one from a connection (a REST client that links
+// only the API groups it uses, as the Lambda function needs), and
+// kube/clientset adapts a client-go clientset that a program already has.
+//
 // # Draining
 //
 // Drain follows the semantics of `kubectl drain` (k8s.io/kubectl/pkg/drain),

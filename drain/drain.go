@@ -40,7 +40,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	clk := m.cfg.Clock
 	deadline := clk.Now().Add(m.cfg.Timeout)
 	c := m.cfg.Client
-	node, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	node, err := c.GetNode(ctx, name)
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("drain node %s: %w", name, autoscaler.ErrNotFound)
 	}
@@ -58,7 +58,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 
 	pods, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", name).String()
-		l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -167,13 +167,13 @@ func (m *Manager) evict(ctx context.Context, p *corev1.Pod) error {
 		ObjectMeta:    metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
 		DeleteOptions: del,
 	}
-	return m.cfg.Client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev)
+	return m.cfg.Client.EvictPod(ctx, ev)
 }
 
 // gone reports whether p no longer needs waiting for: it is deleted (or
 // replaced by a pod with another UID), or its deletion time has passed.
 func (m *Manager) gone(ctx context.Context, p *corev1.Pod) (bool, error) {
-	cur, err := m.cfg.Client.CoreV1().Pods(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+	cur, err := m.cfg.Client.GetPod(ctx, p.Namespace, p.Name)
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}

@@ -9,13 +9,15 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/node-fleet/node-fleet/drain"
+	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
 // A Manager on a cluster of three workers and a K3s server: the server is
 // left out by the selector, and neither the worker running a pod without a
 // controller nor the one whose pod keeps data on it (hostPath) can be
-// removed. In a program the client comes from
-// kubernetes.NewForConfig.
+// removed. The example's clientset is client-go's fake, passed through
+// kube/clientset as a program passes its own clientset; a program without
+// one uses kube.NewForConfig, as the Lambda function does.
 func Example() {
 	ready := corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
 	yes := true
@@ -41,7 +43,7 @@ func Example() {
 			Spec:       corev1.PodSpec{NodeName: "worker-2"}, Status: corev1.PodStatus{Phase: corev1.PodRunning},
 		},
 	)
-	m, err := drain.New(drain.Config{Client: client, NodeSelector: "!node-role.kubernetes.io/control-plane"})
+	m, err := drain.New(drain.Config{Client: clientset.New(client), NodeSelector: "!node-role.kubernetes.io/control-plane"})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	testingclock "k8s.io/utils/clock/testing"
+
+	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
 // Builders of the objects the unit tests put into client-go's fake
@@ -252,7 +254,7 @@ func newFake(t *testing.T, cfg Config, objs ...runtime.Object) (*Manager, *fake.
 	t.Helper()
 	cs := fake.NewClientset(objs...)
 	clk := testingclock.NewFakeClock(t0.Add(time.Hour))
-	cfg.Client, cfg.Clock = cs, clk
+	cfg.Client, cfg.Clock = clientset.New(cs), clk
 	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

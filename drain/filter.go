@@ -10,9 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // action is what a drain does with one pod.
@@ -117,11 +117,11 @@ func safeVolume(p *corev1.Pod, volume string) bool {
 // daemonSets answers whether DaemonSets exist, asking the API once per
 // DaemonSet within one call of ListNodes or Drain.
 type daemonSets struct {
-	client kubernetes.Interface
+	client kube.Interface
 	seen   map[string]bool
 }
 
-func newDaemonSets(c kubernetes.Interface) *daemonSets {
+func newDaemonSets(c kube.Interface) *daemonSets {
 	return &daemonSets{client: c, seen: map[string]bool{}}
 }
 
@@ -130,7 +130,7 @@ func (d *daemonSets) exists(ctx context.Context, ns, name string) (bool, error) 
 	if v, ok := d.seen[key]; ok {
 		return v, nil
 	}
-	_, err := d.client.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+	_, err := d.client.GetDaemonSet(ctx, ns, name)
 	switch {
 	case apierrors.IsNotFound(err):
 		d.seen[key] = false

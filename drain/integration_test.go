@@ -24,6 +24,7 @@ import (
 	"github.com/node-fleet/node-fleet/drain"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
 	"github.com/node-fleet/node-fleet/internal/testenv"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // These tests run against the kube-apiserver and kube-controller-manager
@@ -40,7 +41,12 @@ func setup(t *testing.T, cfg drain.Config) (*kubetest.Cluster, string, *drain.Ma
 	t.Helper()
 	c := kubetest.Connect(t)
 	ns := c.Namespace(t, "drain")
-	cfg.Client = c.Client
+	// The REST client the Lambda function and the daemon use.
+	k, err := kube.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Client = k
 	cfg.NodeSelector = runLabel + "=" + ns
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))

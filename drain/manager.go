@@ -17,10 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 	"github.com/node-fleet/node-fleet/metrics"
 )
 
@@ -48,8 +48,9 @@ const (
 // Config wires a Manager. Only Client is required; every other field has
 // the default documented on it.
 type Config struct {
-	// Client talks to the cluster. Required.
-	Client kubernetes.Interface
+	// Client talks to the cluster: kube.NewForConfig on a connection, or
+	// kube/clientset.New on a client-go clientset. Required.
+	Client kube.Interface
 	// NodeSelector is a label selector (kubectl syntax) that limits
 	// ListNodes to the nodes it matches, e.g.
 	// "!node-role.kubernetes.io/control-plane" to leave out a K3s server
@@ -156,7 +157,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	c := m.cfg.Client
 	nodes, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
 		o.LabelSelector = m.selector.String()
-		l, err := c.CoreV1().Nodes().List(ctx, o)
+		l, err := c.ListNodes(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -177,7 +178,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	).String()
 	pods, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = live
-		l, err := c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -187,7 +188,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
 	pdbs, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]policyv1.PodDisruptionBudget, string, error) {
-		l, err := c.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll).List(ctx, o)
+		l, err := c.ListPodDisruptionBudgets(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -332,13 +333,13 @@ func (m *Manager) Uncordon(ctx context.Context, name string) error {
 
 func (m *Manager) setUnschedulable(ctx context.Context, name string, v bool) error {
 	verb := map[bool]string{true: "cordon", false: "uncordon"}[v]
-	nodes := m.cfg.Client.CoreV1().Nodes()
-	n, err := nodes.Get(ctx, name, metav1.GetOptions{})
+	c := m.cfg.Client
+	n, err := c.GetNode(ctx, name)
 	if err == nil && n.Spec.Unschedulable != v {
 		// A merge patch touches only this field: no conflict with the
 		// kubelet's status updates.
 		patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, v)
-		_, err = nodes.Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+		_, err = c.PatchNode(ctx, name, types.MergePatchType, []byte(patch))
 		if err == nil {
 			m.cfg.Logger.InfoContext(ctx, verb, "node", name)
 		}
@@ -355,7 +356,7 @@ func (m *Manager) setUnschedulable(ctx context.Context, name string, v bool) err
 // DeleteNode deletes the Node object. A node already gone is not an error.
 // It does not drain: call Drain first, and terminate the machine.
 func (m *Manager) DeleteNode(ctx context.Context, name string) error {
-	err := m.cfg.Client.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{})
+	err := m.cfg.Client.DeleteNode(ctx, name, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

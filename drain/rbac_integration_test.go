@@ -11,12 +11,12 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
 	"github.com/node-fleet/node-fleet/drain"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
+	"github.com/node-fleet/node-fleet/kube"
 	"github.com/node-fleet/node-fleet/metrics"
 )
 
@@ -45,7 +45,7 @@ func deployedRole(t *testing.T) *rbacv1.ClusterRole {
 // asRole returns a client that acts as a user bound to rules only, through
 // impersonation by the test's admin, once the API server's authorizer
 // lets it list nodes.
-func asRole(t *testing.T, c *kubetest.Cluster, rules []rbacv1.PolicyRule) kubernetes.Interface {
+func asRole(t *testing.T, c *kubetest.Cluster, rules []rbacv1.PolicyRule) kube.Interface {
 	t.Helper()
 	ctx := t.Context()
 	name := kubetest.Name("node-fleet-rbac")
@@ -66,12 +66,13 @@ func asRole(t *testing.T, c *kubetest.Cluster, rules []rbacv1.PolicyRule) kubern
 	})
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	cs, err := kubernetes.NewForConfig(cfg)
+	// The client the Lambda function and the daemon use.
+	cs, err := kube.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kubetest.Eventually(t, 30*time.Second, "the role to take effect", func() (bool, error) {
-		_, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
+		_, err := cs.ListNodes(ctx, metav1.ListOptions{Limit: 1})
 		return err == nil, nil
 	})
 	return cs
@@ -99,7 +100,7 @@ func TestIntegrationDeployedRBACIsEnoughAndNeeded(t *testing.T) {
 		c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.PodSpec{NodeName: node, Containers: pause,
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-" + name}}}}}})
 	}
-	manager := func(cs kubernetes.Interface) *drain.Manager {
+	manager := func(cs kube.Interface) *drain.Manager {
 		m, err := drain.New(drain.Config{Client: cs, NodeSelector: runLabel + "=" + ns, EvictUnmanagedPods: true,
 			PollInterval: 100 * time.Millisecond, Timeout: 30 * time.Second})
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -27,11 +28,11 @@ func TestNewValidates(t *testing.T) {
 		cfg  Config
 		want []string // each must appear in the error; none: no error
 	}{
-		{"defaults", Config{Client: cs}, nil},
+		{"defaults", Config{Client: clientset.New(cs)}, nil},
 		{"no client", Config{}, []string{"Client is required"}},
-		{"bad selector and durations", Config{Client: cs, NodeSelector: "a in (", Timeout: -time.Second, RetryInterval: -1, PollInterval: -1},
+		{"bad selector and durations", Config{Client: clientset.New(cs), NodeSelector: "a in (", Timeout: -time.Second, RetryInterval: -1, PollInterval: -1},
 			[]string{"NodeSelector", "Timeout must not be negative", "RetryInterval must not be negative", "PollInterval must not be negative"}},
-		{"sub-second grace", Config{Client: cs, GracePeriod: 500 * time.Millisecond}, []string{"GracePeriod"}},
+		{"sub-second grace", Config{Client: clientset.New(cs), GracePeriod: 500 * time.Millisecond}, []string{"GracePeriod"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +98,7 @@ func TestFilterChain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, cs, _ := newFake(t, tt.cfg, daemonSet("kube-system", "proxy"))
-			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(cs), newVolumes(cs))
+			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(clientset.New(cs)), newVolumes(clientset.New(cs)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -523,7 +524,7 @@ func TestFilterChainNodeLocalStorage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, cs, _ := newFake(t, tt.cfg, append([]runtime.Object{daemonSet("kube-system", "proxy")}, objs...)...)
-			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(cs), newVolumes(cs))
+			got, err := m.classify(context.Background(), tt.pod, newDaemonSets(clientset.New(cs)), newVolumes(clientset.New(cs)))
 			if err != nil {
 				t.Fatal(err)
 			}

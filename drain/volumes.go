@@ -6,7 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // volumes answers whether a pod's PersistentVolumeClaims hold node-local
@@ -15,20 +16,20 @@ import (
 // call of ListNodes or Drain: a cluster whose pods have no claims costs no
 // request at all.
 type volumes struct {
-	client kubernetes.Interface
+	client kube.Interface
 	loaded bool
 	claims map[string]*corev1.PersistentVolumeClaim // by namespace/name
 	pvs    map[string]*corev1.PersistentVolume      // by name
 }
 
-func newVolumes(c kubernetes.Interface) *volumes { return &volumes{client: c} }
+func newVolumes(c kube.Interface) *volumes { return &volumes{client: c} }
 
 func (v *volumes) load(ctx context.Context) error {
 	if v.loaded {
 		return nil
 	}
 	claims, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolumeClaim, string, error) {
-		l, err := v.client.CoreV1().PersistentVolumeClaims(metav1.NamespaceAll).List(ctx, o)
+		l, err := v.client.ListPersistentVolumeClaims(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -38,7 +39,7 @@ func (v *volumes) load(ctx context.Context) error {
 		return fmt.Errorf("list persistent volume claims: %w", err)
 	}
 	pvs, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolume, string, error) {
-		l, err := v.client.CoreV1().PersistentVolumes().List(ctx, o)
+		l, err := v.client.ListPersistentVolumes(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}

@@ -11,10 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // DefaultKubeTimeout bounds one count of KubePending.
@@ -22,8 +22,10 @@ const DefaultKubeTimeout = 10 * time.Second
 
 // KubePendingConfig configures a KubePending source.
 type KubePendingConfig struct {
-	// Client talks to the cluster's API server. Required.
-	Client kubernetes.Interface
+	// Client talks to the cluster's API server: kube.NewForConfig on a
+	// connection, or kube/clientset.New on a client-go clientset.
+	// Required.
+	Client kube.Interface
 	// Namespace limits the count to one namespace; empty counts all.
 	Namespace string
 	// Timeout bounds one count (every page of the list). Default
@@ -72,7 +74,7 @@ const DefaultPageSize = 500
 
 // kubeSettings checks the settings the Kubernetes sources share and fills
 // in their defaults.
-func kubeSettings(client kubernetes.Interface, timeout *time.Duration, pageSize *int64, bad func(string, ...any)) {
+func kubeSettings(client kube.Interface, timeout *time.Duration, pageSize *int64, bad func(string, ...any)) {
 	if client == nil {
 		bad("Client is required")
 	}
@@ -113,7 +115,7 @@ func (k *KubePending) Count(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for {
-		list, err := k.cfg.Client.CoreV1().Pods(k.cfg.Namespace).List(ctx, opts)
+		list, err := k.cfg.Client.ListPods(ctx, k.cfg.Namespace, opts)
 		if err != nil {
 			return 0, fmt.Errorf("list pending pods: %w", err)
 		}

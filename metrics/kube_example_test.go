@@ -9,14 +9,17 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/node-fleet/node-fleet/kube/clientset"
 	"github.com/node-fleet/node-fleet/metrics"
 )
 
 // The scheduler's view of a cluster with no worker yet: the template is
 // the t3.medium's size minus K3s's reservations, three pods of 0.9 CPU need
-// two new workers, and the 6-CPU pod is named, not counted. In a program
-// the client comes from kubernetes.NewForConfig and the source is combined
-// with Prometheus through metrics.OverrideScheduler.
+// two new workers, and the 6-CPU pod is named, not counted. The example's
+// clientset (client-go's fake) goes through kube/clientset as a program's
+// own clientset would; a program without one uses kube.NewForConfig. In a
+// program the source is combined with Prometheus through
+// metrics.OverrideScheduler.
 func ExampleKubeScheduler() {
 	pending := func(name, cpu string) *corev1.Pod {
 		return &corev1.Pod{
@@ -28,7 +31,7 @@ func ExampleKubeScheduler() {
 		}
 	}
 	client := fake.NewClientset(pending("checkout-1", "900m"), pending("checkout-2", "900m"), pending("checkout-3", "900m"), pending("checkout-7", "6"))
-	src, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: client, InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	src, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: clientset.New(client), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -12,15 +12,26 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
+	"github.com/node-fleet/node-fleet/kube"
 	"github.com/node-fleet/node-fleet/metrics"
 )
 
 const runLabel = "kubetest.node-fleet.io/run"
+
+// restClient is the client the Lambda function and the daemon use
+// (kube.NewForConfig) on the test cluster's connection.
+func restClient(t *testing.T, c *kubetest.Cluster) kube.Interface {
+	t.Helper()
+	k, err := kube.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 func requests(cpu, mem string) corev1.ResourceList {
 	return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}
@@ -82,7 +93,7 @@ func TestIntegrationKubeSchedulerPacksMixedSizes(t *testing.T) {
 	// Not yet looked at by the scheduler: not counted.
 	c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "fresh", Namespace: ns}, Spec: podSpec("1", "1Gi")})
 
-	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: c.Client, Namespace: ns, Workers: runLabel + "=" + ns,
+	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: restClient(t, c), Namespace: ns, Workers: runLabel + "=" + ns,
 		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, PageSize: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +212,7 @@ func TestIntegrationKubeSchedulerReadsOnce(t *testing.T) {
 	counter := &countingTransport{count: map[string]int{}}
 	cfg := rest.CopyConfig(c.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { counter.next = rt; return counter })
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, err := kube.NewForConfig(cfg) // the client the Lambda function uses
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +264,7 @@ func TestIntegrationKubeSchedulerKeepsReplicasApart(t *testing.T) {
 		c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}, Spec: spec})
 		c.MarkUnschedulable(t, ns, name, "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.")
 	}
-	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: c.Client, Namespace: ns, Workers: runLabel + "=" + ns,
+	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: restClient(t, c), Namespace: ns, Workers: runLabel + "=" + ns,
 		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
 	if err != nil {
 		t.Fatal(err)

@@ -18,10 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // Defaults of the KubeSchedulerConfig fields that have one.
@@ -84,8 +84,10 @@ func K3sReservation(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources {
 // InstanceType are required, and so is one way of sizing a new worker
 // before any has registered: VCPU and MemoryMiB, or InstanceTypes.
 type KubeSchedulerConfig struct {
-	// Client talks to the cluster's API server. Required.
-	Client kubernetes.Interface
+	// Client talks to the cluster's API server: kube.NewForConfig on a
+	// connection, or kube/clientset.New on a client-go clientset.
+	// Required.
+	Client kube.Interface
 	// Namespace limits the pods and DaemonSets read to one namespace
 	// (tests, or a cluster whose other namespaces run elsewhere); empty
 	// reads all. Nodes are cluster-wide either way.
@@ -266,7 +268,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	defer cancel()
 	c := k.cfg.Client
 	nodes, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
-		l, err := c.CoreV1().Nodes().List(ctx, o)
+		l, err := c.ListNodes(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -281,7 +283,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	).String()
 	pods, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = live
-		l, err := c.CoreV1().Pods(k.cfg.Namespace).List(ctx, o)
+		l, err := c.ListPods(ctx, k.cfg.Namespace, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -291,7 +293,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		return nil, 0, fmt.Errorf("list pods: %w", err)
 	}
 	dss, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
-		l, err := c.AppsV1().DaemonSets(k.cfg.Namespace).List(ctx, o)
+		l, err := c.ListDaemonSets(ctx, k.cfg.Namespace, o)
 		if err != nil {
 			return nil, "", err
 		}

@@ -19,6 +19,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
 const mib = 1 << 20
@@ -260,7 +261,7 @@ func viewCluster() []runtime.Object {
 // TestKubeSchedulerView checks the whole view of one cluster against a
 // packing computed by hand.
 func TestKubeSchedulerView(t *testing.T) {
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(viewCluster()...), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(viewCluster()...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
 		WorkerTaints: []autoscaler.Taint{{Key: "node-fleet.io/spot", Value: "true", Effect: "PreferNoSchedule"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +348,7 @@ func TestKubeSchedulerTemplateWithoutWorkers(t *testing.T) {
 	}
 	lookup := &sizes{}
 	clk := testclock.NewFakeClock(t0)
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "t3.medium", InstanceTypes: lookup, Clock: clk})
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", InstanceTypes: lookup, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestKubeSchedulerTemplateWithoutWorkers(t *testing.T) {
 	}
 
 	failing := &sizes{err: errors.New("DescribeInstanceTypes: throttled")}
-	k, err = NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "t3.medium", InstanceTypes: failing})
+	k, err = NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", InstanceTypes: failing})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +401,7 @@ func TestKubeSchedulerReadFails(t *testing.T) {
 			c.PrependReactor("list", res, func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, errors.New("connection refused")
 			})
-			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: c, InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(c), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -419,7 +420,7 @@ func TestKubeSchedulerReadFails(t *testing.T) {
 // CPU and the view's pending count and view.
 func TestOverrideScheduler(t *testing.T) {
 	prom := &Static{Snapshot: autoscaler.Snapshot{Time: t0, CPU: autoscaler.Value(30, t0), Memory: autoscaler.Value(40, t0), PendingPods: autoscaler.Value(7, t0)}}
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(viewCluster()...), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, Clock: testclock.NewFakeClock(t0)})
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(viewCluster()...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, Clock: testclock.NewFakeClock(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +446,7 @@ func TestNewKubeSchedulerConfig(t *testing.T) {
 			t.Errorf("error %v does not say %q", err, w)
 		}
 	}
-	_, err = NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(), InstanceType: "t3.medium"})
+	_, err = NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset()), InstanceType: "t3.medium"})
 	if err == nil || !strings.Contains(err.Error(), "VCPU and MemoryMiB, or InstanceTypes, are required") {
 		t.Errorf("error %v, want the missing size named", err)
 	}
@@ -457,7 +458,7 @@ func TestNewKubeSchedulerConfig(t *testing.T) {
 func TestKubeSchedulerWarnsOncePerPod(t *testing.T) {
 	var logs strings.Builder
 	c := fake.NewClientset(viewCluster()...)
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: c, InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(c), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -539,7 +540,7 @@ func TestKubeSchedulerLearnsTaints(t *testing.T) {
 		kPod("jobs", "tolerant", "", tolerant),
 		kPod("jobs", "plain", "", containers("100m", "64Mi")),
 	}
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +596,7 @@ func TestKubeSchedulerExtendedResources(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			objs := append(tt.nodes, kPod("ml", "train", "", gpuPod))
-			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "g4dn.xlarge", VCPU: 4, MemoryMiB: 16384})
+			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "g4dn.xlarge", VCPU: 4, MemoryMiB: 16384})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -621,7 +622,7 @@ func TestKubeSchedulerNominatedPods(t *testing.T) {
 		kPod("shop", "vip", "", containers("1", "1Gi"), func(p *corev1.Pod) { p.Status.NominatedNodeName = "w-a" }),
 		kPod("shop", "web", "", containers("1", "1Gi")),
 	}
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: fake.NewClientset(objs...), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}

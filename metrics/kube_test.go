@@ -14,6 +14,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
 func pod(ns, name string, phase corev1.PodPhase, scheduled corev1.ConditionStatus, reason string) *corev1.Pod {
@@ -52,7 +53,7 @@ func TestKubePendingCount(t *testing.T) {
 	for _, tc := range tests {
 		t.Run("ns="+tc.namespace, func(t *testing.T) {
 			client := fake.NewClientset(clusterPods()...)
-			k, err := NewKubePending(KubePendingConfig{Client: client, Namespace: tc.namespace, Clock: testclock.NewFakeClock(t0)})
+			k, err := NewKubePending(KubePendingConfig{Client: clientset.New(client), Namespace: tc.namespace, Clock: testclock.NewFakeClock(t0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -83,7 +84,7 @@ func TestKubePendingAPIError(t *testing.T) {
 	client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, errors.New("connection refused")
 	})
-	k, err := NewKubePending(KubePendingConfig{Client: client})
+	k, err := NewKubePending(KubePendingConfig{Client: clientset.New(client)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestOverridePending(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, err := NewKubePending(KubePendingConfig{Client: tc.client, Clock: testclock.NewFakeClock(t0)})
+			k, err := NewKubePending(KubePendingConfig{Client: clientset.New(tc.client), Clock: testclock.NewFakeClock(t0)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
@@ -113,7 +114,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	watchErr := make(chan error, 1)
 	go func() {
-		watchErr <- watchUnschedulable(ctx, parts.Kube, parts.Autoscaler.Trigger, 5*time.Second, log)
+		// The watch needs client-go's informers: a clientset of its own
+		// on the parts' connection (the parts' client has no watch).
+		cs, err := kubernetes.NewForConfig(parts.KubeConfig)
+		if err != nil {
+			watchErr <- fmt.Errorf("kubernetes client for the watch: %w", err)
+			return
+		}
+		watchErr <- watchUnschedulable(ctx, cs, parts.Autoscaler.Trigger, 5*time.Second, log)
 	}()
 
 	runErr := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/drain"
+	"github.com/node-fleet/node-fleet/kube/clientset"
 	"github.com/node-fleet/node-fleet/state"
 )
 
@@ -100,7 +101,7 @@ func (e *env) status(ctx context.Context, last int) (statusReport, error) {
 		return rep, err
 	}
 	var nodes []autoscaler.Node
-	mgr, err := drain.New(drain.Config{Client: e.kube, NodeSelector: e.nodeSel})
+	mgr, err := drain.New(drain.Config{Client: clientset.New(e.kube), NodeSelector: e.nodeSel})
 	if err == nil {
 		nodes, err = mgr.ListNodes(ctx)
 	}
