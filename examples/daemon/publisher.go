@@ -15,8 +15,8 @@ import (
 // metrics for a Prometheus scrape: ticks by outcome, tick durations, the
 // fleet's size, the last readings, safety mode, launches and
 // terminations; for the alerting rules of deploy/monitoring also whether
-// this replica acted at its last tick (node_fleet_active: a standby's
-// gauges are its last active tick's), the fleet's bounds, the guardrail
+// this replica ran its last tick (node_fleet_active: after a skipped tick
+// its gauges are those of the last tick it ran), the fleet's bounds, the guardrail
 // that held the last tick, and leases that ran past their expiry or were
 // taken over from a holder that let them lapse. It registers on the
 // Registerer it is given, never globally.
@@ -59,7 +59,7 @@ func NewPromPublisher(reg prometheus.Registerer) (*PromPublisher, error) {
 		lastTick: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_last_tick_timestamp_seconds",
 			Help: "When the last tick that was not skipped ended, Unix time."}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_active",
-			Help: "1 when this replica's last tick held the lock and ran, 0 when it was skipped (a standby)."}),
+			Help: "1 when this replica's last tick held the lock and ran, 0 when it was skipped (another replica held the lock)."}),
 		bounds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_nodes_limit",
 			Help: "The fleet's configured bounds: MinNodes (bound=min) and MaxNodes (bound=max)."}, []string{"bound"}),
 		hold: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_hold",
