@@ -193,6 +193,7 @@ func (e *env) measure(t testing.TB, zero time.Time) Measures {
 		m.MaxUnavailable = max(m.MaxUnavailable, v)
 	}
 	var nodesDeleted map[string]bool
+	m.UnplaceableLaunches, m.UnplaceableReported = e.unplaceableLaunches, e.unplaceableReported
 	m.Evicted, m.Refused, m.Bypasses, nodesDeleted = Audit(t, e.cl.AuditLog, e.saUser)
 	for name, nt := range r.nodes {
 		if !nt.gone.IsZero() && !over.IsZero() && nt.gone.After(over) {
