@@ -60,7 +60,7 @@ func lambdaStatements(s Settings, v []any) []statement {
 	launch := []string{"ec2:CreateFleet", "ec2:RunInstances"}
 	sts := []statement{
 		// Describe calls cannot be limited to resources or tags.
-		{Sid: "Describe", Action: []string{"ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeSubnets"}, Resource: []string{"*"}},
+		{Sid: "Describe", Action: []string{"ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ec2:DescribeSubnets", "ec2:DescribeInstanceTypes"}, Resource: []string{"*"}},
 		// ec2fleet launches through CreateFleet (type instant), which
 		// needs RunInstances on the same resources as well.
 		{Sid: "LaunchFromTheWorkerTemplate", Action: launch,

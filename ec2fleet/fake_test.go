@@ -3,6 +3,7 @@ package ec2fleet_test
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -198,4 +199,9 @@ func (f *fakeEC2) calls() []fleetCall {
 		out[i] = c
 	}
 	return out
+}
+
+// DescribeInstanceTypes is not faked: InstanceTypeSize is tested on moto.
+func (f *fakeEC2) DescribeInstanceTypes(context.Context, *ec2.DescribeInstanceTypesInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error) {
+	return nil, errors.New("fakeEC2: DescribeInstanceTypes is not faked; see instancetypes_test.go (moto)")
 }

@@ -25,6 +25,8 @@ type Provider struct {
 
 	mu      sync.Mutex
 	subnets []subnet // resolved lazily, in Config order
+
+	types typeSizes // InstanceTypeSize's answers
 }
 
 var _ autoscaler.FleetProvider = (*Provider)(nil)
