@@ -256,7 +256,7 @@ func NewStack(ctx *pulumi.Context, s Settings) (*Stack, error) {
 	if err := st.function(ctx, s, name, tags); err != nil {
 		return nil, err
 	}
-	if err := st.alarms(ctx, s, name, tags); err != nil {
+	if err := st.monitoring(ctx, s, name, tags); err != nil {
 		return nil, err
 	}
 
