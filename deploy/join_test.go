@@ -18,6 +18,7 @@ for a in "$@"; do last=$a; done
 case "$*" in
 *"-X PUT"*api/token*) echo imds-token ;;
 *meta-data/instance-id) echo i-0abc123def4567890 ;;
+*meta-data/instance-type) [ "${STUB_INSTANCE_TYPE-t3.medium}" != missing ] || exit 22; echo "${STUB_INSTANCE_TYPE-t3.medium}" ;;
 *meta-data/placement/region) echo eu-west-1 ;;
 *healthz) [ "${STUB_HEALTHY:-yes}" = yes ] || exit 7 ;;
 *"-o "*)
@@ -88,9 +89,10 @@ func TestJoinScriptJoinsWithTheInstanceLabels(t *testing.T) {
 		// IMDSv2: a token first, then the metadata with it.
 		"curl -sf -X PUT http://169.254.169.254/latest/api/token -H X-aws-ec2-metadata-token-ttl-seconds: 300",
 		"curl -sf -H X-aws-ec2-metadata-token: imds-token http://169.254.169.254/latest/meta-data/instance-id",
+		"curl -sf -H X-aws-ec2-metadata-token: imds-token http://169.254.169.254/latest/meta-data/instance-type",
 		"aws secretsmanager get-secret-value --secret-id shop/k3s-token --query SecretString --output text",
 		"aws ec2 describe-instances --filters Name=tag:node-fleet.io/role,Values=k3s-server Name=tag:node-fleet.io/cluster,Values=shop Name=instance-state-name,Values=running",
-		"INSTALL_K3S_EXEC=agent --node-label node-fleet.io/instance-id=i-0abc123def4567890 --node-label node-fleet.io/cluster=shop K3S_URL=https://10.0.1.10:6443 K3S_TOKEN=K10abc::server:secret",
+		"INSTALL_K3S_EXEC=agent --node-label node-fleet.io/instance-id=i-0abc123def4567890 --node-label node-fleet.io/cluster=shop --node-label node-fleet.io/instance-type=t3.medium K3S_URL=https://10.0.1.10:6443 K3S_TOKEN=K10abc::server:secret",
 		"systemctl is-active --quiet k3s-agent",
 	} {
 		if !strings.Contains(log, want) {
@@ -124,6 +126,9 @@ func TestJoinScriptFailsLoudly(t *testing.T) {
 			"node-fleet join FAILED: no running K3s server tagged node-fleet.io/role=k3s-server for cluster shop"},
 		{"installer fails", map[string]string{"STUB_INSTALL_STATUS": "3"}, "node-fleet join FAILED: the K3s installer failed"},
 		{"no cluster id", map[string]string{"NODEFLEET_CLUSTER_ID": ""}, "NODEFLEET_CLUSTER_ID is required"},
+		{"no instance type", map[string]string{"STUB_INSTANCE_TYPE": "missing"}, "node-fleet join FAILED: no instance type from the instance metadata"},
+		{"strange instance type", map[string]string{"STUB_INSTANCE_TYPE": "t3.medium --node-label evil=1"},
+			"node-fleet join FAILED: instance metadata returned a strange instance type: t3.medium --node-label evil=1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,8 +4,8 @@
 #
 # It reads the K3s token from Secrets Manager, finds the K3s server, installs
 # and starts the K3s agent with the node labels the autoscaler matches
-# instances to nodes by (node-fleet.io/instance-id, node-fleet.io/cluster),
-# and checks that the agent really joined. Every failure ends the script
+# instances to nodes by (node-fleet.io/instance-id, node-fleet.io/cluster)
+# and learns a worker's size from (node-fleet.io/instance-type), and checks that the agent really joined. Every failure ends the script
 # with a non-zero status and a line starting "node-fleet join FAILED" on the
 # console and in the journal: an instance that does not join becomes a
 # "ghost" that the autoscaler terminates after its JOIN_TIMEOUT.
@@ -65,8 +65,10 @@ imds() { curl -sf -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/meta-
 INSTANCE_ID=$(retry 5 2 imds instance-id) || fail "no instance id from the instance metadata"
 REGION=$(retry 5 2 imds placement/region) || fail "no region from the instance metadata"
 [[ $INSTANCE_ID =~ ^i-[0-9a-f]+$ ]] || fail "instance metadata returned a strange instance id: $INSTANCE_ID"
+INSTANCE_TYPE=$(retry 5 2 imds instance-type) || fail "no instance type from the instance metadata"
+[[ $INSTANCE_TYPE =~ ^[a-z0-9-]+\.[a-z0-9-]+$ ]] || fail "instance metadata returned a strange instance type: $INSTANCE_TYPE"
 export AWS_DEFAULT_REGION=$REGION
-say "instance $INSTANCE_ID in $REGION joining cluster $CLUSTER_ID"
+say "instance $INSTANCE_ID ($INSTANCE_TYPE) in $REGION joining cluster $CLUSTER_ID"
 
 get_token() {
 	aws secretsmanager get-secret-value --secret-id "$TOKEN_SECRET" --query SecretString --output text
@@ -94,8 +96,10 @@ say "server $SERVER_URL"
 installer=$(mktemp)
 retry 5 5 curl -sfL -o "$installer" "$INSTALLER" || fail "cannot download the K3s installer from $INSTALLER"
 # The labels are how the autoscaler matches this node to this instance
-# (autoscaler.LabelInstanceID, autoscaler.LabelCluster).
-INSTALL_K3S_EXEC="agent --node-label node-fleet.io/instance-id=$INSTANCE_ID --node-label node-fleet.io/cluster=$CLUSTER_ID" \
+# (autoscaler.LabelInstanceID, autoscaler.LabelCluster) and learns what a
+# new worker of the type offers (autoscaler.LabelInstanceType: K3s sets
+# node.kubernetes.io/instance-type to "k3s", not the EC2 type).
+INSTALL_K3S_EXEC="agent --node-label node-fleet.io/instance-id=$INSTANCE_ID --node-label node-fleet.io/cluster=$CLUSTER_ID --node-label node-fleet.io/instance-type=$INSTANCE_TYPE" \
 	INSTALL_K3S_VERSION=${NODEFLEET_K3S_VERSION:-} K3S_URL=$SERVER_URL K3S_TOKEN=$K3S_TOKEN \
 	sh "$installer" || fail "the K3s installer failed"
 rm -f "$installer"
