@@ -111,6 +111,18 @@ if [ "${1:-}" = services ]; then
 	while :; do sleep 3600; done
 fi
 
+# `scripts/test.sh e2e` (what scripts/e2e.sh runs) stops here too: the
+# end-to-end comparison of internal/e2e runs on the servers just started
+# (NODEFLEET_E2E_RUNS and NODEFLEET_E2E_MODES pass through) and rewrites
+# docs/e2e.md.
+if [ "${1:-}" = e2e ]; then
+	log "end-to-end comparison (docs/e2e.md)"
+	NODEFLEET_REQUIRE_INTEGRATION=1 NODEFLEET_E2E_REPORT="$ROOT/docs/e2e.md" NODEFLEET_E2E_COMMAND=scripts/e2e.sh \
+		go test -tags e2ereport -count=1 -timeout 240m -v -run '^TestCompare$' ./internal/e2e/ 2>&1 |
+		grep -vE '^ +\{' | tee "$RUN/e2e.log"
+	exit "${PIPESTATUS[0]}"
+fi
+
 log "gofmt, go vet, staticcheck"
 mapfile -t gofiles < <(git ls-files '*.go')
 unformatted=$(gofmt -l "${gofiles[@]}")

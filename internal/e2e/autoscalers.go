@@ -112,11 +112,11 @@ func StartLambda(t testing.TB, c *Cluster, name string, settings map[string]stri
 	return l
 }
 
-// scheduledEvent is EventBridge's scheduled event, as the schedule rule
-// sends it (examples/lambda/testdata/scheduled-event.json).
+// scheduledEvent is EventBridge's scheduled event, as the deploy's
+// schedule rule sends it (the format of AWS's "Scheduled Event").
 func scheduledEvent(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(RepoRoot(), "examples", "lambda", "testdata", "scheduled-event.json"))
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "internal", "e2e", "testdata", "scheduled-event.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,11 @@ type Cluster struct {
 
 // proc is a child process whose output goes to a log file.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
+	name    string
+	stopped bool // stopped on purpose (a redeploy)
+	cmd     *exec.Cmd
+	log     string
+	done    chan struct{}
 }
 
 // stop ends p: SIGTERM, then SIGKILL after 10 s.
@@ -306,7 +307,7 @@ func (c *Cluster) Log(name string, n int) string {
 func (c *Cluster) Exited() []string {
 	var out []string
 	for _, p := range c.procs {
-		if p.exited() {
+		if p.exited() && !p.stopped {
 			out = append(out, p.name)
 		}
 	}

@@ -182,7 +182,11 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 				if nc.GetDeletionTimestamp() == nil {
 					fleet++
 				}
-				launched = append(launched, nc.GetName())
+				l := nc.GetName()
+				if z := nc.GetLabels()[corev1.LabelTopologyZone]; z != "" {
+					l += " in " + z
+				}
+				launched = append(launched, l)
 			}
 		}
 	}
@@ -244,7 +248,7 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 			nt.ready = now
 			r.add(now, "node %s Ready", n.Name)
 		}
-		if nt.cordoned.IsZero() && n.Spec.Unschedulable {
+		if nt.cordoned.IsZero() && (n.Spec.Unschedulable || disrupted(n)) {
 			nt.cordoned = now
 			r.add(now, "node %s cordoned", n.Name)
 		}
@@ -303,6 +307,17 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 			r.maxUnavailable[d.Name] = max(r.maxUnavailable[d.Name], unavailable)
 		}
 	}
+}
+
+// disrupted reports Karpenter's cordon: its karpenter.sh/disrupted
+// NoSchedule taint.
+func disrupted(n *corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == "karpenter.sh/disrupted" {
+			return true
+		}
+	}
+	return false
 }
 
 // firstUnschedulableLocked is the pod first seen unschedulable.

@@ -1,0 +1,57 @@
+//go:build e2ereport
+
+package e2e
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCompare runs the flash sale NODEFLEET_E2E_RUNS times (default 3) in
+// each of NODEFLEET_E2E_MODES (default lambda, daemon, daemon+calendar,
+// karpenter) and writes the comparison to NODEFLEET_E2E_REPORT. It is
+// built only with the tag e2ereport: scripts/e2e.sh runs it.
+func TestCompare(t *testing.T) {
+	out := os.Getenv("NODEFLEET_E2E_REPORT")
+	if out == "" {
+		t.Fatal("NODEFLEET_E2E_REPORT (the report's path) is required")
+	}
+	runs := 3
+	if v := os.Getenv("NODEFLEET_E2E_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("NODEFLEET_E2E_RUNS=%q: want a whole number above 0", v)
+		}
+		runs = n
+	}
+	modes := []Mode{ModeLambda, ModeDaemon, ModeCalendar, ModeKarpenter}
+	if v := os.Getenv("NODEFLEET_E2E_MODES"); v != "" {
+		modes = nil
+		for m := range strings.SplitSeq(v, ",") {
+			modes = append(modes, Mode(strings.TrimSpace(m)))
+		}
+	}
+	start := time.Now()
+	results := map[Mode][]*Result{}
+	for i := 0; i < runs; i++ {
+		for _, m := range modes {
+			t.Run(string(m), func(t *testing.T) {
+				res := Run(t, Options{Mode: m, Logf: t.Logf})
+				t.Logf("timeline:\n%s", Format(res.Timeline, res.Zero))
+				t.Logf("measures: %+v", res.Measures)
+				results[m] = append(results[m], res)
+			})
+		}
+	}
+	cmd := "scripts/e2e.sh"
+	if v := os.Getenv("NODEFLEET_E2E_COMMAND"); v != "" {
+		cmd = v
+	}
+	if err := os.WriteFile(out, []byte(Report(results, modes, cmd, time.Since(start))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", out)
+}
