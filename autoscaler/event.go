@@ -29,6 +29,9 @@ const (
 	// EventUnplaceable: a pending pod no new node would help (its
 	// requests, nodeSelector, affinity or tolerations); alerted once.
 	EventUnplaceable EventKind = "unplaceable_pod"
+	// EventFloorUnmet: the fleet is below MinNodes and cannot launch,
+	// because instances that are not capacity fill MaxNodes.
+	EventFloorUnmet EventKind = "floor_unmet"
 )
 
 // Event is something a person may want to know about, sent to the Notifier.

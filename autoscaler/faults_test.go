@@ -1,7 +1,6 @@
 package autoscaler_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -38,14 +37,10 @@ func TestMatchNodesNamedNodeWinsOverAnAddressMatchInAnyOrder(t *testing.T) {
 // cannot bring it down. Config.MinNodes/MaxNodes promise to bound the
 // active instances, Ready or booting.
 //
-// Not fixed (a trade-off for the core's owner: counting the NotReady
-// instances against MaxNodes keeps the cost bound but then the floor
-// cannot launch while they fill it, which needs its own alert); see
-// docs/reliability.md. Run with NODEFLEET_KNOWN_BUGS=1.
+// Fixed: MaxNodes bounds every active instance (ghosts and NotReady ones
+// awaiting repair included, interrupted ones not); while they fill it the
+// floor cannot launch and says so (EventFloorUnmet).
 func TestMassNotReadyDoesNotLaunchPastMaxNodes(t *testing.T) {
-	if os.Getenv("NODEFLEET_KNOWN_BUGS") == "" {
-		t.Skip("known bug (docs/reliability.md): NotReady instances awaiting repair do not count against MaxNodes; set NODEFLEET_KNOWN_BUGS=1 to run")
-	}
 	e := newEnv(t, 4, func(c *autoscaler.Config) {
 		c.MaxNodes = 4
 		c.Policy = policy(autoscaler.ScaleUp, 4)
@@ -63,5 +58,8 @@ func TestMassNotReadyDoesNotLaunchPastMaxNodes(t *testing.T) {
 	}
 	if got := e.active(); got > e.cfg.MaxNodes {
 		t.Errorf("%d active instances after the tick (4 NotReady, %d launched), MaxNodes %d: %s", got, len(res.Launched), e.cfg.MaxNodes, res)
+	}
+	if e.kinds()[autoscaler.EventFloorUnmet] != 1 {
+		t.Errorf("no floor_unmet alert while the NotReady instances fill MaxNodes: %v", e.notifier.Kinds())
 	}
 }

@@ -177,9 +177,16 @@ func ceilingRail(s *situation, d Decision) (Decision, *Verdict) {
 	if d.Action != ScaleUp {
 		return d, nil
 	}
-	room := hi - cur
+	room := hi - s.occupied()
 	if room <= 0 {
-		return holdVerdict(HoldAtMax, "at MaxNodes %d; wanted +%d (%s)", hi, d.Count, d.Reason)
+		if cur < s.cfg.MinNodes {
+			// The floor cannot be reached: instances that are not
+			// capacity (NotReady, never joined) fill the ceiling.
+			s.plan.Alerts = append(s.plan.Alerts, Event{Kind: EventFloorUnmet, Message: fmt.Sprintf(
+				"%d instances are capacity, below MinNodes %d, but %d active instances fill MaxNodes %d: not launching until the others are repaired",
+				cur, s.cfg.MinNodes, s.occupied(), hi)})
+		}
+		return holdVerdict(HoldAtMax, "at MaxNodes %d counting %d active instances; wanted +%d (%s)", hi, s.occupied(), d.Count, d.Reason)
 	}
 	if d.Count > room {
 		msg := fmt.Sprintf("cut from +%d to +%d by MaxNodes %d", d.Count, room, hi)

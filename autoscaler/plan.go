@@ -348,6 +348,11 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	} else {
 		p.Steps = append(p.Steps, s.repair()...)
 	}
+	for _, st := range p.Steps {
+		if st.Kind == StepTerminateGhost || st.Kind == StepTerminateNotReady {
+			s.terminating++
+		}
+	}
 
 	// Replacements for interrupted spot instances, which are never
 	// capacity: within MaxNodes counted without them.
@@ -358,7 +363,7 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		}
 	}
 	if n := len(replacing); n > 0 {
-		room := cfg.MaxNodes - len(v.capacity)
+		room := cfg.MaxNodes - s.occupied()
 		switch {
 		case obs.State.Paused != nil:
 			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "paused", Code: HoldPaused,
@@ -477,6 +482,9 @@ type situation struct {
 	op   *Operation
 	// replacing is the number of replacements this plan launches.
 	replacing int
+	// terminating is the number of instances the plan's repair
+	// terminates.
+	terminating int
 	// forced is set when the floor or the ceiling replaced the decision:
 	// the cooldowns and the no-progress rule do not apply to it.
 	forced bool
@@ -488,6 +496,14 @@ type situation struct {
 // cur is the fleet's size as the guardrails count it: instances Ready or
 // booting, interrupted ones excluded, plus the replacements planned.
 func (s *situation) cur() int { return len(s.v.capacity) + s.replacing }
+
+// occupied is what MaxNodes bounds: every active instance (ghosts and
+// NotReady ones awaiting repair included, interrupted ones not) less those
+// this plan terminates, plus the replacements it launches. A launch never
+// takes it past MaxNodes, also while repair is held in an outage.
+func (s *situation) occupied() int {
+	return len(s.v.live) - len(s.v.interrupted) - s.terminating + s.replacing
+}
 
 // recovery plans the steps that finish or roll back op.
 func (s *situation) recovery(op *Operation) []Step {
@@ -508,7 +524,7 @@ func (s *situation) recovery(op *Operation) []Step {
 			}
 		}
 		// Launch what is missing, within MaxNodes.
-		want := min(op.Count, found+max(0, cfg.MaxNodes-s.cur()))
+		want := min(op.Count, found+max(0, cfg.MaxNodes-s.occupied()))
 		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want,
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
