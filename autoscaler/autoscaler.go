@@ -262,6 +262,7 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	}
 	t.st.Interruptions = plan.Interruptions
 	t.st.Unplaceable = plan.UnplaceableKeys
+	t.st.Launched = plan.Launched
 	live := t.st.Calendar[:0:0]
 	for _, e := range t.st.Calendar {
 		if e.End.After(t.now) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -113,6 +114,15 @@ func (t *tick) do(ctx context.Context, o *StepOutcome) error {
 	return fmt.Errorf("unknown step %q", s.Kind)
 }
 
+// remember keeps launched instances in the state until List shows them.
+func (t *tick) remember(launched []Instance) {
+	for _, in := range launched {
+		if !slices.ContainsFunc(t.st.Launched, func(l RecentLaunch) bool { return l.InstanceID == in.ID }) {
+			t.st.Launched = append(t.st.Launched, RecentLaunch{InstanceID: in.ID, At: t.now})
+		}
+	}
+}
+
 // markReplaced records that op replaced the first n of replacing.
 func (t *tick) markReplaced(replacing []string, n int, opID string) {
 	for _, id := range replacing[:min(n, len(replacing))] {
@@ -137,6 +147,7 @@ func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 	}
 	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit})
 	o.Launched = got
+	t.remember(got)
 	if len(got) > 0 {
 		t.st.LastScaleUp = t.now
 	}
@@ -160,6 +171,7 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 		var got []Instance
 		got, err = t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: s.Count})
 		o.Launched = got
+		t.remember(got)
 		t.markReplaced(op.Replacing, len(got), op.ID)
 		if len(got) > 0 {
 			t.st.LastScaleUp = op.Started

@@ -156,6 +156,9 @@ type Plan struct {
 	// Interruptions is the state's list of interruptions after this
 	// tick's warnings were merged in and those of gone instances dropped.
 	Interruptions []Interruption
+	// Launched is the state's list of recent launches after this tick's
+	// observation: those not listed yet, within LaunchVisibility.
+	Launched []RecentLaunch
 	// Unplaceable are the pending pods no new node would help (from the
 	// scheduler's view): left out of every scale-up; UnplaceableKeys the
 	// state's list of those alerted.
@@ -331,6 +334,20 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		p.UnplaceableKeys = obs.State.Unplaceable
 	}
 	v := classify(&cfg, now, obs.Instances, obs.Nodes, interrupted)
+	// Instances launched lately that List does not show yet (EC2 is
+	// eventually consistent) are booting, not missing.
+	listed := make(map[string]bool, len(obs.Instances))
+	for _, in := range obs.Instances {
+		listed[in.ID] = true
+	}
+	for _, l := range obs.State.Launched {
+		if !listed[l.InstanceID] && now.Sub(l.At) < LaunchVisibility {
+			p.Launched = append(p.Launched, l)
+			v.booting++
+			v.capacity = append(v.capacity, Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At})
+			v.live = append(v.live, Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At})
+		}
+	}
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
 
 	s := &situation{cfg: &cfg, obs: &obs, v: &v, plan: &p}

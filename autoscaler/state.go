@@ -73,6 +73,17 @@ type Operation struct {
 	Attempts int `json:",omitempty"`
 }
 
+// RecentLaunch is an instance a tick launched, until the FleetProvider
+// lists it.
+type RecentLaunch struct {
+	InstanceID string
+	At         time.Time
+}
+
+// LaunchVisibility is how long a launched instance that the FleetProvider
+// does not list yet still counts as booting.
+const LaunchVisibility = 5 * time.Minute
+
 // Pause is who paused the cluster's scaling, when and why.
 type Pause struct {
 	By     string
@@ -121,6 +132,11 @@ type ClusterState struct {
 	// an operation already in flight is still finished or rolled back, and
 	// interrupted nodes are still cordoned and drained.
 	Paused *Pause `json:",omitempty"`
+	// Launched are the instances launched in the last few minutes
+	// (LaunchVisibility), kept so that a List that does not show them yet
+	// (EC2's DescribeInstances is eventually consistent) does not make
+	// the next tick launch them again; dropped once listed.
+	Launched []RecentLaunch `json:",omitempty"`
 	// Unplaceable lists the pending pods ("namespace/name") already
 	// alerted as ones no new node would help, so that each is alerted
 	// once while it stays pending.

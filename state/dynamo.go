@@ -48,6 +48,7 @@ const (
 	attrCalendar   = "calendar"
 	attrLong       = "history_long"
 	attrUnplace    = "unplaceable"
+	attrLaunched   = "launched"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -410,5 +411,6 @@ func jsonFields(st *autoscaler.ClusterState) []jsonField {
 		{attrUnplace, &st.Unplaceable, func() bool { return len(st.Unplaceable) > 0 }},
 		{attrCalendar, &st.Calendar, func() bool { return len(st.Calendar) > 0 }},
 		{attrPaused, &st.Paused, func() bool { return st.Paused != nil }},
+		{attrLaunched, &st.Launched, func() bool { return len(st.Launched) > 0 }},
 	}
 }
