@@ -263,6 +263,7 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	t.st.Interruptions = plan.Interruptions
 	t.st.Unplaceable = plan.UnplaceableKeys
 	t.st.Launched = plan.Launched
+	t.st.OutageSince = plan.OutageSince
 	live := t.st.Calendar[:0:0]
 	for _, e := range t.st.Calendar {
 		if e.End.After(t.now) {

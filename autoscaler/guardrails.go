@@ -190,6 +190,11 @@ func ceilingRail(s *situation, d Decision) (Decision, *Verdict) {
 	}
 	if d.Count > room {
 		msg := fmt.Sprintf("cut from +%d to +%d by MaxNodes %d", d.Count, room, hi)
+		if cur+room < s.cfg.MinNodes {
+			s.plan.Alerts = append(s.plan.Alerts, Event{Kind: EventFloorUnmet, Message: fmt.Sprintf(
+				"%d instances are capacity, below MinNodes %d, and %d active instances leave room for %d under MaxNodes %d: the fleet stays below its floor until the others are repaired",
+				cur, s.cfg.MinNodes, s.occupied(), room, hi)})
+		}
 		d.Count = room
 		return d, &Verdict{Code: HoldAtMax, Message: msg}
 	}

@@ -156,6 +156,9 @@ type Plan struct {
 	// Interruptions is the state's list of interruptions after this
 	// tick's warnings were merged in and those of gone instances dropped.
 	Interruptions []Interruption
+	// OutageSince is when many nodes went NotReady at once, until every
+	// node is Ready again (ClusterState.OutageSince); zero otherwise.
+	OutageSince time.Time
 	// Launched is the state's list of recent launches after this tick's
 	// observation: those not listed yet, within LaunchVisibility.
 	Launched []RecentLaunch
@@ -191,6 +194,7 @@ type fleetView struct {
 	notReady    int             // joined instances whose node is NotReady, any age
 	orphans     []Node          // managed NotReady nodes without an instance
 	interrupted []Instance      // spot instances with an interruption notice
+	unlisted    int             // recent launches List does not show yet (in live and capacity)
 	nodeOf      map[string]Node // by instance id
 }
 
@@ -300,6 +304,7 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		// keep what is stored.
 		p.Interruptions = slices.Clone(obs.State.Interruptions)
 		p.Interruptions = append(p.Interruptions, obs.Interruptions...)
+		p.UnplaceableKeys, p.Launched, p.OutageSince = obs.State.Unplaceable, obs.State.Launched, obs.State.OutageSince
 		p.Proposed = HoldBecause("%s", p.Blind)
 		p.Decision = p.Proposed
 		return p
@@ -346,6 +351,7 @@ func PlanTick(cfg Config, obs Observation) Plan {
 			v.booting++
 			v.capacity = append(v.capacity, Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At})
 			v.live = append(v.live, Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At})
+			v.unlisted++
 		}
 	}
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
@@ -357,6 +363,19 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	// first; while it is, no new scaling starts (the operation guardrail).
 	if op := s.op; op != nil {
 		p.Steps = append(p.Steps, s.recovery(op)...)
+	}
+
+	// An outage: many nodes NotReady at once. Repair holds from then
+	// until every node the fleet runs is Ready again, also when some of
+	// the outage's instances went away meanwhile.
+	broken := len(v.ghosts) + v.notReady
+	s.mass = broken > 1 && float64(broken) > cfg.MassNotReadyShare*float64(len(v.live)-v.unlisted)
+	p.OutageSince = obs.State.OutageSince
+	switch {
+	case s.mass && p.OutageSince.IsZero():
+		p.OutageSince = now
+	case !s.mass && v.notReady == 0:
+		p.OutageSince = time.Time{}
 	}
 
 	// Repair, bounded.
@@ -499,6 +518,8 @@ type situation struct {
 	op   *Operation
 	// replacing is the number of replacements this plan launches.
 	replacing int
+	// mass is true when many nodes are NotReady at once now.
+	mass bool
 	// terminating is the number of instances the plan's repair
 	// terminates.
 	terminating int
@@ -577,11 +598,14 @@ func (s *situation) repair() []Step {
 		return held(HoldDeadline, "deadline near: repair left to the next tick")
 	case p.SafetyMode:
 		return held(HoldSafety, "safety mode: no instance is terminated as a ghost or NotReady ("+strings.Join(p.SafetyReasons, "; ")+")")
-	case broken > 1 && float64(broken) > cfg.MassNotReadyShare*float64(len(v.live)):
+	case s.mass:
 		msg := fmt.Sprintf("%d of %d instances are NotReady or never joined (more than %.0f%%): that looks like a control-plane or network outage, not broken machines; nothing is terminated",
-			broken, len(v.live), 100*cfg.MassNotReadyShare)
+			broken, len(v.live)-v.unlisted, 100*cfg.MassNotReadyShare)
 		p.Alerts = append(p.Alerts, Event{Kind: EventRepairHeld, Message: msg})
 		return held(HoldMassNotReady, msg)
+	case !p.OutageSince.IsZero():
+		return held(HoldMassNotReady, fmt.Sprintf("an outage made many nodes NotReady at %s: repair holds until every node is Ready again (%d NotReady now)",
+			p.OutageSince.UTC().Format(time.RFC3339), v.notReady))
 	}
 	var steps []Step
 	budget := cfg.MaxRepairsPerTick

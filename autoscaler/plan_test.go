@@ -1,6 +1,7 @@
 package autoscaler_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -294,5 +295,17 @@ func TestPlannerLaunchCarriesWhatAWorkerMustFit(t *testing.T) {
 	want := autoscaler.Resources{MilliCPU: 1600, Memory: 2<<30 + 64<<20, Pods: 2}
 	if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch || p.Steps[0].Fit != want {
 		t.Errorf("steps %+v, want one launch that must fit %v", p.Steps, want)
+	}
+}
+
+// A tick that cannot see the fleet or the nodes keeps what the state
+// remembers (an outage in progress, recent launches, alerted pods).
+func TestPlannerBlindKeepsTheStatesMemory(t *testing.T) {
+	st := autoscaler.ClusterState{OutageSince: t0.Add(-time.Hour), Unplaceable: []string{"shop/x"},
+		Launched: []autoscaler.RecentLaunch{{InstanceID: "i-new", At: t0.Add(-time.Minute)}}}
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
+		autoscaler.Observation{Now: t0, State: st, NodesErr: errors.New("connection refused"), Snapshot: snapshot(50, 0)})
+	if p.Blind == "" || len(p.Steps) != 0 || !p.OutageSince.Equal(st.OutageSince) || len(p.UnplaceableKeys) != 1 || len(p.Launched) != 1 {
+		t.Errorf("plan %+v", p)
 	}
 }

@@ -132,6 +132,10 @@ type ClusterState struct {
 	// an operation already in flight is still finished or rolled back, and
 	// interrupted nodes are still cordoned and drained.
 	Paused *Pause `json:",omitempty"`
+	// OutageSince is when many of the fleet's nodes went NotReady at
+	// once (Config.MassNotReadyShare): repair holds from then until every
+	// node is Ready again.
+	OutageSince time.Time `json:",omitempty"`
 	// Launched are the instances launched in the last few minutes
 	// (LaunchVisibility), kept so that a List that does not show them yet
 	// (EC2's DescribeInstances is eventually consistent) does not make

@@ -49,6 +49,7 @@ const (
 	attrLong       = "history_long"
 	attrUnplace    = "unplaceable"
 	attrLaunched   = "launched"
+	attrOutage     = "outage_since"
 	attrVersion    = "state_version"
 	attrUpdated    = "updated_at"
 )
@@ -412,5 +413,6 @@ func jsonFields(st *autoscaler.ClusterState) []jsonField {
 		{attrCalendar, &st.Calendar, func() bool { return len(st.Calendar) > 0 }},
 		{attrPaused, &st.Paused, func() bool { return st.Paused != nil }},
 		{attrLaunched, &st.Launched, func() bool { return len(st.Launched) > 0 }},
+		{attrOutage, &st.OutageSince, func() bool { return !st.OutageSince.IsZero() }},
 	}
 }

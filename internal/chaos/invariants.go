@@ -156,7 +156,7 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 		w.rep.OverMaxBroken++
 	}
 	if capacity < w.cfg.MinNodes {
-		alerted := hasEvent(tl.events, autoscaler.EventFailure, autoscaler.EventCapacity, autoscaler.EventRepairHeld)
+		alerted := hasEvent(tl.events, autoscaler.EventFailure, autoscaler.EventCapacity, autoscaler.EventRepairHeld, autoscaler.EventFloorUnmet)
 		excused := res.Hold == autoscaler.HoldDeadline || res.Hold == autoscaler.HoldOperation || slices.Contains(tl.faults, "ctx-deadline-near") ||
 			slices.ContainsFunc(res.Steps, func(o autoscaler.StepOutcome) bool {
 				k := o.Step.Kind
