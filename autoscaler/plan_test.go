@@ -309,3 +309,29 @@ func TestPlannerBlindKeepsTheStatesMemory(t *testing.T) {
 		t.Errorf("plan %+v", p)
 	}
 }
+
+// After an outage, repair holds until every node is Ready again, even when
+// the NotReady share fell under the mass threshold because some of the
+// outage's instances went away.
+func TestPlannerOutageHoldsRepairUntilEveryNodeIsReady(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-30*time.Minute)
+	st := autoscaler.ClusterState{OutageSince: t0.Add(-30 * time.Minute)}
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepTerminateNotReady {
+			t.Errorf("repaired %s during an outage", s.InstanceID)
+		}
+	}
+	if !p.OutageSince.Equal(st.OutageSince) {
+		t.Errorf("outage since %s, want kept", p.OutageSince)
+	}
+	// Every node Ready again: the outage is over.
+	nodes[0].Ready = true
+	p = autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if !p.OutageSince.IsZero() {
+		t.Errorf("outage since %s after every node is Ready", p.OutageSince)
+	}
+}
