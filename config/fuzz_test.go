@@ -1,0 +1,73 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/node-fleet/node-fleet/config"
+)
+
+// FuzzLoad: any environment (one NAME=value per line) and any daemon
+// command line give a configuration or a *config.Error whose every problem
+// names a variable or flag; nothing panics.
+func FuzzLoad(f *testing.F) {
+	base := "CLUSTER_ID=c\nPROMETHEUS_URL=http://prom:9090\nDYNAMODB_TABLE=node-fleet\nSUBNET_IDS=subnet-0123456789abcdef0\nLAUNCH_TEMPLATE_ID=lt-0123456789abcdef0\n"
+	f.Add(base, "")
+	f.Add(base+"MIN_NODES=5\nMAX_NODES=2\n", "")
+	f.Add(base+"MAX_NODES=-1\nSPOT_SHARE=1.5\n", "")
+	f.Add(base+"INSTANCE_TYPE=t3.medium\nINSTANCE_TYPES=t3.medium,t3.large\n", "")
+	f.Add(base+"CPU_HIGH_PERCENT=NaN\nCPU_LOW_PERCENT=1e309\n", "-max-nodes=abc")
+	f.Add("", "-h")
+	f.Add(base+"PROMETHEUS_TIMEOUT=-5s\nWORKER_MEMORY_MIB=0x10\n", "-cluster-id= -min-nodes 3")
+	f.Fuzz(func(t *testing.T, env, args string) {
+		vars := map[string]string{}
+		for _, line := range strings.Split(env, "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				vars[k] = v
+			}
+		}
+		getenv := func(k string) string { return vars[k] }
+		for _, prog := range []config.Program{config.Lambda, config.Daemon} {
+			var argv []string
+			if prog == config.Daemon && args != "" {
+				argv = strings.Fields(args)
+			}
+			_, err := config.Load(prog, getenv, argv, nil)
+			if err == nil || errors.Is(err, flag.ErrHelp) {
+				continue
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				// A flag the daemon does not know is reported by the
+				// flag package, which names it.
+				if prog == config.Daemon && strings.Contains(err.Error(), "flag") {
+					continue
+				}
+				t.Fatalf("Load(%v): %T %v, want a *config.Error", prog, err, err)
+			}
+			if len(ce.Problems) == 0 {
+				t.Fatalf("Load(%v): an Error with no problem", prog)
+			}
+			for _, p := range ce.Problems {
+				if !namesSomething(p) {
+					t.Errorf("Load(%v): problem %q names no variable or flag", prog, p)
+				}
+			}
+		}
+	})
+}
+
+// settings are the variables config documents (config/settings.go).
+var settings = []string{"CLUSTER_ID","PROMETHEUS_URL","DYNAMODB_TABLE","SNS_TOPIC_ARN","MIN_NODES","MAX_NODES","LAUNCH_TEMPLATE_ID","LAUNCH_TEMPLATE_NAME","LAUNCH_TEMPLATE_VERSION","SUBNET_IDS","SPOT_STRATEGY","SPOT_SHARE","INSTANCE_TYPE","INSTANCE_TYPES","WORKER_VCPU","WORKER_MEMORY_MIB","CPU_HIGH_PERCENT","CPU_LOW_PERCENT","MEMORY_HIGH_PERCENT","MEMORY_LOW_PERCENT","POLICY","PENDING_NODES","HEADROOM","PREDICTIVE_LEAD","CALENDAR","PENDING_PODS_THRESHOLD","PROMETHEUS_BEARER_TOKEN_FILE","PROMETHEUS_USERNAME","PROMETHEUS_PASSWORD_FILE","PROMETHEUS_CA_FILE","PROMETHEUS_INSECURE_SKIP_VERIFY","PROMETHEUS_TIMEOUT","PENDING_PODS_SOURCE","PROMETHEUS_NODE_SELECTOR","SCALE_UP_COOLDOWN","SCALE_DOWN_COOLDOWN","LOCK_TTL","JOIN_TIMEOUT","DRAIN_TIMEOUT","KUBECONFIG_SECRET","KUBECONFIG","NODE_SELECTOR","TICK_INTERVAL","LISTEN_ADDR","LOG_LEVEL"}
+
+// namesSomething reports whether a problem names a variable or its flag.
+func namesSomething(p string) bool {
+	for _, v := range settings {
+		if strings.Contains(p, v) || strings.Contains(p, "-"+strings.ReplaceAll(strings.ToLower(v), "_", "-")) {
+			return true
+		}
+	}
+	return false
+}
