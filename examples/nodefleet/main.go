@@ -45,7 +45,9 @@
 // report prices the fleet over a period from the decision history (the
 // active instances at every tick) and the fleet's current instance types
 // and markets, with the price table of prices.go (or -prices), and
-// compares it with a static on-demand fleet sized for the period's peak.
+// compares it with a static on-demand fleet sized for the period's peak
+// (-spot-history takes the spot prices from EC2's spot price history for
+// the period instead of the table).
 // The history holds the last 720 ticks (a day of 2-minute ticks by
 // default), so longer periods are cut to what it holds, and the report
 // says so. -chart draws nodes, pending pods and CPU over the period.

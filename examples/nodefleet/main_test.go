@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -510,6 +511,26 @@ func TestIntegrationReport(t *testing.T) {
 		`priced as:\s+1 × t3.medium on-demand at \$0\.1000/h`, `priced as:\s+1 × t3.medium spot at \$0\.0500/h`,
 		`instance-hours:\s+3\.0 \(peak 4 instances\)`,
 		`cost:\s+\$`+fmt.Sprintf("%.2f", 3*0.075), `static fleet:\s+\$`+fmt.Sprintf("%.2f", 4*0.10))
+
+	// Spot prices from EC2's spot price history (moto's, read here too).
+	spotHist, err := f.ec2.DescribeSpotPriceHistory(t.Context(), &ec2.DescribeSpotPriceHistoryInput{
+		InstanceTypes: []types.InstanceType{types.InstanceTypeT3Medium}, AvailabilityZone: aws.String("us-east-1a")})
+	if err != nil || len(spotHist.SpotPriceHistory) == 0 {
+		t.Fatalf("moto's spot price history: %v", err)
+	}
+	motoSpot, err := strconv.ParseFloat(aws.ToString(spotHist.SpotPriceHistory[0].SpotPrice), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = f.ok("report", "-since", since, "-until", until, "-json", "-spot-history")
+	rep = costReport{}
+	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
+		t.Fatal(err)
+	}
+	wantCost := wantHours * (p.OnDemand + motoSpot) / 2
+	if rep.SpotPrices != "EC2 spot price history" || !near(rep.Cost, wantCost) || !near(rep.Static, 4*p.OnDemand) {
+		t.Errorf("report -spot-history: %s, cost %.6f, static %.5f; want the history, %.6f, %.5f", rep.SpotPrices, rep.Cost, rep.Static, wantCost, 4*p.OnDemand)
+	}
 
 	for _, c := range []struct {
 		args []string

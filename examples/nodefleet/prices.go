@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -22,8 +29,9 @@ type price struct {
 // spot column is a representative figure, not a quote: spot prices move
 // with supply and differ by zone, and were typically 30 to 40 percent of
 // on-demand for these types. For exact numbers, pass -prices with a CSV
-// file of your region's prices (type,on_demand,spot per line), e.g. from
-// `aws ec2 describe-spot-price-history`.
+// file of your region's prices (type,on_demand,spot per line), or
+// -spot-history to take the spot prices from EC2's spot price history for
+// the period.
 var defaultPrices = map[string]price{
 	"t3.micro":   {0.0104, 0.0031},
 	"t3.small":   {0.0208, 0.0062},
@@ -102,4 +110,79 @@ func hourly(prices map[string]price, typ string, m autoscaler.Market) (float64, 
 		return p.Spot, nil
 	}
 	return p.OnDemand, nil
+}
+
+// spotHistoryPrice is typ's Linux spot price over [from, to) from EC2's
+// spot price history: in each zone (zones; empty: every zone EC2 answers
+// for) the price is a step function, each entry in force until the next,
+// weighted by how long it was in force within the period; the zones are
+// averaged.
+func spotHistoryPrice(ctx context.Context, client *ec2.Client, typ string, zones []string, from, to time.Time) (float64, error) {
+	byZone := map[string][]types.SpotPrice{}
+	in := &ec2.DescribeSpotPriceHistoryInput{
+		InstanceTypes:       []types.InstanceType{types.InstanceType(typ)},
+		ProductDescriptions: []string{"Linux/UNIX", "Linux/UNIX (Amazon VPC)"},
+		StartTime:           aws.Time(from), EndTime: aws.Time(to),
+	}
+	pages := ec2.NewDescribeSpotPriceHistoryPaginator(client, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("-spot-history: EC2 spot price history of %s: %w", typ, err)
+		}
+		for _, p := range page.SpotPriceHistory {
+			z := aws.ToString(p.AvailabilityZone)
+			if len(zones) == 0 || slices.Contains(zones, z) {
+				byZone[z] = append(byZone[z], p)
+			}
+		}
+	}
+	if len(byZone) == 0 {
+		return 0, fmt.Errorf("-spot-history: EC2 has no spot price history of %s in %v from %s to %s", typ, zones, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339))
+	}
+	var sum float64
+	for z, hist := range byZone {
+		v, err := timeWeighted(hist, from, to)
+		if err != nil {
+			return 0, fmt.Errorf("-spot-history: %s in %s: %w", typ, z, err)
+		}
+		sum += v
+	}
+	return sum / float64(len(byZone)), nil
+}
+
+// timeWeighted averages a step function of prices over [from, to): each
+// entry holds from its timestamp (or from, if earlier) until the next
+// entry's. When the first entry is later than from, the period starts
+// there.
+func timeWeighted(hist []types.SpotPrice, from, to time.Time) (float64, error) {
+	slices.SortFunc(hist, func(a, b types.SpotPrice) int { return aws.ToTime(a.Timestamp).Compare(aws.ToTime(b.Timestamp)) })
+	var total, weight float64
+	for i, p := range hist {
+		v, err := strconv.ParseFloat(aws.ToString(p.SpotPrice), 64)
+		if err != nil || v < 0 {
+			return 0, fmt.Errorf("price %q is not a price", aws.ToString(p.SpotPrice))
+		}
+		start, end := aws.ToTime(p.Timestamp), to
+		if i+1 < len(hist) {
+			end = aws.ToTime(hist[i+1].Timestamp)
+		}
+		if start.Before(from) {
+			start = from
+		}
+		if end.After(to) {
+			end = to
+		}
+		if d := end.Sub(start).Seconds(); d > 0 {
+			total += v * d
+			weight += d
+		}
+	}
+	if weight == 0 {
+		// Every entry is at or after the period's end: the first one is
+		// the best there is.
+		v, err := strconv.ParseFloat(aws.ToString(hist[0].SpotPrice), 64)
+		return v, err
+	}
+	return total / weight, nil
 }

@@ -35,6 +35,9 @@ type costReport struct {
 	// instances.
 	InstanceHours float64
 	PeakInstances int
+	// SpotPrices says where the spot prices come from: "table" or "EC2
+	// spot price history".
+	SpotPrices string
 	// Cost is the fleet's cost; Static that of PeakInstances on demand
 	// for the covered time; Saved the difference, SavedPercent of Static.
 	Cost, Static, Saved, SavedPercent float64
@@ -45,6 +48,8 @@ type mixRow struct {
 	Market autoscaler.Market
 	Count  int
 	Hourly float64
+	// Zones are the zones the fleet's instances of this row are in.
+	Zones []string `json:",omitempty"`
 }
 
 func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
@@ -54,6 +59,7 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	pricesFile := fs.String("prices", "", "a CSV file of prices (type,on_demand,spot in dollars an hour) over the built-in table (see prices.go)")
 	typ := fs.String("instance-type", "", "price every instance as this type instead of the fleet's current mix (needed when the fleet is empty)")
 	market := fs.String("market", string(autoscaler.MarketOnDemand), "the market of -instance-type: on-demand or spot")
+	spotHistory := fs.Bool("spot-history", false, "price spot instances from EC2's spot price history over the period (time-weighted, averaged over the zones they run in) instead of the table")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	return func(ctx context.Context, e *env) error {
 		now := e.now()
@@ -95,10 +101,30 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 				return fmt.Errorf("cluster %s has no instances to take the types and markets from: give -instance-type (and -market): %w", e.cluster, errUsage)
 			}
 		}
+		source := "table"
+		if *spotHistory {
+			source = "EC2 spot price history"
+			for _, row := range mix {
+				if row.Market != autoscaler.MarketSpot {
+					continue
+				}
+				sp, err := spotHistoryPrice(ctx, e.ec2, row.Type, row.Zones, from, to)
+				if err != nil {
+					return err
+				}
+				p := prices[row.Type]
+				if p.OnDemand == 0 {
+					return fmt.Errorf("no on-demand price for instance type %q (the static fleet's): add it with -prices (a CSV file of type,on_demand,spot)", row.Type)
+				}
+				p.Spot = sp
+				prices[row.Type] = p
+			}
+		}
 		rep, err := computeCost(e.cluster, st.History, from, to, mix, prices)
 		if err != nil {
 			return err
 		}
+		rep.SpotPrices = source
 		if *chart != "" {
 			if err := writeChart(*chart, fmt.Sprintf("node-fleet %s, %s to %s", e.cluster, from.UTC().Format("2006-01-02 15:04"), to.UTC().Format("2006-01-02 15:04 MST")),
 				filterRecords(st.History, from, to, nil, "")); err != nil {
@@ -121,14 +147,22 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 // fleetMix counts the active instances by type and market.
 func fleetMix(instances []autoscaler.Instance) []mixRow {
 	count := map[[2]string]int{}
+	zones := map[[2]string]map[string]bool{}
 	for _, in := range instances {
 		if in.State == autoscaler.StatePending || in.State == autoscaler.StateRunning {
-			count[[2]string{in.InstanceType, string(in.Market)}]++
+			k := [2]string{in.InstanceType, string(in.Market)}
+			count[k]++
+			if zones[k] == nil {
+				zones[k] = map[string]bool{}
+			}
+			if in.Zone != "" {
+				zones[k][in.Zone] = true
+			}
 		}
 	}
 	var out []mixRow
 	for k, n := range count {
-		out = append(out, mixRow{Type: k[0], Market: autoscaler.Market(k[1]), Count: n})
+		out = append(out, mixRow{Type: k[0], Market: autoscaler.Market(k[1]), Count: n, Zones: sortedKeys(zones[k])})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Type != out[j].Type {
@@ -220,6 +254,7 @@ func (r costReport) write(w0 io.Writer) {
 	for _, m := range r.Mix {
 		fmt.Fprintf(w, "priced as:\t%d × %s %s at $%.4f/h\n", m.Count, m.Type, m.Market, m.Hourly)
 	}
+	fmt.Fprintf(w, "spot prices:\tfrom the %s\n", r.SpotPrices)
 	fmt.Fprintf(w, "instance-hours:\t%.1f (peak %d instances)\n", r.InstanceHours, r.PeakInstances)
 	fmt.Fprintf(w, "cost:\t$%.2f\n", r.Cost)
 	fmt.Fprintf(w, "static fleet:\t$%.2f (%d on-demand instances for %s)\n", r.Static, r.PeakInstances, roundHuman(r.Covered))
