@@ -9,3 +9,7 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1"; }
 
 # Targets (add yours below).
 fuzz ./metrics/ FuzzResponse
+fuzz ./config/ FuzzLoad
+fuzz ./internal/sim/ FuzzParseTrace
+fuzz ./run/lambda/ FuzzHandle
+fuzz ./state/ FuzzLoadCorruptedItem
