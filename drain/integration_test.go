@@ -540,16 +540,21 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 }
 
 // TestIntegrationTickAbandonsBlockedScaleDown: the tick chooses a node
-// whose budget allows one disruption, but the replacement of the first
-// evicted pod never becomes Ready (no node to run it), so the second
-// eviction is refused until the drain's timeout; the tick abandons the
-// scale-down, uncordons the node and terminates nothing.
+// whose budget allows one disruption (its pods fit on the other worker, b,
+// kept itself by its scale-down-disabled annotation), but the replacement
+// of the first evicted pod never becomes Ready (b has no kubelet, and no
+// scheduler binds it there), so the second eviction is refused until the
+// drain's timeout; the tick abandons the scale-down, uncordons the node
+// and terminates nothing.
 func TestIntegrationTickAbandonsBlockedScaleDown(t *testing.T) {
 	t.Parallel()
 	const timeout = 3 * time.Second
 	c, ns, m := setup(t, drain.Config{Timeout: timeout, RetryInterval: 300 * time.Millisecond, PollInterval: 100 * time.Millisecond})
 	ctx := t.Context()
 	a := addNode(t, c, ns, kubetest.NodeOptions{Labels: map[string]string{autoscaler.LabelInstanceID: "i-0a"}})
+	// Room for a's pods in the scale-down's simulation, and nothing more.
+	addNode(t, c, ns, kubetest.NodeOptions{Labels: map[string]string{autoscaler.LabelInstanceID: "i-0b"},
+		Annotations: map[string]string{autoscaler.AnnotationScaleDownDisabled: "true"}})
 	c.StartKubelet(t, ns, kubetest.KubeletOptions{BindTo: []string{a}, FinishTerminating: true})
 	replicaSet(t, c, ns, "web", 2)
 	waitRunning(t, c, ns, "web", a, 2)
@@ -559,7 +564,9 @@ func TestIntegrationTickAbandonsBlockedScaleDown(t *testing.T) {
 	ac, fleet := tickParts(t, m, autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
 		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "test"}
 	}), nil)
-	fleet.Add(autoscaler.Instance{ID: "i-0a", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: time.Now().Add(-time.Hour)})
+	for _, id := range []string{"i-0a", "i-0b"} {
+		fleet.Add(autoscaler.Instance{ID: id, State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: time.Now().Add(-time.Hour)})
+	}
 
 	start := time.Now()
 	res, err := ac.RunOnce(ctx)

@@ -103,11 +103,12 @@ func (k *Client) list(ctx context.Context, c rest.Interface, namespace, resource
 }
 
 // get fetches one object into out; namespace is empty for a
-// cluster-scoped resource (nodes), required for a namespaced one.
+// cluster-scoped resource (the REST client refuses an empty namespace
+// together with a name).
 func (k *Client) get(ctx context.Context, c rest.Interface, namespace, resource, name string, out runtime.Object) error {
 	opts := metav1.GetOptions{}
 	r := c.Get()
-	if namespace != "" || resource != "nodes" {
+	if namespace != "" {
 		r = r.Namespace(namespace)
 	}
 	return r.Resource(resource).Name(name).VersionedParams(&opts, k.params).Do(ctx).Into(out)
