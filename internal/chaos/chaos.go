@@ -42,19 +42,8 @@ type Report struct {
 	// Launched and Terminated count the instances.
 	Launched, Terminated int
 	// BelowMinAlerted counts ticks that ended below MinNodes with an
-	// alert sent (a failure made the floor impossible); OverMaxBroken
-	// counts ticks that ended with more active instances than MaxNodes
-	// when ghosts and NotReady instances awaiting repair are counted
-	// (the bound does not count them: see docs/reliability.md).
-	BelowMinAlerted, OverMaxBroken int
-	// KnownOverMax counts ticks that ended above MaxNodes because
-	// instances were launched while NotReady or never-joined ones were
-	// not counted (the known bug of docs/reliability.md).
-	KnownOverMax int
-	// KnownOverMaxLag counts ticks that ended above MaxNodes because
-	// instances were launched while List did not yet show a just-launched
-	// one (the second known bug of docs/reliability.md).
-	KnownOverMaxLag int
+	// alert sent (a failure made the floor impossible).
+	BelowMinAlerted int
 	// KnownPendingScaleDown counts scale-downs with pending pods that the
 	// no-progress rule (no scheduler's view) took for pods no node helps.
 	KnownPendingScaleDown int

@@ -138,22 +138,18 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 
 	// Bounds, booting included.
 	capacity, broken := w.fleetCount()
-	overBroken, overHidden := false, false
-	for _, in := range w.live() {
-		overBroken = overBroken || w.overBroken[in.ID]
-		overHidden = overHidden || w.overHidden[in.ID]
-	}
-	switch {
-	case capacity <= w.cfg.MaxNodes:
-	case overBroken:
-		w.rep.KnownOverMax++
-	case overHidden:
-		w.rep.KnownOverMaxLag++
-	default:
-		w.violate("%s: %d active instances (booting included, interrupted and broken excluded) above MaxNodes %d", who, capacity, w.cfg.MaxNodes)
-	}
 	if capacity+broken > w.cfg.MaxNodes {
-		w.rep.OverMaxBroken++
+		cause := ""
+		for _, in := range w.live() {
+			switch {
+			case w.overBroken[in.ID]:
+				cause = "; some were launched while ghosts or NotReady instances were not counted"
+			case w.overHidden[in.ID] && cause == "":
+				cause = "; some were launched while List did not show a just-launched one"
+			}
+		}
+		w.violate("%s: %d active instances (%d Ready or booting, %d awaiting repair; interrupted excluded) above MaxNodes %d%s",
+			who, capacity+broken, capacity, broken, w.cfg.MaxNodes, cause)
 	}
 	if capacity < w.cfg.MinNodes {
 		alerted := hasEvent(tl.events, autoscaler.EventFailure, autoscaler.EventCapacity, autoscaler.EventRepairHeld, autoscaler.EventFloorUnmet)
