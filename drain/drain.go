@@ -105,9 +105,24 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 			case err == nil:
 				log.InfoContext(ctx, "evicted", "pod", p.Namespace+"/"+p.Name)
 				wait = append(wait, p)
-			case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-				// Gone already, or replaced by a new pod of the same
-				// name (the UID precondition failed): nothing to do.
+			case apierrors.IsNotFound(err):
+				// Gone already: nothing to do.
+			case apierrors.IsConflict(err):
+				// Replaced by a new pod of the same name (the UID
+				// precondition failed), or changed while the API
+				// server evicted it (the resourceVersion precondition
+				// it sets on pods no budget protects, e.g. not Ready
+				// ones, while a kubelet writes their status): look.
+				st, gerr := m.look(ctx, p)
+				switch {
+				case gerr != nil:
+					return fmt.Errorf("drain node %s: evict pod %s/%s: %w", name, p.Namespace, p.Name, gerr)
+				case st == podTerminating:
+					wait = append(wait, p)
+				case st == podPresent:
+					refused = append(refused, p)
+					lastRefusal = err
+				}
 			case apierrors.IsTooManyRequests(err),
 				apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
 				// A budget allows no disruption now; or the namespace
@@ -168,6 +183,31 @@ func (m *Manager) evict(ctx context.Context, p *corev1.Pod) error {
 		DeleteOptions: del,
 	}
 	return m.cfg.Client.EvictPod(ctx, ev)
+}
+
+// podState is what look finds of a pod.
+type podState int
+
+const (
+	podGone        podState = iota // deleted, or replaced by a pod with another UID
+	podTerminating                 // being deleted
+	podPresent                     // there, not being deleted
+)
+
+// look finds out what became of p.
+func (m *Manager) look(ctx context.Context, p *corev1.Pod) (podState, error) {
+	cur, err := m.cfg.Client.GetPod(ctx, p.Namespace, p.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		return podGone, nil
+	case err != nil:
+		return podPresent, fmt.Errorf("get pod %s/%s: %w", p.Namespace, p.Name, err)
+	case cur.UID != p.UID && p.UID != types.UID(""):
+		return podGone, nil
+	case cur.DeletionTimestamp != nil:
+		return podTerminating, nil
+	}
+	return podPresent, nil
 }
 
 // gone reports whether p no longer needs waiting for: it is deleted (or

@@ -310,6 +310,10 @@ func TestDrain(t *testing.T) {
 			refuse:    map[string][]error{"a/web-2": {tooMany(), tooMany(), nil}},
 			wantCalls: []string{"a/web-1", "a/web-2", "a/web-2", "a/web-2"},
 			wantLeft:  []string{"a/done", "kube-system/proxy-n1", "kube-system/static-n1"}, wantSteps: 10},
+		{name: "retries an eviction that conflicted with a change of the pod",
+			refuse:    map[string][]error{"a/web-2": {rvConflict("web-2"), nil}},
+			wantCalls: []string{"a/web-1", "a/web-2", "a/web-2"},
+			wantLeft:  []string{"a/done", "kube-system/proxy-n1", "kube-system/static-n1"}, wantSteps: 5},
 		{name: "gives up when the budget never allows it",
 			refuse:    map[string][]error{"a/web-2": {tooMany()}},
 			wantErr:   []error{autoscaler.ErrDrainBlocked, errTimeout},
@@ -396,6 +400,13 @@ func TestDrain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rvConflict is the API server's answer to an eviction when the pod
+// changed under it (its resourceVersion precondition failed).
+func rvConflict(name string) error {
+	return apierrors.NewConflict(corev1.SchemeGroupVersion.WithResource("pods").GroupResource(), name,
+		errors.New("the ResourceVersion in the precondition (1) does not match the ResourceVersion in record (2). The object might have been modified"))
 }
 
 func repeat(s string, n int) []string {
