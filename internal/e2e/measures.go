@@ -17,8 +17,10 @@ type Measures struct {
 	// FirstPending is when the first pod was seen unschedulable.
 	FirstPending time.Duration
 	// FirstLaunch is when the first instance (or NodeClaim) of the sale
-	// was seen, negative when it came before the sale (the calendar).
+	// was seen, negative when it came before the sale (the calendar);
+	// Launched says there was one.
 	FirstLaunch time.Duration
+	Launched    bool
 	// PendingToLaunch is FirstLaunch less FirstPending (-1 without
 	// pending pods).
 	PendingToLaunch time.Duration
@@ -168,6 +170,7 @@ func (e *env) measure(t testing.TB, zero time.Time) Measures {
 	}
 	sort.Strings(m.Zones)
 	m.FirstPending, m.FirstLaunch, m.AllRunning = since(firstPending), since(firstLaunch), since(allRunning)
+	m.Launched = !firstLaunch.IsZero()
 	if !firstPending.IsZero() && !firstLaunch.IsZero() {
 		m.PendingToLaunch = firstLaunch.Sub(firstPending)
 	}

@@ -28,7 +28,7 @@ func secs(d time.Duration) float64 {
 var rows = []row{
 	{"first pending pod -> launch (instance in EC2 / NodeClaim), s", func(m Measures) float64 { return secs(m.PendingToLaunch) }, "s", true},
 	{"sale start -> first launch, s (negative: before the sale)", func(m Measures) float64 {
-		if m.FirstLaunch == -1 {
+		if !m.Launched {
 			return math.NaN()
 		}
 		return m.FirstLaunch.Seconds()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 
@@ -206,7 +208,10 @@ func Run(t testing.TB, opts Options) *Result {
 	// CALENDAR, Lead ahead.
 	if opts.Mode == ModeCalendar {
 		saleAt := time.Now().Add(opts.Lead).Truncate(time.Second).Add(time.Second)
-		entry := fmt.Sprintf("flash-sale %s 10m pods=%d", saleAt.UTC().Format(time.RFC3339), int(opts.Peak)*len(Shop))
+		// The sale lasts (as the operator knows) until the replicas go
+		// back: the time to steady, the unplaceable pod's window, a margin.
+		length := (2*opts.Tick + unplaceableWindow(opts) + 10*time.Second).Round(time.Second)
+		entry := fmt.Sprintf("flash-sale %s %s nodes=%d", saleAt.UTC().Format(time.RFC3339), length, SaleNodes(Shop, opts.Peak))
 		e.rec.Mark("daemon redeployed with CALENDAR=" + entry)
 		e.restart(map[string]string{"POLICY": "predictive", "CALENDAR": entry, "PREDICTIVE_LEAD": "1m"})
 		time.Sleep(time.Until(saleAt))
@@ -224,13 +229,19 @@ func Run(t testing.TB, opts Options) *Result {
 	}
 	e.rec.Mark("all pods running")
 
+	// Steady: no launch for two ticks (a policy's own follow-up, such as
+	// the predictive trend's, is not the unplaceable pod's doing).
+	waitFor(2*time.Minute, "no launch for two ticks", func() (bool, error) {
+		return len(e.rec.Launches(time.Now().Add(-2*opts.Tick), time.Now())) == 0, nil
+	})
+	e.rec.Mark("steady")
+
 	// 3. A pod no worker can take: no launch for it, and it is reported.
 	unplaceableAt := e.rec.Mark("unplaceable pod created (4 CPU, workers have 2)")
 	if _, err := e.cl.Admin.CoreV1().Pods(e.ns).Create(ctx, UnplaceablePod("4"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	window := max(3*opts.Tick, 20*time.Second)
-	time.Sleep(window)
+	time.Sleep(unplaceableWindow(opts))
 	if l := e.rec.Launches(unplaceableAt, time.Now()); len(l) > 0 {
 		problem("the unplaceable pod caused launches: %v", l)
 		e.unplaceableLaunches = len(l)
@@ -271,6 +282,24 @@ func (e *env) dynIfKarpenter() dynamic.Interface {
 		return e.dyn
 	}
 	return nil
+}
+
+// unplaceableWindow is how long the unplaceable pod waits for a launch
+// that must not come: three ticks, 20 seconds at the least.
+func unplaceableWindow(o Options) time.Duration { return max(3*o.Tick, 20*time.Second) }
+
+// SaleNodes is the operator's estimate of the workers a sale of peak
+// replicas of each app needs, for the calendar: the larger of its CPU and
+// memory requests over a t3.medium's allocatable (1.93 CPU and 3.69 GiB,
+// metrics.K3sReservation), rounded up, plus one for what packing wastes.
+func SaleNodes(apps []App, peak int32) int {
+	var cpu, mem float64
+	for _, a := range apps {
+		c, m := resource.MustParse(a.CPU), resource.MustParse(a.Memory)
+		cpu += float64(c.MilliValue()) / 1000 * float64(peak)
+		mem += float64(m.Value()) * float64(peak)
+	}
+	return int(math.Ceil(max(cpu/1.93, mem/(3.69*(1<<30))))) + 1
 }
 
 // setupNodeFleet makes the AWS side in moto, the RBAC of the deploy, the
