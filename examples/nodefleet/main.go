@@ -67,6 +67,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"k8s.io/client-go/kubernetes"
@@ -171,6 +172,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return 2
 	}
 	if err := do(ctx, e); err != nil {
+		var missing *ddbtypes.ResourceNotFoundException
+		if errors.As(err, &missing) {
+			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", e.table, e.regionName, err)
+		}
 		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
 		if errors.Is(err, errUsage) {
 			return 2
@@ -186,6 +191,7 @@ type env struct {
 	cluster, table, region          string
 	kubeconfig, kubeSecret, nodeSel string
 	by                              string
+	regionName                      string // the region in use
 
 	store *state.Dynamo
 	ec2   *ec2.Client
@@ -244,6 +250,7 @@ func (e *env) connect(ctx context.Context, kube bool) error {
 	if err != nil {
 		return err
 	}
+	e.regionName = cfg.Region
 	e.store, err = state.NewDynamo(state.DynamoConfig{Client: dynamodb.NewFromConfig(cfg), Table: e.table, ClusterID: e.cluster})
 	if err != nil {
 		return err

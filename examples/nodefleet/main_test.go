@@ -549,6 +549,22 @@ func TestIntegrationReport(t *testing.T) {
 	}
 }
 
+// A table that does not exist is named, for every subcommand.
+func TestIntegrationMissingTable(t *testing.T) {
+	f := newFixture(t)
+	f.table = "no-such-table-" + f.cluster
+	for _, c := range commands {
+		args := []string{c.name}
+		if c.name == "pause" {
+			args = append(args, "-reason", "x")
+		}
+		code, _, errOut := f.run(args...)
+		if code != 1 || !strings.Contains(errOut, f.table) {
+			t.Errorf("%s with a missing table: exit %d, %q; want 1 and the table's name", c.name, code, errOut)
+		}
+	}
+}
+
 // Every subcommand has -h, and the settings it lacks are named.
 func TestHelpAndMissingSettings(t *testing.T) {
 	for _, c := range commands {
