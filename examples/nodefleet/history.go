@@ -70,6 +70,10 @@ func historyFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(out)
 		}
+		if len(st.History) == 0 {
+			fmt.Fprintf(e.stdout, "the table %s holds no history for cluster %s: it has never ticked, or -cluster (CLUSTER_ID) is wrong\n", e.table, e.cluster)
+			return nil
+		}
 		if len(out) == 0 {
 			fmt.Fprintf(e.stdout, "no records match (the history holds %d)\n", len(st.History))
 			return nil

@@ -295,6 +295,12 @@ func TestIntegrationHistory(t *testing.T) {
 		t.Errorf("history -hold cooldown: %d records, want 4:\n%s", n, out)
 	}
 
+	out = f.ok("history", "-action", "scale_up", "-since", "1m")
+	wantLines(t, "history with nothing in the period", out, `^no records match \(the history holds 30\)`)
+	f.cluster = "other-" + f.cluster
+	wantLines(t, "history of a cluster the table does not hold", f.ok("history"), `holds no history for cluster other-.*-cluster \(CLUSTER_ID\) is wrong`)
+	wantLines(t, "status of a cluster the table does not hold", f.ok("status"), `warning:\s+the table \S+ holds nothing for cluster other-`)
+
 	for _, c := range []struct {
 		args []string
 		want string

@@ -35,6 +35,10 @@ type statusReport struct {
 	Orphans []string `json:",omitempty"`
 	// NodesError says why the nodes could not be read, if so.
 	NodesError string `json:",omitempty"`
+	// Unknown is true when the table holds nothing for the cluster (never
+	// ticked, or a wrong -cluster).
+	Unknown bool `json:",omitempty"`
+	Table   string
 }
 
 type fleetRow struct {
@@ -72,7 +76,7 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 }
 
 func (e *env) status(ctx context.Context, last int) (statusReport, error) {
-	rep := statusReport{Cluster: e.cluster, Now: e.now().UTC()}
+	rep := statusReport{Cluster: e.cluster, Table: e.table, Now: e.now().UTC()}
 	var err error
 	if rep.Lock, err = e.store.Lock(ctx); err != nil {
 		return rep, err
@@ -82,6 +86,7 @@ func (e *env) status(ctx context.Context, last int) (statusReport, error) {
 		return rep, err
 	}
 	rep.Operation, rep.Paused, rep.NodeCount = st.Operation, st.Paused, st.NodeCount
+	rep.Unknown = rep.Lock.Token == 0 && st.Version == 0 && len(st.History) == 0
 	rep.LastScaleUp, rep.LastDown = st.LastScaleUp, st.LastScaleDown
 	if n := len(st.History); n > 0 {
 		r := st.History[n-1]
@@ -130,6 +135,9 @@ func (r statusReport) write(w0 interface{ Write([]byte) (int, error) }) {
 	defer w.Flush()
 	now := r.Now
 	fmt.Fprintf(w, "cluster:\t%s\n", r.Cluster)
+	if r.Unknown {
+		fmt.Fprintf(w, "warning:\tthe table %s holds nothing for cluster %s: it has never ticked, or -cluster (CLUSTER_ID) is wrong\n", r.Table, r.Cluster)
+	}
 	l := r.Lock
 	switch {
 	case l.Owner == "":
