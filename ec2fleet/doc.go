@@ -44,6 +44,11 @@
 // narrow Requirements range. Weighting types by vCPU or memory would make
 // the count a launch returns differ from the nodes asked for.
 //
+// InstanceTypeSize answers a type's vCPUs and memory (EC2
+// DescribeInstanceTypes, asked once per type): the Provider is a
+// metrics.InstanceTypes, with which the scheduler's view sizes a new
+// worker before one of the type has registered.
+//
 // # Capacity errors and remembered pools
 //
 // Each pool in the answer's errors that failed for capacity
