@@ -8,7 +8,7 @@
 // registers all of Kubernetes' API groups (56 packages of k8s.io/api), and
 // kubernetes.Interface names a client for each of them: either way the
 // linker keeps every type of every group, with its serializers, 7.4 MB of
-// the function's 16.6 MB of machine code (docs/benchmarks.md, "The Lambda
+// the function's 16.8 MB of machine code (docs/benchmarks.md, "The Lambda
 // function's size"). drain and metrics' Kubernetes sources take an
 // Interface instead, so a program that builds its client with NewForConfig
 // links only the groups it uses.
