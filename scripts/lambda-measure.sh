@@ -30,7 +30,7 @@ archs=("$@")
 status=0
 for a in "${archs[@]}"; do
 	log=$(mktemp)
-	if NODEFLEET_RIE_GOARCH=$a nice go test -count=1 -v -run 'TestBootstrapUnderTheRuntimeInterfaceEmulator$' ./examples/lambda/ >"$log" 2>&1; then
+	if NODEFLEET_RIE_GOARCH=$a nice go test -count=1 -timeout 30m -v -run 'TestBootstrapUnderTheRuntimeInterfaceEmulator$' ./examples/lambda/ >"$log" 2>&1; then
 		if grep -q -- '--- SKIP' "$log"; then
 			echo "$a: not measured: $(grep -A1 -- '--- SKIP' "$log" | tail -1 | sed 's/^ *//')"
 		else

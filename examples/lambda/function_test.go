@@ -63,7 +63,7 @@ func buildBootstrap(t *testing.T) string {
 		}
 		b.path = filepath.Join(dir, "bootstrap")
 		build := exec.Command("go", "build", "-tags", "lambda.norpc", "-ldflags=-s -w", "-o", b.path, ".")
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+goarch())
 		b.out, b.err = build.CombinedOutput()
 	})
 	if b.err != nil {
@@ -137,7 +137,7 @@ func startFunction(t *testing.T, extra map[string]string) *function {
 	bootstrap := buildBootstrap(t)
 	// The emulator, with the function's environment as deploy/ sets it.
 	api, listen := freePort(t), freePort(t)
-	cmd := exec.Command(rieBin, "--runtime-interface-emulator-address", listen, "--runtime-api-address", api, bootstrap)
+	cmd := exec.Command(rieBin, append([]string{"--runtime-interface-emulator-address", listen, "--runtime-api-address", api}, append(runner(t), bootstrap)...)...)
 	cmd.Dir = dir
 	env := map[string]string{
 		"CLUSTER_ID": cluster, "PROMETHEUS_URL": prom.URL, "DYNAMODB_TABLE": table,

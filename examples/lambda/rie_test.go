@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,15 +81,28 @@ func (r *rie) reports() [][2]string {
 	return out
 }
 
+// backToBack is how many more warm ticks the test calls one after the
+// other, with nothing in between, after the second: enough to use up a
+// client-side rate limit's burst (client-go's default is 10 requests).
+const backToBack = 10
+
 // TestBootstrapUnderTheRuntimeInterfaceEmulator builds the function's
 // bootstrap binary and runs it under the AWS Lambda Runtime Interface
 // Emulator, against moto (EC2, DynamoDB, Secrets Manager, SNS, CloudWatch),
 // a real Prometheus scraping node_exporter, and the test kube-apiserver.
 // A scheduled event launches the first worker (MIN_NODES 1); a spot
 // interruption warning for it marks it, cordons its node and launches
-// its replacement; an unrelated event is refused.
+// its replacement; an unrelated event is refused. Between the second tick
+// and the warning, backToBack more ticks are called back to back and hold.
+// It logs the emulator's durations and the bootstrap's peak resident
+// memory (docs/benchmarks.md, scripts/lambda-measure.sh); with
+// NODEFLEET_RIE_GOARCH (see goarch) for another architecture.
 func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
-	f := startFunction(t, map[string]string{"MIN_NODES": "1", "MAX_NODES": "1"})
+	f := startFunction(t, map[string]string{"MIN_NODES": "1", "MAX_NODES": "1",
+		// The emulator only echoes this as REPORT's Memory Size and Max
+		// Memory Used (it measures no memory): the peak is read from
+		// /proc below.
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"})
 	r, out, kube, ctx, cluster, store := f.rie, f.out, f.kube, t.Context(), f.cluster, f.store
 	describe := func() map[string]ec2types.Instance { return f.describe(t) }
 	item := func() map[string]ddbtypes.AttributeValue { return f.item(t) }
@@ -117,6 +135,16 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	body = r.invoke(t, payload(t, "scheduled-event.json", ""))
 	if err := json.Unmarshal(body, &tick); err != nil || tick.Outcome != autoscaler.OutcomeHeld || len(describe()) != 1 {
 		t.Fatalf("second tick answered %s (%v)", body, err)
+	}
+	// More warm ticks, back to back: the same hold each time.
+	for i := range backToBack {
+		body = r.invoke(t, payload(t, "scheduled-event.json", ""))
+		if err := json.Unmarshal(body, &tick); err != nil || tick.Outcome != autoscaler.OutcomeHeld {
+			t.Fatalf("back-to-back tick %d answered %s (%v)", i+1, body, err)
+		}
+	}
+	if n := len(describe()); n != 1 {
+		t.Fatalf("%d instances in EC2 after %d more ticks, want 1", n, backToBack)
 	}
 
 	// 2. The worker joined (its node carries the join script's labels);
@@ -169,7 +197,8 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	}
 
 	// The emulator writes an invocation's REPORT after answering it.
-	promtest.WaitFor(t, 10*time.Second, "four REPORT lines", func(context.Context) bool { return len(r.reports()) == 4 })
+	want := 4 + backToBack
+	promtest.WaitFor(t, 10*time.Second, "a REPORT line for each invocation", func(context.Context) bool { return len(r.reports()) == want })
 	reps := r.reports()
 	if reps[0][0] == "" {
 		t.Fatalf("emulator reports %v; output:\n%s", reps, out)
@@ -186,11 +215,43 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	if initMS == nil {
 		t.Fatalf("the function did not log its init; output:\n%s", out)
 	}
-	t.Logf("emulator: INIT REPORT %s ms (REPORT's Init Duration %s ms; the function's own init %s ms); first tick (cold) %s ms; warm tick %s ms; spot interruption %s ms; rejected event %s ms",
-		rapidInit[1], reps[0][0], initMS[1], reps[0][1], reps[1][1], reps[2][1], reps[3][1])
+	var more []string
+	for _, rep := range reps[2 : 2+backToBack] {
+		more = append(more, rep[1])
+	}
+	under := ""
+	if r := runner(t); len(r) > 0 {
+		under = " under " + strings.Join(r, " ")
+	}
+	t.Logf("emulator (linux/%s%s): INIT REPORT %s ms (REPORT's Init Duration %s ms; the function's own init %s ms); first tick (cold) %s ms; warm tick %s ms; %d more warm ticks back to back %s ms; spot interruption %s ms; rejected event %s ms",
+		goarch(), under, rapidInit[1], reps[0][0], initMS[1], reps[0][1], reps[1][1], backToBack, strings.Join(more, " "),
+		reps[2+backToBack][1], reps[3+backToBack][1])
+
+	// The function's peak resident memory, after every invocation: the
+	// bootstrap's process (under qemu-user, qemu's, which holds the
+	// translated code too).
+	pid, err := processRunning(bootstrapOnce.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peak, rss, err := memoryKiB(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak == 0 {
+		t.Errorf("process %d reports no resident memory", pid)
+	}
+	t.Logf("bootstrap process %d: peak resident memory (VmHWM) %.1f MiB, resident now (VmRSS) %.1f MiB", pid, float64(peak)/1024, float64(rss)/1024)
 }
 
+// goarch is the architecture the bootstrap is built for:
+// NODEFLEET_RIE_GOARCH, else GOARCH, else the toolchain's. Another than
+// the machine's runs through qemu-user (see runner): its durations are
+// then qemu's, not that architecture's hardware's.
 func goarch() string {
+	if v := os.Getenv("NODEFLEET_RIE_GOARCH"); v != "" {
+		return v
+	}
 	if v := os.Getenv("GOARCH"); v != "" {
 		return v
 	}
@@ -199,6 +260,81 @@ func goarch() string {
 		return "?"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// runner is what the emulator runs the bootstrap with: nothing when it is
+// built for this machine, else qemu-user (NODEFLEET_QEMU_BIN, or
+// qemu-<arch>-static or qemu-<arch> on PATH: Debian's qemu-user-static),
+// which needs no binfmt_misc registration. Without one it skips t.
+func runner(t *testing.T) []string {
+	t.Helper()
+	arch := goarch()
+	if arch == runtime.GOARCH {
+		return nil
+	}
+	if v := os.Getenv("NODEFLEET_QEMU_BIN"); v != "" {
+		return []string{v}
+	}
+	name := map[string]string{"arm64": "aarch64", "amd64": "x86_64"}[arch]
+	for _, bin := range []string{"qemu-" + name + "-static", "qemu-" + name} {
+		if p, err := exec.LookPath(bin); name != "" && err == nil {
+			return []string{p}
+		}
+	}
+	t.Skipf("a linux/%s bootstrap does not run on %s without qemu-user (Debian: apt-get install qemu-user-static; or set NODEFLEET_QEMU_BIN)", arch, runtime.GOARCH)
+	return nil
+}
+
+// processRunning returns the one process running the executable path,
+// other than the emulator (whose arguments name it too).
+func processRunning(path string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var found []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if slices.Contains(args, path) && !slices.Contains(args, "--runtime-api-address") {
+			found = append(found, pid)
+		}
+	}
+	if len(found) != 1 {
+		return 0, fmt.Errorf("processes running %s: %v, want one", path, found)
+	}
+	return found[0], nil
+}
+
+// memoryKiB reads a process's peak and current resident set size (KiB).
+func memoryKiB(pid int) (peak, rss int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "VmHWM:":
+			peak, err = strconv.ParseInt(f[1], 10, 64)
+		case "VmRSS:":
+			rss, err = strconv.ParseInt(f[1], 10, 64)
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return peak, rss, nil
 }
 
 // payload reads one of run/lambda's testdata events, with INSTANCE_ID
