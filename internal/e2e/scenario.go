@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +110,23 @@ type Result struct {
 	Measures Measures
 	// Problems are the run's failed checks (empty: it passed).
 	Problems []string
+	// Load is the machine's 1-minute load average at the end of the run
+	// (NaN where /proc/loadavg is not there): timings on a loaded
+	// machine are slower.
+	Load float64
+}
+
+// loadAverage reads the 1-minute load average.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return math.NaN()
+	}
+	f, err := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return f
 }
 
 // env is one run's world.
@@ -180,6 +199,7 @@ func Run(t testing.TB, opts Options) *Result {
 	}
 	finish := func() *Result {
 		e.rec.Mark("end")
+		res.Load = loadAverage()
 		res.Timeline = e.rec.Timeline()
 		res.Measures = e.measure(t, res.Zero)
 		if len(res.Problems) == 0 {
