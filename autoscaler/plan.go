@@ -355,6 +355,10 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		}
 	}
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
+	if c := snap.CPUNodes; c.OK && snap.CPU.OK && int(c.Value) < len(v.ready) {
+		p.SafetyMode = true
+		p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
+	}
 
 	s := &situation{cfg: &cfg, obs: &obs, v: &v, plan: &p}
 	s.op = obs.State.Operation

@@ -335,3 +335,21 @@ func TestPlannerOutageHoldsRepairUntilEveryNodeIsReady(t *testing.T) {
 		t.Errorf("outage since %s after every node is Ready", p.OutageSince)
 	}
 }
+
+// node_exporter down on some nodes: the CPU average is of the others, so
+// the tick enters safety mode (no scale-down on it).
+func TestPlannerSafetyWhenCPUAveragesFewerNodesThanReady(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	snap := snapshot(10, 0)
+	snap.CPUNodes = autoscaler.Value(1, t0)
+	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	if !p.SafetyMode || p.Hold() != autoscaler.HoldSafety || len(p.Steps) != 0 {
+		t.Errorf("safety %v %v, hold %q, steps %v", p.SafetyMode, p.SafetyReasons, p.Hold(), stepKinds(p))
+	}
+	snap.CPUNodes = autoscaler.Value(3, t0)
+	if p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); p.SafetyMode {
+		t.Errorf("safety mode with every node counted: %v", p.SafetyReasons)
+	}
+}

@@ -64,6 +64,12 @@ type Snapshot struct {
 	// Custom holds user-defined metrics by name (queue depth, request
 	// rate...), for custom policies.
 	Custom map[string]Metric
+	// CPUNodes is how many nodes the CPU reading averages over (their
+	// node_exporter series), when the source knows it. Fewer than the
+	// Ready nodes means exporters are down and the average is of the
+	// others (the busiest nodes may be the ones not answering): the tick
+	// then enters safety mode.
+	CPUNodes Metric
 	// Scheduler is the scheduler's view (pending pods with their
 	// requests, the new worker's template), when the source provides it;
 	// nil otherwise.

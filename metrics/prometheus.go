@@ -171,6 +171,16 @@ func CPUQuery(nodeSelector string, window time.Duration) string {
 		joinMatchers(`mode="idle"`, nodeSelector), w, nodeSelector, w)
 }
 
+// metricCPUNodes names the count of nodes under the default CPU query.
+const metricCPUNodes = "cpu_nodes"
+
+// CPUNodesQuery returns how many nodes CPUQuery averages over: the nodes
+// whose node_exporter answered within window.
+func CPUNodesQuery(nodeSelector string, window time.Duration) string {
+	return fmt.Sprintf(`count(count by (instance) (rate(node_cpu_seconds_total{%s}[%s])))`,
+		joinMatchers(`mode="idle"`, nodeSelector), promDuration(window))
+}
+
 // MemoryQuery returns the default memory query: the average over the
 // selected nodes of the share of memory not available, in percent.
 func MemoryQuery(nodeSelector string) string {
@@ -271,6 +281,11 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		queries = append(queries, nq)
 	}
 	add("CPU", autoscaler.MetricCPU, cfg.CPU, CPUQuery(cfg.NodeSelector, cfg.RateWindow), false)
+	if cfg.CPU.Expr == "" && !cfg.CPU.Disabled {
+		// How many nodes the default CPU query averages over, for the
+		// tick to compare with the Ready nodes.
+		add("CPU", metricCPUNodes, Query{Timeout: cfg.CPU.Timeout}, CPUNodesQuery(cfg.NodeSelector, cfg.RateWindow), false)
+	}
 	add("Memory", autoscaler.MetricMemory, cfg.Memory, MemoryQuery(cfg.NodeSelector), false)
 	add("PendingPods", autoscaler.MetricPendingPods, cfg.PendingPods, PendingPodsQuery, false)
 	add("APILatency", autoscaler.MetricAPILatency, cfg.APILatency, APILatencyQuery(cfg.RateWindow), false)
@@ -381,6 +396,8 @@ func (p *Prometheus) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 			snap.CPU = m
 		case q.name == autoscaler.MetricMemory:
 			snap.Memory = m
+		case q.name == metricCPUNodes:
+			snap.CPUNodes = m
 		case q.name == autoscaler.MetricPendingPods:
 			snap.PendingPods = m
 		case q.name == autoscaler.MetricAPILatency:
