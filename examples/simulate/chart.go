@@ -20,7 +20,7 @@ import (
 // shortfalls stay visible in a month of minutes.
 const chartPoints = 2000
 
-// writeChart draws two panels to a PNG file: demand and capacity in pods
+// writeChart draws two panels to a PNG file: demand (the load) and Ready capacity in demand units
 // above, Ready nodes and active instances below.
 func writeChart(path, title string, rep sim.Report) error {
 	if len(rep.Series) == 0 {
@@ -28,7 +28,7 @@ func writeChart(path, title string, rep sim.Report) error {
 	}
 	top := plot.New()
 	top.Title.Text = title
-	top.Y.Label.Text = "pods"
+	top.Y.Label.Text = "demand units (a tenth of a worker by default)"
 	bottom := plot.New()
 	bottom.Y.Label.Text = "nodes"
 	bottom.X.Label.Text = "time (UTC)"

@@ -244,3 +244,48 @@ func TestReplayWC98Day(t *testing.T) {
 		}
 	}
 }
+
+// The same match day under the real model, with the policies as shipped:
+// each costs less than the static fleet, and none leaves less unserved
+// than the lags of the workload itself leave a fleet that never scales
+// (the static fleet simulated the same way).
+func TestReplayWC98DayRealModel(t *testing.T) {
+	dir := tracesDir(t)
+	tr, err := LoadTrace(filepath.Join(dir, "wc98_requests_per_minute.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
+	w, err := tr.Window(from, from.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := w.Pods(20, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(p autoscaler.Policy, minNodes, initial int) Report {
+		ac := autoscaler.DefaultConfig()
+		ac.Policy, ac.MaxNodes = p, 40
+		if minNodes > 0 {
+			ac.MinNodes = minNodes
+		}
+		m := quietModel()
+		rep, err := Run(context.Background(), Config{Start: w.Start, Step: w.Step, Demand: pods, PodsPerNode: 10, Autoscaler: ac, Model: m, InitialNodes: initial})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	static := run(autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.HoldBecause("static") }), 20, 20)
+	for _, name := range []string{"threshold", "reactive", "predictive"} {
+		rep := run(mustPolicy(t, name, ModeLambda), 0, 0)
+		t.Logf("%-10s cost $%.3f = %.2fx oracle, unserved %.3f%% (static fleet %.3f%%)", name, rep.CostUSD, rep.CostUSD/rep.OracleCostUSD, rep.UnservedPct(), static.UnservedPct())
+		if rep.CostUSD >= static.CostUSD {
+			t.Errorf("%s: $%.3f, not less than the static fleet's $%.3f", name, rep.CostUSD, static.CostUSD)
+		}
+		if rep.UnservedPct() < static.UnservedPct()-1e-9 {
+			t.Errorf("%s: %.4f%% unserved, less than a fleet that never scales (%.4f%%)", name, rep.UnservedPct(), static.UnservedPct())
+		}
+	}
+}
