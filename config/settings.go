@@ -118,7 +118,7 @@ func settings() []setting {
 			help:  "a worker's vCPUs, for sizing scale-ups from pods' requests while no worker runs, 1 to 448; default learnt from the Ready workers",
 			parse: func(c *Config, v string) error { return integer(&c.WorkerVCPU, v, 1, 448) }},
 		{env: "WORKER_MEMORY_MIB", programs: both,
-			help: "a worker's memory in MiB, with WORKER_VCPU, 512 to 24576000; default learnt from the Ready workers",
+			help: "a worker's memory in MiB, with WORKER_VCPU, 512 to 24576000; default learnt from the Ready workers, else from EC2 DescribeInstanceTypes",
 			parse: func(c *Config, v string) error {
 				var n int
 				err := integer(&n, v, 512, 24576000)
