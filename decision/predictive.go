@@ -390,7 +390,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	switch {
 	case target > in.ReadyNodes:
 		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: target - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}
-	case target < in.ReadyNodes && val(in.Snapshot.PendingPods) == 0:
+	case target < in.ReadyNodes && placeablePending(in.Snapshot.Scheduler) == 0:
 		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad, Reason: why}
 	}
 	return autoscaler.HoldBecause("%s", why)

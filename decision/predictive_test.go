@@ -205,3 +205,23 @@ func TestNewPredictiveErrors(t *testing.T) {
 		t.Errorf("defaults: %+v", c)
 	}
 }
+
+// A pending pod no new worker would take (too large) does not keep the
+// fleet up: only pods a node would help block the scale-down.
+func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{Lead: 4 * time.Minute, SpikeQuantile: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := input(hist(10*time.Minute, 2*time.Minute, flat(20)), 20, 5, 0)
+	huge := autoscaler.PendingPod{Namespace: "shop", Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}}
+	in.Snapshot.Scheduler = autoscaler.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 4000, Memory: 20 * 400 << 20}, []autoscaler.PendingPod{huge})
+	in.Snapshot.PendingPods = autoscaler.Value(1, pt0)
+	if d := p.Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 3 {
+		t.Errorf("with only an unplaceable pod pending: %s, want scale_down 3", d)
+	}
+	in.Snapshot.Scheduler = tenthView(19, 1)
+	if d := p.Decide(in); d.Action == autoscaler.ScaleDown {
+		t.Errorf("with a placeable pod pending: %s", d)
+	}
+}
