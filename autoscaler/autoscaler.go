@@ -131,6 +131,10 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	lease, err := a.acquire(ctx, wait)
 	if errors.Is(err, ErrLockHeld) && !wait {
 		res.Outcome, res.Reason = OutcomeSkipped, "lock held by another replica"
+		// Published too: a standby that always loses the lock still
+		// shows that it ticks.
+		res.Duration = a.cfg.Clock.Since(start)
+		a.publish(ctx, res)
 		return res, nil
 	}
 	if err != nil {
@@ -164,15 +168,21 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
 	res.Events = t.events
-	if a.cfg.Publisher != nil {
-		pctx, cancel := a.detached(ctx)
-		if perr := a.cfg.Publisher.Publish(pctx, res); perr != nil {
-			t.log.WarnContext(ctx, "publish metrics", "err", perr)
-		}
-		cancel()
-	}
+	a.publish(ctx, res)
 	t.log.InfoContext(ctx, "tick", "outcome", res.Outcome, "reason", res.Reason, "result", res.String())
 	return res, err
+}
+
+// publish sends res to the Publisher, if any; a failure is logged.
+func (a *Autoscaler) publish(ctx context.Context, res Result) {
+	if a.cfg.Publisher == nil {
+		return
+	}
+	pctx, cancel := a.detached(ctx)
+	defer cancel()
+	if err := a.cfg.Publisher.Publish(pctx, res); err != nil {
+		a.cfg.Logger.WarnContext(ctx, "publish metrics", "err", err)
+	}
 }
 
 // detached returns a context that survives ctx's cancellation for at most

@@ -32,7 +32,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
 )
@@ -82,7 +81,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	host, _ := os.Hostname()
 	parts, err := config.Build(ctx, cfg, config.Options{
 		AWS: awsCfg, Publisher: pub, Logger: log, Owner: fmt.Sprintf("%s-daemon-%s-%d", cfg.ClusterID, host, os.Getpid()),
-		Customize: func(c *autoscaler.Config) { c.Locker = skipReporter{Locker: c.Locker, pub: pub} },
 	})
 	if err != nil {
 		return fmt.Errorf("build: %w", err)

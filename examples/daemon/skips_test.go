@@ -29,7 +29,7 @@ func TestSkippedTicksArePublishedOnce(t *testing.T) {
 	cfg := autoscaler.DefaultConfig()
 	cfg.ClusterID, cfg.Owner = "shop", "standby"
 	cfg.Metrics, cfg.State, cfg.Fleet, cfg.Nodes = m, store, fleet, fake.NewNodes(clk, fleet)
-	cfg.Locker = skipReporter{Locker: store, pub: pub}
+	cfg.Locker = store
 	cfg.Publisher = pub
 	cfg.Policy = autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.HoldBecause("test") })
 	as, err := autoscaler.New(cfg)
