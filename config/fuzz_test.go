@@ -3,6 +3,8 @@ package config_test
 import (
 	"errors"
 	"flag"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,8 +61,22 @@ func FuzzLoad(f *testing.F) {
 	})
 }
 
-// settings are the variables config documents (config/settings.go).
-var settings = []string{"CLUSTER_ID", "PROMETHEUS_URL", "DYNAMODB_TABLE", "SNS_TOPIC_ARN", "MIN_NODES", "MAX_NODES", "LAUNCH_TEMPLATE_ID", "LAUNCH_TEMPLATE_NAME", "LAUNCH_TEMPLATE_VERSION", "SUBNET_IDS", "SPOT_STRATEGY", "SPOT_SHARE", "INSTANCE_TYPE", "INSTANCE_TYPES", "WORKER_VCPU", "WORKER_MEMORY_MIB", "CPU_HIGH_PERCENT", "CPU_LOW_PERCENT", "MEMORY_HIGH_PERCENT", "MEMORY_LOW_PERCENT", "POLICY", "PENDING_NODES", "HEADROOM", "PREDICTIVE_LEAD", "CALENDAR", "PENDING_PODS_THRESHOLD", "PROMETHEUS_BEARER_TOKEN_FILE", "PROMETHEUS_USERNAME", "PROMETHEUS_PASSWORD_FILE", "PROMETHEUS_CA_FILE", "PROMETHEUS_INSECURE_SKIP_VERIFY", "PROMETHEUS_TIMEOUT", "PENDING_PODS_SOURCE", "PROMETHEUS_NODE_SELECTOR", "SCALE_UP_COOLDOWN", "SCALE_DOWN_COOLDOWN", "LOCK_TTL", "JOIN_TIMEOUT", "DRAIN_TIMEOUT", "KUBECONFIG_SECRET", "KUBECONFIG", "NODE_SELECTOR", "TICK_INTERVAL", "LISTEN_ADDR", "LOG_LEVEL"}
+// settings are the variables config documents, read from its own usage
+// text (not typed twice).
+var settings = func() []string {
+	re := regexp.MustCompile(`\b[A-Z][A-Z0-9_]{4,}\b`)
+	seen := map[string]bool{}
+	var out []string
+	for _, prog := range []config.Program{config.Lambda, config.Daemon} {
+		for _, v := range re.FindAllString(config.Usage(prog), -1) {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}()
 
 // namesSomething reports whether a problem names a variable or its flag.
 func namesSomething(p string) bool {
@@ -70,4 +86,12 @@ func namesSomething(p string) bool {
 		}
 	}
 	return false
+}
+
+func TestFuzzLoadReadsTheSettingsFromUsage(t *testing.T) {
+	for _, want := range []string{"CLUSTER_ID", "MAX_NODES", "POLICY", "KUBECONFIG"} {
+		if !slices.Contains(settings, want) {
+			t.Errorf("%s not among the settings read from config.Usage: %v", want, settings)
+		}
+	}
 }
