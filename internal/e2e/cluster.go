@@ -244,11 +244,10 @@ func StartCluster(t testing.TB) *Cluster {
 		"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--secure-port", "0", "--leader-elect=false",
 		"--service-account-private-key-file", filepath.Join(dir, "sa.key"),
-		"--controllers", "*,-nodeipam,-serviceaccount-token",
-		// The scenario's compressed time: the ReplicaSet and disruption
-		// controllers react at once anyway; nodes are kept alive by
-		// kwok's heartbeat.
-		"--concurrent-replicaset-syncs", "5")
+		// The node lifecycle controller stays (it removes the not-ready
+		// taint of new Nodes; kwok's heartbeat keeps them Ready), and so
+		// does the disruption controller (budgets' disruptionsAllowed).
+		"--controllers", "*,-nodeipam,-serviceaccount-token")
 	c.run(t, "kube-scheduler", filepath.Join(bin, "kube-scheduler"),
 		"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--secure-port", "0", "--leader-elect=false")
