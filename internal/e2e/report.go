@@ -195,6 +195,19 @@ func Report(results map[Mode][]*Result, modes []Mode, command string, took time.
 	if !failed {
 		b.WriteString("None: in every run the K3s server instance stayed running, no eviction went around a budget, the unplaceable pod launched nothing, the fleet stayed within its floor and ceiling.\n")
 	}
+	b.WriteString("\n## Known defects seen (reported, not failing a run)\n\n")
+	seen := false
+	for _, m := range modes {
+		for i, res := range results[m] {
+			for _, d := range res.Defects {
+				seen = true
+				fmt.Fprintf(&b, "- %s, run %d: %s\n", m, i+1, d)
+			}
+		}
+	}
+	if !seen {
+		b.WriteString("None.\n")
+	}
 	b.WriteString("\n## Timelines (first run of each mode; seconds from the sale's start)\n")
 	for _, m := range modes {
 		if len(results[m]) == 0 {
