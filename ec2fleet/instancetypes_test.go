@@ -3,6 +3,7 @@ package ec2fleet_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -61,5 +62,41 @@ func TestMotoInstanceTypeSize(t *testing.T) {
 	}
 	if counter.calls != 5 {
 		t.Errorf("%d DescribeInstanceTypes calls, want 5: an unknown type is asked again", counter.calls)
+	}
+}
+
+// A launch for pods that need more than the smaller types offer uses only
+// the types that fit (sizes from DescribeInstanceTypes, less the kubelet's
+// reservation); when none fits it launches nothing and says so.
+func TestMotoLaunchUsesOnlyTypesThatFitThePods(t *testing.T) {
+	e := newMotoEnv(t)
+	rec := e.recorder()
+	p := e.provider(t, rec, func(c *ec2fleet.Config) { c.InstanceTypes = []string{"t3.medium", "m5.large", "c5.xlarge"} })
+	ctx := t.Context()
+	// 3 CPU: only c5.xlarge (4 vCPU) offers it; 6 GiB: m5.large and c5.xlarge.
+	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-cpu", Count: 1, Fit: autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30}})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("launch: %v, %v", got, err)
+	}
+	for _, pool := range rec.pools(0) {
+		if !strings.HasPrefix(pool, "c5.xlarge@") {
+			t.Errorf("pool %s offered for a 3-CPU pod", pool)
+		}
+	}
+	if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-mem", Count: 1, Fit: autoscaler.Resources{MilliCPU: 500, Memory: 6 << 30}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, pool := range rec.pools(1) {
+		if strings.HasPrefix(pool, "t3.medium@") {
+			t.Errorf("pool %s offered for a 6 GiB pod", pool)
+		}
+	}
+	calls := rec.calls()
+	_, err = p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-none", Count: 1, Fit: autoscaler.Resources{MilliCPU: 8000}})
+	if !errors.Is(err, autoscaler.ErrInsufficientCapacity) || !strings.Contains(err.Error(), "none of the instance types") {
+		t.Errorf("launch for an 8-CPU pod: %v, want no type fits", err)
+	}
+	if rec.calls() != calls {
+		t.Errorf("CreateFleet called for pods no type fits")
 	}
 }

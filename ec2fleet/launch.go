@@ -55,6 +55,10 @@ func (p *Provider) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]
 		return nil, err
 	}
 	l := &launch{p: p, op: req.OperationID, subnets: subnets, perZone: map[string]int{}}
+	l.types, err = p.fitting(ctx, req.Fit)
+	if err != nil {
+		return nil, err
+	}
 	spot, total := 0, 0
 	for _, in := range fleet {
 		if !in.State.Active() {
@@ -108,6 +112,7 @@ type launch struct {
 	op       string
 	subnets  []subnet
 	perZone  map[string]int        // the cluster's active instances per zone
+	types    []string              // the instance types this launch may use
 	mine     []autoscaler.Instance // the operation's instances
 	avoid    avoided               // unavailable pools, not expired
 	learnt   bool                  // avoid has entries to save
@@ -183,7 +188,7 @@ func (l *launch) overrides(market autoscaler.Market) []override {
 		}
 		return out
 	}
-	instanceTypes := l.p.cfg.InstanceTypes
+	instanceTypes := l.types
 	if len(instanceTypes) == 0 {
 		instanceTypes = []string{""}
 	}
@@ -510,4 +515,37 @@ func (l *launch) savePools(ctx context.Context) {
 	if err := p.cfg.Pools.Save(ctx, live); err != nil {
 		p.cfg.Logger.WarnContext(ctx, "cannot save the unavailable pools", "err", err)
 	}
+}
+
+// fitting returns the allowed instance types that offer fit (a new
+// worker's allocatable, estimated with autoscaler.K3sReservation from the
+// type's size, at least fit): the pending pod that asked for the launch
+// must fit on what EC2 gives. Without a fit, with one type or with
+// Requirements every allowed type goes; a type whose size cannot be looked
+// up stays (launching it is the better error). When no type fits, the
+// launch is refused with an error wrapping ErrInsufficientCapacity that
+// names the fit.
+func (p *Provider) fitting(ctx context.Context, fit autoscaler.Resources) ([]string, error) {
+	all := p.cfg.InstanceTypes
+	if fit.IsZero() || len(all) < 2 {
+		return all, nil
+	}
+	var out []string
+	for _, t := range all {
+		vcpu, mem, err := p.InstanceTypeSize(ctx, t)
+		if err != nil {
+			p.cfg.Logger.WarnContext(ctx, "instance type size unknown, not checked against the pods", "type", t, "err", err)
+			out = append(out, t)
+			continue
+		}
+		offer := autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mem << 20}.Sub(autoscaler.K3sReservation(vcpu, mem))
+		if fit.MilliCPU <= offer.MilliCPU && fit.Memory <= offer.Memory {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("ec2fleet: none of the instance types %v offers %s, what the pending pods need on one worker: %w",
+			all, fit, autoscaler.ErrInsufficientCapacity)
+	}
+	return out, nil
 }

@@ -63,21 +63,7 @@ type Reservation func(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources
 // It does not depend on maxPods (EKS's memory formula does; K3s's
 // kubelet does not).
 func K3sReservation(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources {
-	var milli int64
-	for core := 1; core <= vcpu; core++ {
-		switch {
-		case core == 1:
-			milli += 60
-		case core == 2:
-			milli += 10
-		case core <= 4:
-			milli += 5
-		default:
-			milli += 2 // 0.25% of 1000m, rounded down
-		}
-	}
-	mem := (100 + memoryMiB*5/100) << 20
-	return autoscaler.Resources{MilliCPU: milli, Memory: mem}
+	return autoscaler.K3sReservation(vcpu, memoryMiB)
 }
 
 // KubeSchedulerConfig configures a KubeScheduler source. Client and
