@@ -1,6 +1,7 @@
 package autoscaler_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -61,5 +62,37 @@ func TestMassNotReadyDoesNotLaunchPastMaxNodes(t *testing.T) {
 	}
 	if e.kinds()[autoscaler.EventFloorUnmet] != 1 {
 		t.Errorf("no floor_unmet alert while the NotReady instances fill MaxNodes: %v", e.notifier.Kinds())
+	}
+}
+
+// Found by internal/chaos: without the scheduler's view, the no-progress
+// rule takes pending pods whose count did not change since the nodes
+// launched for them became Ready for pods no node helps, and then lets a
+// scale-down through although they are pending. A count that stayed the
+// same is not the same pods (one was placed, another arrived). Not fixed;
+// see docs/reliability.md. Run with NODEFLEET_KNOWN_BUGS=1.
+func TestNoScaleDownWhilePendingPodsWhoseCountHappensToStay(t *testing.T) {
+	if os.Getenv("NODEFLEET_KNOWN_BUGS") == "" {
+		t.Skip("known bug (docs/reliability.md): the no-progress rule lets a scale-down through with pending pods; set NODEFLEET_KNOWN_BUGS=1 to run")
+	}
+	var act autoscaler.Decision
+	e := newEnv(t, 3, func(c *autoscaler.Config) {
+		c.ScaleDownCooldown = autoscaler.NoCooldown
+		c.Policy = autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return act })
+	})
+	e.joinAll(t)
+	act = autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Reason: "1 pending pod"}
+	e.setMetrics(80, 60, 1)
+	if res := e.tick(t); len(res.Launched) != 1 {
+		t.Fatalf("first tick: %s, want +1", res)
+	}
+	e.clk.Step(5 * time.Minute)
+	e.joinAll(t)
+	// The node came and took the pod; another pod arrived meanwhile.
+	act = autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "a policy that is wrong"}
+	e.setMetrics(80, 60, 1)
+	res := e.tick(t)
+	if len(res.Terminated) != 0 {
+		t.Errorf("scaled down with 1 pending pod a node would help: %s", res)
 	}
 }
