@@ -61,8 +61,9 @@ func (c recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // kube-apiserver, and calls 12 ticks back to back, as a burst of triggers
 // would if nothing spaced them: once with client-go's default client-side
 // rate limit (5 requests per second, burst 10: rest.DefaultQPS and
-// rest.DefaultBurst) and once with config's (config.KubeQPS,
-// config.KubeBurst). It logs each tick's duration, its API requests and
+// rest.DefaultBurst, set on the connection) and once with config's
+// (config.KubeQPS, config.KubeBurst: none set, and Build's own default
+// checked on its connection, config.Parts.KubeConfig). It logs each tick's duration, its API requests and
 // how long client-go's rate limiter held them; then, as the ticks would
 // be on a machine where the rest of a tick takes no time, the same
 // requests 12 times back to back through a client with the same limit
@@ -84,9 +85,10 @@ func TestTicksBackToBackAndTheClientRateLimit(t *testing.T) {
 		name  string
 		qps   float32
 		burst int
+		set   bool // set on the connection, else left to config.Build
 	}{
-		{"client-go's default", rest.DefaultQPS, rest.DefaultBurst},
-		{"config's", config.KubeQPS, config.KubeBurst},
+		{"client-go's default", rest.DefaultQPS, rest.DefaultBurst, true},
+		{"config's", config.KubeQPS, config.KubeBurst, false},
 	} {
 		cluster := kubetest.Name("ratelimit")
 		table := cluster + "-state"
@@ -109,7 +111,9 @@ func TestTicksBackToBackAndTheClientRateLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kube.QPS, kube.Burst = limit.qps, limit.burst
+		if limit.set {
+			kube.QPS, kube.Burst = limit.qps, limit.burst
+		}
 		var mu sync.Mutex
 		var uris []string
 		sent := func() int {
@@ -124,6 +128,15 @@ func TestTicksBackToBackAndTheClientRateLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Build's connection: the limit asked for, or its own default on
+		// a copy when none was (the caller's connection left as it was).
+		if got := parts.KubeConfig; got.QPS != limit.qps || got.Burst != limit.burst {
+			t.Fatalf("%s rate limit: Build's connection has QPS %g, burst %d; want %g, %d", limit.name, got.QPS, got.Burst, limit.qps, limit.burst)
+		}
+		if !limit.set && (kube.QPS != 0 || kube.Burst != 0) {
+			t.Errorf("Build changed the caller's connection to QPS %g, burst %d", kube.QPS, kube.Burst)
+		}
+		kube = parts.KubeConfig // the replay below uses the same limit
 		var rows []string
 		var total time.Duration
 		lastFrom := 0 // the last tick's first request
