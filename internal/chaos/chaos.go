@@ -44,6 +44,10 @@ type Report struct {
 	// BelowMinAlerted counts ticks that ended below MinNodes with an
 	// alert sent (a failure made the floor impossible).
 	BelowMinAlerted int
+	// OverMaxAlerted counts ticks that ended above MaxNodes because a
+	// termination the plan counted on (a ghost, a NotReady instance)
+	// failed, with the failure alerted.
+	OverMaxAlerted int
 	// KnownPendingScaleDown counts scale-downs with pending pods that the
 	// no-progress rule (no scheduler's view) took for pods no node helps.
 	KnownPendingScaleDown int
@@ -234,7 +238,8 @@ func (w *world) snapshot() autoscaler.Snapshot {
 		cpu = 0
 	}
 	return autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(cpu, now), Memory: autoscaler.Value(cpu*0.8, now),
-		PendingPods: autoscaler.Value(float64(pending), now), APILatency: autoscaler.Value(0.05, now)}
+		PendingPods: autoscaler.Value(float64(pending), now), APILatency: autoscaler.Value(0.05, now),
+		CPUNodes: autoscaler.Value(float64(len(w.managedReady())), now)}
 }
 
 // schedulable returns the Ready, schedulable, managed nodes, sorted.
@@ -366,7 +371,7 @@ func (w *world) worldFaults() {
 		w.metricFault, w.metricUntil = "", time.Time{}
 	}
 	if w.metricFault == "" && w.p(0.03) {
-		kinds := []string{"down", "stale", "nan", "out-of-range", "partial", "negative-pending", "slow"}
+		kinds := []string{"down", "stale", "nan", "out-of-range", "partial", "negative-pending", "slow", "node-exporter-down"}
 		w.metricFault = kinds[w.rng.Intn(len(kinds))]
 		w.metricUntil = now.Add(time.Duration(1+w.rng.Intn(6)) * w.opt.Interval)
 		w.fault("prometheus-" + w.metricFault)
@@ -612,7 +617,7 @@ var faultKinds = []string{
 	"ec2-reclaim-without-notice", "ec2-capacity-drought", "ec2-list-lags-launches", "ec2-instance-never-joins",
 	"ec2-launch-insufficient-capacity", "ec2-launch-throttled", "ec2-list-fails", "ec2-terminate-fails",
 	"prometheus-down", "prometheus-stale", "prometheus-nan", "prometheus-out-of-range", "prometheus-partial",
-	"prometheus-negative-pending", "prometheus-slow",
+	"prometheus-negative-pending", "prometheus-slow", "prometheus-node-exporter-down",
 	"k8s-node-notready", "k8s-mass-notready", "k8s-list-nodes-fails", "k8s-cordon-forbidden",
 	"k8s-drain-blocked-by-pdb", "k8s-drain-forbidden", "k8s-uncordon-unreachable", "k8s-delete-node-fails",
 	"spot-warning", "spot-warning-delivered-twice", "spot-warning-for-gone-instance", "spot-warning-for-foreign-instance",

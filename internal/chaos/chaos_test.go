@@ -63,8 +63,8 @@ func TestInvariantsUnderRandomFaults(t *testing.T) {
 				if rep.Ticks == 0 || rep.Launched == 0 || rep.Terminated == 0 {
 					t.Fatalf("seed %d: %d ticks, %d launched, %d terminated: the run exercised nothing", seed, rep.Ticks, rep.Launched, rep.Terminated)
 				}
-				t.Logf("seed %d: %.0f days, %d ticks %v, %d launched, %d terminated, below-min alerted %d, scale-downs with pending pods taken for unhelpable %d, interruptions replaced in the notice %d of %d",
-					seed, rep.SimDays, rep.Ticks, rep.Outcomes, rep.Launched, rep.Terminated, rep.BelowMinAlerted, rep.KnownPendingScaleDown, rep.ReplacedInNotice, rep.InterruptionsDelivered)
+				t.Logf("seed %d: %.0f days, %d ticks %v, %d launched, %d terminated, below-min alerted %d, over-max alerted %d, scale-downs with pending pods taken for unhelpable %d, interruptions replaced in the notice %d of %d",
+					seed, rep.SimDays, rep.Ticks, rep.Outcomes, rep.Launched, rep.Terminated, rep.BelowMinAlerted, rep.OverMaxAlerted, rep.KnownPendingScaleDown, rep.ReplacedInNotice, rep.InterruptionsDelivered)
 			})
 		}
 	})

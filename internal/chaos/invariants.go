@@ -102,6 +102,9 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 			if probs := res.Snapshot.Problems(res.Time, w.cfg.MaxMetricAge); len(probs) > 0 {
 				w.violate("%s: scale-down of %s on bad metrics: %v", who, o.Step.InstanceID, probs)
 			}
+			if c := res.Snapshot.CPUNodes; c.OK && int(c.Value) < res.ReadyNodes {
+				w.violate("%s: scale-down of %s on a CPU averaged over %d of %d Ready nodes", who, o.Step.InstanceID, int(c.Value), res.ReadyNodes)
+			}
 			if s := res.Snapshot.PendingPods; !s.OK || s.Value > 0 {
 				if s.OK && res.Snapshot.Scheduler == nil && tl.lastPending == s.Value {
 					// The no-progress rule took these pods for ones no
@@ -138,7 +141,16 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 
 	// Bounds, booting included.
 	capacity, broken := w.fleetCount()
-	if capacity+broken > w.cfg.MaxNodes {
+	repairFailed := slices.ContainsFunc(res.Steps, func(o autoscaler.StepOutcome) bool {
+		k := o.Step.Kind
+		return o.Err != nil && (k == autoscaler.StepTerminateGhost || k == autoscaler.StepTerminateNotReady)
+	})
+	if capacity+broken > w.cfg.MaxNodes && repairFailed && hasEvent(tl.events, autoscaler.EventFailure) {
+		// The plan counted on terminating a ghost or NotReady instance
+		// and the termination failed: the failure makes the bound
+		// impossible this tick, and it was alerted.
+		w.rep.OverMaxAlerted++
+	} else if capacity+broken > w.cfg.MaxNodes {
 		cause := ""
 		for _, in := range w.live() {
 			switch {
