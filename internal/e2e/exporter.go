@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -19,8 +20,10 @@ import (
 // PodCPUExporter stands in for node_exporter on kwok's nodes, which run
 // no processes: every second it reads the Running pods and charges each
 // node with a share (CPUUse, MemoryUse) of its pods' requests, and serves
-// node_exporter's series for the default queries, labelled with the node:
-// node_cpu_seconds_total{node,cpu,mode="idle"|"user"} (counters that grow
+// node_exporter's series for the default queries, each node its own
+// instance (its InternalIP:9100, as node_exporter's DaemonSet is scraped;
+// Prometheus must honour the labels) and labelled with the node:
+// node_cpu_seconds_total{instance,node,cpu,mode="idle"|"user"} (counters that grow
 // by the node's idle and busy cores each second),
 // node_memory_MemTotal_bytes and node_memory_MemAvailable_bytes.
 type PodCPUExporter struct {
@@ -37,6 +40,7 @@ type PodCPUExporter struct {
 }
 
 type nodeUse struct {
+	instance          string  // node_exporter's instance: InternalIP:9100
 	cores, idle, busy float64 // capacity; counters in CPU-seconds
 	memTotal, memUsed float64
 }
@@ -107,6 +111,12 @@ func (e *PodCPUExporter) sample(ctx context.Context, dt float64) {
 			u = &nodeUse{}
 			e.nodes[n.Name] = u
 		}
+		u.instance = n.Name + ":9100"
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				u.instance = a.Address + ":9100"
+			}
+		}
 		u.cores = float64(n.Status.Capacity.Cpu().MilliValue()) / 1000
 		u.memTotal = float64(n.Status.Capacity.Memory().Value())
 		busy := min(cpu[n.Name], u.cores)
@@ -132,17 +142,17 @@ func (e *PodCPUExporter) serve(w http.ResponseWriter, _ *http.Request) {
 	b.WriteString("# TYPE node_cpu_seconds_total counter\n")
 	for _, n := range names {
 		u := e.nodes[n]
-		fmt.Fprintf(&b, "node_cpu_seconds_total{node=%q,cpu=\"0\",mode=\"idle\"} %g\n", n, u.idle)
-		fmt.Fprintf(&b, "node_cpu_seconds_total{node=%q,cpu=\"0\",mode=\"user\"} %g\n", n, u.busy)
+		fmt.Fprintf(&b, "node_cpu_seconds_total{instance=%q,node=%q,cpu=\"0\",mode=\"idle\"} %g\n", u.instance, n, u.idle)
+		fmt.Fprintf(&b, "node_cpu_seconds_total{instance=%q,node=%q,cpu=\"0\",mode=\"user\"} %g\n", u.instance, n, u.busy)
 	}
 	b.WriteString("# TYPE node_memory_MemTotal_bytes gauge\n")
 	for _, n := range names {
-		fmt.Fprintf(&b, "node_memory_MemTotal_bytes{node=%q} %g\n", n, e.nodes[n].memTotal)
+		fmt.Fprintf(&b, "node_memory_MemTotal_bytes{instance=%q,node=%q} %g\n", e.nodes[n].instance, n, e.nodes[n].memTotal)
 	}
 	b.WriteString("# TYPE node_memory_MemAvailable_bytes gauge\n")
 	for _, n := range names {
 		u := e.nodes[n]
-		fmt.Fprintf(&b, "node_memory_MemAvailable_bytes{node=%q} %g\n", n, u.memTotal-u.memUsed)
+		fmt.Fprintf(&b, "node_memory_MemAvailable_bytes{instance=%q,node=%q} %g\n", u.instance, n, u.memTotal-u.memUsed)
 	}
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")

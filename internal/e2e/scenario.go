@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -356,8 +357,11 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 		t.Fatal(err)
 	}
 	e.server = Hostname(srv.Reservations[0].Instances[0])
-	if err := createNode(ctx, e.cl.Admin, workerNode(e.server, "2", "3891Mi", map[string]string{tagRole: roleServer, "node-role.kubernetes.io/control-plane": "true"},
-		[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Value: "true", Effect: corev1.TaintEffectNoSchedule}})); err != nil {
+	serverIP := aws.ToString(srv.Reservations[0].Instances[0].PrivateIpAddress)
+	serverNode := workerNode(e.server, "2", "3891Mi", map[string]string{tagRole: roleServer, "node-role.kubernetes.io/control-plane": "true"},
+		[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Value: "true", Effect: corev1.TaintEffectNoSchedule}})
+	serverNode.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: serverIP}, {Type: corev1.NodeHostName, Address: e.server}}
+	if err := createNode(ctx, e.cl.Admin, serverNode); err != nil {
 		t.Fatal(err)
 	}
 
@@ -371,7 +375,7 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prom := promtest.StartPrometheus(t, promtest.PrometheusBin(t), promtest.PrometheusOptions{Targets: []promtest.Target{{Job: "node", Addr: exp.Addr}}})
+	prom := promtest.StartPrometheus(t, promtest.PrometheusBin(t), promtest.PrometheusOptions{Targets: []promtest.Target{{Job: "node", Addr: exp.Addr, HonorLabels: true}}})
 
 	settings := map[string]string{
 		"CLUSTER_ID": cluster, "PROMETHEUS_URL": prom.URL, "DYNAMODB_TABLE": e.stack.Table,
@@ -379,9 +383,9 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 		"LAUNCH_TEMPLATE_NAME": e.stack.LaunchTemplate, "SUBNET_IDS": strings.Join(e.stack.Subnets, ","),
 		"SCALE_UP_COOLDOWN": e.opts.ScaleUpCooldown.String(), "SCALE_DOWN_COOLDOWN": e.opts.ScaleDownCooldown.String(),
 		"DRAIN_TIMEOUT": "30s", "LOCK_TTL": "1m", "JOIN_TIMEOUT": "3m",
-		// The deploy leaves the server's node_exporter out of the
-		// workers' CPU; here the exporter labels series by node.
-		"PROMETHEUS_NODE_SELECTOR": fmt.Sprintf(`node!=%q`, e.server),
+		// The deploy's selector: the server's node_exporter left out of
+		// the workers' CPU (deploy/stack.go).
+		"PROMETHEUS_NODE_SELECTOR": fmt.Sprintf(`instance!~"%s:.*"`, serverIP),
 		"POLICY":                   e.opts.Policy,
 		// The workers' type: the scheduler's view sizes new workers
 		// from it (the launch template's type, t3.medium).

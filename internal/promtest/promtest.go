@@ -159,6 +159,10 @@ type Target struct {
 	Job, Addr string
 	// Labels are extra target labels (e.g. node="worker-1").
 	Labels map[string]string
+	// HonorLabels keeps the scraped series' own job and instance labels
+	// (honor_labels: true): an exporter that speaks for several nodes,
+	// each its own instance.
+	HonorLabels bool
 }
 
 // PrometheusOptions configure StartPrometheus.
@@ -182,7 +186,11 @@ func StartPrometheus(t testing.TB, bin string, opts PrometheusOptions) *Process 
 	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n",
 		opts.ScrapeInterval, opts.ScrapeInterval)
 	for _, tg := range opts.Targets {
-		fmt.Fprintf(&b, "  - job_name: %q\n    static_configs:\n      - targets: [%q]\n", tg.Job, tg.Addr)
+		fmt.Fprintf(&b, "  - job_name: %q\n", tg.Job)
+		if tg.HonorLabels {
+			b.WriteString("    honor_labels: true\n")
+		}
+		fmt.Fprintf(&b, "    static_configs:\n      - targets: [%q]\n", tg.Addr)
 		if len(tg.Labels) > 0 {
 			b.WriteString("        labels:\n")
 			for k, v := range tg.Labels {
