@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -157,6 +158,49 @@ func getNum(item map[string]types.AttributeValue, name string) int64 {
 	return 0
 }
 
+// attrKinds is the DynamoDB type of each attribute the state reads: S, N
+// or BOOL.
+var attrKinds = map[string]string{
+	attrOwner: "S", attrExpiry: "N", attrToken: "N", attrNodeCount: "N", attrInProgress: "BOOL",
+	attrOperation: "S", attrLastUp: "S", attrLastDown: "S", attrHistory: "S", attrInterrupts: "S",
+	attrPaused: "S", attrCalendar: "S", attrLong: "S", attrUnplace: "S", attrLaunched: "S",
+	attrOutage: "S", attrVersion: "N", attrUpdated: "S",
+}
+
+// checkTypes reports the attributes of item whose DynamoDB type is not the
+// one the state stores them as (written by another tool, an old format):
+// reading them as absent would lose them.
+func checkTypes(item map[string]types.AttributeValue) error {
+	var bad []string
+	for name, v := range item {
+		want, ok := attrKinds[name]
+		if !ok {
+			continue
+		}
+		var got string
+		switch v.(type) {
+		case *types.AttributeValueMemberS:
+			got = "S"
+		case *types.AttributeValueMemberN:
+			got = "N"
+		case *types.AttributeValueMemberBOOL:
+			got = "BOOL"
+		case *types.AttributeValueMemberNULL:
+			continue
+		default:
+			got = fmt.Sprintf("%T", v)
+		}
+		if got != want {
+			bad = append(bad, fmt.Sprintf("%s is stored as %s, want %s", name, got, want))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("attributes of the wrong type (not overwritten; fix or remove them): %s", strings.Join(bad, "; "))
+}
+
 func getStr(item map[string]types.AttributeValue, name string) string {
 	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
 		return v.Value
@@ -255,6 +299,10 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 	item := out.Item
 	if item == nil {
 		return st, nil
+	}
+	if err := checkTypes(item); err != nil {
+		// Never read as absent: the next Save would overwrite it.
+		return st, fmt.Errorf("state: load cluster %s: %w", d.cfg.ClusterID, err)
 	}
 	st.NodeCount = int(getNum(item, attrNodeCount))
 	if v, ok := item[attrInProgress].(*types.AttributeValueMemberBOOL); ok {

@@ -2,7 +2,6 @@ package state_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
@@ -94,16 +93,11 @@ func FuzzLoadCorruptedItem(f *testing.F) {
 	})
 }
 
-// Known bug (not fixed here; state/ is its owner's): an attribute of the
-// wrong DynamoDB type (an "operation" written as a number, a "history" as
-// a list by another tool or an old format) is read as absent, without an
-// error, so the tick goes on and its Save overwrites it: an operation in
-// flight (a cordoned node, a launch) is forgotten. Run with
-// NODEFLEET_KNOWN_BUGS=1.
+// An attribute of the wrong DynamoDB type (an "operation" written as a
+// number, a "history" as a list by another tool or an old format) is an
+// error naming it, not absent: a tick would otherwise go on and its Save
+// overwrite it, forgetting an operation in flight.
 func TestLoadWrongTypedAttributeIsAnError(t *testing.T) {
-	if os.Getenv("NODEFLEET_KNOWN_BUGS") == "" {
-		t.Skip("known bug (docs/reliability.md): a wrong-typed attribute reads as absent; set NODEFLEET_KNOWN_BUGS=1 to run")
-	}
 	for _, attr := range []string{"operation", "history", "interruptions"} {
 		db := &itemDynamo{item: map[string]types.AttributeValue{
 			state.KeyAttribute: &types.AttributeValueMemberS{Value: "c"},
