@@ -369,3 +369,21 @@ func TestListLagDoesNotLaunchTwice(t *testing.T) {
 		t.Errorf("recent launches kept once listed: %+v", st.Launched)
 	}
 }
+
+// At MaxNodes with a ghost, the launch that the ghost's termination makes
+// room for is cut when the termination fails (found by the chaos run): the
+// fleet never goes above MaxNodes.
+func TestFailedRepairTerminationCutsTheLaunchItMadeRoomFor(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.MaxNodes = 4; c.Policy = policy(autoscaler.ScaleUp, 1) })
+	e.joinAll(t)
+	e.fleet.Add(autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)})
+	e.nodes.NeverJoin("i-ghost")
+	e.fleet.FailNext(fake.Terminate, errors.New("OperationNotPermitted: termination protection"))
+	res, _ := e.as.RunOnce(context.Background())
+	if got := e.active(); got > 4 {
+		t.Errorf("%d active instances, MaxNodes 4 (%v)", got, res)
+	}
+	if len(res.Launched) != 0 {
+		t.Errorf("launched %d though the ghost's termination failed", len(res.Launched))
+	}
+}

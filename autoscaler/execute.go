@@ -36,7 +36,14 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 	out := make([]StepOutcome, 0, len(plan.Steps))
 	stop := ""     // everything after is skipped
 	stopDown := "" // later scale-downs are skipped
+	failedRepairs := 0
 	for _, step := range plan.Steps {
+		if step.Kind == StepLaunch && failedRepairs > 0 && step.OnRepair > 0 {
+			// Room a failed termination did not free: launch less.
+			cut := min(failedRepairs, step.OnRepair)
+			step.Count -= cut
+			step.Reason.Text += fmt.Sprintf("; %d fewer: a termination that would have made room under MaxNodes failed", cut)
+		}
 		o := StepOutcome{Step: step}
 		switch {
 		case stop != "":
@@ -45,6 +52,8 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 			o.Skipped = stopDown
 		case step.Kind != StepDropOperation && t.deadlineNear(ctx):
 			o.Skipped = "deadline near"
+		case step.Kind == StepLaunch && step.Count <= 0:
+			o.Skipped = "the terminations that would have made room under MaxNodes failed"
 		default:
 			o.Err = t.do(ctx, &o)
 			o.Done = o.Err == nil
@@ -61,8 +70,11 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 			if errors.Is(o.Err, ErrLeaseLost) {
 				stop = "the lease was lost: another replica holds the lock"
 			}
-			if step.Kind == StepScaleDown {
+			switch step.Kind {
+			case StepScaleDown:
 				stopDown = "an earlier scale-down failed: " + o.Err.Error()
+			case StepTerminateGhost, StepTerminateNotReady:
+				failedRepairs++
 			}
 		}
 		out = append(out, o)

@@ -1,7 +1,6 @@
 package autoscaler_test
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -69,12 +68,9 @@ func TestMassNotReadyDoesNotLaunchPastMaxNodes(t *testing.T) {
 // rule takes pending pods whose count did not change since the nodes
 // launched for them became Ready for pods no node helps, and then lets a
 // scale-down through although they are pending. A count that stayed the
-// same is not the same pods (one was placed, another arrived). Not fixed;
-// see docs/reliability.md. Run with NODEFLEET_KNOWN_BUGS=1.
+// same is not the same pods (one was placed, another arrived). Fixed:
+// without the view, pending pods always block a scale-down.
 func TestNoScaleDownWhilePendingPodsWhoseCountHappensToStay(t *testing.T) {
-	if os.Getenv("NODEFLEET_KNOWN_BUGS") == "" {
-		t.Skip("known bug (docs/reliability.md): the no-progress rule lets a scale-down through with pending pods; set NODEFLEET_KNOWN_BUGS=1 to run")
-	}
 	var act autoscaler.Decision
 	e := newEnv(t, 3, func(c *autoscaler.Config) {
 		c.ScaleDownCooldown = autoscaler.NoCooldown

@@ -216,10 +216,10 @@ func pendingRail(s *situation, d Decision) (Decision, *Verdict) {
 	if !known || n == 0 {
 		return d, nil
 	}
-	if stuck, _ := s.stuck(); stuck && s.obs.Snapshot.Scheduler == nil {
-		// Those pods are the ones no node helps.
-		return d, nil
-	}
+	// Without the scheduler's view, pending pods that stay as many (the
+	// no-progress rule) still block a scale-down: a count that stayed the
+	// same need not be the same pods. Only the view tells which pods no
+	// node helps.
 	return holdVerdict(HoldPendingPods, "%d pending pod(s) a new node would help, no scale-down (%s)", n, d.Reason)
 }
 

@@ -107,6 +107,10 @@ type Step struct {
 	Replacing []string `json:",omitempty"`
 	// Fit is what a launched worker must offer (LaunchRequest.Fit).
 	Fit Resources `json:",omitempty"`
+	// OnRepair is how much of a launch's Count fits under MaxNodes only
+	// because the plan's repair terminates instances: the executor takes
+	// from it one for each of those terminations that failed.
+	OnRepair int `json:",omitempty"`
 	// Operation is the earlier operation a recovery step finishes.
 	Operation *Operation `json:",omitempty"`
 }
@@ -477,7 +481,8 @@ func PlanTick(cfg Config, obs Observation) Plan {
 		if up > 0 && len(replacing) > 0 {
 			reason.Text += fmt.Sprintf("; and replacing %d interrupted spot instance(s)", len(replacing))
 		}
-		p.Steps = append(p.Steps, Step{Kind: StepLaunch, Count: total, Replacing: replacing, Reason: reason, Fit: fitOf(snap.Scheduler)})
+		onRepair := max(0, min(s.terminating, total-(cfg.MaxNodes-(len(v.live)-len(v.interrupted)))))
+		p.Steps = append(p.Steps, Step{Kind: StepLaunch, Count: total, Replacing: replacing, Reason: reason, Fit: fitOf(snap.Scheduler), OnRepair: onRepair})
 	}
 	for _, in := range v.interrupted {
 		node, ok := v.nodeOf[in.ID]
