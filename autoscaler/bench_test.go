@@ -35,7 +35,7 @@ func newBenchCluster(b testing.TB, n int) (*autoscaler.Autoscaler, *clocktesting
 	hist := make([]autoscaler.Record, cfg.HistoryLimit)
 	for i := range hist {
 		hist[i] = autoscaler.Record{Time: clk.Now().Add(-time.Duration(len(hist)-i) * 2 * time.Minute), CPU: 50, Memory: 60,
-			PendingPods: 0, Nodes: n, Instances: n, Action: autoscaler.Hold, Custom: map[string]float64{"demand_pods": float64(5 * n)}}
+			PendingPods: 0, Nodes: n, Instances: n, Action: autoscaler.Hold, Custom: map[string]float64{autoscaler.MetricDemand: float64(5 * n)}}
 	}
 	if err := store.SetState(autoscaler.ClusterState{ClusterID: "bench", NodeCount: n, History: hist}); err != nil {
 		b.Fatal(err)
@@ -43,7 +43,7 @@ func newBenchCluster(b testing.TB, n int) (*autoscaler.Autoscaler, *clocktesting
 	metrics := &fake.Metrics{Func: func(context.Context) (autoscaler.Snapshot, error) {
 		now := clk.Now()
 		return autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(60, now), PendingPods: autoscaler.Value(0, now),
-			Custom: map[string]autoscaler.Metric{"demand_pods": autoscaler.Value(float64(5*n), now)}}, nil
+			Custom: map[string]autoscaler.Metric{autoscaler.MetricDemand: autoscaler.Value(float64(5*n), now)}}, nil
 	}}
 	cfg.ClusterID, cfg.Owner = "bench", "bench"
 	cfg.Metrics, cfg.Policy, cfg.Locker, cfg.State, cfg.Fleet, cfg.Nodes, cfg.Clock = metrics, decision.Default(), store, store, fleet, nodes, clk

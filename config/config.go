@@ -164,7 +164,7 @@ func Defaults() Config {
 		SpotShare:             0.7,
 		Thresholds:            decision.DefaultThresholdConfig(),
 		Policy:                decision.PolicyThreshold,
-		Lead:                  4 * time.Minute,
+		Lead:                  7 * time.Minute,
 		ScaleUpCooldown:       ac.ScaleUpCooldown,
 		ScaleDownCooldown:     ac.ScaleDownCooldown,
 		LockTTL:               ac.LockTTL,
@@ -261,6 +261,11 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	if cfg.MinNodes > cfg.MaxNodes && fine("MIN_NODES", "MAX_NODES") {
 		problems = append(problems, fmt.Sprintf("%s (%d) must not exceed %s (%d)", name("MIN_NODES"), cfg.MinNodes, name("MAX_NODES"), cfg.MaxNodes))
+	}
+	for _, e := range cfg.Calendar {
+		if e.Pods > 0 && e.Nodes == 0 && fine("CALENDAR") {
+			problems = append(problems, fmt.Sprintf("%s: event %q gives pods=%g; the programs' policies count demand in nodes (worker units): give nodes=N", name("CALENDAR"), e.Name, e.Pods))
+		}
 	}
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))

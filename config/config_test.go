@@ -164,6 +164,8 @@ func TestLoadBadEnvironments(t *testing.T) {
 			"configuration: INSTANCE_TYPE and INSTANCE_TYPES are both set: set one of them"},
 		{"bad type in the list", map[string]string{"INSTANCE_TYPES": "m5.large,,huge"},
 			`configuration: INSTANCE_TYPES="m5.large,,huge": "": want instance types such as m5.large, comma-separated`},
+		{"calendar in pods", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h pods=40"},
+			`configuration: CALENDAR: event "sale" gives pods=40; the programs' policies count demand in nodes (worker units): give nodes=N`},
 		{"worker size half given", map[string]string{"WORKER_VCPU": "2"},
 			"configuration: WORKER_VCPU and WORKER_MEMORY_MIB go together: set both or neither"},
 		{"unknown policy", map[string]string{"POLICY": "psychic"},

@@ -161,7 +161,7 @@ func settings() []setting {
 			show:  func(c Config) string { return num(c.Headroom) },
 			parse: func(c *Config, v string) error { return fraction(&c.Headroom, v) }},
 		{env: "PREDICTIVE_LEAD", programs: both,
-			help:  "how far ahead the predictive policy must be right: the longest boot-and-join plus a tick interval, a duration from 1m to 2h",
+			help:  "how far ahead the predictive policy must be right: the longest boot-and-join (a p99 of about 5 minutes) plus a tick interval, a duration from 1m to 2h",
 			show:  func(c Config) string { return fmtDuration(c.Lead) },
 			parse: func(c *Config, v string) error { return duration(&c.Lead, v, time.Minute, 2*time.Hour) }},
 		{env: "CALENDAR", programs: both,
