@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -103,20 +104,28 @@ func NewRecorder(ctx context.Context, cfg RecorderConfig) *Recorder {
 		poll: 250 * time.Millisecond, start: time.Now(), marks: map[string]time.Time{}, pods: map[string]*podTrack{},
 		nodes: map[string]*nodeTrack{}, launches: map[string]time.Time{}, terminated: map[string]time.Time{},
 		serverStates: map[string]bool{}, maxUnavailable: map[string]int{}, zones: map[string]string{}, minWorkers: -1}
-	go func() {
-		last := time.Now()
-		t := time.NewTicker(r.poll)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				r.sample(ctx, now, now.Sub(last).Seconds())
-				last = now
+	// Two loops: a slow EC2 answer (moto on a loaded machine) must not
+	// hide the pods' and nodes' changes meanwhile.
+	for _, fleet := range []bool{false, true} {
+		go func() {
+			last := time.Now()
+			t := time.NewTicker(r.poll)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case now := <-t.C:
+					if fleet {
+						r.sampleFleet(ctx, now)
+					} else {
+						r.sample(ctx, now, now.Sub(last).Seconds())
+					}
+					last = now
+				}
 			}
-		}
-	}()
+		}()
+	}
 	return r
 }
 
@@ -146,6 +155,25 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 	pods, perr := r.kube.CoreV1().Pods(r.ns).List(ctx, metav1.ListOptions{})
 	nodes, nerr := r.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	deps, derr := r.kube.AppsV1().Deployments(r.ns).List(ctx, metav1.ListOptions{})
+	if ctx.Err() != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, err := range []error{perr, nerr, derr} {
+		if err != nil {
+			r.errs = append(r.errs, err.Error())
+		}
+	}
+	if perr != nil || nerr != nil || derr != nil {
+		return
+	}
+	r.sampleKubeLocked(now, dt, pods.Items, nodes.Items, deps.Items)
+}
+
+// sampleFleet reads the fleet's instances in EC2 (or Karpenter's
+// NodeClaims) and the server instance.
+func (r *Recorder) sampleFleet(ctx context.Context, now time.Time) {
 	var launched []string
 	var terminated []string
 	var fleet int
@@ -195,12 +223,8 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, err := range []error{perr, nerr, derr, lerr} {
-		if err != nil {
-			r.errs = append(r.errs, err.Error())
-		}
-	}
-	if perr != nil || nerr != nil || derr != nil || lerr != nil {
+	if lerr != nil {
+		r.errs = append(r.errs, lerr.Error())
 		return
 	}
 	if serverState != "" && !r.serverStates[serverState] {
@@ -229,11 +253,15 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 	}
 	r.maxFleet = max(r.maxFleet, fleet)
 	r.fleetNow = fleet
+}
+
+// sampleKubeLocked updates the pods', nodes' and Deployments' tracks.
+func (r *Recorder) sampleKubeLocked(now time.Time, dt float64, pods []corev1.Pod, nodes []corev1.Node, deps []appsv1.Deployment) {
 
 	seenNodes := map[string]bool{}
 	workers := 0
-	for i := range nodes.Items {
-		n := &nodes.Items[i]
+	for i := range nodes {
+		n := &nodes[i]
 		if !r.isWorker(n) {
 			continue
 		}
@@ -269,8 +297,8 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 	r.nodeSeconds += float64(workers) * dt
 
 	seenPods := map[string]bool{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	for i := range pods {
+		p := &pods[i]
 		uid := string(p.UID)
 		seenPods[uid] = true
 		pt := r.pods[uid]
@@ -300,7 +328,7 @@ func (r *Recorder) sample(ctx context.Context, now time.Time, dt float64) {
 			pt.gone = now
 		}
 	}
-	for _, d := range deps.Items {
+	for _, d := range deps {
 		want := int(*d.Spec.Replicas)
 		unavailable := want - int(d.Status.ReadyReplicas)
 		if r.watchPDB {
