@@ -175,12 +175,10 @@ func TestDaemonBurstOfUnschedulablePods(t *testing.T) {
 	if err != nil || kube.Config.BearerToken == "" {
 		t.Skipf("the test kubeconfig (server %q) has no bearer token for the proxy to pass on", kube.Config.Host)
 	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	direct := rp.Director
-	rp.Director = func(r *http.Request) {
-		direct(r)
-		r.Header.Set("Authorization", "Bearer "+kube.Config.BearerToken)
-	}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Header.Set("Authorization", "Bearer "+kube.Config.BearerToken)
+	}}
 	rp.FlushInterval = -1                                                                  // watches stream
 	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the loopback test server's own certificate
 	proxy := &recordingProxy{next: rp}
@@ -315,20 +313,29 @@ current-context: proxy
 		return false
 	})
 
-	// What the daemon did meanwhile, from its log and the proxy.
+	// What the daemon did meanwhile, from its log and the proxy. The
+	// tick logs its outcome after its last state write, a little after
+	// the instance appears in EC2: wait for the line.
 	var trigger, scaled time.Time
 	var ticks []logLine
-	for _, ll := range daemonLog(out.String()) {
-		switch {
-		case ll.Msg == "unschedulable pod, tick now" && strings.HasPrefix(ll.Pod, ns+"/") && trigger.IsZero():
-			trigger = ll.Time
-		case ll.Msg == "tick" && !ll.Time.Before(first.Add(-time.Second)):
-			ticks = append(ticks, ll)
-			if ll.Outcome == string(autoscaler.OutcomeScaledUp) && scaled.IsZero() {
-				scaled = ll.Time
+	parse := func() {
+		trigger, scaled, ticks = time.Time{}, time.Time{}, nil
+		for _, ll := range daemonLog(out.String()) {
+			switch {
+			case ll.Msg == "unschedulable pod, tick now" && strings.HasPrefix(ll.Pod, ns+"/") && trigger.IsZero():
+				trigger = ll.Time
+			case ll.Msg == "tick" && !ll.Time.Before(first.Add(-time.Second)):
+				ticks = append(ticks, ll)
+				if ll.Outcome == string(autoscaler.OutcomeScaledUp) && scaled.IsZero() {
+					scaled = ll.Time
+				}
 			}
 		}
 	}
+	promtest.WaitFor(t, 30*time.Second, "the scaled-up tick's log line", func(context.Context) bool {
+		parse()
+		return !scaled.IsZero()
+	})
 	if trigger.IsZero() {
 		t.Fatalf("the daemon logged no tick asked for by a pod of %s", ns)
 	}
