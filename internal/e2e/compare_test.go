@@ -34,6 +34,10 @@ func TestCompare(t *testing.T) {
 			modes = append(modes, Mode(strings.TrimSpace(m)))
 		}
 	}
+	cmd := "scripts/e2e.sh"
+	if v := os.Getenv("NODEFLEET_E2E_COMMAND"); v != "" {
+		cmd = v
+	}
 	start := time.Now()
 	results := map[Mode][]*Result{}
 	for i := 0; i < runs; i++ {
@@ -45,13 +49,10 @@ func TestCompare(t *testing.T) {
 				results[m] = append(results[m], res)
 			})
 		}
+		// Written after every round: the medians of the runs so far.
+		if err := os.WriteFile(out, []byte(Report(results, modes, cmd, time.Since(start))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d of %d rounds)", out, i+1, runs)
 	}
-	cmd := "scripts/e2e.sh"
-	if v := os.Getenv("NODEFLEET_E2E_COMMAND"); v != "" {
-		cmd = v
-	}
-	if err := os.WriteFile(out, []byte(Report(results, modes, cmd, time.Since(start))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s", out)
 }

@@ -153,9 +153,12 @@ func (e *env) measure(t testing.TB, zero time.Time) Measures {
 		}
 		m.PendingPodSeconds += bound.Sub(pt.created).Seconds()
 	}
+	// The sale's launches: from the moment the baseline's cooldowns
+	// passed (and the calendar mode's daemon was redeployed).
+	saleFrom := r.marks["cooldowns passed"]
 	zones := map[string]bool{}
 	for id, at := range r.launches {
-		if baseline.IsZero() || at.Before(baseline) {
+		if saleFrom.IsZero() || at.Before(saleFrom) {
 			continue
 		}
 		if firstLaunch.IsZero() || at.Before(firstLaunch) {
