@@ -112,3 +112,44 @@ func TestSharedHistoryIsNotWrittenThroughByATick(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetPlacer(t *testing.T) {
+	ctx := context.Background()
+	f := fake.NewFleet(clocktesting.NewFakeClock(t0))
+	var asked []int
+	f.Placer = func(req autoscaler.LaunchRequest, n int) []fake.Placement {
+		asked = append(asked, n)
+		if req.OperationID == "short" {
+			return []fake.Placement{{Zone: "z1", Market: autoscaler.MarketOnDemand, InstanceType: "c5.large"}}
+		}
+		out := make([]fake.Placement, n)
+		for i := range out {
+			out[i] = fake.Placement{Zone: "z2", Market: autoscaler.MarketSpot, InstanceType: "t3a.medium"}
+		}
+		return out
+	}
+	got, err := f.Launch(ctx, autoscaler.LaunchRequest{OperationID: "ok", Count: 2})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("launch: %v, %d instances", err, len(got))
+	}
+	for _, in := range got {
+		if in.Zone != "z2" || in.Market != autoscaler.MarketSpot || in.InstanceType != "t3a.medium" {
+			t.Errorf("instance not where the Placer put it: %+v", in)
+		}
+	}
+	// Again: nothing is missing, the Placer is not asked.
+	if _, err := f.Launch(ctx, autoscaler.LaunchRequest{OperationID: "ok", Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = f.Launch(ctx, autoscaler.LaunchRequest{OperationID: "short", Count: 3})
+	if !errors.Is(err, autoscaler.ErrInsufficientCapacity) || len(got) != 1 || got[0].InstanceType != "c5.large" {
+		t.Fatalf("a Placer short of capacity: %v, %+v", err, got)
+	}
+	if fmt.Sprint(asked) != "[2 3]" {
+		t.Errorf("Placer asked for %v, want [2 3]", asked)
+	}
+	lives := f.Lifetimes()
+	if len(lives) != 3 || lives[2].InstanceType != "c5.large" || lives[2].Zone != "z1" || lives[2].Market != autoscaler.MarketOnDemand {
+		t.Errorf("lifetimes do not carry the pool: %+v", lives)
+	}
+}

@@ -37,6 +37,15 @@ type Fleet struct {
 	Capacity int
 	// InstanceType is recorded on new instances; default "t3.medium".
 	InstanceType string
+	// Placer, when set, chooses where new instances go instead of Zones,
+	// Market and InstanceType: Launch asks it for n placements, n being
+	// what the operation still misses (after Capacity's limit), and
+	// launches one instance per placement returned; fewer than n means
+	// the pools were short, and Launch returns what it launched with an
+	// error wrapping ErrInsufficientCapacity. It runs with the fleet's
+	// lock held and must not call the Fleet. Nil: today's behaviour.
+	// The simulator's pool model (internal/sim) is one.
+	Placer func(req autoscaler.LaunchRequest, n int) []Placement
 
 	seq        int
 	bootAt     map[string]time.Time
@@ -47,6 +56,14 @@ type Fleet struct {
 	foreign    map[string]bool
 	launched   int
 	killed     int
+}
+
+// Placement is where one new instance goes: its zone, market and
+// instance type (a Fleet's Placer returns them).
+type Placement struct {
+	Zone         string
+	Market       autoscaler.Market
+	InstanceType string
 }
 
 // NewFleet returns an empty fleet with unlimited capacity and no boot delay.
@@ -109,11 +126,14 @@ func (f *Fleet) Reclaim(id string) {
 }
 
 // Lifetime is an instance's billing span: End is zero while it runs.
+// InstanceType and Zone say which pool it was launched in.
 type Lifetime struct {
-	ID     string
-	Market autoscaler.Market
-	Start  time.Time
-	End    time.Time
+	ID           string
+	Market       autoscaler.Market
+	Start        time.Time
+	End          time.Time
+	InstanceType string
+	Zone         string
 }
 
 // Lifetimes returns the billing span of every instance of this cluster.
@@ -123,7 +143,8 @@ func (f *Fleet) Lifetimes() []Lifetime {
 	out := make([]Lifetime, 0, len(f.instances))
 	for id, in := range f.instances {
 		if !f.foreign[id] {
-			out = append(out, Lifetime{ID: id, Market: in.Market, Start: in.LaunchTime, End: f.endedAt[id]})
+			out = append(out, Lifetime{ID: id, Market: in.Market, Start: in.LaunchTime, End: f.endedAt[id],
+				InstanceType: in.InstanceType, Zone: in.Zone})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -242,20 +263,43 @@ func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]aut
 		typ = "t3.medium"
 	}
 	var err error
+	short := func() {
+		err = fmt.Errorf("fake fleet: launched %d of %d: %w", len(mine), req.Count, autoscaler.ErrInsufficientCapacity)
+	}
+	var placed []Placement
+	if f.Placer != nil && len(mine) < req.Count {
+		n := req.Count - len(mine)
+		if f.Capacity >= 0 {
+			n = min(n, f.Capacity)
+		}
+		if n > 0 {
+			placed = f.Placer(req, n)
+		}
+	}
 	for len(mine) < req.Count {
 		if f.Capacity == 0 {
-			err = fmt.Errorf("fake fleet: launched %d of %d: %w", len(mine), req.Count, autoscaler.ErrInsufficientCapacity)
+			short()
 			break
+		}
+		f.seq++
+		zone, mkt, it := zones[f.seq%len(zones)], market, typ
+		if f.Placer != nil {
+			if len(placed) == 0 {
+				f.seq--
+				short()
+				break
+			}
+			zone, mkt, it = placed[0].Zone, placed[0].Market, placed[0].InstanceType
+			placed = placed[1:]
 		}
 		if f.Capacity > 0 {
 			f.Capacity--
 		}
-		f.seq++
 		in := &autoscaler.Instance{
 			ID:           fmt.Sprintf("i-%08d", f.seq),
-			Zone:         zones[f.seq%len(zones)],
-			Market:       market,
-			InstanceType: typ,
+			Zone:         zone,
+			Market:       mkt,
+			InstanceType: it,
 			State:        autoscaler.StatePending,
 			LaunchTime:   now,
 			PrivateIP:    fmt.Sprintf("10.0.%d.%d", f.seq/250, f.seq%250+1),

@@ -64,7 +64,12 @@ type options struct {
 	quiet, asJSON                       bool
 	compare                             bool
 	chart                               string
-	progress                            bool // stderr is a terminal
+	// pools names the pool model's fleet (-pools); the shortage
+	// processes of every pool in each market.
+	pools                string
+	spotPerDay, odPerDay float64
+	spotMean, odMean     time.Duration
+	progress             bool // stderr is a terminal
 }
 
 // input is the demand to replay and where it came from.
@@ -98,6 +103,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object (with -compare, an array)")
 	fs.BoolVar(&o.compare, "compare", false, "run the benchmark's policies and modes on the input and print one table")
 	fs.StringVar(&o.chart, "chart", "", "write a PNG chart of demand, capacity and nodes over time to this file")
+	fs.StringVar(&o.pools, "pools", "", "launch from capacity pools (instance type x zone x market) with independent shortages, spot first, on-demand fallback: "+poolNames()+" (compare: every fleet under the shortage flags and a harsher spot market, one table); default: no pool model")
+	fs.Float64Var(&o.spotPerDay, "spot-shortages", sim.DefaultSpotShortage.PerDay, "with -pools: shortages per day of each spot pool")
+	fs.DurationVar(&o.spotMean, "spot-shortage-mean", sim.DefaultSpotShortage.Mean, "with -pools: mean length of a spot pool's shortage")
+	fs.Float64Var(&o.odPerDay, "od-shortages", sim.DefaultOnDemandShortage.PerDay, "with -pools: shortages per day of each on-demand pool")
+	fs.DurationVar(&o.odMean, "od-shortage-mean", sim.DefaultOnDemandShortage.Mean, "with -pools: mean length of an on-demand pool's shortage")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +126,12 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	in, err := loadInput(o)
 	if err != nil {
 		return err
+	}
+	if o.pools == "compare" {
+		if o.compare {
+			return errors.New("-pools compare and -compare are two tables: choose one")
+		}
+		return comparePools(ctx, o, in, out, errOut)
 	}
 	if o.compare {
 		return compare(ctx, o, in, out, errOut)
@@ -155,13 +171,21 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fmt.Fprintf(out, "\nsummary: %s, %s to %s, %s mode, policy %s, %d ticks (simulated in %s)\n",
 		in.name, rep.Start.Format("2006-01-02 15:04"), rep.End.Format("2006-01-02 15:04"), rep.Mode, o.policy, rep.Ticks, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "  policy              %s\n", sim.PolicyAbout(o.policy))
-	fmt.Fprintf(out, "  fleet cost          $%.2f (%s $%.4f/h per node), peak %d nodes\n", rep.CostUSD, cfg.Market, price(cfg), rep.PeakNodes)
+	if cfg.Pools != nil {
+		fmt.Fprintf(out, "  fleet cost          $%.2f (each instance at its pool's price, sim.PoolTypes), peak %d nodes\n", rep.CostUSD, rep.PeakNodes)
+	} else {
+		fmt.Fprintf(out, "  fleet cost          $%.2f (%s $%.4f/h per node), peak %d nodes\n", rep.CostUSD, cfg.Market, price(cfg), rep.PeakNodes)
+	}
 	fmt.Fprintf(out, "  static fleet        $%.2f (%d nodes sized for the peak)\n", rep.StaticCostUSD, rep.StaticNodes)
 	fmt.Fprintf(out, "  oracle              $%.2f (exact nodes each step, no boot time); fleet is %.2fx\n", rep.OracleCostUSD, s.OracleRatio)
 	fmt.Fprintf(out, "  savings             %.1f%% against the static fleet\n", s.SavingsPct)
 	fmt.Fprintf(out, "  unserved demand     %.0f unit-minutes (%.3f%% of %.0f)\n", rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes)
 	fmt.Fprintf(out, "  scale-ups/downs     %d / %d (%d launched, %d terminated)\n", rep.ScaleUps, rep.ScaleDowns, rep.Launched, rep.Terminated)
 	fmt.Fprintf(out, "  time to capacity    p50 %s, p95 %s over %d surges\n", sim.Percentile(rep.TimeToCapacity, 50), sim.Percentile(rep.TimeToCapacity, 95), len(rep.TimeToCapacity))
+	if cfg.Pools != nil {
+		fmt.Fprintf(out, "  pools               %s: %d spot and %d on-demand launched, on-demand %.1f%% of instance-hours, %d pool capacity errors, %d instances no pool had\n",
+			o.pools, rep.SpotLaunched, rep.OnDemandLaunched, rep.OnDemandPct, rep.PoolErrors, rep.Unplaced)
+	}
 	if rep.Interruptions+rep.CapacityFailures+rep.Ghosts > 0 {
 		fmt.Fprintf(out, "  disruptions         %d spot interruptions, %d ticks without launch capacity, %d ghosts\n", rep.Interruptions, rep.CapacityFailures, rep.Ghosts)
 	}
@@ -282,12 +306,20 @@ func simConfigWith(o options, in input, spec sim.PolicySpec, mode sim.Mode) (sim
 	if o.maxNodes > 0 {
 		ac.MaxNodes = o.maxNodes
 	}
-	return sim.Config{
+	cfg := sim.Config{
 		Start: in.start, Step: in.step, Demand: in.demand, PodsPerNode: o.podsPerNode,
 		Mode: mode, Seed: o.seed, Autoscaler: ac, Model: &m,
 		// The defaults, stated here so that reports can print them.
 		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.MarketSpot,
-	}, nil
+	}
+	pools, ok, err := poolsFor(o, o.pools)
+	if err != nil {
+		return sim.Config{}, err
+	}
+	if ok {
+		cfg.Pools = &pools
+	}
+	return cfg, nil
 }
 
 // summary is the JSON form of a run.

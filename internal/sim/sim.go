@@ -99,6 +99,15 @@ type Config struct {
 	OnDemandPrice, SpotPrice float64
 	// Market is the market instances are launched in. Default spot.
 	Market autoscaler.Market
+	// Pools, when set, launches from capacity pools (instance type ×
+	// zone × market) with their own shortages, spot first with an
+	// on-demand fallback, billed at each pool's price (see Pools); Market,
+	// SpotPrice and OnDemandPrice then price only the static fleet and
+	// the oracle. Nil: every launch is in Market at its price, in two
+	// zones, and capacity fails only by Model.LaunchFailureRate (which
+	// applies with Pools too).
+	Pools *Pools
+	pools *Pools
 	// Seed makes the random draws (boot times, interruptions, capacity)
 	// repeatable.
 	Seed uint64
@@ -145,6 +154,17 @@ type Report struct {
 	Interruptions    int
 	CapacityFailures int
 	Ghosts, Drains   int
+	// With Config.Pools: PoolErrors counts the capacity errors of the
+	// pools the launches tried (each then avoided for AvoidFor);
+	// SpotLaunched and OnDemandLaunched the instances placed in each
+	// market (the initial fleet not counted); Unplaced the instances
+	// asked for that no pool had. OnDemandPct is the on-demand share of
+	// the instance-hours, in percent (0 without Pools unless Market is
+	// on-demand).
+	PoolErrors                     int
+	SpotLaunched, OnDemandLaunched int
+	Unplaced                       int
+	OnDemandPct                    float64
 	// PeakNodes is the most Ready nodes at once; NodeSeconds the
 	// integral of active instances over time.
 	PeakNodes   int
@@ -238,6 +258,12 @@ func (c *Config) defaults() error {
 	if c.Market != autoscaler.MarketSpot && c.Market != autoscaler.MarketOnDemand {
 		bad("Market must be %q or %q, got %q", autoscaler.MarketSpot, autoscaler.MarketOnDemand, c.Market)
 	}
+	if c.Pools != nil {
+		p := *c.Pools
+		p.Types, p.Zones = slices.Clone(p.Types), slices.Clone(p.Zones)
+		c.pools = &p
+		errs = append(errs, p.check()...)
+	}
 	if c.InitialNodes < 0 {
 		bad("InitialNodes must be 0 or more, got %d", c.InitialNodes)
 	}
@@ -317,6 +343,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 	}
 	initial = false
+	var pools *poolRun
+	if cfg.pools != nil {
+		pools = newPoolRun(cfg.pools, cfg.Seed, cfg.Start, clk.Now)
+		ff.Placer = pools.place
+	}
 	clk.SetTime(cfg.Start)
 	if err := m.refresh(ctx); err != nil {
 		return Report{}, err
@@ -421,7 +452,21 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		drained = m.world.drained
 		rep.Ghosts, rep.Drains = len(m.world.ghost), len(drained)
 	}
-	rep.CostUSD = cost(ff.Lifetimes(), cfg.Start, end, cfg.price(), drained, mdl.DrainTime)
+	priceOf := func(fake.Lifetime) float64 { return cfg.price() }
+	if pools != nil {
+		priceOf = func(l fake.Lifetime) float64 { return pools.price(l, cfg.price()) }
+		rep.PoolErrors, rep.SpotLaunched, rep.OnDemandLaunched, rep.Unplaced = pools.errors, pools.spotPlaced, pools.odPlaced, pools.unplaced
+	}
+	var odSecs, allSecs float64
+	rep.CostUSD = costBy(ff.Lifetimes(), cfg.Start, end, priceOf, drained, mdl.DrainTime, func(l fake.Lifetime, secs float64) {
+		allSecs += secs
+		if l.Market == autoscaler.MarketOnDemand {
+			odSecs += secs
+		}
+	})
+	if allSecs > 0 {
+		rep.OnDemandPct = 100 * odSecs / allSecs
+	}
 	rep.Launched, rep.Terminated = ff.Counts()
 	rep.Launched -= init
 	rep.StaticNodes = StaticNodes(cfg)
@@ -643,7 +688,13 @@ func (m *model) snapshot(ctx context.Context) (autoscaler.Snapshot, error) {
 // instance drained (drained: instance id to drain time) is billed drain
 // more, to the drain's end.
 func cost(lives []fake.Lifetime, start, end time.Time, price float64, drained map[string]time.Time, drain time.Duration) float64 {
-	secs := 0.0
+	return costBy(lives, start, end, func(fake.Lifetime) float64 { return price }, drained, drain, nil)
+}
+
+// costBy is cost with each instance at its own hourly price; seen, when
+// set, gets every instance's billed seconds.
+func costBy(lives []fake.Lifetime, start, end time.Time, price func(fake.Lifetime) float64, drained map[string]time.Time, drain time.Duration, seen func(fake.Lifetime, float64)) float64 {
+	usd := 0.0
 	for _, l := range lives {
 		stop := l.End
 		if at, ok := drained[l.ID]; ok && !stop.IsZero() {
@@ -656,9 +707,13 @@ func cost(lives []fake.Lifetime, start, end time.Time, price float64, drained ma
 		if from.Before(start) {
 			from = start
 		}
-		secs += math.Max(stop.Sub(from).Seconds(), 60)
+		secs := math.Max(stop.Sub(from).Seconds(), 60)
+		usd += secs / 3600 * price(l)
+		if seen != nil {
+			seen(l, secs)
+		}
 	}
-	return secs / 3600 * price
+	return usd
 }
 
 func maxTime(a, b time.Time) time.Time {
