@@ -47,21 +47,32 @@ func poolsFor(o options, name string) (sim.Pools, bool, error) {
 	return sim.Pools{}, false, fmt.Errorf("-pools must be one of %s, got %q", poolNames(), name)
 }
 
-// comparePools runs -policy in -mode with every fleet of poolFleets, under
-// the shortage flags' processes and under the harsher spot process
-// (sim.HarshSpotShortage), and prints a Markdown table.
+// comparePools runs -policy in -mode with every fleet of poolFleets under
+// four shortage settings (none, to show what the price table alone does;
+// the shortage flags' processes; a harsher spot market,
+// sim.HarshSpotShortage; and that with on-demand as short as default
+// spot) and prints a Markdown table.
 func comparePools(ctx context.Context, o options, in input, out, errOut io.Writer) error {
+	flagOD := sim.Shortage{PerDay: o.odPerDay, Mean: o.odMean}
 	shortages := []struct {
-		name string
-		spot sim.Shortage
+		name     string
+		spot, od sim.Shortage
 	}{
-		{"default", sim.Shortage{PerDay: o.spotPerDay, Mean: o.spotMean}},
-		{"harsh", sim.HarshSpotShortage},
+		{"none", sim.Shortage{}, sim.Shortage{}},
+		{"default", sim.Shortage{PerDay: o.spotPerDay, Mean: o.spotMean}, flagOD},
+		{"harsh spot", sim.HarshSpotShortage, flagOD},
+		{"harsh spot, short on-demand", sim.HarshSpotShortage, sim.Shortage{PerDay: o.spotPerDay, Mean: o.spotMean}},
+	}
+	short := func(s sim.Shortage) string {
+		if s.PerDay == 0 {
+			return "never"
+		}
+		return fmt.Sprintf("%.3g/day × %s (%.1f%%)", s.PerDay, s.Mean, 100*s.ShortFraction())
 	}
 	fmt.Fprintf(out, "%s, %s to %s, policy %s, %s mode, seed %d\n\n", in.name, in.start.Format("2006-01-02"),
 		in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02"), o.policy, o.mode, o.seed)
-	fmt.Fprintln(out, "| spot shortages | fleet | cost | unserved (unit-min) | unserved % | on-demand share | pool capacity errors | instances no pool had | ticks short of capacity | launched (spot / on-demand) |")
-	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| shortages | spot pool short | on-demand pool short | fleet | cost | unserved (unit-min) | unserved % | on-demand share | pool capacity errors | instances no pool had | ticks short of capacity | launched (spot / on-demand) |")
+	fmt.Fprintln(out, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sh := range shortages {
 		for _, f := range poolFleets {
 			o := o
@@ -70,7 +81,7 @@ func comparePools(ctx context.Context, o options, in input, out, errOut io.Write
 			if err != nil {
 				return err
 			}
-			cfg.Pools.Spot = sh.spot
+			cfg.Pools.Spot, cfg.Pools.OnDemand = sh.spot, sh.od
 			if o.progress {
 				cfg.OnProgress = progressBar(errOut, sh.name+" "+f.name)
 			}
@@ -78,14 +89,12 @@ func comparePools(ctx context.Context, o options, in input, out, errOut io.Write
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", sh.name, f.name, err)
 			}
-			fmt.Fprintf(out, "| %s: %.3g a day, mean %s (short %.1f%%) | %s | $%.2f | %.0f | %.3f%% | %.1f%% | %d | %d | %d | %d / %d |\n",
-				sh.name, sh.spot.PerDay, sh.spot.Mean, 100*sh.spot.ShortFraction(), f.about, rep.CostUSD, rep.UnservedPodMinutes, rep.UnservedPct(),
+			fmt.Fprintf(out, "| %s | %s | %s | %s | $%.2f | %.0f | %.3f%% | %.1f%% | %d | %d | %d | %d / %d |\n",
+				sh.name, short(sh.spot), short(sh.od), f.about, rep.CostUSD, rep.UnservedPodMinutes, rep.UnservedPct(),
 				rep.OnDemandPct, rep.PoolErrors, rep.Unplaced, rep.CapacityFailures, rep.SpotLaunched, rep.OnDemandLaunched)
 		}
 	}
-	od := sim.Shortage{PerDay: o.odPerDay, Mean: o.odMean}
-	fmt.Fprintf(out, "\non-demand shortages in every row: %.3g a day per pool, mean %s (short %.1f%%); a pool that failed is avoided for %s\n",
-		od.PerDay, od.Mean, 100*od.ShortFraction(), sim.DefaultAvoidFor)
+	fmt.Fprintf(out, "\nshortages: per pool, independent, starts a day × mean length (share of the time short); a pool that failed is avoided for %s\n", sim.DefaultAvoidFor)
 	m, err := o.clusterModel()
 	if err != nil {
 		return err
