@@ -14,7 +14,10 @@
 //
 // -compare runs every policy of the benchmark on the same input and prints
 // one table (see docs/benchmarks.md); -chart writes a PNG of demand,
-// capacity and nodes over time.
+// capacity and nodes over time. -pools launches from capacity pools with
+// independent shortages (one type in two zones, or ten types in two or
+// three), and -pools compare prints those fleets side by side (see
+// docs/fleet-diversity.md).
 package main
 
 import (

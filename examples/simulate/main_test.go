@@ -181,3 +181,29 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestPoolsCompareTable(t *testing.T) {
+	path := writeTrace(t)
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-trace", path, "-peak-nodes", "5", "-pools", "compare"}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, f := range poolFleets {
+		if n := strings.Count(s, "| "+f.about+" |"); n != 4 {
+			t.Errorf("%s: %d rows, want one per shortage setting (4):\n%s", f.name, n, s)
+		}
+	}
+	var one bytes.Buffer
+	if err := run(context.Background(), []string{"-trace", path, "-peak-nodes", "5", "-pools", "diversified-2z", "-quiet"}, &one, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(one.String(), "pools               diversified-2z:") {
+		t.Errorf("a -pools run's summary lacks its pools line:\n%s", one.String())
+	}
+	for _, args := range [][]string{{"-pools", "many"}, {"-pools", "compare", "-compare"}, {"-pools", "one-type", "-spot-shortages", "1", "-spot-shortage-mean", "0s"}} {
+		if err := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}, false); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}

@@ -18,7 +18,9 @@
 // capacity now and then; a scale-down drains the node (its pods are
 // unserved until they run elsewhere) and bills it DrainTime more. Billing
 // is per second with a 60-second minimum per instance. IdealModel is the
-// old model without lags, for comparison.
+// old model without lags, for comparison. Config.Pools adds capacity
+// pools (instance type × zone × market) with independent shortages, drawn
+// from as EC2 Fleet's price-capacity-optimized strategy does (Pools).
 package sim
 
 import (
