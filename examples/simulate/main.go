@@ -72,6 +72,7 @@ type options struct {
 	pools                string
 	spotPerDay, odPerDay float64
 	spotMean, odMean     time.Duration
+	seeds                int
 	progress             bool // stderr is a terminal
 }
 
@@ -111,6 +112,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.DurationVar(&o.spotMean, "spot-shortage-mean", sim.DefaultSpotShortage.Mean, "with -pools: mean length of a spot pool's shortage")
 	fs.Float64Var(&o.odPerDay, "od-shortages", sim.DefaultOnDemandShortage.PerDay, "with -pools: shortages per day of each on-demand pool")
 	fs.DurationVar(&o.odMean, "od-shortage-mean", sim.DefaultOnDemandShortage.Mean, "with -pools: mean length of an on-demand pool's shortage")
+	fs.IntVar(&o.seeds, "seeds", 1, "with -pools compare: runs per row (seeds -seed, -seed+1, ...), the row their mean")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -51,7 +52,8 @@ func poolsFor(o options, name string) (sim.Pools, bool, error) {
 // four shortage settings (none, to show what the price table alone does;
 // the shortage flags' processes; a harsher spot market,
 // sim.HarshSpotShortage; and that with on-demand as short as default
-// spot) and prints a Markdown table.
+// spot) and prints a Markdown table; with -seeds n each row is the mean
+// of n runs (seeds -seed to -seed+n-1), with the cost's range.
 func comparePools(ctx context.Context, o options, in input, out, errOut io.Writer) error {
 	flagOD := sim.Shortage{PerDay: o.odPerDay, Mean: o.odMean}
 	shortages := []struct {
@@ -69,29 +71,51 @@ func comparePools(ctx context.Context, o options, in input, out, errOut io.Write
 		}
 		return fmt.Sprintf("%.3g/day × %s (%.1f%%)", s.PerDay, s.Mean, 100*s.ShortFraction())
 	}
-	fmt.Fprintf(out, "%s, %s to %s, policy %s, %s mode, seed %d\n\n", in.name, in.start.Format("2006-01-02"),
-		in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02"), o.policy, o.mode, o.seed)
-	fmt.Fprintln(out, "| shortages | spot pool short | on-demand pool short | fleet | cost | unserved (unit-min) | unserved % | on-demand share | pool capacity errors | instances no pool had | ticks short of capacity | launched (spot / on-demand) |")
+	seeds := max(o.seeds, 1)
+	fmt.Fprintf(out, "%s, %s to %s, policy %s, %s mode, seeds %d to %d (each row the mean of %d runs)\n\n", in.name, in.start.Format("2006-01-02"),
+		in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02"), o.policy, o.mode, o.seed, o.seed+uint64(seeds)-1, seeds)
+	fmt.Fprintln(out, "| shortages | spot pool short | on-demand pool short | fleet | cost (range) | unserved (unit-min) | unserved % | on-demand share | pool capacity errors | instances no pool had | ticks short of capacity | launched (spot / on-demand) |")
 	fmt.Fprintln(out, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sh := range shortages {
 		for _, f := range poolFleets {
-			o := o
-			o.pools = f.name
-			cfg, err := simConfig(o, in, o.policy, sim.Mode(o.mode))
-			if err != nil {
-				return err
+			var sum sim.Report
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for i := range seeds {
+				o := o
+				o.pools = f.name
+				o.seed += uint64(i)
+				cfg, err := simConfig(o, in, o.policy, sim.Mode(o.mode))
+				if err != nil {
+					return err
+				}
+				cfg.Pools.Spot, cfg.Pools.OnDemand = sh.spot, sh.od
+				if o.progress {
+					cfg.OnProgress = progressBar(errOut, fmt.Sprintf("%s %s seed %d", sh.name, f.name, o.seed))
+				}
+				rep, err := sim.Run(ctx, cfg)
+				if err != nil {
+					return fmt.Errorf("%s %s seed %d: %w", sh.name, f.name, o.seed, err)
+				}
+				lo, hi = math.Min(lo, rep.CostUSD), math.Max(hi, rep.CostUSD)
+				sum.CostUSD += rep.CostUSD
+				sum.UnservedPodMinutes += rep.UnservedPodMinutes
+				sum.DemandPodMinutes += rep.DemandPodMinutes
+				sum.OnDemandPct += rep.OnDemandPct
+				sum.PoolErrors += rep.PoolErrors
+				sum.Unplaced += rep.Unplaced
+				sum.CapacityFailures += rep.CapacityFailures
+				sum.SpotLaunched += rep.SpotLaunched
+				sum.OnDemandLaunched += rep.OnDemandLaunched
 			}
-			cfg.Pools.Spot, cfg.Pools.OnDemand = sh.spot, sh.od
-			if o.progress {
-				cfg.OnProgress = progressBar(errOut, sh.name+" "+f.name)
+			n := float64(seeds)
+			cost := fmt.Sprintf("$%.2f", sum.CostUSD/n)
+			if seeds > 1 {
+				cost += fmt.Sprintf(" ($%.2f-%.2f)", lo, hi)
 			}
-			rep, err := sim.Run(ctx, cfg)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", sh.name, f.name, err)
-			}
-			fmt.Fprintf(out, "| %s | %s | %s | %s | $%.2f | %.0f | %.3f%% | %.1f%% | %d | %d | %d | %d / %d |\n",
-				sh.name, short(sh.spot), short(sh.od), f.about, rep.CostUSD, rep.UnservedPodMinutes, rep.UnservedPct(),
-				rep.OnDemandPct, rep.PoolErrors, rep.Unplaced, rep.CapacityFailures, rep.SpotLaunched, rep.OnDemandLaunched)
+			fmt.Fprintf(out, "| %s | %s | %s | %s | %s | %.0f | %.3f%% | %.1f%% | %.0f | %.0f | %.0f | %.0f / %.0f |\n",
+				sh.name, short(sh.spot), short(sh.od), f.about, cost, sum.UnservedPodMinutes/n, sum.UnservedPct(),
+				sum.OnDemandPct/n, float64(sum.PoolErrors)/n, float64(sum.Unplaced)/n, float64(sum.CapacityFailures)/n,
+				float64(sum.SpotLaunched)/n, float64(sum.OnDemandLaunched)/n)
 		}
 	}
 	fmt.Fprintf(out, "\nshortages: per pool, independent, starts a day × mean length (share of the time short); a pool that failed is avoided for %s\n", sim.DefaultAvoidFor)
