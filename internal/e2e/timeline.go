@@ -283,6 +283,11 @@ func (r *Recorder) sampleKubeLocked(now time.Time, dt float64, pods []corev1.Pod
 		if nodeReady(n) {
 			workers++
 		}
+		// Karpenter's kwok nodes carry their zone; their hostname is
+		// their NodeClaim's name.
+		if z, claim := n.Labels[corev1.LabelTopologyZone], n.Labels[corev1.LabelHostname]; z != "" && r.dyn != nil {
+			r.zones[claim] = z
+		}
 	}
 	for name, nt := range r.nodes {
 		if !seenNodes[name] && nt.gone.IsZero() {
