@@ -12,7 +12,8 @@
 #
 # The traces are read from $NODEFLEET_TRACES, else ../shared/traces beside
 # the repository; they are never copied into it (scripts/fetch-traces.sh
-# downloads them). BENCH_MODEL=ideal runs the old model without lags.
+# downloads them). BENCH_MODEL=ideal runs the old model without lags;
+# BENCH_POOLS=1 adds the fleet-diversity tables of docs/fleet-diversity.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRACES=${NODEFLEET_TRACES:-../shared/traces}
@@ -46,6 +47,20 @@ echo
 "$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/nab_twitter_volume_GOOG.csv" -peak-nodes 20 $(frontier goog)
 echo
 echo "(the simulations took $(( $(date +%s) - began )) s)"
+if [ "${BENCH_POOLS:-0}" = 1 ]; then
+	# The fleet-diversity comparison of docs/fleet-diversity.md (about 8
+	# more minutes on 2 cores): one type in two zones against ten types,
+	# under independent pool shortages, 5 seeds a row.
+	began=$(date +%s)
+	echo
+	echo "## Fleet diversity (docs/fleet-diversity.md)"
+	echo
+	"$bin/simulate" -pools compare -seeds 5 -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20
+	echo
+	"$bin/simulate" -pools compare -seeds 5 -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20
+	echo
+	echo "(the pool comparisons took $(( $(date +%s) - began )) s)"
+fi
 echo
 echo "## One tick on the in-memory parts"
 echo
