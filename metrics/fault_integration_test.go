@@ -1,9 +1,11 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -46,7 +48,16 @@ func (f *promFault) RoundTrip(r *http.Request) (*http.Response, error) {
 			Header: http.Header{"Content-Type": []string{"application/json"}}, Request: r,
 			Body: io.NopCloser(strings.NewReader(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]},{"oops`))}, nil
 	case "partial":
-		if err := r.ParseForm(); err == nil && strings.Contains(r.Form.Get("query"), partial) {
+		// Read the form from a copy of the body: ParseForm consumes it,
+		// and the request goes on to the real server.
+		var body []byte
+		if r.Body != nil {
+			body, _ = io.ReadAll(r.Body)
+			r.Body.Close()
+		}
+		form, _ := url.ParseQuery(string(body))
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		if q := r.URL.Query().Get("query") + form.Get("query"); strings.Contains(q, partial) {
 			return &http.Response{StatusCode: 503, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 				Header: http.Header{"Content-Type": []string{"application/json"}}, Request: r,
 				Body: io.NopCloser(strings.NewReader(`{"status":"error","errorType":"unavailable","error":"injected"}`))}, nil

@@ -162,6 +162,7 @@ func TestDefaultQueries(t *testing.T) {
 	}
 	want := map[string]string{
 		autoscaler.MetricCPU:         `(1 - sum(rate(node_cpu_seconds_total{mode="idle",role!="server"}[2m])) / sum(rate(node_cpu_seconds_total{role!="server"}[2m]))) * 100`,
+		"cpu_nodes":                  `count(count by (instance) (rate(node_cpu_seconds_total{mode="idle",role!="server"}[2m])))`,
 		autoscaler.MetricMemory:      `(1 - avg(node_memory_MemAvailable_bytes{role!="server"} / node_memory_MemTotal_bytes{role!="server"})) * 100`,
 		autoscaler.MetricPendingPods: `sum(kube_pod_status_phase{phase="Pending"})`,
 		"queue":                      "sum(queue_depth)",

@@ -32,6 +32,6 @@ func ExampleClient() {
 	_, err = prometheusconfig.Client(hc)
 	fmt.Println(err)
 	// Output:
-	// 4 queries
+	// 5 queries
 	// prometheus http client config: at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured
 }
