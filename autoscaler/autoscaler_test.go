@@ -524,10 +524,10 @@ func TestScaleDownDrainsAndRemovesTheBestVictim(t *testing.T) {
 	add("i-spot-new", autoscaler.MarketSpot, 2*time.Hour, 2, "")
 	add("i-spot-blocked", autoscaler.MarketSpot, time.Hour, 0, "pod web-0 has safe-to-evict=false")
 	res := e.tick(t)
-	if res.Outcome != autoscaler.OutcomeScaledDown || res.Victim != "n-i-spot-new" {
-		t.Fatalf("got %v victim %q, want n-i-spot-new", res, res.Victim)
+	if res.Outcome != autoscaler.OutcomeScaledDown || res.Victim != "n-i-od" {
+		t.Fatalf("got %v victim %q, want n-i-od", res, res.Victim)
 	}
-	want := []string{"Cordon(n-i-spot-new)", "Drain(n-i-spot-new)", "DeleteNode(n-i-spot-new)"}
+	want := []string{"Cordon(n-i-od)", "Drain(n-i-od)", "DeleteNode(n-i-od)"}
 	var got []string
 	for _, c := range e.nodes.Calls() {
 		if c.Method != fake.ListNodes {
@@ -537,7 +537,7 @@ func TestScaleDownDrainsAndRemovesTheBestVictim(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("node calls (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(res.VictimReason, "spot") {
+	if !strings.Contains(res.VictimReason, "on-demand instance i-od, 0 pods to move") {
 		t.Errorf("victim reason %q", res.VictimReason)
 	}
 }

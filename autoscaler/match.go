@@ -101,9 +101,10 @@ type Candidate struct {
 // node is Ready, schedulable (a node someone else cordoned is theirs: it is
 // neither chosen nor, after a failed drain, uncordoned), not blocked
 // (Node.ScaleDownBlocker empty) and its instance has no interruption
-// notice. The order: spot before on-demand, fewer pods first, then the
-// lower move cost, then the newest instance, then the instance id (so the
-// choice is deterministic).
+// notice. The order: fewer pods first; among as many pods, on-demand
+// before spot (the dearer per unit of what it frees); then the lower move
+// cost, then the newest instance, then the instance id (so the choice is
+// deterministic).
 func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
 	var ok []Candidate
 	for _, c := range cands {
@@ -113,11 +114,14 @@ func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
 	}
 	sort.SliceStable(ok, func(i, j int) bool {
 		a, b := ok[i], ok[j]
-		if (a.Instance.Market == MarketSpot) != (b.Instance.Market == MarketSpot) {
-			return a.Instance.Market == MarketSpot
-		}
 		if a.Node.Pods != b.Node.Pods {
 			return a.Node.Pods < b.Node.Pods
+		}
+		if (a.Instance.Market == MarketOnDemand) != (b.Instance.Market == MarketOnDemand) {
+			// The dearer per unit of what it frees goes first: an
+			// on-demand node (about three times spot's price), such as
+			// one launched when every spot pool was short.
+			return a.Instance.Market == MarketOnDemand
 		}
 		if a.Node.MoveCost != b.Node.MoveCost {
 			return a.Node.MoveCost < b.Node.MoveCost

@@ -79,7 +79,7 @@ func TestChooseVictims(t *testing.T) {
 	for _, v := range got {
 		ids = append(ids, v.Instance.ID)
 	}
-	if diff := cmp.Diff([]string{"spot-1-cheap", "spot-1-new", "spot-1-old", "spot-5", "od-empty"}, ids); diff != "" {
+	if diff := cmp.Diff([]string{"od-empty", "spot-1-cheap", "spot-1-new", "spot-1-old", "spot-5"}, ids); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 	if len(reasons) != 5 || reasons[0] == "" {

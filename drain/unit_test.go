@@ -183,7 +183,7 @@ func TestListNodes(t *testing.T) {
 
 // TestVictimInputs feeds ListNodes into the core's matching and victim
 // choice: the node whose pods cannot all move is never chosen, and among
-// the others spot goes first, then fewer pods.
+// the others fewer pods go first (on-demand before spot among as many).
 func TestVictimInputs(t *testing.T) {
 	objs := []runtime.Object{
 		node("ip-10-0-0-1", withLabel(autoscaler.LabelInstanceID, "i-1")), // on-demand, empty
@@ -218,7 +218,7 @@ func TestVictimInputs(t *testing.T) {
 	for _, v := range victims {
 		order = append(order, v.Node.Name)
 	}
-	if diff := cmp.Diff([]string{"ip-10-0-0-3", "ip-10-0-0-2", "ip-10-0-0-1"}, order); diff != "" {
+	if diff := cmp.Diff([]string{"ip-10-0-0-1", "ip-10-0-0-3", "ip-10-0-0-2"}, order); diff != "" {
 		t.Errorf("victim order (-want +got):\n%s", diff)
 	}
 }
