@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // Drain cordons the node (if it is not already), evicts its pods and waits
@@ -56,7 +57,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 		}
 	}
 
-	pods, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+	pods, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", name).String()
 		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {

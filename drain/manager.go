@@ -155,7 +155,7 @@ func New(cfg Config) (*Manager, error) {
 // covered by a PodDisruptionBudget that allows no disruption now.
 func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	c := m.cfg.Client
-	nodes, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+	nodes, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
 		o.LabelSelector = m.selector.String()
 		l, err := c.ListNodes(ctx, o)
 		if err != nil {
@@ -176,7 +176,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
 	).String()
-	pods, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+	pods, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = live
 		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
@@ -187,7 +187,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
-	pdbs, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]policyv1.PodDisruptionBudget, string, error) {
+	pdbs, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]policyv1.PodDisruptionBudget, string, error) {
 		l, err := c.ListPodDisruptionBudgets(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
@@ -367,19 +367,5 @@ func (m *Manager) DeleteNode(ctx context.Context, name string) error {
 	return nil
 }
 
-// listAll pages through a list call (500 items a page).
-func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) ([]T, string, error)) ([]T, error) {
-	var all []T
-	opts := metav1.ListOptions{Limit: 500}
-	for {
-		items, cont, err := list(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if cont == "" {
-			return all, nil
-		}
-		opts.Continue = cont
-	}
-}
+// pageSize is the items asked for per list call.
+const pageSize = 500

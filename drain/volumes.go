@@ -28,7 +28,7 @@ func (v *volumes) load(ctx context.Context) error {
 	if v.loaded {
 		return nil
 	}
-	claims, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolumeClaim, string, error) {
+	claims, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolumeClaim, string, error) {
 		l, err := v.client.ListPersistentVolumeClaims(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
@@ -38,7 +38,7 @@ func (v *volumes) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list persistent volume claims: %w", err)
 	}
-	pvs, err := listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolume, string, error) {
+	pvs, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolume, string, error) {
 		l, err := v.client.ListPersistentVolumes(ctx, o)
 		if err != nil {
 			return nil, "", err

@@ -253,7 +253,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
 	defer cancel()
 	c := k.cfg.Client
-	nodes, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+	nodes, err := kube.All(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
 		l, err := c.ListNodes(ctx, o)
 		if err != nil {
 			return nil, "", err
@@ -267,7 +267,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
 	).String()
-	pods, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+	pods, err := kube.All(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = live
 		l, err := c.ListPods(ctx, k.cfg.Namespace, o)
 		if err != nil {
@@ -278,7 +278,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	if err != nil {
 		return nil, 0, fmt.Errorf("list pods: %w", err)
 	}
-	dss, err := pages(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
+	dss, err := kube.All(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
 		l, err := c.ListDaemonSets(ctx, k.cfg.Namespace, o)
 		if err != nil {
 			return nil, "", err
@@ -538,23 +538,6 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-// pages runs a paginated list call to the end.
-func pages[T any](ctx context.Context, size int64, list func(context.Context, metav1.ListOptions) ([]T, string, error)) ([]T, error) {
-	var all []T
-	opts := metav1.ListOptions{Limit: size}
-	for {
-		items, cont, err := list(ctx, opts)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-		if cont == "" {
-			return all, nil
-		}
-		opts.Continue = cont
-	}
 }
 
 // OverrideScheduler returns a MetricSource that collects from src and from
