@@ -99,6 +99,20 @@ type Node struct {
 	// (it carries LabelInstanceID or LabelCluster). Only managed nodes are
 	// ever deleted as orphans.
 	Managed bool
+	// Cluster is the value of the node's LabelCluster label, empty when
+	// it has none. A node is this fleet's only when it equals the
+	// cluster's id.
+	Cluster string
+	// Zone is the node's availability zone (its
+	// topology.kubernetes.io/zone label), empty when unknown.
+	Zone string
+	// LocalData names the node-local data the node holds, one entry each
+	// (a PersistentVolume pinned to the node by its node affinity, such
+	// as local-path's and local PVs; a pod's hostPath volume), whatever
+	// the state of the pods using it (Terminating included). A node with
+	// any is never removed, by scale-down or by repair: the data would
+	// be lost.
+	LocalData []string
 }
 
 // Labels and annotations node-fleet reads on Nodes.

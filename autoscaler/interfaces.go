@@ -99,6 +99,14 @@ type LaunchRequest struct {
 	// DaemonSet pods' (from the scheduler's view). A provider that can
 	// choose among instance types launches only types that offer it.
 	Fit Resources
+	// Zones, when not empty, are the only availability zones the launch
+	// may use (a pending pod it is for can run only there).
+	Zones []string
+	// ZoneCounts are the fleet's workers per availability zone as the
+	// planner counted them (Ready and booting); the provider spreads the
+	// launch over the zones so that the counts stay level (water-filling:
+	// each new instance goes to the zone with the fewest).
+	ZoneCounts map[string]int
 }
 
 // FleetProvider owns the machines. It sees and touches only the instances

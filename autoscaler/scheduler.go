@@ -104,6 +104,11 @@ type PendingPod struct {
 	// neither packed onto new workers nor Placeable, but counts in
 	// Demand.
 	Nominated string
+	// Zones, when not empty, are the only availability zones where a new
+	// worker would let the pod run (a topology.kubernetes.io/zone
+	// nodeSelector or required node affinity, a claim bound to a zonal
+	// volume, a zone spread constraint with DoNotSchedule).
+	Zones []string
 }
 
 // Key returns "namespace/name".
