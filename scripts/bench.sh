@@ -2,7 +2,7 @@
 # The cost benchmark (make bench): replays the shared real traces through
 # the shipped policies (threshold, reactive, predictive at the programs'
 # defaults, lambda and daemon mode) plus a static fleet and the oracle,
-# with the simulator's real-cluster model (internal/sim.DefaultModel,
+# with the simulator's real-cluster model (sim.DefaultModel,
 # printed with every table), and prints one table per trace, the
 # predictive policy's forecast error against the naive forecast, and a
 # sweep of each policy's main setting whose cost-against-unserved chart is

@@ -10,6 +10,6 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1"; }
 # Targets (add yours below).
 fuzz ./metrics/ FuzzResponse
 fuzz ./config/ FuzzLoad
-fuzz ./internal/sim/ FuzzParseTrace
+fuzz ./sim/ FuzzParseTrace
 fuzz ./run/lambda/ FuzzHandle
 fuzz ./state/ FuzzLoadCorruptedItem

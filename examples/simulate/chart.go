@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/node-fleet/node-fleet/internal/sim"
+	"github.com/node-fleet/node-fleet/sim"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
-	"github.com/node-fleet/node-fleet/internal/sim"
+	"github.com/node-fleet/node-fleet/sim"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"

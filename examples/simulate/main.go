@@ -34,7 +34,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
-	"github.com/node-fleet/node-fleet/internal/sim"
+	"github.com/node-fleet/node-fleet/sim"
 	"golang.org/x/term"
 )
 
@@ -101,7 +101,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.Uint64Var(&o.seed, "seed", 1, "seed for the random draws (boot times, interruptions, capacity)")
 	fs.Float64Var(&o.interruptions, "interruptions", sim.DefaultModel().InterruptionRate, "spot interruption notices per instance-hour (2-minute notice); the ideal model's default is 0")
 	fs.Float64Var(&o.launchFailures, "launch-failures", sim.DefaultModel().LaunchFailureRate, "chance (0-1) that a tick finds no launch capacity; the ideal model's default is 0")
-	fs.StringVar(&o.model, "model", "real", "the cluster model: real (a real cluster's lags, internal/sim.DefaultModel) or ideal (the old model without lags)")
+	fs.StringVar(&o.model, "model", "real", "the cluster model: real (a real cluster's lags, sim.DefaultModel) or ideal (the old model without lags)")
 	fs.StringVar(&o.frontier, "frontier", "", "with -compare: also sweep each shipped policy's main setting (lambda mode) and write the cost-against-unserved chart to this PNG")
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary")
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object (with -compare, an array)")

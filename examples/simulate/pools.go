@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/node-fleet/node-fleet/internal/sim"
+	"github.com/node-fleet/node-fleet/sim"
 )
 
 // poolFleets are the fleets -pools names: one instance type in two

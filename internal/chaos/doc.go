@@ -40,5 +40,5 @@
 // no launch twice, no node cordoned for ever.
 //
 // internal/chaos uses the autoscaler's public API only; it does not use
-// internal/sim.
+// sim.
 package chaos

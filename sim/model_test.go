@@ -181,7 +181,7 @@ func tracesDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("NODEFLEET_TRACES")
 	if dir == "" {
-		root, err := filepath.Abs("../..") // internal/sim -> repository root
+		root, err := filepath.Abs("..") // sim -> repository root
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/node-fleet/node-fleet/internal/sim"
+	"github.com/node-fleet/node-fleet/sim"
 )
 
 // FuzzParseTrace: any bytes give a trace or an error naming the source;
-// nothing panics. (A new file: internal/sim is used read-only.)
+// nothing panics.
 func FuzzParseTrace(f *testing.F) {
 	f.Add("time,count\n2026-01-01T00:00:00Z,10\n2026-01-01T00:01:00Z,12\n")
 	f.Add("time,count\n2026-01-01T00:00:00Z,10\n2026-01-01T00:00:00Z,12\n")
