@@ -86,14 +86,14 @@ func TestAnInstanceGoneWithinAMinuteIsBilledAMinute(t *testing.T) {
 func TestOracleByHand(t *testing.T) {
 	cfg := baseConfig([]float64{0, 5, 25, 10, 41})
 	// max(2, ceil(d/10)) nodes: 2, 2, 3, 2, 5 = 14 node-minutes.
-	if got, want := OracleCost(cfg), 14.0/60*0.0125; !near(got, want) {
+	if got, want := oracleCost(cfg), 14.0/60*0.0125; !near(got, want) {
 		t.Errorf("oracle %v, want %v", got, want)
 	}
-	if got, want := StaticCost(cfg), 5*5.0/60*0.0125; !near(got, want) {
+	if got, want := staticCost(cfg), 5*5.0/60*0.0125; !near(got, want) {
 		t.Errorf("static %v, want %v", got, want)
 	}
 	cfg.Demand = nil
-	if OracleCost(cfg) != 0 || StaticCost(cfg) != 0 {
+	if oracleCost(cfg) != 0 || staticCost(cfg) != 0 {
 		t.Error("an invalid config has a cost")
 	}
 }

@@ -1,9 +1,14 @@
-// Package sim is the simulator's cluster model: demand (units per step) is
-// served by the pods of a workload running on an in-memory fleet that the
-// real autoscaler.Autoscaler scales, on a fake clock, so that a day or a
-// month of traffic runs in seconds. It measures what the fleet cost, what
-// a static fleet and an oracle would have cost, and how much demand it
-// left unserved.
+// Package sim measures autoscaling policies: it replays a demand series
+// (the built-in day, a measured trace, or your cluster's own history) on a
+// simulated cluster that the real autoscaler.Autoscaler scales, on a fake
+// clock, so that a day or a month of traffic runs in seconds, and reports
+// what the fleet cost, what a static fleet and an oracle would have cost,
+// and how much demand it left unserved.
+//
+// To measure a policy of your own (any autoscaler.Policy), hand it to
+// Measure with a Demand (BuiltinDay, Trace.Demand, History.Demand); see
+// the example. Run takes the whole Config, for the pool model, the ideal
+// model and the callbacks that the simulate command uses.
 //
 // The model (Model, DefaultModel): the demand drives an HPA-like
 // controller that creates pods of a mix of sizes (late: its sync period,
@@ -21,6 +26,10 @@
 // old model without lags, for comparison. Config.Pools adds capacity
 // pools (instance type × zone × market) with independent shortages, drawn
 // from as EC2 Fleet's price-capacity-optimized strategy does (Pools).
+//
+// A demand unit is a PodsPerNode-th (by default a tenth) of a worker's
+// free CPU; a unit-minute is one unit needed for one minute, and the
+// unserved unit-minutes are the demand no serving pod covered.
 package sim
 
 import (
@@ -135,7 +144,7 @@ type Report struct {
 	CostUSD float64
 	// StaticCostUSD is what StaticNodes nodes would have cost;
 	// OracleCostUSD what exactly the nodes needed each step would have
-	// cost (see OracleCost).
+	// cost (see oracleCost).
 	StaticCostUSD float64
 	OracleCostUSD float64
 	StaticNodes   int
@@ -471,9 +480,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	rep.Launched, rep.Terminated = ff.Counts()
 	rep.Launched -= init
-	rep.StaticNodes = StaticNodes(cfg)
-	rep.StaticCostUSD = StaticCost(cfg)
-	rep.OracleCostUSD = OracleCost(cfg)
+	rep.StaticNodes = staticNodes(cfg)
+	rep.StaticCostUSD = staticCost(cfg)
+	rep.OracleCostUSD = oracleCost(cfg)
 	if cfg.OnProgress != nil {
 		cfg.OnProgress(end.Sub(cfg.Start), end.Sub(cfg.Start))
 	}
@@ -725,9 +734,9 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// StaticNodes is the size of a static fleet sized for the demand's peak,
+// staticNodes is the size of a static fleet sized for the demand's peak,
 // never below MinNodes.
-func StaticNodes(cfg Config) int {
+func staticNodes(cfg Config) int {
 	peak := 0.0
 	for _, d := range cfg.Demand {
 		peak = math.Max(peak, d)
@@ -735,23 +744,23 @@ func StaticNodes(cfg Config) int {
 	return max(cfg.Autoscaler.MinNodes, int(math.Ceil(peak/cfg.PodsPerNode)))
 }
 
-// StaticCost is what a static fleet sized for the peak costs over the
+// staticCost is what a static fleet sized for the peak costs over the
 // simulation, in the same market as the simulated fleet; 0 when cfg is
 // invalid.
-func StaticCost(cfg Config) float64 {
+func staticCost(cfg Config) float64 {
 	if err := cfg.defaults(); err != nil {
 		return 0
 	}
 	hours := (time.Duration(len(cfg.Demand)) * cfg.Step).Hours()
-	return float64(StaticNodes(cfg)) * hours * cfg.price()
+	return float64(staticNodes(cfg)) * hours * cfg.price()
 }
 
-// OracleCost is the lower bound: in every step exactly the nodes the
+// oracleCost is the lower bound: in every step exactly the nodes the
 // demand needs when pods pack nodes to 100% (ceil(demand/PodsPerNode)),
 // never fewer than MinNodes, with no boot time, in the same market as the
 // simulated fleet; 0 when cfg is invalid. Steps are at least a minute
 // long, so the 60-second billing minimum never applies.
-func OracleCost(cfg Config) float64 {
+func oracleCost(cfg Config) float64 {
 	if err := cfg.defaults(); err != nil {
 		return 0
 	}

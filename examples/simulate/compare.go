@@ -88,7 +88,7 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		if sweep, err = frontier(ctx, o, in, errOut); err != nil {
 			return err
 		}
-		if err := writeFrontier(o.frontier, in.name, sweep); err != nil {
+		if err := writeFrontier(o.frontier, in.Name, sweep); err != nil {
 			return err
 		}
 	}
@@ -103,8 +103,8 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 	}
 	ac := cfg.Autoscaler
 	fmt.Fprintf(out, "%s, %s to %s (UTC), step %s; the peak needs %d nodes of %g demand units (seed %d).\n\n",
-		in.name, in.start.Format("2006-01-02 15:04"), in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02 15:04"),
-		in.step, rows[0].StaticNodes, o.podsPerNode, o.seed)
+		in.Name, in.Start.Format("2006-01-02 15:04"), in.Start.Add(time.Duration(len(in.Units))*in.Step).Format("2006-01-02 15:04"),
+		in.Step, rows[0].StaticNodes, o.podsPerNode, o.seed)
 	fmt.Fprintf(out, "Model: %s. %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum. "+
 		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, join timeout %s, HistoryLimit %d (predictive %d in lambda mode, %d in daemon mode). "+
 		"Policies as shipped (decision.Shipped, the programs' defaults).\n\n",
@@ -125,7 +125,7 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 	}
 	fmt.Fprintln(out)
 	for _, mode := range []sim.Mode{sim.ModeLambda, sim.ModeDaemon} {
-		p, err := decision.NewPredictive(decision.PredictiveConfig{Calendar: in.calendar})
+		p, err := decision.NewPredictive(decision.PredictiveConfig{Calendar: in.Calendar})
 		if err != nil {
 			return err
 		}
@@ -156,7 +156,7 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 func staticRun(ctx context.Context, base sim.Config, policyRep sim.Report) (summary, error) {
 	cfg := base
 	cfg.OnProgress, cfg.OnResult = nil, nil
-	n := sim.StaticNodes(base)
+	n := policyRep.StaticNodes
 	cfg.InitialNodes = n
 	cfg.Autoscaler.MinNodes, cfg.Autoscaler.MaxNodes = n, max(n, cfg.Autoscaler.MaxNodes)
 	cfg.Autoscaler.Policy = autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
@@ -186,7 +186,7 @@ func frontier(ctx context.Context, o options, in input, errOut io.Writer) ([]swe
 	for _, policy := range decision.ShippedNames() {
 		name, values := sim.MainSetting(policy)
 		for _, v := range values {
-			cfg, err := simConfigWith(o, in, sim.PolicySpec{Name: policy, Calendar: in.calendar, Setting: &v}, sim.ModeLambda)
+			cfg, err := simConfigWith(o, in, sim.PolicySpec{Name: policy, Calendar: in.Calendar, Setting: &v}, sim.ModeLambda)
 			if err != nil {
 				return nil, err
 			}

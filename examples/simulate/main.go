@@ -27,13 +27,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
-	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/sim"
 	"golang.org/x/term"
 )
@@ -76,13 +75,9 @@ type options struct {
 	progress             bool // stderr is a terminal
 }
 
-// input is the demand to replay and where it came from.
+// input is the demand to replay; synthetic when it is the built-in day.
 type input struct {
-	name      string
-	start     time.Time
-	step      time.Duration
-	demand    []float64
-	calendar  []decision.Event
+	sim.Demand
 	synthetic bool
 }
 
@@ -163,7 +158,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	}
 	elapsed := time.Since(began)
 	if o.chart != "" {
-		if err := writeChart(o.chart, fmt.Sprintf("%s: %s, %s mode", in.name, o.policy, o.mode), rep); err != nil {
+		if err := writeChart(o.chart, fmt.Sprintf("%s: %s, %s mode", in.Name, o.policy, o.mode), rep); err != nil {
 			return err
 		}
 	}
@@ -174,7 +169,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 		return enc.Encode(s)
 	}
 	fmt.Fprintf(out, "\nsummary: %s, %s to %s, %s mode, policy %s, %d ticks (simulated in %s)\n",
-		in.name, rep.Start.Format("2006-01-02 15:04"), rep.End.Format("2006-01-02 15:04"), rep.Mode, o.policy, rep.Ticks, elapsed.Round(time.Millisecond))
+		in.Name, rep.Start.Format("2006-01-02 15:04"), rep.End.Format("2006-01-02 15:04"), rep.Mode, o.policy, rep.Ticks, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "  policy              %s\n", sim.PolicyAbout(o.policy))
 	if cfg.Pools != nil {
 		fmt.Fprintf(out, "  fleet cost          $%.2f (each instance at its pool's price, sim.PoolTypes), peak %d nodes\n", rep.CostUSD, rep.PeakNodes)
@@ -218,12 +213,7 @@ func loadInput(o options) (input, error) {
 		if o.from != "" || o.to != "" {
 			return input{}, errors.New("-from and -to select a window of a -trace; the built-in day has none")
 		}
-		day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
-		start, demand := sim.SyntheticDay(day)
-		sale := start.Add(20 * time.Hour)
-		return input{name: "synthetic day", start: start, step: time.Minute, demand: demand, synthetic: true,
-			// The shop knows when its flash sale starts.
-			calendar: []decision.Event{{Name: "flash sale", Start: sale, End: sale.Add(45 * time.Minute), Factor: 3}}}, nil
+		return input{Demand: sim.BuiltinDay(), synthetic: true}, nil
 	}
 	var from, to time.Time
 	var err error
@@ -248,15 +238,12 @@ func loadInput(o options) (input, error) {
 	if err != nil {
 		return input{}, err
 	}
-	pods, err := w.Pods(o.peakNodes, o.podsPerNode)
+	w.Name = filepath.Base(o.trace)
+	d, err := w.Demand(o.peakNodes, o.podsPerNode)
 	if err != nil {
 		return input{}, fmt.Errorf("-peak-nodes/-pods-per-node: %w", err)
 	}
-	name := o.trace
-	if i := strings.LastIndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
-	}
-	return input{name: name, start: w.Start, step: w.Step, demand: pods}, nil
+	return input{Demand: d}, nil
 }
 
 // simConfig builds the simulation of one policy in one mode: the
@@ -266,7 +253,7 @@ func simConfig(o options, in input, policy string, mode sim.Mode) (sim.Config, e
 	if mode != sim.ModeLambda && mode != sim.ModeDaemon {
 		return sim.Config{}, fmt.Errorf("-mode must be lambda or daemon, got %q", mode)
 	}
-	return simConfigWith(o, in, sim.PolicySpec{Name: policy, Calendar: in.calendar}, mode)
+	return simConfigWith(o, in, sim.PolicySpec{Name: policy, Calendar: in.Calendar}, mode)
 }
 
 // model is the cluster model the flags select.
@@ -303,16 +290,12 @@ func simConfigWith(o options, in input, spec sim.PolicySpec, mode sim.Mode) (sim
 	ac := autoscaler.DefaultConfig()
 	ac.Policy = p
 	ac.HistoryLimit = sim.HistoryLimit(policy, mode)
-	peak := 0.0
-	for _, d := range in.demand {
-		peak = math.Max(peak, d)
-	}
-	ac.MaxNodes = max(10, 2*int(math.Ceil(peak/o.podsPerNode)))
+	ac.MaxNodes = sim.DefaultMaxNodes(in.Peak(), o.podsPerNode)
 	if o.maxNodes > 0 {
 		ac.MaxNodes = o.maxNodes
 	}
 	cfg := sim.Config{
-		Start: in.start, Step: in.step, Demand: in.demand, PodsPerNode: o.podsPerNode,
+		Start: in.Start, Step: in.Step, Demand: in.Units, PodsPerNode: o.podsPerNode,
 		Mode: mode, Seed: o.seed, Autoscaler: ac, Model: &m,
 		// The defaults, stated here so that reports can print them.
 		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.MarketSpot,

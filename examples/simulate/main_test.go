@@ -17,7 +17,7 @@ func TestDemoPrintsDecisionsAndSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"scaled_up", "pending pods", "scaled_down", "summary: synthetic day", "fleet cost", "static fleet", "oracle", "unserved demand", "time to capacity"} {
+	for _, want := range []string{"scaled_up", "pending pods", "scaled_down", "summary: built-in day", "fleet cost", "static fleet", "oracle", "unserved demand", "time to capacity"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}

@@ -72,8 +72,8 @@ func comparePools(ctx context.Context, o options, in input, out, errOut io.Write
 		return fmt.Sprintf("%.3g/day × %s (%.1f%%)", s.PerDay, s.Mean, 100*s.ShortFraction())
 	}
 	seeds := max(o.seeds, 1)
-	fmt.Fprintf(out, "%s, %s to %s, policy %s, %s mode, seeds %d to %d (each row the mean of %d runs)\n\n", in.name, in.start.Format("2006-01-02"),
-		in.start.Add(time.Duration(len(in.demand))*in.step).Format("2006-01-02"), o.policy, o.mode, o.seed, o.seed+uint64(seeds)-1, seeds)
+	fmt.Fprintf(out, "%s, %s to %s, policy %s, %s mode, seeds %d to %d (each row the mean of %d runs)\n\n", in.Name, in.Start.Format("2006-01-02"),
+		in.Start.Add(time.Duration(len(in.Units))*in.Step).Format("2006-01-02"), o.policy, o.mode, o.seed, o.seed+uint64(seeds)-1, seeds)
 	fmt.Fprintln(out, "| shortages | spot pool short | on-demand pool short | fleet | cost (range) | unserved (unit-min) | unserved % | on-demand share | pool capacity errors | instances no pool had | ticks short of capacity | launched (spot / on-demand) |")
 	fmt.Fprintln(out, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, sh := range shortages {
