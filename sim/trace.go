@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Trace is a measured load series with a fixed step: Values[i] is the count
@@ -42,7 +44,7 @@ func ParseTime(s string) (time.Time, error) {
 	if t, err := time.ParseInLocation("2006-01-02", s, time.UTC); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("timestamp %q is not of the form 2006-01-02 15:04:05 (or RFC 3339, or a date)", s)
+	return time.Time{}, fmt.Errorf("timestamp %q is not of the form 2006-01-02 15:04:05 (or RFC 3339, or a date)", clip(s))
 }
 
 // LoadTrace reads a CSV trace from path: see ParseTrace.
@@ -71,6 +73,9 @@ func ParseTrace(r io.Reader, name string) (Trace, error) {
 	line := 0
 	for sc.Scan() {
 		line++
+		if raw := sc.Bytes(); bytes.IndexByte(raw, 0) >= 0 || !utf8.Valid(raw) {
+			return tr, fmt.Errorf("%s:%d: binary data; a trace is a text CSV file (a header, then timestamp,count per line)", name, line)
+		}
 		text := strings.TrimSpace(sc.Text())
 		if line == 1 {
 			if text == "" {
@@ -80,7 +85,7 @@ func ParseTrace(r io.Reader, name string) (Trace, error) {
 			// header: refuse it rather than lose the first step.
 			if f := strings.Split(text, ","); len(f) >= 2 {
 				if _, err := strconv.ParseFloat(strings.TrimSpace(f[1]), 64); err == nil {
-					return tr, fmt.Errorf("%s:1: no header line (the first line %q holds data); want a header such as timestamp,value", name, text)
+					return tr, fmt.Errorf("%s:1: no header line (the first line %q holds data); want a header such as timestamp,value", name, clip(text))
 				}
 			}
 			continue
@@ -90,7 +95,7 @@ func ParseTrace(r io.Reader, name string) (Trace, error) {
 		}
 		f := strings.Split(text, ",")
 		if len(f) < 2 {
-			return tr, fmt.Errorf("%s:%d: want timestamp,count, got %q", name, line, text)
+			return tr, fmt.Errorf("%s:%d: want timestamp,count, got %q", name, line, clip(text))
 		}
 		t, err := ParseTime(f[0])
 		if err != nil {
@@ -98,7 +103,7 @@ func ParseTrace(r io.Reader, name string) (Trace, error) {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(f[1]), 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return tr, fmt.Errorf("%s:%d: count %q is not a non-negative number", name, line, strings.TrimSpace(f[1]))
+			return tr, fmt.Errorf("%s:%d: count %q is not a non-negative number", name, line, clip(strings.TrimSpace(f[1])))
 		}
 		if n := len(times); n > 0 && !t.After(times[n-1]) {
 			return tr, fmt.Errorf("%s:%d: timestamp %s does not come after %s (line %d)", name, line, t.Format(time.DateTime), times[n-1].Format(time.DateTime), lines[n-1])
@@ -108,6 +113,9 @@ func ParseTrace(r io.Reader, name string) (Trace, error) {
 		lines = append(lines, line)
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return tr, fmt.Errorf("%s:%d: a line longer than 1 MiB; a trace is a text CSV file (a header, then timestamp,count per line)", name, line+1)
+		}
 		return tr, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	if line == 0 {
@@ -133,6 +141,14 @@ func ParseTrace(r io.Reader, name string) (Trace, error) {
 		tr.Values = append(tr.Values, vals[i])
 	}
 	return tr, nil
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 80 {
+		return string(r[:80]) + "..."
+	}
+	return s
 }
 
 // End is the end of the trace's last step.

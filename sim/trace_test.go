@@ -82,3 +82,24 @@ func TestPodsScaleThePeakToPeakNodes(t *testing.T) {
 		t.Errorf("all-zero trace: %v", err)
 	}
 }
+
+// A binary file given as a trace is refused in one short line, never
+// echoed.
+func TestBinaryTraceIsRefusedInOneLine(t *testing.T) {
+	gz := "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + strings.Repeat("\xff\xfe\x00\x01", 400) + "\n" + strings.Repeat("\x02", 1400)
+	long := "ts,v\n" + strings.Repeat("x", 500) + "\n"
+	for _, tt := range []struct{ name, in, want string }{
+		{"gzip", gz, "trace.gz:1: binary data; a trace is a text CSV file"},
+		{"NUL in a row", "ts,v\n2026-01-01 00:00:00,5\x00\n", "trace.gz:2: binary data"},
+		{"long garbage row", long, "trace.gz:2: want timestamp,count"},
+	} {
+		_, err := ParseTrace(strings.NewReader(tt.in), "trace.gz")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 200 {
+			t.Errorf("%s: error of %d bytes (or lines): %q", tt.name, len(msg), msg)
+		}
+	}
+}

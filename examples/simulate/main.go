@@ -7,7 +7,8 @@
 //	go run ./examples/simulate
 //
 // With -trace it replays a measured trace (CSV: a header, then a timestamp
-// and a count per step), scaled so that its peak needs -peak-nodes nodes:
+// and a count per step), scaled so that its peak needs -peak-nodes nodes
+// (scripts/fetch-traces.sh downloads the shared traces to ../shared/traces):
 //
 //	go run ./examples/simulate -trace ../shared/traces/wc98_requests_per_minute.csv \
 //	    -from 1998-06-10 -to 1998-07-12 -policy predictive -mode lambda -json
@@ -27,6 +28,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +92,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.StringVar(&o.from, "from", "", "start of the trace window (2006-01-02 or 2006-01-02 15:04:05, UTC); needs -trace")
 	fs.StringVar(&o.to, "to", "", "end of the trace window, exclusive; needs -trace")
 	fs.StringVar(&o.policy, "policy", "threshold", "policy: "+strings.Join(sim.PolicyNames(), ", "))
-	fs.StringVar(&o.mode, "mode", "lambda", "how the autoscaler runs: lambda (tick every 2 minutes) or daemon (every 15 seconds and when pods go pending)")
+	fs.StringVar(&o.mode, "mode", "lambda", modeHelp())
 	fs.IntVar(&o.peakNodes, "peak-nodes", 20, "nodes the trace's peak needs (scales a -trace's counts to pods)")
 	fs.Float64Var(&o.podsPerNode, "pods-per-node", 10, "pods one node serves")
 	fs.IntVar(&o.maxNodes, "max-nodes", 0, "MaxNodes guardrail; default twice the peak's nodes (at least 10)")
@@ -114,14 +117,12 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "interruptions":
-			o.setInterruptions = true
-		case "launch-failures":
-			o.setLaunchFailures = true
-		}
-	})
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.setInterruptions, o.setLaunchFailures = set["interruptions"], set["launch-failures"]
+	if err := o.check(set); err != nil {
+		return err
+	}
 	o.progress = stderrTTY && !o.asJSON
 	in, err := loadInput(o)
 	if err != nil {
@@ -171,6 +172,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fmt.Fprintf(out, "\nsummary: %s, %s to %s, %s mode, policy %s, %d ticks (simulated in %s)\n",
 		in.Name, rep.Start.Format("2006-01-02 15:04"), rep.End.Format("2006-01-02 15:04"), rep.Mode, o.policy, rep.Ticks, elapsed.Round(time.Millisecond))
 	fmt.Fprintf(out, "  policy              %s\n", sim.PolicyAbout(o.policy))
+	for _, ev := range in.Calendar {
+		fmt.Fprintf(out, "  known event         %s %s to %s, x%g the load (only -policy predictive is told)\n", ev.Name, ev.Start.Format("15:04"), ev.End.Format("15:04"), ev.Factor)
+	}
 	if cfg.Pools != nil {
 		fmt.Fprintf(out, "  fleet cost          $%.2f (each instance at its pool's price, sim.PoolTypes), peak %d nodes\n", rep.CostUSD, rep.PeakNodes)
 	} else {
@@ -179,7 +183,8 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fmt.Fprintf(out, "  static fleet        $%.2f (%d nodes sized for the peak)\n", rep.StaticCostUSD, rep.StaticNodes)
 	fmt.Fprintf(out, "  oracle              $%.2f (exact nodes each step, no boot time); fleet is %.2fx\n", rep.OracleCostUSD, s.OracleRatio)
 	fmt.Fprintf(out, "  savings             %.1f%% against the static fleet\n", s.SavingsPct)
-	fmt.Fprintf(out, "  unserved demand     %.0f unit-minutes (%.3f%% of %.0f)\n", rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes)
+	fmt.Fprintf(out, "  unserved demand     %.0f unit-minutes (%.3f%% of %.0f); a unit is a %s of a worker's CPU (-pods-per-node %g), a unit-minute one unit unserved for a minute\n",
+		rep.UnservedPodMinutes, rep.UnservedPct(), rep.DemandPodMinutes, fraction(o.podsPerNode), o.podsPerNode)
 	fmt.Fprintf(out, "  scale-ups/downs     %d / %d (%d launched, %d terminated)\n", rep.ScaleUps, rep.ScaleDowns, rep.Launched, rep.Terminated)
 	fmt.Fprintf(out, "  time to capacity    p50 %s, p95 %s over %d surges\n", sim.Percentile(rep.TimeToCapacity, 50), sim.Percentile(rep.TimeToCapacity, 95), len(rep.TimeToCapacity))
 	if cfg.Pools != nil {
@@ -193,11 +198,96 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	if o.chart != "" {
 		fmt.Fprintf(out, "  chart               %s\n", o.chart)
 	}
-	if in.synthetic && o.policy == "threshold" {
-		fmt.Fprintf(out, "\ntry -policy predictive (it knows the flash sale from its calendar), -mode daemon, -chart day.png,\n"+
-			"or a real trace: -trace ../shared/traces/wc98_requests_per_minute.csv -from 1998-06-30 -to 1998-07-01\n")
+	if in.synthetic {
+		fmt.Fprint(out, nextSteps)
 	}
 	return nil
+}
+
+// nextSteps is what the demo suggests after its summary.
+const nextSteps = `
+try next:
+  -compare               every shipped policy in both modes on this day, one table (with the static fleet and the oracle)
+  -chart day.png         a chart of demand, capacity and nodes over the day (docs/simulate-day.png is this run's)
+  -policy predictive     the policy that is told about the flash sale; -mode daemon ticks every minute and on pending pods
+  -trace FILE            a measured trace (scripts/fetch-traces.sh downloads the shared ones to ../shared/traces)
+  -history FILE          your own cluster's demand (a CSV or JSON export; -prometheus URL reads it from Prometheus)
+`
+
+// fraction names the share of a worker one demand unit is.
+func fraction(podsPerNode float64) string {
+	switch podsPerNode {
+	case 10:
+		return "tenth"
+	case 1:
+		return "whole"
+	}
+	return fmt.Sprintf("1/%g", podsPerNode)
+}
+
+// modeHelp is -mode's help, from the intervals the simulation ticks at.
+func modeHelp() string {
+	return fmt.Sprintf("how the autoscaler runs: lambda (a tick every %s, EventBridge) or daemon (a tick every %s, TICK_INTERVAL's default, and when a pod becomes pending)",
+		sim.ModeLambda.Interval(), sim.ModeDaemon.Interval())
+}
+
+// check refuses flag values out of range and flags given without the flag
+// they work with (set holds the flags given), each error naming its flag.
+func (o options) check(set map[string]bool) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	needs := func(flag, other string, ok bool) {
+		if set[flag] && !ok {
+			bad("-%s works only with %s", flag, other)
+		}
+	}
+	needs("peak-nodes", "-trace (it scales a trace's counts to pods; the built-in day is in pods already)", o.trace != "")
+	needs("seeds", "-pools compare", o.pools == "compare")
+	needs("frontier", "-compare", o.compare)
+	for _, f := range []string{"spot-shortages", "spot-shortage-mean", "od-shortages", "od-shortage-mean"} {
+		needs(f, "-pools", o.pools != "")
+	}
+	if o.chart != "" && (o.compare || o.pools == "compare") {
+		bad("-chart draws one run; -compare and -pools compare run many (-frontier charts -compare)")
+	}
+	if o.compare && (set["policy"] || set["mode"]) {
+		bad("-compare runs every shipped policy in both modes: drop -policy and -mode")
+	}
+	if o.peakNodes < 1 {
+		bad("-peak-nodes must be at least 1, got %d", o.peakNodes)
+	}
+	if !(o.podsPerNode > 0) || math.IsInf(o.podsPerNode, 0) {
+		bad("-pods-per-node must be a positive number, got %v", o.podsPerNode)
+	}
+	if o.maxNodes < 0 {
+		bad("-max-nodes must be 0 (twice the peak's nodes, at least 10) or more, got %d", o.maxNodes)
+	}
+	if o.seeds < 1 {
+		bad("-seeds must be at least 1, got %d", o.seeds)
+	}
+	if !(o.interruptions >= 0) || math.IsInf(o.interruptions, 0) {
+		bad("-interruptions must be 0 or more per instance-hour, got %v", o.interruptions)
+	}
+	if !(o.launchFailures >= 0 && o.launchFailures <= 1) {
+		bad("-launch-failures must be a probability between 0 and 1, got %v", o.launchFailures)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"spot-shortages", o.spotPerDay}, {"od-shortages", o.odPerDay}} {
+		if !(f.v >= 0) || math.IsInf(f.v, 0) {
+			bad("-%s must be 0 or more a day, got %v", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"spot-shortage-mean", o.spotMean}, {"od-shortage-mean", o.odMean}} {
+		if f.v < 0 {
+			bad("-%s must not be negative, got %s", f.name, f.v)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func price(cfg sim.Config) float64 {
@@ -231,6 +321,9 @@ func loadInput(o options) (input, error) {
 		return input{}, fmt.Errorf("-to %s must be after -from %s", o.to, o.from)
 	}
 	tr, err := sim.LoadTrace(o.trace)
+	if errors.Is(err, fs.ErrNotExist) {
+		return input{}, fmt.Errorf("%w (the measured traces are not in the repository: scripts/fetch-traces.sh downloads them to ../shared/traces, or to $NODEFLEET_TRACES)", err)
+	}
 	if err != nil {
 		return input{}, err
 	}

@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/sim"
 )
 
 func TestDemoPrintsDecisionsAndSummary(t *testing.T) {
@@ -17,7 +21,9 @@ func TestDemoPrintsDecisionsAndSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := out.String()
-	for _, want := range []string{"scaled_up", "pending pods", "scaled_down", "summary: built-in day", "fleet cost", "static fleet", "oracle", "unserved demand", "time to capacity"} {
+	for _, want := range []string{"known event         flash sale 20:00 to 20:45", "a unit is a tenth of a worker's CPU", "unit-minute one unit unserved for a minute",
+		"try next:", "-compare ", "-chart day.png", "scripts/fetch-traces.sh",
+		"scaled_up", "pending pods", "scaled_down", "summary: built-in day", "fleet cost", "static fleet", "oracle", "unserved demand", "time to capacity"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}
@@ -171,9 +177,22 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-trace", good, "-from", "2027-01-01"}, "no data between 2027-01-01 00:00:00"},
 		{[]string{"-trace", good, "-from", "yesterday"}, "-from: timestamp \"yesterday\""},
 		{[]string{"-trace", good, "-from", "2026-01-01 01:00", "-to", "2026-01-01 00:30"}, "-to 2026-01-01 00:30 must be after -from"},
-		{[]string{"-trace", good, "-peak-nodes", "0"}, "peak nodes must be at least 1"},
-		{[]string{"-interruptions", "-1"}, "InterruptionRate must be 0 or more"},
-		{[]string{"-launch-failures", "2"}, "LaunchFailureRate must be a probability"},
+		{[]string{"-trace", filepath.Join(dir, "missing.csv")}, "scripts/fetch-traces.sh"},
+		{[]string{"-trace", good, "-peak-nodes", "0"}, "-peak-nodes must be at least 1, got 0"},
+		{[]string{"-peak-nodes", "0"}, "-peak-nodes works only with -trace"},
+		{[]string{"-peak-nodes", "30"}, "-peak-nodes works only with -trace"},
+		{[]string{"-max-nodes", "-3"}, "-max-nodes must be 0 (twice the peak's nodes, at least 10) or more, got -3"},
+		{[]string{"-pods-per-node", "0"}, "-pods-per-node must be a positive number"},
+		{[]string{"-seeds", "3"}, "-seeds works only with -pools compare"},
+		{[]string{"-pools", "one-type", "-seeds", "3"}, "-seeds works only with -pools compare"},
+		{[]string{"-pools", "compare", "-seeds", "0"}, "-seeds must be at least 1"},
+		{[]string{"-frontier", "x.png"}, "-frontier works only with -compare"},
+		{[]string{"-spot-shortages", "2"}, "-spot-shortages works only with -pools"},
+		{[]string{"-pools", "one-type", "-od-shortages", "-1"}, "-od-shortages must be 0 or more"},
+		{[]string{"-compare", "-chart", "x.png"}, "-chart draws one run"},
+		{[]string{"-compare", "-policy", "reactive"}, "drop -policy and -mode"},
+		{[]string{"-interruptions", "-1"}, "-interruptions must be 0 or more"},
+		{[]string{"-launch-failures", "2"}, "-launch-failures must be a probability"},
 	} {
 		err := run(context.Background(), tt.args, &bytes.Buffer{}, &bytes.Buffer{}, false)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -204,6 +223,56 @@ func TestPoolsCompareTable(t *testing.T) {
 	for _, args := range [][]string{{"-pools", "many"}, {"-pools", "compare", "-compare"}, {"-pools", "one-type", "-spot-shortages", "1", "-spot-shortage-mean", "0s"}} {
 		if err := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}, false); err == nil {
 			t.Errorf("%q: no error", args)
+		}
+	}
+}
+
+// A binary file given as -trace is refused in one line that does not
+// echo it.
+func TestBinaryTraceIsOneLineError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "trace.csv.gz")
+	if err := os.WriteFile(path, append([]byte("\x1f\x8b\x08\x00"), bytes.Repeat([]byte{0, 0xff, 7}, 500)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-trace", path}, &bytes.Buffer{}, &bytes.Buffer{}, false)
+	if err == nil || !strings.Contains(err.Error(), "binary data; a trace is a text CSV file") || len(err.Error()) > 200 {
+		t.Errorf("error %v, want one short line saying the file is not text", err)
+	}
+}
+
+// -mode's help says what the simulation does: the daemon's ticks, when no
+// pod goes pending, are DaemonInterval apart, and the help names it.
+func TestModeHelpStatesTheTickIntervals(t *testing.T) {
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, &bytes.Buffer{}, &help, false); err == nil {
+		t.Fatal("-h: no flag.ErrHelp")
+	}
+	d := sim.Demand{Name: "flat", Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Step: time.Minute, Units: make([]float64, 90)}
+	for i := range d.Units {
+		d.Units[i] = 20
+	}
+	for _, mode := range []sim.Mode{sim.ModeLambda, sim.ModeDaemon} {
+		var ticks []time.Time
+		cfg := sim.Config{Mode: mode, OnResult: func(r autoscaler.Result) { ticks = append(ticks, r.Time) }}
+		hold := autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.HoldBecause("flat") })
+		if _, err := sim.Measure(context.Background(), d, hold, cfg); err != nil {
+			t.Fatal(err)
+		}
+		gaps := map[time.Duration]int{}
+		for i := 1; i < len(ticks); i++ {
+			gaps[ticks[i].Sub(ticks[i-1])]++
+		}
+		var usual time.Duration
+		for g, n := range gaps {
+			if n > gaps[usual] {
+				usual = g
+			}
+		}
+		if usual != mode.Interval() {
+			t.Errorf("%s: ticks mostly %s apart, the model says %s (gaps %v)", mode, usual, mode.Interval(), gaps)
+		}
+		if want := fmt.Sprintf("%s (a tick every %s", mode, usual); !strings.Contains(help.String(), want) {
+			t.Errorf("-mode's help lacks %q:\n%s", want, help.String())
 		}
 	}
 }

@@ -103,7 +103,7 @@ func WritePNG(path, title string, panels []Panel) error {
 			p.X.Label.Text = "time (UTC)"
 		}
 		p.Y.Label.Text = pn.YLabel
-		p.X.Tick.Marker = plot.TimeTicks{Format: format}
+		p.X.Tick.Marker = timeTicks{format: format}
 		p.Legend.Top, p.Legend.Left = true, true
 		p.Add(plotter.NewGrid())
 		for _, l := range pn.Lines {
@@ -148,6 +148,31 @@ func WritePNG(path, title string, panels []Panel) error {
 		return fmt.Errorf("chart: %w", err)
 	}
 	return nil
+}
+
+// timeTicks marks the time axis at round UTC times (every 5 or 15
+// minutes, every 1, 2, 3, 6 or 12 hours, every 1, 2 or 7 days), at most 12
+// labelled marks.
+type timeTicks struct{ format string }
+
+// Ticks implements plot.Ticker.
+func (tt timeTicks) Ticks(lo, hi float64) []plot.Tick {
+	from, to := time.Unix(int64(math.Floor(lo)), 0).UTC(), time.Unix(int64(math.Ceil(hi)), 0).UTC()
+	step := 7 * 24 * time.Hour
+	for _, s := range []time.Duration{5 * time.Minute, 15 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 48 * time.Hour} {
+		if to.Sub(from)/s <= 12 {
+			step = s
+			break
+		}
+	}
+	var out []plot.Tick
+	for t := from.Truncate(step); !t.After(to); t = t.Add(step) {
+		if t.Before(from) {
+			continue
+		}
+		out = append(out, plot.Tick{Value: float64(t.Unix()), Label: t.Format(tt.format)})
+	}
+	return out
 }
 
 // bucketMax turns pts into at most n points, each the highest reading of

@@ -73,3 +73,15 @@ func TestWritePNGDrawsEveryPanel(t *testing.T) {
 		t.Errorf("empty chart: %v, want an error saying there is nothing to draw", err)
 	}
 }
+
+func TestTimeAxisIsMarkedAtRoundTimes(t *testing.T) {
+	day := float64(t0.Unix())
+	var got []string
+	for _, tk := range (timeTicks{format: "15:04"}).Ticks(day+40*60, day+24*3600-1) {
+		got = append(got, tk.Label)
+	}
+	want := []string{"02:00", "04:00", "06:00", "08:00", "10:00", "12:00", "14:00", "16:00", "18:00", "20:00", "22:00"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ticks of a day from 00:40 (-want +got):\n%s", diff)
+	}
+}
