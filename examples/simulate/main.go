@@ -76,6 +76,12 @@ type options struct {
 	spotMean, odMean     time.Duration
 	seeds                int
 	progress             bool // stderr is a terminal
+	// Your own history: a file (-history) or Prometheus (-prometheus
+	// over -since to -until at -step), -export to keep it, -prices and
+	// -market to price it.
+	history, prometheus, since, until string
+	step                              time.Duration
+	export, prices, market            string
 }
 
 // input is the demand to replay; synthetic when it is the built-in day.
@@ -111,6 +117,14 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.Float64Var(&o.odPerDay, "od-shortages", sim.DefaultOnDemandShortage.PerDay, "with -pools: shortages per day of each on-demand pool")
 	fs.DurationVar(&o.odMean, "od-shortage-mean", sim.DefaultOnDemandShortage.Mean, "with -pools: mean length of an on-demand pool's shortage")
 	fs.IntVar(&o.seeds, "seeds", 1, "with -pools compare: runs per row (seeds -seed, -seed+1, ...), the row their mean")
+	fs.StringVar(&o.history, "history", "", "replay your cluster's own history through every shipped policy and print what it cost beside what each would have: a CSV or JSON export (see sim.ParseHistory; -export writes one)")
+	fs.StringVar(&o.prometheus, "prometheus", "", "like -history, read from this Prometheus (kube-state-metrics' pod requests and phases, node labels with the instance type; see sim.DefaultHistoryQueries)")
+	fs.StringVar(&o.since, "since", "7d", "with -prometheus: how far back to read (7d, 36h)")
+	fs.StringVar(&o.until, "until", "", "with -prometheus: the end of the window (2006-01-02 15:04:05, UTC); default now")
+	fs.DurationVar(&o.step, "step", time.Minute, "with -prometheus: the step of the range queries")
+	fs.StringVar(&o.export, "export", "", "with -history or -prometheus: also write the history read to this CSV file")
+	fs.StringVar(&o.prices, "prices", "", "with -history or -prometheus: hourly prices of instance types in -market, type=USD,... (default sim.PoolTypes's)")
+	fs.StringVar(&o.market, "market", string(autoscaler.MarketSpot), "the market instances are launched and priced in: spot or on-demand")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +138,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 		return err
 	}
 	o.progress = stderrTTY && !o.asJSON
+	if o.history != "" || o.prometheus != "" {
+		return replayHistory(ctx, o, out, errOut)
+	}
 	in, err := loadInput(o)
 	if err != nil {
 		return err
@@ -244,6 +261,29 @@ func (o options) check(set map[string]bool) error {
 	needs("peak-nodes", "-trace (it scales a trace's counts to pods; the built-in day is in pods already)", o.trace != "")
 	needs("seeds", "-pools compare", o.pools == "compare")
 	needs("frontier", "-compare", o.compare)
+	own := o.history != "" || o.prometheus != ""
+	for _, f := range []string{"since", "until", "step"} {
+		needs(f, "-prometheus", o.prometheus != "")
+	}
+	for _, f := range []string{"export", "prices"} {
+		needs(f, "-history or -prometheus", own)
+	}
+	if o.history != "" && o.prometheus != "" {
+		bad("-history and -prometheus are two sources of the same history: choose one")
+	}
+	if own {
+		for _, f := range []string{"trace", "from", "to", "compare", "policy", "mode", "pools", "json", "quiet", "frontier"} {
+			if set[f] {
+				bad("-%s does not apply to -history or -prometheus (they replay every shipped policy in both modes)", f)
+			}
+		}
+	}
+	if o.step <= 0 {
+		bad("-step must be positive, got %s", o.step)
+	}
+	if m := autoscaler.Market(o.market); m != autoscaler.MarketSpot && m != autoscaler.MarketOnDemand {
+		bad("-market must be %s or %s, got %q", autoscaler.MarketSpot, autoscaler.MarketOnDemand, o.market)
+	}
 	for _, f := range []string{"spot-shortages", "spot-shortage-mean", "od-shortages", "od-shortage-mean"} {
 		needs(f, "-pools", o.pools != "")
 	}
@@ -391,7 +431,7 @@ func simConfigWith(o options, in input, spec sim.PolicySpec, mode sim.Mode) (sim
 		Start: in.Start, Step: in.Step, Demand: in.Units, PodsPerNode: o.podsPerNode,
 		Mode: mode, Seed: o.seed, Autoscaler: ac, Model: &m,
 		// The defaults, stated here so that reports can print them.
-		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.MarketSpot,
+		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.Market(o.market),
 	}
 	pools, ok, err := poolsFor(o, o.pools)
 	if err != nil {

@@ -1,0 +1,188 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	pm "github.com/prometheus/common/model"
+)
+
+// RangeQuerier runs a PromQL range query; the Prometheus client's v1.API
+// is one. The result is a matrix for the queries QueryHistory runs.
+type RangeQuerier interface {
+	QueryRange(ctx context.Context, query string, r v1.Range, opts ...v1.Option) (pm.Value, v1.Warnings, v1.Infos, error)
+}
+
+// HistoryQueries are the PromQL queries QueryHistory runs; a zero field
+// means its default (DefaultHistoryQueries).
+type HistoryQueries struct {
+	// CPU and Memory sum the requests of the Pending and Running pods,
+	// DaemonSet pods excepted, in cores and bytes: one series.
+	CPU, Memory string
+	// Types counts the workers by instance type: one series per type,
+	// the type in the label TypeLabel.
+	Types     string
+	TypeLabel string
+}
+
+// requestsQuery sums kube-state-metrics' requests of resource over the
+// pods in phase Pending or Running that no DaemonSet owns.
+func requestsQuery(resource string) string {
+	return `sum(kube_pod_container_resource_requests{resource="` + resource + `"}` +
+		` * on(namespace, pod) group_left() max by (namespace, pod) (kube_pod_status_phase{phase=~"Pending|Running"} == 1)` +
+		` unless on(namespace, pod) kube_pod_owner{owner_kind="DaemonSet"})`
+}
+
+// DefaultHistoryQueries reads kube-state-metrics (v2): the pods' requests
+// (kube_pod_container_resource_requests, kube_pod_status_phase,
+// kube_pod_owner) and the workers' instance types (kube_node_labels with
+// the label node.kubernetes.io/instance-type, which kube-state-metrics
+// exports only when started with
+// --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type]),
+// control-plane nodes (kube_node_role) excepted.
+func DefaultHistoryQueries() HistoryQueries {
+	const typeLabel = "label_node_kubernetes_io_instance_type"
+	return HistoryQueries{
+		CPU:       requestsQuery("cpu"),
+		Memory:    requestsQuery("memory"),
+		Types:     `count by (` + typeLabel + `) (kube_node_labels unless on(node) kube_node_role{role=~"control-plane|master"})`,
+		TypeLabel: typeLabel,
+	}
+}
+
+// ErrNoSeries is returned (wrapped, with the query) by QueryHistory when a
+// query has no data in the window.
+var ErrNoSeries = errors.New("no series")
+
+// QueryHistory reads a cluster's History over [from, to] at step from
+// Prometheus. A query with no series, with several where one is due, or
+// with a step missing at the start is an error naming the query and what
+// is missing; a step missing later holds the sample before it (Gaps
+// counts the steps any query missed).
+func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step time.Duration, queries HistoryQueries) (History, error) {
+	def := DefaultHistoryQueries()
+	if queries.CPU == "" {
+		queries.CPU = def.CPU
+	}
+	if queries.Memory == "" {
+		queries.Memory = def.Memory
+	}
+	if queries.Types == "" {
+		queries.Types, queries.TypeLabel = def.Types, def.TypeLabel
+	}
+	if queries.TypeLabel == "" {
+		return History{}, errors.New("sim: HistoryQueries.TypeLabel is empty while Types is set")
+	}
+	if step <= 0 || !to.After(from) {
+		return History{}, fmt.Errorf("sim: QueryHistory needs from before to and a positive step, got %s to %s step %s", from, to, step)
+	}
+	from, to = from.Truncate(step), to.Truncate(step)
+	n := int(to.Sub(from)/step) + 1
+	r := v1.Range{Start: from, End: to, Step: step}
+	get := func(query string) (pm.Matrix, error) {
+		v, _, _, err := q.QueryRange(ctx, query, r)
+		if err != nil {
+			return nil, fmt.Errorf("prometheus query %s: %w", query, err)
+		}
+		m, ok := v.(pm.Matrix)
+		if !ok {
+			return nil, fmt.Errorf("prometheus query %s: a %s, want a matrix", query, v.Type())
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("prometheus query %s: %w between %s and %s", query, ErrNoSeries, from.Format(time.DateTime), to.Format(time.DateTime))
+		}
+		return m, nil
+	}
+	index := func(t pm.Time) (int, bool) {
+		d := t.Time().Sub(from)
+		if d < 0 || d%step != 0 || int(d/step) >= n {
+			return 0, false
+		}
+		return int(d / step), true
+	}
+	one := func(query, what string) ([]float64, error) {
+		m, err := get(query)
+		if err != nil {
+			return nil, fmt.Errorf("%w (%s)", err, what)
+		}
+		if len(m) > 1 {
+			return nil, fmt.Errorf("prometheus query %s: %d series, want one (%s)", query, len(m), what)
+		}
+		vals := make([]float64, n)
+		for i := range vals {
+			vals[i] = math.NaN()
+		}
+		for _, p := range m[0].Values {
+			if i, ok := index(p.Timestamp); ok {
+				vals[i] = float64(p.Value)
+			}
+		}
+		return vals, nil
+	}
+	cpu, err := one(queries.CPU, "the pods' CPU requests: is kube-state-metrics scraped?")
+	if err != nil {
+		return History{}, err
+	}
+	mem, err := one(queries.Memory, "the pods' memory requests: is kube-state-metrics scraped?")
+	if err != nil {
+		return History{}, err
+	}
+	tm, err := get(queries.Types)
+	if err != nil {
+		return History{}, fmt.Errorf("%w (the workers by instance type: is kube-state-metrics started with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type]?)", err)
+	}
+	types := make([]map[string]int, n)
+	for _, ss := range tm {
+		typ := string(ss.Metric[pm.LabelName(queries.TypeLabel)])
+		if typ == "" {
+			return History{}, fmt.Errorf("prometheus query %s: a series without the label %s (kube-state-metrics exports it only with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type])", queries.Types, queries.TypeLabel)
+		}
+		for _, p := range ss.Values {
+			if i, ok := index(p.Timestamp); ok && !math.IsNaN(float64(p.Value)) {
+				if types[i] == nil {
+					types[i] = map[string]int{}
+				}
+				types[i][typ] += int(math.Round(float64(p.Value)))
+			}
+		}
+	}
+	h := History{Name: "prometheus", Step: step, Samples: make([]HistorySample, n)}
+	for i := range n {
+		s := HistorySample{Time: from.Add(time.Duration(i) * step), CPU: cpu[i], Memory: mem[i], Types: types[i]}
+		if math.IsNaN(s.CPU) || math.IsNaN(s.Memory) || s.Types == nil {
+			if i == 0 {
+				var missing []string
+				for _, m := range []struct {
+					q  string
+					ok bool
+				}{{queries.CPU, !math.IsNaN(s.CPU)}, {queries.Memory, !math.IsNaN(s.Memory)}, {queries.Types, s.Types != nil}} {
+					if !m.ok {
+						missing = append(missing, m.q)
+					}
+				}
+				return History{}, fmt.Errorf("no data at the window's start %s from prometheus query %s: start the window later", s.Time.Format(time.DateTime), strings.Join(missing, " and "))
+			}
+			prev := h.Samples[i-1]
+			if math.IsNaN(s.CPU) {
+				s.CPU = prev.CPU
+			}
+			if math.IsNaN(s.Memory) {
+				s.Memory = prev.Memory
+			}
+			if s.Types == nil {
+				s.Types = prev.Types
+			}
+			h.Gaps++
+		}
+		if err := s.check(); err != nil {
+			return History{}, fmt.Errorf("prometheus at %s: %w", s.Time.Format(time.DateTime), err)
+		}
+		h.Samples[i] = s
+	}
+	return h, nil
+}
