@@ -171,6 +171,11 @@ type PrometheusOptions struct {
 	ScrapeInterval time.Duration
 	// Targets are the jobs to scrape.
 	Targets []Target
+	// Data, when set, is the storage directory (blocks backfilled with
+	// promtool, say) instead of a fresh one.
+	Data string
+	// Args are further command-line flags.
+	Args []string
 }
 
 // StartPrometheus starts Prometheus on a free loopback port with a
@@ -202,9 +207,13 @@ func StartPrometheus(t testing.TB, bin string, opts PrometheusOptions) *Process 
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	data := opts.Data
+	if data == "" {
+		data = filepath.Join(dir, "data")
+	}
 	return start(t, "prometheus", bin, "/-/ready", func(addr string) []string {
-		return []string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
-			"--web.listen-address=" + addr, "--log.level=warn"}
+		return append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + data,
+			"--web.listen-address=" + addr, "--log.level=warn"}, opts.Args...)
 	})
 }
 
