@@ -19,6 +19,17 @@
 // independent shortages (one type in two zones, or ten types in two or
 // three), and -pools compare prints those fleets side by side (see
 // docs/fleet-diversity.md).
+//
+// With -history (a CSV or JSON export) or -prometheus (kube-state-metrics'
+// series over -since) it replays your own cluster's pod requests through
+// every shipped policy and prints what the cluster cost beside what each
+// would have cost and the demand each would have left unserved (see
+// docs/simulate-history.md):
+//
+//	go run ./examples/simulate -prometheus http://prometheus:9090 -since 7d -export week.csv
+//
+// The command uses only the public package sim; a policy of your own is
+// measured there with sim.Measure.
 package main
 
 import (
