@@ -9,16 +9,19 @@ test:
 
 # The Lambda function's zips for the provided.al2023 runtime, one per
 # architecture, into dist/ (git-ignored): each holds the binary bootstrap.
+# PKG chooses the main package (default ./examples/lambda), e.g.
+# `make lambda PKG=./examples/custompolicy` for a function with your policy.
 # lambda.norpc leaves out the go1.x runtime's RPC server; the flags are in
 # scripts/lambda-build.sh. `make lambda-size` checks the size budget
 # (docs/benchmarks.md).
 .PHONY: lambda
+PKG ?= ./examples/lambda
 LAMBDA_ARCHS := amd64 arm64
 lambda: $(foreach a,$(LAMBDA_ARCHS),dist/bootstrap-$(a).zip)
 
 dist/bootstrap-%.zip: FORCE
 	@mkdir -p dist/$*
-	scripts/lambda-build.sh $* dist/$*/bootstrap
+	PKG=$(PKG) scripts/lambda-build.sh $* dist/$*/bootstrap
 	cd dist/$* && rm -f ../bootstrap-$*.zip && python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED, compresslevel=9); i = zipfile.ZipInfo("bootstrap"); i.external_attr = 0o100755 << 16; i.compress_type = zipfile.ZIP_DEFLATED; z.writestr(i, open("bootstrap", "rb").read()); z.close()' ../bootstrap-$*.zip
 	@ls -l dist/$*/bootstrap dist/bootstrap-$*.zip
 

@@ -1,8 +1,9 @@
 // Command custompolicy is the stock node-fleet Lambda function with a
 // policy of its own, without a copy of the program: its main passes the
 // policy (and the PromQL query it reads) to run/lambda.Main, which does
-// everything else exactly as examples/lambda does. Build and deploy it as
-// examples/lambda is built (make lambda, with ./examples/custompolicy).
+// everything else exactly as examples/lambda does. Build it with
+// `make lambda PKG=./examples/custompolicy` (package run/lambda says which
+// build flags and tags keep it small) and deploy it as examples/lambda.
 //
 // The policy, QueuePolicy, scales on a queue depth (the query
 // queue_depth, whose reading reaches the policy in Snapshot.Custom);

@@ -243,6 +243,16 @@ func (e *env) connect(ctx context.Context, kube bool) error {
 	if e.by == "" {
 		missing = append(missing, "-by (NODEFLEET_OPERATOR or USER) is required")
 	}
+	if e.cluster != "" {
+		if err := config.CheckClusterID(e.cluster); err != nil {
+			missing = append(missing, "-cluster ("+err.Error()+")")
+		}
+	}
+	if e.table != "" {
+		if err := config.CheckTableName(e.table); err != nil {
+			missing = append(missing, "-table ("+err.Error()+")")
+		}
+	}
 	if len(missing) > 0 {
 		return errors.New(strings.Join(missing, "; "))
 	}

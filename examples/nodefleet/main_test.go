@@ -328,7 +328,20 @@ func TestIntegrationPauseResume(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "-reason is required") {
 		t.Errorf("pause without -reason: exit %d, %q", code, errOut)
 	}
-	out := f.ok("pause", "-reason", "kernel upgrade")
+	// The table holds nothing for the cluster yet (it never ticked; a
+	// mistyped -cluster looks the same): pause refuses, and writes nothing.
+	code, _, errOut = f.run("pause", "-reason", "kernel upgrade")
+	if code != 1 || !strings.Contains(errOut, "holds nothing for cluster "+f.cluster) || !strings.Contains(errOut, "-force") {
+		t.Errorf("pause of a cluster that never ticked: exit %d, %q; want 1, refused, naming -force", code, errOut)
+	}
+	if st, err := f.store.Load(t.Context()); err != nil || st.Paused != nil {
+		t.Fatalf("after a refused pause: paused %+v, err %v; want nothing stored", st.Paused, err)
+	}
+	code, _, errOut = f.run("pause", "-reason", "x", "-cluster", "bad id!")
+	if code != 1 || !strings.Contains(errOut, `CLUSTER_ID "bad id!"`) {
+		t.Errorf("pause -cluster 'bad id!': exit %d, %q; want 1 naming CLUSTER_ID", code, errOut)
+	}
+	out := f.ok("pause", "-reason", "kernel upgrade", "-force")
 	wantLines(t, "pause", out, `cluster \S+ paused by alice at \S+: kernel upgrade`)
 	st, err := f.store.Load(t.Context())
 	if err != nil {
@@ -367,6 +380,13 @@ func TestIntegrationPauseResume(t *testing.T) {
 	}
 	out = f.ok("resume")
 	wantLines(t, "resume again", out, `was not paused; nothing changed`)
+	known := f.cluster
+	f.cluster = "other-" + known
+	code, _, errOut = f.run("resume")
+	if code != 1 || !strings.Contains(errOut, "holds nothing for cluster other-") {
+		t.Errorf("resume of a cluster the table does not hold: exit %d, %q; want 1, refused", code, errOut)
+	}
+	f.cluster = known
 
 	// A tick holds the lock: pause waits, then names the holder.
 	if _, err := f.store.Acquire(t.Context(), "daemon-b", 5*time.Minute); err != nil {

@@ -21,9 +21,13 @@ var errAlready = errors.New("already paused")
 func pauseFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	reason := fs.String("reason", "", "why the cluster is paused, shown in every held tick's reason (required)")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for a tick that holds the lock")
+	force := fs.Bool("force", false, "pause a cluster the table holds nothing for (one that has never ticked yet)")
 	return func(ctx context.Context, e *env) error {
 		if *reason == "" {
 			return fmt.Errorf("-reason is required: say why, it is shown in every held tick: %w", errUsage)
+		}
+		if err := e.known(ctx, "pause", *force); err != nil {
+			return err
 		}
 		p := autoscaler.Pause{By: e.by, At: e.now().UTC().Truncate(time.Second), Reason: *reason}
 		err := e.update(ctx, *wait, func(st *autoscaler.ClusterState) error {
@@ -43,7 +47,11 @@ func pauseFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 
 func resumeFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	wait := fs.Duration("wait", 2*time.Minute, "how long to wait for a tick that holds the lock")
+	force := fs.Bool("force", false, "resume a cluster the table holds nothing for (one that has never ticked yet)")
 	return func(ctx context.Context, e *env) error {
+		if err := e.known(ctx, "resume", *force); err != nil {
+			return err
+		}
 		var was *autoscaler.Pause
 		err := e.update(ctx, *wait, func(st *autoscaler.ClusterState) error {
 			was, st.Paused = st.Paused, nil
@@ -59,6 +67,27 @@ func resumeFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		fmt.Fprintf(e.stdout, "cluster %s resumed by %s (it was %s)\n", e.cluster, e.by, was)
 		return nil
 	}
+}
+
+// errUnknownCluster marks a pause or resume of a cluster the table holds
+// nothing for.
+var errUnknownCluster = errors.New("unknown cluster")
+
+// known refuses, unless force, to change the state of a cluster the table
+// holds nothing for: it has never ticked, or -cluster is mistyped, and a
+// pause written there would say "paused" while the real cluster goes on.
+func (e *env) known(ctx context.Context, verb string, force bool) error {
+	if force {
+		return nil
+	}
+	st, err := e.store.Load(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Version == 0 && len(st.History) == 0 && st.Paused == nil {
+		return fmt.Errorf("the table %s holds nothing for cluster %s: it has never ticked, or -cluster (CLUSTER_ID) is wrong; nothing changed (-force to %s it anyway): %w", e.table, e.cluster, verb, errUnknownCluster)
+	}
+	return nil
 }
 
 // update changes the state under the lock, retrying every 2 seconds

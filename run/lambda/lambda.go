@@ -15,6 +15,20 @@
 // Warning" runs a tick that knows of the warning
 // (autoscaler.HandleInterruption); anything else is refused.
 //
+// # Building a function of your own
+//
+// Build the main package for the provided.al2023 runtime as the stock one
+// is built (scripts/lambda-build.sh; `make lambda PKG=./path/to/yours`
+// does it for both architectures and zips the result):
+//
+//	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o bootstrap ./yours
+//
+// The build tag lambda.norpc leaves out aws-lambda-go's RPC server for the
+// retired go1.x runtime, and -ldflags='-s -w' drops the symbol and debug
+// tables; together with -trimpath they make the binary about a quarter of
+// a plain `go build` (docs/benchmarks.md measures it against the 25 MB
+// budget that `make lambda-size` checks).
+//
 // It lives outside examples/ because a main package cannot be imported,
 // and outside internal/ because users' programs need it (the run/
 // directory holds what the example programs run).
