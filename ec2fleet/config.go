@@ -160,8 +160,8 @@ type Config struct {
 	SpotAllocationStrategy types.SpotAllocationStrategy
 	// OnDemandAllocationStrategy is how EC2 Fleet chooses on-demand
 	// pools; default DefaultOnDemandAllocationStrategy (lowest-price).
-	// With prioritized, InstanceTypes' order is the priority, and within
-	// a type the zone with the fewest of the cluster's instances first.
+	// With prioritized, InstanceTypes' order is the priority (each call
+	// is for one zone: the zone is chosen by the provider, not by EC2).
 	OnDemandAllocationStrategy types.FleetOnDemandAllocationStrategy
 	// AvoidFor is how long a pool (instance type, zone and market) that
 	// failed for capacity is avoided; default DefaultAvoidFor.
