@@ -134,7 +134,10 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		ClusterID: cfg.ClusterID, Client: p.EC2,
 		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
 		Subnets:        cfg.Subnets, Strategy: ec2fleet.Strategy(cfg.Strategy), SpotShare: cfg.SpotShare,
-		InstanceType: cfg.InstanceType, InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
+		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
+	}
+	if cfg.InstanceType != "" { // INSTANCE_TYPE: a list of one
+		fc.InstanceTypes = []string{cfg.InstanceType}
 	}
 	if p.Store != nil {
 		// Pools that refused a launch are remembered with the cluster's

@@ -142,16 +142,14 @@ type Config struct {
 	// at all use StrategyOnDemand.
 	SpotShare float64
 	// InstanceTypes are the instance types a launch may use, each in
-	// every subnet: a launch's CreateFleet call gets one override per
-	// type and subnet. Empty: the launch template's type (or
-	// InstanceType, or Requirements). For spot, AWS advises at least
+	// every subnet: a zone's CreateFleet call gets one override per type
+	// and subnet of the zone. One type (the original design's
+	// INSTANCE_TYPE) is a list of one. Empty: the launch template's type,
+	// or Requirements. For spot, AWS advises at least
 	// MinSpotInstanceTypes; see Warnings. With
 	// types.FleetOnDemandAllocationStrategyPrioritized their order is the
 	// on-demand priority (first highest).
 	InstanceTypes []string
-	// InstanceType is a list of one: the single type of the original
-	// design's INSTANCE_TYPE. Set it or InstanceTypes, not both.
-	InstanceType string
 	// Requirements, when set, let EC2 choose the types by vCPU and
 	// memory instead of InstanceTypes (not both).
 	Requirements *Requirements
@@ -221,11 +219,8 @@ func (c *Config) validate() error {
 	if c.SpotShare < 0 || c.SpotShare > 1 || c.SpotShare != c.SpotShare {
 		bad("SpotShare must be in (0, 1], got %v (use StrategyOnDemand for no spot)", c.SpotShare)
 	}
-	if c.InstanceType != "" && len(c.InstanceTypes) > 0 {
-		bad("InstanceType and InstanceTypes: set one, not both")
-	}
-	if c.Requirements != nil && (c.InstanceType != "" || len(c.InstanceTypes) > 0) {
-		bad("Requirements: set Requirements or instance types, not both")
+	if c.Requirements != nil && len(c.InstanceTypes) > 0 {
+		bad("Requirements: set Requirements or InstanceTypes, not both")
 	}
 	seen = map[string]bool{}
 	for i, t := range c.InstanceTypes {
@@ -270,9 +265,6 @@ func (c *Config) validate() error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ec2fleet config: %w", err)
-	}
-	if c.InstanceType != "" {
-		c.InstanceTypes = []string{c.InstanceType}
 	}
 	if c.LaunchTemplate.Version == "" {
 		c.LaunchTemplate.Version = DefaultLaunchTemplateVersion

@@ -55,7 +55,7 @@ func TestLaunchIsOneFleetCallPerZoneOverItsSubnetsAndTypes(t *testing.T) {
 			[]fleetCall{{OnDemand: 1, Pools: poolsA}, {OnDemand: 1, Pools: poolsB}}, map[autoscaler.Market]int{"on-demand": 2}},
 		{"no types: the launch template's", nil, 0, 1,
 			[]fleetCall{{Spot: 1, Pools: []string{"-@eu-west-1a"}}}, map[autoscaler.Market]int{"spot": 1}},
-		{"INSTANCE_TYPE is a list of one", func(c *ec2fleet.Config) { c.InstanceType = "t3.large" }, 0, 2,
+		{"one type is a list of one", func(c *ec2fleet.Config) { c.InstanceTypes = []string{"t3.large"} }, 0, 2,
 			[]fleetCall{{Spot: 1, Pools: []string{"t3.large@eu-west-1a"}}, {OnDemand: 1, Pools: []string{"t3.large@eu-west-1b"}}}, map[autoscaler.Market]int{"spot": 1, "on-demand": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
