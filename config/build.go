@@ -133,7 +133,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	fc := ec2fleet.Config{
 		ClusterID: cfg.ClusterID, Client: p.EC2,
 		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
-		Subnets:        cfg.Subnets, Strategy: ec2fleet.Strategy(cfg.Strategy), SpotShare: cfg.SpotShare,
+		Subnets:        cfg.Subnets, Strategy: cfg.Strategy, SpotShare: cfg.SpotShare,
 		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
 	}
 	if cfg.InstanceType != "" { // INSTANCE_TYPE: a list of one

@@ -75,6 +75,11 @@ const (
 	StrategyOnDemand Strategy = "on-demand"
 )
 
+// Strategies returns the market strategies, the default first.
+func Strategies() []Strategy {
+	return []Strategy{StrategySpotShare, StrategySpotFirst, StrategyOnDemand}
+}
+
 // Defaults of the Config fields whose zero value means a default.
 const (
 	// DefaultSpotShare is Config.SpotShare's default: the original
@@ -92,6 +97,9 @@ const (
 	DefaultOnDemandAllocationStrategy = types.FleetOnDemandAllocationStrategyLowestPrice
 	// DefaultLaunchTemplateVersion is LaunchTemplate.Version's default.
 	DefaultLaunchTemplateVersion = "$Default"
+	// LatestLaunchTemplateVersion, as LaunchTemplate.Version, is the
+	// template's newest version.
+	LatestLaunchTemplateVersion = "$Latest"
 	// MinSpotInstanceTypes is AWS's guidance for spot: at least this many
 	// instance types allowed, across every zone. With fewer, Warnings
 	// says so.
@@ -206,12 +214,11 @@ func (c *Config) validate() error {
 		}
 		seen[s] = true
 	}
-	switch c.Strategy {
-	case "":
-		c.Strategy = StrategySpotShare
-	case StrategySpotShare, StrategySpotFirst, StrategyOnDemand:
-	default:
-		bad("Strategy %q is unknown (want %q, %q or %q)", c.Strategy, StrategySpotShare, StrategySpotFirst, StrategyOnDemand)
+	if c.Strategy == "" {
+		c.Strategy = Strategies()[0]
+	}
+	if !slices.Contains(Strategies(), c.Strategy) {
+		bad("Strategy %q is unknown (want one of %v)", c.Strategy, Strategies())
 	}
 	if c.SpotShare == 0 {
 		c.SpotShare = DefaultSpotShare
