@@ -26,7 +26,7 @@
 //	last_unlock          S     the last release by an operator (Unlock), JSON
 //	state_version        N     the fencing token the state was written under
 //	updated_at           S     RFC 3339, when the state was last written
-//	x_<name>             S     another part's attribute, JSON (SaveJSON), fenced like the state;
+//	x_<name>             S     another part's attribute, JSON (StageJSON), written by Save under its lease;
 //	                           x_unavailable_pools: ec2fleet's unavailable pools (config's wiring)
 //
 // # Locking and fencing
@@ -41,6 +41,12 @@
 // tick that lost its lease (it ran past its expiry and someone took over)
 // cannot overwrite what the newer holder wrote: it gets
 // autoscaler.ErrLeaseLost.
+//
+// Every write of the state is fenced by a lease its caller passes: Save's.
+// Other parts' attributes (x_<name>, ec2fleet's unavailable pools) are
+// staged with StageJSON and written by the next Save in the same
+// conditional write, so they too are written only under an explicit lease;
+// the store keeps no lease of its own.
 //
 // # Operators
 //

@@ -81,10 +81,10 @@ func TestMotoEveryAttributeTheStoreWritesIsDocumented(t *testing.T) {
 		History:       []autoscaler.Record{rec0},
 		LongHistory:   []autoscaler.Record{rec0},
 	}
-	if err := d.Save(ctx, lease, full); err != nil {
+	if err := d.StageJSON("unavailable_pools", []string{"a pool"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SaveJSON(ctx, "unavailable_pools", []string{"a pool"}); err != nil {
+	if err := d.Save(ctx, lease, full); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Save(ctx, lease, autoscaler.ClusterState{}); err != nil { // removes what is absent
