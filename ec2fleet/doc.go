@@ -80,11 +80,12 @@
 // so a retried operation (a tick that died after asking for instances)
 // launches only what is still missing. Each CreateFleet call also carries a
 // ClientToken derived from the operation, the number of instances it had,
-// the call's number within the Launch and the AvoidFor window it falls in,
-// never from the zones, subnets, types or markets chosen: a retry that chooses other pools sends
-// the same token, and EC2 answers it with the earlier request's instances,
-// or with IdempotentParameterMismatch when the request differs, which
-// Launch returns without launching. (The window keeps an attempt that found
+// the zone and the call's phase in it and the AvoidFor window it falls in,
+// never from the subnets, types or markets chosen: a retry that asks a zone
+// again (its instances not visible yet) sends the same token, and EC2
+// answers it with the earlier request's instances, or with
+// IdempotentParameterMismatch when the request differs (other pools
+// chosen in the zone), which Launch returns without launching. (The window keeps an attempt that found
 // no capacity from being answered with its empty result for ever.) The tag
 // lookup is what the provider relies on: emulators such as moto ignore the
 // ClientToken.

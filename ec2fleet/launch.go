@@ -150,7 +150,6 @@ type launch struct {
 	mine     []autoscaler.Instance // the operation's instances
 	avoid    avoided               // unavailable pools, not expired
 	learnt   bool                  // avoid has entries to save
-	calls    int                   // CreateFleet calls made
 	failures []LaunchFailure
 }
 
@@ -244,7 +243,7 @@ func (l *launch) run(ctx context.Context, zone string, spotN, odN int) error {
 			if odN > 0 && slices.EqualFunc(ovs, l.overrides(autoscaler.MarketOnDemand, zone), override.equal) {
 				withOD = odN
 			}
-			if err := l.create(ctx, spotN, withOD, ovs); err != nil {
+			if err := l.create(ctx, zone, "1", spotN, withOD, ovs); err != nil {
 				return err
 			}
 		}
@@ -257,7 +256,7 @@ func (l *launch) run(ctx context.Context, zone string, spotN, odN int) error {
 		if spotN > 0 && rest > odN {
 			l.p.cfg.Logger.InfoContext(ctx, "spot fell short, falling back to on-demand", "operation", l.op, "zone", zone, "short", rest)
 		}
-		return l.create(ctx, 0, rest, ovs)
+		return l.create(ctx, zone, "2", 0, rest, ovs)
 	}
 	return nil
 }
@@ -312,12 +311,18 @@ func (l *launch) overrides(market autoscaler.Market, zone string) []override {
 }
 
 // clientToken is the idempotency token of one CreateFleet call: the
-// operation, how many instances it had when the call was made, the call's
-// number within the Launch (1 for the first) and the AvoidFor window of
-// the clock the call falls in. It does not depend on the zones, subnets,
-// types or markets chosen, so a retry that chooses other pools cannot pass
-// for a new request (EC2 answers a reused token with other parameters with
-// IdempotentParameterMismatch, which Launch returns without launching).
+// operation, how many instances it had when the call was made, the zone
+// the call is for, the call's phase in that zone (1: spot or mixed, 2:
+// on-demand) and the AvoidFor window of the clock the call falls in. A
+// retry whose earlier calls' instances are not visible yet asks each zone
+// again with the same token, and EC2 answers with the earlier instances;
+// so does a retry that sees the first zones' instances but not the last's
+// (it has as many and asks that zone first). The token does not depend on
+// the subnets, types or markets chosen, so a retry that chooses other pools
+// in a zone cannot pass for a new request (EC2 answers a reused token with
+// other parameters with IdempotentParameterMismatch, which Launch returns
+// without launching). Within one Launch no two calls share a token: a
+// zone is asked again only after it launched (more instances had).
 //
 // The window is there because EC2 answers a reused token with the first
 // answer, also when that answer launched nothing: an attempt that found no
@@ -328,8 +333,8 @@ func (l *launch) overrides(market autoscaler.Market, zone string) []override {
 // the operation's instances by tag first, still holds then.
 //
 // At most 64 ASCII characters, as EC2 requires.
-func clientToken(op string, have, call int, window int64) string {
-	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + strconv.Itoa(call) + "\x00" + strconv.FormatInt(window, 10)))
+func clientToken(op string, have int, zone, phase string, window int64) string {
+	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + zone + "\x00" + phase + "\x00" + strconv.FormatInt(window, 10)))
 	return "nf-" + hex.EncodeToString(h[:16])
 }
 
@@ -424,10 +429,9 @@ func nonZero(v int32) *int32 {
 // create makes one CreateFleet call and adds what it launched to l.mine
 // and what it refused for capacity to l.avoid and l.failures. It returns
 // an error only for what is no capacity error.
-func (l *launch) create(ctx context.Context, spotN, odN int, ovs []override) error {
+func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int, ovs []override) error {
 	p := l.p
-	l.calls++
-	token := clientToken(l.op, len(l.mine), l.calls, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
+	token := clientToken(l.op, len(l.mine), zone, phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
 	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
 	var markets []autoscaler.Market // the markets asked for, spot first
 	if spotN > 0 {

@@ -305,10 +305,10 @@ func TestReusedTokenWithOtherParametersLaunchesNothing(t *testing.T) {
 	}
 }
 
-// The token names the operation, how many instances it had, the call's
-// phase and the avoid window, never the pools: a retry choosing other
-// types or subnets (other pools avoided, another zone emptier) sends the
-// same token.
+// The token names the operation, how many instances it had, the zone, the
+// call's phase and the avoid window, never the pools: a retry choosing
+// other types or subnets of the zone (other pools avoided) sends the same
+// token.
 func TestClientTokenDoesNotDependOnPoolsOrMarkets(t *testing.T) {
 	token := func(mod func(*ec2fleet.Config), op string) string {
 		t.Helper()
@@ -322,7 +322,7 @@ func TestClientTokenDoesNotDependOnPoolsOrMarkets(t *testing.T) {
 	first := token(func(c *ec2fleet.Config) { c.InstanceTypes = twoTypes }, "prod-7-up")
 	for name, mod := range map[string]func(*ec2fleet.Config){
 		"other types":          func(c *ec2fleet.Config) { c.InstanceTypes = []string{"c6i.large"} },
-		"other subnets":        func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-c", "subnet-b"} },
+		"other subnets":        func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-a2", "subnet-b"} },
 		"all spot":             func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategySpotFirst },
 		"other spot strategy":  func(c *ec2fleet.Config) { c.SpotAllocationStrategy = types.SpotAllocationStrategyDiversified },
 		"a pool avoided first": func(c *ec2fleet.Config) { c.Pools = avoidedPool("m5.large", "eu-west-1a") },

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/ec2fleet"
@@ -184,5 +186,41 @@ func TestRetriedLaunchCountsTheZonesItHas(t *testing.T) {
 				t.Errorf("retry's calls %+v, want one for the 2 missing", calls)
 			}
 		})
+	}
+}
+
+// A launch whose last zone's answer was lost is retried while EC2 lists
+// the first zone's instances but not yet the last's: the retry asks the
+// last zone first, with the token of the lost call, so that EC2 answers
+// with the instances it launched then instead of launching again.
+func TestRetryAsksTheLostZoneWithItsToken(t *testing.T) {
+	f := newFakeEC2()
+	ctx := context.Background()
+	lost := errors.New("connection reset by peer")
+	f.lose = func(n int) error {
+		if n == 2 {
+			return lost
+		}
+		return nil
+	}
+	req := autoscaler.LaunchRequest{OperationID: "op", Count: 4}
+	if _, err := newFakeProvider(t, f, nil).Launch(ctx, req); !errors.Is(err, lost) {
+		t.Fatalf("first Launch: %v, want the lost answer", err)
+	}
+	first := f.fleets
+	if len(first) != 2 {
+		t.Fatalf("first Launch made %d calls, want 2 (one per zone)", len(first))
+	}
+	f.fleets, f.lose = nil, nil
+	f.hide = func(in types.Instance) bool { return aws.ToString(in.Placement.AvailabilityZone) == "eu-west-1b" }
+	_, _ = newFakeProvider(t, f, nil).Launch(ctx, req)
+	if len(f.fleets) == 0 {
+		t.Fatal("the retry made no call")
+	}
+	if got, want := aws.ToString(f.fleets[0].ClientToken), aws.ToString(first[1].ClientToken); got != want {
+		t.Errorf("the retry's first call has token %q, want the lost call's %q", got, want)
+	}
+	if diff := cmp.Diff(f.calls()[0].Pools, []string{"-@eu-west-1b"}); diff != "" {
+		t.Errorf("the retry's first call's pools (-got +want):\n%s", diff)
 	}
 }
