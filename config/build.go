@@ -133,8 +133,11 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	fc := ec2fleet.Config{
 		ClusterID: cfg.ClusterID, Client: p.EC2,
 		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
-		Subnets:        cfg.Subnets, Strategy: ec2fleet.Strategy(cfg.Strategy), SpotShare: cfg.SpotShare,
-		InstanceType: cfg.InstanceType, InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
+		Subnets:        cfg.Subnets, Strategy: cfg.Strategy, SpotShare: cfg.SpotShare,
+		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
+	}
+	if cfg.InstanceType != "" { // INSTANCE_TYPE: a list of one
+		fc.InstanceTypes = []string{cfg.InstanceType}
 	}
 	if p.Store != nil {
 		// Pools that refused a launch are remembered with the cluster's
@@ -276,7 +279,9 @@ func KubeconfigFromSecret(ctx context.Context, client SecretsClient, id string) 
 }
 
 // storedPools keeps ec2fleet's unavailable pools in the cluster's DynamoDB
-// item (attribute x_unavailable_pools), written under the tick's lease.
+// item (attribute x_unavailable_pools). Save only stages them: the tick's
+// next Save of the state writes them, fenced by the lease it is given
+// (Launch, which learns the pools, holds no lease of its own).
 type storedPools struct{ d *state.Dynamo }
 
 // Load implements ec2fleet.PoolMemory.
@@ -286,7 +291,8 @@ func (s storedPools) Load(ctx context.Context) ([]ec2fleet.UnavailablePool, erro
 	return pools, err
 }
 
-// Save implements ec2fleet.PoolMemory.
-func (s storedPools) Save(ctx context.Context, pools []ec2fleet.UnavailablePool) error {
-	return s.d.SaveJSON(ctx, "unavailable_pools", pools)
+// Save implements ec2fleet.PoolMemory: the pools are written with the
+// state, by the tick's next StateStore.Save.
+func (s storedPools) Save(_ context.Context, pools []ec2fleet.UnavailablePool) error {
+	return s.d.StageJSON("unavailable_pools", pools)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
+	"github.com/node-fleet/node-fleet/ec2fleet"
 )
 
 // Program says which program reads the configuration: a few settings
@@ -47,13 +48,6 @@ const (
 	// PendingFromPrometheus uses the Prometheus query on
 	// kube-state-metrics.
 	PendingFromPrometheus = "prometheus"
-)
-
-// Market strategies (SPOT_STRATEGY); the values of ec2fleet.Strategy.
-const (
-	StrategySpotShare = "spot-share"
-	StrategySpotFirst = "spot-first"
-	StrategyOnDemand  = "on-demand"
 )
 
 // Config is the programs' configuration, checked.
@@ -90,8 +84,8 @@ type Config struct {
 	// Subnets are the workers' subnets (SUBNET_IDS, comma-separated).
 	Subnets []string
 	// Strategy is the market strategy (SPOT_STRATEGY) and SpotShare the
-	// share of spot capacity with StrategySpotShare (SPOT_SHARE).
-	Strategy  string
+	// share of spot capacity with ec2fleet.StrategySpotShare (SPOT_SHARE).
+	Strategy  ec2fleet.Strategy
 	SpotShare float64
 	// InstanceType overrides the launch template's type (INSTANCE_TYPE).
 	InstanceType string
@@ -159,9 +153,9 @@ func Defaults() Config {
 		PendingPodsSource:     PendingFromAPI,
 		MinNodes:              ac.MinNodes,
 		MaxNodes:              ac.MaxNodes,
-		LaunchTemplateVersion: "$Default",
-		Strategy:              StrategySpotShare,
-		SpotShare:             0.7,
+		LaunchTemplateVersion: ec2fleet.DefaultLaunchTemplateVersion,
+		Strategy:              ec2fleet.Strategies()[0],
+		SpotShare:             ec2fleet.DefaultSpotShare,
 		Thresholds:            decision.DefaultThresholdConfig(),
 		Policy:                decision.PolicyThreshold,
 		Lead:                  7 * time.Minute,

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/node-fleet/node-fleet/decision"
+	"github.com/node-fleet/node-fleet/ec2fleet"
 )
 
 // good is a complete, valid Lambda environment.
@@ -83,7 +84,7 @@ func TestLoadEverySetting(t *testing.T) {
 		SNSTopicARN: "arn:aws:sns:eu-west-1:123456789012:node-fleet", MinNodes: 0, MaxNodes: 20,
 		LaunchTemplateName: "shop-workers", LaunchTemplateVersion: "$Latest",
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
-		Strategy: StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
+		Strategy: ec2fleet.StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
 		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,

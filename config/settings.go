@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/node-fleet/node-fleet/decision"
+	"github.com/node-fleet/node-fleet/ec2fleet"
 )
 
 // setting is one variable (and daemon flag).
@@ -78,19 +79,25 @@ func settings() []setting {
 				return str(&c.LaunchTemplateName, v, launchTemplateName, "want 3 to 128 letters, digits and ( ) . / _ -")
 			}},
 		{env: "LAUNCH_TEMPLATE_VERSION", programs: both,
-			help: "the launch template's version: a number, $Latest or $Default",
+			help: "the launch template's version: a number, " + ec2fleet.LatestLaunchTemplateVersion + " or " + ec2fleet.DefaultLaunchTemplateVersion,
 			show: func(c Config) string { return c.LaunchTemplateVersion },
 			parse: func(c *Config, v string) error {
-				return str(&c.LaunchTemplateVersion, v, ltVersion, "want a version number, $Latest or $Default")
+				return str(&c.LaunchTemplateVersion, v, ltVersion,
+					"want a version number, "+ec2fleet.LatestLaunchTemplateVersion+" or "+ec2fleet.DefaultLaunchTemplateVersion)
 			}},
 		{env: "SUBNET_IDS", programs: both, required: both,
 			help:  "the workers' subnets, comma-separated subnet ids (one per availability zone)",
 			parse: subnets},
 		{env: "SPOT_STRATEGY", programs: both,
-			help: "how to choose between spot and on-demand: spot-share, spot-first or on-demand",
-			show: func(c Config) string { return c.Strategy },
+			help: "how to choose between spot and on-demand: " + orList(strategyNames()),
+			show: func(c Config) string { return string(c.Strategy) },
 			parse: func(c *Config, v string) error {
-				return oneOf(&c.Strategy, v, StrategySpotShare, StrategySpotFirst, StrategyOnDemand)
+				var s string
+				if err := oneOf(&s, v, strategyNames()...); err != nil {
+					return err
+				}
+				c.Strategy = ec2fleet.Strategy(s)
+				return nil
 			}},
 		{env: "SPOT_SHARE", programs: both,
 			help:  "the share of the fleet on spot with spot-share, above 0 and at most 1",
@@ -102,7 +109,7 @@ func settings() []setting {
 				return str(&c.InstanceType, v, instanceType, "want an instance type such as t3.medium")
 			}},
 		{env: "INSTANCE_TYPES", programs: both,
-			help: "the instance types a launch may use, comma-separated, one size class (e.g. m5.large,m5a.large,m6i.large,m7i.large): one EC2 Fleet call over every type and subnet, spot price-capacity-optimized; AWS advises at least 10 types for spot; instead of INSTANCE_TYPE",
+			help: "the instance types a launch may use, comma-separated, one size class (e.g. m5.large,m5a.large,m6i.large,m7i.large): spread over the subnets' zones, one EC2 Fleet call per zone over its subnets and every type, spot " + string(ec2fleet.DefaultSpotAllocationStrategy) + " within a zone; AWS advises at least " + strconv.Itoa(ec2fleet.MinSpotInstanceTypes) + " types for spot; instead of INSTANCE_TYPE",
 			parse: func(c *Config, v string) error {
 				c.InstanceTypes = nil
 				for _, t := range strings.Split(v, ",") {
@@ -276,7 +283,7 @@ var (
 	snsARN             = regexp.MustCompile(`^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
 	launchTemplateID   = regexp.MustCompile(`^lt-[0-9a-f]{17}$`)
 	launchTemplateName = regexp.MustCompile(`^[A-Za-z0-9()./_-]{3,128}$`)
-	ltVersion          = regexp.MustCompile(`^([1-9][0-9]*|\$Latest|\$Default)$`)
+	ltVersion          = regexp.MustCompile(`^([1-9][0-9]*|` + regexp.QuoteMeta(ec2fleet.LatestLaunchTemplateVersion) + `|` + regexp.QuoteMeta(ec2fleet.DefaultLaunchTemplateVersion) + `)$`)
 	subnetID           = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	instanceType       = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
 	secretID           = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
@@ -311,7 +318,7 @@ func percent(dst *float64, v string) error {
 func spotShare(c *Config, v string) error {
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || math.IsNaN(f) || f <= 0 || f > 1 {
-		return errors.New("want a number above 0 and at most 1, e.g. 0.7 (for no spot set SPOT_STRATEGY=on-demand)")
+		return fmt.Errorf("want a number above 0 and at most 1, e.g. %v (for no spot set SPOT_STRATEGY=%s)", ec2fleet.DefaultSpotShare, ec2fleet.StrategyOnDemand)
 	}
 	c.SpotShare = f
 	return nil
@@ -346,6 +353,24 @@ func fmtDuration(d time.Duration) string {
 		return fmt.Sprintf("%dm", d/time.Minute)
 	}
 	return d.String()
+}
+
+// strategyNames are ec2fleet's market strategies as SPOT_STRATEGY spells
+// them.
+func strategyNames() []string {
+	var out []string
+	for _, s := range ec2fleet.Strategies() {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// orList is "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func oneOf(dst *string, v string, allowed ...string) error {

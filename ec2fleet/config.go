@@ -75,6 +75,11 @@ const (
 	StrategyOnDemand Strategy = "on-demand"
 )
 
+// Strategies returns the market strategies, the default first.
+func Strategies() []Strategy {
+	return []Strategy{StrategySpotShare, StrategySpotFirst, StrategyOnDemand}
+}
+
 // Defaults of the Config fields whose zero value means a default.
 const (
 	// DefaultSpotShare is Config.SpotShare's default: the original
@@ -92,6 +97,9 @@ const (
 	DefaultOnDemandAllocationStrategy = types.FleetOnDemandAllocationStrategyLowestPrice
 	// DefaultLaunchTemplateVersion is LaunchTemplate.Version's default.
 	DefaultLaunchTemplateVersion = "$Default"
+	// LatestLaunchTemplateVersion, as LaunchTemplate.Version, is the
+	// template's newest version.
+	LatestLaunchTemplateVersion = "$Latest"
 	// MinSpotInstanceTypes is AWS's guidance for spot: at least this many
 	// instance types allowed, across every zone. With fewer, Warnings
 	// says so.
@@ -142,16 +150,14 @@ type Config struct {
 	// at all use StrategyOnDemand.
 	SpotShare float64
 	// InstanceTypes are the instance types a launch may use, each in
-	// every subnet: a launch's CreateFleet call gets one override per
-	// type and subnet. Empty: the launch template's type (or
-	// InstanceType, or Requirements). For spot, AWS advises at least
+	// every subnet: a zone's CreateFleet call gets one override per type
+	// and subnet of the zone. One type (the original design's
+	// INSTANCE_TYPE) is a list of one. Empty: the launch template's type,
+	// or Requirements. For spot, AWS advises at least
 	// MinSpotInstanceTypes; see Warnings. With
 	// types.FleetOnDemandAllocationStrategyPrioritized their order is the
 	// on-demand priority (first highest).
 	InstanceTypes []string
-	// InstanceType is a list of one: the single type of the original
-	// design's INSTANCE_TYPE. Set it or InstanceTypes, not both.
-	InstanceType string
 	// Requirements, when set, let EC2 choose the types by vCPU and
 	// memory instead of InstanceTypes (not both).
 	Requirements *Requirements
@@ -160,8 +166,8 @@ type Config struct {
 	SpotAllocationStrategy types.SpotAllocationStrategy
 	// OnDemandAllocationStrategy is how EC2 Fleet chooses on-demand
 	// pools; default DefaultOnDemandAllocationStrategy (lowest-price).
-	// With prioritized, InstanceTypes' order is the priority, and within
-	// a type the zone with the fewest of the cluster's instances first.
+	// With prioritized, InstanceTypes' order is the priority (each call
+	// is for one zone: the zone is chosen by the provider, not by EC2).
 	OnDemandAllocationStrategy types.FleetOnDemandAllocationStrategy
 	// AvoidFor is how long a pool (instance type, zone and market) that
 	// failed for capacity is avoided; default DefaultAvoidFor.
@@ -208,12 +214,11 @@ func (c *Config) validate() error {
 		}
 		seen[s] = true
 	}
-	switch c.Strategy {
-	case "":
-		c.Strategy = StrategySpotShare
-	case StrategySpotShare, StrategySpotFirst, StrategyOnDemand:
-	default:
-		bad("Strategy %q is unknown (want %q, %q or %q)", c.Strategy, StrategySpotShare, StrategySpotFirst, StrategyOnDemand)
+	if c.Strategy == "" {
+		c.Strategy = Strategies()[0]
+	}
+	if !slices.Contains(Strategies(), c.Strategy) {
+		bad("Strategy %q is unknown (want one of %v)", c.Strategy, Strategies())
 	}
 	if c.SpotShare == 0 {
 		c.SpotShare = DefaultSpotShare
@@ -221,11 +226,8 @@ func (c *Config) validate() error {
 	if c.SpotShare < 0 || c.SpotShare > 1 || c.SpotShare != c.SpotShare {
 		bad("SpotShare must be in (0, 1], got %v (use StrategyOnDemand for no spot)", c.SpotShare)
 	}
-	if c.InstanceType != "" && len(c.InstanceTypes) > 0 {
-		bad("InstanceType and InstanceTypes: set one, not both")
-	}
-	if c.Requirements != nil && (c.InstanceType != "" || len(c.InstanceTypes) > 0) {
-		bad("Requirements: set Requirements or instance types, not both")
+	if c.Requirements != nil && len(c.InstanceTypes) > 0 {
+		bad("Requirements: set Requirements or InstanceTypes, not both")
 	}
 	seen = map[string]bool{}
 	for i, t := range c.InstanceTypes {
@@ -270,9 +272,6 @@ func (c *Config) validate() error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("ec2fleet config: %w", err)
-	}
-	if c.InstanceType != "" {
-		c.InstanceTypes = []string{c.InstanceType}
 	}
 	if c.LaunchTemplate.Version == "" {
 		c.LaunchTemplate.Version = DefaultLaunchTemplateVersion

@@ -15,24 +15,31 @@
 // with it, the K3s server included, and a server counted as a worker that
 // never joins would be terminated as a ghost.
 //
-// # One fleet call per launch
+// # One fleet call per zone
 //
-// Launch asks for the missing instances in one CreateFleet call of type
-// instant: an override for every allowed instance type (Config.InstanceTypes,
-// the single InstanceType, the launch template's type, or attribute-based
-// Requirements) in every configured subnet, spot with the
-// price-capacity-optimized allocation strategy and on-demand with
+// Launch spreads the missing instances over the availability zones of the
+// configured subnets (only those in LaunchRequest.Zones when it names
+// some) by water-filling: each new instance goes to the zone with the
+// fewest workers, counted from LaunchRequest.ZoneCounts (the planner's
+// count), or from List when the request has none; the operation's own
+// instances always count in their zones. Each zone's share is asked for in
+// one CreateFleet call of type instant: an override for every allowed
+// instance type (Config.InstanceTypes, the launch template's type, or
+// attribute-based Requirements) in each of that zone's subnets, spot with
+// the price-capacity-optimized allocation strategy and on-demand with
 // lowest-price (or prioritized by the types' order), and the spot share as
-// the call's spot and on-demand target capacities. EC2 chooses the pools;
-// the overrides list, for each type, the zone with the fewest of the
-// cluster's instances first, which is what prioritized strategies follow.
-// With price-capacity-optimized, EC2 may put a launch's spot instances in
-// one zone: it optimises for capacity and price, not for spread (set
-// SpotAllocationStrategy to diversified to spread them over every pool).
+// the call's spot and on-demand target capacities. EC2 chooses the pools
+// within the zone. One call over every subnet would let EC2 choose the
+// zone too, and price-capacity-optimized then puts a whole scale-up in one
+// zone: it optimises for capacity and price, not for spread.
 //
-// When spot falls short, a second call asks on-demand for the rest. When a
-// pool is avoided for one market only, the markets are asked in two calls,
-// each with its own pools.
+// When a zone's spot falls short, a second call asks on-demand in that
+// zone for the rest. When a pool is avoided for one market only, the
+// markets are asked in two calls, each with its own pools. A zone that
+// still falls short (out of capacity in both markets) hands what it did not
+// launch to the other zones, water-filled again, in the same Launch; its
+// refused pools are remembered (below), so the next launches leave it out
+// until they expire.
 //
 // # Sizes
 //
@@ -73,11 +80,12 @@
 // so a retried operation (a tick that died after asking for instances)
 // launches only what is still missing. Each CreateFleet call also carries a
 // ClientToken derived from the operation, the number of instances it had,
-// the call's phase and the AvoidFor window it falls in, never from the
-// subnets, types or markets chosen: a retry that chooses other pools sends
-// the same token, and EC2 answers it with the earlier request's instances,
-// or with IdempotentParameterMismatch when the request differs, which
-// Launch returns without launching. (The window keeps an attempt that found
+// the zone and the call's phase in it and the AvoidFor window it falls in,
+// never from the subnets, types or markets chosen: a retry that asks a zone
+// again (its instances not visible yet) sends the same token, and EC2
+// answers it with the earlier request's instances, or with
+// IdempotentParameterMismatch when the request differs (other pools
+// chosen in the zone), which Launch returns without launching. (The window keeps an attempt that found
 // no capacity from being answered with its empty result for ever.) The tag
 // lookup is what the provider relies on: emulators such as moto ignore the
 // ClientToken.

@@ -81,12 +81,20 @@ type CapacityError struct {
 	Failures []LaunchFailure
 	// AvoidedUntil is when the earliest avoided pool may be tried again.
 	AvoidedUntil time.Time
+	// Zones, when not empty, are the zones the launch was restricted to
+	// (autoscaler.LaunchRequest.Zones) when none of the configured
+	// subnets is in them: no pool at all could be asked.
+	Zones []string
 }
 
 // Error summarises the failures.
 func (e *CapacityError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ec2fleet: %s: have %d of %d instances", autoscaler.ErrInsufficientCapacity, e.Have, e.Wanted)
+	if len(e.Zones) > 0 {
+		fmt.Fprintf(&b, "; no configured subnet is in the zones the launch may use (%s)", strings.Join(e.Zones, ", "))
+		return b.String()
+	}
 	if len(e.Failures) == 0 {
 		fmt.Fprintf(&b, "; every pool is avoided after recent failures (the first until %s)", e.AvoidedUntil.UTC().Format(time.RFC3339))
 		return b.String()

@@ -32,6 +32,12 @@ type fakeEC2 struct {
 	callErr func(in *ec2.CreateFleetInput) error
 	// describeErr, when set, is returned by DescribeInstances.
 	describeErr error
+	// hide, when set, hides the instances it matches from
+	// DescribeInstances (EC2's eventual consistency).
+	hide func(types.Instance) bool
+	// lose, when set, may replace the answer to the nth CreateFleet call
+	// (from 1) by an error: the answer was lost, the instances exist.
+	lose func(n int) error
 	// replay, when set, is CreateFleet's answer, launching nothing: what
 	// EC2 answers a token it has seen before.
 	replay []types.CreateFleetInstance
@@ -45,7 +51,7 @@ type fakePool struct {
 }
 
 func newFakeEC2() *fakeEC2 {
-	return &fakeEC2{zoneOf: map[string]string{"subnet-a": "eu-west-1a", "subnet-b": "eu-west-1b", "subnet-c": "eu-west-1c"}}
+	return &fakeEC2{zoneOf: map[string]string{"subnet-a": "eu-west-1a", "subnet-a2": "eu-west-1a", "subnet-b": "eu-west-1b", "subnet-c": "eu-west-1c"}}
 }
 
 func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...func(*ec2.Options)) (*ec2.CreateFleetOutput, error) {
@@ -110,6 +116,11 @@ func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...
 			}
 		}
 	}
+	if f.lose != nil {
+		if err := f.lose(len(f.fleets)); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -126,6 +137,9 @@ func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstances
 	}
 	var out []types.Instance
 	for _, inst := range f.instances {
+		if f.hide != nil && f.hide(inst) {
+			continue
+		}
 		if matches(inst, in.Filters) {
 			out = append(out, inst)
 		}

@@ -33,7 +33,7 @@ func (l *lagging) DescribeInstances(ctx context.Context, in *ec2.DescribeInstanc
 // A retried launch whose first answer was lost, while DescribeInstances
 // does not show the instances yet: the provider cannot find them by their
 // operation tag, so it asks again, with the same ClientToken and the same
-// request, which EC2 answers with the first call's instances instead of
+// request for the first zone, which EC2 answers with the first call's instances instead of
 // launching new ones. (moto does not deduplicate by ClientToken, so the
 // count of instances cannot be checked here; the token is the guarantee.)
 func TestMotoLaggingDescribeInstancesRetryReusesTheClientToken(t *testing.T) {
@@ -49,8 +49,8 @@ func TestMotoLaggingDescribeInstancesRetryReusesTheClientToken(t *testing.T) {
 	rec2 := e.recorder()
 	lag := &lagging{recorder: rec2, hide: true}
 	_, _ = e.provider(t, lag, nil).Launch(ctx, req)
-	if len(rec.fleets) != 1 || len(rec2.fleets) != 1 {
-		t.Fatalf("%d and %d CreateFleet calls, want 1 and 1", len(rec.fleets), len(rec2.fleets))
+	if len(rec.fleets) != 1 || len(rec2.fleets) == 0 {
+		t.Fatalf("%d and %d CreateFleet calls, want 1 and at least 1", len(rec.fleets), len(rec2.fleets))
 	}
 	first, again := aws.ToString(rec.fleets[0].ClientToken), aws.ToString(rec2.fleets[0].ClientToken)
 	if first == "" || first != again {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -24,17 +25,26 @@ import (
 // launched under the operation (found by TagOperation) count, so a retried
 // request launches only what is missing.
 //
-// The missing instances are asked for in one CreateFleet call of type
-// instant, with an override for every allowed instance type in every
-// subnet, less the pools remembered as unavailable; its spot and on-demand
-// target capacities follow Config.Strategy. When spot falls short (or the
-// two markets may not use the same pools, because a pool is avoided for one
-// market only) a second call asks on-demand for what is still missing.
-// Pools that answer with a capacity error are remembered in Config.Pools
-// for Config.AvoidFor. When no pool can launch the rest, Launch returns
-// what it has and a *CapacityError (errors.Is
-// autoscaler.ErrInsufficientCapacity). Any other EC2 error ends the launch
-// and is returned with what was launched so far.
+// The missing instances are spread over the availability zones of the
+// configured subnets (only those in req.Zones when it is not empty) by
+// water-filling: each goes to the zone with the fewest workers, counted
+// from req.ZoneCounts (from List when it is nil, and never below the
+// operation's own instances in a zone), ties to the zone whose subnet is
+// listed first. Each zone's share is asked for in one CreateFleet call of
+// type instant with an override for every allowed instance type in each
+// of the zone's subnets, less the pools remembered as unavailable; its
+// spot and on-demand target capacities follow Config.Strategy. When a
+// zone's spot falls short (or the two markets may not use the same pools
+// there) a second call asks on-demand in that zone for what is still
+// missing. A zone that still falls short hands what it did not launch to
+// the other zones, water-filled again, in the same Launch. Pools that
+// answer with a capacity error are remembered in Config.Pools for
+// Config.AvoidFor, so a zone that refused everything is left out of the
+// next launches too. When no pool can launch the rest, Launch returns what
+// it has and a *CapacityError (errors.Is
+// autoscaler.ErrInsufficientCapacity); so it does, launching nothing, when
+// no configured subnet is in req.Zones. Any other EC2 error ends the
+// launch and is returned with what was launched so far.
 //
 // Idempotency is across retries, not concurrent calls: two Launch calls for
 // the same operation at the same moment may both launch (the autoscaler
@@ -59,31 +69,41 @@ func (p *Provider) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]
 	if err != nil {
 		return nil, err
 	}
-	spot, total := 0, 0
+	mineZone := map[string]int{}
 	for _, in := range fleet {
 		if !in.State.Active() {
 			continue
 		}
-		total++
+		l.total++
 		l.perZone[in.Zone]++
 		if in.Market == autoscaler.MarketSpot {
-			spot++
+			l.spot++
 		}
 		if in.OperationID == req.OperationID {
 			l.mine = append(l.mine, in)
+			mineZone[in.Zone]++
+		}
+	}
+	if req.ZoneCounts != nil {
+		// The planner's counts, but the operation's own instances are
+		// counted in their zones even when the counts predate them.
+		l.perZone = maps.Clone(req.ZoneCounts)
+		for z, n := range mineZone {
+			l.perZone[z] = max(l.perZone[z], n)
 		}
 	}
 	missing := req.Count - len(l.mine)
 	if missing <= 0 {
 		return l.mine, nil
 	}
+	zones := zonesOf(subnets, req.Zones)
+	if len(zones) == 0 {
+		return l.mine, &CapacityError{Wanted: req.Count, Have: len(l.mine), Zones: req.Zones}
+	}
 	l.loadPools(ctx)
-	spotN := p.spotWanted(total, spot, missing)
-	odN := missing - spotN
-	log := p.cfg.Logger.With("operation", req.OperationID)
-	log.InfoContext(ctx, "launching", "have", len(l.mine), "want", req.Count, "spot", spotN, "on-demand", odN)
+	p.cfg.Logger.InfoContext(ctx, "launching", "operation", req.OperationID, "have", len(l.mine), "want", req.Count, "zones", zones)
 
-	err = l.run(ctx, spotN, odN)
+	err = l.spread(ctx, zones, req.Count)
 	l.savePools(ctx)
 	if err != nil {
 		return l.mine, err
@@ -92,6 +112,18 @@ func (p *Provider) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]
 		return l.mine, &CapacityError{Wanted: req.Count, Have: len(l.mine), Failures: l.failures, AvoidedUntil: l.avoid.earliest()}
 	}
 	return l.mine, nil
+}
+
+// zonesOf returns the zones of subnets, in the order the subnets are
+// listed, restricted to allowed when it is not empty.
+func zonesOf(subnets []subnet, allowed []string) []string {
+	var out []string
+	for _, s := range subnets {
+		if (len(allowed) == 0 || slices.Contains(allowed, s.zone)) && !slices.Contains(out, s.zone) {
+			out = append(out, s.zone)
+		}
+	}
+	return out
 }
 
 // spotWanted is how many of missing new instances should be spot.
@@ -111,7 +143,9 @@ type launch struct {
 	p        *Provider
 	op       string
 	subnets  []subnet
-	perZone  map[string]int        // the cluster's active instances per zone
+	perZone  map[string]int        // the fleet's workers per zone
+	total    int                   // the cluster's active instances
+	spot     int                   // of which spot
 	types    []string              // the instance types this launch may use
 	mine     []autoscaler.Instance // the operation's instances
 	avoid    avoided               // unavailable pools, not expired
@@ -119,34 +153,110 @@ type launch struct {
 	failures []LaunchFailure
 }
 
-// run asks for spotN spot and odN on-demand instances: spot first (with
-// the on-demand part in the same call when both markets may use the same
-// pools), then on-demand for whatever is still missing.
-func (l *launch) run(ctx context.Context, spotN, odN int) error {
+// spread launches the missing instances over zones: water-filled shares,
+// one zone at a time; a zone that falls short is not asked again, and
+// what it did not launch is water-filled over the others.
+func (l *launch) spread(ctx context.Context, zones []string, want int) error {
+	short := map[string]bool{}
+	for {
+		missing := want - len(l.mine)
+		if missing <= 0 {
+			return nil
+		}
+		open := slices.DeleteFunc(slices.Clone(zones), func(z string) bool { return short[z] || !l.usable(z) })
+		if len(open) == 0 {
+			return nil
+		}
+		spotN := l.p.spotWanted(l.total, l.spot, missing)
+		type share struct{ spot, od int }
+		shares := map[string]*share{}
+		var order []string
+		for i, z := range waterfill(missing, open, l.perZone) {
+			if shares[z] == nil {
+				shares[z] = &share{}
+				order = append(order, z)
+			}
+			if i < spotN {
+				shares[z].spot++
+			} else {
+				shares[z].od++
+			}
+		}
+		for _, z := range order {
+			s := shares[z]
+			before := len(l.mine)
+			l.p.cfg.Logger.InfoContext(ctx, "launching in zone", "operation", l.op, "zone", z, "spot", s.spot, "on-demand", s.od)
+			if err := l.run(ctx, z, s.spot, s.od); err != nil {
+				return err
+			}
+			if got := len(l.mine) - before; got < s.spot+s.od {
+				short[z] = true
+				l.p.cfg.Logger.WarnContext(ctx, "zone fell short, handing the rest to the other zones", "operation", l.op, "zone", z,
+					"asked", s.spot+s.od, "launched", got)
+			}
+		}
+	}
+}
+
+// waterfill returns the zone of each of n new instances, in order: each
+// to the zone of zones with the fewest in counts (counting the ones before
+// it), ties to the zone listed first.
+func waterfill(n int, zones []string, counts map[string]int) []string {
+	c := make(map[string]int, len(zones))
+	for _, z := range zones {
+		c[z] = counts[z]
+	}
+	out := make([]string, 0, n)
+	for range n {
+		best := zones[0]
+		for _, z := range zones[1:] {
+			if c[z] < c[best] {
+				best = z
+			}
+		}
+		c[best]++
+		out = append(out, best)
+	}
+	return out
+}
+
+// usable reports whether zone has a pool left in a market the launch may
+// use.
+func (l *launch) usable(zone string) bool {
+	if len(l.overrides(autoscaler.MarketOnDemand, zone)) > 0 {
+		return true
+	}
+	return l.p.cfg.Strategy != StrategyOnDemand && len(l.overrides(autoscaler.MarketSpot, zone)) > 0
+}
+
+// run asks for spotN spot and odN on-demand instances in zone: spot first
+// (with the on-demand part in the same call when both markets may use the
+// same pools), then on-demand for whatever is still missing.
+func (l *launch) run(ctx context.Context, zone string, spotN, odN int) error {
 	want := len(l.mine) + spotN + odN
 	if spotN > 0 {
-		ovs := l.overrides(autoscaler.MarketSpot)
+		ovs := l.overrides(autoscaler.MarketSpot, zone)
 		if len(ovs) == 0 {
-			l.p.cfg.Logger.InfoContext(ctx, "every spot pool is avoided, asking for on-demand instead", "operation", l.op, "spot", spotN)
+			l.p.cfg.Logger.InfoContext(ctx, "every spot pool of the zone is avoided, asking for on-demand instead", "operation", l.op, "zone", zone, "spot", spotN)
 		} else {
 			withOD := 0
-			if odN > 0 && slices.EqualFunc(ovs, l.overrides(autoscaler.MarketOnDemand), override.equal) {
+			if odN > 0 && slices.EqualFunc(ovs, l.overrides(autoscaler.MarketOnDemand, zone), override.equal) {
 				withOD = odN
 			}
-			if err := l.create(ctx, "1", spotN, withOD, ovs); err != nil {
+			if err := l.create(ctx, zone, "1", spotN, withOD, ovs); err != nil {
 				return err
 			}
 		}
 	}
 	if rest := want - len(l.mine); rest > 0 {
-		ovs := l.overrides(autoscaler.MarketOnDemand)
+		ovs := l.overrides(autoscaler.MarketOnDemand, zone)
 		if len(ovs) == 0 {
 			return nil
 		}
 		if spotN > 0 && rest > odN {
-			l.p.cfg.Logger.InfoContext(ctx, "spot fell short, falling back to on-demand", "operation", l.op, "short", rest)
+			l.p.cfg.Logger.InfoContext(ctx, "spot fell short, falling back to on-demand", "operation", l.op, "zone", zone, "short", rest)
 		}
-		return l.create(ctx, "2", 0, rest, ovs)
+		return l.create(ctx, zone, "2", 0, rest, ovs)
 	}
 	return nil
 }
@@ -164,13 +274,11 @@ func (o override) equal(p override) bool {
 	return o.subnet == p.subnet && o.instanceType == p.instanceType && slices.Equal(o.exclude, p.exclude)
 }
 
-// overrides returns the pools market may use: every allowed type in every
-// subnet, types in the configured order and, within a type, the zone with
-// the fewest of the cluster's instances first (ties: the subnet listed
-// first), less the unavailable pools.
-func (l *launch) overrides(market autoscaler.Market) []override {
-	subnets := slices.Clone(l.subnets)
-	slices.SortStableFunc(subnets, func(a, b subnet) int { return cmp.Compare(l.perZone[a.zone], l.perZone[b.zone]) })
+// overrides returns the pools market may use in zone: every allowed type
+// in every subnet of the zone, types in the configured order and, within
+// a type, the subnets in the configured order, less the unavailable pools.
+func (l *launch) overrides(market autoscaler.Market, zone string) []override {
+	subnets := slices.DeleteFunc(slices.Clone(l.subnets), func(s subnet) bool { return s.zone != zone })
 	var out []override
 	if l.p.cfg.Requirements != nil {
 		for _, s := range subnets {
@@ -203,12 +311,18 @@ func (l *launch) overrides(market autoscaler.Market) []override {
 }
 
 // clientToken is the idempotency token of one CreateFleet call: the
-// operation, how many instances it had when the call was made, the call's
-// phase (1: spot or mixed, 2: on-demand) and the AvoidFor window of the
-// clock the call falls in. It does not depend on the subnets, types or
-// markets chosen, so a retry that chooses other pools cannot pass for a new
-// request (EC2 answers a reused token with other parameters with
-// IdempotentParameterMismatch, which Launch returns without launching).
+// operation, how many instances it had when the call was made, the zone
+// the call is for, the call's phase in that zone (1: spot or mixed, 2:
+// on-demand) and the AvoidFor window of the clock the call falls in. A
+// retry whose earlier calls' instances are not visible yet asks each zone
+// again with the same token, and EC2 answers with the earlier instances;
+// so does a retry that sees the first zones' instances but not the last's
+// (it has as many and asks that zone first). The token does not depend on
+// the subnets, types or markets chosen, so a retry that chooses other pools
+// in a zone cannot pass for a new request (EC2 answers a reused token with
+// other parameters with IdempotentParameterMismatch, which Launch returns
+// without launching). Within one Launch no two calls share a token: a
+// zone is asked again only after it launched (more instances had).
 //
 // The window is there because EC2 answers a reused token with the first
 // answer, also when that answer launched nothing: an attempt that found no
@@ -219,8 +333,8 @@ func (l *launch) overrides(market autoscaler.Market) []override {
 // the operation's instances by tag first, still holds then.
 //
 // At most 64 ASCII characters, as EC2 requires.
-func clientToken(op string, have int, phase string, window int64) string {
-	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + phase + "\x00" + strconv.FormatInt(window, 10)))
+func clientToken(op string, have int, zone, phase string, window int64) string {
+	h := sha256.Sum256([]byte(op + "\x00" + strconv.Itoa(have) + "\x00" + zone + "\x00" + phase + "\x00" + strconv.FormatInt(window, 10)))
 	return "nf-" + hex.EncodeToString(h[:16])
 }
 
@@ -315,9 +429,9 @@ func nonZero(v int32) *int32 {
 // create makes one CreateFleet call and adds what it launched to l.mine
 // and what it refused for capacity to l.avoid and l.failures. It returns
 // an error only for what is no capacity error.
-func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs []override) error {
+func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int, ovs []override) error {
 	p := l.p
-	token := clientToken(l.op, len(l.mine), phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
+	token := clientToken(l.op, len(l.mine), zone, phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
 	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
 	var markets []autoscaler.Market // the markets asked for, spot first
 	if spotN > 0 {
@@ -383,6 +497,10 @@ func (l *launch) create(ctx context.Context, phase string, spotN, odN int, ovs [
 	})
 	for _, in := range launched {
 		l.perZone[in.Zone]++
+		l.total++
+		if in.Market == autoscaler.MarketSpot {
+			l.spot++
+		}
 	}
 	l.mine = append(l.mine, launched...)
 	if len(gone) > 0 {

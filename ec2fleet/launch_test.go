@@ -19,8 +19,12 @@ import (
 
 var twoTypes = []string{"m5.large", "m6i.large"}
 
-// allPools are the overrides of twoTypes in subnets a and b, zone a first.
-var allPools = []string{"m5.large@eu-west-1a", "m5.large@eu-west-1b", "m6i.large@eu-west-1a", "m6i.large@eu-west-1b"}
+// poolsA and poolsB are the overrides of twoTypes in subnet a (zone a)
+// and subnet b (zone b).
+var (
+	poolsA = []string{"m5.large@eu-west-1a", "m6i.large@eu-west-1a"}
+	poolsB = []string{"m5.large@eu-west-1b", "m6i.large@eu-west-1b"}
+)
 
 // placed is where a returned instance went: "spot m5.large@eu-west-1a".
 func placed(ins []autoscaler.Instance) []string {
@@ -31,29 +35,28 @@ func placed(ins []autoscaler.Instance) []string {
 	return out
 }
 
-func TestLaunchIsOneFleetCallOverEveryTypeAndSubnet(t *testing.T) {
+func TestLaunchIsOneFleetCallPerZoneOverItsSubnetsAndTypes(t *testing.T) {
 	types2 := func(c *ec2fleet.Config) { c.InstanceTypes = twoTypes }
 	for _, tc := range []struct {
 		name     string
 		mod      func(*ec2fleet.Config)
-		existing int // instances launched before (70% spot, zone a)
+		existing int // instances launched before (70% spot)
 		count    int
 		want     []fleetCall
 		markets  map[autoscaler.Market]int
 	}{
 		{"default 70% spot, 3 of 3", types2, 0, 3,
-			[]fleetCall{{Spot: 2, OnDemand: 1, Pools: allPools}}, map[autoscaler.Market]int{"spot": 2, "on-demand": 1}},
-		{"the fleet's share is kept; the emptier zone first", types2, 3, 1,
-			[]fleetCall{{Spot: 1, Pools: []string{"m5.large@eu-west-1b", "m5.large@eu-west-1a", "m6i.large@eu-west-1b", "m6i.large@eu-west-1a"}}},
-			map[autoscaler.Market]int{"spot": 1}},
+			[]fleetCall{{Spot: 1, OnDemand: 1, Pools: poolsA}, {Spot: 1, Pools: poolsB}}, map[autoscaler.Market]int{"spot": 2, "on-demand": 1}},
+		{"the fleet's share is kept; the emptier zone", types2, 3, 1,
+			[]fleetCall{{Spot: 1, Pools: poolsB}}, map[autoscaler.Market]int{"spot": 1}},
 		{"spot first", func(c *ec2fleet.Config) { types2(c); c.Strategy = ec2fleet.StrategySpotFirst }, 0, 3,
-			[]fleetCall{{Spot: 3, Pools: allPools}}, map[autoscaler.Market]int{"spot": 3}},
+			[]fleetCall{{Spot: 2, Pools: poolsA}, {Spot: 1, Pools: poolsB}}, map[autoscaler.Market]int{"spot": 3}},
 		{"on demand only", func(c *ec2fleet.Config) { types2(c); c.Strategy = ec2fleet.StrategyOnDemand }, 0, 2,
-			[]fleetCall{{OnDemand: 2, Pools: allPools}}, map[autoscaler.Market]int{"on-demand": 2}},
+			[]fleetCall{{OnDemand: 1, Pools: poolsA}, {OnDemand: 1, Pools: poolsB}}, map[autoscaler.Market]int{"on-demand": 2}},
 		{"no types: the launch template's", nil, 0, 1,
-			[]fleetCall{{Spot: 1, Pools: []string{"-@eu-west-1a", "-@eu-west-1b"}}}, map[autoscaler.Market]int{"spot": 1}},
-		{"INSTANCE_TYPE is a list of one", func(c *ec2fleet.Config) { c.InstanceType = "t3.large" }, 0, 2,
-			[]fleetCall{{Spot: 1, OnDemand: 1, Pools: []string{"t3.large@eu-west-1a", "t3.large@eu-west-1b"}}}, map[autoscaler.Market]int{"spot": 1, "on-demand": 1}},
+			[]fleetCall{{Spot: 1, Pools: []string{"-@eu-west-1a"}}}, map[autoscaler.Market]int{"spot": 1}},
+		{"one type is a list of one", func(c *ec2fleet.Config) { c.InstanceTypes = []string{"t3.large"} }, 0, 2,
+			[]fleetCall{{Spot: 1, Pools: []string{"t3.large@eu-west-1a"}}, {OnDemand: 1, Pools: []string{"t3.large@eu-west-1b"}}}, map[autoscaler.Market]int{"spot": 1, "on-demand": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeEC2()
@@ -112,24 +115,24 @@ func TestLaunchCapacityErrors(t *testing.T) {
 		wantCap   bool // error matches ErrInsufficientCapacity
 		failures  int
 	}{
-		{"no spot in the first pool: the next pool of the same call", ec2fleet.StrategySpotFirst, 1,
+		{"no spot in the first pool: the zone's next pool in the same call", ec2fleet.StrategySpotFirst, 1,
 			refuse("InsufficientInstanceCapacity", "m5.large@a/spot"),
-			[]fleetCall{{Spot: 1, Pools: allPools}}, []string{"spot m5.large@eu-west-1b"}, false, 0},
-		{"spot price too low everywhere: on demand in a second call", ec2fleet.StrategySpotShare, 3,
+			[]fleetCall{{Spot: 1, Pools: poolsA}}, []string{"spot m6i.large@eu-west-1a"}, false, 0},
+		{"spot price too low everywhere: on demand in a second call per zone", ec2fleet.StrategySpotShare, 3,
 			refuse("SpotMaxPriceTooLow", "*@*/spot"),
-			// The fallback sees the first call's instance in zone a.
-			[]fleetCall{{Spot: 2, OnDemand: 1, Pools: allPools},
-				{OnDemand: 2, Pools: []string{"m5.large@eu-west-1b", "m5.large@eu-west-1a", "m6i.large@eu-west-1b", "m6i.large@eu-west-1a"}}},
-			[]string{"on-demand m5.large@eu-west-1a", "on-demand m5.large@eu-west-1b", "on-demand m5.large@eu-west-1b"}, false, 0},
-		{"subnet out of addresses: its zone for every type", ec2fleet.StrategySpotFirst, 2,
+			[]fleetCall{{Spot: 1, OnDemand: 1, Pools: poolsA}, {OnDemand: 1, Pools: poolsA},
+				{Spot: 1, Pools: poolsB}, {OnDemand: 1, Pools: poolsB}},
+			[]string{"on-demand m5.large@eu-west-1a", "on-demand m5.large@eu-west-1a", "on-demand m5.large@eu-west-1b"}, false, 0},
+		{"subnet out of addresses: its zone's share goes to the other zone", ec2fleet.StrategySpotFirst, 2,
 			refuse("InsufficientFreeAddressesInSubnet", "*@a/*"),
-			[]fleetCall{{Spot: 2, Pools: allPools}}, []string{"spot m5.large@eu-west-1b", "spot m5.large@eu-west-1b"}, false, 0},
-		{"vCPU limit: nothing anywhere", ec2fleet.StrategyOnDemand, 2,
+			[]fleetCall{{Spot: 1, Pools: poolsA}, {Spot: 1, Pools: poolsB}, {Spot: 1, Pools: poolsB}},
+			[]string{"spot m5.large@eu-west-1b", "spot m5.large@eu-west-1b"}, false, 0},
+		{"vCPU limit: nothing anywhere, the other zone not asked", ec2fleet.StrategyOnDemand, 2,
 			refuse("VcpuLimitExceeded", "*@*/on-demand"),
-			[]fleetCall{{OnDemand: 2, Pools: allPools}}, nil, true, 4},
+			[]fleetCall{{OnDemand: 1, Pools: poolsA}}, nil, true, 2},
 		{"no capacity at all", ec2fleet.StrategySpotFirst, 2,
 			refuse("InsufficientInstanceCapacity", "*@*/*"),
-			[]fleetCall{{Spot: 2, Pools: allPools}, {OnDemand: 2, Pools: allPools}}, nil, true, 8},
+			[]fleetCall{{Spot: 1, Pools: poolsA}, {OnDemand: 1, Pools: poolsA}, {Spot: 1, Pools: poolsB}, {OnDemand: 1, Pools: poolsB}}, nil, true, 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeEC2()
@@ -181,15 +184,16 @@ func TestUnavailablePoolsAreRememberedAcrossLaunchesAndProviders(t *testing.T) {
 		})
 	}
 	ctx := context.Background()
+	// Every launch is for zone a, where the short pool is.
 	launch := func(p *ec2fleet.Provider, op string) []fleetCall {
 		t.Helper()
 		f.fleets = nil
-		if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: op, Count: 1}); err != nil {
+		if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: op, Count: 1, Zones: []string{"eu-west-1a"}}); err != nil {
 			t.Fatal(err)
 		}
 		return f.calls()
 	}
-	if diff := cmp.Diff([]fleetCall{{Spot: 1, Pools: allPools}}, launch(provider(), "op1")); diff != "" {
+	if diff := cmp.Diff([]fleetCall{{Spot: 1, Pools: poolsA}}, launch(provider(), "op1")); diff != "" {
 		t.Errorf("first launch (-want +got):\n%s", diff)
 	}
 	saved, err := memory.Load(ctx)
@@ -201,10 +205,9 @@ func TestUnavailablePoolsAreRememberedAcrossLaunchesAndProviders(t *testing.T) {
 	if diff := cmp.Diff(want, saved); diff != "" {
 		t.Errorf("saved pools (-want +got):\n%s", diff)
 	}
-	// A cold start a minute later: the pool is not offered (zone a has
-	// fewer instances now, so it comes first for each type).
+	// A cold start a minute later: the pool is not offered.
 	clk.SetTime(t0.Add(time.Minute))
-	if diff := cmp.Diff([]fleetCall{{Spot: 1, Pools: []string{"m5.large@eu-west-1b", "m6i.large@eu-west-1a", "m6i.large@eu-west-1b"}}},
+	if diff := cmp.Diff([]fleetCall{{Spot: 1, Pools: []string{"m6i.large@eu-west-1a"}}},
 		launch(provider(), "op2")); diff != "" {
 		t.Errorf("launch by a new provider inside the window (-want +got):\n%s", diff)
 	}
@@ -212,8 +215,8 @@ func TestUnavailablePoolsAreRememberedAcrossLaunchesAndProviders(t *testing.T) {
 	full = false
 	clk.SetTime(t0.Add(3 * time.Minute))
 	calls := launch(provider(), "op3")
-	if len(calls) != 1 || len(calls[0].Pools) != 4 {
-		t.Errorf("launch after the window: %+v, want one call over all 4 pools", calls)
+	if len(calls) != 1 || len(calls[0].Pools) != 2 {
+		t.Errorf("launch after the window: %+v, want one call over both pools of zone a", calls)
 	}
 }
 
@@ -228,19 +231,18 @@ func TestPoolAvoidedForOneMarketSplitsTheCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newFakeProvider(t, f, func(c *ec2fleet.Config) { c.InstanceTypes, c.Pools, c.SpotShare = twoTypes, memory, 0.5 })
-	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2})
+	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2, Zones: []string{"eu-west-1a"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []fleetCall{
-		{Spot: 1, Pools: []string{"m5.large@eu-west-1b", "m6i.large@eu-west-1a", "m6i.large@eu-west-1b"}},
-		{OnDemand: 1, Pools: []string{"m5.large@eu-west-1a", "m5.large@eu-west-1b", "m6i.large@eu-west-1a", "m6i.large@eu-west-1b"}},
+		{Spot: 1, Pools: []string{"m6i.large@eu-west-1a"}},
+		{OnDemand: 1, Pools: poolsA},
 	}
-	// The second call sees the first's instance in zone b: zone a first.
 	if diff := cmp.Diff(want, f.calls()); diff != "" {
 		t.Errorf("CreateFleet calls (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"spot m5.large@eu-west-1b", "on-demand m5.large@eu-west-1a"}, placed(got)); diff != "" {
+	if diff := cmp.Diff([]string{"spot m6i.large@eu-west-1a", "on-demand m5.large@eu-west-1a"}, placed(got)); diff != "" {
 		t.Errorf("instances (-want +got):\n%s", diff)
 	}
 }
@@ -303,10 +305,10 @@ func TestReusedTokenWithOtherParametersLaunchesNothing(t *testing.T) {
 	}
 }
 
-// The token names the operation, how many instances it had, the call's
-// phase and the avoid window, never the pools: a retry choosing other
-// types or subnets (other pools avoided, another zone emptier) sends the
-// same token.
+// The token names the operation, how many instances it had, the zone, the
+// call's phase and the avoid window, never the pools: a retry choosing
+// other types or subnets of the zone (other pools avoided) sends the same
+// token.
 func TestClientTokenDoesNotDependOnPoolsOrMarkets(t *testing.T) {
 	token := func(mod func(*ec2fleet.Config), op string) string {
 		t.Helper()
@@ -320,7 +322,7 @@ func TestClientTokenDoesNotDependOnPoolsOrMarkets(t *testing.T) {
 	first := token(func(c *ec2fleet.Config) { c.InstanceTypes = twoTypes }, "prod-7-up")
 	for name, mod := range map[string]func(*ec2fleet.Config){
 		"other types":          func(c *ec2fleet.Config) { c.InstanceTypes = []string{"c6i.large"} },
-		"other subnets":        func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-c", "subnet-b"} },
+		"other subnets":        func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-a2", "subnet-b"} },
 		"all spot":             func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategySpotFirst },
 		"other spot strategy":  func(c *ec2fleet.Config) { c.SpotAllocationStrategy = types.SpotAllocationStrategyDiversified },
 		"a pool avoided first": func(c *ec2fleet.Config) { c.Pools = avoidedPool("m5.large", "eu-west-1a") },
@@ -435,7 +437,7 @@ func TestRequirementsExcludeRefusedTypesPerZone(t *testing.T) {
 		c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2, Max: 4}, MemoryMiB: ec2fleet.Range{Min: 4096}}
 		c.Strategy, c.Pools = ec2fleet.StrategySpotFirst, memory
 	})
-	if _, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op", Count: 1}); err != nil {
+	if _, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op", Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	type ov struct {
@@ -444,11 +446,13 @@ func TestRequirementsExcludeRefusedTypesPerZone(t *testing.T) {
 		Excluded         []string
 		HasInstanceTypes bool
 	}
-	var got []ov
-	for _, o := range f.fleets[0].LaunchTemplateConfigs[0].Overrides {
-		r := o.InstanceRequirements
-		got = append(got, ov{aws.ToString(o.SubnetId), [2]int32{aws.ToInt32(r.VCpuCount.Min), aws.ToInt32(r.VCpuCount.Max)},
-			[2]int32{aws.ToInt32(r.MemoryMiB.Min), aws.ToInt32(r.MemoryMiB.Max)}, r.ExcludedInstanceTypes, o.InstanceType != ""})
+	var got []ov // one call per zone
+	for _, in := range f.fleets {
+		for _, o := range in.LaunchTemplateConfigs[0].Overrides {
+			r := o.InstanceRequirements
+			got = append(got, ov{aws.ToString(o.SubnetId), [2]int32{aws.ToInt32(r.VCpuCount.Min), aws.ToInt32(r.VCpuCount.Max)},
+				[2]int32{aws.ToInt32(r.MemoryMiB.Min), aws.ToInt32(r.MemoryMiB.Max)}, r.ExcludedInstanceTypes, o.InstanceType != ""})
+		}
 	}
 	want := []ov{
 		{"subnet-a", [2]int32{2, 4}, [2]int32{4096, 0}, []string{"m5.large"}, false},
@@ -486,7 +490,7 @@ func TestReplayedTokenNamingGoneInstancesIsAnError(t *testing.T) {
 
 // A capacity error for the whole call (not per pool) rules out what its
 // code says for every pool the call offered: an account's vCPU limit, the
-// market everywhere.
+// market everywhere, so the other zone is not asked.
 func TestWholeCallRefusedForCapacity(t *testing.T) {
 	f := newFakeEC2()
 	f.callErr = func(*ec2.CreateFleetInput) error { return apiErr("VcpuLimitExceeded") }
@@ -497,8 +501,8 @@ func TestWholeCallRefusedForCapacity(t *testing.T) {
 	ctx := context.Background()
 	_, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "op", Count: 2})
 	var ce *ec2fleet.CapacityError
-	if !errors.As(err, &ce) || len(ce.Failures) != 4 {
-		t.Fatalf("err = %v, want a *CapacityError naming the 4 pools", err)
+	if !errors.As(err, &ce) || len(ce.Failures) != 2 || len(f.calls()) != 1 {
+		t.Fatalf("err = %v after %d calls, want a *CapacityError naming zone a's 2 pools after 1 call", err, len(f.calls()))
 	}
 	saved, _ := memory.Load(ctx)
 	want := []ec2fleet.UnavailablePool{{Pool: ec2fleet.Pool{Market: autoscaler.MarketOnDemand}, Until: t0.Add(ec2fleet.DefaultAvoidFor), Code: "VcpuLimitExceeded"}}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +47,12 @@ func randSuffix(t testing.TB) string {
 
 func newMotoEnv(t *testing.T) *motoEnv {
 	t.Helper()
+	return newMotoEnvZones(t, "us-east-1a", "us-east-1b")
+}
+
+// newMotoEnvZones is newMotoEnv with a subnet in each of zones.
+func newMotoEnvZones(t *testing.T, zones ...string) *motoEnv {
+	t.Helper()
 	endpoint := testenv.Lookup(t, "NODEFLEET_MOTO_ENDPOINT", "moto")
 	ctx := context.Background()
 	cfg, err := awsutil.ForEmulator(ctx, endpoint, "us-east-1")
@@ -53,7 +60,7 @@ func newMotoEnv(t *testing.T) *motoEnv {
 		t.Fatal(err)
 	}
 	c := ec2.NewFromConfig(cfg)
-	e := &motoEnv{client: c, cluster: "test-" + randSuffix(t), zones: []string{"us-east-1a", "us-east-1b"}}
+	e := &motoEnv{client: c, cluster: "test-" + randSuffix(t), zones: zones}
 	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
 	if err != nil || len(imgs.Images) == 0 {
 		t.Fatalf("describe images: %v (%d images)", err, len(imgs.Images))
@@ -66,7 +73,7 @@ func newMotoEnv(t *testing.T) *motoEnv {
 	for i, z := range e.zones {
 		s, err := c.CreateSubnet(ctx, &ec2.CreateSubnetInput{
 			VpcId: vpc.Vpc.VpcId, AvailabilityZone: aws.String(z),
-			CidrBlock: aws.String([]string{"10.20.1.0/24", "10.20.2.0/24"}[i]),
+			CidrBlock: aws.String(fmt.Sprintf("10.20.%d.0/24", i+1)),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -264,13 +271,13 @@ func describeView(ins []types.Instance) []described {
 
 var motoTypes = []string{"t3.medium", "t3.large", "m5.large"}
 
-// A launch of n is one CreateFleet call that returns n instances, each in
-// an allowed pool (type x zone), tagged, spot and on-demand as the spot
-// share says. moto implements instant fleets, but allocates every
-// strategy except "diversified" to the first override (it knows no spot
-// prices nor capacity); with diversified it takes the overrides in turn,
-// which shows that every type in every subnet reached it.
-func TestMotoLaunchOfNIsOneFleetCall(t *testing.T) {
+// A launch of n is one CreateFleet call per zone that together return n
+// instances, each in an allowed pool (type x zone), tagged, spot and
+// on-demand as the spot share says. moto implements instant fleets, but
+// allocates every strategy except "diversified" to the first override (it
+// knows no spot prices nor capacity); with diversified it takes the
+// overrides in turn, which shows that every type reached it.
+func TestMotoLaunchOfNIsOneFleetCallPerZone(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		count  int
@@ -297,15 +304,20 @@ func TestMotoLaunchOfNIsOneFleetCall(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rec.calls() != 1 || len(got) != tc.count {
-				t.Fatalf("Launch returned %d instances after %d CreateFleet calls, want %d after 1", len(got), rec.calls(), tc.count)
+			if rec.calls() != len(e.subnets) || len(got) != tc.count {
+				t.Fatalf("Launch returned %d instances after %d CreateFleet calls, want %d after %d", len(got), rec.calls(), tc.count, len(e.subnets))
 			}
 			allowed := map[string]bool{}
-			for _, pool := range rec.pools(0) {
-				allowed[pool] = true
+			for i := range rec.calls() {
+				for _, pool := range rec.pools(i) {
+					allowed[pool] = true
+				}
+				if len(rec.pools(i)) != len(motoTypes) {
+					t.Errorf("call %d offered %v, want every type in its zone's subnet", i, rec.pools(i))
+				}
 			}
 			if len(allowed) != len(motoTypes)*len(e.subnets) {
-				t.Errorf("the call offered %v, want every type in every subnet", rec.pools(0))
+				t.Errorf("the calls offered %v, want every type in every subnet", allowed)
 			}
 			ec2view := describeView(e.describeCluster(t))
 			zones, typesSeen, lifecycles := map[string]bool{}, map[string]bool{}, map[string]int{}
@@ -397,14 +409,14 @@ func TestMotoUnavailablePoolIsAvoidedAlsoAfterAColdStart(t *testing.T) {
 		t.Fatalf("saved pools %+v, want the short pool", saved)
 	}
 
-	// A cold start: a new provider, a new client, the saved pools.
+	// A cold start: a new provider, a new client, the saved pools, a
+	// launch for zone a.
 	rec2 := e.recorder()
-	if _, err := e.provider(t, rec2, spotFirst).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-2", Count: 1}); err != nil {
+	zoneA := []string{"us-east-1a"}
+	if _, err := e.provider(t, rec2, spotFirst).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-2", Count: 1, Zones: zoneA}); err != nil {
 		t.Fatal(err)
 	}
-	// Types in the configured order; within a type zone a, which has
-	// none of the cluster's instances, first.
-	if diff := gocmp.Diff([]string{"t3.medium@us-east-1b", "t3.large@us-east-1a", "t3.large@us-east-1b"}, rec2.pools(0)); diff != "" {
+	if diff := gocmp.Diff([]string{"t3.large@us-east-1a"}, rec2.pools(0)); diff != "" {
 		t.Errorf("pools offered after the cold start (-want +got):\n%s", diff)
 	}
 	// Without the saved pools, the short pool would be asked again.
@@ -412,7 +424,7 @@ func TestMotoUnavailablePoolIsAvoidedAlsoAfterAColdStart(t *testing.T) {
 	if _, err := e.provider(t, rec3, func(c *ec2fleet.Config) {
 		spotFirst(c)
 		c.Pools = nil
-	}).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-3", Count: 1}); err != nil {
+	}).Launch(ctx, autoscaler.LaunchRequest{OperationID: "op-3", Count: 1, Zones: zoneA}); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(rec3.pools(0), "t3.medium@us-east-1a") {
@@ -434,8 +446,8 @@ func TestMotoSpotFallsBackToOnDemand(t *testing.T) {
 			t.Errorf("instance %s reported as %s, want on-demand", in.ID, in.Market)
 		}
 	}
-	if len(got) != 2 || rec.calls() != 2 {
-		t.Errorf("%d instances after %d CreateFleet calls, want 2 after 2 (spot, then on-demand)", len(got), rec.calls())
+	if len(got) != 2 || rec.calls() != 4 {
+		t.Errorf("%d instances after %d CreateFleet calls, want 2 after 4 (spot, then on-demand, in each zone)", len(got), rec.calls())
 	}
 	for _, d := range describeView(e.describeCluster(t)) {
 		if d.Lifecycle != "" || d.Operation != "op-fallback" {
@@ -561,12 +573,18 @@ func TestMotoRetriedLaunchDoesNotLaunchTwice(t *testing.T) {
 		// CreateFleet succeeds in EC2 but its answer is lost, as when a
 		// Lambda times out right after asking.
 		lost := errors.New("connection reset by peer")
+		// The last of the two zones' calls is lost.
 		rec := e.recorder()
-		rec.after = func(int) error { return lost }
+		rec.after = func(n int) error {
+			if n == 2 {
+				return lost
+			}
+			return nil
+		}
 		req := autoscaler.LaunchRequest{OperationID: "op-retry", Count: 3}
 		got, err := e.provider(t, rec, nil).Launch(ctx, req)
-		if !errors.Is(err, lost) || len(got) != 0 {
-			t.Fatalf("first Launch: %d instances, err %v; want 0 and the lost answer", len(got), err)
+		if !errors.Is(err, lost) || len(got) != 2 {
+			t.Fatalf("first Launch: %d instances, err %v; want zone a's 2 and the lost answer", len(got), err)
 		}
 		if n := len(e.describeCluster(t)); n != 3 {
 			t.Fatalf("EC2 has %d instances after the lost answer, want 3", n)

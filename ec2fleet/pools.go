@@ -43,7 +43,11 @@ type UnavailablePool struct {
 // the Lambda function then does not ask an empty pool again. The provider
 // calls Load at the start of every launch and Save after a launch that
 // learnt of new unavailable pools; both run under the cluster's lock, so
-// implementations need not merge concurrent writers.
+// implementations need not merge concurrent writers. Launch has no lease:
+// a memory stored with the cluster's state must not write on its own, but
+// hand the pools to the state's next fenced save (config's wiring stages
+// them with state.Dynamo.StageJSON, written by StateStore.Save under the
+// tick's lease), and Load must return what Save was given even before.
 type PoolMemory interface {
 	// Load returns the pools last saved; when nothing was ever saved it
 	// returns nil and no error. Expired entries may be returned; the

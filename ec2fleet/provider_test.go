@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,13 +56,12 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"unknown strategy", func(c *ec2fleet.Config) { c.Strategy = "cheapest" }, []string{`Strategy "cheapest"`}},
 		{"spot share above 1", func(c *ec2fleet.Config) { c.SpotShare = 1.5 }, []string{"SpotShare"}},
 		{"negative avoid", func(c *ec2fleet.Config) { c.AvoidFor = -time.Second }, []string{"AvoidFor"}},
-		{"one type and a list", func(c *ec2fleet.Config) { c.InstanceType, c.InstanceTypes = "t3.large", []string{"m5.large"} }, []string{"InstanceType and InstanceTypes"}},
 		{"type listed twice", func(c *ec2fleet.Config) { c.InstanceTypes = []string{"m5.large", "m5.large"} }, []string{"InstanceTypes[1]"}},
 		{"empty type", func(c *ec2fleet.Config) { c.InstanceTypes = []string{""} }, []string{"InstanceTypes[0] is empty"}},
 		{"requirements and types", func(c *ec2fleet.Config) {
 			c.InstanceTypes = []string{"m5.large"}
 			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2}}
-		}, []string{"Requirements: set Requirements or instance types"}},
+		}, []string{"Requirements: set Requirements or InstanceTypes, not both"}},
 		{"requirements without vCPUs", func(c *ec2fleet.Config) { c.Requirements = &ec2fleet.Requirements{} }, []string{"Requirements.VCPUs"}},
 		{"requirements, memory max below min", func(c *ec2fleet.Config) {
 			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2}, MemoryMiB: ec2fleet.Range{Min: 4096, Max: 1024}}
@@ -229,5 +229,19 @@ func TestTerminateRefusesInstancesWithTheClusterTagAlone(t *testing.T) {
 	want := map[string]types.InstanceStateName{workers[0].ID: "terminated", "i-server": "running", "i-bymanagedby": "running"}
 	if diff := cmp.Diff(want, states); diff != "" {
 		t.Errorf("states (-want +got):\n%s", diff)
+	}
+}
+
+// Config names the instance types in one field: one type is a list of one.
+func TestConfigHasOneInstanceTypeField(t *testing.T) {
+	var fields []string
+	typ := reflect.TypeFor[ec2fleet.Config]()
+	for i := range typ.NumField() {
+		if strings.Contains(typ.Field(i).Name, "InstanceType") {
+			fields = append(fields, typ.Field(i).Name)
+		}
+	}
+	if diff := cmp.Diff([]string{"InstanceTypes"}, fields); diff != "" {
+		t.Errorf("instance-type fields of Config (-want +got):\n%s", diff)
 	}
 }

@@ -46,13 +46,14 @@ func (w *wire) Do(r *http.Request) (*http.Response, error) {
 		answer = `<DescribeSubnetsResponse ` + ns + `><requestId>r</requestId><subnetSet>` +
 			`<item><subnetId>subnet-a</subnetId><availabilityZone>eu-west-1a</availabilityZone></item>` +
 			`<item><subnetId>subnet-b</subnetId><availabilityZone>eu-west-1b</availabilityZone></item>` +
+			`<item><subnetId>subnet-c</subnetId><availabilityZone>eu-west-1a</availabilityZone></item>` +
 			`</subnetSet></DescribeSubnetsResponse>`
 	case "DescribeInstances":
 		answer = `<DescribeInstancesResponse ` + ns + `><requestId>r</requestId><reservationSet/></DescribeInstancesResponse>`
 	case "CreateFleet":
 		answer = `<CreateFleetResponse ` + ns + `><requestId>r</requestId><fleetId>fleet-1</fleetId><fleetInstanceSet>` +
 			`<item><instanceIds><item>i-1</item><item>i-2</item></instanceIds><instanceType>m5.large</instanceType><lifecycle>spot</lifecycle>` +
-			`<launchTemplateAndOverrides><overrides><subnetId>subnet-b</subnetId><instanceType>m5.large</instanceType></overrides></launchTemplateAndOverrides></item>` +
+			`<launchTemplateAndOverrides><overrides><subnetId>subnet-c</subnetId><instanceType>m5.large</instanceType></overrides></launchTemplateAndOverrides></item>` +
 			`<item><instanceIds><item>i-3</item></instanceIds><instanceType>m6i.large</instanceType><lifecycle>on-demand</lifecycle>` +
 			`<launchTemplateAndOverrides><overrides><subnetId>subnet-a</subnetId><instanceType>m6i.large</instanceType></overrides></launchTemplateAndOverrides></item>` +
 			`</fleetInstanceSet><errorSet/></CreateFleetResponse>`
@@ -107,7 +108,7 @@ func wireClient(w *wire) *ec2.Client {
 }
 
 // The CreateFleet request exactly as the SDK sends it: the launch
-// template, an override per type and subnet, the allocation strategies,
+// template, an override per type and subnet of the zone, the allocation strategies,
 // the target capacities of the spot share and the tags of the instances,
 // their volumes and the fleet request.
 func TestCreateFleetRequestOnTheWire(t *testing.T) {
@@ -141,7 +142,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 		{"default: 70% spot, price-capacity-optimized and lowest-price", nil, 3, join(
 			[]string{"Type", "instant",
 				lt + "LaunchTemplateSpecification.LaunchTemplateName", "workers", lt + "LaunchTemplateSpecification.Version", "$Default"},
-			ov(1, "m5.large", "subnet-a"), ov(2, "m5.large", "subnet-b"), ov(3, "m6i.large", "subnet-a"), ov(4, "m6i.large", "subnet-b"),
+			ov(1, "m5.large", "subnet-a"), ov(2, "m5.large", "subnet-c"), ov(3, "m6i.large", "subnet-a"), ov(4, "m6i.large", "subnet-c"),
 			[]string{
 				"SpotOptions.AllocationStrategy", "price-capacity-optimized", "SpotOptions.InstanceInterruptionBehavior", "terminate",
 				"OnDemandOptions.AllocationStrategy", "lowest-price",
@@ -154,7 +155,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 		}, 3, join(
 			[]string{"Type", "instant",
 				lt + "LaunchTemplateSpecification.LaunchTemplateName", "workers", lt + "LaunchTemplateSpecification.Version", "$Default"},
-			ov(1, "m5.large", "subnet-a", "0"), ov(2, "m5.large", "subnet-b", "1"), ov(3, "m6i.large", "subnet-a", "2"), ov(4, "m6i.large", "subnet-b", "3"),
+			ov(1, "m5.large", "subnet-a", "0"), ov(2, "m5.large", "subnet-c", "1"), ov(3, "m6i.large", "subnet-a", "2"), ov(4, "m6i.large", "subnet-c", "3"),
 			[]string{
 				"OnDemandOptions.AllocationStrategy", "prioritized",
 				"TargetCapacitySpecification.TotalTargetCapacity", "3",
@@ -164,14 +165,15 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 		{"attribute-based, a refused type excluded in its zone", func(c *ec2fleet.Config) {
 			c.InstanceTypes = nil
 			c.Requirements = &ec2fleet.Requirements{VCPUs: ec2fleet.Range{Min: 2, Max: 8}, MemoryMiB: ec2fleet.Range{Min: 4096}}
-			c.Strategy, c.Pools = ec2fleet.StrategySpotFirst, avoidedPool("c5.large", "eu-west-1b")
+			c.Strategy, c.Pools = ec2fleet.StrategySpotFirst, avoidedPool("c5.large", "eu-west-1a")
 		}, 3, join(
 			[]string{"Type", "instant",
 				lt + "LaunchTemplateSpecification.LaunchTemplateName", "workers", lt + "LaunchTemplateSpecification.Version", "$Default",
 				lt + "Overrides.1.SubnetId", "subnet-a",
 				lt + "Overrides.1.InstanceRequirements.VCpuCount.Min", "2", lt + "Overrides.1.InstanceRequirements.VCpuCount.Max", "8",
 				lt + "Overrides.1.InstanceRequirements.MemoryMiB.Min", "4096",
-				lt + "Overrides.2.SubnetId", "subnet-b",
+				lt + "Overrides.1.InstanceRequirements.ExcludedInstanceType.1", "c5.large",
+				lt + "Overrides.2.SubnetId", "subnet-c",
 				lt + "Overrides.2.InstanceRequirements.VCpuCount.Min", "2", lt + "Overrides.2.InstanceRequirements.VCpuCount.Max", "8",
 				lt + "Overrides.2.InstanceRequirements.MemoryMiB.Min", "4096",
 				lt + "Overrides.2.InstanceRequirements.ExcludedInstanceType.1", "c5.large",
@@ -185,6 +187,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 			w := &wire{}
 			p := newFakeProvider(t, nil, func(c *ec2fleet.Config) {
 				c.Client = wireClient(w)
+				c.Subnets = []string{"subnet-a", "subnet-c"} // one zone: one call
 				c.InstanceTypes = []string{"m5.large", "m6i.large"}
 				c.ExtraTags = map[string]string{"team": "platform"}
 				if tc.mod != nil {
@@ -204,7 +207,7 @@ func TestCreateFleetRequestOnTheWire(t *testing.T) {
 			}
 			// The answer (which has no tags) is turned into instances
 			// with their pools and the provider's tags.
-			if diff := cmp.Diff([]string{"spot m5.large@eu-west-1b", "spot m5.large@eu-west-1b", "on-demand m6i.large@eu-west-1a"}, placed(got)); diff != "" {
+			if diff := cmp.Diff([]string{"spot m5.large@eu-west-1a", "spot m5.large@eu-west-1a", "on-demand m6i.large@eu-west-1a"}, placed(got)); diff != "" {
 				t.Errorf("instances from the answer (-want +got):\n%s", diff)
 			}
 			for _, in := range got {

@@ -13,5 +13,6 @@
 // monitoring services, used by the Lambda program and by anyone who wants
 // alerts, and it keeps the SNS and CloudWatch SDKs out of the packages
 // that do not need them. The Prometheus side of the autoscaler's own
-// metrics lives with the other Prometheus code in metrics/.
+// metrics, a Publisher that a scrape reads, is the daemon's: PromPublisher
+// in examples/daemon/publisher.go.
 package notify

@@ -3,15 +3,11 @@ package state
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
 // extraName is what an extra attribute may be called: lower-case words
@@ -19,23 +15,33 @@ import (
 // the lock's own attributes.
 var extraName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 
-// LoadJSON reads the extra attribute name of the cluster's item (stored by
-// SaveJSON) into v. It reports false, leaving v alone, when the attribute
-// was never written. Parts that must remember something across processes
-// (ec2fleet's unavailable pools) keep it here, beside the state.
+// MaxExtraBytes bounds one extra attribute's JSON (StageJSON): the
+// cluster's item holds at most 400 KB, most of it the decision history.
+const MaxExtraBytes = 16_000
+
+// LoadJSON reads the extra attribute name of the cluster's item into v: the
+// value staged by StageJSON and not saved yet, else the stored one. It
+// reports false, leaving v alone, when the attribute was never written.
+// Parts that must remember something across processes (ec2fleet's
+// unavailable pools) keep it here, beside the state.
 func (d *Dynamo) LoadJSON(ctx context.Context, name string, v any) (bool, error) {
 	if !extraName.MatchString(name) {
 		return false, fmt.Errorf("state: attribute name %q: want lower-case letters, digits and '_'", name)
 	}
 	attr := "x_" + name
-	out, err := d.cfg.Client.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(d.cfg.Table), Key: d.key(), ConsistentRead: aws.Bool(true),
-		ProjectionExpression: aws.String("#a"), ExpressionAttributeNames: map[string]string{"#a": attr},
-	})
-	if err != nil {
-		return false, fmt.Errorf("state: load %s of cluster %s: %w", attr, d.cfg.ClusterID, err)
+	d.mu.Lock()
+	s, staged := d.staged[attr]
+	d.mu.Unlock()
+	if !staged {
+		out, err := d.cfg.Client.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(d.cfg.Table), Key: d.key(), ConsistentRead: aws.Bool(true),
+			ProjectionExpression: aws.String("#a"), ExpressionAttributeNames: map[string]string{"#a": attr},
+		})
+		if err != nil {
+			return false, fmt.Errorf("state: load %s of cluster %s: %w", attr, d.cfg.ClusterID, err)
+		}
+		s = getStr(out.Item, attr)
 	}
-	s := getStr(out.Item, attr)
 	if s == "" {
 		return false, nil
 	}
@@ -45,38 +51,42 @@ func (d *Dynamo) LoadJSON(ctx context.Context, name string, v any) (bool, error)
 	return true, nil
 }
 
-// SaveJSON writes v as JSON to the extra attribute name of the cluster's
-// item, and nothing else. The write is fenced like Save: it is refused
-// with ErrLeaseLost unless the lease this store last acquired is still the
-// item's, and refused when this store never acquired one.
-func (d *Dynamo) SaveJSON(ctx context.Context, name string, v any) error {
+// StageJSON sets the extra attribute name to v, as JSON, in the next Save:
+// the attribute is written by Save's conditional write, fenced by the
+// lease Save is given, and by nothing else (there is no write of an extra
+// attribute outside a Save under an explicit lease). Until that Save,
+// LoadJSON reads the staged value back. A later StageJSON of the same name
+// replaces it. It makes no AWS call; it fails only for a bad name or a
+// value that cannot be encoded or is over MaxExtraBytes.
+func (d *Dynamo) StageJSON(name string, v any) error {
 	if !extraName.MatchString(name) {
 		return fmt.Errorf("state: attribute name %q: want lower-case letters, digits and '_'", name)
 	}
 	attr := "x_" + name
-	d.mu.Lock()
-	token := d.token
-	d.mu.Unlock()
-	if token == 0 {
-		return fmt.Errorf("state: save %s of cluster %s without a lease: %w", attr, d.cfg.ClusterID, autoscaler.ErrLeaseLost)
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("state: save %s of cluster %s: %w", attr, d.cfg.ClusterID, err)
+		return fmt.Errorf("state: stage %s of cluster %s: %w", attr, d.cfg.ClusterID, err)
 	}
-	_, err = d.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(d.cfg.Table), Key: d.key(),
-		UpdateExpression:          aws.String("SET #a = :v"),
-		ConditionExpression:       aws.String("#token = :token"),
-		ExpressionAttributeNames:  map[string]string{"#a": attr, "#token": attrToken},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": str(string(b)), ":token": num(token)},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return fmt.Errorf("state: save %s of cluster %s under token %d refused: %w", attr, d.cfg.ClusterID, token, autoscaler.ErrLeaseLost)
+	if len(b) > MaxExtraBytes {
+		return fmt.Errorf("state: stage %s of cluster %s: %d bytes, over MaxExtraBytes (%d)", attr, d.cfg.ClusterID, len(b), MaxExtraBytes)
 	}
-	if err != nil {
-		return fmt.Errorf("state: save %s of cluster %s: %w", attr, d.cfg.ClusterID, err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.staged == nil {
+		d.staged = map[string]string{}
 	}
+	d.staged[attr] = string(b)
 	return nil
+}
+
+// unstage drops the staged values that Save wrote (or that belonged to a
+// lost lease), unless they were staged again meanwhile.
+func (d *Dynamo) unstage(written map[string]string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for attr, v := range written {
+		if d.staged[attr] == v {
+			delete(d.staged, attr)
+		}
+	}
 }

@@ -3,54 +3,100 @@ package state_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	testingclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/state"
 )
 
-// An extra attribute (ec2fleet's unavailable pools) is written only under
-// the store's current lease, survives the state's own saves, and reads back.
-func TestMotoExtraAttributeIsFencedAndKept(t *testing.T) {
+// An extra attribute (ec2fleet's unavailable pools) is written only by a
+// Save, under the lease that Save is given: staged, it reads back in this
+// process and nowhere else; saved, every process reads it; staged under a
+// lease that was lost, it is dropped with the refused Save.
+func TestMotoExtraAttributeIsWrittenOnlyBySaveUnderItsLease(t *testing.T) {
 	c, table := motoTable(t)
 	clk := testingclock.NewFakePassiveClock(t0)
 	d := newStore(t, c, table, clk)
 	ctx := context.Background()
 	type pools struct{ Zones []string }
-	if err := d.SaveJSON(ctx, "unavailable_pools", pools{Zones: []string{"a"}}); !errors.Is(err, autoscaler.ErrLeaseLost) {
+	load := func(s *state.Dynamo) pools {
+		t.Helper()
+		var got pools
+		if _, err := s.LoadJSON(ctx, "unavailable_pools", &got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if err := d.StageJSON("unavailable_pools", pools{Zones: []string{"eu-west-1a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(d); len(got.Zones) != 1 {
+		t.Errorf("staged value not read back: %+v", got)
+	}
+	if got := load(newStore(t, c, table, clk)); got.Zones != nil {
+		t.Errorf("another process reads %+v before any Save", got)
+	}
+	// A Save without a lease writes nothing and drops the staged value.
+	if err := d.Save(ctx, autoscaler.Lease{Owner: "nobody"}, autoscaler.ClusterState{}); !errors.Is(err, autoscaler.ErrLeaseLost) {
 		t.Errorf("save without a lease: %v, want ErrLeaseLost", err)
 	}
+	if got := load(d); got.Zones != nil {
+		t.Errorf("after a refused Save the store still reads %+v", got)
+	}
+
 	lease, err := d.Acquire(ctx, "alice", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SaveJSON(ctx, "unavailable_pools", pools{Zones: []string{"eu-west-1a"}}); err != nil {
+	if err := d.StageJSON("unavailable_pools", pools{Zones: []string{"eu-west-1b"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Save(ctx, lease, autoscaler.ClusterState{NodeCount: 3}); err != nil {
 		t.Fatal(err)
 	}
-	var got pools
-	if ok, err := d.LoadJSON(ctx, "unavailable_pools", &got); err != nil || !ok || len(got.Zones) != 1 || got.Zones[0] != "eu-west-1a" {
-		t.Errorf("load: %v %v %+v", ok, err, got)
-	}
-	// Another replica takes the lock after the lease expires: this
-	// store's writes are refused.
-	clk.SetTime(t0.Add(2 * time.Minute))
 	other := newStore(t, c, table, clk)
+	if got := load(other); len(got.Zones) != 1 || got.Zones[0] != "eu-west-1b" {
+		t.Errorf("another process reads %+v after the Save, want eu-west-1b", got)
+	}
+	// The state's own saves keep it.
+	if err := d.Save(ctx, lease, autoscaler.ClusterState{NodeCount: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(other); len(got.Zones) != 1 {
+		t.Errorf("a second Save lost the extra attribute: %+v", got)
+	}
+
+	// Another replica takes the lock after the lease expires: what this
+	// store stages under the old lease is never written.
+	clk.SetTime(t0.Add(2 * time.Minute))
 	if _, err := other.Acquire(ctx, "bob", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.SaveJSON(ctx, "unavailable_pools", pools{}); !errors.Is(err, autoscaler.ErrLeaseLost) {
+	if err := d.StageJSON("unavailable_pools", pools{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Save(ctx, lease, autoscaler.ClusterState{}); !errors.Is(err, autoscaler.ErrLeaseLost) {
 		t.Errorf("save under a lost lease: %v, want ErrLeaseLost", err)
 	}
+	if got := load(other); len(got.Zones) != 1 || got.Zones[0] != "eu-west-1b" {
+		t.Errorf("after the lost lease's Save: %+v, want eu-west-1b kept", got)
+	}
+	var got pools
 	if ok, err := d.LoadJSON(ctx, "never_written", &got); ok || err != nil {
 		t.Errorf("missing attribute: %v %v", ok, err)
 	}
 	if _, err := d.LoadJSON(ctx, "Bad Name", &got); err == nil {
 		t.Error("bad attribute name accepted")
+	}
+	if err := d.StageJSON("Bad Name", got); err == nil {
+		t.Error("bad attribute name staged")
+	}
+	if err := d.StageJSON("big", strings.Repeat("x", state.MaxExtraBytes)); err == nil {
+		t.Error("an extra attribute over MaxExtraBytes staged")
 	}
 }
 

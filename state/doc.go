@@ -16,10 +16,18 @@
 //	last_scale_up        S     RFC 3339, absent when never
 //	last_scale_down      S     RFC 3339, absent when never
 //	history              S     the bounded decision history, JSON, oldest first
+//	history_long         S     the history downsampled to means (LongHistory), JSON, oldest first; absent when empty
+//	interruptions        S     spot interruption warnings for instances not gone yet, JSON; absent when none
+//	outage_since         S     when many nodes went NotReady at once (OutageSince), JSON; absent when no outage
+//	launched             S     instances launched in the last few minutes (Launched), JSON; absent when none
+//	unplaceable          S     pending pods already alerted as unplaceable, JSON; absent when none
+//	calendar             S     known events an operator added (Calendar), JSON; absent when none
 //	paused               S     an operator's pause (autoscaler.Pause), JSON; absent when not paused
 //	last_unlock          S     the last release by an operator (Unlock), JSON
 //	state_version        N     the fencing token the state was written under
 //	updated_at           S     RFC 3339, when the state was last written
+//	x_<name>             S     another part's attribute, JSON (StageJSON), written by Save under its lease;
+//	                           x_unavailable_pools: ec2fleet's unavailable pools (config's wiring)
 //
 // # Locking and fencing
 //
@@ -33,6 +41,12 @@
 // tick that lost its lease (it ran past its expiry and someone took over)
 // cannot overwrite what the newer holder wrote: it gets
 // autoscaler.ErrLeaseLost.
+//
+// Every write of the state is fenced by a lease its caller passes: Save's.
+// Other parts' attributes (x_<name>, ec2fleet's unavailable pools) are
+// staged with StageJSON and written by the next Save in the same
+// conditional write, so they too are written only under an explicit lease;
+// the store keeps no lease of its own.
 //
 // # Operators
 //

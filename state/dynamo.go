@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -86,8 +87,8 @@ type DynamoConfig struct {
 type Dynamo struct {
 	cfg DynamoConfig
 
-	mu    sync.Mutex
-	token int64 // of the lease this store last acquired, for SaveJSON
+	mu     sync.Mutex
+	staged map[string]string // extra attribute -> JSON, for the next Save (StageJSON)
 }
 
 var (
@@ -252,9 +253,6 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 	}
 	old := out.Attributes
 	lease := autoscaler.Lease{Owner: owner, Token: getNum(old, attrToken) + 1, Expires: expires}
-	d.mu.Lock()
-	d.token = lease.Token
-	d.mu.Unlock()
 	if prev := getStr(old, attrOwner); prev != "" && prev != owner {
 		// The condition let us in over another owner: its lease had expired.
 		lease.TookOver, lease.PreviousOwner = true, prev
@@ -356,6 +354,10 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 // otherwise it writes nothing and returns an error wrapping
 // autoscaler.ErrLeaseLost. The history is cut to HistoryLimit records and
 // MaxHistoryBytes, oldest first. The lock attributes are never touched.
+// The extra attributes staged by StageJSON are written in the same
+// conditional write, and so under the same lease; a Save refused for a
+// lost lease drops them (they belonged to that lease's tick), another
+// failure keeps them for the next Save.
 func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler.ClusterState) error {
 	hist, err := encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
 	if err != nil {
@@ -421,6 +423,14 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		values[v] = str(f.t.UTC().Format(time.RFC3339Nano))
 		set = append(set, f.name+" = "+v)
 	}
+	d.mu.Lock()
+	staged := maps.Clone(d.staged)
+	d.mu.Unlock()
+	for i, attr := range slices.Sorted(maps.Keys(staged)) {
+		name, val := fmt.Sprintf("#x%d", i), fmt.Sprintf(":x%d", i)
+		names[name], values[val] = attr, str(staged[attr])
+		set = append(set, name+" = "+val)
+	}
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		expr += " REMOVE " + strings.Join(remove, ", ")
@@ -435,6 +445,9 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
+	if err == nil || errors.As(err, &ccf) {
+		d.unstage(staged)
+	}
 	if errors.As(err, &ccf) {
 		return fmt.Errorf("state: save cluster %s under token %d refused, the current token is %d: %w",
 			d.cfg.ClusterID, lease.Token, getNum(ccf.Item, attrToken), autoscaler.ErrLeaseLost)

@@ -3,6 +3,7 @@ package state_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,8 +36,8 @@ func itemSize(item map[string]types.AttributeValue) int {
 
 // At full history, a day of 2-minute ticks and 8 days of 10-minute means
 // (the defaults of autoscaler.Config, one retention setting), with a custom
-// metric on every record, the item stays under DynamoDB's 400 KB and
-// nothing is cut.
+// metric on every record, and an extra attribute at MaxExtraBytes, the
+// item stays under DynamoDB's 400 KB and nothing is cut.
 func TestMotoItemSizeAtFullHistory(t *testing.T) {
 	c, table := motoTable(t)
 	clk := testingclock.NewFakePassiveClock(t0)
@@ -59,6 +60,10 @@ func TestMotoItemSizeAtFullHistory(t *testing.T) {
 	}
 	lease, err := d.Acquire(ctx, "alice", time.Minute)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Another part's attribute at its largest (ec2fleet's pools).
+	if err := d.StageJSON("unavailable_pools", strings.Repeat("x", state.MaxExtraBytes-2)); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Save(ctx, lease, st); err != nil {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,6 +34,8 @@ type statusReport struct {
 	Missing    []string `json:",omitempty"`
 	Last       []autoscaler.Record
 	Fleet      []fleetRow
+	// Zones are the fleet's active instances per availability zone.
+	Zones map[string]int `json:",omitempty"`
 	// Orphans are managed nodes matched to no instance.
 	Orphans []string `json:",omitempty"`
 	// NodesError says why the nodes could not be read, if so.
@@ -122,6 +127,7 @@ func (e *env) status(ctx context.Context, last int) (statusReport, error) {
 		}
 		rep.Fleet = append(rep.Fleet, row)
 	}
+	rep.Zones = fleetZones(rep.Fleet)
 	for _, n := range unmatched {
 		if n.Managed {
 			rep.Orphans = append(rep.Orphans, n.Name)
@@ -189,6 +195,7 @@ func (r statusReport) write(w0 interface{ Write([]byte) (int, error) }) {
 		fmt.Fprintf(w, "safety mode:\tno\n")
 	}
 	fmt.Fprintf(w, "nodes:\t%d active after the last tick; last scale-up %s, last scale-down %s\n", r.NodeCount, when(now, r.LastScaleUp), when(now, r.LastDown))
+	fmt.Fprintf(w, "zones:\t%s\n", zonesLine(r.Zones))
 	w.Flush()
 
 	fmt.Fprintf(w0, "\nlast decisions:\n")
@@ -221,6 +228,33 @@ func (r statusReport) write(w0 interface{ Write([]byte) (int, error) }) {
 	if r.NodesError != "" {
 		fmt.Fprintf(w0, "nodes: cannot be read: %s\n", r.NodesError)
 	}
+}
+
+// fleetZones counts the active instances of fleet per zone.
+func fleetZones(fleet []fleetRow) map[string]int {
+	out := map[string]int{}
+	for _, f := range fleet {
+		if f.State.Active() {
+			out[cmp.Or(f.Zone, "unknown")]++
+		}
+	}
+	return out
+}
+
+// zonesLine is zones as "us-east-1a 2, us-east-1b 1 (max - min 1)", in
+// zone order.
+func zonesLine(zones map[string]int) string {
+	if len(zones) == 0 {
+		return "none (no active instance)"
+	}
+	var parts []string
+	lo, hi := math.MaxInt, 0
+	for _, z := range slices.Sorted(maps.Keys(zones)) {
+		n := zones[z]
+		parts = append(parts, fmt.Sprintf("%s %d", z, n))
+		lo, hi = min(lo, n), max(hi, n)
+	}
+	return fmt.Sprintf("%s (max - min %d)", strings.Join(parts, ", "), hi-lo)
 }
 
 func when(now, t time.Time) string {
