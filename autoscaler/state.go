@@ -80,10 +80,6 @@ type RecentLaunch struct {
 	At         time.Time
 }
 
-// LaunchVisibility is how long a launched instance that the FleetProvider
-// does not list yet still counts as booting.
-const LaunchVisibility = 5 * time.Minute
-
 // Pause is who paused the cluster's scaling, when and why.
 type Pause struct {
 	By     string
@@ -137,7 +133,7 @@ type ClusterState struct {
 	// node is Ready again.
 	OutageSince time.Time `json:",omitempty"`
 	// Launched are the instances launched in the last few minutes
-	// (LaunchVisibility), kept so that a List that does not show them yet
+	// (5 minutes), kept so that a List that does not show them yet
 	// (EC2's DescribeInstances is eventually consistent) does not make
 	// the next tick launch them again; dropped once listed.
 	Launched []RecentLaunch `json:",omitempty"`
