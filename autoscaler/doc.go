@@ -68,7 +68,9 @@
 // The fleet stays within MinNodes and MaxNodes (booting instances count,
 // interrupted ones do not); no scale-down in safety mode, within the
 // cooldown, while instances boot or while pending pods a node would help
-// wait; repair is bounded and holds in an outage; near the deadline
+// wait; repair is bounded and holds in an outage; a node holding
+// node-local data (Node.LocalData) or annotated scale-down-disabled is
+// never removed, by scale-down or by repair (alerted instead); near the deadline
 // nothing new starts; an instance without this cluster's tags is never
 // touched (the FleetProvider's contract).
 //

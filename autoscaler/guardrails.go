@@ -27,6 +27,9 @@ const (
 	HoldCeiling      HoldCode = "ceiling"
 	HoldPaused       HoldCode = "paused"
 	HoldNoRoom       HoldCode = "no-room"
+	// HoldKeep: a node that holds node-local data, or that an operator
+	// annotated scale-down-disabled, is neither repaired nor removed.
+	HoldKeep HoldCode = "keep"
 )
 
 // Verdict is one guardrail's change to what a plan proposed (the policy's
@@ -108,9 +111,11 @@ func constrain(s *situation, pr proposal) (proposal, []Verdict) {
 var guardrails = []guardrail{
 	// repair: repair is bounded. None in safety mode or in an outage
 	// (many nodes NotReady at once, or since then until every node is
-	// Ready again); at most MaxRepairsPerTick instances; a NotReady
-	// instance only while the fleet stays at MinNodes counting it. First:
-	// the ceiling below counts the terminations that make room.
+	// Ready again); never a node that holds node-local data or is
+	// annotated scale-down-disabled (alerted, naming the node and the
+	// data); at most MaxRepairsPerTick instances; a NotReady instance only
+	// while the fleet stays at MinNodes counting it. First: the ceiling
+	// below counts the terminations that make room.
 	{"repair", repairRail},
 	// in-flight: the policy counts a scale-up from Ready capacity; from
 	// here on a scale-up's count is what to launch now, net of the
@@ -192,6 +197,7 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	}
 	var kept []Step
 	var out []Verdict
+	pr.repair, out = keepRepair(s, pr.repair)
 	budget := lim.MaxRepairsPerTick
 	// A NotReady instance is terminated only while the fleet, counting it,
 	// stays at MinNodes or above; below, the floor launches first.
@@ -216,6 +222,24 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	}
 	pr.repair = kept
 	return pr, out
+}
+
+// keepRepair takes out of the repair every NotReady instance whose node
+// must be kept (Node.keep), each with a verdict that alerts.
+func keepRepair(s *situation, repair []Step) ([]Step, []Verdict) {
+	var kept []Step
+	var out []Verdict
+	for _, st := range repair {
+		if st.Kind == StepTerminateNotReady {
+			if why := s.v.nodeOf[st.InstanceID].keep(); why != "" {
+				out = append(out, Verdict{Code: HoldKeep, Alert: EventRepairHeld, Message: fmt.Sprintf(
+					"instance %s (node %s NotReady) is not terminated: %s; bring the node back or move the data, then remove it by hand", st.InstanceID, st.NodeName, why)})
+				continue
+			}
+		}
+		kept = append(kept, st)
+	}
+	return kept, out
 }
 
 func inFlightRail(s *situation, pr proposal) (proposal, []Verdict) {

@@ -505,7 +505,9 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 		return steps
 	}
 	d := pr.decision
-	victims, why := ChooseVictims(s.v.ready, len(s.v.ready))
+	removable, keptV := removable(s.v.ready)
+	p.Verdicts = append(p.Verdicts, keptV...)
+	victims, why := ChooseVictims(removable, len(removable))
 	victims, why, verdicts := s.fitting(victims, why, d.Count)
 	p.Verdicts = append(p.Verdicts, verdicts...)
 	if len(victims) == 0 {
@@ -522,6 +524,21 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 			Reason: Reason{Code: code, Text: d.Reason + "; " + why[i]}})
 	}
 	return steps
+}
+
+// removable returns the candidates a scale-down may take: not those that
+// must be kept (Node.keep), each of which gets a verdict.
+func removable(ready []Candidate) ([]Candidate, []Verdict) {
+	var out []Candidate
+	var verdicts []Verdict
+	for _, c := range ready {
+		if why := c.Node.keep(); why != "" {
+			verdicts = append(verdicts, Verdict{Guardrail: "keep", Code: HoldKeep, Message: fmt.Sprintf("node %s stays: %s", c.Node.Name, why)})
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, verdicts
 }
 
 // launch is the one launch step for the proposal's replacements and
