@@ -60,10 +60,12 @@ type Config struct {
 	// MaxRepairsPerTick bounds the instances one tick terminates as
 	// ghosts or NotReady. Default 2.
 	MaxRepairsPerTick int
-	// MassNotReadyShare: when more than this share of the fleet is
+	// MassNotReadyShare: when at least this share of the fleet is
 	// NotReady or never joined (and more than one instance), repair holds
 	// and alerts: an outage of the control plane or the network looks
-	// like that. Default 1/3.
+	// like that (one zone of three is exactly a third). A zone whose
+	// workers (two or more) are all NotReady or never joined is an outage
+	// too, whatever the share: repair holds in that zone. Default 1/3.
 	MassNotReadyShare float64
 	// MaxRecoveryAttempts is how many ticks try to finish an earlier
 	// tick's operation before it is dropped with an alert. Default 3.
@@ -205,7 +207,7 @@ type Limits struct {
 	JoinTimeout, NotReadyTimeout time.Duration
 	// MaxRepairsPerTick bounds the instances one tick terminates in repair.
 	MaxRepairsPerTick int
-	// MassNotReadyShare: when more than this share of the fleet (and
+	// MassNotReadyShare: when at least this share of the fleet (and
 	// more than one instance) is NotReady or never joined, repair holds:
 	// an outage, not broken machines.
 	MassNotReadyShare float64

@@ -26,7 +26,9 @@
 //  1. classify: the fleet into Ready, booting, ghosts (never joined
 //     within JoinTimeout), NotReady (longer than NotReadyTimeout),
 //     orphaned Nodes and interrupted spot instances; safety mode (metrics
-//     missing, stale or nonsense); an outage (many nodes NotReady at once).
+//     missing, stale or nonsense); an outage (at least
+//     MassNotReadyShare of the fleet NotReady at once, or a zone whose
+//     workers are all NotReady).
 //  2. recover: the operation an earlier tick left behind is finished or
 //     rolled back (dropped with an alert after MaxRecoveryAttempts).
 //  3. repair: terminate the ghosts and the NotReady instances, delete the

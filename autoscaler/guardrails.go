@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -189,7 +190,7 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	case len(s.safety) > 0:
 		return held(HoldSafety, "", "safety mode: no instance is terminated as a ghost or NotReady ("+strings.Join(s.safety, "; ")+")")
 	case s.mass:
-		return held(HoldMassNotReady, EventRepairHeld, fmt.Sprintf("%d of %d instances are NotReady or never joined (more than %.0f%%): that looks like a control-plane or network outage, not broken machines; nothing is terminated",
+		return held(HoldMassNotReady, EventRepairHeld, fmt.Sprintf("%d of %d instances are NotReady or never joined (at least %.0f%%): that looks like a control-plane or network outage, not broken machines; nothing is terminated",
 			s.broken(), len(v.live)-v.unlisted, 100*lim.MassNotReadyShare))
 	case !s.outageSince.IsZero():
 		return held(HoldMassNotReady, "", fmt.Sprintf("an outage made many nodes NotReady at %s: repair holds until every node is Ready again (%d NotReady now)",
@@ -198,6 +199,9 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	var kept []Step
 	var out []Verdict
 	pr.repair, out = keepRepair(s, pr.repair)
+	var zoneV []Verdict
+	pr.repair, zoneV = zoneRepair(s, pr.repair)
+	out = append(out, zoneV...)
 	budget := lim.MaxRepairsPerTick
 	// A NotReady instance is terminated only while the fleet, counting it,
 	// stays at MinNodes or above; below, the floor launches first.
@@ -222,6 +226,28 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	}
 	pr.repair = kept
 	return pr, out
+}
+
+// zoneRepair takes out of the repair every instance of a zone in an
+// outage (all its workers NotReady or never joined), with one verdict
+// that alerts for each such zone.
+func zoneRepair(s *situation, repair []Step) ([]Step, []Verdict) {
+	if len(s.v.zonesDown) == 0 {
+		return repair, nil
+	}
+	var out []Verdict
+	for _, z := range s.v.zonesDown {
+		out = append(out, Verdict{Code: HoldMassNotReady, Alert: EventRepairHeld, Message: fmt.Sprintf(
+			"every worker in zone %s is NotReady or never joined: that looks like the zone's outage, not broken machines; nothing is terminated there", z)})
+	}
+	var kept []Step
+	for _, st := range repair {
+		if st.InstanceID != "" && slices.Contains(s.v.zonesDown, s.v.zoneOf[st.InstanceID]) {
+			continue
+		}
+		kept = append(kept, st)
+	}
+	return kept, out
 }
 
 // keepRepair takes out of the repair every NotReady instance whose node

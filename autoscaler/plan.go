@@ -91,17 +91,42 @@ func (p Plan) Hold() HoldCode {
 
 // fleetView is the observed fleet, classified.
 type fleetView struct {
-	live        []Instance      // every active instance of the fleet
-	capacity    []Instance      // ready + booting, interrupted ones excluded
-	ready       []Candidate     // instances whose node is Ready
-	booting     int             // capacity not (yet) Ready
-	ghosts      []Instance      // never joined within JoinTimeout
-	unhealthy   []Candidate     // node NotReady for longer than NotReadyTimeout
-	notReady    int             // joined instances whose node is NotReady, any age
-	orphans     []Node          // managed NotReady nodes without an instance
-	interrupted []Instance      // spot instances with an interruption notice
-	unlisted    int             // recent launches List does not show yet (in live and capacity)
-	nodeOf      map[string]Node // by instance id
+	live        []Instance        // every active instance of the fleet
+	capacity    []Instance        // ready + booting, interrupted ones excluded
+	ready       []Candidate       // instances whose node is Ready
+	booting     int               // capacity not (yet) Ready
+	ghosts      []Instance        // never joined within JoinTimeout
+	unhealthy   []Candidate       // node NotReady for longer than NotReadyTimeout
+	notReady    int               // joined instances whose node is NotReady, any age
+	orphans     []Node            // managed NotReady nodes without an instance
+	interrupted []Instance        // spot instances with an interruption notice
+	unlisted    int               // recent launches List does not show yet (in live and capacity)
+	nodeOf      map[string]Node   // by instance id
+	zoneOf      map[string]string // zone by instance id
+	zonesDown   []string          // zones whose workers (two or more) are all NotReady or never joined
+}
+
+// downZones returns, in order, the zones of live whose instances (two or
+// more) are all broken: their node NotReady, or never joined within
+// JoinTimeout. One zone's network failing looks like that.
+func downZones(live []Instance, broken map[string]bool) []string {
+	all, down := map[string]int{}, map[string]int{}
+	for _, in := range live {
+		if in.Zone == "" {
+			continue
+		}
+		all[in.Zone]++
+		if broken[in.ID] {
+			down[in.Zone]++
+		}
+	}
+	var out []string
+	for _, z := range sortedKeys(all) {
+		if all[z] >= 2 && down[z] == all[z] {
+			out = append(out, z)
+		}
+	}
+	return out
 }
 
 func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, interrupted map[string]bool) fleetView {
@@ -118,12 +143,16 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 			v.orphans = append(v.orphans, n)
 		}
 	}
+	broken := map[string]bool{}
+	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {
 		node, joined := v.nodeOf[in.ID]
 		age := now.Sub(in.LaunchTime)
+		v.zoneOf[in.ID] = in.Zone
 		if joined && !node.Ready {
 			v.notReady++
 		}
+		broken[in.ID] = (joined && !node.Ready) || (!joined && age >= lim.JoinTimeout)
 		switch {
 		case interrupted[in.ID]:
 			v.interrupted = append(v.interrupted, in)
@@ -139,6 +168,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 			v.booting++
 		}
 	}
+	v.zonesDown = downZones(v.live, broken)
 	return v
 }
 
@@ -292,7 +322,7 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	// until every node the fleet runs is Ready again, also when some of
 	// the outage's instances went away meanwhile.
 	broken := s.broken()
-	s.mass = broken > 1 && float64(broken) > lim.MassNotReadyShare*float64(len(v.live)-v.unlisted)
+	s.mass = broken > 1 && float64(broken) >= lim.MassNotReadyShare*float64(len(v.live)-v.unlisted)
 	s.outageSince = obs.State.OutageSince
 	switch {
 	case s.mass && s.outageSince.IsZero():
