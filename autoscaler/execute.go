@@ -204,6 +204,17 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 		if errors.Is(err, ErrNotFound) {
 			err = nil
 		}
+	case StepDropOperation:
+		if op.Kind == OpScaleDown {
+			// A dropped scale-down gives its node back; until it can,
+			// the operation stays and no scale-down starts.
+			if err = t.cfg.Nodes.Uncordon(ctx, op.NodeName); errors.Is(err, ErrNotFound) {
+				err = nil
+			}
+			if err != nil {
+				op.Phase = PhaseUncordoning
+			}
+		}
 	}
 	if err != nil {
 		op.Attempts++

@@ -156,7 +156,9 @@ var guardrails = []guardrail{
 	// replacements included (not an interrupted node's drain).
 	{"paused", pausedRail},
 	// operation: the journal holds one operation at a time; while an
-	// earlier tick's is being finished, no launch or scale-down starts.
+	// earlier tick's is being finished, no launch or scale-down starts
+	// (also while a dropped scale-down's node waits to be uncordoned:
+	// the next victim would be left cordoned too).
 	{"operation", operationRail},
 	// deadline last: near the tick's deadline nothing new starts,
 	// whatever anything above let through.
@@ -205,7 +207,7 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	budget := lim.MaxRepairsPerTick
 	// A NotReady instance is terminated only while the fleet, counting it,
 	// stays at MinNodes or above; below, the floor launches first.
-	floorRoom := len(v.capacity) + len(v.unhealthy) - lim.MinNodes
+	floorRoom := s.serving() + len(v.unhealthy) - lim.MinNodes
 	for _, st := range pr.repair {
 		switch st.Kind {
 		case StepTerminateGhost:

@@ -94,6 +94,7 @@ type fleetView struct {
 	live        []Instance        // every active instance of the fleet
 	capacity    []Instance        // ready + booting, interrupted ones excluded
 	ready       []Candidate       // instances whose node is Ready
+	cordoned    int               // of ready, those whose node is cordoned: not capacity for MinNodes
 	booting     int               // capacity not (yet) Ready
 	ghosts      []Instance        // never joined within JoinTimeout
 	unhealthy   []Candidate       // node NotReady for longer than NotReadyTimeout
@@ -159,6 +160,9 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 		case joined && node.Ready:
 			v.capacity = append(v.capacity, in)
 			v.ready = append(v.ready, Candidate{Instance: in, Node: node})
+			if node.Unschedulable {
+				v.cordoned++
+			}
 		case joined && age >= lim.JoinTimeout && now.Sub(node.ReadyTransition) >= lim.NotReadyTimeout:
 			v.unhealthy = append(v.unhealthy, Candidate{Instance: in, Node: node})
 		case !joined && age >= lim.JoinTimeout:
@@ -387,8 +391,12 @@ func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
-// booting, interrupted ones excluded, plus the replacements proposed.
-func (s *situation) cur(pr proposal) int { return len(s.v.capacity) + len(pr.replace) }
+// booting, interrupted ones and cordoned ones excluded (a cordoned node
+// takes no pods), plus the replacements proposed.
+func (s *situation) cur(pr proposal) int { return s.serving() + len(pr.replace) }
+
+// serving is the number of instances Ready and schedulable, or booting.
+func (s *situation) serving() int { return len(s.v.capacity) - s.v.cordoned }
 
 // occupied is what MaxNodes bounds: every active instance (ghosts and
 // NotReady ones awaiting repair included, interrupted ones not) less those
@@ -409,10 +417,17 @@ func recoverPhase(s *situation, p *Plan) []Step {
 	}
 	lim, now := s.lim, s.obs.Now
 	age := now.Sub(op.Started)
+	if op.Kind == OpScaleDown && op.Phase == PhaseUncordoning {
+		return []Step{{Kind: StepRecoverUncordon, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName,
+			Reason: Reason{Code: ReasonRecovery, Text: fmt.Sprintf("scale-down %s was dropped: giving node %s back", op.ID, op.NodeName)}}}
+	}
 	if op.Attempts >= lim.MaxRecoveryAttempts {
 		msg := fmt.Sprintf("dropped operation %s (%s) after %d attempts to finish it, %s old; check the provider and the node", op.ID, op.Kind, op.Attempts, age.Round(time.Second))
+		if op.Kind == OpScaleDown {
+			msg += "; node " + op.NodeName + " is uncordoned"
+		}
 		p.Alerts = append(p.Alerts, Event{Kind: EventFailure, Message: msg})
-		return []Step{{Kind: StepDropOperation, Operation: op, Reason: Reason{Code: ReasonRecovery, Text: msg}}}
+		return []Step{{Kind: StepDropOperation, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName, Reason: Reason{Code: ReasonRecovery, Text: msg}}}
 	}
 	r := func(text string) Reason { return Reason{Code: ReasonRecovery, Text: text} }
 	switch op.Kind {

@@ -46,6 +46,11 @@ const (
 const (
 	PhaseDraining    = "draining"
 	PhaseTerminating = "terminating"
+	// PhaseUncordoning: the scale-down was dropped, and its node, left
+	// cordoned, could not be uncordoned yet. The operation stays, so that
+	// nothing new starts (the operation guardrail) and every tick tries
+	// again, failing loudly, until the node is given back.
+	PhaseUncordoning = "uncordoning"
 )
 
 // Operation is a scaling action in progress, written to the state store

@@ -20,7 +20,9 @@ const (
 	// interrupted: the node is given back.
 	StepRecoverUncordon StepKind = "recover-uncordon"
 	// StepDropOperation forgets an earlier operation that could not be
-	// finished in Config.MaxRecoveryAttempts ticks (an alert says so).
+	// finished in Config.MaxRecoveryAttempts ticks (an alert says so). A
+	// scale-down's node is uncordoned first; when that fails the
+	// operation stays, in PhaseUncordoning.
 	StepDropOperation StepKind = "drop-operation"
 	// StepTerminateGhost terminates an instance that never joined.
 	StepTerminateGhost StepKind = "terminate-ghost"
