@@ -157,7 +157,7 @@ func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 		t.st.Operation = nil
 		return fmt.Errorf("record the launch before starting it: %w", err)
 	}
-	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit})
+	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit, Zones: s.Zones, ZoneCounts: s.ZoneCounts})
 	o.Launched = got
 	t.remember(got)
 	if len(got) > 0 {

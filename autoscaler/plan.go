@@ -611,7 +611,57 @@ func (s *situation) launch(pr proposal) (Step, bool) {
 	}
 	v := &s.v
 	onRepair := max(0, min(pr.terminating(), total-(s.lim.MaxNodes-(len(v.live)-len(v.interrupted)))))
-	return Step{Kind: StepLaunch, Count: total, Replacing: pr.replace, Reason: reason, Fit: fitOf(s.obs.Snapshot.Scheduler), OnRepair: onRepair}, true
+	st := Step{Kind: StepLaunch, Count: total, Replacing: pr.replace, Reason: reason, Fit: fitOf(s.obs.Snapshot.Scheduler), OnRepair: onRepair,
+		ZoneCounts: zoneCounts(v.capacity)}
+	if up > 0 {
+		st.Zones = pendingZones(s.obs.Snapshot.Scheduler)
+	}
+	return st, true
+}
+
+// zoneCounts counts the instances per zone (those of an unknown zone, such
+// as launches not listed yet, are left out); nil when none has a zone.
+func zoneCounts(capacity []Instance) map[string]int {
+	var out map[string]int
+	for _, in := range capacity {
+		if in.Zone == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[in.Zone]++
+	}
+	return out
+}
+
+// pendingZones is where a scale-up for the view's placeable pending pods
+// must go: the zones that every placeable pod needing a zone
+// (PendingPod.Zones) can run in. Empty, and so anywhere, when no pod needs
+// a zone, or when the pods' zones have none in common: a launch then
+// spreads over every zone, and a pod whose zone got no worker stays
+// pending for the next tick.
+func pendingZones(v *SchedulerView) []string {
+	if v == nil {
+		return nil
+	}
+	var common []string
+	needed := false
+	for _, p := range v.Placeable() {
+		if len(p.Zones) == 0 {
+			continue
+		}
+		if !needed {
+			needed, common = true, slices.Clone(p.Zones)
+			continue
+		}
+		common = slices.DeleteFunc(common, func(z string) bool { return !slices.Contains(p.Zones, z) })
+	}
+	if len(common) == 0 {
+		return nil
+	}
+	slices.Sort(common)
+	return slices.Compact(common)
 }
 
 // fitting keeps, of the victims in their order, up to n whose pods fit on

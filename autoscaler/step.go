@@ -80,6 +80,14 @@ type Step struct {
 	Replacing []string `json:",omitempty"`
 	// Fit is what a launched worker must offer (LaunchRequest.Fit).
 	Fit Resources `json:",omitempty"`
+	// Zones, when not empty, are the only zones a launch may use
+	// (LaunchRequest.Zones): those every placeable pending pod that needs
+	// a zone can run in, when their zones have any in common.
+	Zones []string `json:",omitempty"`
+	// ZoneCounts are the fleet's workers (Ready and booting) per zone,
+	// for the provider to spread a launch over the zones
+	// (LaunchRequest.ZoneCounts).
+	ZoneCounts map[string]int `json:",omitempty"`
 	// OnRepair is how much of a launch's Count fits under MaxNodes only
 	// because the plan's repair terminates instances: the executor takes
 	// from it one for each of those terminations that failed.
