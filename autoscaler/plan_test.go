@@ -355,3 +355,23 @@ func planOf(t *testing.T, cfg autoscaler.Config, obs autoscaler.Observation) aut
 	}
 	return autoscaler.PlanTick(cfg.Policy, lim, obs)
 }
+
+// A metric source that carries only custom metrics never allows a
+// scale-down: the core readings it lacks put the tick in safety mode
+// (the MetricSource contract).
+func TestCustomOnlySnapshotNeverScalesDown(t *testing.T) {
+	ins, nodes := readyFleet(4)
+	snap := autoscaler.Snapshot{Time: t0, Custom: map[string]autoscaler.Metric{"queue_depth": autoscaler.Value(0, t0)}}
+	snap.CPU, snap.Memory, snap.PendingPods = autoscaler.Missing(autoscaler.ErrNoData), autoscaler.Missing(autoscaler.ErrNoData), autoscaler.Missing(autoscaler.ErrNoData)
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	if !p.SafetyMode || p.Hold() != autoscaler.HoldSafety || len(p.Steps) != 0 {
+		t.Errorf("safety %v, hold %q, steps %v: want the scale-down held in safety mode", p.SafetyMode, p.Hold(), stepKinds(p))
+	}
+	// A scale-up on the same snapshot goes.
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	if got := stepKinds(p); len(got) != 1 || got[0] != "launch 1" {
+		t.Errorf("steps %v, want the scale-up", got)
+	}
+}
