@@ -245,9 +245,11 @@ func PlanTick(policy Policy, lim Limits, obs Observation) Plan {
 	p.SafetyMode, p.SafetyReasons = safetyOf(lim, obs)
 	switch {
 	case obs.InstancesErr != nil:
-		return blindPlan(Plan{Blind: "could not list the fleet: " + obs.InstancesErr.Error()}, obs)
+		p.Blind = "could not list the fleet: " + obs.InstancesErr.Error()
+		return blindPlan(p, obs)
 	case obs.NodesErr != nil:
-		return blindPlan(Plan{Blind: "could not list the nodes: " + obs.NodesErr.Error()}, obs)
+		p.Blind = "could not list the nodes: " + obs.NodesErr.Error()
+		return blindPlan(p, obs)
 	}
 	s := classifyPhase(lim, &obs, &p)
 	p.Steps = recoverPhase(s, &p)
@@ -556,7 +558,11 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 	victims, why, verdicts := s.fitting(victims, why, d.Count)
 	p.Verdicts = append(p.Verdicts, verdicts...)
 	if len(victims) == 0 {
-		held := HoldBecause("no node can be removed: the pods of none fit on the other nodes (%s)", d.Reason)
+		why := "the pods of none fit on the other nodes"
+		if len(keptV) > 0 {
+			why = "each is kept (node-local data, scale-down-disabled) or has pods that fit on no other node"
+		}
+		held := HoldBecause("no node can be removed: %s (%s)", why, d.Reason)
 		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "fit", Code: HoldNoRoom, Message: held.Reason, Before: d, After: held})
 		p.Decision = held
 	}

@@ -300,6 +300,14 @@ func TestPlannerBlindKeepsTheStatesMemory(t *testing.T) {
 	if p.Blind == "" || len(p.Steps) != 0 || !p.OutageSince.Equal(st.OutageSince) || len(p.UnplaceableKeys) != 1 || len(p.RecentLaunches) != 1 {
 		t.Errorf("plan %+v", p)
 	}
+	// Blind and without metrics: safety mode is still reported.
+	snap := snapshot(50, 0)
+	snap.CPU = autoscaler.Missing(autoscaler.ErrNoData)
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
+		autoscaler.Observation{Now: t0, State: st, NodesErr: errors.New("connection refused"), Snapshot: snap})
+	if p.Blind == "" || !p.SafetyMode {
+		t.Errorf("blind plan without metrics: blind %q safety %v", p.Blind, p.SafetyMode)
+	}
 }
 
 // After an outage, repair holds until every node is Ready again, even when
