@@ -8,10 +8,12 @@
 //   - autoscaler: the core. Its Autoscaler runs ticks (lock, load,
 //     observe, plan, execute, record, unlock) over small interfaces:
 //     MetricSource, Policy, Locker, StateStore, FleetProvider, NodeManager,
-//     Notifier, Publisher. PlanTick is the pure planner (recover, repair,
-//     decide, then the ordered guardrails: MinNodes/MaxNodes, booting
-//     instances, interruptions, safety mode, pending pods, cooldowns, an
-//     operation in progress, the deadline), outside any policy; a
+//     Notifier, Publisher. PlanTick is the pure planner, in phases
+//     (classify, recover, repair, replace, decide, constrain): every step
+//     proposed, a policy's, a repair's or a replacement's, passes through
+//     one ordered list of guardrails (bounded repair, instances in flight,
+//     MinNodes/MaxNodes, safety mode, pending pods, cooldowns, a pause,
+//     an operation in progress, the deadline), outside any policy; a
 //     journaling executor carries the plan out. go doc ./autoscaler
 //     explains the tick.
 //   - autoscaler/fake: in-memory implementations of every interface, for

@@ -19,15 +19,21 @@ import (
 // them act.
 type Autoscaler struct {
 	cfg     Config
+	limits  Limits
 	owner   string
 	trigger chan struct{}
 }
 
 // New checks cfg and returns an Autoscaler. Every problem with cfg is
-// reported, each naming its field; zero fields take their defaults.
+// reported, each naming its field; zero fields take their defaults, here
+// and nowhere else.
 func New(cfg Config) (*Autoscaler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	limits, err := cfg.Limits()
+	if err != nil {
+		return nil, fmt.Errorf("autoscaler config: %w", err)
 	}
 	owner := cfg.Owner
 	if owner == "" {
@@ -37,7 +43,7 @@ func New(cfg Config) (*Autoscaler, error) {
 		}
 		owner = cfg.ClusterID + "-" + hex.EncodeToString(b[:])
 	}
-	return &Autoscaler{cfg: cfg, owner: owner, trigger: make(chan struct{}, 1)}, nil
+	return &Autoscaler{cfg: cfg, limits: limits, owner: owner, trigger: make(chan struct{}, 1)}, nil
 }
 
 // Owner returns the identity this autoscaler uses in the lock.
@@ -45,6 +51,9 @@ func (a *Autoscaler) Owner() string { return a.owner }
 
 // Config returns the configuration in use, defaults filled in.
 func (a *Autoscaler) Config() Config { return a.cfg }
+
+// Limits returns the limits the planner is given.
+func (a *Autoscaler) Limits() Limits { return a.limits }
 
 // Trigger asks Run for a tick now, without waiting for the interval (a
 // daemon calls it when pods become unschedulable). It never blocks; a
@@ -154,16 +163,14 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 		if rerr := a.cfg.Locker.Release(rctx, lease); rerr != nil {
 			t.log.ErrorContext(ctx, "release lock", "err", rerr)
 			err = errors.Join(err, fmt.Errorf("release lock: %w", rerr))
-			res.Err = err
 		}
 	}()
 	if lease.TookOver {
 		t.event(ctx, Event{Kind: EventStaleLock, Message: fmt.Sprintf("took over a stale lock held by %q", lease.PreviousOwner)})
 	}
 
-	res = t.run(ctx, delivered)
+	res, err = t.run(ctx, delivered)
 	res.Time, res.Lease = start, lease
-	err = res.Err
 	if err != nil {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
@@ -242,12 +249,12 @@ func (t *tick) save(ctx context.Context) error {
 }
 
 // run loads, observes, plans, acts and records; the lock is held.
-func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
+func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error) {
 	st, err := t.cfg.State.Load(ctx)
 	if err != nil {
 		// A state that cannot be read is never overwritten: nothing
 		// is saved, nothing is done.
-		return Result{Outcome: OutcomeFailed, Reason: "could not load the state", Err: fmt.Errorf("load state: %w", err)}
+		return Result{Outcome: OutcomeFailed, Reason: "could not load the state"}, fmt.Errorf("load state: %w", err)
 	}
 	t.st = st
 
@@ -261,7 +268,7 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	obs.Nodes, obs.NodesErr = t.cfg.Nodes.ListNodes(ctx)
 	obs.DeadlineNear = t.deadlineNear(ctx)
 
-	plan := PlanTick(*t.cfg, obs)
+	plan := PlanTick(t.cfg.Policy, t.a.limits, obs)
 	if plan.SafetyMode {
 		if n := len(st.History); n == 0 || !st.History[n-1].Safety {
 			t.event(ctx, Event{Kind: EventSafetyMode, Message: "entering safety mode, no scale-down: " + strings.Join(plan.SafetyReasons, "; ")})
@@ -272,7 +279,7 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	}
 	t.st.Interruptions = plan.Interruptions
 	t.st.Unplaceable = plan.UnplaceableKeys
-	t.st.Launched = plan.Launched
+	t.st.Launched = plan.RecentLaunches
 	t.st.OutageSince = plan.OutageSince
 	live := t.st.Calendar[:0:0]
 	for _, e := range t.st.Calendar {
@@ -288,7 +295,7 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	}
 
 	outcomes := t.execute(ctx, plan)
-	res := assemble(plan, outcomes)
+	res, err := assemble(plan, outcomes)
 	res.Time, res.Snapshot, res.Interruptions = t.now, obs.Snapshot, t.st.Interruptions
 	for _, part := range []any{t.cfg.Metrics, t.cfg.Fleet, t.cfg.Nodes} {
 		if w, ok := part.(Warner); ok {
@@ -297,19 +304,19 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) Result {
 	}
 	if plan.Blind != "" {
 		res.Outcome, res.Reason = OutcomeFailed, plan.Blind
-		res.Err = errors.Join(obs.InstancesErr, obs.NodesErr)
+		err = errors.Join(obs.InstancesErr, obs.NodesErr)
 	}
-	t.notifyOutcomes(ctx, plan, outcomes, &res)
+	t.notifyOutcomes(ctx, &res)
 
 	// Record.
-	t.record(res, plan)
-	if err := t.save(ctx); err != nil {
-		res.Err = errors.Join(res.Err, err)
+	t.record(res)
+	if serr := t.save(ctx); serr != nil {
+		err = errors.Join(err, serr)
 		if res.Outcome == OutcomeHeld {
 			res.Outcome, res.Reason = OutcomeFailed, "could not save the state"
 		}
 	}
-	return res
+	return res, err
 }
 
 func containsInterruption(list []Interruption, id string) bool {
@@ -322,9 +329,9 @@ func containsInterruption(list []Interruption, id string) bool {
 }
 
 // record appends this tick to the history and sets the state's counters.
-func (t *tick) record(res Result, plan Plan) {
+func (t *tick) record(res Result) {
 	r := recordOf(res)
-	r.Hold = plan.Hold()
+	r.Hold = res.Hold()
 	t.st.History = append(t.st.History, r)
 	if lim := t.cfg.HistoryLimit; len(t.st.History) > lim {
 		// Trim in place: no new slice every tick once the history is full.
@@ -333,7 +340,7 @@ func (t *tick) record(res Result, plan Plan) {
 		t.st.History = t.st.History[:n]
 	}
 	t.st.LongHistory = downsample(t.st.LongHistory, r, t.cfg.LongHistoryStep, t.cfg.LongHistory)
-	t.st.NodeCount = res.Instances + len(res.Launched) - len(res.Terminated)
+	t.st.NodeCount = res.Instances + len(res.Launched()) - len(res.Terminated())
 }
 
 // downsample folds r into long: into the last record while r falls in its

@@ -99,6 +99,16 @@ func policy(a autoscaler.Action, n int) autoscaler.Policy {
 	})
 }
 
+// victim is the first scale-down step of res's plan.
+func victim(res autoscaler.Result) autoscaler.Step {
+	for _, o := range res.Steps {
+		if o.Step.Kind == autoscaler.StepScaleDown {
+			return o.Step
+		}
+	}
+	return autoscaler.Step{}
+}
+
 func withPolicy(p autoscaler.Policy) func(*autoscaler.Config) {
 	return func(c *autoscaler.Config) { c.Policy = p }
 }
@@ -107,7 +117,7 @@ func TestScaleUpOnPendingPods(t *testing.T) {
 	e := newEnv(t, 3, nil)
 	e.setMetrics(50, 60, 3)
 	res := e.tick(t)
-	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched) != 2 {
+	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched()) != 2 {
 		t.Fatalf("got %v, want scaled up 2", res)
 	}
 	if !strings.Contains(res.Reason, "3 pending pods") {
@@ -133,7 +143,7 @@ func TestBootingInstancesCountAsCapacity(t *testing.T) {
 	e.fleet.BootDelay = 90 * time.Second
 	e.nodes.JoinDelay = 30 * time.Second
 	e.setMetrics(50, 60, 3)
-	if res := e.tick(t); len(res.Launched) != 2 {
+	if res := e.tick(t); len(res.Launched()) != 2 {
 		t.Fatalf("first tick: %v", res)
 	}
 	// Two minutes later the same pods are still pending, the instances
@@ -300,7 +310,7 @@ func TestSafetyModeStillScalesUpOnPendingPods(t *testing.T) {
 	e := newEnv(t, 3, nil)
 	e.setMetrics(math.NaN(), math.NaN(), 4) // Prometheus CPU gone, pending pods from the API
 	res := e.tick(t)
-	if !res.SafetyMode || res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched) != 2 {
+	if !res.SafetyMode || res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched()) != 2 {
 		t.Errorf("got %v, want a scale-up of 2 in safety mode", res)
 	}
 }
@@ -446,7 +456,7 @@ func TestCapacityErrorAlertsAndHolds(t *testing.T) {
 	e2 := newEnv(t, 3, nil)
 	e2.fleet.SetCapacity(1)
 	e2.setMetrics(50, 60, 2)
-	if res := e2.tick(t); res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched) != 1 {
+	if res := e2.tick(t); res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched()) != 1 {
 		t.Errorf("partial capacity: %v", res)
 	}
 }
@@ -457,7 +467,7 @@ func TestGhostsTerminated(t *testing.T) {
 	e.fleet.Add(autoscaler.Instance{ID: "i-young", State: autoscaler.StateRunning, LaunchTime: t0.Add(-9 * time.Minute), Market: autoscaler.MarketSpot})
 	e.nodes.NeverJoin("i-ghost", "i-young")
 	res := e.tick(t)
-	if diff := cmp.Diff([]string{"i-ghost"}, res.Ghosts); diff != "" {
+	if diff := cmp.Diff([]string{"i-ghost"}, res.Ghosts()); diff != "" {
 		t.Errorf("ghosts (-want +got):\n%s", diff)
 	}
 	if res.Booting != 1 {
@@ -488,10 +498,10 @@ func TestNotReadyNodeReplacedAndOrphanDeleted(t *testing.T) {
 	e.nodes.Add(autoscaler.Node{Name: "k3s-server", Ready: false}) // not managed: never deleted
 	e.nodes.Add(autoscaler.Node{Name: "live-orphan", InstanceID: "i-gone2", Managed: true, Ready: true})
 	res := e.tick(t)
-	if len(res.Replaced) != 1 {
-		t.Errorf("replaced %v, want the node NotReady for 6 minutes", res.Replaced)
+	if len(res.Replaced()) != 1 {
+		t.Errorf("replaced %v, want the node NotReady for 6 minutes", res.Replaced())
 	}
-	if diff := cmp.Diff([]string{"orphan"}, res.OrphansDeleted); diff != "" {
+	if diff := cmp.Diff([]string{"orphan"}, res.OrphansDeleted()); diff != "" {
 		t.Errorf("orphans (-want +got):\n%s", diff)
 	}
 	if _, ok := e.nodes.Get("k3s-server"); !ok {
@@ -524,8 +534,8 @@ func TestScaleDownDrainsAndRemovesTheBestVictim(t *testing.T) {
 	add("i-spot-new", autoscaler.MarketSpot, 2*time.Hour, 2, "")
 	add("i-spot-blocked", autoscaler.MarketSpot, time.Hour, 0, "pod web-0 has safe-to-evict=false")
 	res := e.tick(t)
-	if res.Outcome != autoscaler.OutcomeScaledDown || res.Victim != "n-i-od" {
-		t.Fatalf("got %v victim %q, want n-i-od", res, res.Victim)
+	if v := victim(res); res.Outcome != autoscaler.OutcomeScaledDown || v.NodeName != "n-i-od" {
+		t.Fatalf("got %v victim %q, want n-i-od", res, v.NodeName)
 	}
 	want := []string{"Cordon(n-i-od)", "Drain(n-i-od)", "DeleteNode(n-i-od)"}
 	var got []string
@@ -537,8 +547,8 @@ func TestScaleDownDrainsAndRemovesTheBestVictim(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("node calls (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(res.VictimReason, "on-demand instance i-od, 0 pods to move") {
-		t.Errorf("victim reason %q", res.VictimReason)
+	if r := victim(res).Reason.Text; !strings.Contains(r, "on-demand instance i-od, 0 pods to move") {
+		t.Errorf("victim reason %q", r)
 	}
 }
 
@@ -549,9 +559,9 @@ func TestDrainBlockedAbandonsAndUncordons(t *testing.T) {
 	if res.Outcome != autoscaler.OutcomeHeld || !strings.Contains(res.Reason, "abandoned") {
 		t.Fatalf("got %v, want held, scale-down abandoned", res)
 	}
-	node, _ := e.nodes.Get(res.Victim)
+	node, _ := e.nodes.Get(victim(res).NodeName)
 	if node.Unschedulable {
-		t.Errorf("victim %s left cordoned", res.Victim)
+		t.Errorf("victim %s left cordoned", node.Name)
 	}
 	if e.active() != 3 {
 		t.Errorf("an instance was terminated")
@@ -632,8 +642,8 @@ func TestRecovery(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := e.tick(t)
-			if !strings.Contains(res.Recovered, tt.wantRecovery) {
-				t.Errorf("recovered %q, want it to contain %q", res.Recovered, tt.wantRecovery)
+			if !strings.Contains(res.Recovered(), tt.wantRecovery) {
+				t.Errorf("recovered %q, want it to contain %q", res.Recovered(), tt.wantRecovery)
 			}
 			if got := e.active(); got != tt.wantActive {
 				t.Errorf("active = %d, want %d", got, tt.wantActive)
@@ -664,8 +674,8 @@ func TestTimeoutMidLaunchIsRecoveredWithoutDuplicates(t *testing.T) {
 	}
 	e.clk.Step(2 * time.Minute)
 	res := e.tick(t)
-	if !strings.Contains(res.Recovered, "found 0 of 2 instances, relaunched to 2") {
-		t.Errorf("recovered %q", res.Recovered)
+	if !strings.Contains(res.Recovered(), "found 0 of 2 instances, relaunched to 2") {
+		t.Errorf("recovered %q", res.Recovered())
 	}
 	if got := e.active(); got != 5 {
 		t.Errorf("active = %d, want 5: the recovered launch and nothing more", got)
@@ -680,7 +690,7 @@ func TestSpotInterruptionReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := e.tick(t)
-	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched) != 1 || res.Replacements != 1 {
+	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Launched()) != 1 || res.Replacements() != 1 {
 		t.Errorf("got %v, want one replacement", res)
 	}
 	if n, _ := e.nodes.Get(fake.NodeName(id)); !n.Unschedulable {
@@ -698,12 +708,12 @@ func TestSpotInterruptionReplacedOnce(t *testing.T) {
 	if err := e.fleet.Interrupt(id); err != nil {
 		t.Fatal(err)
 	}
-	if res := e.tick(t); len(res.Launched) != 1 {
+	if res := e.tick(t); len(res.Launched()) != 1 {
 		t.Fatalf("first tick: %v", res)
 	}
 	e.clk.Step(30 * time.Second)
 	res := e.tick(t)
-	if res.Outcome != autoscaler.OutcomeHeld || len(res.Launched) != 0 {
+	if res.Outcome != autoscaler.OutcomeHeld || len(res.Launched()) != 0 {
 		t.Errorf("second tick launched again: %v", res)
 	}
 	if got := e.active(); got != 4 {

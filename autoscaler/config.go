@@ -60,10 +60,12 @@ type Config struct {
 	// MaxRepairsPerTick bounds the instances one tick terminates as
 	// ghosts or NotReady. Default 2.
 	MaxRepairsPerTick int
-	// MassNotReadyShare: when more than this share of the fleet is
+	// MassNotReadyShare: when at least this share of the fleet is
 	// NotReady or never joined (and more than one instance), repair holds
 	// and alerts: an outage of the control plane or the network looks
-	// like that. Default 1/3.
+	// like that (one zone of three is exactly a third). A zone whose
+	// workers (two or more) are all NotReady or never joined is an outage
+	// too, whatever the share: repair holds in that zone. Default 1/3.
 	MassNotReadyShare float64
 	// MaxRecoveryAttempts is how many ticks try to finish an earlier
 	// tick's operation before it is dropped with an alert. Default 3.
@@ -100,11 +102,7 @@ const NoCooldown time.Duration = -1
 // 10 minutes of scale-down cooldown, a 5-minute lock, ticks every 2 minutes.
 // The parts and ClusterID are left for the caller. A zero Config field
 // means the same default, so DefaultConfig is only a convenience.
-func DefaultConfig() Config {
-	var c Config
-	_ = c.defaults()
-	return c
-}
+func DefaultConfig() Config { return Config{}.withDefaults() }
 
 // defaultConfig holds the values a zero Config field stands for.
 var defaultConfig = Config{
@@ -127,8 +125,11 @@ var defaultConfig = Config{
 	LongHistoryStep:     10 * time.Minute,
 }
 
-// defaults fills every zero field with its default.
-func (c *Config) defaults() error {
+// withDefaults returns c with every zero field set to its default: the
+// one place where zero means "default". The stand-ins (NoMinimum,
+// NoCooldown) stay, so that applying it twice changes nothing; Limits
+// turns them into the zero they stand for.
+func (c Config) withDefaults() Config {
 	d := &defaultConfig
 	setInt := func(v *int, def int) {
 		if *v == 0 {
@@ -141,9 +142,6 @@ func (c *Config) defaults() error {
 		}
 	}
 	setInt(&c.MinNodes, d.MinNodes)
-	if c.MinNodes == NoMinimum {
-		c.MinNodes = 0
-	}
 	setInt(&c.MaxNodes, d.MaxNodes)
 	setInt(&c.MaxRepairsPerTick, d.MaxRepairsPerTick)
 	setInt(&c.MaxRecoveryAttempts, d.MaxRecoveryAttempts)
@@ -152,9 +150,6 @@ func (c *Config) defaults() error {
 		c.MassNotReadyShare = d.MassNotReadyShare
 	}
 	setDur(&c.ScaleDownCooldown, d.ScaleDownCooldown)
-	if c.ScaleDownCooldown == NoCooldown {
-		c.ScaleDownCooldown = 0
-	}
 	setDur(&c.LockTTL, d.LockTTL)
 	setDur(&c.LockRetry, d.LockRetry)
 	setDur(&c.JoinTimeout, d.JoinTimeout)
@@ -170,6 +165,92 @@ func (c *Config) defaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Limits returns the numbers the planner reads from c, with c's defaults
+// applied (a zero field is its default, NoMinimum and NoCooldown are 0),
+// and an error naming every limit out of range.
+func (c Config) Limits() (Limits, error) {
+	d := c.withDefaults()
+	l := Limits{
+		MinNodes: d.MinNodes, MaxNodes: d.MaxNodes,
+		ScaleUpCooldown: d.ScaleUpCooldown, ScaleDownCooldown: d.ScaleDownCooldown,
+		JoinTimeout: d.JoinTimeout, NotReadyTimeout: d.NotReadyTimeout,
+		MaxRepairsPerTick: d.MaxRepairsPerTick, MassNotReadyShare: d.MassNotReadyShare,
+		MaxRecoveryAttempts: d.MaxRecoveryAttempts, MaxMetricAge: d.MaxMetricAge,
+	}
+	if l.MinNodes == NoMinimum {
+		l.MinNodes = 0
+	}
+	if l.ScaleDownCooldown == NoCooldown {
+		l.ScaleDownCooldown = 0
+	}
+	return l, l.Validate()
+}
+
+// Limits are the numbers the planner (PlanTick) reads, and nothing else.
+// Unlike Config, a zero here means zero: MinNodes 0 lets the fleet shrink
+// to no worker, a zero cooldown is none, MaxRepairsPerTick 0 repairs
+// nothing. Config.Limits derives them from a Config, defaults applied.
+type Limits struct {
+	// MinNodes and MaxNodes bound the active worker instances (Ready or
+	// booting; interrupted ones excluded).
+	MinNodes, MaxNodes int
+	// ScaleUpCooldown is the least time between two scale-ups of the
+	// policy's; ScaleDownCooldown the least time after any scaling action
+	// before a scale-down of the policy's.
+	ScaleUpCooldown, ScaleDownCooldown time.Duration
+	// JoinTimeout: an instance not a node by then is a ghost.
+	// NotReadyTimeout: a node NotReady that long has its instance repaired.
+	JoinTimeout, NotReadyTimeout time.Duration
+	// MaxRepairsPerTick bounds the instances one tick terminates in repair.
+	MaxRepairsPerTick int
+	// MassNotReadyShare: when at least this share of the fleet (and
+	// more than one instance) is NotReady or never joined, repair holds:
+	// an outage, not broken machines.
+	MassNotReadyShare float64
+	// MaxRecoveryAttempts: an earlier tick's operation not finished in
+	// that many ticks is dropped with an alert.
+	MaxRecoveryAttempts int
+	// MaxMetricAge: a reading older than this is stale (safety mode);
+	// 0 checks no age.
+	MaxMetricAge time.Duration
+}
+
+// Validate returns an error naming every limit out of range: a negative
+// count or duration, MinNodes above MaxNodes, a share outside (0, 1].
+func (l Limits) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"MinNodes", l.MinNodes}, {"MaxNodes", l.MaxNodes}, {"MaxRepairsPerTick", l.MaxRepairsPerTick}, {"MaxRecoveryAttempts", l.MaxRecoveryAttempts}} {
+		if n.v < 0 {
+			bad("%s must not be negative, got %d", n.name, n.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ScaleUpCooldown", l.ScaleUpCooldown}, {"ScaleDownCooldown", l.ScaleDownCooldown}, {"JoinTimeout", l.JoinTimeout},
+		{"NotReadyTimeout", l.NotReadyTimeout}, {"MaxMetricAge", l.MaxMetricAge},
+	} {
+		if d.v < 0 {
+			bad("%s must not be negative, got %s", d.name, d.v)
+		}
+	}
+	if l.MinNodes > l.MaxNodes {
+		bad("MinNodes (%d) must not exceed MaxNodes (%d)", l.MinNodes, l.MaxNodes)
+	}
+	if !(l.MassNotReadyShare > 0 && l.MassNotReadyShare <= 1) {
+		bad("MassNotReadyShare must be in (0, 1], got %g", l.MassNotReadyShare)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("limits: %w", err)
 	}
 	return nil
 }
@@ -224,9 +305,9 @@ func (c *Config) validate() error {
 		bad("MassNotReadyShare must be between 0 (its default, 1/3) and 1, got %g", c.MassNotReadyShare)
 	}
 	if len(errs) == 0 {
-		_ = c.defaults()
-		if c.MinNodes > c.MaxNodes {
-			bad("MinNodes (%d) must not exceed MaxNodes (%d)", c.MinNodes, c.MaxNodes)
+		*c = c.withDefaults()
+		if _, err := c.Limits(); err != nil {
+			errs = append(errs, err)
 		}
 		if c.LockTTL <= c.ReleaseTimeout+c.DeadlineMargin {
 			bad("LockTTL (%s) must exceed ReleaseTimeout (%s) plus DeadlineMargin (%s): a tick runs within its lease", c.LockTTL, c.ReleaseTimeout, c.DeadlineMargin)

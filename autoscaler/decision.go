@@ -25,9 +25,16 @@ const (
 	LevelHighLoad   Level = "HIGH_LOAD"
 	LevelPredictive Level = "PREDICTIVE"
 	LevelLowLoad    Level = "LOW_LOAD"
-	LevelGuardrail  Level = "GUARDRAIL"
-	LevelRepair     Level = "REPAIR"
+	// LevelFloor and LevelCeiling are the guardrails' own: a decision
+	// the floor (MinNodes) or the ceiling (MaxNodes) forced. Cooldowns
+	// and the no-progress rule do not hold it. A policy's decision with
+	// one of them is read as LevelNone.
+	LevelFloor   Level = "FLOOR"
+	LevelCeiling Level = "CEILING"
 )
+
+// forced reports whether the floor or the ceiling made d.
+func (d Decision) forced() bool { return d.Level == LevelFloor || d.Level == LevelCeiling }
 
 // Decision is what a Policy wants done: hold, or scale up or down by Count
 // nodes, with a reason a person can read.

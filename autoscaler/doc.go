@@ -1,6 +1,8 @@
 // Package autoscaler is node-fleet's core: the tick that scales a
-// Kubernetes cluster's worker fleet, the types it works on and the small
-// interfaces it consumes (MetricSource, Policy, Locker, StateStore,
+// Kubernetes cluster's worker fleet, as one pipeline (lock, load, observe;
+// plan: classify, recover, repair, replace, decide, constrain; execute,
+// record, unlock), the types it works on and the small interfaces it
+// consumes (MetricSource, Policy, Locker, StateStore,
 // FleetProvider, NodeManager, Notifier, Publisher). Implementations live
 // in other packages (metrics, decision, state, ec2fleet, drain, notify);
 // autoscaler imports none of them.
@@ -9,36 +11,55 @@
 //
 // Every run, whatever starts it (a schedule, a daemon's ticker, a watch
 // event, a spot interruption warning, a simulator's clock), is one tick:
+// lock (Locker, with a fencing token; held by another replica, the tick is
+// skipped), load the state (StateStore; a state that cannot be read stops
+// the tick and is never overwritten), observe (MetricSource, whose missing
+// readings are never zero; FleetProvider.List; NodeManager.ListNodes),
+// plan, execute, record, unlock.
 //
-//  1. Lock: the cluster's lease (Locker), with a fencing token; held by
-//     another replica, the tick is skipped. The tick's context ends
-//     before the lease does.
-//  2. Load the state (StateStore). A state that cannot be read stops the
-//     tick and is never overwritten.
-//  3. Observe: the metrics (MetricSource; missing is never zero), the
-//     fleet (FleetProvider.List) and the nodes (NodeManager.ListNodes).
-//  4. Plan: PlanTick, a pure function of the Observation, returns a Plan
-//     of Steps, each with a typed Reason:
-//     - recover the operation an earlier tick left behind (finish a
-//     launch, finish or roll back a scale-down; dropped with an alert
-//     after Config.MaxRecoveryAttempts);
-//     - repair, bounded: ghosts and long-NotReady instances terminated,
-//     at most Config.MaxRepairsPerTick a tick, none in safety mode, none
-//     when more than Config.MassNotReadyShare of the fleet is broken at
-//     once (an outage: alert instead), never below MinNodes;
-//     - replace interrupted spot instances (which are never capacity);
-//     - decide: the Policy's Decision, then the guardrails, one ordered
-//     list of named constraints (Guardrails), each turning the decision
-//     into what may be done with a Verdict and a HoldCode;
-//     - act: one launch (replacements and scale-up together), the
-//     interrupted nodes cordoned and drained, the scale-down victims.
-//  5. Execute: the journaling executor writes each operation ahead to the
-//     state store, carries the steps out and records each one's
-//     StepOutcome; a failed step stops only the steps that depend on it.
-//  6. Record the tick in the history, save the state, publish the metrics
-//     (Publisher), notify (Notifier). Result is assembled once from the
-//     plan and the outcomes.
-//  7. Unlock, on every path.
+// # The planner: PlanTick, phase by phase
+//
+// PlanTick is a pure function of the Observation and the Limits (the
+// validated numbers, zero meaning zero; Config.Limits applies the
+// defaults once). It reads as its phases:
+//
+//  1. classify: the fleet into Ready, booting, ghosts (never joined
+//     within JoinTimeout), NotReady (longer than NotReadyTimeout),
+//     orphaned Nodes and interrupted spot instances; safety mode (metrics
+//     missing, stale or nonsense); an outage (at least
+//     MassNotReadyShare of the fleet NotReady at once, or a zone whose
+//     workers are all NotReady).
+//  2. recover: the operation an earlier tick left behind is finished or
+//     rolled back (dropped with an alert after MaxRecoveryAttempts).
+//  3. repair: terminate the ghosts and the NotReady instances, delete the
+//     orphaned Nodes.
+//  4. replace: launch replacements for interrupted spot instances (never
+//     capacity) and cordon and drain their nodes.
+//  5. decide: the Policy's Decision.
+//  6. constrain: everything proposed, the policy's decision, the repair
+//     and the replacements alike, passes through the one ordered list of
+//     guardrails (Guardrails: repair, in-flight, floor, ceiling, safety,
+//     pending-pods, no-progress, cooldown, at-min, paused, operation,
+//     deadline). Each is a pure function that cuts or holds what it is
+//     given and returns a Verdict with a HoldCode; only the floor and the
+//     ceiling replace the decision, with a forced one (LevelFloor,
+//     LevelCeiling), which cooldowns do not hold. The plan's alerts are
+//     made from the verdicts afterwards.
+//
+// What is left becomes Steps, each with a typed Reason: the recovery,
+// the repair, one launch (replacements and scale-up together), the
+// interrupted nodes' drains, and the scale-down's victims (those whose
+// pods fit on the other nodes).
+//
+// # Execute and record
+//
+// The journaling executor writes each operation ahead to the state store,
+// carries the steps out and records each one's StepOutcome; a failed step
+// stops only the steps that depend on it. The Result is the plan and the
+// outcomes (Result.Launched, Terminated, Removed, Ghosts, ... read them);
+// the tick is recorded in the history, the state saved, the metrics
+// published (Publisher), people notified (Notifier), the lock released on
+// every path.
 //
 // Spot interruption warnings are an input of the tick
 // (Autoscaler.HandleInterruption), not a second tick: the same lock, the
@@ -49,8 +70,11 @@
 // The fleet stays within MinNodes and MaxNodes (booting instances count,
 // interrupted ones do not); no scale-down in safety mode, within the
 // cooldown, while instances boot or while pending pods a node would help
-// wait; near the deadline nothing new starts; an instance without this
-// cluster's tags is never touched (the FleetProvider's contract).
+// wait; repair is bounded and holds in an outage; a node holding
+// node-local data (Node.LocalData) or annotated scale-down-disabled is
+// never removed, by scale-down or by repair (alerted instead); near the deadline
+// nothing new starts; an instance without this cluster's tags is never
+// touched (the FleetProvider's contract).
 //
 // Start with Example, then New, Config and PlanTick; the fake package has
 // in-memory parts for tests and the mock package gomock mocks.

@@ -51,7 +51,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(res.Outcome, len(res.Launched))
+	fmt.Println(res.Outcome, len(res.Launched()))
 	fmt.Println(res.Decision)
 
 	// Two minutes later the pods are still pending, but the new nodes are

@@ -157,7 +157,7 @@ func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 		t.st.Operation = nil
 		return fmt.Errorf("record the launch before starting it: %w", err)
 	}
-	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit})
+	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit, Zones: s.Zones, ZoneCounts: s.ZoneCounts})
 	o.Launched = got
 	t.remember(got)
 	if len(got) > 0 {
@@ -203,6 +203,17 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 		err = t.cfg.Nodes.Uncordon(ctx, op.NodeName)
 		if errors.Is(err, ErrNotFound) {
 			err = nil
+		}
+	case StepDropOperation:
+		if op.Kind == OpScaleDown {
+			// A dropped scale-down gives its node back; until it can,
+			// the operation stays and no scale-down starts.
+			if err = t.cfg.Nodes.Uncordon(ctx, op.NodeName); errors.Is(err, ErrNotFound) {
+				err = nil
+			}
+			if err != nil {
+				op.Phase = PhaseUncordoning
+			}
 		}
 	}
 	if err != nil {
@@ -264,123 +275,90 @@ func (t *tick) scaleDown(ctx context.Context, s Step) error {
 	return nil
 }
 
-// assemble builds the Result from the plan and what became of its steps.
-func assemble(plan Plan, outcomes []StepOutcome) Result {
-	res := Result{
-		Proposed: plan.Proposed, Decision: plan.Decision, Verdicts: plan.Verdicts, Hold: plan.Hold(),
-		SafetyMode: plan.SafetyMode, SafetyReasons: plan.SafetyReasons,
-		ReadyNodes: plan.ReadyNodes, Booting: plan.Booting, Instances: plan.Instances, Steps: outcomes,
-		Unplaceable: plan.Unplaceable,
-	}
+// assemble builds the Result from the plan and what became of its steps,
+// and returns with it the failed steps' errors, joined.
+func assemble(plan Plan, outcomes []StepOutcome) (Result, error) {
+	res := Result{Plan: plan, Steps: outcomes}
+	err := res.stepErr()
 	var failed []string
-	var joined []error
 	for _, o := range outcomes {
-		s := o.Step
 		if o.Err != nil {
-			joined = append(joined, fmt.Errorf("%s: %w", s.Kind, o.Err))
-			failed = append(failed, fmt.Sprintf("%s failed: %v", s, o.Err))
-		}
-		switch s.Kind {
-		case StepRecoverLaunch, StepRecoverTerminate, StepRecoverUncordon, StepDropOperation:
-			switch {
-			case o.Done:
-				res.Recovered = s.Reason.Text
-				switch s.Kind {
-				case StepRecoverLaunch:
-					res.Recovered += fmt.Sprintf(", relaunched to %d", len(o.Launched))
-				case StepRecoverTerminate:
-					res.Recovered += fmt.Sprintf(": terminated %s and deleted node %s", s.InstanceID, s.NodeName)
-				case StepRecoverUncordon:
-					res.Recovered += ": node uncordoned"
-				}
-			}
-		case StepTerminateGhost:
-			if o.Done {
-				res.Ghosts = append(res.Ghosts, s.InstanceID)
-			}
-		case StepTerminateNotReady:
-			if o.Done {
-				res.Replaced = append(res.Replaced, s.InstanceID)
-			}
-		case StepDeleteOrphan:
-			if o.Done {
-				res.OrphansDeleted = append(res.OrphansDeleted, s.NodeName)
-			}
-		case StepLaunch:
-			res.Launched = o.Launched
-			for range s.Replacing[:min(len(o.Launched), len(s.Replacing))] {
-				res.Replacements++
-			}
-		case StepScaleDown:
-			if res.Victim == "" {
-				res.Victim, res.VictimReason = s.NodeName, s.Reason.Text
-			}
-			if o.Done {
-				res.Terminated = append(res.Terminated, s.InstanceID)
-			}
+			failed = append(failed, fmt.Sprintf("%s failed: %v", o.Step, o.Err))
 		}
 	}
-	res.Err = errors.Join(joined...)
 	d := plan.Decision
+	launched, removed := res.Launched(), res.Removed()
 	switch {
-	case len(res.Terminated) > 0:
+	case len(removed) > 0:
 		res.Outcome = OutcomeScaledDown
-		res.Reason = fmt.Sprintf("scaled down %d: %s; removed node %s", len(res.Terminated), d.Reason, res.Victim)
-	case len(res.Launched) > 0 && d.Action == ScaleUp:
+		res.Reason = fmt.Sprintf("scaled down %d: %s; removed %s", len(removed), d.Reason, nodeList(removed))
+	case len(launched) > 0 && d.Action == ScaleUp:
 		res.Outcome = OutcomeScaledUp
-		res.Reason = fmt.Sprintf("scaled up %d: %s", len(res.Launched), d.Reason)
-	case len(res.Launched) > 0:
+		res.Reason = fmt.Sprintf("scaled up %d: %s", len(launched), d.Reason)
+	case len(launched) > 0:
 		res.Outcome = OutcomeScaledUp
-		res.Reason = fmt.Sprintf("launched %d replacement(s) for interrupted spot instances", len(res.Launched))
-	case res.Err != nil:
+		res.Reason = fmt.Sprintf("launched %d replacement(s) for interrupted spot instances", len(launched))
+	case err != nil:
 		res.Outcome = OutcomeFailed
 		res.Reason = strings.Join(failed, "; ")
 	default:
-		res.Outcome = OutcomeHeld
-		res.Reason = d.Reason
-		if d.Action != Hold {
-			// Planned but not carried out: a shortfall, or skipped.
-			why := "nothing was done"
-			for _, o := range outcomes {
-				switch {
-				case o.Shortfall != nil && o.Step.Kind == StepLaunch:
-					why = "no capacity: " + o.Shortfall.Error()
-				case o.Shortfall != nil:
-					why = "scale-down abandoned: " + o.Shortfall.Error()
-				case o.Skipped != "" && (o.Step.Kind == StepLaunch || o.Step.Kind == StepScaleDown):
-					why = o.Skipped
-				}
-			}
-			res.Reason = fmt.Sprintf("wanted %s but %s", d, why)
-		}
-		if res.Reason == "" {
-			res.Reason = "nothing to do"
-		}
+		res.Outcome, res.Reason = OutcomeHeld, heldReason(d, outcomes)
 	}
-	if res.Err != nil && res.Outcome != OutcomeFailed {
+	if err != nil && res.Outcome != OutcomeFailed {
 		res.Reason += "; but " + strings.Join(failed, "; ")
 	}
-	return res
+	return res, err
+}
+
+// nodeList is "node a" or "nodes a, b".
+func nodeList(names []string) string {
+	if len(names) == 1 {
+		return "node " + names[0]
+	}
+	return "nodes " + strings.Join(names, ", ")
+}
+
+// heldReason says why a tick that changed the fleet's size in neither
+// direction did not.
+func heldReason(d Decision, outcomes []StepOutcome) string {
+	if d.Action == Hold {
+		if d.Reason == "" {
+			return "nothing to do"
+		}
+		return d.Reason
+	}
+	// Planned but not carried out: a shortfall, or skipped.
+	why := "nothing was done"
+	for _, o := range outcomes {
+		switch {
+		case o.Shortfall != nil && o.Step.Kind == StepLaunch:
+			why = "no capacity: " + o.Shortfall.Error()
+		case o.Shortfall != nil:
+			why = "scale-down abandoned: " + o.Shortfall.Error()
+		case o.Skipped != "" && (o.Step.Kind == StepLaunch || o.Step.Kind == StepScaleDown):
+			why = o.Skipped
+		}
+	}
+	return fmt.Sprintf("wanted %s but %s", d, why)
 }
 
 // notifyOutcomes sends the events for what was done.
-func (t *tick) notifyOutcomes(ctx context.Context, plan Plan, outcomes []StepOutcome, res *Result) {
-	d := plan.Decision
-	if len(res.Ghosts) > 0 {
-		t.event(ctx, Event{Kind: EventGhost, Instances: res.Ghosts,
-			Message: fmt.Sprintf("terminated %d instance(s) that did not join within %s", len(res.Ghosts), t.cfg.JoinTimeout)})
+func (t *tick) notifyOutcomes(ctx context.Context, res *Result) {
+	d := res.Decision
+	if ids := res.Ghosts(); len(ids) > 0 {
+		t.event(ctx, Event{Kind: EventGhost, Instances: ids,
+			Message: fmt.Sprintf("terminated %d instance(s) that did not join within %s", len(ids), t.cfg.JoinTimeout)})
 	}
-	if len(res.Replaced) > 0 {
-		t.event(ctx, Event{Kind: EventGhost, Instances: res.Replaced,
-			Message: fmt.Sprintf("terminated %d instance(s) whose node was NotReady for over %s", len(res.Replaced), t.cfg.NotReadyTimeout)})
+	if ids := res.Replaced(); len(ids) > 0 {
+		t.event(ctx, Event{Kind: EventGhost, Instances: ids,
+			Message: fmt.Sprintf("terminated %d instance(s) whose node was NotReady for over %s", len(ids), t.cfg.NotReadyTimeout)})
 	}
-	for _, o := range outcomes {
+	if rec := res.Recovered(); rec != "" {
+		t.event(ctx, Event{Kind: EventRecovered, Message: "recovered an interrupted operation: " + rec})
+	}
+	for _, o := range res.Steps {
 		s := o.Step
 		switch s.Kind {
-		case StepRecoverLaunch, StepRecoverTerminate, StepRecoverUncordon, StepDropOperation:
-			if o.Done {
-				t.event(ctx, Event{Kind: EventRecovered, Message: "recovered an interrupted operation: " + res.Recovered})
-			}
 		case StepLaunch:
 			ids := instanceIDs(o.Launched)
 			switch {
@@ -392,7 +370,7 @@ func (t *tick) notifyOutcomes(ctx context.Context, plan Plan, outcomes []StepOut
 			}
 			if len(s.Replacing) > 0 {
 				t.event(ctx, Event{Kind: EventInterrupted, Instances: append(append([]string(nil), s.Replacing...), ids...),
-					Message: fmt.Sprintf("spot instance(s) %s will be reclaimed; %d replacement(s) launched", strings.Join(s.Replacing, ","), res.Replacements)})
+					Message: fmt.Sprintf("spot instance(s) %s will be reclaimed; %d replacement(s) launched", strings.Join(s.Replacing, ","), res.Replacements())})
 			}
 		case StepScaleDown:
 			if err := errors.Join(o.Err, o.Shortfall); err != nil {
@@ -401,8 +379,8 @@ func (t *tick) notifyOutcomes(ctx context.Context, plan Plan, outcomes []StepOut
 			}
 		}
 	}
-	if len(res.Terminated) > 0 {
-		t.event(ctx, Event{Kind: EventScaleDown, Decision: &d, Instances: res.Terminated, Message: res.Reason})
+	if ids := res.Terminated(); len(ids) > 0 {
+		t.event(ctx, Event{Kind: EventScaleDown, Decision: &d, Instances: ids, Message: res.Reason})
 	}
 }
 
@@ -427,9 +405,9 @@ func recordOf(res Result) Record {
 	}
 	switch res.Outcome {
 	case OutcomeScaledUp:
-		r.Action, r.Count = ScaleUp, len(res.Launched)
+		r.Action, r.Count = ScaleUp, len(res.Launched())
 	case OutcomeScaledDown:
-		r.Action, r.Count = ScaleDown, len(res.Terminated)
+		r.Action, r.Count = ScaleDown, len(res.Terminated())
 	default:
 		r.Action = Hold
 	}

@@ -53,11 +53,11 @@ func TestMassNotReadyDoesNotLaunchPastMaxNodes(t *testing.T) {
 	e.clk.Step(e.cfg.NotReadyTimeout + e.cfg.JoinTimeout + time.Minute)
 	e.setMetrics(50, 60, 4)
 	res := e.tick(t)
-	if len(res.Replaced) != 0 || len(res.Ghosts) != 0 {
-		t.Fatalf("terminated %v %v during a mass NotReady", res.Replaced, res.Ghosts)
+	if len(res.Replaced()) != 0 || len(res.Ghosts()) != 0 {
+		t.Fatalf("terminated %v %v during a mass NotReady", res.Replaced(), res.Ghosts())
 	}
 	if got := e.active(); got > e.cfg.MaxNodes {
-		t.Errorf("%d active instances after the tick (4 NotReady, %d launched), MaxNodes %d: %s", got, len(res.Launched), e.cfg.MaxNodes, res)
+		t.Errorf("%d active instances after the tick (4 NotReady, %d launched), MaxNodes %d: %s", got, len(res.Launched()), e.cfg.MaxNodes, res)
 	}
 	if e.kinds()[autoscaler.EventFloorUnmet] != 1 {
 		t.Errorf("no floor_unmet alert while the NotReady instances fill MaxNodes: %v", e.notifier.Kinds())
@@ -79,7 +79,7 @@ func TestNoScaleDownWhilePendingPodsWhoseCountHappensToStay(t *testing.T) {
 	e.joinAll(t)
 	act = autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Reason: "1 pending pod"}
 	e.setMetrics(80, 60, 1)
-	if res := e.tick(t); len(res.Launched) != 1 {
+	if res := e.tick(t); len(res.Launched()) != 1 {
 		t.Fatalf("first tick: %s, want +1", res)
 	}
 	e.clk.Step(5 * time.Minute)
@@ -88,7 +88,7 @@ func TestNoScaleDownWhilePendingPodsWhoseCountHappensToStay(t *testing.T) {
 	act = autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "a policy that is wrong"}
 	e.setMetrics(80, 60, 1)
 	res := e.tick(t)
-	if len(res.Terminated) != 0 {
+	if len(res.Terminated()) != 0 {
 		t.Errorf("scaled down with 1 pending pod a node would help: %s", res)
 	}
 }

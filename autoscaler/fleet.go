@@ -1,6 +1,9 @@
 package autoscaler
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Market is the EC2 purchasing option an instance runs under.
 type Market string
@@ -113,6 +116,27 @@ type Node struct {
 	// any is never removed, by scale-down or by repair: the data would
 	// be lost.
 	LocalData []string
+	// ScaleDownDisabled is true when the node is annotated
+	// AnnotationScaleDownDisabled (or cluster-autoscaler's
+	// scale-down-disabled) "true": an operator's "keep this node". Such a
+	// node is never removed, by scale-down or by repair; the NodeManager
+	// also names the annotation in ScaleDownBlocker.
+	ScaleDownDisabled bool
+}
+
+// keep says why n must never be removed, by scale-down or by repair (its
+// node-local data, an operator's annotation); empty when nothing keeps it.
+// A ScaleDownBlocker alone keeps a node from scale-down only: a blocker
+// such as a PodDisruptionBudget says nothing about a node that is dead.
+func (n Node) keep() string {
+	var why []string
+	if len(n.LocalData) > 0 {
+		why = append(why, "it holds node-local data ("+strings.Join(n.LocalData, ", ")+")")
+	}
+	if n.ScaleDownDisabled {
+		why = append(why, "it is annotated scale-down-disabled")
+	}
+	return strings.Join(why, " and ")
 }
 
 // Labels and annotations node-fleet reads on Nodes.

@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,60 +28,111 @@ const (
 	HoldCeiling      HoldCode = "ceiling"
 	HoldPaused       HoldCode = "paused"
 	HoldNoRoom       HoldCode = "no-room"
+	// HoldKeep: a node that holds node-local data, or that an operator
+	// annotated scale-down-disabled, is neither repaired nor removed.
+	HoldKeep HoldCode = "keep"
 )
 
-// Verdict is one guardrail's change to a decision (or to the repair): its
-// name, a code and the sentence a person reads, and the decision before
-// and after it.
+// Verdict is one guardrail's change to what a plan proposed (the policy's
+// decision, the repair, the replacements): its name, a code and the
+// sentence a person reads; for a change to the decision, the decision
+// before and after it; Alert, when set, is the kind of the event it raises
+// (the plan's alerts are made from its verdicts).
 type Verdict struct {
 	Guardrail string
 	Code      HoldCode
 	Message   string
-	Before    Decision `json:",omitempty"`
-	After     Decision `json:",omitempty"`
+	Before    Decision  `json:",omitempty"`
+	After     Decision  `json:",omitempty"`
+	Alert     EventKind `json:",omitempty"`
 }
 
 // String prints the verdict as "cooldown (cooldown): ...".
 func (v Verdict) String() string { return v.Guardrail + " (" + string(v.Code) + "): " + v.Message }
 
-// guardrail is one named constraint on the policy's decision. Apply returns
-// the decision it lets through and, when it changed it, a verdict.
+// proposal is what the phases before the guardrails proposed: repair steps
+// (ghosts, NotReady instances, orphaned Nodes), the interrupted instances
+// to replace, the interrupted nodes to cordon and drain, and the policy's
+// decision. The guardrails only take away from it, except the floor and
+// the ceiling, which replace the decision with a forced one.
+type proposal struct {
+	repair   []Step
+	replace  []string
+	evacuate []Step
+	decision Decision
+}
+
+// terminating is the number of instances the proposal's repair terminates.
+func (pr proposal) terminating() int {
+	n := 0
+	for _, st := range pr.repair {
+		if st.Kind == StepTerminateGhost || st.Kind == StepTerminateNotReady {
+			n++
+		}
+	}
+	return n
+}
+
+// guardrail is one named constraint: a pure function of the situation and
+// the proposal, returning what it lets through and its verdicts.
 type guardrail struct {
-	Name  string
-	Apply func(s *situation, d Decision) (Decision, *Verdict)
+	name  string
+	apply func(s *situation, pr proposal) (proposal, []Verdict)
 }
 
 // Guardrails returns the names of the guardrails in the order they apply.
 func Guardrails() []string {
 	names := make([]string, len(guardrails))
 	for i, g := range guardrails {
-		names[i] = g.Name
+		names[i] = g.name
 	}
 	return names
 }
 
+// constrain passes the proposal through the guardrails, in their order,
+// and returns what is left with every verdict, each named after its rail.
+func constrain(s *situation, pr proposal) (proposal, []Verdict) {
+	var out []Verdict
+	for _, g := range guardrails {
+		var vs []Verdict
+		pr, vs = g.apply(s, pr)
+		for _, v := range vs {
+			v.Guardrail = g.name
+			out = append(out, v)
+		}
+	}
+	return pr, out
+}
+
 // guardrails is the one place where the precedence of the constraints is
-// written. A decision flows through them in this order; each may cut it,
-// turn it into a hold, or (the floor and the ceiling) replace it.
+// written. Everything a plan proposes (a policy's decision, a repair, a
+// replacement, an interrupted node's drain) flows through them in this
+// order; each may cut it or hold it, and the floor and the ceiling may
+// replace the decision with a forced one (LevelFloor, LevelCeiling).
 var guardrails = []guardrail{
-	// booting first: the policy counts a scale-up from Ready capacity;
-	// from here on a scale-up's count is what to launch now, net of the
-	// instances still booting, so every later rule counts alike. A
-	// scale-down waits for them: they may be the capacity it removes.
-	{"booting", bootingRail},
-	// interruption: the replacements this tick launches for interrupted
-	// spot instances are capacity too (they are not subject to the
-	// cooldowns below: they are not the policy's); no scale-down while
-	// they are being replaced.
-	{"interruption", interruptionRail},
+	// repair: repair is bounded. None in safety mode or in an outage
+	// (many nodes NotReady at once, or since then until every node is
+	// Ready again); never a node that holds node-local data or is
+	// annotated scale-down-disabled (alerted, naming the node and the
+	// data); at most MaxRepairsPerTick instances; a NotReady instance only
+	// while the fleet stays at MinNodes counting it. First: the ceiling
+	// below counts the terminations that make room.
+	{"repair", repairRail},
+	// in-flight: the policy counts a scale-up from Ready capacity; from
+	// here on a scale-up's count is what to launch now, net of the
+	// instances still booting and of this plan's replacements for
+	// interrupted spot instances. A scale-down waits for them: they may
+	// be the capacity it removes.
+	{"in-flight", inFlightRail},
 	// floor: below MinNodes the fleet scales up to it whatever the
 	// policy, the metrics or the cooldowns say (a fleet below its floor
 	// is broken, not idle). Before the ceiling, which cuts it only when
 	// MinNodes = MaxNodes.
 	{"floor", floorRail},
-	// ceiling: above MaxNodes, scale down to it; a scale-up is cut to
-	// the room left. Interrupted instances are not counted, so their
-	// replacements never push a healthy node out.
+	// ceiling: replacements fit under MaxNodes counted without the
+	// interrupted instances (so they never push a healthy node out);
+	// above MaxNodes, scale down to it; a scale-up is cut to the room
+	// left.
 	{"ceiling", ceilingRail},
 	// safety: never scale down on missing, stale or nonsense metrics,
 	// even to the ceiling: holding costs money, acting blind can take the
@@ -94,149 +146,255 @@ var guardrails = []guardrail{
 	// exactly as many after the nodes launched for them became Ready are
 	// pods no node helps (a typo in a nodeSelector): do not launch again.
 	{"no-progress", noProgressRail},
-	// cooldown: only the policy's own actions wait; the floor and the
-	// ceiling above do not.
+	// cooldown: only the policy's own actions wait; the floor's and the
+	// ceiling's do not.
 	{"cooldown", cooldownRail},
 	// at-min: a scale-down never takes the fleet below MinNodes.
 	{"at-min", atMinRail},
 	// paused: an operator's maintenance switch holds whatever the rules
-	// above produced, the floor and the ceiling included.
+	// above let through, the floor and the ceiling, repair and
+	// replacements included (not an interrupted node's drain).
 	{"paused", pausedRail},
 	// operation: the journal holds one operation at a time; while an
-	// earlier tick's is being finished, nothing new starts. Near the end,
-	// so that it holds whatever the rules above produced.
+	// earlier tick's is being finished, no launch or scale-down starts
+	// (also while a dropped scale-down's node waits to be uncordoned:
+	// the next victim would be left cordoned too).
 	{"operation", operationRail},
-	// deadline last: near the tick's deadline nothing new starts, whatever
-	// anything above decided.
+	// deadline last: near the tick's deadline nothing new starts,
+	// whatever anything above let through.
 	{"deadline", deadlineRail},
 }
 
-func holdVerdict(code HoldCode, format string, args ...any) (Decision, *Verdict) {
+// holdDecision is a verdict that turns d into a hold.
+func holdDecision(d Decision, code HoldCode, format string, args ...any) (Decision, Verdict) {
 	msg := fmt.Sprintf(format, args...)
-	return Decision{Action: Hold, Reason: msg}, &Verdict{Code: code, Message: msg}
+	after := Decision{Action: Hold, Reason: msg}
+	return after, Verdict{Code: code, Message: msg, Before: d, After: after}
 }
 
-func bootingRail(s *situation, d Decision) (Decision, *Verdict) {
-	b := s.v.booting
+// cutDecision is a verdict that leaves d with count n.
+func cutDecision(d Decision, n int, code HoldCode, msg string) (Decision, Verdict) {
+	after := d
+	after.Count = n
+	return after, Verdict{Code: code, Message: msg, Before: d, After: after}
+}
+
+func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
+	if len(pr.repair) == 0 {
+		return pr, nil
+	}
+	v, lim := &s.v, s.lim
+	held := func(code HoldCode, alert EventKind, msg string) (proposal, []Verdict) {
+		pr.repair = nil
+		return pr, []Verdict{{Code: code, Message: msg, Alert: alert}}
+	}
+	switch {
+	case len(s.safety) > 0:
+		return held(HoldSafety, "", "safety mode: no instance is terminated as a ghost or NotReady ("+strings.Join(s.safety, "; ")+")")
+	case s.mass:
+		return held(HoldMassNotReady, EventRepairHeld, fmt.Sprintf("%d of %d instances are NotReady or never joined (at least %.0f%%): that looks like a control-plane or network outage, not broken machines; nothing is terminated",
+			s.broken(), len(v.live)-v.unlisted, 100*lim.MassNotReadyShare))
+	case !s.outageSince.IsZero():
+		return held(HoldMassNotReady, "", fmt.Sprintf("an outage made many nodes NotReady at %s: repair holds until every node is Ready again (%d NotReady now)",
+			s.outageSince.UTC().Format(time.RFC3339), v.notReady))
+	}
+	var kept []Step
+	var out []Verdict
+	pr.repair, out = keepRepair(s, pr.repair)
+	var zoneV []Verdict
+	pr.repair, zoneV = zoneRepair(s, pr.repair)
+	out = append(out, zoneV...)
+	budget := lim.MaxRepairsPerTick
+	// A NotReady instance is terminated only while the fleet, counting it,
+	// stays at MinNodes or above; below, the floor launches first.
+	floorRoom := s.serving() + len(v.unhealthy) - lim.MinNodes
+	for _, st := range pr.repair {
+		switch st.Kind {
+		case StepTerminateGhost:
+			if budget == 0 {
+				continue
+			}
+			budget--
+		case StepTerminateNotReady:
+			if budget == 0 || floorRoom <= 0 {
+				out = append(out, Verdict{Code: HoldAtMin,
+					Message: fmt.Sprintf("instance %s (node %s NotReady) kept: the per-tick repair bound or MinNodes %d", st.InstanceID, st.NodeName, lim.MinNodes)})
+				continue
+			}
+			budget--
+			floorRoom--
+		}
+		kept = append(kept, st)
+	}
+	pr.repair = kept
+	return pr, out
+}
+
+// zoneRepair takes out of the repair every instance of a zone in an
+// outage (all its workers NotReady or never joined), with one verdict
+// that alerts for each such zone.
+func zoneRepair(s *situation, repair []Step) ([]Step, []Verdict) {
+	if len(s.v.zonesDown) == 0 {
+		return repair, nil
+	}
+	var out []Verdict
+	for _, z := range s.v.zonesDown {
+		out = append(out, Verdict{Code: HoldMassNotReady, Alert: EventRepairHeld, Message: fmt.Sprintf(
+			"every worker in zone %s is NotReady or never joined: that looks like the zone's outage, not broken machines; nothing is terminated there", z)})
+	}
+	var kept []Step
+	for _, st := range repair {
+		if st.InstanceID != "" && slices.Contains(s.v.zonesDown, s.v.zoneOf[st.InstanceID]) {
+			continue
+		}
+		kept = append(kept, st)
+	}
+	return kept, out
+}
+
+// keepRepair takes out of the repair every NotReady instance whose node
+// must be kept (Node.keep), each with a verdict that alerts.
+func keepRepair(s *situation, repair []Step) ([]Step, []Verdict) {
+	var kept []Step
+	var out []Verdict
+	for _, st := range repair {
+		if st.Kind == StepTerminateNotReady {
+			if why := s.v.nodeOf[st.InstanceID].keep(); why != "" {
+				out = append(out, Verdict{Code: HoldKeep, Alert: EventRepairHeld, Message: fmt.Sprintf(
+					"instance %s (node %s NotReady) is not terminated: %s; bring the node back or move the data, then remove it by hand", st.InstanceID, st.NodeName, why)})
+				continue
+			}
+		}
+		kept = append(kept, st)
+	}
+	return kept, out
+}
+
+func inFlightRail(s *situation, pr proposal) (proposal, []Verdict) {
+	b, r := s.v.booting, len(pr.replace)
+	d := pr.decision
+	if b+r == 0 || d.Action == Hold {
+		return pr, nil
+	}
+	code := HoldBooting
 	if b == 0 {
-		return d, nil
+		code = HoldInterruption
 	}
-	switch d.Action {
-	case ScaleUp:
-		if d.Count <= b {
-			return holdVerdict(HoldBooting, "%d instance(s) still booting cover the wanted +%d (%s)", b, d.Count, d.Reason)
-		}
-		d.Count -= b
-		d.Reason += fmt.Sprintf("; %d booting already counted", b)
-		return d, &Verdict{Code: HoldBooting, Message: fmt.Sprintf("%d booting instance(s) counted", b)}
-	case ScaleDown:
-		return holdVerdict(HoldBooting, "%d instance(s) still booting, no scale-down (%s)", b, d.Reason)
+	var v Verdict
+	switch {
+	case d.Action == ScaleDown && b > 0:
+		pr.decision, v = holdDecision(d, HoldBooting, "%d instance(s) still booting, no scale-down (%s)", b, d.Reason)
+	case d.Action == ScaleDown:
+		pr.decision, v = holdDecision(d, HoldInterruption, "replacing %d interrupted spot instance(s), no scale-down (%s)", r, d.Reason)
+	case d.Count <= b:
+		pr.decision, v = holdDecision(d, HoldBooting, "%d instance(s) still booting cover the wanted +%d (%s)", b, d.Count, d.Reason)
+	case d.Count <= b+r:
+		pr.decision, v = holdDecision(d, HoldInterruption, "%d instance(s) booting and %d replacement(s) for interrupted spot instances cover the wanted +%d (%s)", b, r, d.Count, d.Reason)
+	default:
+		pr.decision, v = cutDecision(d, d.Count-b-r, code, fmt.Sprintf("%d booting instance(s) and %d replacement(s) counted", b, r))
+		pr.decision.Reason += fmt.Sprintf("; %d booting and %d replacing already counted", b, r)
+		v.After = pr.decision
 	}
-	return d, nil
+	return pr, []Verdict{v}
 }
 
-func interruptionRail(s *situation, d Decision) (Decision, *Verdict) {
-	r := s.replacing
-	if r == 0 {
-		return d, nil
+func floorRail(s *situation, pr proposal) (proposal, []Verdict) {
+	cur, lo := s.cur(pr), s.lim.MinNodes
+	d := pr.decision
+	if cur >= lo || (d.Action == ScaleUp && d.Count > lo-cur) {
+		return pr, nil
 	}
-	switch d.Action {
-	case ScaleUp:
-		if d.Count <= r {
-			return holdVerdict(HoldInterruption, "the %d replacement(s) for interrupted spot instances cover the wanted +%d (%s)", r, d.Count, d.Reason)
-		}
-		d.Count -= r
-		return d, &Verdict{Code: HoldInterruption, Message: fmt.Sprintf("%d replacement(s) counted", r)}
-	case ScaleDown:
-		return holdVerdict(HoldInterruption, "replacing %d interrupted spot instance(s), no scale-down (%s)", r, d.Reason)
-	}
-	return d, nil
-}
-
-func floorRail(s *situation, d Decision) (Decision, *Verdict) {
-	cur, lo := s.cur(), s.cfg.MinNodes
-	if cur >= lo {
-		return d, nil
-	}
-	need := lo - cur
-	if d.Action == ScaleUp && d.Count > need {
-		return d, nil
-	}
-	s.forced = true
 	msg := fmt.Sprintf("%d active instances, below MinNodes %d", cur, lo)
-	return Decision{Action: ScaleUp, Count: need, Level: LevelGuardrail, Reason: msg}, &Verdict{Code: HoldFloor, Message: msg}
+	pr.decision = Decision{Action: ScaleUp, Count: lo - cur, Level: LevelFloor, Reason: msg}
+	return pr, []Verdict{{Code: HoldFloor, Message: msg, Before: d, After: pr.decision}}
 }
 
-func ceilingRail(s *situation, d Decision) (Decision, *Verdict) {
-	cur, hi := s.cur(), s.cfg.MaxNodes
-	if cur > hi {
-		s.forced = true
+func ceilingRail(s *situation, pr proposal) (proposal, []Verdict) {
+	var out []Verdict
+	hi := s.lim.MaxNodes
+	if n := len(pr.replace); n > 0 {
+		room := hi - s.occupied(proposal{repair: pr.repair})
+		switch {
+		case room <= 0:
+			out = append(out, Verdict{Code: HoldAtMax, Message: fmt.Sprintf("at MaxNodes %d without the interrupted instances: no replacement", hi)})
+			pr.replace = nil
+		case room < n:
+			out = append(out, Verdict{Code: HoldAtMax, Message: fmt.Sprintf("%d of %d interrupted instance(s) replaced: MaxNodes %d", room, n, hi)})
+			pr.replace = pr.replace[:room]
+		}
+	}
+	d, cur, occupied := pr.decision, s.cur(pr), s.occupied(pr)
+	var v Verdict
+	switch {
+	case cur > hi:
 		msg := fmt.Sprintf("%d active instances, above MaxNodes %d", cur, hi)
-		return Decision{Action: ScaleDown, Count: cur - hi, Level: LevelGuardrail, Reason: msg}, &Verdict{Code: HoldCeiling, Message: msg}
-	}
-	if d.Action != ScaleUp {
-		return d, nil
-	}
-	room := hi - s.occupied()
-	if room <= 0 {
-		if cur < s.cfg.MinNodes {
+		pr.decision = Decision{Action: ScaleDown, Count: cur - hi, Level: LevelCeiling, Reason: msg}
+		v = Verdict{Code: HoldCeiling, Message: msg, Before: d, After: pr.decision}
+	case d.Action != ScaleUp || d.Count <= hi-occupied:
+		return pr, out
+	case hi-occupied <= 0:
+		if cur < s.lim.MinNodes {
 			// The floor cannot be reached: instances that are not
 			// capacity (NotReady, never joined) fill the ceiling.
-			s.plan.Alerts = append(s.plan.Alerts, Event{Kind: EventFloorUnmet, Message: fmt.Sprintf(
+			out = append(out, Verdict{Code: HoldAtMax, Alert: EventFloorUnmet, Message: fmt.Sprintf(
 				"%d instances are capacity, below MinNodes %d, but %d active instances fill MaxNodes %d: not launching until the others are repaired",
-				cur, s.cfg.MinNodes, s.occupied(), hi)})
+				cur, s.lim.MinNodes, occupied, hi)})
 		}
-		return holdVerdict(HoldAtMax, "at MaxNodes %d counting %d active instances; wanted +%d (%s)", hi, s.occupied(), d.Count, d.Reason)
-	}
-	if d.Count > room {
-		msg := fmt.Sprintf("cut from +%d to +%d by MaxNodes %d", d.Count, room, hi)
-		if cur+room < s.cfg.MinNodes {
-			s.plan.Alerts = append(s.plan.Alerts, Event{Kind: EventFloorUnmet, Message: fmt.Sprintf(
+		pr.decision, v = holdDecision(d, HoldAtMax, "at MaxNodes %d counting %d active instances; wanted +%d (%s)", hi, occupied, d.Count, d.Reason)
+	default:
+		room := hi - occupied
+		if cur+room < s.lim.MinNodes {
+			out = append(out, Verdict{Code: HoldAtMax, Alert: EventFloorUnmet, Message: fmt.Sprintf(
 				"%d instances are capacity, below MinNodes %d, and %d active instances leave room for %d under MaxNodes %d: the fleet stays below its floor until the others are repaired",
-				cur, s.cfg.MinNodes, s.occupied(), room, hi)})
+				cur, s.lim.MinNodes, occupied, room, hi)})
 		}
-		d.Count = room
-		return d, &Verdict{Code: HoldAtMax, Message: msg}
+		pr.decision, v = cutDecision(d, room, HoldAtMax, fmt.Sprintf("cut from +%d to +%d by MaxNodes %d", d.Count, room, hi))
 	}
-	return d, nil
+	return pr, append(out, v)
 }
 
-func safetyRail(s *situation, d Decision) (Decision, *Verdict) {
-	if d.Action != ScaleDown || !s.plan.SafetyMode {
-		return d, nil
+func safetyRail(s *situation, pr proposal) (proposal, []Verdict) {
+	if pr.decision.Action != ScaleDown || len(s.safety) == 0 {
+		return pr, nil
 	}
-	return holdVerdict(HoldSafety, "safety mode, no scale-down: %s", strings.Join(s.plan.SafetyReasons, "; "))
+	var v Verdict
+	pr.decision, v = holdDecision(pr.decision, HoldSafety, "safety mode, no scale-down: %s", strings.Join(s.safety, "; "))
+	return pr, []Verdict{v}
 }
 
-func pendingRail(s *situation, d Decision) (Decision, *Verdict) {
-	if d.Action != ScaleDown {
-		return d, nil
+func pendingRail(s *situation, pr proposal) (proposal, []Verdict) {
+	if pr.decision.Action != ScaleDown {
+		return pr, nil
 	}
 	n, known := s.pendingHelpable()
 	if !known || n == 0 {
-		return d, nil
+		return pr, nil
 	}
 	// Without the scheduler's view, pending pods that stay as many (the
 	// no-progress rule) still block a scale-down: a count that stayed the
 	// same need not be the same pods. Only the view tells which pods no
 	// node helps.
-	return holdVerdict(HoldPendingPods, "%d pending pod(s) a new node would help, no scale-down (%s)", n, d.Reason)
+	var v Verdict
+	pr.decision, v = holdDecision(pr.decision, HoldPendingPods, "%d pending pod(s) a new node would help, no scale-down (%s)", n, pr.decision.Reason)
+	return pr, []Verdict{v}
 }
 
-func noProgressRail(s *situation, d Decision) (Decision, *Verdict) {
-	if d.Action != ScaleUp || s.forced || s.obs.Snapshot.Scheduler != nil {
-		return d, nil
+func noProgressRail(s *situation, pr proposal) (proposal, []Verdict) {
+	d := pr.decision
+	if d.Action != ScaleUp || d.forced() || s.obs.Snapshot.Scheduler != nil {
+		return pr, nil
 	}
 	stuck, at := s.stuck()
 	if !stuck {
-		return d, nil
+		return pr, nil
 	}
-	msg := fmt.Sprintf("%.0f pod(s) still pending, as many as when %d node(s) were launched for them at %s, and those nodes are Ready: no new node helps them (check their nodeSelector, affinity, tolerations and requests); not launching again until the pending count changes",
+	var v Verdict
+	pr.decision, v = holdDecision(d, HoldNoProgress, "%.0f pod(s) still pending, as many as when %d node(s) were launched for them at %s, and those nodes are Ready: no new node helps them (check their nodeSelector, affinity, tolerations and requests); not launching again until the pending count changes",
 		at.PendingPods, at.Count, at.Time.UTC().Format(time.RFC3339))
 	if h := s.obs.State.History; len(h) == 0 || h[len(h)-1].Hold != HoldNoProgress {
-		s.alertNoProgress = msg
+		v.Alert = EventNoProgress
 	}
-	return holdVerdict(HoldNoProgress, "%s", msg)
+	return pr, []Verdict{v}
 }
 
 // stuck reports whether the pending pods stayed exactly as many in every
@@ -260,62 +418,96 @@ func (s *situation) stuck() (bool, Record) {
 	return false, Record{}
 }
 
-func cooldownRail(s *situation, d Decision) (Decision, *Verdict) {
-	if s.forced {
-		return d, nil
+func cooldownRail(s *situation, pr proposal) (proposal, []Verdict) {
+	d := pr.decision
+	if d.forced() {
+		return pr, nil
 	}
 	st, now := &s.obs.State, s.obs.Now
+	var v Verdict
 	switch d.Action {
 	case ScaleUp:
-		if since := now.Sub(st.LastScaleUp); !st.LastScaleUp.IsZero() && since < s.cfg.ScaleUpCooldown {
-			return holdVerdict(HoldCooldown, "scale-up cooldown: %s since the last scale-up, %s required (%s)", since.Round(time.Second), s.cfg.ScaleUpCooldown, d.Reason)
+		since := now.Sub(st.LastScaleUp)
+		if st.LastScaleUp.IsZero() || since >= s.lim.ScaleUpCooldown {
+			return pr, nil
 		}
+		pr.decision, v = holdDecision(d, HoldCooldown, "scale-up cooldown: %s since the last scale-up, %s required (%s)", since.Round(time.Second), s.lim.ScaleUpCooldown, d.Reason)
 	case ScaleDown:
 		last := st.LastScaleUp
 		if st.LastScaleDown.After(last) {
 			last = st.LastScaleDown
 		}
-		if since := now.Sub(last); !last.IsZero() && since < s.cfg.ScaleDownCooldown {
-			return holdVerdict(HoldCooldown, "scale-down cooldown: %s since the last scaling action, %s required (%s)", since.Round(time.Second), s.cfg.ScaleDownCooldown, d.Reason)
+		since := now.Sub(last)
+		if last.IsZero() || since >= s.lim.ScaleDownCooldown {
+			return pr, nil
 		}
+		pr.decision, v = holdDecision(d, HoldCooldown, "scale-down cooldown: %s since the last scaling action, %s required (%s)", since.Round(time.Second), s.lim.ScaleDownCooldown, d.Reason)
+	default:
+		return pr, nil
 	}
-	return d, nil
+	return pr, []Verdict{v}
 }
 
-func atMinRail(s *situation, d Decision) (Decision, *Verdict) {
+func atMinRail(s *situation, pr proposal) (proposal, []Verdict) {
+	d := pr.decision
 	if d.Action != ScaleDown {
-		return d, nil
+		return pr, nil
 	}
-	room := s.cur() - s.cfg.MinNodes
-	if room <= 0 {
-		return holdVerdict(HoldAtMin, "at MinNodes %d (%s)", s.cfg.MinNodes, d.Reason)
+	room := s.cur(pr) - s.lim.MinNodes
+	var v Verdict
+	switch {
+	case room <= 0:
+		pr.decision, v = holdDecision(d, HoldAtMin, "at MinNodes %d (%s)", s.lim.MinNodes, d.Reason)
+	case d.Count > room:
+		pr.decision, v = cutDecision(d, room, HoldAtMin, fmt.Sprintf("cut from -%d to -%d by MinNodes %d", d.Count, room, s.lim.MinNodes))
+	default:
+		return pr, nil
 	}
-	if d.Count > room {
-		msg := fmt.Sprintf("cut from -%d to -%d by MinNodes %d", d.Count, room, s.cfg.MinNodes)
-		d.Count = room
-		return d, &Verdict{Code: HoldAtMin, Message: msg}
-	}
-	return d, nil
+	return pr, []Verdict{v}
 }
 
-func pausedRail(s *situation, d Decision) (Decision, *Verdict) {
+// holdAll is the verdicts of a rail that stops every new action of the
+// proposal it is given (repair, replacements, the decision); why says
+// what stops it, each verdict what it stopped.
+func holdAll(pr proposal, code HoldCode, repair bool, why string) (proposal, []Verdict) {
+	var out []Verdict
+	if repair && len(pr.repair) > 0 {
+		out = append(out, Verdict{Code: code, Message: why + "; no repair"})
+		pr.repair = nil
+	}
+	if n := len(pr.replace); n > 0 {
+		out = append(out, Verdict{Code: code, Message: fmt.Sprintf("%s; %d interrupted instance(s) not replaced", why, n)})
+		pr.replace = nil
+	}
+	if d := pr.decision; d.Action != Hold {
+		var v Verdict
+		pr.decision, v = holdDecision(d, code, "%s; not starting %s", why, d)
+		out = append(out, v)
+	}
+	return pr, out
+}
+
+func pausedRail(s *situation, pr proposal) (proposal, []Verdict) {
 	p := s.obs.State.Paused
-	if d.Action == Hold || p == nil {
-		return d, nil
+	if p == nil {
+		return pr, nil
 	}
-	return holdVerdict(HoldPaused, "%s; not starting %s", p, d)
+	return holdAll(pr, HoldPaused, true, p.String())
 }
 
-func operationRail(s *situation, d Decision) (Decision, *Verdict) {
-	if d.Action == Hold || s.op == nil {
-		return d, nil
+func operationRail(s *situation, pr proposal) (proposal, []Verdict) {
+	op := s.obs.State.Operation
+	if op == nil {
+		return pr, nil
 	}
-	return holdVerdict(HoldOperation, "operation %s (%s) of an earlier tick is being finished first; not starting %s", s.op.ID, s.op.Kind, d)
+	// Repair runs while an operation is finished: it does not touch it.
+	return holdAll(pr, HoldOperation, false, fmt.Sprintf("operation %s (%s) of an earlier tick is being finished first", op.ID, op.Kind))
 }
 
-func deadlineRail(s *situation, d Decision) (Decision, *Verdict) {
-	if d.Action == Hold || !s.obs.DeadlineNear {
-		return d, nil
+func deadlineRail(s *situation, pr proposal) (proposal, []Verdict) {
+	if !s.obs.DeadlineNear {
+		return pr, nil
 	}
-	return holdVerdict(HoldDeadline, "deadline near, not starting %s", d)
+	pr.evacuate = nil
+	return holdAll(pr, HoldDeadline, true, "deadline near")
 }

@@ -12,6 +12,25 @@ import (
 // returns a non-nil error only when it could collect nothing at all; the
 // autoscaler then treats every metric as missing. Collect must honour ctx
 // and may be called again after any error.
+//
+// What a snapshot must carry, by the decision it allows:
+//
+//   - Scale-down needs all three core readings, CPU, Memory and
+//     PendingPods, each present, fresh (within Config.MaxMetricAge of the
+//     tick) and in range (Snapshot.Problems lists what is wrong), and, when
+//     the source sets CPUNodes, a CPU average over every Ready node.
+//     Without them the tick is in safety mode: no scale-down, whatever the
+//     policy says. A source that only sets Custom metrics therefore never
+//     scales down: combine it with one that reads the core metrics.
+//   - Scale-up needs only the evidence the policy acts on: pending pods
+//     (PendingPods, or the pods of the scheduler's view, Snapshot.Scheduler),
+//     or a high CPU or Memory reading, or a Custom metric a custom policy
+//     reads; it is allowed in safety mode. The floor (MinNodes) and the
+//     ceiling (MaxNodes) need no metric at all.
+//   - Scheduler, when set, tells which pending pods a new node helps
+//     (the others are never launched for, and alerted once) and what a
+//     new worker must fit; without it every pending pod counts.
+//   - APILatency is informational.
 type MetricSource interface {
 	Collect(ctx context.Context) (Snapshot, error)
 }

@@ -90,7 +90,7 @@ func TestChooseVictims(t *testing.T) {
 	}
 }
 
-// Defect 8: a Node whose label names a dead instance does not claim the new
+// A Node whose label names a dead instance does not claim the new
 // instance that reuses its private IP; the new instance keeps its own node.
 func TestNodeNamingADeadInstanceDoesNotClaimByIP(t *testing.T) {
 	ins := []Instance{{ID: "i-new", PrivateIP: "10.0.1.5", PrivateDNS: "ip-10-0-1-5.ec2.internal"}}

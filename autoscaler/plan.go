@@ -3,7 +3,6 @@ package autoscaler
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -34,106 +33,6 @@ type Observation struct {
 	DeadlineNear bool
 }
 
-// StepKind names what a step of a plan does.
-type StepKind string
-
-// The steps a plan can hold, in the order the executor carries them out.
-const (
-	// StepRecoverLaunch finishes an earlier tick's launch: the provider
-	// finds the operation's instances and launches what is missing.
-	StepRecoverLaunch StepKind = "recover-launch"
-	// StepRecoverTerminate finishes an earlier scale-down whose node was
-	// drained: terminate the instance, delete the Node.
-	StepRecoverTerminate StepKind = "recover-terminate"
-	// StepRecoverUncordon rolls back an earlier scale-down whose drain was
-	// interrupted: the node is given back.
-	StepRecoverUncordon StepKind = "recover-uncordon"
-	// StepDropOperation forgets an earlier operation that could not be
-	// finished in Config.MaxRecoveryAttempts ticks (an alert says so).
-	StepDropOperation StepKind = "drop-operation"
-	// StepTerminateGhost terminates an instance that never joined.
-	StepTerminateGhost StepKind = "terminate-ghost"
-	// StepTerminateNotReady terminates an instance whose node stayed
-	// NotReady, then deletes the Node.
-	StepTerminateNotReady StepKind = "terminate-not-ready"
-	// StepDeleteOrphan deletes a managed Node that has no instance.
-	StepDeleteOrphan StepKind = "delete-orphan"
-	// StepCordonInterrupted cordons the node of an interrupted spot
-	// instance, so that nothing new lands on it.
-	StepCordonInterrupted StepKind = "cordon-interrupted"
-	// StepLaunch launches instances: replacements for interrupted spot
-	// instances and the decision's scale-up, as one operation.
-	StepLaunch StepKind = "launch"
-	// StepDrainInterrupted drains the node of an interrupted spot
-	// instance within what is left of its notice.
-	StepDrainInterrupted StepKind = "drain-interrupted"
-	// StepScaleDown removes one node: cordon, drain, terminate, delete.
-	StepScaleDown StepKind = "scale-down"
-)
-
-// ReasonCode classifies why a step is in a plan.
-type ReasonCode string
-
-// The reasons for steps.
-const (
-	ReasonRecovery     ReasonCode = "recovery"
-	ReasonGhost        ReasonCode = "ghost"
-	ReasonNotReady     ReasonCode = "not-ready"
-	ReasonOrphan       ReasonCode = "orphan"
-	ReasonInterruption ReasonCode = "interruption"
-	ReasonPolicy       ReasonCode = "policy"
-	ReasonFloor        ReasonCode = "floor"
-	ReasonCeiling      ReasonCode = "ceiling"
-)
-
-// Reason says why: a code for programs, a sentence for people.
-type Reason struct {
-	Code ReasonCode
-	Text string
-}
-
-// Step is one thing a plan does.
-type Step struct {
-	Kind   StepKind
-	Reason Reason
-	// InstanceID and NodeName name what the step acts on.
-	InstanceID string `json:",omitempty"`
-	NodeName   string `json:",omitempty"`
-	// Count is the number of instances a launch wants in all (for a
-	// recovery, the operation's count).
-	Count int `json:",omitempty"`
-	// Replacing lists the interrupted instances a launch replaces (they
-	// are part of Count).
-	Replacing []string `json:",omitempty"`
-	// Fit is what a launched worker must offer (LaunchRequest.Fit).
-	Fit Resources `json:",omitempty"`
-	// OnRepair is how much of a launch's Count fits under MaxNodes only
-	// because the plan's repair terminates instances: the executor takes
-	// from it one for each of those terminations that failed.
-	OnRepair int `json:",omitempty"`
-	// Operation is the earlier operation a recovery step finishes.
-	Operation *Operation `json:",omitempty"`
-}
-
-// String prints the step as one line.
-func (s Step) String() string {
-	var b strings.Builder
-	b.WriteString(string(s.Kind))
-	if s.Count > 0 {
-		fmt.Fprintf(&b, " %d", s.Count)
-	}
-	if s.InstanceID != "" {
-		b.WriteString(" " + s.InstanceID)
-	}
-	if s.NodeName != "" {
-		b.WriteString(" node " + s.NodeName)
-	}
-	if s.Reason.Text != "" {
-		b.WriteString(": " + s.Reason.Text)
-	}
-	return b.String()
-}
-
 // Plan is what a tick will do and why: the planner's whole output.
 type Plan struct {
 	// Steps are carried out in order by the executor.
@@ -142,17 +41,20 @@ type Plan struct {
 	// left of it (its Count is the number of instances to launch or
 	// remove now).
 	Proposed, Decision Decision
-	// Verdicts are the guardrails that changed the decision, in the
+	// Verdicts are what the guardrails changed (in the decision, the
+	// repair, the replacements) and the victims the fit kept, in the
 	// order they were applied.
 	Verdicts []Verdict
 	// SafetyMode is true when metrics are missing, stale or nonsense.
 	SafetyMode    bool
 	SafetyReasons []string
-	// Blind is set when the fleet or the nodes could not be listed: the
-	// plan then holds everything.
+	// Blind is set when the fleet or the nodes could not be listed, or
+	// the limits are invalid: the plan then holds everything.
 	Blind string
-	// Alerts are notifications the plan raises by itself (repair held,
-	// an operation dropped, pending pods a launch did not help).
+	// Alerts are notifications the plan raises by itself: those of the
+	// verdicts (repair held in an outage, pending pods a launch did not
+	// help, a floor that cannot be met), an operation dropped, a pod no
+	// node helps.
 	Alerts []Event
 	// ReadyNodes, Booting and Instances describe the fleet as classified
 	// (Instances: active instances counted as capacity).
@@ -163,9 +65,9 @@ type Plan struct {
 	// OutageSince is when many nodes went NotReady at once, until every
 	// node is Ready again (ClusterState.OutageSince); zero otherwise.
 	OutageSince time.Time
-	// Launched is the state's list of recent launches after this tick's
-	// observation: those not listed yet, within LaunchVisibility.
-	Launched []RecentLaunch
+	// RecentLaunches is the state's list of recent launches after this
+	// tick's observation: those not listed yet, within launchVisibility.
+	RecentLaunches []RecentLaunch
 	// Unplaceable are the pending pods no new node would help (from the
 	// scheduler's view): left out of every scale-up; UnplaceableKeys the
 	// state's list of those alerted.
@@ -189,20 +91,46 @@ func (p Plan) Hold() HoldCode {
 
 // fleetView is the observed fleet, classified.
 type fleetView struct {
-	live        []Instance      // every active instance of the fleet
-	capacity    []Instance      // ready + booting, interrupted ones excluded
-	ready       []Candidate     // instances whose node is Ready
-	booting     int             // capacity not (yet) Ready
-	ghosts      []Instance      // never joined within JoinTimeout
-	unhealthy   []Candidate     // node NotReady for longer than NotReadyTimeout
-	notReady    int             // joined instances whose node is NotReady, any age
-	orphans     []Node          // managed NotReady nodes without an instance
-	interrupted []Instance      // spot instances with an interruption notice
-	unlisted    int             // recent launches List does not show yet (in live and capacity)
-	nodeOf      map[string]Node // by instance id
+	live        []Instance        // every active instance of the fleet
+	capacity    []Instance        // ready + booting, interrupted ones excluded
+	ready       []Candidate       // instances whose node is Ready
+	cordoned    int               // of ready, those whose node is cordoned: not capacity for MinNodes
+	booting     int               // capacity not (yet) Ready
+	ghosts      []Instance        // never joined within JoinTimeout
+	unhealthy   []Candidate       // node NotReady for longer than NotReadyTimeout
+	notReady    int               // joined instances whose node is NotReady, any age
+	orphans     []Node            // managed NotReady nodes without an instance
+	interrupted []Instance        // spot instances with an interruption notice
+	unlisted    int               // recent launches List does not show yet (in live and capacity)
+	nodeOf      map[string]Node   // by instance id
+	zoneOf      map[string]string // zone by instance id
+	zonesDown   []string          // zones whose workers (two or more) are all NotReady or never joined
 }
 
-func classify(cfg *Config, now time.Time, instances []Instance, nodes []Node, interrupted map[string]bool) fleetView {
+// downZones returns, in order, the zones of live whose instances (two or
+// more) are all broken: their node NotReady, or never joined within
+// JoinTimeout. One zone's network failing looks like that.
+func downZones(live []Instance, broken map[string]bool) []string {
+	all, down := map[string]int{}, map[string]int{}
+	for _, in := range live {
+		if in.Zone == "" {
+			continue
+		}
+		all[in.Zone]++
+		if broken[in.ID] {
+			down[in.Zone]++
+		}
+	}
+	var out []string
+	for _, z := range sortedKeys(all) {
+		if all[z] >= 2 && down[z] == all[z] {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
+func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, interrupted map[string]bool) fleetView {
 	var v fleetView
 	for _, in := range instances {
 		if in.State.Active() {
@@ -216,27 +144,35 @@ func classify(cfg *Config, now time.Time, instances []Instance, nodes []Node, in
 			v.orphans = append(v.orphans, n)
 		}
 	}
+	broken := map[string]bool{}
+	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {
 		node, joined := v.nodeOf[in.ID]
 		age := now.Sub(in.LaunchTime)
+		v.zoneOf[in.ID] = in.Zone
 		if joined && !node.Ready {
 			v.notReady++
 		}
+		broken[in.ID] = (joined && !node.Ready) || (!joined && age >= lim.JoinTimeout)
 		switch {
 		case interrupted[in.ID]:
 			v.interrupted = append(v.interrupted, in)
 		case joined && node.Ready:
 			v.capacity = append(v.capacity, in)
 			v.ready = append(v.ready, Candidate{Instance: in, Node: node})
-		case joined && age >= cfg.JoinTimeout && now.Sub(node.ReadyTransition) >= cfg.NotReadyTimeout:
+			if node.Unschedulable {
+				v.cordoned++
+			}
+		case joined && age >= lim.JoinTimeout && now.Sub(node.ReadyTransition) >= lim.NotReadyTimeout:
 			v.unhealthy = append(v.unhealthy, Candidate{Instance: in, Node: node})
-		case !joined && age >= cfg.JoinTimeout:
+		case !joined && age >= lim.JoinTimeout:
 			v.ghosts = append(v.ghosts, in)
 		default:
 			v.capacity = append(v.capacity, in)
 			v.booting++
 		}
 	}
+	v.zonesDown = downZones(v.live, broken)
 	return v
 }
 
@@ -278,42 +214,95 @@ func mergeInterruptions(stored, delivered []Interruption, live []Instance) []Int
 	return out
 }
 
+// launchVisibility is how long a launched instance that the FleetProvider
+// does not list yet still counts as booting.
+const launchVisibility = 5 * time.Minute
+
 // PlanTick turns one tick's observation into a plan. It is a pure function
-// of cfg and obs (cfg.Policy is called; nothing else of cfg's parts is):
-// no I/O, no clock.
-func PlanTick(cfg Config, obs Observation) Plan {
-	if cfg.JoinTimeout == 0 || cfg.MaxRepairsPerTick == 0 {
-		// Callers outside New (tests) get the defaults too.
-		_ = cfg.defaults()
+// of lim and obs (policy.Decide is called, nothing else): no I/O, no
+// clock. It reads as its phases:
+//
+//   - classify: the fleet (Ready, booting, ghosts, NotReady, orphans,
+//     interrupted), safety mode, an outage;
+//   - recover: finish or roll back an earlier tick's operation;
+//   - repair: propose terminating ghosts and long-NotReady instances and
+//     deleting orphaned Nodes;
+//   - replace: propose replacing interrupted spot instances, and
+//     cordoning and draining their nodes;
+//   - decide: the policy's decision;
+//   - constrain: everything proposed passes through the one ordered list
+//     of guardrails (Guardrails), which returns what is left and a
+//     Verdict for each change;
+//
+// then what is left becomes steps (a scale-down's victims chosen by what
+// fits elsewhere) and the verdicts' alerts become the plan's. Invalid
+// limits (Limits.Validate) hold everything.
+func PlanTick(policy Policy, lim Limits, obs Observation) Plan {
+	if err := lim.Validate(); err != nil {
+		return blindPlan(Plan{Blind: "nothing is planned: " + err.Error()}, obs)
 	}
 	p := Plan{}
-	now := obs.Now
-	snap := obs.Snapshot
-	problems := snap.Problems(now, cfg.MaxMetricAge)
-	if obs.MetricsErr != nil {
-		problems = []string{"metric source failed: " + obs.MetricsErr.Error()}
-	}
-	if len(problems) > 0 {
-		p.SafetyMode, p.SafetyReasons = true, problems
-	}
+	p.SafetyMode, p.SafetyReasons = safetyOf(lim, obs)
 	switch {
 	case obs.InstancesErr != nil:
 		p.Blind = "could not list the fleet: " + obs.InstancesErr.Error()
+		return blindPlan(p, obs)
 	case obs.NodesErr != nil:
 		p.Blind = "could not list the nodes: " + obs.NodesErr.Error()
+		return blindPlan(p, obs)
 	}
-	if p.Blind != "" {
-		// Without the fleet or the nodes nothing can be classified:
-		// every instance would look like a ghost. Hold everything;
-		// keep what is stored.
-		p.Interruptions = slices.Clone(obs.State.Interruptions)
-		p.Interruptions = append(p.Interruptions, obs.Interruptions...)
-		p.UnplaceableKeys, p.Launched, p.OutageSince = obs.State.Unplaceable, obs.State.Launched, obs.State.OutageSince
-		p.Proposed = HoldBecause("%s", p.Blind)
-		p.Decision = p.Proposed
-		return p
+	s := classifyPhase(lim, &obs, &p)
+	p.Steps = recoverPhase(s, &p)
+	pr := proposal{repair: repairPhase(s), replace: replacePhase(s, &p), evacuate: evacuatePhase(s)}
+	pr.decision = decidePhase(s, policy, &p)
+	pr, p.Verdicts = constrain(s, pr)
+	p.Decision = pr.decision
+	p.Steps = append(p.Steps, stepsOf(s, pr, &p)...)
+	for _, v := range p.Verdicts {
+		if v.Alert != "" {
+			p.Alerts = append(p.Alerts, Event{Kind: v.Alert, Message: v.Message})
+		}
 	}
+	return p
+}
 
+// blindPlan holds everything: without the fleet or the nodes nothing can
+// be classified (every instance would look like a ghost). What the state
+// remembers is kept.
+func blindPlan(p Plan, obs Observation) Plan {
+	p.Interruptions = slices.Clone(obs.State.Interruptions)
+	p.Interruptions = append(p.Interruptions, obs.Interruptions...)
+	p.UnplaceableKeys, p.RecentLaunches, p.OutageSince = obs.State.Unplaceable, obs.State.Launched, obs.State.OutageSince
+	p.Proposed = HoldBecause("%s", p.Blind)
+	p.Decision = p.Proposed
+	return p
+}
+
+// safetyOf says whether the metrics put the tick in safety mode, and why.
+func safetyOf(lim Limits, obs Observation) (bool, []string) {
+	problems := obs.Snapshot.Problems(obs.Now, lim.MaxMetricAge)
+	if obs.MetricsErr != nil {
+		problems = []string{"metric source failed: " + obs.MetricsErr.Error()}
+	}
+	return len(problems) > 0, problems
+}
+
+// situation is what the phases and the guardrails look at: the
+// observation classified. Nothing writes it after classifyPhase.
+type situation struct {
+	lim Limits
+	obs *Observation
+	v   fleetView
+	// safety says why the tick is in safety mode; empty when it is not.
+	safety []string
+	// mass is true when many nodes are NotReady at once now;
+	// outageSince when an outage began (zero: none).
+	mass        bool
+	outageSince time.Time
+}
+
+// classifyPhase classifies the fleet and sets what the plan reports of it.
+func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	var live []Instance
 	for _, in := range obs.Instances {
 		if in.State.Active() {
@@ -325,241 +314,122 @@ func PlanTick(cfg Config, obs Observation) Plan {
 	for _, it := range p.Interruptions {
 		interrupted[it.InstanceID] = true
 	}
-	if sv := snap.Scheduler; sv != nil {
-		alerted := make(map[string]bool, len(obs.State.Unplaceable))
-		for _, k := range obs.State.Unplaceable {
-			alerted[k] = true
-		}
-		for _, pod := range sv.Unplaceable() {
-			p.Unplaceable = append(p.Unplaceable, pod)
-			p.UnplaceableKeys = append(p.UnplaceableKeys, pod.Key())
-			if !alerted[pod.Key()] {
-				p.Alerts = append(p.Alerts, Event{Kind: EventUnplaceable,
-					Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
-			}
-		}
-	} else {
-		// Without the view nothing is known either way: keep the list.
-		p.UnplaceableKeys = obs.State.Unplaceable
+	p.Unplaceable, p.UnplaceableKeys, p.Alerts = unplaceable(obs)
+	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs.Instances, obs.Nodes, interrupted)}
+	p.RecentLaunches = s.v.addUnlisted(obs)
+	v := &s.v
+	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
+	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < len(v.ready) {
+		p.SafetyMode = true
+		p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
 	}
-	v := classify(&cfg, now, obs.Instances, obs.Nodes, interrupted)
-	// Instances launched lately that List does not show yet (EC2 is
-	// eventually consistent) are booting, not missing.
+	s.safety = p.SafetyReasons
+	// An outage: many nodes NotReady at once. Repair holds from then
+	// until every node the fleet runs is Ready again, also when some of
+	// the outage's instances went away meanwhile.
+	broken := s.broken()
+	s.mass = broken > 1 && float64(broken) >= lim.MassNotReadyShare*float64(len(v.live)-v.unlisted)
+	s.outageSince = obs.State.OutageSince
+	switch {
+	case s.mass && s.outageSince.IsZero():
+		s.outageSince = obs.Now
+	case !s.mass && v.notReady == 0:
+		s.outageSince = time.Time{}
+	}
+	p.OutageSince = s.outageSince
+	return s
+}
+
+// unplaceable returns the pending pods the scheduler's view says no new
+// node helps, the state's list of those alerted, and an alert for each
+// not alerted before. Without the view nothing is known: the list is kept.
+func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
+	sv := obs.Snapshot.Scheduler
+	if sv == nil {
+		return nil, obs.State.Unplaceable, nil
+	}
+	alerted := make(map[string]bool, len(obs.State.Unplaceable))
+	for _, k := range obs.State.Unplaceable {
+		alerted[k] = true
+	}
+	var pods []PendingPod
+	var keys []string
+	var alerts []Event
+	for _, pod := range sv.Unplaceable() {
+		pods = append(pods, pod)
+		keys = append(keys, pod.Key())
+		if !alerted[pod.Key()] {
+			alerts = append(alerts, Event{Kind: EventUnplaceable,
+				Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
+		}
+	}
+	return pods, keys, alerts
+}
+
+// addUnlisted counts as booting the instances launched lately that List
+// does not show yet (EC2 is eventually consistent), and returns them.
+func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 	listed := make(map[string]bool, len(obs.Instances))
 	for _, in := range obs.Instances {
 		listed[in.ID] = true
 	}
+	var out []RecentLaunch
 	for _, l := range obs.State.Launched {
-		if !listed[l.InstanceID] && now.Sub(l.At) < LaunchVisibility {
-			p.Launched = append(p.Launched, l)
-			v.booting++
-			v.capacity = append(v.capacity, Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At})
-			v.live = append(v.live, Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At})
-			v.unlisted++
-		}
-	}
-	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
-	if c := snap.CPUNodes; c.OK && snap.CPU.OK && int(c.Value) < len(v.ready) {
-		p.SafetyMode = true
-		p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
-	}
-
-	s := &situation{cfg: &cfg, obs: &obs, v: &v, plan: &p}
-	s.op = obs.State.Operation
-
-	// Recover: an earlier tick's operation is finished or rolled back
-	// first; while it is, no new scaling starts (the operation guardrail).
-	if op := s.op; op != nil {
-		p.Steps = append(p.Steps, s.recovery(op)...)
-	}
-
-	// An outage: many nodes NotReady at once. Repair holds from then
-	// until every node the fleet runs is Ready again, also when some of
-	// the outage's instances went away meanwhile.
-	broken := len(v.ghosts) + v.notReady
-	s.mass = broken > 1 && float64(broken) > cfg.MassNotReadyShare*float64(len(v.live)-v.unlisted)
-	p.OutageSince = obs.State.OutageSince
-	switch {
-	case s.mass && p.OutageSince.IsZero():
-		p.OutageSince = now
-	case !s.mass && v.notReady == 0:
-		p.OutageSince = time.Time{}
-	}
-
-	// Repair, bounded.
-	if pause := obs.State.Paused; pause != nil {
-		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "paused", Code: HoldPaused, Message: pause.String() + "; no repair"})
-	} else {
-		p.Steps = append(p.Steps, s.repair()...)
-	}
-	for _, st := range p.Steps {
-		if st.Kind == StepTerminateGhost || st.Kind == StepTerminateNotReady {
-			s.terminating++
-		}
-	}
-
-	// Replacements for interrupted spot instances, which are never
-	// capacity: within MaxNodes counted without them.
-	var replacing []string
-	for _, it := range p.Interruptions {
-		if it.ReplacedBy == "" {
-			replacing = append(replacing, it.InstanceID)
-		}
-	}
-	if n := len(replacing); n > 0 {
-		room := cfg.MaxNodes - s.occupied()
-		switch {
-		case obs.State.Paused != nil:
-			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "paused", Code: HoldPaused,
-				Message: fmt.Sprintf("%s; %d interrupted instance(s) not replaced", obs.State.Paused, n)})
-			replacing = nil
-		case s.op != nil:
-			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "operation", Code: HoldOperation,
-				Message: fmt.Sprintf("replacement of %d interrupted instance(s) waits for operation %s", n, s.op.ID)})
-			replacing = nil
-		case obs.DeadlineNear:
-			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "deadline", Code: HoldDeadline,
-				Message: fmt.Sprintf("deadline near, replacement of %d interrupted instance(s) left to the next tick", n)})
-			replacing = nil
-		case room <= 0:
-			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "ceiling", Code: HoldAtMax,
-				Message: fmt.Sprintf("at MaxNodes %d without the interrupted instances: no replacement", cfg.MaxNodes)})
-			replacing = nil
-		case room < n:
-			replacing = replacing[:room]
-		}
-	}
-	s.replacing = len(replacing)
-
-	// Decide, then the guardrails.
-	in := PolicyInput{
-		Now: now, Snapshot: snap, ReadyNodes: len(v.ready), Booting: v.booting,
-		MinNodes: cfg.MinNodes, MaxNodes: cfg.MaxNodes, History: obs.State.History, LongHistory: obs.State.LongHistory,
-		LastScaleUp: obs.State.LastScaleUp, LastScaleDown: obs.State.LastScaleDown, SafetyMode: p.SafetyMode,
-	}
-	for _, e := range obs.State.Calendar {
-		if e.End.After(now) {
-			in.Calendar = append(in.Calendar, e)
-		}
-	}
-	p.Proposed = cfg.Policy.Decide(in)
-	d := p.Proposed
-	if d.Action != ScaleUp && d.Action != ScaleDown {
-		d = Decision{Action: Hold, Reason: d.Reason, Level: d.Level}
-	} else if d.Count <= 0 {
-		d = HoldBecause("policy asked for %s with count %d", d.Action, d.Count)
-	}
-	for _, g := range guardrails {
-		before := d
-		var verdict *Verdict
-		d, verdict = g.Apply(s, d)
-		if verdict != nil {
-			verdict.Guardrail, verdict.Before, verdict.After = g.Name, before, d
-			p.Verdicts = append(p.Verdicts, *verdict)
-		}
-	}
-	p.Decision = d
-	if s.alertNoProgress != "" {
-		p.Alerts = append(p.Alerts, Event{Kind: EventNoProgress, Message: s.alertNoProgress})
-	}
-
-	// Act: one launch for the replacements and the scale-up; the
-	// interrupted nodes are drained after it (booting takes longer than
-	// draining); then the scale-down, node by node.
-	up := 0
-	if d.Action == ScaleUp {
-		up = d.Count
-	}
-	if total := len(replacing) + up; total > 0 {
-		reason := Reason{Code: ReasonPolicy, Text: d.Reason}
-		switch {
-		case up == 0:
-			reason = Reason{Code: ReasonInterruption, Text: fmt.Sprintf("replacing %d interrupted spot instance(s)", len(replacing))}
-		case d.Level == LevelGuardrail && strings.Contains(d.Reason, "MinNodes"):
-			reason.Code = ReasonFloor
-		}
-		if up > 0 && len(replacing) > 0 {
-			reason.Text += fmt.Sprintf("; and replacing %d interrupted spot instance(s)", len(replacing))
-		}
-		onRepair := max(0, min(s.terminating, total-(cfg.MaxNodes-(len(v.live)-len(v.interrupted)))))
-		p.Steps = append(p.Steps, Step{Kind: StepLaunch, Count: total, Replacing: replacing, Reason: reason, Fit: fitOf(snap.Scheduler), OnRepair: onRepair})
-	}
-	for _, in := range v.interrupted {
-		node, ok := v.nodeOf[in.ID]
-		if !ok || obs.DeadlineNear {
+		if listed[l.InstanceID] || obs.Now.Sub(l.At) >= launchVisibility {
 			continue
 		}
-		r := Reason{Code: ReasonInterruption, Text: "spot instance " + in.ID + " will be reclaimed"}
-		if !node.Unschedulable {
-			p.Steps = append(p.Steps, Step{Kind: StepCordonInterrupted, InstanceID: in.ID, NodeName: node.Name, Reason: r})
-		}
-		// Drained when cordoned here, and again while pods are left.
-		if node.Pods > 0 || !node.Unschedulable {
-			p.Steps = append(p.Steps, Step{Kind: StepDrainInterrupted, InstanceID: in.ID, NodeName: node.Name, Reason: r})
-		}
+		out = append(out, l)
+		in := Instance{ID: l.InstanceID, State: StatePending, LaunchTime: l.At}
+		v.booting++
+		v.capacity = append(v.capacity, in)
+		v.live = append(v.live, in)
+		v.unlisted++
 	}
-	if d.Action == ScaleDown {
-		victims, why := ChooseVictims(v.ready, len(v.ready))
-		victims, why = s.fitting(victims, why, d.Count)
-		if len(victims) == 0 {
-			d = HoldBecause("no node can be removed: the pods of none fit on the other nodes (%s)", d.Reason)
-			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "fit", Code: HoldNoRoom, Message: d.Reason, Before: p.Decision, After: d})
-			p.Decision = d
-		}
-		code := ReasonPolicy
-		if d.Level == LevelGuardrail {
-			code = ReasonCeiling
-		}
-		for i, c := range victims {
-			p.Steps = append(p.Steps, Step{Kind: StepScaleDown, InstanceID: c.Instance.ID, NodeName: c.Node.Name,
-				Reason: Reason{Code: code, Text: d.Reason + "; " + why[i]}})
-		}
-	}
-	return p
+	return out
 }
 
-// situation is what the guardrails and the repair rules look at.
-type situation struct {
-	cfg  *Config
-	obs  *Observation
-	v    *fleetView
-	plan *Plan
-	op   *Operation
-	// replacing is the number of replacements this plan launches.
-	replacing int
-	// mass is true when many nodes are NotReady at once now.
-	mass bool
-	// terminating is the number of instances the plan's repair
-	// terminates.
-	terminating int
-	// forced is set when the floor or the ceiling replaced the decision:
-	// the cooldowns and the no-progress rule do not apply to it.
-	forced bool
-	// alertNoProgress is set by the no-progress guardrail when it holds
-	// for the first time.
-	alertNoProgress string
-}
+// broken is the number of instances that never joined or whose node is
+// NotReady.
+func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
-// booting, interrupted ones excluded, plus the replacements planned.
-func (s *situation) cur() int { return len(s.v.capacity) + s.replacing }
+// booting, interrupted ones and cordoned ones excluded (a cordoned node
+// takes no pods), plus the replacements proposed.
+func (s *situation) cur(pr proposal) int { return s.serving() + len(pr.replace) }
+
+// serving is the number of instances Ready and schedulable, or booting.
+func (s *situation) serving() int { return len(s.v.capacity) - s.v.cordoned }
 
 // occupied is what MaxNodes bounds: every active instance (ghosts and
 // NotReady ones awaiting repair included, interrupted ones not) less those
-// this plan terminates, plus the replacements it launches. A launch never
-// takes it past MaxNodes, also while repair is held in an outage.
-func (s *situation) occupied() int {
-	return len(s.v.live) - len(s.v.interrupted) - s.terminating + s.replacing
+// the proposal's repair terminates, plus the replacements it launches. A
+// launch never takes it past MaxNodes, also while repair is held.
+func (s *situation) occupied(pr proposal) int {
+	return len(s.v.live) - len(s.v.interrupted) - pr.terminating() + len(pr.replace)
 }
 
-// recovery plans the steps that finish or roll back op.
-func (s *situation) recovery(op *Operation) []Step {
-	cfg, now := s.cfg, s.obs.Now
+// recoverPhase plans the steps that finish or roll back the operation an
+// earlier tick left behind; while there is one, no launch or scale-down
+// starts (the operation guardrail). Recovery itself is not held: it
+// finishes what was started.
+func recoverPhase(s *situation, p *Plan) []Step {
+	op := s.obs.State.Operation
+	if op == nil {
+		return nil
+	}
+	lim, now := s.lim, s.obs.Now
 	age := now.Sub(op.Started)
-	if op.Attempts >= cfg.MaxRecoveryAttempts {
+	if op.Kind == OpScaleDown && op.Phase == PhaseUncordoning {
+		return []Step{{Kind: StepRecoverUncordon, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName,
+			Reason: Reason{Code: ReasonRecovery, Text: fmt.Sprintf("scale-down %s was dropped: giving node %s back", op.ID, op.NodeName)}}}
+	}
+	if op.Attempts >= lim.MaxRecoveryAttempts {
 		msg := fmt.Sprintf("dropped operation %s (%s) after %d attempts to finish it, %s old; check the provider and the node", op.ID, op.Kind, op.Attempts, age.Round(time.Second))
-		s.plan.Alerts = append(s.plan.Alerts, Event{Kind: EventFailure, Message: msg})
-		return []Step{{Kind: StepDropOperation, Operation: op, Reason: Reason{Code: ReasonRecovery, Text: msg}}}
+		if op.Kind == OpScaleDown {
+			msg += "; node " + op.NodeName + " is uncordoned"
+		}
+		p.Alerts = append(p.Alerts, Event{Kind: EventFailure, Message: msg})
+		return []Step{{Kind: StepDropOperation, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName, Reason: Reason{Code: ReasonRecovery, Text: msg}}}
 	}
 	r := func(text string) Reason { return Reason{Code: ReasonRecovery, Text: text} }
 	switch op.Kind {
@@ -571,7 +441,7 @@ func (s *situation) recovery(op *Operation) []Step {
 			}
 		}
 		// Launch what is missing, within MaxNodes.
-		want := min(op.Count, found+max(0, cfg.MaxNodes-s.occupied()))
+		want := min(op.Count, found+max(0, lim.MaxNodes-s.occupied(proposal{})))
 		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want,
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
@@ -585,66 +455,219 @@ func (s *situation) recovery(op *Operation) []Step {
 	return []Step{{Kind: StepDropOperation, Operation: op, Reason: r(fmt.Sprintf("dropped unknown operation %q of kind %q", op.ID, op.Kind))}}
 }
 
-// repair plans the termination of ghosts and of instances whose node stayed
-// NotReady, and the deletion of orphaned Nodes, within bounds: none in
-// safety mode or near the deadline, none when more than
-// Config.MassNotReadyShare of the fleet is broken at once (a control-plane
-// or network outage looks like that), at most Config.MaxRepairsPerTick
-// instances a tick, and never a NotReady instance when that would leave
-// fewer than MinNodes.
-func (s *situation) repair() []Step {
-	cfg, v, p := s.cfg, s.v, s.plan
-	broken := len(v.ghosts) + v.notReady
-	if len(v.ghosts)+len(v.unhealthy)+len(v.orphans) == 0 {
-		return nil
-	}
-	held := func(code HoldCode, msg string) []Step {
-		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "repair", Code: code, Message: msg})
-		return nil
-	}
-	switch {
-	case s.obs.DeadlineNear:
-		return held(HoldDeadline, "deadline near: repair left to the next tick")
-	case p.SafetyMode:
-		return held(HoldSafety, "safety mode: no instance is terminated as a ghost or NotReady ("+strings.Join(p.SafetyReasons, "; ")+")")
-	case s.mass:
-		msg := fmt.Sprintf("%d of %d instances are NotReady or never joined (more than %.0f%%): that looks like a control-plane or network outage, not broken machines; nothing is terminated",
-			broken, len(v.live)-v.unlisted, 100*cfg.MassNotReadyShare)
-		p.Alerts = append(p.Alerts, Event{Kind: EventRepairHeld, Message: msg})
-		return held(HoldMassNotReady, msg)
-	case !p.OutageSince.IsZero():
-		return held(HoldMassNotReady, fmt.Sprintf("an outage made many nodes NotReady at %s: repair holds until every node is Ready again (%d NotReady now)",
-			p.OutageSince.UTC().Format(time.RFC3339), v.notReady))
-	}
+// repairPhase proposes terminating every ghost and every instance whose
+// node stayed NotReady, and deleting every orphaned Node; the repair
+// guardrail bounds it.
+func repairPhase(s *situation) []Step {
 	var steps []Step
-	budget := cfg.MaxRepairsPerTick
-	for _, g := range v.ghosts {
-		if budget == 0 {
-			break
-		}
-		budget--
+	for _, g := range s.v.ghosts {
 		steps = append(steps, Step{Kind: StepTerminateGhost, InstanceID: g.ID, Reason: Reason{Code: ReasonGhost,
-			Text: fmt.Sprintf("instance %s did not join within %s", g.ID, cfg.JoinTimeout)}})
+			Text: fmt.Sprintf("instance %s did not join within %s", g.ID, s.lim.JoinTimeout)}})
 	}
-	// A NotReady instance is terminated only while the fleet, counting it,
-	// stays at MinNodes or above; below, the floor launches first.
-	floorRoom := len(v.capacity) + len(v.unhealthy) - cfg.MinNodes
-	for _, u := range v.unhealthy {
-		if budget == 0 || floorRoom <= 0 {
-			p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "repair", Code: HoldAtMin,
-				Message: fmt.Sprintf("instance %s (node %s NotReady) kept: the per-tick repair bound or MinNodes %d", u.Instance.ID, u.Node.Name, cfg.MinNodes)})
-			continue
-		}
-		budget--
-		floorRoom--
+	for _, u := range s.v.unhealthy {
 		steps = append(steps, Step{Kind: StepTerminateNotReady, InstanceID: u.Instance.ID, NodeName: u.Node.Name,
-			Reason: Reason{Code: ReasonNotReady, Text: fmt.Sprintf("node %s NotReady for over %s", u.Node.Name, cfg.NotReadyTimeout)}})
+			Reason: Reason{Code: ReasonNotReady, Text: fmt.Sprintf("node %s NotReady for over %s", u.Node.Name, s.lim.NotReadyTimeout)}})
 	}
-	for _, n := range v.orphans {
+	for _, n := range s.v.orphans {
 		steps = append(steps, Step{Kind: StepDeleteOrphan, NodeName: n.Name, Reason: Reason{Code: ReasonOrphan,
 			Text: fmt.Sprintf("node %s is NotReady and no instance of the fleet runs it", n.Name)}})
 	}
 	return steps
+}
+
+// replacePhase proposes replacing the interrupted spot instances not
+// replaced yet (they are never capacity).
+func replacePhase(_ *situation, p *Plan) []string {
+	var ids []string
+	for _, it := range p.Interruptions {
+		if it.ReplacedBy == "" {
+			ids = append(ids, it.InstanceID)
+		}
+	}
+	return ids
+}
+
+// evacuatePhase proposes cordoning the nodes of interrupted spot
+// instances, so that nothing new lands on them, and draining them (again
+// while pods are left) within what is left of their notice.
+func evacuatePhase(s *situation) []Step {
+	var steps []Step
+	for _, in := range s.v.interrupted {
+		node, ok := s.v.nodeOf[in.ID]
+		if !ok {
+			continue
+		}
+		r := Reason{Code: ReasonInterruption, Text: "spot instance " + in.ID + " will be reclaimed"}
+		if !node.Unschedulable {
+			steps = append(steps, Step{Kind: StepCordonInterrupted, InstanceID: in.ID, NodeName: node.Name, Reason: r})
+		}
+		if node.Pods > 0 || !node.Unschedulable {
+			steps = append(steps, Step{Kind: StepDrainInterrupted, InstanceID: in.ID, NodeName: node.Name, Reason: r})
+		}
+	}
+	return steps
+}
+
+// decidePhase asks the policy. Anything but a scale-up or scale-down with
+// a positive count is a hold; a policy cannot force (LevelFloor and
+// LevelCeiling are the guardrails' own).
+func decidePhase(s *situation, policy Policy, p *Plan) Decision {
+	obs, v := s.obs, &s.v
+	in := PolicyInput{
+		Now: obs.Now, Snapshot: obs.Snapshot, ReadyNodes: len(v.ready), Booting: v.booting,
+		MinNodes: s.lim.MinNodes, MaxNodes: s.lim.MaxNodes, History: obs.State.History, LongHistory: obs.State.LongHistory,
+		LastScaleUp: obs.State.LastScaleUp, LastScaleDown: obs.State.LastScaleDown, SafetyMode: len(s.safety) > 0,
+	}
+	for _, e := range obs.State.Calendar {
+		if e.End.After(obs.Now) {
+			in.Calendar = append(in.Calendar, e)
+		}
+	}
+	p.Proposed = policy.Decide(in)
+	d := p.Proposed
+	if d.forced() {
+		d.Level = LevelNone
+	}
+	switch {
+	case d.Action != ScaleUp && d.Action != ScaleDown:
+		return Decision{Action: Hold, Reason: d.Reason, Level: d.Level}
+	case d.Count <= 0:
+		return HoldBecause("policy asked for %s with count %d", d.Action, d.Count)
+	}
+	return d
+}
+
+// stepsOf turns what the guardrails left into steps, after the recovery:
+// the repair; one launch for the replacements and the scale-up; the
+// interrupted nodes cordoned and drained after it (booting takes longer
+// than draining); then the scale-down, node by node, of victims whose
+// pods fit elsewhere.
+func stepsOf(s *situation, pr proposal, p *Plan) []Step {
+	steps := slices.Clone(pr.repair)
+	if l, ok := s.launch(pr); ok {
+		steps = append(steps, l)
+	}
+	steps = append(steps, pr.evacuate...)
+	if pr.decision.Action != ScaleDown {
+		return steps
+	}
+	d := pr.decision
+	removable, keptV := removable(s.v.ready)
+	p.Verdicts = append(p.Verdicts, keptV...)
+	victims, why := ChooseVictims(removable, len(removable))
+	victims, why, verdicts := s.fitting(victims, why, d.Count)
+	p.Verdicts = append(p.Verdicts, verdicts...)
+	if len(victims) == 0 {
+		why := "the pods of none fit on the other nodes"
+		if len(keptV) > 0 {
+			why = "each is kept (node-local data, scale-down-disabled) or has pods that fit on no other node"
+		}
+		held := HoldBecause("no node can be removed: %s (%s)", why, d.Reason)
+		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "fit", Code: HoldNoRoom, Message: held.Reason, Before: d, After: held})
+		p.Decision = held
+	}
+	code := ReasonPolicy
+	if d.Level == LevelCeiling {
+		code = ReasonCeiling
+	}
+	for i, c := range victims {
+		steps = append(steps, Step{Kind: StepScaleDown, InstanceID: c.Instance.ID, NodeName: c.Node.Name,
+			Reason: Reason{Code: code, Text: d.Reason + "; " + why[i]}})
+	}
+	return steps
+}
+
+// removable returns the candidates a scale-down may take: not those that
+// must be kept (Node.keep), each of which gets a verdict.
+func removable(ready []Candidate) ([]Candidate, []Verdict) {
+	var out []Candidate
+	var verdicts []Verdict
+	for _, c := range ready {
+		if why := c.Node.keep(); why != "" {
+			verdicts = append(verdicts, Verdict{Guardrail: "keep", Code: HoldKeep, Message: fmt.Sprintf("node %s stays: %s", c.Node.Name, why)})
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, verdicts
+}
+
+// launch is the one launch step for the proposal's replacements and
+// scale-up, if there is anything to launch.
+func (s *situation) launch(pr proposal) (Step, bool) {
+	d := pr.decision
+	up := 0
+	if d.Action == ScaleUp {
+		up = d.Count
+	}
+	n := len(pr.replace)
+	total := n + up
+	if total == 0 {
+		return Step{}, false
+	}
+	reason := Reason{Code: ReasonPolicy, Text: d.Reason}
+	switch {
+	case up == 0:
+		reason = Reason{Code: ReasonInterruption, Text: fmt.Sprintf("replacing %d interrupted spot instance(s)", n)}
+	case d.Level == LevelFloor:
+		reason.Code = ReasonFloor
+	}
+	if up > 0 && n > 0 {
+		reason.Text += fmt.Sprintf("; and replacing %d interrupted spot instance(s)", n)
+	}
+	v := &s.v
+	onRepair := max(0, min(pr.terminating(), total-(s.lim.MaxNodes-(len(v.live)-len(v.interrupted)))))
+	st := Step{Kind: StepLaunch, Count: total, Replacing: pr.replace, Reason: reason, Fit: fitOf(s.obs.Snapshot.Scheduler), OnRepair: onRepair,
+		ZoneCounts: zoneCounts(v.capacity)}
+	if up > 0 {
+		st.Zones = pendingZones(s.obs.Snapshot.Scheduler)
+	}
+	return st, true
+}
+
+// zoneCounts counts the instances per zone (those of an unknown zone, such
+// as launches not listed yet, are left out); nil when none has a zone.
+func zoneCounts(capacity []Instance) map[string]int {
+	var out map[string]int
+	for _, in := range capacity {
+		if in.Zone == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[in.Zone]++
+	}
+	return out
+}
+
+// pendingZones is where a scale-up for the view's placeable pending pods
+// must go: the zones that every placeable pod needing a zone
+// (PendingPod.Zones) can run in. Empty, and so anywhere, when no pod needs
+// a zone, or when the pods' zones have none in common: a launch then
+// spreads over every zone, and a pod whose zone got no worker stays
+// pending for the next tick.
+func pendingZones(v *SchedulerView) []string {
+	if v == nil {
+		return nil
+	}
+	var common []string
+	needed := false
+	for _, p := range v.Placeable() {
+		if len(p.Zones) == 0 {
+			continue
+		}
+		if !needed {
+			needed, common = true, slices.Clone(p.Zones)
+			continue
+		}
+		common = slices.DeleteFunc(common, func(z string) bool { return !slices.Contains(p.Zones, z) })
+	}
+	if len(common) == 0 {
+		return nil
+	}
+	slices.Sort(common)
+	return slices.Compact(common)
 }
 
 // fitting keeps, of the victims in their order, up to n whose pods fit on
@@ -652,7 +675,7 @@ func (s *situation) repair() []Step {
 // removal (ScaleDownByFit), when the nodes carry their allocatable; the
 // others get a verdict saying why they stay. Without allocatable (a
 // NodeManager that does not read it) the first n go.
-func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candidate, []string) {
+func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candidate, []string, []Verdict) {
 	known := false
 	var fleet []Node
 	for _, c := range s.v.ready {
@@ -660,16 +683,17 @@ func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candida
 		known = known || !c.Node.Allocatable.IsZero()
 	}
 	if !known {
-		return victims[:min(n, len(victims))], why[:min(n, len(why))]
+		return victims[:min(n, len(victims))], why[:min(n, len(why))], nil
 	}
 	cands := make([]Node, len(victims))
 	for i, c := range victims {
 		cands[i] = c.Node
 	}
 	chosen, verdicts := ScaleDownByFit(cands, fleet, n)
+	var out []Verdict
 	for _, vd := range verdicts {
 		if !vd.Fits {
-			s.plan.Verdicts = append(s.plan.Verdicts, Verdict{Guardrail: "fit", Code: HoldNoRoom,
+			out = append(out, Verdict{Guardrail: "fit", Code: HoldNoRoom,
 				Message: fmt.Sprintf("node %s stays: %s", vd.Node, vd.Reason)})
 		}
 	}
@@ -684,7 +708,7 @@ func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candida
 			outV, outW = append(outV, c), append(outW, why[i]+"; its pods fit on the other nodes")
 		}
 	}
-	return outV, outW
+	return outV, outW, out
 }
 
 // pendingHelpable returns the number of pending pods that a new node would

@@ -164,7 +164,7 @@ func TestPlannerPrecedence(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(&obs, &cfg)
 			}
-			p := autoscaler.PlanTick(cfg, obs)
+			p := planOf(t, cfg, obs)
 			if d := cmp.Diff(tt.wantSteps, stepKinds(p)); d != "" {
 				t.Errorf("steps (-want +got):\n%s\nverdicts: %v", d, p.Verdicts)
 			}
@@ -175,22 +175,14 @@ func TestPlannerPrecedence(t *testing.T) {
 	}
 }
 
-// The order of the guardrails is written once; this is it.
-func TestGuardrailOrder(t *testing.T) {
-	want := []string{"booting", "interruption", "floor", "ceiling", "safety", "pending-pods", "no-progress", "cooldown", "at-min", "paused", "operation", "deadline"}
-	if d := cmp.Diff(want, autoscaler.Guardrails()); d != "" {
-		t.Errorf("guardrails (-want +got):\n%s", d)
-	}
-}
-
-// Defect 3: a control-plane outage makes every node NotReady at once; the
+// A control-plane outage makes every node NotReady at once; the
 // planner terminates nothing and alerts.
 func TestPlannerMassNotReadyTerminatesNothing(t *testing.T) {
 	ins, nodes := readyFleet(6)
 	for i := range nodes {
 		nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
 	}
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	for _, s := range p.Steps {
 		if s.Kind == autoscaler.StepTerminateNotReady || s.Kind == autoscaler.StepScaleDown || s.Kind == autoscaler.StepTerminateGhost {
@@ -202,14 +194,14 @@ func TestPlannerMassNotReadyTerminatesNothing(t *testing.T) {
 	}
 }
 
-// Defect 3: repair is bounded per tick, and a NotReady instance is not
+// Repair is bounded per tick, and a NotReady instance is not
 // terminated when that would leave fewer than MinNodes.
 func TestPlannerRepairIsBounded(t *testing.T) {
 	ins, nodes := readyFleet(10)
 	for i := range 3 {
 		ins = append(ins, autoscaler.Instance{ID: fmt.Sprintf("i-ghost%d", i), State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)})
 	}
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	if d := cmp.Diff([]string{"terminate-ghost i-ghost00", "terminate-ghost i-ghost10"}, stepKinds(p)); d != "" {
 		t.Errorf("steps (-want +got):\n%s", d)
@@ -217,7 +209,7 @@ func TestPlannerRepairIsBounded(t *testing.T) {
 
 	ins, nodes = readyFleet(2)
 	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-30*time.Minute)
-	p = autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	// One of two NotReady is half the fleet, but a single instance is
 	// not an outage; MinNodes 2 keeps it until its replacement is up.
@@ -226,13 +218,13 @@ func TestPlannerRepairIsBounded(t *testing.T) {
 	}
 }
 
-// Defect 8 at the planner: the node of a dead instance whose IP was reused
+// The node of a dead instance whose IP was reused
 // does not claim the new instance, which is matched by its own node.
 func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
 	ins, nodes := readyFleet(2)
 	nodes = append(nodes, autoscaler.Node{Name: "node-dead", InstanceID: "i-dead", InternalIP: ins[1].PrivateIP, Ready: false, Managed: true,
 		ReadyTransition: t0.Add(-time.Hour)})
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	if p.ReadyNodes != 2 {
 		t.Errorf("ready nodes %d, want 2", p.ReadyNodes)
@@ -258,7 +250,7 @@ func TestPlannerScaleDownByWhatFits(t *testing.T) {
 				nodes[i].Movable = append(nodes[i].Movable, res(m))
 			}
 		}
-		return autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		return planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
 			autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
 	}
 	// Each node is three quarters full: no node's pods fit elsewhere.
@@ -290,7 +282,7 @@ func TestPlannerLaunchCarriesWhatAWorkerMustFit(t *testing.T) {
 			{Name: "b", Requests: autoscaler.Resources{MilliCPU: 1500, Memory: 1 << 30, Pods: 1}},
 			{Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}, Unplaceable: "too large"},
 		}}
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 2)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 2)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
 	want := autoscaler.Resources{MilliCPU: 1600, Memory: 2<<30 + 64<<20, Pods: 2}
 	if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch || p.Steps[0].Fit != want {
@@ -303,10 +295,18 @@ func TestPlannerLaunchCarriesWhatAWorkerMustFit(t *testing.T) {
 func TestPlannerBlindKeepsTheStatesMemory(t *testing.T) {
 	st := autoscaler.ClusterState{OutageSince: t0.Add(-time.Hour), Unplaceable: []string{"shop/x"},
 		Launched: []autoscaler.RecentLaunch{{InstanceID: "i-new", At: t0.Add(-time.Minute)}}}
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
 		autoscaler.Observation{Now: t0, State: st, NodesErr: errors.New("connection refused"), Snapshot: snapshot(50, 0)})
-	if p.Blind == "" || len(p.Steps) != 0 || !p.OutageSince.Equal(st.OutageSince) || len(p.UnplaceableKeys) != 1 || len(p.Launched) != 1 {
+	if p.Blind == "" || len(p.Steps) != 0 || !p.OutageSince.Equal(st.OutageSince) || len(p.UnplaceableKeys) != 1 || len(p.RecentLaunches) != 1 {
 		t.Errorf("plan %+v", p)
+	}
+	// Blind and without metrics: safety mode is still reported.
+	snap := snapshot(50, 0)
+	snap.CPU = autoscaler.Missing(autoscaler.ErrNoData)
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
+		autoscaler.Observation{Now: t0, State: st, NodesErr: errors.New("connection refused"), Snapshot: snap})
+	if p.Blind == "" || !p.SafetyMode {
+		t.Errorf("blind plan without metrics: blind %q safety %v", p.Blind, p.SafetyMode)
 	}
 }
 
@@ -317,7 +317,7 @@ func TestPlannerOutageHoldsRepairUntilEveryNodeIsReady(t *testing.T) {
 	ins, nodes := readyFleet(3)
 	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-30*time.Minute)
 	st := autoscaler.ClusterState{OutageSince: t0.Add(-30 * time.Minute)}
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	for _, s := range p.Steps {
 		if s.Kind == autoscaler.StepTerminateNotReady {
@@ -329,7 +329,7 @@ func TestPlannerOutageHoldsRepairUntilEveryNodeIsReady(t *testing.T) {
 	}
 	// Every node Ready again: the outage is over.
 	nodes[0].Ready = true
-	p = autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	if !p.OutageSince.IsZero() {
 		t.Errorf("outage since %s after every node is Ready", p.OutageSince)
@@ -342,14 +342,44 @@ func TestPlannerSafetyWhenCPUAveragesFewerNodesThanReady(t *testing.T) {
 	ins, nodes := readyFleet(3)
 	snap := snapshot(10, 0)
 	snap.CPUNodes = autoscaler.Value(1, t0)
-	p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
 	if !p.SafetyMode || p.Hold() != autoscaler.HoldSafety || len(p.Steps) != 0 {
 		t.Errorf("safety %v %v, hold %q, steps %v", p.SafetyMode, p.SafetyReasons, p.Hold(), stepKinds(p))
 	}
 	snap.CPUNodes = autoscaler.Value(3, t0)
-	if p := autoscaler.PlanTick(autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+	if p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); p.SafetyMode {
 		t.Errorf("safety mode with every node counted: %v", p.SafetyReasons)
+	}
+}
+
+// planOf plans obs with cfg's policy and cfg's limits (defaults applied).
+func planOf(t *testing.T, cfg autoscaler.Config, obs autoscaler.Observation) autoscaler.Plan {
+	t.Helper()
+	lim, err := cfg.Limits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return autoscaler.PlanTick(cfg.Policy, lim, obs)
+}
+
+// A metric source that carries only custom metrics never allows a
+// scale-down: the core readings it lacks put the tick in safety mode
+// (the MetricSource contract).
+func TestCustomOnlySnapshotNeverScalesDown(t *testing.T) {
+	ins, nodes := readyFleet(4)
+	snap := autoscaler.Snapshot{Time: t0, Custom: map[string]autoscaler.Metric{"queue_depth": autoscaler.Value(0, t0)}}
+	snap.CPU, snap.Memory, snap.PendingPods = autoscaler.Missing(autoscaler.ErrNoData), autoscaler.Missing(autoscaler.ErrNoData), autoscaler.Missing(autoscaler.ErrNoData)
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	if !p.SafetyMode || p.Hold() != autoscaler.HoldSafety || len(p.Steps) != 0 {
+		t.Errorf("safety %v, hold %q, steps %v: want the scale-down held in safety mode", p.SafetyMode, p.Hold(), stepKinds(p))
+	}
+	// A scale-up on the same snapshot goes.
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	if got := stepKinds(p); len(got) != 1 || got[0] != "launch 1" {
+		t.Errorf("steps %v, want the scale-up", got)
 	}
 }

@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ const (
 	OutcomeFailed Outcome = "failed"
 )
 
-// Result says what a tick did and why.
+// Result says what a tick did and why: the plan, and what became of each
+// of its steps. What was launched, terminated, replaced or recovered is
+// read from the steps (Launched, Terminated, ...), never kept twice.
 type Result struct {
 	// Time is the tick's start.
 	Time time.Time
@@ -34,65 +37,139 @@ type Result struct {
 	Lease Lease
 	// Snapshot is what was observed.
 	Snapshot Snapshot
-	// SafetyMode is true when metrics were missing, stale or nonsense;
-	// SafetyReasons says which.
-	SafetyMode    bool
-	SafetyReasons []string
-	// Proposed is the policy's decision; Decision is what remained after
-	// the guardrails (its Count is what to launch or remove now).
-	Proposed Decision
-	Decision Decision
-	// Verdicts are the guardrails that changed the decision or held the
-	// repair, in order; Hold is the code of the one that held the
-	// policy's action, if one did.
-	Verdicts []Verdict
-	Hold     HoldCode
-	// Steps are the plan's steps and what became of each.
+	// Plan is what the planner made of it (the decision, the verdicts,
+	// safety mode, the fleet as classified); zero when the tick ended
+	// before planning.
+	Plan
+	// Steps are the plan's steps, each with what became of it.
 	Steps []StepOutcome
-	// ReadyNodes, Booting and Instances describe the fleet as observed
-	// (Instances = active instances counted as capacity).
-	ReadyNodes, Booting, Instances int
-	// Recovered describes an earlier tick's operation that this tick
-	// finished or rolled back.
-	Recovered string
-	// Launched are the instances started by this tick's launch;
-	// Replacements says how many of them replace interrupted spot
-	// instances.
-	Launched     []Instance
-	Replacements int
-	// Victim is the node chosen for a scale-down, and VictimReason why;
-	// Terminated lists the instances terminated by the scale-down.
-	Victim       string
-	VictimReason string
-	Terminated   []string
-	// Ghosts are instances terminated (the call succeeded) because they
-	// never joined;
-	// Replaced are instances terminated because their node stayed
-	// NotReady; OrphansDeleted are Node objects without an instance.
-	Ghosts         []string
-	Replaced       []string
-	OrphansDeleted []string
-	// Unplaceable are the pending pods no new node would help, each with
-	// why (from the scheduler's view); they were left out of the count.
-	Unplaceable []PendingPod
-	// Interruptions are the spot interruptions the state holds after the
-	// tick (with the operation that replaced each, if one did).
-	Interruptions []Interruption
 	// Warnings are the parts' advice about their configuration (see
 	// Warner).
 	Warnings []string
 	// Events are the notifications sent.
 	Events []Event
-	// Err is the error RunOnce returned with this result: the failed
-	// steps' errors joined (a tick can scale up and still fail to
-	// terminate a ghost), for publishers that classify failures with
-	// errors.Is.
-	Err error `json:"-"`
 	// Duration is how long the tick took, on the autoscaler's clock.
 	Duration time.Duration
 }
 
-// String is the result as one log line.
+// done returns the steps of the given kinds that were carried out.
+func (r Result) done(kinds ...StepKind) []StepOutcome {
+	var out []StepOutcome
+	for _, o := range r.Steps {
+		for _, k := range kinds {
+			if o.Step.Kind == k && o.Done {
+				out = append(out, o)
+			}
+		}
+	}
+	return out
+}
+
+// Launched returns the instances this tick's launch holds (those of a
+// launch short of capacity included; an earlier tick's launch finished
+// now is told by Recovered).
+func (r Result) Launched() []Instance {
+	var out []Instance
+	for _, o := range r.Steps {
+		if o.Step.Kind == StepLaunch {
+			out = append(out, o.Launched...)
+		}
+	}
+	return out
+}
+
+// Replacements returns the number of launched instances that replace
+// interrupted spot instances.
+func (r Result) Replacements() int {
+	n := 0
+	for _, o := range r.Steps {
+		if o.Step.Kind == StepLaunch {
+			n += min(len(o.Launched), len(o.Step.Replacing))
+		}
+	}
+	return n
+}
+
+// Terminated returns the instances the scale-down terminated.
+func (r Result) Terminated() []string {
+	var ids []string
+	for _, o := range r.done(StepScaleDown) {
+		ids = append(ids, o.Step.InstanceID)
+	}
+	return ids
+}
+
+// Removed returns the nodes the scale-down removed, in order.
+func (r Result) Removed() []string {
+	var names []string
+	for _, o := range r.done(StepScaleDown) {
+		names = append(names, o.Step.NodeName)
+	}
+	return names
+}
+
+// Ghosts returns the instances terminated (the call succeeded) because
+// they never joined.
+func (r Result) Ghosts() []string {
+	var ids []string
+	for _, o := range r.done(StepTerminateGhost) {
+		ids = append(ids, o.Step.InstanceID)
+	}
+	return ids
+}
+
+// Replaced returns the instances terminated because their node stayed
+// NotReady.
+func (r Result) Replaced() []string {
+	var ids []string
+	for _, o := range r.done(StepTerminateNotReady) {
+		ids = append(ids, o.Step.InstanceID)
+	}
+	return ids
+}
+
+// OrphansDeleted returns the Nodes deleted because no instance runs them.
+func (r Result) OrphansDeleted() []string {
+	var names []string
+	for _, o := range r.done(StepDeleteOrphan) {
+		names = append(names, o.Step.NodeName)
+	}
+	return names
+}
+
+// Recovered describes the earlier tick's operation this tick finished,
+// rolled back or dropped; empty when none.
+func (r Result) Recovered() string {
+	done := r.done(StepRecoverLaunch, StepRecoverTerminate, StepRecoverUncordon, StepDropOperation)
+	if len(done) == 0 {
+		return ""
+	}
+	o := done[0]
+	s := o.Step
+	switch s.Kind {
+	case StepRecoverLaunch:
+		return s.Reason.Text + fmt.Sprintf(", relaunched to %d", len(o.Launched))
+	case StepRecoverTerminate:
+		return s.Reason.Text + fmt.Sprintf(": terminated %s and deleted node %s", s.InstanceID, s.NodeName)
+	case StepRecoverUncordon:
+		return s.Reason.Text + ": node uncordoned"
+	}
+	return s.Reason.Text
+}
+
+// stepErr joins the errors of the steps that failed.
+func (r Result) stepErr() error {
+	var errs []error
+	for _, o := range r.Steps {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Step.Kind, o.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// String is the result as one log line; it names every node removed and
+// every instance repaired.
 func (r Result) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", r.Outcome)
@@ -110,17 +187,19 @@ func (r Result) String() string {
 	if r.SafetyMode {
 		fmt.Fprintf(&b, " safety mode (%s)", strings.Join(r.SafetyReasons, "; "))
 	}
-	if r.Recovered != "" {
-		fmt.Fprintf(&b, " recovered: %s", r.Recovered)
+	if rec := r.Recovered(); rec != "" {
+		fmt.Fprintf(&b, " recovered: %s", rec)
 	}
-	if len(r.Ghosts) > 0 {
-		fmt.Fprintf(&b, " ghosts terminated: %s", strings.Join(r.Ghosts, ","))
-	}
-	if len(r.Replaced) > 0 {
-		fmt.Fprintf(&b, " not-ready replaced: %s", strings.Join(r.Replaced, ","))
-	}
-	if len(r.OrphansDeleted) > 0 {
-		fmt.Fprintf(&b, " orphan nodes deleted: %s", strings.Join(r.OrphansDeleted, ","))
+	for _, l := range []struct {
+		what string
+		ids  []string
+	}{
+		{"nodes removed", r.Removed()}, {"ghosts terminated", r.Ghosts()},
+		{"not-ready replaced", r.Replaced()}, {"orphan nodes deleted", r.OrphansDeleted()},
+	} {
+		if len(l.ids) > 0 {
+			fmt.Fprintf(&b, " %s: %s", l.what, strings.Join(l.ids, ","))
+		}
 	}
 	return b.String()
 }

@@ -46,6 +46,11 @@ const (
 const (
 	PhaseDraining    = "draining"
 	PhaseTerminating = "terminating"
+	// PhaseUncordoning: the scale-down was dropped, and its node, left
+	// cordoned, could not be uncordoned yet. The operation stays, so that
+	// nothing new starts (the operation guardrail) and every tick tries
+	// again, failing loudly, until the node is given back.
+	PhaseUncordoning = "uncordoning"
 )
 
 // Operation is a scaling action in progress, written to the state store
@@ -79,10 +84,6 @@ type RecentLaunch struct {
 	InstanceID string
 	At         time.Time
 }
-
-// LaunchVisibility is how long a launched instance that the FleetProvider
-// does not list yet still counts as booting.
-const LaunchVisibility = 5 * time.Minute
 
 // Pause is who paused the cluster's scaling, when and why.
 type Pause struct {
@@ -137,7 +138,7 @@ type ClusterState struct {
 	// node is Ready again.
 	OutageSince time.Time `json:",omitempty"`
 	// Launched are the instances launched in the last few minutes
-	// (LaunchVisibility), kept so that a List that does not show them yet
+	// (5 minutes), kept so that a List that does not show them yet
 	// (EC2's DescribeInstances is eventually consistent) does not make
 	// the next tick launch them again; dropped once listed.
 	Launched []RecentLaunch `json:",omitempty"`

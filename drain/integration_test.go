@@ -489,9 +489,9 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 		return autoscaler.HoldBecause("test")
 	}), func(c *autoscaler.Config) {
 		// Two of the four instances are bad (the ghost and the sick
-		// one): above the default third, repair would hold as for a
-		// mass NotReady (issue 10, defect 3). Here they are the test.
-		c.MassNotReadyShare = 0.5
+		// one): at the default third or at half, repair would hold as
+		// for a mass NotReady. Here they are the test.
+		c.MassNotReadyShare = 0.6
 	})
 	now := time.Now()
 	fleet.Add(autoscaler.Instance{ID: "i-0worker", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, LaunchTime: now.Add(-time.Hour), PrivateIP: "10.0.1.10"})
@@ -527,7 +527,7 @@ func TestIntegrationTickGhostAndOrphan(t *testing.T) {
 	if foreign < worker {
 		wantLeft = []string{foreign, worker}
 	}
-	got := summary{res.Ghosts, res.Replaced, res.OrphansDeleted, res.ReadyNodes, res.Booting, calls, left}
+	got := summary{res.Ghosts(), res.Replaced(), res.OrphansDeleted(), res.ReadyNodes, res.Booting, calls, left}
 	// The executor terminates each instance in a step of its own, so
 	// that one that cannot be terminated does not stop the others.
 	want := summary{[]string{"i-0ghost"}, []string{"i-0sick"}, []string{orphan}, 1, 1, []string{"i-0ghost", "i-0sick"}, wantLeft}
@@ -586,7 +586,7 @@ func TestIntegrationTickAbandonsBlockedScaleDown(t *testing.T) {
 		Cordoned   bool
 		RunningOnA int
 	}
-	got := summary{res.Outcome, res.Victim, kinds, res.Terminated, unschedulable(t, c, a), runningOn(t, c, ns, "web", a)}
+	got := summary{res.Outcome, victim(res), kinds, res.Terminated(), unschedulable(t, c, a), runningOn(t, c, ns, "web", a)}
 	want := summary{autoscaler.OutcomeHeld, a, []autoscaler.EventKind{autoscaler.EventAbandoned}, nil, false, 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tick (-want +got):\n%s", diff)
@@ -756,4 +756,14 @@ func TestIntegrationScaleDownByFit(t *testing.T) {
 	if diff := cmp.Diff(wantA, byName[a].Requested); diff != "" {
 		t.Errorf("requested on %s (-want +got):\n%s", a, diff)
 	}
+}
+
+// victim is the node of the first scale-down step of res's plan.
+func victim(res autoscaler.Result) string {
+	for _, o := range res.Steps {
+		if o.Step.Kind == autoscaler.StepScaleDown {
+			return o.Step.NodeName
+		}
+	}
+	return ""
 }

@@ -228,6 +228,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		var blockers []string
 		if r := nodeBlocker(n); r != "" {
 			blockers = append(blockers, r)
+			an.ScaleDownDisabled = true
 		}
 		an.Allocatable = metrics.NodeAllocatable(n)
 		for _, p := range byNode[n.Name] {

@@ -168,7 +168,8 @@ func TestListNodes(t *testing.T) {
 				`pod a/b3 has local storage (emptyDir volume "scratch") and DeleteEmptyDirData is off; and 1 more`},
 		{Name: "new", ReadyTransition: created, Created: created},
 		{Name: "off", ReadyTransition: t0.Add(5 * time.Minute), Created: created, Pods: 1,
-			ScaleDownBlocker: "node annotated cluster-autoscaler.kubernetes.io/scale-down-disabled=true; pod a/pinned is annotated node-fleet.io/safe-to-evict=false"},
+			ScaleDownDisabled: true,
+			ScaleDownBlocker:  "node annotated cluster-autoscaler.kubernetes.io/scale-down-disabled=true; pod a/pinned is annotated node-fleet.io/safe-to-evict=false"},
 	}
 	m, _, _ := newFake(t, Config{NodeSelector: "!node-role.kubernetes.io/control-plane"}, objs...)
 	got, err := m.ListNodes(context.Background())

@@ -145,8 +145,8 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 		add(MetricNodeCount, float64(r.Instances), types.StandardUnitCount)
 		add(MetricReadyNodes, float64(r.ReadyNodes), types.StandardUnitCount)
 	}
-	add(MetricLaunches, float64(len(r.Launched)), types.StandardUnitCount)
-	add(MetricTerminations, float64(len(r.Terminated)+len(r.Ghosts)+len(r.Replaced)), types.StandardUnitCount)
+	add(MetricLaunches, float64(len(r.Launched())), types.StandardUnitCount)
+	add(MetricTerminations, float64(len(r.Terminated())+len(r.Ghosts())+len(r.Replaced())), types.StandardUnitCount)
 	if r.Decision.Action != "" {
 		add(MetricDecisions, 1, types.StandardUnitCount,
 			types.Dimension{Name: aws.String(DimensionAction), Value: aws.String(string(r.Decision.Action))})
@@ -178,12 +178,18 @@ var sentinels = []struct {
 // capacity, even in a tick that otherwise succeeded), DrainBlocked (an
 // abandoned scale-down), and for a failed tick the boundary error its
 // message carries (LeaseLost, NotManaged, NotFound, NoData, Timeout) or
-// Other. The tick's error (Result.Err) is matched with errors.Is; a Result
-// built without one (by hand, or decoded) falls back to matching the
-// boundary errors' messages in its text.
+// Other. The errors of the tick's failed steps (StepOutcome.Err) are
+// matched with errors.Is; a failure outside the steps (the state, the
+// lock), or a Result without them (built by hand, or decoded), falls back
+// to matching the boundary errors' messages in its text.
 func FailureTypes(r autoscaler.Result) []string {
 	var out []string
 	failed := ""
+	var stepErrs []error
+	for _, o := range r.Steps {
+		stepErrs = append(stepErrs, o.Err)
+	}
+	stepErr := errors.Join(stepErrs...)
 	for _, ev := range r.Events {
 		switch ev.Kind {
 		case autoscaler.EventCapacity:
@@ -200,7 +206,7 @@ func FailureTypes(r autoscaler.Result) []string {
 		}
 		kind := "Other"
 		for _, s := range sentinels {
-			if (r.Err != nil && errors.Is(r.Err, s.err)) || (r.Err == nil && strings.Contains(failed, s.err.Error())) {
+			if (stepErr != nil && errors.Is(stepErr, s.err)) || (stepErr == nil && strings.Contains(failed, s.err.Error())) {
 				kind = s.name
 				break
 			}

@@ -106,13 +106,13 @@ func TestMotoCloudWatchDataPointsReadBack(t *testing.T) {
 	}
 	now := time.Now().UTC().Truncate(time.Minute)
 	results := []autoscaler.Result{
-		{Time: now.Add(-2 * time.Minute), Outcome: autoscaler.OutcomeScaledUp, Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 2},
+		{Time: now.Add(-2 * time.Minute), Outcome: autoscaler.OutcomeScaledUp, Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 2}, Instances: 4, ReadyNodes: 2},
 			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(85, now), PendingPods: autoscaler.Value(4, now)},
-			Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}, Instances: 4, ReadyNodes: 2},
-		{Time: now.Add(-time.Minute), Outcome: autoscaler.OutcomeHeld, Decision: autoscaler.Decision{Action: autoscaler.Hold},
-			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(55, now), PendingPods: autoscaler.Value(0, now)}, Instances: 4, ReadyNodes: 4},
-		{Time: now, Outcome: autoscaler.OutcomeHeld, Decision: autoscaler.Decision{Action: autoscaler.Hold},
-			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(45, now), PendingPods: autoscaler.Value(0, now)}, Instances: 4, ReadyNodes: 4},
+			Steps:    []autoscaler.StepOutcome{{Step: autoscaler.Step{Kind: autoscaler.StepLaunch, Count: 2}, Done: true, Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}}}},
+		{Time: now.Add(-time.Minute), Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 4, ReadyNodes: 4},
+			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(55, now), PendingPods: autoscaler.Value(0, now)}},
+		{Time: now, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 4, ReadyNodes: 4},
+			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(45, now), PendingPods: autoscaler.Value(0, now)}},
 	}
 	for _, r := range results {
 		if err := p.Publish(ctx, r); err != nil {

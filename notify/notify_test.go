@@ -153,9 +153,9 @@ func TestDatums(t *testing.T) {
 		{"skipped tick publishes nothing", autoscaler.Result{Outcome: autoscaler.OutcomeSkipped}, nil},
 		{"scale-up with all metrics", autoscaler.Result{
 			Time: t0, Outcome: autoscaler.OutcomeScaledUp, Duration: 1500 * time.Millisecond,
-			Snapshot:   autoscaler.Snapshot{CPU: autoscaler.Value(82, t0), Memory: autoscaler.Value(40, t0), PendingPods: autoscaler.Value(3, t0)},
-			Decision:   autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 2},
-			ReadyNodes: 2, Instances: 2, Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}},
+			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(82, t0), Memory: autoscaler.Value(40, t0), PendingPods: autoscaler.Value(3, t0)},
+			Plan:     autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 2}, ReadyNodes: 2, Instances: 2},
+			Steps:    []autoscaler.StepOutcome{{Step: autoscaler.Step{Kind: autoscaler.StepLaunch, Count: 2}, Done: true, Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}}},
 		}, []point{
 			{"ClusterCPUUtilization", 82, cl}, {"ClusterMemoryUtilization", 40, cl},
 			{"EC2LaunchEvents", 2, cl}, {"EC2Terminations", 0, cl},
@@ -164,9 +164,9 @@ func TestDatums(t *testing.T) {
 		}},
 		{"missing CPU is not zero; ghosts count as terminations", autoscaler.Result{
 			Time: t0, Outcome: autoscaler.OutcomeHeld,
-			Snapshot:   autoscaler.Snapshot{CPU: autoscaler.Missing(nil), Memory: autoscaler.Missing(nil), PendingPods: autoscaler.Value(0, t0)},
-			Decision:   autoscaler.Decision{Action: autoscaler.Hold},
-			ReadyNodes: 3, Instances: 3, Ghosts: []string{"i-9"},
+			Snapshot: autoscaler.Snapshot{CPU: autoscaler.Missing(nil), Memory: autoscaler.Missing(nil), PendingPods: autoscaler.Value(0, t0)},
+			Plan:     autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.Hold}, ReadyNodes: 3, Instances: 3},
+			Steps:    []autoscaler.StepOutcome{{Step: autoscaler.Step{Kind: autoscaler.StepTerminateGhost, InstanceID: "i-9"}, Done: true}},
 		}, []point{
 			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 1, cl},
 			{"NodeCount", 3, cl}, {"PendingPodCount", 0, cl}, {"ReadyNodeCount", 3, cl},
@@ -180,7 +180,7 @@ func TestDatums(t *testing.T) {
 			{"ScalingFailures", 1, cl + ",ErrorType=LeaseLost"}, {"TickDuration", 0, cl},
 		}},
 		{"capacity short in a held tick", autoscaler.Result{
-			Time: t0, Outcome: autoscaler.OutcomeHeld, Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1}, Instances: 2, ReadyNodes: 2,
+			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1}, Instances: 2, ReadyNodes: 2},
 			Events: []autoscaler.Event{{Kind: autoscaler.EventCapacity}},
 		}, []point{
 			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
@@ -214,15 +214,16 @@ func TestFailureTypes(t *testing.T) {
 	}
 }
 
-func TestFailureTypesUseTheTicksError(t *testing.T) {
+func TestFailureTypesUseTheStepsErrors(t *testing.T) {
 	// The error's text says nothing recognisable; errors.Is still finds
 	// the boundary error it wraps.
 	wrapped := fmt.Errorf("save state: conditional check: %w", autoscaler.ErrLeaseLost)
-	r := autoscaler.Result{Outcome: autoscaler.OutcomeFailed, Reason: "could not save", Err: wrapped}
+	r := autoscaler.Result{Outcome: autoscaler.OutcomeFailed, Reason: "could not save",
+		Steps: []autoscaler.StepOutcome{{Step: autoscaler.Step{Kind: autoscaler.StepLaunch}, Err: wrapped}}}
 	if diff := cmp.Diff([]string{"LeaseLost"}, notify.FailureTypes(r)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	r.Err = errors.New("access denied")
+	r.Steps[0].Err = errors.New("access denied")
 	r.Reason = "mentions " + autoscaler.ErrNotFound.Error() + " only in passing"
 	if diff := cmp.Diff([]string{"Other"}, notify.FailureTypes(r)); diff != "" {
 		t.Errorf("an error that wraps nothing known (-want +got):\n%s", diff)
@@ -235,7 +236,7 @@ func TestPublishBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := autoscaler.Result{Time: t0, Outcome: autoscaler.OutcomeHeld, Decision: autoscaler.Decision{Action: autoscaler.Hold},
+	r := autoscaler.Result{Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.Hold}},
 		Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(10, t0), Memory: autoscaler.Value(10, t0), PendingPods: autoscaler.Value(0, t0)}}
 	n := len(c.Datums(r))
 	err = c.Publish(context.Background(), r)

@@ -427,7 +427,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			if cfg.OnResult != nil {
 				cfg.OnResult(r)
 			}
-			if r.Outcome != autoscaler.OutcomeHeld || len(r.Ghosts)+len(r.Replaced) > 0 || m.world != nil {
+			if r.Outcome != autoscaler.OutcomeHeld || len(r.Ghosts())+len(r.Replaced()) > 0 || m.world != nil {
 				if err := m.refresh(ctx); err != nil {
 					return rep, err
 				}

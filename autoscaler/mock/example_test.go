@@ -93,7 +93,7 @@ func Example() {
 		return
 	}
 	ctrl.Finish() // reports any expected call that did not happen
-	fmt.Println(res.Outcome, len(res.Launched))
+	fmt.Println(res.Outcome, len(res.Launched()))
 	// Output:
 	// policy sees 2 ready nodes and 3 pending pods
 	// scaled_up 1

@@ -101,8 +101,8 @@ func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
 		p.overruns.Inc()
 	}
 	p.hold.Reset()
-	if r.Hold != "" {
-		p.hold.WithLabelValues(string(r.Hold)).Set(1)
+	if r.Hold() != "" {
+		p.hold.WithLabelValues(string(r.Hold())).Set(1)
 	}
 	p.lastTick.Set(float64(end.UnixNano()) / 1e9)
 	p.nodes.WithLabelValues("ready").Set(float64(r.ReadyNodes))
@@ -123,8 +123,8 @@ func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
 	} else {
 		p.safety.Set(0)
 	}
-	p.launched.Add(float64(len(r.Launched)))
-	p.terminated.Add(float64(len(r.Terminated) + len(r.Ghosts) + len(r.Replaced)))
+	p.launched.Add(float64(len(r.Launched())))
+	p.terminated.Add(float64(len(r.Terminated()) + len(r.Ghosts()) + len(r.Replaced())))
 	return nil
 }
 

@@ -19,10 +19,15 @@ func TestPromPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 27, 18, 0, 0, 0, time.UTC)
-	scaled := autoscaler.Result{Time: t0, Duration: 1500 * time.Millisecond, Outcome: autoscaler.OutcomeScaledUp, ReadyNodes: 3, Booting: 2, Instances: 5,
+	scaled := autoscaler.Result{Time: t0, Duration: 1500 * time.Millisecond, Outcome: autoscaler.OutcomeScaledUp,
+		Plan: autoscaler.Plan{ReadyNodes: 3, Booting: 2, Instances: 5, Decision: autoscaler.Decision{Action: autoscaler.Hold},
+			Verdicts: []autoscaler.Verdict{{Code: autoscaler.HoldAtMax, After: autoscaler.Decision{Action: autoscaler.Hold}}}},
 		Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(82.5, t0), Memory: autoscaler.Missing(autoscaler.ErrNoData), PendingPods: autoscaler.Value(4, t0)},
-		Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}, Ghosts: []string{"i-9"},
-		Lease: autoscaler.Lease{Owner: "me", Token: 4, Expires: t0.Add(time.Second), TookOver: true, PreviousOwner: "dead"}, Hold: autoscaler.HoldAtMax}
+		Steps: []autoscaler.StepOutcome{
+			{Step: autoscaler.Step{Kind: autoscaler.StepLaunch, Count: 2}, Done: true, Launched: []autoscaler.Instance{{ID: "i-1"}, {ID: "i-2"}}},
+			{Step: autoscaler.Step{Kind: autoscaler.StepTerminateGhost, InstanceID: "i-9"}, Done: true},
+		},
+		Lease: autoscaler.Lease{Owner: "me", Token: 4, Expires: t0.Add(time.Second), TookOver: true, PreviousOwner: "dead"}}
 	p.SetLimits(2, 10)
 	for _, r := range []autoscaler.Result{scaled, {Time: t0.Add(time.Minute), Outcome: autoscaler.OutcomeSkipped}} {
 		if err := p.Publish(context.Background(), r); err != nil {

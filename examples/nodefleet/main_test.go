@@ -363,8 +363,8 @@ func TestIntegrationPauseResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "paused by alice at " + st.Paused.At.UTC().Format(time.RFC3339) + ": kernel upgrade"
-	if res.Outcome != autoscaler.OutcomeHeld || res.Hold != autoscaler.HoldPaused || !strings.Contains(res.Reason, want) || len(res.Launched) != 0 || len(res.Ghosts) != 0 {
-		t.Errorf("paused tick: %s %s %q, launched %d, ghosts %v; want held by %q", res.Outcome, res.Hold, res.Reason, len(res.Launched), res.Ghosts, want)
+	if res.Outcome != autoscaler.OutcomeHeld || res.Hold() != autoscaler.HoldPaused || !strings.Contains(res.Reason, want) || len(res.Launched()) != 0 || len(res.Ghosts()) != 0 {
+		t.Errorf("paused tick: %s %s %q, launched %d, ghosts %v; want held by %q", res.Outcome, res.Hold(), res.Reason, len(res.Launched()), res.Ghosts(), want)
 	}
 	out = f.ok("status")
 	wantLines(t, "status while paused", out, `paused:\s+yes, `+regexp.QuoteMeta(want), `(?m)\s+hold\s+0\s+paused\s+`)
@@ -375,8 +375,8 @@ func TestIntegrationPauseResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Ghosts) != 1 {
-		t.Errorf("tick after resume: %s %q, ghosts %v; want scaled_up and the ghost terminated", res.Outcome, res.Reason, res.Ghosts)
+	if res.Outcome != autoscaler.OutcomeScaledUp || len(res.Ghosts()) != 1 {
+		t.Errorf("tick after resume: %s %q, ghosts %v; want scaled_up and the ghost terminated", res.Outcome, res.Reason, res.Ghosts())
 	}
 	out = f.ok("resume")
 	wantLines(t, "resume again", out, `was not paused; nothing changed`)

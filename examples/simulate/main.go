@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	}
 	if !o.quiet && !o.asJSON {
 		cfg.OnResult = func(r autoscaler.Result) {
-			if r.Outcome == autoscaler.OutcomeHeld && !r.SafetyMode && len(r.Ghosts) == 0 {
+			if r.Outcome == autoscaler.OutcomeHeld && !r.SafetyMode && len(r.Ghosts()) == 0 {
 				return
 			}
 			fmt.Fprintf(out, "%s  %-11s %s\n", r.Time.Format("01-02 15:04:05"), r.Outcome, r.Reason)

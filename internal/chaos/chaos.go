@@ -523,7 +523,7 @@ func (w *world) handleInterruption(ctx context.Context, id string, at time.Time)
 	}
 	if w.instanceActiveFleet(id) && res.Outcome != autoscaler.OutcomeFailed {
 		w.rep.InterruptionsDelivered++
-		if res.Replacements > 0 {
+		if res.Replacements() > 0 {
 			w.rep.ReplacedInNotice++
 		}
 	}

@@ -79,7 +79,7 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 		return
 	}
 	// The outcome is recorded.
-	if !tl.loadFailed && !tl.saveFault && !errors.Is(res.Err, autoscaler.ErrLeaseLost) {
+	if !tl.loadFailed && !tl.saveFault && !errors.Is(err, autoscaler.ErrLeaseLost) {
 		h := w.store.State().History
 		if len(h) == 0 || !h[len(h)-1].Time.Equal(res.Time) {
 			w.violate("%s: the tick (%s) was not recorded in the history", who, res.Outcome)
@@ -165,7 +165,7 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 	}
 	if capacity < w.cfg.MinNodes {
 		alerted := hasEvent(tl.events, autoscaler.EventFailure, autoscaler.EventCapacity, autoscaler.EventRepairHeld, autoscaler.EventFloorUnmet)
-		excused := res.Hold == autoscaler.HoldDeadline || res.Hold == autoscaler.HoldOperation || slices.Contains(tl.faults, "ctx-deadline-near") ||
+		excused := res.Hold() == autoscaler.HoldDeadline || res.Hold() == autoscaler.HoldOperation || slices.Contains(tl.faults, "ctx-deadline-near") ||
 			slices.ContainsFunc(res.Steps, func(o autoscaler.StepOutcome) bool {
 				k := o.Step.Kind
 				return k == autoscaler.StepRecoverLaunch || k == autoscaler.StepRecoverTerminate || k == autoscaler.StepRecoverUncordon || k == autoscaler.StepDropOperation

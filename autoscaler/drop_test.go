@@ -1,0 +1,95 @@
+package autoscaler_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+)
+
+// droppedScaleDown sets up a scale-down whose termination failed on every
+// attempt (an IAM deny): its node is drained and cordoned, and this tick
+// drops it.
+func droppedScaleDown(t *testing.T, e *env) (node string) {
+	t.Helper()
+	e.joinAll(t)
+	victim := e.fleet.Instances()[0].ID
+	node = fake.NodeName(victim)
+	e.nodes.Update(node, func(n *autoscaler.Node) { n.Unschedulable = true })
+	op := &autoscaler.Operation{ID: "op-down", Kind: autoscaler.OpScaleDown, NodeName: node, InstanceID: victim,
+		Phase: autoscaler.PhaseTerminating, Started: t0.Add(-10 * time.Minute), Attempts: 3}
+	if err := e.store.SetState(autoscaler.ClusterState{Operation: op}); err != nil {
+		t.Fatal(err)
+	}
+	return node
+}
+
+// Dropping a scale-down gives its node back: it is uncordoned.
+func TestDroppedScaleDownUncordonsItsNode(t *testing.T) {
+	e := newEnv(t, 4, withPolicy(policy(autoscaler.Hold, 0)))
+	node := droppedScaleDown(t, e)
+	e.tick(t)
+	if n, _ := e.nodes.Get(node); n.Unschedulable {
+		t.Errorf("node %s left cordoned by the dropped scale-down", node)
+	}
+	if st := e.store.State(); st.Operation != nil {
+		t.Errorf("operation kept: %+v", st.Operation)
+	}
+	if e.kinds()[autoscaler.EventFailure] == 0 {
+		t.Errorf("no alert for the dropped operation: %v", e.notifier.Kinds())
+	}
+}
+
+// When the node cannot be uncordoned, the operation stays: no further
+// scale-down drains another node, every tick alerts and tries again, and
+// once the node is given back scaling resumes.
+func TestDropThatCannotUncordonHoldsEveryScaleDown(t *testing.T) {
+	e := newEnv(t, 4, withPolicy(policy(autoscaler.ScaleDown, 1)))
+	node := droppedScaleDown(t, e)
+	for range 3 {
+		e.nodes.FailNext(fake.Uncordon, errors.New("forbidden: nodes is forbidden"))
+		_, err := e.as.RunOnce(context.Background())
+		if err == nil {
+			t.Errorf("tick without an error though the node could not be uncordoned")
+		}
+		e.clk.Step(2 * time.Minute)
+	}
+	if c := e.nodes.CallsTo(fake.Drain); len(c) != 0 {
+		t.Errorf("drained %v while node %s waits to be uncordoned", c, node)
+	}
+	if st := e.store.State(); st.Operation == nil || st.Operation.Phase != autoscaler.PhaseUncordoning {
+		t.Errorf("operation %+v, want it kept, uncordoning", st.Operation)
+	}
+	if e.kinds()[autoscaler.EventFailure] < 3 {
+		t.Errorf("events %v, want a failure alert every tick", e.notifier.Kinds())
+	}
+	e.tick(t) // the uncordon works now
+	if n, _ := e.nodes.Get(node); n.Unschedulable {
+		t.Errorf("node %s still cordoned", node)
+	}
+	if st := e.store.State(); st.Operation != nil {
+		t.Errorf("operation kept after the uncordon: %+v", st.Operation)
+	}
+}
+
+// A cordoned node takes no pods: it is not capacity for MinNodes (the
+// floor launches) nor for the at-min rule (no scale-down below it).
+func TestCordonedNodeIsNotCapacityForMinNodes(t *testing.T) {
+	ins, nodes := readyFleet(2)
+	nodes[1].Unschedulable = true
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := stepKinds(p); len(got) != 1 || got[0] != "launch 1" {
+		t.Errorf("steps %v, want the floor's launch for the cordoned node", got)
+	}
+	ins, nodes = readyFleet(3)
+	nodes[2].Unschedulable = true
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	if len(p.Steps) != 0 || p.Hold() != autoscaler.HoldAtMin {
+		t.Errorf("steps %v hold %q, want held at MinNodes", stepKinds(p), p.Hold())
+	}
+}

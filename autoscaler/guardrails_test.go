@@ -1,0 +1,263 @@
+package autoscaler_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// The order of the guardrails is written once; this is it.
+func TestGuardrailOrder(t *testing.T) {
+	want := []string{"repair", "in-flight", "floor", "ceiling", "safety", "pending-pods", "no-progress", "cooldown", "at-min", "paused", "operation", "deadline"}
+	if d := cmp.Diff(want, autoscaler.Guardrails()); d != "" {
+		t.Errorf("guardrails (-want +got):\n%s", d)
+	}
+}
+
+// verdictTrail lists a plan's verdicts as "guardrail/code".
+func verdictTrail(p autoscaler.Plan) []string {
+	var out []string
+	for _, v := range p.Verdicts {
+		out = append(out, v.Guardrail+"/"+string(v.Code))
+	}
+	return out
+}
+
+// Repair and replacements pass through the same guardrails as the
+// policy's decision, in the one order: each verdict names its rail.
+func TestRepairAndReplacementsPassThroughTheGuardrailsInOrder(t *testing.T) {
+	ghost := autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)}
+	interrupt := []autoscaler.Interruption{{InstanceID: "i-00", Notice: t0}}
+	tests := []struct {
+		name      string
+		ready     int
+		policy    autoscaler.Policy
+		setup     func(*autoscaler.Observation, *autoscaler.Config)
+		wantTrail []string
+		wantSteps []string
+	}{
+		{
+			name:  "paused holds the repair, the replacement and the decision, after the in-flight count",
+			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.State.Paused = &autoscaler.Pause{By: "ops", At: t0, Reason: "upgrade"}
+				o.Instances = append(o.Instances, ghost)
+				o.Interruptions = interrupt
+			},
+			wantTrail: []string{"in-flight/interruption", "paused/paused", "paused/paused", "paused/paused"},
+			wantSteps: []string{"cordon-interrupted i-000", "drain-interrupted i-000"},
+		},
+		{
+			name:  "safety mode holds the repair at the repair rail, the scale-down at the safety rail",
+			ready: 3, policy: policy(autoscaler.ScaleDown, 1),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.Snapshot.Memory = autoscaler.Missing(autoscaler.ErrNoData)
+				o.Instances = append(o.Instances, ghost)
+			},
+			wantTrail: []string{"repair/safety", "safety/safety"},
+		},
+		{
+			name:  "an operation in flight holds the replacement and the decision, not the repair",
+			ready: 3, policy: policy(autoscaler.ScaleUp, 2),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.State.Operation = &autoscaler.Operation{ID: "op-1", Kind: autoscaler.OpScaleDown, NodeName: "node-i-01", InstanceID: "i-01", Phase: autoscaler.PhaseTerminating, Started: t0}
+				o.Instances = append(o.Instances, ghost)
+				o.Interruptions = interrupt
+			},
+			wantTrail: []string{"in-flight/interruption", "operation/operation", "operation/operation"},
+			wantSteps: []string{"recover-terminate i-010", "terminate-ghost i-ghost0", "cordon-interrupted i-000", "drain-interrupted i-000"},
+		},
+		{
+			name:  "near the deadline the repair, the replacement and the decision all wait",
+			ready: 3, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.DeadlineNear = true
+				o.Instances = append(o.Instances, ghost)
+				o.Interruptions = interrupt
+			},
+			wantTrail: []string{"deadline/deadline", "deadline/deadline"},
+		},
+		{
+			name:  "the ceiling fits replacements in the room the repair makes",
+			ready: 3, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				c.MaxNodes = 3
+				o.Instances = append(o.Instances, ghost)
+				o.Interruptions = []autoscaler.Interruption{{InstanceID: "i-00", Notice: t0}, {InstanceID: "i-01", Notice: t0}}
+			},
+			wantSteps: []string{"terminate-ghost i-ghost0", "launch 2", "cordon-interrupted i-000", "drain-interrupted i-000", "cordon-interrupted i-010", "drain-interrupted i-010"},
+		},
+		{
+			name:  "the ceiling cuts replacements to the room left",
+			ready: 3, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				c.MaxNodes = 3
+				o.Instances = append(o.Instances, autoscaler.Instance{ID: "i-new", State: autoscaler.StatePending, LaunchTime: t0})
+				o.Interruptions = []autoscaler.Interruption{{InstanceID: "i-00", Notice: t0}, {InstanceID: "i-01", Notice: t0}}
+			},
+			wantTrail: []string{"ceiling/at-max"},
+			wantSteps: []string{"launch 1", "cordon-interrupted i-000", "drain-interrupted i-000", "cordon-interrupted i-010", "drain-interrupted i-010"},
+		},
+		{
+			name:  "repair keeps a NotReady instance that MinNodes needs",
+			ready: 2, policy: policy(autoscaler.Hold, 0),
+			setup: func(o *autoscaler.Observation, c *autoscaler.Config) {
+				o.Nodes[0].Ready, o.Nodes[0].ReadyTransition = false, t0.Add(-30*time.Minute)
+			},
+			wantTrail: []string{"repair/at-min", "floor/floor"},
+			wantSteps: []string{"launch 1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := autoscaler.Config{Policy: tt.policy}
+			ins, nodes := readyFleet(tt.ready)
+			obs := autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)}
+			tt.setup(&obs, &cfg)
+			p := planOf(t, cfg, obs)
+			if d := cmp.Diff(tt.wantTrail, verdictTrail(p)); d != "" {
+				t.Errorf("verdicts (-want +got):\n%s\n%v", d, p.Verdicts)
+			}
+			if d := cmp.Diff(tt.wantSteps, stepKinds(p)); d != "" {
+				t.Errorf("steps (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// The floor and the ceiling force a decision by its level; a policy
+// cannot: a policy's decision claiming the floor's level still waits for
+// the cooldown, and its launch is the policy's, whatever its reason says.
+func TestOnlyTheGuardrailsForceADecision(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	claim := autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Level: autoscaler.LevelFloor, Reason: "below MinNodes, says the policy"}
+	})
+	st := autoscaler.ClusterState{LastScaleUp: t0.Add(-time.Minute)}
+	p := planOf(t, autoscaler.Config{Policy: claim, ScaleUpCooldown: 10 * time.Minute},
+		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if p.Hold() != autoscaler.HoldCooldown {
+		t.Errorf("hold %q, want the cooldown (verdicts %v)", p.Hold(), p.Verdicts)
+	}
+	p = planOf(t, autoscaler.Config{Policy: claim},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if len(p.Steps) != 1 || p.Steps[0].Reason.Code != autoscaler.ReasonPolicy {
+		t.Errorf("steps %+v, want one launch for the policy", p.Steps)
+	}
+	// Below the floor the guardrail's own launch is the floor's.
+	ins, nodes = readyFleet(1)
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if len(p.Steps) != 1 || p.Steps[0].Reason.Code != autoscaler.ReasonFloor || p.Decision.Level != autoscaler.LevelFloor {
+		t.Errorf("steps %+v decision %v, want the floor's launch", p.Steps, p.Decision)
+	}
+}
+
+// Every alert a plan raises from its guardrails is one of its verdicts.
+func TestPlanAlertsComeFromItsVerdicts(t *testing.T) {
+	ins, nodes := readyFleet(6)
+	for i := range nodes {
+		nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+	}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	var fromVerdicts []autoscaler.Event
+	for _, v := range p.Verdicts {
+		if v.Alert != "" {
+			fromVerdicts = append(fromVerdicts, autoscaler.Event{Kind: v.Alert, Message: v.Message})
+		}
+	}
+	if len(fromVerdicts) == 0 {
+		t.Fatalf("no verdict raises an alert: %v", p.Verdicts)
+	}
+	if d := cmp.Diff(fromVerdicts, p.Alerts); d != "" {
+		t.Errorf("alerts (-verdicts +plan):\n%s", d)
+	}
+}
+
+// Invalid limits reach the planner only by hand; it then holds
+// everything and says why, instead of counting with them.
+func TestPlannerHoldsEverythingOnInvalidLimits(t *testing.T) {
+	ins, nodes := readyFleet(2)
+	lim, err := autoscaler.Config{}.Limits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim.MinNodes = -1
+	p := autoscaler.PlanTick(policy(autoscaler.ScaleDown, 5), lim, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	if len(p.Steps) != 0 || p.Decision.Action != autoscaler.Hold || !strings.Contains(p.Blind, "MinNodes must not be negative") {
+		t.Errorf("plan with MinNodes -1: steps %v decision %v blind %q", stepKinds(p), p.Decision, p.Blind)
+	}
+}
+
+// NoMinimum is a Config stand-in: the planner gets MinNodes 0 and cuts a
+// scale-down at 0 nodes, never at -1.
+func TestNoMinimumReachesThePlannerAsZero(t *testing.T) {
+	cfg := autoscaler.DefaultConfig()
+	cfg.MinNodes, cfg.ScaleDownCooldown = autoscaler.NoMinimum, autoscaler.NoCooldown
+	lim, err := cfg.Limits()
+	if err != nil || lim.MinNodes != 0 || lim.ScaleDownCooldown != 0 {
+		t.Fatalf("limits %+v, %v", lim, err)
+	}
+	ins, nodes := readyFleet(2)
+	p := autoscaler.PlanTick(policy(autoscaler.ScaleDown, 5), lim, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	var msgs []string
+	for _, v := range p.Verdicts {
+		msgs = append(msgs, v.Message)
+	}
+	if !slicesContain(msgs, "cut from -5 to -2 by MinNodes 0") {
+		t.Errorf("verdicts %q, want the cut to 0 nodes", msgs)
+	}
+	if got := len(p.Steps); got != 2 {
+		t.Errorf("%d steps %v, want both nodes removed", got, stepKinds(p))
+	}
+}
+
+// Limits names every field out of range, and a Config's defaults are
+// applied once: a zero field is its default, a stand-in its zero.
+func TestLimitsFromConfig(t *testing.T) {
+	lim, err := autoscaler.Config{}.Limits()
+	if err != nil || lim.MinNodes != 2 || lim.MaxNodes != 10 || lim.ScaleDownCooldown != 10*time.Minute || lim.MaxRepairsPerTick != 2 {
+		t.Errorf("zero config: %+v, %v", lim, err)
+	}
+	_, err = autoscaler.Config{MinNodes: 5, MaxNodes: 3, MaxRepairsPerTick: -1}.Limits()
+	for _, want := range []string{"MinNodes (5) must not exceed MaxNodes (3)", "MaxRepairsPerTick must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
+	if err := (autoscaler.Limits{MaxNodes: 3, MassNotReadyShare: 0.5}).Validate(); err != nil {
+		t.Errorf("zero means zero: %v", err)
+	}
+}
+
+func slicesContain(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A scale-down's result names every node it removed.
+func TestScaleDownResultNamesEveryNodeRemoved(t *testing.T) {
+	e := newEnv(t, 5, func(c *autoscaler.Config) { c.Policy = policy(autoscaler.Hold, 0); c.MaxNodes = 2 })
+	e.joinAll(t)
+	res := e.tick(t)
+	if res.Outcome != autoscaler.OutcomeScaledDown || len(res.Removed()) != 3 {
+		t.Fatalf("result %v, want three nodes removed", res)
+	}
+	for _, name := range res.Removed() {
+		if !strings.Contains(res.Reason, name) || !strings.Contains(res.String(), name) {
+			t.Errorf("node %s not named in %q", name, res.String())
+		}
+	}
+	if got, want := fmt.Sprint(len(res.Terminated())), "3"; got != want {
+		t.Errorf("terminated %v", res.Terminated())
+	}
+}

@@ -1,0 +1,76 @@
+package autoscaler_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// zonedFleet is readyFleet(n) spread round-robin over zones.
+func zonedFleet(n int, zones ...string) ([]autoscaler.Instance, []autoscaler.Node) {
+	ins, nodes := readyFleet(n)
+	for i := range ins {
+		ins[i].Zone, nodes[i].Zone = zones[i%len(zones)], zones[i%len(zones)]
+	}
+	return ins, nodes
+}
+
+func terminations(p autoscaler.Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepTerminateNotReady || s.Kind == autoscaler.StepTerminateGhost {
+			out = append(out, s.InstanceID)
+		}
+	}
+	return out
+}
+
+// One zone of three going NotReady is exactly a third of the fleet: an
+// outage, not broken machines; nothing is terminated.
+func TestOneZoneOfThreeNotReadyIsAnOutage(t *testing.T) {
+	ins, nodes := zonedFleet(6, "a", "b", "c")
+	for i := range nodes {
+		if ins[i].Zone == "c" {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v during zone c's outage", got)
+	}
+	if len(p.Alerts) == 0 || p.Alerts[0].Kind != autoscaler.EventRepairHeld {
+		t.Errorf("alerts %v, want repair_held", p.Alerts)
+	}
+}
+
+// A zone whose workers all went NotReady is an outage even when it is a
+// small share of the fleet: repair holds there (alerted, naming the
+// zone), and goes on in the other zones.
+func TestRepairHoldsInAZoneWhoseWorkersAreAllNotReady(t *testing.T) {
+	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
+	var lone string
+	for i := range nodes {
+		if ins[i].Zone == "d" {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+	// One broken machine in zone a, whose other workers are Ready.
+	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-30*time.Minute)
+	lone = ins[0].ID
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MassNotReadyShare: 0.5},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := fmt.Sprint(terminations(p)); got != "["+lone+"]" {
+		t.Errorf("terminated %s, want only %s (zone a); zone d is in an outage", got, lone)
+	}
+	found := false
+	for _, a := range p.Alerts {
+		found = found || (a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, "zone d"))
+	}
+	if !found {
+		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
+	}
+}

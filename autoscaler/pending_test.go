@@ -1,0 +1,77 @@
+package autoscaler_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/decision"
+)
+
+// One pod that can never be scheduled does not grow an idle
+// cluster to MaxNodes: once the nodes launched for it are Ready and it is
+// still pending, the tick holds and alerts once.
+func TestUnschedulablePodDoesNotGrowTheFleetToMax(t *testing.T) {
+	e := newEnv(t, 2, func(c *autoscaler.Config) { c.Policy = decision.Default() })
+	e.fleet.BootDelay = 90 * time.Second
+	e.joinAll(t)
+	for range 30 { // an hour of 2-minute ticks
+		e.setMetrics(20, 30, 1)
+		e.tick(t)
+		e.clk.Step(2 * time.Minute)
+	}
+	if got := e.active(); got > 4 {
+		t.Errorf("%d instances for one unschedulable pod, want at most 2 + the first +2", got)
+	}
+	if got := e.kinds()[autoscaler.EventNoProgress]; got != 1 {
+		t.Errorf("%d no_progress alerts, want 1 (%v)", got, e.notifier.Kinds())
+	}
+	// The pod goes away: scaling works again.
+	e.setMetrics(20, 30, 0)
+	if res := e.tick(t); res.Hold() == autoscaler.HoldNoProgress {
+		t.Errorf("still held: %v", res)
+	}
+}
+
+// A custom policy composed before the default cannot scale down
+// while pods are pending.
+func TestFirstOfCustomPolicyCannotScaleDownWithPendingPods(t *testing.T) {
+	eager := autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "night"}
+	})
+	e := newEnv(t, 4, withPolicy(decision.FirstOf(eager, decision.Default())))
+	e.joinAll(t)
+	e.setMetrics(10, 20, 3)
+	res := e.tick(t)
+	if res.Outcome == autoscaler.OutcomeScaledDown || res.Hold() != autoscaler.HoldPendingPods {
+		t.Errorf("result %v, hold %q: want held for the pending pods", res, res.Hold())
+	}
+}
+
+// A pod no new node would help (the scheduler's view) launches nothing, is
+// named in the result, and is alerted once while it stays pending.
+func TestUnplaceablePodIsAlertedOnceAndLaunchesNothing(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	huge := autoscaler.PendingPod{Namespace: "shop", Name: "checkout-7", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1},
+		Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"}
+	for range 3 {
+		now := e.clk.Now()
+		e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now),
+			PendingPods: autoscaler.Value(1, now), Scheduler: &autoscaler.SchedulerView{Pending: []autoscaler.PendingPod{huge}}})
+		res := e.tick(t)
+		if len(res.Launched()) != 0 || len(res.Unplaceable) != 1 || res.Unplaceable[0].Key() != "shop/checkout-7" {
+			t.Fatalf("result %v, unplaceable %v", res, res.Unplaceable)
+		}
+		e.clk.Step(2 * time.Minute)
+	}
+	if got := e.kinds()[autoscaler.EventUnplaceable]; got != 1 {
+		t.Errorf("%d unplaceable alerts, want 1", got)
+	}
+	for _, ev := range e.notifier.Events() {
+		if ev.Kind == autoscaler.EventUnplaceable && !strings.Contains(ev.Message, "pod shop/checkout-7 will not get a node: requests 6 CPU; a new t3.medium worker offers 1.93") {
+			t.Errorf("alert %q", ev.Message)
+		}
+	}
+}
