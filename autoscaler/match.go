@@ -27,8 +27,14 @@ func InstanceIDFromProviderID(providerID string) string {
 // LabelInstanceID label) is matched by that id only, or not at all. A node
 // that names none is matched by its internal IP equal to the instance's
 // private IP, else by its name or hostname equal to the instance's private
-// DNS name (whole or its first label). It returns the node of each matched instance
-// id, and the nodes matched to no instance.
+// DNS name (whole or its first label). When several nodes claim one
+// instance the same way (an agent that registered again under a new
+// name), the Ready one is its node, then the newest (Created), then the
+// first given: an instance is never NotReady while a node naming it is
+// Ready. A node that names an instance always wins over one matched by
+// address. It returns the node of each matched instance id, and the nodes
+// matched to no instance (the losers of such a contest included), in the
+// order given.
 func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node, unmatched []Node) {
 	byInstance = make(map[string]Node, len(instances))
 	ids := make(map[string]bool, len(instances))
@@ -50,6 +56,8 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 	// Two passes: the nodes that name an instance first, so that an
 	// address match never takes an instance from its own node.
 	lost := make([]bool, len(nodes))
+	holder := map[string]int{}    // instance id -> index of its node
+	matchedIn := map[string]int{} // instance id -> the pass that matched it
 	for pass := range 2 {
 		for i, n := range nodes {
 			id := ""
@@ -75,10 +83,18 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 			case n.Hostname != "" && byDNS[n.Hostname] != "":
 				id = byDNS[n.Hostname]
 			}
-			if _, dup := byInstance[id]; id == "" || dup {
+			if id == "" {
 				lost[i] = true
 				continue
 			}
+			if j, dup := holder[id]; dup {
+				if matchedIn[id] != pass || !betterNode(n, nodes[j]) {
+					lost[i] = true
+					continue
+				}
+				lost[j] = true
+			}
+			holder[id], matchedIn[id] = i, pass
 			byInstance[id] = n
 		}
 	}
@@ -88,6 +104,35 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 		}
 	}
 	return byInstance, unmatched
+}
+
+// betterNode reports whether a, rather than b, is the node of an instance
+// both claim: the Ready one, else the newer.
+func betterNode(a, b Node) bool {
+	if a.Ready != b.Ready {
+		return a.Ready
+	}
+	return a.Created.After(b.Created)
+}
+
+// OfCluster reports whether the node is the fleet of cluster id's: its
+// LabelCluster label (Node.Cluster) equals id. Only such nodes are ever
+// deleted as orphans; a node of another node-fleet cluster, or one that
+// carries only LabelInstanceID, is not (Node.Managed says only that the
+// node belongs to some fleet).
+func (n Node) OfCluster(id string) bool { return id != "" && n.Cluster == id }
+
+// Orphans returns, of the nodes MatchNodes matched to no instance, those
+// of cluster id's fleet (Node.OfCluster) that are NotReady: the nodes an
+// orphan deletion may remove.
+func Orphans(cluster string, unmatched []Node) []Node {
+	var out []Node
+	for _, n := range unmatched {
+		if n.OfCluster(cluster) && !n.Ready {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Candidate is a node that could be removed, with its instance.

@@ -25,7 +25,7 @@ import (
 const LabelInstanceType = "node-fleet.io/instance-type"
 
 // Resources is an amount of what the scheduler counts on a node: CPU in
-// millicores, memory in bytes and pod slots.
+// millicores, memory and ephemeral storage in bytes, and pod slots.
 type Resources struct {
 	// MilliCPU is CPU in thousandths of a core.
 	MilliCPU int64
@@ -33,30 +33,43 @@ type Resources struct {
 	Memory int64
 	// Pods is a number of pod slots.
 	Pods int64
+	// EphemeralStorage is local ephemeral storage (emptyDir, logs,
+	// writable layers) in bytes.
+	EphemeralStorage int64
 }
 
 // Add returns r plus o.
 func (r Resources) Add(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, Pods: r.Pods + o.Pods}
+	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, Pods: r.Pods + o.Pods,
+		EphemeralStorage: r.EphemeralStorage + o.EphemeralStorage}
 }
 
 // Sub returns r minus o; a result can be negative (an overcommitted node).
 func (r Resources) Sub(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, Pods: r.Pods - o.Pods}
+	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, Pods: r.Pods - o.Pods,
+		EphemeralStorage: r.EphemeralStorage - o.EphemeralStorage}
 }
 
 // Fits reports whether r fits into free: no dimension of r exceeds free's.
+// As for kube-scheduler's NodeResourcesFit, ephemeral storage is checked
+// only when r asks for some.
 func (r Resources) Fits(free Resources) bool {
-	return r.MilliCPU <= free.MilliCPU && r.Memory <= free.Memory && r.Pods <= free.Pods
+	return r.MilliCPU <= free.MilliCPU && r.Memory <= free.Memory && r.Pods <= free.Pods &&
+		(r.EphemeralStorage <= 0 || r.EphemeralStorage <= free.EphemeralStorage)
 }
 
 // IsZero reports whether every dimension is zero (for Node.Allocatable:
 // not read).
 func (r Resources) IsZero() bool { return r == Resources{} }
 
-// String prints r as people read it: "1.93 CPU, 3.6 GiB, 110 pods".
+// String prints r as people read it: "1.93 CPU, 3.6 GiB, 110 pods", with
+// ", 20 GiB ephemeral storage" when there is some.
 func (r Resources) String() string {
-	return fmt.Sprintf("%s CPU, %s, %d pods", FormatCPU(r.MilliCPU), FormatMemory(r.Memory), r.Pods)
+	s := fmt.Sprintf("%s CPU, %s, %d pods", FormatCPU(r.MilliCPU), FormatMemory(r.Memory), r.Pods)
+	if r.EphemeralStorage != 0 {
+		s += ", " + FormatMemory(r.EphemeralStorage) + " ephemeral storage"
+	}
+	return s
 }
 
 // FormatCPU prints millicores as cores with at most three decimals:
@@ -258,6 +271,9 @@ func TooLarge(p PendingPod, t WorkerTemplate) string {
 	}
 	if p.Requests.Memory > free.Memory {
 		parts = append(parts, fmt.Sprintf("requests %s of memory; a new %s worker offers %s", FormatMemory(p.Requests.Memory), t.InstanceType, FormatMemory(max(free.Memory, 0))))
+	}
+	if p.Requests.EphemeralStorage > 0 && p.Requests.EphemeralStorage > free.EphemeralStorage {
+		parts = append(parts, fmt.Sprintf("requests %s of ephemeral storage; a new %s worker offers %s", FormatMemory(p.Requests.EphemeralStorage), t.InstanceType, FormatMemory(max(free.EphemeralStorage, 0))))
 	}
 	if p.Requests.Pods > free.Pods {
 		parts = append(parts, fmt.Sprintf("needs a pod slot; a new %s worker has %d left after its DaemonSet pods", t.InstanceType, max(free.Pods, 0)))

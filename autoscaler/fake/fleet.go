@@ -432,12 +432,17 @@ func (n *Nodes) sync() {
 		return
 	}
 	now := n.clock.Now()
+	// An instance a test gave a node of its own joins no second one.
+	named := map[string]bool{}
+	for _, node := range n.nodes {
+		named[node.InstanceID] = true
+	}
 	// Only live instances can join; the walk is over them, not over every
 	// instance ever launched.
 	for _, in := range n.fleet.liveInstances() {
 		id := in.ID
 		name := NodeName(id)
-		if _, ok := n.nodes[name]; ok || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
+		if _, ok := n.nodes[name]; ok || named[id] || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
 			continue
 		}
 		joinAt := n.fleet.RunningSince(id).Add(n.JoinDelay)
