@@ -446,33 +446,33 @@ func receives(n Node) bool { return n.Ready && !n.Unschedulable && !n.Allocatabl
 
 // ScaleDownByFit is the scale-down simulation of cluster-autoscaler: it
 // goes through candidates in the order given (the victim order, best
-// first) and keeps up to limit of them whose pods (Node.Movable) fit on the
-// free allocatable (Allocatable minus Requested) of the nodes in nodes
-// that remain and can receive pods (Ready, not cordoned, allocatable
-// known, not themselves chosen). Each chosen node's pods take up the room
-// they were placed in, so that two nodes are never emptied into the same
-// space, and a node that took pods in the simulation is not chosen after
-// it. Candidates with a ScaleDownBlocker, or whose pods' requests are not
+// first) and keeps up to limit of them whose pods fit on the free
+// allocatable (Allocatable minus Requested) of the nodes in nodes that
+// remain and can receive pods (Ready, not cordoned, allocatable known, not
+// themselves chosen). Each chosen node's pods take up the room they were
+// placed in, so that two nodes are never emptied into the same space, and
+// a node that took pods in the simulation is not chosen after it.
+// Candidates with a ScaleDownBlocker, or whose pods' requests are not
 // known, are not chosen. It returns the chosen nodes and a verdict for
 // every candidate considered (the loop stops once limit are chosen).
 //
-// The simulation counts resources only: a pod's nodeSelector, affinity,
-// tolerations, volumes and topology spread are not checked against the
-// receiving node (Node does not carry them), so a node it lets go can
-// still leave a pod pending; the next tick then sees it and scales up.
-// For the same reason nodes should hold only the nodes ordinary pods may
-// move to, such as the fleet's workers matched to its instances: a K3s
-// server tainted NoSchedule, listed by a NodeManager without a node
-// selector, would otherwise count as room.
+// A pod fits on a node when its requests (CPU, memory, ephemeral storage,
+// a pod slot) fit the room left and, when the NodeManager says where the
+// pod may go (Node.MovablePods), the node is one it may run on
+// (MovablePod.Nodes: node affinity, taints, pod anti-affinity with the
+// pods there), in the zone of its volume (MovablePod.Zone), holds no other
+// moved pod of its Apart group, and keeps its zone spread within MaxSkew.
+// A node that is the last of its zone among the remaining nodes is never
+// chosen while one of its pods has a volume in that zone: the pod could
+// run nowhere else. Without MovablePods only resources are checked, so a
+// node it lets go can still leave a pod pending; the next tick then sees
+// it and scales up. For the same reason nodes should hold only the nodes
+// ordinary pods may move to, such as the fleet's workers matched to its
+// instances: a K3s server tainted NoSchedule, listed by a NodeManager
+// without a node selector, would otherwise count as room.
 func ScaleDownByFit(candidates, nodes []Node, limit int) (chosen []Node, verdicts []DrainFit) {
-	gone := map[string]bool{}
+	sim := newFitSim(nodes)
 	took := map[string]string{} // receiving node -> the first node whose pods it took
-	room := map[string]Resources{}
-	for _, n := range nodes {
-		if receives(n) {
-			room[n.Name] = n.Allocatable.Sub(n.Requested)
-		}
-	}
 	for _, c := range candidates {
 		if len(chosen) >= limit {
 			break
@@ -486,28 +486,19 @@ func ScaleDownByFit(candidates, nodes []Node, limit int) (chosen []Node, verdict
 		case c.Pods > 0 && len(c.Movable) != c.Pods:
 			v.Reason = fmt.Sprintf("the requests of its %d pod(s) are not known", c.Pods)
 		default:
-			var names []string
-			var free []Resources
-			for _, n := range nodes {
-				if r, ok := room[n.Name]; ok && n.Name != c.Name && !gone[n.Name] {
-					names = append(names, n.Name)
-					free = append(free, r)
-				}
-			}
-			placement, stuck, ok := FitOnto(c.Movable, free)
-			if !ok {
-				v.Reason = fmt.Sprintf("a pod requesting %s CPU and %s fits on none of the %d remaining node(s)",
-					FormatCPU(c.Movable[stuck].MilliCPU), FormatMemory(c.Movable[stuck].Memory), len(free))
+			next, into, why := sim.move(c)
+			if why != "" {
+				v.Reason = why
 				break
 			}
-			for i, j := range placement {
-				room[names[j]] = room[names[j]].Sub(c.Movable[i])
-				if took[names[j]] == "" {
-					took[names[j]] = c.Name
+			for _, n := range into {
+				if took[n] == "" {
+					took[n] = c.Name
 				}
 			}
+			sim = next
+			sim.gone[c.Name] = true
 			v.Fits = true
-			gone[c.Name] = true
 			chosen = append(chosen, c)
 		}
 		verdicts = append(verdicts, v)

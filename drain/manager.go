@@ -230,6 +230,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		})
 	}
 	ds, vols := newDaemonSets(c), newVolumes(c)
+	pl := newPlacer(nodes, byNode, vols)
 	out := make([]autoscaler.Node, 0, len(nodes))
 	for i := range nodes {
 		n := &nodes[i]
@@ -262,6 +263,13 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 				// requests, terminating, DaemonSet and mirror
 				// pods included.
 				an.Requested = an.Requested.Add(req)
+			}
+			if v.action == actBlock || v.action == actEvict {
+				mp, err := pl.movable(ctx, p, n.Name, req)
+				if err != nil {
+					return nil, fmt.Errorf("node %s: %w", n.Name, err)
+				}
+				an.MovablePods = append(an.MovablePods, mp)
 			}
 			switch v.action {
 			case actBlock:

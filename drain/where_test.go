@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -83,5 +84,78 @@ func TestListNodesZoneAndCluster(t *testing.T) {
 	want := map[string][2]string{"a": {"eu-west-1a", "prod"}, "b": {"eu-west-1b", "staging"}, "c": {}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("zone and cluster (-want +got):\n%s", diff)
+	}
+}
+
+// TestListNodesSaysWhereEachMovablePodMayGo: for each pod a drain would
+// move, ListNodes works out, with the scheduler's rules, the nodes it may
+// run on (nodeSelector, required node affinity, taints it does not
+// tolerate, required pod anti-affinity against the pods running there),
+// the zone its EBS volume binds it to, its anti-affinity group and its
+// zone spread with the pods counted per zone.
+func TestListNodesSaysWhereEachMovablePodMayGo(t *testing.T) {
+	zone := func(z string) nodeOpt { return withLabel(corev1.LabelTopologyZone, z) }
+	tainted := func(n *corev1.Node) {
+		n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	labelled := func(k, v string) podOpt { return func(p *corev1.Pod) { p.Labels = map[string]string{k: v} } }
+	selector := func(k, v string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{k: v} } }
+	tolerates := func(p *corev1.Pod) {
+		p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+	}
+	apartFrom := func(app string) podOpt {
+		return func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}}}}
+		}
+	}
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	}
+	host := func(name string) nodeOpt { return withLabel(corev1.LabelHostname, name) }
+	objs := []runtime.Object{
+		node("a1", zone("a"), host("a1"), withLabel("disk", "ssd")),
+		node("a2", zone("a"), host("a2")),
+		node("b1", zone("b"), host("b1"), tainted),
+		pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "a")), pvc("s", "ebs", "pvc-ebs"),
+		pod("s", "plain", "a1", labelled("app", "plain")),
+		pod("s", "ssd", "a2", labelled("app", "ssd"), selector("disk", "ssd")),
+		pod("s", "gpu", "a1", labelled("app", "gpu"), tolerates),
+		pod("s", "db-0", "a1", labelled("app", "db"), apartFrom("db")),
+		pod("s", "db-1", "a2", labelled("app", "db"), apartFrom("db")),
+		pod("s", "vol", "a2", labelled("app", "vol"), claimVolume("ebs")),
+		pod("s", "web-0", "a1", labelled("app", "web"), spread),
+		pod("s", "web-1", "b1", labelled("app", "web"), spread, tolerates),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]autoscaler.MovablePod{}
+	for _, n := range nodes {
+		for _, p := range n.MovablePods {
+			p.Requests = autoscaler.Resources{}
+			got[p.Key] = p
+		}
+	}
+	web := &autoscaler.ZoneSpread{Group: "s/app=web", MaxSkew: 1, Counts: map[string]int{"a": 1, "b": 1}}
+	want := map[string]autoscaler.MovablePod{
+		// b1's taint keeps it off b1.
+		"s/plain": {Key: "s/plain", Nodes: []string{"a2"}},
+		// only a1 has the disk.
+		"s/ssd": {Key: "s/ssd", Nodes: []string{"a1"}},
+		"s/gpu": {Key: "s/gpu"},
+		// each replica is kept off the other's node, and b1 is tainted.
+		"s/db-0": {Key: "s/db-0", Nodes: []string{}, Apart: "s/app=db"},
+		"s/db-1": {Key: "s/db-1", Nodes: []string{}, Apart: "s/app=db"},
+		// its volume lives in zone a: a1 only.
+		"s/vol":   {Key: "s/vol", Zone: "a", Nodes: []string{"a1"}},
+		"s/web-0": {Key: "s/web-0", Nodes: []string{"a2"}, Spread: web},
+		"s/web-1": {Key: "s/web-1", Spread: web},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("movable pods (-want +got):\n%s", diff)
 	}
 }
