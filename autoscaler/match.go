@@ -2,7 +2,7 @@ package autoscaler
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -147,47 +147,82 @@ type Candidate struct {
 // neither chosen nor, after a failed drain, uncordoned), not blocked
 // (Node.ScaleDownBlocker empty) and its instance has no interruption
 // notice. The order: fewer pods first; among as many pods, on-demand
-// before spot (the dearer per unit of what it frees); then the lower move
-// cost, then the newest instance, then the instance id (so the choice is
-// deterministic).
+// before spot (the dearer per unit of what it frees); among those, the
+// candidate from the zone with the most workers (every candidate given
+// counts as a worker of its zone, and each one chosen leaves its zone one
+// fewer, so that a scale-down keeps the zones balanced: max - min <= 1
+// where the other terms allow); then the lower move cost, then the newest
+// instance, then the instance id (so the choice is deterministic). A
+// worker's zone is its node's (Node.Zone), else its instance's.
 func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
+	workers := map[string]int{}
+	for _, c := range cands {
+		workers[zoneOf(c)]++
+	}
 	var ok []Candidate
 	for _, c := range cands {
 		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
 			ok = append(ok, c)
 		}
 	}
-	sort.SliceStable(ok, func(i, j int) bool {
-		a, b := ok[i], ok[j]
-		if a.Node.Pods != b.Node.Pods {
-			return a.Node.Pods < b.Node.Pods
+	n = min(n, len(ok))
+	out := make([]Candidate, 0, n)
+	reasons := make([]string, 0, n)
+	left := slices.Clone(ok)
+	for len(out) < n {
+		best := 0
+		for i := 1; i < len(left); i++ {
+			if victimBefore(left[i], left[best], workers) {
+				best = i
+			}
 		}
-		if (a.Instance.Market == MarketOnDemand) != (b.Instance.Market == MarketOnDemand) {
-			// The dearer per unit of what it frees goes first: an
-			// on-demand node (about three times spot's price), such as
-			// one launched when every spot pool was short.
-			return a.Instance.Market == MarketOnDemand
-		}
-		if a.Node.MoveCost != b.Node.MoveCost {
-			return a.Node.MoveCost < b.Node.MoveCost
-		}
-		if !a.Instance.LaunchTime.Equal(b.Instance.LaunchTime) {
-			return a.Instance.LaunchTime.After(b.Instance.LaunchTime)
-		}
-		return a.Instance.ID < b.Instance.ID
-	})
-	if n > len(ok) {
-		n = len(ok)
-	}
-	reasons := make([]string, n)
-	for i := range n {
-		c := ok[i]
+		c := left[best]
+		left = slices.Delete(left, best, best+1)
+		z := zoneOf(c)
 		market := c.Instance.Market
 		if market == "" {
 			market = "unknown market"
 		}
-		reasons[i] = fmt.Sprintf("%s instance %s, %d pods to move, launched %s; %d removable candidates",
-			market, c.Instance.ID, c.Node.Pods, c.Instance.LaunchTime.UTC().Format("2006-01-02 15:04:05"), len(ok))
+		where := ""
+		if z != "" {
+			where = fmt.Sprintf(" in zone %s (%d workers)", z, workers[z])
+		}
+		workers[z]--
+		out = append(out, c)
+		reasons = append(reasons, fmt.Sprintf("%s instance %s%s, %d pods to move, launched %s; %d removable candidates",
+			market, c.Instance.ID, where, c.Node.Pods, c.Instance.LaunchTime.UTC().Format("2006-01-02 15:04:05"), len(ok)))
 	}
-	return ok[:n], reasons
+	return out, reasons
+}
+
+// zoneOf returns the candidate's zone: its node's, else its instance's.
+func zoneOf(c Candidate) string {
+	if c.Node.Zone != "" {
+		return c.Node.Zone
+	}
+	return c.Instance.Zone
+}
+
+// victimBefore reports whether a goes before b in the victim order of
+// ChooseVictims, with workers the zones' worker counts now.
+func victimBefore(a, b Candidate, workers map[string]int) bool {
+	if a.Node.Pods != b.Node.Pods {
+		return a.Node.Pods < b.Node.Pods
+	}
+	if (a.Instance.Market == MarketOnDemand) != (b.Instance.Market == MarketOnDemand) {
+		// The dearer per unit of what it frees goes first: an
+		// on-demand node (about three times spot's price), such as
+		// one launched when every spot pool was short.
+		return a.Instance.Market == MarketOnDemand
+	}
+	if wa, wb := workers[zoneOf(a)], workers[zoneOf(b)]; wa != wb {
+		return wa > wb
+	}
+	if a.Node.MoveCost != b.Node.MoveCost {
+		return a.Node.MoveCost < b.Node.MoveCost
+	}
+	if !a.Instance.LaunchTime.Equal(b.Instance.LaunchTime) {
+		return a.Instance.LaunchTime.After(b.Instance.LaunchTime)
+	}
+	return a.Instance.ID < b.Instance.ID
 }

@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -90,7 +91,7 @@ func TestChooseVictims(t *testing.T) {
 	}
 }
 
-// Defect 8: a Node whose label names a dead instance does not claim the new
+// TestNodeNamingADeadInstanceDoesNotClaimByIP: a Node whose label names a dead instance does not claim the new
 // instance that reuses its private IP; the new instance keeps its own node.
 func TestNodeNamingADeadInstanceDoesNotClaimByIP(t *testing.T) {
 	ins := []Instance{{ID: "i-new", PrivateIP: "10.0.1.5", PrivateDNS: "ip-10-0-1-5.ec2.internal"}}
@@ -161,5 +162,41 @@ func TestOrphansAreThisClustersOnly(t *testing.T) {
 	}
 	if Orphans("", unmatched) != nil {
 		t.Error("an empty cluster id made orphans")
+	}
+}
+
+// TestChooseVictimsKeepsZonesBalanced: six idle workers over three zones
+// (3, 2, 1) scaled down by three go one from the largest zone at a time,
+// leaving one in each zone, not all in one; the zone term comes after the
+// pods and the market.
+func TestChooseVictimsKeepsZonesBalanced(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := func(id, zone string, age time.Duration) Candidate {
+		return Candidate{Instance: Instance{ID: id, Market: MarketSpot, Zone: zone, LaunchTime: t0.Add(-age)},
+			Node: Node{Name: "n-" + id, Ready: true, Zone: zone}}
+	}
+	// The newest first without the zone term: c1, b2, b1, ...
+	cands := []Candidate{
+		w("a1", "a", 6*time.Hour), w("a2", "a", 5*time.Hour), w("a3", "a", 4*time.Hour),
+		w("b1", "b", 3*time.Hour), w("b2", "b", 2*time.Hour),
+		w("c1", "c", time.Hour),
+	}
+	got, reasons := ChooseVictims(cands, 3)
+	var ids []string
+	for _, v := range got {
+		ids = append(ids, v.Instance.ID)
+	}
+	if diff := cmp.Diff([]string{"a3", "b2", "a2"}, ids); diff != "" {
+		t.Errorf("victims (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(reasons[0], "in zone a (3 workers)") {
+		t.Errorf("reason %q does not name the zone", reasons[0])
+	}
+	// Fewer pods still come first: the only worker of zone c goes when
+	// it is the empty one.
+	cands[5].Node.Pods, cands[0].Node.Pods, cands[1].Node.Pods, cands[2].Node.Pods, cands[3].Node.Pods, cands[4].Node.Pods = 0, 1, 1, 1, 1, 1
+	got, _ = ChooseVictims(cands, 1)
+	if got[0].Instance.ID != "c1" {
+		t.Errorf("victim %s, want the empty c1", got[0].Instance.ID)
 	}
 }
