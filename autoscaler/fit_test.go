@@ -76,3 +76,39 @@ func TestScaleDownByFitChecksWherePodsMayGo(t *testing.T) {
 		})
 	}
 }
+
+// TestScaleDownByFitNeverRemovesTheLastWorkerOfAVolumesZone: two workers
+// of zone a each run a pod whose EBS volume lives in zone a; a scale-down
+// by two may remove one of them, never both, however much room zone b has.
+func TestScaleDownByFitNeverRemovesTheLastWorkerOfAVolumesZone(t *testing.T) {
+	alloc := autoscaler.Resources{MilliCPU: 4000, Memory: 16 * gi, Pods: 110}
+	worker := func(name, zone string, pods ...autoscaler.MovablePod) autoscaler.Node {
+		n := autoscaler.Node{Name: name, Zone: zone, Ready: true, Allocatable: alloc, Pods: len(pods), MovablePods: pods}
+		for _, p := range pods {
+			n.Movable = append(n.Movable, p.Requests)
+			n.Requested = n.Requested.Add(p.Requests)
+		}
+		return n
+	}
+	vol := func(key string) autoscaler.MovablePod {
+		return autoscaler.MovablePod{Key: key, Zone: "a", Requests: autoscaler.Resources{MilliCPU: 100, Memory: gi, Pods: 1}}
+	}
+	a1, a2 := worker("a1", "a", vol("db/pg-0")), worker("a2", "a", vol("db/pg-1"))
+	b1, b2 := worker("b1", "b"), worker("b2", "b")
+	chosen, verdicts := autoscaler.ScaleDownByFit([]autoscaler.Node{a1, a2}, []autoscaler.Node{a1, a2, b1, b2}, 2)
+	if len(chosen) != 1 || chosen[0].Name != "a1" {
+		t.Errorf("chosen %v, want a1 alone", chosen)
+	}
+	want := []autoscaler.DrainFit{
+		{Node: "a1", Fits: true},
+		{Node: "a2", Reason: "it takes pods of node a1 in this scale-down"},
+	}
+	if diff := cmp.Diff(want, verdicts); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+	// Without a1's move in the way, a2 is refused for its zone.
+	_, verdicts = autoscaler.ScaleDownByFit([]autoscaler.Node{a2}, []autoscaler.Node{a2, b1, b2}, 1)
+	if diff := cmp.Diff([]autoscaler.DrainFit{{Node: "a2", Reason: "it is the last worker of zone a, where the volume of pod db/pg-1 lives"}}, verdicts); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+}
