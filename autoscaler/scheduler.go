@@ -187,6 +187,10 @@ type SchedulerView struct {
 	// NodesNeeded is how many new workers the placeable pending pods
 	// need, packed first-fit decreasing onto Template (see PackPending).
 	NodesNeeded int
+	// WorkerZones lists, for each of the NodesNeeded new workers, the
+	// zones it must be launched in for its pods (Packing.Zones), nil for
+	// a worker any zone will do.
+	WorkerZones [][]string
 	// Demand is the requests of the pods on the managed workers plus the
 	// placeable pending pods, in worker units (CPU and memory, the
 	// larger of the two; see WorkerTemplate.Units).
@@ -223,7 +227,11 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 			demand = demand.Add(p.Requests)
 		}
 	}
-	v.NodesNeeded = PackPending(t, placeable).Nodes
+	pk := PackPending(t, placeable)
+	v.NodesNeeded = pk.Nodes
+	if slices.ContainsFunc(pk.Zones, func(z []string) bool { return z != nil }) {
+		v.WorkerZones = pk.Zones
+	}
 	v.Demand = t.Units(demand)
 	return v
 }
@@ -295,6 +303,10 @@ type Packing struct {
 	// Unplaceable, and those larger than an empty worker's Free (marked
 	// here), in input order.
 	Left []PendingPod
+	// Zones lists, for each new worker, the availability zones it must
+	// be launched in for its pods (the intersection of their
+	// PendingPod.Zones), nil when any zone will do.
+	Zones [][]string
 }
 
 // PackPending counts the new workers of template t that the pending pods
@@ -319,8 +331,11 @@ type Packing struct {
 // some room) can leave a few pods pending, which the next tick counts
 // again. Pods that keep apart from their own kind by a required
 // anti-affinity on the hostname (PendingPod.Apart) go one to a worker;
-// other inter-pod rules (affinity to running pods, topology spread
-// constraints) are not modelled and may need more workers than counted.
+// pods that can run only in some zones (PendingPod.Zones) share a worker
+// only with pods that can run in one of the same zones, and Zones says
+// where each worker must go; other inter-pod rules (affinity to running
+// pods, topology spread between the new workers) are not modelled and
+// may need more workers than counted.
 // The placement rules of a pod against a new worker as a whole
 // (nodeSelector, required node affinity, taints, size) are checked by
 // whoever marks PendingPod.Unplaceable (metrics.KubeScheduler).
@@ -344,10 +359,11 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 	type item struct {
 		req        Resources
 		key, apart string
+		zones      []string
 	}
 	items := make([]item, len(todo))
 	for i, p := range todo {
-		items[i] = item{p.Requests, p.Key(), p.Apart}
+		items[i] = item{p.Requests, p.Key(), p.Apart, p.Zones}
 	}
 	slices.SortFunc(items, decreasing(free, func(it item) Resources { return it.req }, func(it item) string { return it.key }))
 	var room []Resources
@@ -355,7 +371,7 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 	for _, it := range items {
 		i := -1
 		for j, r := range room {
-			if it.req.Fits(r) && (it.apart == "" || !groups[j][it.apart]) {
+			if it.req.Fits(r) && (it.apart == "" || !groups[j][it.apart]) && (it.zones == nil || out.Zones[j] == nil || len(intersect(out.Zones[j], it.zones)) > 0) {
 				i = j
 				break
 			}
@@ -364,7 +380,15 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 			room = append(room, free)
 			groups = append(groups, nil)
 			out.Workers = append(out.Workers, nil)
+			out.Zones = append(out.Zones, nil)
 			i = len(room) - 1
+		}
+		if it.zones != nil {
+			if out.Zones[i] == nil {
+				out.Zones[i] = slices.Clone(it.zones)
+			} else {
+				out.Zones[i] = intersect(out.Zones[i], it.zones)
+			}
 		}
 		room[i] = room[i].Sub(it.req)
 		if it.apart != "" {
@@ -376,6 +400,17 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 		out.Workers[i] = append(out.Workers[i], it.key)
 	}
 	out.Nodes = len(room)
+	return out
+}
+
+// intersect returns the elements of a that are also in b, in a's order.
+func intersect(a, b []string) []string {
+	out := []string{}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
 	return out
 }
 
