@@ -67,6 +67,7 @@
 // poddisruptionbudgets (policy) list; persistentvolumeclaims and
 // persistentvolumes get and list (listed once per ListNodes or Drain, and
 // only when a pod has a claim). metrics.KubeScheduler, read with the same
-// identity, also lists daemonsets. The ClusterRole in deploy/server-init.sh
+// identity, also lists daemonsets, and the claims and volumes when a
+// pending pod has a claim. The ClusterRole in deploy/server-init.sh
 // grants exactly this, and a test applies it to the real API server.
 package drain

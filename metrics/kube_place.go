@@ -13,9 +13,10 @@ import (
 	"github.com/node-fleet/node-fleet/kube"
 )
 
-// wontLand says why a pod with this spec could not be scheduled on a new
-// worker with the given labels and taints, or "" when it could (as far as
-// labels and taints go): its nodeSelector, its required node affinity
+// wontLand explains why a pod with this spec could not be scheduled on a
+// new worker with the given labels and taints, or returns "" when it finds
+// no reason (as far as labels and taints go); landsOn, on the scheduler's
+// own rules, decides, and this only says why: its nodeSelector, its required node affinity
 // (the scheduler's NodeAffinity filter), and the taints with effect
 // NoSchedule or NoExecute it does not tolerate (the TaintToleration
 // filter). A new worker's name is not known, so an affinity on the

@@ -385,7 +385,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		spec := &dss[i].Spec.Template.Spec
 		probe := *spec
 		probe.Tolerations = daemonSetTolerations(spec)
-		if wontLand(&probe, tpl.Labels, tpl.Taints) != "" {
+		if !landsOn(&probe, newWorker(tpl, "")) {
 			continue
 		}
 		r := PodRequests(&corev1.Pod{Spec: *spec})

@@ -111,18 +111,15 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 	first := ""
 	for _, z := range cands {
 		n := newWorker(tpl, z)
-		why := wontLand(&p.Spec, n.Labels, tpl.Taints)
-		if why == "" {
-			if m, err := nodeaffinity.GetRequiredNodeAffinity(p).Match(n); err != nil || !m {
-				why = "its required node affinity matches no new worker"
-			} else if t, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, p.Spec.Tolerations, keepsOff, false); bad {
-				why = "it does not tolerate the new worker's taint " + t.ToString()
-			}
-		}
-		if why == "" {
+		if landsOn(&p.Spec, n) {
 			ok = append(ok, z)
-		} else if first == "" {
-			first = why
+			continue
+		}
+		if first == "" {
+			// The scheduler's rule decides; wontLand says why.
+			if first = wontLand(&p.Spec, n.Labels, tpl.Taints); first == "" {
+				first = "its nodeSelector, required node affinity or tolerations match no new worker"
+			}
 		}
 	}
 	if len(ok) == 0 {
@@ -318,6 +315,19 @@ func termSelects(t corev1.PodAffinityTerm, owner, q *corev1.Pod) bool {
 	}
 	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
 	return err == nil && sel.Matches(labels.Set(q.Labels))
+}
+
+// landsOn reports whether a pod with this spec may run on node n as far
+// as its labels and taints go: its nodeSelector and required node
+// affinity (k8s.io/component-helpers' nodeaffinity, as the scheduler's
+// NodeAffinity filter) and the NoSchedule and NoExecute taints it does
+// not tolerate (FindMatchingUntoleratedTaint, as TaintToleration).
+func landsOn(spec *corev1.PodSpec, n *corev1.Node) bool {
+	if m, err := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec}).Match(n); err != nil || !m {
+		return false
+	}
+	_, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, spec.Tolerations, keepsOff, false)
+	return !bad
 }
 
 // keepsOff selects the taints that keep pods off a node (the scheduler's
