@@ -2,6 +2,8 @@ package drain
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -157,5 +159,27 @@ func TestListNodesSaysWhereEachMovablePodMayGo(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("movable pods (-want +got):\n%s", diff)
+	}
+}
+
+// TestDrainRefusesATerminatingPodsNodeLocalData: Drain, like ListNodes,
+// refuses a node whose Terminating pod still has a local-path volume
+// there, and evicts nothing.
+func TestDrainRefusesATerminatingPodsNodeLocalData(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1"),
+		pv("pvc-db", pvLocalPath("n1")), pvc("a", "data-db-0", "pvc-db"),
+		pod("a", "db-0", "n1", claimVolume("data-db-0"), terminating(t0)),
+		pod("a", "web", "n1"),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	err := m.Drain(context.Background(), "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "pod a/db-0 has node-local data") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the Terminating pod's data", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetSubresource() == "eviction" {
+			t.Errorf("evicted although blocked: %v", a)
+		}
 	}
 }
