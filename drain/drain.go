@@ -78,7 +78,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 			here = append(here, p)
 		}
 	}
-	_, holders, err := localData(ctx, node, here, here, vols)
+	_, holders, err := localData(ctx, node, here, nil, vols)
 	if err != nil {
 		return fmt.Errorf("drain node %s: %w", name, err)
 	}

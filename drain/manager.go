@@ -211,11 +211,11 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	for i := range nodes {
 		byNode[nodes[i].Name] = nil
 	}
-	live := make([]*corev1.Pod, 0, len(pods))
+	var unbound []*corev1.Pod // live pods bound to no node yet
 	for i := range pods {
 		p := &pods[i]
-		if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			live = append(live, p)
+		if p.Spec.NodeName == "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			unbound = append(unbound, p)
 		}
 		if _, ours := byNode[p.Spec.NodeName]; ours {
 			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
@@ -240,7 +240,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 			blockers = append(blockers, r)
 		}
 		an.Allocatable = kube.NodeAllocatable(n)
-		local, holders, err := localData(ctx, n, byNode[n.Name], live, vols)
+		local, holders, err := localData(ctx, n, byNode[n.Name], unbound, vols)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}

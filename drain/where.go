@@ -91,9 +91,9 @@ func safeToLose(p *corev1.Pod, volume string) bool {
 // The state of the pods does not matter (a Terminating pod's volume is
 // still there), except that pods of DaemonSets and mirror pods are the
 // node's plumbing, and volumes their pod's owner declared safe to lose
-// (safeToLose) do not count. live are every live pod of the cluster,
-// onNode those bound to n.
-func localData(ctx context.Context, n *corev1.Node, onNode, live []*corev1.Pod, vols *volumes) ([]string, map[string][]string, error) {
+// (safeToLose) do not count. onNode are the live pods bound to n,
+// unbound the live pods bound to no node yet.
+func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Pod, vols *volumes) ([]string, map[string][]string, error) {
 	var out []string
 	owners := map[string][]string{}
 	seen := map[string]bool{} // PersistentVolumes already named
@@ -102,7 +102,7 @@ func localData(ctx context.Context, n *corev1.Node, onNode, live []*corev1.Pod, 
 		owners[pod] = append(owners[pod], entry)
 	}
 	for _, p := range onNode {
-		if infrastructure(p) {
+		if infrastructure(p) || finished(p) {
 			continue
 		}
 		who := p.Namespace + "/" + p.Name
@@ -113,19 +113,20 @@ func localData(ctx context.Context, n *corev1.Node, onNode, live []*corev1.Pod, 
 		}
 	}
 	// Claims: only when some pod has one (the volumes are listed then).
-	if !slices.ContainsFunc(live, func(p *corev1.Pod) bool { return len(claimsOf(p)) > 0 }) {
+	// A pod on another node keeps its data there; only one not yet bound
+	// (evicted, waiting for this node) is looked at besides n's own.
+	hasClaim := func(p *corev1.Pod) bool { return len(claimsOf(p)) > 0 }
+	if !slices.ContainsFunc(onNode, hasClaim) && !slices.ContainsFunc(unbound, hasClaim) {
 		return out, owners, nil
 	}
 	if err := vols.load(ctx); err != nil {
 		return nil, nil, err
 	}
-	for _, p := range live {
-		here := p.Spec.NodeName == n.Name
-		if !here && p.Spec.NodeName != "" {
-			// A pod on another node keeps its data there; only one not
-			// yet bound (evicted, waiting for this node) is looked at.
+	for _, p := range slices.Concat(onNode, unbound) {
+		if finished(p) {
 			continue
 		}
+		here := p.Spec.NodeName == n.Name
 		who := p.Namespace + "/" + p.Name
 		for vol, claim := range claimsOf(p) {
 			if safeToLose(p, vol) {
@@ -147,6 +148,12 @@ func localData(ctx context.Context, n *corev1.Node, onNode, live []*corev1.Pod, 
 		}
 	}
 	return out, owners, nil
+}
+
+// finished reports whether the pod has run to completion (Succeeded or
+// Failed): it holds nothing.
+func finished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
 // pinnedTo reports whether the PersistentVolume's required node affinity
