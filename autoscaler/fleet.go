@@ -98,6 +98,12 @@ type Node struct {
 	Allocatable Resources
 	Requested   Resources
 	Movable     []Resources
+	// MovablePods, when the NodeManager reads them, are the pods counted
+	// in Movable (one each, in the same order) with where each may go
+	// (its zone, the nodes it may run on, its anti-affinity group and
+	// zone spread), for the scale-down simulation (ScaleDownByFit). nil:
+	// only their requests are known.
+	MovablePods []MovablePod
 	// Managed is true when the node says it belongs to a node-fleet fleet
 	// (it carries LabelInstanceID or LabelCluster). Only managed nodes are
 	// ever deleted as orphans.

@@ -2,7 +2,7 @@ package autoscaler
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -27,8 +27,14 @@ func InstanceIDFromProviderID(providerID string) string {
 // LabelInstanceID label) is matched by that id only, or not at all. A node
 // that names none is matched by its internal IP equal to the instance's
 // private IP, else by its name or hostname equal to the instance's private
-// DNS name (whole or its first label). It returns the node of each matched instance
-// id, and the nodes matched to no instance.
+// DNS name (whole or its first label). When several nodes claim one
+// instance the same way (an agent that registered again under a new
+// name), the Ready one is its node, then the newest (Created), then the
+// first given: an instance is never NotReady while a node naming it is
+// Ready. A node that names an instance always wins over one matched by
+// address. It returns the node of each matched instance id, and the nodes
+// matched to no instance (the losers of such a contest included), in the
+// order given.
 func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node, unmatched []Node) {
 	byInstance = make(map[string]Node, len(instances))
 	ids := make(map[string]bool, len(instances))
@@ -50,6 +56,8 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 	// Two passes: the nodes that name an instance first, so that an
 	// address match never takes an instance from its own node.
 	lost := make([]bool, len(nodes))
+	holder := map[string]int{}    // instance id -> index of its node
+	matchedIn := map[string]int{} // instance id -> the pass that matched it
 	for pass := range 2 {
 		for i, n := range nodes {
 			id := ""
@@ -75,10 +83,18 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 			case n.Hostname != "" && byDNS[n.Hostname] != "":
 				id = byDNS[n.Hostname]
 			}
-			if _, dup := byInstance[id]; id == "" || dup {
+			if id == "" {
 				lost[i] = true
 				continue
 			}
+			if j, dup := holder[id]; dup {
+				if matchedIn[id] != pass || !betterNode(n, nodes[j]) {
+					lost[i] = true
+					continue
+				}
+				lost[j] = true
+			}
+			holder[id], matchedIn[id] = i, pass
 			byInstance[id] = n
 		}
 	}
@@ -88,6 +104,35 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 		}
 	}
 	return byInstance, unmatched
+}
+
+// betterNode reports whether a, rather than b, is the node of an instance
+// both claim: the Ready one, else the newer.
+func betterNode(a, b Node) bool {
+	if a.Ready != b.Ready {
+		return a.Ready
+	}
+	return a.Created.After(b.Created)
+}
+
+// OfCluster reports whether the node is the fleet of cluster id's: its
+// LabelCluster label (Node.Cluster) equals id. Only such nodes are ever
+// deleted as orphans; a node of another node-fleet cluster, or one that
+// carries only LabelInstanceID, is not (Node.Managed says only that the
+// node belongs to some fleet).
+func (n Node) OfCluster(id string) bool { return id != "" && n.Cluster == id }
+
+// Orphans returns, of the nodes MatchNodes matched to no instance, those
+// of cluster id's fleet (Node.OfCluster) that are NotReady: the nodes an
+// orphan deletion may remove.
+func Orphans(cluster string, unmatched []Node) []Node {
+	var out []Node
+	for _, n := range unmatched {
+		if n.OfCluster(cluster) && !n.Ready {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Candidate is a node that could be removed, with its instance.
@@ -102,47 +147,82 @@ type Candidate struct {
 // neither chosen nor, after a failed drain, uncordoned), not blocked
 // (Node.ScaleDownBlocker empty) and its instance has no interruption
 // notice. The order: fewer pods first; among as many pods, on-demand
-// before spot (the dearer per unit of what it frees); then the lower move
-// cost, then the newest instance, then the instance id (so the choice is
-// deterministic).
+// before spot (the dearer per unit of what it frees); among those, the
+// candidate from the zone with the most workers (every candidate given
+// counts as a worker of its zone, and each one chosen leaves its zone one
+// fewer, so that a scale-down keeps the zones balanced: max - min <= 1
+// where the other terms allow); then the lower move cost, then the newest
+// instance, then the instance id (so the choice is deterministic). A
+// worker's zone is its node's (Node.Zone), else its instance's.
 func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
+	workers := map[string]int{}
+	for _, c := range cands {
+		workers[zoneOf(c)]++
+	}
 	var ok []Candidate
 	for _, c := range cands {
 		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
 			ok = append(ok, c)
 		}
 	}
-	sort.SliceStable(ok, func(i, j int) bool {
-		a, b := ok[i], ok[j]
-		if a.Node.Pods != b.Node.Pods {
-			return a.Node.Pods < b.Node.Pods
+	n = min(n, len(ok))
+	out := make([]Candidate, 0, n)
+	reasons := make([]string, 0, n)
+	left := slices.Clone(ok)
+	for len(out) < n {
+		best := 0
+		for i := 1; i < len(left); i++ {
+			if victimBefore(left[i], left[best], workers) {
+				best = i
+			}
 		}
-		if (a.Instance.Market == MarketOnDemand) != (b.Instance.Market == MarketOnDemand) {
-			// The dearer per unit of what it frees goes first: an
-			// on-demand node (about three times spot's price), such as
-			// one launched when every spot pool was short.
-			return a.Instance.Market == MarketOnDemand
-		}
-		if a.Node.MoveCost != b.Node.MoveCost {
-			return a.Node.MoveCost < b.Node.MoveCost
-		}
-		if !a.Instance.LaunchTime.Equal(b.Instance.LaunchTime) {
-			return a.Instance.LaunchTime.After(b.Instance.LaunchTime)
-		}
-		return a.Instance.ID < b.Instance.ID
-	})
-	if n > len(ok) {
-		n = len(ok)
-	}
-	reasons := make([]string, n)
-	for i := range n {
-		c := ok[i]
+		c := left[best]
+		left = slices.Delete(left, best, best+1)
+		z := zoneOf(c)
 		market := c.Instance.Market
 		if market == "" {
 			market = "unknown market"
 		}
-		reasons[i] = fmt.Sprintf("%s instance %s, %d pods to move, launched %s; %d removable candidates",
-			market, c.Instance.ID, c.Node.Pods, c.Instance.LaunchTime.UTC().Format("2006-01-02 15:04:05"), len(ok))
+		where := ""
+		if z != "" {
+			where = fmt.Sprintf(" in zone %s (%d workers)", z, workers[z])
+		}
+		workers[z]--
+		out = append(out, c)
+		reasons = append(reasons, fmt.Sprintf("%s instance %s%s, %d pods to move, launched %s; %d removable candidates",
+			market, c.Instance.ID, where, c.Node.Pods, c.Instance.LaunchTime.UTC().Format("2006-01-02 15:04:05"), len(ok)))
 	}
-	return ok[:n], reasons
+	return out, reasons
+}
+
+// zoneOf returns the candidate's zone: its node's, else its instance's.
+func zoneOf(c Candidate) string {
+	if c.Node.Zone != "" {
+		return c.Node.Zone
+	}
+	return c.Instance.Zone
+}
+
+// victimBefore reports whether a goes before b in the victim order of
+// ChooseVictims, with workers the zones' worker counts now.
+func victimBefore(a, b Candidate, workers map[string]int) bool {
+	if a.Node.Pods != b.Node.Pods {
+		return a.Node.Pods < b.Node.Pods
+	}
+	if (a.Instance.Market == MarketOnDemand) != (b.Instance.Market == MarketOnDemand) {
+		// The dearer per unit of what it frees goes first: an
+		// on-demand node (about three times spot's price), such as
+		// one launched when every spot pool was short.
+		return a.Instance.Market == MarketOnDemand
+	}
+	if wa, wb := workers[zoneOf(a)], workers[zoneOf(b)]; wa != wb {
+		return wa > wb
+	}
+	if a.Node.MoveCost != b.Node.MoveCost {
+		return a.Node.MoveCost < b.Node.MoveCost
+	}
+	if !a.Instance.LaunchTime.Equal(b.Instance.LaunchTime) {
+		return a.Instance.LaunchTime.After(b.Instance.LaunchTime)
+	}
+	return a.Instance.ID < b.Instance.ID
 }

@@ -25,7 +25,7 @@ import (
 const LabelInstanceType = "node-fleet.io/instance-type"
 
 // Resources is an amount of what the scheduler counts on a node: CPU in
-// millicores, memory in bytes and pod slots.
+// millicores, memory and ephemeral storage in bytes, and pod slots.
 type Resources struct {
 	// MilliCPU is CPU in thousandths of a core.
 	MilliCPU int64
@@ -33,30 +33,43 @@ type Resources struct {
 	Memory int64
 	// Pods is a number of pod slots.
 	Pods int64
+	// EphemeralStorage is local ephemeral storage (emptyDir, logs,
+	// writable layers) in bytes.
+	EphemeralStorage int64
 }
 
 // Add returns r plus o.
 func (r Resources) Add(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, Pods: r.Pods + o.Pods}
+	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, Pods: r.Pods + o.Pods,
+		EphemeralStorage: r.EphemeralStorage + o.EphemeralStorage}
 }
 
 // Sub returns r minus o; a result can be negative (an overcommitted node).
 func (r Resources) Sub(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, Pods: r.Pods - o.Pods}
+	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, Pods: r.Pods - o.Pods,
+		EphemeralStorage: r.EphemeralStorage - o.EphemeralStorage}
 }
 
 // Fits reports whether r fits into free: no dimension of r exceeds free's.
+// As for kube-scheduler's NodeResourcesFit, ephemeral storage is checked
+// only when r asks for some.
 func (r Resources) Fits(free Resources) bool {
-	return r.MilliCPU <= free.MilliCPU && r.Memory <= free.Memory && r.Pods <= free.Pods
+	return r.MilliCPU <= free.MilliCPU && r.Memory <= free.Memory && r.Pods <= free.Pods &&
+		(r.EphemeralStorage <= 0 || r.EphemeralStorage <= free.EphemeralStorage)
 }
 
 // IsZero reports whether every dimension is zero (for Node.Allocatable:
 // not read).
 func (r Resources) IsZero() bool { return r == Resources{} }
 
-// String prints r as people read it: "1.93 CPU, 3.6 GiB, 110 pods".
+// String prints r as people read it: "1.93 CPU, 3.6 GiB, 110 pods", with
+// ", 20 GiB ephemeral storage" when there is some.
 func (r Resources) String() string {
-	return fmt.Sprintf("%s CPU, %s, %d pods", FormatCPU(r.MilliCPU), FormatMemory(r.Memory), r.Pods)
+	s := fmt.Sprintf("%s CPU, %s, %d pods", FormatCPU(r.MilliCPU), FormatMemory(r.Memory), r.Pods)
+	if r.EphemeralStorage != 0 {
+		s += ", " + FormatMemory(r.EphemeralStorage) + " ephemeral storage"
+	}
+	return s
 }
 
 // FormatCPU prints millicores as cores with at most three decimals:
@@ -174,6 +187,10 @@ type SchedulerView struct {
 	// NodesNeeded is how many new workers the placeable pending pods
 	// need, packed first-fit decreasing onto Template (see PackPending).
 	NodesNeeded int
+	// WorkerZones lists, for each of the NodesNeeded new workers, the
+	// zones it must be launched in for its pods (Packing.Zones), nil for
+	// a worker any zone will do.
+	WorkerZones [][]string
 	// Demand is the requests of the pods on the managed workers plus the
 	// placeable pending pods, in worker units (CPU and memory, the
 	// larger of the two; see WorkerTemplate.Units).
@@ -210,7 +227,11 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 			demand = demand.Add(p.Requests)
 		}
 	}
-	v.NodesNeeded = PackPending(t, placeable).Nodes
+	pk := PackPending(t, placeable)
+	v.NodesNeeded = pk.Nodes
+	if slices.ContainsFunc(pk.Zones, func(z []string) bool { return z != nil }) {
+		v.WorkerZones = pk.Zones
+	}
 	v.Demand = t.Units(demand)
 	return v
 }
@@ -259,6 +280,9 @@ func TooLarge(p PendingPod, t WorkerTemplate) string {
 	if p.Requests.Memory > free.Memory {
 		parts = append(parts, fmt.Sprintf("requests %s of memory; a new %s worker offers %s", FormatMemory(p.Requests.Memory), t.InstanceType, FormatMemory(max(free.Memory, 0))))
 	}
+	if p.Requests.EphemeralStorage > 0 && p.Requests.EphemeralStorage > free.EphemeralStorage {
+		parts = append(parts, fmt.Sprintf("requests %s of ephemeral storage; a new %s worker offers %s", FormatMemory(p.Requests.EphemeralStorage), t.InstanceType, FormatMemory(max(free.EphemeralStorage, 0))))
+	}
 	if p.Requests.Pods > free.Pods {
 		parts = append(parts, fmt.Sprintf("needs a pod slot; a new %s worker has %d left after its DaemonSet pods", t.InstanceType, max(free.Pods, 0)))
 	}
@@ -279,6 +303,10 @@ type Packing struct {
 	// Unplaceable, and those larger than an empty worker's Free (marked
 	// here), in input order.
 	Left []PendingPod
+	// Zones lists, for each new worker, the availability zones it must
+	// be launched in for its pods (the intersection of their
+	// PendingPod.Zones), nil when any zone will do.
+	Zones [][]string
 }
 
 // PackPending counts the new workers of template t that the pending pods
@@ -303,8 +331,11 @@ type Packing struct {
 // some room) can leave a few pods pending, which the next tick counts
 // again. Pods that keep apart from their own kind by a required
 // anti-affinity on the hostname (PendingPod.Apart) go one to a worker;
-// other inter-pod rules (affinity to running pods, topology spread
-// constraints) are not modelled and may need more workers than counted.
+// pods that can run only in some zones (PendingPod.Zones) share a worker
+// only with pods that can run in one of the same zones, and Zones says
+// where each worker must go; other inter-pod rules (affinity to running
+// pods, topology spread between the new workers) are not modelled and
+// may need more workers than counted.
 // The placement rules of a pod against a new worker as a whole
 // (nodeSelector, required node affinity, taints, size) are checked by
 // whoever marks PendingPod.Unplaceable (metrics.KubeScheduler).
@@ -328,10 +359,11 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 	type item struct {
 		req        Resources
 		key, apart string
+		zones      []string
 	}
 	items := make([]item, len(todo))
 	for i, p := range todo {
-		items[i] = item{p.Requests, p.Key(), p.Apart}
+		items[i] = item{p.Requests, p.Key(), p.Apart, p.Zones}
 	}
 	slices.SortFunc(items, decreasing(free, func(it item) Resources { return it.req }, func(it item) string { return it.key }))
 	var room []Resources
@@ -339,7 +371,7 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 	for _, it := range items {
 		i := -1
 		for j, r := range room {
-			if it.req.Fits(r) && (it.apart == "" || !groups[j][it.apart]) {
+			if it.req.Fits(r) && (it.apart == "" || !groups[j][it.apart]) && (it.zones == nil || out.Zones[j] == nil || len(intersect(out.Zones[j], it.zones)) > 0) {
 				i = j
 				break
 			}
@@ -348,7 +380,15 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 			room = append(room, free)
 			groups = append(groups, nil)
 			out.Workers = append(out.Workers, nil)
+			out.Zones = append(out.Zones, nil)
 			i = len(room) - 1
+		}
+		if it.zones != nil {
+			if out.Zones[i] == nil {
+				out.Zones[i] = slices.Clone(it.zones)
+			} else {
+				out.Zones[i] = intersect(out.Zones[i], it.zones)
+			}
 		}
 		room[i] = room[i].Sub(it.req)
 		if it.apart != "" {
@@ -360,6 +400,17 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 		out.Workers[i] = append(out.Workers[i], it.key)
 	}
 	out.Nodes = len(room)
+	return out
+}
+
+// intersect returns the elements of a that are also in b, in a's order.
+func intersect(a, b []string) []string {
+	out := []string{}
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
 	return out
 }
 
@@ -430,33 +481,33 @@ func receives(n Node) bool { return n.Ready && !n.Unschedulable && !n.Allocatabl
 
 // ScaleDownByFit is the scale-down simulation of cluster-autoscaler: it
 // goes through candidates in the order given (the victim order, best
-// first) and keeps up to limit of them whose pods (Node.Movable) fit on the
-// free allocatable (Allocatable minus Requested) of the nodes in nodes
-// that remain and can receive pods (Ready, not cordoned, allocatable
-// known, not themselves chosen). Each chosen node's pods take up the room
-// they were placed in, so that two nodes are never emptied into the same
-// space, and a node that took pods in the simulation is not chosen after
-// it. Candidates with a ScaleDownBlocker, or whose pods' requests are not
+// first) and keeps up to limit of them whose pods fit on the free
+// allocatable (Allocatable minus Requested) of the nodes in nodes that
+// remain and can receive pods (Ready, not cordoned, allocatable known, not
+// themselves chosen). Each chosen node's pods take up the room they were
+// placed in, so that two nodes are never emptied into the same space, and
+// a node that took pods in the simulation is not chosen after it.
+// Candidates with a ScaleDownBlocker, or whose pods' requests are not
 // known, are not chosen. It returns the chosen nodes and a verdict for
 // every candidate considered (the loop stops once limit are chosen).
 //
-// The simulation counts resources only: a pod's nodeSelector, affinity,
-// tolerations, volumes and topology spread are not checked against the
-// receiving node (Node does not carry them), so a node it lets go can
-// still leave a pod pending; the next tick then sees it and scales up.
-// For the same reason nodes should hold only the nodes ordinary pods may
-// move to, such as the fleet's workers matched to its instances: a K3s
-// server tainted NoSchedule, listed by a NodeManager without a node
-// selector, would otherwise count as room.
+// A pod fits on a node when its requests (CPU, memory, ephemeral storage,
+// a pod slot) fit the room left and, when the NodeManager says where the
+// pod may go (Node.MovablePods), the node is one it may run on
+// (MovablePod.Nodes: node affinity, taints, pod anti-affinity with the
+// pods there), in the zone of its volume (MovablePod.Zone), holds no other
+// moved pod of its Apart group, and keeps its zone spread within MaxSkew.
+// A node that is the last of its zone among the remaining nodes is never
+// chosen while one of its pods has a volume in that zone: the pod could
+// run nowhere else. Without MovablePods only resources are checked, so a
+// node it lets go can still leave a pod pending; the next tick then sees
+// it and scales up. For the same reason nodes should hold only the nodes
+// ordinary pods may move to, such as the fleet's workers matched to its
+// instances: a K3s server tainted NoSchedule, listed by a NodeManager
+// without a node selector, would otherwise count as room.
 func ScaleDownByFit(candidates, nodes []Node, limit int) (chosen []Node, verdicts []DrainFit) {
-	gone := map[string]bool{}
+	sim := newFitSim(nodes)
 	took := map[string]string{} // receiving node -> the first node whose pods it took
-	room := map[string]Resources{}
-	for _, n := range nodes {
-		if receives(n) {
-			room[n.Name] = n.Allocatable.Sub(n.Requested)
-		}
-	}
 	for _, c := range candidates {
 		if len(chosen) >= limit {
 			break
@@ -470,28 +521,19 @@ func ScaleDownByFit(candidates, nodes []Node, limit int) (chosen []Node, verdict
 		case c.Pods > 0 && len(c.Movable) != c.Pods:
 			v.Reason = fmt.Sprintf("the requests of its %d pod(s) are not known", c.Pods)
 		default:
-			var names []string
-			var free []Resources
-			for _, n := range nodes {
-				if r, ok := room[n.Name]; ok && n.Name != c.Name && !gone[n.Name] {
-					names = append(names, n.Name)
-					free = append(free, r)
-				}
-			}
-			placement, stuck, ok := FitOnto(c.Movable, free)
-			if !ok {
-				v.Reason = fmt.Sprintf("a pod requesting %s CPU and %s fits on none of the %d remaining node(s)",
-					FormatCPU(c.Movable[stuck].MilliCPU), FormatMemory(c.Movable[stuck].Memory), len(free))
+			next, into, why := sim.move(c)
+			if why != "" {
+				v.Reason = why
 				break
 			}
-			for i, j := range placement {
-				room[names[j]] = room[names[j]].Sub(c.Movable[i])
-				if took[names[j]] == "" {
-					took[names[j]] = c.Name
+			for _, n := range into {
+				if took[n] == "" {
+					took[n] = c.Name
 				}
 			}
+			sim = next
+			sim.gone[c.Name] = true
 			v.Fits = true
-			gone[c.Name] = true
 			chosen = append(chosen, c)
 		}
 		verdicts = append(verdicts, v)

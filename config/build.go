@@ -188,7 +188,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	case cfg.PendingPodsSource == PendingFromAPI && workerType != "":
 		// The scheduler's view: pending pods with their requests, what a
 		// new worker offers, how many workers they need.
-		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kc, InstanceType: workerType,
+		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kc, InstanceType: workerType, ClusterID: cfg.ClusterID,
 			Workers: cfg.NodeSelector, VCPU: cfg.WorkerVCPU, MemoryMiB: cfg.WorkerMemoryMiB, InstanceTypes: p.Fleet,
 			Clock: opts.Clock, Logger: log.With("part", "scheduler-view")})
 		if err != nil {

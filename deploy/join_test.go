@@ -20,6 +20,7 @@ case "$*" in
 *meta-data/instance-id) echo i-0abc123def4567890 ;;
 *meta-data/instance-type) [ "${STUB_INSTANCE_TYPE-t3.medium}" != missing ] || exit 22; echo "${STUB_INSTANCE_TYPE-t3.medium}" ;;
 *meta-data/placement/region) echo eu-west-1 ;;
+*meta-data/placement/availability-zone) echo eu-west-1b ;;
 *healthz) [ "${STUB_HEALTHY:-yes}" = yes ] || exit 7 ;;
 *"-o "*)
 	out=""; prev=""
@@ -90,9 +91,10 @@ func TestJoinScriptJoinsWithTheInstanceLabels(t *testing.T) {
 		"curl -sf -X PUT http://169.254.169.254/latest/api/token -H X-aws-ec2-metadata-token-ttl-seconds: 300",
 		"curl -sf -H X-aws-ec2-metadata-token: imds-token http://169.254.169.254/latest/meta-data/instance-id",
 		"curl -sf -H X-aws-ec2-metadata-token: imds-token http://169.254.169.254/latest/meta-data/instance-type",
+		"curl -sf -H X-aws-ec2-metadata-token: imds-token http://169.254.169.254/latest/meta-data/placement/availability-zone",
 		"aws secretsmanager get-secret-value --secret-id shop/k3s-token --query SecretString --output text",
 		"aws ec2 describe-instances --filters Name=tag:node-fleet.io/role,Values=k3s-server Name=tag:node-fleet.io/cluster,Values=shop Name=instance-state-name,Values=running",
-		"INSTALL_K3S_EXEC=agent --node-label node-fleet.io/instance-id=i-0abc123def4567890 --node-label node-fleet.io/cluster=shop --node-label node-fleet.io/instance-type=t3.medium K3S_URL=https://10.0.1.10:6443 K3S_TOKEN=K10abc::server:secret",
+		"INSTALL_K3S_EXEC=agent --node-label node-fleet.io/instance-id=i-0abc123def4567890 --node-label node-fleet.io/cluster=shop --node-label node-fleet.io/instance-type=t3.medium --node-label topology.kubernetes.io/zone=eu-west-1b K3S_URL=https://10.0.1.10:6443 K3S_TOKEN=K10abc::server:secret",
 		"systemctl is-active --quiet k3s-agent",
 	} {
 		if !strings.Contains(log, want) {

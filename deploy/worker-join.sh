@@ -67,6 +67,8 @@ REGION=$(retry 5 2 imds placement/region) || fail "no region from the instance m
 [[ $INSTANCE_ID =~ ^i-[0-9a-f]+$ ]] || fail "instance metadata returned a strange instance id: $INSTANCE_ID"
 INSTANCE_TYPE=$(retry 5 2 imds instance-type) || fail "no instance type from the instance metadata"
 [[ $INSTANCE_TYPE =~ ^[a-z0-9-]+\.[a-z0-9-]+$ ]] || fail "instance metadata returned a strange instance type: $INSTANCE_TYPE"
+ZONE=$(retry 5 2 imds placement/availability-zone) || fail "no availability zone from the instance metadata"
+[[ $ZONE =~ ^[a-z0-9-]+$ ]] || fail "instance metadata returned a strange availability zone: $ZONE"
 export AWS_DEFAULT_REGION=$REGION
 say "instance $INSTANCE_ID ($INSTANCE_TYPE) in $REGION joining cluster $CLUSTER_ID"
 
@@ -98,8 +100,11 @@ retry 5 5 curl -sfL -o "$installer" "$INSTALLER" || fail "cannot download the K3
 # The labels are how the autoscaler matches this node to this instance
 # (autoscaler.LabelInstanceID, autoscaler.LabelCluster) and learns what a
 # new worker of the type offers (autoscaler.LabelInstanceType: K3s sets
-# node.kubernetes.io/instance-type to "k3s", not the EC2 type).
-INSTALL_K3S_EXEC="agent --node-label node-fleet.io/instance-id=$INSTANCE_ID --node-label node-fleet.io/cluster=$CLUSTER_ID --node-label node-fleet.io/instance-type=$INSTANCE_TYPE" \
+# node.kubernetes.io/instance-type to "k3s", not the EC2 type). K3s without
+# the AWS cloud provider sets no zone: topology.kubernetes.io/zone (which
+# the kubelet may set on itself) tells the scheduler and the autoscaler
+# where the node is (zonal volumes, zone spread, balanced scale-downs).
+INSTALL_K3S_EXEC="agent --node-label node-fleet.io/instance-id=$INSTANCE_ID --node-label node-fleet.io/cluster=$CLUSTER_ID --node-label node-fleet.io/instance-type=$INSTANCE_TYPE --node-label topology.kubernetes.io/zone=$ZONE" \
 	INSTALL_K3S_VERSION=${NODEFLEET_K3S_VERSION:-} K3S_URL=$SERVER_URL K3S_TOKEN=$K3S_TOKEN \
 	sh "$installer" || fail "the K3s installer failed"
 rm -f "$installer"

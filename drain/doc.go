@@ -46,6 +46,20 @@
 // are gone, or until their deletion time (the moment their grace period
 // runs out) has passed.
 //
+// # Where things are
+//
+// ListNodes also says where each node is and what would be lost with it:
+// its zone (Node.Zone), its node-fleet.io/cluster label (Node.Cluster),
+// and its node-local data (Node.LocalData): the PersistentVolumes pinned
+// to it by node affinity on its hostname (K3s's local-path, local PVs)
+// that a pod's claim is bound to, and the hostPath volumes of its pods,
+// whatever the state of those pods. A pod the taint manager marked
+// Terminating on a NotReady node still has its volume there, so such data
+// blocks the node's removal although the filter chain would let the pod
+// go. DaemonSet and mirror pods' hostPath volumes are the node's own
+// plumbing and do not count, nor do volumes a pod's annotations declare
+// safe to lose.
+//
 // # Permissions
 //
 // The identity the Manager uses needs, cluster-wide: nodes get, list, patch
@@ -53,6 +67,7 @@
 // poddisruptionbudgets (policy) list; persistentvolumeclaims and
 // persistentvolumes get and list (listed once per ListNodes or Drain, and
 // only when a pod has a claim). metrics.KubeScheduler, read with the same
-// identity, also lists daemonsets. The ClusterRole in deploy/server-init.sh
+// identity, also lists daemonsets, and the claims and volumes when a
+// pending pod has a claim. The ClusterRole in deploy/server-init.sh
 // grants exactly this, and a test applies it to the real API server.
 package drain

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -71,6 +72,16 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	ds, vols := newDaemonSets(c), newVolumes(c)
 	var evict, wait []*corev1.Pod
 	var blockers []string
+	var here []*corev1.Pod
+	for i := range pods {
+		if p := &pods[i]; p.Spec.NodeName == name && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			here = append(here, p)
+		}
+	}
+	_, holders, err := localData(ctx, node, here, nil, vols)
+	if err != nil {
+		return fmt.Errorf("drain node %s: %w", name, err)
+	}
 	for i := range pods {
 		p := &pods[i]
 		if p.Spec.NodeName != name {
@@ -79,6 +90,10 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 		v, err := m.classify(ctx, p, ds, vols)
 		if err != nil {
 			return fmt.Errorf("drain node %s: %w", name, err)
+		}
+		if d := holders[p.Namespace+"/"+p.Name]; len(d) > 0 && v.action == actWait {
+			// Terminating, but its data stays with the node.
+			blockers = append(blockers, fmt.Sprintf("pod %s/%s has node-local data (%s)", p.Namespace, p.Name, strings.Join(d, "; ")))
 		}
 		switch v.action {
 		case actEvict:

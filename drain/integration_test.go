@@ -767,3 +767,47 @@ func victim(res autoscaler.Result) string {
 	}
 	return ""
 }
+
+// TestIntegrationTerminatingPodKeepsNodeLocalData: on the real API server,
+// a NotReady node whose pod the taint manager has marked Terminating (a
+// deletion the kubelet never finishes) still holds the pod's local-path
+// volume: ListNodes names it in LocalData and blocks the node's removal.
+func TestIntegrationTerminatingPodKeepsNodeLocalData(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{})
+	ctx := t.Context()
+	n := addNode(t, c, ns, kubetest.NodeOptions{NotReady: true})
+	pv := c.BoundClaim(t, ns, "data-db-0", kubetest.LocalPathVolume(n))
+	// A finalizer keeps the deleted pod Terminating, as a node whose
+	// kubelet is gone does.
+	const finalizer = "kubetest.node-fleet.io/hold"
+	p := c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: ns, Finalizers: []string{finalizer}},
+		Spec: corev1.PodSpec{NodeName: n, Containers: []corev1.Container{{Name: "p", Image: "registry.k8s.io/pause:3.10"}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-db-0"}}}}}})
+	t.Cleanup(func() {
+		cx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		patch := []byte(`{"metadata":{"finalizers":null}}`)
+		if _, err := c.Client.CoreV1().Pods(ns).Patch(cx, p.Name, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("drop the finalizer of %s: %v", p.Name, err)
+		}
+	})
+	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := m.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 {
+		t.Fatalf("ListNodes = %+v, want the one node", nodes)
+	}
+	got := nodes[0]
+	if len(got.LocalData) != 1 || !strings.Contains(got.LocalData[0], "PersistentVolume "+pv) {
+		t.Errorf("LocalData = %q, want PersistentVolume %s", got.LocalData, pv)
+	}
+	if !strings.Contains(got.ScaleDownBlocker, "pod "+ns+"/db-0 has node-local data") {
+		t.Errorf("ScaleDownBlocker = %q, want the Terminating pod's node-local data", got.ScaleDownBlocker)
+	}
+}

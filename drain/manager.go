@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/kube"
-	"github.com/node-fleet/node-fleet/metrics"
 )
 
 // Annotations of the Kubernetes cluster-autoscaler that node-fleet honours
@@ -144,15 +144,20 @@ func New(cfg Config) (*Manager, error) {
 	return &Manager{cfg: cfg, selector: sel}, nil
 }
 
-// ListNodes returns the nodes that match Config.NodeSelector, each with the
+// ListNodes returns the nodes that match Config.NodeSelector, each with its
+// zone and cluster labels (Zone, Cluster), the node-local data it holds
+// (LocalData, see localData: PersistentVolumes pinned to it and hostPath
+// volumes, whatever the state of their pods), the
 // number of pods a drain would evict, their requests (Movable, as
-// metrics.PodRequests counts them; MoveCost is their CPU), the node's
+// kube.PodRequests counts them; MoveCost is their CPU), the node's
 // allocatable and the requests of every pod bound to it that has not
 // finished (Requested: DaemonSet, mirror and terminating pods included,
 // as the scheduler counts them) and, in ScaleDownBlocker, every reason
-// it must not be removed: a scale-down-disabled annotation on the node, or
-// a pod that blocks a drain (see the package documentation), or a pod
-// covered by a PodDisruptionBudget that allows no disruption now.
+// it must not be removed: a scale-down-disabled annotation on the node
+// (node-fleet's or cluster-autoscaler's), a pod that blocks a drain (see
+// the package documentation), a pod covered by a PodDisruptionBudget that
+// allows no disruption now, or node-local data of a pod the filter chain
+// lets go (a Terminating one).
 func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	c := m.cfg.Client
 	nodes, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
@@ -172,12 +177,12 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	// One list of the live pods of the whole cluster, rather than one per
 	// node; the phase filter is repeated below for clients that ignore
 	// field selectors.
-	live := fields.AndSelectors(
+	running := fields.AndSelectors(
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
 	).String()
 	pods, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
-		o.FieldSelector = live
+		o.FieldSelector = running
 		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
@@ -206,8 +211,12 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	for i := range nodes {
 		byNode[nodes[i].Name] = nil
 	}
+	var unbound []*corev1.Pod // live pods bound to no node yet
 	for i := range pods {
 		p := &pods[i]
+		if p.Spec.NodeName == "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			unbound = append(unbound, p)
+		}
 		if _, ours := byNode[p.Spec.NodeName]; ours {
 			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
 		}
@@ -221,6 +230,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 		})
 	}
 	ds, vols := newDaemonSets(c), newVolumes(c)
+	pl := newPlacer(nodes, byNode, vols)
 	out := make([]autoscaler.Node, 0, len(nodes))
 	for i := range nodes {
 		n := &nodes[i]
@@ -230,18 +240,37 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 			blockers = append(blockers, r)
 			an.ScaleDownDisabled = true
 		}
-		an.Allocatable = metrics.NodeAllocatable(n)
+		an.Allocatable = kube.NodeAllocatable(n)
+		local, holders, err := localData(ctx, n, byNode[n.Name], unbound, vols)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		an.LocalData = local
 		for _, p := range byNode[n.Name] {
 			v, err := m.classify(ctx, p, ds, vols)
 			if err != nil {
 				return nil, err
 			}
-			req := metrics.PodRequests(p)
+			who := p.Namespace + "/" + p.Name
+			if d := holders[who]; len(d) > 0 && v.action != actBlock {
+				// The chain lets it go (it is terminating, say), but
+				// its data stays with the node.
+				blockers = append(blockers, fmt.Sprintf("pod %s has node-local data (%s)", who, strings.Join(d, "; ")))
+			}
+			delete(holders, who)
+			req := kube.PodRequests(p)
 			if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 				// Every pod bound and not finished holds its
 				// requests, terminating, DaemonSet and mirror
 				// pods included.
 				an.Requested = an.Requested.Add(req)
+			}
+			if v.action == actBlock || v.action == actEvict {
+				mp, err := pl.movable(ctx, p, n.Name, req)
+				if err != nil {
+					return nil, fmt.Errorf("node %s: %w", n.Name, err)
+				}
+				an.MovablePods = append(an.MovablePods, mp)
 			}
 			switch v.action {
 			case actBlock:
@@ -257,6 +286,11 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 				}
 			}
 		}
+		for _, who := range slices.Sorted(maps.Keys(holders)) {
+			// A pod elsewhere, not yet scheduled, whose volume is
+			// pinned here.
+			blockers = append(blockers, fmt.Sprintf("pod %s, not running, has node-local data here (%s)", who, strings.Join(holders[who], "; ")))
+		}
 		an.ScaleDownBlocker = summarize(blockers)
 		out = append(out, an)
 	}
@@ -269,6 +303,8 @@ func nodeInfo(n *corev1.Node) autoscaler.Node {
 		Name:          n.Name,
 		ProviderID:    n.Spec.ProviderID,
 		InstanceID:    n.Labels[autoscaler.LabelInstanceID],
+		Cluster:       n.Labels[autoscaler.LabelCluster],
+		Zone:          zoneOf(n),
 		Unschedulable: n.Spec.Unschedulable,
 		Created:       n.CreationTimestamp.Time,
 		// A node that never reported readiness has been NotReady since

@@ -17,6 +17,12 @@
 // package kube/clientset, which adapts a kubernetes.Interface to this one
 // (that package imports the clientset; this one must not).
 //
+// It also holds the few rules that turn API objects into the autoscaler's
+// terms and that drain and metrics both need (so that neither imports the
+// other): PodRequests and NodeAllocatable (what the scheduler counts, on
+// k8s.io/component-helpers' rule), ApartGroup (replicas kept apart by
+// anti-affinity) and VolumeZone (the zone a PersistentVolume lives in).
+//
 // Errors are the API server's, as client-go returns them: a Get or Delete
 // of an object that is gone returns an error for which
 // k8s.io/apimachinery/pkg/api/errors.IsNotFound is true, an eviction that

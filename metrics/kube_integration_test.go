@@ -279,3 +279,45 @@ func TestIntegrationKubeSchedulerKeepsReplicasApart(t *testing.T) {
 		t.Errorf("NodesNeeded %d, packing (-want +got):\n%s", snap.Scheduler.NodesNeeded, diff)
 	}
 }
+
+// TestIntegrationKubeSchedulerVolumeZones: on the real API server, a
+// pending pod whose claim is bound to an EBS-style volume in one zone
+// needs its new worker in that zone, and one whose claim is bound to a
+// local-path volume pinned to a node no new worker can take.
+func TestIntegrationKubeSchedulerVolumeZones(t *testing.T) {
+	t.Parallel()
+	c := kubetest.Connect(t)
+	ns := c.Namespace(t, "sched")
+	for _, z := range []string{"eu-west-1a", "eu-west-1b"} {
+		c.AddNode(t, kubetest.NodeOptions{Labels: map[string]string{runLabel: ns, autoscaler.LabelInstanceType: "t3.medium", corev1.LabelTopologyZone: z}})
+	}
+	c.BoundClaim(t, ns, "data-ebs", kubetest.ZonalVolume("eu-west-1b"))
+	c.BoundClaim(t, ns, "data-local", kubetest.LocalPathVolume("some-node"))
+	for name, claim := range map[string]string{"ebs": "data-ebs", "local": "data-local"} {
+		spec := podSpec("100m", "64Mi")
+		spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}}}
+		c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: spec})
+		c.MarkUnschedulable(t, ns, name, "0/2 nodes are available: 2 node(s) had volume node affinity conflict.")
+	}
+	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: restClient(t, c), Namespace: ns, Workers: runLabel + "=" + ns,
+		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := k.View(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	unplaceable := map[string]bool{}
+	for _, p := range v.Pending {
+		got[p.Name] = p.Zones
+		unplaceable[p.Name] = p.Unplaceable != ""
+	}
+	if diff := cmp.Diff(map[string][]string{"ebs": {"eu-west-1b"}, "local": nil}, got); diff != "" {
+		t.Errorf("zones (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]bool{"ebs": false, "local": true}, unplaceable); diff != "" {
+		t.Errorf("unplaceable (-want +got):\n%s", diff)
+	}
+}

@@ -8,15 +8,15 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
-// wontLand says why a pod with this spec could not be scheduled on a new
-// worker with the given labels and taints, or "" when it could (as far as
-// labels and taints go): its nodeSelector, its required node affinity
+// wontLand explains why a pod with this spec could not be scheduled on a
+// new worker with the given labels and taints, or returns "" when it finds
+// no reason (as far as labels and taints go); landsOn, on the scheduler's
+// own rules, decides, and this only says why: its nodeSelector, its required node affinity
 // (the scheduler's NodeAffinity filter), and the taints with effect
 // NoSchedule or NoExecute it does not tolerate (the TaintToleration
 // filter). A new worker's name is not known, so an affinity on the
@@ -146,33 +146,5 @@ func daemonSetTolerations(spec *corev1.PodSpec) []corev1.Toleration {
 }
 
 // apartGroup returns the group of pods that p keeps apart from on one
-// node (autoscaler.PendingPod.Apart), or "": its first required pod
-// anti-affinity term with topology key kubernetes.io/hostname whose label
-// selector matches p's own labels, in p's namespace (the term's
-// namespaces, when it names any, must include it; a term with a namespace
-// selector that is not empty is left alone, as the namespaces' labels are
-// not read). The group is the namespace and the selector, the same for
-// every replica.
-func apartGroup(p *corev1.Pod) string {
-	a := p.Spec.Affinity
-	if a == nil || a.PodAntiAffinity == nil {
-		return ""
-	}
-	for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-		if term.TopologyKey != corev1.LabelHostname || term.LabelSelector == nil {
-			continue
-		}
-		if ns := term.NamespaceSelector; ns != nil && (len(ns.MatchLabels) > 0 || len(ns.MatchExpressions) > 0) {
-			continue
-		}
-		if len(term.Namespaces) > 0 && term.NamespaceSelector == nil && !slices.Contains(term.Namespaces, p.Namespace) {
-			continue
-		}
-		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
-		if err != nil || !sel.Matches(labels.Set(p.Labels)) {
-			continue
-		}
-		return p.Namespace + "/" + sel.String()
-	}
-	return ""
-}
+// node: kube.ApartGroup.
+func apartGroup(p *corev1.Pod) string { return kube.ApartGroup(p) }

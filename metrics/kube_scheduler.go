@@ -87,12 +87,32 @@ type KubeSchedulerConfig struct {
 	// autoscaler.LabelInstanceID or autoscaler.LabelCluster (set by the
 	// join script).
 	Workers string
-	// WorkerLabels are labels every new worker registers with, on top of
-	// kubernetes.io/os=linux, kubernetes.io/arch=Arch and
-	// autoscaler.LabelInstanceType=InstanceType, and of the labels that
-	// every Ready worker of InstanceType shares (per-node labels such as
-	// the hostname, instance id and zone left out). Default none.
+	// WorkerLabels are labels every new worker registers with (set in the
+	// launch template's user data, e.g. K3s --node-label), on top of
+	// what the kubelet and node-fleet's join script set:
+	// kubernetes.io/os=linux, kubernetes.io/arch=Arch,
+	// autoscaler.LabelInstanceType=InstanceType,
+	// autoscaler.LabelCluster=ClusterID (when set) and the zone it is
+	// launched in. Labels found on today's workers are not assumed: an
+	// operator may have added them by hand. Default none.
 	WorkerLabels map[string]string
+	// ClusterID is the cluster's id, which the join script sets as every
+	// new worker's autoscaler.LabelCluster label. Default: not set, so a
+	// pod selecting that label is taken to match no new worker.
+	ClusterID string
+	// Zones are the availability zones new workers may be launched in
+	// (the fleet's subnets' zones), each setting topology.kubernetes.io/
+	// zone on its workers. A pending pod that can run in only some of
+	// them (PendingPod.Zones) gets its worker there. Default: the zones
+	// of the fleet's workers now (none: zones are not known, and a pod
+	// that selects a zone is taken to match no new worker).
+	Zones []string
+	// EphemeralStorageMiB is a new worker's allocatable ephemeral
+	// storage (its root volume less the kubelet's eviction threshold)
+	// while no Ready worker of InstanceType has registered to learn it
+	// from. Default: not known, and pods' ephemeral storage requests are
+	// not checked against a template sized from the instance type.
+	EphemeralStorageMiB int64
 	// WorkerTaints are the taints every new worker registers with (K3s
 	// --node-taint), on top of the NoSchedule and NoExecute taints that
 	// every Ready worker of InstanceType shares (node.kubernetes.io/
@@ -148,7 +168,17 @@ type KubeSchedulerConfig struct {
 // offers. A pod that asks for a resource beyond CPU and memory (a GPU,
 // another extended resource, hugepages) is placeable only when every
 // Ready worker it learns from offers as much; sized from the instance
-// type, a new worker offers none. Ephemeral storage is not counted.
+// type, a new worker offers none. Ephemeral storage is counted as the
+// scheduler counts it, against the learnt workers' allocatable or
+// Config.EphemeralStorageMiB (not checked when neither is known).
+//
+// A new worker carries the labels the kubelet and the join script set
+// (Config.WorkerLabels says which others the launch template adds), never
+// labels found on today's workers, in each zone of Config.Zones. A pending
+// pod is placeable when a new worker in some zone would take it (see
+// zonesFor: node affinity, taints, its volumes' zones and node affinity,
+// pod affinity and anti-affinity, zone spread); when only some zones
+// would, PendingPod.Zones names them.
 type KubeScheduler struct {
 	cfg     KubeSchedulerConfig
 	workers labels.Selector // nil: the default (managed labels)
@@ -189,6 +219,9 @@ func NewKubeScheduler(cfg KubeSchedulerConfig) (*KubeScheduler, error) {
 		default:
 			bad("WorkerTaints: taint %q has effect %q; want NoSchedule, PreferNoSchedule or NoExecute", t.Key, t.Effect)
 		}
+	}
+	if cfg.EphemeralStorageMiB < 0 {
+		bad("EphemeralStorageMiB must not be negative, got %d", cfg.EphemeralStorageMiB)
 	}
 	if cfg.MaxPods == 0 {
 		cfg.MaxPods = DefaultMaxPods
@@ -291,24 +324,36 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 
 	workers := map[string]bool{}
 	var learn []*corev1.Node
+	w := &world{byNode: map[string][]*corev1.Pod{}}
+	zones := slices.Clone(k.cfg.Zones)
 	for i := range nodes {
 		n := &nodes[i]
+		w.nodes = append(w.nodes, n)
 		if !k.isWorker(n) {
 			continue
 		}
 		workers[n.Name] = true
+		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && len(k.cfg.Zones) == 0 && !slices.Contains(zones, z) {
+			zones = append(zones, z)
+		}
 		if nodeReady(n) && InstanceTypeOf(n) == k.cfg.InstanceType && !NodeAllocatable(n).IsZero() {
 			learn = append(learn, n)
 		}
 	}
 	var unschedulable []*corev1.Pod
 	var onWorkers autoscaler.Resources
+	slices.Sort(zones)
+	claims := false
 	for i := range pods {
 		p := &pods[i]
+		if p.Spec.NodeName != "" {
+			w.byNode[p.Spec.NodeName] = append(w.byNode[p.Spec.NodeName], p)
+		}
 		switch {
 		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
 		case Unschedulable(p):
 			unschedulable = append(unschedulable, p)
+			claims = claims || hasClaims(p)
 		case workers[p.Spec.NodeName] && !perNode(p):
 			onWorkers = onWorkers.Add(PodRequests(p))
 		}
@@ -326,6 +371,11 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 			others[name] = min(v, a[name])
 		}
 	}
+	if claims {
+		if err := k.loadVolumes(ctx, w); err != nil {
+			return nil, 0, err
+		}
+	}
 	tpl, err := k.template(ctx, learn)
 	if err != nil {
 		k.cfg.Logger.WarnContext(ctx, "no worker template: pending pods are counted, not sized", "instance_type", k.cfg.InstanceType, "err", err)
@@ -335,7 +385,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		spec := &dss[i].Spec.Template.Spec
 		probe := *spec
 		probe.Tolerations = daemonSetTolerations(spec)
-		if wontLand(&probe, tpl.Labels, tpl.Taints) != "" {
+		if !landsOn(&probe, newWorker(tpl, "")) {
 			continue
 		}
 		r := PodRequests(&corev1.Pod{Spec: *spec})
@@ -352,8 +402,14 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	for i, p := range unschedulable {
 		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p),
 			Nominated: p.Status.NominatedNodeName}
-		if why := wontLand(&p.Spec, tpl.Labels, tpl.Taints); why != "" {
-			pending[i].Unplaceable = fmt.Sprintf("pod %s cannot run on a new %s worker: %s", pending[i].Key(), tpl.InstanceType, why)
+		if tpl.Allocatable.EphemeralStorage == 0 {
+			// Not known (sized from the instance type): not checked.
+			pending[i].Requests.EphemeralStorage = 0
+		}
+		zs, why := zonesFor(p, tpl, zones, w)
+		pending[i].Zones = zs
+		if why != "" {
+			pending[i].Unplaceable = "pod " + pending[i].Key() + " " + why
 		} else if why := lacking(otherRequests(p), others, tpl.InstanceType); why != "" {
 			pending[i].Unplaceable = "pod " + pending[i].Key() + " " + why
 		}
@@ -420,13 +476,6 @@ func InstanceTypeOf(n *corev1.Node) string {
 	return ""
 }
 
-// perNodeLabels are the labels that differ from worker to worker and so
-// say nothing about a new one.
-var perNodeLabels = []string{
-	corev1.LabelHostname, autoscaler.LabelInstanceID, corev1.LabelTopologyZone, corev1.LabelFailureDomainBetaZone,
-	"k3s.io/hostname", "k3s.io/internal-ip", "k3s.io/external-ip", "topology.ebs.csi.aws.com/zone",
-}
-
 // template makes the new worker's template (DaemonSet left to the
 // caller) from the Ready workers of the instance type, else from the
 // type's size.
@@ -436,24 +485,19 @@ func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (aut
 	}}
 	if len(learn) > 0 {
 		slices.SortFunc(learn, func(a, b *corev1.Node) int { return strings.Compare(a.Name, b.Name) })
-		shared := maps.Clone(learn[0].Labels)
 		taints := workerTaints(learn[0])
 		alloc := NodeAllocatable(learn[0])
 		smallest := learn[0].Name
 		for _, n := range learn[1:] {
-			maps.DeleteFunc(shared, func(k, v string) bool { return n.Labels[k] != v })
 			other := workerTaints(n)
 			taints = slices.DeleteFunc(taints, func(t autoscaler.Taint) bool { return !slices.Contains(other, t) })
 			a := NodeAllocatable(n)
 			if a.MilliCPU < alloc.MilliCPU {
 				smallest = n.Name
 			}
-			alloc = autoscaler.Resources{MilliCPU: min(alloc.MilliCPU, a.MilliCPU), Memory: min(alloc.Memory, a.Memory), Pods: min(alloc.Pods, a.Pods)}
+			alloc = autoscaler.Resources{MilliCPU: min(alloc.MilliCPU, a.MilliCPU), Memory: min(alloc.Memory, a.Memory), Pods: min(alloc.Pods, a.Pods),
+				EphemeralStorage: min(alloc.EphemeralStorage, a.EphemeralStorage)}
 		}
-		for _, l := range perNodeLabels {
-			delete(shared, l)
-		}
-		maps.Copy(tpl.Labels, shared)
 		tpl.Taints = taints
 		tpl.Allocatable = alloc
 		if len(learn) == 1 {
@@ -467,9 +511,13 @@ func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (aut
 			return tpl, err
 		}
 		res := k.cfg.Reservation(vcpu, mib, k.cfg.MaxPods)
-		tpl.Allocatable = autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mib << 20, Pods: k.cfg.MaxPods}.Sub(res)
+		tpl.Allocatable = autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mib << 20, Pods: k.cfg.MaxPods,
+			EphemeralStorage: k.cfg.EphemeralStorageMiB << 20}.Sub(res)
 		tpl.Source = fmt.Sprintf("%s: %d vCPU, %s, minus reservations (%s CPU, %s); no Ready worker of the type to learn from",
 			k.cfg.InstanceType, vcpu, autoscaler.FormatMemory(mib<<20), autoscaler.FormatCPU(res.MilliCPU), autoscaler.FormatMemory(res.Memory))
+	}
+	if k.cfg.ClusterID != "" {
+		tpl.Labels[autoscaler.LabelCluster] = k.cfg.ClusterID
 	}
 	maps.Copy(tpl.Labels, k.cfg.WorkerLabels)
 	for _, t := range k.cfg.WorkerTaints {

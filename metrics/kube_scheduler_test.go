@@ -262,6 +262,7 @@ func viewCluster() []runtime.Object {
 // packing computed by hand.
 func TestKubeSchedulerView(t *testing.T) {
 	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(viewCluster()...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+		WorkerLabels: map[string]string{"pool": "general"},
 		WorkerTaints: []autoscaler.Taint{{Key: "node-fleet.io/spot", Value: "true", Effect: "PreferNoSchedule"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +275,8 @@ func TestKubeSchedulerView(t *testing.T) {
 		t.Errorf("%d unschedulable pods, want 9 (the one the scheduler has not looked at is not)", n)
 	}
 	// The template: the smaller of w-a and w-b (w-c is NotReady, w-d
-	// another type); labels shared by both without the per-node ones;
+	// another type); the labels the join script and the configuration
+	// set;
 	// DaemonSets proxy and node-exporter land (0.1 CPU, 128Mi, 2 pods),
 	// server-only does not. Free: 1830m, 3456Mi, 108 pods.
 	wantTpl := autoscaler.WorkerTemplate{
@@ -459,7 +461,7 @@ func TestKubeSchedulerWarnsOncePerPod(t *testing.T) {
 	var logs strings.Builder
 	c := fake.NewClientset(viewCluster()...)
 	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(c), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
-		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		WorkerLabels: map[string]string{"pool": "general"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -374,9 +374,12 @@ type Nodes struct {
 	mu sync.Mutex
 	// JoinDelay is how long after running a node appears and is Ready.
 	JoinDelay time.Duration
-	nodes     map[string]*autoscaler.Node
-	never     map[string]bool
-	deleted   map[string]bool
+	// Cluster is the cluster label (autoscaler.Node.Cluster) of the nodes
+	// that join, as the join script sets it. Default none.
+	Cluster string
+	nodes   map[string]*autoscaler.Node
+	never   map[string]bool
+	deleted map[string]bool
 }
 
 // NewNodes returns a NodeManager; fleet may be nil (nodes are then only
@@ -432,12 +435,17 @@ func (n *Nodes) sync() {
 		return
 	}
 	now := n.clock.Now()
+	// An instance a test gave a node of its own joins no second one.
+	named := map[string]bool{}
+	for _, node := range n.nodes {
+		named[node.InstanceID] = true
+	}
 	// Only live instances can join; the walk is over them, not over every
 	// instance ever launched.
 	for _, in := range n.fleet.liveInstances() {
 		id := in.ID
 		name := NodeName(id)
-		if _, ok := n.nodes[name]; ok || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
+		if _, ok := n.nodes[name]; ok || named[id] || n.never[id] || n.deleted[name] || in.State != autoscaler.StateRunning {
 			continue
 		}
 		joinAt := n.fleet.RunningSince(id).Add(n.JoinDelay)
@@ -447,7 +455,7 @@ func (n *Nodes) sync() {
 		n.nodes[name] = &autoscaler.Node{
 			Name: name, ProviderID: "aws:///" + in.Zone + "/" + id, InstanceID: id,
 			InternalIP: in.PrivateIP, Hostname: in.PrivateDNS, Ready: true,
-			ReadyTransition: joinAt, Created: joinAt, Managed: true,
+			ReadyTransition: joinAt, Created: joinAt, Managed: true, Cluster: n.Cluster, Zone: in.Zone,
 		}
 	}
 	for _, node := range n.nodes {

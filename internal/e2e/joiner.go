@@ -205,10 +205,15 @@ func Hostname(in ec2types.Instance) string {
 func (j *Joiner) register(ctx context.Context, in ec2types.Instance) (string, error) {
 	id := aws.ToString(in.InstanceId)
 	host := Hostname(in)
-	node := workerNode(host, j.cfg.CPU, j.cfg.Memory, map[string]string{
+	labels := map[string]string{
 		autoscaler.LabelInstanceID: id,
 		autoscaler.LabelCluster:    j.cfg.ClusterID,
-	}, nil)
+	}
+	if in.Placement != nil && aws.ToString(in.Placement.AvailabilityZone) != "" {
+		// The join script labels the node with its instance's zone.
+		labels[corev1.LabelTopologyZone] = aws.ToString(in.Placement.AvailabilityZone)
+	}
+	node := workerNode(host, j.cfg.CPU, j.cfg.Memory, labels, nil)
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: aws.ToString(in.PrivateIpAddress)}, {Type: corev1.NodeHostName, Address: host}}
 	if err := createNode(ctx, j.cfg.Kube, node); err != nil && !apierrors.IsAlreadyExists(errors.Unwrap(err)) {
 		return "", err

@@ -1,0 +1,185 @@
+package drain
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// TestListNodesNodeLocalDataWhateverThePodsState: a node whose pods the
+// taint manager marked Terminating (NotReady for five minutes) still holds
+// their local-path volumes and hostPath data: ListNodes names them in
+// LocalData and blocks the node's removal. Pods of DaemonSets (the node's
+// plumbing), volumes declared safe to lose, and zonal volumes are not
+// node-local data; a pending pod whose volume is pinned to a node keeps
+// that node.
+func TestListNodesNodeLocalDataWhateverThePodsState(t *testing.T) {
+	notReady := func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }
+	objs := []runtime.Object{
+		node("n1", notReady), node("n2"), node("n3"), node("n4", withLabel(corev1.LabelHostname, "n4")),
+		daemonSet("kube-system", "logs"),
+		pv("pvc-db", pvLocalPath("n1")), pvc("a", "data-db-0", "pvc-db"),
+		pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "eu-west-1a")), pvc("a", "ebs", "pvc-ebs"),
+		pv("pvc-q", pvLocalPath("n4")), pvc("a", "data-q-0", "pvc-q"),
+		// n1: NotReady, its pods Terminating.
+		pod("a", "db-0", "n1", claimVolume("data-db-0"), terminating(t0)),
+		pod("a", "agent", "n1", hostPathVolume("/srv/agent"), terminating(t0)),
+		pod("kube-system", "logs-n1", "n1", ownedBy("apps/v1", "DaemonSet", "logs"), hostPathVolume("/var/log")),
+		// n2: an EBS volume and a hostPath its pod's owner lets go.
+		pod("a", "web", "n2", claimVolume("ebs")),
+		pod("a", "cache", "n2", hostPathVolume("/tmp/cache"), podAnnotation(CAAnnotationSafeToEvictLocalVolumes, "host")),
+		// n4: its pod was evicted and waits to come back to its volume.
+		pod("a", "q-0", "", claimVolume("data-q-0")),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type where struct {
+		LocalData []string
+		Blocker   string
+	}
+	got := map[string]where{}
+	for _, n := range nodes {
+		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
+	}
+	const dbPV = "PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
+	const qPV = "PersistentVolume pvc-q (claim a/data-q-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-q))"
+	want := map[string]where{
+		"n1": {[]string{"hostPath /srv/agent of pod a/agent", dbPV},
+			"pod a/agent has node-local data (hostPath /srv/agent of pod a/agent); pod a/db-0 has node-local data (" + dbPV + ")"},
+		"n2": {},
+		"n3": {},
+		"n4": {[]string{qPV}, "pod a/q-0, not running, has node-local data here (" + qPV + ")"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local data and blockers (-want +got):\n%s", diff)
+	}
+}
+
+// TestListNodesZoneAndCluster: ListNodes reports each node's zone (the
+// topology label, else the deprecated beta one) and its cluster label.
+func TestListNodesZoneAndCluster(t *testing.T) {
+	objs := []runtime.Object{
+		node("a", withLabel(corev1.LabelTopologyZone, "eu-west-1a"), withLabel(autoscaler.LabelCluster, "prod")),
+		node("b", withLabel(corev1.LabelFailureDomainBetaZone, "eu-west-1b"), withLabel(autoscaler.LabelCluster, "staging")),
+		node("c"),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]string{}
+	for _, n := range nodes {
+		got[n.Name] = [2]string{n.Zone, n.Cluster}
+	}
+	want := map[string][2]string{"a": {"eu-west-1a", "prod"}, "b": {"eu-west-1b", "staging"}, "c": {}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("zone and cluster (-want +got):\n%s", diff)
+	}
+}
+
+// TestListNodesSaysWhereEachMovablePodMayGo: for each pod a drain would
+// move, ListNodes works out, with the scheduler's rules, the nodes it may
+// run on (nodeSelector, required node affinity, taints it does not
+// tolerate, required pod anti-affinity against the pods running there),
+// the zone its EBS volume binds it to, its anti-affinity group and its
+// zone spread with the pods counted per zone.
+func TestListNodesSaysWhereEachMovablePodMayGo(t *testing.T) {
+	zone := func(z string) nodeOpt { return withLabel(corev1.LabelTopologyZone, z) }
+	tainted := func(n *corev1.Node) {
+		n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	labelled := func(k, v string) podOpt { return func(p *corev1.Pod) { p.Labels = map[string]string{k: v} } }
+	selector := func(k, v string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{k: v} } }
+	tolerates := func(p *corev1.Pod) {
+		p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
+	}
+	apartFrom := func(app string) podOpt {
+		return func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}}}}
+		}
+	}
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+			WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	}
+	host := func(name string) nodeOpt { return withLabel(corev1.LabelHostname, name) }
+	objs := []runtime.Object{
+		node("a1", zone("a"), host("a1"), withLabel("disk", "ssd")),
+		node("a2", zone("a"), host("a2")),
+		node("b1", zone("b"), host("b1"), tainted),
+		pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "a")), pvc("s", "ebs", "pvc-ebs"),
+		pod("s", "plain", "a1", labelled("app", "plain")),
+		pod("s", "ssd", "a2", labelled("app", "ssd"), selector("disk", "ssd")),
+		pod("s", "gpu", "a1", labelled("app", "gpu"), tolerates),
+		pod("s", "db-0", "a1", labelled("app", "db"), apartFrom("db")),
+		pod("s", "db-1", "a2", labelled("app", "db"), apartFrom("db")),
+		pod("s", "vol", "a2", labelled("app", "vol"), claimVolume("ebs")),
+		pod("s", "web-0", "a1", labelled("app", "web"), spread),
+		pod("s", "web-1", "b1", labelled("app", "web"), spread, tolerates),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]autoscaler.MovablePod{}
+	for _, n := range nodes {
+		for _, p := range n.MovablePods {
+			p.Requests = autoscaler.Resources{}
+			got[p.Key] = p
+		}
+	}
+	web := &autoscaler.ZoneSpread{Group: "s/app=web", MaxSkew: 1, Counts: map[string]int{"a": 1, "b": 1}}
+	want := map[string]autoscaler.MovablePod{
+		// b1's taint keeps it off b1.
+		"s/plain": {Key: "s/plain", Nodes: []string{"a2"}},
+		// only a1 has the disk.
+		"s/ssd": {Key: "s/ssd", Nodes: []string{"a1"}},
+		"s/gpu": {Key: "s/gpu"},
+		// each replica is kept off the other's node, and b1 is tainted.
+		"s/db-0": {Key: "s/db-0", Nodes: []string{}, Apart: "s/app=db"},
+		"s/db-1": {Key: "s/db-1", Nodes: []string{}, Apart: "s/app=db"},
+		// its volume lives in zone a: a1 only.
+		"s/vol":   {Key: "s/vol", Zone: "a", Nodes: []string{"a1"}},
+		"s/web-0": {Key: "s/web-0", Nodes: []string{"a2"}, Spread: web},
+		"s/web-1": {Key: "s/web-1", Spread: web},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("movable pods (-want +got):\n%s", diff)
+	}
+}
+
+// TestDrainRefusesATerminatingPodsNodeLocalData: Drain, like ListNodes,
+// refuses a node whose Terminating pod still has a local-path volume
+// there, and evicts nothing.
+func TestDrainRefusesATerminatingPodsNodeLocalData(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1"),
+		pv("pvc-db", pvLocalPath("n1")), pvc("a", "data-db-0", "pvc-db"),
+		pod("a", "db-0", "n1", claimVolume("data-db-0"), terminating(t0)),
+		pod("a", "web", "n1"),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	err := m.Drain(context.Background(), "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "pod a/db-0 has node-local data") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the Terminating pod's data", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetSubresource() == "eviction" {
+			t.Errorf("evicted although blocked: %v", a)
+		}
+	}
+}

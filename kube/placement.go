@@ -1,0 +1,71 @@
+package kube
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// ApartGroup returns the group of pods that p keeps apart from on one
+// node (autoscaler.PendingPod.Apart and MovablePod.Apart), or "": its
+// first required pod anti-affinity term with topology key
+// kubernetes.io/hostname whose label selector matches p's own labels, in
+// p's namespace (the term's namespaces, when it names any, must include
+// it; a term with a namespace selector that is not empty is left alone,
+// as the namespaces' labels are not read). The group is the namespace and
+// the selector, the same for every replica.
+func ApartGroup(p *corev1.Pod) string {
+	a := p.Spec.Affinity
+	if a == nil || a.PodAntiAffinity == nil {
+		return ""
+	}
+	for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		if term.TopologyKey != corev1.LabelHostname || term.LabelSelector == nil {
+			continue
+		}
+		if ns := term.NamespaceSelector; ns != nil && (len(ns.MatchLabels) > 0 || len(ns.MatchExpressions) > 0) {
+			continue
+		}
+		if len(term.Namespaces) > 0 && term.NamespaceSelector == nil && !slices.Contains(term.Namespaces, p.Namespace) {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+		if err != nil || !sel.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		return p.Namespace + "/" + sel.String()
+	}
+	return ""
+}
+
+// ZoneLabels are the node labels that name an availability zone, the
+// standard one first: a PersistentVolume's node affinity on any of them
+// binds it to a zone.
+var ZoneLabels = []string{corev1.LabelTopologyZone, corev1.LabelFailureDomainBetaZone, "topology.ebs.csi.aws.com/zone"}
+
+// VolumeZone returns the one availability zone a PersistentVolume's
+// required node affinity binds it to (a term on a zone label with operator
+// In and one value, in every term), or "" when it is bound to no single
+// zone.
+func VolumeZone(pv *corev1.PersistentVolume) string {
+	na := pv.Spec.NodeAffinity
+	if na == nil || na.Required == nil || len(na.Required.NodeSelectorTerms) == 0 {
+		return ""
+	}
+	zone := ""
+	for _, t := range na.Required.NodeSelectorTerms {
+		z := ""
+		for _, e := range t.MatchExpressions {
+			if slices.Contains(ZoneLabels, e.Key) && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 {
+				z = e.Values[0]
+			}
+		}
+		if z == "" || (zone != "" && z != zone) {
+			return ""
+		}
+		zone = z
+	}
+	return zone
+}

@@ -1,0 +1,119 @@
+package metrics
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube/clientset"
+)
+
+// TestKubeSchedulerViewKnowsWherePodsCanGo: the view judges a pending pod
+// against a new worker as the join script registers it, in each zone the
+// fleet runs in: labels an operator put on today's workers by hand are
+// not assumed; a zone nodeSelector, a claim bound to a zonal volume, zone
+// anti-affinity and a zone spread with DoNotSchedule name the zones where
+// a new worker helps (PendingPod.Zones); a volume pinned to a node, a
+// required pod affinity to a running pod on the hostname, and more
+// ephemeral storage than a worker has make the pod unplaceable.
+func TestKubeSchedulerViewKnowsWherePodsCanGo(t *testing.T) {
+	const zoneA, zoneB = "eu-west-1a", "eu-west-1b"
+	alloc := func() corev1.ResourceList {
+		l := rl("1930m", "3584Mi")
+		l[corev1.ResourceEphemeralStorage] = resource.MustParse("20Gi")
+		return l
+	}
+	hostLabel := func(name, zone string) map[string]string {
+		return map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
+			corev1.LabelHostname: name, corev1.LabelTopologyZone: zone, "pool": "general"} // pool: added by hand
+	}
+	labelled := func(app string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) { p.Labels = map[string]string{"app": app} }
+	}
+	small := func() corev1.PodSpec { return containers("100m", "64Mi") }
+	with := func(f func(*corev1.PodSpec)) corev1.PodSpec { s := small(); f(&s); return s }
+	claim := func(name string) func(*corev1.PodSpec) {
+		return func(s *corev1.PodSpec) {
+			s.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}}
+		}
+	}
+	pv := func(name, key, value string) *corev1.PersistentVolume {
+		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PersistentVolumeSpec{
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: key, Operator: corev1.NodeSelectorOpIn, Values: []string{value}}}}}}}}}
+	}
+	pvc := func(name, volume string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: volume}}
+	}
+	term := func(key, app string) corev1.PodAffinityTerm {
+		return corev1.PodAffinityTerm{TopologyKey: key, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}
+	}
+	objs := []runtime.Object{
+		kNode("w-a", hostLabel("w-a", zoneA), alloc(), true),
+		kNode("w-b", hostLabel("w-b", zoneB), alloc(), true),
+		pv("pv-ebs", corev1.LabelTopologyZone, zoneA), pvc("ebs", "pv-ebs"),
+		pv("pv-local", corev1.LabelHostname, "w-b"), pvc("local", "pv-local"),
+		kPod("shop", "db-1", "w-a", small(), labelled("db")),
+		kPod("shop", "web-1", "w-a", small(), labelled("web")),
+		kPod("shop", "web-2", "w-a", small(), labelled("web")),
+		kPod("shop", "web-3", "w-b", small(), labelled("web")),
+
+		kPod("shop", "by-hand", "", with(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{"pool": "general"} })),
+		kPod("shop", "in-b", "", with(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{corev1.LabelTopologyZone: zoneB} })),
+		kPod("shop", "cluster", "", with(func(s *corev1.PodSpec) { s.NodeSelector = map[string]string{autoscaler.LabelCluster: "prod"} })),
+		kPod("shop", "ebs", "", with(claim("ebs"))),
+		kPod("shop", "local", "", with(claim("local"))),
+		kPod("shop", "not-with-db", "", with(func(s *corev1.PodSpec) {
+			s.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term(corev1.LabelTopologyZone, "db")}}}
+		})),
+		kPod("shop", "next-to-db", "", with(func(s *corev1.PodSpec) {
+			s.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term(corev1.LabelHostname, "db")}}}
+		})),
+		kPod("shop", "web-4", "", with(func(s *corev1.PodSpec) {
+			s.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+				WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+		}), labelled("web")),
+		kPod("shop", "scratch", "", with(func(s *corev1.PodSpec) {
+			s.Containers[0].Resources.Requests[corev1.ResourceEphemeralStorage] = resource.MustParse("30Gi")
+		})),
+	}
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, ClusterID: "prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := k.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type where struct {
+		Zones       []string
+		Unplaceable string
+	}
+	got := map[string]where{}
+	for _, p := range v.Pending {
+		got[p.Name] = where{p.Zones, p.Unplaceable}
+	}
+	cannot := "cannot run on a new t3.medium worker: "
+	want := map[string]where{
+		"by-hand":     {Unplaceable: "pod shop/by-hand " + cannot + "its nodeSelector pool=general matches no new worker (a new worker has no label pool)"},
+		"in-b":        {Zones: []string{zoneB}},
+		"cluster":     {},
+		"ebs":         {Zones: []string{zoneA}},
+		"local":       {Unplaceable: "pod shop/local " + cannot + "its claim local is bound to PersistentVolume pv-local, pinned to one node"},
+		"not-with-db": {Zones: []string{zoneB}},
+		"next-to-db":  {Unplaceable: "pod shop/next-to-db " + cannot + "its required pod affinity on kubernetes.io/hostname needs a pod that a new worker does not run"},
+		// 2 in a, 1 in b: one more in a would skew by 2.
+		"web-4":   {Zones: []string{zoneB}},
+		"scratch": {Unplaceable: "pod shop/scratch requests 30 GiB of ephemeral storage; a new t3.medium worker offers 20 GiB"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pending pods (-want +got):\n%s", diff)
+	}
+}
