@@ -142,6 +142,11 @@ type Config struct {
 
 	// Interval is the daemon's time between ticks (TICK_INTERVAL).
 	Interval time.Duration
+	// BatchIdle and BatchMax are the daemon's batching of unschedulable
+	// pods (BATCH_IDLE_DURATION, BATCH_MAX_DURATION): after the first, it
+	// ticks once none has come for BatchIdle, or BatchMax after the
+	// first at the latest.
+	BatchIdle, BatchMax time.Duration
 	// Listen is the daemon's HTTP address for /metrics and /healthz
 	// (LISTEN_ADDR).
 	Listen string
@@ -171,6 +176,8 @@ func Defaults() Config {
 		JoinTimeout:           ac.JoinTimeout,
 		DrainTimeout:          3 * time.Minute,
 		Interval:              time.Minute,
+		BatchIdle:             time.Second,
+		BatchMax:              10 * time.Second,
 		Listen:                ":8080",
 		LogLevel:              slog.LevelInfo,
 	}
@@ -290,6 +297,9 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	if cfg.DrainTimeout >= cfg.LockTTL && fine("DRAIN_TIMEOUT", "LOCK_TTL") {
 		problems = append(problems, fmt.Sprintf("%s (%s) must be shorter than %s (%s): a drain runs under the lock", name("DRAIN_TIMEOUT"), cfg.DrainTimeout, name("LOCK_TTL"), cfg.LockTTL))
+	}
+	if cfg.BatchIdle > cfg.BatchMax && fine("BATCH_IDLE_DURATION", "BATCH_MAX_DURATION") {
+		problems = append(problems, fmt.Sprintf("%s (%s) must not exceed %s (%s): a batch ends at the latest after the longest wait", name("BATCH_IDLE_DURATION"), cfg.BatchIdle, name("BATCH_MAX_DURATION"), cfg.BatchMax))
 	}
 	if cfg.NodeSelector == "" {
 		cfg.NodeSelector = autoscaler.LabelCluster + "=" + cfg.ClusterID
