@@ -25,7 +25,7 @@ func TestUnplaceablePodsAreCappedAndSummarised(t *testing.T) {
 		{"none", nil, []string{}},
 		{"under the cap", keys(3), keys(3)},
 		{"at the cap", keys(MaxUnplaceable), keys(MaxUnplaceable)},
-		{"over the cap", keys(MaxUnplaceable + 50), append(keys(MaxUnplaceable - 1), UnplaceableSummary(51))},
+		{"over the cap", keys(MaxUnplaceable + 50), append(keys(MaxUnplaceable-1), UnplaceableSummary(51))},
 		{"a key too long", []string{long}, []string{long[:MaxUnplaceableKeyBytes]}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
