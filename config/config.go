@@ -147,6 +147,9 @@ type Config struct {
 	// ticks once none has come for BatchIdle, or BatchMax after the
 	// first at the latest.
 	BatchIdle, BatchMax time.Duration
+	// InterruptionQueueURL is the daemon's interruption queue
+	// (INTERRUPTION_QUEUE_URL); empty: none.
+	InterruptionQueueURL string
 	// Listen is the daemon's HTTP address for /metrics and /healthz
 	// (LISTEN_ADDR).
 	Listen string

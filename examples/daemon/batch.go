@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
 // jitterShare is the share of the tick interval by which each periodic
@@ -133,4 +135,27 @@ func (b *batcher) idleNow() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.waiting && !b.woken
+}
+
+// serialTicker runs the ticks of one process one at a time: the
+// batcher's and the interruption queue's share the lock's owner, and two
+// ticks under one owner would both hold the lock.
+type serialTicker struct {
+	mu sync.Mutex
+	a  *autoscaler.Autoscaler
+}
+
+// RunOnce runs a tick once no other tick of this process runs.
+func (s *serialTicker) RunOnce(ctx context.Context) (autoscaler.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.a.RunOnce(ctx)
+}
+
+// HandleInterruption handles a spot warning once no other tick of this
+// process runs.
+func (s *serialTicker) HandleInterruption(ctx context.Context, instanceID string, notice time.Time) (autoscaler.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.a.HandleInterruption(ctx, instanceID, notice)
 }

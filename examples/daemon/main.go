@@ -9,7 +9,9 @@
 // pods) in batches: once no other pod has become unschedulable for
 // BATCH_IDLE_DURATION (1s), or BATCH_MAX_DURATION (10s) after the first at
 // the latest, so that new capacity is asked for seconds after it is
-// needed, for a whole rollout at once. Replicas share the DynamoDB lock, so that two
+// needed, for a whole rollout at once. With INTERRUPTION_QUEUE_URL it
+// long-polls the deploy's interruption queue and handles each spot
+// warning for the fleet as the Lambda function does. Replicas share the DynamoDB lock, so that two
 // of them never act at once. It serves /metrics (the autoscaler's own
 // metrics, on a registry of its own, plus the Go runtime's) and /healthz,
 // and on SIGTERM or SIGINT it ends the tick in progress, releases the lock
@@ -31,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,6 +42,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
+	"github.com/node-fleet/node-fleet/interruption"
 )
 
 func main() {
@@ -119,6 +123,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	// The batcher, not Autoscaler.Run, decides when to tick: periodically
 	// with jitter, and after each batch of unschedulable pods.
+	// One tick at a time in this process: the batcher's and the
+	// interruption queue's share the lock's owner.
+	serial := &serialTicker{a: parts.Autoscaler}
 	ticks := newBatcher(clock.RealClock{}, cfg.Interval, cfg.BatchIdle, cfg.BatchMax,
 		func(d time.Duration) time.Duration {
 			if d <= 0 {
@@ -127,11 +134,22 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			return rand.N(d)
 		},
 		func(ctx context.Context) {
-			res, err := parts.Autoscaler.RunOnce(ctx)
+			res, err := serial.RunOnce(ctx)
 			if err != nil {
 				log.ErrorContext(ctx, "tick failed", "err", err, "result", res.String())
 			}
 		})
+	if cfg.InterruptionQueueURL != "" {
+		queue, err := interruption.New(interruption.Config{
+			Client: sqs.NewFromConfig(awsCfg), QueueURL: cfg.InterruptionQueueURL,
+			Handler: serial, Fleet: parts.Fleet, Logger: log.With("part", "interruption-queue"),
+			StateChange: func(string, string) { ticks.Trigger() },
+		})
+		if err != nil {
+			return err
+		}
+		go func() { _ = queue.Run(ctx) }()
+	}
 	watchErr := make(chan error, 1)
 	go func() {
 		// The watch needs client-go's informers: a clientset of its own
