@@ -277,6 +277,16 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 			problems = append(problems, fmt.Sprintf("%s: event %q gives pods=%g; the programs' policies count demand in nodes (worker units): give nodes=N", name("CALENDAR"), e.Name, e.Pods))
 		}
 	}
+	// Settings that nothing would read are refused: silently ignored,
+	// they look like a working configuration.
+	if _, set := values["CALENDAR"]; set && cfg.Policy != decision.PolicyPredictive && fine("CALENDAR", "POLICY") {
+		problems = append(problems, fmt.Sprintf("%s is set but %s is %s, which does not read it: only the predictive policy scales ahead of known events (set %s=predictive, or remove %s)",
+			name("CALENDAR"), name("POLICY"), cfg.Policy, name("POLICY"), name("CALENDAR")))
+	}
+	if cfg.Policy == decision.PolicyPredictive && cfg.InstanceType == "" && len(cfg.InstanceTypes) == 0 && fine("POLICY", "INSTANCE_TYPE", "INSTANCE_TYPES") {
+		problems = append(problems, fmt.Sprintf("%s=predictive needs the workers' size, %s or %s: it counts demand (and %s's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view",
+			name("POLICY"), name("INSTANCE_TYPE"), name("INSTANCE_TYPES"), name("CALENDAR")))
+	}
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
 	}
