@@ -48,7 +48,7 @@ func (h *unschedulableHandler) check(obj any) {
 	}
 	h.seen[key] = true
 	h.mu.Unlock()
-	h.log.Debug("unschedulable pod", "pod", key)
+	h.log.Info("unschedulable pod, tick soon", "pod", key)
 	h.trigger()
 }
 
