@@ -136,6 +136,14 @@ type Config struct {
 
 	// Interval is the daemon's time between ticks (TICK_INTERVAL).
 	Interval time.Duration
+	// BatchIdle and BatchMax are the daemon's batching of unschedulable
+	// pods (BATCH_IDLE_DURATION, BATCH_MAX_DURATION): after the first, it
+	// ticks once none has come for BatchIdle, or BatchMax after the
+	// first at the latest.
+	BatchIdle, BatchMax time.Duration
+	// InterruptionQueueURL is the daemon's interruption queue
+	// (INTERRUPTION_QUEUE_URL); empty: none.
+	InterruptionQueueURL string
 	// Listen is the daemon's HTTP address for /metrics and /healthz
 	// (LISTEN_ADDR).
 	Listen string
@@ -165,6 +173,8 @@ func Defaults() Config {
 		JoinTimeout:           ac.JoinTimeout,
 		DrainTimeout:          3 * time.Minute,
 		Interval:              time.Minute,
+		BatchIdle:             time.Second,
+		BatchMax:              10 * time.Second,
 		Listen:                ":8080",
 		LogLevel:              slog.LevelInfo,
 	}
@@ -261,6 +271,16 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 			problems = append(problems, fmt.Sprintf("%s: event %q gives pods=%g; the programs' policies count demand in nodes (worker units): give nodes=N", name("CALENDAR"), e.Name, e.Pods))
 		}
 	}
+	// Settings that nothing would read are refused: silently ignored,
+	// they look like a working configuration.
+	if _, set := values["CALENDAR"]; set && cfg.Policy != decision.PolicyPredictive && fine("CALENDAR", "POLICY") {
+		problems = append(problems, fmt.Sprintf("%s is set but %s is %s, which does not read it: only the predictive policy scales ahead of known events (set %s=predictive, or remove %s)",
+			name("CALENDAR"), name("POLICY"), cfg.Policy, name("POLICY"), name("CALENDAR")))
+	}
+	if cfg.Policy == decision.PolicyPredictive && cfg.InstanceType == "" && len(cfg.InstanceTypes) == 0 && fine("POLICY", "INSTANCE_TYPE", "INSTANCE_TYPES") {
+		problems = append(problems, fmt.Sprintf("%s=predictive needs the workers' size, %s or %s: it counts demand (and %s's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view",
+			name("POLICY"), name("INSTANCE_TYPE"), name("INSTANCE_TYPES"), name("CALENDAR")))
+	}
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
 	}
@@ -284,6 +304,9 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	if cfg.DrainTimeout >= cfg.LockTTL && fine("DRAIN_TIMEOUT", "LOCK_TTL") {
 		problems = append(problems, fmt.Sprintf("%s (%s) must be shorter than %s (%s): a drain runs under the lock", name("DRAIN_TIMEOUT"), cfg.DrainTimeout, name("LOCK_TTL"), cfg.LockTTL))
+	}
+	if cfg.BatchIdle > cfg.BatchMax && fine("BATCH_IDLE_DURATION", "BATCH_MAX_DURATION") {
+		problems = append(problems, fmt.Sprintf("%s (%s) must not exceed %s (%s): a batch ends at the latest after the longest wait", name("BATCH_IDLE_DURATION"), cfg.BatchIdle, name("BATCH_MAX_DURATION"), cfg.BatchMax))
 	}
 	if cfg.NodeSelector == "" {
 		cfg.NodeSelector = autoscaler.LabelCluster + "=" + cfg.ClusterID

@@ -89,7 +89,8 @@ func TestLoadEverySetting(t *testing.T) {
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
-		NodeSelector: "role=worker", Interval: time.Minute, Listen: ":8080", LogLevel: slog.LevelInfo,
+		NodeSelector: "role=worker", Interval: time.Minute, BatchIdle: time.Second, BatchMax: 10 * time.Second,
+		Listen: ":8080", LogLevel: slog.LevelInfo,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -165,10 +166,16 @@ func TestLoadBadEnvironments(t *testing.T) {
 			"configuration: INSTANCE_TYPE and INSTANCE_TYPES are both set: set one of them"},
 		{"bad type in the list", map[string]string{"INSTANCE_TYPES": "m5.large,,huge"},
 			`configuration: INSTANCE_TYPES="m5.large,,huge": "": want instance types such as m5.large, comma-separated`},
-		{"calendar in pods", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h pods=40"},
+		{"calendar in pods", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h pods=40", "POLICY": "predictive", "INSTANCE_TYPE": "t3.medium"},
 			`configuration: CALENDAR: event "sale" gives pods=40; the programs' policies count demand in nodes (worker units): give nodes=N`},
 		{"worker size half given", map[string]string{"WORKER_VCPU": "2"},
 			"configuration: WORKER_VCPU and WORKER_MEMORY_MIB go together: set both or neither"},
+		{"calendar that the default policy does not read", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8"},
+			"configuration: CALENDAR is set but POLICY is threshold, which does not read it: only the predictive policy scales ahead of known events (set POLICY=predictive, or remove CALENDAR)"},
+		{"calendar that the reactive policy does not read", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8", "POLICY": "reactive"},
+			"configuration: CALENDAR is set but POLICY is reactive, which does not read it: only the predictive policy scales ahead of known events (set POLICY=predictive, or remove CALENDAR)"},
+		{"predictive without a worker size", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8", "POLICY": "predictive"},
+			"configuration: POLICY=predictive needs the workers' size, INSTANCE_TYPE or INSTANCE_TYPES: it counts demand (and CALENDAR's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view"},
 		{"unknown policy", map[string]string{"POLICY": "psychic"},
 			`configuration: POLICY="psychic": unknown value; want threshold, reactive or predictive`},
 		{"headroom above one", map[string]string{"HEADROOM": "1.5"},
@@ -292,5 +299,42 @@ func TestLoadPrometheusConnection(t *testing.T) {
 	env["PROMETHEUS_INSECURE_SKIP_VERIFY"] = "yes please"
 	if _, err := Load(Lambda, getenv(env), nil, nil); err == nil || !strings.Contains(err.Error(), `PROMETHEUS_INSECURE_SKIP_VERIFY="yes please": want true or false`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDaemonBatchingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		idle, max time.Duration
+		problem   string
+	}{
+		{name: "defaults", idle: time.Second, max: 10 * time.Second},
+		{name: "from the environment", env: map[string]string{"BATCH_IDLE_DURATION": "500ms", "BATCH_MAX_DURATION": "5s"}, idle: 500 * time.Millisecond, max: 5 * time.Second},
+		{name: "a flag wins", env: map[string]string{"BATCH_IDLE_DURATION": "500ms"}, args: []string{"-batch-idle-duration=2s", "-batch-max-duration=30s"}, idle: 2 * time.Second, max: 30 * time.Second},
+		{name: "no batching", args: []string{"-batch-idle-duration=0s", "-batch-max-duration=0s"}},
+		{name: "idle longer than max", args: []string{"-batch-idle-duration=20s"}, problem: "-batch-idle-duration (20s) must not exceed BATCH_MAX_DURATION (10s)"},
+		{name: "max too long", env: map[string]string{"BATCH_MAX_DURATION": "1h"}, problem: `BATCH_MAX_DURATION="1h": want a duration from 0s to 5m`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := good()
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			got, err := Load(Daemon, getenv(env), tc.args, nil)
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("error %v, want one containing %q", err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.BatchIdle != tc.idle || got.BatchMax != tc.max {
+				t.Errorf("batching %s idle, %s max; want %s, %s", got.BatchIdle, got.BatchMax, tc.idle, tc.max)
+			}
+		})
 	}
 }

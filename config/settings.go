@@ -260,6 +260,19 @@ func settings() []setting {
 			help:  "the time between ticks, a duration from 5s to 1h",
 			show:  func(c Config) string { return fmtDuration(c.Interval) },
 			parse: func(c *Config, v string) error { return duration(&c.Interval, v, 5*time.Second, time.Hour) }},
+		{env: "BATCH_IDLE_DURATION", programs: Daemon,
+			help:  "after an unschedulable pod, the daemon ticks once no other pod has become unschedulable for this long (pods of one rollout in one tick), a duration from 0s to 1m, at most BATCH_MAX_DURATION",
+			show:  func(c Config) string { return fmtDuration(c.BatchIdle) },
+			parse: func(c *Config, v string) error { return duration(&c.BatchIdle, v, 0, time.Minute) }},
+		{env: "BATCH_MAX_DURATION", programs: Daemon,
+			help:  "the longest the daemon waits after the first unschedulable pod of a batch before it ticks, however fast pods keep coming, a duration from 0s to 5m",
+			show:  func(c Config) string { return fmtDuration(c.BatchMax) },
+			parse: func(c *Config, v string) error { return duration(&c.BatchMax, v, 0, 5*time.Minute) }},
+		{env: "INTERRUPTION_QUEUE_URL", programs: Daemon,
+			help: "the SQS queue (its URL) that the deploy's EventBridge rules fill with spot interruption warnings, rebalance recommendations and instance state changes; the daemon long-polls it and handles each warning as the Lambda function does; default none (the daemon then learns of a reclaim only when the instance is gone)",
+			parse: func(c *Config, v string) error {
+				return str(&c.InterruptionQueueURL, v, queueURL, "want an SQS queue URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
+			}},
 		{env: "LISTEN_ADDR", programs: Daemon,
 			help:  "the HTTP address of /metrics and /healthz, host:port",
 			show:  func(c Config) string { return c.Listen },
@@ -286,6 +299,7 @@ var (
 	ltVersion          = regexp.MustCompile(`^([1-9][0-9]*|` + regexp.QuoteMeta(ec2fleet.LatestLaunchTemplateVersion) + `|` + regexp.QuoteMeta(ec2fleet.DefaultLaunchTemplateVersion) + `)$`)
 	subnetID           = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	instanceType       = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	queueURL           = regexp.MustCompile(`^https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
 	secretID           = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
 )
 

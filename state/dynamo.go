@@ -353,19 +353,17 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 // Save writes st if lease's token is still the item's fencing token;
 // otherwise it writes nothing and returns an error wrapping
 // autoscaler.ErrLeaseLost. The history is cut to HistoryLimit records and
-// MaxHistoryBytes, oldest first. The lock attributes are never touched.
-// The extra attributes staged by StageJSON are written in the same
-// conditional write, and so under the same lease; a Save refused for a
-// lost lease drops them (they belonged to that lease's tick), another
-// failure keeps them for the next Save.
+// MaxHistoryBytes, oldest first, and the whole item fits in ItemBudget
+// (see encodeWithinBudget: the unplaceable pods are capped, the oldest
+// history gives way; ExtraBudget is kept for the extra attributes). The
+// lock attributes are never touched. The extra attributes staged by
+// StageJSON are written in the same conditional write, and so under the
+// same lease; a Save refused for a lost lease drops them (they belonged
+// to that lease's tick), another failure keeps them for the next Save.
 func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler.ClusterState) error {
-	hist, err := encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
+	hist, long, err := d.encodeWithinBudget(&st)
 	if err != nil {
-		return fmt.Errorf("state: save cluster %s: history: %w", d.cfg.ClusterID, err)
-	}
-	long, err := encodeHistory(st.LongHistory, 0, d.cfg.MaxLongHistoryBytes)
-	if err != nil {
-		return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrLong, err)
+		return fmt.Errorf("state: save cluster %s: %w", d.cfg.ClusterID, err)
 	}
 	names := map[string]string{
 		"#token": attrToken, "#n": attrNodeCount, "#sip": attrInProgress, "#hist": attrHistory,
