@@ -32,12 +32,11 @@ type ShippedConfig struct {
 	// pod size.
 	Headroom float64
 	// Lead is the predictive policy's lead time: the longest
-	// boot-and-join plus a tick interval. Default 4 minutes.
+	// boot-and-join plus a tick interval. Default DefaultLead.
 	Lead time.Duration
-	// SpikeQuantile is the predictive policy's spike cover (see
-	// PredictiveConfig.SpikeQuantile). Default 0.99; negative turns it
-	// off.
-	SpikeQuantile float64
+	// Target is the predictive policy's target under-provisioning rate
+	// (see ForecasterConfig.Target). Default DefaultTarget.
+	Target float64
 	// PodsPerNode converts calendar events given in pods into nodes (see
 	// PredictiveConfig.PodsPerNode); 0 when events are given in nodes.
 	PodsPerNode float64
@@ -57,7 +56,7 @@ func ShippedAbout(name string) string {
 	case PolicyReactive:
 		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler)"
 	case PolicyPredictive:
-		return "the predictive policy (trend, seasonality, spike cover, calendar) composed with the reactive one by decision.Max"
+		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (naive, damped trend or seasonal, picked by MASE) and to the calendar; scale-down reactive and stabilised"
 	}
 	return ""
 }
@@ -74,19 +73,11 @@ func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
 	case PolicyReactive:
 		return NewReactive(ReactiveConfig{Headroom: c.Headroom})
 	case PolicyPredictive:
-		lead := c.Lead
-		if lead == 0 {
-			lead = 4 * time.Minute
-		}
-		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: lead, SpikeQuantile: c.SpikeQuantile, Calendar: c.Calendar})
+		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: c.Lead, Target: c.Target, Headroom: c.Headroom, Calendar: c.Calendar})
 		if err != nil {
 			return nil, err
 		}
-		re, err := NewReactive(ReactiveConfig{Headroom: c.Headroom})
-		if err != nil {
-			return nil, err
-		}
-		return Max(Named(PolicyPredictive, pred), Named(PolicyReactive, re)), nil
+		return Named(PolicyPredictive, pred), nil
 	}
 	return nil, fmt.Errorf("decision: unknown policy %q; want one of %s", c.Name, strings.Join(ShippedNames(), ", "))
 }
