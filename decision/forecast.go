@@ -107,8 +107,9 @@ type Forecaster struct {
 // forecaster. Every problem is reported, naming the field.
 func NewForecaster(cfg ForecasterConfig) (*Forecaster, error) {
 	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if cfg.Lead < 0 {
-		errs = append(errs, fmt.Errorf("Lead must be positive, got %s", cfg.Lead))
+		bad("Lead must be positive, got %s", cfg.Lead)
 	}
 	if cfg.Lead == 0 {
 		cfg.Lead = DefaultLead
@@ -117,7 +118,7 @@ func NewForecaster(cfg ForecasterConfig) (*Forecaster, error) {
 		cfg.Target = DefaultTarget
 	}
 	if math.IsNaN(cfg.Target) || cfg.Target <= 0 || cfg.Target > 0.5 {
-		errs = append(errs, fmt.Errorf("Target must be a fraction above 0 and at most 0.5, got %v", cfg.Target))
+		bad("Target must be a fraction above 0 and at most 0.5, got %v", cfg.Target)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("forecaster: %w", err)
