@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/node-fleet/node-fleet/decision"
+	"k8s.io/utils/ptr"
 )
 
 // good is a complete, valid Lambda environment.
@@ -74,7 +75,7 @@ func TestLoadEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	th := decision.DefaultThresholdConfig()
-	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, 20, 85, 40, 3
+	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, ptr.To(20.0), 85, ptr.To(40.0), 3
 	th.PendingNodes = decision.PendingByNeed
 	sale := time.Date(2026, 12, 24, 20, 0, 0, 0, time.UTC)
 	want := Config{
@@ -95,6 +96,24 @@ func TestLoadEverySetting(t *testing.T) {
 	}
 	if _, err := decision.NewThreshold(got.Thresholds); err != nil {
 		t.Errorf("thresholds accepted by Load are refused by the policy: %v", err)
+	}
+}
+
+// A low threshold of 0 reaches the threshold policy as 0 (it never
+// scales down on it), not as the default.
+func TestLoadLowThresholdOfZero(t *testing.T) {
+	env := good()
+	env["CPU_LOW_PERCENT"] = "0"
+	got, err := Load(Lambda, getenv(env), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := decision.NewThreshold(got.Thresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Config(); *c.CPULow != 0 || *c.MemoryLow != 50 {
+		t.Errorf("CPULow %v, MemoryLow %v; want 0 and the default 50", *c.CPULow, *c.MemoryLow)
 	}
 }
 

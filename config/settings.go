@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/node-fleet/node-fleet/decision"
+	"k8s.io/utils/ptr"
 )
 
 // setting is one variable (and daemon flag).
@@ -130,19 +131,29 @@ func settings() []setting {
 			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
 		{env: "CPU_LOW_PERCENT", programs: both,
-			help:  "average CPU below this (with memory low and nothing pending) scales down, 0 to 100",
-			show:  func(c Config) string { return num(c.Thresholds.CPULow) },
-			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPULow, v) }},
+			help: "average CPU below this (with memory low and nothing pending) scales down, 0 to 100 (0: never)",
+			show: func(c Config) string {
+				return num(ptr.Deref(c.Thresholds.CPULow, *decision.DefaultThresholdConfig().CPULow))
+			},
+			parse: func(c *Config, v string) error {
+				c.Thresholds.CPULow = new(float64)
+				return percent(c.Thresholds.CPULow, v)
+			}},
 		{env: "MEMORY_HIGH_PERCENT", programs: both,
 			help:  "average memory above this scales up, 0 to 100",
 			show:  func(c Config) string { return num(c.Thresholds.MemoryHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryHigh, v) }},
 		{env: "MEMORY_LOW_PERCENT", programs: both,
-			help:  "average memory below this allows a scale-down, 0 to 100",
-			show:  func(c Config) string { return num(c.Thresholds.MemoryLow) },
-			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryLow, v) }},
+			help: "average memory below this allows a scale-down, 0 to 100 (0: never)",
+			show: func(c Config) string {
+				return num(ptr.Deref(c.Thresholds.MemoryLow, *decision.DefaultThresholdConfig().MemoryLow))
+			},
+			parse: func(c *Config, v string) error {
+				c.Thresholds.MemoryLow = new(float64)
+				return percent(c.Thresholds.MemoryLow, v)
+			}},
 		{env: "POLICY", programs: both,
-			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, plus trend, daily seasonality and the CALENDAR ahead of time)",
+			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR)",
 			show: func(c Config) string { return c.Policy },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Policy, strings.ToLower(v), decision.ShippedNames()...)
