@@ -93,8 +93,10 @@ type ForecasterConfig struct {
 //     plus the rise seen in that window one period ago).
 //
 // It picks the method with the lowest MASE (mean absolute error over the
-// naive method's, on the same forecasts); a method that does not beat
-// naive is not picked. The headroom is the 1-Target empirical quantile of
+// naive method's, on the same forecasts) among those whose gain over the
+// naive method is significant (more than two standard errors, counting
+// one independent forecast a lead time); a method that does not beat
+// naive so is not picked. The headroom is the 1-Target empirical quantile of
 // the picked method's errors (split-conformal), so that the forecast
 // plus its headroom falls short about Target of the time even as the
 // traffic drifts. When naive is picked, the forecaster has nothing to
@@ -344,18 +346,30 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 		if math.IsNaN(m.at(last)) {
 			continue
 		}
-		var abs, naive float64
+		var abs, naive, gain, gain2 float64
 		errs := make([]float64, 0, len(origins))
+		first, lastT := int64(0), int64(0)
 		for _, o := range origins {
 			v := m.at(o.origin)
 			if math.IsNaN(v) {
 				continue
 			}
-			abs += math.Abs(v - o.actual)
+			if len(errs) == 0 {
+				first = rec.t[o.origin]
+			}
+			lastT = rec.t[o.origin]
+			e := math.Abs(v - o.actual)
+			abs += e
 			naive += naiveAbs(o)
+			g := naiveAbs(o) - e
+			gain += g
+			gain2 += g * g
 			errs = append(errs, o.actual-v)
 		}
 		if len(errs) < minScored || naive <= 0 {
+			continue
+		}
+		if !beatsNaive(gain, gain2, len(errs), lastT-first, lead) {
 			continue
 		}
 		if mase := abs / naive; mase < bestMASE {
@@ -371,6 +385,26 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 	fc.Headroom = math.Max(0, conformalQuantile(bestErrs, 1-f.cfg.Target))
 	fc.Capacity = fc.Point + fc.Headroom
 	return fc
+}
+
+// beatsNaive reports whether a method's gain over the naive method (the
+// sum of the naive absolute errors less its own, gain, and of the
+// squares, gain2, over n forecasts spanning span seconds) is
+// significant: its mean is more than two standard errors above zero
+// (about 97.5% one-sided, as in the Diebold-Mariano test). Forecasts
+// whose lead times overlap are not independent, so the standard error
+// counts one forecast a lead time (at least one).
+func beatsNaive(gain, gain2 float64, n int, span, lead int64) bool {
+	if n < 2 || gain <= 0 {
+		return false
+	}
+	mean := gain / float64(n)
+	variance := math.Max(0, (gain2-gain*mean)/float64(n-1))
+	eff := float64(n)
+	if lead > 0 && span > 0 {
+		eff = math.Min(eff, math.Max(1, float64(span)/float64(lead)))
+	}
+	return mean > 2*math.Sqrt(variance/eff)
 }
 
 // dampedAt is the damped trend's forecast of the highest demand in the

@@ -199,3 +199,39 @@ func TestNewForecasterErrorsAndDefaults(t *testing.T) {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 }
+
+func TestAMethodMustBeatNaiveSignificantly(t *testing.T) {
+	// gains of n forecasts at 2-minute ticks, a 7-minute lead.
+	sums := func(gains ...float64) (sum, sq float64) {
+		for _, g := range gains {
+			sum += g
+			sq += g * g
+		}
+		return sum, sq
+	}
+	steady := make([]float64, 100)
+	mixed := make([]float64, 100)
+	for i := range steady {
+		steady[i] = 0.1 + 0.01*float64(i%3)
+		mixed[i] = 1
+		if i%2 == 0 {
+			mixed[i] = -0.9 // a gain of 0.05 on average, give or take 0.95
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		gains []float64
+		want  bool
+	}{
+		{"a steady gain", steady, true},
+		{"a small mean gain in large swings", mixed, false},
+		{"no gain", make([]float64, 100), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, sq := sums(tt.gains...)
+			if got := beatsNaive(s, sq, len(tt.gains), int64(len(tt.gains))*120, 420); got != tt.want {
+				t.Errorf("beatsNaive = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
