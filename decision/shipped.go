@@ -37,6 +37,10 @@ type ShippedConfig struct {
 	// Target is the predictive policy's target under-provisioning rate
 	// (see ForecasterConfig.Target). Default DefaultTarget.
 	Target float64
+	// ScaleDownWindow is the predictive policy's scale-down
+	// stabilisation (see PredictiveConfig.ScaleDownWindow). Default two
+	// lead times.
+	ScaleDownWindow time.Duration
 	// PodsPerNode converts calendar events given in pods into nodes (see
 	// PredictiveConfig.PodsPerNode); 0 when events are given in nodes.
 	PodsPerNode float64
@@ -73,7 +77,7 @@ func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
 	case PolicyReactive:
 		return NewReactive(ReactiveConfig{Headroom: c.Headroom})
 	case PolicyPredictive:
-		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: c.Lead, Target: c.Target, Headroom: c.Headroom, Calendar: c.Calendar})
+		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: c.Lead, Target: c.Target, ScaleDownWindow: c.ScaleDownWindow, Headroom: c.Headroom, Calendar: c.Calendar})
 		if err != nil {
 			return nil, err
 		}

@@ -106,7 +106,7 @@ func TestCompareTable(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{"| static | - |", "| oracle | - |", "| threshold | lambda |", "| reactive | lambda |", "| predictive | lambda |", "| predictive | daemon |",
 		"Model: a real cluster's lags", "forecast of the lead time's peak demand, lambda mode", "MASE", "| churn |", "| beyond static unit-min |",
-		"| reactive | headroom | 0.3 |", "| predictive | target under-provisioning rate | 0.05 |"} {
+		"| reactive | headroom | 0.3 |", "| predictive | scale-down window, minutes | 14 |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}

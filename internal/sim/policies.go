@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
@@ -53,7 +54,7 @@ var policies = map[string]struct {
 		func(s PolicySpec) (autoscaler.Policy, error) {
 			c := decision.ShippedConfig{Name: decision.PolicyPredictive, Calendar: s.Calendar}
 			if s.Setting != nil {
-				c.Target = *s.Setting
+				c.ScaleDownWindow = time.Duration(*s.Setting * float64(time.Minute))
 			}
 			return decision.Shipped(c)
 		}},
@@ -69,7 +70,7 @@ func MainSetting(policy string) (name string, values []float64) {
 	case decision.PolicyReactive:
 		return "headroom", []float64{0, 0.1, 0.2, 0.3, 0.5}
 	case decision.PolicyPredictive:
-		return "target under-provisioning rate", []float64{0.01, 0.02, 0.05, 0.1, 0.2}
+		return "scale-down window, minutes", []float64{4, 7, 14, 28, 56}
 	}
 	return "", nil
 }
