@@ -117,6 +117,10 @@ type Config struct {
 	Headroom float64
 	// Lead is the predictive policy's lead time (PREDICTIVE_LEAD).
 	Lead time.Duration
+	// Forecast is the forecast mode (FORECAST): decision.ForecastOff, or
+	// decision.ForecastShadow to have Policy act and the predictive
+	// policy say, in every decision's reason, what it would have done.
+	Forecast string
 	// Calendar is the predictive policy's known events (CALENDAR); events
 	// stored with the cluster's state are added to them at every tick.
 	Calendar []decision.Event
@@ -166,6 +170,7 @@ func Defaults() Config {
 		Thresholds:            decision.DefaultThresholdConfig(),
 		Policy:                decision.PolicyThreshold,
 		Lead:                  decision.DefaultLead,
+		Forecast:              decision.ForecastOff,
 		ScaleUpCooldown:       ac.ScaleUpCooldown,
 		ScaleDownCooldown:     ac.ScaleDownCooldown,
 		LockTTL:               ac.LockTTL,
@@ -288,6 +293,9 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	if memLow := ptr.Deref(th.MemoryLow, *dth.MemoryLow); memLow >= th.MemoryHigh && fine("MEMORY_LOW_PERCENT", "MEMORY_HIGH_PERCENT") {
 		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("MEMORY_LOW_PERCENT"), memLow, name("MEMORY_HIGH_PERCENT"), th.MemoryHigh))
+	}
+	if cfg.Forecast == decision.ForecastShadow && cfg.Policy == decision.PolicyPredictive && fine("FORECAST", "POLICY") {
+		problems = append(problems, fmt.Sprintf("%s=%s needs another %s to act than %s", name("FORECAST"), cfg.Forecast, name("POLICY"), cfg.Policy))
 	}
 	if cfg.DrainTimeout >= cfg.LockTTL && fine("DRAIN_TIMEOUT", "LOCK_TTL") {
 		problems = append(problems, fmt.Sprintf("%s (%s) must be shorter than %s (%s): a drain runs under the lock", name("DRAIN_TIMEOUT"), cfg.DrainTimeout, name("LOCK_TTL"), cfg.LockTTL))

@@ -63,7 +63,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"PENDING_PODS_SOURCE": "prometheus", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
 		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker",
-		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m",
+		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
 		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
 		// Daemon-only settings are not read by the Lambda function.
 		"TICK_INTERVAL": "not read", "LISTEN_ADDR": "not read",
@@ -85,7 +85,7 @@ func TestLoadEverySetting(t *testing.T) {
 		LaunchTemplateName: "shop-workers", LaunchTemplateVersion: "$Latest",
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
 		Strategy: StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
-		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute,
+		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute, Forecast: decision.ForecastOff,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
@@ -123,6 +123,8 @@ func TestLoadBadEnvironments(t *testing.T) {
 		set  map[string]string // "" deletes
 		want string
 	}{
+		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive"},
+			"configuration: FORECAST=shadow needs another POLICY to act than predictive"},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},
 			"configuration: CLUSTER_ID is required: the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
 		{"cluster id with a space", map[string]string{"CLUSTER_ID": "my shop"},

@@ -175,6 +175,12 @@ func settings() []setting {
 			help:  "how far ahead the predictive policy must be right: the longest boot-and-join (a p99 of about 5 minutes) plus a tick interval, a duration from 1m to 2h",
 			show:  func(c Config) string { return fmtDuration(c.Lead) },
 			parse: func(c *Config, v string) error { return duration(&c.Lead, v, time.Minute, 2*time.Hour) }},
+		{env: "FORECAST", programs: both,
+			help: "forecast-only mode: off, or shadow (POLICY acts; what the predictive policy would have done is logged with every decision)",
+			show: func(c Config) string { return c.Forecast },
+			parse: func(c *Config, v string) error {
+				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)
+			}},
 		{env: "CALENDAR", programs: both,
 			help: `known events for the predictive policy, as JSON ([{"name":"sale","start":"2026-12-24T20:00:00Z","duration":"1h","nodes":8}]) or compact text ("sale 2026-12-24T20:00:00Z 1h nodes=8; ..."); operators add more to the cluster's state without redeploying`,
 			show: func(c Config) string { return orNone(strings.TrimSpace(decision.FormatCalendar(c.Calendar))) },

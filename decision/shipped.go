@@ -15,6 +15,13 @@ const (
 	PolicyPredictive = "predictive"
 )
 
+// The forecast modes of the shipped policies (ShippedConfig.Forecast, the
+// programs' FORECAST).
+const (
+	ForecastOff    = "off"
+	ForecastShadow = "shadow"
+)
+
 // ShippedConfig says how to build one of the shipped policies: the
 // programs (POLICY and its settings) and the simulator build them alike,
 // so that the benchmark measures what runs.
@@ -46,6 +53,11 @@ type ShippedConfig struct {
 	PodsPerNode float64
 	// Calendar lists the predictive policy's known events.
 	Calendar []Event
+	// Forecast is ForecastOff (the default, also "") or ForecastShadow:
+	// the named policy acts, and the predictive policy built from the
+	// same settings only says what it would have done (see Shadow).
+	// Shadow needs a policy other than PolicyPredictive.
+	Forecast string
 }
 
 // ShippedNames lists the names Shipped knows, in order.
@@ -65,8 +77,44 @@ func ShippedAbout(name string) string {
 	return ""
 }
 
-// Shipped builds the named shipped policy.
+// Shipped builds the named shipped policy, in the forecast mode asked.
 func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
+	switch c.Forecast {
+	case "", ForecastOff:
+		return shipped(c)
+	case ForecastShadow:
+		if c.Name == PolicyPredictive {
+			return nil, fmt.Errorf("decision: forecast mode %q needs another policy to act than %q", c.Forecast, PolicyPredictive)
+		}
+		acting, err := shipped(c)
+		if err != nil {
+			return nil, err
+		}
+		c.Name = PolicyPredictive
+		pred, err := shipped(c)
+		if err != nil {
+			return nil, err
+		}
+		return Shadow(acting, pred), nil
+	}
+	return nil, fmt.Errorf("decision: unknown forecast mode %q; want %s or %s", c.Forecast, ForecastOff, ForecastShadow)
+}
+
+// Shadow returns a policy that decides as acting does and asks shadow
+// what it would have done, for judging a policy (the predictive one,
+// say) before letting it act, as the cloud providers' forecast-only
+// modes do: the decision is acting's, its reason followed by
+// "; forecast-only: " and shadow's decision, so that the tick's log
+// and notifications carry both. Shadow never acts.
+func Shadow(acting, shadow autoscaler.Policy) autoscaler.Policy {
+	return autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+		d := acting.Decide(in)
+		d.Reason = fmt.Sprintf("%s; forecast-only: %s", d.Reason, shadow.Decide(in))
+		return d
+	})
+}
+
+func shipped(c ShippedConfig) (autoscaler.Policy, error) {
 	switch c.Name {
 	case "", PolicyThreshold:
 		th := DefaultThresholdConfig()
