@@ -96,3 +96,47 @@ func ExampleReactive() {
 	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready
 	// hold: demand 3.20 nodes (0 pending pods) +0% fits the 4 Ready nodes
 }
+
+// The forecaster on three days of a shop that opens at 09:00 (from 1 to 5
+// workers' worth in 20 minutes), five minutes before the opening: it finds
+// the daily period in the long history (the autoscaler's 10-minute means)
+// and scores its methods on the recent history (the last day of 2-minute
+// ticks). That day holds one opening: the seasonal methods' gain over
+// naive, ten forecasts in a day, is not yet significant, so the forecaster
+// stays naive and adds nothing; it does not trust a pattern on one
+// sighting.
+func ExampleForecaster() {
+	fc, err := decision.NewForecaster(decision.ForecasterConfig{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	demand := func(t time.Time) float64 { // in workers
+		switch m := t.Hour()*60 + t.Minute(); {
+		case m >= 9*60 && m < 9*60+20:
+			return 1 + 4*float64(m-9*60)/20
+		case m >= 9*60+20 && m < 20*60:
+			return 5
+		}
+		return 1
+	}
+	rec := func(t time.Time, d float64) autoscaler.Record {
+		return autoscaler.Record{Time: t, Custom: map[string]float64{autoscaler.MetricDemand: d}}
+	}
+	now := time.Date(2026, 11, 23, 8, 55, 0, 0, time.UTC)
+	var history, long []autoscaler.Record
+	for t := now.Add(-24 * time.Hour); t.Before(now); t = t.Add(2 * time.Minute) {
+		history = append(history, rec(t, demand(t)))
+	}
+	for b := now.Add(-3 * 24 * time.Hour).Truncate(10 * time.Minute); b.Before(now); b = b.Add(10 * time.Minute) {
+		sum := 0.0
+		for t := b; t.Before(b.Add(10 * time.Minute)); t = t.Add(2 * time.Minute) {
+			sum += demand(t)
+		}
+		long = append(long, rec(b, sum/5)) // the mean of the bucket's five ticks
+	}
+	f := fc.Forecast(now, history, long, demand(now))
+	fmt.Printf("periods %v; %s: the peak of the next %s %.1f, headroom %.1f\n", f.Periods, f.MethodName(), fc.Config().Lead, f.Point, f.Headroom)
+	// Output:
+	// periods [24h0m0s]; naive: the peak of the next 7m0s 1.0, headroom 0.0
+}
