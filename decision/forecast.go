@@ -443,8 +443,8 @@ func windowMax(s series, from, span int64) float64 {
 	if i < 0 {
 		return math.NaN() // the long history starts after from
 	}
-	if i == len(s.t)-1 && from-s.t[i] > 3600 {
-		return math.NaN() // the long history ends well before from
+	if i == len(s.t)-1 && from-s.t[i] > int64(time.Hour/time.Second) {
+		return math.NaN() // the long history ends an hour or more before from
 	}
 	out := math.Inf(-1)
 	for k := i; k < len(s.t) && s.t[k] <= from+span; k++ {
