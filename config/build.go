@@ -167,7 +167,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	if policy == nil {
 		th := cfg.Thresholds
 		policy, err = decision.Shipped(decision.ShippedConfig{Name: cfg.Policy, Threshold: &th,
-			Headroom: cfg.Headroom, Lead: cfg.Lead, Calendar: cfg.Calendar})
+			Headroom: cfg.Headroom, Lead: cfg.Lead, Calendar: cfg.Calendar, Forecast: cfg.Forecast})
 	}
 	errs = append(errs, err)
 	var notifier autoscaler.Notifier

@@ -26,6 +26,7 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"k8s.io/utils/ptr"
 )
 
 // Program says which program reads the configuration: a few settings
@@ -110,6 +111,10 @@ type Config struct {
 	Headroom float64
 	// Lead is the predictive policy's lead time (PREDICTIVE_LEAD).
 	Lead time.Duration
+	// Forecast is the forecast mode (FORECAST): decision.ForecastOff, or
+	// decision.ForecastShadow to have Policy act and the predictive
+	// policy say, in every decision's reason, what it would have done.
+	Forecast string
 	// Calendar is the predictive policy's known events (CALENDAR); events
 	// stored with the cluster's state are added to them at every tick.
 	Calendar []decision.Event
@@ -166,7 +171,8 @@ func Defaults() Config {
 		SpotShare:             ec2fleet.DefaultSpotShare,
 		Thresholds:            decision.DefaultThresholdConfig(),
 		Policy:                decision.PolicyThreshold,
-		Lead:                  7 * time.Minute,
+		Lead:                  decision.DefaultLead,
+		Forecast:              decision.ForecastOff,
 		ScaleUpCooldown:       ac.ScaleUpCooldown,
 		ScaleDownCooldown:     ac.ScaleDownCooldown,
 		LockTTL:               ac.LockTTL,
@@ -295,12 +301,15 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	case id && nm:
 		problems = append(problems, fmt.Sprintf("%s and %s are both set: set one of them", name("LAUNCH_TEMPLATE_ID"), name("LAUNCH_TEMPLATE_NAME")))
 	}
-	th := cfg.Thresholds
-	if th.CPULow >= th.CPUHigh && fine("CPU_LOW_PERCENT", "CPU_HIGH_PERCENT") {
-		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("CPU_LOW_PERCENT"), th.CPULow, name("CPU_HIGH_PERCENT"), th.CPUHigh))
+	th, dth := cfg.Thresholds, decision.DefaultThresholdConfig()
+	if cpuLow := ptr.Deref(th.CPULow, *dth.CPULow); cpuLow >= th.CPUHigh && fine("CPU_LOW_PERCENT", "CPU_HIGH_PERCENT") {
+		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("CPU_LOW_PERCENT"), cpuLow, name("CPU_HIGH_PERCENT"), th.CPUHigh))
 	}
-	if th.MemoryLow >= th.MemoryHigh && fine("MEMORY_LOW_PERCENT", "MEMORY_HIGH_PERCENT") {
-		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("MEMORY_LOW_PERCENT"), th.MemoryLow, name("MEMORY_HIGH_PERCENT"), th.MemoryHigh))
+	if memLow := ptr.Deref(th.MemoryLow, *dth.MemoryLow); memLow >= th.MemoryHigh && fine("MEMORY_LOW_PERCENT", "MEMORY_HIGH_PERCENT") {
+		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("MEMORY_LOW_PERCENT"), memLow, name("MEMORY_HIGH_PERCENT"), th.MemoryHigh))
+	}
+	if cfg.Forecast == decision.ForecastShadow && cfg.Policy == decision.PolicyPredictive && fine("FORECAST", "POLICY") {
+		problems = append(problems, fmt.Sprintf("%s=%s needs another %s to act than %s", name("FORECAST"), cfg.Forecast, name("POLICY"), cfg.Policy))
 	}
 	if cfg.DrainTimeout >= cfg.LockTTL && fine("DRAIN_TIMEOUT", "LOCK_TTL") {
 		problems = append(problems, fmt.Sprintf("%s (%s) must be shorter than %s (%s): a drain runs under the lock", name("DRAIN_TIMEOUT"), cfg.DrainTimeout, name("LOCK_TTL"), cfg.LockTTL))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"k8s.io/utils/ptr"
 )
 
 // good is a complete, valid Lambda environment.
@@ -63,7 +64,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"PENDING_PODS_SOURCE": "prometheus", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
 		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker",
-		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m",
+		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
 		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
 		// Daemon-only settings are not read by the Lambda function.
 		"TICK_INTERVAL": "not read", "LISTEN_ADDR": "not read",
@@ -75,7 +76,7 @@ func TestLoadEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	th := decision.DefaultThresholdConfig()
-	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, 20, 85, 40, 3
+	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, ptr.To(20.0), 85, ptr.To(40.0), 3
 	th.PendingNodes = decision.PendingByNeed
 	sale := time.Date(2026, 12, 24, 20, 0, 0, 0, time.UTC)
 	want := Config{
@@ -85,7 +86,7 @@ func TestLoadEverySetting(t *testing.T) {
 		LaunchTemplateName: "shop-workers", LaunchTemplateVersion: "$Latest",
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
 		Strategy: ec2fleet.StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
-		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute,
+		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute, Forecast: decision.ForecastOff,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
@@ -100,12 +101,32 @@ func TestLoadEverySetting(t *testing.T) {
 	}
 }
 
+// A low threshold of 0 reaches the threshold policy as 0 (it never
+// scales down on it), not as the default.
+func TestLoadLowThresholdOfZero(t *testing.T) {
+	env := good()
+	env["CPU_LOW_PERCENT"] = "0"
+	got, err := Load(Lambda, getenv(env), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := decision.NewThreshold(got.Thresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Config(); *c.CPULow != 0 || *c.MemoryLow != 50 {
+		t.Errorf("CPULow %v, MemoryLow %v; want 0 and the default 50", *c.CPULow, *c.MemoryLow)
+	}
+}
+
 func TestLoadBadEnvironments(t *testing.T) {
 	tests := []struct {
 		name string
 		set  map[string]string // "" deletes
 		want string
 	}{
+		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive"},
+			"configuration: FORECAST=shadow needs another POLICY to act than predictive"},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},
 			"configuration: CLUSTER_ID is required: the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
 		{"cluster id with a space", map[string]string{"CLUSTER_ID": "my shop"},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"k8s.io/utils/ptr"
 )
 
 // setting is one variable (and daemon flag).
@@ -137,19 +138,29 @@ func settings() []setting {
 			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
 		{env: "CPU_LOW_PERCENT", programs: both,
-			help:  "average CPU below this (with memory low and nothing pending) scales down, 0 to 100",
-			show:  func(c Config) string { return num(c.Thresholds.CPULow) },
-			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPULow, v) }},
+			help: "average CPU below this (with memory low and nothing pending) scales down, 0 to 100 (0: never)",
+			show: func(c Config) string {
+				return num(ptr.Deref(c.Thresholds.CPULow, *decision.DefaultThresholdConfig().CPULow))
+			},
+			parse: func(c *Config, v string) error {
+				c.Thresholds.CPULow = new(float64)
+				return percent(c.Thresholds.CPULow, v)
+			}},
 		{env: "MEMORY_HIGH_PERCENT", programs: both,
 			help:  "average memory above this scales up, 0 to 100",
 			show:  func(c Config) string { return num(c.Thresholds.MemoryHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryHigh, v) }},
 		{env: "MEMORY_LOW_PERCENT", programs: both,
-			help:  "average memory below this allows a scale-down, 0 to 100",
-			show:  func(c Config) string { return num(c.Thresholds.MemoryLow) },
-			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryLow, v) }},
+			help: "average memory below this allows a scale-down, 0 to 100 (0: never)",
+			show: func(c Config) string {
+				return num(ptr.Deref(c.Thresholds.MemoryLow, *decision.DefaultThresholdConfig().MemoryLow))
+			},
+			parse: func(c *Config, v string) error {
+				c.Thresholds.MemoryLow = new(float64)
+				return percent(c.Thresholds.MemoryLow, v)
+			}},
 		{env: "POLICY", programs: both,
-			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, plus trend, daily seasonality and the CALENDAR ahead of time)",
+			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR)",
 			show: func(c Config) string { return c.Policy },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Policy, strings.ToLower(v), decision.ShippedNames()...)
@@ -171,6 +182,12 @@ func settings() []setting {
 			help:  "how far ahead the predictive policy must be right: the longest boot-and-join (a p99 of about 5 minutes) plus a tick interval, a duration from 1m to 2h",
 			show:  func(c Config) string { return fmtDuration(c.Lead) },
 			parse: func(c *Config, v string) error { return duration(&c.Lead, v, time.Minute, 2*time.Hour) }},
+		{env: "FORECAST", programs: both,
+			help: "forecast-only mode: off, or shadow (POLICY acts; what the predictive policy would have done is logged with every decision)",
+			show: func(c Config) string { return c.Forecast },
+			parse: func(c *Config, v string) error {
+				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)
+			}},
 		{env: "CALENDAR", programs: both,
 			help: `known events for the predictive policy, as JSON ([{"name":"sale","start":"2026-12-24T20:00:00Z","duration":"1h","nodes":8}]) or compact text ("sale 2026-12-24T20:00:00Z 1h nodes=8; ..."); operators add more to the cluster's state without redeploying`,
 			show: func(c Config) string { return orNone(strings.TrimSpace(decision.FormatCalendar(c.Calendar))) },

@@ -157,6 +157,9 @@ type Report struct {
 	// Launched and Terminated count instances (the initial fleet is not
 	// counted as launched).
 	ScaleUps, ScaleDowns int
+	// Churn counts the scale-downs followed by a scale-up within
+	// ChurnWindow: scale-downs undone minutes later.
+	Churn                int
 	Launched, Terminated int
 	Ticks                int
 	// Interruptions counts spot interruption notices; CapacityFailures
@@ -197,6 +200,10 @@ type Sample struct {
 	Instances  int
 	Pending    float64
 }
+
+// ChurnWindow is how soon a scale-up must follow a scale-down for the
+// scale-down to count as churn (Report.Churn).
+const ChurnWindow = 10 * time.Minute
 
 // UnservedPct is the unserved share of demand, in percent.
 func (r Report) UnservedPct() float64 {
@@ -372,6 +379,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.End = end
 	lastTick := time.Time{}
 	var surgeStart time.Time
+	var downs []time.Time // scale-downs within ChurnWindow before now
 	res := cfg.Resolution
 	// The chance that one spot instance gets a notice in one model step.
 	pInterrupt := -math.Expm1(-mdl.InterruptionRate * res.Hours())
@@ -416,8 +424,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			switch r.Outcome {
 			case autoscaler.OutcomeScaledUp:
 				rep.ScaleUps++
+				for _, d := range downs {
+					if now.Sub(d) <= ChurnWindow {
+						rep.Churn++
+					}
+				}
+				downs = downs[:0]
 			case autoscaler.OutcomeScaledDown:
 				rep.ScaleDowns++
+				downs = append(downs, now)
 			}
 			for _, ev := range r.Events {
 				if ev.Kind == autoscaler.EventCapacity {

@@ -471,6 +471,7 @@ type summary struct {
 	UnservedPct        float64 `json:"unserved_pct"`
 	ScaleUps           int     `json:"scale_ups"`
 	ScaleDowns         int     `json:"scale_downs"`
+	Churn              int     `json:"churn"`
 	Launched           int     `json:"launched"`
 	Terminated         int     `json:"terminated"`
 	PeakNodes          int     `json:"peak_nodes"`
@@ -489,7 +490,7 @@ func summarize(policy string, rep sim.Report) summary {
 		Policy: policy, Mode: string(rep.Mode), Start: rep.Start.Format(time.RFC3339), End: rep.End.Format(time.RFC3339),
 		CostUSD: rep.CostUSD, StaticCostUSD: rep.StaticCostUSD, StaticNodes: rep.StaticNodes, OracleCostUSD: rep.OracleCostUSD,
 		SavingsPct: rep.SavingsPct(), DemandPodMinutes: rep.DemandPodMinutes, UnservedPodMinutes: rep.UnservedPodMinutes,
-		UnservedPct: rep.UnservedPct(), ScaleUps: rep.ScaleUps, ScaleDowns: rep.ScaleDowns, Launched: rep.Launched,
+		UnservedPct: rep.UnservedPct(), ScaleUps: rep.ScaleUps, ScaleDowns: rep.ScaleDowns, Churn: rep.Churn, Launched: rep.Launched,
 		Terminated: rep.Terminated, PeakNodes: rep.PeakNodes, Ticks: rep.Ticks, Surges: len(rep.TimeToCapacity),
 		P50TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 50).Seconds(),
 		P95TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 95).Seconds(),
