@@ -125,7 +125,7 @@ func TestLoadBadEnvironments(t *testing.T) {
 		set  map[string]string // "" deletes
 		want string
 	}{
-		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive"},
+		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive", "INSTANCE_TYPE": "t3.medium"},
 			"configuration: FORECAST=shadow needs another POLICY to act than predictive"},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},
 			"configuration: CLUSTER_ID is required: the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
