@@ -90,7 +90,8 @@ func LoadHistory(path string) (History, error) {
 // RFC 3339, "cpu_cores": 3.5, "memory_bytes": 8e9, "instance_types":
 // {"t3.medium": 3}}]}. Timestamps must increase on the grid of the
 // smallest interval between them; missing steps hold the sample before
-// them. Errors name the source and the line (or sample).
+// them, and at most half the steps may be missing. Errors name the
+// source and the line (or sample).
 func ParseHistory(r io.Reader, name string) (History, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(512)
@@ -232,15 +233,23 @@ func onGrid(name string, rows []HistorySample, where func(int) string) (History,
 	if len(rows) < 2 {
 		return h, fmt.Errorf("%s: %d sample(s); a history needs at least 2 to have a step", name, len(rows))
 	}
-	step := time.Duration(math.MaxInt64)
+	step, at := time.Duration(math.MaxInt64), 0
 	for i := 1; i < len(rows); i++ {
 		d := rows[i].Time.Sub(rows[i-1].Time)
 		if d <= 0 {
 			return h, fmt.Errorf("%s: %s: timestamp %s does not come after the one before", name, where(i), rows[i].Time.Format(time.DateTime))
 		}
-		step = min(step, d)
+		if d < step {
+			step, at = d, i
+		}
 	}
 	h.Step = step
+	// Filling is bounded by the rows: an interval much shorter than the
+	// others would otherwise invent (and allocate) most of the history.
+	if steps := int64(rows[len(rows)-1].Time.Sub(rows[0].Time)/step) + 1; steps-int64(len(rows)) > int64(len(rows)) {
+		return h, fmt.Errorf("%s: %s: the interval of %s to the timestamp before sets the step, which leaves %d of %d steps missing; a history may miss at most half its steps",
+			name, where(at), step, steps-int64(len(rows)), steps)
+	}
 	for i, r := range rows {
 		d := r.Time.Sub(rows[0].Time)
 		if d%step != 0 {

@@ -72,6 +72,8 @@ func TestHistoryErrorsNameTheSourceAndLine(t *testing.T) {
 		{historyHeader + "\n2026-11-30T00:00:00Z,-1,2,t3.medium=2\n2026-11-30T00:01:00Z,1,2,t3.medium=2\n", "h:2: requests -1 cores"},
 		{historyHeader + "\n2026-11-30T00:01:00Z,1,2,t3.medium=2\n2026-11-30T00:00:00Z,1,2,t3.medium=2\n", "h: line 3: timestamp 2026-11-30 00:00:00 does not come after"},
 		{historyHeader + "\n2026-11-30T00:00:00Z,1,2,t3.medium=2\n", "h: 1 sample(s)"},
+		{historyHeader + "\n2026-11-30T00:00:00Z,1,2,t3.medium=2\n2026-11-30T00:00:00.001Z,1,2,t3.medium=2\n2026-11-30T00:01:00Z,1,2,t3.medium=2\n",
+			"h: line 3: the interval of 1ms to the timestamp before sets the step, which leaves 59998 of 60001 steps missing"},
 		{"\x1f\x8b\x08\x00\x00\xff\xfe", "h: binary data"},
 		{`{"samples": [{"time": "2026-11-30T00:00:00Z", "cpu_cores": 1}]}`, "h: samples[0]: want time, cpu_cores, memory_bytes and instance_types"},
 		{`{"step": "5m", "samples": [` + strings.SplitN(historyJSONText, "[", 2)[1], `h: step "5m" does not match the samples' step 1m0s`},
