@@ -210,3 +210,80 @@ func TestQueryHistoryErrorsNameTheQuery(t *testing.T) {
 		}
 	}
 }
+
+// pointLimited answers as Prometheus does: a range query of more than
+// 11,000 points is refused.
+type pointLimited struct {
+	recorded
+	queries int
+}
+
+func (p *pointLimited) QueryRange(ctx context.Context, q string, rg v1.Range, opts ...v1.Option) (pm.Value, v1.Warnings, v1.Infos, error) {
+	p.queries++
+	if rg.End.Sub(rg.Start)/rg.Step+1 > 11000 {
+		return nil, nil, nil, errors.New("bad_data: exceeded maximum resolution of 11,000 points per timeseries")
+	}
+	return p.recorded.QueryRange(ctx, q, rg, opts...)
+}
+
+// Eight days of minutes are more points than Prometheus answers in one
+// range query: the history is read in pieces and joined, step by step.
+func TestQueryHistoryReadsAWindowLongerThanOneQueryAnswers(t *testing.T) {
+	q := DefaultHistoryQueries()
+	const steps = 8*24*60 + 1
+	cpu, mem, t3, t3a := make([]float64, steps), make([]float64, steps), make([]float64, steps), make([]float64, steps)
+	want := History{Name: "prometheus", Step: time.Minute}
+	for i := range steps {
+		cpu[i], mem[i], t3[i], t3a[i] = float64(i%50)/10, float64(i%7)*1e9, 2, float64(i%3)
+		types := map[string]int{"t3.medium": 2}
+		if i%3 == 0 {
+			t3a[i] = math.NaN() // no t3a.medium node then: no sample
+		} else {
+			types["t3a.medium"] = i % 3
+		}
+		want.Samples = append(want.Samples, HistorySample{Time: h0.Add(time.Duration(i) * time.Minute), CPU: cpu[i], Memory: mem[i], Types: types})
+	}
+	typ := func(v string) pm.Metric { return pm.Metric{pm.LabelName(q.TypeLabel): pm.LabelValue(v)} }
+	prom := &pointLimited{recorded: recorded{
+		q.CPU:    {series(pm.Metric{}, cpu...)},
+		q.Memory: {series(pm.Metric{}, mem...)},
+		q.Types:  {series(typ("t3.medium"), t3...), series(typ("t3a.medium"), t3a...)},
+	}}
+	got, err := QueryHistory(context.Background(), prom, h0, h0.Add((steps-1)*time.Minute), time.Minute, HistoryQueries{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	if prom.queries != 6 {
+		t.Errorf("%d range queries, want 6 (two for each of three queries)", prom.queries)
+	}
+}
+
+// A window of more steps than MaxHistorySteps is refused before any query.
+func TestQueryHistoryRefusesMoreStepsThanItHolds(t *testing.T) {
+	prom := &pointLimited{recorded: recorded{}}
+	_, err := QueryHistory(context.Background(), prom, h0.Add(-5*365*24*time.Hour), h0, time.Minute, HistoryQueries{})
+	if err == nil || !strings.Contains(err.Error(), "use a longer step") || prom.queries != 0 {
+		t.Errorf("error %v after %d queries, want the window refused with no query", err, prom.queries)
+	}
+}
+
+// unreachable is a Prometheus that cannot be reached.
+type unreachable struct{}
+
+func (unreachable) QueryRange(context.Context, string, v1.Range, ...v1.Option) (pm.Value, v1.Warnings, v1.Infos, error) {
+	return nil, nil, nil, errors.New("dial tcp 127.0.0.1:9090: connection refused")
+}
+
+// An error of Prometheus itself names the query and is not taken for
+// missing series: no hint about kube-state-metrics.
+func TestQueryHistoryPassesPrometheusErrorsOnWithoutAHint(t *testing.T) {
+	q := DefaultHistoryQueries()
+	_, err := QueryHistory(context.Background(), unreachable{}, h0, h0.Add(time.Hour), time.Minute, HistoryQueries{})
+	want := "prometheus query " + q.CPU + ": dial tcp 127.0.0.1:9090: connection refused"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
