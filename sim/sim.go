@@ -64,6 +64,10 @@ const (
 // The ideal model keeps its old 15 seconds.
 const DaemonInterval = time.Minute
 
+// DefaultResolution is the model's time step when Config.Resolution is
+// zero: a demand's Step must be a multiple of it.
+const DefaultResolution = 15 * time.Second
+
 // idealDaemonInterval is the ideal model's daemon tick.
 const idealDaemonInterval = 15 * time.Second
 
@@ -103,7 +107,7 @@ type Config struct {
 	// Mode picks the tick interval. Default lambda.
 	Mode Mode
 	// Resolution is the model's time step; it must divide Step. Default
-	// 15 seconds.
+	// DefaultResolution.
 	Resolution time.Duration
 	// OnDemandPrice and SpotPrice are USD per hour. Defaults are
 	// t3.medium's: 0.0416 and 0.0125.
@@ -240,7 +244,7 @@ func (c *Config) defaults() error {
 		bad("Mode must be %q or %q, got %q", ModeLambda, ModeDaemon, c.Mode)
 	}
 	if c.Resolution <= 0 {
-		c.Resolution = 15 * time.Second
+		c.Resolution = DefaultResolution
 	}
 	if c.Step > 0 && c.Step%c.Resolution != 0 {
 		bad("Resolution %s must divide Step %s", c.Resolution, c.Step)
