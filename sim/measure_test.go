@@ -25,6 +25,8 @@ func TestMeasureRefusesWhatItCannotRun(t *testing.T) {
 	}{
 		{"no policy", day, nil, "needs a policy"},
 		{"empty demand names its source", Demand{Name: "my.csv", Start: day.Start, Step: time.Minute}, hold(), "my.csv: sim: Demand is empty"},
+		{"more than the model holds", Demand{Start: day.Start, Step: time.Minute, Units: []float64{10, 1e8}}, hold(),
+			"sim: Demand[1] is 1e+08 units, 10000000 nodes of PodsPerNode 10; the model holds at most 10000 (MaxModelNodes)"},
 	} {
 		_, err := Measure(context.Background(), tt.d, tt.policy, Config{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
