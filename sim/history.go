@@ -94,6 +94,9 @@ func LoadHistory(path string) (History, error) {
 // source and the line (or sample).
 func ParseHistory(r io.Reader, name string) (History, error) {
 	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
+		br.Discard(3) // spreadsheets save "CSV UTF-8" with a byte order mark
+	}
 	head, _ := br.Peek(512)
 	if bytes.IndexByte(head, 0) >= 0 || !utf8.Valid(trimPartialRune(head)) {
 		return History{}, fmt.Errorf("%s: binary data; a history is a CSV or JSON text file", name)
@@ -116,11 +119,31 @@ func trimPartialRune(b []byte) []byte {
 }
 
 func parseHistoryJSON(r io.Reader, name string) (History, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return History{}, fmt.Errorf("%s: %w", name, err)
+	}
+	// lineAt names the line of a byte offset in data.
+	lineAt := func(off int64) string {
+		off = min(max(off, 0), int64(len(data)))
+		return name + ":" + strconv.Itoa(1+bytes.Count(data[:off], []byte("\n")))
+	}
 	var hj historyJSON
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&hj); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return History{}, fmt.Errorf("%s: %w", lineAt(syn.Offset), err)
+		case errors.As(err, &typ):
+			return History{}, fmt.Errorf("%s: %w", lineAt(typ.Offset), err)
+		}
 		return History{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return History{}, fmt.Errorf("%s: more data after the history", lineAt(dec.InputOffset()))
 	}
 	var rows []HistorySample
 	for i, s := range hj.Samples {

@@ -76,12 +76,27 @@ func TestHistoryErrorsNameTheSourceAndLine(t *testing.T) {
 			"h: line 3: the interval of 1ms to the timestamp before sets the step, which leaves 59998 of 60001 steps missing"},
 		{"\x1f\x8b\x08\x00\x00\xff\xfe", "h: binary data"},
 		{`{"samples": [{"time": "2026-11-30T00:00:00Z", "cpu_cores": 1}]}`, "h: samples[0]: want time, cpu_cores, memory_bytes and instance_types"},
+		{"{\"step\": \"1m\",\n \"samples\": [\n  {\"time\": \"2026-11-30T00:00:00Z\", \"cpu_cores\": 1,}]}", "h:3: invalid character '}'"},
+		{"{\"samples\": [\n {\"time\": \"2026-11-30T00:00:00Z\", \"cpu_cores\": \"1\"}]}", "h:2: json: cannot unmarshal string"},
+		{historyJSONText + "\n{}", "h:5: more data after the history"},
 		{`{"step": "5m", "samples": [` + strings.SplitN(historyJSONText, "[", 2)[1], `h: step "5m" does not match the samples' step 1m0s`},
 	} {
 		_, err := ParseHistory(strings.NewReader(tt.in), "h")
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+// A CSV saved with a byte order mark (as spreadsheets save "CSV UTF-8")
+// reads as without one.
+func TestHistoryCSVWithAByteOrderMarkReads(t *testing.T) {
+	h, err := ParseHistory(strings.NewReader("\ufeff"+historyCSV), "h.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantHistory("h.csv"), h); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
