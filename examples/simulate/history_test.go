@@ -146,3 +146,30 @@ func TestHistoryFlagsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// The worked example of docs/simulate-history.md is what its command
+// prints: every line of the command's output up to the unit's
+// explanation is in the document, verbatim.
+func TestHistoryDocShowsWhatTheCommandPrints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a week through six policies")
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "simulate-history.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	// The document's command, run from the repository's root.
+	t.Chdir(filepath.Join("..", ".."))
+	if err := run(context.Background(), []string{"-history", "examples/simulate/testdata/week.csv"}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.HasPrefix(line, "a unit is") {
+			break
+		}
+		if line != "" && !strings.Contains(string(doc), line+"\n") {
+			t.Errorf("docs/simulate-history.md lacks the command's line\n%s", line)
+		}
+	}
+}
