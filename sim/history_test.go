@@ -285,6 +285,21 @@ func TestQueryHistoryRefusesMoreStepsThanItHolds(t *testing.T) {
 	}
 }
 
+// A TypeLabel set without its Types query is refused, not ignored: the
+// default query counts by the default label.
+func TestQueryHistoryRefusesATypeLabelWithoutItsQuery(t *testing.T) {
+	q := DefaultHistoryQueries()
+	prom := recorded{
+		q.CPU:    {series(pm.Metric{}, 1, 1)},
+		q.Memory: {series(pm.Metric{}, 1e9, 1e9)},
+		q.Types:  {series(pm.Metric{pm.LabelName(q.TypeLabel): "t3.medium"}, 2, 2)},
+	}
+	_, err := QueryHistory(context.Background(), prom, h0, h0.Add(time.Minute), time.Minute, HistoryQueries{TypeLabel: "label_instance_type"})
+	if err == nil || !strings.Contains(err.Error(), `TypeLabel is "label_instance_type" while Types is the default query`) {
+		t.Errorf("error %v, want the TypeLabel refused", err)
+	}
+}
+
 // unreachable is a Prometheus that cannot be reached.
 type unreachable struct{}
 

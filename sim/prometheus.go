@@ -82,6 +82,9 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 	if queries.Memory == "" {
 		queries.Memory = def.Memory
 	}
+	if queries.Types == "" && queries.TypeLabel != "" && queries.TypeLabel != def.TypeLabel {
+		return History{}, fmt.Errorf("sim: HistoryQueries.TypeLabel is %q while Types is the default query, which counts by %s: set Types too", queries.TypeLabel, def.TypeLabel)
+	}
 	if queries.Types == "" {
 		queries.Types, queries.TypeLabel = def.Types, def.TypeLabel
 	}
