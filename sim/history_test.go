@@ -276,12 +276,22 @@ func TestQueryHistoryReadsAWindowLongerThanOneQueryAnswers(t *testing.T) {
 	}
 }
 
-// A window of more steps than MaxHistorySteps is refused before any query.
-func TestQueryHistoryRefusesMoreStepsThanItHolds(t *testing.T) {
-	prom := &pointLimited{recorded: recorded{}}
-	_, err := QueryHistory(context.Background(), prom, h0.Add(-5*365*24*time.Hour), h0, time.Minute, HistoryQueries{})
-	if err == nil || !strings.Contains(err.Error(), "use a longer step") || prom.queries != 0 {
-		t.Errorf("error %v after %d queries, want the window refused with no query", err, prom.queries)
+// A window of more steps than MaxHistorySteps, or of less than two (as
+// the history files), is refused before any query.
+func TestQueryHistoryRefusesWindowsOfTooManyOrTooFewSteps(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		from, to time.Time
+		want     string
+	}{
+		{"five years of minutes", h0.Add(-5 * 365 * 24 * time.Hour), h0, "use a longer step"},
+		{"30 s at a minute's step", h0.Add(10 * time.Second), h0.Add(40 * time.Second), "holds one step of 1m0s; a history needs at least 2"},
+	} {
+		prom := &pointLimited{recorded: recorded{}}
+		_, err := QueryHistory(context.Background(), prom, tt.from, tt.to, time.Minute, HistoryQueries{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) || prom.queries != 0 {
+			t.Errorf("%s: error %v after %d queries, want %q with no query", tt.name, err, prom.queries, tt.want)
+		}
 	}
 }
 

@@ -95,7 +95,9 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 		return History{}, fmt.Errorf("sim: QueryHistory needs from before to and a positive step, got %s to %s step %s", from, to, step)
 	}
 	from, to = from.Truncate(step), to.Truncate(step)
-	if steps := to.Sub(from)/step + 1; steps > MaxHistorySteps {
+	if steps := to.Sub(from)/step + 1; steps < 2 {
+		return History{}, fmt.Errorf("sim: QueryHistory: %s to %s holds one step of %s; a history needs at least 2", from.Format(time.DateTime), to.Format(time.DateTime), step)
+	} else if steps > MaxHistorySteps {
 		return History{}, fmt.Errorf("sim: QueryHistory: %s to %s is %d steps of %s; at most %d: use a longer step", from.Format(time.DateTime), to.Format(time.DateTime), steps, step, MaxHistorySteps)
 	}
 	n := int(to.Sub(from)/step) + 1
