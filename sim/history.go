@@ -359,14 +359,17 @@ func (h History) Cost(price func(instanceType string) (float64, bool)) (float64,
 	return usd, nil
 }
 
-// TypeShares is each instance type's share (0-1) of the worker-steps.
+// TypeShares is each instance type's share (0-1) of the worker-steps;
+// empty when no worker ran.
 func (h History) TypeShares() map[string]float64 {
 	out := map[string]float64{}
 	total := 0
 	for _, s := range h.Samples {
 		for t, n := range s.Types {
-			out[t] += float64(n)
-			total += n
+			if n > 0 {
+				out[t] += float64(n)
+				total += n
+			}
 		}
 	}
 	for t := range out {

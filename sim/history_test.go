@@ -327,3 +327,24 @@ func TestQueryHistoryPassesPrometheusErrorsOnWithoutAHint(t *testing.T) {
 		t.Errorf("error %v, want %q", err, want)
 	}
 }
+
+// Each type's share of the worker-steps; a type listed with no workers
+// has none (and no NaN when no worker ran at all).
+func TestHistoryTypeSharesCountWorkerSteps(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		types []map[string]int
+		want  map[string]float64
+	}{
+		{"two types", []map[string]int{{"t3.medium": 3, "t3a.medium": 1}, {"t3.medium": 3, "t3a.medium": 0}}, map[string]float64{"t3.medium": 6.0 / 7, "t3a.medium": 1.0 / 7}},
+		{"no worker ran", []map[string]int{{"t3.medium": 0}, {}}, map[string]float64{}},
+	} {
+		h := History{Step: time.Minute}
+		for i, ty := range tt.types {
+			h.Samples = append(h.Samples, HistorySample{Time: h0.Add(time.Duration(i) * time.Minute), Types: ty})
+		}
+		if diff := cmp.Diff(tt.want, h.TypeShares()); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
