@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.StringVar(&o.prometheus, "prometheus", "", "like -history, read from this Prometheus (kube-state-metrics' pod requests and phases, node labels with the instance type; see sim.DefaultHistoryQueries)")
 	fs.StringVar(&o.since, "since", "7d", "with -prometheus: how far back to read (7d, 36h)")
 	fs.StringVar(&o.until, "until", "", "with -prometheus: the end of the window (2006-01-02 15:04:05, UTC); default now")
-	fs.DurationVar(&o.step, "step", time.Minute, "with -prometheus: the step of the range queries")
+	fs.DurationVar(&o.step, "step", time.Minute, fmt.Sprintf("with -prometheus: the step of the range queries, a multiple of %s", sim.DefaultResolution))
 	fs.StringVar(&o.export, "export", "", "with -history or -prometheus: also write the history read to this CSV file")
 	fs.StringVar(&o.prices, "prices", "", "with -history or -prometheus: hourly prices of instance types in -market, type=USD,... (default sim.PoolTypes's)")
 	fs.StringVar(&o.market, "market", string(autoscaler.MarketSpot), "the market instances are launched and priced in: spot or on-demand")
@@ -289,8 +289,14 @@ func (o options) check(set map[string]bool) error {
 			}
 		}
 	}
-	if o.step <= 0 {
-		bad("-step must be positive, got %s", o.step)
+	if o.step <= 0 || o.step%sim.DefaultResolution != 0 {
+		bad("-step must be a multiple of %s (the model's time step), got %s", sim.DefaultResolution, o.step)
+	}
+	if set["history"] && o.history == "" {
+		bad("-history needs a file")
+	}
+	if set["prometheus"] && o.prometheus == "" {
+		bad("-prometheus needs a URL")
 	}
 	if m := autoscaler.Market(o.market); m != autoscaler.MarketSpot && m != autoscaler.MarketOnDemand {
 		bad("-market must be %s or %s, got %q", autoscaler.MarketSpot, autoscaler.MarketOnDemand, o.market)
