@@ -394,8 +394,16 @@ func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
 // booting, interrupted ones and cordoned ones excluded (a cordoned node
-// takes no pods), plus the replacements proposed.
-func (s *situation) cur(pr proposal) int { return s.serving() + len(pr.replace) }
+// takes no pods), plus the replacements proposed that fit under MaxNodes.
+func (s *situation) cur(pr proposal) int { return s.serving() + s.replaceable(pr) }
+
+// replaceable is how many of the proposal's replacements fit under
+// MaxNodes, counted without the interrupted instances and with the room
+// the proposal's repair makes: what the ceiling lets through. The rails
+// before the ceiling count these, not every replacement proposed.
+func (s *situation) replaceable(pr proposal) int {
+	return min(len(pr.replace), max(0, s.lim.MaxNodes-s.occupied(proposal{repair: pr.repair})))
+}
 
 // serving is the number of instances Ready and schedulable, or booting.
 func (s *situation) serving() int { return len(s.v.capacity) - s.v.cordoned }
