@@ -204,6 +204,8 @@ type Limits struct {
 	ScaleUpCooldown, ScaleDownCooldown time.Duration
 	// JoinTimeout: an instance not a node by then is a ghost.
 	// NotReadyTimeout: a node NotReady that long has its instance repaired.
+	// Both must be positive: at zero every instance still booting would
+	// be a ghost, and every node's first missed heartbeat a repair.
 	JoinTimeout, NotReadyTimeout time.Duration
 	// MaxRepairsPerTick bounds the instances one tick terminates in repair.
 	MaxRepairsPerTick int
@@ -220,7 +222,8 @@ type Limits struct {
 }
 
 // Validate returns an error naming every limit out of range: a negative
-// count or duration, MinNodes above MaxNodes, a share outside (0, 1].
+// count or duration, a zero JoinTimeout or NotReadyTimeout, MinNodes above
+// MaxNodes, a share outside (0, 1].
 func (l Limits) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -241,6 +244,14 @@ func (l Limits) Validate() error {
 	} {
 		if d.v < 0 {
 			bad("%s must not be negative, got %s", d.name, d.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"JoinTimeout", l.JoinTimeout}, {"NotReadyTimeout", l.NotReadyTimeout}} {
+		if d.v == 0 {
+			bad("%s must be positive: at zero repair terminates what is still booting or only briefly NotReady", d.name)
 		}
 	}
 	if l.MinNodes > l.MaxNodes {

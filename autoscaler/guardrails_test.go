@@ -230,8 +230,26 @@ func TestLimitsFromConfig(t *testing.T) {
 			t.Errorf("error %v, want it to say %q", err, want)
 		}
 	}
-	if err := (autoscaler.Limits{MaxNodes: 3, MassNotReadyShare: 0.5}).Validate(); err != nil {
+	if err := (autoscaler.Limits{MaxNodes: 3, MassNotReadyShare: 0.5, JoinTimeout: time.Minute, NotReadyTimeout: time.Minute}).Validate(); err != nil {
 		t.Errorf("zero means zero: %v", err)
+	}
+}
+
+// Limits with a zero join or NotReady timeout are refused: the planner
+// would terminate an instance still booting as a ghost, or a node at its
+// first missed heartbeat, and holds everything instead.
+func TestLimitsRefuseZeroRepairTimeouts(t *testing.T) {
+	lim := autoscaler.Limits{MaxNodes: 3, MaxRepairsPerTick: 2, MassNotReadyShare: 0.5, JoinTimeout: 0, NotReadyTimeout: 0}
+	for _, want := range []string{"JoinTimeout must be positive", "NotReadyTimeout must be positive"} {
+		if err := lim.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
+	ins, nodes := readyFleet(2)
+	ins = append(ins, autoscaler.Instance{ID: "i-new", State: autoscaler.StatePending, LaunchTime: t0.Add(-time.Second)})
+	p := autoscaler.PlanTick(policy(autoscaler.Hold, 0), lim, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := stepKinds(p); len(got) != 0 {
+		t.Errorf("steps %v, want nothing (a booting instance is not a ghost)", got)
 	}
 }
 
