@@ -65,7 +65,9 @@ type Config struct {
 	// and alerts: an outage of the control plane or the network looks
 	// like that (one zone of three is exactly a third). A zone whose
 	// workers (two or more) are all NotReady or never joined is an outage
-	// too, whatever the share: repair holds in that zone. Default 1/3.
+	// too, whatever the share: repair holds in that zone, also while its
+	// workers come back (up to NotReadyTimeout after the first is Ready
+	// again). Default 1/3.
 	MassNotReadyShare float64
 	// MaxRecoveryAttempts is how many ticks try to finish an earlier
 	// tick's operation before it is dropped with an alert. Default 3.

@@ -240,7 +240,7 @@ func zoneRepair(s *situation, repair []Step) ([]Step, []Verdict) {
 	var out []Verdict
 	for _, z := range s.v.zonesDown {
 		out = append(out, Verdict{Code: HoldMassNotReady, Alert: EventRepairHeld, Message: fmt.Sprintf(
-			"every worker in zone %s is NotReady or never joined: that looks like the zone's outage, not broken machines; nothing is terminated there", z)})
+			"every worker in zone %s is NotReady or never joined, or came back from it only now: that looks like the zone's outage, not broken machines; nothing is terminated there", z)})
 	}
 	var kept []Step
 	for _, st := range repair {
