@@ -406,6 +406,15 @@ func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 		v.live = append(v.live, in)
 		v.unlisted++
 	}
+	// A node naming one of them is that instance's, not an orphan: it
+	// joined before List shows its instance.
+	v.orphans = slices.DeleteFunc(v.orphans, func(n Node) bool {
+		named := InstanceIDFromProviderID(n.ProviderID)
+		if named == "" {
+			named = n.InstanceID
+		}
+		return named != "" && slices.ContainsFunc(out, func(l RecentLaunch) bool { return l.InstanceID == named })
+	})
 	return out
 }
 
