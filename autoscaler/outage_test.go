@@ -114,3 +114,21 @@ func TestRepairHoldsInAZoneComingBackFromItsOutage(t *testing.T) {
 		})
 	}
 }
+
+// Exactly MassNotReadyShare of the fleet broken, spread over zones so
+// that no zone is down, is an outage already: "at least", not "more
+// than".
+func TestExactlyTheMassShareNotReadyIsAnOutage(t *testing.T) {
+	ins, nodes := zonedFleet(6, "a", "b", "c")
+	for _, i := range []int{0, 1} { // one in zone a, one in zone b
+		nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+	}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v with a third of the fleet NotReady", got)
+	}
+	if p.OutageSince.IsZero() {
+		t.Errorf("no outage recorded; verdicts %v", p.Verdicts)
+	}
+}
