@@ -3,6 +3,7 @@ package ec2fleet_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,5 +223,59 @@ func TestRetryAsksTheLostZoneWithItsToken(t *testing.T) {
 	}
 	if diff := cmp.Diff(f.calls()[0].Pools, []string{"-@eu-west-1b"}); diff != "" {
 		t.Errorf("the retry's first call's pools (-got +want):\n%s", diff)
+	}
+}
+
+// A launch over three zones whose last answer was lost is retried while
+// EC2 lists only some of the zones' instances (eventual consistency, in
+// any order). Whichever zones the retry cannot see yet, it asks them with
+// the tokens of the first attempt's calls there, so EC2 answers with what
+// it launched then: the operation never has more than its count, and a
+// retry that returns no error returns the count, each instance once.
+func TestRetrySeeingAnySubsetOfTheZonesNeverLaunchesTwice(t *testing.T) {
+	for _, hidden := range [][]string{
+		nil, {"eu-west-1a"}, {"eu-west-1b"}, {"eu-west-1c"}, {"eu-west-1a", "eu-west-1b"},
+		{"eu-west-1a", "eu-west-1c"}, {"eu-west-1a", "eu-west-1b", "eu-west-1c"},
+	} {
+		t.Run(strings.Join(append([]string{"hidden"}, hidden...), " "), func(t *testing.T) {
+			f := newFakeEC2()
+			f.idempotent = true
+			three := func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-a", "subnet-b", "subnet-c"} }
+			ctx := context.Background()
+			lost := errors.New("connection reset by peer")
+			f.lose = func(n int) error {
+				if n == 3 {
+					return lost
+				}
+				return nil
+			}
+			req := autoscaler.LaunchRequest{OperationID: "op", Count: 6}
+			if _, err := newFakeProvider(t, f, three).Launch(ctx, req); !errors.Is(err, lost) {
+				t.Fatalf("first Launch: %v, want the lost answer", err)
+			}
+			f.lose = nil
+			f.hide = func(in types.Instance) bool {
+				return slices.Contains(hidden, aws.ToString(in.Placement.AvailabilityZone))
+			}
+			got, err := newFakeProvider(t, f, three).Launch(ctx, req)
+			f.hide = nil
+			all, lerr := newFakeProvider(t, f, three).List(ctx)
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if len(all) > req.Count {
+				t.Errorf("the operation has %d instances after the retry, want at most %d (retry err %v)", len(all), req.Count, err)
+			}
+			if err != nil {
+				return
+			}
+			distinct := map[string]bool{}
+			for _, in := range got {
+				distinct[in.ID] = true
+			}
+			if len(got) != req.Count || len(distinct) != req.Count {
+				t.Errorf("the retry returned %d instances (%d distinct), want %d", len(got), len(distinct), req.Count)
+			}
+		})
 	}
 }
