@@ -498,8 +498,14 @@ func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int,
 	// instances; those already gone (a replayed operation whose instances
 	// were terminated) are not capacity, and asking again with the same
 	// token would give them again.
+	// An answer to a reused token may also name instances this Launch
+	// already has (listed, or answered before): each counts once.
 	var gone []string
 	launched = slices.DeleteFunc(launched, func(in autoscaler.Instance) bool {
+		if slices.ContainsFunc(l.mine, func(m autoscaler.Instance) bool { return m.ID == in.ID }) {
+			p.cfg.Logger.InfoContext(ctx, "the answer names an instance the operation already has", "operation", l.op, "instance", in.ID, "token", token)
+			return true
+		}
 		if in.State.Active() {
 			return false
 		}

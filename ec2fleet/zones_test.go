@@ -279,3 +279,49 @@ func TestRetrySeeingAnySubsetOfTheZonesNeverLaunchesTwice(t *testing.T) {
 		})
 	}
 }
+
+// EC2 answers a retry's token with the instances the earlier call
+// launched, also when the retry already lists some of them: each instance
+// is returned once, and one that is listed is not counted a second time.
+func TestReplayedAnswerNamingAListedInstanceCountsItOnce(t *testing.T) {
+	f := newFakeEC2()
+	f.idempotent = true
+	f.poolErr = func(p fakePool) string {
+		if p.Zone == "eu-west-1b" {
+			return "InsufficientInstanceCapacity"
+		}
+		return ""
+	}
+	onDemand := func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand }
+	ctx := context.Background()
+	lost := errors.New("connection reset by peer")
+	// Zone a launches one, zone b refuses, zone a is asked again for b's
+	// share and that answer is lost.
+	f.lose = func(n int) error {
+		if n == 3 {
+			return lost
+		}
+		return nil
+	}
+	req := autoscaler.LaunchRequest{OperationID: "op", Count: 2}
+	first, err := newFakeProvider(t, f, onDemand).Launch(ctx, req)
+	if !errors.Is(err, lost) || len(first) != 1 {
+		t.Fatalf("first Launch: %v, %v; want one instance and the lost answer", ids(first), err)
+	}
+	f.lose = nil
+	// The retry lists the second instance but not yet the first.
+	f.hide = func(in types.Instance) bool { return aws.ToString(in.InstanceId) == first[0].ID }
+	got, err := newFakeProvider(t, f, onDemand).Launch(ctx, req)
+	seen := map[string]int{}
+	for _, in := range got {
+		seen[in.ID]++
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("the retry returned %s %d times: %v (err %v)", id, n, ids(got), err)
+		}
+	}
+	if err == nil && len(seen) < req.Count {
+		t.Errorf("the retry returned %v and no error, want %d distinct instances or an error", ids(got), req.Count)
+	}
+}
