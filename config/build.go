@@ -136,7 +136,12 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		Subnets:        cfg.Subnets, Strategy: cfg.Strategy, SpotShare: cfg.SpotShare,
 		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
 	}
-	if cfg.InstanceType != "" { // INSTANCE_TYPE: a list of one
+	switch {
+	case cfg.InstanceType != "" && len(cfg.InstanceTypes) > 0:
+		// Load refuses it; a Config built by hand must not have one list
+		// silently win.
+		errs = append(errs, errors.New("INSTANCE_TYPE (Config.InstanceType) and INSTANCE_TYPES (Config.InstanceTypes) are both set: set one of them"))
+	case cfg.InstanceType != "": // INSTANCE_TYPE: a list of one
 		fc.InstanceTypes = []string{cfg.InstanceType}
 	}
 	if p.Store != nil {
