@@ -230,8 +230,8 @@ func TestRetryAsksTheLostZoneWithItsToken(t *testing.T) {
 // EC2 lists only some of the zones' instances (eventual consistency, in
 // any order). Whichever zones the retry cannot see yet, it asks them with
 // the tokens of the first attempt's calls there, so EC2 answers with what
-// it launched then: the operation never has more than its count, and a
-// retry that returns no error returns the count, each instance once.
+// it launched then: the operation never has more than its count, and the
+// retry returns the count, each instance once.
 func TestRetrySeeingAnySubsetOfTheZonesNeverLaunchesTwice(t *testing.T) {
 	for _, hidden := range [][]string{
 		nil, {"eu-west-1a"}, {"eu-west-1b"}, {"eu-west-1c"}, {"eu-west-1a", "eu-west-1b"},
@@ -267,7 +267,7 @@ func TestRetrySeeingAnySubsetOfTheZonesNeverLaunchesTwice(t *testing.T) {
 				t.Errorf("the operation has %d instances after the retry, want at most %d (retry err %v)", len(all), req.Count, err)
 			}
 			if err != nil {
-				return
+				t.Fatalf("the retry: %v, want EC2's earlier answers for the zones it cannot see", err)
 			}
 			distinct := map[string]bool{}
 			for _, in := range got {
