@@ -59,7 +59,8 @@
 // # Capacity errors and remembered pools
 //
 // Each pool in the answer's errors that failed for capacity
-// (InsufficientInstanceCapacity, SpotMaxPriceTooLow: that pool;
+// (InsufficientInstanceCapacity, SpotMaxPriceTooLow, UnfulfillableCapacity:
+// that pool, or every pool of the call in its market when none is named;
 // Unsupported: that type in that zone; InsufficientFreeAddressesInSubnet:
 // the whole zone; MaxSpotInstanceCountExceeded, InstanceLimitExceeded,
 // VcpuLimitExceeded: the market everywhere) is avoided for Config.AvoidFor
