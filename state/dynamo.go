@@ -367,8 +367,7 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 // The extra attributes staged by StageJSON are written in the same
 // conditional write, and so under the same lease; a Save refused for a
 // lost lease drops them (they belonged to that lease's tick), another
-// failure keeps them for the next Save under the same lease (the next
-// Acquire drops them).
+// failure keeps them for the next Save.
 func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler.ClusterState) error {
 	hist, err := encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
 	if err != nil {
