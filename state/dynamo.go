@@ -213,7 +213,10 @@ func getStr(item map[string]types.AttributeValue, name string) string {
 // write. It returns an error wrapping autoscaler.ErrLockHeld, naming the
 // holder, when another owner holds an unexpired lease. An expired lease is
 // taken over (Lease.TookOver, Lease.PreviousOwner). Every success returns
-// a larger token than any before.
+// a larger token than any before. A success also drops what StageJSON
+// staged before it and no Save wrote (that Save failed): it belonged to an
+// earlier lease's tick, and another replica may have written the
+// attribute since.
 func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (autoscaler.Lease, error) {
 	if owner == "" {
 		return autoscaler.Lease{}, errors.New("state: acquire: owner is required")
@@ -251,6 +254,13 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 		}
 		return autoscaler.Lease{}, fmt.Errorf("state: acquire lock of cluster %s: %w", d.cfg.ClusterID, err)
 	}
+	d.mu.Lock()
+	if len(d.staged) > 0 {
+		d.cfg.Logger.WarnContext(ctx, "dropping attributes staged under an earlier lease and never saved", "cluster", d.cfg.ClusterID,
+			"attributes", slices.Sorted(maps.Keys(d.staged)))
+	}
+	d.staged = nil
+	d.mu.Unlock()
 	old := out.Attributes
 	lease := autoscaler.Lease{Owner: owner, Token: getNum(old, attrToken) + 1, Expires: expires}
 	if prev := getStr(old, attrOwner); prev != "" && prev != owner {
