@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -84,8 +85,9 @@ func TestMotoWorstCaseItemStaysUnderTheLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ec2fleet's unavailable pools, every pool of 40 types in 6 zones in
-	// both markets out of capacity at once.
+	// ec2fleet's unavailable pools, as many pools of 40 types in 6 zones
+	// in both markets out of capacity at once as one extra attribute can
+	// hold (MaxExtraBytes: ec2fleet keeps those avoided longest).
 	type pool struct {
 		InstanceType string    `json:"instance_type,omitempty"`
 		Zone         string    `json:"zone,omitempty"`
@@ -97,8 +99,9 @@ func TestMotoWorstCaseItemStaysUnderTheLimit(t *testing.T) {
 	for i := range 40 {
 		for z := range 6 {
 			for _, m := range []string{"spot", "on-demand"} {
-				if len(pools) < 120 {
-					pools = append(pools, pool{fmt.Sprintf("m%d.large", i), fmt.Sprintf("us-east-1%c", 'a'+z), m, t0, "InsufficientInstanceCapacity"})
+				next := append(pools, pool{fmt.Sprintf("m%d.large", i), fmt.Sprintf("us-east-1%c", 'a'+z), m, t0, "InsufficientInstanceCapacity"})
+				if b, _ := json.Marshal(next); len(b) <= state.MaxExtraBytes {
+					pools = next
 				}
 			}
 		}
