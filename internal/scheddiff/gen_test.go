@@ -95,7 +95,7 @@ func newWorld(seed uint64, i int, ns, batch string) *world {
 	if chance(0.2) {
 		w.taints = []corev1.Taint{{Key: "dedicated", Value: "batch", Effect: corev1.TaintEffectNoSchedule}}
 	}
-	nWorkers := 1 + rng.IntN(3)
+	nWorkers := 1 + rng.IntN(2)
 	for j := range nWorkers {
 		n := w.node(fmt.Sprintf("%s-%s-n%d", ns, w.name, j), "worker", w.class, zones[rng.IntN(len(zones))])
 		if chance(0.5) {
@@ -106,7 +106,7 @@ func newWorld(seed uint64, i int, ns, batch string) *world {
 		}
 		w.nodes = append(w.nodes, n)
 	}
-	if chance(0.25) {
+	if chance(0.15) {
 		// A worker of another instance type: pods may run on it, the
 		// view does not learn a new worker from it.
 		w.nodes = append(w.nodes, w.node(fmt.Sprintf("%s-%s-big", ns, w.name), "other", m5xlarge, zones[rng.IntN(len(zones))]))
@@ -269,6 +269,8 @@ func (w *world) node(name, role string, c instanceClass, zone string) *corev1.No
 		labelWorld: w.name, labelBatch: w.batch, labelRole: role,
 		corev1.LabelHostname: name, corev1.LabelTopologyZone: zone,
 		corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
+		// The deprecated aliases every kubelet still sets.
+		"beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64",
 		corev1.LabelInstanceTypeStable: c.typ, autoscaler.LabelInstanceType: c.typ,
 	})
 	alloc := corev1.ResourceList{
