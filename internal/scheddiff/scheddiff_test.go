@@ -66,12 +66,12 @@ type outcome struct {
 	existing string // the existing node the scheduler bound the pod to, when it did at once
 	decided  bool   // the scheduler bound it or marked it unschedulable in time
 	probed   bool
-	viewYes  bool     // the view: a new worker in the probe zone helps
-	viewWhy  string   // the view's Unplaceable reason, or its zones
-	schedYes bool     // kube-scheduler bound the pod to the new worker
-	elsewise string   // an existing node it was bound to once the new worker came (not expected)
-	message  string   // the pod's last PodScheduled message
-	stale    bool     // the scheduler never tried the pod again with its new worker there
+	viewYes  bool   // the view: a new worker in the probe zone helps
+	viewWhy  string // the view's Unplaceable reason, or its zones
+	schedYes bool   // kube-scheduler bound the pod to the new worker
+	elsewise string // an existing node it was bound to once the new worker came (not expected)
+	message  string // the pod's last PodScheduled message
+	stale    bool   // the scheduler never tried the pod again with its new worker there
 	template autoscaler.WorkerTemplate
 	learned  []string // what the view's new worker has that the real one has not
 }
