@@ -255,7 +255,7 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 
 	// The view of each world with a pending pod, from one read of the
 	// cluster.
-	snap, err := takeSnapshot(ctx, cs)
+	snap, err := takeSnapshot(ctx, cs, sel.LabelSelector)
 	if err != nil {
 		t.Fatal(err)
 	}

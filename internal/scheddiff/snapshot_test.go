@@ -32,15 +32,18 @@ type snapshot struct {
 	pdbs  []policyv1.PodDisruptionBudget
 }
 
-// takeSnapshot lists everything a view may read.
-func takeSnapshot(ctx context.Context, cs kubernetes.Interface) (*snapshot, error) {
+// takeSnapshot lists everything a view may read; the nodes and pods are
+// those that selector selects (one batch of worlds: the worlds of other
+// batches are no world's workers and no world's pods, so a view would
+// read past them anyway).
+func takeSnapshot(ctx context.Context, cs kubernetes.Interface, selector string) (*snapshot, error) {
 	s := &snapshot{Interface: clientset.New(cs)}
 	all := metav1.ListOptions{}
-	nodes, err := cs.CoreV1().Nodes().List(ctx, all)
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, err
 	}
-	pods, err := cs.CoreV1().Pods("").List(ctx, all)
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
 		return nil, err
 	}
