@@ -175,7 +175,8 @@ func (c Config) withDefaults() Config {
 func (c Config) Limits() (Limits, error) {
 	d := c.withDefaults()
 	l := Limits{
-		MinNodes: d.MinNodes, MaxNodes: d.MaxNodes,
+		ClusterID: d.ClusterID,
+		MinNodes:  d.MinNodes, MaxNodes: d.MaxNodes,
 		ScaleUpCooldown: d.ScaleUpCooldown, ScaleDownCooldown: d.ScaleDownCooldown,
 		JoinTimeout: d.JoinTimeout, NotReadyTimeout: d.NotReadyTimeout,
 		MaxRepairsPerTick: d.MaxRepairsPerTick, MassNotReadyShare: d.MassNotReadyShare,
@@ -195,6 +196,12 @@ func (c Config) Limits() (Limits, error) {
 // to no worker, a zero cooldown is none, MaxRepairsPerTick 0 repairs
 // nothing. Config.Limits derives them from a Config, defaults applied.
 type Limits struct {
+	// ClusterID is the cluster whose fleet this is: only a NotReady Node
+	// labelled with it (Node.OfCluster) and matched to no instance is
+	// deleted as an orphan; empty deletes no orphan at all (a node of
+	// another cluster, seen when the node selector is wider than one
+	// pool, is never this fleet's to delete).
+	ClusterID string
 	// MinNodes and MaxNodes bound the active worker instances (Ready or
 	// booting; interrupted ones excluded).
 	MinNodes, MaxNodes int

@@ -99,7 +99,7 @@ type fleetView struct {
 	ghosts      []Instance        // never joined within JoinTimeout
 	unhealthy   []Candidate       // node NotReady for longer than NotReadyTimeout
 	notReady    int               // joined instances whose node is NotReady, any age
-	orphans     []Node            // managed NotReady nodes without an instance
+	orphans     []Node            // this cluster's NotReady nodes without an instance (Orphans)
 	interrupted []Instance        // spot instances with an interruption notice
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
 	nodeOf      map[string]Node   // by instance id
@@ -139,11 +139,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 	}
 	var unmatched []Node
 	v.nodeOf, unmatched = MatchNodes(v.live, nodes)
-	for _, n := range unmatched {
-		if n.Managed && !n.Ready {
-			v.orphans = append(v.orphans, n)
-		}
-	}
+	v.orphans = Orphans(lim.ClusterID, unmatched)
 	broken := map[string]bool{}
 	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {

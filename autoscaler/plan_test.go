@@ -223,8 +223,8 @@ func TestPlannerRepairIsBounded(t *testing.T) {
 func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
 	ins, nodes := readyFleet(2)
 	nodes = append(nodes, autoscaler.Node{Name: "node-dead", InstanceID: "i-dead", InternalIP: ins[1].PrivateIP, Ready: false, Managed: true,
-		ReadyTransition: t0.Add(-time.Hour)})
-	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		Cluster: "prod", ReadyTransition: t0.Add(-time.Hour)})
+	p := planOf(t, autoscaler.Config{ClusterID: "prod", Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	if p.ReadyNodes != 2 {
 		t.Errorf("ready nodes %d, want 2", p.ReadyNodes)
