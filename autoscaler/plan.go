@@ -3,6 +3,8 @@ package autoscaler
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -336,30 +338,78 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	return s
 }
 
+// The state's list of unplaceable pods alerted (ClusterState.Unplaceable)
+// is bounded whatever the number of such pods: at most
+// maxUnplaceableKeys keys, each cut to maxUnplaceableKeyBytes, and beyond
+// that one summary entry "+N" (N more pods alerted, not named).
+const (
+	maxUnplaceableKeys     = 100
+	maxUnplaceableKeyBytes = 256
+	// alertNames is how many pods or messages an aggregated alert names.
+	alertNames = 3
+)
+
+// unplaceableKey is a pod's key as the state stores it (cut to
+// maxUnplaceableKeyBytes).
+func unplaceableKey(k string) string {
+	if len(k) > maxUnplaceableKeyBytes {
+		return k[:maxUnplaceableKeyBytes]
+	}
+	return k
+}
+
 // unplaceable returns the pending pods the scheduler's view says no new
-// node helps, the state's list of those alerted, and an alert for each
-// not alerted before. Without the view nothing is known: the list is kept.
+// node helps, the state's list of those alerted (bounded, see
+// maxUnplaceableKeys), and at most one alert for all of them: raised when
+// some are new, that is more are unknown than the stored list summarised
+// without naming them. Without the view nothing is known: the list is
+// kept.
 func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 	sv := obs.Snapshot.Scheduler
 	if sv == nil {
 		return nil, obs.State.Unplaceable, nil
 	}
 	alerted := make(map[string]bool, len(obs.State.Unplaceable))
+	summarised := 0
 	for _, k := range obs.State.Unplaceable {
+		if n, ok := strings.CutPrefix(k, "+"); ok {
+			summarised, _ = strconv.Atoi(n)
+			continue
+		}
 		alerted[k] = true
 	}
-	var pods []PendingPod
+	pods := sv.Unplaceable()
 	var keys []string
-	var alerts []Event
-	for _, pod := range sv.Unplaceable() {
-		pods = append(pods, pod)
-		keys = append(keys, pod.Key())
-		if !alerted[pod.Key()] {
-			alerts = append(alerts, Event{Kind: EventUnplaceable,
-				Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
+	var fresh []PendingPod
+	for _, pod := range pods {
+		k := unplaceableKey(pod.Key())
+		keys = append(keys, k)
+		if !alerted[k] {
+			fresh = append(fresh, pod)
 		}
 	}
-	return pods, keys, alerts
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if n := len(keys); n > maxUnplaceableKeys {
+		keys = append(keys[:maxUnplaceableKeys:maxUnplaceableKeys], fmt.Sprintf("+%d", n-maxUnplaceableKeys))
+	}
+	if len(fresh) == 0 || len(fresh) <= summarised {
+		return pods, keys, nil
+	}
+	if len(pods) == 1 {
+		pod := pods[0]
+		return pods, keys, []Event{{Kind: EventUnplaceable,
+			Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)}}
+	}
+	var named []string
+	for _, pod := range fresh[:min(alertNames, len(fresh))] {
+		named = append(named, fmt.Sprintf("%s (%s)", pod.Key(), pod.Unplaceable))
+	}
+	msg := fmt.Sprintf("%d pending pods fit no worker, no node is launched for them (%d not alerted before): %s", len(pods), len(fresh)-summarised, strings.Join(named, ", "))
+	if more := len(fresh) - len(named); more > 0 {
+		msg += fmt.Sprintf(" … and %d more", more)
+	}
+	return pods, keys, []Event{{Kind: EventUnplaceable, Message: msg}}
 }
 
 // addUnlisted counts as booting the instances launched lately that List

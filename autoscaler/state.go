@@ -144,7 +144,9 @@ type ClusterState struct {
 	Launched []RecentLaunch `json:",omitempty"`
 	// Unplaceable lists the pending pods ("namespace/name") already
 	// alerted as ones no new node would help, so that each is alerted
-	// once while it stays pending.
+	// once while it stays pending. It is bounded: at most 100 keys in
+	// order, each cut to 256 bytes, then one entry "+N" for the N more
+	// alerted but not named.
 	Unplaceable []string `json:",omitempty"`
 	// Calendar holds the known events an operator added (see
 	// PolicyInput.Calendar); events that ended are dropped by the tick.
