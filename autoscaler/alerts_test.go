@@ -119,3 +119,30 @@ func TestAlertsAreSentAfterTheTickActs(t *testing.T) {
 		t.Errorf("unplaceable alert sent with %d instances (sent: %v), want after the launch: %d", got, ok, 2+len(res.Launched()))
 	}
 }
+
+// A LastScaleUp in the future (a replica with a fast clock, a hand-edited
+// item) is taken as long ago: it blocks no scale-up, even with a cooldown,
+// and is alerted once.
+func TestFutureLastScaleUpIsLongAgoAndAlerted(t *testing.T) {
+	for _, cooldown := range []time.Duration{0, 5 * time.Minute} {
+		t.Run(cooldown.String(), func(t *testing.T) {
+			e := newEnv(t, 2, func(c *autoscaler.Config) { c.ScaleUpCooldown = cooldown })
+			e.joinAll(t)
+			if err := e.store.SetState(autoscaler.ClusterState{LastScaleUp: t0.Add(24 * time.Hour), LastScaleDown: t0.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			e.setMetrics(95, 50, 3)
+			res := e.tick(t)
+			if len(res.Launched()) == 0 {
+				t.Errorf("no scale-up: %v (hold %q)", res, res.Hold())
+			}
+			e.clk.Step(10 * time.Minute)
+			e.joinAll(t)
+			e.setMetrics(50, 50, 0)
+			e.tick(t)
+			if got := e.kinds()[autoscaler.EventClockSkew]; got != 1 {
+				t.Errorf("%d clock_skew alerts, want 1 (%v)", got, e.notifier.Kinds())
+			}
+		})
+	}
+}

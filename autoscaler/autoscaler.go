@@ -336,6 +336,12 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	for _, ev := range plan.Alerts {
 		t.event(ctx, ev)
 	}
+	// A time in the future was taken as long ago (and alerted once).
+	for _, at := range []*time.Time{&t.st.LastScaleUp, &t.st.LastScaleDown} {
+		if at.After(t.now) {
+			*at = time.Time{}
+		}
+	}
 	t.st.Interruptions = plan.Interruptions
 	t.st.Unplaceable = plan.UnplaceableKeys
 	t.st.Launched = plan.RecentLaunches

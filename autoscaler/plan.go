@@ -313,6 +313,7 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 		interrupted[it.InstanceID] = true
 	}
 	p.Unplaceable, p.UnplaceableKeys, p.Alerts = unplaceable(obs)
+	p.Alerts = append(p.Alerts, pastTimes(obs)...)
 	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs.Instances, obs.Nodes, interrupted)}
 	p.RecentLaunches = s.v.addUnlisted(obs)
 	v := &s.v
@@ -410,6 +411,43 @@ func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 		msg += fmt.Sprintf(" … and %d more", more)
 	}
 	return pods, keys, []Event{{Kind: EventUnplaceable, Message: msg}}
+}
+
+// pastTimes takes every time of obs.State that lies after obs.Now (a
+// replica with a fast clock, a hand-edited item) as long ago: the last
+// scale-up and scale-down become zero (no cooldown runs from them) and such
+// a recent launch is dropped (it would count as booting for ever); one
+// alert names them. Only the planner's copy of the state changes.
+func pastTimes(obs *Observation) []Event {
+	st, now := &obs.State, obs.Now
+	var bad []string
+	future := func(name string, t time.Time) bool {
+		if !t.After(now) {
+			return false
+		}
+		bad = append(bad, fmt.Sprintf("%s %s", name, t.UTC().Format(time.RFC3339)))
+		return true
+	}
+	if future("the last scale-up", st.LastScaleUp) {
+		st.LastScaleUp = time.Time{}
+	}
+	if future("the last scale-down", st.LastScaleDown) {
+		st.LastScaleDown = time.Time{}
+	}
+	if slices.ContainsFunc(st.Launched, func(l RecentLaunch) bool { return l.At.After(now) }) {
+		var kept []RecentLaunch
+		for _, l := range st.Launched {
+			if !future("the launch of "+l.InstanceID, l.At) {
+				kept = append(kept, l)
+			}
+		}
+		st.Launched = kept
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return []Event{{Kind: EventClockSkew, Message: fmt.Sprintf("the stored state has times after now (%s): %s; taken as long ago (a replica's clock or a hand edit?)",
+		now.UTC().Format(time.RFC3339), strings.Join(bad, ", "))}}
 }
 
 // addUnlisted counts as booting the instances launched lately that List
