@@ -73,6 +73,12 @@ type Config struct {
 	// MaxMetricAge is how old a reading may be before it counts as stale.
 	// Default 5 minutes.
 	MaxMetricAge time.Duration
+	// NewNodeGrace is how long a node may have been Ready and still be
+	// missing from the CPU average (Snapshot.CPUNodes) without putting
+	// the tick in safety mode: rate() needs two samples of a new node's
+	// node_exporter. Default 30 seconds, two scrape intervals of the
+	// deploy's Prometheus (15 s); set it to twice yours.
+	NewNodeGrace time.Duration
 	// DeadlineMargin: when ctx's deadline is closer than this, the tick
 	// starts no new action (a Lambda near its timeout). Default 30 seconds.
 	DeadlineMargin time.Duration
@@ -117,6 +123,7 @@ var defaultConfig = Config{
 	MassNotReadyShare:   1.0 / 3,
 	MaxRecoveryAttempts: 3,
 	MaxMetricAge:        5 * time.Minute,
+	NewNodeGrace:        30 * time.Second,
 	DeadlineMargin:      30 * time.Second,
 	ReleaseTimeout:      10 * time.Second,
 	Interval:            2 * time.Minute,
@@ -155,6 +162,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.JoinTimeout, d.JoinTimeout)
 	setDur(&c.NotReadyTimeout, d.NotReadyTimeout)
 	setDur(&c.MaxMetricAge, d.MaxMetricAge)
+	setDur(&c.NewNodeGrace, d.NewNodeGrace)
 	setDur(&c.DeadlineMargin, d.DeadlineMargin)
 	setDur(&c.ReleaseTimeout, d.ReleaseTimeout)
 	setDur(&c.Interval, d.Interval)
@@ -181,6 +189,7 @@ func (c Config) Limits() (Limits, error) {
 		JoinTimeout: d.JoinTimeout, NotReadyTimeout: d.NotReadyTimeout,
 		MaxRepairsPerTick: d.MaxRepairsPerTick, MassNotReadyShare: d.MassNotReadyShare,
 		MaxRecoveryAttempts: d.MaxRecoveryAttempts, MaxMetricAge: d.MaxMetricAge,
+		NewNodeGrace: d.NewNodeGrace,
 	}
 	if l.MinNodes == NoMinimum {
 		l.MinNodes = 0
@@ -224,6 +233,9 @@ type Limits struct {
 	// MaxMetricAge: a reading older than this is stale (safety mode);
 	// 0 checks no age.
 	MaxMetricAge time.Duration
+	// NewNodeGrace: a node Ready for less than this is not expected in
+	// the CPU average (Snapshot.CPUNodes) yet.
+	NewNodeGrace time.Duration
 }
 
 // Validate returns an error naming every limit out of range: a negative
@@ -244,7 +256,7 @@ func (l Limits) Validate() error {
 		v    time.Duration
 	}{
 		{"ScaleUpCooldown", l.ScaleUpCooldown}, {"ScaleDownCooldown", l.ScaleDownCooldown}, {"JoinTimeout", l.JoinTimeout},
-		{"NotReadyTimeout", l.NotReadyTimeout}, {"MaxMetricAge", l.MaxMetricAge},
+		{"NotReadyTimeout", l.NotReadyTimeout}, {"MaxMetricAge", l.MaxMetricAge}, {"NewNodeGrace", l.NewNodeGrace},
 	} {
 		if d.v < 0 {
 			bad("%s must not be negative, got %s", d.name, d.v)
@@ -293,7 +305,7 @@ func (c *Config) validate() error {
 		{"ScaleUpCooldown", c.ScaleUpCooldown}, {"ScaleDownCooldown", c.ScaleDownCooldown},
 		{"DeadlineMargin", c.DeadlineMargin}, {"MaxMetricAge", c.MaxMetricAge}, {"LockTTL", c.LockTTL},
 		{"LockRetry", c.LockRetry}, {"JoinTimeout", c.JoinTimeout}, {"NotReadyTimeout", c.NotReadyTimeout},
-		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval},
+		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval}, {"NewNodeGrace", c.NewNodeGrace},
 		{"LongHistory", c.LongHistory}, {"LongHistoryStep", c.LongHistoryStep},
 	} {
 		if d.v < 0 && !(d.name == "ScaleDownCooldown" && d.v == NoCooldown) {

@@ -318,7 +318,7 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	p.RecentLaunches = s.v.addUnlisted(obs)
 	v := &s.v
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
-	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < len(v.ready) {
+	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < v.settled(obs.Now, lim.NewNodeGrace) {
 		p.SafetyMode = true
 		p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
 	}
@@ -470,6 +470,19 @@ func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 		v.unlisted++
 	}
 	return out
+}
+
+// settled is the number of Ready nodes Ready for grace or longer (or
+// since an unknown time): those the CPU average must include; a newer
+// one's node_exporter has not been sampled twice yet.
+func (v *fleetView) settled(now time.Time, grace time.Duration) int {
+	n := 0
+	for _, c := range v.ready {
+		if now.Sub(c.Node.ReadyTransition) >= grace {
+			n++
+		}
+	}
+	return n
 }
 
 // broken is the number of instances that never joined or whose node is

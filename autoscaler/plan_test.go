@@ -383,3 +383,23 @@ func TestCustomOnlySnapshotNeverScalesDown(t *testing.T) {
 		t.Errorf("steps %v, want the scale-up", got)
 	}
 }
+
+// Nodes Ready for less than NewNodeGrace (two scrape intervals) are not in
+// the CPU average yet, and that is no node_exporter down: no safety mode
+// after a scale-up; an older node missing from it still is.
+func TestNewNodeMissingFromCPUAverageIsNoSafetyMode(t *testing.T) {
+	ins, nodes := readyFleet(4)
+	for i := range nodes[2:] {
+		nodes[2+i].ReadyTransition = t0.Add(-20 * time.Second)
+	}
+	snap := snapshot(50, 0)
+	snap.CPUNodes = autoscaler.Value(2, t0)
+	cfg := autoscaler.Config{Policy: policy(autoscaler.Hold, 0)}
+	if p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); p.SafetyMode {
+		t.Errorf("safety mode for nodes Ready 20 s ago: %v", p.SafetyReasons)
+	}
+	nodes[3].ReadyTransition = t0.Add(-time.Minute)
+	if p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); !p.SafetyMode {
+		t.Errorf("no safety mode with a node Ready a minute ago missing from the CPU average")
+	}
+}
