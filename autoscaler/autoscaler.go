@@ -209,6 +209,11 @@ type tick struct {
 	log    *slog.Logger
 	st     ClusterState
 	events []Event
+	// later are the nodes of the plan's scale-down victims after the
+	// step being carried out; ahead those of them this tick cordoned
+	// ahead and has not removed or given back yet.
+	later []string
+	ahead map[string]bool
 }
 
 // event records ev for the tick's notifications, sent by flush once the

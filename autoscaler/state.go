@@ -76,6 +76,10 @@ type Operation struct {
 	// the tick that started it; after Config.MaxRecoveryAttempts it is
 	// dropped with an alert.
 	Attempts int `json:",omitempty"`
+	// Cordoned are the nodes of a multi-node scale-down's later victims,
+	// cordoned ahead with this one (so that no pod is evicted onto a
+	// node about to go): a recovery gives them back.
+	Cordoned []string `json:",omitempty"`
 }
 
 // RecentLaunch is an instance a tick launched, until the FleetProvider

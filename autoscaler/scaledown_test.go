@@ -1,0 +1,109 @@
+package autoscaler_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+)
+
+// nodeCalls lists the fake nodes' calls of the given methods as
+// "Method(args)".
+func nodeCalls(e *env, methods ...fake.Method) []string {
+	var out []string
+	for _, c := range e.nodes.Calls() {
+		for _, m := range methods {
+			if c.Method == m {
+				out = append(out, c.String())
+			}
+		}
+	}
+	return out
+}
+
+func cordoned(e *env) []string {
+	var out []string
+	for _, name := range e.nodes.Names() {
+		if n, _ := e.nodes.Get(name); n.Unschedulable {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// A scale-down of several nodes cordons every victim before it drains any:
+// no pod evicted from the first lands on the second, to be evicted again.
+func TestMultiNodeScaleDownCordonsAllVictimsBeforeDrainingAny(t *testing.T) {
+	e := newEnv(t, 5, withPolicy(policy(autoscaler.ScaleDown, 3)))
+	e.joinAll(t)
+	res := e.tick(t)
+	removed := res.Removed()
+	if len(removed) != 3 {
+		t.Fatalf("removed %v, want 3", removed)
+	}
+	calls := nodeCalls(e, fake.Cordon, fake.Drain)
+	firstDrain := len(calls)
+	for i, c := range calls {
+		if c == fmt.Sprintf("%s(%s)", fake.Drain, removed[0]) {
+			firstDrain = i
+			break
+		}
+	}
+	for _, name := range removed {
+		want := fmt.Sprintf("%s(%s)", fake.Cordon, name)
+		at := -1
+		for i, c := range calls {
+			if c == want {
+				at = i
+				break
+			}
+		}
+		if at < 0 || at > firstDrain {
+			t.Errorf("%s cordoned at call %d, after the first drain at %d: %v", name, at, firstDrain, calls)
+		}
+	}
+}
+
+// When a scale-down is abandoned, the later victims cordoned ahead are
+// given back: a cordoned node is not capacity.
+func TestAbandonedScaleDownGivesBackTheVictimsCordonedAhead(t *testing.T) {
+	e := newEnv(t, 5, withPolicy(policy(autoscaler.ScaleDown, 3)))
+	e.joinAll(t)
+	e.nodes.FailNext(fake.Drain, fmt.Errorf("a PodDisruptionBudget: %w", autoscaler.ErrDrainBlocked))
+	res := e.tick(t)
+	if len(res.Removed()) != 0 {
+		t.Errorf("removed %v after the first drain was blocked", res.Removed())
+	}
+	if c := cordoned(e); len(c) != 0 {
+		t.Errorf("still cordoned: %v", c)
+	}
+}
+
+// A tick that died during a multi-node scale-down leaves its journal; the
+// recovery gives back the later victims it had cordoned ahead.
+func TestRecoveryGivesBackTheVictimsCordonedAhead(t *testing.T) {
+	e := newEnv(t, 4, withPolicy(policy(autoscaler.Hold, 0)))
+	e.joinAll(t)
+	names := e.nodes.Names()
+	for _, n := range names[:3] {
+		if err := e.nodes.Cordon(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := autoscaler.Operation{ID: "op-down", Kind: autoscaler.OpScaleDown, NodeName: names[0], Phase: autoscaler.PhaseDraining,
+		Started: t0.Add(-2 * time.Minute), Cordoned: names[1:3]}
+	if err := e.store.SetState(autoscaler.ClusterState{Operation: &op, ScalingInProgress: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	if diff := cmp.Diff([]string(nil), cordoned(e)); diff != "" {
+		t.Errorf("cordoned after the recovery (-want +got):\n%s", diff)
+	}
+	if st := e.store.State(); st.Operation != nil {
+		t.Errorf("operation left: %+v", st.Operation)
+	}
+}
