@@ -158,6 +158,11 @@ func (t *tick) do(ctx context.Context, o *StepOutcome) error {
 			return err
 		}
 		return nil
+	case StepUncordonExpired:
+		if err := cfg.Nodes.Uncordon(ctx, s.NodeName); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
 	case StepDrainInterrupted:
 		dctx, cancel := ctx, context.CancelFunc(func() {})
 		if d, ok := ctx.Deadline(); ok {

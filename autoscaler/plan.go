@@ -212,6 +212,31 @@ func mergeInterruptions(stored, delivered []Interruption, live []Instance) []Int
 	return out
 }
 
+// expireInterruptions splits the interruptions into those to keep and the
+// stored ones that expired (their instance still runs InterruptionExpiry
+// after the notice). One the provider still reports past its expiry is
+// dropped too, and not reported again. A warning without a notice time
+// counts from now.
+func expireInterruptions(all []Interruption, obs *Observation) (keep, expired []Interruption) {
+	stored := make(map[string]bool, len(obs.State.Interruptions))
+	for _, it := range obs.State.Interruptions {
+		stored[it.InstanceID] = true
+	}
+	for _, it := range all {
+		if it.Notice.IsZero() {
+			it.Notice = obs.Now
+		}
+		if obs.Now.Sub(it.Notice) < InterruptionExpiry {
+			keep = append(keep, it)
+			continue
+		}
+		if stored[it.InstanceID] {
+			expired = append(expired, it)
+		}
+	}
+	return keep, expired
+}
+
 // launchVisibility is how long a launched instance that the FleetProvider
 // does not list yet still counts as booting.
 const launchVisibility = 5 * time.Minute
@@ -297,6 +322,9 @@ type situation struct {
 	// outageSince when an outage began (zero: none).
 	mass        bool
 	outageSince time.Time
+	// expired are the stored interruptions of instances still running
+	// InterruptionExpiry after their notice.
+	expired []Interruption
 }
 
 // classifyPhase classifies the fleet and sets what the plan reports of it.
@@ -307,7 +335,8 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 			live = append(live, in)
 		}
 	}
-	p.Interruptions = mergeInterruptions(obs.State.Interruptions, obs.Interruptions, live)
+	var expired []Interruption
+	p.Interruptions, expired = expireInterruptions(mergeInterruptions(obs.State.Interruptions, obs.Interruptions, live), obs)
 	interrupted := make(map[string]bool, len(p.Interruptions))
 	for _, it := range p.Interruptions {
 		interrupted[it.InstanceID] = true
@@ -316,6 +345,12 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	p.Alerts = append(p.Alerts, pastTimes(obs)...)
 	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs.Instances, obs.Nodes, interrupted)}
 	p.RecentLaunches = s.v.addUnlisted(obs)
+	s.expired = expired
+	for _, it := range expired {
+		p.Alerts = append(p.Alerts, Event{Kind: EventInterrupted, Instances: []string{it.InstanceID}, Message: fmt.Sprintf(
+			"spot instance %s was warned at %s but still runs %s later: it counts as capacity again and its node is given back",
+			it.InstanceID, it.Notice.UTC().Format(time.RFC3339), InterruptionExpiry)})
+	}
 	v := &s.v
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
 	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < v.settled(obs.Now, lim.NewNodeGrace) {
@@ -589,6 +624,12 @@ func replacePhase(_ *situation, p *Plan) []string {
 // while pods are left) within what is left of their notice.
 func evacuatePhase(s *situation) []Step {
 	var steps []Step
+	for _, it := range s.expired {
+		if node, ok := s.v.nodeOf[it.InstanceID]; ok && node.Unschedulable {
+			steps = append(steps, Step{Kind: StepUncordonExpired, InstanceID: it.InstanceID, NodeName: node.Name, Reason: Reason{Code: ReasonInterruption,
+				Text: fmt.Sprintf("spot instance %s was warned at %s and not reclaimed within %s", it.InstanceID, it.Notice.UTC().Format(time.RFC3339), InterruptionExpiry)}})
+		}
+	}
 	for _, in := range s.v.interrupted {
 		node, ok := s.v.nodeOf[in.ID]
 		if !ok {

@@ -107,3 +107,36 @@ func TestRecoveryGivesBackTheVictimsCordonedAhead(t *testing.T) {
 		t.Errorf("operation left: %+v", st.Operation)
 	}
 }
+
+// A stored spot interruption of an instance that was never reclaimed
+// expires InterruptionExpiry after its notice: the instance counts as
+// capacity again, its node is given back, and that is alerted once.
+func TestInterruptionOfAnInstanceNeverReclaimedExpires(t *testing.T) {
+	e := newEnv(t, 3, withPolicy(policy(autoscaler.Hold, 0)))
+	e.joinAll(t)
+	name := e.nodes.Names()[0]
+	n, _ := e.nodes.Get(name)
+	if err := e.nodes.Cordon(context.Background(), name); err != nil {
+		t.Fatal(err)
+	}
+	st := autoscaler.ClusterState{Interruptions: []autoscaler.Interruption{{InstanceID: n.InstanceID, Notice: t0.Add(-time.Minute), ReplacedBy: "op-r"}}}
+	if err := e.store.SetState(st); err != nil {
+		t.Fatal(err)
+	}
+	if res := e.tick(t); res.ReadyNodes != 2 || len(e.store.State().Interruptions) != 1 {
+		t.Fatalf("a minute after the notice: %d Ready, interruptions %v", res.ReadyNodes, e.store.State().Interruptions)
+	}
+	e.clk.Step(autoscaler.InterruptionExpiry)
+	res := e.tick(t)
+	if res.ReadyNodes != 3 || len(e.store.State().Interruptions) != 0 {
+		t.Errorf("after the expiry: %d Ready, interruptions %v", res.ReadyNodes, e.store.State().Interruptions)
+	}
+	if c := cordoned(e); len(c) != 0 {
+		t.Errorf("still cordoned: %v", c)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.tick(t)
+	if got := e.kinds()[autoscaler.EventInterrupted]; got != 1 {
+		t.Errorf("%d spot_interruption alerts, want 1 (%v)", got, e.notifier.Kinds())
+	}
+}

@@ -104,7 +104,10 @@ func (p Pause) String() string {
 // Interruption is a spot interruption warning the autoscaler was told of
 // (an EventBridge "EC2 Spot Instance Interruption Warning", or a notice the
 // FleetProvider reports on the instance). It is kept in the state until the
-// instance is gone, so that a warning delivered twice replaces it once.
+// instance is gone, so that a warning delivered twice replaces it once, or
+// until it expires: an instance still running InterruptionExpiry after its
+// notice was not reclaimed (EC2 reclaims two minutes after the warning),
+// counts as capacity again, and its node is uncordoned, with an alert.
 type Interruption struct {
 	// InstanceID is the interrupted instance.
 	InstanceID string
@@ -114,6 +117,11 @@ type Interruption struct {
 	// empty until a replacement was launched.
 	ReplacedBy string `json:",omitempty"`
 }
+
+// InterruptionExpiry is how long after its notice an interruption of an
+// instance that is still running is kept: twice EC2's two-minute notice,
+// and a minute for a slow shutdown and an eventually consistent listing.
+const InterruptionExpiry = 2*2*time.Minute + time.Minute
 
 // ClusterState is what the autoscaler remembers between ticks.
 type ClusterState struct {
