@@ -206,7 +206,7 @@ func (t *tick) markReplaced(replacing []string, n int, opID string) {
 func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 	s := o.Step
 	op := &Operation{ID: fmt.Sprintf("%s-%d-up", t.cfg.ClusterID, t.lease.Token), Kind: OpLaunch, Count: s.Count,
-		Started: t.now, Replacing: s.Replacing}
+		Started: t.now, Replacing: s.Replacing, Fit: s.Fit, Zones: s.Zones}
 	t.st.Operation = op
 	// Write ahead: a tick that dies during the launch leaves the
 	// operation for the next one to find.
@@ -238,7 +238,7 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 	switch s.Kind {
 	case StepRecoverLaunch:
 		var got []Instance
-		got, err = t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: s.Count})
+		got, err = t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: s.Count, Fit: op.Fit, Zones: op.Zones, ZoneCounts: s.ZoneCounts})
 		o.Launched = got
 		t.remember(got)
 		t.markReplaced(op.Replacing, len(got), op.ID)

@@ -574,7 +574,7 @@ func recoverPhase(s *situation, p *Plan) []Step {
 		}
 		// Launch what is missing, within MaxNodes.
 		want := min(op.Count, found+max(0, lim.MaxNodes-s.occupied(proposal{})))
-		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want,
+		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: zoneCounts(s.v.capacity),
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
 		if op.Phase == PhaseTerminating {

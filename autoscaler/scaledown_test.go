@@ -140,3 +140,44 @@ func TestInterruptionOfAnInstanceNeverReclaimedExpires(t *testing.T) {
 		t.Errorf("%d spot_interruption alerts, want 1 (%v)", got, e.notifier.Kinds())
 	}
 }
+
+// requestsSeen records the LaunchRequests a fake fleet is given.
+type requestsSeen struct {
+	*fake.Fleet
+	reqs []autoscaler.LaunchRequest
+}
+
+func (r *requestsSeen) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]autoscaler.Instance, error) {
+	r.reqs = append(r.reqs, req)
+	return r.Fleet.Launch(ctx, req)
+}
+
+// A launch cut short by a crash is completed with what its instances must
+// offer (Fit) and where (Zones), as the launch asked.
+func TestRecoveredLaunchKeepsItsFit(t *testing.T) {
+	var seen *requestsSeen
+	e := newEnv(t, 3, func(c *autoscaler.Config) {
+		seen = &requestsSeen{Fleet: c.Fleet.(*fake.Fleet)}
+		c.Fleet, c.Policy = seen, policy(autoscaler.Hold, 0)
+	})
+	e.joinAll(t)
+	fit := autoscaler.Resources{MilliCPU: 3500, Memory: 6 << 30, Pods: 2}
+	op := autoscaler.Operation{ID: "op-up", Kind: autoscaler.OpLaunch, Count: 2, Started: t0.Add(-time.Minute), Fit: fit, Zones: []string{"zone-b"}}
+	if err := e.store.SetState(autoscaler.ClusterState{Operation: &op, ScalingInProgress: true}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	if len(seen.reqs) != 1 {
+		t.Fatalf("%d launch requests, want the recovery's", len(seen.reqs))
+	}
+	got := seen.reqs[0]
+	if diff := cmp.Diff(struct {
+		Fit   autoscaler.Resources
+		Zones []string
+	}{fit, []string{"zone-b"}}, struct {
+		Fit   autoscaler.Resources
+		Zones []string
+	}{got.Fit, got.Zones}); diff != "" {
+		t.Errorf("recovery's request (-want +got):\n%s", diff)
+	}
+}

@@ -72,6 +72,10 @@ type Operation struct {
 	Started time.Time
 	// Replacing lists the interrupted spot instances a launch replaces.
 	Replacing []string `json:",omitempty"`
+	// Fit and Zones are a launch's LaunchRequest.Fit and Zones: a
+	// recovery launches what is missing with the same ones.
+	Fit   Resources `json:",omitempty"`
+	Zones []string  `json:",omitempty"`
 	// Attempts counts the ticks that tried to finish the operation after
 	// the tick that started it; after Config.MaxRecoveryAttempts it is
 	// dropped with an alert.
