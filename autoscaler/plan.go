@@ -341,10 +341,13 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	for _, it := range p.Interruptions {
 		interrupted[it.InstanceID] = true
 	}
-	p.Unplaceable, p.UnplaceableKeys, p.Alerts = unplaceable(obs)
-	p.Alerts = append(p.Alerts, pastTimes(obs)...)
+	p.Alerts = pastTimes(obs)
 	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs.Instances, obs.Nodes, interrupted)}
 	p.RecentLaunches = s.v.addUnlisted(obs)
+	s.markMisjudged()
+	var alerts []Event
+	p.Unplaceable, p.UnplaceableKeys, alerts = unplaceable(obs)
+	p.Alerts = append(p.Alerts, alerts...)
 	s.expired = expired
 	for _, it := range expired {
 		p.Alerts = append(p.Alerts, Event{Kind: EventInterrupted, Instances: []string{it.InstanceID}, Message: fmt.Sprintf(
@@ -446,6 +449,49 @@ func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 		msg += fmt.Sprintf(" … and %d more", more)
 	}
 	return pods, keys, []Event{{Kind: EventUnplaceable, Message: msg}}
+}
+
+// misjudgedAfter is how long a new worker must have been Ready, with room
+// for a pod pending since before it was launched, before the pod counts
+// as one the scheduler's view misjudges: kube-scheduler binds within
+// seconds once a fitting node is Ready.
+const misjudgedAfter = time.Minute
+
+// markMisjudged marks Unplaceable, in the planner's copy of the snapshot,
+// each placeable pending pod of the scheduler's view that a worker
+// launched since the pod became pending (PendingPod.PendingSince), Ready
+// for misjudgedAfter, schedulable and with room for its requests did not
+// get: kube-scheduler rejects it where the view expected a fit (affinity,
+// spread, volumes, taints), and launching again would not help. Without
+// the pod's pending time or the nodes' allocatable nothing is marked.
+func (s *situation) markMisjudged() {
+	sv, now := s.obs.Snapshot.Scheduler, s.obs.Now
+	if sv == nil {
+		return
+	}
+	marks := map[string]string{}
+	for _, p := range sv.Placeable() {
+		if p.PendingSince.IsZero() {
+			continue
+		}
+		for _, c := range s.v.ready {
+			n := c.Node
+			if n.Unschedulable || n.Allocatable.IsZero() || !c.Instance.LaunchTime.After(p.PendingSince) ||
+				now.Sub(n.ReadyTransition) < misjudgedAfter || !p.Requests.Fits(n.Allocatable.Sub(n.Requested)) {
+				continue
+			}
+			marks[p.Key()] = fmt.Sprintf("pending since %s although worker %s, launched since and Ready since %s, has room for it: kube-scheduler rejects it where the view expected a fit (check its affinity, topology spread, volumes and tolerations)",
+				p.PendingSince.UTC().Format(time.RFC3339), n.Name, n.ReadyTransition.UTC().Format(time.RFC3339))
+			break
+		}
+	}
+	if len(marks) == 0 {
+		return
+	}
+	s.obs.Snapshot.Scheduler = sv.Marked(marks)
+	if _, ok := s.obs.Snapshot.Custom[MetricDemand]; ok {
+		s.obs.Snapshot = WithDemand(s.obs.Snapshot)
+	}
 }
 
 // pastTimes takes every time of obs.State that lies after obs.Now (a
