@@ -304,6 +304,10 @@ func (t *tick) scaleDown(ctx context.Context, s Step) error {
 	t.st.Operation = op
 	if err := t.save(ctx); err != nil {
 		t.st.Operation = nil
+		if t.ahead[s.NodeName] {
+			// Cordoned ahead by an earlier victim's removal: given back.
+			err = errors.Join(err, t.giveBack(ctx, s.NodeName))
+		}
 		return fmt.Errorf("record the scale-down before starting it: %w", err)
 	}
 	err := t.cfg.Nodes.Cordon(ctx, s.NodeName)

@@ -2,6 +2,7 @@ package autoscaler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -179,5 +180,24 @@ func TestRecoveredLaunchKeepsItsFit(t *testing.T) {
 		Zones []string
 	}{got.Fit, got.Zones}); diff != "" {
 		t.Errorf("recovery's request (-want +got):\n%s", diff)
+	}
+}
+
+// A later victim whose own removal cannot even be written ahead is given
+// back too.
+func TestVictimCordonedAheadIsGivenBackWhenItsWriteAheadFails(t *testing.T) {
+	e := newEnv(t, 5, withPolicy(policy(autoscaler.ScaleDown, 2)))
+	e.joinAll(t)
+	// The first removal's write-ahead and terminating phase succeed; the
+	// second's write-ahead fails.
+	e.store.FailNext(fake.Save, nil)
+	e.store.FailNext(fake.Save, nil)
+	e.store.FailNext(fake.Save, errors.New("throttled"))
+	res, _ := e.as.RunOnce(context.Background())
+	if len(res.Removed()) != 1 {
+		t.Fatalf("removed %v, want the first victim only", res.Removed())
+	}
+	if c := cordoned(e); len(c) != 0 {
+		t.Errorf("still cordoned: %v", c)
 	}
 }
