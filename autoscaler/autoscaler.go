@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -174,7 +175,7 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	if err != nil {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
-	res.Events = t.events
+	res.Events = t.flush(ctx)
 	a.publish(ctx, res)
 	t.log.InfoContext(ctx, "tick", "outcome", res.Outcome, "reason", res.Reason, "result", res.String())
 	return res, err
@@ -208,21 +209,82 @@ type tick struct {
 	log    *slog.Logger
 	st     ClusterState
 	events []Event
+	// later are the nodes of the plan's scale-down victims after the
+	// step being carried out; ahead those of them this tick cordoned
+	// ahead and has not removed or given back yet.
+	later []string
+	ahead map[string]bool
 }
 
-// event records ev in the result and sends it to the Notifier.
-func (t *tick) event(ctx context.Context, ev Event) {
+// event records ev for the tick's notifications, sent by flush once the
+// tick has acted.
+func (t *tick) event(_ context.Context, ev Event) {
 	ev.Time = t.now
 	ev.ClusterID = t.cfg.ClusterID
 	t.events = append(t.events, ev)
+}
+
+// flush merges the tick's events into one per kind (mergeEvents), sends
+// each to the Notifier and returns them: a storm of pods, warnings or
+// failures makes one message a kind, not one each.
+func (t *tick) flush(ctx context.Context) []Event {
+	evs := mergeEvents(t.events)
+	t.events = nil
 	if t.cfg.Notifier == nil {
-		return
+		return evs
 	}
 	nctx, cancel := t.a.detached(ctx)
 	defer cancel()
-	if err := t.cfg.Notifier.Notify(nctx, ev); err != nil {
-		t.log.WarnContext(ctx, "notify", "kind", ev.Kind, "err", err)
+	for _, ev := range evs {
+		if err := t.cfg.Notifier.Notify(nctx, ev); err != nil {
+			t.log.WarnContext(ctx, "notify", "kind", ev.Kind, "err", err)
+		}
 	}
+	return evs
+}
+
+// mergeEvents returns one event per kind, in the order each kind first
+// occurs: an only event as it is; several as one whose message names the
+// first alertNames messages and how many more there were, with every
+// instance and error, and the first decision.
+func mergeEvents(evs []Event) []Event {
+	var out []Event
+	idx := map[EventKind]int{}
+	var msgs [][]string
+	var errs [][]string
+	for _, ev := range evs {
+		i, ok := idx[ev.Kind]
+		if !ok {
+			idx[ev.Kind] = len(out)
+			out = append(out, ev)
+			msgs = append(msgs, []string{ev.Message})
+			errs = append(errs, nil)
+			if ev.Error != "" {
+				errs[len(errs)-1] = []string{ev.Error}
+			}
+			continue
+		}
+		m := &out[i]
+		msgs[i] = append(msgs[i], ev.Message)
+		if ev.Error != "" {
+			errs[i] = append(errs[i], ev.Error)
+		}
+		m.Instances = append(slices.Clone(m.Instances), ev.Instances...)
+		if m.Decision == nil {
+			m.Decision = ev.Decision
+		}
+	}
+	for i := range out {
+		if n := len(msgs[i]); n > 1 {
+			shown := msgs[i][:min(n, alertNames)]
+			out[i].Message = fmt.Sprintf("%d %s events: %s", n, out[i].Kind, strings.Join(shown, "; "))
+			if n > len(shown) {
+				out[i].Message += fmt.Sprintf(" … and %d more", n-len(shown))
+			}
+			out[i].Error = strings.Join(errs[i], "; ")
+		}
+	}
+	return out
 }
 
 // deadlineNear reports whether ctx's deadline is closer than DeadlineMargin,
@@ -274,8 +336,16 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 			t.event(ctx, Event{Kind: EventSafetyMode, Message: "entering safety mode, no scale-down: " + strings.Join(plan.SafetyReasons, "; ")})
 		}
 	}
+	// Queued, like every event: sent once per kind after the tick has
+	// acted (flush).
 	for _, ev := range plan.Alerts {
 		t.event(ctx, ev)
+	}
+	// A time in the future was taken as long ago (and alerted once).
+	for _, at := range []*time.Time{&t.st.LastScaleUp, &t.st.LastScaleDown} {
+		if at.After(t.now) {
+			*at = time.Time{}
+		}
 	}
 	t.st.Interruptions = plan.Interruptions
 	t.st.Unplaceable = plan.UnplaceableKeys

@@ -494,9 +494,9 @@ func TestNotReadyNodeReplacedAndOrphanDeleted(t *testing.T) {
 	names := e.nodes.Names()
 	e.nodes.Update(names[0], func(n *autoscaler.Node) { n.Ready, n.ReadyTransition = false, t0.Add(-6*time.Minute) })
 	e.nodes.Update(names[1], func(n *autoscaler.Node) { n.Ready, n.ReadyTransition = false, t0.Add(-4*time.Minute) })
-	e.nodes.Add(autoscaler.Node{Name: "orphan", InstanceID: "i-gone", Managed: true, Ready: false})
+	e.nodes.Add(autoscaler.Node{Name: "orphan", InstanceID: "i-gone", Managed: true, Cluster: "test", Ready: false})
 	e.nodes.Add(autoscaler.Node{Name: "k3s-server", Ready: false}) // not managed: never deleted
-	e.nodes.Add(autoscaler.Node{Name: "live-orphan", InstanceID: "i-gone2", Managed: true, Ready: true})
+	e.nodes.Add(autoscaler.Node{Name: "live-orphan", InstanceID: "i-gone2", Managed: true, Cluster: "test", Ready: true})
 	res := e.tick(t)
 	if len(res.Replaced()) != 1 {
 		t.Errorf("replaced %v, want the node NotReady for 6 minutes", res.Replaced())
@@ -827,5 +827,23 @@ func TestPartsWarningsReachTheResult(t *testing.T) {
 	e := newEnv(t, 2, func(c *autoscaler.Config) { c.Fleet = warningFleet{c.Fleet} })
 	if res := e.tick(t); len(res.Warnings) != 1 || res.Warnings[0] != "only 2 instance types for spot" {
 		t.Errorf("warnings %v", res.Warnings)
+	}
+}
+
+// TestOrphanOfAnotherClusterIsNeverDeleted: with a node selector wider
+// than one pool the NodeManager lists the nodes of another node-fleet
+// cluster too; a NotReady one matched to none of this fleet's instances is
+// not this cluster's orphan and stays.
+func TestOrphanOfAnotherClusterIsNeverDeleted(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	e.nodes.Add(autoscaler.Node{Name: "theirs", InstanceID: "i-other-pool", Managed: true, Cluster: "other", Ready: false})
+	e.nodes.Add(autoscaler.Node{Name: "ours", InstanceID: "i-gone", Managed: true, Cluster: "test", Ready: false})
+	res := e.tick(t)
+	if diff := cmp.Diff([]string{"ours"}, res.OrphansDeleted()); diff != "" {
+		t.Errorf("orphans deleted (-want +got):\n%s", diff)
+	}
+	if _, ok := e.nodes.Get("theirs"); !ok {
+		t.Errorf("another cluster's node was deleted as an orphan")
 	}
 }

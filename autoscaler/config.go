@@ -75,6 +75,12 @@ type Config struct {
 	// MaxMetricAge is how old a reading may be before it counts as stale.
 	// Default 5 minutes.
 	MaxMetricAge time.Duration
+	// NewNodeGrace is how long a node may have been Ready and still be
+	// missing from the CPU average (Snapshot.CPUNodes) without putting
+	// the tick in safety mode: rate() needs two samples of a new node's
+	// node_exporter. Default 30 seconds, two scrape intervals of the
+	// deploy's Prometheus (15 s); set it to twice yours.
+	NewNodeGrace time.Duration
 	// DeadlineMargin: when ctx's deadline is closer than this, the tick
 	// starts no new action (a Lambda near its timeout). Default 30 seconds.
 	DeadlineMargin time.Duration
@@ -119,6 +125,7 @@ var defaultConfig = Config{
 	MassNotReadyShare:   1.0 / 3,
 	MaxRecoveryAttempts: 3,
 	MaxMetricAge:        5 * time.Minute,
+	NewNodeGrace:        30 * time.Second,
 	DeadlineMargin:      30 * time.Second,
 	ReleaseTimeout:      10 * time.Second,
 	Interval:            2 * time.Minute,
@@ -157,6 +164,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.JoinTimeout, d.JoinTimeout)
 	setDur(&c.NotReadyTimeout, d.NotReadyTimeout)
 	setDur(&c.MaxMetricAge, d.MaxMetricAge)
+	setDur(&c.NewNodeGrace, d.NewNodeGrace)
 	setDur(&c.DeadlineMargin, d.DeadlineMargin)
 	setDur(&c.ReleaseTimeout, d.ReleaseTimeout)
 	setDur(&c.Interval, d.Interval)
@@ -177,11 +185,13 @@ func (c Config) withDefaults() Config {
 func (c Config) Limits() (Limits, error) {
 	d := c.withDefaults()
 	l := Limits{
-		MinNodes: d.MinNodes, MaxNodes: d.MaxNodes,
+		ClusterID: d.ClusterID,
+		MinNodes:  d.MinNodes, MaxNodes: d.MaxNodes,
 		ScaleUpCooldown: d.ScaleUpCooldown, ScaleDownCooldown: d.ScaleDownCooldown,
 		JoinTimeout: d.JoinTimeout, NotReadyTimeout: d.NotReadyTimeout,
 		MaxRepairsPerTick: d.MaxRepairsPerTick, MassNotReadyShare: d.MassNotReadyShare,
 		MaxRecoveryAttempts: d.MaxRecoveryAttempts, MaxMetricAge: d.MaxMetricAge,
+		NewNodeGrace: d.NewNodeGrace,
 	}
 	if l.MinNodes == NoMinimum {
 		l.MinNodes = 0
@@ -197,6 +207,12 @@ func (c Config) Limits() (Limits, error) {
 // to no worker, a zero cooldown is none, MaxRepairsPerTick 0 repairs
 // nothing. Config.Limits derives them from a Config, defaults applied.
 type Limits struct {
+	// ClusterID is the cluster whose fleet this is: only a NotReady Node
+	// labelled with it (Node.OfCluster) and matched to no instance is
+	// deleted as an orphan; empty deletes no orphan at all (a node of
+	// another cluster, seen when the node selector is wider than one
+	// pool, is never this fleet's to delete).
+	ClusterID string
 	// MinNodes and MaxNodes bound the active worker instances (Ready or
 	// booting; interrupted ones excluded).
 	MinNodes, MaxNodes int
@@ -221,6 +237,9 @@ type Limits struct {
 	// MaxMetricAge: a reading older than this is stale (safety mode);
 	// 0 checks no age.
 	MaxMetricAge time.Duration
+	// NewNodeGrace: a node Ready for less than this is not expected in
+	// the CPU average (Snapshot.CPUNodes) yet.
+	NewNodeGrace time.Duration
 }
 
 // Validate returns an error naming every limit out of range: a negative
@@ -242,7 +261,7 @@ func (l Limits) Validate() error {
 		v    time.Duration
 	}{
 		{"ScaleUpCooldown", l.ScaleUpCooldown}, {"ScaleDownCooldown", l.ScaleDownCooldown}, {"JoinTimeout", l.JoinTimeout},
-		{"NotReadyTimeout", l.NotReadyTimeout}, {"MaxMetricAge", l.MaxMetricAge},
+		{"NotReadyTimeout", l.NotReadyTimeout}, {"MaxMetricAge", l.MaxMetricAge}, {"NewNodeGrace", l.NewNodeGrace},
 	} {
 		if d.v < 0 {
 			bad("%s must not be negative, got %s", d.name, d.v)
@@ -299,7 +318,7 @@ func (c *Config) validate() error {
 		{"ScaleUpCooldown", c.ScaleUpCooldown}, {"ScaleDownCooldown", c.ScaleDownCooldown},
 		{"DeadlineMargin", c.DeadlineMargin}, {"MaxMetricAge", c.MaxMetricAge}, {"LockTTL", c.LockTTL},
 		{"LockRetry", c.LockRetry}, {"JoinTimeout", c.JoinTimeout}, {"NotReadyTimeout", c.NotReadyTimeout},
-		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval},
+		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval}, {"NewNodeGrace", c.NewNodeGrace},
 		{"LongHistory", c.LongHistory}, {"LongHistoryStep", c.LongHistoryStep},
 	} {
 		if d.v < 0 && !(d.name == "ScaleDownCooldown" && d.v == NoCooldown) {

@@ -32,6 +32,10 @@ const (
 	// EventFloorUnmet: the fleet is below MinNodes and cannot launch,
 	// because instances that are not capacity fill MaxNodes.
 	EventFloorUnmet EventKind = "floor_unmet"
+	// EventClockSkew: a time stored by another replica or by hand
+	// (ClusterState.LastScaleUp, LastScaleDown, a recent launch) lies in
+	// the future; it is taken as long ago.
+	EventClockSkew EventKind = "clock_skew"
 )
 
 // Event is something a person may want to know about, sent to the Notifier.

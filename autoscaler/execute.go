@@ -37,7 +37,7 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 	stop := ""     // everything after is skipped
 	stopDown := "" // later scale-downs are skipped
 	failedRepairs := 0
-	for _, step := range plan.Steps {
+	for i, step := range plan.Steps {
 		if step.Kind == StepLaunch && failedRepairs > 0 && step.OnRepair > 0 {
 			// Room a failed termination did not free: launch less.
 			cut := min(failedRepairs, step.OnRepair)
@@ -55,6 +55,7 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 		case step.Kind == StepLaunch && step.Count <= 0:
 			o.Skipped = "the terminations that would have made room under MaxNodes failed"
 		default:
+			t.later = laterVictims(plan.Steps[i+1:])
 			o.Err = t.do(ctx, &o)
 			o.Done = o.Err == nil
 			if errors.Is(o.Err, ErrInsufficientCapacity) || errors.Is(o.Err, ErrDrainBlocked) {
@@ -77,9 +78,60 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 				failedRepairs++
 			}
 		}
+		if step.Kind == StepScaleDown {
+			if o.Skipped != "" && t.ahead[step.NodeName] {
+				t.giveBack(ctx, step.NodeName)
+			}
+			delete(t.ahead, step.NodeName)
+		}
 		out = append(out, o)
 	}
 	return out
+}
+
+// laterVictims are the nodes of the scale-down steps among steps.
+func laterVictims(steps []Step) []string {
+	var out []string
+	for _, s := range steps {
+		if s.Kind == StepScaleDown {
+			out = append(out, s.NodeName)
+		}
+	}
+	return out
+}
+
+// cordonAhead cordons the nodes of a scale-down's later victims not
+// cordoned yet. One that cannot be cordoned is logged: its removal
+// cordons it again in turn.
+func (t *tick) cordonAhead(ctx context.Context, names []string) {
+	for _, name := range names {
+		if t.ahead[name] {
+			continue
+		}
+		if err := t.cfg.Nodes.Cordon(ctx, name); err != nil {
+			t.log.WarnContext(ctx, "cordon a later scale-down victim ahead", "node", name, "err", err)
+			continue
+		}
+		if t.ahead == nil {
+			t.ahead = map[string]bool{}
+		}
+		t.ahead[name] = true
+	}
+}
+
+// giveBack uncordons the nodes cordoned ahead whose removal did not
+// start, even when ctx has run out; it returns what failed.
+func (t *tick) giveBack(ctx context.Context, names ...string) error {
+	uctx, cancel := t.a.detached(ctx)
+	defer cancel()
+	var errs []error
+	for _, name := range names {
+		if err := t.cfg.Nodes.Uncordon(uctx, name); err != nil && !errors.Is(err, ErrNotFound) {
+			t.log.WarnContext(ctx, "uncordon a scale-down victim cordoned ahead", "node", name, "err", err)
+			errs = append(errs, fmt.Errorf("uncordon %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // do carries out one step.
@@ -103,6 +155,11 @@ func (t *tick) do(ctx context.Context, o *StepOutcome) error {
 		return cfg.Nodes.DeleteNode(ctx, s.NodeName)
 	case StepCordonInterrupted:
 		if err := cfg.Nodes.Cordon(ctx, s.NodeName); err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
+	case StepUncordonExpired:
+		if err := cfg.Nodes.Uncordon(ctx, s.NodeName); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		return nil
@@ -149,7 +206,7 @@ func (t *tick) markReplaced(replacing []string, n int, opID string) {
 func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 	s := o.Step
 	op := &Operation{ID: fmt.Sprintf("%s-%d-up", t.cfg.ClusterID, t.lease.Token), Kind: OpLaunch, Count: s.Count,
-		Started: t.now, Replacing: s.Replacing}
+		Started: t.now, Replacing: s.Replacing, Fit: s.Fit, Zones: s.Zones}
 	t.st.Operation = op
 	// Write ahead: a tick that dies during the launch leaves the
 	// operation for the next one to find.
@@ -181,7 +238,7 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 	switch s.Kind {
 	case StepRecoverLaunch:
 		var got []Instance
-		got, err = t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: s.Count})
+		got, err = t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: s.Count, Fit: op.Fit, Zones: op.Zones, ZoneCounts: s.ZoneCounts})
 		o.Launched = got
 		t.remember(got)
 		t.markReplaced(op.Replacing, len(got), op.ID)
@@ -216,6 +273,13 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 			}
 		}
 	}
+	if err == nil && op.Kind == OpScaleDown && len(op.Cordoned) > 0 {
+		// The later victims cordoned ahead are given back: their
+		// removal is planned again from scratch.
+		if err = t.giveBack(ctx, op.Cordoned...); err == nil {
+			op.Cordoned = nil
+		}
+	}
 	if err != nil {
 		op.Attempts++
 		t.st.Operation = &op
@@ -236,13 +300,21 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 func (t *tick) scaleDown(ctx context.Context, s Step) error {
 	op := &Operation{ID: fmt.Sprintf("%s-%d-down-%s", t.cfg.ClusterID, t.lease.Token, s.InstanceID), Kind: OpScaleDown,
 		NodeName: s.NodeName, InstanceID: s.InstanceID, Phase: PhaseDraining, Started: t.now}
+	op.Cordoned = t.later
 	t.st.Operation = op
 	if err := t.save(ctx); err != nil {
 		t.st.Operation = nil
+		if t.ahead[s.NodeName] {
+			// Cordoned ahead by an earlier victim's removal: given back.
+			err = errors.Join(err, t.giveBack(ctx, s.NodeName))
+		}
 		return fmt.Errorf("record the scale-down before starting it: %w", err)
 	}
 	err := t.cfg.Nodes.Cordon(ctx, s.NodeName)
 	if err == nil {
+		// Cordon the later victims too, before any drain: nothing
+		// evicted from this node lands on a node about to go.
+		t.cordonAhead(ctx, t.later)
 		err = t.cfg.Nodes.Drain(ctx, s.NodeName)
 	}
 	if err != nil {

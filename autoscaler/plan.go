@@ -3,6 +3,8 @@ package autoscaler
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -99,7 +101,7 @@ type fleetView struct {
 	ghosts      []Instance        // never joined within JoinTimeout
 	unhealthy   []Candidate       // node NotReady for longer than NotReadyTimeout
 	notReady    int               // joined instances whose node is NotReady, any age
-	orphans     []Node            // managed NotReady nodes without an instance
+	orphans     []Node            // this cluster's NotReady nodes without an instance (Orphans)
 	interrupted []Instance        // spot instances with an interruption notice
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
 	nodeOf      map[string]Node   // by instance id
@@ -160,11 +162,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 	}
 	var unmatched []Node
 	v.nodeOf, unmatched = MatchNodes(v.live, nodes)
-	for _, n := range unmatched {
-		if n.Managed && !n.Ready {
-			v.orphans = append(v.orphans, n)
-		}
-	}
+	v.orphans = Orphans(lim.ClusterID, unmatched)
 	broken := map[string]bool{}
 	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {
@@ -233,6 +231,31 @@ func mergeInterruptions(stored, delivered []Interruption, live []Instance) []Int
 		}
 	}
 	return out
+}
+
+// expireInterruptions splits the interruptions into those to keep and the
+// stored ones that expired (their instance still runs InterruptionExpiry
+// after the notice). One the provider still reports past its expiry is
+// dropped too, and not reported again. A warning without a notice time
+// counts from now.
+func expireInterruptions(all []Interruption, obs *Observation) (keep, expired []Interruption) {
+	stored := make(map[string]bool, len(obs.State.Interruptions))
+	for _, it := range obs.State.Interruptions {
+		stored[it.InstanceID] = true
+	}
+	for _, it := range all {
+		if it.Notice.IsZero() {
+			it.Notice = obs.Now
+		}
+		if obs.Now.Sub(it.Notice) < InterruptionExpiry {
+			keep = append(keep, it)
+			continue
+		}
+		if stored[it.InstanceID] {
+			expired = append(expired, it)
+		}
+	}
+	return keep, expired
 }
 
 // launchVisibility is how long a launched instance that the FleetProvider
@@ -320,6 +343,9 @@ type situation struct {
 	// outageSince when an outage began (zero: none).
 	mass        bool
 	outageSince time.Time
+	// expired are the stored interruptions of instances still running
+	// InterruptionExpiry after their notice.
+	expired []Interruption
 }
 
 // classifyPhase classifies the fleet and sets what the plan reports of it.
@@ -330,17 +356,28 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 			live = append(live, in)
 		}
 	}
-	p.Interruptions = mergeInterruptions(obs.State.Interruptions, obs.Interruptions, live)
+	var expired []Interruption
+	p.Interruptions, expired = expireInterruptions(mergeInterruptions(obs.State.Interruptions, obs.Interruptions, live), obs)
 	interrupted := make(map[string]bool, len(p.Interruptions))
 	for _, it := range p.Interruptions {
 		interrupted[it.InstanceID] = true
 	}
-	p.Unplaceable, p.UnplaceableKeys, p.Alerts = unplaceable(obs)
+	p.Alerts = pastTimes(obs)
 	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs.Instances, obs.Nodes, interrupted)}
 	p.RecentLaunches = s.v.addUnlisted(obs)
+	s.markMisjudged()
+	var alerts []Event
+	p.Unplaceable, p.UnplaceableKeys, alerts = unplaceable(obs)
+	p.Alerts = append(p.Alerts, alerts...)
+	s.expired = expired
+	for _, it := range expired {
+		p.Alerts = append(p.Alerts, Event{Kind: EventInterrupted, Instances: []string{it.InstanceID}, Message: fmt.Sprintf(
+			"spot instance %s was warned at %s but still runs %s later: it counts as capacity again and its node is given back",
+			it.InstanceID, it.Notice.UTC().Format(time.RFC3339), InterruptionExpiry)})
+	}
 	v := &s.v
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
-	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < len(v.ready) {
+	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < v.settled(obs.Now, lim.NewNodeGrace) {
 		p.SafetyMode = true
 		p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
 	}
@@ -361,30 +398,158 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	return s
 }
 
+// The state's list of unplaceable pods alerted (ClusterState.Unplaceable)
+// is bounded whatever the number of such pods: at most
+// maxUnplaceableKeys keys, each cut to maxUnplaceableKeyBytes, and beyond
+// that one summary entry "+N" (N more pods alerted, not named).
+const (
+	maxUnplaceableKeys     = 100
+	maxUnplaceableKeyBytes = 256
+	// alertNames is how many pods or messages an aggregated alert names.
+	alertNames = 3
+)
+
+// unplaceableKey is a pod's key as the state stores it (cut to
+// maxUnplaceableKeyBytes).
+func unplaceableKey(k string) string {
+	if len(k) > maxUnplaceableKeyBytes {
+		return k[:maxUnplaceableKeyBytes]
+	}
+	return k
+}
+
 // unplaceable returns the pending pods the scheduler's view says no new
-// node helps, the state's list of those alerted, and an alert for each
-// not alerted before. Without the view nothing is known: the list is kept.
+// node helps, the state's list of those alerted (bounded, see
+// maxUnplaceableKeys), and at most one alert for all of them: raised when
+// some are new, that is more are unknown than the stored list summarised
+// without naming them. Without the view nothing is known: the list is
+// kept.
 func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 	sv := obs.Snapshot.Scheduler
 	if sv == nil {
 		return nil, obs.State.Unplaceable, nil
 	}
 	alerted := make(map[string]bool, len(obs.State.Unplaceable))
+	summarised := 0
 	for _, k := range obs.State.Unplaceable {
+		if n, ok := strings.CutPrefix(k, "+"); ok {
+			summarised, _ = strconv.Atoi(n)
+			continue
+		}
 		alerted[k] = true
 	}
-	var pods []PendingPod
+	pods := sv.Unplaceable()
 	var keys []string
-	var alerts []Event
-	for _, pod := range sv.Unplaceable() {
-		pods = append(pods, pod)
-		keys = append(keys, pod.Key())
-		if !alerted[pod.Key()] {
-			alerts = append(alerts, Event{Kind: EventUnplaceable,
-				Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
+	var fresh []PendingPod
+	for _, pod := range pods {
+		k := unplaceableKey(pod.Key())
+		keys = append(keys, k)
+		if !alerted[k] {
+			fresh = append(fresh, pod)
 		}
 	}
-	return pods, keys, alerts
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if n := len(keys); n > maxUnplaceableKeys {
+		keys = append(keys[:maxUnplaceableKeys:maxUnplaceableKeys], fmt.Sprintf("+%d", n-maxUnplaceableKeys))
+	}
+	if len(fresh) == 0 || len(fresh) <= summarised {
+		return pods, keys, nil
+	}
+	if len(pods) == 1 {
+		pod := pods[0]
+		return pods, keys, []Event{{Kind: EventUnplaceable,
+			Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)}}
+	}
+	var named []string
+	for _, pod := range fresh[:min(alertNames, len(fresh))] {
+		named = append(named, fmt.Sprintf("%s (%s)", pod.Key(), pod.Unplaceable))
+	}
+	msg := fmt.Sprintf("%d pending pods fit no worker, no node is launched for them (%d not alerted before): %s", len(pods), len(fresh)-summarised, strings.Join(named, ", "))
+	if more := len(fresh) - len(named); more > 0 {
+		msg += fmt.Sprintf(" … and %d more", more)
+	}
+	return pods, keys, []Event{{Kind: EventUnplaceable, Message: msg}}
+}
+
+// misjudgedAfter is how long a new worker must have been Ready, with room
+// for a pod pending since before it was launched, before the pod counts
+// as one the scheduler's view misjudges: kube-scheduler binds within
+// seconds once a fitting node is Ready.
+const misjudgedAfter = time.Minute
+
+// markMisjudged marks Unplaceable, in the planner's copy of the snapshot,
+// each placeable pending pod of the scheduler's view that a worker
+// launched since the pod became pending (PendingPod.PendingSince), Ready
+// for misjudgedAfter, schedulable and with room for its requests did not
+// get: kube-scheduler rejects it where the view expected a fit (affinity,
+// spread, volumes, taints), and launching again would not help. Without
+// the pod's pending time or the nodes' allocatable nothing is marked.
+func (s *situation) markMisjudged() {
+	sv, now := s.obs.Snapshot.Scheduler, s.obs.Now
+	if sv == nil {
+		return
+	}
+	marks := map[string]string{}
+	for _, p := range sv.Placeable() {
+		if p.PendingSince.IsZero() {
+			continue
+		}
+		for _, c := range s.v.ready {
+			n := c.Node
+			if n.Unschedulable || n.Allocatable.IsZero() || !c.Instance.LaunchTime.After(p.PendingSince) ||
+				now.Sub(n.ReadyTransition) < misjudgedAfter || !p.Requests.Fits(n.Allocatable.Sub(n.Requested)) {
+				continue
+			}
+			marks[p.Key()] = fmt.Sprintf("pending since %s although worker %s, launched since and Ready since %s, has room for it: kube-scheduler rejects it where the view expected a fit (check its affinity, topology spread, volumes and tolerations)",
+				p.PendingSince.UTC().Format(time.RFC3339), n.Name, n.ReadyTransition.UTC().Format(time.RFC3339))
+			break
+		}
+	}
+	if len(marks) == 0 {
+		return
+	}
+	s.obs.Snapshot.Scheduler = sv.Marked(marks)
+	if _, ok := s.obs.Snapshot.Custom[MetricDemand]; ok {
+		s.obs.Snapshot = WithDemand(s.obs.Snapshot)
+	}
+}
+
+// pastTimes takes every time of obs.State that lies after obs.Now (a
+// replica with a fast clock, a hand-edited item) as long ago: the last
+// scale-up and scale-down become zero (no cooldown runs from them) and such
+// a recent launch is dropped (it would count as booting for ever); one
+// alert names them. Only the planner's copy of the state changes.
+func pastTimes(obs *Observation) []Event {
+	st, now := &obs.State, obs.Now
+	var bad []string
+	future := func(name string, t time.Time) bool {
+		if !t.After(now) {
+			return false
+		}
+		bad = append(bad, fmt.Sprintf("%s %s", name, t.UTC().Format(time.RFC3339)))
+		return true
+	}
+	if future("the last scale-up", st.LastScaleUp) {
+		st.LastScaleUp = time.Time{}
+	}
+	if future("the last scale-down", st.LastScaleDown) {
+		st.LastScaleDown = time.Time{}
+	}
+	if slices.ContainsFunc(st.Launched, func(l RecentLaunch) bool { return l.At.After(now) }) {
+		var kept []RecentLaunch
+		for _, l := range st.Launched {
+			if !future("the launch of "+l.InstanceID, l.At) {
+				kept = append(kept, l)
+			}
+		}
+		st.Launched = kept
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return []Event{{Kind: EventClockSkew, Message: fmt.Sprintf("the stored state has times after now (%s): %s; taken as long ago (a replica's clock or a hand edit?)",
+		now.UTC().Format(time.RFC3339), strings.Join(bad, ", "))}}
 }
 
 // addUnlisted counts as booting the instances launched lately that List
@@ -416,6 +581,19 @@ func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 		return named != "" && slices.ContainsFunc(out, func(l RecentLaunch) bool { return l.InstanceID == named })
 	})
 	return out
+}
+
+// settled is the number of Ready nodes Ready for grace or longer (or
+// since an unknown time): those the CPU average must include; a newer
+// one's node_exporter has not been sampled twice yet.
+func (v *fleetView) settled(now time.Time, grace time.Duration) int {
+	n := 0
+	for _, c := range v.ready {
+		if now.Sub(c.Node.ReadyTransition) >= grace {
+			n++
+		}
+	}
+	return n
 }
 
 // broken is the number of instances that never joined or whose node is
@@ -480,7 +658,7 @@ func recoverPhase(s *situation, p *Plan) []Step {
 		}
 		// Launch what is missing, within MaxNodes.
 		want := min(op.Count, found+max(0, lim.MaxNodes-s.occupied(proposal{})))
-		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want,
+		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: zoneCounts(s.v.capacity),
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
 		if op.Phase == PhaseTerminating {
@@ -530,6 +708,12 @@ func replacePhase(_ *situation, p *Plan) []string {
 // while pods are left) within what is left of their notice.
 func evacuatePhase(s *situation) []Step {
 	var steps []Step
+	for _, it := range s.expired {
+		if node, ok := s.v.nodeOf[it.InstanceID]; ok && node.Unschedulable {
+			steps = append(steps, Step{Kind: StepUncordonExpired, InstanceID: it.InstanceID, NodeName: node.Name, Reason: Reason{Code: ReasonInterruption,
+				Text: fmt.Sprintf("spot instance %s was warned at %s and not reclaimed within %s", it.InstanceID, it.Notice.UTC().Format(time.RFC3339), InterruptionExpiry)}})
+		}
+	}
 	for _, in := range s.v.interrupted {
 		node, ok := s.v.nodeOf[in.ID]
 		if !ok {

@@ -3,6 +3,7 @@ package autoscaler_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,8 +224,8 @@ func TestPlannerRepairIsBounded(t *testing.T) {
 func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
 	ins, nodes := readyFleet(2)
 	nodes = append(nodes, autoscaler.Node{Name: "node-dead", InstanceID: "i-dead", InternalIP: ins[1].PrivateIP, Ready: false, Managed: true,
-		ReadyTransition: t0.Add(-time.Hour)})
-	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		Cluster: "prod", ReadyTransition: t0.Add(-time.Hour)})
+	p := planOf(t, autoscaler.Config{ClusterID: "prod", Policy: policy(autoscaler.Hold, 0)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	if p.ReadyNodes != 2 {
 		t.Errorf("ready nodes %d, want 2", p.ReadyNodes)
@@ -381,5 +382,64 @@ func TestCustomOnlySnapshotNeverScalesDown(t *testing.T) {
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
 	if got := stepKinds(p); len(got) != 1 || got[0] != "launch 1" {
 		t.Errorf("steps %v, want the scale-up", got)
+	}
+}
+
+// Nodes Ready for less than NewNodeGrace (two scrape intervals) are not in
+// the CPU average yet, and that is no node_exporter down: no safety mode
+// after a scale-up; an older node missing from it still is.
+func TestNewNodeMissingFromCPUAverageIsNoSafetyMode(t *testing.T) {
+	ins, nodes := readyFleet(4)
+	for i := range nodes[2:] {
+		nodes[2+i].ReadyTransition = t0.Add(-20 * time.Second)
+	}
+	snap := snapshot(50, 0)
+	snap.CPUNodes = autoscaler.Value(2, t0)
+	cfg := autoscaler.Config{Policy: policy(autoscaler.Hold, 0)}
+	if p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); p.SafetyMode {
+		t.Errorf("safety mode for nodes Ready 20 s ago: %v", p.SafetyReasons)
+	}
+	nodes[3].ReadyTransition = t0.Add(-time.Minute)
+	if p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); !p.SafetyMode {
+		t.Errorf("no safety mode with a node Ready a minute ago missing from the CPU average")
+	}
+}
+
+// With the scheduler's view, a pod still pending after a worker launched
+// for it became Ready with room for it is one the view misjudges: it is
+// marked unplaceable, named in an alert, and drives no further launch.
+func TestPodPendingAfterItsNewWorkerIsReadyDrivesNoLaunch(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	ins[2].LaunchTime = t0.Add(-10 * time.Minute)
+	nodes[2].ReadyTransition = t0.Add(-8 * time.Minute)
+	for i := range nodes {
+		nodes[i].Allocatable = autoscaler.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}
+		nodes[i].Requested = autoscaler.Resources{MilliCPU: 1900, Memory: 1 << 30, Pods: 10}
+	}
+	nodes[2].Requested = autoscaler.Resources{MilliCPU: 200, Memory: 1 << 30, Pods: 3}
+	pod := autoscaler.PendingPod{Namespace: "shop", Name: "spread-3", Requests: autoscaler.Resources{MilliCPU: 500, Memory: 1 << 30, Pods: 1}}
+	upForView := autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+		if n := in.Snapshot.Scheduler.ToLaunch(in.Booting); n > 0 {
+			return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: n, Reason: "pending pods"}
+		}
+		return autoscaler.Decision{Action: autoscaler.Hold, Reason: "nothing pending"}
+	})
+	plan := func(since time.Time) autoscaler.Plan {
+		pod.PendingSince = since
+		snap := snapshot(50, 1)
+		snap.Scheduler = &autoscaler.SchedulerView{Pending: []autoscaler.PendingPod{pod}, NodesNeeded: 1, Demand: 2}
+		return planOf(t, autoscaler.Config{Policy: upForView}, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
+	}
+	// Pending only since after the newest worker was launched: the view
+	// is trusted, a worker is launched.
+	if p := plan(t0.Add(-5 * time.Minute)); len(p.Unplaceable) != 0 || len(stepKinds(p)) != 1 {
+		t.Errorf("pod pending since after the launch: unplaceable %v, steps %v", p.Unplaceable, stepKinds(p))
+	}
+	p := plan(t0.Add(-20 * time.Minute))
+	if len(p.Steps) != 0 || len(p.Unplaceable) != 1 || p.Unplaceable[0].Key() != "shop/spread-3" {
+		t.Errorf("steps %v, unplaceable %v: want no launch and the pod marked", stepKinds(p), p.Unplaceable)
+	}
+	if len(p.Alerts) != 1 || p.Alerts[0].Kind != autoscaler.EventUnplaceable || !strings.Contains(p.Alerts[0].Message, "shop/spread-3") {
+		t.Errorf("alerts %v", p.Alerts)
 	}
 }

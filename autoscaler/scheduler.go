@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // This file holds the scheduler's view of the cluster (what the pods ask
@@ -122,6 +123,12 @@ type PendingPod struct {
 	// nodeSelector or required node affinity, a claim bound to a zonal
 	// volume, a zone spread constraint with DoNotSchedule).
 	Zones []string
+	// PendingSince is when the pod became pending (its PodScheduled
+	// condition's lastTransitionTime to False); zero when unknown. A pod
+	// still pending after a worker launched since then became Ready with
+	// room for it is one the view misjudges: it is marked Unplaceable by
+	// the planner and drives no further launch.
+	PendingSince time.Time `json:",omitempty"`
 }
 
 // Key returns "namespace/name".
@@ -234,6 +241,36 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 	}
 	v.Demand = t.Units(demand)
 	return v
+}
+
+// Marked returns a copy of the view in which each pending pod named in
+// marks (by Key) is Unplaceable for the reason given, NodesNeeded and
+// WorkerZones packed again for the rest, and Demand less the marked pods'
+// requests in worker units (never below 0). v is not changed.
+func (v *SchedulerView) Marked(marks map[string]string) *SchedulerView {
+	out := *v
+	out.Pending = slices.Clone(v.Pending)
+	var gone Resources
+	var placeable []PendingPod
+	for i := range out.Pending {
+		p := &out.Pending[i]
+		if why, ok := marks[p.Key()]; ok && p.Unplaceable == "" {
+			p.Unplaceable = why
+			if p.Nominated == "" {
+				gone = gone.Add(p.Requests)
+			}
+		}
+		if p.Unplaceable == "" && p.Nominated == "" {
+			placeable = append(placeable, *p)
+		}
+	}
+	pk := PackPending(v.Template, placeable)
+	out.NodesNeeded, out.WorkerZones = pk.Nodes, nil
+	if slices.ContainsFunc(pk.Zones, func(z []string) bool { return z != nil }) {
+		out.WorkerZones = pk.Zones
+	}
+	out.Demand = max(v.Demand-v.Template.Units(gone), 0)
+	return &out
 }
 
 // Placeable returns the pending pods a new worker would help (neither

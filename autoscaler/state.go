@@ -72,10 +72,18 @@ type Operation struct {
 	Started time.Time
 	// Replacing lists the interrupted spot instances a launch replaces.
 	Replacing []string `json:",omitempty"`
+	// Fit and Zones are a launch's LaunchRequest.Fit and Zones: a
+	// recovery launches what is missing with the same ones.
+	Fit   Resources `json:",omitempty"`
+	Zones []string  `json:",omitempty"`
 	// Attempts counts the ticks that tried to finish the operation after
 	// the tick that started it; after Config.MaxRecoveryAttempts it is
 	// dropped with an alert.
 	Attempts int `json:",omitempty"`
+	// Cordoned are the nodes of a multi-node scale-down's later victims,
+	// cordoned ahead with this one (so that no pod is evicted onto a
+	// node about to go): a recovery gives them back.
+	Cordoned []string `json:",omitempty"`
 }
 
 // RecentLaunch is an instance a tick launched, until the FleetProvider
@@ -100,7 +108,10 @@ func (p Pause) String() string {
 // Interruption is a spot interruption warning the autoscaler was told of
 // (an EventBridge "EC2 Spot Instance Interruption Warning", or a notice the
 // FleetProvider reports on the instance). It is kept in the state until the
-// instance is gone, so that a warning delivered twice replaces it once.
+// instance is gone, so that a warning delivered twice replaces it once, or
+// until it expires: an instance still running InterruptionExpiry after its
+// notice was not reclaimed (EC2 reclaims two minutes after the warning),
+// counts as capacity again, and its node is uncordoned, with an alert.
 type Interruption struct {
 	// InstanceID is the interrupted instance.
 	InstanceID string
@@ -110,6 +121,11 @@ type Interruption struct {
 	// empty until a replacement was launched.
 	ReplacedBy string `json:",omitempty"`
 }
+
+// InterruptionExpiry is how long after its notice an interruption of an
+// instance that is still running is kept: twice EC2's two-minute notice,
+// and a minute for a slow shutdown and an eventually consistent listing.
+const InterruptionExpiry = 2*2*time.Minute + time.Minute
 
 // ClusterState is what the autoscaler remembers between ticks.
 type ClusterState struct {
@@ -144,7 +160,9 @@ type ClusterState struct {
 	Launched []RecentLaunch `json:",omitempty"`
 	// Unplaceable lists the pending pods ("namespace/name") already
 	// alerted as ones no new node would help, so that each is alerted
-	// once while it stays pending.
+	// once while it stays pending. It is bounded: at most 100 keys in
+	// order, each cut to 256 bytes, then one entry "+N" for the N more
+	// alerted but not named.
 	Unplaceable []string `json:",omitempty"`
 	// Calendar holds the known events an operator added (see
 	// PolicyInput.Calendar); events that ended are dropped by the tick.

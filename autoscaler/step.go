@@ -34,6 +34,10 @@ const (
 	// StepCordonInterrupted cordons the node of an interrupted spot
 	// instance, so that nothing new lands on it.
 	StepCordonInterrupted StepKind = "cordon-interrupted"
+	// StepUncordonExpired gives back the node of a spot instance whose
+	// interruption expired (InterruptionExpiry) without it being
+	// reclaimed.
+	StepUncordonExpired StepKind = "uncordon-expired"
 	// StepLaunch launches instances: replacements for interrupted spot
 	// instances and the decision's scale-up, as one operation.
 	StepLaunch StepKind = "launch"

@@ -401,7 +401,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	pending := make([]autoscaler.PendingPod, len(unschedulable))
 	for i, p := range unschedulable {
 		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p),
-			Nominated: p.Status.NominatedNodeName}
+			Nominated: p.Status.NominatedNodeName, PendingSince: pendingSince(p)}
 		if tpl.Allocatable.EphemeralStorage == 0 {
 			// Not known (sized from the instance type): not checked.
 			pending[i].Requests.EphemeralStorage = 0
@@ -598,4 +598,16 @@ func nodeReady(n *corev1.Node) bool {
 // (autoscaler.WithDemand).
 func OverrideScheduler(src autoscaler.MetricSource, k *KubeScheduler) autoscaler.MetricSource {
 	return &override{src: src, pending: k}
+}
+
+// pendingSince is when the pod became unschedulable: the last transition
+// of its PodScheduled condition to False (the scheduler keeps that time
+// while it keeps failing); zero when the condition has none.
+func pendingSince(p *corev1.Pod) time.Time {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -635,5 +636,34 @@ func TestKubeSchedulerNominatedPods(t *testing.T) {
 	// 2 CPU of 1.93: 1.036 workers of demand, 1 new worker for web.
 	if n != 2 || v.NodesNeeded != 1 || len(v.Placeable()) != 1 || v.Pending[0].Nominated != "w-a" || v.Demand < 1.036 || v.Demand > 1.037 {
 		t.Errorf("pending %d, NodesNeeded %d, placeable %v, demand %.4f; want 2, 1, [web], 1.0363", n, v.NodesNeeded, v.Placeable(), v.Demand)
+	}
+}
+
+// A pending pod's PendingSince is when its PodScheduled condition turned
+// False (the scheduler keeps that time while it keeps failing).
+func TestKubeSchedulerPendingSinceFromPodScheduled(t *testing.T) {
+	since := metav1.NewTime(time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC))
+	objs := viewCluster()
+	objs = append(objs, kPod("shop", "late", "", corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: rl("100m", "64Mi")}}}},
+		func(p *corev1.Pod) { p.Status.Conditions[0].LastTransitionTime = since }))
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, _, err := k.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range view.Pending {
+		if p.Key() == "shop/late" {
+			found = true
+			if !p.PendingSince.Equal(since.Time) {
+				t.Errorf("PendingSince %v, want %v", p.PendingSince, since.Time)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("shop/late not among the pending pods")
 	}
 }
