@@ -197,7 +197,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		// The scheduler's view: pending pods with their requests, what a
 		// new worker offers, how many workers they need.
 		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kc, InstanceType: workerType, ClusterID: cfg.ClusterID,
-			Workers: cfg.NodeSelector, VCPU: cfg.WorkerVCPU, MemoryMiB: cfg.WorkerMemoryMiB, InstanceTypes: p.Fleet,
+			Workers: cfg.NodeSelector, VCPU: cfg.WorkerVCPU, MemoryMiB: cfg.WorkerMemoryMiB, InstanceTypes: p.Fleet, FleetZones: p.Fleet,
 			Clock: opts.Clock, Logger: log.With("part", "scheduler-view")})
 		if err != nil {
 			return nil, err

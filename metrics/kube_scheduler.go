@@ -42,6 +42,14 @@ type InstanceTypes interface {
 	InstanceTypeSize(ctx context.Context, instanceType string) (vcpu int, memoryMiB int64, err error)
 }
 
+// FleetZones says which availability zones the fleet can launch workers
+// in (ec2fleet's Provider implements it from its subnets). An
+// implementation should cache the answer.
+type FleetZones interface {
+	// Zones returns the zones, sorted, each once.
+	Zones(ctx context.Context) ([]string, error)
+}
+
 // Reservation returns what a worker's kubelet keeps from pods on a machine
 // of vcpu cores and memoryMiB of memory, with maxPods pod slots: the
 // difference between the machine's size and its allocatable.
@@ -104,9 +112,15 @@ type KubeSchedulerConfig struct {
 	// (the fleet's subnets' zones), each setting topology.kubernetes.io/
 	// zone on its workers. A pending pod that can run in only some of
 	// them (PendingPod.Zones) gets its worker there. Default: the zones
-	// of the fleet's workers now (none: zones are not known, and a pod
-	// that selects a zone is taken to match no new worker).
+	// of FleetZones, else those of the fleet's workers now (none: zones
+	// are not known, and a pod that selects a zone is taken to match no
+	// new worker).
 	Zones []string
+	// FleetZones, when Zones is empty, gives them: the zones of the
+	// fleet's subnets, so that a zone with no worker today is offered to
+	// the pods that need it. When it fails, the workers' zones are used
+	// and the failure is logged.
+	FleetZones FleetZones
 	// EphemeralStorageMiB is a new worker's allocatable ephemeral
 	// storage (its root volume less the kubelet's eviction threshold)
 	// while no Ready worker of InstanceType has registered to learn it
@@ -326,6 +340,14 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 	var learn []*corev1.Node
 	w := &world{byNode: map[string][]*corev1.Pod{}}
 	zones := slices.Clone(k.cfg.Zones)
+	if len(zones) == 0 && k.cfg.FleetZones != nil {
+		fz, err := k.cfg.FleetZones.Zones(ctx)
+		if err != nil {
+			k.cfg.Logger.WarnContext(ctx, "the fleet's zones are not known; new workers are offered in the workers' zones only", "err", err)
+		}
+		zones = slices.Clone(fz)
+	}
+	fixedZones := len(zones) > 0
 	for i := range nodes {
 		n := &nodes[i]
 		w.nodes = append(w.nodes, n)
@@ -333,7 +355,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 			continue
 		}
 		workers[n.Name] = true
-		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && len(k.cfg.Zones) == 0 && !slices.Contains(zones, z) {
+		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !fixedZones && !slices.Contains(zones, z) {
 			zones = append(zones, z)
 		}
 		if nodeReady(n) && InstanceTypeOf(n) == k.cfg.InstanceType && !NodeAllocatable(n).IsZero() {

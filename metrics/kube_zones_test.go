@@ -117,3 +117,56 @@ func TestKubeSchedulerViewKnowsWherePodsCanGo(t *testing.T) {
 		t.Errorf("pending pods (-want +got):\n%s", diff)
 	}
 }
+
+// staticZones is a FleetZones with a fixed answer.
+type staticZones []string
+
+func (z staticZones) Zones(context.Context) ([]string, error) { return z, nil }
+
+// TestKubeSchedulerOffersTheFleetsZonesWithoutWorkers: a pod whose claim is
+// bound to a volume in a zone where no worker runs today gets its worker
+// there when the fleet's subnets span that zone (FleetZones); without them
+// the view only knows the workers' zones and the pod fits no new worker.
+func TestKubeSchedulerOffersTheFleetsZonesWithoutWorkers(t *testing.T) {
+	const zoneA, zoneC = "eu-west-1a", "eu-west-1c"
+	labels := map[string]string{autoscaler.LabelInstanceID: "i-w-a", autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
+		corev1.LabelHostname: "w-a", corev1.LabelTopologyZone: zoneA}
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-c"}, Spec: corev1.PersistentVolumeSpec{
+		NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{zoneC}}}}}}}}}
+	pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "data"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-c"}}
+	spec := containers("100m", "64Mi")
+	spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	objs := []runtime.Object{kNode("w-a", labels, rl("1930m", "3584Mi"), true), pv, pvc, kPod("shop", "db-0", "", spec)}
+	for _, c := range []struct {
+		name            string
+		fleet           FleetZones
+		wantZones       []string
+		wantUnplaceable bool
+	}{
+		{"the subnets span zone c", staticZones{zoneA, "eu-west-1b", zoneC}, []string{zoneC}, false},
+		{"zones known from the workers only", nil, nil, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+				ClusterID: "prod", FleetZones: c.fleet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := k.View(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.Pending) != 1 {
+				t.Fatalf("pending %+v, want db-0", v.Pending)
+			}
+			p := v.Pending[0]
+			if diff := cmp.Diff(c.wantZones, p.Zones); diff != "" {
+				t.Errorf("zones (-want +got):\n%s", diff)
+			}
+			if (p.Unplaceable != "") != c.wantUnplaceable {
+				t.Errorf("unplaceable %q, want unplaceable %v", p.Unplaceable, c.wantUnplaceable)
+			}
+		})
+	}
+}

@@ -272,6 +272,9 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{
 			Client: snap, Namespace: ns, InstanceType: w.class.typ, Workers: labelWorld + "=" + w.name,
 			WorkerLabels: w.workerLabels(), WorkerTaints: taints, VCPU: w.class.vcpu, MemoryMiB: w.class.memoryMiB,
+			// The fleet's subnets span the three zones, as config gives
+			// the view through ec2fleet (FleetZones).
+			Zones: zones,
 		})
 		if err != nil {
 			t.Fatal(err)
