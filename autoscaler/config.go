@@ -80,7 +80,9 @@ type Config struct {
 	// and alerts: an outage of the control plane or the network looks
 	// like that (one zone of three is exactly a third). A zone whose
 	// workers (two or more) are all NotReady or never joined is an outage
-	// too, whatever the share: repair holds in that zone. Default 1/3.
+	// too, whatever the share: repair holds in that zone, also while its
+	// workers come back (up to NotReadyTimeout after the first is Ready
+	// again). Default 1/3.
 	MassNotReadyShare float64
 	// MaxRecoveryAttempts is how many ticks try to finish an earlier
 	// tick's operation before it is dropped with an alert. Default 3.
@@ -219,6 +221,8 @@ type Limits struct {
 	ScaleUpCooldown, ScaleDownCooldown time.Duration
 	// JoinTimeout: an instance not a node by then is a ghost.
 	// NotReadyTimeout: a node NotReady that long has its instance repaired.
+	// Both must be positive: at zero every instance still booting would
+	// be a ghost, and every node's first missed heartbeat a repair.
 	JoinTimeout, NotReadyTimeout time.Duration
 	// MaxRepairsPerTick bounds the instances one tick terminates in repair.
 	MaxRepairsPerTick int
@@ -235,7 +239,8 @@ type Limits struct {
 }
 
 // Validate returns an error naming every limit out of range: a negative
-// count or duration, MinNodes above MaxNodes, a share outside (0, 1].
+// count or duration, a zero JoinTimeout or NotReadyTimeout, MinNodes above
+// MaxNodes, a share outside (0, 1].
 func (l Limits) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -256,6 +261,14 @@ func (l Limits) Validate() error {
 	} {
 		if d.v < 0 {
 			bad("%s must not be negative, got %s", d.name, d.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"JoinTimeout", l.JoinTimeout}, {"NotReadyTimeout", l.NotReadyTimeout}} {
+		if d.v == 0 {
+			bad("%s must be positive: at zero repair terminates what is still booting or only briefly NotReady", d.name)
 		}
 	}
 	if l.MinNodes > l.MaxNodes {

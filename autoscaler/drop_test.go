@@ -93,3 +93,24 @@ func TestCordonedNodeIsNotCapacityForMinNodes(t *testing.T) {
 		t.Errorf("steps %v hold %q, want held at MinNodes", stepKinds(p), p.Hold())
 	}
 }
+
+// A dropped scale-down whose node was deleted meanwhile has nothing left
+// to give back: the uncordon's ErrNotFound ends the operation, and the
+// next tick scales again.
+func TestDropWaitingForADeletedNodeEnds(t *testing.T) {
+	e := newEnv(t, 3, withPolicy(policy(autoscaler.ScaleUp, 1)))
+	e.joinAll(t)
+	op := &autoscaler.Operation{ID: "op-down", Kind: autoscaler.OpScaleDown, NodeName: "node-gone", InstanceID: "i-gone",
+		Phase: autoscaler.PhaseUncordoning, Started: t0.Add(-time.Hour), Attempts: 7}
+	if err := e.store.SetState(autoscaler.ClusterState{Operation: op}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	if st := e.store.State(); st.Operation != nil {
+		t.Fatalf("operation kept for a node that is gone: %+v", st.Operation)
+	}
+	e.clk.Step(2 * time.Minute)
+	if res := e.tick(t); res.Outcome != autoscaler.OutcomeScaledUp {
+		t.Errorf("outcome %v, want the scale-up once the operation ended", res)
+	}
+}

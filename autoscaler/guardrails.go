@@ -240,7 +240,7 @@ func zoneRepair(s *situation, repair []Step) ([]Step, []Verdict) {
 	var out []Verdict
 	for _, z := range s.v.zonesDown {
 		out = append(out, Verdict{Code: HoldMassNotReady, Alert: EventRepairHeld, Message: fmt.Sprintf(
-			"every worker in zone %s is NotReady or never joined: that looks like the zone's outage, not broken machines; nothing is terminated there", z)})
+			"every worker in zone %s is NotReady or never joined, or came back from it only now: that looks like the zone's outage, not broken machines; nothing is terminated there", z)})
 	}
 	var kept []Step
 	for _, st := range repair {
@@ -271,7 +271,7 @@ func keepRepair(s *situation, repair []Step) ([]Step, []Verdict) {
 }
 
 func inFlightRail(s *situation, pr proposal) (proposal, []Verdict) {
-	b, r := s.v.booting, len(pr.replace)
+	b, r := s.v.booting, s.replaceable(pr)
 	d := pr.decision
 	if b+r == 0 || d.Action == Hold {
 		return pr, nil
@@ -389,12 +389,28 @@ func noProgressRail(s *situation, pr proposal) (proposal, []Verdict) {
 		return pr, nil
 	}
 	var v Verdict
-	pr.decision, v = holdDecision(d, HoldNoProgress, "%.0f pod(s) still pending, as many as when %d node(s) were launched for them at %s, and those nodes are Ready: no new node helps them (check their nodeSelector, affinity, tolerations and requests); not launching again until the pending count changes",
+	pr.decision, v = s.holdAboveFloor(pr, HoldNoProgress, "%.0f pod(s) still pending, as many as when %d node(s) were launched for them at %s, and those nodes are Ready: no new node helps them (check their nodeSelector, affinity, tolerations and requests); not launching again until the pending count changes",
 		at.PendingPods, at.Count, at.Time.UTC().Format(time.RFC3339))
 	if h := s.obs.State.History; len(h) == 0 || h[len(h)-1].Hold != HoldNoProgress {
 		v.Alert = EventNoProgress
 	}
 	return pr, []Verdict{v}
+}
+
+// holdAboveFloor holds the proposal's scale-up, except what the floor
+// needs: below MinNodes a policy's scale-up larger than the floor's (which
+// the floor rail lets through as the policy's) is cut to the floor's share,
+// forced like the floor's own, instead of held.
+func (s *situation) holdAboveFloor(pr proposal, code HoldCode, format string, args ...any) (Decision, Verdict) {
+	d := pr.decision
+	need := s.lim.MinNodes - s.cur(pr)
+	if need <= 0 {
+		return holdDecision(d, code, format, args...)
+	}
+	msg := fmt.Sprintf(format, args...)
+	after := Decision{Action: ScaleUp, Count: min(d.Count, need), Level: LevelFloor,
+		Reason: fmt.Sprintf("%d active instances, below MinNodes %d; the rest of the policy's +%d waits: %s", s.cur(pr), s.lim.MinNodes, d.Count, msg)}
+	return after, Verdict{Code: code, Message: fmt.Sprintf("cut from +%d to the floor's +%d: %s", d.Count, after.Count, msg), Before: d, After: after}
 }
 
 // stuck reports whether the pending pods stayed exactly as many in every
@@ -431,7 +447,7 @@ func cooldownRail(s *situation, pr proposal) (proposal, []Verdict) {
 		if st.LastScaleUp.IsZero() || since >= s.lim.ScaleUpCooldown {
 			return pr, nil
 		}
-		pr.decision, v = holdDecision(d, HoldCooldown, "scale-up cooldown: %s since the last scale-up, %s required (%s)", since.Round(time.Second), s.lim.ScaleUpCooldown, d.Reason)
+		pr.decision, v = s.holdAboveFloor(pr, HoldCooldown, "scale-up cooldown: %s since the last scale-up, %s required (%s)", since.Round(time.Second), s.lim.ScaleUpCooldown, d.Reason)
 	case ScaleDown:
 		last := st.LastScaleUp
 		if st.LastScaleDown.After(last) {

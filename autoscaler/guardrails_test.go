@@ -230,8 +230,26 @@ func TestLimitsFromConfig(t *testing.T) {
 			t.Errorf("error %v, want it to say %q", err, want)
 		}
 	}
-	if err := (autoscaler.Limits{MaxNodes: 3, MassNotReadyShare: 0.5}).Validate(); err != nil {
+	if err := (autoscaler.Limits{MaxNodes: 3, MassNotReadyShare: 0.5, JoinTimeout: time.Minute, NotReadyTimeout: time.Minute}).Validate(); err != nil {
 		t.Errorf("zero means zero: %v", err)
+	}
+}
+
+// Limits with a zero join or NotReady timeout are refused: the planner
+// would terminate an instance still booting as a ghost, or a node at its
+// first missed heartbeat, and holds everything instead.
+func TestLimitsRefuseZeroRepairTimeouts(t *testing.T) {
+	lim := autoscaler.Limits{MaxNodes: 3, MaxRepairsPerTick: 2, MassNotReadyShare: 0.5, JoinTimeout: 0, NotReadyTimeout: 0}
+	for _, want := range []string{"JoinTimeout must be positive", "NotReadyTimeout must be positive"} {
+		if err := lim.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	}
+	ins, nodes := readyFleet(2)
+	ins = append(ins, autoscaler.Instance{ID: "i-new", State: autoscaler.StatePending, LaunchTime: t0.Add(-time.Second)})
+	p := autoscaler.PlanTick(policy(autoscaler.Hold, 0), lim, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := stepKinds(p); len(got) != 0 {
+		t.Errorf("steps %v, want nothing (a booting instance is not a ghost)", got)
 	}
 }
 
@@ -259,5 +277,99 @@ func TestScaleDownResultNamesEveryNodeRemoved(t *testing.T) {
 	}
 	if got, want := fmt.Sprint(len(res.Terminated())), "3"; got != want {
 		t.Errorf("terminated %v", res.Terminated())
+	}
+}
+
+// Below MinNodes, a policy's scale-up larger than the floor's is not held
+// whole by a rule the floor does not obey: the floor's share goes, forced.
+func TestBelowTheFloorAPolicysLargerScaleUpStillLaunchesTheFloorsShare(t *testing.T) {
+	tests := []struct {
+		name      string
+		ready     int
+		state     autoscaler.ClusterState
+		pending   float64
+		wantSteps []string
+		wantLevel autoscaler.Level
+	}{
+		{
+			name: "scale-up cooldown", ready: 1,
+			state:     autoscaler.ClusterState{LastScaleUp: t0.Add(-time.Minute)},
+			wantSteps: []string{"launch 2"}, wantLevel: autoscaler.LevelFloor,
+		},
+		{
+			name: "no progress on pending pods", ready: 1, pending: 4,
+			state: autoscaler.ClusterState{History: []autoscaler.Record{
+				{Time: t0.Add(-20 * time.Minute), Action: autoscaler.ScaleUp, Count: 1, PendingPods: 4},
+				{Time: t0.Add(-10 * time.Minute), Action: autoscaler.Hold, PendingPods: 4},
+			}},
+			wantSteps: []string{"launch 2"}, wantLevel: autoscaler.LevelFloor,
+		},
+		{
+			name: "at the floor the cooldown holds it all", ready: 3,
+			state: autoscaler.ClusterState{LastScaleUp: t0.Add(-time.Minute)},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ins, nodes := readyFleet(tt.ready)
+			cfg := autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 5), MinNodes: 3, ScaleUpCooldown: 10 * time.Minute}
+			p := planOf(t, cfg, autoscaler.Observation{Now: t0, State: tt.state, Instances: ins, Nodes: nodes, Snapshot: snapshot(90, tt.pending)})
+			if d := cmp.Diff(tt.wantSteps, stepKinds(p)); d != "" {
+				t.Errorf("steps (-want +got):\n%s\nverdicts %v", d, p.Verdicts)
+			}
+			if tt.wantLevel != "" && p.Decision.Level != tt.wantLevel {
+				t.Errorf("decision %v, want level %s", p.Decision, tt.wantLevel)
+			}
+		})
+	}
+}
+
+// Replacements the ceiling does not let through are not counted as
+// capacity by the rails before it: the floor still sees the fleet below
+// MinNodes (and alerts that it cannot be met), and a scale-down does not
+// wait for a replacement that is not launched.
+func TestReplacementsTheCeilingCutsAreNotCountedBeforeIt(t *testing.T) {
+	tests := []struct {
+		name       string
+		policy     autoscaler.Policy
+		min, max   int
+		wantSteps  []string
+		wantAlerts []autoscaler.EventKind
+	}{
+		{
+			name: "the floor is unmet and says so", policy: policy(autoscaler.Hold, 0), min: 5, max: 5,
+			wantSteps:  []string{"cordon-interrupted i-000", "drain-interrupted i-000"},
+			wantAlerts: []autoscaler.EventKind{autoscaler.EventRepairHeld, autoscaler.EventFloorUnmet},
+		},
+		{
+			name: "a scale-down is not held for a replacement that is not launched", policy: policy(autoscaler.ScaleDown, 1), min: 1, max: 5,
+			wantSteps:  []string{"cordon-interrupted i-000", "drain-interrupted i-000", "scale-down i-010"},
+			wantAlerts: []autoscaler.EventKind{autoscaler.EventRepairHeld},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Six instances fill MaxNodes 5 without the interrupted one,
+			// so it is not replaced: i-00 interrupted, i-01..i-03 and
+			// i-05 Ready, i-04 NotReady and kept by repair for its
+			// node-local data.
+			ins, nodes := readyFleet(5)
+			nodes[4].Ready, nodes[4].ReadyTransition, nodes[4].LocalData = false, t0.Add(-30*time.Minute), []string{"pv-data"}
+			ins = append(ins, autoscaler.Instance{ID: "i-05", State: autoscaler.StateRunning, LaunchTime: t0.Add(-time.Hour)})
+			nodes = append(nodes, autoscaler.Node{Name: "node-i-05", InstanceID: "i-05", Ready: true, Managed: true, ReadyTransition: t0.Add(-time.Hour)})
+			cfg := autoscaler.Config{Policy: tt.policy, MinNodes: tt.min, MaxNodes: tt.max}
+			p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0),
+				Interruptions: []autoscaler.Interruption{{InstanceID: "i-00", Notice: t0}}})
+			if d := cmp.Diff(tt.wantSteps, stepKinds(p)); d != "" {
+				t.Errorf("steps (-want +got):\n%s\nverdicts %v", d, p.Verdicts)
+			}
+			var kinds []autoscaler.EventKind
+			for _, a := range p.Alerts {
+				kinds = append(kinds, a.Kind)
+			}
+			if d := cmp.Diff(tt.wantAlerts, kinds); d != "" {
+				t.Errorf("alerts (-want +got):\n%s\n%v", d, p.Alerts)
+			}
+		})
 	}
 }

@@ -74,3 +74,61 @@ func TestRepairHoldsInAZoneWhoseWorkersAreAllNotReady(t *testing.T) {
 		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
 	}
 }
+
+// A zone coming back from its outage is still in it: while the first of
+// its workers are Ready again (within NotReadyTimeout) the others, which
+// went NotReady with them, are not terminated. A worker Ready for longer,
+// or new since the outage, does not hold the repair of the zone's broken
+// machines.
+func TestRepairHoldsInAZoneComingBackFromItsOutage(t *testing.T) {
+	tests := []struct {
+		name        string
+		readySince  time.Duration // before t0, for the zone's Ready worker
+		createdAgo  time.Duration
+		wantRepairs int
+	}{
+		{name: "one worker back a minute ago", readySince: time.Minute, createdAgo: time.Hour, wantRepairs: 0},
+		{name: "one worker back for longer than NotReadyTimeout", readySince: 10 * time.Minute, createdAgo: time.Hour, wantRepairs: 2},
+		{name: "a new worker, not one of the outage's", readySince: time.Minute, createdAgo: 3 * time.Minute, wantRepairs: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ins, nodes := zonedFleet(12, "a", "b", "c", "d")
+			back := false
+			for i := range nodes {
+				if ins[i].Zone != "d" {
+					continue
+				}
+				if !back {
+					back = true
+					nodes[i].ReadyTransition, nodes[i].Created = t0.Add(-tt.readySince), t0.Add(-tt.createdAgo)
+					continue
+				}
+				nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+			}
+			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MassNotReadyShare: 0.5},
+				autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+			if got := terminations(p); len(got) != tt.wantRepairs {
+				t.Errorf("terminated %v, want %d; verdicts %v", got, tt.wantRepairs, p.Verdicts)
+			}
+		})
+	}
+}
+
+// Exactly MassNotReadyShare of the fleet broken, spread over zones so
+// that no zone is down, is an outage already: "at least", not "more
+// than".
+func TestExactlyTheMassShareNotReadyIsAnOutage(t *testing.T) {
+	ins, nodes := zonedFleet(6, "a", "b", "c")
+	for _, i := range []int{0, 1} { // one in zone a, one in zone b
+		nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+	}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v with a third of the fleet NotReady", got)
+	}
+	if p.OutageSince.IsZero() {
+		t.Errorf("no outage recorded; verdicts %v", p.Verdicts)
+	}
+}

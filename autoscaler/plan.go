@@ -104,26 +104,47 @@ type fleetView struct {
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
 	nodeOf      map[string]Node   // by instance id
 	zoneOf      map[string]string // zone by instance id
-	zonesDown   []string          // zones whose workers (two or more) are all NotReady or never joined
+	zonesDown   []string          // zones whose workers (two or more) are all NotReady or never joined, or coming back from it
 }
 
 // downZones returns, in order, the zones of live whose instances (two or
 // more) are all broken: their node NotReady, or never joined within
-// JoinTimeout. One zone's network failing looks like that.
-func downZones(live []Instance, broken map[string]bool) []string {
-	all, down := map[string]int{}, map[string]int{}
+// JoinTimeout. One zone's network failing looks like that. A zone stays
+// down while it comes back: a worker whose node existed when the zone's
+// first broken node went NotReady, and became Ready after that less than
+// NotReadyTimeout ago, counts with the broken ones (its peers are coming
+// back too, as the fleet-wide outage holds until every node is Ready).
+func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Node, broken map[string]bool) []string {
+	all, down, back := map[string]int{}, map[string]int{}, map[string]int{}
+	firstDown := map[string]time.Time{}
+	for _, in := range live {
+		if in.Zone == "" || !broken[in.ID] {
+			continue
+		}
+		if node, ok := nodeOf[in.ID]; ok {
+			if t, seen := firstDown[in.Zone]; !seen || node.ReadyTransition.Before(t) {
+				firstDown[in.Zone] = node.ReadyTransition
+			}
+		}
+	}
 	for _, in := range live {
 		if in.Zone == "" {
 			continue
 		}
 		all[in.Zone]++
-		if broken[in.ID] {
+		node, joined := nodeOf[in.ID]
+		first, seen := firstDown[in.Zone]
+		switch {
+		case broken[in.ID]:
 			down[in.Zone]++
+		case joined && node.Ready && seen && node.ReadyTransition.After(first) && !node.Created.After(first) &&
+			now.Sub(node.ReadyTransition) < lim.NotReadyTimeout:
+			back[in.Zone]++
 		}
 	}
 	var out []string
 	for _, z := range sortedKeys(all) {
-		if all[z] >= 2 && down[z] == all[z] {
+		if all[z] >= 2 && down[z] > 0 && down[z]+back[z] == all[z] {
 			out = append(out, z)
 		}
 	}
@@ -172,7 +193,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 			v.booting++
 		}
 	}
-	v.zonesDown = downZones(v.live, broken)
+	v.zonesDown = downZones(now, lim, v.live, v.nodeOf, broken)
 	return v
 }
 
@@ -385,6 +406,15 @@ func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 		v.live = append(v.live, in)
 		v.unlisted++
 	}
+	// A node naming one of them is that instance's, not an orphan: it
+	// joined before List shows its instance.
+	v.orphans = slices.DeleteFunc(v.orphans, func(n Node) bool {
+		named := InstanceIDFromProviderID(n.ProviderID)
+		if named == "" {
+			named = n.InstanceID
+		}
+		return named != "" && slices.ContainsFunc(out, func(l RecentLaunch) bool { return l.InstanceID == named })
+	})
 	return out
 }
 
@@ -394,8 +424,16 @@ func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
 // booting, interrupted ones and cordoned ones excluded (a cordoned node
-// takes no pods), plus the replacements proposed.
-func (s *situation) cur(pr proposal) int { return s.serving() + len(pr.replace) }
+// takes no pods), plus the replacements proposed that fit under MaxNodes.
+func (s *situation) cur(pr proposal) int { return s.serving() + s.replaceable(pr) }
+
+// replaceable is how many of the proposal's replacements fit under
+// MaxNodes, counted without the interrupted instances and with the room
+// the proposal's repair makes: what the ceiling lets through. The rails
+// before the ceiling count these, not every replacement proposed.
+func (s *situation) replaceable(pr proposal) int {
+	return min(len(pr.replace), max(0, s.lim.MaxNodes-s.occupied(proposal{repair: pr.repair})))
+}
 
 // serving is the number of instances Ready and schedulable, or booting.
 func (s *situation) serving() int { return len(s.v.capacity) - s.v.cordoned }

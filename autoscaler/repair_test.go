@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 )
@@ -86,5 +87,32 @@ func TestFailedRepairTerminationCutsTheLaunchItMadeRoomFor(t *testing.T) {
 	}
 	if len(res.Launched()) != 0 {
 		t.Errorf("launched %d though the ghost's termination failed", len(res.Launched()))
+	}
+}
+
+// The Node of an instance launched lately, which List does not show yet
+// (EC2 is eventually consistent), is that instance's: it is not deleted
+// as an orphan while NotReady during its join. A node naming an instance
+// the fleet has not launched lately still is.
+func TestNodeOfALaunchNotListedYetIsNoOrphan(t *testing.T) {
+	tests := []struct {
+		name     string
+		launched []autoscaler.RecentLaunch
+		want     []string
+	}{
+		{name: "launched two minutes ago", launched: []autoscaler.RecentLaunch{{InstanceID: "i-new", At: t0.Add(-2 * time.Minute)}}},
+		{name: "not launched lately", want: []string{"delete-orphan 0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ins, nodes := readyFleet(3)
+			nodes = append(nodes, autoscaler.Node{Name: "node-i-new", InstanceID: "i-new", Managed: true,
+				ReadyTransition: t0.Add(-20 * time.Second), Created: t0.Add(-20 * time.Second)})
+			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+				autoscaler.Observation{Now: t0, State: autoscaler.ClusterState{Launched: tt.launched}, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+			if d := cmp.Diff(tt.want, stepKinds(p)); d != "" {
+				t.Errorf("steps (-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -2,9 +2,12 @@ package config
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -136,7 +139,12 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		Subnets:        cfg.Subnets, Strategy: cfg.Strategy, SpotShare: cfg.SpotShare,
 		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
 	}
-	if cfg.InstanceType != "" { // INSTANCE_TYPE: a list of one
+	switch {
+	case cfg.InstanceType != "" && len(cfg.InstanceTypes) > 0:
+		// Load refuses it; a Config built by hand must not have one list
+		// silently win.
+		errs = append(errs, errors.New("INSTANCE_TYPE (Config.InstanceType) and INSTANCE_TYPES (Config.InstanceTypes) are both set: set one of them"))
+	case cfg.InstanceType != "": // INSTANCE_TYPE: a list of one
 		fc.InstanceTypes = []string{cfg.InstanceType}
 	}
 	if p.Store != nil {
@@ -167,7 +175,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	if policy == nil {
 		th := cfg.Thresholds
 		policy, err = decision.Shipped(decision.ShippedConfig{Name: cfg.Policy, Threshold: &th,
-			Headroom: cfg.Headroom, Lead: cfg.Lead, Calendar: cfg.Calendar})
+			Headroom: cfg.Headroom, Lead: cfg.Lead, Calendar: cfg.Calendar, Forecast: cfg.Forecast})
 	}
 	errs = append(errs, err)
 	var notifier autoscaler.Notifier
@@ -293,7 +301,43 @@ func (s storedPools) Load(ctx context.Context) ([]ec2fleet.UnavailablePool, erro
 }
 
 // Save implements ec2fleet.PoolMemory: the pools are written with the
-// state, by the tick's next StateStore.Save.
+// state, by the tick's next StateStore.Save. When they are more than one
+// extra attribute holds (state.MaxExtraBytes: about 110 pools, fewer than
+// 10 types in 6 zones in both markets), those avoided longest are kept:
+// a pool dropped is only asked again.
 func (s storedPools) Save(_ context.Context, pools []ec2fleet.UnavailablePool) error {
-	return s.d.StageJSON("unavailable_pools", pools)
+	return s.d.StageJSON("unavailable_pools", fitPools(pools, state.MaxExtraBytes))
+}
+
+// fitPools returns the pools whose JSON fits in limit bytes: all of them,
+// else those avoided longest, in their order.
+func fitPools(pools []ec2fleet.UnavailablePool, limit int) []ec2fleet.UnavailablePool {
+	fits := func(n int) bool { // do the n avoided longest fit?
+		b, err := json.Marshal(longest(pools, n))
+		return err != nil || len(b) <= limit // an encoding error is StageJSON's to report
+	}
+	if fits(len(pools)) {
+		return pools
+	}
+	n := sort.Search(len(pools), func(n int) bool { return !fits(n + 1) })
+	return longest(pools, n)
+}
+
+// longest returns the n pools avoided longest, in their order in pools.
+func longest(pools []ec2fleet.UnavailablePool, n int) []ec2fleet.UnavailablePool {
+	if n >= len(pools) {
+		return pools
+	}
+	idx := make([]int, len(pools))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return pools[b].Until.Compare(pools[a].Until) })
+	idx = idx[:n]
+	slices.Sort(idx)
+	out := make([]ec2fleet.UnavailablePool, 0, n)
+	for _, i := range idx {
+		out = append(out, pools[i])
+	}
+	return out
 }

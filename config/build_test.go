@@ -88,3 +88,23 @@ func TestBuildWiresTheConfiguration(t *testing.T) {
 		t.Errorf("queries %v include pending pods, counted through the API", p.Prometheus.Queries())
 	}
 }
+
+// A Config built by hand (not by Load) with both INSTANCE_TYPE and
+// INSTANCE_TYPES is refused by Build with an error naming both, as Load
+// refuses it: neither list silently wins over the other.
+func TestBuildRefusesBothInstanceTypeSettings(t *testing.T) {
+	cfg, err := Load(Lambda, getenv(good()), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.InstanceType, cfg.InstanceTypes = "t3.large", []string{"m5.large", "m6i.large"}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+	p, err := Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}, Owner: "lambda-1"})
+	if err == nil {
+		p.Prometheus.Close()
+		t.Fatal("Build accepted INSTANCE_TYPE and INSTANCE_TYPES together")
+	}
+	if !strings.Contains(err.Error(), "INSTANCE_TYPE ") || !strings.Contains(err.Error(), "INSTANCE_TYPES") {
+		t.Errorf("err = %v, want it to name INSTANCE_TYPE and INSTANCE_TYPES", err)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"k8s.io/utils/ptr"
 )
 
 // Program says which program reads the configuration: a few settings
@@ -110,6 +111,10 @@ type Config struct {
 	Headroom float64
 	// Lead is the predictive policy's lead time (PREDICTIVE_LEAD).
 	Lead time.Duration
+	// Forecast is the forecast mode (FORECAST): decision.ForecastOff, or
+	// decision.ForecastShadow to have Policy act and the predictive
+	// policy say, in every decision's reason, what it would have done.
+	Forecast string
 	// Calendar is the predictive policy's known events (CALENDAR); events
 	// stored with the cluster's state are added to them at every tick.
 	Calendar []decision.Event
@@ -136,6 +141,14 @@ type Config struct {
 
 	// Interval is the daemon's time between ticks (TICK_INTERVAL).
 	Interval time.Duration
+	// BatchIdle and BatchMax are the daemon's batching of unschedulable
+	// pods (BATCH_IDLE_DURATION, BATCH_MAX_DURATION): after the first, it
+	// ticks once none has come for BatchIdle, or BatchMax after the
+	// first at the latest.
+	BatchIdle, BatchMax time.Duration
+	// InterruptionQueueURL is the daemon's interruption queue
+	// (INTERRUPTION_QUEUE_URL); empty: none.
+	InterruptionQueueURL string
 	// Listen is the daemon's HTTP address for /metrics and /healthz
 	// (LISTEN_ADDR).
 	Listen string
@@ -163,13 +176,16 @@ func Defaults() Config {
 		SpotShare:             ec2fleet.DefaultSpotShare,
 		Thresholds:            decision.DefaultThresholdConfig(),
 		Policy:                decision.PolicyThreshold,
-		Lead:                  7 * time.Minute,
+		Lead:                  decision.DefaultLead,
+		Forecast:              decision.ForecastOff,
 		ScaleUpCooldown:       ac.ScaleUpCooldown,
 		ScaleDownCooldown:     ac.ScaleDownCooldown,
 		LockTTL:               ac.LockTTL,
 		JoinTimeout:           ac.JoinTimeout,
 		DrainTimeout:          3 * time.Minute,
 		Interval:              time.Minute,
+		BatchIdle:             time.Second,
+		BatchMax:              10 * time.Second,
 		Listen:                ":8080",
 		LogLevel:              slog.LevelInfo,
 	}
@@ -272,6 +288,16 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 			problems = append(problems, fmt.Sprintf("%s: event %q gives pods=%g; the programs' policies count demand in nodes (worker units): give nodes=N", name("CALENDAR"), e.Name, e.Pods))
 		}
 	}
+	// Settings that nothing would read are refused: silently ignored,
+	// they look like a working configuration.
+	if _, set := values["CALENDAR"]; set && cfg.Policy != decision.PolicyPredictive && fine("CALENDAR", "POLICY") {
+		problems = append(problems, fmt.Sprintf("%s is set but %s is %s, which does not read it: only the predictive policy scales ahead of known events (set %s=predictive, or remove %s)",
+			name("CALENDAR"), name("POLICY"), cfg.Policy, name("POLICY"), name("CALENDAR")))
+	}
+	if cfg.Policy == decision.PolicyPredictive && cfg.InstanceType == "" && len(cfg.InstanceTypes) == 0 && fine("POLICY", "INSTANCE_TYPE", "INSTANCE_TYPES") {
+		problems = append(problems, fmt.Sprintf("%s=predictive needs the workers' size, %s or %s: it counts demand (and %s's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view",
+			name("POLICY"), name("INSTANCE_TYPE"), name("INSTANCE_TYPES"), name("CALENDAR")))
+	}
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
 	}
@@ -286,15 +312,21 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	case id && nm:
 		problems = append(problems, fmt.Sprintf("%s and %s are both set: set one of them", name("LAUNCH_TEMPLATE_ID"), name("LAUNCH_TEMPLATE_NAME")))
 	}
-	th := cfg.Thresholds
-	if th.CPULow >= th.CPUHigh && fine("CPU_LOW_PERCENT", "CPU_HIGH_PERCENT") {
-		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("CPU_LOW_PERCENT"), th.CPULow, name("CPU_HIGH_PERCENT"), th.CPUHigh))
+	th, dth := cfg.Thresholds, decision.DefaultThresholdConfig()
+	if cpuLow := ptr.Deref(th.CPULow, *dth.CPULow); cpuLow >= th.CPUHigh && fine("CPU_LOW_PERCENT", "CPU_HIGH_PERCENT") {
+		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("CPU_LOW_PERCENT"), cpuLow, name("CPU_HIGH_PERCENT"), th.CPUHigh))
 	}
-	if th.MemoryLow >= th.MemoryHigh && fine("MEMORY_LOW_PERCENT", "MEMORY_HIGH_PERCENT") {
-		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("MEMORY_LOW_PERCENT"), th.MemoryLow, name("MEMORY_HIGH_PERCENT"), th.MemoryHigh))
+	if memLow := ptr.Deref(th.MemoryLow, *dth.MemoryLow); memLow >= th.MemoryHigh && fine("MEMORY_LOW_PERCENT", "MEMORY_HIGH_PERCENT") {
+		problems = append(problems, fmt.Sprintf("%s (%g) must be below %s (%g)", name("MEMORY_LOW_PERCENT"), memLow, name("MEMORY_HIGH_PERCENT"), th.MemoryHigh))
+	}
+	if cfg.Forecast == decision.ForecastShadow && cfg.Policy == decision.PolicyPredictive && fine("FORECAST", "POLICY") {
+		problems = append(problems, fmt.Sprintf("%s=%s needs another %s to act than %s", name("FORECAST"), cfg.Forecast, name("POLICY"), cfg.Policy))
 	}
 	if cfg.DrainTimeout >= cfg.LockTTL && fine("DRAIN_TIMEOUT", "LOCK_TTL") {
 		problems = append(problems, fmt.Sprintf("%s (%s) must be shorter than %s (%s): a drain runs under the lock", name("DRAIN_TIMEOUT"), cfg.DrainTimeout, name("LOCK_TTL"), cfg.LockTTL))
+	}
+	if cfg.BatchIdle > cfg.BatchMax && fine("BATCH_IDLE_DURATION", "BATCH_MAX_DURATION") {
+		problems = append(problems, fmt.Sprintf("%s (%s) must not exceed %s (%s): a batch ends at the latest after the longest wait", name("BATCH_IDLE_DURATION"), cfg.BatchIdle, name("BATCH_MAX_DURATION"), cfg.BatchMax))
 	}
 	if cfg.NodeSelector == "" {
 		cfg.NodeSelector = autoscaler.LabelCluster + "=" + cfg.ClusterID

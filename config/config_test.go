@@ -13,6 +13,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"k8s.io/utils/ptr"
 )
 
 // good is a complete, valid Lambda environment.
@@ -63,7 +64,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"PENDING_PODS_SOURCE": "prometheus", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
 		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker",
-		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m",
+		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
 		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
 		// Daemon-only settings are not read by the Lambda function.
 		"TICK_INTERVAL": "not read", "LISTEN_ADDR": "not read",
@@ -75,7 +76,7 @@ func TestLoadEverySetting(t *testing.T) {
 		t.Fatal(err)
 	}
 	th := decision.DefaultThresholdConfig()
-	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, 20, 85, 40, 3
+	th.CPUHigh, th.CPULow, th.MemoryHigh, th.MemoryLow, th.PendingPodsAbove = 80, ptr.To(20.0), 85, ptr.To(40.0), 3
 	th.PendingNodes = decision.PendingByNeed
 	sale := time.Date(2026, 12, 24, 20, 0, 0, 0, time.UTC)
 	want := Config{
@@ -85,11 +86,12 @@ func TestLoadEverySetting(t *testing.T) {
 		LaunchTemplateName: "shop-workers", LaunchTemplateVersion: "$Latest",
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
 		Strategy: ec2fleet.StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
-		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute,
+		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute, Forecast: decision.ForecastOff,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
-		NodeSelector: "role=worker", Interval: time.Minute, Listen: ":8080", LogLevel: slog.LevelInfo,
+		NodeSelector: "role=worker", Interval: time.Minute, BatchIdle: time.Second, BatchMax: 10 * time.Second,
+		Listen: ":8080", LogLevel: slog.LevelInfo,
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -99,12 +101,32 @@ func TestLoadEverySetting(t *testing.T) {
 	}
 }
 
+// A low threshold of 0 reaches the threshold policy as 0 (it never
+// scales down on it), not as the default.
+func TestLoadLowThresholdOfZero(t *testing.T) {
+	env := good()
+	env["CPU_LOW_PERCENT"] = "0"
+	got, err := Load(Lambda, getenv(env), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := decision.NewThreshold(got.Thresholds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Config(); *c.CPULow != 0 || *c.MemoryLow != 50 {
+		t.Errorf("CPULow %v, MemoryLow %v; want 0 and the default 50", *c.CPULow, *c.MemoryLow)
+	}
+}
+
 func TestLoadBadEnvironments(t *testing.T) {
 	tests := []struct {
 		name string
 		set  map[string]string // "" deletes
 		want string
 	}{
+		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive", "INSTANCE_TYPE": "t3.medium"},
+			"configuration: FORECAST=shadow needs another POLICY to act than predictive"},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},
 			"configuration: CLUSTER_ID is required: the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
 		{"cluster id with a space", map[string]string{"CLUSTER_ID": "my shop"},
@@ -165,10 +187,16 @@ func TestLoadBadEnvironments(t *testing.T) {
 			"configuration: INSTANCE_TYPE and INSTANCE_TYPES are both set: set one of them"},
 		{"bad type in the list", map[string]string{"INSTANCE_TYPES": "m5.large,,huge"},
 			`configuration: INSTANCE_TYPES="m5.large,,huge": "": want instance types such as m5.large, comma-separated`},
-		{"calendar in pods", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h pods=40"},
+		{"calendar in pods", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h pods=40", "POLICY": "predictive", "INSTANCE_TYPE": "t3.medium"},
 			`configuration: CALENDAR: event "sale" gives pods=40; the programs' policies count demand in nodes (worker units): give nodes=N`},
 		{"worker size half given", map[string]string{"WORKER_VCPU": "2"},
 			"configuration: WORKER_VCPU and WORKER_MEMORY_MIB go together: set both or neither"},
+		{"calendar that the default policy does not read", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8"},
+			"configuration: CALENDAR is set but POLICY is threshold, which does not read it: only the predictive policy scales ahead of known events (set POLICY=predictive, or remove CALENDAR)"},
+		{"calendar that the reactive policy does not read", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8", "POLICY": "reactive"},
+			"configuration: CALENDAR is set but POLICY is reactive, which does not read it: only the predictive policy scales ahead of known events (set POLICY=predictive, or remove CALENDAR)"},
+		{"predictive without a worker size", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8", "POLICY": "predictive"},
+			"configuration: POLICY=predictive needs the workers' size, INSTANCE_TYPE or INSTANCE_TYPES: it counts demand (and CALENDAR's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view"},
 		{"unknown policy", map[string]string{"POLICY": "psychic"},
 			`configuration: POLICY="psychic": unknown value; want threshold, reactive or predictive`},
 		{"headroom above one", map[string]string{"HEADROOM": "1.5"},
@@ -333,6 +361,43 @@ func TestDryRunSetting(t *testing.T) {
 			}
 			if got.DryRun != tt.want {
 				t.Errorf("DryRun = %v, want %v", got.DryRun, tt.want)
+			}
+		})
+	}
+}
+
+func TestDaemonBatchingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		idle, max time.Duration
+		problem   string
+	}{
+		{name: "defaults", idle: time.Second, max: 10 * time.Second},
+		{name: "from the environment", env: map[string]string{"BATCH_IDLE_DURATION": "500ms", "BATCH_MAX_DURATION": "5s"}, idle: 500 * time.Millisecond, max: 5 * time.Second},
+		{name: "a flag wins", env: map[string]string{"BATCH_IDLE_DURATION": "500ms"}, args: []string{"-batch-idle-duration=2s", "-batch-max-duration=30s"}, idle: 2 * time.Second, max: 30 * time.Second},
+		{name: "no batching", args: []string{"-batch-idle-duration=0s", "-batch-max-duration=0s"}},
+		{name: "idle longer than max", args: []string{"-batch-idle-duration=20s"}, problem: "-batch-idle-duration (20s) must not exceed BATCH_MAX_DURATION (10s)"},
+		{name: "max too long", env: map[string]string{"BATCH_MAX_DURATION": "1h"}, problem: `BATCH_MAX_DURATION="1h": want a duration from 0s to 5m`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := good()
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			got, err := Load(Daemon, getenv(env), tc.args, nil)
+			if tc.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.problem) {
+					t.Fatalf("error %v, want one containing %q", err, tc.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.BatchIdle != tc.idle || got.BatchMax != tc.max {
+				t.Errorf("batching %s idle, %s max; want %s, %s", got.BatchIdle, got.BatchMax, tc.idle, tc.max)
 			}
 		})
 	}

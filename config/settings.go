@@ -14,6 +14,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"k8s.io/utils/ptr"
 )
 
 // setting is one variable (and daemon flag).
@@ -140,19 +141,29 @@ func settings() []setting {
 			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
 		{env: "CPU_LOW_PERCENT", programs: both,
-			help:  "average CPU below this (with memory low and nothing pending) scales down, 0 to 100",
-			show:  func(c Config) string { return num(c.Thresholds.CPULow) },
-			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPULow, v) }},
+			help: "average CPU below this (with memory low and nothing pending) scales down, 0 to 100 (0: never)",
+			show: func(c Config) string {
+				return num(ptr.Deref(c.Thresholds.CPULow, *decision.DefaultThresholdConfig().CPULow))
+			},
+			parse: func(c *Config, v string) error {
+				c.Thresholds.CPULow = new(float64)
+				return percent(c.Thresholds.CPULow, v)
+			}},
 		{env: "MEMORY_HIGH_PERCENT", programs: both,
 			help:  "average memory above this scales up, 0 to 100",
 			show:  func(c Config) string { return num(c.Thresholds.MemoryHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryHigh, v) }},
 		{env: "MEMORY_LOW_PERCENT", programs: both,
-			help:  "average memory below this allows a scale-down, 0 to 100",
-			show:  func(c Config) string { return num(c.Thresholds.MemoryLow) },
-			parse: func(c *Config, v string) error { return percent(&c.Thresholds.MemoryLow, v) }},
+			help: "average memory below this allows a scale-down, 0 to 100 (0: never)",
+			show: func(c Config) string {
+				return num(ptr.Deref(c.Thresholds.MemoryLow, *decision.DefaultThresholdConfig().MemoryLow))
+			},
+			parse: func(c *Config, v string) error {
+				c.Thresholds.MemoryLow = new(float64)
+				return percent(c.Thresholds.MemoryLow, v)
+			}},
 		{env: "POLICY", programs: both,
-			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, plus trend, daily seasonality and the CALENDAR ahead of time)",
+			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR)",
 			show: func(c Config) string { return c.Policy },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Policy, strings.ToLower(v), decision.ShippedNames()...)
@@ -174,6 +185,12 @@ func settings() []setting {
 			help:  "how far ahead the predictive policy must be right: the longest boot-and-join (a p99 of about 5 minutes) plus a tick interval, a duration from 1m to 2h",
 			show:  func(c Config) string { return fmtDuration(c.Lead) },
 			parse: func(c *Config, v string) error { return duration(&c.Lead, v, time.Minute, 2*time.Hour) }},
+		{env: "FORECAST", programs: both,
+			help: "forecast-only mode: off, or shadow (POLICY acts; what the predictive policy would have done is logged with every decision)",
+			show: func(c Config) string { return c.Forecast },
+			parse: func(c *Config, v string) error {
+				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)
+			}},
 		{env: "CALENDAR", programs: both,
 			help: `known events for the predictive policy, as JSON ([{"name":"sale","start":"2026-12-24T20:00:00Z","duration":"1h","nodes":8}]) or compact text ("sale 2026-12-24T20:00:00Z 1h nodes=8; ..."); operators add more to the cluster's state without redeploying`,
 			show: func(c Config) string { return orNone(strings.TrimSpace(decision.FormatCalendar(c.Calendar))) },
@@ -263,6 +280,19 @@ func settings() []setting {
 			help:  "the time between ticks, a duration from 5s to 1h",
 			show:  func(c Config) string { return fmtDuration(c.Interval) },
 			parse: func(c *Config, v string) error { return duration(&c.Interval, v, 5*time.Second, time.Hour) }},
+		{env: "BATCH_IDLE_DURATION", programs: Daemon,
+			help:  "after an unschedulable pod, the daemon ticks once no other pod has become unschedulable for this long (pods of one rollout in one tick), a duration from 0s to 1m, at most BATCH_MAX_DURATION",
+			show:  func(c Config) string { return fmtDuration(c.BatchIdle) },
+			parse: func(c *Config, v string) error { return duration(&c.BatchIdle, v, 0, time.Minute) }},
+		{env: "BATCH_MAX_DURATION", programs: Daemon,
+			help:  "the longest the daemon waits after the first unschedulable pod of a batch before it ticks, however fast pods keep coming, a duration from 0s to 5m",
+			show:  func(c Config) string { return fmtDuration(c.BatchMax) },
+			parse: func(c *Config, v string) error { return duration(&c.BatchMax, v, 0, 5*time.Minute) }},
+		{env: "INTERRUPTION_QUEUE_URL", programs: Daemon,
+			help: "the SQS queue (its URL) that the deploy's EventBridge rules fill with spot interruption warnings, rebalance recommendations and instance state changes; the daemon long-polls it and handles each warning as the Lambda function does; default none (the daemon then learns of a reclaim only when the instance is gone)",
+			parse: func(c *Config, v string) error {
+				return str(&c.InterruptionQueueURL, v, queueURL, "want an SQS queue URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
+			}},
 		{env: "LISTEN_ADDR", programs: Daemon,
 			help:  "the HTTP address of /metrics and /healthz, host:port",
 			show:  func(c Config) string { return c.Listen },
@@ -293,6 +323,7 @@ var (
 	ltVersion          = regexp.MustCompile(`^([1-9][0-9]*|` + regexp.QuoteMeta(ec2fleet.LatestLaunchTemplateVersion) + `|` + regexp.QuoteMeta(ec2fleet.DefaultLaunchTemplateVersion) + `)$`)
 	subnetID           = regexp.MustCompile(`^subnet-[0-9a-f]{8}([0-9a-f]{9})?$`)
 	instanceType       = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z0-9-]+$`)
+	queueURL           = regexp.MustCompile(`^https?://[A-Za-z0-9.:-]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$`)
 	secretID           = regexp.MustCompile(`^[A-Za-z0-9/_+=.@:-]+$`)
 )
 

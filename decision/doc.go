@@ -9,9 +9,13 @@
 // which metrics.KubeScheduler reads from the Kubernetes API and the
 // simulator builds from its model alike; they never read anything a real
 // cluster does not show.
-// Predictive forecasts demand one boot time ahead from the decision history
-// (trend, daily and weekly patterns, a calendar of known events) and scales
-// up before a surge; it is meant to run as Max(predictive, reactive).
+// Forecaster forecasts the highest demand of the next lead time (default
+// DefaultLead, a boot-and-join and a tick): it detects daily and weekly
+// periods in the long history and picks among naive, damped-trend and
+// seasonal methods by their rolling out-of-sample MASE, with a headroom
+// from the quantile of its own recent errors. Predictive raises the
+// reactive policy's capacity to that forecast and to a calendar of known
+// events, and scales down reactively, stabilised over a window.
 // FirstOf and Max compose policies, so that a user's own policy can run
 // beside them:
 //

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,54 +31,54 @@ type PredictiveConfig struct {
 	// Lead is how far ahead capacity must be right: the longest
 	// boot-and-join time plus the tick interval (a node asked for now
 	// may be needed just before the next tick could ask again).
-	// Default 4 minutes (120 s boot, 2-minute ticks).
+	// Default DefaultLead (7 minutes).
 	Lead time.Duration
-	// TrendWindow is how much recent history the trend is fitted to.
-	// Default 10 minutes.
-	TrendWindow time.Duration
-	// SeasonalWeight is the weight (0-1) of the seasonal forecast against
-	// the trend when the history covers a day (or a week) plus Lead.
-	// Default 0.5; negative disables seasonality.
-	SeasonalWeight float64
-	// SpikeWindow is how much recent history the rises within a lead
-	// time are taken from, and SpikeQuantile which of them (0-1) the
-	// capacity must absorb: 0.99 covers all but the largest 1% of the
-	// rises seen. Defaults 3 hours and 0.99; a negative quantile turns
-	// the spike cover off.
-	SpikeWindow   time.Duration
-	SpikeQuantile float64
-	// Headroom is spare capacity on top of the forecast, as a fraction.
-	// Default 0.
+	// Target is the forecaster's target under-provisioning rate (see
+	// ForecasterConfig.Target). Default DefaultTarget (0.05).
+	Target float64
+	// Headroom is the spare capacity kept above the demand, now and
+	// forecast, as a fraction (the reactive policy's Headroom). Default 0.
 	Headroom float64
+	// ScaleDownWindow is the scale-down stabilisation: the fleet is
+	// shrunk only to the highest number of nodes the demand needed over
+	// this window, as the HorizontalPodAutoscaler's scale-down
+	// stabilisation does for pods. Default two lead times: the HPA's 5
+	// minutes suit pods that start in seconds; a node removed and needed
+	// again leaves demand unserved for a boot, so the fleet keeps what a
+	// dip shorter than twice that time would need again.
+	ScaleDownWindow time.Duration
 	// Calendar lists known events.
 	Calendar []Event
 }
 
-// Predictive is a policy that scales for the demand one lead time ahead,
-// so that nodes are Ready when the demand arrives. From the decision
-// history (oldest first) and the current snapshot it forecasts the demand
-// at now+Lead as a blend of the recent trend and, when the history covers
-// a day or a week, the seasonal change seen a day (a week) earlier at the
-// same time; it then covers the larger of that forecast and the current
-// demand plus the SpikeQuantile of the rises within one lead time seen in
-// the last SpikeWindow, and the calendar's known events. It scales up to
-// that many nodes and down when fewer suffice.
+// Predictive is a policy that has capacity Ready for the demand one lead
+// time ahead. Its target is the largest of
+//
+//   - the reactive policy's (the demand now as the scheduler sees it,
+//     and the new workers the pending pods need),
+//   - the Forecaster's capacity (its forecast of the highest demand in
+//     the next lead time plus its headroom; nothing more than the demand
+//     now when no forecast method beats the naive one),
+//   - the calendar's known events in the next lead time,
+//
+// with Headroom on top. The forecast and the calendar only ever raise
+// capacity: scale-down is the reactive policy's, stabilised (the highest
+// need over ScaleDownWindow, read from the history), so that a
+// scale-down is not undone minutes later.
 //
 // The demand is in worker units, as the scheduler sees it
 // (autoscaler.DemandOf: the requests of the pods on the workers plus the
 // placeable pending ones), now from Snapshot.Scheduler and in the past
 // from the history (autoscaler.RecordDemand: a MetricSource that sets
 // Snapshot.Scheduler passes its snapshot through autoscaler.WithDemand, so
-// that the tick records it). The simulator and metrics.KubeScheduler
-// build that view with the same autoscaler.NewSchedulerView. Its
-// seasonality needs a history that spans a day plus the lead time (at
-// 2-minute ticks, HistoryLimit 750), a week for the day of the week
-// (5,070 records): see docs/benchmarks.md for what a DynamoDB item holds.
-//
-// Compose it with a reactive policy, which handles what no forecast saw:
-// decision.Max(predictive, reactive).
+// that the tick records it). The forecaster scores its methods on
+// PolicyInput.History (the autoscaler's default keeps a day of 2-minute
+// ticks) and looks for daily and weekly periods in PolicyInput.LongHistory
+// (by default 8 days of 10-minute means: a week and a lead).
 type Predictive struct {
-	cfg PredictiveConfig
+	cfg      PredictiveConfig
+	fc       *Forecaster
+	reactive *Reactive
 }
 
 // NewPredictive checks cfg, fills in its defaults and returns the policy.
@@ -90,32 +89,21 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 	if math.IsNaN(cfg.PodsPerNode) || math.IsInf(cfg.PodsPerNode, 0) || cfg.PodsPerNode < 0 {
 		bad("PodsPerNode must be 0 or positive, got %v", cfg.PodsPerNode)
 	}
-	for _, d := range []struct {
-		name string
-		v    *time.Duration
-		def  time.Duration
-	}{{"Lead", &cfg.Lead, 4 * time.Minute}, {"TrendWindow", &cfg.TrendWindow, 10 * time.Minute}, {"SpikeWindow", &cfg.SpikeWindow, 3 * time.Hour}} {
-		if *d.v < 0 {
-			bad("%s must be positive, got %s", d.name, *d.v)
-		}
-		if *d.v == 0 {
-			*d.v = d.def
-		}
+	fc, err := NewForecaster(ForecasterConfig{Lead: cfg.Lead, Target: cfg.Target})
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.Lead, cfg.Target = fc.cfg.Lead, fc.cfg.Target
 	}
-	if cfg.SeasonalWeight == 0 {
-		cfg.SeasonalWeight = 0.5
+	if cfg.ScaleDownWindow < 0 {
+		bad("ScaleDownWindow must be positive, got %s", cfg.ScaleDownWindow)
 	}
-	if math.IsNaN(cfg.SeasonalWeight) || cfg.SeasonalWeight > 1 {
-		bad("SeasonalWeight must be at most 1 (negative disables seasonality), got %v", cfg.SeasonalWeight)
+	if cfg.ScaleDownWindow == 0 {
+		cfg.ScaleDownWindow = 2 * cfg.Lead
 	}
-	if cfg.SpikeQuantile == 0 {
-		cfg.SpikeQuantile = 0.99
-	}
-	if math.IsNaN(cfg.SpikeQuantile) || cfg.SpikeQuantile > 1 {
-		bad("SpikeQuantile must be at most 1 (negative turns the spike cover off), got %v", cfg.SpikeQuantile)
-	}
-	if math.IsNaN(cfg.Headroom) || cfg.Headroom < 0 || cfg.Headroom > 10 {
-		bad("Headroom must be a fraction between 0 and 10, got %v", cfg.Headroom)
+	re, err := NewReactive(ReactiveConfig{Headroom: cfg.Headroom})
+	if err != nil {
+		errs = append(errs, err)
 	}
 	for i, e := range cfg.Calendar {
 		if !e.End.After(e.Start) {
@@ -132,34 +120,14 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		return nil, fmt.Errorf("predictive policy: %w", err)
 	}
 	cfg.Calendar = append([]Event(nil), cfg.Calendar...)
-	return &Predictive{cfg: cfg}, nil
+	return &Predictive{cfg: cfg, fc: fc, reactive: re}, nil
 }
 
 // Config returns the policy's configuration, defaults filled in.
 func (p *Predictive) Config() PredictiveConfig { return p.cfg }
 
-// Forecast is what the predictive policy expects.
-type Forecast struct {
-	// Now is the current demand in worker units; Point the forecast of the
-	// demand at now+Lead (trend and seasonality, no margin).
-	Now, Point float64
-	// Trend and Seasonal are the two forecasts Point blends; Seasonal is
-	// NaN when the history does not cover a day plus the lead time.
-	Trend, Seasonal float64
-	// Season is "week", "day" or "" (none).
-	Season string
-	// Spike is the rise within one lead time the capacity must absorb,
-	// in worker units (the SpikeQuantile of recent rises).
-	Spike float64
-	// Event names the calendar event that raised the forecast, if any.
-	Event string
-	// Nodes is the capacity to have Ready, in worker units: the largest
-	// of Point, Now+Spike and the event's level, with Headroom.
-	Nodes float64
-}
-
-// demandOf reads a record's demand in worker units; NaN when it has none.
-func (p *Predictive) demandOf(r autoscaler.Record) float64 { return autoscaler.RecordDemand(r) }
+// Forecaster returns the policy's forecaster.
+func (p *Predictive) Forecaster() *Forecaster { return p.fc }
 
 // eventNodes is an event's level in worker units; ok false when it is
 // given in pods and PodsPerNode is not set.
@@ -175,183 +143,42 @@ func (c *PredictiveConfig) eventNodes(e Event) (nodes float64, ok bool) {
 	return 0, true
 }
 
-// Forecast computes the forecast at now from history (oldest first, as in
-// PolicyInput.History) and the current demand in worker units.
-func (p *Predictive) Forecast(now time.Time, history []autoscaler.Record, current float64) Forecast {
+// calendarLevel is the capacity the known events in the next lead time
+// ask for, in worker units, and their names: an event's Nodes (or Pods),
+// and before it starts (its surge not yet seen) Factor times the
+// forecast point.
+func (p *Predictive) calendarLevel(now time.Time, point float64) (float64, string) {
 	c := p.cfg
-	f := Forecast{Now: current, Seasonal: math.NaN()}
-
-	// Trend: a least-squares line through the demand of the last
-	// TrendWindow, current reading included, evaluated at now+Lead.
-	var n, sx, sy, sxx, sxy float64
-	add := func(t time.Time, d float64) {
-		x := t.Sub(now).Minutes()
-		n++
-		sx += x
-		sy += d
-		sxx += x * x
-		sxy += x * d
-	}
-	add(now, current)
-	for i := len(history) - 1; i >= 0 && now.Sub(history[i].Time) <= c.TrendWindow; i-- {
-		if d := p.demandOf(history[i]); !math.IsNaN(d) {
-			add(history[i].Time, d)
-		}
-	}
-	f.Trend = current
-	if den := n*sxx - sx*sx; n >= 3 && den > 0 {
-		// Only the slope is taken from the fit; the line is anchored at
-		// the current reading, because a fitted level lags a fresh jump.
-		slope := (n*sxy - sx*sy) / den
-		f.Trend = math.Max(0, current+slope*c.Lead.Minutes())
-	}
-	f.Point = f.Trend
-
-	// Seasonality: how the demand changed over the next lead time a
-	// week (else a day) ago, applied to the current demand.
-	if c.SeasonalWeight > 0 && len(history) > 0 {
-		for _, s := range []struct {
-			name   string
-			period time.Duration
-		}{{"week", 7 * 24 * time.Hour}, {"day", 24 * time.Hour}} {
-			then := now.Add(-s.period)
-			if history[0].Time.After(then.Add(-c.Lead)) {
-				continue
-			}
-			half := max(c.Lead/2, 2*time.Minute)
-			base := p.meanAround(history, then, half)
-			ahead := p.meanAround(history, then.Add(c.Lead), half)
-			if math.IsNaN(base) || math.IsNaN(ahead) || base <= 0 {
-				continue
-			}
-			ratio := min(max(ahead/base, 0.25), 4)
-			f.Seasonal, f.Season = current*ratio, s.name
-			f.Point = (1-c.SeasonalWeight)*f.Trend + c.SeasonalWeight*f.Seasonal
-			break
-		}
-	}
-
-	// Spike cover: the SpikeQuantile of the rises within one lead time
-	// over the last SpikeWindow, as a fraction of the level they started
-	// from (at least one node's worth, so that a near-idle start does not
-	// make a huge fraction).
-	if c.SpikeQuantile > 0 {
-		g := p.riseQuantile(now, history)
-		f.Spike = g * math.Max(current, 1)
-	}
-	f.Nodes = math.Max(f.Point, current+f.Spike)
-
-	// Known events in the lead time.
 	horizon := now.Add(c.Lead)
+	level := 0.0
 	var names []string
 	for _, e := range c.Calendar {
 		if !e.Start.Before(horizon) || !e.End.After(now) {
 			continue
 		}
 		en, _ := c.eventNodes(e)
-		level := math.Max(f.Nodes, en)
 		if e.Factor > 1 && now.Before(e.Start) {
-			// Once the event has begun its demand is observed; the
-			// factor is for the surge not yet seen.
-			level = math.Max(level, f.Point*e.Factor)
+			en = math.Max(en, point*e.Factor)
 		}
-		if level > f.Nodes {
-			f.Nodes = level
+		if en > 0 {
+			level = math.Max(level, en)
 			names = append(names, e.Name)
 		}
 	}
-	f.Event = strings.Join(names, ", ")
-	f.Nodes *= 1 + c.Headroom
-	return f
+	return level, strings.Join(names, ", ")
 }
 
-// meanAround is the mean demand of the records within half of t; NaN when
-// there are none.
-func (p *Predictive) meanAround(history []autoscaler.Record, t time.Time, half time.Duration) float64 {
-	lo := sort.Search(len(history), func(i int) bool { return !history[i].Time.Before(t.Add(-half)) })
-	sum, n := 0.0, 0
-	for i := lo; i < len(history) && !history[i].Time.After(t.Add(half)); i++ {
-		if d := p.demandOf(history[i]); !math.IsNaN(d) {
-			sum += d
-			n++
+// stableNeed is the most nodes the recorded demand needed over the
+// scale-down window before now.
+func (p *Predictive) stableNeed(now time.Time, history []autoscaler.Record) int {
+	need := 0
+	from := now.Add(-p.cfg.ScaleDownWindow)
+	for i := len(history) - 1; i >= 0 && !history[i].Time.Before(from); i-- {
+		if d := autoscaler.RecordDemand(history[i]); !math.IsNaN(d) {
+			need = max(need, nodesFor(d*(1+p.cfg.Headroom)))
 		}
 	}
-	if n == 0 {
-		return math.NaN()
-	}
-	return sum / float64(n)
-}
-
-// riseQuantile is the SpikeQuantile of the relative rises within one lead
-// time in the last SpikeWindow: for each record, the highest demand in
-// the lead time after it, less its own, over max(its own, one node).
-// Falls count as 0; rises into calendar events are left out.
-func (p *Predictive) riseQuantile(now time.Time, history []autoscaler.Record) float64 {
-	c := p.cfg
-	lo := sort.Search(len(history), func(i int) bool { return !history[i].Time.Before(now.Add(-c.SpikeWindow)) })
-	h := history[lo:]
-	if len(h) < 2 {
-		return 0
-	}
-	d := make([]float64, len(h))
-	at := make([]int64, len(h)) // record times, as Unix nanoseconds
-	for i, r := range h {
-		d[i] = p.demandOf(r)
-		at[i] = r.Time.UnixNano()
-	}
-	lead := int64(c.Lead)
-	// How many of the largest rises are beyond the quantile: they are
-	// dropped, and the next one is the answer.
-	k := int(math.Floor((1 - c.SpikeQuantile) * float64(len(h))))
-	top := make([]float64, 0, k+1) // the k+1 largest rises, descending
-	// Walk backwards keeping, in a deque, the records after i within one
-	// lead time whose demand no later one in it exceeds: the front is
-	// the highest demand in (t_i, t_i+Lead]. Linear in the records.
-	deque := make([]int, 0, len(h))
-	for i := len(h) - 1; i >= 0; i-- {
-		if j := i + 1; j < len(h) && !math.IsNaN(d[j]) {
-			for len(deque) > 0 && d[deque[len(deque)-1]] <= d[j] {
-				deque = deque[:len(deque)-1]
-			}
-			deque = append(deque, j)
-		}
-		for len(deque) > 0 && at[deque[0]]-at[i] > lead {
-			deque = deque[1:]
-		}
-		if math.IsNaN(d[i]) || len(deque) == 0 || p.inEvent(h[i].Time, h[i].Time.Add(c.Lead)) {
-			continue
-		}
-		peak := d[deque[0]]
-		rise := math.Max(0, peak-d[i]) / math.Max(d[i], 1)
-		if len(top) < k+1 {
-			top = append(top, rise)
-		} else if rise > top[len(top)-1] {
-			top[len(top)-1] = rise
-		} else {
-			continue
-		}
-		for x := len(top) - 1; x > 0 && top[x] > top[x-1]; x-- {
-			top[x], top[x-1] = top[x-1], top[x]
-		}
-	}
-	if len(top) == 0 {
-		return 0
-	}
-	if len(top) <= k {
-		return top[len(top)-1]
-	}
-	return top[k]
-}
-
-// inEvent reports whether [from, to] meets a calendar event: rises there
-// were foreseen, not volatility to cover for hours after.
-func (p *Predictive) inEvent(from, to time.Time) bool {
-	for _, e := range p.cfg.Calendar {
-		if !e.Start.After(to) && e.End.After(from) {
-			return true
-		}
-	}
-	return false
+	return need
 }
 
 // Decide implements autoscaler.Policy.
@@ -363,9 +190,18 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 		p = &q
 	}
 	c := p.cfg
+	r := p.reactive.Decide(in)
 	cur, ok := autoscaler.DemandOf(in.Snapshot)
 	if !ok {
-		return autoscaler.HoldBecause("predictive: demand unknown (no scheduler view with a worker template; pending=%s)", in.Snapshot.PendingPods)
+		r.Reason = "predictive: " + r.Reason
+		return r
+	}
+	react := in.ReadyNodes
+	switch r.Action {
+	case autoscaler.ScaleUp:
+		react += r.Count
+	case autoscaler.ScaleDown:
+		react -= r.Count
 	}
 	var skipped []string
 	for _, e := range c.Calendar {
@@ -373,25 +209,57 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 			skipped = append(skipped, e.Name)
 		}
 	}
-	f := p.Forecast(in.Now, in.History, cur)
-	target := nodesFor(f.Nodes)
-	why := fmt.Sprintf("demand %.2f nodes, in %s %.2f (trend %.2f", cur, c.Lead, f.Point, f.Trend)
-	if f.Season != "" {
-		why += fmt.Sprintf(", a %s ago %.2f", f.Season, f.Seasonal)
+	fc := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
+	level, events := p.calendarLevel(in.Now, fc.Point)
+	known := nodesFor(level)
+
+	why := fmt.Sprintf("demand %.2f nodes; %s", cur, fc.MethodName())
+	switch {
+	case fc.Method == MethodNaive && fc.Scored < minScored:
+		why += fmt.Sprintf(" (%d scored forecasts, too few to judge: nothing added)", fc.Scored)
+	case fc.Method == MethodNaive:
+		why += fmt.Sprintf(" (no method beats it over %d forecasts: nothing added)", fc.Scored)
+	default:
+		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
 	}
-	why += fmt.Sprintf("), spike cover %.2f", f.Spike)
-	if f.Event != "" {
-		why += ", event " + f.Event
+	if len(fc.Periods) > 0 {
+		var ps []string
+		for _, pd := range fc.Periods {
+			ps = append(ps, periodName(pd))
+		}
+		why += ", periods: " + strings.Join(ps, ", ")
+	}
+	if events != "" {
+		why += fmt.Sprintf(", event %s %.2f", events, level)
 	}
 	if len(skipped) > 0 {
 		why += fmt.Sprintf(", events given in pods left out (no PodsPerNode): %s", strings.Join(skipped, ", "))
 	}
-	why += fmt.Sprintf(": %.2f nodes' worth needs %d nodes, %d Ready", f.Nodes, target, in.ReadyNodes)
+	why += fmt.Sprintf("; reactive %d, forecast %d, calendar %d nodes, %d Ready", react, ahead, known, in.ReadyNodes)
+
+	up := max(react, ahead, known)
 	switch {
-	case target > in.ReadyNodes:
-		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: target - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}
-	case target < in.ReadyNodes && placeablePending(in.Snapshot.Scheduler) == 0:
-		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad, Reason: why}
+	case up > in.ReadyNodes:
+		d := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: up - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}
+		if react >= up {
+			d.Level = r.Level
+		}
+		return d
+	case r.Action == autoscaler.ScaleDown:
+		stable := p.stableNeed(in.Now, in.History)
+		target := max(react, stable, ahead, known)
+		if target < in.ReadyNodes {
+			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad,
+				Reason: fmt.Sprintf("%s; the most needed over %s %d", why, c.ScaleDownWindow, stable)}
+		}
+		return autoscaler.HoldBecause("%s; stabilised: the most needed over %s %d", why, c.ScaleDownWindow, stable)
 	}
 	return autoscaler.HoldBecause("%s", why)
+}
+
+// Forecast is the policy's forecaster's forecast at now (see
+// Forecaster.Forecast).
+func (p *Predictive) Forecast(now time.Time, history, long []autoscaler.Record, current float64) Forecast {
+	return p.fc.Forecast(now, history, long, current)
 }

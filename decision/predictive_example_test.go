@@ -29,25 +29,22 @@ func view(running, pending int) *autoscaler.SchedulerView {
 	return autoscaler.NewSchedulerView(worker, on, pp)
 }
 
-// The predictive policy, composed with the reactive one, before a known
-// flash sale and on a steady rise. The demand is the scheduler's view
-// (pods' requests in worker units), which the tick also records in the
-// history (autoscaler.WithDemand).
+// The predictive policy before a known flash sale, and after the sale
+// when the demand has just dropped: it scales up for the calendar, and
+// holds its nodes while the demand needed them within the scale-down
+// window (two lead times). With only half an hour of history the
+// forecaster has too few scored forecasts to trust any method over the
+// naive one, and adds nothing of its own. The demand is the scheduler's
+// view (pods' requests in worker units), which the tick also records in
+// the history (autoscaler.WithDemand).
 func ExamplePredictive() {
 	now := time.Date(2026, 11, 27, 19, 58, 0, 0, time.UTC)
 	sale := decision.Event{Name: "flash sale", Start: now.Add(2 * time.Minute), End: now.Add(47 * time.Minute), Factor: 3}
-	pred, err := decision.NewPredictive(decision.PredictiveConfig{Lead: 4 * time.Minute, Calendar: []decision.Event{sale}})
+	policy, err := decision.NewPredictive(decision.PredictiveConfig{Calendar: []decision.Event{sale}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	re, err := decision.NewReactive(decision.ReactiveConfig{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	policy := decision.Max(pred, re)
-
 	observe := func(at time.Time, running, pending, ready int, history []autoscaler.Record) autoscaler.PolicyInput {
 		return autoscaler.PolicyInput{Now: at, ReadyNodes: ready, History: history, Snapshot: autoscaler.Snapshot{
 			Time: at, CPU: autoscaler.Value(70, at), Memory: autoscaler.Value(50, at),
@@ -64,18 +61,20 @@ func ExamplePredictive() {
 	}
 	fmt.Println(policy.Decide(observe(now, 24, 0, 3, history)))
 
-	// Another day, no sale: the demand climbs 2 pods (0.2 workers) a
-	// minute. The rises seen (80% of a worker within a lead time) are
-	// covered too.
-	later := now.Add(24 * time.Hour)
+	// The sale is over: 7.2 workers' worth until 4 minutes ago, 2.4 now.
+	after := sale.End.Add(10 * time.Minute)
 	history = nil
-	for t := later.Add(-10 * time.Minute); t.Before(later); t = t.Add(2 * time.Minute) {
-		history = append(history, record(t, 3-0.2*later.Sub(t).Minutes()))
+	for t := after.Add(-30 * time.Minute); t.Before(after); t = t.Add(2 * time.Minute) {
+		d := 7.2
+		if t.After(after.Add(-4 * time.Minute)) {
+			d = 2.4
+		}
+		history = append(history, record(t, d))
 	}
-	fmt.Println(policy.Decide(observe(later, 30, 0, 3, history)))
+	fmt.Println(policy.Decide(observe(after, 24, 0, 8, history)))
 	// Output:
-	// scale_up 5 (PREDICTIVE): demand 2.40 nodes, in 4m0s 2.40 (trend 2.40), spike cover 0.00, event flash sale: 7.20 nodes' worth needs 8 nodes, 3 Ready
-	// scale_up 3 (PREDICTIVE): demand 3.00 nodes, in 4m0s 3.80 (trend 3.80), spike cover 2.40: 5.40 nodes' worth needs 6 nodes, 3 Ready
+	// scale_up 5 (PREDICTIVE): demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added), event flash sale 7.20; reactive 3, forecast 3, calendar 8 nodes, 3 Ready
+	// hold: demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added); reactive 3, forecast 3, calendar 0 nodes, 8 Ready; stabilised: the most needed over 14m0s 8
 }
 
 // The reactive policy adds exactly the nodes that pending pods need, by
@@ -96,4 +95,48 @@ func ExampleReactive() {
 	// scale_up 2 (CRITICAL): demand 4.20 nodes (12 pending pods need 2) +0% needs 5 nodes, 3 Ready
 	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready
 	// hold: demand 3.20 nodes (0 pending pods) +0% fits the 4 Ready nodes
+}
+
+// The forecaster on three days of a shop that opens at 09:00 (from 1 to 5
+// workers' worth in 20 minutes), five minutes before the opening: it finds
+// the daily period in the long history (the autoscaler's 10-minute means)
+// and scores its methods on the recent history (the last day of 2-minute
+// ticks). That day holds one opening: the seasonal methods' gain over
+// naive, ten forecasts in a day, is not yet significant, so the forecaster
+// stays naive and adds nothing; it does not trust a pattern on one
+// sighting.
+func ExampleForecaster() {
+	fc, err := decision.NewForecaster(decision.ForecasterConfig{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	demand := func(t time.Time) float64 { // in workers
+		switch m := t.Hour()*60 + t.Minute(); {
+		case m >= 9*60 && m < 9*60+20:
+			return 1 + 4*float64(m-9*60)/20
+		case m >= 9*60+20 && m < 20*60:
+			return 5
+		}
+		return 1
+	}
+	rec := func(t time.Time, d float64) autoscaler.Record {
+		return autoscaler.Record{Time: t, Custom: map[string]float64{autoscaler.MetricDemand: d}}
+	}
+	now := time.Date(2026, 11, 23, 8, 55, 0, 0, time.UTC)
+	var history, long []autoscaler.Record
+	for t := now.Add(-24 * time.Hour); t.Before(now); t = t.Add(2 * time.Minute) {
+		history = append(history, rec(t, demand(t)))
+	}
+	for b := now.Add(-3 * 24 * time.Hour).Truncate(10 * time.Minute); b.Before(now); b = b.Add(10 * time.Minute) {
+		sum := 0.0
+		for t := b; t.Before(b.Add(10 * time.Minute)); t = t.Add(2 * time.Minute) {
+			sum += demand(t)
+		}
+		long = append(long, rec(b, sum/5)) // the mean of the bucket's five ticks
+	}
+	f := fc.Forecast(now, history, long, demand(now))
+	fmt.Printf("periods %v; %s: the peak of the next %s %.1f, headroom %.1f\n", f.Periods, f.MethodName(), fc.Config().Lead, f.Point, f.Headroom)
+	// Output:
+	// periods [24h0m0s]; naive: the peak of the next 7m0s 1.0, headroom 0.0
 }

@@ -2,7 +2,6 @@ package decision
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -57,126 +56,159 @@ func input(history []autoscaler.Record, demand float64, ready int, pending float
 			Scheduler: tenthView(int(demand-pending), int(pending))}}
 }
 
-func TestPredictive(t *testing.T) {
-	lead := 4 * time.Minute
-	noSpike := PredictiveConfig{Lead: lead, SpikeQuantile: -1}
-	// A day ago the demand tripled from 3 minutes after this time of day.
-	dayAgo := pt0.Add(-24 * time.Hour)
-	seasonal := func(t time.Time) float64 {
-		if !t.Before(dayAgo.Add(3*time.Minute)) && t.Before(dayAgo.Add(time.Hour)) {
-			return 60
+func TestPredictiveOnADailyShopWithAFlashSaleTheCalendarDoesNotKnow(t *testing.T) {
+	day3 := day0.Add(3 * Day)
+	sale := func(t time.Time) float64 {
+		if !t.Before(day3.Add(14*time.Hour)) && t.Before(day3.Add(15*time.Hour)) {
+			return shop(t) + 4
 		}
-		return 20
+		return shop(t)
+	}
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tt := range []struct {
-		name    string
-		cfg     PredictiveConfig
-		history []autoscaler.Record
-		demand  float64
-		ready   int
-		pending float64
-		action  autoscaler.Action
-		count   int
-		reason  string
+		name     string
+		at       time.Duration // into the third day
+		ready    int
+		action   autoscaler.Action
+		atLeast  int // nodes after the decision
+		atMost   int
+		level    autoscaler.Level
+		reactive autoscaler.Action
 	}{
-		{"flat demand holds", noSpike, hist(time.Hour, 2*time.Minute, flat(50)), 50, 5, 0, autoscaler.Hold, 0, "5.00 nodes' worth needs 5 nodes, 5 Ready"},
-		// 40, 42, ..., 48 then 50 now: 1 pod a minute, 54 in 4 minutes.
-		{"rising trend scales up ahead", noSpike, hist(10*time.Minute, 2*time.Minute, func(t time.Time) float64 { return 50 + pt0.Sub(t).Minutes()*-1 }), 50, 5, 0,
-			autoscaler.ScaleUp, 1, "in 4m0s 5.40 (trend 5.40)"},
-		{"falling trend scales down", noSpike, hist(10*time.Minute, 2*time.Minute, func(t time.Time) float64 { return 50 + pt0.Sub(t).Minutes() }), 50, 7, 0,
-			autoscaler.ScaleDown, 2, "in 4m0s 4.60"},
-		{"pending pods block a scale-down", noSpike, hist(10*time.Minute, 2*time.Minute, func(t time.Time) float64 { return 50 + pt0.Sub(t).Minutes() }), 50, 7, 2,
-			autoscaler.Hold, 0, ""},
-		// Around this time a day ago: 20, 20, 20; around 4 minutes
-		// later: 20, 60, 60, so 20 * (140/3)/20 = 46.7, blended half
-		// and half with the flat trend: 33.3 pods (3.33 nodes), 4 nodes.
-		{"a day ago it rose", PredictiveConfig{Lead: lead, SpikeQuantile: -1, SpikeWindow: time.Hour}, hist(25*time.Hour, 2*time.Minute, seasonal), 20, 2, 0,
-			autoscaler.ScaleUp, 2, "a day ago 4.67"},
-		{"seasonality off", PredictiveConfig{Lead: lead, SpikeQuantile: -1, SeasonalWeight: -1}, hist(25*time.Hour, 2*time.Minute, seasonal), 20, 2, 0,
-			autoscaler.Hold, 0, ""},
-		// One rise from 20 to 40 within a lead time in the last 3
-		// hours: the quantile of few rises is the largest, 100%.
-		{"spike cover", PredictiveConfig{Lead: lead}, hist(3*time.Hour, 2*time.Minute, func(t time.Time) float64 {
-			if t.Equal(pt0.Add(-time.Hour)) {
-				return 40
-			}
-			return 20
-		}), 20, 2, 0, autoscaler.ScaleUp, 2, "spike cover 2.00"},
-		{"old spikes are forgotten", PredictiveConfig{Lead: lead, SpikeWindow: 30 * time.Minute}, hist(3*time.Hour, 2*time.Minute, func(t time.Time) float64 {
-			if t.Equal(pt0.Add(-time.Hour)) {
-				return 40
-			}
-			return 20
-		}), 20, 2, 0, autoscaler.Hold, 0, "spike cover 0.00"},
-		{"a flash sale in the lead time", PredictiveConfig{Lead: lead, SpikeQuantile: -1,
-			Calendar: []Event{{Name: "flash sale", Start: pt0.Add(3 * time.Minute), End: pt0.Add(time.Hour), Factor: 3}}},
-			hist(time.Hour, 2*time.Minute, flat(20)), 20, 2, 0, autoscaler.ScaleUp, 4, "event flash sale: 6.00 nodes' worth"},
-		{"a flash sale beyond it", PredictiveConfig{Lead: lead, SpikeQuantile: -1,
-			Calendar: []Event{{Name: "flash sale", Start: pt0.Add(5 * time.Minute), End: pt0.Add(time.Hour), Factor: 3}}},
-			hist(time.Hour, 2*time.Minute, flat(20)), 20, 2, 0, autoscaler.Hold, 0, ""},
-		{"during an event its floor holds", PredictiveConfig{PodsPerNode: 10, Lead: lead, SpikeQuantile: -1,
-			Calendar: []Event{{Name: "match", Start: pt0.Add(-time.Minute), End: pt0.Add(time.Hour), Pods: 95, Factor: 3}}},
-			hist(time.Hour, 2*time.Minute, flat(20)), 20, 12, 0, autoscaler.ScaleDown, 2, "event match: 9.50 nodes' worth needs 10 nodes"},
-		{"headroom", PredictiveConfig{Lead: lead, SpikeQuantile: -1, Headroom: 0.25},
-			hist(time.Hour, 2*time.Minute, flat(40)), 40, 4, 0, autoscaler.ScaleUp, 1, "5.00 nodes' worth needs 5 nodes"},
+		// The reactive policy sees 1 node's worth and holds; yesterday
+		// the shop opened at 09:00, so capacity is raised before it.
+		{"pre-scaled before the opening", 8*time.Hour + 55*time.Minute, 1, autoscaler.ScaleUp, 2, 4, autoscaler.LevelPredictive, autoscaler.Hold},
+		// An ordinary afternoon: the day's level (4.8 nodes' worth) and
+		// the headroom of the forecast's errors, no more.
+		{"the afternoon before the sale", 13*time.Hour + 50*time.Minute, 5, "", 5, 6, "", autoscaler.Hold},
+		// The sale nobody announced: 8.8 nodes' worth at once, reacted
+		// to in full.
+		{"the sale reacted to", 14 * time.Hour, 5, autoscaler.ScaleUp, 9, 11, "", autoscaler.ScaleUp},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := NewPredictive(tt.cfg)
-			if err != nil {
-				t.Fatal(err)
+			now := day3.Add(tt.at)
+			in := at(now, sale, tt.ready)
+			d := p.Decide(in)
+			after := tt.ready
+			switch d.Action {
+			case autoscaler.ScaleUp:
+				after += d.Count
+			case autoscaler.ScaleDown:
+				after -= d.Count
 			}
-			d := p.Decide(input(tt.history, tt.demand, tt.ready, tt.pending))
+			if (tt.action != "" && d.Action != tt.action) || after < tt.atLeast || after > tt.atMost {
+				t.Errorf("%s: %d nodes after it, want %s to %d-%d", d, after, tt.action, tt.atLeast, tt.atMost)
+			}
+			if tt.level != "" && d.Level != tt.level {
+				t.Errorf("level %s, want %s", d.Level, tt.level)
+			}
+			if r := re.Decide(in); r.Action != tt.reactive {
+				t.Errorf("the reactive policy decided %s, want %s", r, tt.reactive)
+			}
+			if !strings.Contains(d.Reason, "periods: day") {
+				t.Errorf("reason %q does not name the daily period", d.Reason)
+			}
+		})
+	}
+}
+
+func TestPredictiveScaleDownIsStabilised(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hours at 5 nodes' worth, then 2 since the drop.
+	dropped := func(drop time.Time) trace {
+		return func(t time.Time) float64 {
+			if t.Before(drop) {
+				return 5
+			}
+			return 2
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		since  time.Duration
+		action autoscaler.Action
+		count  int
+		reason string
+	}{
+		{"a drop 6 minutes ago is held", 6 * time.Minute, autoscaler.Hold, 0, "stabilised: the most needed over 14m0s 5"},
+		{"a drop two lead times ago is followed", 15 * time.Minute, autoscaler.ScaleDown, 3, "the most needed over 14m0s 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := dropped(pt0.Add(-tt.since))
+			in := input(ticks(pt0, 3*time.Hour, 2*time.Minute, f), 20, 5, 0)
+			d := p.Decide(in)
 			if diff := cmp.Diff([]any{tt.action, tt.count}, []any{d.Action, d.Count}); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", d, diff)
 			}
 			if !strings.Contains(d.Reason, tt.reason) {
 				t.Errorf("reason %q lacks %q", d.Reason, tt.reason)
 			}
-			if d.Action == autoscaler.ScaleUp && d.Level != autoscaler.LevelPredictive {
-				t.Errorf("level %q", d.Level)
+		})
+	}
+}
+
+func TestPredictiveCalendar(t *testing.T) {
+	flat20 := hist(time.Hour, 2*time.Minute, flat(20))
+	for _, tt := range []struct {
+		name   string
+		cfg    PredictiveConfig
+		state  []Event
+		ready  int
+		action autoscaler.Action
+		count  int
+		reason string
+	}{
+		{"a flash sale in the lead time", PredictiveConfig{Calendar: []Event{{Name: "flash sale", Start: pt0.Add(3 * time.Minute), End: pt0.Add(time.Hour), Factor: 3}}},
+			nil, 2, autoscaler.ScaleUp, 4, "event flash sale 6.00"},
+		{"a flash sale beyond it", PredictiveConfig{Calendar: []Event{{Name: "flash sale", Start: pt0.Add(8 * time.Minute), End: pt0.Add(time.Hour), Factor: 3}}},
+			nil, 2, autoscaler.Hold, 0, "calendar 0 nodes"},
+		{"during an event its floor holds", PredictiveConfig{PodsPerNode: 10, Calendar: []Event{{Name: "match", Start: pt0.Add(-time.Minute), End: pt0.Add(time.Hour), Pods: 95, Factor: 3}}},
+			nil, 12, autoscaler.ScaleDown, 2, "event match 9.50"},
+		{"the state's events count", PredictiveConfig{}, []Event{{Name: "launch", Start: pt0.Add(time.Minute), End: pt0.Add(time.Hour), Nodes: 7}},
+			2, autoscaler.ScaleUp, 5, "event launch 7.00"},
+		{"the state's events in pods are left out without PodsPerNode", PredictiveConfig{}, []Event{{Name: "launch", Start: pt0.Add(time.Minute), End: pt0.Add(time.Hour), Pods: 70}},
+			2, autoscaler.Hold, 0, "events given in pods left out (no PodsPerNode): launch"},
+		{"headroom", PredictiveConfig{Headroom: 0.5}, nil, 2, autoscaler.ScaleUp, 1, "reactive 3"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewPredictive(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := input(flat20, 20, tt.ready, 0)
+			in.Calendar = tt.state
+			d := p.Decide(in)
+			if diff := cmp.Diff([]any{tt.action, tt.count}, []any{d.Action, d.Count}); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", d, diff)
+			}
+			if !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("reason %q lacks %q", d.Reason, tt.reason)
 			}
 		})
 	}
 }
 
-func TestPredictiveWeeklySeasonAndNoDemand(t *testing.T) {
-	p, err := NewPredictive(PredictiveConfig{Lead: 10 * time.Minute, SpikeQuantile: -1, SeasonalWeight: 1})
+func TestPredictiveWithoutDemandAnswersAsTheReactivePolicy(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	weekAgo := pt0.Add(-7 * 24 * time.Hour)
-	// A week of 10-minute records; a week ago the demand doubled 10
-	// minutes after this time. Records of ticks without the scheduler's
-	// view (no demand recorded) are skipped, not read as zero.
-	var h []autoscaler.Record
-	for t := weekAgo.Add(-time.Hour); t.Before(pt0); t = t.Add(10 * time.Minute) {
-		d := 2.0
-		if !t.Before(weekAgo.Add(10*time.Minute)) && t.Before(weekAgo.Add(time.Hour)) {
-			d = 4
-		}
-		r := autoscaler.Record{Time: t, CPU: 50, PendingPods: 0, Nodes: 4, Custom: map[string]float64{autoscaler.MetricDemand: d}}
-		if t.Before(weekAgo.Add(-30 * time.Minute)) {
-			r.Custom = nil
-		}
-		h = append(h, r)
-	}
-	f := p.Forecast(pt0, h, 2)
-	// Within 5 minutes (half the lead) of then: the record at then, 2
-	// nodes; of 10 minutes later: the record then, 4. Twice now.
-	if f.Season != "week" || math.Abs(f.Seasonal-4) > 1e-9 || f.Point != f.Seasonal {
-		t.Errorf("forecast %+v, want a weekly seasonal 4", f)
-	}
-	in := input(h, 20, 2, 0)
-	if d := p.Decide(in); d.Action != autoscaler.ScaleUp || d.Count != 2 {
-		t.Errorf("weekly season: %s", d)
-	}
-	// Without the scheduler's view the policy does not guess from CPU.
+	in := input(hist(time.Hour, 2*time.Minute, flat(20)), 20, 2, 0)
 	in.Snapshot.Scheduler = nil
 	in.Snapshot.CPU = autoscaler.Value(100, pt0)
-	if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "demand unknown") {
+	if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "predictive: reactive: demand unknown") {
 		t.Errorf("no demand: %s", d)
 	}
-	// Nor with a view whose template is unknown.
 	in.Snapshot.Scheduler = &autoscaler.SchedulerView{Demand: 3}
 	if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "demand unknown") {
 		t.Errorf("unknown template: %s", d)
@@ -184,10 +216,10 @@ func TestPredictiveWeeklySeasonAndNoDemand(t *testing.T) {
 }
 
 func TestNewPredictiveErrors(t *testing.T) {
-	_, err := NewPredictive(PredictiveConfig{PodsPerNode: -1, Lead: -time.Second, SeasonalWeight: 2, SpikeQuantile: 1.5, Headroom: -1,
+	_, err := NewPredictive(PredictiveConfig{PodsPerNode: -1, Lead: -time.Second, Target: 0.9, Headroom: -1, ScaleDownWindow: -time.Minute,
 		Calendar: []Event{{Name: "backwards", Start: pt0, End: pt0.Add(-time.Hour)}}})
-	for _, want := range []string{"PodsPerNode must be 0 or positive", "Lead must be positive", "SeasonalWeight must be at most 1",
-		"SpikeQuantile must be at most 1", "Headroom must be", `Calendar[0] ("backwards"): End`} {
+	for _, want := range []string{"PodsPerNode must be 0 or positive", "Lead must be positive", "Target must be a fraction",
+		"ScaleDownWindow must be positive", "Headroom must be", `Calendar[0] ("backwards"): End`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
 		}
@@ -200,16 +232,15 @@ func TestNewPredictiveErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := p.Config()
-	if c.Lead != 4*time.Minute || c.TrendWindow != 10*time.Minute || c.SpikeWindow != 3*time.Hour || c.SpikeQuantile != 0.99 || c.SeasonalWeight != 0.5 {
-		t.Errorf("defaults: %+v", c)
+	if diff := cmp.Diff(PredictiveConfig{Lead: DefaultLead, Target: DefaultTarget, ScaleDownWindow: 2 * DefaultLead}, p.Config()); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 }
 
 // A pending pod no new worker would take (too large) does not keep the
 // fleet up: only pods a node would help block the scale-down.
 func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
-	p, err := NewPredictive(PredictiveConfig{Lead: 4 * time.Minute, SpikeQuantile: -1})
+	p, err := NewPredictive(PredictiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

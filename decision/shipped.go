@@ -15,6 +15,13 @@ const (
 	PolicyPredictive = "predictive"
 )
 
+// The forecast modes of the shipped policies (ShippedConfig.Forecast, the
+// programs' FORECAST).
+const (
+	ForecastOff    = "off"
+	ForecastShadow = "shadow"
+)
+
 // ShippedConfig says how to build one of the shipped policies: the
 // programs (POLICY and its settings) and the simulator build them alike,
 // so that the benchmark measures what runs.
@@ -32,17 +39,25 @@ type ShippedConfig struct {
 	// pod size.
 	Headroom float64
 	// Lead is the predictive policy's lead time: the longest
-	// boot-and-join plus a tick interval. Default 4 minutes.
+	// boot-and-join plus a tick interval. Default DefaultLead.
 	Lead time.Duration
-	// SpikeQuantile is the predictive policy's spike cover (see
-	// PredictiveConfig.SpikeQuantile). Default 0.99; negative turns it
-	// off.
-	SpikeQuantile float64
+	// Target is the predictive policy's target under-provisioning rate
+	// (see ForecasterConfig.Target). Default DefaultTarget.
+	Target float64
+	// ScaleDownWindow is the predictive policy's scale-down
+	// stabilisation (see PredictiveConfig.ScaleDownWindow). Default two
+	// lead times.
+	ScaleDownWindow time.Duration
 	// PodsPerNode converts calendar events given in pods into nodes (see
 	// PredictiveConfig.PodsPerNode); 0 when events are given in nodes.
 	PodsPerNode float64
 	// Calendar lists the predictive policy's known events.
 	Calendar []Event
+	// Forecast is ForecastOff (the default, also "") or ForecastShadow:
+	// the named policy acts, and the predictive policy built from the
+	// same settings only says what it would have done (see Shadow).
+	// Shadow needs a policy other than PolicyPredictive.
+	Forecast string
 }
 
 // ShippedNames lists the names Shipped knows, in order.
@@ -57,13 +72,49 @@ func ShippedAbout(name string) string {
 	case PolicyReactive:
 		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler)"
 	case PolicyPredictive:
-		return "the predictive policy (trend, seasonality, spike cover, calendar) composed with the reactive one by decision.Max"
+		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (naive, damped trend or seasonal, picked by MASE) and to the calendar; scale-down reactive and stabilised"
 	}
 	return ""
 }
 
-// Shipped builds the named shipped policy.
+// Shipped builds the named shipped policy, in the forecast mode asked.
 func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
+	switch c.Forecast {
+	case "", ForecastOff:
+		return shipped(c)
+	case ForecastShadow:
+		if c.Name == PolicyPredictive {
+			return nil, fmt.Errorf("decision: forecast mode %q needs another policy to act than %q", c.Forecast, PolicyPredictive)
+		}
+		acting, err := shipped(c)
+		if err != nil {
+			return nil, err
+		}
+		c.Name = PolicyPredictive
+		pred, err := shipped(c)
+		if err != nil {
+			return nil, err
+		}
+		return Shadow(acting, pred), nil
+	}
+	return nil, fmt.Errorf("decision: unknown forecast mode %q; want %s or %s", c.Forecast, ForecastOff, ForecastShadow)
+}
+
+// Shadow returns a policy that decides as acting does and asks shadow
+// what it would have done, for judging a policy (the predictive one,
+// say) before letting it act, as the cloud providers' forecast-only
+// modes do: the decision is acting's, its reason followed by
+// "; forecast-only: " and shadow's decision, so that the tick's log
+// and notifications carry both. Shadow never acts.
+func Shadow(acting, shadow autoscaler.Policy) autoscaler.Policy {
+	return autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+		d := acting.Decide(in)
+		d.Reason = fmt.Sprintf("%s; forecast-only: %s", d.Reason, shadow.Decide(in))
+		return d
+	})
+}
+
+func shipped(c ShippedConfig) (autoscaler.Policy, error) {
 	switch c.Name {
 	case "", PolicyThreshold:
 		th := DefaultThresholdConfig()
@@ -74,19 +125,11 @@ func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
 	case PolicyReactive:
 		return NewReactive(ReactiveConfig{Headroom: c.Headroom})
 	case PolicyPredictive:
-		lead := c.Lead
-		if lead == 0 {
-			lead = 4 * time.Minute
-		}
-		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: lead, SpikeQuantile: c.SpikeQuantile, Calendar: c.Calendar})
+		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: c.Lead, Target: c.Target, ScaleDownWindow: c.ScaleDownWindow, Headroom: c.Headroom, Calendar: c.Calendar})
 		if err != nil {
 			return nil, err
 		}
-		re, err := NewReactive(ReactiveConfig{Headroom: c.Headroom})
-		if err != nil {
-			return nil, err
-		}
-		return Max(Named(PolicyPredictive, pred), Named(PolicyReactive, re)), nil
+		return Named(PolicyPredictive, pred), nil
 	}
 	return nil, fmt.Errorf("decision: unknown policy %q; want one of %s", c.Name, strings.Join(ShippedNames(), ", "))
 }

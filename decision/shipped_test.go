@@ -46,3 +46,24 @@ func ExampleShipped() {
 	fmt.Println(d.Action, d.Count)
 	// Output: scale_up 2
 }
+
+func TestShadowActsAsTheActingPolicyAndSaysWhatThePredictiveWouldDo(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	sale := decision.Event{Name: "sale", Start: now.Add(time.Minute), End: now.Add(time.Hour), Nodes: 9}
+	p, err := decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Forecast: decision.ForecastShadow, Calendar: []decision.Event{sale}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := autoscaler.PolicyInput{Now: now, ReadyNodes: 3, MinNodes: 2, MaxNodes: 10,
+		Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(0, now),
+			Scheduler: view(25, 0)}}
+	d := p.Decide(in)
+	if d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "; forecast-only: scale_up 6 (PREDICTIVE): predictive: ") {
+		t.Errorf("shadow: %s, want the reactive hold and the predictive scale-up to 9 in its reason", d)
+	}
+	for _, c := range []decision.ShippedConfig{{Name: decision.PolicyPredictive, Forecast: decision.ForecastShadow}, {Forecast: "loud"}} {
+		if _, err := decision.Shipped(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"k8s.io/utils/ptr"
 )
 
 // ThresholdConfig sets the threshold policy. Comparisons are strict: with
@@ -25,10 +26,12 @@ type ThresholdConfig struct {
 	MemoryHigh float64
 	MemoryStep int
 	// CPULow and MemoryLow: CPU below CPULow and memory below MemoryLow
-	// with no pending pods scales down by DownStep (LOW_LOAD).
-	// Default 30, 50 and 1.
-	CPULow    float64
-	MemoryLow float64
+	// with no pending pods scales down by DownStep (LOW_LOAD). nil means
+	// the default, 30 and 50 (DownStep 1); a low threshold of 0
+	// (ptr.To(0.0), k8s.io/utils/ptr) is one no reading is below, so the
+	// policy never scales down on it.
+	CPULow    *float64
+	MemoryLow *float64
 	DownStep  int
 	// SustainedUp and SustainedDown are how many consecutive readings
 	// (this one and the ones before it in the history) a CPU or memory
@@ -59,13 +62,13 @@ func DefaultThresholdConfig() ThresholdConfig {
 		PendingPodsAbove: 0, PendingStep: 2,
 		CPUHigh: 70, CPUStep: 1,
 		MemoryHigh: 75, MemoryStep: 1,
-		CPULow: 30, MemoryLow: 50, DownStep: 1,
+		CPULow: ptr.To(30.0), MemoryLow: ptr.To(50.0), DownStep: 1,
 		SustainedUp: 1, SustainedDown: 1, PendingNodes: PendingByStep,
 	}
 }
 
-// withDefaults fills every zero field with its default (so a zero
-// ThresholdConfig is the original design's).
+// withDefaults fills every zero (or nil) field with its default (so a
+// zero ThresholdConfig is the original design's).
 func (c ThresholdConfig) withDefaults() ThresholdConfig {
 	d := DefaultThresholdConfig()
 	setF := func(v *float64, def float64) {
@@ -80,8 +83,9 @@ func (c ThresholdConfig) withDefaults() ThresholdConfig {
 	}
 	setF(&c.CPUHigh, d.CPUHigh)
 	setF(&c.MemoryHigh, d.MemoryHigh)
-	setF(&c.CPULow, d.CPULow)
-	setF(&c.MemoryLow, d.MemoryLow)
+	// A fresh pointer each: the policy keeps no pointer its caller holds.
+	c.CPULow = ptr.To(ptr.Deref(c.CPULow, *d.CPULow))
+	c.MemoryLow = ptr.To(ptr.Deref(c.MemoryLow, *d.MemoryLow))
 	setI(&c.PendingStep, d.PendingStep)
 	setI(&c.CPUStep, d.CPUStep)
 	setI(&c.MemoryStep, d.MemoryStep)
@@ -110,7 +114,7 @@ func NewThreshold(cfg ThresholdConfig) (*Threshold, error) {
 	for _, p := range []struct {
 		name string
 		v    float64
-	}{{"CPUHigh", cfg.CPUHigh}, {"MemoryHigh", cfg.MemoryHigh}, {"CPULow", cfg.CPULow}, {"MemoryLow", cfg.MemoryLow}} {
+	}{{"CPUHigh", cfg.CPUHigh}, {"MemoryHigh", cfg.MemoryHigh}, {"CPULow", *cfg.CPULow}, {"MemoryLow", *cfg.MemoryLow}} {
 		if math.IsNaN(p.v) || p.v < 0 || p.v > 100 {
 			bad("%s must be a percentage between 0 and 100, got %v", p.name, p.v)
 		}
@@ -118,11 +122,11 @@ func NewThreshold(cfg ThresholdConfig) (*Threshold, error) {
 	if math.IsNaN(cfg.PendingPodsAbove) || cfg.PendingPodsAbove < 0 {
 		bad("PendingPodsAbove must be 0 or more, got %v", cfg.PendingPodsAbove)
 	}
-	if cfg.CPULow >= cfg.CPUHigh {
-		bad("CPULow (%v) must be below CPUHigh (%v)", cfg.CPULow, cfg.CPUHigh)
+	if *cfg.CPULow >= cfg.CPUHigh {
+		bad("CPULow (%v) must be below CPUHigh (%v)", *cfg.CPULow, cfg.CPUHigh)
 	}
-	if cfg.MemoryLow >= cfg.MemoryHigh {
-		bad("MemoryLow (%v) must be below MemoryHigh (%v)", cfg.MemoryLow, cfg.MemoryHigh)
+	if *cfg.MemoryLow >= cfg.MemoryHigh {
+		bad("MemoryLow (%v) must be below MemoryHigh (%v)", *cfg.MemoryLow, cfg.MemoryHigh)
 	}
 	for _, s := range []struct {
 		name string
@@ -147,8 +151,9 @@ func Default() *Threshold {
 	return &Threshold{cfg: DefaultThresholdConfig()}
 }
 
-// Config returns the policy's configuration.
-func (p *Threshold) Config() ThresholdConfig { return p.cfg }
+// Config returns the policy's configuration (its low thresholds fresh
+// copies).
+func (p *Threshold) Config() ThresholdConfig { return p.cfg.withDefaults() }
 
 // sustained reports whether cond holds for the current reading and the
 // n-1 readings before it in history. A missing (NaN) reading breaks it.
@@ -178,6 +183,7 @@ func val(m autoscaler.Metric) float64 {
 // Decide implements autoscaler.Policy.
 func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	c := p.cfg
+	cpuLow, memLow := *c.CPULow, *c.MemoryLow
 	s := in.Snapshot
 	cpu, mem, pending := val(s.CPU), val(s.Memory), val(s.PendingPods)
 	cpuOf := func(r autoscaler.Record) float64 { return r.CPU }
@@ -209,10 +215,10 @@ func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 			Reason: fmt.Sprintf("memory %.1f%% above %g%%%s", mem, c.MemoryHigh, forReadings(c.SustainedUp))}
 	}
 	if s.PendingPods.OK && pending == 0 &&
-		sustained(cpu, in.History, c.SustainedDown, cpuOf, func(v float64) bool { return v < c.CPULow }) &&
-		sustained(mem, in.History, c.SustainedDown, memOf, func(v float64) bool { return v < c.MemoryLow }) {
+		sustained(cpu, in.History, c.SustainedDown, cpuOf, func(v float64) bool { return v < cpuLow }) &&
+		sustained(mem, in.History, c.SustainedDown, memOf, func(v float64) bool { return v < memLow }) {
 		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: c.DownStep, Level: autoscaler.LevelLowLoad,
-			Reason: fmt.Sprintf("CPU %.1f%% below %g%%, memory %.1f%% below %g%%, no pending pods%s", cpu, c.CPULow, mem, c.MemoryLow, forReadings(c.SustainedDown))}
+			Reason: fmt.Sprintf("CPU %.1f%% below %g%%, memory %.1f%% below %g%%, no pending pods%s", cpu, cpuLow, mem, memLow, forReadings(c.SustainedDown))}
 	}
 	var why []string
 	if missing := s.Missing(); len(missing) > 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"k8s.io/utils/ptr"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -117,6 +118,35 @@ func TestThresholdSustained(t *testing.T) {
 	}
 }
 
+// A low threshold of 0 is kept, not taken for "unset": no reading is
+// below it, so the policy never scales down on it; nil is the default.
+func TestThresholdLowOfZeroNeverScalesDown(t *testing.T) {
+	idle := autoscaler.PolicyInput{Now: t0, Snapshot: snap(0.5, 10, 0)}
+	for _, tt := range []struct {
+		name          string
+		cpuLow, memLo *float64
+		want          autoscaler.Action
+		wantCPULow    float64
+	}{
+		{"defaults", nil, nil, autoscaler.ScaleDown, 30},
+		{"CPU low 0", ptr.To(0.0), nil, autoscaler.Hold, 0},
+		{"memory low 0", nil, ptr.To(0.0), autoscaler.Hold, 30},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewThreshold(ThresholdConfig{CPULow: tt.cpuLow, MemoryLow: tt.memLo})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := p.Decide(idle); d.Action != tt.want {
+				t.Errorf("CPU 0.5%%, memory 10%%: %s, want %s", d, tt.want)
+			}
+			if got := *p.Config().CPULow; got != tt.wantCPULow {
+				t.Errorf("CPULow %v, want %v", got, tt.wantCPULow)
+			}
+		})
+	}
+}
+
 func TestNewThresholdErrors(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -124,13 +154,14 @@ func TestNewThresholdErrors(t *testing.T) {
 		want   string
 	}{
 		{"cpu above 100", func(c *ThresholdConfig) { c.CPUHigh = 120 }, "CPUHigh must be a percentage"},
-		{"low not below high", func(c *ThresholdConfig) { c.CPULow = 80 }, "CPULow (80) must be below CPUHigh (70)"},
-		{"memory low above high", func(c *ThresholdConfig) { c.MemoryLow = 90 }, "MemoryLow (90) must be below MemoryHigh (75)"},
+		{"low not below high", func(c *ThresholdConfig) { c.CPULow = ptr.To(80.0) }, "CPULow (80) must be below CPUHigh (70)"},
+		{"memory low above high", func(c *ThresholdConfig) { c.MemoryLow = ptr.To(90.0) }, "MemoryLow (90) must be below MemoryHigh (75)"},
 		{"negative step", func(c *ThresholdConfig) { c.PendingStep = -1 }, "PendingStep must be at least 1"},
 		{"negative window", func(c *ThresholdConfig) { c.SustainedDown = -2 }, "SustainedDown must be at least 1"},
 		{"unknown pending rule", func(c *ThresholdConfig) { c.PendingNodes = "lots" }, `PendingNodes must be "step" or "needed", got "lots"`},
 		{"negative pending", func(c *ThresholdConfig) { c.PendingPodsAbove = -1 }, "PendingPodsAbove must be 0 or more"},
 		{"NaN threshold", func(c *ThresholdConfig) { c.MemoryHigh = math.NaN() }, "MemoryHigh must be a percentage"},
+		{"negative low", func(c *ThresholdConfig) { c.CPULow = ptr.To(-1.0) }, "CPULow must be a percentage"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lambda"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/secretsmanager"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sns"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -39,9 +40,12 @@ const (
 	tagRole        = "node-fleet.io/role"
 	roleServer     = "k3s-server"
 	roleWorker     = "worker"
-	// tagInterruption is ec2fleet.TagInterruptionNotice, which the
-	// Lambda function writes on a spot instance when its interruption
-	// warning arrives.
+	// tagInterruption is ec2fleet.TagInterruptionNotice, which ec2fleet
+	// reads as an instance's interruption notice. Nothing in node-fleet
+	// writes it (spot warnings reach the Lambda function through its
+	// EventBridge rule and the daemon through its interruption queue);
+	// an operator's tooling may, and the function's policy lets it tag
+	// only that key.
 	tagInterruption = "node-fleet.io/interruption-notice"
 	// metricNamespace is the CloudWatch namespace of the autoscaler's own
 	// metrics, published by the Lambda function.
@@ -108,6 +112,13 @@ type Stack struct {
 	Alarms            map[string]*cloudwatch.MetricAlarm
 	LambdaEnvironment pulumi.StringMap
 
+	// InterruptionQueue, InterruptionRules and DaemonPolicy are the
+	// daemon's interruption queue, the rules that fill it and its IAM
+	// policy (see interruptionQueue).
+	InterruptionQueue *sqs.Queue
+	InterruptionRules []*cloudwatch.EventRule
+	DaemonPolicy      *iam.Policy
+
 	workerRole    *iam.Role
 	workerProfile *iam.InstanceProfile
 }
@@ -116,8 +127,9 @@ type Stack struct {
 // public and two private subnets in two zones and a NAT gateway, security
 // groups that open only 6443 and 30090 beyond the cluster, the K3s server,
 // the workers' launch templates (on-demand and spot), the DynamoDB table,
-// the Lambda function with its schedule and spot-interruption rule, the SNS
-// topic, the CloudWatch alarms and least-privilege IAM.
+// the Lambda function with its schedule and spot-interruption rule, the
+// daemon's interruption queue with its rules, the SNS topic, the
+// CloudWatch alarms and least-privilege IAM.
 func NewStack(ctx *pulumi.Context, s Settings) (*Stack, error) {
 	st := &Stack{Alarms: map[string]*cloudwatch.MetricAlarm{}}
 	name := func(suffix string) string { return s.ClusterID + "-" + suffix }
@@ -254,6 +266,9 @@ func NewStack(ctx *pulumi.Context, s Settings) (*Stack, error) {
 	}
 
 	if err := st.function(ctx, s, name, tags); err != nil {
+		return nil, err
+	}
+	if err := st.interruptionQueue(ctx, s, name, tags); err != nil {
 		return nil, err
 	}
 	if err := st.monitoring(ctx, s, name, tags); err != nil {

@@ -261,7 +261,12 @@ func TestFunctionScheduleAndSpotRule(t *testing.T) {
 		!slices.Equal(pattern.Source, []string{"aws.ec2"}) || !slices.Equal(pattern.DetailType, []string{"EC2 Spot Instance Interruption Warning"}) {
 		t.Errorf("spot pattern %v (%v)", rules["shop-spot-interruption"].Inputs["eventPattern"], err)
 	}
-	targets := m.of("aws:cloudwatch/eventTarget:EventTarget")
+	var targets []registered
+	for _, tg := range m.of("aws:cloudwatch/eventTarget:EventTarget") {
+		if strings.Contains(str(tg.Inputs["arn"]), "lambda/function") {
+			targets = append(targets, tg)
+		}
+	}
 	perms := m.of("aws:lambda/permission:Permission")
 	if len(targets) != 2 || len(perms) != 2 {
 		t.Errorf("%d targets and %d permissions, want 2 and 2", len(targets), len(perms))
@@ -389,5 +394,99 @@ func TestSettingsCheck(t *testing.T) {
 	}
 	if err := testSettings().check(); err != nil {
 		t.Errorf("good settings refused: %v", err)
+	}
+}
+
+func TestDaemonInterruptionQueueFedByTheEC2Rules(t *testing.T) {
+	m := deploy(t, testSettings())
+	q := m.one(t, "aws:sqs/queue:Queue", "shop-interruptions")
+	if q.Inputs["messageRetentionSeconds"] != 300.0 || q.Inputs["sqsManagedSseEnabled"] != true {
+		t.Errorf("queue %v", q.Inputs)
+	}
+	// Longer than the daemon's two minutes of handling one warning.
+	if v, _ := q.Inputs["visibilityTimeoutSeconds"].(float64); v <= 120 {
+		t.Errorf("visibility timeout %v s, want more than the 120 s a warning may take", q.Inputs["visibilityTimeoutSeconds"])
+	}
+	queueArn := "arn:aws:test:::aws:sqs/queue:Queue/shop-interruptions"
+	rules := map[string]registered{}
+	for _, r := range m.of("aws:cloudwatch/eventRule:EventRule") {
+		rules[r.Name] = r
+	}
+	var ruleArns []string
+	for name, detailType := range map[string]string{
+		"shop-daemon-spot-interruption": "EC2 Spot Instance Interruption Warning",
+		"shop-daemon-rebalance":         "EC2 Instance Rebalance Recommendation",
+		"shop-daemon-state-change":      "EC2 Instance State-change Notification",
+	} {
+		var pattern struct {
+			Source     []string `json:"source"`
+			DetailType []string `json:"detail-type"`
+		}
+		if err := json.Unmarshal([]byte(str(rules[name].Inputs["eventPattern"])), &pattern); err != nil ||
+			!slices.Equal(pattern.Source, []string{"aws.ec2"}) || !slices.Equal(pattern.DetailType, []string{detailType}) {
+			t.Errorf("rule %s pattern %v (%v)", name, rules[name].Inputs["eventPattern"], err)
+		}
+		target := m.one(t, "aws:cloudwatch/eventTarget:EventTarget", name)
+		if target.Inputs["arn"] != queueArn {
+			t.Errorf("rule %s sends to %v, want the queue", name, target.Inputs["arn"])
+		}
+		ruleArns = append(ruleArns, "arn:aws:test:::aws:cloudwatch/eventRule:EventRule/"+name)
+	}
+	// The Lambda function keeps its own rule.
+	if _, ok := rules["shop-spot-interruption"]; !ok {
+		t.Error("the Lambda function's spot rule is gone")
+	}
+
+	var qp struct {
+		Statement []struct {
+			Principal map[string]string
+			Action    string
+			Resource  string
+			Condition map[string]map[string][]string
+		}
+	}
+	if err := json.Unmarshal([]byte(str(m.one(t, "aws:sqs/queuePolicy:QueuePolicy", "shop-interruptions").Inputs["policy"])), &qp); err != nil {
+		t.Fatal(err)
+	}
+	if len(qp.Statement) != 1 {
+		t.Fatalf("queue policy %+v", qp)
+	}
+	qs := qp.Statement[0]
+	got := slices.Clone(qs.Condition["ArnEquals"]["aws:SourceArn"])
+	slices.Sort(got)
+	slices.Sort(ruleArns)
+	if qs.Principal["Service"] != "events.amazonaws.com" || qs.Action != "sqs:SendMessage" || qs.Resource != queueArn || !slices.Equal(got, ruleArns) {
+		t.Errorf("queue policy lets more than the three rules send: %+v", qs)
+	}
+
+	var doc policy
+	if err := json.Unmarshal([]byte(str(m.one(t, "aws:iam/policy:Policy", "shop-daemon").Inputs["policy"])), &doc); err != nil {
+		t.Fatal(err)
+	}
+	byAction := map[string][]statement{}
+	for _, st := range doc.Statement {
+		for _, a := range st.Action {
+			byAction[a] = append(byAction[a], st)
+		}
+		if slices.Contains(st.Resource, "*") && st.Sid != "Describe" {
+			t.Errorf("daemon statement %s allows %v on every resource", st.Sid, st.Action)
+		}
+	}
+	for _, a := range []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"} {
+		if st := byAction[a]; len(st) != 1 || !slices.Equal(st[0].Resource, []string{queueArn}) {
+			t.Errorf("%s: %+v, want the queue only", a, st)
+		}
+	}
+	for _, a := range []string{"sqs:SendMessage", "cloudwatch:PutMetricData", "secretsmanager:GetSecretValue", "ec2:CreateTags"} {
+		for _, st := range byAction[a] {
+			if a != "ec2:CreateTags" || st.Sid != "TagAtLaunch" {
+				t.Errorf("the daemon may %s (%s), which it never calls", a, st.Sid)
+			}
+		}
+	}
+	for _, a := range []string{"ec2:CreateFleet", "ec2:TerminateInstances", "dynamodb:UpdateItem", "sns:Publish"} {
+		if len(byAction[a]) == 0 {
+			t.Errorf("the daemon may not %s", a)
+		}
 	}
 }

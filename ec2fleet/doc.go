@@ -59,7 +59,8 @@
 // # Capacity errors and remembered pools
 //
 // Each pool in the answer's errors that failed for capacity
-// (InsufficientInstanceCapacity, SpotMaxPriceTooLow: that pool;
+// (InsufficientInstanceCapacity, SpotMaxPriceTooLow, UnfulfillableCapacity:
+// that pool, or every pool of the call in its market when none is named;
 // Unsupported: that type in that zone; InsufficientFreeAddressesInSubnet:
 // the whole zone; MaxSpotInstanceCountExceeded, InstanceLimitExceeded,
 // VcpuLimitExceeded: the market everywhere) is avoided for Config.AvoidFor
@@ -79,8 +80,8 @@
 // the fleet and counts the instances that already carry the operation's tag,
 // so a retried operation (a tick that died after asking for instances)
 // launches only what is still missing. Each CreateFleet call also carries a
-// ClientToken derived from the operation, the number of instances it had,
-// the zone and the call's phase in it and the AvoidFor window it falls in,
+// ClientToken derived from the operation, the number of instances it had
+// in the call's zone, the zone and the call's phase in it and the AvoidFor window it falls in,
 // never from the subnets, types or markets chosen: a retry that asks a zone
 // again (its instances not visible yet) sends the same token, and EC2
 // answers it with the earlier request's instances, or with

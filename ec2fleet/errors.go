@@ -25,6 +25,7 @@ const (
 var capacityCodes = map[string]scope{
 	"InsufficientInstanceCapacity":      scopePool,
 	"SpotMaxPriceTooLow":                scopePool,
+	"UnfulfillableCapacity":             scopePool,     // EC2 Fleet: no pool of the call could fill its market
 	"Unsupported":                       scopeTypeZone, // type not offered in this zone
 	"InsufficientFreeAddressesInSubnet": scopeZone,
 	"MaxSpotInstanceCountExceeded":      scopeMarket,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +42,17 @@ type fakeEC2 struct {
 	// replay, when set, is CreateFleet's answer, launching nothing: what
 	// EC2 answers a token it has seen before.
 	replay []types.CreateFleetInstance
+	// idempotent, when set, answers a ClientToken as EC2 does: a token
+	// seen before with the same request gets the earlier answer and
+	// launches nothing; with another request, IdempotentParameterMismatch.
+	idempotent bool
+	tokens     map[string]fakeAnswer
+}
+
+// fakeAnswer is the request and answer of a token, for idempotent.
+type fakeAnswer struct {
+	in  *ec2.CreateFleetInput
+	out *ec2.CreateFleetOutput
 }
 
 var _ ec2fleet.Client = (*fakeEC2)(nil)
@@ -65,6 +77,15 @@ func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...
 	}
 	if f.replay != nil {
 		return &ec2.CreateFleetOutput{FleetId: aws.String("fleet-old"), Instances: f.replay}, nil
+	}
+	token := aws.ToString(in.ClientToken)
+	if f.idempotent {
+		if prev, ok := f.tokens[token]; ok {
+			if !reflect.DeepEqual(prev.in, in) {
+				return nil, &smithy.GenericAPIError{Code: "IdempotentParameterMismatch", Message: "token " + token + " was used with other parameters"}
+			}
+			return prev.out, nil
+		}
 	}
 	var tags []types.Tag
 	for _, ts := range in.TagSpecifications {
@@ -115,6 +136,12 @@ func (f *fakeEC2) CreateFleet(_ context.Context, in *ec2.CreateFleetInput, _ ...
 				break
 			}
 		}
+	}
+	if f.idempotent {
+		if f.tokens == nil {
+			f.tokens = map[string]fakeAnswer{}
+		}
+		f.tokens[token] = fakeAnswer{in: in, out: out}
 	}
 	if f.lose != nil {
 		if err := f.lose(len(f.fleets)); err != nil {

@@ -311,18 +311,23 @@ func (l *launch) overrides(market autoscaler.Market, zone string) []override {
 }
 
 // clientToken is the idempotency token of one CreateFleet call: the
-// operation, how many instances it had when the call was made, the zone
-// the call is for, the call's phase in that zone (1: spot or mixed, 2:
-// on-demand) and the AvoidFor window of the clock the call falls in. A
-// retry whose earlier calls' instances are not visible yet asks each zone
-// again with the same token, and EC2 answers with the earlier instances;
-// so does a retry that sees the first zones' instances but not the last's
-// (it has as many and asks that zone first). The token does not depend on
-// the subnets, types or markets chosen, so a retry that chooses other pools
-// in a zone cannot pass for a new request (EC2 answers a reused token with
-// other parameters with IdempotentParameterMismatch, which Launch returns
-// without launching). Within one Launch no two calls share a token: a
-// zone is asked again only after it launched (more instances had).
+// operation, how many instances it had in the zone the call is for when
+// the call was made, that zone, the call's phase in the zone (1: spot or
+// mixed, 2: on-demand) and the AvoidFor window of the clock the call falls
+// in. A retry that cannot see yet (EC2's eventual consistency) the
+// instances an earlier call launched in a zone has as many in that zone
+// as that call had, so it asks the zone with the same token and EC2
+// answers with the instances it launched then, whichever of the other
+// zones' instances the retry sees and in whatever order it asks the
+// zones. (A count over every zone would not do: a retry that sees a later
+// zone's instances but not an earlier one's would ask the earlier zone
+// with a new token and launch its share again.) The token does not depend
+// on the subnets, types or markets chosen, so a retry that chooses other
+// pools or counts in a zone cannot pass for a new request (EC2 answers a
+// reused token with other parameters with IdempotentParameterMismatch,
+// which Launch returns without launching). Within one Launch no two calls
+// share a token: a zone is asked again only after it launched its whole
+// share (more instances had there).
 //
 // The window is there because EC2 answers a reused token with the first
 // answer, also when that answer launched nothing: an attempt that found no
@@ -431,7 +436,13 @@ func nonZero(v int32) *int32 {
 // an error only for what is no capacity error.
 func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int, ovs []override) error {
 	p := l.p
-	token := clientToken(l.op, len(l.mine), zone, phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
+	have := 0
+	for _, in := range l.mine {
+		if in.Zone == zone {
+			have++
+		}
+	}
+	token := clientToken(l.op, have, zone, phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
 	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
 	var markets []autoscaler.Market // the markets asked for, spot first
 	if spotN > 0 {
@@ -487,8 +498,14 @@ func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int,
 	// instances; those already gone (a replayed operation whose instances
 	// were terminated) are not capacity, and asking again with the same
 	// token would give them again.
+	// An answer to a reused token may also name instances this Launch
+	// already has (listed, or answered before): each counts once.
 	var gone []string
 	launched = slices.DeleteFunc(launched, func(in autoscaler.Instance) bool {
+		if slices.ContainsFunc(l.mine, func(m autoscaler.Instance) bool { return m.ID == in.ID }) {
+			p.cfg.Logger.InfoContext(ctx, "the answer names an instance the operation already has", "operation", l.op, "instance", in.ID, "token", token)
+			return true
+		}
 		if in.State.Active() {
 			return false
 		}

@@ -141,6 +141,10 @@ func (p *Provider) subnetZones(ctx context.Context) ([]subnet, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
+			if strings.HasPrefix(awsutil.ErrorCode(err), "InvalidSubnetID.") {
+				return nil, fmt.Errorf("ec2fleet: Config.Subnets (%s) names a subnet EC2 does not know here (deleted, a typo, or in another region): %w",
+					strings.Join(p.cfg.Subnets, ","), err)
+			}
 			return nil, fmt.Errorf("ec2fleet: describe subnets %s: %w", strings.Join(p.cfg.Subnets, ","), err)
 		}
 		for _, s := range page.Subnets {
@@ -151,7 +155,7 @@ func (p *Provider) subnetZones(ctx context.Context) ([]subnet, error) {
 	for _, id := range p.cfg.Subnets {
 		z, ok := zoneOf[id]
 		if !ok || z == "" {
-			return nil, fmt.Errorf("ec2fleet: subnet %s not found", id)
+			return nil, fmt.Errorf("ec2fleet: Config.Subnets: subnet %s not found", id)
 		}
 		out = append(out, subnet{id: id, zone: z})
 	}

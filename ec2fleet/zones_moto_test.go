@@ -3,6 +3,7 @@ package ec2fleet_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -162,5 +163,22 @@ func TestMotoRetriedLaunchCountsTheZonesItHas(t *testing.T) {
 				t.Errorf("retry returned %d after %d calls, want 4 after one call in zone b", len(got), rec2.calls())
 			}
 		})
+	}
+}
+
+// A configured subnet that EC2 does not know (deleted, or a typo) makes
+// no launch anywhere, and the error names the subnet and the setting, so
+// the operator knows what to fix.
+func TestMotoUnknownSubnetIsNamedWithItsSetting(t *testing.T) {
+	e := newMotoEnv(t)
+	missing := "subnet-0123456789abcdef0"
+	rec := e.recorder()
+	p := e.provider(t, rec, func(c *ec2fleet.Config) { c.Subnets = append(slices.Clone(e.subnets), missing) })
+	got, err := p.Launch(context.Background(), autoscaler.LaunchRequest{OperationID: "op-subnet", Count: 2})
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "Config.Subnets") {
+		t.Errorf("err = %v, want an error naming %s and Config.Subnets", err, missing)
+	}
+	if len(got) != 0 || rec.calls() != 0 {
+		t.Errorf("%d instances after %d CreateFleet calls, want none", len(got), rec.calls())
 	}
 }

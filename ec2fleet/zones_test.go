@@ -3,6 +3,7 @@ package ec2fleet_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,5 +223,105 @@ func TestRetryAsksTheLostZoneWithItsToken(t *testing.T) {
 	}
 	if diff := cmp.Diff(f.calls()[0].Pools, []string{"-@eu-west-1b"}); diff != "" {
 		t.Errorf("the retry's first call's pools (-got +want):\n%s", diff)
+	}
+}
+
+// A launch over three zones whose last answer was lost is retried while
+// EC2 lists only some of the zones' instances (eventual consistency, in
+// any order). Whichever zones the retry cannot see yet, it asks them with
+// the tokens of the first attempt's calls there, so EC2 answers with what
+// it launched then: the operation never has more than its count, and the
+// retry returns the count, each instance once.
+func TestRetrySeeingAnySubsetOfTheZonesNeverLaunchesTwice(t *testing.T) {
+	for _, hidden := range [][]string{
+		nil, {"eu-west-1a"}, {"eu-west-1b"}, {"eu-west-1c"}, {"eu-west-1a", "eu-west-1b"},
+		{"eu-west-1a", "eu-west-1c"}, {"eu-west-1a", "eu-west-1b", "eu-west-1c"},
+	} {
+		t.Run(strings.Join(append([]string{"hidden"}, hidden...), " "), func(t *testing.T) {
+			f := newFakeEC2()
+			f.idempotent = true
+			three := func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-a", "subnet-b", "subnet-c"} }
+			ctx := context.Background()
+			lost := errors.New("connection reset by peer")
+			f.lose = func(n int) error {
+				if n == 3 {
+					return lost
+				}
+				return nil
+			}
+			req := autoscaler.LaunchRequest{OperationID: "op", Count: 6}
+			if _, err := newFakeProvider(t, f, three).Launch(ctx, req); !errors.Is(err, lost) {
+				t.Fatalf("first Launch: %v, want the lost answer", err)
+			}
+			f.lose = nil
+			f.hide = func(in types.Instance) bool {
+				return slices.Contains(hidden, aws.ToString(in.Placement.AvailabilityZone))
+			}
+			got, err := newFakeProvider(t, f, three).Launch(ctx, req)
+			f.hide = nil
+			all, lerr := newFakeProvider(t, f, three).List(ctx)
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if len(all) > req.Count {
+				t.Errorf("the operation has %d instances after the retry, want at most %d (retry err %v)", len(all), req.Count, err)
+			}
+			if err != nil {
+				t.Fatalf("the retry: %v, want EC2's earlier answers for the zones it cannot see", err)
+			}
+			distinct := map[string]bool{}
+			for _, in := range got {
+				distinct[in.ID] = true
+			}
+			if len(got) != req.Count || len(distinct) != req.Count {
+				t.Errorf("the retry returned %d instances (%d distinct), want %d", len(got), len(distinct), req.Count)
+			}
+		})
+	}
+}
+
+// EC2 answers a retry's token with the instances the earlier call
+// launched, also when the retry already lists some of them: each instance
+// is returned once, and one that is listed is not counted a second time.
+func TestReplayedAnswerNamingAListedInstanceCountsItOnce(t *testing.T) {
+	f := newFakeEC2()
+	f.idempotent = true
+	f.poolErr = func(p fakePool) string {
+		if p.Zone == "eu-west-1b" {
+			return "InsufficientInstanceCapacity"
+		}
+		return ""
+	}
+	onDemand := func(c *ec2fleet.Config) { c.Strategy = ec2fleet.StrategyOnDemand }
+	ctx := context.Background()
+	lost := errors.New("connection reset by peer")
+	// Zone a launches one, zone b refuses, zone a is asked again for b's
+	// share and that answer is lost.
+	f.lose = func(n int) error {
+		if n == 3 {
+			return lost
+		}
+		return nil
+	}
+	req := autoscaler.LaunchRequest{OperationID: "op", Count: 2}
+	first, err := newFakeProvider(t, f, onDemand).Launch(ctx, req)
+	if !errors.Is(err, lost) || len(first) != 1 {
+		t.Fatalf("first Launch: %v, %v; want one instance and the lost answer", ids(first), err)
+	}
+	f.lose = nil
+	// The retry lists the second instance but not yet the first.
+	f.hide = func(in types.Instance) bool { return aws.ToString(in.InstanceId) == first[0].ID }
+	got, err := newFakeProvider(t, f, onDemand).Launch(ctx, req)
+	seen := map[string]int{}
+	for _, in := range got {
+		seen[in.ID]++
+	}
+	for id, n := range seen {
+		if n > 1 {
+			t.Errorf("the retry returned %s %d times: %v (err %v)", id, n, ids(got), err)
+		}
+	}
+	if err == nil && len(seen) < req.Count {
+		t.Errorf("the retry returned %v and no error, want %d distinct instances or an error", ids(got), req.Count)
 	}
 }

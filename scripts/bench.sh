@@ -3,12 +3,17 @@
 # the shipped policies (threshold, reactive, predictive at the programs'
 # defaults, lambda and daemon mode) plus a static fleet and the oracle,
 # with the simulator's real-cluster model (sim.DefaultModel,
-# printed with every table), and prints one table per trace, the
-# predictive policy's forecast error against the naive forecast, and a
-# sweep of each policy's main setting whose cost-against-unserved chart is
-# written to docs/frontier-<trace>.png. Then it benchmarks one tick of the
-# autoscaler on the in-memory parts. The output is committed, with this
-# command, in docs/benchmarks.md.
+# printed with every table), and prints one table per trace (cost, unserved
+# demand beyond the static fleet's, both against reactive, and churn), the
+# predictive policy's forecast skill (MASE at the shipped lead, beside the
+# naive forecast's error), and a sweep of each policy's main setting whose
+# cost-against-unserved chart is written to docs/frontier-<trace>.png.
+# Then it benchmarks one tick of the autoscaler on the in-memory parts.
+# The output is committed, with this command, in docs/benchmarks.md.
+#
+# Arguments, if any, name the traces to run (wc98, nab-elb, goog; default
+# all three) and skip the tick benchmark: scripts/bench.sh goog. The
+# simulations run under nice: the machine is usually shared.
 #
 # The traces are read from $NODEFLEET_TRACES, else ../shared/traces beside
 # the repository; they are never copied into it (scripts/fetch-traces.sh
@@ -30,22 +35,31 @@ go build -o "$bin/simulate" ./examples/simulate
 began=$(date +%s)
 
 frontier() { [ "$MODEL" = real ] && echo "-frontier docs/frontier-$1.png"; }
+want() { [ -z "$ARGS" ] || [[ " $ARGS " == *" $1 "* ]]; }
+ARGS="$*"
+sim() { nice -n 5 "$bin/simulate" "$@"; }
 
+if want wc98; then
 echo "## WC98, the 1998 World Cup (10 June to 12 July 1998, the final included), peak 20 nodes"
 echo
 # shellcheck disable=SC2046
-"$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20 $(frontier wc98)
+sim -compare -model "$MODEL" -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20 $(frontier wc98)
 echo
+fi
+if want nab-elb; then
 echo "## NAB ELB request count (2014-04-10 to 2014-04-24, 5-minute steps), peak 20 nodes"
 echo
 # shellcheck disable=SC2046
-"$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20 $(frontier nab-elb)
+sim -compare -model "$MODEL" -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20 $(frontier nab-elb)
 echo
+fi
+if want goog; then
 echo "## NAB Twitter volume of GOOG (2015-02-26 to 2015-04-22, 5-minute steps), peak 20 nodes"
 echo
 # shellcheck disable=SC2046
-"$bin/simulate" -compare -model "$MODEL" -trace "$TRACES/nab_twitter_volume_GOOG.csv" -peak-nodes 20 $(frontier goog)
+sim -compare -model "$MODEL" -trace "$TRACES/nab_twitter_volume_GOOG.csv" -peak-nodes 20 $(frontier goog)
 echo
+fi
 echo "(the simulations took $(( $(date +%s) - began )) s)"
 if [ "${BENCH_POOLS:-0}" = 1 ]; then
 	# The fleet-diversity comparison of docs/fleet-diversity.md (about 8
@@ -61,6 +75,7 @@ if [ "${BENCH_POOLS:-0}" = 1 ]; then
 	echo
 	echo "(the pool comparisons took $(( $(date +%s) - began )) s)"
 fi
+[ -n "$ARGS" ] && exit 0
 echo
 echo "## One tick on the in-memory parts"
 echo

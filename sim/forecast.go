@@ -3,7 +3,6 @@ package sim
 import (
 	"errors"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -11,26 +10,32 @@ import (
 )
 
 // ForecastScore is how well a predictive policy's forecast matched the
-// demand it forecast.
+// demand it forecast: the highest demand in the lead time after each
+// forecast.
 type ForecastScore struct {
-	// Forecasts is how many forecasts were scored (those whose actual
-	// demand was above zero).
+	// Forecasts is how many forecasts were scored.
 	Forecasts int
-	// MAPE is the mean absolute percentage error of the point forecast
-	// of the demand one lead time ahead; NaiveMAPE the same for the
-	// naive forecast "as now", for comparison.
+	// MAE is the mean absolute error of the forecast (Forecast.Point),
+	// NaiveMAE that of the naive forecast "as now", in worker units; MASE
+	// is MAE over NaiveMAE (below 1: better than naive).
+	MAE, NaiveMAE, MASE float64
+	// MAPE and NaiveMAPE are the same errors as percentages of the
+	// actual demand, over the forecasts whose actual was above zero.
 	MAPE, NaiveMAPE float64
-	// Covered is the share (0-1) of forecasts whose capacity target
-	// (Forecast.Nodes) was at least the highest demand during the lead
-	// time.
-	Covered float64
+	// Covered is the share (0-1) of forecasts whose capacity
+	// (Forecast.Capacity) was at least the highest demand in the lead
+	// time; NaiveCovered the same for the demand now.
+	Covered, NaiveCovered float64
+	// Picked counts the forecasts by the method picked
+	// (Forecast.MethodName).
+	Picked map[string]int
 }
 
 // ScoreForecast replays demand (one value per step from start, in worker
 // units) through p's forecast every interval, with a history of at most
 // limit records holding the demand as the tick records it
 // (autoscaler.MetricDemand), and scores each forecast against the demand
-// one lead time later.
+// in the lead time after it.
 func ScoreForecast(p *decision.Predictive, start time.Time, step time.Duration, demand []float64, interval time.Duration, limit int) (ForecastScore, error) {
 	if len(demand) == 0 || step <= 0 || interval <= 0 {
 		return ForecastScore{}, errors.New("sim: ScoreForecast needs demand, a positive step and interval, and a history limit >= 0")
@@ -47,56 +52,81 @@ func ScoreForecast(p *decision.Predictive, start time.Time, step time.Duration, 
 
 // ScoreSeries scores p's forecasts on an observed series: at each time
 // (increasing, as the ticks saw them) it forecasts from the earlier values
-// (at most limit of them) and compares with the value in force one lead
-// time later (the last one observed by then); the naive forecast is the
-// value now. Forecasts whose lead time runs past the series are not
-// scored.
+// (at most limit of them as the history, and their means over the
+// autoscaler's default LongHistoryStep over its LongHistory as the long
+// history, as the tick keeps them) and compares with the highest value
+// observed in the lead time after it; the naive forecast is the value
+// now. Forecasts whose lead time runs past the series are not scored.
 func ScoreSeries(p *decision.Predictive, times []time.Time, vals []float64, limit int) (ForecastScore, error) {
 	if len(times) != len(vals) || len(times) == 0 || limit < 0 {
 		return ForecastScore{}, errors.New("sim: ScoreSeries needs as many times as values, at least one, and a history limit >= 0")
 	}
+	ac := autoscaler.DefaultConfig()
 	lead := p.Config().Lead
-	at := func(t time.Time) (float64, int) {
-		i := sort.Search(len(times), func(i int) bool { return times[i].After(t) }) - 1
-		return vals[max(i, 0)], i
+	record := func(t time.Time, v float64, n int) autoscaler.Record {
+		return autoscaler.Record{Time: t, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(), Samples: n,
+			Custom: map[string]float64{autoscaler.MetricDemand: v}}
 	}
-	var hist []autoscaler.Record
-	var sc ForecastScore
-	var ape, naive float64
-	covered, n := 0, 0
+	var hist, long []autoscaler.Record
+	sc := ForecastScore{Picked: map[string]int{}}
+	var abs, naive, ape, nape float64
+	covered, naiveCovered, pct := 0, 0, 0
 	last := times[len(times)-1]
 	for i, now := range times {
 		if now.Add(lead).After(last) {
 			break
 		}
-		n++
 		cur := vals[i]
-		f := p.Forecast(now, hist, cur)
-		actual, j := at(now.Add(lead))
-		peak := cur
-		for k := i; k <= j; k++ {
+		f := p.Forecast(now, hist, long, cur)
+		peak := math.Inf(-1)
+		for k := i + 1; k < len(times) && !times[k].After(now.Add(lead)); k++ {
 			peak = math.Max(peak, vals[k])
 		}
-		if f.Nodes >= peak-1e-9 {
-			covered++
-		}
-		if actual > 0 {
+		if !math.IsInf(peak, -1) {
 			sc.Forecasts++
-			ape += math.Abs(f.Point-actual) / actual
-			naive += math.Abs(cur-actual) / actual
+			sc.Picked[f.MethodName()]++
+			abs += math.Abs(f.Point - peak)
+			naive += math.Abs(cur - peak)
+			if f.Capacity >= peak-1e-9 {
+				covered++
+			}
+			if cur >= peak-1e-9 {
+				naiveCovered++
+			}
+			if peak > 0 {
+				pct++
+				ape += math.Abs(f.Point-peak) / peak
+				nape += math.Abs(cur-peak) / peak
+			}
 		}
-		hist = append(hist, autoscaler.Record{Time: now, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(),
-			Custom: map[string]float64{autoscaler.MetricDemand: cur}})
+		// The tick's record, and the long history's mean as the
+		// autoscaler keeps it.
+		hist = append(hist, record(now, cur, 0))
 		if len(hist) > limit {
 			hist = hist[len(hist)-limit:]
 		}
+		bucket := now.Truncate(ac.LongHistoryStep)
+		if n := len(long); n > 0 && long[n-1].Time.Equal(bucket) {
+			l := &long[n-1]
+			l.Samples++
+			l.Custom[autoscaler.MetricDemand] += (cur - l.Custom[autoscaler.MetricDemand]) / float64(l.Samples)
+		} else {
+			long = append(long, record(bucket, cur, 1))
+		}
+		for len(long) > 0 && now.Sub(long[0].Time) > ac.LongHistory {
+			long = long[1:]
+		}
 	}
 	if sc.Forecasts > 0 {
-		sc.MAPE = 100 * ape / float64(sc.Forecasts)
-		sc.NaiveMAPE = 100 * naive / float64(sc.Forecasts)
+		n := float64(sc.Forecasts)
+		sc.MAE, sc.NaiveMAE = abs/n, naive/n
+		sc.Covered, sc.NaiveCovered = float64(covered)/n, float64(naiveCovered)/n
+		if naive > 0 {
+			sc.MASE = abs / naive
+		}
 	}
-	if n > 0 {
-		sc.Covered = float64(covered) / float64(n)
+	if pct > 0 {
+		sc.MAPE, sc.NaiveMAPE = 100*ape/float64(pct), 100*nape/float64(pct)
 	}
 	return sc, nil
 }

@@ -90,9 +90,13 @@ func LoadHistory(path string) (History, error) {
 // RFC 3339, "cpu_cores": 3.5, "memory_bytes": 8e9, "instance_types":
 // {"t3.medium": 3}}]}. Timestamps must increase on the grid of the
 // smallest interval between them; missing steps hold the sample before
-// them. Errors name the source and the line (or sample).
+// them, and at most half the steps may be missing. Errors name the
+// source and the line (or sample).
 func ParseHistory(r io.Reader, name string) (History, error) {
 	br := bufio.NewReader(r)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\ufeff")) {
+		br.Discard(3) // spreadsheets save "CSV UTF-8" with a byte order mark
+	}
 	head, _ := br.Peek(512)
 	if bytes.IndexByte(head, 0) >= 0 || !utf8.Valid(trimPartialRune(head)) {
 		return History{}, fmt.Errorf("%s: binary data; a history is a CSV or JSON text file", name)
@@ -115,11 +119,31 @@ func trimPartialRune(b []byte) []byte {
 }
 
 func parseHistoryJSON(r io.Reader, name string) (History, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return History{}, fmt.Errorf("%s: %w", name, err)
+	}
+	// lineAt names the line of a byte offset in data.
+	lineAt := func(off int64) string {
+		off = min(max(off, 0), int64(len(data)))
+		return name + ":" + strconv.Itoa(1+bytes.Count(data[:off], []byte("\n")))
+	}
 	var hj historyJSON
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&hj); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return History{}, fmt.Errorf("%s: %w", lineAt(syn.Offset), err)
+		case errors.As(err, &typ):
+			return History{}, fmt.Errorf("%s: %w", lineAt(typ.Offset), err)
+		}
 		return History{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return History{}, fmt.Errorf("%s: more data after the history", lineAt(dec.InputOffset()))
 	}
 	var rows []HistorySample
 	for i, s := range hj.Samples {
@@ -232,15 +256,23 @@ func onGrid(name string, rows []HistorySample, where func(int) string) (History,
 	if len(rows) < 2 {
 		return h, fmt.Errorf("%s: %d sample(s); a history needs at least 2 to have a step", name, len(rows))
 	}
-	step := time.Duration(math.MaxInt64)
+	step, at := time.Duration(math.MaxInt64), 0
 	for i := 1; i < len(rows); i++ {
 		d := rows[i].Time.Sub(rows[i-1].Time)
 		if d <= 0 {
 			return h, fmt.Errorf("%s: %s: timestamp %s does not come after the one before", name, where(i), rows[i].Time.Format(time.DateTime))
 		}
-		step = min(step, d)
+		if d < step {
+			step, at = d, i
+		}
 	}
 	h.Step = step
+	// Filling is bounded by the rows: an interval much shorter than the
+	// others would otherwise invent (and allocate) most of the history.
+	if steps := int64(rows[len(rows)-1].Time.Sub(rows[0].Time)/step) + 1; steps-int64(len(rows)) > int64(len(rows)) {
+		return h, fmt.Errorf("%s: %s: the interval of %s to the timestamp before sets the step, which leaves %d of %d steps missing; a history may miss at most half its steps",
+			name, where(at), step, steps-int64(len(rows)), steps)
+	}
 	for i, r := range rows {
 		d := r.Time.Sub(rows[0].Time)
 		if d%step != 0 {
@@ -327,14 +359,17 @@ func (h History) Cost(price func(instanceType string) (float64, bool)) (float64,
 	return usd, nil
 }
 
-// TypeShares is each instance type's share (0-1) of the worker-steps.
+// TypeShares is each instance type's share (0-1) of the worker-steps;
+// empty when no worker ran.
 func (h History) TypeShares() map[string]float64 {
 	out := map[string]float64{}
 	total := 0
 	for _, s := range h.Samples {
 		for t, n := range s.Types {
-			out[t] += float64(n)
-			total += n
+			if n > 0 {
+				out[t] += float64(n)
+				total += n
+			}
 		}
 	}
 	for t := range out {

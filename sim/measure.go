@@ -59,8 +59,12 @@ func BuiltinDay() Demand {
 // Autoscaler.Policy is policy); a zero cfg is the shipped Lambda setup on
 // spot t3.medium workers in DefaultModel, with these defaults on top of
 // Run's: PodsPerNode DefaultPodsPerNode, and Autoscaler.MaxNodes, when
-// zero, twice the nodes d's peak needs (at least 10) so that the
-// guardrail is not what the measurement measures.
+// zero, twice the nodes d's peak needs (at least 10, and at least
+// Autoscaler.MinNodes) so that the guardrail is not what the measurement
+// measures. The policy is told MaxNodes (PolicyInput.MaxNodes) from the
+// first tick, and so, with this default, d's peak before it comes: a
+// policy that reads MaxNodes is measured fairly only with MaxNodes set
+// in cfg, as in production.
 func Measure(ctx context.Context, d Demand, policy autoscaler.Policy, cfg Config) (Report, error) {
 	if policy == nil {
 		return Report{}, errors.New("sim: Measure needs a policy")
@@ -71,7 +75,7 @@ func Measure(ctx context.Context, d Demand, policy autoscaler.Policy, cfg Config
 	}
 	cfg.Autoscaler.Policy = policy
 	if cfg.Autoscaler.MaxNodes == 0 && cfg.PodsPerNode > 0 {
-		cfg.Autoscaler.MaxNodes = DefaultMaxNodes(d.Peak(), cfg.PodsPerNode)
+		cfg.Autoscaler.MaxNodes = max(cfg.Autoscaler.MinNodes, DefaultMaxNodes(d.Peak(), cfg.PodsPerNode))
 	}
 	rep, err := Run(ctx, cfg)
 	if err != nil && d.Name != "" {

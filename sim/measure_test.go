@@ -25,6 +25,8 @@ func TestMeasureRefusesWhatItCannotRun(t *testing.T) {
 	}{
 		{"no policy", day, nil, "needs a policy"},
 		{"empty demand names its source", Demand{Name: "my.csv", Start: day.Start, Step: time.Minute}, hold(), "my.csv: sim: Demand is empty"},
+		{"more than the model holds", Demand{Start: day.Start, Step: time.Minute, Units: []float64{10, 1e8}}, hold(),
+			"sim: Demand[1] is 1e+08 units, 10000000 nodes of PodsPerNode 10; the model holds at most 10000 (MaxModelNodes)"},
 	} {
 		_, err := Measure(context.Background(), tt.d, tt.policy, Config{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -51,5 +53,42 @@ func TestMeasureFillsTheDefaults(t *testing.T) {
 	}
 	if got, want := DefaultMaxNodes(120, 10), 24; got != want {
 		t.Errorf("DefaultMaxNodes(120, 10) = %d, want %d", got, want)
+	}
+}
+
+// Measure's default MaxNodes is what the policy is told: twice the peak's
+// nodes, at least 10, and never below the MinNodes the caller set.
+func TestMeasureDefaultMaxNodesIsTwiceThePeaksNodesAndAtLeastMinNodes(t *testing.T) {
+	flat := func(units float64) Demand {
+		d := Demand{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Step: time.Minute, Units: make([]float64, 10)}
+		for i := range d.Units {
+			d.Units[i] = units
+		}
+		return d
+	}
+	for _, tt := range []struct {
+		name     string
+		d        Demand
+		minNodes int
+		want     int
+	}{
+		{"small peak", flat(35), 0, 10},
+		{"large peak", flat(120), 0, 24},
+		{"MinNodes above the default", flat(35), 15, 15},
+	} {
+		var told []int
+		policy := autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+			told = append(told, in.MaxNodes)
+			return autoscaler.HoldBecause("hold")
+		})
+		m := IdealModel()
+		_, err := Measure(context.Background(), tt.d, policy, Config{Model: &m, Autoscaler: autoscaler.Config{MinNodes: tt.minNodes}})
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if len(told) == 0 || told[0] != tt.want {
+			t.Errorf("%s: the policy was told MaxNodes %v, want %d", tt.name, told, tt.want)
+		}
 	}
 }

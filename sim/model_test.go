@@ -11,6 +11,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/internal/testenv"
 )
 
@@ -40,6 +41,41 @@ func stepPolicy(up, down time.Time) autoscaler.Policy {
 		}
 		return autoscaler.HoldBecause("test")
 	})
+}
+
+// The lead the shipped policies default to covers the model's
+// boot-and-join at its 99th percentile: the two are one assumption.
+func TestTheDefaultLeadCoversTheModelsBootAndJoin(t *testing.T) {
+	m := DefaultModel()
+	if m.BootP99 != decision.DefaultBootAndJoin || decision.DefaultLead < m.BootP99+ModeLambda.Interval() {
+		t.Errorf("model boot-and-join p99 %s, lambda ticks %s; decision.DefaultBootAndJoin %s, DefaultLead %s",
+			m.BootP99, ModeLambda.Interval(), decision.DefaultBootAndJoin, decision.DefaultLead)
+	}
+}
+
+// A scale-down undone by a scale-up within ChurnWindow is churn; one
+// followed by a scale-up later is not.
+func TestChurnCountsScaleDownsUndoneWithinTenMinutes(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		after time.Duration
+		churn int
+	}{{"undone 8 minutes later", 8 * time.Minute, 1}, {"followed 12 minutes later", 12 * time.Minute, 0}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig(make([]float64, 60))
+			down := cfg.Start.Add(10 * time.Minute)
+			cfg.Autoscaler.Policy = stepPolicy(down.Add(tt.after), down)
+			cfg.Autoscaler.MinNodes = 1
+			cfg.InitialNodes = 3
+			rep, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ScaleDowns != 1 || rep.ScaleUps != 1 || rep.Churn != tt.churn {
+				t.Errorf("%d scale-downs, %d scale-ups, churn %d; want 1, 1, %d", rep.ScaleDowns, rep.ScaleUps, rep.Churn, tt.churn)
+			}
+		})
+	}
 }
 
 func TestCostOfAScaleUpAndDownByHand(t *testing.T) {
@@ -200,7 +236,9 @@ func tracesDir(t *testing.T) string {
 // A day of the World Cup 1998 trace (a match day) replayed with every
 // policy in the ideal model: the oracle is the lower bound of every policy that serves the
 // demand, the static fleet costs the most, and the predictive policy
-// serves nearly all of it.
+// (with a day of history, no period to find: the reactive policy with a
+// stabilised scale-down) leaves no more unserved than the reactive one,
+// at no more than 1.5x the oracle.
 func TestReplayWC98Day(t *testing.T) {
 	dir := tracesDir(t)
 	tr, err := LoadTrace(filepath.Join(dir, "wc98_requests_per_minute.csv"))
@@ -219,6 +257,7 @@ func TestReplayWC98Day(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unserved := map[string]float64{}
 	for _, name := range PolicyNames() {
 		ac := autoscaler.DefaultConfig()
 		ac.Policy = mustPolicy(t, name, ModeLambda)
@@ -239,9 +278,13 @@ func TestReplayWC98Day(t *testing.T) {
 		if rep.UnservedPct() < 0.01 && rep.CostUSD < rep.OracleCostUSD {
 			t.Errorf("%s: cost $%.4f below the oracle's $%.4f with %.4f%% unserved", name, rep.CostUSD, rep.OracleCostUSD, rep.UnservedPct())
 		}
-		if name == "predictive" && (rep.UnservedPct() > 0.1 || rep.CostUSD > 1.5*rep.OracleCostUSD) {
-			t.Errorf("predictive: %.3f%% unserved at %.2fx the oracle", rep.UnservedPct(), rep.CostUSD/rep.OracleCostUSD)
+		unserved[name] = rep.UnservedPct()
+		if name == "predictive" && rep.CostUSD > 1.5*rep.OracleCostUSD {
+			t.Errorf("predictive: %.2fx the oracle", rep.CostUSD/rep.OracleCostUSD)
 		}
+	}
+	if unserved["predictive"] > unserved["reactive"] {
+		t.Errorf("predictive left %.3f%% unserved, the reactive policy %.3f%%", unserved["predictive"], unserved["reactive"])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/decision"
@@ -53,7 +54,7 @@ var policies = map[string]struct {
 		func(s PolicySpec) (autoscaler.Policy, error) {
 			c := decision.ShippedConfig{Name: decision.PolicyPredictive, Calendar: s.Calendar}
 			if s.Setting != nil {
-				c.SpikeQuantile = *s.Setting
+				c.ScaleDownWindow = time.Duration(*s.Setting * float64(time.Minute))
 			}
 			return decision.Shipped(c)
 		}},
@@ -69,7 +70,7 @@ func MainSetting(policy string) (name string, values []float64) {
 	case decision.PolicyReactive:
 		return "headroom", []float64{0, 0.1, 0.2, 0.3, 0.5}
 	case decision.PolicyPredictive:
-		return "spike cover quantile (-1: off)", []float64{-1, 0.9, 0.95, 0.99, 0.999}
+		return "scale-down window, minutes", []float64{4, 7, 14, 28, 56}
 	}
 	return "", nil
 }
@@ -97,16 +98,9 @@ func NewPolicy(s PolicySpec) (autoscaler.Policy, error) {
 }
 
 // HistoryLimit is the history the simulator keeps for a policy in a mode:
-// the predictive policy keeps a day and an hour of ticks (750 records of
-// 2 minutes in lambda mode, 1,500 of a minute in daemon mode) so that its
-// daily seasonality has data; everything else keeps the autoscaler's
-// default (720 records).
+// the autoscaler's default (720 records) for every policy, as the
+// programs keep it; the predictive policy finds its daily and weekly
+// periods in the long history (8 days of 10-minute means by default).
 func HistoryLimit(policy string, mode Mode) int {
-	switch {
-	case policy == decision.PolicyPredictive && mode == ModeLambda:
-		return 750
-	case policy == decision.PolicyPredictive:
-		return 1500
-	}
 	return autoscaler.DefaultConfig().HistoryLimit
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,15 +56,24 @@ func DefaultHistoryQueries() HistoryQueries {
 	}
 }
 
+// MaxHistorySteps is the most steps QueryHistory reads (about two years
+// of minutes): a longer window needs a longer step.
+const MaxHistorySteps = 1 << 20
+
+// maxPointsPerQuery is the most points QueryHistory asks of one range
+// query; Prometheus refuses more than 11,000.
+const maxPointsPerQuery = 10000
+
 // ErrNoSeries is returned (wrapped, with the query) by QueryHistory when a
 // query has no data in the window.
 var ErrNoSeries = errors.New("no series")
 
 // QueryHistory reads a cluster's History over [from, to] at step from
-// Prometheus. A query with no series, with several where one is due, or
-// with a step missing at the start is an error naming the query and what
-// is missing; a step missing later holds the sample before it (Gaps
-// counts the steps any query missed).
+// Prometheus, in range queries of at most 10,000 points each, up to
+// MaxHistorySteps steps. A query with no series, with several where one
+// is due, or with a step missing at the start is an error naming the
+// query and what is missing; a step missing later holds the sample
+// before it (Gaps counts the steps any query missed).
 func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step time.Duration, queries HistoryQueries) (History, error) {
 	def := DefaultHistoryQueries()
 	if queries.CPU == "" {
@@ -71,6 +81,9 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 	}
 	if queries.Memory == "" {
 		queries.Memory = def.Memory
+	}
+	if queries.Types == "" && queries.TypeLabel != "" && queries.TypeLabel != def.TypeLabel {
+		return History{}, fmt.Errorf("sim: HistoryQueries.TypeLabel is %q while Types is the default query, which counts by %s: set Types too", queries.TypeLabel, def.TypeLabel)
 	}
 	if queries.Types == "" {
 		queries.Types, queries.TypeLabel = def.Types, def.TypeLabel
@@ -82,16 +95,39 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 		return History{}, fmt.Errorf("sim: QueryHistory needs from before to and a positive step, got %s to %s step %s", from, to, step)
 	}
 	from, to = from.Truncate(step), to.Truncate(step)
+	if steps := to.Sub(from)/step + 1; steps < 2 {
+		return History{}, fmt.Errorf("sim: QueryHistory: %s to %s holds one step of %s; a history needs at least 2", from.Format(time.DateTime), to.Format(time.DateTime), step)
+	} else if steps > MaxHistorySteps {
+		return History{}, fmt.Errorf("sim: QueryHistory: %s to %s is %d steps of %s; at most %d: use a longer step", from.Format(time.DateTime), to.Format(time.DateTime), steps, step, MaxHistorySteps)
+	}
 	n := int(to.Sub(from)/step) + 1
-	r := v1.Range{Start: from, End: to, Step: step}
+	// get runs query over the window in ranges of at most
+	// maxPointsPerQuery points (Prometheus refuses more than 11,000 in
+	// one), joining each series' values.
 	get := func(query string) (pm.Matrix, error) {
-		v, _, _, err := q.QueryRange(ctx, query, r)
-		if err != nil {
-			return nil, fmt.Errorf("prometheus query %s: %w", query, err)
-		}
-		m, ok := v.(pm.Matrix)
-		if !ok {
-			return nil, fmt.Errorf("prometheus query %s: a %s, want a matrix", query, v.Type())
+		var m pm.Matrix
+		byLabels := map[pm.Fingerprint]*pm.SampleStream{}
+		for first := 0; first < n; first += maxPointsPerQuery {
+			last := min(first+maxPointsPerQuery, n) - 1
+			r := v1.Range{Start: from.Add(time.Duration(first) * step), End: from.Add(time.Duration(last) * step), Step: step}
+			v, _, _, err := q.QueryRange(ctx, query, r)
+			if err != nil {
+				return nil, fmt.Errorf("prometheus query %s: %w", query, err)
+			}
+			part, ok := v.(pm.Matrix)
+			if !ok {
+				return nil, fmt.Errorf("prometheus query %s: a %s, want a matrix", query, v.Type())
+			}
+			for _, ss := range part {
+				fp := ss.Metric.Fingerprint()
+				if have, ok := byLabels[fp]; ok {
+					have.Values = append(have.Values, ss.Values...)
+					continue
+				}
+				ss := &pm.SampleStream{Metric: ss.Metric, Values: slices.Clone(ss.Values)}
+				byLabels[fp] = ss
+				m = append(m, ss)
+			}
 		}
 		if len(m) == 0 {
 			return nil, fmt.Errorf("prometheus query %s: %w between %s and %s", query, ErrNoSeries, from.Format(time.DateTime), to.Format(time.DateTime))
@@ -107,8 +143,11 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 	}
 	one := func(query, what string) ([]float64, error) {
 		m, err := get(query)
-		if err != nil {
+		if errors.Is(err, ErrNoSeries) {
 			return nil, fmt.Errorf("%w (%s)", err, what)
+		}
+		if err != nil {
+			return nil, err
 		}
 		if len(m) > 1 {
 			return nil, fmt.Errorf("prometheus query %s: %d series, want one (%s)", query, len(m), what)
@@ -133,6 +172,9 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 		return History{}, err
 	}
 	tm, err := get(queries.Types)
+	if err != nil && !errors.Is(err, ErrNoSeries) {
+		return History{}, err
+	}
 	if err != nil {
 		return History{}, fmt.Errorf("%w (the workers by instance type: is kube-state-metrics started with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type]?)", err)
 	}

@@ -64,6 +64,17 @@ const (
 // The ideal model keeps its old 15 seconds.
 const DaemonInterval = time.Minute
 
+// MaxModelNodes is the most nodes a step's demand may need (Demand over
+// PodsPerNode) in Run; MaxNodes and InitialNodes may be twice that. The
+// model keeps every instance and every pod: two minutes of a demand of
+// ten thousand nodes took 10 s to simulate on a shared 2-core machine, of
+// a million did not end in a minute, of ten million ran out of memory.
+const MaxModelNodes = 10000
+
+// DefaultResolution is the model's time step when Config.Resolution is
+// zero: a demand's Step must be a multiple of it.
+const DefaultResolution = 15 * time.Second
+
 // idealDaemonInterval is the ideal model's daemon tick.
 const idealDaemonInterval = 15 * time.Second
 
@@ -103,7 +114,7 @@ type Config struct {
 	// Mode picks the tick interval. Default lambda.
 	Mode Mode
 	// Resolution is the model's time step; it must divide Step. Default
-	// 15 seconds.
+	// DefaultResolution.
 	Resolution time.Duration
 	// OnDemandPrice and SpotPrice are USD per hour. Defaults are
 	// t3.medium's: 0.0416 and 0.0125.
@@ -157,6 +168,9 @@ type Report struct {
 	// Launched and Terminated count instances (the initial fleet is not
 	// counted as launched).
 	ScaleUps, ScaleDowns int
+	// Churn counts the scale-downs followed by a scale-up within
+	// ChurnWindow: scale-downs undone minutes later.
+	Churn                int
 	Launched, Terminated int
 	Ticks                int
 	// Interruptions counts spot interruption notices; CapacityFailures
@@ -198,6 +212,10 @@ type Sample struct {
 	Pending    float64
 }
 
+// ChurnWindow is how soon a scale-up must follow a scale-down for the
+// scale-down to count as churn (Report.Churn).
+const ChurnWindow = 10 * time.Minute
+
 // UnservedPct is the unserved share of demand, in percent.
 func (r Report) UnservedPct() float64 {
 	if r.DemandPodMinutes == 0 {
@@ -233,6 +251,17 @@ func (c *Config) defaults() error {
 	if !(c.PodsPerNode > 0) {
 		bad("PodsPerNode must be positive, got %v", c.PodsPerNode)
 	}
+	if c.PodsPerNode > 0 {
+		for i, d := range c.Demand {
+			if d/c.PodsPerNode > MaxModelNodes {
+				bad("Demand[%d] is %v units, %.0f nodes of PodsPerNode %v; the model holds at most %d (MaxModelNodes)", i, d, math.Ceil(d/c.PodsPerNode), c.PodsPerNode, MaxModelNodes)
+				break
+			}
+		}
+	}
+	if c.Autoscaler.MaxNodes > 2*MaxModelNodes || c.InitialNodes > 2*MaxModelNodes {
+		bad("Autoscaler.MaxNodes %d and InitialNodes %d must not exceed twice MaxModelNodes (%d)", c.Autoscaler.MaxNodes, c.InitialNodes, 2*MaxModelNodes)
+	}
 	if c.Mode == "" {
 		c.Mode = ModeLambda
 	}
@@ -240,7 +269,7 @@ func (c *Config) defaults() error {
 		bad("Mode must be %q or %q, got %q", ModeLambda, ModeDaemon, c.Mode)
 	}
 	if c.Resolution <= 0 {
-		c.Resolution = 15 * time.Second
+		c.Resolution = DefaultResolution
 	}
 	if c.Step > 0 && c.Step%c.Resolution != 0 {
 		bad("Resolution %s must divide Step %s", c.Resolution, c.Step)
@@ -372,6 +401,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.End = end
 	lastTick := time.Time{}
 	var surgeStart time.Time
+	var downs []time.Time // scale-downs within ChurnWindow before now
 	res := cfg.Resolution
 	// The chance that one spot instance gets a notice in one model step.
 	pInterrupt := -math.Expm1(-mdl.InterruptionRate * res.Hours())
@@ -416,8 +446,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			switch r.Outcome {
 			case autoscaler.OutcomeScaledUp:
 				rep.ScaleUps++
+				for _, d := range downs {
+					if now.Sub(d) <= ChurnWindow {
+						rep.Churn++
+					}
+				}
+				downs = downs[:0]
 			case autoscaler.OutcomeScaledDown:
 				rep.ScaleDowns++
+				downs = append(downs, now)
 			}
 			for _, ev := range r.Events {
 				if ev.Kind == autoscaler.EventCapacity {

@@ -56,7 +56,8 @@ func (d *Dynamo) LoadJSON(ctx context.Context, name string, v any) (bool, error)
 // lease Save is given, and by nothing else (there is no write of an extra
 // attribute outside a Save under an explicit lease). Until that Save,
 // LoadJSON reads the staged value back. A later StageJSON of the same name
-// replaces it. It makes no AWS call; it fails only for a bad name or a
+// replaces it. A value still staged when this store next acquires a lease
+// (its Save failed) is dropped then. It makes no AWS call; it fails only for a bad name or a
 // value that cannot be encoded or is over MaxExtraBytes.
 func (d *Dynamo) StageJSON(name string, v any) error {
 	if !extraName.MatchString(name) {

@@ -135,3 +135,68 @@ func TestMotoJSONFieldsRoundTrip(t *testing.T) {
 		t.Errorf("after emptying: %+v, %v", got, err)
 	}
 }
+
+// A Save that fails for another reason than a lost lease (throttling)
+// keeps what was staged for a retry of that Save, but not past the tick:
+// once this store acquires a new lease, another replica may have written
+// the attribute since, and the old staged value is neither read back nor
+// written over the newer one.
+func TestMotoStagedValueOfAnEarlierLeaseIsNotWrittenUnderALaterOne(t *testing.T) {
+	c, table := motoTable(t)
+	clk := testingclock.NewFakePassiveClock(t0)
+	flaky := &timeoutAfterWrite{Client: c}
+	a, b := newStore(t, flaky, table, clk), newStore(t, c, table, clk)
+	ctx := context.Background()
+	type pools struct{ Zones []string }
+	load := func(s *state.Dynamo) []string {
+		t.Helper()
+		var got pools
+		if _, err := s.LoadJSON(ctx, "unavailable_pools", &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Zones
+	}
+	// Replica a's tick learns zone a and its Save is throttled.
+	la, err := a.Acquire(ctx, "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.StageJSON("unavailable_pools", pools{Zones: []string{"old"}}); err != nil {
+		t.Fatal(err)
+	}
+	flaky.throttle = 1
+	if err := a.Save(ctx, la, autoscaler.ClusterState{}); err == nil || errors.Is(err, autoscaler.ErrLeaseLost) {
+		t.Fatalf("throttled Save: %v, want a failure that is not ErrLeaseLost", err)
+	}
+	if err := a.Release(ctx, la); err != nil {
+		t.Fatal(err)
+	}
+	// Replica b's tick learns something newer and saves it.
+	lb, err := b.Acquire(ctx, "b", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.StageJSON("unavailable_pools", pools{Zones: []string{"new"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(ctx, lb, autoscaler.ClusterState{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(ctx, lb); err != nil {
+		t.Fatal(err)
+	}
+	// Replica a's next tick.
+	la2, err := a.Acquire(ctx, "a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := load(a); len(got) != 1 || got[0] != "new" {
+		t.Errorf("replica a's next tick reads %v, want the stored [new]", got)
+	}
+	if err := a.Save(ctx, la2, autoscaler.ClusterState{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(b); len(got) != 1 || got[0] != "new" {
+		t.Errorf("after replica a's next Save the item holds %v, want [new]", got)
+	}
+}

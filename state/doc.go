@@ -46,7 +46,9 @@
 // Other parts' attributes (x_<name>, ec2fleet's unavailable pools) are
 // staged with StageJSON and written by the next Save in the same
 // conditional write, so they too are written only under an explicit lease;
-// the store keeps no lease of its own.
+// the store keeps no lease of its own. What a failed Save left staged is
+// dropped by the store's next Acquire: it is never written under a later
+// lease, over what another replica may have saved meanwhile.
 //
 // # Operators
 //

@@ -213,7 +213,10 @@ func getStr(item map[string]types.AttributeValue, name string) string {
 // write. It returns an error wrapping autoscaler.ErrLockHeld, naming the
 // holder, when another owner holds an unexpired lease. An expired lease is
 // taken over (Lease.TookOver, Lease.PreviousOwner). Every success returns
-// a larger token than any before.
+// a larger token than any before. A success also drops what StageJSON
+// staged before it and no Save wrote (that Save failed): it belonged to an
+// earlier lease's tick, and another replica may have written the
+// attribute since.
 func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (autoscaler.Lease, error) {
 	if owner == "" {
 		return autoscaler.Lease{}, errors.New("state: acquire: owner is required")
@@ -251,6 +254,13 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 		}
 		return autoscaler.Lease{}, fmt.Errorf("state: acquire lock of cluster %s: %w", d.cfg.ClusterID, err)
 	}
+	d.mu.Lock()
+	if len(d.staged) > 0 {
+		d.cfg.Logger.WarnContext(ctx, "dropping attributes staged under an earlier lease and never saved", "cluster", d.cfg.ClusterID,
+			"attributes", slices.Sorted(maps.Keys(d.staged)))
+	}
+	d.staged = nil
+	d.mu.Unlock()
 	old := out.Attributes
 	lease := autoscaler.Lease{Owner: owner, Token: getNum(old, attrToken) + 1, Expires: expires}
 	if prev := getStr(old, attrOwner); prev != "" && prev != owner {
@@ -353,19 +363,17 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 // Save writes st if lease's token is still the item's fencing token;
 // otherwise it writes nothing and returns an error wrapping
 // autoscaler.ErrLeaseLost. The history is cut to HistoryLimit records and
-// MaxHistoryBytes, oldest first. The lock attributes are never touched.
-// The extra attributes staged by StageJSON are written in the same
-// conditional write, and so under the same lease; a Save refused for a
-// lost lease drops them (they belonged to that lease's tick), another
-// failure keeps them for the next Save.
+// MaxHistoryBytes, oldest first, and the whole item fits in ItemBudget
+// (see encodeWithinBudget: the unplaceable pods are capped, the oldest
+// history gives way; ExtraBudget is kept for the extra attributes). The
+// lock attributes are never touched. The extra attributes staged by
+// StageJSON are written in the same conditional write, and so under the
+// same lease; a Save refused for a lost lease drops them (they belonged
+// to that lease's tick), another failure keeps them for the next Save.
 func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler.ClusterState) error {
-	hist, err := encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
+	hist, long, err := d.encodeWithinBudget(&st)
 	if err != nil {
-		return fmt.Errorf("state: save cluster %s: history: %w", d.cfg.ClusterID, err)
-	}
-	long, err := encodeHistory(st.LongHistory, 0, d.cfg.MaxLongHistoryBytes)
-	if err != nil {
-		return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, attrLong, err)
+		return fmt.Errorf("state: save cluster %s: %w", d.cfg.ClusterID, err)
 	}
 	names := map[string]string{
 		"#token": attrToken, "#n": attrNodeCount, "#sip": attrInProgress, "#hist": attrHistory,

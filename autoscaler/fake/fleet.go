@@ -44,7 +44,7 @@ type Fleet struct {
 	// the pools were short, and Launch returns what it launched with an
 	// error wrapping ErrInsufficientCapacity. It runs with the fleet's
 	// lock held and must not call the Fleet. Nil: today's behaviour.
-	// The simulator's pool model (internal/sim) is one.
+	// The simulator's pool model (package sim) is one.
 	Placer func(req autoscaler.LaunchRequest, n int) []Placement
 
 	seq        int

@@ -322,7 +322,7 @@ current-context: proxy
 		trigger, scaled, ticks = time.Time{}, time.Time{}, nil
 		for _, ll := range daemonLog(out.String()) {
 			switch {
-			case ll.Msg == "unschedulable pod, tick now" && strings.HasPrefix(ll.Pod, ns+"/") && trigger.IsZero():
+			case ll.Msg == "unschedulable pod, tick soon" && strings.HasPrefix(ll.Pod, ns+"/") && trigger.IsZero():
 				trigger = ll.Time
 			case ll.Msg == "tick" && !ll.Time.Before(first.Add(-time.Second)):
 				ticks = append(ticks, ll)

@@ -201,7 +201,7 @@ func TestDaemonProcess(t *testing.T) {
 	}
 	// (Other tests' pods on the shared API server may bring ticks too:
 	// the log says which pod brought one.)
-	time.Sleep(5 * time.Second) // the watch's minimum gap between triggers
+	time.Sleep(5 * time.Second) // earlier pods' batches have ticked
 	_, body = get(ctx, base+"/metrics")
 	before := ticks(body, autoscaler.OutcomeHeld)
 	start := time.Now()
@@ -209,13 +209,13 @@ func TestDaemonProcess(t *testing.T) {
 	promtest.WaitFor(t, 20*time.Second, "a tick triggered by the unschedulable pod", func(ctx context.Context) bool {
 		_, body = get(ctx, base+"/metrics")
 		return ticks(body, autoscaler.OutcomeHeld) > before &&
-			strings.Contains(out.String(), `"msg":"unschedulable pod, tick now","pod":"`+ns+`/waiting-1"`)
+			strings.Contains(out.String(), `"msg":"unschedulable pod, tick soon","pod":"`+ns+`/waiting-1"`)
 	})
 	t.Logf("tick %s after the pod became unschedulable (interval 1m)", time.Since(start).Round(time.Millisecond))
 
 	// A tick stuck in Collect holds the lock...
 	prom.hang.Store(true)
-	time.Sleep(5 * time.Second) // the watch's minimum gap between triggers
+	time.Sleep(5 * time.Second) // earlier pods' batches have ticked
 	unschedulable("waiting-2")
 	select {
 	case <-prom.hung:

@@ -4,9 +4,14 @@
 //
 // It reads the same configuration as the Lambda function, from the
 // environment and from flags (a flag wins; -h lists them), ticks every
-// TICK_INTERVAL, and ticks at once when a pod becomes unschedulable (a
-// client-go informer on pending pods), so that new capacity is asked for
-// seconds after it is needed. Replicas share the DynamoDB lock, so that two
+// TICK_INTERVAL (plus up to a tenth at random, so that replicas drift
+// apart), and after unschedulable pods (a client-go informer on pending
+// pods) in batches: once no other pod has become unschedulable for
+// BATCH_IDLE_DURATION (1s), or BATCH_MAX_DURATION (10s) after the first at
+// the latest, so that new capacity is asked for seconds after it is
+// needed, for a whole rollout at once. With INTERRUPTION_QUEUE_URL it
+// long-polls the deploy's interruption queue and handles each spot
+// warning for the fleet as the Lambda function does. Replicas share the DynamoDB lock, so that two
 // of them never act at once. It serves /metrics (the autoscaler's own
 // metrics, on a registry of its own, plus the Go runtime's) and /healthz,
 // and on SIGTERM or SIGINT it ends the tick in progress, releases the lock
@@ -20,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -27,13 +33,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/config"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
+	"github.com/node-fleet/node-fleet/interruption"
 )
 
 func main() {
@@ -112,6 +121,35 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("daemon started", "cluster", cfg.ClusterID, "owner", parts.Autoscaler.Owner(), "listen", ln.Addr().String(), "interval", cfg.Interval)
 
+	// The batcher, not Autoscaler.Run, decides when to tick: periodically
+	// with jitter, and after each batch of unschedulable pods.
+	// One tick at a time in this process: the batcher's and the
+	// interruption queue's share the lock's owner.
+	serial := &serialTicker{a: parts.Autoscaler}
+	ticks := newBatcher(clock.RealClock{}, cfg.Interval, cfg.BatchIdle, cfg.BatchMax,
+		func(d time.Duration) time.Duration {
+			if d <= 0 {
+				return 0
+			}
+			return rand.N(d)
+		},
+		func(ctx context.Context) {
+			res, err := serial.RunOnce(ctx)
+			if err != nil {
+				log.ErrorContext(ctx, "tick failed", "err", err, "result", res.String())
+			}
+		})
+	if cfg.InterruptionQueueURL != "" {
+		queue, err := interruption.New(interruption.Config{
+			Client: sqs.NewFromConfig(awsCfg), QueueURL: cfg.InterruptionQueueURL,
+			Handler: serial, Fleet: parts.Fleet, Logger: log.With("part", "interruption-queue"),
+			StateChange: func(string, string) { ticks.Trigger() },
+		})
+		if err != nil {
+			return err
+		}
+		go func() { _ = queue.Run(ctx) }()
+	}
 	watchErr := make(chan error, 1)
 	go func() {
 		// The watch needs client-go's informers: a clientset of its own
@@ -121,11 +159,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 			watchErr <- fmt.Errorf("kubernetes client for the watch: %w", err)
 			return
 		}
-		watchErr <- watchUnschedulable(ctx, cs, parts.Autoscaler.Trigger, 5*time.Second, log)
+		watchErr <- watchUnschedulable(ctx, cs, ticks.Trigger, log)
 	}()
 
 	runErr := make(chan error, 1)
-	go func() { runErr <- parts.Autoscaler.Run(ctx) }()
+	go func() { runErr <- ticks.Run(ctx) }()
 
 	var failure error
 	select {

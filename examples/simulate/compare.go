@@ -7,6 +7,8 @@ import (
 	"image/color"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -106,22 +108,40 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		in.Name, in.Start.Format("2006-01-02 15:04"), in.Start.Add(time.Duration(len(in.Units))*in.Step).Format("2006-01-02 15:04"),
 		in.Step, rows[0].StaticNodes, o.podsPerNode, o.seed)
 	fmt.Fprintf(out, "Model: %s. %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum. "+
-		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, join timeout %s, HistoryLimit %d (predictive %d in lambda mode, %d in daemon mode). "+
+		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, join timeout %s, HistoryLimit %d, LongHistory %s of %s means. "+
 		"Policies as shipped (decision.Shipped, the programs' defaults).\n\n",
 		cfg.Model, cfg.Market, cfg.SpotPrice, cfg.OnDemandPrice,
-		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit,
-		sim.HistoryLimit(decision.PolicyPredictive, sim.ModeLambda), sim.HistoryLimit(decision.PolicyPredictive, sim.ModeDaemon))
-	fmt.Fprintln(out, "| policy | mode | cost $ | cost/oracle | savings % | unserved unit-min | unserved % | scale-ups | scale-downs | interruptions | ghosts | surges | p50 ttc s | p95 ttc s |")
-	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit, ac.LongHistory, ac.LongHistoryStep)
+	// Unserved demand beyond the static fleet's: what the fleet's size
+	// left, apart from the workload's own lags, which no node autoscaler
+	// removes; and cost and that unserved demand against the reactive
+	// policy's in the same mode.
+	static := rows[0].UnservedPodMinutes
+	reactive := map[string]summary{}
+	for _, s := range rows {
+		if s.Policy == decision.PolicyReactive {
+			reactive[s.Mode] = s
+		}
+	}
+	fmt.Fprintln(out, "| policy | mode | cost $ | cost/oracle | savings % | unserved unit-min | unserved % | beyond static unit-min | cost/reactive | beyond/reactive | scale-ups | scale-downs | churn | interruptions | ghosts | surges | p50 ttc s | p95 ttc s |")
+	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range rows {
 		// Without a surge there is no time to capacity to report.
 		p50, p95 := "-", "-"
 		if s.Surges > 0 {
 			p50, p95 = fmt.Sprintf("%.0f", s.P50TimeToCapacityS), fmt.Sprintf("%.0f", s.P95TimeToCapacityS)
 		}
-		fmt.Fprintf(out, "| %s | %s | %.2f | %.2f | %.1f | %.0f | %.3f | %d | %d | %d | %d | %d | %s | %s |\n",
+		beyond := max(0, s.UnservedPodMinutes-static)
+		costR, beyondR := "-", "-"
+		if r, ok := reactive[s.Mode]; ok {
+			costR = fmt.Sprintf("%.2f", s.CostUSD/r.CostUSD)
+			if rb := max(0, r.UnservedPodMinutes-static); rb > 0 {
+				beyondR = fmt.Sprintf("%.2f", beyond/rb)
+			}
+		}
+		fmt.Fprintf(out, "| %s | %s | %.2f | %.2f | %.1f | %.0f | %.3f | %.0f | %s | %s | %d | %d | %d | %d | %d | %d | %s | %s |\n",
 			s.Policy, s.Mode, s.CostUSD, s.OracleRatio, s.SavingsPct,
-			s.UnservedPodMinutes, s.UnservedPct, s.ScaleUps, s.ScaleDowns, s.Interruptions, s.Ghosts, s.Surges, p50, p95)
+			s.UnservedPodMinutes, s.UnservedPct, beyond, costR, beyondR, s.ScaleUps, s.ScaleDowns, s.Churn, s.Interruptions, s.Ghosts, s.Surges, p50, p95)
 	}
 	fmt.Fprintln(out)
 	for _, mode := range []sim.Mode{sim.ModeLambda, sim.ModeDaemon} {
@@ -134,8 +154,13 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "forecast error, %s mode (lead %s, on the demand the policy observed at its %d ticks): MAPE %.1f%% (naive \"as now\" %.1f%%) over %d forecasts; capacity target covered the lead time's peak %.1f%% of the time\n",
-			mode, p.Config().Lead, len(ob.times), sc.MAPE, sc.NaiveMAPE, sc.Forecasts, 100*sc.Covered)
+		picked := make([]string, 0, len(sc.Picked))
+		for m, n := range sc.Picked {
+			picked = append(picked, fmt.Sprintf("%s %.1f%%", m, 100*float64(n)/float64(max(sc.Forecasts, 1))))
+		}
+		sort.Strings(picked)
+		fmt.Fprintf(out, "forecast of the lead time's peak demand, %s mode (lead %s, on the demand the policy observed at its %d ticks, %d forecasts): MASE %.3f (MAE %.3f nodes, naive \"as now\" %.3f); MAPE %.1f%% (naive %.1f%%); capacity covered the peak %.1f%% of the time (naive %.1f%%); methods picked: %s\n",
+			mode, p.Config().Lead, len(ob.times), sc.Forecasts, sc.MASE, sc.MAE, sc.NaiveMAE, sc.MAPE, sc.NaiveMAPE, 100*sc.Covered, 100*sc.NaiveCovered, strings.Join(picked, ", "))
 	}
 	if len(sweep) > 0 {
 		fmt.Fprintf(out, "\nFrontier (lambda mode, each shipped policy over its main setting; chart %s):\n\n", o.frontier)

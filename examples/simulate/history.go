@@ -117,6 +117,9 @@ func replayHistory(ctx context.Context, o options, out, errOut io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if h.Step%sim.DefaultResolution != 0 {
+		return fmt.Errorf("%s: step %s: the replay needs a multiple of %s (the model's time step)", h.Name, h.Step, sim.DefaultResolution)
+	}
 	m, err := o.clusterModel()
 	if err != nil {
 		return err

@@ -115,6 +115,10 @@ func TestHistoryFlagsAreChecked(t *testing.T) {
 	week := filepath.Join("testdata", "week.csv")
 	odd := filepath.Join(t.TempDir(), "odd.csv")
 	writeDay(t, odd, " m9.huge=1")
+	tenSeconds := filepath.Join(t.TempDir(), "10s.csv")
+	if err := os.WriteFile(tenSeconds, []byte("timestamp,cpu_cores,memory_bytes,instance_types\n2026-01-01T00:00:00Z,1,1e9,t3.medium=1\n2026-01-01T00:00:10Z,1,1e9,t3.medium=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -129,12 +133,43 @@ func TestHistoryFlagsAreChecked(t *testing.T) {
 		{[]string{"-history", week, "-prices", "t3.medium"}, `-prices: "t3.medium" is not type=USD-per-hour`},
 		{[]string{"-history", odd, "-prices", "t3.medium=0.05"}, "no price for instance type(s) m9.huge: give it with -prices"},
 		{[]string{"-history", filepath.Join(t.TempDir(), "none.csv")}, "none.csv: no such file"},
+		{[]string{"-prometheus", "http://127.0.0.1:9", "-step", "10s"}, "-step must be a multiple of 15s (the model's time step), got 10s"},
+		{[]string{"-history", tenSeconds}, tenSeconds + ": step 10s: the replay needs a multiple of 15s (the model's time step)"},
+		{[]string{"-history", ""}, "-history needs a file"},
+		{[]string{"-prometheus", ""}, "-prometheus needs a URL"},
 		// Nothing listens on port 9: the error names the query that failed.
 		{[]string{"-prometheus", "http://127.0.0.1:9", "-since", "1h"}, "prometheus query sum(kube_pod_container_resource_requests{resource=\"cpu\"}"},
 	} {
 		err := run(context.Background(), tt.args, &bytes.Buffer{}, &bytes.Buffer{}, false)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want it to contain %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// The worked example of docs/simulate-history.md is what its command
+// prints: every line of the command's output up to the unit's
+// explanation is in the document, verbatim.
+func TestHistoryDocShowsWhatTheCommandPrints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a week through six policies")
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "simulate-history.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	// The document's command, run from the repository's root.
+	t.Chdir(filepath.Join("..", ".."))
+	if err := run(context.Background(), []string{"-history", "examples/simulate/testdata/week.csv"}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.HasPrefix(line, "a unit is") {
+			break
+		}
+		if line != "" && !strings.Contains(string(doc), line+"\n") {
+			t.Errorf("docs/simulate-history.md lacks the command's line\n%s", line)
 		}
 	}
 }

@@ -132,7 +132,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.StringVar(&o.prometheus, "prometheus", "", "like -history, read from this Prometheus (kube-state-metrics' pod requests and phases, node labels with the instance type; see sim.DefaultHistoryQueries)")
 	fs.StringVar(&o.since, "since", "7d", "with -prometheus: how far back to read (7d, 36h)")
 	fs.StringVar(&o.until, "until", "", "with -prometheus: the end of the window (2006-01-02 15:04:05, UTC); default now")
-	fs.DurationVar(&o.step, "step", time.Minute, "with -prometheus: the step of the range queries")
+	fs.DurationVar(&o.step, "step", time.Minute, fmt.Sprintf("with -prometheus: the step of the range queries, a multiple of %s", sim.DefaultResolution))
 	fs.StringVar(&o.export, "export", "", "with -history or -prometheus: also write the history read to this CSV file")
 	fs.StringVar(&o.prices, "prices", "", "with -history or -prometheus: hourly prices of instance types in -market, type=USD,... (default sim.PoolTypes's)")
 	fs.StringVar(&o.market, "market", string(autoscaler.MarketSpot), "the market instances are launched and priced in: spot or on-demand")
@@ -289,8 +289,14 @@ func (o options) check(set map[string]bool) error {
 			}
 		}
 	}
-	if o.step <= 0 {
-		bad("-step must be positive, got %s", o.step)
+	if o.step <= 0 || o.step%sim.DefaultResolution != 0 {
+		bad("-step must be a multiple of %s (the model's time step), got %s", sim.DefaultResolution, o.step)
+	}
+	if set["history"] && o.history == "" {
+		bad("-history needs a file")
+	}
+	if set["prometheus"] && o.prometheus == "" {
+		bad("-prometheus needs a URL")
 	}
 	if m := autoscaler.Market(o.market); m != autoscaler.MarketSpot && m != autoscaler.MarketOnDemand {
 		bad("-market must be %s or %s, got %q", autoscaler.MarketSpot, autoscaler.MarketOnDemand, o.market)
@@ -471,6 +477,7 @@ type summary struct {
 	UnservedPct        float64 `json:"unserved_pct"`
 	ScaleUps           int     `json:"scale_ups"`
 	ScaleDowns         int     `json:"scale_downs"`
+	Churn              int     `json:"churn"`
 	Launched           int     `json:"launched"`
 	Terminated         int     `json:"terminated"`
 	PeakNodes          int     `json:"peak_nodes"`
@@ -489,7 +496,7 @@ func summarize(policy string, rep sim.Report) summary {
 		Policy: policy, Mode: string(rep.Mode), Start: rep.Start.Format(time.RFC3339), End: rep.End.Format(time.RFC3339),
 		CostUSD: rep.CostUSD, StaticCostUSD: rep.StaticCostUSD, StaticNodes: rep.StaticNodes, OracleCostUSD: rep.OracleCostUSD,
 		SavingsPct: rep.SavingsPct(), DemandPodMinutes: rep.DemandPodMinutes, UnservedPodMinutes: rep.UnservedPodMinutes,
-		UnservedPct: rep.UnservedPct(), ScaleUps: rep.ScaleUps, ScaleDowns: rep.ScaleDowns, Launched: rep.Launched,
+		UnservedPct: rep.UnservedPct(), ScaleUps: rep.ScaleUps, ScaleDowns: rep.ScaleDowns, Churn: rep.Churn, Launched: rep.Launched,
 		Terminated: rep.Terminated, PeakNodes: rep.PeakNodes, Ticks: rep.Ticks, Surges: len(rep.TimeToCapacity),
 		P50TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 50).Seconds(),
 		P95TimeToCapacityS: sim.Percentile(rep.TimeToCapacity, 95).Seconds(),

@@ -111,7 +111,8 @@ func TestCompareTable(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{"| static | - |", "| oracle | - |", "| threshold | lambda |", "| reactive | lambda |", "| predictive | lambda |", "| predictive | daemon |",
-		"Model: a real cluster's lags", "forecast error, lambda mode", "MAPE", "| reactive | headroom | 0.3 |", "| predictive | spike cover quantile (-1: off) | 0.99 |"} {
+		"Model: a real cluster's lags", "forecast of the lead time's peak demand, lambda mode", "MASE", "| churn |", "| beyond static unit-min |",
+		"| reactive | headroom | 0.3 |", "| predictive | scale-down window, minutes | 14 |"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}

@@ -32,13 +32,31 @@ type Ticker interface {
 	HandleInterruption(ctx context.Context, instanceID string, notice time.Time) (autoscaler.Result, error)
 }
 
+// Fleet says whether an instance is the cluster's fleet:
+// *ec2fleet.Provider.
+type Fleet interface {
+	// Owns reports whether instanceID is the fleet's; an instance that
+	// does not exist is not (false, nil). An error means "maybe".
+	Owns(ctx context.Context, instanceID string) (bool, error)
+}
+
 // Handler is the function's handler: one tick per scheduled event; a tick
 // that knows of the warning per spot interruption warning (same lock,
 // same journal, same planner).
 type Handler struct {
 	Ticker Ticker
+	// Fleet, when set, is asked before the lock whether a warned
+	// instance is the fleet's: the EventBridge rule delivers every spot
+	// warning of the account and region, and a warning for another
+	// workload's instance then costs one DescribeInstances call, no lock
+	// and no retry. Nil: every warning goes to the Ticker.
+	Fleet  Fleet
 	Logger *slog.Logger
 }
+
+// notOurs is InterruptionResult.Ignored for an instance that the fleet
+// check says is not the fleet's.
+const notOurs = "not an instance of this cluster's fleet (checked before the lock)"
 
 // Response is what an invocation returns (visible in the console, the
 // emulator and the logs).
@@ -136,6 +154,17 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Response, er
 		var d spotDetail
 		if err := json.Unmarshal(ev.Detail, &d); err != nil || d.InstanceID == "" {
 			return Response{}, fmt.Errorf("spot interruption warning %s without an instance id in its detail %s", ev.ID, ev.Detail)
+		}
+		if h.Fleet != nil {
+			owned, err := h.Fleet.Owns(ctx, d.InstanceID)
+			switch {
+			case err != nil:
+				// In doubt, the tick decides (it checks the fleet too).
+				h.Logger.WarnContext(ctx, "could not check whether the warned instance is the fleet's; handling it", "instance", d.InstanceID, "err", err)
+			case !owned:
+				h.Logger.DebugContext(ctx, "spot interruption warning for another workload's instance", "instance", d.InstanceID)
+				return Response{Event: "spot-interruption", Interruption: &InterruptionResult{InstanceID: d.InstanceID, Ignored: notOurs}}, nil
+			}
 		}
 		h.Logger.InfoContext(ctx, "spot interruption warning", "instance", d.InstanceID, "action", d.InstanceAction, "time", ev.Time)
 		res, err := h.Ticker.HandleInterruption(ctx, d.InstanceID, ev.Time)

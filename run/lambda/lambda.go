@@ -106,5 +106,5 @@ func Setup(ctx context.Context, logger *slog.Logger, getenv func(string) string,
 	if err != nil {
 		return nil, fmt.Errorf("build: %w", err)
 	}
-	return &Handler{Ticker: parts.Autoscaler, Logger: logger}, nil
+	return &Handler{Ticker: parts.Autoscaler, Fleet: parts.Fleet, Logger: logger}, nil
 }

@@ -5,9 +5,10 @@
 # scenario is compared with). Each is built once with `go install`/`go
 # build` into $CACHE/bin and rebuilt only when what it is built from
 # changes. The e2e harness starts its own control plane from these (with a
-# scheduler, which the shared one of kube.sh has not), so this plugin starts
-# nothing; it exports where the binaries, kwok's stages and Karpenter's
-# CRDs are:
+# scheduler, which the shared one of kube.sh has not), and so does the
+# differential test of the scheduler view (internal/scheddiff), so this
+# plugin starts nothing; it exports where the binaries, kwok's stages and
+# Karpenter's CRDs are:
 #   NODEFLEET_E2E_BIN         directory of kube-apiserver, kube-controller-manager,
 #                             kube-scheduler, kwok, karpenter-kwok
 #   NODEFLEET_KWOK_STAGES     kwok's kustomize/stage directory (module cache)

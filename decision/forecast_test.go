@@ -1,0 +1,237 @@
+package decision
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// A demand trace in worker units, by time.
+type trace func(time.Time) float64
+
+// ticks is the history the tick records: the demand every step over
+// span, ending one step before now.
+func ticks(now time.Time, span, step time.Duration, f trace) []autoscaler.Record {
+	var out []autoscaler.Record
+	for t := now.Add(-span); t.Before(now); t = t.Add(step) {
+		out = append(out, autoscaler.Record{Time: t, CPU: 50, Memory: 50, PendingPods: 0, Nodes: 2,
+			Custom: map[string]float64{autoscaler.MetricDemand: f(t)}})
+	}
+	return out
+}
+
+// means is the long history the tick keeps: means over step of the
+// demand sampled every sample, over span before now (the last bucket
+// holds what has been seen of it).
+func means(now time.Time, span, step, sample time.Duration, f trace) []autoscaler.Record {
+	var out []autoscaler.Record
+	for b := now.Add(-span).Truncate(step); b.Before(now); b = b.Add(step) {
+		sum, n := 0.0, 0
+		for t := b; t.Before(b.Add(step)) && t.Before(now); t = t.Add(sample) {
+			sum += f(t)
+			n++
+		}
+		out = append(out, autoscaler.Record{Time: b, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(), Samples: n,
+			Custom: map[string]float64{autoscaler.MetricDemand: sum / float64(n)}})
+	}
+	return out
+}
+
+// jitter is a deterministic small wobble of a time's demand, up to
+// +-amp.
+func jitter(t time.Time, amp float64) float64 {
+	r := rand.New(rand.NewPCG(uint64(t.Unix()), 7))
+	return amp * (2*r.Float64() - 1)
+}
+
+// shop is a day of a shop's demand in worker units: 0.8 nodes' worth at
+// night, a steep opening at 09:00 (to 4.8 within 20 minutes), a close
+// from 20:00, with a little jitter.
+func shop(t time.Time) float64 {
+	h := float64(t.Hour()) + float64(t.Minute())/60
+	level := 0.8
+	switch {
+	case h >= 9 && h < 9+1.0/3:
+		level = 0.8 + 4*(h-9)*3
+	case h >= 9+1.0/3 && h < 20:
+		level = 4.8
+	case h >= 20 && h < 21:
+		level = 4.8 - 4*(h-20)
+	}
+	return level + jitter(t, 0.1)
+}
+
+// noise is demand without any pattern: 3 nodes' worth plus independent
+// noise of up to one node.
+func noise(t time.Time) float64 { return 3 + jitter(t, 1) }
+
+// at is the observation of demand worker units at now with ready nodes,
+// the histories the autoscaler's defaults keep (a day of 2-minute ticks,
+// 8 days of 10-minute means).
+func at(now time.Time, f trace, ready int) autoscaler.PolicyInput {
+	ac := autoscaler.DefaultConfig()
+	units := f(now)
+	pods := int(math.Round(units * 10))
+	return autoscaler.PolicyInput{Now: now, ReadyNodes: ready, MinNodes: 2, MaxNodes: 40,
+		History:     ticks(now, time.Duration(ac.HistoryLimit)*ac.Interval, ac.Interval, f),
+		LongHistory: means(now, ac.LongHistory, ac.LongHistoryStep, ac.Interval, f),
+		Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(0, now),
+			Scheduler: tenthView(pods, 0)}}
+}
+
+var day0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+
+func TestForecasterDetectsTheDailyPeriodAndNoneInNoise(t *testing.T) {
+	now := day0.Add(8*Day + 8*time.Hour)
+	ac := autoscaler.DefaultConfig()
+	for _, tt := range []struct {
+		name string
+		f    trace
+		span time.Duration
+		want []time.Duration
+	}{
+		{"a shop's days", shop, ac.LongHistory, []time.Duration{Day}},
+		{"noise", noise, ac.LongHistory, nil},
+		{"a shop's day and a half: too short to tell", shop, 36 * time.Hour, nil},
+		{"a shop closed at weekends", func(t time.Time) float64 {
+			if wd := t.Weekday(); wd == time.Saturday || wd == time.Sunday {
+				return 0.8 + jitter(t, 0.1)
+			}
+			return shop(t)
+		}, ac.LongHistory, []time.Duration{Day, Week}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := DetectPeriods(means(now, tt.span, ac.LongHistoryStep, ac.Interval, tt.f))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("periods (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestForecasterOnNoiseFallsBackToNaiveAndAddsNothing(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 12 {
+		now := day0.Add(8*Day + time.Duration(i)*2*time.Hour)
+		in := at(now, noise, 3)
+		f := fc.Forecast(now, in.History, in.LongHistory, noise(now))
+		if f.Method != MethodNaive || len(f.Periods) != 0 || f.Capacity != f.Now || f.Headroom != 0 {
+			t.Errorf("%s: forecast %+v, want naive with nothing added", now, f)
+		}
+		if f.Scored < minScored || f.NaiveMAE <= 0 {
+			t.Errorf("%s: scored %d forecasts, naive MAE %v", now, f.Scored, f.NaiveMAE)
+		}
+		got, want := p.Decide(in), re.Decide(in)
+		if got.Action != want.Action || got.Count != want.Count {
+			t.Errorf("%s: predictive %s, reactive %s", now, got, want)
+		}
+	}
+}
+
+// The autoscaler's default histories (HistoryLimit records at Interval,
+// LongHistory of LongHistoryStep means) and the default lead are enough
+// for the forecaster to see a day, and to score its methods on it.
+func TestTheShippedDefaultsSeeADay(t *testing.T) {
+	ac := autoscaler.DefaultConfig()
+	if ac.LongHistory < Week+DefaultLead {
+		t.Fatalf("LongHistory %s cannot hold a week and a lead", ac.LongHistory)
+	}
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 minutes before opening, three days in: the history holds
+	// yesterday's opening and two more in the long history.
+	now := day0.Add(3*Day + 8*time.Hour + 50*time.Minute)
+	in := at(now, shop, 2)
+	f := fc.Forecast(now, in.History, in.LongHistory, shop(now))
+	if !strings.Contains(f.MethodName(), "(day)") || f.MASE >= 1 || f.Scored < minScored {
+		t.Errorf("forecast %+v (%s), want a daily seasonal method with a MASE below 1", f, f.MethodName())
+	}
+	if diff := cmp.Diff([]time.Duration{Day}, f.Periods); diff != "" {
+		t.Errorf("periods (-want +got):\n%s", diff)
+	}
+}
+
+func TestForecasterHeadroomIsTheQuantileOfItsErrors(t *testing.T) {
+	errs := make([]float64, 99)
+	for i := range errs {
+		errs[i] = float64(i + 1) // 1..99
+	}
+	for _, tt := range []struct {
+		q    float64
+		want float64
+	}{{0.95, 95}, {0.5, 50}, {0.999, 99}} {
+		if got := conformalQuantile(errs, tt.q); got != tt.want {
+			t.Errorf("quantile %v = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestNewForecasterErrorsAndDefaults(t *testing.T) {
+	_, err := NewForecaster(ForecasterConfig{Lead: -time.Minute, Target: 0.7})
+	for _, want := range []string{"Lead must be positive", "Target must be a fraction above 0 and at most 0.5, got 0.7"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ForecasterConfig{Lead: 7 * time.Minute, Target: 0.05}, fc.Config()); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestAMethodMustBeatNaiveSignificantly(t *testing.T) {
+	// gains of n forecasts at 2-minute ticks, a 7-minute lead.
+	sums := func(gains ...float64) (sum, sq float64) {
+		for _, g := range gains {
+			sum += g
+			sq += g * g
+		}
+		return sum, sq
+	}
+	steady := make([]float64, 100)
+	mixed := make([]float64, 100)
+	for i := range steady {
+		steady[i] = 0.1 + 0.01*float64(i%3)
+		mixed[i] = 1
+		if i%2 == 0 {
+			mixed[i] = -0.9 // a gain of 0.05 on average, give or take 0.95
+		}
+	}
+	for _, tt := range []struct {
+		name  string
+		gains []float64
+		want  bool
+	}{
+		{"a steady gain", steady, true},
+		{"a small mean gain in large swings", mixed, false},
+		{"no gain", make([]float64, 100), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, sq := sums(tt.gains...)
+			if got := beatsNaive(s, sq, len(tt.gains), int64(len(tt.gains))*120, 420); got != tt.want {
+				t.Errorf("beatsNaive = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

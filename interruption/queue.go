@@ -1,0 +1,238 @@
+// Package interruption brings EC2's interruption events to a long-running
+// autoscaler through an SQS queue: the deploy's EventBridge rules send spot
+// interruption warnings, rebalance recommendations and instance state
+// changes to the queue, and Queue long-polls it and hands each spot
+// warning to the same autoscaler.HandleInterruption as the Lambda
+// function's direct EventBridge trigger (Karpenter's interruption queue
+// design). The Lambda function does not need it: EventBridge invokes it.
+//
+// It is a package of its own, not part of examples/daemon, so that a
+// user's own daemon can run it, and not part of ec2fleet, because it is
+// about events, not about launching and listing instances.
+package interruption
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// The EventBridge events the queue carries (source aws.ec2).
+const (
+	DetailTypeSpotWarning = "EC2 Spot Instance Interruption Warning"
+	DetailTypeRebalance   = "EC2 Instance Rebalance Recommendation"
+	DetailTypeStateChange = "EC2 Instance State-change Notification"
+)
+
+// Client is the part of the SQS API that Queue uses, with the SDK's exact
+// signatures: *sqs.Client satisfies it.
+type Client interface {
+	ReceiveMessage(ctx context.Context, params *sqs.ReceiveMessageInput, optFns ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessage(ctx context.Context, params *sqs.DeleteMessageInput, optFns ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+}
+
+var _ Client = (*sqs.Client)(nil)
+
+// Handler handles a spot interruption warning: *autoscaler.Autoscaler.
+// It returns an error when the warning was not handled (the lock was held
+// until ctx's deadline, a step failed), and the message is then delivered
+// again.
+type Handler interface {
+	HandleInterruption(ctx context.Context, instanceID string, notice time.Time) (autoscaler.Result, error)
+}
+
+// Fleet says whether an instance is the cluster's fleet:
+// *ec2fleet.Provider. An error means "maybe".
+type Fleet interface {
+	Owns(ctx context.Context, instanceID string) (bool, error)
+}
+
+// Config configures a Queue; New checks it. Zero fields take the
+// documented defaults.
+type Config struct {
+	// Client is the SQS client. Required.
+	Client Client
+	// QueueURL is the queue's URL. Required.
+	QueueURL string
+	// Handler handles spot warnings. Required.
+	Handler Handler
+	// Fleet, when set, is asked before Handler whether a warned instance
+	// is the fleet's; the events of other workloads' instances are
+	// deleted without taking the lock.
+	Fleet Fleet
+	// StateChange, when set, is called for a state change of an instance
+	// of the fleet to stopping, stopped, shutting-down or terminated (the
+	// daemon ticks soon, so that the instance's node is seen gone).
+	StateChange func(instanceID, state string)
+	// WaitTime is the long poll's wait, at most 20s; default 20s.
+	WaitTime time.Duration
+	// HandleTimeout bounds the handling of one warning, the lock wait
+	// included; default 2 minutes (EC2 warns 2 minutes ahead). The
+	// queue's visibility timeout should be longer.
+	HandleTimeout time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Queue reads the interruption queue.
+type Queue struct {
+	cfg Config
+}
+
+// New checks cfg and returns a Queue. It makes no AWS call.
+func New(cfg Config) (*Queue, error) {
+	var errs []error
+	if cfg.Client == nil {
+		errs = append(errs, errors.New("Client is required"))
+	}
+	if cfg.QueueURL == "" {
+		errs = append(errs, errors.New("QueueURL is required"))
+	}
+	if cfg.Handler == nil {
+		errs = append(errs, errors.New("Handler is required"))
+	}
+	if cfg.WaitTime < 0 || cfg.WaitTime > 20*time.Second {
+		errs = append(errs, fmt.Errorf("WaitTime must be from 0 to 20s, got %s", cfg.WaitTime))
+	}
+	if cfg.HandleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("HandleTimeout must not be negative, got %s", cfg.HandleTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("interruption: Config: %w", err)
+	}
+	if cfg.WaitTime == 0 {
+		cfg.WaitTime = 20 * time.Second
+	}
+	if cfg.HandleTimeout == 0 {
+		cfg.HandleTimeout = 2 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Queue{cfg: cfg}, nil
+}
+
+// Run polls the queue until ctx ends and returns nil then. A failed
+// receive is logged and retried after the poll's wait: a queue that
+// cannot be read stops no tick.
+func (q *Queue) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if _, err := q.Poll(ctx); err != nil && ctx.Err() == nil {
+			q.cfg.Logger.WarnContext(ctx, "interruption queue", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(q.cfg.WaitTime):
+			}
+		}
+	}
+	return nil
+}
+
+// Poll receives up to 10 messages (waiting up to WaitTime for the first)
+// and handles them in order. A message is deleted once handled, and so is
+// a malformed one or one about another workload's instance (each with a
+// log line); a message whose handling failed stays, and the queue
+// delivers it again after its visibility timeout. Poll returns how many
+// messages it deleted.
+func (q *Queue) Poll(ctx context.Context) (int, error) {
+	out, err := q.cfg.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:            aws.String(q.cfg.QueueURL),
+		MaxNumberOfMessages: 10,
+		WaitTimeSeconds:     int32(q.cfg.WaitTime / time.Second),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("interruption: receive from %s: %w", q.cfg.QueueURL, err)
+	}
+	deleted := 0
+	var errs []error
+	for _, m := range out.Messages {
+		if err := q.handle(ctx, m); err != nil {
+			q.cfg.Logger.WarnContext(ctx, "interruption not handled; the queue delivers it again", "message", aws.ToString(m.MessageId), "err", err)
+			continue
+		}
+		if _, err := q.cfg.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			errs = append(errs, fmt.Errorf("interruption: delete message %s: %w", aws.ToString(m.MessageId), err))
+			continue
+		}
+		deleted++
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// event is an EventBridge event as the queue carries it.
+type event struct {
+	ID         string    `json:"id"`
+	DetailType string    `json:"detail-type"`
+	Source     string    `json:"source"`
+	Time       time.Time `json:"time"`
+	Detail     struct {
+		InstanceID string `json:"instance-id"`
+		State      string `json:"state"`
+	} `json:"detail"`
+}
+
+// handle handles one message; nil means it may be deleted.
+func (q *Queue) handle(ctx context.Context, m types.Message) error {
+	log := q.cfg.Logger.With("message", aws.ToString(m.MessageId))
+	var ev event
+	if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil || ev.Source != "aws.ec2" || ev.Detail.InstanceID == "" {
+		log.WarnContext(ctx, "malformed interruption message deleted: not an EC2 event with an instance id", "err", err, "body", truncate(aws.ToString(m.Body), 200))
+		return nil
+	}
+	log = log.With("instance", ev.Detail.InstanceID, "event", ev.DetailType)
+	switch ev.DetailType {
+	case DetailTypeSpotWarning, DetailTypeStateChange:
+	case DetailTypeRebalance:
+		// A recommendation, not a notice: the warning that may follow
+		// is what the autoscaler acts on.
+		log.InfoContext(ctx, "rebalance recommendation")
+		return nil
+	default:
+		log.WarnContext(ctx, "interruption message of an unknown kind deleted")
+		return nil
+	}
+	if q.cfg.Fleet != nil {
+		owned, err := q.cfg.Fleet.Owns(ctx, ev.Detail.InstanceID)
+		if err == nil && !owned {
+			log.DebugContext(ctx, "event for another workload's instance")
+			return nil
+		}
+		if err != nil {
+			log.WarnContext(ctx, "could not check whether the instance is the fleet's; handling it", "err", err)
+		}
+	}
+	if ev.DetailType == DetailTypeStateChange {
+		switch ev.Detail.State {
+		case "stopping", "stopped", "shutting-down", "terminated":
+			log.InfoContext(ctx, "fleet instance going away", "state", ev.Detail.State)
+			if q.cfg.StateChange != nil {
+				q.cfg.StateChange(ev.Detail.InstanceID, ev.Detail.State)
+			}
+		}
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
+	defer cancel()
+	log.InfoContext(ctx, "spot interruption warning", "time", ev.Time)
+	res, err := q.cfg.Handler.HandleInterruption(hctx, ev.Detail.InstanceID, ev.Time)
+	if err != nil {
+		return fmt.Errorf("spot interruption of %s: %w (%s)", ev.Detail.InstanceID, err, res.String())
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
