@@ -130,7 +130,7 @@ func (a *Autoscaler) acquire(ctx context.Context, wait bool) (Lease, error) {
 
 func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bool) (res Result, err error) {
 	start := a.cfg.Clock.Now()
-	res.Time = start
+	res.Time, res.DryRun = start, a.cfg.DryRun
 	defer func() { res.Duration = a.cfg.Clock.Since(start) }()
 	if err := ctx.Err(); err != nil {
 		res.Outcome, res.Reason = OutcomeFailed, "context done before the tick started"
@@ -171,7 +171,7 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	}
 
 	res, err = t.run(ctx, delivered)
-	res.Time, res.Lease = start, lease
+	res.Time, res.Lease, res.DryRun = start, lease, a.cfg.DryRun
 	if err != nil {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
@@ -221,6 +221,7 @@ type tick struct {
 func (t *tick) event(_ context.Context, ev Event) {
 	ev.Time = t.now
 	ev.ClusterID = t.cfg.ClusterID
+	ev.DryRun = t.cfg.DryRun
 	t.events = append(t.events, ev)
 }
 
@@ -366,6 +367,10 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 
 	outcomes := t.execute(ctx, plan)
 	res, err := assemble(plan, outcomes)
+	if t.cfg.DryRun {
+		res.DryRun = true
+		res.Reason = wouldReason(res)
+	}
 	res.Time, res.Snapshot, res.Interruptions = t.now, obs.Snapshot, t.st.Interruptions
 	for _, part := range []any{t.cfg.Metrics, t.cfg.Fleet, t.cfg.Nodes} {
 		if w, ok := part.(Warner); ok {
@@ -377,6 +382,9 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 		err = errors.Join(obs.InstancesErr, obs.NodesErr)
 	}
 	t.notifyOutcomes(ctx, &res)
+	if res.DryRun {
+		t.notifyWould(ctx, res)
+	}
 
 	// Record.
 	t.record(res)
@@ -402,6 +410,9 @@ func containsInterruption(list []Interruption, id string) bool {
 func (t *tick) record(res Result) {
 	r := recordOf(res)
 	r.Hold = res.Hold()
+	if res.DryRun {
+		r.DryRun, r.Would = true, wouldLines(res)
+	}
 	t.st.History = append(t.st.History, r)
 	if lim := t.cfg.HistoryLimit; len(t.st.History) > lim {
 		// Trim in place: no new slice every tick once the history is full.
@@ -454,9 +465,10 @@ func downsample(long []Record, r Record, step, span time.Duration) []Record {
 			}
 		}
 		last.Safety = last.Safety || r.Safety
+		last.DryRun = last.DryRun || r.DryRun
 	} else {
 		nr := r
-		nr.Time, nr.Samples, nr.Hold = bucket, 1, ""
+		nr.Time, nr.Samples, nr.Hold, nr.Would = bucket, 1, "", nil
 		if r.Custom != nil {
 			nr.Custom = maps.Clone(r.Custom)
 		}

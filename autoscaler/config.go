@@ -30,6 +30,21 @@ type Config struct {
 	Notifier  Notifier
 	Publisher Publisher
 
+	// DryRun, when set, makes every tick lock, observe, plan and record
+	// what it would do, and do none of it: no FleetProvider.Launch or
+	// Terminate, no NodeManager Cordon, Uncordon, Drain or DeleteNode, no
+	// operation written to the state. The Result (Result.DryRun,
+	// Result.Would, "would scale up 3: ..."), the history's Record
+	// (Record.DryRun, Record.Would) and the notifications (Event.DryRun)
+	// say so. An operation a live tick left in flight is left alone (not
+	// finished, rolled back, counted or dropped) and reported among the
+	// would-be steps; LastScaleUp and LastScaleDown are not moved, and the
+	// record's Action stays Hold, so that switching DryRun off finds the
+	// cooldowns and the history as live ticks left them. Each dry-run tick
+	// says what a live tick would do with the fleet as it is: it does not
+	// pretend that its earlier would-be actions happened.
+	DryRun bool
+
 	// Clock reads the time; defaults to the real clock.
 	Clock clock.WithTicker
 	// Logger receives the tick's log; defaults to discarding.

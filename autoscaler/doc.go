@@ -65,6 +65,24 @@
 // (Autoscaler.HandleInterruption), not a second tick: the same lock, the
 // same journal and the same planner.
 //
+// # Dry run
+//
+// With Config.DryRun a tick locks, loads, observes and plans as always,
+// and the executor carries no step out: it marks each one it would have
+// tried (StepOutcome.Would, Result.Would) and calls no mutating method of
+// the FleetProvider or the NodeManager, and writes no operation ahead.
+// The Result is held, its Reason says what the tick would have done
+// ("would scale up 3: ..."), its String starts "dry run"; the history's
+// Record is a hold marked DryRun with the would-be steps (Record.Would);
+// every Event is marked DryRun, the scaling and repair ones saying
+// "would ...". An operation a live tick left in flight is left alone, not
+// finished, rolled back or counted as an attempt, and named in the
+// Reason. LastScaleUp, LastScaleDown and the recent launches do not move,
+// so that turning the dry run off finds the cooldowns and the history
+// (which guardrails and policies read) as the live ticks left them. Each
+// dry-run tick answers "what would a live tick do now"; it does not
+// pretend its earlier answers happened (the simulator plays sequences).
+//
 // # Guarantees, whatever the policy says
 //
 // The fleet stays within MinNodes and MaxNodes (booting instances count,

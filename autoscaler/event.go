@@ -51,6 +51,10 @@ type Event struct {
 	Instances []string `json:",omitempty"`
 	// Error is the error text of a failure.
 	Error string `json:",omitempty"`
+	// DryRun is true for every event of a dry-running autoscaler
+	// (Config.DryRun): a scaling or repair event's Message then says what
+	// it would have done ("would scale up 3: ..."); nothing was done.
+	DryRun bool `json:",omitempty"`
 }
 
 // sortedKeys returns m's keys in order.

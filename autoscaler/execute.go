@@ -25,6 +25,9 @@ type StepOutcome struct {
 	Shortfall error `json:"-"`
 	// Launched are the instances a launch step's operation holds.
 	Launched []Instance `json:",omitempty"`
+	// Would is true when the step would have been carried out but the
+	// autoscaler runs dry (Config.DryRun): it was not tried.
+	Would bool `json:",omitempty"`
 }
 
 // execute carries the plan's steps out in order, journaling each operation
@@ -54,6 +57,10 @@ func (t *tick) execute(ctx context.Context, plan Plan) []StepOutcome {
 			o.Skipped = "deadline near"
 		case step.Kind == StepLaunch && step.Count <= 0:
 			o.Skipped = "the terminations that would have made room under MaxNodes failed"
+		case t.cfg.DryRun:
+			// Nothing is carried out, nothing journaled: the step is
+			// what the tick would do.
+			o.Would = true
 		default:
 			t.later = laterVictims(plan.Steps[i+1:])
 			o.Err = t.do(ctx, &o)

@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +51,11 @@ type Result struct {
 	Events []Event
 	// Duration is how long the tick took, on the autoscaler's clock.
 	Duration time.Duration
+	// DryRun is true when the tick ran dry (Config.DryRun): no step was
+	// carried out, Outcome is OutcomeHeld (or OutcomeFailed, or
+	// OutcomeSkipped), Reason says what it would have done ("would scale
+	// up 3: ...") and Would lists the steps.
+	DryRun bool `json:",omitempty"`
 }
 
 // done returns the steps of the given kinds that were carried out.
@@ -157,6 +163,30 @@ func (r Result) Recovered() string {
 	return s.Reason.Text
 }
 
+// Would returns the steps a dry-run tick would have carried out, in
+// order (StepOutcome.Would); none outside a dry run. A recovery step
+// among them is an earlier live tick's operation, left alone.
+func (r Result) Would() []Step {
+	var out []Step
+	for _, o := range r.Steps {
+		if o.Would {
+			out = append(out, o.Step)
+		}
+	}
+	return out
+}
+
+// wouldOf returns the would-be steps of the given kinds.
+func (r Result) wouldOf(kinds ...StepKind) []Step {
+	var out []Step
+	for _, s := range r.Would() {
+		if slices.Contains(kinds, s.Kind) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // stepErr joins the errors of the steps that failed.
 func (r Result) stepErr() error {
 	var errs []error
@@ -172,7 +202,14 @@ func (r Result) stepErr() error {
 // every instance repaired.
 func (r Result) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s", r.Outcome)
+	if r.DryRun && r.Outcome == OutcomeHeld {
+		b.WriteString("dry run")
+	} else {
+		fmt.Fprintf(&b, "%s", r.Outcome)
+		if r.DryRun {
+			b.WriteString(" (dry run)")
+		}
+	}
 	if r.Reason != "" {
 		fmt.Fprintf(&b, ": %s", r.Reason)
 	}
@@ -200,6 +237,9 @@ func (r Result) String() string {
 		if len(l.ids) > 0 {
 			fmt.Fprintf(&b, " %s: %s", l.what, strings.Join(l.ids, ","))
 		}
+	}
+	if r.DryRun {
+		writeWould(&b, r)
 	}
 	return b.String()
 }

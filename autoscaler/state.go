@@ -31,6 +31,17 @@ type Record struct {
 	// Samples is the number of ticks a downsampled record
 	// (ClusterState.LongHistory) averages; 0 for a tick's own record.
 	Samples int `json:",omitempty"`
+	// DryRun is true for the record of a tick that ran dry
+	// (Config.DryRun; in a downsampled record, any of its ticks): it did
+	// nothing, so Action is Hold and Count 0, and readers of the history
+	// (policies, guardrails) see no would-be action as done.
+	DryRun bool `json:",omitempty"`
+	// Would are the steps a dry-run tick would have carried out, in
+	// order, each as "kind [count] [instance] [node name]" ("launch 3",
+	// "scale-down i-0abc node worker-1", "terminate-ghost i-0def"); a
+	// recovery step here is an earlier live tick's operation, left alone.
+	// Empty in a live tick's record and in downsampled records.
+	Would []string `json:",omitempty"`
 }
 
 // OperationKind names an operation that spans several steps of a tick.
@@ -207,6 +218,8 @@ type recordJSON struct {
 	Safety      bool     `json:",omitempty"`
 	Hold        HoldCode `json:",omitempty"`
 	Samples     int      `json:",omitempty"`
+	DryRun      bool     `json:",omitempty"`
+	Would       []string `json:",omitempty"`
 }
 
 func nanToNil(v float64) *float64 {
@@ -226,7 +239,8 @@ func nilToNaN(p *float64) float64 {
 // MarshalJSON writes missing readings (NaN) as null.
 func (r Record) MarshalJSON() ([]byte, error) {
 	j := recordJSON{Time: r.Time, CPU: nanToNil(r.CPU), Memory: nanToNil(r.Memory), PendingPods: nanToNil(r.PendingPods),
-		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples}
+		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples,
+		DryRun: r.DryRun, Would: r.Would}
 	if len(r.Custom) > 0 {
 		j.Custom = make(map[string]*float64, len(r.Custom))
 		for k, v := range r.Custom {
@@ -243,7 +257,8 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*r = Record{Time: j.Time, CPU: nilToNaN(j.CPU), Memory: nilToNaN(j.Memory), PendingPods: nilToNaN(j.PendingPods),
-		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety, Hold: j.Hold, Samples: j.Samples}
+		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety, Hold: j.Hold, Samples: j.Samples,
+		DryRun: j.DryRun, Would: j.Would}
 	if len(j.Custom) > 0 {
 		r.Custom = make(map[string]float64, len(j.Custom))
 		for k, v := range j.Custom {

@@ -230,6 +230,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		ac.ScaleDownCooldown = autoscaler.NoCooldown
 	}
 	ac.LockTTL, ac.JoinTimeout = cfg.LockTTL, cfg.JoinTimeout
+	ac.DryRun = cfg.DryRun
 	if cfg.Interval > 0 {
 		ac.Interval = cfg.Interval
 	}

@@ -65,6 +65,7 @@ func TestKubeconfigFromSecret(t *testing.T) {
 func TestBuildWiresTheConfiguration(t *testing.T) {
 	env := good()
 	env["MIN_NODES"], env["MAX_NODES"], env["LOCK_TTL"], env["SNS_TOPIC_ARN"] = "1", "4", "7m", "arn:aws:sns:us-east-1:123456789012:events"
+	env["DRY_RUN"] = "true"
 	cfg, err := Load(Lambda, getenv(env), nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestBuildWiresTheConfiguration(t *testing.T) {
 	}
 	defer p.Prometheus.Close()
 	ac := p.Config
-	if ac.ClusterID != "shop-prod" || ac.MinNodes != 1 || ac.MaxNodes != 4 || ac.LockTTL != cfg.LockTTL || ac.Notifier == nil || p.Autoscaler.Owner() != "lambda-1" {
+	if ac.ClusterID != "shop-prod" || ac.MinNodes != 1 || ac.MaxNodes != 4 || ac.LockTTL != cfg.LockTTL || ac.Notifier == nil || p.Autoscaler.Owner() != "lambda-1" || !ac.DryRun {
 		t.Errorf("autoscaler config %+v", ac)
 	}
 	if ac.Locker != autoscaler.Locker(p.Store) || ac.Fleet != autoscaler.FleetProvider(p.Fleet) || ac.Nodes != autoscaler.NodeManager(p.Nodes) {

@@ -155,6 +155,11 @@ type Config struct {
 	// LogLevel is the daemon's log level (LOG_LEVEL). The Lambda
 	// function follows AWS_LAMBDA_LOG_LEVEL, as Lambda's log handler does.
 	LogLevel slog.Level
+
+	// DryRun makes the autoscaler plan and record what it would do and
+	// do none of it (DRY_RUN, the daemon's -dry-run; see
+	// autoscaler.Config.DryRun).
+	DryRun bool
 }
 
 // Defaults returns the configuration's defaults: the original design's
@@ -209,7 +214,13 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 		fs.SetOutput(io.Discard)
 		flags := map[string]*string{}
 		for _, s := range settings() {
-			if s.programs&Daemon != 0 {
+			switch {
+			case s.programs&Daemon == 0:
+			case s.boolean:
+				v := new(string)
+				fs.Var(boolFlag{v}, s.flag(), s.help)
+				flags[s.env] = v
+			default:
 				flags[s.env] = fs.String(s.flag(), "", s.help)
 			}
 		}
@@ -325,6 +336,21 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	}
 	return cfg, nil
 }
+
+// boolFlag is a boolean setting's daemon flag: given alone it is "true";
+// its value is checked with the variable's, by the setting's parse.
+type boolFlag struct{ v *string }
+
+func (b boolFlag) String() string {
+	if b.v == nil {
+		return ""
+	}
+	return *b.v
+}
+
+func (b boolFlag) Set(s string) error { *b.v = s; return nil }
+
+func (b boolFlag) IsBoolFlag() bool { return true }
 
 // nameOf is how a problem names a setting the user did not set: its
 // variable, and for the daemon its flag too.

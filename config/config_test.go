@@ -323,6 +323,49 @@ func TestLoadPrometheusConnection(t *testing.T) {
 	}
 }
 
+// DRY_RUN is read by both programs; the daemon's -dry-run may be given
+// alone, wins over the variable either way, and refuses what is not a
+// boolean as the variable does.
+func TestDryRunSetting(t *testing.T) {
+	tests := []struct {
+		name    string
+		prog    Program
+		env     string
+		args    []string
+		want    bool
+		wantErr string
+	}{
+		{name: "default off", prog: Lambda},
+		{name: "variable", prog: Lambda, env: "true", want: true},
+		{name: "variable false", prog: Lambda, env: "false"},
+		{name: "variable not a boolean", prog: Lambda, env: "yes please", wantErr: `configuration: DRY_RUN="yes please": want true or false`},
+		{name: "flag alone", prog: Daemon, args: []string{"-dry-run"}, want: true},
+		{name: "flag false wins over the variable", prog: Daemon, env: "true", args: []string{"-dry-run=false"}},
+		{name: "flag not a boolean", prog: Daemon, args: []string{"-dry-run=maybe"}, wantErr: `configuration: -dry-run="maybe": want true or false`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := good()
+			if tt.env != "" {
+				env["DRY_RUN"] = tt.env
+			}
+			got, err := Load(tt.prog, getenv(env), tt.args, nil)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Errorf("err = %v, want %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.DryRun != tt.want {
+				t.Errorf("DryRun = %v, want %v", got.DryRun, tt.want)
+			}
+		})
+	}
+}
+
 func TestDaemonBatchingSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name      string

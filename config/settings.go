@@ -32,6 +32,9 @@ type setting struct {
 	// twice. Nil for settings whose default is not a value (required
 	// ones, or one that depends on another setting).
 	show func(c Config) string
+	// boolean settings' daemon flags may be given alone (-dry-run means
+	// -dry-run=true).
+	boolean bool
 }
 
 // flag returns the flag's name: MIN_NODES is -min-nodes.
@@ -294,6 +297,10 @@ func settings() []setting {
 			help:  "the HTTP address of /metrics and /healthz, host:port",
 			show:  func(c Config) string { return c.Listen },
 			parse: listenAddr},
+		{env: "DRY_RUN", programs: both, boolean: true,
+			help:  "true: every tick observes, plans and records what it would do (in the history, the log and the notifications, marked dry run) and launches, terminates, cordons, drains and deletes nothing; an operation a live tick left in flight is left alone; true or false (the daemon's -dry-run alone is true)",
+			show:  func(c Config) string { return strconv.FormatBool(c.DryRun) },
+			parse: func(c *Config, v string) error { return boolean(&c.DryRun, v) }},
 		{env: "LOG_LEVEL", programs: Daemon,
 			help: "debug, info, warn or error",
 			show: func(c Config) string { return strings.ToLower(c.LogLevel.String()) },
@@ -325,6 +332,15 @@ func str(dst *string, v string, re *regexp.Regexp, want string) error {
 		return errors.New(want)
 	}
 	*dst = v
+	return nil
+}
+
+func boolean(dst *bool, v string) error {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*dst = b
 	return nil
 }
 

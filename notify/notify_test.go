@@ -58,6 +58,10 @@ func TestSubject(t *testing.T) {
 		{autoscaler.Event{Kind: autoscaler.EventStaleLock, ClusterID: "prod"}, "prod: took over a stale autoscaler lock"},
 		{autoscaler.Event{Kind: autoscaler.EventGhost, ClusterID: "prod", Instances: []string{"i-1", "i-2", "i-3"}}, "prod: terminated 3 instances that did not become healthy nodes"},
 		{autoscaler.Event{Kind: "custom_kind"}, "custom_kind"},
+		{autoscaler.Event{Kind: autoscaler.EventScaleUp, ClusterID: "prod", Decision: up, DryRun: true}, "prod: dry run: would scale up by 2 nodes"},
+		{autoscaler.Event{Kind: autoscaler.EventScaleDown, ClusterID: "prod", Instances: []string{"i-1"}, DryRun: true}, "prod: dry run: would scale down by 1 node"},
+		{autoscaler.Event{Kind: autoscaler.EventGhost, ClusterID: "prod", Instances: []string{"i-1"}, DryRun: true}, "prod: dry run: would terminate 1 instance that did not become healthy nodes"},
+		{autoscaler.Event{Kind: autoscaler.EventSafetyMode, ClusterID: "prod", DryRun: true}, "prod: dry run: metrics unreliable, safety mode (no scale-down)"},
 	} {
 		if got := notify.Subject(tc.ev); got != tc.want {
 			t.Errorf("Subject(%s) = %q, want %q", tc.ev.Kind, got, tc.want)
@@ -270,4 +274,33 @@ func ExampleSubject() {
 	// Output:
 	// prod: scaled up by 2 nodes
 	// {"kind":"scale_up","time":"2026-03-01T12:00:00Z","cluster_id":"prod","message":"","decision":{"action":"scale_up","count":2,"level":"CRITICAL","reason":"5 pending pods"},"instances":["i-0a","i-0b"]}
+}
+
+// A dry-running autoscaler's notification says so in its subject, its
+// body and a message attribute that subscription filters can match.
+func TestNotifyMarksDryRun(t *testing.T) {
+	f := &fakeSNS{}
+	n, err := notify.NewSNS(notify.SNSConfig{Client: f, TopicARN: "arn:aws:sns:eu-west-1:123456789012:scaling"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := autoscaler.Event{Kind: autoscaler.EventScaleUp, ClusterID: "prod", Time: t0, DryRun: true, Message: "would scale up 3: 5 pending pods",
+		Decision: &autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 3, Reason: "5 pending pods"}}
+	if err := n.Notify(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	in := f.got[0]
+	if got, want := aws.ToString(in.Subject), "[node-fleet] prod: dry run: would scale up by 3 nodes"; got != want {
+		t.Errorf("subject %q, want %q", got, want)
+	}
+	var m notify.Message
+	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.DryRun || m.Message != ev.Message {
+		t.Errorf("body %+v, want dry_run and the would-be message", m)
+	}
+	if got := aws.ToString(in.MessageAttributes["dry_run"].StringValue); got != "true" {
+		t.Errorf("dry_run attribute %q", got)
+	}
 }

@@ -74,6 +74,9 @@ type Message struct {
 	Decision  *MessageDecision     `json:"decision,omitempty"`
 	Instances []string             `json:"instances,omitempty"`
 	Error     string               `json:"error,omitempty"`
+	// DryRun is true for the events of a dry-running autoscaler: nothing
+	// was done; a scaling event says what it would have done.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // MessageDecision is the decision behind a scaling event, in a Message.
@@ -86,7 +89,7 @@ type MessageDecision struct {
 
 // NewMessage returns ev as a Message.
 func NewMessage(ev autoscaler.Event) Message {
-	m := Message{Kind: ev.Kind, Time: ev.Time.UTC(), ClusterID: ev.ClusterID, Message: ev.Message, Instances: ev.Instances, Error: ev.Error}
+	m := Message{Kind: ev.Kind, Time: ev.Time.UTC(), ClusterID: ev.ClusterID, Message: ev.Message, Instances: ev.Instances, Error: ev.Error, DryRun: ev.DryRun}
 	if d := ev.Decision; d != nil {
 		m.Decision = &MessageDecision{Action: d.Action, Count: d.Count, Level: d.Level, Reason: d.Reason}
 	}
@@ -94,7 +97,9 @@ func NewMessage(ev autoscaler.Event) Message {
 }
 
 // Subject returns the readable one-line subject of ev, without the
-// prefix: "prod: scaled up by 2 nodes".
+// prefix: "prod: scaled up by 2 nodes"; a dry-running autoscaler's
+// starts with "dry run: " and says what it would have done: "prod: dry
+// run: would scale up by 2 nodes".
 func Subject(ev autoscaler.Event) string {
 	n := len(ev.Instances)
 	if n == 0 && ev.Decision != nil {
@@ -124,6 +129,17 @@ func Subject(ev autoscaler.Event) string {
 		what = "spot interruption"
 	default:
 		what = string(ev.Kind)
+	}
+	if ev.DryRun {
+		switch ev.Kind {
+		case autoscaler.EventScaleUp:
+			what = fmt.Sprintf("would scale up by %s", plural(n, "node"))
+		case autoscaler.EventScaleDown:
+			what = fmt.Sprintf("would scale down by %s", plural(n, "node"))
+		case autoscaler.EventGhost:
+			what = fmt.Sprintf("would terminate %s that did not become healthy nodes", plural(n, "instance"))
+		}
+		what = "dry run: " + what
 	}
 	if ev.ClusterID == "" {
 		return what
@@ -163,8 +179,9 @@ func cleanSubject(s string) string {
 }
 
 // Notify publishes ev to the topic: the subject from Subject, the body a
-// JSON Message, and the message attributes "kind" and "cluster_id" for
-// subscription filter policies.
+// JSON Message, and the message attributes "kind", "cluster_id" and, for
+// a dry-running autoscaler's, "dry_run" ("true") for subscription filter
+// policies.
 func (n *SNS) Notify(ctx context.Context, ev autoscaler.Event) error {
 	body, err := json.Marshal(NewMessage(ev))
 	if err != nil {
@@ -172,6 +189,9 @@ func (n *SNS) Notify(ctx context.Context, ev autoscaler.Event) error {
 	}
 	attrs := map[string]types.MessageAttributeValue{
 		"kind": {DataType: aws.String("String"), StringValue: aws.String(string(ev.Kind))},
+	}
+	if ev.DryRun {
+		attrs["dry_run"] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("true")}
 	}
 	if ev.ClusterID != "" {
 		attrs["cluster_id"] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(ev.ClusterID)}

@@ -24,6 +24,8 @@ type wireRecord struct {
 	Safety      bool                `json:"s,omitempty"`
 	Hold        autoscaler.HoldCode `json:"h,omitempty"`
 	Samples     int                 `json:"k,omitempty"`
+	DryRun      bool                `json:"dry,omitempty"`
+	Would       []string            `json:"w,omitempty"`
 }
 
 func finite(v float64) *float64 {
@@ -50,7 +52,8 @@ func encodeHistory(h []autoscaler.Record, limit, maxBytes int) (string, error) {
 	size := 1 // "["; each record then adds itself and a "," or the "]"
 	for i, r := range h {
 		w := wireRecord{Time: r.Time, CPU: finite(r.CPU), Memory: finite(r.Memory), PendingPods: finite(r.PendingPods),
-			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples}
+			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples,
+			DryRun: r.DryRun, Would: r.Would}
 		if len(r.Custom) > 0 {
 			w.Custom = make(map[string]*float64, len(r.Custom))
 			for k, v := range r.Custom {
@@ -88,7 +91,8 @@ func decodeHistory(s string) ([]autoscaler.Record, error) {
 	out := make([]autoscaler.Record, len(wire))
 	for i, w := range wire {
 		r := autoscaler.Record{Time: w.Time, CPU: orNaN(w.CPU), Memory: orNaN(w.Memory), PendingPods: orNaN(w.PendingPods),
-			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety, Hold: w.Hold, Samples: w.Samples}
+			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety, Hold: w.Hold, Samples: w.Samples,
+			DryRun: w.DryRun, Would: w.Would}
 		if len(w.Custom) > 0 {
 			r.Custom = make(map[string]float64, len(w.Custom))
 			for k, v := range w.Custom {

@@ -71,3 +71,24 @@ func TestHistoryKeepsMissingReadingsMissing(t *testing.T) {
 		t.Errorf("decoded %+v", r)
 	}
 }
+
+// A dry-run tick's record keeps its mark and its would-be steps through
+// the store, so that `nodefleet history` can show them.
+func TestHistoryKeepsDryRunRecords(t *testing.T) {
+	in := []autoscaler.Record{
+		{Time: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), CPU: 10, Memory: 20, PendingPods: 3, Action: autoscaler.Hold,
+			DryRun: true, Would: []string{"launch 3", "terminate-ghost i-0abc"}},
+		{Time: time.Date(2026, 3, 1, 0, 2, 0, 0, time.UTC), CPU: 10, Memory: 20, PendingPods: 0, Action: autoscaler.ScaleUp, Count: 1},
+	}
+	s, err := encodeHistory(in, 10, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeHistory(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(in, got); diff != "" {
+		t.Errorf("decoded history (-want +got):\n%s", diff)
+	}
+}

@@ -100,21 +100,23 @@ func filterRecords(h []autoscaler.Record, from, to time.Time, want map[autoscale
 	return out
 }
 
-// writeRecords prints records as a table, missing readings as "-".
+// writeRecords prints records as a table, missing readings as "-"; a
+// dry-run tick's record (whose action is hold: it did nothing) shows in
+// the last column what it would have done.
 func writeRecords(w0 io.Writer, recs []autoscaler.Record) {
 	if len(recs) == 0 {
 		fmt.Fprintln(w0, "  (none)")
 		return
 	}
 	w := tabwriter.NewWriter(w0, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TIME\tCPU%\tMEM%\tPENDING\tREADY\tINSTANCES\tACTION\tCOUNT\tHOLD\tSAFETY")
+	fmt.Fprintln(w, "TIME\tCPU%\tMEM%\tPENDING\tREADY\tINSTANCES\tACTION\tCOUNT\tHOLD\tSAFETY\tDRY RUN")
 	for _, r := range recs {
 		safety := ""
 		if r.Safety {
 			safety = "yes"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), reading(r.CPU, 1), reading(r.Memory, 1),
-			reading(r.PendingPods, 0), r.Nodes, r.Instances, r.Action, r.Count, orDash(string(r.Hold)), orDash(safety))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%s\t%s\n", r.Time.UTC().Format(time.RFC3339), reading(r.CPU, 1), reading(r.Memory, 1),
+			reading(r.PendingPods, 0), r.Nodes, r.Instances, r.Action, r.Count, orDash(string(r.Hold)), orDash(safety), dryRun(r))
 	}
 	w.Flush()
 }
@@ -124,4 +126,17 @@ func reading(v float64, prec int) string {
 		return "-"
 	}
 	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// dryRun is a record's DRY RUN column: "-" for a live tick's, else what
+// the dry-run tick would have done ("would: launch 3; terminate-ghost
+// i-0abc", "would: nothing").
+func dryRun(r autoscaler.Record) string {
+	switch {
+	case !r.DryRun:
+		return "-"
+	case len(r.Would) == 0:
+		return "would: nothing"
+	}
+	return "would: " + strings.Join(r.Would, "; ")
 }

@@ -212,8 +212,8 @@ func TestIntegrationStatus(t *testing.T) {
 		`paused:\s+no`,
 		`operation:\s+scale_down op-down-1, node node-x instance `+od.ID+`, phase draining, started `+regexp.QuoteMeta(started.Format(time.RFC3339))+` \(7m\ds ago\), 1 recovery attempts`,
 		`safety mode:\s+yes at the last tick: missing cpu, pending_pods`,
-		`(?m)^\S+\s+-\s+41\.0\s+-\s+1\s+2\s+hold\s+0\s+operation\s+yes$`,
-		`(?m)^\S+\s+35\.0\s+40\.0\s+0\s+2\s+2\s+scale_down\s+1\s+-\s+-$`,
+		`(?m)^\S+\s+-\s+41\.0\s+-\s+1\s+2\s+hold\s+0\s+operation\s+yes\s+-$`,
+		`(?m)^\S+\s+35\.0\s+40\.0\s+0\s+2\s+2\s+scale_down\s+1\s+-\s+-\s+-$`,
 		`fleet \(2 instances\)`,
 		`(?m)^`+od.ID+`\s+t3\.medium\s+on-demand\s+us-east-1a\s+running\s+\S+\s+node-\S+\s+yes\s+-$`,
 		`(?m)^`+spot.ID+`\s+t3\.medium\s+spot\s+us-east-1a\s+running\s+\S+\s+node-\S+\s+no\s+.*scale-down-disabled`,
@@ -269,8 +269,8 @@ func TestIntegrationHistory(t *testing.T) {
 
 	out := f.ok("history", "-action", "scale_up,scale_down")
 	wantLines(t, "history -action", out,
-		`(?m)^`+base.Add(20*time.Minute).Format(time.RFC3339)+`\s+50\.0\s+50\.0\s+4\s+3\s+3\s+scale_up\s+2\s+-\s+-$`,
-		`(?m)^`+base.Add(40*time.Minute).Format(time.RFC3339)+`\s+60\.0\s+50\.0\s+0\s+3\s+3\s+scale_down\s+1\s+-\s+-$`)
+		`(?m)^`+base.Add(20*time.Minute).Format(time.RFC3339)+`\s+50\.0\s+50\.0\s+4\s+3\s+3\s+scale_up\s+2\s+-\s+-\s+-$`,
+		`(?m)^`+base.Add(40*time.Minute).Format(time.RFC3339)+`\s+60\.0\s+50\.0\s+0\s+3\s+3\s+scale_down\s+1\s+-\s+-\s+-$`)
 	if n := strings.Count(out, "\n"); n != 3 {
 		t.Errorf("history -action: %d lines, want a header and 2 records:\n%s", n, out)
 	}
