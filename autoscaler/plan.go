@@ -370,21 +370,49 @@ func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 		return nil, obs.State.Unplaceable, nil
 	}
 	alerted := make(map[string]bool, len(obs.State.Unplaceable))
+	summarised := 0 // pods alerted whose keys the store did not keep
 	for _, k := range obs.State.Unplaceable {
+		if n, ok := parseUnplaceableSummary(k); ok {
+			summarised += n
+			continue
+		}
 		alerted[k] = true
 	}
-	var pods []PendingPod
+	var pods, unlisted []PendingPod
 	var keys []string
-	var alerts []Event
 	for _, pod := range sv.Unplaceable() {
 		pods = append(pods, pod)
 		keys = append(keys, pod.Key())
 		if !alerted[pod.Key()] {
-			alerts = append(alerts, Event{Kind: EventUnplaceable,
-				Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
+			unlisted = append(unlisted, pod)
 		}
 	}
+	// No more pods unlisted than the store summarised: they are the
+	// summarised ones, alerted already.
+	if len(unlisted) <= summarised {
+		return pods, keys, nil
+	}
+	var alerts []Event
+	for _, pod := range unlisted {
+		alerts = append(alerts, Event{Kind: EventUnplaceable,
+			Message: fmt.Sprintf("pod %s will not get a node: %s; no node is launched for it", pod.Key(), pod.Unplaceable)})
+	}
 	return pods, keys, alerts
+}
+
+// UnplaceableSummary is the entry that a StateStore which keeps only
+// some of ClusterState.Unplaceable's keys saves in place of the other
+// more: the planner counts that many of the pods it finds unplaceable and
+// not listed as alerted already. It is no pod's key (a key has no space).
+func UnplaceableSummary(more int) string { return fmt.Sprintf("… and %d more", more) }
+
+// parseUnplaceableSummary returns the count of an UnplaceableSummary.
+func parseUnplaceableSummary(k string) (int, bool) {
+	var n int
+	if _, err := fmt.Sscanf(k, "… and %d more", &n); err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // addUnlisted counts as booting the instances launched lately that List
