@@ -48,8 +48,8 @@ func TestUnplaceableStormIsOneAlertAndABoundedList(t *testing.T) {
 		t.Errorf("alert %q", msg)
 	}
 	st := e.store.State().Unplaceable
-	if len(st) != 101 || st[100] != "+1400" {
-		t.Errorf("stored %d keys ending %q, want 100 and +1400", len(st), st[len(st)-1])
+	if len(st) != 100 || st[99] != autoscaler.UnplaceableSummary(1401) {
+		t.Errorf("stored %d keys ending %q, want 99 keys and %q", len(st), st[len(st)-1], autoscaler.UnplaceableSummary(1401))
 	}
 	e.clk.Step(2 * time.Minute)
 	e.setView(pods)

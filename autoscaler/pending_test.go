@@ -1,6 +1,9 @@
 package autoscaler_test
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +76,55 @@ func TestUnplaceablePodIsAlertedOnceAndLaunchesNothing(t *testing.T) {
 		if ev.Kind == autoscaler.EventUnplaceable && !strings.Contains(ev.Message, "pod shop/checkout-7 will not get a node: requests 6 CPU; a new t3.medium worker offers 1.93") {
 			t.Errorf("alert %q", ev.Message)
 		}
+	}
+}
+
+// cappingStore keeps what a size-bounded store (state.Dynamo) keeps of
+// the unplaceable pods: the first few keys and a summary of the rest.
+type cappingStore struct {
+	autoscaler.StateStore
+	keep int
+}
+
+func (s cappingStore) Save(ctx context.Context, l autoscaler.Lease, st autoscaler.ClusterState) error {
+	if len(st.Unplaceable) > s.keep {
+		st.Unplaceable = append(slices.Clone(st.Unplaceable[:s.keep-1]), autoscaler.UnplaceableSummary(len(st.Unplaceable)-s.keep+1))
+	}
+	return s.StateStore.Save(ctx, l, st)
+}
+
+// More unplaceable pods than the store keeps the keys of are alerted
+// once, not again at every tick for the pods the store summarised; a pod
+// that becomes unplaceable later is still alerted.
+func TestUnplaceablePodsBeyondTheStoredKeysAreNotAlertedEveryTick(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.State = cappingStore{StateStore: c.State, keep: 10} })
+	e.joinAll(t)
+	var pods []autoscaler.PendingPod
+	for i := range 30 {
+		pods = append(pods, autoscaler.PendingPod{Namespace: "shop", Name: fmt.Sprintf("gpu-%d", i), Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1},
+			Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"})
+	}
+	tick := func(pods []autoscaler.PendingPod) {
+		now := e.clk.Now()
+		e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now),
+			PendingPods: autoscaler.Value(float64(len(pods)), now), Scheduler: &autoscaler.SchedulerView{Pending: pods}})
+		e.tick(t)
+		e.clk.Step(2 * time.Minute)
+	}
+	for range 3 {
+		tick(pods)
+	}
+	// One message for the 30 (alerts aggregate per tick), none again.
+	if got := e.kinds()[autoscaler.EventUnplaceable]; got != 1 {
+		t.Errorf("%d unplaceable alerts after 3 ticks of the same 30 pods, want 1 (all of them, once)", got)
+	}
+	late := pods[0]
+	late.Name = "gpu-late"
+	tick(append(slices.Clone(pods), late))
+	// The store kept 9 of the keys and a count, so the new pod is known
+	// by the count only: the tick's one message is sent again (it may not
+	// name the new pod among the first it lists).
+	if got := e.kinds()[autoscaler.EventUnplaceable]; got != 2 {
+		t.Errorf("%d unplaceable alerts after a pod became unplaceable later, want 2", got)
 	}
 }

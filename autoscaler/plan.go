@@ -3,7 +3,6 @@ package autoscaler
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -430,10 +429,10 @@ func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 		return nil, obs.State.Unplaceable, nil
 	}
 	alerted := make(map[string]bool, len(obs.State.Unplaceable))
-	summarised := 0
+	summarised := 0 // pods alerted whose keys the store did not keep
 	for _, k := range obs.State.Unplaceable {
-		if n, ok := strings.CutPrefix(k, "+"); ok {
-			summarised, _ = strconv.Atoi(n)
+		if n, ok := parseUnplaceableSummary(k); ok {
+			summarised += n
 			continue
 		}
 		alerted[k] = true
@@ -451,7 +450,9 @@ func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	if n := len(keys); n > maxUnplaceableKeys {
-		keys = append(keys[:maxUnplaceableKeys:maxUnplaceableKeys], fmt.Sprintf("+%d", n-maxUnplaceableKeys))
+		// The kept keys and the summary together are maxUnplaceableKeys
+		// entries, within what the state store keeps.
+		keys = append(keys[:maxUnplaceableKeys-1:maxUnplaceableKeys-1], UnplaceableSummary(n-(maxUnplaceableKeys-1)))
 	}
 	if len(fresh) == 0 || len(fresh) <= summarised {
 		return pods, keys, nil
@@ -550,6 +551,21 @@ func pastTimes(obs *Observation) []Event {
 	}
 	return []Event{{Kind: EventClockSkew, Message: fmt.Sprintf("the stored state has times after now (%s): %s; taken as long ago (a replica's clock or a hand edit?)",
 		now.UTC().Format(time.RFC3339), strings.Join(bad, ", "))}}
+}
+
+// UnplaceableSummary is the entry that a StateStore which keeps only
+// some of ClusterState.Unplaceable's keys saves in place of the other
+// more: the planner counts that many of the pods it finds unplaceable and
+// not listed as alerted already. It is no pod's key (a key has no space).
+func UnplaceableSummary(more int) string { return fmt.Sprintf("… and %d more", more) }
+
+// parseUnplaceableSummary returns the count of an UnplaceableSummary.
+func parseUnplaceableSummary(k string) (int, bool) {
+	var n int
+	if _, err := fmt.Sscanf(k, "… and %d more", &n); err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }
 
 // addUnlisted counts as booting the instances launched lately that List

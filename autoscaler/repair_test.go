@@ -106,9 +106,9 @@ func TestNodeOfALaunchNotListedYetIsNoOrphan(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ins, nodes := readyFleet(3)
-			nodes = append(nodes, autoscaler.Node{Name: "node-i-new", InstanceID: "i-new", Managed: true,
+			nodes = append(nodes, autoscaler.Node{Name: "node-i-new", InstanceID: "i-new", Managed: true, Cluster: "shop",
 				ReadyTransition: t0.Add(-20 * time.Second), Created: t0.Add(-20 * time.Second)})
-			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+			p := planOf(t, autoscaler.Config{ClusterID: "shop", Policy: policy(autoscaler.Hold, 0)},
 				autoscaler.Observation{Now: t0, State: autoscaler.ClusterState{Launched: tt.launched}, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 			if d := cmp.Diff(tt.want, stepKinds(p)); d != "" {
 				t.Errorf("steps (-want +got):\n%s", d)

@@ -298,6 +298,10 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 		problems = append(problems, fmt.Sprintf("%s=predictive needs the workers' size, %s or %s: it counts demand (and %s's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view",
 			name("POLICY"), name("INSTANCE_TYPE"), name("INSTANCE_TYPES"), name("CALENDAR")))
 	}
+	if cfg.Policy == decision.PolicyPredictive && cfg.PendingPodsSource != PendingFromAPI && fine("POLICY", "PENDING_PODS_SOURCE") {
+		problems = append(problems, fmt.Sprintf("%s=predictive needs %s=%s: it counts demand (and %s's events) in workers, from the scheduler's view of the pods, which only the Kubernetes API gives",
+			name("POLICY"), name("PENDING_PODS_SOURCE"), PendingFromAPI, name("CALENDAR")))
+	}
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
 	}

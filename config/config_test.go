@@ -61,7 +61,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"LAUNCH_TEMPLATE_NAME": "shop-workers", "LAUNCH_TEMPLATE_VERSION": "$Latest", "SPOT_STRATEGY": "spot-first",
 		"SPOT_SHARE": "0.5", "INSTANCE_TYPE": "t3.large", "CPU_HIGH_PERCENT": "80", "CPU_LOW_PERCENT": "20",
 		"MEMORY_HIGH_PERCENT": "85", "MEMORY_LOW_PERCENT": "40", "PENDING_PODS_THRESHOLD": "3",
-		"PENDING_PODS_SOURCE": "prometheus", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
+		"PENDING_PODS_SOURCE": "api", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
 		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker",
 		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
@@ -81,7 +81,7 @@ func TestLoadEverySetting(t *testing.T) {
 	sale := time.Date(2026, 12, 24, 20, 0, 0, 0, time.UTC)
 	want := Config{
 		ClusterID: "shop-prod", PrometheusURL: "http://10.0.1.10:30090", PrometheusNodeSelector: `instance!~"k3s-server.*"`,
-		PendingPodsSource: PendingFromPrometheus, DynamoDBTable: "node-fleet-cluster-state",
+		PendingPodsSource: PendingFromAPI, DynamoDBTable: "node-fleet-cluster-state",
 		SNSTopicARN: "arn:aws:sns:eu-west-1:123456789012:node-fleet", MinNodes: 0, MaxNodes: 20,
 		LaunchTemplateName: "shop-workers", LaunchTemplateVersion: "$Latest",
 		Subnets:  []string{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"},
@@ -197,6 +197,8 @@ func TestLoadBadEnvironments(t *testing.T) {
 			"configuration: CALENDAR is set but POLICY is reactive, which does not read it: only the predictive policy scales ahead of known events (set POLICY=predictive, or remove CALENDAR)"},
 		{"predictive without a worker size", map[string]string{"CALENDAR": "sale 2026-12-24T20:00:00Z 1h nodes=8", "POLICY": "predictive"},
 			"configuration: POLICY=predictive needs the workers' size, INSTANCE_TYPE or INSTANCE_TYPES: it counts demand (and CALENDAR's events) in workers, from the scheduler's view of what one worker holds, and without a worker type there is no such view"},
+		{"predictive without the scheduler's view", map[string]string{"POLICY": "predictive", "INSTANCE_TYPE": "t3.medium", "PENDING_PODS_SOURCE": "prometheus"},
+			"configuration: POLICY=predictive needs PENDING_PODS_SOURCE=api: it counts demand (and CALENDAR's events) in workers, from the scheduler's view of the pods, which only the Kubernetes API gives"},
 		{"unknown policy", map[string]string{"POLICY": "psychic"},
 			`configuration: POLICY="psychic": unknown value; want threshold, reactive or predictive`},
 		{"headroom above one", map[string]string{"HEADROOM": "1.5"},

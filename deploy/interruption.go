@@ -95,7 +95,7 @@ func daemonStatements(s Settings, v []any) []statement {
 		return st.Sid == "OwnMetrics" || st.Sid == "ReadKubeconfig" || st.Sid == "MarkOwnInstancesInterrupted"
 	})
 	return append(sts, statement{Sid: "ReadInterruptionQueue",
-		Action:   []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+		Action:   []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"},
 		Resource: []string{v[8].(string)}})
 }
 

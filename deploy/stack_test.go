@@ -477,7 +477,7 @@ func TestDaemonInterruptionQueueFedByTheEC2Rules(t *testing.T) {
 			t.Errorf("%s: %+v, want the queue only", a, st)
 		}
 	}
-	for _, a := range []string{"sqs:SendMessage", "cloudwatch:PutMetricData", "secretsmanager:GetSecretValue", "ec2:CreateTags"} {
+	for _, a := range []string{"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "cloudwatch:PutMetricData", "secretsmanager:GetSecretValue", "ec2:CreateTags"} {
 		for _, st := range byAction[a] {
 			if a != "ec2:CreateTags" || st.Sid != "TagAtLaunch" {
 				t.Errorf("the daemon may %s (%s), which it never calls", a, st.Sid)

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -81,6 +82,8 @@ type Config struct {
 	HandleTimeout time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Clock times the wait after a failed poll; default the real clock.
+	Clock clock.Clock
 }
 
 // Queue reads the interruption queue.
@@ -118,6 +121,9 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
 	return &Queue{cfg: cfg}, nil
 }
 
@@ -130,7 +136,7 @@ func (q *Queue) Run(ctx context.Context) error {
 			q.cfg.Logger.WarnContext(ctx, "interruption queue", "err", err)
 			select {
 			case <-ctx.Done():
-			case <-time.After(q.cfg.WaitTime):
+			case <-q.cfg.Clock.After(q.cfg.WaitTime):
 			}
 		}
 	}

@@ -41,9 +41,9 @@ const (
 const itemOverhead = 2_000
 
 // UnplaceableSummary formats the entry that stands for the unplaceable
-// pods beyond MaxUnplaceable. It is no pod's key (a key has no space), so
-// the planner treats it as a pod that is gone.
-func UnplaceableSummary(more int) string { return fmt.Sprintf("… and %d more", more) }
+// pods beyond MaxUnplaceable: autoscaler.UnplaceableSummary, which the
+// planner counts as that many pods alerted already.
+func UnplaceableSummary(more int) string { return autoscaler.UnplaceableSummary(more) }
 
 // ErrItemTooLarge is returned by Save when the parts of the state that are
 // never cut (the operation in progress, the interruptions, the calendar,
