@@ -59,8 +59,9 @@ func TestDisagreementsAreExcusedOnlyByAKnownMechanismInTheirDirection(t *testing
 		viewYes bool
 		want    bool
 	}{
-		{"ephemeral storage, view says yes", []string{mechEphemeral}, nil, true, true},
-		{"ephemeral storage, view says no", []string{mechEphemeral}, nil, false, false},
+		{"topology spread, view says yes", []string{mechSpread}, nil, true, true},
+		{"topology spread, view says no", []string{mechSpread}, nil, false, false},
+		{"ephemeral storage (the view counts it now), view says yes", []string{mechEphemeral}, nil, true, false},
 		{"nothing the view ignores", nil, nil, true, false},
 		{"learned labels, view says no", nil, []string{"label disk=ssd"}, false, true},
 		{"node-local volume, view says no", []string{mechNodeLocalVolume}, nil, false, false},
