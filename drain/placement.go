@@ -135,7 +135,7 @@ func (pl *placer) forbidden(p *corev1.Pod) func(*corev1.Node) bool {
 					continue
 				}
 				if slices.ContainsFunc(pl.byNode[n.Name], func(q *corev1.Pod) bool {
-					return q.UID != p.UID && q.DeletionTimestamp == nil && termMatches(t, p, q)
+					return q.UID != p.UID && q.DeletionTimestamp == nil && kube.TermSelects(t, p, q)
 				}) {
 					out[domain{t.TopologyKey, v}] = true
 				}
@@ -143,7 +143,7 @@ func (pl *placer) forbidden(p *corev1.Pod) func(*corev1.Node) bool {
 		}
 	}
 	for _, at := range pl.anti {
-		if at.owner.UID == p.UID || !termMatches(at.term, at.owner, p) {
+		if at.owner.UID == p.UID || !kube.TermSelects(at.term, at.owner, p) {
 			continue
 		}
 		if v, ok := at.node.Labels[at.term.TopologyKey]; ok {
@@ -160,26 +160,6 @@ func (pl *placer) forbidden(p *corev1.Pod) func(*corev1.Node) bool {
 		}
 		return false
 	}
-}
-
-// termMatches reports whether the pod affinity term of owner selects pod
-// q: q is in the term's namespaces (owner's own by default; any with a
-// namespace selector) and its labels match the selector.
-func termMatches(t corev1.PodAffinityTerm, owner, q *corev1.Pod) bool {
-	if t.LabelSelector == nil {
-		return false
-	}
-	if t.NamespaceSelector == nil {
-		ns := t.Namespaces
-		if len(ns) == 0 {
-			ns = []string{owner.Namespace}
-		}
-		if !slices.Contains(ns, q.Namespace) {
-			return false
-		}
-	}
-	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
-	return err == nil && sel.Matches(labels.Set(q.Labels))
 }
 
 // zoneSpread returns p's first topology spread constraint over zones with

@@ -69,3 +69,26 @@ func VolumeZone(pv *corev1.PersistentVolume) string {
 	}
 	return zone
 }
+
+// TermSelects reports whether the pod (anti-)affinity term t of owner
+// selects pod q, as the scheduler's InterPodAffinity does: q is in the
+// term's namespaces (owner's own when it names none; every namespace when
+// it has a namespace selector, whose namespaces' labels are not read, so
+// the answer errs towards "selects") and its labels match the term's
+// label selector. A term without a label selector selects nothing.
+func TermSelects(t corev1.PodAffinityTerm, owner, q *corev1.Pod) bool {
+	if t.LabelSelector == nil {
+		return false
+	}
+	if t.NamespaceSelector == nil {
+		ns := t.Namespaces
+		if len(ns) == 0 {
+			ns = []string{owner.Namespace}
+		}
+		if !slices.Contains(ns, q.Namespace) {
+			return false
+		}
+	}
+	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
+	return err == nil && sel.Matches(labels.Set(q.Labels))
+}

@@ -165,7 +165,7 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 	if a := p.Spec.Affinity; a != nil && a.PodAffinity != nil {
 		for _, t := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
 			where := w.domains(t, p)
-			self := termSelects(t, p, p)
+			self := kube.TermSelects(t, p, p)
 			switch {
 			case len(where) == 0 && self:
 				// The first of its kind may go anywhere.
@@ -195,7 +195,7 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 				continue
 			}
 			for _, t := range q.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if t.TopologyKey == corev1.LabelTopologyZone && termSelects(t, q, p) {
+				if t.TopologyKey == corev1.LabelTopologyZone && kube.TermSelects(t, q, p) {
 					ok = slices.DeleteFunc(ok, func(x string) bool { return x == z })
 				}
 			}
@@ -247,7 +247,7 @@ func (w *world) domains(t corev1.PodAffinityTerm, owner *corev1.Pod) map[string]
 			continue
 		}
 		if slices.ContainsFunc(w.byNode[n.Name], func(q *corev1.Pod) bool {
-			return q.UID != owner.UID && q.DeletionTimestamp == nil && termSelects(t, owner, q)
+			return q.UID != owner.UID && q.DeletionTimestamp == nil && kube.TermSelects(t, owner, q)
 		}) {
 			out[v] = true
 		}
@@ -294,27 +294,6 @@ func (w *world) spreadCounts(p *corev1.Pod, c corev1.TopologySpreadConstraint, e
 		}
 	}
 	return counts
-}
-
-// termSelects reports whether the pod (anti-)affinity term of owner
-// selects pod q: q is in the term's namespaces (owner's by default; every
-// namespace with a namespace selector, whose namespaces' labels are not
-// read) and its labels match.
-func termSelects(t corev1.PodAffinityTerm, owner, q *corev1.Pod) bool {
-	if t.LabelSelector == nil {
-		return false
-	}
-	if t.NamespaceSelector == nil {
-		ns := t.Namespaces
-		if len(ns) == 0 {
-			ns = []string{owner.Namespace}
-		}
-		if !slices.Contains(ns, q.Namespace) {
-			return false
-		}
-	}
-	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
-	return err == nil && sel.Matches(labels.Set(q.Labels))
 }
 
 // landsOn reports whether a pod with this spec may run on node n as far
