@@ -45,6 +45,19 @@ type TLSConfig struct {
 // for error messages.
 const clientSettings = "BearerToken, BearerTokenFile, BasicAuth, TLS"
 
+// HTTPClient returns the HTTP client NewPrometheus builds from cfg's
+// BearerToken, BearerTokenFile, BasicAuth and TLS (or its HTTPClient), so
+// that another program reading the same server (the simulator's
+// -prometheus) authenticates as the autoscaler does. Only those fields of
+// cfg are read; every problem with them is reported, naming the field.
+func HTTPClient(cfg Config) (*http.Client, error) {
+	c, errs := httpClient(&cfg)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("metrics.Prometheus config: %w", err)
+	}
+	return c, nil
+}
+
 // httpClient builds the client from cfg's authentication and TLS
 // settings, or copies cfg.HTTPClient. It checks that the files it names
 // can be read now. The returned client's transport is not yet bounded in

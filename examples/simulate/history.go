@@ -15,6 +15,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/metrics"
 	"github.com/node-fleet/node-fleet/sim"
 	"github.com/node-fleet/node-fleet/sim/chart"
 )
@@ -29,7 +30,16 @@ func loadHistory(ctx context.Context, o options, now time.Time) (sim.History, er
 			return h, err
 		}
 	} else {
-		client, err := api.NewClient(api.Config{Address: o.prometheus})
+		pc := metrics.Config{BearerTokenFile: o.promTokenFile,
+			TLS: metrics.TLSConfig{CAFile: o.promCAFile, InsecureSkipVerify: o.promInsecure}}
+		if o.promUser != "" || o.promPasswordFile != "" {
+			pc.BasicAuth = &metrics.BasicAuth{Username: o.promUser, PasswordFile: o.promPasswordFile}
+		}
+		hc, err := metrics.HTTPClient(pc)
+		if err != nil {
+			return h, fmt.Errorf("-prometheus's authentication (-prometheus-bearer-token-file, -prometheus-username, -prometheus-password-file, -prometheus-ca-file): %w", err)
+		}
+		client, err := api.NewClient(api.Config{Address: o.prometheus, Client: hc})
 		if err != nil {
 			return h, fmt.Errorf("-prometheus: %w", err)
 		}

@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,6 +142,8 @@ func TestHistoryFlagsAreChecked(t *testing.T) {
 		{[]string{"-history", tenSeconds}, tenSeconds + ": step 10s: the replay needs a multiple of 15s (the model's time step)"},
 		{[]string{"-history", ""}, "-history needs a file"},
 		{[]string{"-prometheus", ""}, "-prometheus needs a URL"},
+		{[]string{"-prometheus-ca-file", "ca.pem"}, "-prometheus-ca-file works only with -prometheus"},
+		{[]string{"-prometheus", "http://127.0.0.1:9", "-prometheus-password-file", "pw"}, "-prometheus-username, -prometheus-password-file, -prometheus-ca-file): metrics.Prometheus config: BasicAuth.Username is required"},
 		// Nothing listens on port 9: the error names the query that failed.
 		{[]string{"-prometheus", "http://127.0.0.1:9", "-since", "1h"}, "prometheus query sum(kube_pod_container_resource_requests{resource=\"cpu\"}"},
 	} {
@@ -171,5 +178,45 @@ func TestHistoryDocShowsWhatTheCommandPrints(t *testing.T) {
 		if line != "" && !strings.Contains(string(doc), line+"\n") {
 			t.Errorf("docs/simulate-history.md lacks the command's line\n%s", line)
 		}
+	}
+}
+
+// -prometheus authenticates and verifies TLS as the programs' PROMETHEUS_*
+// settings say: the bearer token reaches the server, over https verified
+// with -prometheus-ca-file; without the CA the connection is refused.
+func TestPrometheusHistoryUsesTheProgramsAuthAndTLS(t *testing.T) {
+	var mu sync.Mutex
+	var auths []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"status":"success","data":{"resultType":"matrix","result":[]}}`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run(context.Background(), []string{"-prometheus", srv.URL, "-since", "1h", "-prometheus-ca-file", ca, "-prometheus-bearer-token-file", token}, &bytes.Buffer{}, &bytes.Buffer{}, false)
+	// The server answers no series: the history is refused, after the queries reached it.
+	if err == nil || !strings.Contains(err.Error(), "prometheus query") {
+		t.Errorf("run against a server with no series: %v, want an error naming the query", err)
+	}
+	mu.Lock()
+	got := slices.Clone(auths)
+	mu.Unlock()
+	if len(got) == 0 || got[0] != "Bearer s3cret" {
+		t.Errorf("Authorization headers %q, want Bearer s3cret", got)
+	}
+	err = run(context.Background(), []string{"-prometheus", srv.URL, "-since", "1h"}, &bytes.Buffer{}, &bytes.Buffer{}, false)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("run without the CA: %v, want a certificate error", err)
 	}
 }

@@ -91,8 +91,12 @@ type options struct {
 	// over -since to -until at -step), -export to keep it, -prices and
 	// -market to price it.
 	history, prometheus, since, until string
-	step                              time.Duration
-	export, prices, market            string
+	// promAuth is -prometheus's authentication and TLS, as the programs'
+	// PROMETHEUS_* settings give it.
+	promTokenFile, promUser, promPasswordFile, promCAFile string
+	promInsecure                                          bool
+	step                                                  time.Duration
+	export, prices, market                                string
 }
 
 // input is the demand to replay; synthetic when it is the built-in day.
@@ -130,6 +134,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.IntVar(&o.seeds, "seeds", 1, "with -pools compare: runs per row (seeds -seed, -seed+1, ...), the row their mean")
 	fs.StringVar(&o.history, "history", "", "replay your cluster's own history through every shipped policy and print what it cost beside what each would have: a CSV or JSON export (see sim.ParseHistory; -export writes one)")
 	fs.StringVar(&o.prometheus, "prometheus", "", "like -history, read from this Prometheus (kube-state-metrics' pod requests and phases, node labels with the instance type; see sim.DefaultHistoryQueries)")
+	fs.StringVar(&o.promTokenFile, "prometheus-bearer-token-file", os.Getenv("PROMETHEUS_BEARER_TOKEN_FILE"), "with -prometheus: a file holding a bearer token (default $PROMETHEUS_BEARER_TOKEN_FILE, as the programs)")
+	fs.StringVar(&o.promUser, "prometheus-username", os.Getenv("PROMETHEUS_USERNAME"), "with -prometheus: basic auth's user name, with -prometheus-password-file (default $PROMETHEUS_USERNAME)")
+	fs.StringVar(&o.promPasswordFile, "prometheus-password-file", os.Getenv("PROMETHEUS_PASSWORD_FILE"), "with -prometheus: a file holding basic auth's password (default $PROMETHEUS_PASSWORD_FILE)")
+	fs.StringVar(&o.promCAFile, "prometheus-ca-file", os.Getenv("PROMETHEUS_CA_FILE"), "with -prometheus: a PEM file of the CA that signed the server's certificate (default $PROMETHEUS_CA_FILE)")
+	fs.BoolVar(&o.promInsecure, "prometheus-insecure-skip-verify", os.Getenv("PROMETHEUS_INSECURE_SKIP_VERIFY") == "true", "with -prometheus: do not verify the server's certificate, for a lab (default $PROMETHEUS_INSECURE_SKIP_VERIFY)")
 	fs.StringVar(&o.since, "since", "7d", "with -prometheus: how far back to read (7d, 36h)")
 	fs.StringVar(&o.until, "until", "", "with -prometheus: the end of the window (2006-01-02 15:04:05, UTC); default now")
 	fs.DurationVar(&o.step, "step", time.Minute, fmt.Sprintf("with -prometheus: the step of the range queries, a multiple of %s", sim.DefaultResolution))
@@ -273,7 +282,7 @@ func (o options) check(set map[string]bool) error {
 	needs("seeds", "-pools compare", o.pools == "compare")
 	needs("frontier", "-compare", o.compare)
 	own := o.history != "" || o.prometheus != ""
-	for _, f := range []string{"since", "until", "step"} {
+	for _, f := range []string{"since", "until", "step", "prometheus-bearer-token-file", "prometheus-username", "prometheus-password-file", "prometheus-ca-file", "prometheus-insecure-skip-verify"} {
 		needs(f, "-prometheus", o.prometheus != "")
 	}
 	for _, f := range []string{"export", "prices"} {
