@@ -742,7 +742,7 @@ func TestIntegrationScaleDownByFit(t *testing.T) {
 	candidates := []autoscaler.Node{byName[b], byName[cc], byName[a]}
 	chosen, verdicts := autoscaler.ScaleDownByFit(candidates, nodes, 3)
 	want := []autoscaler.DrainFit{
-		{Node: b, Reason: "a pod requesting 1.7 CPU and 256 MiB fits on none of the 2 remaining node(s)"},
+		{Node: b, Reason: "pod " + ns + "/b-1 (requesting 1.7 CPU and 256 MiB) fits on none of the 2 remaining node(s)"},
 		{Node: cc, Fits: true},
 		{Node: a, Reason: "it takes pods of node " + cc + " in this scale-down"},
 	}
