@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -217,5 +218,30 @@ func TestListNodesKeepsANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("local data and blockers (-want +got):\n%s", diff)
+	}
+}
+
+// TestDrainRefusesANodeWhoseLocalVolumeNoPodUsesNow: Drain, like
+// ListNodes, refuses a node that a claim no pod uses now still has a
+// local-path volume on, and evicts nothing.
+func TestDrainRefusesANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")),
+		pv("pvc-db", pvLocalPath("n1")), pvc("a", "data-db-0", "pvc-db"),
+		pod("a", "web", "n1"),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	// The fake clock never moves: a drain that goes ahead waits for its
+	// evicted pod until ctx ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.Drain(ctx, "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "PersistentVolume pvc-db") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the volume", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetSubresource() == "eviction" {
+			t.Errorf("evicted although blocked: %v", a)
+		}
 	}
 }
