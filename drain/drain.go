@@ -104,6 +104,10 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 			blockers = append(blockers, v.reason)
 		}
 	}
+	if d := holders[""]; len(d) > 0 {
+		// Claims no live pod uses keep their data here all the same.
+		blockers = append(blockers, fmt.Sprintf("node-local data no pod uses now (%s)", strings.Join(d, "; ")))
+	}
 	if len(blockers) > 0 {
 		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, summarize(blockers))
 	}

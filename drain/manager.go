@@ -287,6 +287,11 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 			}
 		}
 		for _, who := range slices.Sorted(maps.Keys(holders)) {
+			if who == "" {
+				// Claims no live pod uses.
+				blockers = append(blockers, fmt.Sprintf("node-local data no pod uses now (%s)", strings.Join(holders[who], "; ")))
+				continue
+			}
 			// A pod elsewhere, not yet scheduled, whose volume is
 			// pinned here.
 			blockers = append(blockers, fmt.Sprintf("pod %s, not running, has node-local data here (%s)", who, strings.Join(holders[who], "; ")))

@@ -597,12 +597,13 @@ func TestListNodesBlocksNodeLocalStorageListingVolumesOnce(t *testing.T) {
 		t.Errorf("%d calls besides the five lists: %v", n, cs.Actions())
 	}
 
-	// No pod with a claim: no volume is read.
-	m, cs, _ = newFake(t, Config{}, node("n1"), pod("a", "web", "n1"))
+	// No pod with a claim: the volumes are still read, once (a claim
+	// no pod uses can hold a node's data).
+	m, cs, _ = newFake(t, Config{}, node("n1"), node("n2"), pod("a", "web", "n1"))
 	if _, err := m.ListNodes(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string]int{"nodes": 1, "pods": 1, "poddisruptionbudgets": 1}, lists(cs)); diff != "" {
+	if diff := cmp.Diff(map[string]int{"nodes": 1, "pods": 1, "poddisruptionbudgets": 1, "persistentvolumeclaims": 1, "persistentvolumes": 1}, lists(cs)); diff != "" {
 		t.Errorf("list calls without claims (-want +got):\n%s", diff)
 	}
 

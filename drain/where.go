@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -112,13 +113,9 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 			}
 		}
 	}
-	// Claims: only when some pod has one (the volumes are listed then).
-	// A pod on another node keeps its data there; only one not yet bound
-	// (evicted, waiting for this node) is looked at besides n's own.
-	hasClaim := func(p *corev1.Pod) bool { return len(claimsOf(p)) > 0 }
-	if !slices.ContainsFunc(onNode, hasClaim) && !slices.ContainsFunc(unbound, hasClaim) {
-		return out, owners, nil
-	}
+	// Claims. A pod on another node keeps its data there; only one not
+	// yet bound (evicted, waiting for this node) is looked at besides n's
+	// own.
 	if err := vols.load(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -146,6 +143,21 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 			seen[pv.Name] = true
 			add(who, fmt.Sprintf("PersistentVolume %s (claim %s/%s, %s)", pv.Name, p.Namespace, claim, nodeLocal(pv)))
 		}
+	}
+	// A claim no live pod uses (a StatefulSet's pod deleted, its claim
+	// kept) still has its data on the node its volume is pinned to; its
+	// entries are owned by "".
+	for _, key := range slices.Sorted(maps.Keys(vols.claims)) {
+		pvc := vols.claims[key]
+		if pvc.Spec.VolumeName == "" {
+			continue
+		}
+		pv := vols.pvs[pvc.Spec.VolumeName]
+		if pv == nil || seen[pv.Name] || nodeLocal(pv) == "" || !pinnedTo(pv, n) {
+			continue
+		}
+		seen[pv.Name] = true
+		add("", fmt.Sprintf("PersistentVolume %s (claim %s, %s)", pv.Name, key, nodeLocal(pv)))
 	}
 	return out, owners, nil
 }

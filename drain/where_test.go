@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -176,6 +177,67 @@ func TestDrainRefusesATerminatingPodsNodeLocalData(t *testing.T) {
 	err := m.Drain(context.Background(), "n1")
 	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "pod a/db-0 has node-local data") {
 		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the Terminating pod's data", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetSubresource() == "eviction" {
+			t.Errorf("evicted although blocked: %v", a)
+		}
+	}
+}
+
+// TestListNodesKeepsANodeWhoseLocalVolumeNoPodUsesNow: a StatefulSet's
+// pod deleted (scaled to zero, or deleted and not yet recreated) leaves
+// its claim bound to a local-path volume pinned to the node: the data is
+// still there, so the node keeps it in LocalData and ScaleDownBlocker,
+// though no pod names the claim. A released local volume's data is not
+// looked at (no claim); a claim bound to a zonal volume is not node-local.
+func TestListNodesKeepsANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")), node("n2", withLabel(corev1.LabelHostname, "n2")),
+		pv("pvc-db", pvLocalPath("n1")), pvc("a", "data-db-0", "pvc-db"),
+		pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "eu-west-1a")), pvc("a", "ebs", "pvc-ebs"),
+		pod("a", "web", "n2"),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type where struct {
+		LocalData []string
+		Blocker   string
+	}
+	got := map[string]where{}
+	for _, n := range nodes {
+		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
+	}
+	const dbPV = "PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
+	want := map[string]where{
+		"n1": {[]string{dbPV}, "node-local data no pod uses now (" + dbPV + ")"},
+		"n2": {},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local data and blockers (-want +got):\n%s", diff)
+	}
+}
+
+// TestDrainRefusesANodeWhoseLocalVolumeNoPodUsesNow: Drain, like
+// ListNodes, refuses a node that a claim no pod uses now still has a
+// local-path volume on, and evicts nothing.
+func TestDrainRefusesANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")),
+		pv("pvc-db", pvLocalPath("n1")), pvc("a", "data-db-0", "pvc-db"),
+		pod("a", "web", "n1"),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	// The fake clock never moves: a drain that goes ahead waits for its
+	// evicted pod until ctx ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.Drain(ctx, "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "PersistentVolume pvc-db") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the volume", err)
 	}
 	for _, a := range cs.Actions() {
 		if a.GetSubresource() == "eviction" {

@@ -93,8 +93,10 @@ func TestIntegrationKubeSchedulerPacksMixedSizes(t *testing.T) {
 	// Not yet looked at by the scheduler: not counted.
 	c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "fresh", Namespace: ns}, Spec: podSpec("1", "1Gi")})
 
+	// A new worker's labels are those its launch template and join
+	// script give it (WorkerLabels), never learnt from today's workers.
 	k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: restClient(t, c), Namespace: ns, Workers: runLabel + "=" + ns,
-		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, PageSize: 2})
+		InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, PageSize: 2, WorkerLabels: map[string]string{runLabel: ns, "pool": "web"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -102,23 +103,10 @@ func termMismatch(t corev1.NodeSelectorTerm, labels map[string]string) string {
 	return ""
 }
 
-// tolerates reports whether tol tolerates taint t (the API's rule: an
-// empty effect matches every effect, an empty key with Exists every key,
-// Exists any value, Equal (the default) the same value).
+// tolerates reports whether tol tolerates taint t, by the API's own rule
+// (corev1.Toleration.ToleratesTaint).
 func tolerates(tol corev1.Toleration, t autoscaler.Taint) bool {
-	if tol.Effect != "" && string(tol.Effect) != t.Effect {
-		return false
-	}
-	if tol.Key != "" && tol.Key != t.Key {
-		return false
-	}
-	switch tol.Operator {
-	case corev1.TolerationOpExists:
-		return true
-	case corev1.TolerationOpEqual, "":
-		return tol.Key != "" && tol.Value == t.Value
-	}
-	return false
+	return tol.ToleratesTaint(logr.Discard(), &corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)}, false)
 }
 
 // daemonSetTolerations are the tolerations the DaemonSet controller adds
