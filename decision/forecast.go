@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -191,6 +192,21 @@ func seriesOf(records []autoscaler.Record) series {
 			s.t = append(s.t, r.Time.Unix())
 			s.v = append(s.v, d)
 		}
+	}
+	if !slices.IsSorted(s.t) {
+		// A record out of order (a clock stepped back between ticks):
+		// sorted by time, so that the grid and the back-test stay in
+		// order.
+		idx := make([]int, len(s.t))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(s.t[a], s.t[b]) })
+		var o series
+		for _, i := range idx {
+			o.t, o.v = append(o.t, s.t[i]), append(o.v, s.v[i])
+		}
+		s = o
 	}
 	return s
 }

@@ -235,3 +235,26 @@ func TestAMethodMustBeatNaiveSignificantly(t *testing.T) {
 		})
 	}
 }
+
+// A long history with a record out of order (the clock of one tick
+// stepped back a bucket) is read in time order: the daily period is
+// still found, and nothing panics.
+func TestForecasterReadsAHistoryOutOfOrderInTimeOrder(t *testing.T) {
+	ac := autoscaler.DefaultConfig()
+	now := day0.Add(8*Day + 8*time.Hour)
+	long := means(now, ac.LongHistory, ac.LongHistoryStep, ac.Interval, shop)
+	back := long[len(long)-3]
+	long = append(long, back)
+	if diff := cmp.Diff([]time.Duration{Day}, DetectPeriods(long)); diff != "" {
+		t.Errorf("periods (-want +got):\n%s", diff)
+	}
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := ticks(now, 6*time.Hour, ac.Interval, shop)
+	hist[len(hist)-2], hist[len(hist)-1] = hist[len(hist)-1], hist[len(hist)-2]
+	if f := fc.Forecast(now, hist, long, shop(now)); f.Scored < minScored {
+		t.Errorf("forecast %+v: want its methods scored", f)
+	}
+}
