@@ -459,8 +459,11 @@ func windowMax(s series, from, span int64) float64 {
 	if i < 0 {
 		return math.NaN() // the long history starts after from
 	}
-	if i == len(s.t)-1 && from-s.t[i] > int64(time.Hour/time.Second) {
-		return math.NaN() // the long history ends an hour or more before from
+	if from-s.t[i] > int64(time.Hour/time.Second) {
+		// The bucket before a gap of an hour or more (the long history
+		// ends there, or had no demand through a safety mode) does not
+		// stand for from: only the buckets after it, if any, count.
+		i++
 	}
 	out := math.Inf(-1)
 	for k := i; k < len(s.t) && s.t[k] <= from+span; k++ {

@@ -318,3 +318,32 @@ func TestForecasterHeadroomCoversTheLeadTimesPeakAtAboutTheTarget(t *testing.T) 
 		t.Errorf("covered %d of %d lead times' peaks (%.1f%%), want at least %.0f%%", covered, n, 100*share, 100*(1-2*DefaultTarget))
 	}
 }
+
+// A long history with hours missing (a safety mode without the
+// scheduler's view records no demand) gives the seasonal forecast no
+// value for the missing time: the bucket before the gap, hours older,
+// does not stand for it.
+func TestSeasonalForecastTakesNoBucketFromBeforeAGap(t *testing.T) {
+	ac := autoscaler.DefaultConfig()
+	now := day0.Add(4*Day + 8*time.Hour)
+	long := means(now, 3*Day, ac.LongHistoryStep, ac.Interval, shop)
+	// Yesterday from 12:00 to 06:00 today is missing: the last bucket
+	// before the gap is yesterday's busy 11:50.
+	gapFrom, gapTo := now.Add(-Day+4*time.Hour), now.Add(-2*time.Hour)
+	var kept []autoscaler.Record
+	for _, r := range long {
+		if r.Time.Before(gapFrom) || !r.Time.Before(gapTo) {
+			kept = append(kept, r)
+		}
+	}
+	s := seriesOf(kept)
+	// Yesterday's 20:00 (one day before 20:00 today) lies in the gap.
+	from := now.Add(12*time.Hour - Day).Unix()
+	if got := windowMax(s, from, int64(DefaultLead/time.Second)); !math.IsNaN(got) {
+		t.Errorf("seasonal value in the gap %v, want none (NaN)", got)
+	}
+	// A time covered by the history still has its value.
+	if got, want := windowMax(s, now.Add(-Day).Unix(), 0), shop(now.Add(-Day)); math.Abs(got-want) > 0.2 {
+		t.Errorf("seasonal value before the gap %v, want about %v", got, want)
+	}
+}
