@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
@@ -345,5 +346,34 @@ func TestSeasonalForecastTakesNoBucketFromBeforeAGap(t *testing.T) {
 	// A time covered by the history still has its value.
 	if got, want := windowMax(s, now.Add(-Day).Unix(), 0), shop(now.Add(-Day)); math.Abs(got-want) > 0.2 {
 		t.Errorf("seasonal value before the gap %v, want about %v", got, want)
+	}
+}
+
+// On a steady ramp the damped trend is picked, and its MASE is its error
+// over the naive method's at the lead: the lead time's peak (the tick 6
+// minutes on, at 2-minute ticks and a 7-minute lead) is 6 minutes of
+// slope above the demand now, the damped trend adds 0.9+0.9²+...+0.9⁷
+// minutes of it, and the headroom (its constant error) makes up the rest.
+func TestForecasterMASEIsTheErrorOverNaivesAtTheLead(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slope = 0.01 // nodes a minute
+	start := day0
+	ramp := func(t time.Time) float64 { return 1 + slope*t.Sub(start).Minutes() }
+	now := start.Add(6 * time.Hour)
+	f := fc.Forecast(now, ticks(now, 6*time.Hour, 2*time.Minute, ramp), nil, ramp(now))
+	reach := 0.0
+	for k := 1; k <= 7; k++ {
+		reach += math.Pow(0.9, float64(k))
+	}
+	want := Forecast{Now: ramp(now), Method: MethodDamped, Point: ramp(now) + slope*reach,
+		MASE: (6 - reach) / 6, NaiveMAE: 6 * slope, Scored: f.Scored, Headroom: slope * (6 - reach), Capacity: ramp(now) + 6*slope}
+	if diff := cmp.Diff(want, f, cmpopts.EquateApprox(0, 1e-9), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("forecast (-want +got):\n%s", diff)
+	}
+	if f.Scored < minScored {
+		t.Errorf("scored %d forecasts, want at least %d", f.Scored, minScored)
 	}
 }
