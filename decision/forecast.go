@@ -1,6 +1,7 @@
 package decision
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -191,6 +192,21 @@ func seriesOf(records []autoscaler.Record) series {
 			s.t = append(s.t, r.Time.Unix())
 			s.v = append(s.v, d)
 		}
+	}
+	if !slices.IsSorted(s.t) {
+		// A record out of order (a clock stepped back between ticks):
+		// sorted by time, so that the grid and the back-test stay in
+		// order.
+		idx := make([]int, len(s.t))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(s.t[a], s.t[b]) })
+		var o series
+		for _, i := range idx {
+			o.t, o.v = append(o.t, s.t[i]), append(o.v, s.v[i])
+		}
+		s = o
 	}
 	return s
 }
@@ -443,8 +459,11 @@ func windowMax(s series, from, span int64) float64 {
 	if i < 0 {
 		return math.NaN() // the long history starts after from
 	}
-	if i == len(s.t)-1 && from-s.t[i] > int64(time.Hour/time.Second) {
-		return math.NaN() // the long history ends an hour or more before from
+	if from-s.t[i] > int64(time.Hour/time.Second) {
+		// The bucket before a gap of an hour or more (the long history
+		// ends there, or had no demand through a safety mode) does not
+		// stand for from: only the buckets after it, if any, count.
+		i++
 	}
 	out := math.Inf(-1)
 	for k := i; k < len(s.t) && s.t[k] <= from+span; k++ {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
@@ -233,5 +234,146 @@ func TestAMethodMustBeatNaiveSignificantly(t *testing.T) {
 				t.Errorf("beatsNaive = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// A long history with a record out of order (the clock of one tick
+// stepped back a bucket) is read in time order: the daily period is
+// still found, and nothing panics.
+func TestForecasterReadsAHistoryOutOfOrderInTimeOrder(t *testing.T) {
+	ac := autoscaler.DefaultConfig()
+	now := day0.Add(8*Day + 8*time.Hour)
+	long := means(now, ac.LongHistory, ac.LongHistoryStep, ac.Interval, shop)
+	back := long[len(long)-3]
+	long = append(long, back)
+	if diff := cmp.Diff([]time.Duration{Day}, DetectPeriods(long)); diff != "" {
+		t.Errorf("periods (-want +got):\n%s", diff)
+	}
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := ticks(now, 6*time.Hour, ac.Interval, shop)
+	hist[len(hist)-2], hist[len(hist)-1] = hist[len(hist)-1], hist[len(hist)-2]
+	if f := fc.Forecast(now, hist, long, shop(now)); f.Scored < minScored {
+		t.Errorf("forecast %+v: want its methods scored", f)
+	}
+}
+
+// walk is a random walk of demand at the autoscaler's tick interval
+// (steps of 0.2 nodes' worth, at least half a node), seeded: no method
+// forecasts it better than naive but by chance.
+func walk(seed uint64, now time.Time) trace {
+	ac := autoscaler.DefaultConfig()
+	r := rand.New(rand.NewPCG(seed, 5))
+	start := now.Add(-ac.LongHistory - time.Hour).Truncate(ac.Interval)
+	vals := map[int64]float64{}
+	x := 5.0
+	for t := start; !t.After(now.Add(time.Hour)); t = t.Add(ac.Interval) {
+		x = math.Max(0.5, x+0.2*r.NormFloat64())
+		vals[t.Unix()] = x
+	}
+	return func(t time.Time) float64 { return vals[t.Truncate(ac.Interval).Unix()] }
+}
+
+// On random walks a method's gain over naive is chance: without the
+// significance rule the damped trend was picked on 12 of these 40.
+func TestForecasterOnRandomWalksPicksNoMethodByChance(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(8*Day + 8*time.Hour)
+	for seed := range uint64(40) {
+		f := walk(seed, now)
+		in := at(now, f, 3)
+		if got := fc.Forecast(now, in.History, in.LongHistory, f(now)); got.Method != MethodNaive {
+			t.Errorf("seed %d: picked %s (MASE %.3f over %d), want naive", seed, got.MethodName(), got.MASE, got.Scored)
+		}
+	}
+}
+
+// The forecast plus its headroom covers the highest demand of the next
+// lead time about 1-Target of the time: over a day of the shop's, at
+// every tick, at least 90% for the default 5% (without the headroom, 25%).
+func TestForecasterHeadroomCoversTheLeadTimesPeakAtAboutTheTarget(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := autoscaler.DefaultConfig()
+	covered, n := 0, 0
+	for now := day0.Add(3*Day + 6*time.Hour); now.Before(day0.Add(3*Day + 22*time.Hour)); now = now.Add(ac.Interval) {
+		in := at(now, shop, 3)
+		f := fc.Forecast(now, in.History, in.LongHistory, shop(now))
+		peak := math.Inf(-1)
+		for t := now.Add(ac.Interval); !t.After(now.Add(DefaultLead)); t = t.Add(ac.Interval) {
+			peak = math.Max(peak, shop(t))
+		}
+		n++
+		if f.Capacity >= peak {
+			covered++
+		}
+	}
+	if share := float64(covered) / float64(n); share < 1-2*DefaultTarget {
+		t.Errorf("covered %d of %d lead times' peaks (%.1f%%), want at least %.0f%%", covered, n, 100*share, 100*(1-2*DefaultTarget))
+	}
+}
+
+// A long history with hours missing (a safety mode without the
+// scheduler's view records no demand) gives the seasonal forecast no
+// value for the missing time: the bucket before the gap, hours older,
+// does not stand for it.
+func TestSeasonalForecastTakesNoBucketFromBeforeAGap(t *testing.T) {
+	ac := autoscaler.DefaultConfig()
+	now := day0.Add(4*Day + 8*time.Hour)
+	long := means(now, 3*Day, ac.LongHistoryStep, ac.Interval, shop)
+	// Yesterday from 12:00 to 06:00 today is missing: the last bucket
+	// before the gap is yesterday's busy 11:50.
+	gapFrom, gapTo := now.Add(-Day+4*time.Hour), now.Add(-2*time.Hour)
+	var kept []autoscaler.Record
+	for _, r := range long {
+		if r.Time.Before(gapFrom) || !r.Time.Before(gapTo) {
+			kept = append(kept, r)
+		}
+	}
+	s := seriesOf(kept)
+	// Yesterday's 20:00 (one day before 20:00 today) lies in the gap.
+	from := now.Add(12*time.Hour - Day).Unix()
+	if got := windowMax(s, from, int64(DefaultLead/time.Second)); !math.IsNaN(got) {
+		t.Errorf("seasonal value in the gap %v, want none (NaN)", got)
+	}
+	// A time covered by the history still has its value.
+	if got, want := windowMax(s, now.Add(-Day).Unix(), 0), shop(now.Add(-Day)); math.Abs(got-want) > 0.2 {
+		t.Errorf("seasonal value before the gap %v, want about %v", got, want)
+	}
+}
+
+// On a steady ramp the damped trend is picked, and its MASE is its error
+// over the naive method's at the lead: the lead time's peak (the tick 6
+// minutes on, at 2-minute ticks and a 7-minute lead) is 6 minutes of
+// slope above the demand now, the damped trend adds 0.9+0.9²+...+0.9⁷
+// minutes of it, and the headroom (its constant error) makes up the rest.
+func TestForecasterMASEIsTheErrorOverNaivesAtTheLead(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const slope = 0.01 // nodes a minute
+	start := day0
+	ramp := func(t time.Time) float64 { return 1 + slope*t.Sub(start).Minutes() }
+	now := start.Add(6 * time.Hour)
+	f := fc.Forecast(now, ticks(now, 6*time.Hour, 2*time.Minute, ramp), nil, ramp(now))
+	reach := 0.0
+	for k := 1; k <= 7; k++ {
+		reach += math.Pow(0.9, float64(k))
+	}
+	want := Forecast{Now: ramp(now), Method: MethodDamped, Point: ramp(now) + slope*reach,
+		MASE: (6 - reach) / 6, NaiveMAE: 6 * slope, Scored: f.Scored, Headroom: slope * (6 - reach), Capacity: ramp(now) + 6*slope}
+	if diff := cmp.Diff(want, f, cmpopts.EquateApprox(0, 1e-9), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("forecast (-want +got):\n%s", diff)
+	}
+	if f.Scored < minScored {
+		t.Errorf("scored %d forecasts, want at least %d", f.Scored, minScored)
 	}
 }

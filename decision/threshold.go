@@ -183,6 +183,9 @@ func val(m autoscaler.Metric) float64 {
 // Decide implements autoscaler.Policy.
 func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	c := p.cfg
+	if c.CPULow == nil || c.MemoryLow == nil {
+		c = c.withDefaults() // the zero Threshold: the default policy
+	}
 	cpuLow, memLow := *c.CPULow, *c.MemoryLow
 	s := in.Snapshot
 	cpu, mem, pending := val(s.CPU), val(s.Memory), val(s.PendingPods)

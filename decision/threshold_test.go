@@ -252,3 +252,17 @@ func TestThresholdPendingRuleWithTheSchedulersView(t *testing.T) {
 		t.Errorf("one unplaceable pod: %v, want the quiet scale-down", d)
 	}
 }
+
+// The zero Threshold (a variable declared, not built by NewThreshold)
+// decides as the default policy does rather than dereferencing its unset
+// low thresholds.
+func TestZeroThresholdDecidesAsTheDefault(t *testing.T) {
+	var zero Threshold
+	for _, s := range []autoscaler.Snapshot{snap(10, 20, 0), snap(90, 20, 0), snap(50, 60, 0)} {
+		in := autoscaler.PolicyInput{Now: t0, Snapshot: s, ReadyNodes: 3, MinNodes: 1, MaxNodes: 10}
+		g, w := zero.Decide(in), Default().Decide(in)
+		if diff := cmp.Diff(got{w.Action, w.Count, w.Level}, got{g.Action, g.Count, g.Level}); diff != "" {
+			t.Errorf("cpu %s mem %s (-default +zero):\n%s", s.CPU, s.Memory, diff)
+		}
+	}
+}
