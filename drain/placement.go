@@ -92,7 +92,7 @@ func (pl *placer) movable(ctx context.Context, p *corev1.Pod, from string, req a
 		if ok, err := affinity.Match(n); err != nil || !ok {
 			continue
 		}
-		if _, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, p.Spec.Tolerations, keepsOff, false); bad {
+		if _, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, p.Spec.Tolerations, kube.KeepsPodsOff, false); bad {
 			continue
 		}
 		if slices.ContainsFunc(volSelectors, func(s *corev1.NodeSelector) bool {
@@ -111,12 +111,6 @@ func (pl *placer) movable(ctx context.Context, p *corev1.Pod, from string, req a
 	}
 	mp.Spread = pl.zoneSpread(p, affinity)
 	return mp, nil
-}
-
-// keepsOff selects the taints that keep pods off a node (the scheduler's
-// TaintToleration filter): NoSchedule and NoExecute.
-func keepsOff(t *corev1.Taint) bool {
-	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 }
 
 // forbidden returns whether required pod anti-affinity keeps p off a

@@ -92,3 +92,11 @@ func TermSelects(t corev1.PodAffinityTerm, owner, q *corev1.Pod) bool {
 	sel, err := metav1.LabelSelectorAsSelector(t.LabelSelector)
 	return err == nil && sel.Matches(labels.Set(q.Labels))
 }
+
+// KeepsPodsOff selects the taints that keep pods off a node, as the
+// scheduler's TaintToleration filter does: NoSchedule and NoExecute
+// (PreferNoSchedule only scores). A filter for component-helpers'
+// FindMatchingUntoleratedTaint.
+func KeepsPodsOff(t *corev1.Taint) bool {
+	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+}

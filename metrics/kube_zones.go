@@ -305,12 +305,7 @@ func landsOn(spec *corev1.PodSpec, n *corev1.Node) bool {
 	if m, err := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: *spec}).Match(n); err != nil || !m {
 		return false
 	}
-	_, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, spec.Tolerations, keepsOff, false)
+	_, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, spec.Tolerations, kube.KeepsPodsOff, false)
 	return !bad
 }
 
-// keepsOff selects the taints that keep pods off a node (the scheduler's
-// TaintToleration filter): NoSchedule and NoExecute.
-func keepsOff(t *corev1.Taint) bool {
-	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-}
