@@ -308,4 +308,3 @@ func landsOn(spec *corev1.PodSpec, n *corev1.Node) bool {
 	_, bad := corev1helpers.FindMatchingUntoleratedTaint(logr.Discard(), n.Spec.Taints, spec.Tolerations, kube.KeepsPodsOff, false)
 	return !bad
 }
-
