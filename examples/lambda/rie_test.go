@@ -345,5 +345,9 @@ func payload(t *testing.T, name, instanceID string) json.RawMessage {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return json.RawMessage(strings.ReplaceAll(string(b), "INSTANCE_ID", instanceID))
+	// The event is sent now, as EventBridge sends it: a spot warning is
+	// dated by its event time, and one days old is long expired.
+	text := strings.ReplaceAll(string(b), "INSTANCE_ID", instanceID)
+	text = strings.ReplaceAll(text, `"time": "2026-11-27T18:01:00Z"`, `"time": "`+time.Now().UTC().Format(time.RFC3339)+`"`)
+	return json.RawMessage(text)
 }
