@@ -139,6 +139,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 				log.ErrorContext(ctx, "tick failed", "err", err, "result", res.String())
 			}
 		})
+	// queueDone is closed once the interruption queue's reader has
+	// returned (at once without a queue): a spot warning's tick in
+	// progress at a signal ends, and releases the lock, before the
+	// daemon says so.
+	queueDone := make(chan struct{})
 	if cfg.InterruptionQueueURL != "" {
 		queue, err := interruption.New(interruption.Config{
 			Client: sqs.NewFromConfig(awsCfg), QueueURL: cfg.InterruptionQueueURL,
@@ -148,7 +153,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		go func() { _ = queue.Run(ctx) }()
+		go func() {
+			defer close(queueDone)
+			_ = queue.Run(ctx)
+		}()
+	} else {
+		close(queueDone)
 	}
 	watchErr := make(chan error, 1)
 	go func() {
@@ -178,8 +188,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		stop()
 	}
-	// Run returns once the tick in progress has released the lock.
+	// Run returns once the tick in progress has released the lock; so
+	// does the queue's reader for a warning's tick.
 	<-runErr
+	<-queueDone
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
