@@ -354,10 +354,14 @@ func ceilingRail(s *situation, pr proposal) (proposal, []Verdict) {
 }
 
 func safetyRail(s *situation, pr proposal) (proposal, []Verdict) {
-	if pr.decision.Action != ScaleDown || len(s.safety) == 0 {
+	if pr.decision.Action != ScaleDown || (len(s.safety) == 0 && s.partialCPU == "") {
 		return pr, nil
 	}
 	var v Verdict
+	if len(s.safety) == 0 {
+		pr.decision, v = holdDecision(pr.decision, HoldSafety, "no scale-down: %s", s.partialCPU)
+		return pr, []Verdict{v}
+	}
 	pr.decision, v = holdDecision(pr.decision, HoldSafety, "safety mode, no scale-down: %s", strings.Join(s.safety, "; "))
 	return pr, []Verdict{v}
 }

@@ -338,6 +338,9 @@ type situation struct {
 	v   fleetView
 	// safety says why the tick is in safety mode; empty when it is not.
 	safety []string
+	// partialCPU, when set, says that the CPU average leaves out nodes
+	// too new to be scraped yet: no safety mode, but no scale-down.
+	partialCPU string
 	// mass is true when many nodes are NotReady at once now;
 	// outageSince when an outage began (zero: none).
 	mass        bool
@@ -376,9 +379,16 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	}
 	v := &s.v
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
-	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < v.settled(obs.Now, lim.NewNodeGrace) {
-		p.SafetyMode = true
-		p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
+	if c, snap := obs.Snapshot.CPUNodes, obs.Snapshot; c.OK && snap.CPU.OK && int(c.Value) < len(v.ready) {
+		if int(c.Value) < v.settled(obs.Now, lim.NewNodeGrace) {
+			p.SafetyMode = true
+			p.SafetyReasons = append(p.SafetyReasons, fmt.Sprintf("cpu averages %d node(s) of %d Ready: node_exporter is down on the others", int(c.Value), len(v.ready)))
+		} else {
+			// Only nodes Ready for less than the grace are missing:
+			// no alert (Prometheus has not scraped them twice yet),
+			// but no scale-down on an average that leaves them out.
+			s.partialCPU = fmt.Sprintf("cpu averages %d node(s) of %d Ready (the others became Ready less than %s ago)", int(c.Value), len(v.ready), lim.NewNodeGrace)
+		}
 	}
 	s.safety = p.SafetyReasons
 	// An outage: many nodes NotReady at once. Repair holds from then

@@ -399,6 +399,12 @@ func TestNewNodeMissingFromCPUAverageIsNoSafetyMode(t *testing.T) {
 	if p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); p.SafetyMode {
 		t.Errorf("safety mode for nodes Ready 20 s ago: %v", p.SafetyReasons)
 	}
+	// No alert, but no scale-down either on an average that leaves the
+	// new nodes out (the chaos run's invariant).
+	down := autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)}
+	if p := planOf(t, down, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); p.Decision.Action == autoscaler.ScaleDown || p.Hold() != autoscaler.HoldSafety {
+		t.Errorf("scale-down on a CPU average without the nodes Ready 20 s ago: %s (hold %q)", p.Decision, p.Hold())
+	}
 	nodes[3].ReadyTransition = t0.Add(-time.Minute)
 	if p := planOf(t, cfg, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap}); !p.SafetyMode {
 		t.Errorf("no safety mode with a node Ready a minute ago missing from the CPU average")

@@ -209,14 +209,21 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 		if c.TopologyKey != corev1.LabelTopologyZone || c.WhenUnsatisfiable != corev1.DoNotSchedule || c.LabelSelector == nil {
 			continue
 		}
-		counts := w.spreadCounts(p, c, ok)
-		least := -1
-		for _, v := range counts {
-			if least < 0 || v < least {
-				least = v
+		// The domains are the zones of today's eligible nodes and the
+		// new worker's own zone, as kube-scheduler counts them once
+		// that worker has joined: a zone of the subnets with no node
+		// yet is no domain (and no minimum) for a worker elsewhere.
+		counts := w.spreadCounts(p, c, nil)
+		ok = slices.DeleteFunc(ok, func(z string) bool {
+			if z == "" {
+				return true
 			}
-		}
-		ok = slices.DeleteFunc(ok, func(z string) bool { return z == "" || counts[z]+1-least > int(max(c.MaxSkew, 1)) })
+			least := counts[z]
+			for _, v := range counts {
+				least = min(least, v)
+			}
+			return counts[z]+1-least > int(max(c.MaxSkew, 1))
+		})
 		if len(ok) == 0 {
 			return nil, fmt.Sprintf("%sits topology spread over zones (maxSkew %d) allows no zone a new worker may be launched in (%s)", cannot, c.MaxSkew, describeZones(zones))
 		}

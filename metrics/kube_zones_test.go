@@ -170,3 +170,38 @@ func TestKubeSchedulerOffersTheFleetsZonesWithoutWorkers(t *testing.T) {
 		})
 	}
 }
+
+// TestKubeSchedulerSpreadCountsOnlyZonesWithNodes: a zone of the subnets
+// without a node is no spread domain for a worker launched elsewhere (as
+// kube-scheduler counts domains from the nodes): with one matching pod in
+// each of zones b and c and none in a, a new worker in any zone keeps the
+// skew within 1, so the pod is not confined to zone a.
+func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
+	const zoneA, zoneB, zoneC = "eu-west-1a", "eu-west-1b", "eu-west-1c"
+	node := func(name, zone string) runtime.Object {
+		return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
+			corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
+	}
+	web := func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }
+	spread := containers("1500m", "64Mi")
+	spread.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+		WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	objs := []runtime.Object{node("w-b", zoneB), node("w-c", zoneC),
+		kPod("shop", "web-1", "w-b", containers("1500m", "64Mi"), web), kPod("shop", "web-2", "w-c", containers("1500m", "64Mi"), web),
+		kPod("shop", "web-3", "", spread, web)}
+	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+		ClusterID: "prod", FleetZones: staticZones{zoneA, zoneB, zoneC}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := k.View(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Pending) != 1 || v.Pending[0].Unplaceable != "" {
+		t.Fatalf("pending %+v, want web-3 placeable", v.Pending)
+	}
+	if z := v.Pending[0].Zones; z != nil {
+		t.Errorf("web-3 confined to zones %v, want any zone", z)
+	}
+}
