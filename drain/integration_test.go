@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/clock"
 
@@ -728,6 +729,15 @@ func TestIntegrationScaleDownByFit(t *testing.T) {
 	run("a-2", a, "600m")
 	run("b-1", b, "1700m")
 	run("c-1", cc, "400m")
+	// Admission taints a new node node.kubernetes.io/not-ready until the
+	// node lifecycle controller sees it Ready; the fit simulation rightly
+	// keeps pods off a tainted node, so the test does not race that
+	// controller: it takes the taint off itself.
+	for _, n := range []string{a, b, cc} {
+		if _, err := c.Client.CoreV1().Nodes().Patch(t.Context(), n, types.MergePatchType, []byte(`{"spec":{"taints":null}}`), metav1.PatchOptions{}); err != nil {
+			t.Fatalf("untaint %s: %v", n, err)
+		}
+	}
 
 	nodes, err := m.ListNodes(t.Context())
 	if err != nil {
