@@ -16,16 +16,7 @@ import (
 // bounded in bytes).
 func (s Step) brief() string {
 	var b strings.Builder
-	b.WriteString(string(s.Kind))
-	if s.Count > 0 {
-		fmt.Fprintf(&b, " %d", s.Count)
-	}
-	if s.InstanceID != "" {
-		b.WriteString(" " + s.InstanceID)
-	}
-	if s.NodeName != "" {
-		b.WriteString(" node " + s.NodeName)
-	}
+	s.head(&b)
 	if s.Operation != nil {
 		b.WriteString(" op " + s.Operation.ID)
 	}

@@ -100,12 +100,12 @@ type Step struct {
 	Operation *Operation `json:",omitempty"`
 }
 
-// String prints the step as one line.
-func (s Step) String() string {
-	var b strings.Builder
+// head writes "kind [count] [instance] [node name]", the start of both
+// String and brief.
+func (s Step) head(b *strings.Builder) {
 	b.WriteString(string(s.Kind))
 	if s.Count > 0 {
-		fmt.Fprintf(&b, " %d", s.Count)
+		fmt.Fprintf(b, " %d", s.Count)
 	}
 	if s.InstanceID != "" {
 		b.WriteString(" " + s.InstanceID)
@@ -113,6 +113,12 @@ func (s Step) String() string {
 	if s.NodeName != "" {
 		b.WriteString(" node " + s.NodeName)
 	}
+}
+
+// String prints the step as one line.
+func (s Step) String() string {
+	var b strings.Builder
+	s.head(&b)
 	if s.Reason.Text != "" {
 		b.WriteString(": " + s.Reason.Text)
 	}

@@ -176,22 +176,7 @@ func (pl *placer) zoneSpread(p *corev1.Pod, affinity nodeaffinity.RequiredNodeAf
 				}
 			}
 		}
-		counts := map[string]int{}
-		for _, n := range pl.nodes {
-			z, ok := n.Labels[corev1.LabelTopologyZone]
-			if !ok {
-				continue
-			}
-			if ok, err := affinity.Match(n); err != nil || !ok {
-				continue
-			}
-			counts[z] += 0
-			for _, q := range pl.byNode[n.Name] {
-				if q.Namespace == p.Namespace && q.DeletionTimestamp == nil && sel.Matches(labels.Set(q.Labels)) {
-					counts[z]++
-				}
-			}
-		}
+		counts := kube.ZoneCounts(p, sel, pl.nodes, pl.byNode)
 		return &autoscaler.ZoneSpread{Group: p.Namespace + "/" + sel.String(), MaxSkew: int(c.MaxSkew), Counts: counts}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
 // ApartGroup returns the group of pods that p keeps apart from on one
@@ -99,4 +100,31 @@ func TermSelects(t corev1.PodAffinityTerm, owner, q *corev1.Pod) bool {
 // FindMatchingUntoleratedTaint.
 func KeepsPodsOff(t *corev1.Taint) bool {
 	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
+}
+
+// ZoneCounts counts, per zone (topology.kubernetes.io/zone), the pods in
+// p's namespace that sel selects and that are not being deleted, on the
+// nodes with a zone that p's required node affinity admits (the
+// scheduler's PodTopologySpread with nodeAffinityPolicy Honor, the
+// default); byNode holds each node's pods. Every such zone is present,
+// with 0 when it runs none: those are the spread's domains.
+func ZoneCounts(p *corev1.Pod, sel labels.Selector, nodes []*corev1.Node, byNode map[string][]*corev1.Pod) map[string]int {
+	affinity := nodeaffinity.GetRequiredNodeAffinity(p)
+	counts := map[string]int{}
+	for _, n := range nodes {
+		z, ok := n.Labels[corev1.LabelTopologyZone]
+		if !ok {
+			continue
+		}
+		if m, err := affinity.Match(n); err != nil || !m {
+			continue
+		}
+		counts[z] += 0
+		for _, q := range byNode[n.Name] {
+			if q.Namespace == p.Namespace && q.DeletionTimestamp == nil && sel.Matches(labels.Set(q.Labels)) {
+				counts[z]++
+			}
+		}
+	}
+	return counts
 }

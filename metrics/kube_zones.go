@@ -278,26 +278,10 @@ func (w *world) spreadCounts(p *corev1.Pod, c corev1.TopologySpreadConstraint, e
 			}
 		}
 	}
-	aff := nodeaffinity.GetRequiredNodeAffinity(p)
-	counts := map[string]int{}
+	counts := kube.ZoneCounts(p, sel, w.nodes, w.byNode)
 	for _, z := range extra {
 		if z != "" {
 			counts[z] += 0
-		}
-	}
-	for _, n := range w.nodes {
-		z, has := n.Labels[corev1.LabelTopologyZone]
-		if !has {
-			continue
-		}
-		if m, err := aff.Match(n); err != nil || !m {
-			continue
-		}
-		counts[z] += 0
-		for _, q := range w.byNode[n.Name] {
-			if q.Namespace == p.Namespace && q.DeletionTimestamp == nil && sel.Matches(labels.Set(q.Labels)) {
-				counts[z]++
-			}
 		}
 	}
 	return counts
