@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // Observation is everything one tick observed: the planner's whole input.
@@ -920,24 +922,24 @@ func pendingZones(v *SchedulerView) []string {
 
 // fitting keeps, of the victims in their order, up to n whose pods fit on
 // the other Ready nodes of the fleet, as cluster-autoscaler simulates a
-// removal (ScaleDownByFit), when the nodes carry their allocatable; the
+// removal (capacity.ScaleDownByFit), when the nodes carry their allocatable; the
 // others get a verdict saying why they stay. Without allocatable (a
 // NodeManager that does not read it) the first n go.
 func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candidate, []string, []Verdict) {
 	known := false
-	var fleet []Node
+	var fleet []capacity.Node
 	for _, c := range s.v.ready {
-		fleet = append(fleet, c.Node)
+		fleet = append(fleet, c.Node.Capacity())
 		known = known || !c.Node.Allocatable.IsZero()
 	}
 	if !known {
 		return victims[:min(n, len(victims))], why[:min(n, len(why))], nil
 	}
-	cands := make([]Node, len(victims))
+	cands := make([]capacity.Node, len(victims))
 	for i, c := range victims {
-		cands[i] = c.Node
+		cands[i] = c.Node.Capacity()
 	}
-	chosen, verdicts := ScaleDownByFit(cands, fleet, n)
+	chosen, verdicts := capacity.ScaleDownByFit(cands, fleet, n)
 	var out []Verdict
 	for _, vd := range verdicts {
 		if !vd.Fits {
