@@ -38,7 +38,7 @@
 //  5. decide: the Policy's Decision.
 //  6. constrain: everything proposed, the policy's decision, the repair
 //     and the replacements alike, passes through the one ordered list of
-//     guardrails (Guardrails: repair, in-flight, floor, ceiling, safety,
+//     guardrails (in order: repair, in-flight, floor, ceiling, safety,
 //     pending-pods, no-progress, cooldown, at-min, paused, operation,
 //     deadline). Each is a pure function that cuts or holds what it is
 //     given and returns a Verdict with a HoldCode; only the floor and the

@@ -38,13 +38,18 @@ func (m Metric) String() string {
 	return fmt.Sprintf("%.4g", m.Value)
 }
 
-// Names of the core metrics in a Snapshot, as used in error messages,
-// Snapshot.Missing and custom-metric maps.
+// Names of the metrics in a Snapshot (the core ones and the demand), as
+// used in error messages, Snapshot.Missing and custom-metric maps.
 const (
 	MetricCPU         = "cpu"
 	MetricMemory      = "memory"
 	MetricPendingPods = "pending_pods"
 	MetricAPILatency  = "api_latency_p99"
+	// MetricDemand is the name under which a snapshot's scheduler Demand
+	// (in worker units) is kept among the custom metrics (Snapshot.Custom,
+	// and so Record.Custom in the decision history), where forecasting
+	// policies read its past. WithDemand puts it there.
+	MetricDemand = "scheduler_demand"
 )
 
 // Snapshot is one observation of the cluster's load. Every field is a
