@@ -60,7 +60,7 @@ func TestTickScalesDownOnHealthyMetrics(t *testing.T) {
 	// The control for the safety-mode tests: the same tick with every
 	// metric present does scale down, so a hold there is safety mode's.
 	now := time.Now()
-	src := &Static{Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(10, now), Memory: autoscaler.Value(10, now),
+	src := &fake.Static{Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(10, now), Memory: autoscaler.Value(10, now),
 		PendingPods: autoscaler.Value(0, now)}}
 	res, terminated := tickWith(t, src)
 	if res.SafetyMode || res.Outcome != autoscaler.OutcomeScaledDown || terminated != 1 {
