@@ -94,6 +94,9 @@
 // nothing new starts; an instance without this cluster's tags is never
 // touched (the FleetProvider's contract).
 //
-// Start with Example, then New, Config and PlanTick; the fake package has
-// in-memory parts for tests and the mock package gomock mocks.
+// Start with Example, then New, Config and PlanTick. What fits where (the
+// scheduler's view, packing pending pods onto new workers, the scale-down
+// simulation) is package capacity, which the planner calls; the fake
+// package has in-memory parts for tests (fake.Static a fixed
+// MetricSource) and the mock package gomock mocks.
 package autoscaler

@@ -401,34 +401,6 @@ func decreasing[T any](unit Resources, req func(T) Resources, key func(T) string
 	}
 }
 
-// FitOnto simulates placing pods onto nodes with the given free resources,
-// first-fit decreasing, as a scale-down must before it removes the node
-// the pods run on. It returns the index into free of the node each pod
-// (in the order given) goes to, and ok; when a pod fits nowhere it returns
-// that pod's index and ok false. free is not changed.
-func FitOnto(pods []Resources, free []Resources) (placement []int, stuck int, ok bool) {
-	room := slices.Clone(free)
-	idx := make([]int, len(pods))
-	for i := range idx {
-		idx[i] = i
-	}
-	unit := Resources{}
-	for _, f := range free {
-		unit.MilliCPU, unit.Memory = max(unit.MilliCPU, f.MilliCPU), max(unit.Memory, f.Memory)
-	}
-	slices.SortStableFunc(idx, decreasing(unit, func(i int) Resources { return pods[i] }, func(int) string { return "" }))
-	placement = make([]int, len(pods))
-	for _, i := range idx {
-		j := slices.IndexFunc(room, func(r Resources) bool { return pods[i].Fits(r) })
-		if j < 0 {
-			return nil, i, false
-		}
-		room[j] = room[j].Sub(pods[i])
-		placement[i] = j
-	}
-	return placement, -1, true
-}
-
 // DrainFit is the verdict of the scale-down simulation on one node.
 type DrainFit struct {
 	// Node is the node's name.
