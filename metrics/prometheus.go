@@ -227,9 +227,32 @@ func promDuration(d time.Duration) string {
 // contact the server. Every problem with cfg is reported, each naming its
 // setting.
 func NewPrometheus(cfg Config) (*Prometheus, error) {
+	errs := applyLimits(&cfg)
+	queries, qerrs := queriesOf(cfg)
+	errs = append(errs, qerrs...)
+
+	httpClient, herrs := httpClient(&cfg)
+	errs = append(errs, herrs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("metrics.Prometheus config: %w", err)
+	}
+
+	httpClient.Transport = limitedTransport{rt: httpClient.Transport, limit: cfg.MaxResponseBytes}
+	client, err := api.NewClient(api.Config{Address: cfg.URL, Client: httpClient})
+	if err != nil {
+		return nil, fmt.Errorf("metrics.Prometheus config: URL: %w", err)
+	}
+	p := newPrometheus(client, cfg, queries)
+	p.closeIdleFns = append(p.closeIdleFns, httpClient.CloseIdleConnections)
+	return p, nil
+}
+
+// applyLimits sets cfg's zero limits to their defaults and returns what is
+// wrong with the URL, the limits and the node selector, each naming its
+// setting.
+func applyLimits(cfg *Config) []error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
 	if err := checkURL(cfg.URL); err != nil {
 		bad("URL: %w", err)
 	}
@@ -258,7 +281,14 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 			bad("NodeSelector %q: %w", cfg.NodeSelector, err)
 		}
 	}
+	return errs
+}
 
+// queriesOf returns the queries cfg (its limits applied) runs, the core
+// ones first and the custom ones by name, and what is wrong with them.
+func queriesOf(cfg Config) ([]namedQuery, []error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	var queries []namedQuery
 	add := func(setting, name string, q Query, def string, custom bool) {
 		nq := namedQuery{name: name, expr: q.Expr, timeout: q.Timeout, custom: custom, disabled: q.Disabled}
@@ -301,21 +331,7 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		}
 		add(fmt.Sprintf("Custom[%q]", name), name, cfg.Custom[name], "", true)
 	}
-
-	httpClient, herrs := httpClient(&cfg)
-	errs = append(errs, herrs...)
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("metrics.Prometheus config: %w", err)
-	}
-
-	httpClient.Transport = limitedTransport{rt: httpClient.Transport, limit: cfg.MaxResponseBytes}
-	client, err := api.NewClient(api.Config{Address: cfg.URL, Client: httpClient})
-	if err != nil {
-		return nil, fmt.Errorf("metrics.Prometheus config: URL: %w", err)
-	}
-	p := newPrometheus(client, cfg, queries)
-	p.closeIdleFns = append(p.closeIdleFns, httpClient.CloseIdleConnections)
-	return p, nil
+	return queries, errs
 }
 
 func newPrometheus(client api.Client, cfg Config, queries []namedQuery) *Prometheus {
