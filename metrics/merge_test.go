@@ -1,4 +1,4 @@
-package metrics_test
+package metrics
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
-	"github.com/node-fleet/node-fleet/metrics"
 )
 
 // source adapts a function to a MetricSource.
@@ -63,7 +62,7 @@ func TestMergeTakesTheFirstPresentReadingCoreFirst(t *testing.T) {
 			for _, s := range tt.extra {
 				extra = append(extra, &fake.Static{Snapshot: s})
 			}
-			got, err := metrics.Merge(&fake.Static{Snapshot: tt.core}, extra...).Collect(context.Background())
+			got, err := Merge(&fake.Static{Snapshot: tt.core}, extra...).Collect(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,55 +79,35 @@ func TestMergeTakesTheFirstPresentReadingCoreFirst(t *testing.T) {
 // only when every source fails is there an error.
 func TestMergeKeepsWhatIsKnownWhenASourceFails(t *testing.T) {
 	ctx := context.Background()
-	got, err := metrics.Merge(&fake.Static{Snapshot: standard}, failing(errDown)).Collect(ctx)
+	got, err := Merge(&fake.Static{Snapshot: standard}, failing(errDown)).Collect(ctx)
 	if err != nil || !got.CPU.OK || len(got.Failed) != 1 {
 		t.Errorf("extra failed: %+v, %v; want the standard readings and one failed source", got, err)
 	}
 	if probs := got.Problems(mt0, time.Minute); len(probs) != 1 {
 		t.Errorf("Problems = %q, want only the failed source", probs)
 	}
-	got, err = metrics.Merge(failing(errDown), &fake.Static{Snapshot: queueOnly}).Collect(ctx)
+	got, err = Merge(failing(errDown), &fake.Static{Snapshot: queueOnly}).Collect(ctx)
 	if err != nil || got.CPU.OK || !errors.Is(got.CPU.Err, autoscaler.ErrNoData) || !errors.Is(got.CPU.Err, errDown) || !got.Custom["queue"].OK {
 		t.Errorf("core failed: %+v, %v; want core missing (ErrNoData and its error) and the queue", got, err)
 	}
-	if _, err := metrics.Merge(failing(errDown), failing(errors.New("timeout"))).Collect(ctx); !errors.Is(err, errDown) {
+	if _, err := Merge(failing(errDown), failing(errors.New("timeout"))).Collect(ctx); !errors.Is(err, errDown) {
 		t.Errorf("every source failed: error %v, want one wrapping each", err)
 	}
 }
 
-// tickOn runs one tick on three Ready nodes whose policy wants to remove
-// one whenever the queue metric is below 20, or missing (a careless
-// policy: missing is not zero); it returns the instances terminated.
+// shortQueue is a policy that wants to remove a node whenever the queue
+// metric is below 20, or missing (a careless policy: missing is not zero).
+var shortQueue = autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+	if q := in.Snapshot.Custom["queue"]; !q.OK || q.Value < 20 {
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "short queue", Level: autoscaler.LevelLowLoad}
+	}
+	return autoscaler.HoldBecause("long queue")
+})
+
+// tickOn runs one tick at mt0 with the shortQueue policy.
 func tickOn(t *testing.T, src autoscaler.MetricSource) (autoscaler.Result, int) {
 	t.Helper()
-	ctx := context.Background()
-	clk := testclock.NewFakeClock(mt0)
-	fleet := fake.NewFleet(clk)
-	if _, err := fleet.Launch(ctx, autoscaler.LaunchRequest{OperationID: "seed", Count: 3}); err != nil {
-		t.Fatal(err)
-	}
-	store := fake.NewStore(clk)
-	cfg := autoscaler.DefaultConfig()
-	cfg.ClusterID = "merge-test"
-	cfg.Metrics = src
-	cfg.Policy = autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
-		if q := in.Snapshot.Custom["queue"]; !q.OK || q.Value < 20 {
-			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "short queue", Level: autoscaler.LevelLowLoad}
-		}
-		return autoscaler.HoldBecause("long queue")
-	})
-	cfg.Locker, cfg.State, cfg.Fleet, cfg.Nodes = store, store, fleet, fake.NewNodes(clk, fleet)
-	cfg.Clock, cfg.MinNodes = clk, 1
-	a, err := autoscaler.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := a.RunOnce(ctx)
-	if err != nil {
-		t.Fatalf("tick: %v", err)
-	}
-	_, terminated := fleet.Counts()
-	return res, terminated
+	return tickAt(t, mt0, src, shortQueue)
 }
 
 // TestMergedCustomSourceCanScaleDown: a source that only reads a custom
@@ -142,11 +121,11 @@ func TestMergedCustomSourceCanScaleDown(t *testing.T) {
 	if res, n := tickOn(t, custom); !res.SafetyMode || n != 0 {
 		t.Errorf("custom alone: safety %v, %d terminated (%s); want safety mode and none", res.SafetyMode, n, res.Reason)
 	}
-	if res, n := tickOn(t, metrics.Merge(core, custom)); res.SafetyMode || res.Outcome != autoscaler.OutcomeScaledDown || n != 1 {
+	if res, n := tickOn(t, Merge(core, custom)); res.SafetyMode || res.Outcome != autoscaler.OutcomeScaledDown || n != 1 {
 		t.Errorf("merged: safety %v %q, outcome %s, %d terminated; want a scale-down of 1", res.SafetyMode, res.SafetyReasons, res.Outcome, n)
 	}
 	stale := source(func(context.Context) (autoscaler.Snapshot, error) { return queueOnly, errDown })
-	if res, n := tickOn(t, metrics.Merge(core, stale)); !res.SafetyMode || n != 0 {
+	if res, n := tickOn(t, Merge(core, stale)); !res.SafetyMode || n != 0 {
 		t.Errorf("custom failed: safety %v, %d terminated; want safety mode and none", res.SafetyMode, n)
 	}
 }
