@@ -16,12 +16,7 @@ import (
 func TestScaleDownByFitChecksWherePodsMayGo(t *testing.T) {
 	alloc := capacity.Resources{MilliCPU: 2000, Memory: 4 * gi, Pods: 110, EphemeralStorage: 20 * gi}
 	worker := func(name, zone string, pods ...capacity.MovablePod) capacity.Node {
-		n := capacity.Node{Name: name, Zone: zone, Ready: true, Allocatable: alloc, Pods: len(pods), MovablePods: pods}
-		for _, p := range pods {
-			n.Movable = append(n.Movable, p.Requests)
-			n.Requested = n.Requested.Add(p.Requests)
-		}
-		return n
+		return workerOf(alloc, name, zone, pods...)
 	}
 	pod := func(key string, opts ...func(*capacity.MovablePod)) capacity.MovablePod {
 		p := capacity.MovablePod{Key: key, Requests: capacity.Resources{MilliCPU: 100, Memory: 128 * mi, Pods: 1}}
@@ -83,12 +78,7 @@ func TestScaleDownByFitChecksWherePodsMayGo(t *testing.T) {
 func TestScaleDownByFitNeverRemovesTheLastWorkerOfAVolumesZone(t *testing.T) {
 	alloc := capacity.Resources{MilliCPU: 4000, Memory: 16 * gi, Pods: 110}
 	worker := func(name, zone string, pods ...capacity.MovablePod) capacity.Node {
-		n := capacity.Node{Name: name, Zone: zone, Ready: true, Allocatable: alloc, Pods: len(pods), MovablePods: pods}
-		for _, p := range pods {
-			n.Movable = append(n.Movable, p.Requests)
-			n.Requested = n.Requested.Add(p.Requests)
-		}
-		return n
+		return workerOf(alloc, name, zone, pods...)
 	}
 	vol := func(key string) capacity.MovablePod {
 		return capacity.MovablePod{Key: key, Zone: "a", Requests: capacity.Resources{MilliCPU: 100, Memory: gi, Pods: 1}}
@@ -111,4 +101,15 @@ func TestScaleDownByFitNeverRemovesTheLastWorkerOfAVolumesZone(t *testing.T) {
 	if diff := cmp.Diff([]capacity.DrainFit{{Node: "a2", Reason: "it is the last worker of zone a, where the volume of pod db/pg-1 lives"}}, verdicts); diff != "" {
 		t.Errorf("verdicts (-want +got):\n%s", diff)
 	}
+}
+
+// workerOf is a Ready node of zone with allocatable alloc running pods,
+// each of which a drain would move.
+func workerOf(alloc capacity.Resources, name, zone string, pods ...capacity.MovablePod) capacity.Node {
+	n := capacity.Node{Name: name, Zone: zone, Ready: true, Allocatable: alloc, Pods: len(pods), MovablePods: pods}
+	for _, p := range pods {
+		n.Movable = append(n.Movable, p.Requests)
+		n.Requested = n.Requested.Add(p.Requests)
+	}
+	return n
 }
