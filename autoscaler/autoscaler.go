@@ -321,7 +321,33 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	}
 	t.st = st
 
-	obs := Observation{Now: t.now, State: st, Interruptions: delivered}
+	obs := t.observe(ctx, delivered)
+	plan := PlanTick(t.cfg.Policy, t.a.limits, obs)
+	t.alert(ctx, plan)
+	t.adopt(ctx, plan, delivered)
+
+	outcomes := t.execute(ctx, plan)
+	res, err := t.result(plan, obs, outcomes)
+	t.notifyOutcomes(ctx, &res)
+	if res.DryRun {
+		t.notifyWould(ctx, res)
+	}
+
+	// Record.
+	t.record(res)
+	if serr := t.save(ctx); serr != nil {
+		err = errors.Join(err, serr)
+		if res.Outcome == OutcomeHeld {
+			res.Outcome, res.Reason = OutcomeFailed, "could not save the state"
+		}
+	}
+	return res, err
+}
+
+// observe collects the metrics and lists the fleet and the nodes; a
+// failed metric source leaves every core reading missing with its error.
+func (t *tick) observe(ctx context.Context, delivered []Interruption) Observation {
+	obs := Observation{Now: t.now, State: t.st, Interruptions: delivered}
 	obs.Snapshot, obs.MetricsErr = t.cfg.Metrics.Collect(ctx)
 	if obs.MetricsErr != nil {
 		e := obs.MetricsErr
@@ -330,19 +356,28 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	obs.Instances, obs.InstancesErr = t.cfg.Fleet.List(ctx)
 	obs.Nodes, obs.NodesErr = t.cfg.Nodes.ListNodes(ctx)
 	obs.DeadlineNear = t.deadlineNear(ctx)
+	return obs
+}
 
-	plan := PlanTick(t.cfg.Policy, t.a.limits, obs)
+// alert queues the plan's events: entering safety mode (once, when the
+// previous tick was not in it) and the plan's alerts. Like every event
+// they are sent once per kind after the tick has acted (flush).
+func (t *tick) alert(ctx context.Context, plan Plan) {
 	if plan.SafetyMode {
-		if n := len(st.History); n == 0 || !st.History[n-1].Safety {
+		if n := len(t.st.History); n == 0 || !t.st.History[n-1].Safety {
 			t.event(ctx, Event{Kind: EventSafetyMode, Message: "entering safety mode, no scale-down: " + strings.Join(plan.SafetyReasons, "; ")})
 		}
 	}
-	// Queued, like every event: sent once per kind after the tick has
-	// acted (flush).
 	for _, ev := range plan.Alerts {
 		t.event(ctx, ev)
 	}
-	// A time in the future was taken as long ago (and alerted once).
+}
+
+// adopt carries what the plan worked out into the state: the
+// interruptions, unplaceable pods, recent launches and outage it keeps,
+// the calendar without its past events, and cooldown times in the future
+// taken as long ago (and alerted once by the plan).
+func (t *tick) adopt(ctx context.Context, plan Plan, delivered []Interruption) {
 	for _, at := range []*time.Time{&t.st.LastScaleUp, &t.st.LastScaleDown} {
 		if at.After(t.now) {
 			*at = time.Time{}
@@ -364,8 +399,12 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 			t.log.InfoContext(ctx, "spot interruption ignored: not an active instance of the fleet", "instance", it.InstanceID)
 		}
 	}
+}
 
-	outcomes := t.execute(ctx, plan)
+// result assembles the tick's Result from the plan and the outcomes of
+// its steps, with the parts' warnings; a blind plan (fleet or nodes not
+// listed) fails with the listing's error.
+func (t *tick) result(plan Plan, obs Observation, outcomes []StepOutcome) (Result, error) {
 	res, err := assemble(plan, outcomes)
 	if t.cfg.DryRun {
 		res.DryRun = true
@@ -380,19 +419,6 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	if plan.Blind != "" {
 		res.Outcome, res.Reason = OutcomeFailed, plan.Blind
 		err = errors.Join(obs.InstancesErr, obs.NodesErr)
-	}
-	t.notifyOutcomes(ctx, &res)
-	if res.DryRun {
-		t.notifyWould(ctx, res)
-	}
-
-	// Record.
-	t.record(res)
-	if serr := t.save(ctx); serr != nil {
-		err = errors.Join(err, serr)
-		if res.Outcome == OutcomeHeld {
-			res.Outcome, res.Reason = OutcomeFailed, "could not save the state"
-		}
 	}
 	return res, err
 }

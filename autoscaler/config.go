@@ -113,13 +113,15 @@ type Config struct {
 	LongHistory, LongHistoryStep time.Duration
 }
 
-// NoMinimum as Config.MinNodes allows the fleet to shrink to no worker at
-// all (0 means the default, 2).
-const NoMinimum = -1
-
-// NoCooldown as Config.ScaleDownCooldown means no cooldown at all (0 means
-// the default, 10 minutes).
-const NoCooldown time.Duration = -1
+// Stand-ins for zero where a zero Config field means its default.
+const (
+	// NoMinimum as Config.MinNodes allows the fleet to shrink to no
+	// worker at all (0 means the default, 2).
+	NoMinimum = -1
+	// NoCooldown as Config.ScaleDownCooldown means no cooldown at all (0
+	// means the default, 10 minutes).
+	NoCooldown time.Duration = -1
+)
 
 // DefaultConfig returns the original design's defaults: 2 to 10 workers,
 // 10 minutes of scale-down cooldown, a 5-minute lock, ticks every 2 minutes.

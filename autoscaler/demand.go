@@ -4,16 +4,10 @@ import "math"
 
 // This file holds how the capacity policies read the demand: the
 // simulator and the production source (metrics.KubeScheduler) both build
-// their SchedulerView with NewSchedulerView, and the policies read its
+// their SchedulerView with capacity.NewSchedulerView, and the policies read its
 // Demand now (DemandOf) and in the past (RecordDemand, from what WithDemand
 // put among the custom metrics), so that a policy sees the same numbers
 // from the same pods wherever it runs.
-
-// MetricDemand is the name under which a snapshot's scheduler Demand (in
-// worker units) is kept among the custom metrics (Snapshot.Custom, and so
-// Record.Custom in the decision history), where forecasting policies read
-// its past. WithDemand puts it there.
-const MetricDemand = "scheduler_demand"
 
 // WithDemand returns s with its scheduler view's Demand also among the
 // custom metrics, as MetricDemand, so that the tick records it in the

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 func TestDemandIsReadTheSameNowAndFromTheHistory(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	tpl := autoscaler.WorkerTemplate{Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}}
-	v := autoscaler.NewSchedulerView(tpl, autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30},
+	v := capacity.NewSchedulerView(tpl, autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30},
 		[]autoscaler.PendingPod{{Name: "a", Requests: autoscaler.Resources{MilliCPU: 1000, Memory: 1 << 30, Pods: 1}}})
 	s := autoscaler.WithDemand(autoscaler.Snapshot{Time: now, Scheduler: v})
 	d, ok := autoscaler.DemandOf(s)
@@ -51,7 +52,7 @@ func ExampleWithDemand() {
 		DaemonSet: autoscaler.Resources{MilliCPU: 100, Memory: 128 << 20, Pods: 1}}
 	running := autoscaler.Resources{MilliCPU: 2500, Memory: 3 << 30, Pods: 6}
 	pending := []autoscaler.PendingPod{{Namespace: "shop", Name: "checkout-7", Requests: autoscaler.Resources{MilliCPU: 500, Memory: 1 << 30, Pods: 1}}}
-	s := autoscaler.WithDemand(autoscaler.Snapshot{Time: now, Scheduler: autoscaler.NewSchedulerView(tpl, running, pending)})
+	s := autoscaler.WithDemand(autoscaler.Snapshot{Time: now, Scheduler: capacity.NewSchedulerView(tpl, running, pending)})
 	d, _ := autoscaler.DemandOf(s)
 	fmt.Printf("demand %.2f workers, %d new worker(s) for the pending pod, recorded as %s=%.2f\n",
 		d, s.Scheduler.NodesNeeded, autoscaler.MetricDemand, s.Custom[autoscaler.MetricDemand].Value)

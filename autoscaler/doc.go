@@ -38,7 +38,7 @@
 //  5. decide: the Policy's Decision.
 //  6. constrain: everything proposed, the policy's decision, the repair
 //     and the replacements alike, passes through the one ordered list of
-//     guardrails (Guardrails: repair, in-flight, floor, ceiling, safety,
+//     guardrails (in order: repair, in-flight, floor, ceiling, safety,
 //     pending-pods, no-progress, cooldown, at-min, paused, operation,
 //     deadline). Each is a pure function that cuts or holds what it is
 //     given and returns a Verdict with a HoldCode; only the floor and the
@@ -94,6 +94,9 @@
 // nothing new starts; an instance without this cluster's tags is never
 // touched (the FleetProvider's contract).
 //
-// Start with Example, then New, Config and PlanTick; the fake package has
-// in-memory parts for tests and the mock package gomock mocks.
+// Start with Example, then New, Config and PlanTick. What fits where (the
+// scheduler's view, packing pending pods onto new workers, the scale-down
+// simulation) is package capacity, which the planner calls; the fake
+// package has in-memory parts for tests (fake.Static a fixed
+// MetricSource) and the mock package gomock mocks.
 package autoscaler

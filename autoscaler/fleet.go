@@ -101,7 +101,7 @@ type Node struct {
 	// MovablePods, when the NodeManager reads them, are the pods counted
 	// in Movable (one each, in the same order) with where each may go
 	// (its zone, the nodes it may run on, its anti-affinity group and
-	// zone spread), for the scale-down simulation (ScaleDownByFit). nil:
+	// zone spread), for the scale-down simulation (capacity.ScaleDownByFit). nil:
 	// only their requests are known.
 	MovablePods []MovablePod
 	// Managed is true when the node says it belongs to a node-fleet fleet
@@ -159,4 +159,10 @@ const (
 	// AnnotationSafeToEvict on a Pod, "false", keeps node-fleet from
 	// removing the pod's node.
 	AnnotationSafeToEvict = "node-fleet.io/safe-to-evict"
+	// LabelInstanceType on a Node names its EC2 instance type, for
+	// learning the worker template from Ready workers of the fleet's
+	// type. K3s without the AWS cloud provider sets
+	// node.kubernetes.io/instance-type to "k3s", so node-fleet's join
+	// script should set this label.
+	LabelInstanceType = "node-fleet.io/instance-type"
 )

@@ -80,8 +80,8 @@ type guardrail struct {
 	apply func(s *situation, pr proposal) (proposal, []Verdict)
 }
 
-// Guardrails returns the names of the guardrails in the order they apply.
-func Guardrails() []string {
+// guardrailNames returns the names of the guardrails in the order they apply.
+func guardrailNames() []string {
 	names := make([]string, len(guardrails))
 	for i, g := range guardrails {
 		names[i] = g.name

@@ -21,7 +21,9 @@ import (
 //     the source sets CPUNodes, a CPU average over every Ready node.
 //     Without them the tick is in safety mode: no scale-down, whatever the
 //     policy says. A source that only sets Custom metrics therefore never
-//     scales down: combine it with one that reads the core metrics.
+//     scales down: combine it with one that reads the core metrics
+//     (metrics.Merge). A snapshot naming a failed source (Snapshot.Failed)
+//     never scales down either.
 //   - Scale-up needs only the evidence the policy acts on: pending pods
 //     (PendingPods, or the pods of the scheduler's view, Snapshot.Scheduler),
 //     or a high CPU or Memory reading, or a Custom metric a custom policy

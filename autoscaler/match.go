@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// InstanceIDFromProviderID extracts the EC2 instance id from a Node's
+// instanceIDFromProviderID extracts the EC2 instance id from a Node's
 // providerID of the AWS form "aws:///zone/i-0abc"; it returns "" for any
 // other form (e.g. K3s's "k3s://hostname").
-func InstanceIDFromProviderID(providerID string) string {
+func instanceIDFromProviderID(providerID string) string {
 	rest, ok := strings.CutPrefix(providerID, "aws://")
 	if !ok {
 		return ""
@@ -61,7 +61,7 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 	for pass := range 2 {
 		for i, n := range nodes {
 			id := ""
-			named := InstanceIDFromProviderID(n.ProviderID)
+			named := instanceIDFromProviderID(n.ProviderID)
 			if named == "" {
 				named = n.InstanceID
 			}
@@ -122,10 +122,10 @@ func betterNode(a, b Node) bool {
 // node belongs to some fleet).
 func (n Node) OfCluster(id string) bool { return id != "" && n.Cluster == id }
 
-// Orphans returns, of the nodes MatchNodes matched to no instance, those
+// orphans returns, of the nodes MatchNodes matched to no instance, those
 // of cluster id's fleet (Node.OfCluster) that are NotReady: the nodes an
 // orphan deletion may remove.
-func Orphans(cluster string, unmatched []Node) []Node {
+func orphans(cluster string, unmatched []Node) []Node {
 	var out []Node
 	for _, n := range unmatched {
 		if n.OfCluster(cluster) && !n.Ready {
@@ -135,13 +135,13 @@ func Orphans(cluster string, unmatched []Node) []Node {
 	return out
 }
 
-// Candidate is a node that could be removed, with its instance.
-type Candidate struct {
+// candidate is a node that could be removed, with its instance.
+type candidate struct {
 	Instance Instance
 	Node     Node
 }
 
-// ChooseVictims orders the removable candidates and returns the first n,
+// chooseVictims orders the removable candidates and returns the first n,
 // each with the reason it was chosen. A candidate is removable when its
 // node is Ready, schedulable (a node someone else cordoned is theirs: it is
 // neither chosen nor, after a failed drain, uncordoned), not blocked
@@ -154,19 +154,19 @@ type Candidate struct {
 // where the other terms allow); then the lower move cost, then the newest
 // instance, then the instance id (so the choice is deterministic). A
 // worker's zone is its node's (Node.Zone), else its instance's.
-func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
+func chooseVictims(cands []candidate, n int) ([]candidate, []string) {
 	workers := map[string]int{}
 	for _, c := range cands {
 		workers[zoneOf(c)]++
 	}
-	var ok []Candidate
+	var ok []candidate
 	for _, c := range cands {
 		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
 			ok = append(ok, c)
 		}
 	}
 	n = min(n, len(ok))
-	out := make([]Candidate, 0, n)
+	out := make([]candidate, 0, n)
 	reasons := make([]string, 0, n)
 	left := slices.Clone(ok)
 	for len(out) < n {
@@ -196,7 +196,7 @@ func ChooseVictims(cands []Candidate, n int) ([]Candidate, []string) {
 }
 
 // zoneOf returns the candidate's zone: its node's, else its instance's.
-func zoneOf(c Candidate) string {
+func zoneOf(c candidate) string {
 	if c.Node.Zone != "" {
 		return c.Node.Zone
 	}
@@ -204,8 +204,8 @@ func zoneOf(c Candidate) string {
 }
 
 // victimBefore reports whether a goes before b in the victim order of
-// ChooseVictims, with workers the zones' worker counts now.
-func victimBefore(a, b Candidate, workers map[string]int) bool {
+// chooseVictims, with workers the zones' worker counts now.
+func victimBefore(a, b candidate, workers map[string]int) bool {
 	if a.Node.Pods != b.Node.Pods {
 		return a.Node.Pods < b.Node.Pods
 	}

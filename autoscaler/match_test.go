@@ -17,8 +17,8 @@ func TestInstanceIDFromProviderID(t *testing.T) {
 		"":                             "",
 		"gce://project/zone/vm":        "",
 	} {
-		if got := InstanceIDFromProviderID(in); got != want {
-			t.Errorf("InstanceIDFromProviderID(%q) = %q, want %q", in, got, want)
+		if got := instanceIDFromProviderID(in); got != want {
+			t.Errorf("instanceIDFromProviderID(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -59,10 +59,10 @@ func TestMatchNodes(t *testing.T) {
 
 func TestChooseVictims(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := func(id string, m Market, pods int, age time.Duration, ready bool, blocker string) Candidate {
-		return Candidate{Instance: Instance{ID: id, Market: m, LaunchTime: t0.Add(-age)}, Node: Node{Name: "n-" + id, Ready: ready, Pods: pods, ScaleDownBlocker: blocker}}
+	c := func(id string, m Market, pods int, age time.Duration, ready bool, blocker string) candidate {
+		return candidate{Instance: Instance{ID: id, Market: m, LaunchTime: t0.Add(-age)}, Node: Node{Name: "n-" + id, Ready: ready, Pods: pods, ScaleDownBlocker: blocker}}
 	}
-	cands := []Candidate{
+	cands := []candidate{
 		c("od-empty", MarketOnDemand, 0, time.Hour, true, ""),
 		c("spot-5", MarketSpot, 5, time.Hour, true, ""),
 		c("spot-1-old", MarketSpot, 1, 3*time.Hour, true, ""),
@@ -75,7 +75,7 @@ func TestChooseVictims(t *testing.T) {
 	cheap.Node.MoveCost = 100
 	cands[2].Node.MoveCost, cands[3].Node.MoveCost = 500, 500
 	cands = append(cands, cheap)
-	got, reasons := ChooseVictims(cands, 10)
+	got, reasons := chooseVictims(cands, 10)
 	var ids []string
 	for _, v := range got {
 		ids = append(ids, v.Instance.ID)
@@ -86,7 +86,7 @@ func TestChooseVictims(t *testing.T) {
 	if len(reasons) != 5 || reasons[0] == "" {
 		t.Errorf("reasons %q", reasons)
 	}
-	if got, _ := ChooseVictims(cands[4:7], 1); len(got) != 0 {
+	if got, _ := chooseVictims(cands[4:7], 1); len(got) != 0 {
 		t.Errorf("chose a blocked or NotReady node: %v", got)
 	}
 }
@@ -154,13 +154,13 @@ func TestOrphansAreThisClustersOnly(t *testing.T) {
 		{Name: "server"},
 	}
 	var got []string
-	for _, n := range Orphans("prod", unmatched) {
+	for _, n := range orphans("prod", unmatched) {
 		got = append(got, n.Name)
 	}
 	if diff := cmp.Diff([]string{"ours"}, got); diff != "" {
 		t.Errorf("orphans (-want +got):\n%s", diff)
 	}
-	if Orphans("", unmatched) != nil {
+	if orphans("", unmatched) != nil {
 		t.Error("an empty cluster id made orphans")
 	}
 }
@@ -171,17 +171,17 @@ func TestOrphansAreThisClustersOnly(t *testing.T) {
 // pods and the market.
 func TestChooseVictimsKeepsZonesBalanced(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	w := func(id, zone string, age time.Duration) Candidate {
-		return Candidate{Instance: Instance{ID: id, Market: MarketSpot, Zone: zone, LaunchTime: t0.Add(-age)},
+	w := func(id, zone string, age time.Duration) candidate {
+		return candidate{Instance: Instance{ID: id, Market: MarketSpot, Zone: zone, LaunchTime: t0.Add(-age)},
 			Node: Node{Name: "n-" + id, Ready: true, Zone: zone}}
 	}
 	// The newest first without the zone term: c1, b2, b1, ...
-	cands := []Candidate{
+	cands := []candidate{
 		w("a1", "a", 6*time.Hour), w("a2", "a", 5*time.Hour), w("a3", "a", 4*time.Hour),
 		w("b1", "b", 3*time.Hour), w("b2", "b", 2*time.Hour),
 		w("c1", "c", time.Hour),
 	}
-	got, reasons := ChooseVictims(cands, 3)
+	got, reasons := chooseVictims(cands, 3)
 	var ids []string
 	for _, v := range got {
 		ids = append(ids, v.Instance.ID)
@@ -195,7 +195,7 @@ func TestChooseVictimsKeepsZonesBalanced(t *testing.T) {
 	// Fewer pods still come first: the only worker of zone c goes when
 	// it is the empty one.
 	cands[5].Node.Pods, cands[0].Node.Pods, cands[1].Node.Pods, cands[2].Node.Pods, cands[3].Node.Pods, cands[4].Node.Pods = 0, 1, 1, 1, 1, 1
-	got, _ = ChooseVictims(cands, 1)
+	got, _ = chooseVictims(cands, 1)
 	if got[0].Instance.ID != "c1" {
 		t.Errorf("victim %s, want the empty c1", got[0].Instance.ID)
 	}

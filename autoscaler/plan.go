@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // Observation is everything one tick observed: the planner's whole input.
@@ -94,13 +96,13 @@ func (p Plan) Hold() HoldCode {
 type fleetView struct {
 	live        []Instance        // every active instance of the fleet
 	capacity    []Instance        // ready + booting, interrupted ones excluded
-	ready       []Candidate       // instances whose node is Ready
+	ready       []candidate       // instances whose node is Ready
 	cordoned    int               // of ready, those whose node is cordoned: not capacity for MinNodes
 	booting     int               // capacity not (yet) Ready
 	ghosts      []Instance        // never joined within JoinTimeout
-	unhealthy   []Candidate       // node NotReady for longer than NotReadyTimeout
+	unhealthy   []candidate       // node NotReady for longer than NotReadyTimeout
 	notReady    int               // joined instances whose node is NotReady, any age
-	orphans     []Node            // this cluster's NotReady nodes without an instance (Orphans)
+	orphans     []Node            // this cluster's NotReady nodes without an instance (orphans)
 	interrupted []Instance        // spot instances with an interruption notice
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
 	nodeOf      map[string]Node   // by instance id
@@ -161,7 +163,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 	}
 	var unmatched []Node
 	v.nodeOf, unmatched = MatchNodes(v.live, nodes)
-	v.orphans = Orphans(lim.ClusterID, unmatched)
+	v.orphans = orphans(lim.ClusterID, unmatched)
 	broken := map[string]bool{}
 	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {
@@ -177,12 +179,12 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 			v.interrupted = append(v.interrupted, in)
 		case joined && node.Ready:
 			v.capacity = append(v.capacity, in)
-			v.ready = append(v.ready, Candidate{Instance: in, Node: node})
+			v.ready = append(v.ready, candidate{Instance: in, Node: node})
 			if node.Unschedulable {
 				v.cordoned++
 			}
 		case joined && age >= lim.JoinTimeout && now.Sub(node.ReadyTransition) >= lim.NotReadyTimeout:
-			v.unhealthy = append(v.unhealthy, Candidate{Instance: in, Node: node})
+			v.unhealthy = append(v.unhealthy, candidate{Instance: in, Node: node})
 		case !joined && age >= lim.JoinTimeout:
 			v.ghosts = append(v.ghosts, in)
 		default:
@@ -233,7 +235,7 @@ func mergeInterruptions(stored, delivered []Interruption, live []Instance) []Int
 }
 
 // expireInterruptions splits the interruptions into those to keep and the
-// stored ones that expired (their instance still runs InterruptionExpiry
+// stored ones that expired (their instance still runs interruptionExpiry
 // after the notice). One the provider still reports past its expiry is
 // dropped too, and not reported again. A warning without a notice time
 // counts from now.
@@ -246,7 +248,7 @@ func expireInterruptions(all []Interruption, obs *Observation) (keep, expired []
 		if it.Notice.IsZero() {
 			it.Notice = obs.Now
 		}
-		if obs.Now.Sub(it.Notice) < InterruptionExpiry {
+		if obs.Now.Sub(it.Notice) < interruptionExpiry {
 			keep = append(keep, it)
 			continue
 		}
@@ -274,7 +276,7 @@ const launchVisibility = 5 * time.Minute
 //     cordoning and draining their nodes;
 //   - decide: the policy's decision;
 //   - constrain: everything proposed passes through the one ordered list
-//     of guardrails (Guardrails), which returns what is left and a
+//     of guardrails (guardrailNames), which returns what is left and a
 //     Verdict for each change;
 //
 // then what is left becomes steps (a scale-down's victims chosen by what
@@ -346,7 +348,7 @@ type situation struct {
 	mass        bool
 	outageSince time.Time
 	// expired are the stored interruptions of instances still running
-	// InterruptionExpiry after their notice.
+	// interruptionExpiry after their notice.
 	expired []Interruption
 }
 
@@ -375,7 +377,7 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	for _, it := range expired {
 		p.Alerts = append(p.Alerts, Event{Kind: EventInterrupted, Instances: []string{it.InstanceID}, Message: fmt.Sprintf(
 			"spot instance %s was warned at %s but still runs %s later: it counts as capacity again and its node is given back",
-			it.InstanceID, it.Notice.UTC().Format(time.RFC3339), InterruptionExpiry)})
+			it.InstanceID, it.Notice.UTC().Format(time.RFC3339), interruptionExpiry)})
 	}
 	v := &s.v
 	p.ReadyNodes, p.Booting, p.Instances = len(v.ready), v.booting, len(v.capacity)
@@ -600,7 +602,7 @@ func (v *fleetView) addUnlisted(obs *Observation) []RecentLaunch {
 	// A node naming one of them is that instance's, not an orphan: it
 	// joined before List shows its instance.
 	v.orphans = slices.DeleteFunc(v.orphans, func(n Node) bool {
-		named := InstanceIDFromProviderID(n.ProviderID)
+		named := instanceIDFromProviderID(n.ProviderID)
 		if named == "" {
 			named = n.InstanceID
 		}
@@ -737,7 +739,7 @@ func evacuatePhase(s *situation) []Step {
 	for _, it := range s.expired {
 		if node, ok := s.v.nodeOf[it.InstanceID]; ok && node.Unschedulable {
 			steps = append(steps, Step{Kind: StepUncordonExpired, InstanceID: it.InstanceID, NodeName: node.Name, Reason: Reason{Code: ReasonInterruption,
-				Text: fmt.Sprintf("spot instance %s was warned at %s and not reclaimed within %s", it.InstanceID, it.Notice.UTC().Format(time.RFC3339), InterruptionExpiry)}})
+				Text: fmt.Sprintf("spot instance %s was warned at %s and not reclaimed within %s", it.InstanceID, it.Notice.UTC().Format(time.RFC3339), interruptionExpiry)}})
 		}
 	}
 	for _, in := range s.v.interrupted {
@@ -802,7 +804,7 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 	d := pr.decision
 	removable, keptV := removable(s.v.ready)
 	p.Verdicts = append(p.Verdicts, keptV...)
-	victims, why := ChooseVictims(removable, len(removable))
+	victims, why := chooseVictims(removable, len(removable))
 	victims, why, verdicts := s.fitting(victims, why, d.Count)
 	p.Verdicts = append(p.Verdicts, verdicts...)
 	if len(victims) == 0 {
@@ -827,8 +829,8 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 
 // removable returns the candidates a scale-down may take: not those that
 // must be kept (Node.keep), each of which gets a verdict.
-func removable(ready []Candidate) ([]Candidate, []Verdict) {
-	var out []Candidate
+func removable(ready []candidate) ([]candidate, []Verdict) {
+	var out []candidate
 	var verdicts []Verdict
 	for _, c := range ready {
 		if why := c.Node.keep(); why != "" {
@@ -920,24 +922,24 @@ func pendingZones(v *SchedulerView) []string {
 
 // fitting keeps, of the victims in their order, up to n whose pods fit on
 // the other Ready nodes of the fleet, as cluster-autoscaler simulates a
-// removal (ScaleDownByFit), when the nodes carry their allocatable; the
+// removal (capacity.ScaleDownByFit), when the nodes carry their allocatable; the
 // others get a verdict saying why they stay. Without allocatable (a
 // NodeManager that does not read it) the first n go.
-func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candidate, []string, []Verdict) {
+func (s *situation) fitting(victims []candidate, why []string, n int) ([]candidate, []string, []Verdict) {
 	known := false
-	var fleet []Node
+	var fleet []capacity.Node
 	for _, c := range s.v.ready {
-		fleet = append(fleet, c.Node)
+		fleet = append(fleet, c.Node.Capacity())
 		known = known || !c.Node.Allocatable.IsZero()
 	}
 	if !known {
 		return victims[:min(n, len(victims))], why[:min(n, len(why))], nil
 	}
-	cands := make([]Node, len(victims))
+	cands := make([]capacity.Node, len(victims))
 	for i, c := range victims {
-		cands[i] = c.Node
+		cands[i] = c.Node.Capacity()
 	}
-	chosen, verdicts := ScaleDownByFit(cands, fleet, n)
+	chosen, verdicts := capacity.ScaleDownByFit(cands, fleet, n)
 	var out []Verdict
 	for _, vd := range verdicts {
 		if !vd.Fits {
@@ -949,7 +951,7 @@ func (s *situation) fitting(victims []Candidate, why []string, n int) ([]Candida
 	for _, c := range chosen {
 		keep[c.Name] = true
 	}
-	var outV []Candidate
+	var outV []candidate
 	var outW []string
 	for i, c := range victims {
 		if keep[c.Node.Name] {

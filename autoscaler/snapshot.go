@@ -38,13 +38,18 @@ func (m Metric) String() string {
 	return fmt.Sprintf("%.4g", m.Value)
 }
 
-// Names of the core metrics in a Snapshot, as used in error messages,
-// Snapshot.Missing and custom-metric maps.
+// Names of the metrics in a Snapshot (the core ones and the demand), as
+// used in error messages, Snapshot.Missing and custom-metric maps.
 const (
 	MetricCPU         = "cpu"
 	MetricMemory      = "memory"
 	MetricPendingPods = "pending_pods"
 	MetricAPILatency  = "api_latency_p99"
+	// MetricDemand is the name under which a snapshot's scheduler Demand
+	// (in worker units) is kept among the custom metrics (Snapshot.Custom,
+	// and so Record.Custom in the decision history), where forecasting
+	// policies read its past. WithDemand puts it there.
+	MetricDemand = "scheduler_demand"
 )
 
 // Snapshot is one observation of the cluster's load. Every field is a
@@ -74,6 +79,11 @@ type Snapshot struct {
 	// requests, the new worker's template), when the source provides it;
 	// nil otherwise.
 	Scheduler *SchedulerView
+	// Failed names the sources of the snapshot that could not be
+	// collected, each with its error (metrics.Merge: an extra source
+	// that failed). Any entry is a problem (Problems): a policy may be
+	// reading one of their metrics, now absent, so no scale-down.
+	Failed []string `json:",omitempty"`
 }
 
 // Missing lists the names of the core metrics (cpu, memory, pending_pods)
@@ -93,7 +103,8 @@ func (s Snapshot) Missing() []string {
 
 // Problems lists what is wrong with the snapshot's core metrics at time now:
 // missing readings, readings older than maxAge (when maxAge > 0), and
-// nonsense (NaN, infinities, percentages outside 0-100, negative pod counts).
+// nonsense (NaN, infinities, percentages outside 0-100, negative pod counts),
+// and the sources that failed (Failed).
 // An empty list means the snapshot can be trusted for scaling down.
 func (s Snapshot) Problems(now time.Time, maxAge time.Duration) []string {
 	var out []string
@@ -117,5 +128,8 @@ func (s Snapshot) Problems(now time.Time, maxAge time.Duration) []string {
 	check(MetricCPU, s.CPU, 0, 105)
 	check(MetricMemory, s.Memory, 0, 105)
 	check(MetricPendingPods, s.PendingPods, 0, math.MaxInt32)
+	for _, f := range s.Failed {
+		out = append(out, "source failed: "+f)
+	}
 	return out
 }

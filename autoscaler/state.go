@@ -120,7 +120,7 @@ func (p Pause) String() string {
 // (an EventBridge "EC2 Spot Instance Interruption Warning", or a notice the
 // FleetProvider reports on the instance). It is kept in the state until the
 // instance is gone, so that a warning delivered twice replaces it once, or
-// until it expires: an instance still running InterruptionExpiry after its
+// until it expires: an instance still running interruptionExpiry after its
 // notice was not reclaimed (EC2 reclaims two minutes after the warning),
 // counts as capacity again, and its node is uncordoned, with an alert.
 type Interruption struct {
@@ -133,10 +133,10 @@ type Interruption struct {
 	ReplacedBy string `json:",omitempty"`
 }
 
-// InterruptionExpiry is how long after its notice an interruption of an
+// interruptionExpiry is how long after its notice an interruption of an
 // instance that is still running is kept: twice EC2's two-minute notice,
 // and a minute for a slow shutdown and an eventually consistent listing.
-const InterruptionExpiry = 2*2*time.Minute + time.Minute
+const interruptionExpiry = 2*2*time.Minute + time.Minute
 
 // ClusterState is what the autoscaler remembers between ticks.
 type ClusterState struct {

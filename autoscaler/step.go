@@ -35,7 +35,7 @@ const (
 	// instance, so that nothing new lands on it.
 	StepCordonInterrupted StepKind = "cordon-interrupted"
 	// StepUncordonExpired gives back the node of a spot instance whose
-	// interruption expired (InterruptionExpiry) without it being
+	// interruption expired (interruptionExpiry) without it being
 	// reclaimed.
 	StepUncordonExpired StepKind = "uncordon-expired"
 	// StepLaunch launches instances: replacements for interrupted spot

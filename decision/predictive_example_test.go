@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/decision"
 )
 
@@ -26,7 +27,7 @@ func view(running, pending int) *autoscaler.SchedulerView {
 	for i := range pending {
 		pp = append(pp, autoscaler.PendingPod{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), Requests: pod})
 	}
-	return autoscaler.NewSchedulerView(worker, on, pp)
+	return capacity.NewSchedulerView(worker, on, pp)
 }
 
 // The predictive policy before a known flash sale, and after the sale

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 var pt0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
@@ -43,7 +44,7 @@ func tenthView(running, pending int) *autoscaler.SchedulerView {
 	for i := range pending {
 		pp = append(pp, autoscaler.PendingPod{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), Requests: tenthPod})
 	}
-	return autoscaler.NewSchedulerView(tenthTemplate, on, pp)
+	return capacity.NewSchedulerView(tenthTemplate, on, pp)
 }
 
 func flat(v float64) func(time.Time) float64 { return func(time.Time) float64 { return v } }
@@ -246,7 +247,7 @@ func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
 	}
 	in := input(hist(10*time.Minute, 2*time.Minute, flat(20)), 20, 5, 0)
 	huge := autoscaler.PendingPod{Namespace: "shop", Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}}
-	in.Snapshot.Scheduler = autoscaler.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 4000, Memory: 20 * 400 << 20}, []autoscaler.PendingPod{huge})
+	in.Snapshot.Scheduler = capacity.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 4000, Memory: 20 * 400 << 20}, []autoscaler.PendingPod{huge})
 	in.Snapshot.PendingPods = autoscaler.Value(1, pt0)
 	if d := p.Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 3 {
 		t.Errorf("with only an unplaceable pod pending: %s, want scale_down 3", d)

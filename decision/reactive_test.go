@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 var rt0 = time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC)
@@ -52,10 +53,10 @@ func TestReactive(t *testing.T) {
 		// Three pods of 1.5 CPU: 2.25 workers by their sum, but one
 		// worker each by how they pack.
 		{"packing, not the sum", ReactiveConfig{}, autoscaler.PolicyInput{Now: rt0, ReadyNodes: 2, Snapshot: autoscaler.Snapshot{Time: rt0,
-			Scheduler: autoscaler.NewSchedulerView(tenthTemplate, autoscaler.Resources{}, []autoscaler.PendingPod{
+			Scheduler: capacity.NewSchedulerView(tenthTemplate, autoscaler.Resources{}, []autoscaler.PendingPod{
 				{Name: "a", Requests: big}, {Name: "b", Requests: big}, {Name: "c", Requests: big}})}}, autoscaler.ScaleUp, 3, "need 3"},
 		{"an unplaceable pod adds nothing", ReactiveConfig{}, autoscaler.PolicyInput{Now: rt0, ReadyNodes: 2, Snapshot: autoscaler.Snapshot{Time: rt0,
-			Scheduler: autoscaler.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30}, []autoscaler.PendingPod{
+			Scheduler: capacity.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30}, []autoscaler.PendingPod{
 				{Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}}})}}, autoscaler.Hold, 0, "fits the 2 Ready"},
 		{"no view, pending pods: hold, no guess", ReactiveConfig{}, obs{ready: 2, pending: 25, noView: true}.input(), autoscaler.Hold, 0, "demand unknown"},
 		{"unknown template, pods needing nodes", ReactiveConfig{}, autoscaler.PolicyInput{Now: rt0, ReadyNodes: 2, Snapshot: autoscaler.Snapshot{Time: rt0,

@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/drain"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
@@ -749,9 +750,13 @@ func TestIntegrationScaleDownByFit(t *testing.T) {
 	}
 	// Free: a 0.8 CPU, b 0.3, c 1.6. b's 1.7 CPU pod fits neither a nor
 	// c; c's 0.4 fits a (first with room), which then holds it.
-	candidates := []autoscaler.Node{byName[b], byName[cc], byName[a]}
-	chosen, verdicts := autoscaler.ScaleDownByFit(candidates, nodes, 3)
-	want := []autoscaler.DrainFit{
+	candidates := []capacity.Node{byName[b].Capacity(), byName[cc].Capacity(), byName[a].Capacity()}
+	var fleet []capacity.Node
+	for _, n := range nodes {
+		fleet = append(fleet, n.Capacity())
+	}
+	chosen, verdicts := capacity.ScaleDownByFit(candidates, fleet, 3)
+	want := []capacity.DrainFit{
 		{Node: b, Reason: "pod " + ns + "/b-1 (requesting 1.7 CPU and 256 MiB) fits on none of the 2 remaining node(s)"},
 		{Node: cc, Fits: true},
 		{Node: a, Reason: "it takes pods of node " + cc + " in this scale-down"},

@@ -183,7 +183,7 @@ func TestListNodes(t *testing.T) {
 }
 
 // TestVictimInputs feeds ListNodes into the core's matching and victim
-// choice: the node whose pods cannot all move is never chosen, and among
+// choice (the planner's scale-down steps): the node whose pods cannot all move is never chosen, and among
 // the others fewer pods go first (on-demand before spot among as many).
 func TestVictimInputs(t *testing.T) {
 	objs := []runtime.Object{
@@ -210,14 +210,23 @@ func TestVictimInputs(t *testing.T) {
 	if len(unmatched) != 0 {
 		t.Fatalf("unmatched nodes: %v", unmatched)
 	}
-	var cands []autoscaler.Candidate
 	for _, in := range instances {
-		cands = append(cands, autoscaler.Candidate{Instance: in, Node: byInstance[in.ID]})
+		if _, ok := byInstance[in.ID]; !ok {
+			t.Fatalf("instance %s matched no node", in.ID)
+		}
 	}
-	victims, _ := autoscaler.ChooseVictims(cands, len(cands))
+	now := t0.Add(2 * time.Hour)
+	healthy := autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(10, now), Memory: autoscaler.Value(10, now), PendingPods: autoscaler.Value(0, now)}
+	removeAll := autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: len(instances), Reason: "test", Level: autoscaler.LevelLowLoad}
+	})
+	plan := autoscaler.PlanTick(removeAll, autoscaler.Limits{MaxNodes: 10, JoinTimeout: time.Hour, NotReadyTimeout: time.Hour, MaxRepairsPerTick: 1, MassNotReadyShare: 1},
+		autoscaler.Observation{Now: now, Instances: instances, Nodes: nodes, Snapshot: healthy})
 	var order []string
-	for _, v := range victims {
-		order = append(order, v.Node.Name)
+	for _, st := range plan.Steps {
+		if st.Kind == autoscaler.StepScaleDown {
+			order = append(order, st.NodeName)
+		}
 	}
 	if diff := cmp.Diff([]string{"ip-10-0-0-1", "ip-10-0-0-3", "ip-10-0-0-2"}, order); diff != "" {
 		t.Errorf("victim order (-want +got):\n%s", diff)

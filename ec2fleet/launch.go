@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
 )
 
@@ -682,7 +683,7 @@ func (l *launch) savePools(ctx context.Context) {
 }
 
 // fitting returns the allowed instance types that offer fit (a new
-// worker's allocatable, estimated with autoscaler.K3sReservation from the
+// worker's allocatable, estimated with capacity.K3sReservation from the
 // type's size, at least fit): the pending pod that asked for the launch
 // must fit on what EC2 gives. Without a fit, with one type or with
 // Requirements every allowed type goes; a type whose size cannot be looked
@@ -702,7 +703,7 @@ func (p *Provider) fitting(ctx context.Context, fit autoscaler.Resources) ([]str
 			out = append(out, t)
 			continue
 		}
-		offer := autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mem << 20}.Sub(autoscaler.K3sReservation(vcpu, mem))
+		offer := autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mem << 20}.Sub(capacity.K3sReservation(vcpu, mem))
 		if fit.MilliCPU <= offer.MilliCPU && fit.Memory <= offer.Memory {
 			out = append(out, t)
 		}

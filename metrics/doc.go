@@ -22,7 +22,10 @@
 //     placeable pods need and the workers' demand. OverrideScheduler
 //     combines it with another source as OverridePending does; it
 //     supersedes KubePending where it can be configured.
-//   - Static returns a fixed snapshot: demos, the simulator, tests.
+//   - Merge combines sources: the standard one with one of your own (a
+//     custom metric, say), so that the custom one can take part in every
+//     decision; autoscaler/fake.Static returns a fixed snapshot without
+//     linking any of this package (demos, the simulator, tests).
 //
 // # Pending pods: Prometheus or the Kubernetes API?
 //

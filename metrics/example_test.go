@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/metrics"
 )
 
@@ -66,4 +68,25 @@ func ExampleNewPrometheus_badConfig() {
 	// Output:
 	// metrics.Prometheus config: URL: "prometheus:9090" has no http:// or https:// scheme (write e.g. http://prometheus:9090)
 	// NodeSelector "instance!=k3s-server": matcher 1 (instance): the value must be a quoted string
+}
+
+// A custom source that reads only a queue's depth, merged with the
+// standard source: the snapshot has the core readings from the standard
+// one (so that the tick can scale down) and the queue from the custom one.
+// A fixed snapshot (fake.Static) stands in for the Prometheus source here.
+func ExampleMerge() {
+	now := time.Now()
+	standard := &fake.Static{Snapshot: autoscaler.Snapshot{Time: now,
+		CPU: autoscaler.Value(35, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(0, now)}}
+	queue := &fake.Static{Snapshot: autoscaler.Snapshot{Time: now,
+		Custom: map[string]autoscaler.Metric{"queue": autoscaler.Value(12, now)}}}
+
+	snap, err := metrics.Merge(standard, queue).Collect(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("cpu", snap.CPU, "queue", snap.Custom["queue"], "problems", len(snap.Problems(now, time.Minute)))
+	// Output:
+	// cpu 35 queue 12 problems 0
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
 	"github.com/node-fleet/node-fleet/kube"
 	"github.com/node-fleet/node-fleet/metrics"
@@ -275,7 +276,7 @@ func TestIntegrationKubeSchedulerKeepsReplicasApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	packing := autoscaler.PackPending(snap.Scheduler.Template, snap.Scheduler.Pending)
+	packing := capacity.PackPending(snap.Scheduler.Template, snap.Scheduler.Pending)
 	want := [][]string{{ns + "/db-0", ns + "/web"}, {ns + "/db-1"}, {ns + "/db-2"}}
 	if diff := cmp.Diff(want, packing.Workers); diff != "" || snap.Scheduler.NodesNeeded != 3 {
 		t.Errorf("NodesNeeded %d, packing (-want +got):\n%s", snap.Scheduler.NodesNeeded, diff)

@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube"
 )
 
@@ -71,7 +72,7 @@ type Reservation func(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources
 // It does not depend on maxPods (EKS's memory formula does; K3s's
 // kubelet does not).
 func K3sReservation(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources {
-	return autoscaler.K3sReservation(vcpu, memoryMiB)
+	return capacity.K3sReservation(vcpu, memoryMiB)
 }
 
 // KubeSchedulerConfig configures a KubeScheduler source. Client and
@@ -167,7 +168,7 @@ type KubeSchedulerConfig struct {
 // scheduler could not place (as KubePending counts them), their requests
 // (PodRequests), whether a new worker could take them, the new worker's
 // template, how many new workers the placeable ones need
-// (autoscaler.PackPending) and the workers' demand. As a MetricSource it
+// (capacity.PackPending) and the workers' demand. As a MetricSource it
 // reports PendingPods and Snapshot.Scheduler (every other metric is
 // missing); combine it with another source through OverrideScheduler.
 //
@@ -436,7 +437,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 			pending[i].Unplaceable = "pod " + pending[i].Key() + " " + why
 		}
 	}
-	view := autoscaler.NewSchedulerView(tpl, onWorkers, pending)
+	view := capacity.NewSchedulerView(tpl, onWorkers, pending)
 	k.warnOnce(ctx, view.Pending, unschedulable)
 	return view, len(unschedulable), nil
 }
@@ -536,7 +537,7 @@ func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (aut
 		tpl.Allocatable = autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mib << 20, Pods: k.cfg.MaxPods,
 			EphemeralStorage: k.cfg.EphemeralStorageMiB << 20}.Sub(res)
 		tpl.Source = fmt.Sprintf("%s: %d vCPU, %s, minus reservations (%s CPU, %s); no Ready worker of the type to learn from",
-			k.cfg.InstanceType, vcpu, autoscaler.FormatMemory(mib<<20), autoscaler.FormatCPU(res.MilliCPU), autoscaler.FormatMemory(res.Memory))
+			k.cfg.InstanceType, vcpu, capacity.FormatMemory(mib<<20), capacity.FormatCPU(res.MilliCPU), capacity.FormatMemory(res.Memory))
 	}
 	if k.cfg.ClusterID != "" {
 		tpl.Labels[autoscaler.LabelCluster] = k.cfg.ClusterID

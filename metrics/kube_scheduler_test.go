@@ -20,6 +20,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	fleetfake "github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
@@ -422,7 +423,7 @@ func TestKubeSchedulerReadFails(t *testing.T) {
 // TestOverrideScheduler: the combined source carries the other source's
 // CPU and the view's pending count and view.
 func TestOverrideScheduler(t *testing.T) {
-	prom := &Static{Snapshot: autoscaler.Snapshot{Time: t0, CPU: autoscaler.Value(30, t0), Memory: autoscaler.Value(40, t0), PendingPods: autoscaler.Value(7, t0)}}
+	prom := &fleetfake.Static{Snapshot: autoscaler.Snapshot{Time: t0, CPU: autoscaler.Value(30, t0), Memory: autoscaler.Value(40, t0), PendingPods: autoscaler.Value(7, t0)}}
 	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(viewCluster()...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096, Clock: testclock.NewFakeClock(t0)})
 	if err != nil {
 		t.Fatal(err)

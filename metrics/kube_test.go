@@ -14,6 +14,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	fleetfake "github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
@@ -107,7 +108,7 @@ func TestNewKubePendingConfig(t *testing.T) {
 }
 
 func TestOverridePending(t *testing.T) {
-	prom := &Static{Snapshot: autoscaler.Snapshot{Time: t0, CPU: autoscaler.Value(30, t0), Memory: autoscaler.Value(40, t0),
+	prom := &fleetfake.Static{Snapshot: autoscaler.Snapshot{Time: t0, CPU: autoscaler.Value(30, t0), Memory: autoscaler.Value(40, t0),
 		PendingPods: autoscaler.Value(7, t0), Custom: map[string]autoscaler.Metric{"queue": autoscaler.Value(5, t0)}}}
 	failing := autoscaler.MetricSource(failingSource{errors.New("prometheus down")})
 	apiDown := func() *fake.Clientset {

@@ -16,8 +16,19 @@ import (
 // one node. It returns the result and the number of instances terminated.
 func tickWith(t *testing.T, src autoscaler.MetricSource) (autoscaler.Result, int) {
 	t.Helper()
+	return tickAt(t, time.Now(), src, autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
+		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "always", Level: autoscaler.LevelLowLoad}
+	}))
+}
+
+// tickAt runs one tick at now of an Autoscaler whose metrics come from
+// src and whose policy is policy, on a fleet of three Ready nodes, with
+// MinNodes 1. It returns the result and the number of instances
+// terminated.
+func tickAt(t *testing.T, now time.Time, src autoscaler.MetricSource, policy autoscaler.Policy) (autoscaler.Result, int) {
+	t.Helper()
 	ctx := context.Background()
-	clk := testclock.NewFakeClock(time.Now())
+	clk := testclock.NewFakeClock(now)
 	fleet := fake.NewFleet(clk)
 	if _, err := fleet.Launch(ctx, autoscaler.LaunchRequest{OperationID: "seed", Count: 3}); err != nil {
 		t.Fatal(err)
@@ -26,9 +37,7 @@ func tickWith(t *testing.T, src autoscaler.MetricSource) (autoscaler.Result, int
 	cfg := autoscaler.DefaultConfig()
 	cfg.ClusterID = "metrics-test"
 	cfg.Metrics = src
-	cfg.Policy = autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
-		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: "always", Level: autoscaler.LevelLowLoad}
-	})
+	cfg.Policy = policy
 	cfg.Locker, cfg.State, cfg.Fleet, cfg.Nodes = store, store, fleet, fake.NewNodes(clk, fleet)
 	cfg.Clock = clk
 	cfg.MinNodes = 1
@@ -60,7 +69,7 @@ func TestTickScalesDownOnHealthyMetrics(t *testing.T) {
 	// The control for the safety-mode tests: the same tick with every
 	// metric present does scale down, so a hold there is safety mode's.
 	now := time.Now()
-	src := &Static{Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(10, now), Memory: autoscaler.Value(10, now),
+	src := &fake.Static{Snapshot: autoscaler.Snapshot{CPU: autoscaler.Value(10, now), Memory: autoscaler.Value(10, now),
 		PendingPods: autoscaler.Value(0, now)}}
 	res, terminated := tickWith(t, src)
 	if res.SafetyMode || res.Outcome != autoscaler.OutcomeScaledDown || terminated != 1 {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // PodKind is one Deployment of the simulated workload: its pods' requests
@@ -233,7 +234,7 @@ func (m Model) String() string {
 	}
 	var mix []string
 	for _, k := range m.Mix {
-		mix = append(mix, fmt.Sprintf("%s %.0f%% of the demand on %sm/%s pods", k.Name, 100*k.Share, fmt.Sprint(k.Requests.MilliCPU), autoscaler.FormatMemory(k.Requests.Memory)))
+		mix = append(mix, fmt.Sprintf("%s %.0f%% of the demand on %sm/%s pods", k.Name, 100*k.Share, fmt.Sprint(k.Requests.MilliCPU), capacity.FormatMemory(k.Requests.Memory)))
 	}
 	return fmt.Sprintf("a real cluster's lags (-model real, the default): worker %s, allocatable %s, DaemonSets %s; pods: %s; "+
 		"HPA targeting %.0f%% of the pods' CPU requests, syncing every %s on the demand %s old, scale-up at most max(+4, +100%%) a sync, scale-down stabilised over %s; pods serve %s after binding; "+

@@ -17,7 +17,7 @@
 // what a real cluster shows it: Prometheus's CPU as a 5-minute rate of
 // 15-second scrapes with noise, and the scheduler's view (pending pods
 // with their requests, the worker template) built by
-// autoscaler.NewSchedulerView as metrics.KubeScheduler builds it, never the
+// capacity.NewSchedulerView as metrics.KubeScheduler builds it, never the
 // demand itself. Instances boot and join after a lognormal time, a few
 // never join (ghosts), spot instances are interrupted, launches find no
 // capacity now and then; a scale-down drains the node (its pods are
@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 )
@@ -664,7 +665,7 @@ func (m *model) initialNeed() int {
 	for _, p := range w.pending {
 		pp = append(pp, autoscaler.PendingPod{Name: strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests})
 	}
-	return autoscaler.PackPending(w.m.Template, pp).Nodes
+	return capacity.PackPending(w.m.Template, pp).Nodes
 }
 
 // advance moves the model to now, before a tick may run.
@@ -803,7 +804,7 @@ func (m *model) snapshot(ctx context.Context) (autoscaler.Snapshot, error) {
 		CPU:         autoscaler.Value(m.cpu, now),
 		Memory:      autoscaler.Value(m.mem, now),
 		PendingPods: autoscaler.Value(m.pending, now),
-		Scheduler:   autoscaler.NewSchedulerView(tpl, running, pending),
+		Scheduler:   capacity.NewSchedulerView(tpl, running, pending),
 	}), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 )
 
@@ -17,7 +18,7 @@ import (
 // bound to nodes by a scheduler, served load, Prometheus's samples. It
 // produces what the autoscaler observes through the same types the
 // production sources fill (Snapshot with the scheduler's view built by
-// autoscaler.NewSchedulerView), never the demand itself.
+// capacity.NewSchedulerView), never the demand itself.
 type world struct {
 	cfg   *Config
 	m     *Model
@@ -336,14 +337,14 @@ func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 	for i, p := range w.pending {
 		pending[i] = autoscaler.PendingPod{Namespace: "sim", Name: w.m.Mix[p.kind].Name + "-" + strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests}
 	}
-	s.Scheduler = autoscaler.NewSchedulerView(w.m.Template, running, pending)
+	s.Scheduler = capacity.NewSchedulerView(w.m.Template, running, pending)
 	return autoscaler.WithDemand(s)
 }
 
 // annotate gives the fake nodes their pods as the drain package reads
 // them (Pods, MoveCost, Allocatable, Requested with the DaemonSet pods,
 // Movable), for the core's choice of victims and its simulation of where
-// their pods would go (autoscaler.ScaleDownByFit).
+// their pods would go (capacity.ScaleDownByFit).
 func (w *world) annotate(nm *fake.Nodes) {
 	movable := map[*wnode][]autoscaler.Resources{}
 	for _, p := range w.bound {

@@ -244,24 +244,8 @@ func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]aut
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.clock.Now()
-	var mine []autoscaler.Instance
-	for id, in := range f.instances {
-		if !f.foreign[id] && in.OperationID == req.OperationID {
-			mine = append(mine, *in)
-		}
-	}
-	zones := f.Zones
-	if len(zones) == 0 {
-		zones = []string{"zone-a"}
-	}
-	market := f.Market
-	if market == "" {
-		market = autoscaler.MarketSpot
-	}
-	typ := f.InstanceType
-	if typ == "" {
-		typ = "t3.medium"
-	}
+	mine := f.ofOperation(req.OperationID)
+	zones, market, typ := f.launchDefaults()
 	var err error
 	short := func() {
 		err = fmt.Errorf("fake fleet: launched %d of %d: %w", len(mine), req.Count, autoscaler.ErrInsufficientCapacity)
@@ -295,34 +279,69 @@ func (f *Fleet) Launch(ctx context.Context, req autoscaler.LaunchRequest) ([]aut
 		if f.Capacity > 0 {
 			f.Capacity--
 		}
-		in := &autoscaler.Instance{
-			ID:           fmt.Sprintf("i-%08d", f.seq),
-			Zone:         zone,
-			Market:       mkt,
-			InstanceType: it,
-			State:        autoscaler.StatePending,
-			LaunchTime:   now,
-			PrivateIP:    fmt.Sprintf("10.0.%d.%d", f.seq/250, f.seq%250+1),
-			OperationID:  req.OperationID,
-		}
-		boot := f.BootDelay
-		if f.BootDelayFunc != nil {
-			boot = f.BootDelayFunc()
-		}
-		f.bootDelays[in.ID] = boot
-		if boot <= 0 {
-			in.State = autoscaler.StateRunning
-		} else {
-			f.bootAt[in.ID] = now.Add(boot)
-		}
-		in.PrivateDNS = "ip-" + strings.ReplaceAll(in.PrivateIP, ".", "-") + ".internal"
-		f.instances[in.ID] = in
-		f.live[in.ID] = true
-		f.launched++
-		mine = append(mine, *in)
+		mine = append(mine, f.start(now, req.OperationID, zone, mkt, it))
 	}
 	sort.Slice(mine, func(i, j int) bool { return mine[i].ID < mine[j].ID })
 	return mine, err
+}
+
+// ofOperation returns the fleet's own instances launched by operation id,
+// the ones a repeated Launch finds again. f.mu is held.
+func (f *Fleet) ofOperation(id string) []autoscaler.Instance {
+	var mine []autoscaler.Instance
+	for iid, in := range f.instances {
+		if !f.foreign[iid] && in.OperationID == id {
+			mine = append(mine, *in)
+		}
+	}
+	return mine
+}
+
+// launchDefaults returns the zones, market and instance type a launch
+// without a Placer uses: the Fleet's, else zone-a, spot and t3.medium.
+func (f *Fleet) launchDefaults() (zones []string, market autoscaler.Market, typ string) {
+	zones, market, typ = f.Zones, f.Market, f.InstanceType
+	if len(zones) == 0 {
+		zones = []string{"zone-a"}
+	}
+	if market == "" {
+		market = autoscaler.MarketSpot
+	}
+	if typ == "" {
+		typ = "t3.medium"
+	}
+	return zones, market, typ
+}
+
+// start adds instance number f.seq of operation op, pending until its
+// boot delay has passed (running at once without one), and returns it.
+// f.mu is held.
+func (f *Fleet) start(now time.Time, op, zone string, mkt autoscaler.Market, typ string) autoscaler.Instance {
+	in := &autoscaler.Instance{
+		ID:           fmt.Sprintf("i-%08d", f.seq),
+		Zone:         zone,
+		Market:       mkt,
+		InstanceType: typ,
+		State:        autoscaler.StatePending,
+		LaunchTime:   now,
+		PrivateIP:    fmt.Sprintf("10.0.%d.%d", f.seq/250, f.seq%250+1),
+		OperationID:  op,
+	}
+	boot := f.BootDelay
+	if f.BootDelayFunc != nil {
+		boot = f.BootDelayFunc()
+	}
+	f.bootDelays[in.ID] = boot
+	if boot <= 0 {
+		in.State = autoscaler.StateRunning
+	} else {
+		f.bootAt[in.ID] = now.Add(boot)
+	}
+	in.PrivateDNS = "ip-" + strings.ReplaceAll(in.PrivateIP, ".", "-") + ".internal"
+	f.instances[in.ID] = in
+	f.live[in.ID] = true
+	f.launched++
+	return *in
 }
 
 // Terminate implements autoscaler.FleetProvider. Unknown ids are already

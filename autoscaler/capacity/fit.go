@@ -1,4 +1,4 @@
-package autoscaler
+package capacity
 
 import (
 	"fmt"
@@ -7,9 +7,38 @@ import (
 	"strings"
 )
 
+// Node is a node as the scale-down simulation sees it: a candidate for
+// removal, or one that may receive the pods of the removed. The
+// autoscaler's Node carries these fields (autoscaler.Node.Capacity).
+type Node struct {
+	// Name is the Node object's name.
+	Name string
+	// Zone is the node's availability zone, empty when unknown.
+	Zone string
+	// Ready is the node's Ready condition; Unschedulable is true when it
+	// is cordoned. Only a Ready, schedulable node receives pods.
+	Ready, Unschedulable bool
+	// Pods is the number of pods a drain would have to move.
+	Pods int
+	// ScaleDownBlocker, when not empty, says why the node must not be
+	// removed.
+	ScaleDownBlocker string
+	// Allocatable is the node's allocatable; Requested the sum of the
+	// requests of every pod bound to it that has not finished; Movable
+	// the requests of each pod a drain would move (the pods counted in
+	// Pods). Zero Allocatable: not known, and the node receives no pods.
+	Allocatable Resources
+	Requested   Resources
+	Movable     []Resources
+	// MovablePods, when known, are the pods counted in Movable (one
+	// each, in the same order) with where each may go; nil: only their
+	// requests are known.
+	MovablePods []MovablePod
+}
+
 // MovablePod is one pod a drain would move, with what the scale-down
-// simulation (ScaleDownByFit) needs to know of where it may go. The
-// NodeManager, which has the cluster's objects, computes it (drain does,
+// simulation (ScaleDownByFit) needs to know of where it may go. Whoever
+// has the cluster's objects computes it (node-fleet's drain package does,
 // with k8s.io/component-helpers' rules); the simulation itself stays a
 // pure function of these values.
 type MovablePod struct {
@@ -55,7 +84,7 @@ type ZoneSpread struct {
 }
 
 // movablePods returns the node's pods to move with their placement
-// rules: Node.MovablePods when the NodeManager filled it for every pod,
+// rules: Node.MovablePods when it is filled for every pod,
 // else Node.Movable with no rule beyond resources.
 func movablePods(n Node) []MovablePod {
 	if len(n.MovablePods) == len(n.Movable) && len(n.MovablePods) > 0 {

@@ -1,4 +1,4 @@
-package metrics
+package fake_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
 )
 
 func TestStatic(t *testing.T) {
@@ -18,7 +19,7 @@ func TestStatic(t *testing.T) {
 		Custom: map[string]autoscaler.Metric{"queue": autoscaler.Value(10, then), "gone": autoscaler.Missing(nil)},
 	}
 	t.Run("as is", func(t *testing.T) {
-		s := &Static{Snapshot: base}
+		s := &fake.Static{Snapshot: base}
 		got, err := s.Collect(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -33,7 +34,7 @@ func TestStatic(t *testing.T) {
 	})
 	t.Run("restamped", func(t *testing.T) {
 		clk := testclock.NewFakeClock(t0)
-		s := &Static{Snapshot: base, Clock: clk}
+		s := &fake.Static{Snapshot: base, Clock: clk}
 		got, err := s.Collect(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -51,7 +52,7 @@ func TestStatic(t *testing.T) {
 	t.Run("context done", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := (&Static{Snapshot: base}).Collect(ctx); err == nil {
+		if _, err := (&fake.Static{Snapshot: base}).Collect(ctx); err == nil {
 			t.Error("Collect with a cancelled ctx succeeded")
 		}
 	})

@@ -1,4 +1,4 @@
-package metrics
+package fake
 
 import (
 	"context"
@@ -12,7 +12,10 @@ import (
 // Static is a MetricSource that returns the same snapshot at every
 // collection: for demos, the simulator's fixed loads and tests. Metrics
 // left zero in Snapshot are missing (a zero Metric has OK false), as they
-// would be from a real source that could not read them.
+// would be from a real source that could not read them. Like the rest of
+// this package it links neither the Prometheus client nor client-go, so a
+// test of a custom source or policy stays small; metrics.Merge combines
+// it (or any source) with others.
 type Static struct {
 	// Snapshot is returned by Collect.
 	Snapshot autoscaler.Snapshot

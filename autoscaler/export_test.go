@@ -1,0 +1,7 @@
+package autoscaler
+
+// What the package's external tests read of its unexported names.
+var Guardrails = guardrailNames
+
+// InterruptionExpiry is interruptionExpiry, for the external tests.
+const InterruptionExpiry = interruptionExpiry
