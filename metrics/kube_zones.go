@@ -259,7 +259,14 @@ func (w *world) spreadZones(p *corev1.Pod, zones, ok []string) ([]string, string
 		if c.TopologyKey != corev1.LabelTopologyZone || c.WhenUnsatisfiable != corev1.DoNotSchedule || c.LabelSelector == nil {
 			continue
 		}
-		counts := w.spreadCounts(p, c, nil)
+		sel := spreadSelector(p, c)
+		counts := kube.ZoneCounts(p, sel, w.nodes, w.byNode)
+		// The pod counts in its new zone only when the constraint
+		// selects it (kube-scheduler's selfMatchNum).
+		self := 0
+		if sel.Matches(labels.Set(p.Labels)) {
+			self = 1
+		}
 		ok = slices.DeleteFunc(ok, func(z string) bool {
 			if z == "" {
 				return true
@@ -268,7 +275,7 @@ func (w *world) spreadZones(p *corev1.Pod, zones, ok []string) ([]string, string
 			for _, v := range counts {
 				least = min(least, v)
 			}
-			return counts[z]+1-least > int(max(c.MaxSkew, 1))
+			return counts[z]+self-least > int(max(c.MaxSkew, 1))
 		})
 		if len(ok) == 0 {
 			return nil, fmt.Sprintf("its topology spread over zones (maxSkew %d) allows no zone a new worker may be launched in (%s)", c.MaxSkew, describeZones(zones))
@@ -302,14 +309,13 @@ func (w *world) domains(t corev1.PodAffinityTerm, owner *corev1.Pod) map[string]
 	return out
 }
 
-// spreadCounts counts, per zone, the pods of p's namespace that the
-// constraint selects, on the nodes with a zone that p's node affinity
-// admits (nodeAffinityPolicy Honor, the default), with each zone of
-// extra (where a new worker would be) a domain too.
-func (w *world) spreadCounts(p *corev1.Pod, c corev1.TopologySpreadConstraint, extra []string) map[string]int {
+// spreadSelector is the constraint's label selector with its
+// MatchLabelKeys' values from p added (nothing matches a selector that
+// does not parse).
+func spreadSelector(p *corev1.Pod, c corev1.TopologySpreadConstraint) labels.Selector {
 	sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
 	if err != nil {
-		return map[string]int{}
+		return labels.Nothing()
 	}
 	for _, key := range c.MatchLabelKeys {
 		if v, ok := p.Labels[key]; ok {
@@ -318,13 +324,7 @@ func (w *world) spreadCounts(p *corev1.Pod, c corev1.TopologySpreadConstraint, e
 			}
 		}
 	}
-	counts := kube.ZoneCounts(p, sel, w.nodes, w.byNode)
-	for _, z := range extra {
-		if z != "" {
-			counts[z] += 0
-		}
-	}
-	return counts
+	return sel
 }
 
 // landsOn reports whether a pod with this spec may run on node n as far

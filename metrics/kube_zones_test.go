@@ -205,3 +205,49 @@ func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
 		t.Errorf("web-3 confined to zones %v, want any zone", z)
 	}
 }
+
+// TestKubeSchedulerSpreadCountsThePodItselfOnlyWhenItMatches: a pod whose
+// own labels its zone spread does not select adds nothing to a zone's
+// count (kube-scheduler's selfMatchNum is 0): with two matching pods in
+// zone b and none in c, a new worker in zone b keeps the skew at 2, so
+// maxSkew 2 allows any zone; a pod the spread selects is kept out of b.
+func TestKubeSchedulerSpreadCountsThePodItselfOnlyWhenItMatches(t *testing.T) {
+	const zoneB, zoneC = "eu-west-1b", "eu-west-1c"
+	node := func(name, zone string) runtime.Object {
+		return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
+			corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
+	}
+	for _, tt := range []struct {
+		app  string
+		want []string
+	}{
+		{"batch", nil},
+		{"web", []string{zoneC}},
+	} {
+		t.Run(tt.app, func(t *testing.T) {
+			web := func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }
+			spread := containers("1500m", "64Mi")
+			spread.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 2, TopologyKey: corev1.LabelTopologyZone,
+				WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+			objs := []runtime.Object{node("w-b", zoneB), node("w-c", zoneC),
+				kPod("shop", "web-1", "w-b", containers("500m", "64Mi"), web), kPod("shop", "web-2", "w-b", containers("500m", "64Mi"), web),
+				kPod("shop", "big", "w-c", containers("1500m", "64Mi")),
+				kPod("shop", "new", "", spread, func(p *corev1.Pod) { p.Labels = map[string]string{"app": tt.app} })}
+			k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
+				ClusterID: "prod", Zones: []string{zoneB, zoneC}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _, err := k.View(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.Pending) != 1 || v.Pending[0].Unplaceable != "" {
+				t.Fatalf("pending %+v, want the pod placeable", v.Pending)
+			}
+			if diff := cmp.Diff(tt.want, v.Pending[0].Zones); diff != "" {
+				t.Errorf("zones (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
