@@ -171,6 +171,12 @@ func TestKubeSchedulerOffersTheFleetsZonesWithoutWorkers(t *testing.T) {
 	}
 }
 
+// zoneWorker is a Ready t3.medium worker of cluster prod in zone.
+func zoneWorker(name, zone string) runtime.Object {
+	return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
+		corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
+}
+
 // TestKubeSchedulerSpreadCountsOnlyZonesWithNodes: a zone of the subnets
 // without a node is no spread domain for a worker launched elsewhere (as
 // kube-scheduler counts domains from the nodes): with one matching pod in
@@ -178,15 +184,11 @@ func TestKubeSchedulerOffersTheFleetsZonesWithoutWorkers(t *testing.T) {
 // skew within 1, so the pod is not confined to zone a.
 func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
 	const zoneA, zoneB, zoneC = "eu-west-1a", "eu-west-1b", "eu-west-1c"
-	node := func(name, zone string) runtime.Object {
-		return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
-			corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
-	}
 	web := func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }
 	spread := containers("1500m", "64Mi")
 	spread.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
 		WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
-	objs := []runtime.Object{node("w-b", zoneB), node("w-c", zoneC),
+	objs := []runtime.Object{zoneWorker("w-b", zoneB), zoneWorker("w-c", zoneC),
 		kPod("shop", "web-1", "w-b", containers("1500m", "64Mi"), web), kPod("shop", "web-2", "w-c", containers("1500m", "64Mi"), web),
 		kPod("shop", "web-3", "", spread, web)}
 	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
@@ -213,10 +215,6 @@ func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
 // maxSkew 2 allows any zone; a pod the spread selects is kept out of b.
 func TestKubeSchedulerSpreadCountsThePodItselfOnlyWhenItMatches(t *testing.T) {
 	const zoneB, zoneC = "eu-west-1b", "eu-west-1c"
-	node := func(name, zone string) runtime.Object {
-		return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
-			corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
-	}
 	for _, tt := range []struct {
 		app  string
 		want []string
@@ -229,7 +227,7 @@ func TestKubeSchedulerSpreadCountsThePodItselfOnlyWhenItMatches(t *testing.T) {
 			spread := containers("1500m", "64Mi")
 			spread.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 2, TopologyKey: corev1.LabelTopologyZone,
 				WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
-			objs := []runtime.Object{node("w-b", zoneB), node("w-c", zoneC),
+			objs := []runtime.Object{zoneWorker("w-b", zoneB), zoneWorker("w-c", zoneC),
 				kPod("shop", "web-1", "w-b", containers("500m", "64Mi"), web), kPod("shop", "web-2", "w-b", containers("500m", "64Mi"), web),
 				kPod("shop", "big", "w-c", containers("1500m", "64Mi")),
 				kPod("shop", "new", "", spread, func(p *corev1.Pod) { p.Labels = map[string]string{"app": tt.app} })}
