@@ -40,10 +40,11 @@ const (
 	// compare on a new worker.
 	minCompared = 500
 	// minAgreement is the floor of the agreement rate on the pending
-	// pods: the rate last measured at the default seed
-	// (docs/reliability.md) less a margin for the scheduler's timing. A
-	// change to the view that agrees less fails the test.
-	minAgreement = 0.0
+	// pods: the rate last measured at the default seed (97.0%, 509 of
+	// 525; docs/reliability.md) less two points, about ten cases, for
+	// other seeds and the scheduler's timing. A change to the view that
+	// agrees less fails the test.
+	minAgreement = 0.95
 )
 
 // The two ways the view and kube-scheduler can disagree about a pending
