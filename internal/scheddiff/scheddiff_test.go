@@ -330,8 +330,8 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 }
 
 // again deletes the batch's probed pods under test and creates each anew
-// (role "again"), then waits up to a minute for the scheduler to bind or
-// mark every copy unschedulable, and records the answers. It returns how
+// (role "again"), then waits (settle) for the scheduler to bind or mark
+// every copy unschedulable, and records the answers. It returns how
 // many it had no answer for (stale).
 func again(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns, batch string, out []*outcome) int {
 	t.Helper()
@@ -372,12 +372,13 @@ func again(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns, batch
 	})
 }
 
-// settle lists the pods sel selects, every half second for up to a
-// minute, until decided (which records each) says every one is bound or
+// settle lists the pods sel selects, every half second for up to two
+// minutes (a starved scheduler on a loaded machine has taken over one),
+// until decided (which records each) says every one is bound or
 // unschedulable; it returns how many were not in the end.
 func settle(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string, sel metav1.ListOptions, decided func(*corev1.Pod) bool) int {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		l, err := cs.CoreV1().Pods(ns).List(ctx, sel)
 		if err != nil {
