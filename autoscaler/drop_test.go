@@ -114,3 +114,78 @@ func TestDropWaitingForADeletedNodeEnds(t *testing.T) {
 		t.Errorf("outcome %v, want the scale-up once the operation ended", res)
 	}
 }
+
+// A dropped scale-down whose node cannot be uncordoned holds every
+// further scale-down, not the launches: the floor's launch (the cordoned
+// node is no capacity) and a scale-up for pending pods go on, and the node
+// is still tried every tick until it is given back.
+func TestDropThatCannotUncordonStillLaunches(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy autoscaler.Policy
+		ready  int
+	}{
+		{"the floor", policy(autoscaler.Hold, 0), 2},
+		{"pending pods", policy(autoscaler.ScaleUp, 2), 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.ready, withPolicy(tc.policy))
+			node := droppedScaleDown(t, e)
+			// The first tick drops the operation (nothing else starts
+			// while it is being finished); the next ones find the node
+			// still cordoned.
+			for range 2 {
+				e.nodes.FailNext(fake.Uncordon, errors.New("forbidden: nodes is forbidden"))
+				if _, err := e.as.RunOnce(context.Background()); err == nil {
+					t.Errorf("tick without an error though the node could not be uncordoned")
+				}
+				e.clk.Step(2 * time.Minute)
+			}
+			if got := e.active(); got <= tc.ready {
+				t.Errorf("%d active instances, want a launch beside the cordoned node (had %d)", got, tc.ready)
+			}
+			if c := e.nodes.CallsTo(fake.Drain); len(c) != 0 {
+				t.Errorf("drained %v while node %s waits to be uncordoned", c, node)
+			}
+			st := e.store.State()
+			if st.Operation == nil || st.Operation.Phase != autoscaler.PhaseUncordoning || st.Operation.NodeName != node {
+				t.Fatalf("operation %+v, want the dropped scale-down kept, uncordoning %s", st.Operation, node)
+			}
+			e.tick(t) // the uncordon works now
+			if n, _ := e.nodes.Get(node); n.Unschedulable {
+				t.Errorf("node %s still cordoned", node)
+			}
+			if st := e.store.State(); st.Operation != nil {
+				t.Errorf("operation kept after the uncordon: %+v", st.Operation)
+			}
+		})
+	}
+}
+
+// A launch that started beside a dropped scale-down and whose tick died
+// hands the journal back to the dropped scale-down once it is recovered:
+// the node is still given back.
+func TestRecoveredLaunchHandsBackTheDroppedScaleDown(t *testing.T) {
+	e := newEnv(t, 3, withPolicy(policy(autoscaler.Hold, 0)))
+	e.joinAll(t)
+	node := fake.NodeName(e.fleet.Instances()[0].ID)
+	e.nodes.Update(node, func(n *autoscaler.Node) { n.Unschedulable = true })
+	down := &autoscaler.Operation{ID: "op-down", Kind: autoscaler.OpScaleDown, NodeName: node, InstanceID: e.fleet.Instances()[0].ID,
+		Phase: autoscaler.PhaseUncordoning, Started: t0.Add(-time.Hour), Attempts: 4}
+	up := &autoscaler.Operation{ID: "op-up", Kind: autoscaler.OpLaunch, Count: 1, Started: t0.Add(-2 * time.Minute), Uncordoning: down}
+	if err := e.store.SetState(autoscaler.ClusterState{Operation: up}); err != nil {
+		t.Fatal(err)
+	}
+	e.tick(t)
+	if st := e.store.State(); st.Operation == nil || st.Operation.ID != down.ID {
+		t.Fatalf("operation %+v after the launch's recovery, want the dropped scale-down %s back", st.Operation, down.ID)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.tick(t)
+	if n, _ := e.nodes.Get(node); n.Unschedulable {
+		t.Errorf("node %s still cordoned", node)
+	}
+	if st := e.store.State(); st.Operation != nil {
+		t.Errorf("operation kept after the uncordon: %+v", st.Operation)
+	}
+}

@@ -212,13 +212,16 @@ func (t *tick) markReplaced(replacing []string, n int, opID string) {
 
 func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 	s := o.Step
+	// A dropped scale-down still waiting for its node to be uncordoned
+	// (the only operation a launch starts beside) is carried along.
+	waiting := t.st.Operation
 	op := &Operation{ID: fmt.Sprintf("%s-%d-up", t.cfg.ClusterID, t.lease.Token), Kind: OpLaunch, Count: s.Count,
-		Started: t.now, Replacing: s.Replacing, Fit: s.Fit, Zones: s.Zones}
+		Started: t.now, Replacing: s.Replacing, Fit: s.Fit, Zones: s.Zones, Uncordoning: waiting}
 	t.st.Operation = op
 	// Write ahead: a tick that dies during the launch leaves the
 	// operation for the next one to find.
 	if err := t.save(ctx); err != nil {
-		t.st.Operation = nil
+		t.st.Operation = waiting
 		return fmt.Errorf("record the launch before starting it: %w", err)
 	}
 	got, err := t.cfg.Fleet.Launch(ctx, LaunchRequest{OperationID: op.ID, Count: op.Count, Fit: s.Fit, Zones: s.Zones, ZoneCounts: s.ZoneCounts})
@@ -232,7 +235,7 @@ func (t *tick) launch(ctx context.Context, o *StepOutcome) error {
 		// Keep the operation: the next tick finds what was launched.
 		return fmt.Errorf("launch %d instance(s) (%d launched): %w", op.Count, len(got), err)
 	}
-	t.st.Operation = nil
+	t.st.Operation = waiting
 	return err
 }
 
@@ -291,7 +294,9 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 		op.Attempts++
 		t.st.Operation = &op
 	} else {
-		t.st.Operation = nil
+		// A launch started beside a dropped scale-down hands the
+		// journal back to it.
+		t.st.Operation = op.Uncordoning
 	}
 	if serr := t.save(ctx); serr != nil {
 		return errors.Join(err, serr)

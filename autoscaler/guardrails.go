@@ -156,9 +156,11 @@ var guardrails = []guardrail{
 	// replacements included (not an interrupted node's drain).
 	{"paused", pausedRail},
 	// operation: the journal holds one operation at a time; while an
-	// earlier tick's is being finished, no launch or scale-down starts
-	// (also while a dropped scale-down's node waits to be uncordoned:
-	// the next victim would be left cordoned too).
+	// earlier tick's is being finished, no launch or scale-down starts.
+	// While a dropped scale-down's node waits to be uncordoned, only
+	// scale-downs wait (the next victim would be left cordoned too), with
+	// an alert; launches go on, the journal keeping the dropped one
+	// beside them (Operation.Uncordoning).
 	{"operation", operationRail},
 	// deadline last: near the tick's deadline nothing new starts,
 	// whatever anything above let through.
@@ -520,8 +522,29 @@ func operationRail(s *situation, pr proposal) (proposal, []Verdict) {
 	if op == nil {
 		return pr, nil
 	}
+	if op.Kind == OpScaleDown && op.Phase == PhaseUncordoning {
+		return strandedRail(op, pr)
+	}
 	// Repair runs while an operation is finished: it does not touch it.
 	return holdAll(pr, HoldOperation, false, fmt.Sprintf("operation %s (%s) of an earlier tick is being finished first", op.ID, op.Kind))
+}
+
+// strandedRail holds every scale-down (the policy's and the ceiling's)
+// while a dropped scale-down's node waits to be uncordoned: the next
+// victim would be left cordoned too. Launches (the floor's, pending pods',
+// replacements) go on: a cordoned node is no capacity, and holding them
+// would leave the fleet short for as long as the uncordon fails. Its
+// verdict alerts every tick until the node is given back.
+func strandedRail(op *Operation, pr proposal) (proposal, []Verdict) {
+	d := pr.decision
+	if d.Action != ScaleDown {
+		return pr, nil
+	}
+	var v Verdict
+	pr.decision, v = holdDecision(d, HoldOperation, "scale-down %s was dropped and its node %s could not be uncordoned yet (attempt %d): no scale-down until it is given back; launches go on; not starting %s",
+		op.ID, op.NodeName, op.Attempts, d)
+	v.Alert = EventFailure
+	return pr, []Verdict{v}
 }
 
 func deadlineRail(s *situation, pr proposal) (proposal, []Verdict) {

@@ -132,3 +132,56 @@ func TestExactlyTheMassShareNotReadyIsAnOutage(t *testing.T) {
 		t.Errorf("no outage recorded; verdicts %v", p.Verdicts)
 	}
 }
+
+// A zone's only worker going NotReady cannot be told from that zone's
+// outage: repair holds it (alerted, naming the zone) rather than
+// terminate a machine that may come back. Once a worker launched in that
+// zone since is Ready there, the zone works and the NotReady one is a
+// broken machine: it is repaired.
+func TestLoneWorkerOfAZoneNotReadyIsHeldAsTheZonesOutage(t *testing.T) {
+	ins, nodes := zonedFleet(7, "a", "a", "a", "b", "b", "b", "c")
+	for i := range ins {
+		if ins[i].Zone == "c" {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+	lone := ins[6].ID
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v, the only worker of zone c", got)
+	}
+	found := false
+	for _, a := range p.Alerts {
+		found = found || (a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, "zone c"))
+	}
+	if !found {
+		t.Errorf("alerts %v, want repair_held naming zone c", p.Alerts)
+	}
+
+	// A new worker in zone c joined and is Ready: the zone is up.
+	more, moreNodes := zonedFleet(8, "a")
+	fresh, freshNode := more[7], moreNodes[7]
+	fresh.Zone, freshNode.Zone = "c", "c"
+	fresh.LaunchTime, freshNode.Created = t0.Add(-10*time.Minute), t0.Add(-8*time.Minute)
+	freshNode.ReadyTransition = t0.Add(-7 * time.Minute)
+	ins, nodes = append(ins, fresh), append(nodes, freshNode)
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := fmt.Sprint(terminations(p)); got != "["+lone+"]" {
+		t.Errorf("terminated %s, want %s repaired once zone c has a Ready worker", got, lone)
+	}
+}
+
+// A zone's only instance that never joined is no outage of that zone: it
+// has no pods or data to come back with, and is terminated as a ghost.
+func TestLoneGhostOfAZoneIsTerminated(t *testing.T) {
+	ins, nodes := zonedFleet(7, "a", "a", "a", "b", "b", "b", "c")
+	ghost := ins[6].ID
+	nodes = nodes[:6]
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := fmt.Sprint(terminations(p)); got != "["+ghost+"]" {
+		t.Errorf("terminated %s, want the ghost %s", got, ghost)
+	}
+}

@@ -107,13 +107,17 @@ type fleetView struct {
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
 	nodeOf      map[string]Node   // by instance id
 	zoneOf      map[string]string // zone by instance id
-	zonesDown   []string          // zones whose workers (two or more) are all NotReady or never joined, or coming back from it
+	zonesDown   []string          // zones whose workers (two, or one with a node) are all NotReady or never joined, or coming back from it
 }
 
-// downZones returns, in order, the zones of live whose instances (two or
-// more) are all broken: their node NotReady, or never joined within
-// JoinTimeout. One zone's network failing looks like that. A zone stays
-// down while it comes back: a worker whose node existed when the zone's
+// downZones returns, in order, the zones of live whose instances are all
+// broken: their node NotReady, or never joined within JoinTimeout. One
+// zone's network failing looks like that; so does a zone's only worker
+// going NotReady, which cannot be told from its zone's outage: it is held
+// too, until a worker of that zone is Ready (one launched since, say) and
+// shows the zone works. (A zone's only instance that never joined is no
+// outage: it has no pods or data to come back with.) A zone stays down
+// while it comes back: a worker whose node existed when the zone's
 // first broken node went NotReady, and became Ready after that less than
 // NotReadyTimeout ago, counts with the broken ones (its peers are coming
 // back too, as the fleet-wide outage holds until every node is Ready).
@@ -147,7 +151,8 @@ func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Nod
 	}
 	var out []string
 	for _, z := range sortedKeys(all) {
-		if all[z] >= 2 && down[z] > 0 && down[z]+back[z] == all[z] {
+		_, joined := firstDown[z] // a broken instance of the zone has a node
+		if down[z] > 0 && down[z]+back[z] == all[z] && (all[z] >= 2 || joined) {
 			out = append(out, z)
 		}
 	}

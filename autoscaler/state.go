@@ -59,8 +59,9 @@ const (
 	PhaseTerminating = "terminating"
 	// PhaseUncordoning: the scale-down was dropped, and its node, left
 	// cordoned, could not be uncordoned yet. The operation stays, so that
-	// nothing new starts (the operation guardrail) and every tick tries
-	// again, failing loudly, until the node is given back.
+	// no scale-down starts (the operation guardrail; launches do, see
+	// Operation.Uncordoning) and every tick tries again, failing loudly,
+	// until the node is given back.
 	PhaseUncordoning = "uncordoning"
 )
 
@@ -95,6 +96,11 @@ type Operation struct {
 	// cordoned ahead with this one (so that no pod is evicted onto a
 	// node about to go): a recovery gives them back.
 	Cordoned []string `json:",omitempty"`
+	// Uncordoning is, on a launch, the dropped scale-down (in
+	// PhaseUncordoning) that was the journal's operation when the launch
+	// started: it is the journal's operation again once the launch ends,
+	// is recovered or is dropped, so that its node is still given back.
+	Uncordoning *Operation `json:",omitempty"`
 }
 
 // RecentLaunch is an instance a tick launched, until the FleetProvider

@@ -300,6 +300,31 @@ func (k *KubeScheduler) clockNow() time.Time { return k.cfg.Clock.Now() }
 func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
 	defer cancel()
+	nodes, pods, dss, err := k.read(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	c := k.sortCluster(nodes, pods, k.launchZones(ctx))
+	if c.claims {
+		if err := k.loadVolumes(ctx, c.world); err != nil {
+			return nil, 0, err
+		}
+	}
+	tpl, err := k.template(ctx, c.learn)
+	if err != nil {
+		k.cfg.Logger.WarnContext(ctx, "no worker template: pending pods are counted, not sized", "instance_type", k.cfg.InstanceType, "err", err)
+		return nil, len(c.unschedulable), nil
+	}
+	tpl.DaemonSet = daemonSetOverhead(tpl, dss)
+	pending := c.pending(tpl, othersOffered(c.learn))
+	view := capacity.NewSchedulerView(tpl, c.onWorkers, pending)
+	k.warnOnce(ctx, view.Pending, c.unschedulable)
+	return view, len(c.unschedulable), nil
+}
+
+// read lists the nodes, the live pods (neither succeeded nor failed) and
+// the DaemonSets, page by page.
+func (k *KubeScheduler) read(ctx context.Context) ([]corev1.Node, []corev1.Pod, []appsv1.DaemonSet, error) {
 	c := k.cfg.Client
 	nodes, err := kube.All(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
 		l, err := c.ListNodes(ctx, o)
@@ -309,7 +334,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		return l.Items, l.Continue, nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list nodes: %w", err)
+		return nil, nil, nil, fmt.Errorf("list nodes: %w", err)
 	}
 	live := fields.AndSelectors(
 		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
@@ -324,7 +349,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		return l.Items, l.Continue, nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list pods: %w", err)
+		return nil, nil, nil, fmt.Errorf("list pods: %w", err)
 	}
 	dss, err := kube.All(ctx, k.cfg.PageSize, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, string, error) {
 		l, err := c.ListDaemonSets(ctx, k.cfg.Namespace, o)
@@ -334,55 +359,80 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		return l.Items, l.Continue, nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list daemonsets: %w", err)
+		return nil, nil, nil, fmt.Errorf("list daemonsets: %w", err)
 	}
+	return nodes, pods, dss, nil
+}
 
-	workers := map[string]bool{}
-	var learn []*corev1.Node
-	w := &world{byNode: map[string][]*corev1.Pod{}}
-	zones := slices.Clone(k.cfg.Zones)
-	if len(zones) == 0 && k.cfg.FleetZones != nil {
-		fz, err := k.cfg.FleetZones.Zones(ctx)
-		if err != nil {
-			k.cfg.Logger.WarnContext(ctx, "the fleet's zones are not known; new workers are offered in the workers' zones only", "err", err)
-		}
-		zones = slices.Clone(fz)
+// launchZones are the zones new workers may be launched in, as
+// configured (Zones, else FleetZones); nil when neither gives any (the
+// workers' zones are used then). A FleetZones failure is logged.
+func (k *KubeScheduler) launchZones(ctx context.Context) []string {
+	if len(k.cfg.Zones) > 0 || k.cfg.FleetZones == nil {
+		return slices.Clone(k.cfg.Zones)
 	}
+	fz, err := k.cfg.FleetZones.Zones(ctx)
+	if err != nil {
+		k.cfg.Logger.WarnContext(ctx, "the fleet's zones are not known; new workers are offered in the workers' zones only", "err", err)
+	}
+	return slices.Clone(fz)
+}
+
+// cluster is what one read of the cluster says, sorted for the view.
+type cluster struct {
+	world         *world
+	zones         []string       // where new workers may go, sorted
+	learn         []*corev1.Node // the Ready workers of the instance type
+	unschedulable []*corev1.Pod  // sorted by namespace and name
+	onWorkers     autoscaler.Resources
+	claims        bool // a pending pod has a claim: volumes must be read
+}
+
+// sortCluster sorts what was read: the nodes and the pods on each, the
+// workers to learn from, the zones (the configured ones, else the
+// workers'), the unschedulable pods and the demand on the workers.
+func (k *KubeScheduler) sortCluster(nodes []corev1.Node, pods []corev1.Pod, zones []string) cluster {
+	c := cluster{world: &world{byNode: map[string][]*corev1.Pod{}}, zones: zones}
+	workers := map[string]bool{}
 	fixedZones := len(zones) > 0
 	for i := range nodes {
 		n := &nodes[i]
-		w.nodes = append(w.nodes, n)
+		c.world.nodes = append(c.world.nodes, n)
 		if !k.isWorker(n) {
 			continue
 		}
 		workers[n.Name] = true
-		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !fixedZones && !slices.Contains(zones, z) {
-			zones = append(zones, z)
+		if z := n.Labels[corev1.LabelTopologyZone]; z != "" && !fixedZones && !slices.Contains(c.zones, z) {
+			c.zones = append(c.zones, z)
 		}
 		if nodeReady(n) && InstanceTypeOf(n) == k.cfg.InstanceType && !NodeAllocatable(n).IsZero() {
-			learn = append(learn, n)
+			c.learn = append(c.learn, n)
 		}
 	}
-	var unschedulable []*corev1.Pod
-	var onWorkers autoscaler.Resources
-	slices.Sort(zones)
-	claims := false
+	slices.Sort(c.zones)
 	for i := range pods {
 		p := &pods[i]
 		if p.Spec.NodeName != "" {
-			w.byNode[p.Spec.NodeName] = append(w.byNode[p.Spec.NodeName], p)
+			c.world.byNode[p.Spec.NodeName] = append(c.world.byNode[p.Spec.NodeName], p)
 		}
 		switch {
 		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
 		case Unschedulable(p):
-			unschedulable = append(unschedulable, p)
-			claims = claims || hasClaims(p)
+			c.unschedulable = append(c.unschedulable, p)
+			c.claims = c.claims || hasClaims(p)
 		case workers[p.Spec.NodeName] && !perNode(p):
-			onWorkers = onWorkers.Add(PodRequests(p))
+			c.onWorkers = c.onWorkers.Add(PodRequests(p))
 		}
 	}
-	// What the learnt workers all offer of the resources Resources does
-	// not count (GPUs...); a type's size offers none of them.
+	slices.SortFunc(c.unschedulable, func(a, b *corev1.Pod) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return c
+}
+
+// othersOffered is what the learnt workers all offer of the resources
+// Resources does not count (GPUs...); a type's size offers none of them.
+func othersOffered(learn []*corev1.Node) map[corev1.ResourceName]int64 {
 	var others map[corev1.ResourceName]int64
 	for i, n := range learn {
 		a := otherAllocatable(n)
@@ -394,16 +444,12 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 			others[name] = min(v, a[name])
 		}
 	}
-	if claims {
-		if err := k.loadVolumes(ctx, w); err != nil {
-			return nil, 0, err
-		}
-	}
-	tpl, err := k.template(ctx, learn)
-	if err != nil {
-		k.cfg.Logger.WarnContext(ctx, "no worker template: pending pods are counted, not sized", "instance_type", k.cfg.InstanceType, "err", err)
-		return nil, len(unschedulable), nil
-	}
+	return others
+}
+
+// daemonSetOverhead is tpl.DaemonSet plus the requests of the DaemonSets
+// whose pod template selects, tolerates and fits a new worker of tpl.
+func daemonSetOverhead(tpl autoscaler.WorkerTemplate, dss []appsv1.DaemonSet) autoscaler.Resources {
 	for i := range dss {
 		spec := &dss[i].Spec.Template.Spec
 		probe := *spec
@@ -417,19 +463,22 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 		}
 		tpl.DaemonSet = tpl.DaemonSet.Add(r)
 	}
+	return tpl.DaemonSet
+}
 
-	slices.SortFunc(unschedulable, func(a, b *corev1.Pod) int {
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
-	})
-	pending := make([]autoscaler.PendingPod, len(unschedulable))
-	for i, p := range unschedulable {
+// pending makes the view's pending pods of the unschedulable ones: their
+// requests, the zones a new worker of tpl would take them in, and why
+// none would (others: what a new worker offers beyond CPU and memory).
+func (c cluster) pending(tpl autoscaler.WorkerTemplate, others map[corev1.ResourceName]int64) []autoscaler.PendingPod {
+	pending := make([]autoscaler.PendingPod, len(c.unschedulable))
+	for i, p := range c.unschedulable {
 		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p),
 			Nominated: p.Status.NominatedNodeName, PendingSince: pendingSince(p)}
 		if tpl.Allocatable.EphemeralStorage == 0 {
 			// Not known (sized from the instance type): not checked.
 			pending[i].Requests.EphemeralStorage = 0
 		}
-		zs, why := zonesFor(p, tpl, zones, w)
+		zs, why := zonesFor(p, tpl, c.zones, c.world)
 		pending[i].Zones = zs
 		if why != "" {
 			pending[i].Unplaceable = "pod " + pending[i].Key() + " " + why
@@ -437,9 +486,7 @@ func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, in
 			pending[i].Unplaceable = "pod " + pending[i].Key() + " " + why
 		}
 	}
-	view := capacity.NewSchedulerView(tpl, onWorkers, pending)
-	k.warnOnce(ctx, view.Pending, unschedulable)
-	return view, len(unschedulable), nil
+	return pending
 }
 
 // lacking says what a new worker does not offer enough of among the

@@ -103,8 +103,34 @@ func newWorker(tpl autoscaler.WorkerTemplate, zone string) *corev1.Node {
 func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *world) ([]string, string) {
 	cannot := "cannot run on a new " + tpl.InstanceType + " worker: "
 	known := len(zones) > 0
+	steps := []func([]string) ([]string, string){
+		func([]string) ([]string, string) { return landingZones(p, tpl, zones) },
+		func(ok []string) ([]string, string) { return w.volumeZones(p, tpl, zones, ok) },
+		func(ok []string) ([]string, string) { return w.affinityZones(p, zones, ok) },
+		func(ok []string) ([]string, string) { return w.spreadZones(p, zones, ok) },
+	}
+	var ok []string
+	for _, step := range steps {
+		var why string
+		if ok, why = step(ok); why != "" {
+			return nil, cannot + why
+		}
+	}
+	if known && len(ok) == len(zones) {
+		return nil, ""
+	}
+	if len(ok) == 1 && ok[0] == "" {
+		return nil, ""
+	}
+	return ok, ""
+}
+
+// landingZones returns the zones (of zones; "" alone when none are known)
+// where a new worker's labels and taints let p land, or why there are
+// none: its nodeSelector, required node affinity and tolerations.
+func landingZones(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string) ([]string, string) {
 	cands := zones
-	if !known {
+	if len(zones) == 0 {
 		cands = []string{""}
 	}
 	var ok []string
@@ -123,9 +149,17 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 		}
 	}
 	if len(ok) == 0 {
-		return nil, cannot + first
+		return nil, first
 	}
-	// Volumes.
+	return ok, ""
+}
+
+// volumeZones keeps of ok the zones where a new worker meets the node
+// affinity of every PersistentVolume p's claims are bound to (a volume
+// pinned to one node has no new worker; a zonal one names its zone), or
+// says why none is left.
+func (w *world) volumeZones(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones, ok []string) ([]string, string) {
+	known := len(zones) > 0
 	for _, v := range p.Spec.Volumes {
 		claim := ""
 		switch {
@@ -156,12 +190,20 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 			if slices.ContainsFunc(pv.Spec.NodeAffinity.Required.NodeSelectorTerms, func(t corev1.NodeSelectorTerm) bool {
 				return slices.ContainsFunc(t.MatchExpressions, func(e corev1.NodeSelectorRequirement) bool { return e.Key == corev1.LabelHostname })
 			}) {
-				return nil, fmt.Sprintf("%sits claim %s is bound to PersistentVolume %s, pinned to one node", cannot, claim, pv.Name)
+				return nil, fmt.Sprintf("its claim %s is bound to PersistentVolume %s, pinned to one node", claim, pv.Name)
 			}
-			return nil, fmt.Sprintf("%sits claim %s is bound to PersistentVolume %s, whose node affinity no new worker in %s meets", cannot, claim, pv.Name, describeZones(zones))
+			return nil, fmt.Sprintf("its claim %s is bound to PersistentVolume %s, whose node affinity no new worker in %s meets", claim, pv.Name, describeZones(zones))
 		}
 	}
-	// Pod affinity and anti-affinity.
+	return ok, ""
+}
+
+// affinityZones keeps of ok the zones p's required pod affinity and
+// anti-affinity allow: affinity on the zone against the pods running
+// there (on the hostname it cannot be met by an empty worker, unless p is
+// the first of its kind), anti-affinity on the zone, and the running
+// pods' anti-affinity on the zone against p.
+func (w *world) affinityZones(p *corev1.Pod, zones, ok []string) ([]string, string) {
 	if a := p.Spec.Affinity; a != nil && a.PodAffinity != nil {
 		for _, t := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
 			where := w.domains(t, p)
@@ -172,7 +214,7 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 			case t.TopologyKey == corev1.LabelTopologyZone:
 				ok = slices.DeleteFunc(ok, func(z string) bool { return !where[z] })
 			default:
-				return nil, fmt.Sprintf("%sits required pod affinity on %s needs a pod that a new worker does not run", cannot, t.TopologyKey)
+				return nil, fmt.Sprintf("its required pod affinity on %s needs a pod that a new worker does not run", t.TopologyKey)
 			}
 		}
 	}
@@ -202,18 +244,29 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 		}
 	}
 	if len(ok) == 0 {
-		return nil, cannot + "its required pod affinity or anti-affinity on zones excludes every zone (" + describeZones(zones) + ")"
+		return nil, "its required pod affinity or anti-affinity on zones excludes every zone (" + describeZones(zones) + ")"
 	}
-	// Topology spread over zones.
+	return ok, ""
+}
+
+// spreadZones keeps of ok the zones p's topology spread constraints over
+// zones with DoNotSchedule allow. The domains are the zones of today's
+// eligible nodes and the new worker's own zone, as kube-scheduler counts
+// them once that worker has joined: a zone of the subnets with no node
+// yet is no domain (and no minimum) for a worker elsewhere.
+func (w *world) spreadZones(p *corev1.Pod, zones, ok []string) ([]string, string) {
 	for _, c := range p.Spec.TopologySpreadConstraints {
 		if c.TopologyKey != corev1.LabelTopologyZone || c.WhenUnsatisfiable != corev1.DoNotSchedule || c.LabelSelector == nil {
 			continue
 		}
-		// The domains are the zones of today's eligible nodes and the
-		// new worker's own zone, as kube-scheduler counts them once
-		// that worker has joined: a zone of the subnets with no node
-		// yet is no domain (and no minimum) for a worker elsewhere.
-		counts := w.spreadCounts(p, c, nil)
+		sel := spreadSelector(p, c)
+		counts := kube.ZoneCounts(p, sel, w.nodes, w.byNode)
+		// The pod counts in its new zone only when the constraint
+		// selects it (kube-scheduler's selfMatchNum).
+		self := 0
+		if sel.Matches(labels.Set(p.Labels)) {
+			self = 1
+		}
 		ok = slices.DeleteFunc(ok, func(z string) bool {
 			if z == "" {
 				return true
@@ -222,17 +275,11 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 			for _, v := range counts {
 				least = min(least, v)
 			}
-			return counts[z]+1-least > int(max(c.MaxSkew, 1))
+			return counts[z]+self-least > int(max(c.MaxSkew, 1))
 		})
 		if len(ok) == 0 {
-			return nil, fmt.Sprintf("%sits topology spread over zones (maxSkew %d) allows no zone a new worker may be launched in (%s)", cannot, c.MaxSkew, describeZones(zones))
+			return nil, fmt.Sprintf("its topology spread over zones (maxSkew %d) allows no zone a new worker may be launched in (%s)", c.MaxSkew, describeZones(zones))
 		}
-	}
-	if known && len(ok) == len(zones) {
-		return nil, ""
-	}
-	if len(ok) == 1 && ok[0] == "" {
-		return nil, ""
 	}
 	return ok, ""
 }
@@ -262,14 +309,13 @@ func (w *world) domains(t corev1.PodAffinityTerm, owner *corev1.Pod) map[string]
 	return out
 }
 
-// spreadCounts counts, per zone, the pods of p's namespace that the
-// constraint selects, on the nodes with a zone that p's node affinity
-// admits (nodeAffinityPolicy Honor, the default), with each zone of
-// extra (where a new worker would be) a domain too.
-func (w *world) spreadCounts(p *corev1.Pod, c corev1.TopologySpreadConstraint, extra []string) map[string]int {
+// spreadSelector is the constraint's label selector with its
+// MatchLabelKeys' values from p added (nothing matches a selector that
+// does not parse).
+func spreadSelector(p *corev1.Pod, c corev1.TopologySpreadConstraint) labels.Selector {
 	sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
 	if err != nil {
-		return map[string]int{}
+		return labels.Nothing()
 	}
 	for _, key := range c.MatchLabelKeys {
 		if v, ok := p.Labels[key]; ok {
@@ -278,13 +324,7 @@ func (w *world) spreadCounts(p *corev1.Pod, c corev1.TopologySpreadConstraint, e
 			}
 		}
 	}
-	counts := kube.ZoneCounts(p, sel, w.nodes, w.byNode)
-	for _, z := range extra {
-		if z != "" {
-			counts[z] += 0
-		}
-	}
-	return counts
+	return sel
 }
 
 // landsOn reports whether a pod with this spec may run on node n as far

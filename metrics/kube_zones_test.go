@@ -171,26 +171,27 @@ func TestKubeSchedulerOffersTheFleetsZonesWithoutWorkers(t *testing.T) {
 	}
 }
 
-// TestKubeSchedulerSpreadCountsOnlyZonesWithNodes: a zone of the subnets
-// without a node is no spread domain for a worker launched elsewhere (as
-// kube-scheduler counts domains from the nodes): with one matching pod in
-// each of zones b and c and none in a, a new worker in any zone keeps the
-// skew within 1, so the pod is not confined to zone a.
-func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
-	const zoneA, zoneB, zoneC = "eu-west-1a", "eu-west-1b", "eu-west-1c"
-	node := func(name, zone string) runtime.Object {
-		return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
-			corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
-	}
-	web := func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }
+// zoneWorker is a Ready t3.medium worker of cluster prod in zone.
+func zoneWorker(name, zone string) runtime.Object {
+	return kNode(name, map[string]string{autoscaler.LabelInstanceID: "i-" + name, autoscaler.LabelInstanceType: "t3.medium", autoscaler.LabelCluster: "prod",
+		corev1.LabelHostname: name, corev1.LabelTopologyZone: zone}, rl("1930m", "3584Mi"), true)
+}
+
+// webSpread is a pod spec asking 1500m, spread over zones with maxSkew
+// among the pods labelled app=web.
+func webSpread(maxSkew int32) corev1.PodSpec {
 	spread := containers("1500m", "64Mi")
-	spread.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+	spread.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{MaxSkew: maxSkew, TopologyKey: corev1.LabelTopologyZone,
 		WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
-	objs := []runtime.Object{node("w-b", zoneB), node("w-c", zoneC),
-		kPod("shop", "web-1", "w-b", containers("1500m", "64Mi"), web), kPod("shop", "web-2", "w-c", containers("1500m", "64Mi"), web),
-		kPod("shop", "web-3", "", spread, web)}
-	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(objs...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
-		ClusterID: "prod", FleetZones: staticZones{zoneA, zoneB, zoneC}})
+	return spread
+}
+
+// lonePending is the one pending pod of the view of objs (cluster prod,
+// t3.medium workers; cfg gives the zones), which must be placeable.
+func lonePending(t *testing.T, cfg KubeSchedulerConfig, objs ...runtime.Object) autoscaler.PendingPod {
+	t.Helper()
+	cfg.Client, cfg.InstanceType, cfg.VCPU, cfg.MemoryMiB, cfg.ClusterID = clientset.New(fake.NewClientset(objs...)), "t3.medium", 2, 4096, "prod"
+	k, err := NewKubeScheduler(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +200,52 @@ func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(v.Pending) != 1 || v.Pending[0].Unplaceable != "" {
-		t.Fatalf("pending %+v, want web-3 placeable", v.Pending)
+		t.Fatalf("pending %+v, want one placeable pod", v.Pending)
 	}
-	if z := v.Pending[0].Zones; z != nil {
+	return v.Pending[0]
+}
+
+// TestKubeSchedulerSpreadCountsOnlyZonesWithNodes: a zone of the subnets
+// without a node is no spread domain for a worker launched elsewhere (as
+// kube-scheduler counts domains from the nodes): with one matching pod in
+// each of zones b and c and none in a, a new worker in any zone keeps the
+// skew within 1, so the pod is not confined to zone a.
+func TestKubeSchedulerSpreadCountsOnlyZonesWithNodes(t *testing.T) {
+	const zoneA, zoneB, zoneC = "eu-west-1a", "eu-west-1b", "eu-west-1c"
+	web := func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }
+	p := lonePending(t, KubeSchedulerConfig{FleetZones: staticZones{zoneA, zoneB, zoneC}},
+		zoneWorker("w-b", zoneB), zoneWorker("w-c", zoneC),
+		kPod("shop", "web-1", "w-b", containers("1500m", "64Mi"), web), kPod("shop", "web-2", "w-c", containers("1500m", "64Mi"), web),
+		kPod("shop", "web-3", "", webSpread(1), web))
+	if z := p.Zones; z != nil {
 		t.Errorf("web-3 confined to zones %v, want any zone", z)
+	}
+}
+
+// TestKubeSchedulerSpreadCountsThePodItselfOnlyWhenItMatches: a pod whose
+// own labels its zone spread does not select adds nothing to a zone's
+// count (kube-scheduler's selfMatchNum is 0): with two matching pods in
+// zone b and none in c, a new worker in zone b keeps the skew at 2, so
+// maxSkew 2 allows any zone; a pod the spread selects is kept out of b.
+func TestKubeSchedulerSpreadCountsThePodItselfOnlyWhenItMatches(t *testing.T) {
+	const zoneB, zoneC = "eu-west-1b", "eu-west-1c"
+	for _, tt := range []struct {
+		app  string
+		want []string
+	}{
+		{"batch", nil},
+		{"web", []string{zoneC}},
+	} {
+		t.Run(tt.app, func(t *testing.T) {
+			web := func(p *corev1.Pod) { p.Labels = map[string]string{"app": "web"} }
+			p := lonePending(t, KubeSchedulerConfig{Zones: []string{zoneB, zoneC}},
+				zoneWorker("w-b", zoneB), zoneWorker("w-c", zoneC),
+				kPod("shop", "web-1", "w-b", containers("500m", "64Mi"), web), kPod("shop", "web-2", "w-b", containers("500m", "64Mi"), web),
+				kPod("shop", "big", "w-c", containers("1500m", "64Mi")),
+				kPod("shop", "new", "", webSpread(2), func(p *corev1.Pod) { p.Labels = map[string]string{"app": tt.app} }))
+			if diff := cmp.Diff(tt.want, p.Zones); diff != "" {
+				t.Errorf("zones (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

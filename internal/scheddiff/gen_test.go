@@ -113,8 +113,10 @@ func newWorld(seed uint64, i int, ns, batch string) *world {
 	}
 	apps := []string{"web", "db", ""}
 	for _, n := range w.nodes {
-		k := rng.IntN(3)
-		fill := 0.3 + 0.7*rng.Float64()
+		// Filled well, so that most pods under test are left pending
+		// and tried on a new worker (the comparison the test is for).
+		k := 1 + rng.IntN(2)
+		fill := 0.55 + 0.45*rng.Float64()
 		cpu := n.Status.Allocatable[corev1.ResourceCPU]
 		mem := n.Status.Allocatable[corev1.ResourceMemory]
 		for f := range k {

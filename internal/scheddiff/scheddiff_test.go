@@ -27,8 +27,24 @@ import (
 // Settings, from the environment.
 const (
 	envSeed  = "NODEFLEET_SCHEDDIFF_SEED"  // default 1
-	envCases = "NODEFLEET_SCHEDDIFF_CASES" // default 520
-	envBatch = "NODEFLEET_SCHEDDIFF_BATCH" // cases per batch, default 175
+	envCases = "NODEFLEET_SCHEDDIFF_CASES" // default defaultCases
+	envBatch = "NODEFLEET_SCHEDDIFF_BATCH" // cases per batch, default 95
+)
+
+// The bars the run must clear.
+const (
+	// defaultCases are enough cases for at least minCompared pending
+	// pods at the default seed.
+	defaultCases = 570
+	// minCompared is how many pending pods a run of defaultCases must
+	// compare on a new worker.
+	minCompared = 500
+	// minAgreement is the floor of the agreement rate on the pending
+	// pods: the rate last measured at the default seed (97.0%, 509 of
+	// 525; docs/reliability.md) less two points, about ten cases, for
+	// other seeds and the scheduler's timing. A change to the view that
+	// agrees less fails the test.
+	minAgreement = 0.95
 )
 
 // The two ways the view and kube-scheduler can disagree about a pending
@@ -47,18 +63,11 @@ type known struct {
 // knownDisagreements are the rules kube-scheduler applies that the view
 // does not (yet) model, or models differently. A disagreement that none
 // of them explains fails the test; when the view learns a rule, its entry
-// goes (ephemeral storage, volume zones and node-local volumes went when
-// the view learnt them). The why of each remaining entry was written
-// before the view learnt zones, affinity and spread; the cases it still
-// excuses (docs/reliability.md) are residues not yet analysed one by one.
+// goes (ephemeral storage, volume zones, node-local volumes, zone
+// selectors, pod (anti-)affinity and zone spread went as the view learnt
+// them; a regression there now fails the test). What is left:
 var knownDisagreements = []known{
-	{mechZoneSelector, viewSaysNo, "a new worker's template has no zone label (it is dropped as per-node), so a nodeSelector or an In affinity on topology.kubernetes.io/zone matches no new worker in the view, though the worker launched in that zone carries it"},
-	{mechZoneSelector, viewSaysYes, "the view has no zones (PendingPod.Zones stays empty): a NotIn affinity on the zone is met by every new worker in the view, not by one in the excluded zone"},
-	{mechSpread, viewSaysYes, "the view ignores topology spread constraints (PodTopologySpread with DoNotSchedule): a new worker in a zone that would raise the skew does not help"},
-	{mechAntiAffinity, viewSaysYes, "the view models required pod anti-affinity only on the hostname (PendingPod.Apart); on the zone, a new worker in a zone with a matching pod does not help"},
-	{mechPodAffinity, viewSaysYes, "the view ignores required pod affinity: a new, empty worker never satisfies one on the hostname, nor one on a zone without matching pods"},
-	{mechLearnedLabels, viewSaysYes, "the view's new worker carries the labels every Ready worker shares, those an operator added by hand included; the worker the launch template makes does not"},
-	{mechLearnedLabels, viewSaysNo, "the view's new worker carries the labels and taints every Ready worker shares (a hand-added taint, a label a DoesNotExist affinity excludes); the worker the launch template makes does not"},
+	{mechLearnedLabels, viewSaysNo, "the view's new worker carries the NoSchedule and NoExecute taints every Ready worker of the type shares (KubeSchedulerConfig.WorkerTaints adds to them; no program sets it yet), so a taint an operator put by hand on every worker today is taken for the launch template's: the pod that does not tolerate it is judged unplaceable (alerted, no launch) though a new worker would take it"},
 }
 
 // outcome is what became of one case.
@@ -72,7 +81,7 @@ type outcome struct {
 	schedYes bool   // kube-scheduler bound the pod to the new worker
 	elsewise string // an existing node it was bound to once the new worker came (not expected)
 	message  string // the pod's last PodScheduled message
-	stale    bool   // the scheduler never tried the pod again with its new worker there
+	stale    bool   // the scheduler had not answered for the pod's copy (asked again beside its new worker) in time
 	template autoscaler.WorkerTemplate
 	learned  []string // what the view's new worker has that the real one has not
 }
@@ -129,14 +138,16 @@ func envInt(t *testing.T, name string, def int) int {
 // one it leaves pending, the view (metrics.KubeScheduler, read as a black
 // box) says whether a new worker in a drawn zone Z would take it
 // (Placeable, and Z among PendingPod.Zones when it names any); then such a
-// worker joins, as the launch template makes it, and kube-scheduler binds
-// the pod to it or not. The test logs the agreement rate and each class
-// of disagreement, and fails on a disagreement that no entry of
-// knownDisagreements explains.
+// worker joins, as the launch template makes it, the pod is created
+// afresh, and kube-scheduler binds it to the new worker or not. The test
+// logs the agreement rate and each class of disagreement, and fails on a
+// disagreement that no entry of knownDisagreements explains, on an
+// agreement rate under minAgreement, and (at the default number of cases)
+// on fewer than minCompared pending pods compared.
 func TestViewAgreesWithKubeScheduler(t *testing.T) {
 	seed := envInt(t, envSeed, 1)
-	cases := envInt(t, envCases, 520)
-	batch := envInt(t, envBatch, 175)
+	cases := envInt(t, envCases, defaultCases)
+	batch := envInt(t, envBatch, 95)
 	t.Logf("seed %d, %d cases in batches of %d (rerun: %s=%d %s=%d go test -run TestViewAgreesWithKubeScheduler -v ./internal/scheddiff/)",
 		seed, cases, batch, envSeed, seed, envCases, cases)
 	start := time.Now()
@@ -158,14 +169,20 @@ func TestViewAgreesWithKubeScheduler(t *testing.T) {
 	t.Logf("control plane up in %.1fs", time.Since(start).Seconds())
 
 	var all []*outcome
+	var forgetting sync.WaitGroup
+	defer forgetting.Wait()
 	for b := 0; b*batch < cases; b++ {
 		var worlds []*world
 		for i := b * batch; i < min(cases, (b+1)*batch); i++ {
 			worlds = append(worlds, newWorld(uint64(seed), i, ns, fmt.Sprintf("b%d", b)))
 		}
 		all = append(all, runBatch(t, ctx, cs, ns, worlds)...)
+		if (b+1)*batch < cases {
+			// The batch's nodes go while the next batch is set up.
+			forgetting.Go(func() { forget(t, ctx, cs, worlds[0].batch) })
+		}
 	}
-	report(t, all, time.Since(start))
+	report(t, all, time.Since(start), cases >= defaultCases)
 }
 
 // runBatch runs a batch of worlds through the scheduler and the view.
@@ -231,27 +248,12 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 		return err
 	})
 	tsel := metav1.ListOptions{LabelSelector: labelBatch + "=" + batch + "," + labelRole + "=test"}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		l, err := cs.CoreV1().Pods(ns).List(ctx, tsel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		undecided := 0
-		for i := range l.Items {
-			p := &l.Items[i]
-			o := byName[p.Name]
-			o.existing = p.Spec.NodeName
-			o.decided = p.Spec.NodeName != "" || metrics.Unschedulable(p)
-			if !o.decided {
-				undecided++
-			}
-		}
-		if undecided == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	settle(t, ctx, cs, ns, tsel, func(p *corev1.Pod) bool {
+		o := byName[p.Name]
+		o.existing = p.Spec.NodeName
+		o.decided = p.Spec.NodeName != "" || metrics.Unschedulable(p)
+		return o.decided
+	})
 	scheduled := time.Since(start)
 
 	// The view of each world with a pending pod, from one read of the
@@ -271,7 +273,7 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 			taints = append(taints, autoscaler.Taint{Key: tn.Key, Value: tn.Value, Effect: string(tn.Effect)})
 		}
 		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{
-			Client: snap, Namespace: ns, InstanceType: w.class.typ, Workers: labelWorld + "=" + w.name,
+			Client: snap.world(w.name), Namespace: ns, InstanceType: w.class.typ, Workers: labelWorld + "=" + w.name,
 			WorkerLabels: w.workerLabels(), WorkerTaints: taints, VCPU: w.class.vcpu, MemoryMiB: w.class.memoryMiB,
 			// The fleet's subnets span the three zones, as config gives
 			// the view through ec2fleet (FleetZones).
@@ -315,64 +317,99 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 		}
 	}
 	tried := time.Since(start)
-	// A pod pending beside its new worker is settled once the scheduler
-	// has tried it again with every new worker there (its message counts
-	// them: "0/N nodes are available") and a few seconds have passed
-	// since they became schedulable (a retry between a worker's creation
-	// and the removal of admission's not-ready taint is followed by
-	// another); a bound pod is settled at once. A pod whose rejecting
-	// plugin's queueing hint says the new node cannot help is not tried
-	// again: past the scheduler's longest back-off (10 s) it is settled
-	// too.
-	total, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	minimum := time.Now().Add(4 * time.Second)
-	limit := time.Now().Add(15 * time.Second)
-	for {
-		pending := observe(t, ctx, cs, ns, tsel, byName, len(total.Items))
-		if (pending == 0 && time.Now().After(minimum)) || time.Now().After(limit) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	settled := time.Since(start)
-	late := recheck(t, ctx, cs, ns, out, len(total.Items))
-	t.Logf("batch %s: %d cases, %d nodes; set up %.1fs, scheduled %.1fs, viewed %.1fs, %d new workers Ready %.1fs, settled %.1fs, %d rechecked %.1fs",
-		batch, len(worlds), len(nodes), setUp.Seconds(), scheduled.Seconds(), viewed.Seconds(), len(probes), tried.Seconds(), settled.Seconds(), late, time.Since(start).Seconds())
+	// Each pod left pending is asked of the scheduler again, afresh: a
+	// copy of it is created once its new worker is Ready (the pending one
+	// deleted first), so that the answer is a scheduling cycle that saw
+	// the new worker, not a retry the scheduler's queueing hints and
+	// back-off may put off for longer than the test waits.
+	undecided := again(t, ctx, cs, ns, batch, out)
+	t.Logf("batch %s: %d cases, %d nodes; set up %.1fs, scheduled %.1fs, viewed %.1fs, %d new workers Ready %.1fs, asked again and settled %.1fs (%d undecided)",
+		batch, len(worlds), len(nodes), setUp.Seconds(), scheduled.Seconds(), viewed.Seconds(), len(probes), tried.Seconds(), time.Since(start).Seconds(), undecided)
 
-	// The batch's objects stay: the worlds of the next batch do not see
-	// them, and deleting hundreds of objects costs more than the
-	// scheduler's filtering them out.
 	return out
 }
 
-// observe reads the batch's pods under test into their outcomes and
-// returns how many probed ones are neither bound nor tried again with
-// all of the cluster's nodes (the new workers among them).
-func observe(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string, sel metav1.ListOptions, byName map[string]*outcome, nodes int) int {
+// again deletes the batch's probed pods under test and creates each anew
+// (role "again"), then waits (settle) for the scheduler to bind or mark
+// every copy unschedulable, and records the answers. It returns how
+// many it had no answer for (stale).
+func again(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns, batch string, out []*outcome) int {
 	t.Helper()
-	l, err := cs.CoreV1().Pods(ns).List(ctx, sel)
-	if err != nil {
-		t.Fatal(err)
+	var probed []*outcome
+	for _, o := range out {
+		if o.probed {
+			probed = append(probed, o)
+		}
 	}
-	pending := 0
-	for i := range l.Items {
-		p := &l.Items[i]
+	zero := int64(0)
+	create(t, probed, func(o *outcome) error {
+		err := cs.CoreV1().Pods(ns).Delete(ctx, o.w.pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		if apierrors.IsNotFound(err) {
+			err = nil
+		}
+		return err
+	})
+	byName := map[string]*outcome{}
+	create(t, probed, func(o *outcome) error {
+		p := o.w.pod.DeepCopy()
+		p.Name += "-again"
+		p.Labels[labelRole] = "again"
+		_, err := cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		return err
+	})
+	for _, o := range probed {
+		byName[o.w.pod.Name+"-again"] = o
+	}
+	sel := metav1.ListOptions{LabelSelector: labelBatch + "=" + batch + "," + labelRole + "=again"}
+	return settle(t, ctx, cs, ns, sel, func(p *corev1.Pod) bool {
 		o := byName[p.Name]
-		if o == nil || !o.probed {
-			continue
+		if o == nil {
+			return true
 		}
 		record(o, p, ns)
-		var seen int
-		if p.Spec.NodeName == "" {
-			if _, err := fmt.Sscanf(o.message, "0/%d nodes are available", &seen); err != nil || seen < nodes {
-				pending++
+		o.stale = p.Spec.NodeName == "" && !metrics.Unschedulable(p)
+		return !o.stale
+	})
+}
+
+// settle lists the pods sel selects, every half second for up to two
+// minutes (a starved scheduler on a loaded machine has taken over one),
+// until decided (which records each) says every one is bound or
+// unschedulable; it returns how many were not in the end.
+func settle(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string, sel metav1.ListOptions, decided func(*corev1.Pod) bool) int {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		l, err := cs.CoreV1().Pods(ns).List(ctx, sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		undecided := 0
+		for i := range l.Items {
+			if !decided(&l.Items[i]) {
+				undecided++
 			}
 		}
+		if undecided == 0 || time.Now().After(deadline) {
+			return undecided
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	return pending
+}
+
+// forget deletes the batch's nodes, in one call, so that the next
+// batch's scheduling cycles do not filter them (kube-scheduler looks at
+// every node for a pod that fits few). Best effort: a deletion the API
+// server has not finished in time goes on, or leaves the nodes, which
+// the next batch's worlds do not select anyway. The pods on them are the
+// pod garbage collector's.
+func forget(t *testing.T, ctx context.Context, cs kubernetes.Interface, batch string) {
+	t.Helper()
+	start := time.Now()
+	zero := int64(0)
+	err := cs.CoreV1().Nodes().DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero},
+		metav1.ListOptions{LabelSelector: labelBatch + "=" + batch})
+	t.Logf("batch %s: nodes deleted in %.1fs (err %v)", batch, time.Since(start).Seconds(), err)
 }
 
 func record(o *outcome, p *corev1.Pod, ns string) {
@@ -386,49 +423,6 @@ func record(o *outcome, p *corev1.Pod, ns string) {
 			o.message = c.Message
 		}
 	}
-}
-
-// recheck gives the pods the view said a new worker helps and that are
-// still pending, with no known disagreement to explain it, more time: up
-// to 30 s for the scheduler to try them again with the new workers there
-// (a busy scheduler on a loaded machine lags), so that slowness is not
-// taken for a disagreement. A pod the scheduler has still not tried
-// again by then has no verdict: it counts as stale, not as a
-// disagreement. It returns how many it rechecked.
-func recheck(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns string, all []*outcome, nodes int) int {
-	t.Helper()
-	var late []*outcome
-	for _, o := range all {
-		if o.probed && o.viewYes && !o.schedYes {
-			if _, ok := o.explanations(); !ok {
-				late = append(late, o)
-			}
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(late) > 0 {
-		var still []*outcome
-		for _, o := range late {
-			p, err := cs.CoreV1().Pods(ns).Get(ctx, o.w.pod.Name, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			record(o, p, ns)
-			var seen int
-			if _, err := fmt.Sscanf(o.message, "0/%d nodes are available", &seen); p.Spec.NodeName == "" && (err != nil || seen < nodes) {
-				still = append(still, o)
-			}
-		}
-		if len(still) == 0 || time.Now().After(deadline) {
-			for _, o := range still {
-				o.stale = true
-			}
-			break
-		}
-		late = still
-		time.Sleep(time.Second)
-	}
-	return len(late)
 }
 
 // learned returns what the view's new worker has that the real new
@@ -453,8 +447,10 @@ func learned(tpl autoscaler.WorkerTemplate, probe *corev1.Node, w *world) []stri
 }
 
 // report logs the agreement and the classes of disagreement, and fails t
-// on the unexplained ones.
-func report(t *testing.T, all []*outcome, took time.Duration) {
+// on the unexplained ones, on an agreement rate under minAgreement and,
+// when full (the default number of cases or more), on fewer than
+// minCompared pending pods compared.
+func report(t *testing.T, all []*outcome, took time.Duration, full bool) {
 	t.Helper()
 	var existing, undecided, probed, agree, elsewise int
 	matrix := map[[2]bool]int{}
@@ -490,12 +486,19 @@ func report(t *testing.T, all []*outcome, took time.Duration) {
 		}
 		classes[key] = append(classes[key], o)
 	}
-	t.Logf("%d cases in %.0fs: %d bound at once to an existing node (the view reads the scheduler's verdict there), %d left pending and tried on a new worker, %d without a verdict in time (not bound nor marked unschedulable, or never tried again with the new worker)",
+	t.Logf("%d cases in %.0fs: %d bound at once to an existing node (the view reads the scheduler's verdict there), %d left pending and tried on a new worker, %d without a verdict in time (not bound nor marked unschedulable, first or when created afresh beside the new worker)",
 		len(all), took.Seconds(), existing, probed, undecided)
 	if probed == 0 {
 		t.Fatal("no pod was left pending: the cases test nothing")
 	}
-	t.Logf("AGREEMENT on the pending pods: %d of %d (%.1f%%)", agree, probed, 100*float64(agree)/float64(probed))
+	rate := float64(agree) / float64(probed)
+	t.Logf("AGREEMENT on the pending pods: %d of %d (%.1f%%; floor %.1f%%)", agree, probed, 100*rate, 100*minAgreement)
+	if rate < minAgreement {
+		t.Errorf("the view agrees with kube-scheduler on %.1f%% of the pending pods, under the floor of %.1f%%", 100*rate, 100*minAgreement)
+	}
+	if full && probed < minCompared {
+		t.Errorf("%d pending pods compared, want at least %d", probed, minCompared)
+	}
 	t.Logf("  view yes, scheduler yes: %d; view no, scheduler no: %d; view yes, scheduler no: %d; view no, scheduler yes: %d",
 		matrix[[2]bool{true, true}], matrix[[2]bool{false, false}], matrix[[2]bool{true, false}], matrix[[2]bool{false, true}])
 	if elsewise > 0 {

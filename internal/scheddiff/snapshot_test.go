@@ -67,6 +67,31 @@ func takeSnapshot(ctx context.Context, cs kubernetes.Interface, selector string)
 	return s, nil
 }
 
+// world is the part of the snapshot that one world's objects make up
+// (its nodes, pods, volumes and claims, by labelWorld), with the
+// DaemonSets and budgets: a world's view reads only its own, as its
+// pods select, spread and keep apart from only its own, so each view
+// reads tens of objects instead of the batch's hundreds.
+func (s *snapshot) world(name string) *snapshot {
+	mine := func(m metav1.ObjectMeta) bool { return m.Labels[labelWorld] == name }
+	return &snapshot{Interface: s.Interface, dss: s.dss, pdbs: s.pdbs,
+		nodes: keepIf(s.nodes, func(n *corev1.Node) bool { return mine(n.ObjectMeta) }),
+		pods:  keepIf(s.pods, func(p *corev1.Pod) bool { return mine(p.ObjectMeta) }),
+		pvs:   keepIf(s.pvs, func(v *corev1.PersistentVolume) bool { return mine(v.ObjectMeta) }),
+		pvcs:  keepIf(s.pvcs, func(c *corev1.PersistentVolumeClaim) bool { return mine(c.ObjectMeta) }),
+	}
+}
+
+func keepIf[T any](items []T, ok func(*T) bool) []T {
+	var out []T
+	for i := range items {
+		if ok(&items[i]) {
+			out = append(out, items[i])
+		}
+	}
+	return out
+}
+
 // selectors parses opts' selectors. Field selectors may name only the
 // fields in known (the fields the API server supports for the kind that
 // the view could use); any other is an error, not a silent mismatch.

@@ -59,11 +59,12 @@ func TestDisagreementsAreExcusedOnlyByAKnownMechanismInTheirDirection(t *testing
 		viewYes bool
 		want    bool
 	}{
-		{"topology spread, view says yes", []string{mechSpread}, nil, true, true},
+		{"topology spread (the view counts it now), view says yes", []string{mechSpread}, nil, true, false},
 		{"topology spread, view says no", []string{mechSpread}, nil, false, false},
 		{"ephemeral storage (the view counts it now), view says yes", []string{mechEphemeral}, nil, true, false},
 		{"nothing the view ignores", nil, nil, true, false},
-		{"learned labels, view says no", nil, []string{"label disk=ssd"}, false, true},
+		{"learned taints, view says no", nil, []string{"taint maintenance=soon:NoSchedule"}, false, true},
+		{"learned taints, view says yes", nil, []string{"taint maintenance=soon:NoSchedule"}, true, false},
 		{"node-local volume, view says no", []string{mechNodeLocalVolume}, nil, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
