@@ -162,6 +162,67 @@ rules:
 - level: None
 `
 
+// Node labels and annotations of the scenario's faults (SetNodesDown).
+const (
+	// LabelDown, "true" on a Node, makes kwok report it NotReady, as the
+	// kubelet of a node that lost its runtime or its zone's network
+	// would, until the label goes.
+	LabelDown = "e2e.node-fleet.io/down"
+	// AnnotationDownSince is the NotReady condition's lastTransitionTime
+	// (RFC 3339) while LabelDown is set: the scenario backdates it to
+	// compress the autoscaler's five minutes of NotReady before repair.
+	AnnotationDownSince = "e2e.node-fleet.io/down-since"
+)
+
+// nodeDownStage is a kwok stage that holds a Node labelled LabelDown
+// NotReady, with a fresh heartbeat every few seconds (the node lifecycle
+// controller sees a kubelet that reports NotReady, not one gone silent)
+// and the Ready condition's last transition at AnnotationDownSince. Its
+// weight puts it before kwok's heartbeat and initialize stages, which
+// match such a node too; when the label goes, kwok's initialize stage
+// makes the node Ready again.
+const nodeDownStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: e2e-node-down
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Node
+  selector:
+    matchExpressions:
+    - key: '.metadata.labels["` + LabelDown + `"]'
+      operator: 'In'
+      values: ['true']
+  delay:
+    durationMilliseconds: 3000
+    jitterDurationMilliseconds: 2000
+  weight: 10000
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      {{ $annotations := or .metadata.annotations dict }}
+      {{ $since := or ( index $annotations "` + AnnotationDownSince + `" ) $now }}
+      conditions:
+      {{ range NodeConditions }}
+      {{ if eq .type "Ready" }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
+        message: "the e2e scenario took the node down"
+        reason: "KubeletNotReady"
+        status: "False"
+        type: "Ready"
+      {{ else }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
+        message: {{ .message | Quote }}
+        reason: {{ .reason | Quote }}
+        status: {{ .status | Quote }}
+        type: {{ .type | Quote }}
+      {{ end }}
+      {{ end }}
+`
+
 // StartCluster starts a control plane with a scheduler and kwok, whose
 // Nodes become Ready and whose scheduled pods Running (kwok's fast node,
 // heartbeat and pod stages). It skips the test (fails it when integration
@@ -264,6 +325,9 @@ func StartCluster(t testing.TB) *Cluster {
 			kwokArgs = append(kwokArgs, "--config", f)
 		}
 	}
+	downStage := filepath.Join(dir, "node-down-stage.yaml")
+	write(t, downStage, nodeDownStage)
+	kwokArgs = append(kwokArgs, "--config", downStage)
 	c.run(t, "kwok", filepath.Join(bin, "kwok"), kwokArgs...)
 	// The controller-manager works once it has made the default
 	// namespace's ServiceAccount.

@@ -50,3 +50,42 @@ func waitUntil(t *testing.T, c *Cluster, limit time.Duration, what string, cond 
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClusterNodeDownAndUp: a Node given LabelDown turns NotReady within
+// seconds, its Ready condition's last transition at AnnotationDownSince,
+// and stays so; without the label it is Ready again.
+func TestClusterNodeDownAndUp(t *testing.T) {
+	c := StartCluster(t)
+	ctx := context.Background()
+	if err := createNode(ctx, c.Admin, workerNode("worker-d", "2", "3891Mi", nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ready := func(want corev1.ConditionStatus, since time.Time) func() bool {
+		return func() bool {
+			n, err := c.Admin.CoreV1().Nodes().Get(ctx, "worker-d", metav1.GetOptions{})
+			if err != nil {
+				return false
+			}
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady {
+					return cond.Status == want && (since.IsZero() || cond.LastTransitionTime.Time.Equal(since))
+				}
+			}
+			return false
+		}
+	}
+	waitUntil(t, c, 15*time.Second, "the node Ready", ready(corev1.ConditionTrue, time.Time{}))
+	since := time.Now().Add(-6 * time.Minute).Truncate(time.Second)
+	if err := SetNodesDown(ctx, c.Admin, []string{"worker-d"}, since); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, c, 15*time.Second, "the node NotReady since "+since.String(), ready(corev1.ConditionFalse, since))
+	time.Sleep(10 * time.Second)
+	if !ready(corev1.ConditionFalse, since)() {
+		t.Fatal("the node did not stay NotReady")
+	}
+	if err := SetNodesUp(ctx, c.Admin, []string{"worker-d"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, c, 15*time.Second, "the node Ready again", ready(corev1.ConditionTrue, time.Time{}))
+}
