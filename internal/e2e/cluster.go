@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/node-fleet/node-fleet/internal/testenv"
 )
@@ -223,11 +224,60 @@ spec:
       {{ end }}
 `
 
+// ClusterOptions set StartClusterWith's control plane.
+type ClusterOptions struct {
+	// ReadyDelay holds back, that long after it registers, the Ready
+	// condition of a Node labelled LabelBooting: the kubelet's and K3s's
+	// agent start, compressed [0: Ready at once, as every other Node].
+	ReadyDelay time.Duration
+}
+
+// LabelBooting, "true" on a new worker's Node (the joiner's, Karpenter's
+// NodePool template's), makes kwok hold its Ready back for
+// ClusterOptions.ReadyDelay.
+const LabelBooting = "e2e.node-fleet.io/booting"
+
+// nodeBootStage is kwok's node-initialize stage (the file initialize)
+// for Nodes labelled LabelBooting, played delay after they register: it
+// outweighs the stage itself, which matches them too.
+func nodeBootStage(t testing.TB, initialize string, delay time.Duration) string {
+	t.Helper()
+	b, err := os.ReadFile(initialize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage map[string]any
+	if err := yaml.Unmarshal(b, &stage); err != nil {
+		t.Fatalf("%s: %v", initialize, err)
+	}
+	spec, _ := stage["spec"].(map[string]any)
+	sel, _ := spec["selector"].(map[string]any)
+	exprs, _ := sel["matchExpressions"].([]any)
+	if spec == nil || sel == nil {
+		t.Fatalf("%s: no spec.selector", initialize)
+	}
+	stage["metadata"] = map[string]any{"name": "e2e-node-boot"}
+	sel["matchExpressions"] = append(exprs, map[string]any{"key": `.metadata.labels["` + LabelBooting + `"]`, "operator": "In", "values": []any{"true"}})
+	spec["delay"] = map[string]any{"durationMilliseconds": delay.Milliseconds()}
+	spec["weight"] = 10000
+	out, err := yaml.Marshal(stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
 // StartCluster starts a control plane with a scheduler and kwok, whose
 // Nodes become Ready and whose scheduled pods Running (kwok's fast node,
 // heartbeat and pod stages). It skips the test (fails it when integration
 // is required) without the binaries of scripts/svc/e2e.sh.
 func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	return StartClusterWith(t, ClusterOptions{})
+}
+
+// StartClusterWith is StartCluster with opts.
+func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	bin := testenv.Lookup(t, EnvBin, "the e2e binaries (scripts/svc/e2e.sh)")
 	stages := testenv.Lookup(t, EnvKwokStages, "kwok's stages (scripts/svc/e2e.sh)")
@@ -328,6 +378,11 @@ func StartCluster(t testing.TB) *Cluster {
 	downStage := filepath.Join(dir, "node-down-stage.yaml")
 	write(t, downStage, nodeDownStage)
 	kwokArgs = append(kwokArgs, "--config", downStage)
+	if opts.ReadyDelay > 0 {
+		bootStage := filepath.Join(dir, "node-boot-stage.yaml")
+		write(t, bootStage, nodeBootStage(t, filepath.Join(stages, "node/fast/node-initialize.yaml"), opts.ReadyDelay))
+		kwokArgs = append(kwokArgs, "--config", bootStage)
+	}
 	c.run(t, "kwok", filepath.Join(bin, "kwok"), kwokArgs...)
 	// The controller-manager works once it has made the default
 	// namespace's ServiceAccount.

@@ -27,10 +27,47 @@ func SetNodesDown(ctx context.Context, kube kubernetes.Interface, names []string
 	return patchNodes(ctx, kube, names, patch)
 }
 
-// SetNodesUp lets kwok report the named Nodes Ready again.
+// SetNodesUp lets kwok report the named Nodes Ready again. First their
+// NotReady condition's last transition moves to now, and only once kwok
+// shows that on every one of them do they turn Ready: SetNodesDown's
+// backdated transition is earlier than the Nodes' creation, which a
+// real outage's is not, so a node coming back a moment before its peers
+// would not count as coming back from the same outage, and the peers
+// still NotReady, NotReady "for minutes", would be repaired in between.
 func SetNodesUp(ctx context.Context, kube kubernetes.Interface, names []string) error {
+	now := time.Now().UTC().Truncate(time.Second)
+	if err := patchNodes(ctx, kube, names, fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationDownSince, now.Format(time.RFC3339))); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range names {
+		for {
+			node, err := kube.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("node %s: %w", n, err)
+			}
+			if readySince(node).Equal(now) {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("node %s: kwok did not move its NotReady transition to %s", n, now)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:null},"annotations":{%q:null}}}`, LabelDown, AnnotationDownSince)
 	return patchNodes(ctx, kube, names, patch)
+}
+
+// readySince is the last transition of n's Ready condition (zero without
+// one).
+func readySince(n *corev1.Node) time.Time {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Time{}
 }
 
 func patchNodes(ctx context.Context, kube kubernetes.Interface, names []string, patch string) error {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,11 @@ type Options struct {
 	// BootDelay is the joiner's delay from running to Node [0: Karpenter's
 	// kwok nodes register at once].
 	BootDelay time.Duration
+	// ReadyDelay holds a new worker's Node NotReady that long after it
+	// registers, for both systems alike (a kwok stage for the Nodes of
+	// node-fleet's joiner and of Karpenter's NodePool): the kubelet's and
+	// K3s's agent start, compressed [0].
+	ReadyDelay time.Duration
 	// NeverJoin is the share of instances that never join [0].
 	NeverJoin float64
 	// Tick is the daemon's TICK_INTERVAL and the Lambda's schedule [10s].
@@ -306,7 +312,7 @@ func newEnv(t testing.TB, ctx context.Context, opts Options) *env {
 	t.Helper()
 	e := &env{opts: opts, ns: "shop"}
 	e.logf("%s: starting the control plane", opts.Mode)
-	e.cl = StartCluster(t)
+	e.cl = StartClusterWith(t, ClusterOptions{ReadyDelay: opts.ReadyDelay})
 	e.dyn = dynamic.NewForConfigOrDie(e.cl.AdminConfig)
 	CreateShop(t, e.cl.Admin, e.ns, Shop, opts.Base)
 
@@ -379,7 +385,7 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 	}
 
 	j, err := NewJoiner(JoinerConfig{EC2: e.ec2, Kube: e.cl.Admin, ClusterID: cluster, BootDelay: e.opts.BootDelay, NeverJoin: e.opts.NeverJoin,
-		Logger: slog.New(slog.DiscardHandler)})
+		Labels: e.bootingLabels(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +447,15 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 	e.logf("%s: cluster %s, server instance %s (node %s), autoscaler as %s", e.opts.Mode, cluster, e.stack.ServerInstance, e.server, e.saUser)
 }
 
+// bootingLabels are the labels of a new worker's Node that make kwok hold
+// its Ready back (none without a ReadyDelay).
+func (e *env) bootingLabels() map[string]string {
+	if e.opts.ReadyDelay <= 0 {
+		return nil
+	}
+	return map[string]string{LabelBooting: "true"}
+}
+
 // setupKarpenter applies Karpenter's CRDs, a KWOKNodeClass and a NodePool
 // of node-fleet's worker size, registers the static nodes and starts
 // Karpenter.
@@ -473,6 +488,8 @@ metadata:
   name: workers
 spec:
   template:
+    metadata:
+      labels: %s
     spec:
       nodeClassRef:
         group: karpenter.kwok.sh
@@ -489,7 +506,7 @@ spec:
   disruption:
     consolidationPolicy: WhenEmptyOrUnderutilized
     consolidateAfter: %s
-`, limitCPU, e.opts.ScaleDownCooldown)
+`, nodePoolLabels(e.bootingLabels()), limitCPU, e.opts.ScaleDownCooldown)
 	if err := applyYAML(ctx, e.dyn, []byte(pool)); err != nil {
 		t.Fatal(err)
 	}
@@ -562,4 +579,14 @@ func zoneSpread(workers map[string]int) string {
 		return fmt.Sprintf("the sale's workers by zone are %v, want every one of the subnets' zones %v with max - min <= 1", workers, Zones)
 	}
 	return ""
+}
+
+// nodePoolLabels writes labels as a YAML flow mapping.
+func nodePoolLabels(labels map[string]string) string {
+	var kv []string
+	for k, v := range labels {
+		kv = append(kv, fmt.Sprintf("%q: %q", k, v))
+	}
+	sort.Strings(kv)
+	return "{" + strings.Join(kv, ", ") + "}"
 }

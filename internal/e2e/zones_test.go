@@ -325,7 +325,7 @@ func outageZone(workers []worker, ledgerNode string) string {
 
 // saleOver lowers the shop to its baseline and waits for the fleet back
 // at MIN_NODES: the ledger's worker must stay, never cordoned, its pod
-// never evicted.
+// never evicted; every other worker removed is drained first.
 func (z *zonesRun) saleOver(t *testing.T) {
 	e := z.e
 	e.rec.Mark(fmt.Sprintf("sale over: replicas %d -> %d", e.opts.Peak, e.opts.Base))
@@ -333,7 +333,8 @@ func (z *zonesRun) saleOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	ledgerInstance := ""
-	for _, w := range z.workers() {
+	before := z.workers()
+	for _, w := range before {
 		if w.Name == z.ledger.Node {
 			ledgerInstance = w.Instance
 		}
@@ -348,7 +349,40 @@ func (z *zonesRun) saleOver(t *testing.T) {
 	if _, ok := e.rec.Terminated()[ledgerInstance]; ok || cordoned || deleted {
 		t.Errorf("the ledger's node %s (instance %s): cordoned %v, Node deleted %v, instance terminated %v; want none", z.ledger.Node, ledgerInstance, cordoned, deleted, ok)
 	}
+	// No fault is on: every worker removed is a scale-down's, cordoned
+	// and drained first, none a repair's.
+	gone := e.rec.Terminated()
+	for _, w := range before {
+		if _, ok := gone[w.Instance]; !ok {
+			continue
+		}
+		if cordoned, _ := e.rec.NodeSeen(w.Name); !cordoned {
+			t.Errorf("instance %s (node %s, Ready) was terminated without a drain", w.Instance, w.Name)
+		}
+	}
 	if ev := Evictions(t, e.cl.AuditLog, e.saUser); ev[e.ns+"/"+z.ledger.Pod()] {
 		t.Errorf("the ledger's pod %s/%s was evicted", e.ns, z.ledger.Pod())
+	}
+}
+
+// TestZoneSpreadFailsAnUnbalancedSale: the zone check fails a sale in
+// fewer zones than the subnets' or with more than one worker between
+// the fullest zone and the emptiest.
+func TestZoneSpreadFailsAnUnbalancedSale(t *testing.T) {
+	for _, tc := range []struct {
+		workers map[string]int
+		fails   bool
+	}{
+		{map[string]int{"us-east-1a": 3, "us-east-1b": 3, "us-east-1c": 2}, false},
+		{map[string]int{"us-east-1a": 3, "us-east-1b": 3, "us-east-1c": 3}, false},
+		{map[string]int{"us-east-1a": 4, "us-east-1b": 3, "us-east-1c": 2}, true},
+		{map[string]int{"us-east-1a": 4, "us-east-1b": 4}, true},
+		{map[string]int{"us-east-1b": 9}, true},
+		{map[string]int{}, true},
+		{nil, true},
+	} {
+		if got := zoneSpread(tc.workers); (got != "") != tc.fails {
+			t.Errorf("zoneSpread(%v) = %q, want a failure %v", tc.workers, got, tc.fails)
+		}
 	}
 }
