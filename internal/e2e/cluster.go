@@ -362,7 +362,25 @@ func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	c.run(t, "kube-scheduler", filepath.Join(bin, "kube-scheduler"),
 		"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--secure-port", "0", "--leader-elect=false")
-	kwokArgs := []string{"--kubeconfig", kc, "--manage-all-nodes=true", "--server-address", "127.0.0.1:" + fmt.Sprint(freePort(t))}
+	kwokArgs := append([]string{"--kubeconfig", kc, "--manage-all-nodes=true", "--server-address", "127.0.0.1:" + fmt.Sprint(freePort(t))},
+		kwokStages(t, dir, stages, opts)...)
+	c.run(t, "kwok", filepath.Join(bin, "kwok"), kwokArgs...)
+	// The controller-manager works once it has made the default
+	// namespace's ServiceAccount.
+	c.wait(t, "kube-controller-manager", 60*time.Second, func() bool {
+		_, err := c.Admin.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	return c
+}
+
+// kwokStages returns kwok's --config arguments: its fast node, heartbeat
+// and pod stages from the directory stages, the NotReady stage of
+// SetNodesDown and, with a ReadyDelay, the booting nodes' stage, these two
+// written into dir.
+func kwokStages(t testing.TB, dir, stages string, opts ClusterOptions) []string {
+	t.Helper()
+	var args []string
 	for _, s := range []string{"node/fast", "node/heartbeat", "pod/fast"} {
 		files, err := filepath.Glob(filepath.Join(stages, s, "*.yaml"))
 		if err != nil || len(files) == 0 {
@@ -372,25 +390,18 @@ func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 			if filepath.Base(f) == "kustomization.yaml" {
 				continue
 			}
-			kwokArgs = append(kwokArgs, "--config", f)
+			args = append(args, "--config", f)
 		}
 	}
 	downStage := filepath.Join(dir, "node-down-stage.yaml")
 	write(t, downStage, nodeDownStage)
-	kwokArgs = append(kwokArgs, "--config", downStage)
+	args = append(args, "--config", downStage)
 	if opts.ReadyDelay > 0 {
 		bootStage := filepath.Join(dir, "node-boot-stage.yaml")
 		write(t, bootStage, nodeBootStage(t, filepath.Join(stages, "node/fast/node-initialize.yaml"), opts.ReadyDelay))
-		kwokArgs = append(kwokArgs, "--config", bootStage)
+		args = append(args, "--config", bootStage)
 	}
-	c.run(t, "kwok", filepath.Join(bin, "kwok"), kwokArgs...)
-	// The controller-manager works once it has made the default
-	// namespace's ServiceAccount.
-	c.wait(t, "kube-controller-manager", 60*time.Second, func() bool {
-		_, err := c.Admin.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
-	return c
+	return args
 }
 
 // run starts a process of the control plane and fails t if it exits at

@@ -89,3 +89,34 @@ func TestClusterNodeDownAndUp(t *testing.T) {
 	}
 	waitUntil(t, c, 15*time.Second, "the node Ready again", ready(corev1.ConditionTrue, time.Time{}))
 }
+
+// TestClusterHoldsABootingNodesReadyBack: with a ReadyDelay, a Node
+// labelled LabelBooting turns Ready that long after it registers, and
+// one without the label at once.
+func TestClusterHoldsABootingNodesReadyBack(t *testing.T) {
+	const delay = 6 * time.Second
+	c := StartClusterWith(t, ClusterOptions{ReadyDelay: delay})
+	ctx := context.Background()
+	start := time.Now()
+	for _, n := range []*corev1.Node{workerNode("booting", "2", "3891Mi", map[string]string{LabelBooting: "true"}, nil), workerNode("static", "2", "3891Mi", nil, nil)} {
+		if err := createNode(ctx, c.Admin, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isReady := func(name string) func() bool {
+		return func() bool {
+			n, err := c.Admin.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			return err == nil && nodeReady(n)
+		}
+	}
+	waitUntil(t, c, 5*time.Second, "the static node Ready", isReady("static"))
+	if isReady("booting")() {
+		t.Fatalf("the booting node Ready %s after it registered, want %s", time.Since(start).Round(100*time.Millisecond), delay)
+	}
+	waitUntil(t, c, 3*delay, "the booting node Ready", isReady("booting"))
+	if d := time.Since(start); d < delay {
+		t.Errorf("the booting node Ready after %s, want %s at least", d, delay)
+	} else {
+		t.Logf("the booting node Ready after %s (ReadyDelay %s)", d.Round(100*time.Millisecond), delay)
+	}
+}
