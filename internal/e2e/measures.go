@@ -90,18 +90,7 @@ type auditEvent struct {
 func Audit(t testing.TB, path, user string) (evicted, refused, deletes int, nodesDeleted map[string]bool) {
 	t.Helper()
 	nodesDeleted = map[string]bool{}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev auditEvent
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Stage != "ResponseComplete" || ev.User.Username != user {
-			continue
-		}
+	auditBy(t, path, user, func(ev auditEvent) {
 		switch {
 		case ev.Verb == "create" && ev.ObjectRef.Resource == "pods" && ev.ObjectRef.Subresource == "eviction":
 			switch {
@@ -115,10 +104,7 @@ func Audit(t testing.TB, path, user string) (evicted, refused, deletes int, node
 		case ev.Verb == "delete" && ev.ObjectRef.Resource == "nodes" && ev.ResponseStatus.Code < 300:
 			nodesDeleted[ev.ObjectRef.Name] = true
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return evicted, refused, deletes, nodesDeleted
 }
 
@@ -127,6 +113,18 @@ func Audit(t testing.TB, path, user string) (evicted, refused, deletes int, node
 func Evictions(t testing.TB, path, user string) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
+	auditBy(t, path, user, func(ev auditEvent) {
+		if ev.Verb == "create" && ev.ObjectRef.Subresource == "eviction" && ev.ResponseStatus.Code < 300 {
+			out[ev.ObjectRef.Namespace+"/"+ev.ObjectRef.Name] = true
+		}
+	})
+	return out
+}
+
+// auditBy calls each with every completed request of user in the audit
+// log at path.
+func auditBy(t testing.TB, path, user string, each func(auditEvent)) {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -139,14 +137,11 @@ func Evictions(t testing.TB, path, user string) map[string]bool {
 		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Stage != "ResponseComplete" || ev.User.Username != user {
 			continue
 		}
-		if ev.Verb == "create" && ev.ObjectRef.Subresource == "eviction" && ev.ResponseStatus.Code < 300 {
-			out[ev.ObjectRef.Namespace+"/"+ev.ObjectRef.Name] = true
-		}
+		each(ev)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return out
 }
 
 // measure computes the Measures of the run from the recorder and the
