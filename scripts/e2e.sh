@@ -7,7 +7,9 @@
 # Karpenter, each on a control plane of its own (internal/e2e), prints each
 # run's timeline, and rewrites docs/e2e.md with the medians.
 #   NODEFLEET_E2E_RUNS=1 NODEFLEET_E2E_MODES=daemon,karpenter scripts/e2e.sh
-# runs fewer. About 4 minutes a run of each mode, 15 for the four.
+# runs fewer; NODEFLEET_E2E_BOOT_DELAY=30s holds every new worker's Node
+# NotReady 30 s after it registers, Karpenter's and node-fleet's alike (a
+# kwok stage), for a boot closer to EC2's than the default at once. About 4 minutes a run of each mode, 15 for the four.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec scripts/test.sh e2e

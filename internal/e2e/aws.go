@@ -12,6 +12,9 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/node-fleet/node-fleet/ec2fleet"
 	"github.com/node-fleet/node-fleet/state"
@@ -32,7 +35,7 @@ var Zones = []string{"us-east-1a", "us-east-1b", "us-east-1c"}
 // deploy's names and tags: the network (one private subnet a zone), the
 // workers' launch template, the K3s server instance (tagged with the
 // cluster and its role, never with managed-by), the state table, the
-// secrets (K3s token, kubeconfig).
+// secrets (K3s token, kubeconfig), the alerts' SNS topic.
 type Stack struct {
 	ClusterID      string
 	Subnets        []string
@@ -45,6 +48,10 @@ type Stack struct {
 	KubeconfigSecret string
 	// InstanceType is the workers' type (t3.medium: 2 vCPU, 4 GiB).
 	InstanceType string
+	// Topic is the SNS topic of the autoscaler's events (SNS_TOPIC_ARN);
+	// AlertQueue is an SQS queue subscribed to it, where the scenario
+	// reads what an operator's subscription would get.
+	Topic, AlertQueue string
 }
 
 func clusterTags(clusterID, name string, extra ...string) []ec2types.Tag {
@@ -106,7 +113,34 @@ func Deploy(t testing.TB, awsCfg aws.Config, clusterID, kubeconfig string) *Stac
 			t.Fatal(err)
 		}
 	}
+	st.Topic, st.AlertQueue = subscribedTopic(t, awsCfg, clusterID)
 	return st
+}
+
+// subscribedTopic creates the alerts' topic of clusterID and an SQS queue
+// subscribed to it, and returns the topic's ARN and the queue's URL.
+func subscribedTopic(t testing.TB, awsCfg aws.Config, clusterID string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	snsc, sqsc := sns.NewFromConfig(awsCfg), sqs.NewFromConfig(awsCfg)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(clusterID + "-events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(clusterID + "-events")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qa, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String(qa.Attributes[string(sqstypes.QueueAttributeNameQueueArn)])}); err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(topic.TopicArn), aws.ToString(q.QueueUrl)
 }
 
 // ServerState returns the K3s server instance's state in EC2

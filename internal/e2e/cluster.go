@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/node-fleet/node-fleet/internal/testenv"
 )
@@ -162,11 +163,121 @@ rules:
 - level: None
 `
 
+// Node labels and annotations of the scenario's faults (SetNodesDown).
+const (
+	// LabelDown, "true" on a Node, makes kwok report it NotReady, as the
+	// kubelet of a node that lost its runtime or its zone's network
+	// would, until the label goes.
+	LabelDown = "e2e.node-fleet.io/down"
+	// AnnotationDownSince is the NotReady condition's lastTransitionTime
+	// (RFC 3339) while LabelDown is set: the scenario backdates it to
+	// compress the autoscaler's five minutes of NotReady before repair.
+	AnnotationDownSince = "e2e.node-fleet.io/down-since"
+)
+
+// nodeDownStage is a kwok stage that holds a Node labelled LabelDown
+// NotReady, with a fresh heartbeat every few seconds (the node lifecycle
+// controller sees a kubelet that reports NotReady, not one gone silent)
+// and the Ready condition's last transition at AnnotationDownSince. Its
+// weight puts it before kwok's heartbeat and initialize stages, which
+// match such a node too; when the label goes, kwok's initialize stage
+// makes the node Ready again.
+const nodeDownStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: e2e-node-down
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Node
+  selector:
+    matchExpressions:
+    - key: '.metadata.labels["` + LabelDown + `"]'
+      operator: 'In'
+      values: ['true']
+  delay:
+    durationMilliseconds: 3000
+    jitterDurationMilliseconds: 2000
+  weight: 10000
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      {{ $annotations := or .metadata.annotations dict }}
+      {{ $since := or ( index $annotations "` + AnnotationDownSince + `" ) $now }}
+      conditions:
+      {{ range NodeConditions }}
+      {{ if eq .type "Ready" }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
+        message: "the e2e scenario took the node down"
+        reason: "KubeletNotReady"
+        status: "False"
+        type: "Ready"
+      {{ else }}
+      - lastHeartbeatTime: {{ $now | Quote }}
+        lastTransitionTime: {{ $since | Quote }}
+        message: {{ .message | Quote }}
+        reason: {{ .reason | Quote }}
+        status: {{ .status | Quote }}
+        type: {{ .type | Quote }}
+      {{ end }}
+      {{ end }}
+`
+
+// ClusterOptions set StartClusterWith's control plane.
+type ClusterOptions struct {
+	// ReadyDelay holds back, that long after it registers, the Ready
+	// condition of a Node labelled LabelBooting: the kubelet's and K3s's
+	// agent start, compressed [0: Ready at once, as every other Node].
+	ReadyDelay time.Duration
+}
+
+// LabelBooting, "true" on a new worker's Node (the joiner's, Karpenter's
+// NodePool template's), makes kwok hold its Ready back for
+// ClusterOptions.ReadyDelay.
+const LabelBooting = "e2e.node-fleet.io/booting"
+
+// nodeBootStage is kwok's node-initialize stage (the file initialize)
+// for Nodes labelled LabelBooting, played delay after they register: it
+// outweighs the stage itself, which matches them too.
+func nodeBootStage(t testing.TB, initialize string, delay time.Duration) string {
+	t.Helper()
+	b, err := os.ReadFile(initialize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stage map[string]any
+	if err := yaml.Unmarshal(b, &stage); err != nil {
+		t.Fatalf("%s: %v", initialize, err)
+	}
+	spec, _ := stage["spec"].(map[string]any)
+	sel, _ := spec["selector"].(map[string]any)
+	exprs, _ := sel["matchExpressions"].([]any)
+	if spec == nil || sel == nil {
+		t.Fatalf("%s: no spec.selector", initialize)
+	}
+	stage["metadata"] = map[string]any{"name": "e2e-node-boot"}
+	sel["matchExpressions"] = append(exprs, map[string]any{"key": `.metadata.labels["` + LabelBooting + `"]`, "operator": "In", "values": []any{"true"}})
+	spec["delay"] = map[string]any{"durationMilliseconds": delay.Milliseconds()}
+	spec["weight"] = 10000
+	out, err := yaml.Marshal(stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
 // StartCluster starts a control plane with a scheduler and kwok, whose
 // Nodes become Ready and whose scheduled pods Running (kwok's fast node,
 // heartbeat and pod stages). It skips the test (fails it when integration
 // is required) without the binaries of scripts/svc/e2e.sh.
 func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	return StartClusterWith(t, ClusterOptions{})
+}
+
+// StartClusterWith is StartCluster with opts.
+func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	bin := testenv.Lookup(t, EnvBin, "the e2e binaries (scripts/svc/e2e.sh)")
 	stages := testenv.Lookup(t, EnvKwokStages, "kwok's stages (scripts/svc/e2e.sh)")
@@ -251,7 +362,25 @@ func StartCluster(t testing.TB) *Cluster {
 	c.run(t, "kube-scheduler", filepath.Join(bin, "kube-scheduler"),
 		"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--secure-port", "0", "--leader-elect=false")
-	kwokArgs := []string{"--kubeconfig", kc, "--manage-all-nodes=true", "--server-address", "127.0.0.1:" + fmt.Sprint(freePort(t))}
+	kwokArgs := append([]string{"--kubeconfig", kc, "--manage-all-nodes=true", "--server-address", "127.0.0.1:" + fmt.Sprint(freePort(t))},
+		kwokStages(t, dir, stages, opts)...)
+	c.run(t, "kwok", filepath.Join(bin, "kwok"), kwokArgs...)
+	// The controller-manager works once it has made the default
+	// namespace's ServiceAccount.
+	c.wait(t, "kube-controller-manager", 60*time.Second, func() bool {
+		_, err := c.Admin.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	return c
+}
+
+// kwokStages returns kwok's --config arguments: its fast node, heartbeat
+// and pod stages from the directory stages, the NotReady stage of
+// SetNodesDown and, with a ReadyDelay, the booting nodes' stage, these two
+// written into dir.
+func kwokStages(t testing.TB, dir, stages string, opts ClusterOptions) []string {
+	t.Helper()
+	var args []string
 	for _, s := range []string{"node/fast", "node/heartbeat", "pod/fast"} {
 		files, err := filepath.Glob(filepath.Join(stages, s, "*.yaml"))
 		if err != nil || len(files) == 0 {
@@ -261,17 +390,18 @@ func StartCluster(t testing.TB) *Cluster {
 			if filepath.Base(f) == "kustomization.yaml" {
 				continue
 			}
-			kwokArgs = append(kwokArgs, "--config", f)
+			args = append(args, "--config", f)
 		}
 	}
-	c.run(t, "kwok", filepath.Join(bin, "kwok"), kwokArgs...)
-	// The controller-manager works once it has made the default
-	// namespace's ServiceAccount.
-	c.wait(t, "kube-controller-manager", 60*time.Second, func() bool {
-		_, err := c.Admin.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
-	return c
+	downStage := filepath.Join(dir, "node-down-stage.yaml")
+	write(t, downStage, nodeDownStage)
+	args = append(args, "--config", downStage)
+	if opts.ReadyDelay > 0 {
+		bootStage := filepath.Join(dir, "node-boot-stage.yaml")
+		write(t, bootStage, nodeBootStage(t, filepath.Join(stages, "node/fast/node-initialize.yaml"), opts.ReadyDelay))
+		args = append(args, "--config", bootStage)
+	}
+	return args
 }
 
 // run starts a process of the control plane and fails t if it exits at

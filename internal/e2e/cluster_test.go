@@ -50,3 +50,73 @@ func waitUntil(t *testing.T, c *Cluster, limit time.Duration, what string, cond 
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClusterNodeDownAndUp: a Node given LabelDown turns NotReady within
+// seconds, its Ready condition's last transition at AnnotationDownSince,
+// and stays so; without the label it is Ready again.
+func TestClusterNodeDownAndUp(t *testing.T) {
+	c := StartCluster(t)
+	ctx := context.Background()
+	if err := createNode(ctx, c.Admin, workerNode("worker-d", "2", "3891Mi", nil, nil)); err != nil {
+		t.Fatal(err)
+	}
+	ready := func(want corev1.ConditionStatus, since time.Time) func() bool {
+		return func() bool {
+			n, err := c.Admin.CoreV1().Nodes().Get(ctx, "worker-d", metav1.GetOptions{})
+			if err != nil {
+				return false
+			}
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady {
+					return cond.Status == want && (since.IsZero() || cond.LastTransitionTime.Time.Equal(since))
+				}
+			}
+			return false
+		}
+	}
+	waitUntil(t, c, 15*time.Second, "the node Ready", ready(corev1.ConditionTrue, time.Time{}))
+	since := time.Now().Add(-6 * time.Minute).Truncate(time.Second)
+	if err := SetNodesDown(ctx, c.Admin, []string{"worker-d"}, since); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, c, 15*time.Second, "the node NotReady since "+since.String(), ready(corev1.ConditionFalse, since))
+	time.Sleep(10 * time.Second)
+	if !ready(corev1.ConditionFalse, since)() {
+		t.Fatal("the node did not stay NotReady")
+	}
+	if err := SetNodesUp(ctx, c.Admin, []string{"worker-d"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, c, 15*time.Second, "the node Ready again", ready(corev1.ConditionTrue, time.Time{}))
+}
+
+// TestClusterHoldsABootingNodesReadyBack: with a ReadyDelay, a Node
+// labelled LabelBooting turns Ready that long after it registers, and
+// one without the label at once.
+func TestClusterHoldsABootingNodesReadyBack(t *testing.T) {
+	const delay = 6 * time.Second
+	c := StartClusterWith(t, ClusterOptions{ReadyDelay: delay})
+	ctx := context.Background()
+	start := time.Now()
+	for _, n := range []*corev1.Node{workerNode("booting", "2", "3891Mi", map[string]string{LabelBooting: "true"}, nil), workerNode("static", "2", "3891Mi", nil, nil)} {
+		if err := createNode(ctx, c.Admin, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	isReady := func(name string) func() bool {
+		return func() bool {
+			n, err := c.Admin.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			return err == nil && nodeReady(n)
+		}
+	}
+	waitUntil(t, c, 5*time.Second, "the static node Ready", isReady("static"))
+	if isReady("booting")() {
+		t.Fatalf("the booting node Ready %s after it registered, want %s", time.Since(start).Round(100*time.Millisecond), delay)
+	}
+	waitUntil(t, c, 3*delay, "the booting node Ready", isReady("booting"))
+	if d := time.Since(start); d < delay {
+		t.Errorf("the booting node Ready after %s, want %s at least", d, delay)
+	} else {
+		t.Logf("the booting node Ready after %s (ReadyDelay %s)", d.Round(100*time.Millisecond), delay)
+	}
+}

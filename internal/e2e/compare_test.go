@@ -12,8 +12,10 @@ import (
 
 // TestCompare runs the flash sale NODEFLEET_E2E_RUNS times (default 3) in
 // each of NODEFLEET_E2E_MODES (default lambda, daemon, daemon+calendar,
-// karpenter) and writes the comparison to NODEFLEET_E2E_REPORT. It is
-// built only with the tag e2ereport: scripts/e2e.sh runs it.
+// karpenter), each new worker NotReady for NODEFLEET_E2E_BOOT_DELAY after
+// it registers (a duration, default 0), and writes the comparison to
+// NODEFLEET_E2E_REPORT. It is built only with the tag e2ereport:
+// scripts/e2e.sh runs it.
 func TestCompare(t *testing.T) {
 	out := os.Getenv("NODEFLEET_E2E_REPORT")
 	if out == "" {
@@ -34,6 +36,14 @@ func TestCompare(t *testing.T) {
 			modes = append(modes, Mode(strings.TrimSpace(m)))
 		}
 	}
+	var ready time.Duration
+	if v := os.Getenv("NODEFLEET_E2E_BOOT_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			t.Fatalf("NODEFLEET_E2E_BOOT_DELAY=%q: want a duration such as 30s", v)
+		}
+		ready = d
+	}
 	cmd := "scripts/e2e.sh"
 	if v := os.Getenv("NODEFLEET_E2E_COMMAND"); v != "" {
 		cmd = v
@@ -43,7 +53,7 @@ func TestCompare(t *testing.T) {
 	for i := 0; i < runs; i++ {
 		for _, m := range modes {
 			t.Run(string(m), func(t *testing.T) {
-				res := Run(t, Options{Mode: m, Logf: t.Logf})
+				res := Run(t, Options{Mode: m, ReadyDelay: ready, Logf: t.Logf})
 				t.Logf("timeline:\n%s", Format(res.Timeline, res.Zero))
 				t.Logf("measures: %+v", res.Measures)
 				results[m] = append(results[m], res)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,8 @@ type JoinerConfig struct {
 	// before the joiner deletes it (if the autoscaler did not); default
 	// 30s.
 	NodeGone time.Duration
+	// Labels are added to every Node it registers (LabelBooting).
+	Labels map[string]string
 	// Poll is how often EC2 is read; default 250ms.
 	Poll time.Duration
 	// Logger defaults to discarding.
@@ -209,6 +212,7 @@ func (j *Joiner) register(ctx context.Context, in ec2types.Instance) (string, er
 		autoscaler.LabelInstanceID: id,
 		autoscaler.LabelCluster:    j.cfg.ClusterID,
 	}
+	maps.Copy(labels, j.cfg.Labels)
 	if in.Placement != nil && aws.ToString(in.Placement.AvailabilityZone) != "" {
 		// The join script labels the node with its instance's zone.
 		labels[corev1.LabelTopologyZone] = aws.ToString(in.Placement.AvailabilityZone)

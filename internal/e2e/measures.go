@@ -53,6 +53,9 @@ type Measures struct {
 	ScaleDowns int
 	// Zones are the zones of the sale's instances.
 	Zones []string
+	// ZoneWorkers counts the Ready workers by zone once the sale is
+	// steady (nil when the run did not get there).
+	ZoneWorkers map[string]int
 	// MaxFleet is the most instances (NodeClaims) at once.
 	MaxFleet int
 	// MinWorkersAfterBaseline is the fewest Ready workers once the
@@ -87,18 +90,7 @@ type auditEvent struct {
 func Audit(t testing.TB, path, user string) (evicted, refused, deletes int, nodesDeleted map[string]bool) {
 	t.Helper()
 	nodesDeleted = map[string]bool{}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var ev auditEvent
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Stage != "ResponseComplete" || ev.User.Username != user {
-			continue
-		}
+	auditBy(t, path, user, func(ev auditEvent) {
 		switch {
 		case ev.Verb == "create" && ev.ObjectRef.Resource == "pods" && ev.ObjectRef.Subresource == "eviction":
 			switch {
@@ -112,11 +104,44 @@ func Audit(t testing.TB, path, user string) (evicted, refused, deletes int, node
 		case ev.Verb == "delete" && ev.ObjectRef.Resource == "nodes" && ev.ResponseStatus.Code < 300:
 			nodesDeleted[ev.ObjectRef.Name] = true
 		}
+	})
+	return evicted, refused, deletes, nodesDeleted
+}
+
+// Evictions returns the pods (namespace/name) whose eviction by user the
+// API server accepted, from its audit log.
+func Evictions(t testing.TB, path, user string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	auditBy(t, path, user, func(ev auditEvent) {
+		if ev.Verb == "create" && ev.ObjectRef.Subresource == "eviction" && ev.ResponseStatus.Code < 300 {
+			out[ev.ObjectRef.Namespace+"/"+ev.ObjectRef.Name] = true
+		}
+	})
+	return out
+}
+
+// auditBy calls each with every completed request of user in the audit
+// log at path.
+func auditBy(t testing.TB, path, user string, each func(auditEvent)) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var ev auditEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Stage != "ResponseComplete" || ev.User.Username != user {
+			continue
+		}
+		each(ev)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return evicted, refused, deletes, nodesDeleted
 }
 
 // measure computes the Measures of the run from the recorder and the
@@ -133,7 +158,7 @@ func (e *env) measure(t testing.TB, zero time.Time) Measures {
 		return at.Sub(zero)
 	}
 	m := Measures{FirstPending: -1, FirstLaunch: -1, PendingToLaunch: -1, AllRunning: -1, BackToBaseline: -1,
-		PeakNodes: r.maxNodes, MaxFleet: r.maxFleet, MinWorkersAfterBaseline: r.minWorkers}
+		PeakNodes: r.maxNodes, MaxFleet: r.maxFleet, MinWorkersAfterBaseline: r.minWorkers, ZoneWorkers: e.saleZones}
 	baseline, end := r.marks["baseline reached"], r.marks["end"]
 	allRunning, over := r.marks["all pods running"], r.marks[saleOverMark(r.marks)]
 	var firstPending, firstLaunch time.Time

@@ -52,6 +52,22 @@ var rows = []row{
 	{"zones of the sale's workers", func(m Measures) float64 { return float64(len(m.Zones)) }, "", false},
 }
 
+// writeTimes writes the report's list of compressed times.
+func writeTimes(b *strings.Builder, opts Options) {
+	b.WriteString("Time is compressed, the same for both systems:\n\n")
+	fmt.Fprintf(b, "- workers: t3.medium for node-fleet (2 vCPU, 4 GiB), Karpenter's kwok `c-2x-amd64-linux` (2 CPU, 4Gi) selected by its `karpenter.kwok.sh/instance-cpu` and `instance-memory` labels;\n")
+	fmt.Fprintf(b, "- floor %d and ceiling %d workers: node-fleet's MIN_NODES/MAX_NODES; for Karpenter %d static nodes (NodePools have no minimum) and a NodePool limit of %d CPU (%d workers);\n",
+		opts.MinNodes, opts.MaxNodes, opts.MinNodes, 2*(opts.MaxNodes-opts.MinNodes), opts.MaxNodes-opts.MinNodes)
+	fmt.Fprintf(b, "- boot delay %s for both: Karpenter's kwok nodes register at once, so node-fleet's joiner registers a worker %s after its instance runs;", opts.BootDelay, opts.BootDelay)
+	if opts.ReadyDelay > 0 {
+		fmt.Fprintf(b, " then a new worker's Node, of either system, stays NotReady %s (a kwok stage; NODEFLEET_E2E_BOOT_DELAY)", opts.ReadyDelay)
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(b, "- scale-down cooldown %s = Karpenter's `consolidateAfter`; node-fleet's scale-up cooldown %s; the daemon's TICK_INTERVAL and the Lambda's schedule %s; Karpenter's batching as it ships (1 s idle, 10 s at most);\n",
+		opts.ScaleDownCooldown, opts.ScaleUpCooldown, opts.Tick)
+	fmt.Fprintf(b, "- node-fleet's POLICY: %s in the lambda and daemon modes; predictive with the sale in CALENDAR (learnt %s ahead) in daemon+calendar.\n\n", opts.Policy, opts.Lead)
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -120,14 +136,7 @@ func Report(results map[Mode][]*Result, modes []Mode, command string, took time.
 	b.WriteString("The scenario: two Deployments (web 250m/256Mi, api 500m/768Mi) with a PodDisruptionBudget of maxUnavailable 1 each, ")
 	fmt.Fprintf(&b, "%d replicas each on %d workers; the sale raises them to %d each; in the middle a pod requesting 4 CPU (workers have 2) is created and later deleted; then the sale is over (back to %d each) and the workers must go back to the floor.\n\n",
 		opts.Base, opts.MinNodes, opts.Peak, opts.Base)
-	b.WriteString("Time is compressed, the same for both systems:\n\n")
-	fmt.Fprintf(&b, "- workers: t3.medium for node-fleet (2 vCPU, 4 GiB), Karpenter's kwok `c-2x-amd64-linux` (2 CPU, 4Gi) selected by its `karpenter.kwok.sh/instance-cpu` and `instance-memory` labels;\n")
-	fmt.Fprintf(&b, "- floor %d and ceiling %d workers: node-fleet's MIN_NODES/MAX_NODES; for Karpenter %d static nodes (NodePools have no minimum) and a NodePool limit of %d CPU (%d workers);\n",
-		opts.MinNodes, opts.MaxNodes, opts.MinNodes, 2*(opts.MaxNodes-opts.MinNodes), opts.MaxNodes-opts.MinNodes)
-	fmt.Fprintf(&b, "- boot delay %s for both: Karpenter's kwok nodes register at once, so node-fleet's joiner registers a worker %s after its instance runs;\n", opts.BootDelay, opts.BootDelay)
-	fmt.Fprintf(&b, "- scale-down cooldown %s = Karpenter's `consolidateAfter`; node-fleet's scale-up cooldown %s; the daemon's TICK_INTERVAL and the Lambda's schedule %s; Karpenter's batching as it ships (1 s idle, 10 s at most);\n",
-		opts.ScaleDownCooldown, opts.ScaleUpCooldown, opts.Tick)
-	fmt.Fprintf(&b, "- node-fleet's POLICY: %s in the lambda and daemon modes; predictive with the sale in CALENDAR (learnt %s ahead) in daemon+calendar.\n\n", opts.Policy, opts.Lead)
+	writeTimes(&b, opts)
 
 	b.WriteString("## Medians\n\n| measure |")
 	for _, m := range modes {
@@ -195,7 +204,8 @@ func Report(results map[Mode][]*Result, modes []Mode, command string, took time.
 	if !failed {
 		b.WriteString("None: in every run the K3s server instance stayed running, no eviction went around a budget, the unplaceable pod launched nothing, the fleet stayed within its floor and ceiling.\n")
 	}
-	b.WriteString("\n## Known defects seen (reported, not failing a run)\n\n")
+	b.WriteString("\n## Checks not applied to the mode (reported, not failing a run)\n\n")
+	b.WriteString("The sale's workers over every subnet's zone with max - min <= 1 fails node-fleet's runs; Karpenter's kwok provider is not given the subnets' zones in this harness, so its spread is only reported here.\n\n")
 	seen := false
 	for _, m := range modes {
 		for i, res := range results[m] {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,8 @@ type podTrack struct {
 // nodeTrack is what the recorder saw of one worker Node.
 type nodeTrack struct {
 	seen, ready, cordoned, gone time.Time
+	zone                        string
+	readyNow                    bool
 }
 
 // Recorder watches the run, four times a second, and keeps its timeline:
@@ -280,6 +283,7 @@ func (r *Recorder) sampleKubeLocked(now time.Time, dt float64, pods []corev1.Pod
 			nt.cordoned = now
 			r.add(now, "node %s cordoned", n.Name)
 		}
+		nt.zone, nt.readyNow = n.Labels[corev1.LabelTopologyZone], nodeReady(n)
 		if nodeReady(n) {
 			workers++
 		}
@@ -452,4 +456,38 @@ func (r *Recorder) MaxFleet() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.maxFleet
+}
+
+// ZoneCounts returns the Ready workers by zone, as last sampled (those
+// without a zone label are left out).
+func (r *Recorder) ZoneCounts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for _, nt := range r.nodes {
+		if nt.readyNow && nt.gone.IsZero() && nt.zone != "" {
+			out[nt.zone]++
+		}
+	}
+	return out
+}
+
+// NodeSeen reports what the recorder saw of the worker Node name: whether
+// it was ever cordoned (or tainted disrupted) and whether it was deleted.
+func (r *Recorder) NodeSeen(name string) (cordoned, deleted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nt := r.nodes[name]
+	if nt == nil {
+		return false, false
+	}
+	return !nt.cordoned.IsZero(), !nt.gone.IsZero()
+}
+
+// Terminated returns the fleet's instances seen terminated (or shutting
+// down), with when.
+func (r *Recorder) Terminated() map[string]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.terminated)
 }

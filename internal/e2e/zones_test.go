@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/internal/awsutil"
+	"github.com/node-fleet/node-fleet/internal/testenv"
+	"github.com/node-fleet/node-fleet/notify"
+)
+
+// The autoscaler's shortest JOIN_TIMEOUT: an instance younger is never
+// repaired, so a fault waits until the instances it hits are that old.
+const joinTimeout = 3 * time.Minute
+
+// zonesRun is TestZonesAndLocalData's world: one control plane, the
+// daemon, a fleet over the three zones, the ledger on one worker.
+type zonesRun struct {
+	t      *testing.T
+	ctx    context.Context
+	e      *env
+	alerts *Alerts
+	ledger Ledger
+	zero   time.Time // the sale's start
+}
+
+// TestZonesAndLocalData runs node-fleet's daemon on one control plane
+// through a sale that fills MAX_NODES 7 workers over the three zones,
+// with a StatefulSet whose claim is bound to a local-path volume on one
+// worker, and then:
+//
+//   - zone spread: the sale's workers are over every subnet's zone with
+//     max - min <= 1;
+//   - local data, repair: the ledger's worker goes NotReady (1 of 7, no
+//     outage): it is not terminated, and an alert names it and its
+//     volume;
+//   - zone outage: every worker of a zone (2 of 7, under the fleet-wide
+//     third) goes NotReady at once: nothing of that zone is terminated,
+//     nothing of the other zones is cordoned or terminated, and an alert
+//     names the zone;
+//   - local data, scale-down: the sale is over and the fleet goes back
+//     to MIN_NODES 2: the ledger's worker is never cordoned, drained or
+//     terminated.
+//
+// The NotReady faults are kwok's (LabelDown), their Ready condition's
+// last transition backdated by the autoscaler's 5 minutes of NotReady
+// before repair (compressed time); they wait until the instances they hit
+// are JOIN_TIMEOUT (3 minutes, its least) old, when repair could act.
+func TestZonesAndLocalData(t *testing.T) {
+	opts := Options{Mode: ModeDaemon, MinNodes: 2, MaxNodes: 7, Tick: 5 * time.Second, ScaleDownCooldown: 5 * time.Second, Logf: t.Logf}
+	opts.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	z := &zonesRun{t: t, ctx: ctx, e: newEnv(t, ctx, opts)}
+	awsCfg, err := awsutil.ForEmulator(ctx, testenv.Lookup(t, "NODEFLEET_MOTO_ENDPOINT", "moto"), "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.alerts = NewAlerts(sqs.NewFromConfig(awsCfg), z.e.stack.AlertQueue)
+	t.Cleanup(func() {
+		t.Logf("timeline:\n%s", Format(z.e.rec.Timeline(), z.zero))
+		if t.Failed() {
+			t.Logf("end of %s's log:\n%s", z.e.proc, z.e.cl.Log(z.e.proc, 8000))
+		}
+	})
+
+	z.baselineAndLedger()
+	z.sale()
+	t.Run("local data, repair", z.ledgerNotReady)
+	t.Run("zone outage", z.zoneOutage)
+	t.Run("local data, scale-down", z.saleOver)
+}
+
+// await polls cond until it holds, failing t after limit.
+func (z *zonesRun) await(t *testing.T, limit time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := cond()
+		if err == nil && ok {
+			return
+		}
+		if ex := z.e.cl.Exited(); len(ex) > 0 {
+			t.Fatalf("%v exited while waiting for %s; end of its log:\n%s", ex, what, z.e.cl.Log(ex[0], 4000))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s (err %v)", limit, what, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// baselineAndLedger waits for MIN_NODES workers and the shop, then puts
+// the ledger on the first worker and waits for its pod to run there.
+func (z *zonesRun) baselineAndLedger() {
+	t, e := z.t, z.e
+	z.await(t, 3*time.Minute, "the baseline", func() (bool, error) {
+		ok, err := AllReady(z.ctx, e.cl.Admin, e.ns, Shop, e.opts.Base)
+		return ok && e.rec.Workers() == e.opts.MinNodes, err
+	})
+	e.rec.Mark("baseline reached")
+	workers := z.workers()
+	var err error
+	z.ledger, err = CreateLedger(z.ctx, e.cl.Admin, e.ns, "ledger", workers[0].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.await(t, time.Minute, "the ledger's pod running on "+z.ledger.Node, func() (bool, error) {
+		p, err := e.cl.Admin.CoreV1().Pods(e.ns).Get(z.ctx, z.ledger.Pod(), metav1.GetOptions{})
+		return err == nil && p.Spec.NodeName == z.ledger.Node && p.Status.Phase == corev1.PodRunning, err
+	})
+	e.rec.Mark(fmt.Sprintf("ledger running on %s, volume %s", z.ledger.Node, z.ledger.Volume))
+}
+
+// sale raises the shop beyond MAX_NODES' room and waits for the fleet at
+// MAX_NODES, then checks the workers' spread over the zones.
+func (z *zonesRun) sale() {
+	t, e := z.t, z.e
+	z.zero = e.rec.Mark(fmt.Sprintf("sale: replicas %d -> %d", e.opts.Base, e.opts.Peak))
+	if err := Scale(z.ctx, e.cl.Admin, e.ns, Shop, e.opts.Peak); err != nil {
+		t.Fatal(err)
+	}
+	z.await(t, 3*time.Minute, fmt.Sprintf("%d workers Ready", e.opts.MaxNodes), func() (bool, error) {
+		return e.rec.Workers() == e.opts.MaxNodes, nil
+	})
+	time.Sleep(2 * e.opts.Tick)
+	e.rec.Mark("steady")
+	counts := e.rec.ZoneCounts()
+	t.Logf("the sale's workers by zone: %v", counts)
+	if why := zoneSpread(counts); why != "" {
+		t.Error(why)
+	}
+}
+
+// worker is a Ready worker Node of the fleet with its instance.
+type worker struct {
+	Name, Zone, Instance string
+	Launched             time.Time
+}
+
+// workers lists the fleet's Ready workers, by name, with their instances'
+// launch times from EC2.
+func (z *zonesRun) workers() []worker {
+	t, e := z.t, z.e
+	nodes, err := e.cl.Admin.CoreV1().Nodes().List(z.ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []worker
+	var ids []string
+	for _, n := range nodes.Items {
+		if id := n.Labels[autoscaler.LabelInstanceID]; id != "" && nodeReady(&n) {
+			out = append(out, worker{Name: n.Name, Zone: n.Labels[corev1.LabelTopologyZone], Instance: id})
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	desc, err := e.ec2.DescribeInstances(z.ctx, &ec2.DescribeInstancesInput{InstanceIds: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	launched := map[string]time.Time{}
+	for _, r := range desc.Reservations {
+		for _, in := range r.Instances {
+			launched[aws.ToString(in.InstanceId)] = aws.ToTime(in.LaunchTime)
+		}
+	}
+	for i := range out {
+		out[i].Launched = launched[out[i].Instance]
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// down takes the workers down (NotReady since the autoscaler's repair
+// would act) once each instance is JOIN_TIMEOUT old, watches four ticks
+// and a margin, and longer until alert accepts a notification (a minute
+// and a half more at most), and brings them back. It fails t without such a notification,
+// and if an instance of hit, or a worker of spare, is terminated or
+// cordoned meanwhile.
+func (z *zonesRun) down(t *testing.T, hit, spare []worker, alert func(notify.Message) bool) {
+	t.Helper()
+	e := z.e
+	var names []string
+	oldest := time.Time{}
+	for _, w := range hit {
+		names = append(names, w.Name)
+		oldest = later(oldest, w.Launched)
+	}
+	if wait := time.Until(oldest.Add(joinTimeout + e.opts.Tick)); wait > 0 {
+		t.Logf("waiting %s for the instances of %v to be JOIN_TIMEOUT old", wait.Round(time.Second), names)
+		time.Sleep(wait)
+	}
+	since := time.Now().Add(-6 * time.Minute)
+	e.rec.Mark(fmt.Sprintf("nodes %v NotReady (condition since %s)", names, since.UTC().Format(time.TimeOnly)))
+	if err := SetNodesDown(z.ctx, e.cl.Admin, names, since); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = SetNodesUp(context.Background(), e.cl.Admin, names) })
+	window := time.Now().Add(4*e.opts.Tick + 5*time.Second)
+	alerted := false
+	for time.Now().Before(window) || !alerted {
+		if time.Now().After(window.Add(90 * time.Second)) {
+			t.Errorf("no alert within %s of the fault", time.Since(window.Add(-4*e.opts.Tick-5*time.Second)).Round(time.Second))
+			break
+		}
+		got, err := z.alerts.Poll(z.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alerted = slices.ContainsFunc(got, alert)
+		time.Sleep(time.Second)
+	}
+	z.untouched(t, hit, spare)
+	e.rec.Mark(fmt.Sprintf("nodes %v Ready again", names))
+	if err := SetNodesUp(z.ctx, e.cl.Admin, names); err != nil {
+		t.Fatal(err)
+	}
+	z.await(t, time.Minute, fmt.Sprintf("%v Ready again", names), func() (bool, error) {
+		return len(z.workers()) == e.opts.MaxNodes, nil
+	})
+}
+
+// untouched fails t for each instance of hit or spare terminated and each
+// node of spare cordoned so far.
+func (z *zonesRun) untouched(t *testing.T, hit, spare []worker) {
+	t.Helper()
+	gone := z.e.rec.Terminated()
+	for _, w := range hit {
+		if _, ok := gone[w.Instance]; ok {
+			t.Errorf("instance %s (node %s, NotReady) was terminated", w.Instance, w.Name)
+		}
+	}
+	for _, w := range spare {
+		if _, ok := gone[w.Instance]; ok {
+			t.Errorf("instance %s (node %s, Ready, zone %s) was terminated", w.Instance, w.Name, w.Zone)
+		}
+		if cordoned, _ := z.e.rec.NodeSeen(w.Name); cordoned {
+			t.Errorf("node %s (Ready, zone %s) was cordoned", w.Name, w.Zone)
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// ledgerNotReady: the ledger's worker alone goes NotReady; repair keeps
+// it and alerts, naming the node and the volume.
+func (z *zonesRun) ledgerNotReady(t *testing.T) {
+	var hit, spare []worker
+	for _, w := range z.workers() {
+		if w.Name == z.ledger.Node {
+			hit = append(hit, w)
+		} else {
+			spare = append(spare, w)
+		}
+	}
+	if len(hit) != 1 {
+		t.Fatalf("the ledger's node %s is not among the Ready workers", z.ledger.Node)
+	}
+	z.down(t, hit, spare, func(m notify.Message) bool {
+		return m.Kind == autoscaler.EventRepairHeld && strings.Contains(m.Message, z.ledger.Node) && strings.Contains(m.Message, z.ledger.Volume)
+	})
+}
+
+// zoneOutage: every worker of one zone goes NotReady together; repair
+// holds in that zone and alerts, the other zones are left alone.
+func (z *zonesRun) zoneOutage(t *testing.T) {
+	workers := z.workers()
+	zone := outageZone(workers, z.ledger.Node)
+	if zone == "" {
+		t.Fatalf("no zone with two workers or more and under a third of the fleet: %v", z.e.rec.ZoneCounts())
+	}
+	var hit, spare []worker
+	for _, w := range workers {
+		if w.Zone == zone {
+			hit = append(hit, w)
+		} else {
+			spare = append(spare, w)
+		}
+	}
+	t.Logf("zone %s goes down: %d of %d workers", zone, len(hit), len(workers))
+	z.down(t, hit, spare, func(m notify.Message) bool {
+		return m.Kind == autoscaler.EventRepairHeld && strings.Contains(m.Message, "zone "+zone)
+	})
+}
+
+// outageZone picks the zone to take down: two workers or more, fewer
+// than a third of the fleet (so that the fleet-wide outage rule does not
+// hold repair by itself), not the ledger's if another will do.
+func outageZone(workers []worker, ledgerNode string) string {
+	count, ledgerZone := map[string]int{}, ""
+	for _, w := range workers {
+		count[w.Zone]++
+		if w.Name == ledgerNode {
+			ledgerZone = w.Zone
+		}
+	}
+	best := ""
+	for _, zone := range Zones {
+		if n := count[zone]; n >= 2 && 3*n < len(workers) && (best == "" || best == ledgerZone) {
+			best = zone
+		}
+	}
+	return best
+}
+
+// saleOver lowers the shop to its baseline and waits for the fleet back
+// at MIN_NODES: the ledger's worker must stay, never cordoned, its pod
+// never evicted; every other worker removed is drained first.
+func (z *zonesRun) saleOver(t *testing.T) {
+	e := z.e
+	e.rec.Mark(fmt.Sprintf("sale over: replicas %d -> %d", e.opts.Peak, e.opts.Base))
+	if err := Scale(z.ctx, e.cl.Admin, e.ns, Shop, e.opts.Base); err != nil {
+		t.Fatal(err)
+	}
+	ledgerInstance := ""
+	before := z.workers()
+	for _, w := range before {
+		if w.Name == z.ledger.Node {
+			ledgerInstance = w.Instance
+		}
+	}
+	z.await(t, 4*time.Minute, fmt.Sprintf("the workers back to %d", e.opts.MinNodes), func() (bool, error) {
+		_, deleted := e.rec.NodeSeen(z.ledger.Node)
+		return deleted || (e.rec.Workers() == e.opts.MinNodes && e.rec.FleetNow() <= e.opts.MinNodes), nil
+	})
+	time.Sleep(2 * e.opts.Tick)
+	e.rec.Mark("workers back to the baseline")
+	cordoned, deleted := e.rec.NodeSeen(z.ledger.Node)
+	if _, ok := e.rec.Terminated()[ledgerInstance]; ok || cordoned || deleted {
+		t.Errorf("the ledger's node %s (instance %s): cordoned %v, Node deleted %v, instance terminated %v; want none", z.ledger.Node, ledgerInstance, cordoned, deleted, ok)
+	}
+	// No fault is on: every worker removed is a scale-down's, cordoned
+	// and drained first, none a repair's.
+	gone := e.rec.Terminated()
+	for _, w := range before {
+		if _, ok := gone[w.Instance]; !ok {
+			continue
+		}
+		if cordoned, _ := e.rec.NodeSeen(w.Name); !cordoned {
+			t.Errorf("instance %s (node %s, Ready) was terminated without a drain", w.Instance, w.Name)
+		}
+	}
+	if ev := Evictions(t, e.cl.AuditLog, e.saUser); ev[e.ns+"/"+z.ledger.Pod()] {
+		t.Errorf("the ledger's pod %s/%s was evicted", e.ns, z.ledger.Pod())
+	}
+}
+
+// TestZoneSpreadFailsAnUnbalancedSale: the zone check fails a sale in
+// fewer zones than the subnets' or with more than one worker between
+// the fullest zone and the emptiest.
+func TestZoneSpreadFailsAnUnbalancedSale(t *testing.T) {
+	for _, tc := range []struct {
+		workers map[string]int
+		fails   bool
+	}{
+		{map[string]int{"us-east-1a": 3, "us-east-1b": 3, "us-east-1c": 2}, false},
+		{map[string]int{"us-east-1a": 3, "us-east-1b": 3, "us-east-1c": 3}, false},
+		{map[string]int{"us-east-1a": 4, "us-east-1b": 3, "us-east-1c": 2}, true},
+		{map[string]int{"us-east-1a": 4, "us-east-1b": 4}, true},
+		{map[string]int{"us-east-1b": 9}, true},
+		{map[string]int{}, true},
+		{nil, true},
+	} {
+		if got := zoneSpread(tc.workers); (got != "") != tc.fails {
+			t.Errorf("zoneSpread(%v) = %q, want a failure %v", tc.workers, got, tc.fails)
+		}
+	}
+}
