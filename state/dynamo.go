@@ -50,6 +50,7 @@ const (
 	attrCalendar   = "calendar"
 	attrLong       = "history_long"
 	attrUnplace    = "unplaceable"
+	attrAlerted    = "alerted"
 	attrLaunched   = "launched"
 	attrOutage     = "outage_since"
 	attrVersion    = "state_version"
@@ -503,6 +504,7 @@ func jsonFields(st *autoscaler.ClusterState) []jsonField {
 	return []jsonField{
 		{attrInterrupts, &st.Interruptions, func() bool { return len(st.Interruptions) > 0 }},
 		{attrUnplace, &st.Unplaceable, func() bool { return len(st.Unplaceable) > 0 }},
+		{attrAlerted, &st.Alerted, func() bool { return len(st.Alerted) > 0 }},
 		{attrCalendar, &st.Calendar, func() bool { return len(st.Calendar) > 0 }},
 		{attrPaused, &st.Paused, func() bool { return st.Paused != nil }},
 		{attrLaunched, &st.Launched, func() bool { return len(st.Launched) > 0 }},
