@@ -344,23 +344,7 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	for _, ev := range plan.Alerts {
 		t.event(ctx, ev)
 	}
-	// A time in the future was taken as long ago (and alerted once).
-	for _, at := range []*time.Time{&t.st.LastScaleUp, &t.st.LastScaleDown} {
-		if at.After(t.now) {
-			*at = time.Time{}
-		}
-	}
-	t.st.Interruptions = plan.Interruptions
-	t.st.Unplaceable = plan.UnplaceableKeys
-	t.st.Launched = plan.RecentLaunches
-	t.st.OutageSince = plan.OutageSince
-	live := t.st.Calendar[:0:0]
-	for _, e := range t.st.Calendar {
-		if e.End.After(t.now) {
-			live = append(live, e)
-		}
-	}
-	t.st.Calendar = live
+	t.adopt(plan)
 	for _, it := range delivered {
 		if !containsInterruption(plan.Interruptions, it.InstanceID) && plan.Blind == "" {
 			t.log.InfoContext(ctx, "spot interruption ignored: not an active instance of the fleet", "instance", it.InstanceID)
@@ -406,6 +390,30 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 		t.failed = true
 	}
 	return res, err
+}
+
+// adopt takes into the state what the plan says of it: times in the
+// future taken as long ago (and alerted once, by the plan), the
+// interruptions, unplaceable pods, recent launches and outage as planned,
+// the calendar without the events that ended.
+func (t *tick) adopt(plan Plan) {
+	// A time in the future was taken as long ago (and alerted once).
+	for _, at := range []*time.Time{&t.st.LastScaleUp, &t.st.LastScaleDown} {
+		if at.After(t.now) {
+			*at = time.Time{}
+		}
+	}
+	t.st.Interruptions = plan.Interruptions
+	t.st.Unplaceable = plan.UnplaceableKeys
+	t.st.Launched = plan.RecentLaunches
+	t.st.OutageSince = plan.OutageSince
+	live := t.st.Calendar[:0:0]
+	for _, e := range t.st.Calendar {
+		if e.End.After(t.now) {
+			live = append(live, e)
+		}
+	}
+	t.st.Calendar = live
 }
 
 func containsInterruption(list []Interruption, id string) bool {
