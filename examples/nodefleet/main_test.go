@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
-	testingclock "k8s.io/utils/clock/testing"
 	"math"
 	"os"
 	"path/filepath"
@@ -458,7 +457,7 @@ func TestIntegrationUnlock(t *testing.T) {
 
 	// A lease that expired longer ago than the clock-skew margin: taken
 	// on a clock that far behind.
-	past := testingclock.NewFakePassiveClock(time.Now().Add(-state.DefaultClockSkew - 2*time.Second))
+	past := clocktesting.NewFakePassiveClock(time.Now().Add(-state.DefaultClockSkew - 2*time.Second))
 	old, err := state.NewDynamo(state.DynamoConfig{Client: dynamodb.NewFromConfig(f.cfg), Table: f.table, ClusterID: f.cluster, Clock: past})
 	if err != nil {
 		t.Fatal(err)
