@@ -172,7 +172,7 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 
 	res, err = t.run(ctx, delivered)
 	res.Time, res.Lease, res.DryRun = start, lease, a.cfg.DryRun
-	if err != nil {
+	if err != nil && !t.failed {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
 	res.Events = t.flush(ctx)
@@ -214,6 +214,8 @@ type tick struct {
 	// ahead and has not removed or given back yet.
 	later []string
 	ahead map[string]bool
+	// failed is set once the tick's failure is queued as an event.
+	failed bool
 }
 
 // event records ev for the tick's notifications, sent by flush once the
@@ -328,18 +330,34 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 
 	outcomes := t.execute(ctx, plan)
 	res, err := t.result(plan, obs, outcomes)
+	return t.finish(ctx, res, err)
+}
+
+// finish tells the tick's outcomes, records it with the alerts' marks and
+// saves the state. A failure is queued before the save so that one that
+// repeats is held back like any alert; a failed save is said at once.
+func (t *tick) finish(ctx context.Context, res Result, err error) (Result, error) {
 	t.notifyOutcomes(ctx, &res)
 	if res.DryRun {
 		t.notifyWould(ctx, res)
 	}
 
-	// Record.
+	// Record, with the alerts' marks: the failure is queued here so that
+	// a failure that repeats is held back like any alert.
 	t.record(res)
+	if err != nil {
+		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
+		t.failed = true
+	}
+	t.quiet(ctx)
 	if serr := t.save(ctx); serr != nil {
 		err = errors.Join(err, serr)
 		if res.Outcome == OutcomeHeld {
 			res.Outcome, res.Reason = OutcomeFailed, "could not save the state"
 		}
+		// Nothing was recorded, the alerts' marks neither: said at once.
+		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: could not save the state", Error: serr.Error()})
+		t.failed = true
 	}
 	return res, err
 }

@@ -96,6 +96,18 @@ type Config struct {
 	// node_exporter. Default 30 seconds, two scrape intervals of the
 	// deploy's Prometheus (15 s); set it to twice yours.
 	NewNodeGrace time.Duration
+	// RealertInterval is how long a repeated alert is held back: when a
+	// tick raises the same kind of event about the same subjects (the
+	// same messages and instances) as the last tick that sent that
+	// kind, it is sent again only once this much time has passed since
+	// (ClusterState.Alerted). A condition that clears and comes back is
+	// alerted at once. Default 1 hour: an on-call person is told again
+	// about a condition nobody has fixed about as often as a paging
+	// system's usual repeat (Alertmanager's repeat_interval defaults to
+	// 4 hours; an hour keeps an unfixed fault in sight during a working
+	// day), not once a tick (30 messages an hour at the Lambda's
+	// 2-minute schedule, 60 at the daemon's minute).
+	RealertInterval time.Duration
 	// DeadlineMargin: when ctx's deadline is closer than this, the tick
 	// starts no new action (a Lambda near its timeout). Default 30 seconds.
 	DeadlineMargin time.Duration
@@ -143,6 +155,7 @@ var defaultConfig = Config{
 	MaxRecoveryAttempts: 3,
 	MaxMetricAge:        5 * time.Minute,
 	NewNodeGrace:        30 * time.Second,
+	RealertInterval:     time.Hour,
 	DeadlineMargin:      30 * time.Second,
 	ReleaseTimeout:      10 * time.Second,
 	Interval:            2 * time.Minute,
@@ -182,6 +195,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.NotReadyTimeout, d.NotReadyTimeout)
 	setDur(&c.MaxMetricAge, d.MaxMetricAge)
 	setDur(&c.NewNodeGrace, d.NewNodeGrace)
+	setDur(&c.RealertInterval, d.RealertInterval)
 	setDur(&c.DeadlineMargin, d.DeadlineMargin)
 	setDur(&c.ReleaseTimeout, d.ReleaseTimeout)
 	setDur(&c.Interval, d.Interval)
@@ -336,7 +350,7 @@ func (c *Config) validate() error {
 		{"DeadlineMargin", c.DeadlineMargin}, {"MaxMetricAge", c.MaxMetricAge}, {"LockTTL", c.LockTTL},
 		{"LockRetry", c.LockRetry}, {"JoinTimeout", c.JoinTimeout}, {"NotReadyTimeout", c.NotReadyTimeout},
 		{"ReleaseTimeout", c.ReleaseTimeout}, {"Interval", c.Interval}, {"NewNodeGrace", c.NewNodeGrace},
-		{"LongHistory", c.LongHistory}, {"LongHistoryStep", c.LongHistoryStep},
+		{"RealertInterval", c.RealertInterval}, {"LongHistory", c.LongHistory}, {"LongHistoryStep", c.LongHistoryStep},
 	} {
 		if d.v < 0 && !(d.name == "ScaleDownCooldown" && d.v == NoCooldown) {
 			bad("%s must not be negative (0 means its default), got %s", d.name, d.v)

@@ -181,6 +181,11 @@ type ClusterState struct {
 	// order, each cut to 256 bytes, then one entry "+N" for the N more
 	// alerted but not named.
 	Unplaceable []string `json:",omitempty"`
+	// Alerted remembers, per kind, the last alert sent (its subjects'
+	// digest and when), so that a condition that stays is re-sent only
+	// every Config.RealertInterval. At most MaxAlertMarks entries, one a
+	// kind, of fixed size.
+	Alerted []AlertMark `json:",omitempty"`
 	// Calendar holds the known events an operator added (see
 	// PolicyInput.Calendar); events that ended are dropped by the tick.
 	Calendar []KnownEvent `json:",omitempty"`

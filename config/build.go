@@ -213,6 +213,8 @@ func fleetConfig(cfg Config, opts Options, p *Parts) (ec2fleet.Config, error) {
 		// Load refuses it; a Config built by hand must not have one list
 		// silently win.
 		err = errors.New("INSTANCE_TYPE (Config.InstanceType) and INSTANCE_TYPES (Config.InstanceTypes) are both set: set one of them")
+	case oneSizeClass(cfg.InstanceTypes) != nil:
+		err = fmt.Errorf("INSTANCE_TYPES (Config.InstanceTypes): %w", oneSizeClass(cfg.InstanceTypes))
 	case cfg.InstanceType != "": // INSTANCE_TYPE: a list of one
 		fc.InstanceTypes = []string{cfg.InstanceType}
 	}
@@ -291,6 +293,8 @@ func autoscalerConfig(cfg Config, opts Options, p *Parts, source autoscaler.Metr
 		ac.ScaleDownCooldown = autoscaler.NoCooldown
 	}
 	ac.LockTTL, ac.JoinTimeout = cfg.LockTTL, cfg.JoinTimeout
+	// Two scrapes: rate() needs two samples of a new node.
+	ac.NewNodeGrace, ac.RealertInterval = 2*cfg.ScrapeInterval, cfg.RealertInterval
 	ac.DryRun = cfg.DryRun
 	if cfg.Interval > 0 {
 		ac.Interval = cfg.Interval

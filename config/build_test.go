@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -106,5 +107,58 @@ func TestBuildRefusesBothInstanceTypeSettings(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "INSTANCE_TYPE ") || !strings.Contains(err.Error(), "INSTANCE_TYPES") {
 		t.Errorf("err = %v, want it to name INSTANCE_TYPE and INSTANCE_TYPES", err)
+	}
+}
+
+// The grace for new nodes is two scrape intervals (SCRAPE_INTERVAL), and
+// REALERT_INTERVAL reaches the autoscaler; the defaults are the
+// autoscaler's own.
+func TestBuildDerivesTheNewNodeGraceFromTheScrapeInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		set            map[string]string
+		grace, realert time.Duration
+	}{
+		{"defaults", nil, autoscaler.DefaultConfig().NewNodeGrace, autoscaler.DefaultConfig().RealertInterval},
+		{"a minute's scrapes", map[string]string{"SCRAPE_INTERVAL": "1m", "REALERT_INTERVAL": "4h"}, 2 * time.Minute, 4 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := good()
+			for k, v := range tc.set {
+				env[k] = v
+			}
+			cfg, err := Load(Lambda, getenv(env), nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+			p, err := Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Prometheus.Close()
+			if p.Config.NewNodeGrace != tc.grace || p.Config.RealertInterval != tc.realert {
+				t.Errorf("NewNodeGrace %s, RealertInterval %s; want %s, %s", p.Config.NewNodeGrace, p.Config.RealertInterval, tc.grace, tc.realert)
+			}
+		})
+	}
+}
+
+// A Config built by hand with instance types of different sizes is
+// refused by Build, naming INSTANCE_TYPES, as Load refuses it.
+func TestBuildRefusesInstanceTypesOfDifferentSizes(t *testing.T) {
+	cfg, err := Load(Lambda, getenv(good()), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.InstanceTypes = []string{"m5.large", "m6i.large", "m5.2xlarge"}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+	p, err := Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}})
+	if err == nil {
+		p.Prometheus.Close()
+		t.Fatal("Build accepted m5.large with m5.2xlarge")
+	}
+	if !strings.Contains(err.Error(), "INSTANCE_TYPES") || !strings.Contains(err.Error(), "m5.2xlarge") {
+		t.Errorf("err = %v, want it to name INSTANCE_TYPES and m5.2xlarge", err)
 	}
 }

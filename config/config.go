@@ -124,6 +124,14 @@ type Config struct {
 	// DRAIN_TIMEOUT).
 	ScaleUpCooldown, ScaleDownCooldown time.Duration
 	LockTTL, JoinTimeout, DrainTimeout time.Duration
+	// ScrapeInterval is Prometheus' scrape interval of the workers'
+	// node_exporter (SCRAPE_INTERVAL): a node Ready for less than two of
+	// them is not expected in the CPU average (autoscaler.Config's
+	// NewNodeGrace is twice it).
+	ScrapeInterval time.Duration
+	// RealertInterval is how often an alert about a condition that stays
+	// is sent again (REALERT_INTERVAL; autoscaler.Config.RealertInterval).
+	RealertInterval time.Duration
 
 	// KubeconfigSecret is the Secrets Manager secret (name or ARN) whose
 	// string is a kubeconfig for the cluster's API server
@@ -183,6 +191,8 @@ func Defaults() Config {
 		LockTTL:               ac.LockTTL,
 		JoinTimeout:           ac.JoinTimeout,
 		DrainTimeout:          3 * time.Minute,
+		ScrapeInterval:        ac.NewNodeGrace / 2,
+		RealertInterval:       ac.RealertInterval,
 		Interval:              time.Minute,
 		BatchIdle:             time.Second,
 		BatchMax:              10 * time.Second,
@@ -347,6 +357,9 @@ func (g given) conflicts(cfg Config, failed map[string]bool) []string {
 	}
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
+	}
+	if err := oneSizeClass(cfg.InstanceTypes); err != nil && fine("INSTANCE_TYPES") {
+		problems = append(problems, fmt.Sprintf("%s: %v", name("INSTANCE_TYPES"), err))
 	}
 	if _, one := values["INSTANCE_TYPE"]; one && len(cfg.InstanceTypes) > 0 && fine("INSTANCE_TYPE", "INSTANCE_TYPES") {
 		problems = append(problems, fmt.Sprintf("%s and %s are both set: set one of them", name("INSTANCE_TYPE"), name("INSTANCE_TYPES")))

@@ -63,7 +63,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"MEMORY_HIGH_PERCENT": "85", "MEMORY_LOW_PERCENT": "40", "PENDING_PODS_THRESHOLD": "3",
 		"PENDING_PODS_SOURCE": "api", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
-		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker",
+		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker", "SCRAPE_INTERVAL": "30s", "REALERT_INTERVAL": "4h",
 		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
 		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
 		// Daemon-only settings are not read by the Lambda function.
@@ -89,7 +89,8 @@ func TestLoadEverySetting(t *testing.T) {
 		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute, Forecast: decision.ForecastOff,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
-		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, KubeconfigSecret: "node-fleet/kubeconfig",
+		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, ScrapeInterval: 30 * time.Second, RealertInterval: 4 * time.Hour,
+		KubeconfigSecret: "node-fleet/kubeconfig",
 		NodeSelector: "role=worker", Interval: time.Minute, BatchIdle: time.Second, BatchMax: 10 * time.Second,
 		Listen: ":8080", LogLevel: slog.LevelInfo,
 	}
@@ -127,6 +128,10 @@ func TestLoadBadEnvironments(t *testing.T) {
 	}{
 		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive", "INSTANCE_TYPE": "t3.medium"},
 			"configuration: FORECAST=shadow needs another POLICY to act than predictive"},
+		{"instance types of different sizes", map[string]string{"INSTANCE_TYPES": "t3.medium,m5.2xlarge"},
+			"configuration: INSTANCE_TYPES: t3.medium and m5.2xlarge are of different sizes (medium, 2xlarge): list types of one size (such as m5.large,m6i.large,m7i.large), or run one fleet per size"},
+		{"scrape interval too long", map[string]string{"SCRAPE_INTERVAL": "10m"},
+			`configuration: SCRAPE_INTERVAL="10m": want a duration from 1s to 5m, such as 90s or 10m`},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},
 			"configuration: CLUSTER_ID is required: the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
 		{"cluster id with a space", map[string]string{"CLUSTER_ID": "my shop"},

@@ -128,7 +128,7 @@ func launchSettings() []setting {
 				return str(&c.InstanceType, v, instanceType, "want an instance type such as t3.medium")
 			}},
 		{env: "INSTANCE_TYPES", programs: both,
-			help: "the instance types a launch may use, comma-separated, one size class (e.g. m5.large,m5a.large,m6i.large,m7i.large): spread over the subnets' zones, one EC2 Fleet call per zone over its subnets and every type, spot " + string(ec2fleet.DefaultSpotAllocationStrategy) + " within a zone; AWS advises at least " + strconv.Itoa(ec2fleet.MinSpotInstanceTypes) + " types for spot; instead of INSTANCE_TYPE",
+			help: "the instance types a launch may use, comma-separated, one size class (e.g. m5.large,m5a.large,m6i.large,m7i.large; a list mixing sizes such as t3.medium,m5.2xlarge is refused: the planner counts workers of one size): spread over the subnets' zones, one EC2 Fleet call per zone over its subnets and every type, spot " + string(ec2fleet.DefaultSpotAllocationStrategy) + " within a zone; AWS advises at least " + strconv.Itoa(ec2fleet.MinSpotInstanceTypes) + " types for spot; instead of INSTANCE_TYPE",
 			parse: func(c *Config, v string) error {
 				c.InstanceTypes = nil
 				for _, t := range strings.Split(v, ",") {
@@ -308,6 +308,14 @@ func kubeSettings() []setting {
 			help:  "how long a drain may wait for evictions, shorter than LOCK_TTL, a duration from 10s to 1h",
 			show:  func(c Config) string { return fmtDuration(c.DrainTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.DrainTimeout, v, 10*time.Second, time.Hour) }},
+		{env: "SCRAPE_INTERVAL", programs: both,
+			help:  "Prometheus' scrape interval of the workers' node_exporter: a node Ready for less than two of these is not expected in the CPU average (no safety-mode alert for it, no scale-down without it), a duration from 1s to 5m",
+			show:  func(c Config) string { return fmtDuration(c.ScrapeInterval) },
+			parse: func(c *Config, v string) error { return duration(&c.ScrapeInterval, v, time.Second, 5*time.Minute) }},
+		{env: "REALERT_INTERVAL", programs: both,
+			help:  "how long an alert about a condition that stays (the same kind, about the same pods, instances or failure) is held back before it is sent again; a new or changed condition is sent at once, a duration from 1m to 168h (a week)",
+			show:  func(c Config) string { return fmtDuration(c.RealertInterval) },
+			parse: func(c *Config, v string) error { return duration(&c.RealertInterval, v, time.Minute, 7*24*time.Hour) }},
 		{env: "KUBECONFIG_SECRET", programs: both, required: Lambda,
 			help: "the Secrets Manager secret (name or ARN) whose value is a kubeconfig for the cluster's API server",
 			parse: func(c *Config, v string) error {
@@ -436,6 +444,27 @@ func duration(dst *time.Duration, v string, lo, hi time.Duration) error {
 		return fmt.Errorf("want a duration from %s to %s, such as 90s or 10m", fmtDuration(lo), fmtDuration(hi))
 	}
 	*dst = d
+	return nil
+}
+
+// oneSizeClass refuses instance types of different sizes (the part
+// after the dot: large, 2xlarge): the planner counts workers, sized from
+// one type (the first), so a mixed list makes "one more worker" a
+// different amount of capacity from launch to launch, too little when a
+// smaller type is launched for pods sized to a larger one. Types of one
+// size in different families (m5.large, c5.large) differ in memory; the
+// scheduler's view sizes its worker from the smallest Ready worker of
+// the first type.
+func oneSizeClass(types []string) error {
+	if len(types) < 2 {
+		return nil
+	}
+	size := func(t string) string { return t[strings.IndexByte(t, '.')+1:] }
+	for _, t := range types[1:] {
+		if size(t) != size(types[0]) {
+			return fmt.Errorf("%s and %s are of different sizes (%s, %s): list types of one size (such as m5.large,m6i.large,m7i.large), or run one fleet per size", types[0], t, size(types[0]), size(t))
+		}
+	}
 	return nil
 }
 

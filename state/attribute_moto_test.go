@@ -115,6 +115,7 @@ func TestMotoJSONFieldsRoundTrip(t *testing.T) {
 		Unplaceable:   []string{"shop/checkout-7"},
 		Calendar:      []autoscaler.KnownEvent{{Name: "sale", Start: t0, End: t0.Add(time.Hour), Nodes: 8}},
 		Paused:        &autoscaler.Pause{By: "ops", At: t0, Reason: "upgrade"},
+		Alerted:       []autoscaler.AlertMark{{Kind: autoscaler.EventFailure, Subjects: "0123456789abcdef", At: t0}},
 	}
 	if err := d.Save(ctx, lease, st); err != nil {
 		t.Fatal(err)
@@ -125,13 +126,14 @@ func TestMotoJSONFieldsRoundTrip(t *testing.T) {
 	}
 	got.ClusterID, got.Version = "", 0
 	if !got.Interruptions[0].Notice.Equal(t0) || got.Interruptions[0].ReplacedBy != "prod-3-up" || got.Unplaceable[0] != "shop/checkout-7" ||
-		got.Calendar[0].Nodes != 8 || got.Paused == nil || got.Paused.Reason != "upgrade" {
+		got.Calendar[0].Nodes != 8 || got.Paused == nil || got.Paused.Reason != "upgrade" ||
+		len(got.Alerted) != 1 || got.Alerted[0].Subjects != "0123456789abcdef" || !got.Alerted[0].At.Equal(t0) {
 		t.Errorf("loaded %+v", got)
 	}
 	if err := d.Save(ctx, lease, autoscaler.ClusterState{}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := d.Load(ctx); err != nil || got.Paused != nil || len(got.Interruptions)+len(got.Unplaceable)+len(got.Calendar) != 0 {
+	if got, err := d.Load(ctx); err != nil || got.Paused != nil || len(got.Interruptions)+len(got.Unplaceable)+len(got.Calendar)+len(got.Alerted) != 0 {
 		t.Errorf("after emptying: %+v, %v", got, err)
 	}
 }

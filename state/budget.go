@@ -69,12 +69,15 @@ func capUnplaceable(keys []string) []string {
 
 // encodeWithinBudget encodes the history and the long history of st for
 // Save so that the whole item fits in ItemBudget: it caps st.Unplaceable
-// first, counts every other attribute Save writes, and when the item
+// first (and st.Alerted to autoscaler.MaxAlertMarks), counts every other attribute Save writes, and when the item
 // would exceed the budget drops the oldest records first (the long
 // history's, which are older than every record of the history, then the
 // history's own).
 func (d *Dynamo) encodeWithinBudget(st *autoscaler.ClusterState) (hist, long string, err error) {
 	st.Unplaceable = capUnplaceable(st.Unplaceable)
+	if len(st.Alerted) > autoscaler.MaxAlertMarks {
+		st.Alerted = st.Alerted[:autoscaler.MaxAlertMarks]
+	}
 	hist, err = encodeHistory(st.History, d.cfg.HistoryLimit, d.cfg.MaxHistoryBytes)
 	if err != nil {
 		return "", "", fmt.Errorf("history: %w", err)

@@ -46,7 +46,8 @@ func itemBytes(t *testing.T, c *dynamodb.Client, table, cluster string) int {
 // worstCase is a state with every part at its largest: a thousand-node
 // fleet in a reclaim wave (every instance warned and just launched), the
 // operation replacing all of them, an operator's long calendar and pause,
-// 2,000 unplaceable pods with the longest keys Kubernetes allows, and
+// 2,000 unplaceable pods with the longest keys Kubernetes allows, every
+// alert mark with the longest kind, and
 // both histories full.
 func worstCase(now time.Time) autoscaler.ClusterState {
 	id := func(i int) string { return fmt.Sprintf("i-%017x", i) }
@@ -64,6 +65,9 @@ func worstCase(now time.Time) autoscaler.ClusterState {
 	st.Paused = &autoscaler.Pause{By: "operator@example.com", At: now, Reason: strings.Repeat("maintenance ", 80)}
 	for i := range 2000 {
 		st.Unplaceable = append(st.Unplaceable, fmt.Sprintf("%s/%s-%05d", strings.Repeat("n", 63), strings.Repeat("p", 247), i))
+	}
+	for i := range autoscaler.MaxAlertMarks {
+		st.Alerted = append(st.Alerted, autoscaler.AlertMark{Kind: autoscaler.EventKind(fmt.Sprintf("%02d%s", i, strings.Repeat("k", autoscaler.MaxAlertKindBytes-2))), Subjects: strings.Repeat("f", 16), At: now})
 	}
 	custom := map[string]float64{"queue_depth": 1234.5678, "request_rate": 98765.4321}
 	for i := range 3000 {
@@ -139,6 +143,7 @@ func TestMotoWorstCaseItemStaysUnderTheLimit(t *testing.T) {
 		{"interruptions", len(got.Interruptions), 1000},
 		{"recent launches", len(got.Launched), 1000},
 		{"calendar", len(got.Calendar), 100},
+		{"alert marks", len(got.Alerted), autoscaler.MaxAlertMarks},
 		{"operation's instances", len(got.Operation.Replacing), 1000},
 	} {
 		if part.got != part.want {

@@ -21,6 +21,7 @@
 //	outage_since         S     when many nodes went NotReady at once (OutageSince), JSON; absent when no outage
 //	launched             S     instances launched in the last few minutes (Launched), JSON; absent when none
 //	unplaceable          S     pending pods already alerted as unplaceable, JSON; absent when none
+//	alerted              S     the last alert of each kind (Alerted: kind, digest, time), JSON, at most 32; absent when none
 //	calendar             S     known events an operator added (Calendar), JSON; absent when none
 //	paused               S     an operator's pause (autoscaler.Pause), JSON; absent when not paused
 //	last_unlock          S     the last release by an operator (Unlock), JSON

@@ -50,6 +50,7 @@ const (
 	attrCalendar   = "calendar"
 	attrLong       = "history_long"
 	attrUnplace    = "unplaceable"
+	attrAlerted    = "alerted"
 	attrLaunched   = "launched"
 	attrOutage     = "outage_since"
 	attrVersion    = "state_version"
@@ -80,7 +81,23 @@ type DynamoConfig struct {
 	// takes about 100 KB, 8 days of 10-minute means about 200 KB);
 	// together at most 380,000.
 	MaxHistoryBytes, MaxLongHistoryBytes int
+	// ClockSkew is how far this process's clock may be ahead of the lease
+	// holder's: Acquire takes over another owner's lease, and Lock
+	// reports it free, only once its expiry is ClockSkew in the past by
+	// this clock. Default DefaultClockSkew.
+	ClockSkew time.Duration
 }
+
+// DefaultClockSkew is DynamoConfig.ClockSkew's default, 30 seconds.
+// Replicas on EC2 (chrony and the Amazon Time Sync Service) agree within
+// a millisecond; the clock that drifts is an operator's laptop running
+// the operator command: a standalone Windows machine synchronises once a
+// week by default (W32Time's SpecialPollInterval, 604,800 s), and a PC
+// clock crystal within its usual ±50 ppm drifts 30 s in a week. A clock
+// further ahead than the margin can still take over a live lease, which
+// the fencing token then keeps from writing over the holder's state. The
+// cost is that a crashed holder's lease is taken over ClockSkew late.
+const DefaultClockSkew = 30 * time.Second
 
 // Dynamo is an autoscaler.Locker and autoscaler.StateStore on one DynamoDB
 // item. It is safe for concurrent use, also from several processes.
@@ -113,6 +130,9 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	if cfg.HistoryLimit < 0 {
 		bad("HistoryLimit must be 0 or more, got %d", cfg.HistoryLimit)
 	}
+	if cfg.ClockSkew < 0 {
+		bad("ClockSkew must not be negative, got %s", cfg.ClockSkew)
+	}
 	if cfg.MaxHistoryBytes < 0 || cfg.MaxLongHistoryBytes < 0 {
 		bad("MaxHistoryBytes and MaxLongHistoryBytes must not be negative, got %d and %d", cfg.MaxHistoryBytes, cfg.MaxLongHistoryBytes)
 	}
@@ -124,6 +144,9 @@ func NewDynamo(cfg DynamoConfig) (*Dynamo, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = DefaultClockSkew
 	}
 	if cfg.MaxHistoryBytes == 0 {
 		cfg.MaxHistoryBytes = 160_000
@@ -211,8 +234,9 @@ func getStr(item map[string]types.AttributeValue, name string) string {
 
 // Acquire takes the cluster's lock for owner for ttl with one conditional
 // write. It returns an error wrapping autoscaler.ErrLockHeld, naming the
-// holder, when another owner holds an unexpired lease. An expired lease is
-// taken over (Lease.TookOver, Lease.PreviousOwner). Every success returns
+// holder, when another owner holds an unexpired lease, or one that
+// expired less than ClockSkew ago by this clock. A lease expired longer
+// ago is taken over (Lease.TookOver, Lease.PreviousOwner). Every success returns
 // a larger token than any before. A success also drops what StageJSON
 // staged before it and no Save wrote (that Save failed): it belonged to an
 // earlier lease's tick, and another replica may have written the
@@ -226,18 +250,19 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 	}
 	now := d.cfg.Clock.Now()
 	expires := now.Add(ttl)
-	nowSec := now.Unix()
+	// Another owner's lease is stale once it expired ClockSkew ago.
+	staleSec := now.Add(-d.cfg.ClockSkew).Unix()
 	expSec := int64(math.Ceil(float64(expires.UnixNano()) / 1e9))
 	out, err := d.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:           aws.String(d.cfg.Table),
 		Key:                 d.key(),
 		UpdateExpression:    aws.String("SET #owner = :owner, #expiry = :expiry ADD #token :one"),
-		ConditionExpression: aws.String("attribute_not_exists(#owner) OR #owner = :owner OR #expiry <= :now"),
+		ConditionExpression: aws.String("attribute_not_exists(#owner) OR #owner = :owner OR #expiry <= :stale"),
 		ExpressionAttributeNames: map[string]string{
 			"#owner": attrOwner, "#expiry": attrExpiry, "#token": attrToken,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":owner": str(owner), ":expiry": num(expSec), ":one": num(1), ":now": num(nowSec),
+			":owner": str(owner), ":expiry": num(expSec), ":one": num(1), ":stale": num(staleSec),
 		},
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
@@ -515,6 +540,7 @@ func jsonFields(st *autoscaler.ClusterState) []jsonField {
 	return []jsonField{
 		{attrInterrupts, &st.Interruptions, func() bool { return len(st.Interruptions) > 0 }},
 		{attrUnplace, &st.Unplaceable, func() bool { return len(st.Unplaceable) > 0 }},
+		{attrAlerted, &st.Alerted, func() bool { return len(st.Alerted) > 0 }},
 		{attrCalendar, &st.Calendar, func() bool { return len(st.Calendar) > 0 }},
 		{attrPaused, &st.Paused, func() bool { return st.Paused != nil }},
 		{attrLaunched, &st.Launched, func() bool { return len(st.Launched) > 0 }},

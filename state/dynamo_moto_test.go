@@ -101,13 +101,13 @@ func TestMotoLockLifecycle(t *testing.T) {
 	if a2.Token <= a.Token || a2.TookOver {
 		t.Errorf("renewal: %+v after %+v, want a larger token and no takeover", a2, a)
 	}
-	// Expire and take over.
-	clk.SetTime(a2.Expires)
+	// Expire, and take over once the clock-skew margin has passed too.
+	clk.SetTime(a2.Expires.Add(state.DefaultClockSkew))
 	b, err := d.Acquire(ctx, "bob", ttl)
 	if err != nil {
 		t.Fatalf("Acquire after expiry: %v", err)
 	}
-	if diff := cmp.Diff(autoscaler.Lease{Owner: "bob", Token: a2.Token + 1, Expires: a2.Expires.Add(ttl), TookOver: true, PreviousOwner: "alice"}, b); diff != "" {
+	if diff := cmp.Diff(autoscaler.Lease{Owner: "bob", Token: a2.Token + 1, Expires: a2.Expires.Add(state.DefaultClockSkew + ttl), TookOver: true, PreviousOwner: "alice"}, b); diff != "" {
 		t.Errorf("takeover lease (-want +got):\n%s", diff)
 	}
 	// Alice releasing her lost lease changes nothing and is no error.
@@ -253,5 +253,45 @@ func TestMotoFencingRejectsStaleWriter(t *testing.T) {
 	}
 	if err := other.Save(ctx, autoscaler.Lease{Owner: "x", Token: 1}, autoscaler.ClusterState{}); !errors.Is(err, autoscaler.ErrLeaseLost) {
 		t.Errorf("Save without a lease: %v, want ErrLeaseLost", err)
+	}
+}
+
+// A replica whose clock runs ahead of the holder's by less than the
+// clock-skew margin sees the holder's lease as expired before it is: it
+// must not take it over (nor may an operator's fast laptop release it
+// without force); once the margin has passed too, it may.
+func TestMotoFastClockCannotStealALiveLease(t *testing.T) {
+	c, table := motoTable(t)
+	ctx := context.Background()
+	ttl := 5 * time.Minute
+	holderClock := testingclock.NewFakePassiveClock(t0)
+	holder := newStore(t, c, table, holderClock)
+	a, err := holder.Acquire(ctx, "alice", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real time is a second before alice's expiry; bob's clock runs
+	// ahead by the margin less a second, so that it reads expiry plus
+	// most of the margin.
+	ahead := state.DefaultClockSkew - time.Second
+	fastClock := testingclock.NewFakePassiveClock(a.Expires.Add(-time.Second + ahead))
+	fast := newStore(t, c, table, fastClock)
+	if _, err := fast.Acquire(ctx, "bob", ttl); !errors.Is(err, autoscaler.ErrLockHeld) {
+		t.Fatalf("a replica %s ahead took alice's live lease: %v, want ErrLockHeld", ahead, err)
+	}
+	if ls, err := fast.Lock(ctx); err != nil || !ls.Held {
+		t.Errorf("Lock on a clock %s ahead: %+v, %v; want held", ahead, ls, err)
+	}
+	if _, err := fast.Unlock(ctx, "laptop", false); !errors.Is(err, autoscaler.ErrLockHeld) {
+		t.Errorf("Unlock without force on a clock %s ahead: %v, want ErrLockHeld", ahead, err)
+	}
+	// Past expiry plus the margin by bob's clock, the lease is stale.
+	fastClock.SetTime(a.Expires.Add(state.DefaultClockSkew))
+	b, err := fast.Acquire(ctx, "bob", ttl)
+	if err != nil {
+		t.Fatalf("Acquire once the margin has passed: %v", err)
+	}
+	if !b.TookOver || b.PreviousOwner != "alice" {
+		t.Errorf("takeover %+v, want TookOver from alice", b)
 	}
 }

@@ -36,8 +36,9 @@ type LockStatus struct {
 	Expires time.Time
 	// Token is the fencing token of the latest lease.
 	Token int64
-	// Held is true when Owner is set and Expires is still ahead on the
-	// store's clock: Acquire by anyone else would fail.
+	// Held is true when Owner is set and Expires is less than
+	// DynamoConfig.ClockSkew behind the store's clock: Acquire by anyone
+	// else would fail.
 	Held bool
 	// LastUnlock is the last release made with Unlock, if any.
 	LastUnlock *Unlock
@@ -76,8 +77,8 @@ func (d *Dynamo) lockStatus(item map[string]types.AttributeValue) (LockStatus, e
 	ls.Token = getNum(item, attrToken)
 	if ls.Owner = getStr(item, attrOwner); ls.Owner != "" {
 		ls.Expires = time.Unix(getNum(item, attrExpiry), 0).UTC()
-		// Acquire's takeover condition is expiry <= now.
-		ls.Held = ls.Expires.Unix() > d.cfg.Clock.Now().Unix()
+		// Acquire's takeover condition is expiry <= now - ClockSkew.
+		ls.Held = ls.Expires.Unix() > d.cfg.Clock.Now().Add(-d.cfg.ClockSkew).Unix()
 	}
 	if s := getStr(item, attrUnlock); s != "" {
 		var u Unlock

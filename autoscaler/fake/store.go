@@ -114,6 +114,7 @@ func (s *Store) clone(st autoscaler.ClusterState) autoscaler.ClusterState {
 	st.Interruptions = slices.Clone(st.Interruptions)
 	st.Calendar = slices.Clone(st.Calendar)
 	st.Unplaceable = slices.Clone(st.Unplaceable)
+	st.Alerted = slices.Clone(st.Alerted)
 	st.Launched = slices.Clone(st.Launched)
 	if st.Paused != nil {
 		p := *st.Paused

@@ -455,10 +455,16 @@ func TestIntegrationUnlock(t *testing.T) {
 		t.Error("the unlocked holder could still save the state")
 	}
 
-	if _, err := f.store.Acquire(t.Context(), "lambda-b", time.Second); err != nil {
+	// A lease that expired longer ago than the clock-skew margin: taken
+	// on a clock that far behind.
+	past := clocktesting.NewFakePassiveClock(time.Now().Add(-state.DefaultClockSkew - 2*time.Second))
+	old, err := state.NewDynamo(state.DynamoConfig{Client: dynamodb.NewFromConfig(f.cfg), Table: f.table, ClusterID: f.cluster, Clock: past})
+	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2100 * time.Millisecond)
+	if _, err := old.Acquire(t.Context(), "lambda-b", time.Second); err != nil {
+		t.Fatal(err)
+	}
 	out = f.ok("unlock")
 	wantLines(t, "unlock of an expired lease", out, `lambda-b's lease, .*\(expired\); recorded as released by alice`)
 }

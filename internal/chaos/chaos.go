@@ -128,6 +128,10 @@ type world struct {
 	overHidden    map[string]bool // launched while List hid a just-launched instance
 	gone          []string        // a few terminated instance ids
 	cordonedTicks map[string]int
+	// notified is when each kind of event was last sent, by either
+	// replica: a condition alerted within RealertInterval is not sent
+	// again, yet it is alerted.
+	notified map[autoscaler.EventKind]time.Time
 	trace         []string
 }
 

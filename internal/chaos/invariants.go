@@ -145,7 +145,7 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 		k := o.Step.Kind
 		return o.Err != nil && (k == autoscaler.StepTerminateGhost || k == autoscaler.StepTerminateNotReady)
 	})
-	if capacity+broken > w.cfg.MaxNodes && repairFailed && hasEvent(tl.events, autoscaler.EventFailure) {
+	if capacity+broken > w.cfg.MaxNodes && repairFailed && w.alerted(tl, autoscaler.EventFailure) {
 		// The plan counted on terminating a ghost or NotReady instance
 		// and the termination failed: the failure makes the bound
 		// impossible this tick, and it was alerted.
@@ -164,7 +164,7 @@ func (w *world) checkTick(who string, p *parts, tl *tickLog, res autoscaler.Resu
 			who, capacity+broken, capacity, broken, w.cfg.MaxNodes, cause)
 	}
 	if capacity < w.cfg.MinNodes {
-		alerted := hasEvent(tl.events, autoscaler.EventFailure, autoscaler.EventCapacity, autoscaler.EventRepairHeld, autoscaler.EventFloorUnmet)
+		alerted := w.alerted(tl, autoscaler.EventFailure, autoscaler.EventCapacity, autoscaler.EventRepairHeld, autoscaler.EventFloorUnmet)
 		excused := res.Hold() == autoscaler.HoldDeadline || res.Hold() == autoscaler.HoldOperation || slices.Contains(tl.faults, "ctx-deadline-near") ||
 			slices.ContainsFunc(res.Steps, func(o autoscaler.StepOutcome) bool {
 				k := o.Step.Kind

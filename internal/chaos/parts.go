@@ -394,7 +394,25 @@ func (p *parts) Notify(ctx context.Context, ev autoscaler.Event) error {
 	if p.cur != nil {
 		p.cur.events = append(p.cur.events, ev)
 	}
+	if p.w.notified == nil {
+		p.w.notified = map[autoscaler.EventKind]time.Time{}
+	}
+	p.w.notified[ev.Kind] = p.w.clk.Now()
 	return nil
+}
+
+// alerted reports whether tl's tick sent an event of one of kinds, or
+// one was sent less than RealertInterval ago (a repeat is held back).
+func (w *world) alerted(tl *tickLog, kinds ...autoscaler.EventKind) bool {
+	if hasEvent(tl.events, kinds...) {
+		return true
+	}
+	for _, k := range kinds {
+		if at, ok := w.notified[k]; ok && w.clk.Since(at) < w.cfg.RealertInterval {
+			return true
+		}
+	}
+	return false
 }
 
 func hasEvent(evs []autoscaler.Event, kinds ...autoscaler.EventKind) bool {

@@ -50,7 +50,8 @@ type Handler struct {
 	// warning of the account and region, and a warning for another
 	// workload's instance then costs one DescribeInstances call, no lock
 	// and no retry. Nil: every warning goes to the Ticker.
-	Fleet  Fleet
+	Fleet Fleet
+	// Logger receives the handler's log; nil discards it.
 	Logger *slog.Logger
 }
 
@@ -136,6 +137,10 @@ type spotDetail struct {
 
 // Handle dispatches one invocation.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Response, error) {
+	log := h.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var ev events.CloudWatchEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return Response{}, fmt.Errorf("%w; the payload is not an EventBridge event: %v", ErrUnsupportedEvent, err)
@@ -160,13 +165,13 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Response, er
 			switch {
 			case err != nil:
 				// In doubt, the tick decides (it checks the fleet too).
-				h.Logger.WarnContext(ctx, "could not check whether the warned instance is the fleet's; handling it", "instance", d.InstanceID, "err", err)
+				log.WarnContext(ctx, "could not check whether the warned instance is the fleet's; handling it", "instance", d.InstanceID, "err", err)
 			case !owned:
-				h.Logger.DebugContext(ctx, "spot interruption warning for another workload's instance", "instance", d.InstanceID)
+				log.DebugContext(ctx, "spot interruption warning for another workload's instance", "instance", d.InstanceID)
 				return Response{Event: "spot-interruption", Interruption: &InterruptionResult{InstanceID: d.InstanceID, Ignored: notOurs}}, nil
 			}
 		}
-		h.Logger.InfoContext(ctx, "spot interruption warning", "instance", d.InstanceID, "action", d.InstanceAction, "time", ev.Time)
+		log.InfoContext(ctx, "spot interruption warning", "instance", d.InstanceID, "action", d.InstanceAction, "time", ev.Time)
 		res, err := h.Ticker.HandleInterruption(ctx, d.InstanceID, ev.Time)
 		out := Response{Event: "spot-interruption", Outcome: res.Outcome, Result: res.String()}
 		if errors.Is(err, autoscaler.ErrLockHeld) {

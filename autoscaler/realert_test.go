@@ -1,0 +1,74 @@
+package autoscaler_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+)
+
+// A condition that stays (here EC2 refusing to list the fleet, tick after
+// tick) is alerted once, then again only after RealertInterval, not at
+// every tick; a different condition of the same kind is alerted at once,
+// and so is the first one when it comes back after clearing.
+func TestRepeatedAlertIsResentOnlyAfterTheRealertInterval(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.RealertInterval = 30 * time.Minute })
+	e.joinAll(t)
+	denied := errors.New("UnauthorizedOperation: not allowed to describe instances")
+	failures := func() int { return e.kinds()[autoscaler.EventFailure] }
+	tick := func(err error) {
+		t.Helper()
+		if err != nil {
+			e.fleet.FailNext(fake.List, err)
+		}
+		_, _ = e.as.RunOnce(context.Background())
+		e.clk.Step(2 * time.Minute)
+	}
+	var got []int
+	for range 15 { // 30 minutes of 2-minute ticks
+		tick(denied)
+		got = append(got, failures())
+	}
+	if got[0] != 1 || got[14] != 1 {
+		t.Fatalf("failure alerts after each of 15 ticks of the same failure: %v, want 1 throughout", got)
+	}
+	tick(denied) // 30 minutes after the first alert
+	if n := failures(); n != 2 {
+		t.Errorf("%d failure alerts once RealertInterval has passed, want 2", n)
+	}
+	tick(errors.New("RequestLimitExceeded"))
+	if n := failures(); n != 3 {
+		t.Errorf("%d failure alerts after a different failure, want 3", n)
+	}
+	tick(nil) // cleared
+	tick(denied)
+	if n := failures(); n != 4 {
+		t.Errorf("%d failure alerts after the first failure came back, want 4", n)
+	}
+	if marks := e.store.State().Alerted; len(marks) != 1 || marks[0].Kind != autoscaler.EventFailure || len(marks[0].Subjects) != 16 {
+		t.Errorf("stored marks %+v, want one for the failure", marks)
+	}
+}
+
+// A mark stored in the future (another replica's fast clock) holds
+// nothing back.
+func TestAlertMarkInTheFutureDoesNotHoldAnAlertBack(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	e.fleet.FailNext(fake.List, errors.New("denied"))
+	_, _ = e.as.RunOnce(context.Background())
+	st := e.store.State()
+	st.Alerted[0].At = e.clk.Now().Add(time.Hour)
+	if err := e.store.SetState(st); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, errors.New("denied"))
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 2 {
+		t.Errorf("%d failure alerts, want 2: a mark in the future must not hold the alert back", n)
+	}
+}
