@@ -91,7 +91,7 @@ func TestLoadEverySetting(t *testing.T) {
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, ScrapeInterval: 30 * time.Second, RealertInterval: 4 * time.Hour,
 		KubeconfigSecret: "node-fleet/kubeconfig",
-		NodeSelector: "role=worker", Interval: time.Minute, BatchIdle: time.Second, BatchMax: 10 * time.Second,
+		NodeSelector:     "role=worker", Interval: time.Minute, BatchIdle: time.Second, BatchMax: 10 * time.Second,
 		Listen: ":8080", LogLevel: slog.LevelInfo,
 	}
 	if d := cmp.Diff(want, got); d != "" {
