@@ -100,11 +100,11 @@ func ExampleReactive() {
 // The forecaster on three days of a shop that opens at 09:00 (from 1 to 5
 // workers' worth in 20 minutes), five minutes before the opening: it finds
 // the daily period in the long history (the autoscaler's 10-minute means)
-// and scores its methods on the recent history (the last day of 2-minute
-// ticks). That day holds one opening: the seasonal methods' gain over
-// naive, ten forecasts in a day, is not yet significant, so the forecaster
-// stays naive and adds nothing; it does not trust a pattern on one
-// sighting.
+// and judges its seasonal methods there, where the openings of the days
+// before give each a fair trial (on the last day of 2-minute ticks alone,
+// one opening, their gain would not be significant). Seasonal naive, the
+// highest demand in the lead window a day ago, forecasts the opening
+// ramp's first minutes before the demand now shows any.
 func ExampleForecaster() {
 	fc, err := decision.NewForecaster(decision.ForecasterConfig{})
 	if err != nil {
@@ -138,5 +138,5 @@ func ExampleForecaster() {
 	f := fc.Forecast(now, history, long, demand(now))
 	fmt.Printf("periods %v; %s: the peak of the next %s %.1f, headroom %.1f\n", f.Periods, f.MethodName(), fc.Config().Lead, f.Point, f.Headroom)
 	// Output:
-	// periods [24h0m0s]; naive: the peak of the next 7m0s 1.0, headroom 0.0
+	// periods [24h0m0s]; seasonal naive (day): the peak of the next 7m0s 1.8, headroom 0.0
 }
