@@ -197,9 +197,15 @@ type series struct {
 }
 
 func seriesOf(records []autoscaler.Record) series {
+	return seriesBy(records, autoscaler.RecordDemand)
+}
+
+// seriesBy is the series of value over records (NaN: missing), in time
+// order.
+func seriesBy(records []autoscaler.Record, value func(autoscaler.Record) float64) series {
 	var s series
 	for _, r := range records {
-		if d := autoscaler.RecordDemand(r); !math.IsNaN(d) {
+		if d := value(r); !math.IsNaN(d) {
 			s.t = append(s.t, r.Time.Unix())
 			s.v = append(s.v, d)
 		}

@@ -74,7 +74,7 @@ func ExamplePredictive() {
 	fmt.Println(policy.Decide(observe(after, 24, 0, 8, history)))
 	// Output:
 	// scale_up 5 (PREDICTIVE): demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added), event flash sale 7.20; reactive 3, forecast 3, calendar 8 nodes, 3 Ready
-	// hold: demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added); reactive 3, forecast 3, calendar 0 nodes, 8 Ready; stabilised: the most needed over 14m0s 8
+	// hold: demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added); reactive 3, forecast 3, calendar 0 nodes, 8 Ready; stabilised: the most needed over 14m0s 8, with its usual rise (0.00) 3
 }
 
 // The reactive policy adds exactly the nodes that pending pods need, by
@@ -93,7 +93,7 @@ func ExampleReactive() {
 	}
 	// Output:
 	// scale_up 2 (CRITICAL): demand 4.20 nodes (12 pending pods need 2) +0% needs 5 nodes, 3 Ready
-	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready
+	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready; the most needed over 10m0s 0, with its usual rise (0.00) 3
 	// hold: demand 3.20 nodes (0 pending pods) +0% fits the 4 Ready nodes
 }
 
