@@ -8,11 +8,16 @@
 // autoscaler.DemandOf now and autoscaler.RecordDemand in the history),
 // which metrics.KubeScheduler reads from the Kubernetes API and the
 // simulator builds from its model alike; they never read anything a real
-// cluster does not show.
+// cluster does not show. All three stabilise their scale-down: a node is
+// removed only when the demand (for Threshold, the CPU load) needed no
+// more over a window and its usual rise within the window, the 95th
+// percentile the history shows, still fits the nodes left, so that a
+// node removed is seldom needed again minutes later.
 // Forecaster forecasts the highest demand of the next lead time (default
 // DefaultLead, a boot-and-join and a tick): it detects daily and weekly
 // periods in the long history and picks among naive, damped-trend and
-// seasonal methods by their rolling out-of-sample MASE, with a headroom
+// seasonal methods by their rolling out-of-sample MASE (the seasonal ones
+// judged on the long history's days), with a headroom
 // from the quantile of its own recent errors. Predictive raises the
 // reactive policy's capacity to that forecast and to a calendar of known
 // events, and scales down reactively, stabilised over a window.

@@ -49,6 +49,7 @@ const (
 	MethodDamped   = "damped trend"
 	MethodSeasonal = "seasonal naive"
 	MethodChange   = "seasonal change"
+	MethodRatio    = "seasonal ratio"
 )
 
 // Fixed parts of the method, chosen before any trace was looked at.
@@ -90,18 +91,23 @@ type ForecasterConfig struct {
 //   - damped trend: the demand now plus a damped continuation of the
 //     slope of the last 10 minutes;
 //   - for each period found, seasonal naive (the highest demand in the
-//     lead window one period ago) and seasonal change (the demand now
-//     plus the rise seen in that window one period ago).
+//     lead window one period ago), seasonal change (the demand now plus
+//     the rise seen in that window one period ago) and seasonal ratio
+//     (the demand now times that window's highest over its start).
 //
 // It picks the method with the lowest MASE (mean absolute error over the
-// naive method's, on the same forecasts) among those whose gain over the
-// naive method is significant (more than two standard errors, counting
-// one independent forecast a lead time); a method that does not beat
-// naive so is not picked. The headroom is the 1-Target empirical quantile of
-// the picked method's errors (split-conformal), so that the forecast
-// plus its headroom falls short about Target of the time even as the
-// traffic drifts. When naive is picked, the forecaster has nothing to
-// add to the demand now: Forecast.Capacity is the demand now.
+// naive method's, on the same forecasts) below 1 among the eligible: the
+// damped trend when its gain over naive on the recent history is
+// significant (more than two standard errors, counting one independent
+// forecast a lead time); a seasonal method when its gain is significant
+// in the same back-test on the long history (one lead ahead, rounded up
+// to whole means), whose days give it a fair trial where the recent
+// history holds each day's ramps once. The headroom is the 1-Target
+// empirical quantile of the picked method's errors (split-conformal), so
+// that the forecast plus its headroom falls short about Target of the
+// time even as the traffic drifts. When naive is picked, the forecaster
+// has nothing to add to the demand now: Forecast.Capacity is the demand
+// now.
 type Forecaster struct {
 	cfg ForecasterConfig
 }
@@ -140,7 +146,7 @@ type Forecast struct {
 	// Week), none on traffic without them.
 	Periods []time.Duration
 	// Method is the method picked (MethodNaive, MethodDamped, or
-	// MethodSeasonal or MethodChange with Period).
+	// MethodSeasonal, MethodChange or MethodRatio with Period).
 	Method string
 	Period time.Duration
 	// Point is the picked method's forecast of the highest demand in the
@@ -152,6 +158,11 @@ type Forecast struct {
 	MASE     float64
 	NaiveMAE float64
 	Scored   int
+	// LongMASE is, for a seasonal method, its MASE over the long
+	// history (its means, one lead ahead rounded up to a whole mean),
+	// where it must beat naive significantly to be picked; 0 for the
+	// other methods.
+	LongMASE float64
 	// Headroom is the 1-Target quantile of the picked method's recent
 	// errors, in worker units (0 for naive).
 	Headroom float64
@@ -186,9 +197,15 @@ type series struct {
 }
 
 func seriesOf(records []autoscaler.Record) series {
+	return seriesBy(records, autoscaler.RecordDemand)
+}
+
+// seriesBy is the series of value over records (NaN: missing), in time
+// order.
+func seriesBy(records []autoscaler.Record, value func(autoscaler.Record) float64) series {
 	var s series
 	for _, r := range records {
-		if d := autoscaler.RecordDemand(r); !math.IsNaN(d) {
+		if d := value(r); !math.IsNaN(d) {
 			s.t = append(s.t, r.Time.Unix())
 			s.v = append(s.v, d)
 		}
@@ -215,19 +232,45 @@ func seriesOf(records []autoscaler.Record) series {
 // means at a regular step, oldest first, as ClusterState.LongHistory)
 // shows. A period is detected when the demand's autocorrelation at its
 // lag is at least 0.3 and 0.2 above the autocorrelation at half a day
-// (for the day) or at a day (for the week, so that a daily pattern alone
-// is not taken for a weekly one), over at least a day of pairs: the day
-// needs two days of long history, the week eight.
+// (for the day) or 0.1 above the one at a day (for the week, so that a
+// daily pattern alone is not taken for a weekly one), over at least two
+// full periods of pairs: the day needs three days of long history, the
+// week three weeks (the autoscaler's default 8 days find no week: one
+// week of pairs, one draw of each weekday, is matched by chance by a
+// slowly wandering demand).
 func DetectPeriods(long []autoscaler.Record) []time.Duration {
 	return detectPeriods(seriesOf(long))
 }
 
 func detectPeriods(s series) []time.Duration {
-	if len(s.t) < 3 {
+	g, ok := gridOf(s)
+	if !ok {
 		return nil
 	}
-	// The step is the most common gap; values go on a regular grid,
-	// NaN where a bucket is missing.
+	var out []time.Duration
+	day := g.acf(Day)
+	if day >= periodCorrelation && day-g.acf(Day/2) >= periodMargin {
+		out = append(out, Day)
+	}
+	if week := g.acf(Week); week >= periodCorrelation && week-math.Max(day, 0) >= periodMargin/2 {
+		out = append(out, Week)
+	}
+	return out
+}
+
+// grid is a series on a regular grid of step seconds from t0, NaN where
+// a bucket is missing.
+type grid struct {
+	t0, step int64
+	v        []float64
+}
+
+// gridOf puts s on a regular grid whose step is its most common gap;
+// ok false when s is too short or too irregular to be worth it.
+func gridOf(s series) (grid, bool) {
+	if len(s.t) < 3 {
+		return grid{}, false
+	}
 	gaps := make([]int64, 0, len(s.t)-1)
 	for i := 1; i < len(s.t); i++ {
 		gaps = append(gaps, s.t[i]-s.t[i-1])
@@ -235,31 +278,31 @@ func detectPeriods(s series) []time.Duration {
 	slices.Sort(gaps)
 	step := gaps[len(gaps)/2]
 	if step <= 0 {
-		return nil
+		return grid{}, false
 	}
 	n := int((s.t[len(s.t)-1]-s.t[0])/step) + 1
 	if n > 4*int(Week/time.Second)/int(step) {
-		return nil // an irregular history: not worth guessing
+		return grid{}, false // an irregular history: not worth guessing
 	}
-	grid := make([]float64, n)
-	for i := range grid {
-		grid[i] = math.NaN()
+	g := grid{t0: s.t[0], step: step, v: make([]float64, n)}
+	for i := range g.v {
+		g.v[i] = math.NaN()
 	}
 	for i, t := range s.t {
-		grid[(t-s.t[0])/step] = s.v[i]
+		g.v[(t-s.t[0])/step] = s.v[i]
 	}
-	lag := func(d time.Duration) int { return int(int64(d/time.Second) / step) }
-	dayPairs := lag(Day)
-	acf := func(d time.Duration) float64 { return correlation(grid, lag(d), dayPairs) }
-	var out []time.Duration
-	day := acf(Day)
-	if day >= periodCorrelation && day-acf(Day/2) >= periodMargin {
-		out = append(out, Day)
-	}
-	if week := acf(Week); week >= periodCorrelation && week-math.Max(day, 0) >= periodMargin/2 {
-		out = append(out, Week)
-	}
-	return out
+	return g, true
+}
+
+// lag is d in grid steps.
+func (g grid) lag(d time.Duration) int { return int(int64(d/time.Second) / g.step) }
+
+// acf is the autocorrelation at the lag of d (a day's half: of a day),
+// over at least two full periods of pairs: one period of pairs is one
+// draw of each pair of times, which a slowly wandering series (an AR(1)
+// near 1) matches by chance often enough to be taken for a period.
+func (g grid) acf(d time.Duration) float64 {
+	return correlation(g.v, g.lag(d), 2*g.lag(max(d, Day)))
 }
 
 // correlation is the Pearson correlation of the grid with itself k steps
@@ -293,11 +336,21 @@ func correlation(x []float64, k, minPairs int) float64 {
 }
 
 // method is one candidate: its name, period and forecast from origin i
-// of the recent series (NaN when it cannot forecast there).
+// of the recent series (NaN when it cannot forecast there). A seasonal
+// method also forecasts on the long history: long is its forecast of the
+// highest of the buckets i+1..i+h from bucket i, p buckets a period.
 type method struct {
 	name   string
 	period time.Duration
 	at     func(i int) float64
+	long   func(v []float64, i, p, h int) float64
+}
+
+// origin is one back-test forecast: from the recent series' origin, the
+// highest demand observed in the lead time after it.
+type origin struct {
+	actual float64
+	at     int
 }
 
 // Forecast forecasts the highest demand in the next lead time from now,
@@ -313,29 +366,122 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 	}
 	rec.t, rec.v = append(rec.t, nowS), append(rec.v, current)
 	lg := seriesOf(long)
+	lgrid, gridOK := gridOf(lg)
 	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
 
 	last := len(rec.t) - 1
-	methods := []method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}}
-	for _, p := range fc.Periods {
-		ps := int64(p / time.Second)
-		methods = append(methods,
-			method{name: MethodSeasonal, period: p, at: func(i int) float64 { return windowMax(lg, rec.t[i]-ps, lead) }},
-			method{name: MethodChange, period: p, at: func(i int) float64 {
-				base := windowMax(lg, rec.t[i]-ps, 0)
-				return rec.v[i] + math.Max(0, windowMax(lg, rec.t[i]-ps, lead)-base)
-			}})
+	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
+		seasonalMethods(rec, lg, fc.Periods, lead)...)
+	origins := backTest(rec, lead)
+	var allNaive float64
+	for _, o := range origins {
+		allNaive += math.Abs(rec.v[o.at] - o.actual)
 	}
+	if len(origins) > 0 {
+		fc.NaiveMAE = allNaive / float64(len(origins))
+	}
+	fc.Scored = len(origins)
 
-	// The back-test: every recent origin whose lead time has passed,
-	// its actual the highest demand observed in (t, t+lead].
-	type scored struct {
-		actual float64
-		origin int
+	best, bestMASE, bestLong := -1, 1.0, 0.0
+	var bestErrs []float64
+	for mi, m := range methods {
+		if math.IsNaN(m.at(last)) {
+			continue
+		}
+		mase, errs, significant := scoreMethod(rec, m, origins, lead)
+		if len(errs) < minScored || mase >= bestMASE {
+			continue
+		}
+		longMASE := 0.0
+		if m.long != nil {
+			// A seasonal method is judged on the long history, where
+			// the days it has seen give it a fair trial; on the recent
+			// history it need only not lose to naive.
+			var ok bool
+			if longMASE, ok = longScore(lgrid, m, lead); !gridOK || !ok {
+				continue
+			}
+		} else if !significant {
+			continue
+		}
+		best, bestMASE, bestErrs, bestLong = mi, mase, errs, longMASE
 	}
-	var origins []scored
+	if best < 0 {
+		return fc
+	}
+	m := methods[best]
+	fc.Method, fc.Period, fc.MASE, fc.LongMASE, fc.Scored = m.name, m.period, bestMASE, bestLong, len(bestErrs)
+	fc.Point = math.Max(0, m.at(last))
+	fc.Headroom = math.Max(0, conformalQuantile(bestErrs, 1-f.cfg.Target))
+	fc.Capacity = fc.Point + fc.Headroom
+	return fc
+}
+
+// seasonalMethods are the seasonal candidates for each period: seasonal
+// naive (the highest demand in the lead window one period ago), seasonal
+// change (the demand now plus the rise seen in that window one period
+// ago) and seasonal ratio (the demand now scaled by that window's highest
+// over its start one period ago: the day's shape at today's level).
+func seasonalMethods(rec, lg series, periods []time.Duration, lead int64) []method {
+	var out []method
+	for _, p := range periods {
+		ps := int64(p / time.Second)
+		window := func(i int) (base, high float64) {
+			return windowMax(lg, rec.t[i]-ps, 0), windowMax(lg, rec.t[i]-ps, lead)
+		}
+		out = append(out,
+			method{name: MethodSeasonal, period: p,
+				at: func(i int) float64 { _, high := window(i); return high },
+				long: func(v []float64, i, p, h int) float64 {
+					return rangeMax(v, i+1-p, i+h-p)
+				}},
+			method{name: MethodChange, period: p,
+				at: func(i int) float64 { base, high := window(i); return rec.v[i] + math.Max(0, high-base) },
+				long: func(v []float64, i, p, h int) float64 {
+					return v[i] + math.Max(0, rangeMax(v, i+1-p, i+h-p)-v[i-p])
+				}},
+			method{name: MethodRatio, period: p,
+				at: func(i int) float64 { base, high := window(i); return rec.v[i] * ratio(high, base) },
+				long: func(v []float64, i, p, h int) float64 {
+					return v[i] * ratio(rangeMax(v, i+1-p, i+h-p), v[i-p])
+				}})
+	}
+	return out
+}
+
+// ratio is high over base, at least 1 (the forecast is of the lead
+// time's highest demand, which is at least the demand now); NaN without
+// a positive base.
+func ratio(high, base float64) float64 {
+	if !(base > 0) || math.IsNaN(high) {
+		return math.NaN()
+	}
+	return math.Max(1, high/base)
+}
+
+// rangeMax is the highest of v[from..to] (NaN if any is missing or the
+// range leaves v).
+func rangeMax(v []float64, from, to int) float64 {
+	if from < 0 || to >= len(v) || from > to {
+		return math.NaN()
+	}
+	out := math.Inf(-1)
+	for _, x := range v[from : to+1] {
+		if math.IsNaN(x) {
+			return math.NaN()
+		}
+		out = math.Max(out, x)
+	}
+	return out
+}
+
+// backTest lists every recent origin whose lead time has passed, with
+// the highest demand observed in (t, t+lead].
+func backTest(rec series, lead int64) []origin {
+	last := len(rec.t) - 1
+	var out []origin
 	for i := 0; i < last; i++ {
-		if rec.t[i]+lead > nowS {
+		if rec.t[i]+lead > rec.t[last] {
 			break
 		}
 		peak := math.Inf(-1)
@@ -343,64 +489,70 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 			peak = math.Max(peak, rec.v[k])
 		}
 		if !math.IsInf(peak, -1) {
-			origins = append(origins, scored{actual: peak, origin: i})
+			out = append(out, origin{actual: peak, at: i})
 		}
 	}
-	naiveAbs := func(o scored) float64 { return math.Abs(rec.v[o.origin] - o.actual) }
-	var allNaive float64
-	for _, o := range origins {
-		allNaive += naiveAbs(o)
-	}
-	if len(origins) > 0 {
-		fc.NaiveMAE = allNaive / float64(len(origins))
-	}
-	fc.Scored = len(origins)
+	return out
+}
 
-	best, bestMASE := -1, 1.0
-	var bestErrs []float64
-	for mi, m := range methods {
-		if math.IsNaN(m.at(last)) {
+// scoreMethod back-tests m at the origins: its MASE, its errors (actual
+// less forecast) and whether its gain over naive is significant.
+func scoreMethod(rec series, m method, origins []origin, lead int64) (mase float64, errs []float64, significant bool) {
+	var abs, naive, gain, gain2 float64
+	first, lastT := int64(0), int64(0)
+	for _, o := range origins {
+		v := m.at(o.at)
+		if math.IsNaN(v) {
 			continue
 		}
-		var abs, naive, gain, gain2 float64
-		errs := make([]float64, 0, len(origins))
-		first, lastT := int64(0), int64(0)
-		for _, o := range origins {
-			v := m.at(o.origin)
-			if math.IsNaN(v) {
-				continue
-			}
-			if len(errs) == 0 {
-				first = rec.t[o.origin]
-			}
-			lastT = rec.t[o.origin]
-			e := math.Abs(v - o.actual)
-			abs += e
-			naive += naiveAbs(o)
-			g := naiveAbs(o) - e
-			gain += g
-			gain2 += g * g
-			errs = append(errs, o.actual-v)
+		if len(errs) == 0 {
+			first = rec.t[o.at]
 		}
-		if len(errs) < minScored || naive <= 0 {
-			continue
-		}
-		if !beatsNaive(gain, gain2, len(errs), lastT-first, lead) {
-			continue
-		}
-		if mase := abs / naive; mase < bestMASE {
-			best, bestMASE, bestErrs = mi, mase, errs
-		}
+		lastT = rec.t[o.at]
+		e, ne := math.Abs(v-o.actual), math.Abs(rec.v[o.at]-o.actual)
+		abs += e
+		naive += ne
+		gain += ne - e
+		gain2 += (ne - e) * (ne - e)
+		errs = append(errs, o.actual-v)
 	}
-	if best < 0 {
-		return fc
+	if naive <= 0 {
+		return math.Inf(1), errs, false
 	}
-	m := methods[best]
-	fc.Method, fc.Period, fc.MASE, fc.Scored = m.name, m.period, bestMASE, len(bestErrs)
-	fc.Point = math.Max(0, m.at(last))
-	fc.Headroom = math.Max(0, conformalQuantile(bestErrs, 1-f.cfg.Target))
-	fc.Capacity = fc.Point + fc.Headroom
-	return fc
+	return abs / naive, errs, beatsNaive(gain, gain2, len(errs), lastT-first, lead)
+}
+
+// longScore back-tests a seasonal method on the long history's grid, one
+// lead ahead rounded up to whole buckets, against naive (the bucket now):
+// its MASE there, and ok when it has at least minScored forecasts and
+// beats naive significantly.
+func longScore(g grid, m method, lead int64) (mase float64, ok bool) {
+	p := g.lag(m.period)
+	h := int(max(1, (lead+g.step-1)/g.step))
+	var abs, naive, gain, gain2 float64
+	n, first, lastI := 0, -1, 0
+	for i := p; i+h < len(g.v); i++ {
+		actual := rangeMax(g.v, i+1, i+h)
+		v := m.long(g.v, i, p, h)
+		if math.IsNaN(actual) || math.IsNaN(v) || math.IsNaN(g.v[i]) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		lastI = i
+		e, ne := math.Abs(v-actual), math.Abs(g.v[i]-actual)
+		abs += e
+		naive += ne
+		gain += ne - e
+		gain2 += (ne - e) * (ne - e)
+		n++
+	}
+	if n < minScored || naive <= 0 {
+		return 0, false
+	}
+	span := int64(lastI-first) * g.step
+	return abs / naive, beatsNaive(gain, gain2, n, span, int64(h)*g.step)
 }
 
 // beatsNaive reports whether a method's gain over the naive method (the

@@ -3,6 +3,7 @@ package decision
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,14 @@ func at(now time.Time, f trace, ready int) autoscaler.PolicyInput {
 
 var day0 = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 
+// weekdays is the shop, closed at weekends.
+func weekdays(t time.Time) float64 {
+	if wd := t.Weekday(); wd == time.Saturday || wd == time.Sunday {
+		return 0.8 + jitter(t, 0.1)
+	}
+	return shop(t)
+}
+
 func TestForecasterDetectsTheDailyPeriodAndNoneInNoise(t *testing.T) {
 	now := day0.Add(8*Day + 8*time.Hour)
 	ac := autoscaler.DefaultConfig()
@@ -99,12 +108,10 @@ func TestForecasterDetectsTheDailyPeriodAndNoneInNoise(t *testing.T) {
 		{"a shop's days", shop, ac.LongHistory, []time.Duration{Day}},
 		{"noise", noise, ac.LongHistory, nil},
 		{"a shop's day and a half: too short to tell", shop, 36 * time.Hour, nil},
-		{"a shop closed at weekends", func(t time.Time) float64 {
-			if wd := t.Weekday(); wd == time.Saturday || wd == time.Sunday {
-				return 0.8 + jitter(t, 0.1)
-			}
-			return shop(t)
-		}, ac.LongHistory, []time.Duration{Day, Week}},
+		{"a shop closed at weekends, over three weeks", weekdays, 3*Week + Day, []time.Duration{Day, Week}},
+		// One week of pairs at the week's lag is one draw of each
+		// weekday: too few to tell a week from chance.
+		{"a shop closed at weekends, over the default 8 days", weekdays, ac.LongHistory, []time.Duration{Day}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := DetectPeriods(means(now, tt.span, ac.LongHistoryStep, ac.Interval, tt.f))
@@ -375,5 +382,37 @@ func TestForecasterMASEIsTheErrorOverNaivesAtTheLead(t *testing.T) {
 	}
 	if f.Scored < minScored {
 		t.Errorf("scored %d forecasts, want at least %d", f.Scored, minScored)
+	}
+}
+
+// ar is a slowly wandering demand without a period: an AR(1) with
+// coefficient 0.99 at the long history's 10-minute step, seeded.
+func ar(seed uint64, from, to time.Time) []autoscaler.Record {
+	ac := autoscaler.DefaultConfig()
+	r := rand.New(rand.NewPCG(seed, 11))
+	var out []autoscaler.Record
+	x := 0.0
+	for t := from; t.Before(to); t = t.Add(ac.LongHistoryStep) {
+		x = 0.99*x + 0.1*r.NormFloat64()
+		out = append(out, autoscaler.Record{Time: t, Samples: 5, Custom: map[string]float64{autoscaler.MetricDemand: 5 + x}})
+	}
+	return out
+}
+
+// A slowly wandering demand is not taken for a weekly pattern: with one
+// week of pairs at the week's lag, 7 of these 30 series were.
+func TestForecasterFindsNoWeekInAWanderingDemand(t *testing.T) {
+	ac := autoscaler.DefaultConfig()
+	now := day0.Add(30 * Day)
+	for _, span := range []time.Duration{ac.LongHistory, 3*Week + Day} {
+		weeks := 0
+		for seed := range uint64(30) {
+			if slices.Contains(DetectPeriods(ar(seed, now.Add(-span), now)), Week) {
+				weeks++
+			}
+		}
+		if weeks > 1 {
+			t.Errorf("over %s: a week found in %d of 30 series, want at most 1", span, weeks)
+		}
 	}
 }

@@ -171,14 +171,7 @@ func (p *Predictive) calendarLevel(now time.Time, point float64) (float64, strin
 // stableNeed is the most nodes the recorded demand needed over the
 // scale-down window before now.
 func (p *Predictive) stableNeed(now time.Time, history []autoscaler.Record) int {
-	need := 0
-	from := now.Add(-p.cfg.ScaleDownWindow)
-	for i := len(history) - 1; i >= 0 && !history[i].Time.Before(from); i-- {
-		if d := autoscaler.RecordDemand(history[i]); !math.IsNaN(d) {
-			need = max(need, nodesFor(d*(1+p.cfg.Headroom)))
-		}
-	}
-	return need
+	return mostNeeded(now, history, p.cfg.ScaleDownWindow, p.cfg.Headroom)
 }
 
 // Decide implements autoscaler.Policy.
@@ -190,7 +183,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 		p = &q
 	}
 	c := p.cfg
-	r := p.reactive.Decide(in)
+	r := p.reactive.decide(in, false)
 	cur, ok := autoscaler.DemandOf(in.Snapshot)
 	if !ok {
 		r.Reason = "predictive: " + r.Reason
@@ -248,12 +241,14 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 		return d
 	case r.Action == autoscaler.ScaleDown:
 		stable := p.stableNeed(in.Now, in.History)
-		target := max(react, stable, ahead, known)
+		rise := riseQuantile(in.History, autoscaler.RecordDemand, c.ScaleDownWindow)
+		guard := nodesFor((cur + rise) * (1 + c.Headroom))
+		target := max(react, stable, ahead, known, guard)
 		if target < in.ReadyNodes {
 			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad,
-				Reason: fmt.Sprintf("%s; the most needed over %s %d", why, c.ScaleDownWindow, stable)}
+				Reason: fmt.Sprintf("%s; the most needed over %s %d, with its usual rise (%.2f) %d", why, c.ScaleDownWindow, stable, rise, guard)}
 		}
-		return autoscaler.HoldBecause("%s; stabilised: the most needed over %s %d", why, c.ScaleDownWindow, stable)
+		return autoscaler.HoldBecause("%s; stabilised: the most needed over %s %d, with its usual rise (%.2f) %d", why, c.ScaleDownWindow, stable, rise, guard)
 	}
 	return autoscaler.HoldBecause("%s", why)
 }

@@ -75,7 +75,7 @@ func ExamplePredictive() {
 	fmt.Println(policy.Decide(observe(after, 24, 0, 8, history)))
 	// Output:
 	// scale_up 5 (PREDICTIVE): demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added), event flash sale 7.20; reactive 3, forecast 3, calendar 8 nodes, 3 Ready
-	// hold: demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added); reactive 3, forecast 3, calendar 0 nodes, 8 Ready; stabilised: the most needed over 14m0s 8
+	// hold: demand 2.40 nodes; naive (12 scored forecasts, too few to judge: nothing added); reactive 3, forecast 3, calendar 0 nodes, 8 Ready; stabilised: the most needed over 14m0s 8, with its usual rise (0.00) 3
 }
 
 // The reactive policy adds exactly the nodes that pending pods need, by
@@ -94,18 +94,18 @@ func ExampleReactive() {
 	}
 	// Output:
 	// scale_up 2 (CRITICAL): demand 4.20 nodes (12 pending pods need 2) +0% needs 5 nodes, 3 Ready
-	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready
+	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready; the most needed over 10m0s 0, with its usual rise (0.00) 3
 	// hold: demand 3.20 nodes (0 pending pods) +0% fits the 4 Ready nodes
 }
 
 // The forecaster on three days of a shop that opens at 09:00 (from 1 to 5
 // workers' worth in 20 minutes), five minutes before the opening: it finds
 // the daily period in the long history (the autoscaler's 10-minute means)
-// and scores its methods on the recent history (the last day of 2-minute
-// ticks). That day holds one opening: the seasonal methods' gain over
-// naive, ten forecasts in a day, is not yet significant, so the forecaster
-// stays naive and adds nothing; it does not trust a pattern on one
-// sighting.
+// and judges its seasonal methods there, where the openings of the days
+// before give each a fair trial (on the last day of 2-minute ticks alone,
+// one opening, their gain would not be significant). Seasonal naive, the
+// highest demand in the lead window a day ago, forecasts the opening
+// ramp's first minutes before the demand now shows any.
 func ExampleForecaster() {
 	fc, err := decision.NewForecaster(decision.ForecasterConfig{})
 	if err != nil {
@@ -139,5 +139,5 @@ func ExampleForecaster() {
 	f := fc.Forecast(now, history, long, demand(now))
 	fmt.Printf("periods %v; %s: the peak of the next %s %.1f, headroom %.1f\n", f.Periods, f.MethodName(), fc.Config().Lead, f.Point, f.Headroom)
 	// Output:
-	// periods [24h0m0s]; naive: the peak of the next 7m0s 1.0, headroom 0.0
+	// periods [24h0m0s]; seasonal naive (day): the peak of the next 7m0s 1.8, headroom 0.0
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -20,6 +21,14 @@ type ReactiveConfig struct {
 	// cluster-autoscaler's --scale-down-utilization-threshold defaults
 	// to 0.5, per node.
 	ScaleDownUtilization float64
+	// ScaleDownWindow is the scale-down stabilisation: nodes are removed
+	// only down to the most the demand needed over this window (as the
+	// HorizontalPodAutoscaler's stabilisation window does for pods), and
+	// only while the demand now plus its usual rise within this window
+	// (the 95th percentile of the rises the history shows) still fits
+	// the nodes left, so that a node removed is seldom needed again
+	// within it. Default DefaultScaleDownWindow (10 minutes).
+	ScaleDownWindow time.Duration
 }
 
 // Reactive is a policy that sizes the fleet for the pods there are now,
@@ -51,6 +60,12 @@ func NewReactive(cfg ReactiveConfig) (*Reactive, error) {
 	if math.IsNaN(cfg.ScaleDownUtilization) || cfg.ScaleDownUtilization < 0 || cfg.ScaleDownUtilization > 1 {
 		bad("ScaleDownUtilization must be a fraction between 0 and 1, got %v", cfg.ScaleDownUtilization)
 	}
+	if cfg.ScaleDownWindow < 0 {
+		bad("ScaleDownWindow must be positive, got %s", cfg.ScaleDownWindow)
+	}
+	if cfg.ScaleDownWindow == 0 {
+		cfg.ScaleDownWindow = DefaultScaleDownWindow
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("reactive policy: %w", err)
 	}
@@ -80,8 +95,31 @@ func placeablePending(v *autoscaler.SchedulerView) int {
 	return n
 }
 
+// scaleDown is the stabilised scale-down from the Ready nodes towards
+// target: no lower than the most the demand needed over the window, nor
+// than the demand now plus its usual rise within it needs.
+func (p *Reactive) scaleDown(in autoscaler.PolicyInput, demand float64, target int) autoscaler.Decision {
+	c := p.cfg
+	recent := mostNeeded(in.Now, in.History, c.ScaleDownWindow, c.Headroom)
+	rise := riseQuantile(in.History, autoscaler.RecordDemand, c.ScaleDownWindow)
+	ahead := nodesFor((demand + rise) * (1 + c.Headroom))
+	why := fmt.Sprintf("demand %.2f nodes +%.0f%% fits %d nodes, %d Ready; the most needed over %s %d, with its usual rise (%.2f) %d",
+		demand, 100*c.Headroom, target, in.ReadyNodes, c.ScaleDownWindow, recent, rise, ahead)
+	keep := max(target, recent, ahead)
+	if keep >= in.ReadyNodes {
+		return autoscaler.HoldBecause("%s: stabilised", why)
+	}
+	return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - keep, Level: autoscaler.LevelLowLoad, Reason: why}
+}
+
 // Decide implements autoscaler.Policy.
 func (p *Reactive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
+	return p.decide(in, true)
+}
+
+// decide is Decide, its scale-down stabilised or not (the predictive
+// policy stabilises its own).
+func (p *Reactive) decide(in autoscaler.PolicyInput, stabilise bool) autoscaler.Decision {
 	c := p.cfg
 	v := in.Snapshot.Scheduler
 	demand, ok := autoscaler.DemandOf(in.Snapshot)
@@ -111,8 +149,11 @@ func (p *Reactive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 		if util := demand / float64(in.ReadyNodes); util >= c.ScaleDownUtilization {
 			return autoscaler.HoldBecause("demand %.2f nodes fits %d nodes but utilisation %.0f%% is not below %.0f%%", demand, target, 100*util, 100*c.ScaleDownUtilization)
 		}
-		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad,
-			Reason: fmt.Sprintf("demand %.2f nodes +%.0f%% fits %d nodes, %d Ready", demand, 100*c.Headroom, target, in.ReadyNodes)}
+		if !stabilise {
+			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad,
+				Reason: fmt.Sprintf("demand %.2f nodes +%.0f%% fits %d nodes, %d Ready", demand, 100*c.Headroom, target, in.ReadyNodes)}
+		}
+		return p.scaleDown(in, demand, target)
 	}
 	return autoscaler.HoldBecause("demand %.2f nodes (%d pending pods) +%.0f%% fits the %d Ready nodes", demand, pending, 100*c.Headroom, in.ReadyNodes)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"k8s.io/utils/ptr"
@@ -39,6 +40,14 @@ type ThresholdConfig struct {
 	// Pending pods always act at once.
 	SustainedUp   int
 	SustainedDown int
+	// ScaleDownWindow is the scale-down stabilisation: a scale-down is
+	// held while the CPU load now (the average times the Ready nodes)
+	// plus its usual rise within this window (the 95th percentile of the
+	// rises the history shows) would be above CPUHigh on the nodes left,
+	// so that a node removed is seldom needed again within it. Without
+	// a history of at least 30 such rises nothing is held. Default
+	// DefaultScaleDownWindow (10 minutes).
+	ScaleDownWindow time.Duration
 	// PendingNodes says how many nodes the pending-pods rule adds:
 	// PendingByStep (the default, the original design's +PendingStep) or
 	// PendingByNeed (the nodes the scheduler's view says the placeable
@@ -64,6 +73,7 @@ func DefaultThresholdConfig() ThresholdConfig {
 		MemoryHigh: 75, MemoryStep: 1,
 		CPULow: ptr.To(30.0), MemoryLow: ptr.To(50.0), DownStep: 1,
 		SustainedUp: 1, SustainedDown: 1, PendingNodes: PendingByStep,
+		ScaleDownWindow: DefaultScaleDownWindow,
 	}
 }
 
@@ -94,6 +104,9 @@ func (c ThresholdConfig) withDefaults() ThresholdConfig {
 	setI(&c.SustainedDown, d.SustainedDown)
 	if c.PendingNodes == "" {
 		c.PendingNodes = d.PendingNodes
+	}
+	if c.ScaleDownWindow == 0 {
+		c.ScaleDownWindow = d.ScaleDownWindow
 	}
 	return c
 }
@@ -136,6 +149,9 @@ func NewThreshold(cfg ThresholdConfig) (*Threshold, error) {
 		if s.v < 1 {
 			bad("%s must be at least 1, got %d", s.name, s.v)
 		}
+	}
+	if cfg.ScaleDownWindow < 0 {
+		bad("ScaleDownWindow must be positive, got %s", cfg.ScaleDownWindow)
 	}
 	if cfg.PendingNodes != PendingByStep && cfg.PendingNodes != PendingByNeed {
 		bad("PendingNodes must be %q or %q, got %q", PendingByStep, PendingByNeed, cfg.PendingNodes)
@@ -220,6 +236,13 @@ func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 	if s.PendingPods.OK && pending == 0 &&
 		sustained(cpu, in.History, c.SustainedDown, cpuOf, func(v float64) bool { return v < cpuLow }) &&
 		sustained(mem, in.History, c.SustainedDown, memOf, func(v float64) bool { return v < memLow }) {
+		if left := in.ReadyNodes - c.DownStep; left > 0 {
+			rise := riseQuantile(in.History, cpuLoad, c.ScaleDownWindow)
+			if after := 100 * (cpu/100*float64(in.ReadyNodes) + rise) / float64(left); rise > 0 && after > c.CPUHigh {
+				return autoscaler.HoldBecause("CPU %.1f%% below %g%%, but with its usual rise within %s (%.2f nodes' worth) it would be %.1f%% of the %d nodes left, above %g%%: stabilised",
+					cpu, cpuLow, c.ScaleDownWindow, rise, after, left, c.CPUHigh)
+			}
+		}
 		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: c.DownStep, Level: autoscaler.LevelLowLoad,
 			Reason: fmt.Sprintf("CPU %.1f%% below %g%%, memory %.1f%% below %g%%, no pending pods%s", cpu, cpuLow, mem, memLow, forReadings(c.SustainedDown))}
 	}

@@ -1,0 +1,64 @@
+package decision
+
+import (
+	"math"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// DefaultScaleDownWindow is the reactive and threshold policies' default
+// scale-down stabilisation window: the time over which a removed node
+// must not be needed, as cluster-autoscaler's default
+// --scale-down-unneeded-time (a node unneeded for 10 minutes) and the
+// HorizontalPodAutoscaler's scale-down stabilisation (5 minutes, for pods
+// that start in seconds: a node takes minutes).
+const DefaultScaleDownWindow = 10 * time.Minute
+
+// riseQuantile is how much a series of the history may rise within span:
+// the 1-DefaultTarget quantile, in the split-conformal way, of the rise
+// after each record with span of history after it (the highest value
+// within span after it less its own, 0 when it only fell). value reads a
+// record (NaN when missing). 0 with fewer than minScored such records:
+// without a history to learn from, nothing is kept back.
+func riseQuantile(history []autoscaler.Record, value func(autoscaler.Record) float64, span time.Duration) float64 {
+	s := seriesBy(history, value)
+	sp := int64(span / time.Second)
+	var rises []float64
+	for i := range s.t {
+		if s.t[len(s.t)-1] < s.t[i]+sp {
+			break // the rest have less than span after them
+		}
+		high := s.v[i]
+		for k := i + 1; k < len(s.t) && s.t[k] <= s.t[i]+sp; k++ {
+			high = math.Max(high, s.v[k])
+		}
+		rises = append(rises, high-s.v[i])
+	}
+	if len(rises) < minScored {
+		return 0
+	}
+	return math.Max(0, conformalQuantile(rises, 1-DefaultTarget))
+}
+
+// mostNeeded is the most nodes the recorded demand needed (with
+// headroom) over window before now; 0 when none is recorded.
+func mostNeeded(now time.Time, history []autoscaler.Record, window time.Duration, headroom float64) int {
+	need := 0
+	from := now.Add(-window)
+	for i := len(history) - 1; i >= 0 && !history[i].Time.Before(from); i-- {
+		if d := autoscaler.RecordDemand(history[i]); !math.IsNaN(d) {
+			need = max(need, nodesFor(d*(1+headroom)))
+		}
+	}
+	return need
+}
+
+// cpuLoad is a record's CPU load in nodes' worth: its average CPU
+// utilisation times its Ready nodes; NaN when either is missing.
+func cpuLoad(r autoscaler.Record) float64 {
+	if math.IsNaN(r.CPU) || r.Nodes <= 0 {
+		return math.NaN()
+	}
+	return r.CPU / 100 * float64(r.Nodes)
+}

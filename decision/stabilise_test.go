@@ -1,0 +1,94 @@
+package decision
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/node-fleet/node-fleet/autoscaler"
+)
+
+// sawtooth is, in tenthPods, 20 (two workers' worth) for 30 minutes of
+// every 40 and 38 for the other 10, counted from three hours before pt0:
+// at pt0 it has been low for 20 minutes, and it usually rises by 1.8
+// workers' worth within 10 minutes of a low.
+func sawtooth(t time.Time) float64 {
+	if int(t.Sub(pt0.Add(-3*time.Hour)).Minutes())%40 >= 30 {
+		return 38
+	}
+	return 20
+}
+
+func TestCapacityPoliciesStabiliseTheirScaleDown(t *testing.T) {
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 workers' worth until 6 minutes ago, 2 since.
+	dropped := func(t time.Time) float64 {
+		if t.Before(pt0.Add(-6 * time.Minute)) {
+			return 50
+		}
+		return 20
+	}
+	for _, tt := range []struct {
+		name   string
+		policy autoscaler.Policy
+		f      func(time.Time) float64
+		action autoscaler.Action
+		count  int
+		reason string
+	}{
+		{"reactive, steady demand: down to what it needs", re, flat(20), autoscaler.ScaleDown, 3, "with its usual rise (0.00) 2"},
+		{"reactive, a drop 6 minutes ago: held", re, dropped, autoscaler.Hold, 0, "the most needed over 10m0s 5"},
+		{"reactive, a demand that usually rises: room kept for the rise", re, sawtooth, autoscaler.ScaleDown, 1, "with its usual rise (1.80) 4"},
+		{"predictive, a demand that usually rises: room kept for the rise", pr, sawtooth, autoscaler.ScaleDown, 1, "with its usual rise (1.80) 4"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := tt.policy.Decide(input(hist(3*time.Hour, 2*time.Minute, tt.f), 20, 5, 0))
+			if diff := cmp.Diff([]any{tt.action, tt.count}, []any{d.Action, d.Count}); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", d, diff)
+			}
+			if !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("reason %q lacks %q", d.Reason, tt.reason)
+			}
+		})
+	}
+}
+
+// The threshold policy's -1 below 30% CPU stands, unless the CPU load's
+// usual rise within the window would take the nodes left above CPUHigh.
+func TestThresholdScaleDownIsHeldWhenTheUsualRiseWouldCrossCPUHigh(t *testing.T) {
+	load := func(cpu func(time.Time) float64) []autoscaler.Record {
+		var out []autoscaler.Record
+		for at := pt0.Add(-3 * time.Hour); at.Before(pt0); at = at.Add(2 * time.Minute) {
+			out = append(out, autoscaler.Record{Time: at, CPU: cpu(at), Memory: 20, PendingPods: 0, Nodes: 3})
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		cpu    func(time.Time) float64
+		action autoscaler.Action
+	}{
+		// 20% of 3 nodes is 40% of 2.
+		{"a steady 20%", flat(20), autoscaler.ScaleDown},
+		// 20% that rises to 60% for 10 minutes of every 40: 0.6+1.2
+		// nodes' worth on 2 nodes is 90%.
+		{"20% that usually rises to 60%", func(t time.Time) float64 { return 3*sawtooth(t) - 40 }, autoscaler.Hold},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := autoscaler.PolicyInput{Now: pt0, ReadyNodes: 3, MinNodes: 2, MaxNodes: 40, History: load(tt.cpu),
+				Snapshot: autoscaler.Snapshot{Time: pt0, CPU: autoscaler.Value(20, pt0), Memory: autoscaler.Value(20, pt0), PendingPods: autoscaler.Value(0, pt0)}}
+			d := Default().Decide(in)
+			if d.Action != tt.action || (d.Action == autoscaler.ScaleDown && d.Count != 1) {
+				t.Errorf("%s, want %s (1 node down)", d, tt.action)
+			}
+		})
+	}
+}
