@@ -172,6 +172,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return 2
 	}
 	if err := do(ctx, e); err != nil {
+		err = awsutil.AddCredentialsHint(err)
 		var missing *ddbtypes.ResourceNotFoundException
 		if errors.As(err, &missing) {
 			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", e.table, e.regionName, err)

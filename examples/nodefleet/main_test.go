@@ -224,11 +224,11 @@ func TestIntegrationStatus(t *testing.T) {
 	}
 
 	// -json says the same, for scripts.
-	var rep statusReport
+	var rep statusJSON
 	if err := json.Unmarshal([]byte(f.ok("status", "-json")), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Lock.Owner != "lambda-7" || !rep.Lock.Held || len(rep.Fleet) != 2 || rep.Operation == nil || rep.Operation.ID != "op-down-1" {
+	if rep.Lock.Owner == nil || *rep.Lock.Owner != "lambda-7" || !rep.Lock.Held || len(rep.Fleet) != 2 || rep.Operation == nil || rep.Operation.ID != "op-down-1" {
 		t.Errorf("status -json: %+v", rep)
 	}
 
