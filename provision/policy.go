@@ -163,3 +163,14 @@ func DaemonStatements(r Resources) []Statement {
 	}
 	return sts
 }
+
+// WorkerStatements is the workers' role policy: the join script reads the
+// K3s token from its secret (tokenSecret, an ARN) and finds the K3s
+// server among the instances.
+func WorkerStatements(tokenSecret string) []Statement {
+	return []Statement{
+		{Sid: "ReadK3sToken", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{tokenSecret}},
+		// Describe calls cannot be limited to resources.
+		{Sid: "FindServer", Action: []string{"ec2:DescribeInstances"}, Resource: []string{"*"}},
+	}
+}

@@ -105,6 +105,10 @@ type command struct {
 	kube bool
 	// flags adds the subcommand's own flags and returns what runs it.
 	flags func(fs *flag.FlagSet) func(ctx context.Context, e *env) error
+	// site, instead of flags, is a subcommand that reads the programs'
+	// own configuration (the daemon's variables) rather than the
+	// connection flags.
+	site func(fs *flag.FlagSet) func(ctx context.Context, a *app) error
 }
 
 var commands = []command{
@@ -114,6 +118,9 @@ var commands = []command{
 	{name: "resume", summary: "end a pause", flags: resumeFlags},
 	{name: "unlock", args: "[-force]", summary: "release a stuck lock (refused while its lease is valid unless -force)", flags: unlockFlags},
 	{name: "report", args: "[-since D] [-chart file.png]", summary: "the fleet's cost over a period against a static fleet sized for its peak", flags: reportFlags},
+	{name: "setup", args: "[-out DIR] [-apply] [-worker-role ARN] [-server-url URL]", summary: "create the DynamoDB table; write the IAM policies, the RBAC (-apply: apply it) and the workers' user data", site: setupFlags},
+	{name: "doctor", args: "[-server-url URL]", summary: "check the configuration against AWS, Prometheus and the API server, with the fix for each failure", site: doctorFlags},
+	{name: "tick", args: "[-dry-run]", summary: "run one tick now with the stock wiring, as the daemon does (-dry-run, DRY_RUN: decide and record, do nothing)", site: tickFlags},
 }
 
 // errUsage marks an error in the command line (exit status 2).
@@ -151,11 +158,20 @@ func (a *app) run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("nodefleet "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	e := &env{app: a}
-	e.common(fs, cmd.kube)
-	do := cmd.flags(fs)
+	var do func(ctx context.Context, e *env) error
+	if cmd.site != nil {
+		run := cmd.site(fs)
+		do = func(ctx context.Context, e *env) error { return run(ctx, e.app) }
+	} else {
+		e.common(fs, cmd.kube)
+		do = cmd.flags(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: nodefleet %s %s\n\n%s.\n\nflags:\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 		fs.PrintDefaults()
+		if cmd.site != nil {
+			fmt.Fprintf(fs.Output(), "\nsettings: the daemon's variables, from the environment (CLUSTER_ID, DYNAMODB_TABLE, PROMETHEUS_URL,\nSUBNET_IDS, LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME, KUBECONFIG...: go doc ./config lists them)\n")
+		}
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -167,14 +183,16 @@ func (a *app) run(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "nodefleet %s: unexpected argument %q (flags come before it? see -h)\n", cmd.name, fs.Arg(0))
 		return 2
 	}
-	if err := e.connect(ctx, cmd.kube); err != nil {
-		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
-		return 2
+	if cmd.site == nil {
+		if err := e.connect(ctx, cmd.kube); err != nil {
+			fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
+			return 2
+		}
 	}
 	if err := do(ctx, e); err != nil {
 		err = awsutil.AddCredentialsHint(err)
 		var missing *ddbtypes.ResourceNotFoundException
-		if errors.As(err, &missing) {
+		if errors.As(err, &missing) && e.table != "" {
 			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", e.table, e.regionName, err)
 		}
 		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
