@@ -370,7 +370,6 @@ func userData(script string, vars map[string]pulumi.StringInput) pulumi.StringOu
 	}).(pulumi.StringOutput)
 }
 
-
 func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagger) error {
 	assume := func(service string) pulumi.String {
 		b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
