@@ -9,11 +9,44 @@
 //	nodefleet resume
 //	nodefleet unlock [-force]
 //	nodefleet report [-since 24h] [-chart fleet.png] [-prices prices.csv]
+//	nodefleet setup [-out dir] [-apply] [-worker-role ARN] [-server-url URL]
+//	nodefleet doctor [-server-url URL]
+//	nodefleet tick [-dry-run]
 //
 // Every subcommand takes -h. The connection settings are the programs'
 // own variables (CLUSTER_ID, DYNAMODB_TABLE, AWS_REGION, KUBECONFIG,
 // KUBECONFIG_SECRET, NODE_SELECTOR), each overridden by a flag of the same
-// meaning; AWS credentials come from the SDK's default chain.
+// meaning; AWS credentials come from the SDK's default chain. setup,
+// doctor and tick read all of the daemon's variables from the environment
+// instead (no flags for them), so that they see exactly what the daemon
+// would: docs/quickstart.md uses them to adopt an existing cluster.
+//
+// # Setup
+//
+// setup creates the DynamoDB table (or checks the key of the one there),
+// and writes (-out) or prints the IAM policies of the Lambda function's,
+// the daemon's and the workers' roles, limited to this cluster's
+// resources, the autoscaler's RBAC (applied with -apply) and the workers'
+// user data with this cluster's values, all from package provision, the
+// Pulumi stack's source too. It can be run again at any time.
+//
+// # Doctor
+//
+// doctor checks the configuration against the real services and prints a
+// checklist, each failure with its fix: the table and its key; the launch
+// template, and that its user data is the join script for this cluster
+// (and -server-url's server); the join token's secret, and the server's
+// tag when the user data names no server; that the subnets span two
+// zones; the SNS topic; each Prometheus query the autoscaler runs; the
+// API server, and each verb of the autoscaler's ClusterRole through a
+// SelfSubjectAccessReview with the configured credentials. It exits 1
+// when a check fails.
+//
+// # Tick
+//
+// tick runs one tick now with the stock wiring, under the cluster's lock
+// as the daemon's ticks are; with -dry-run (or DRY_RUN=true) it decides
+// and records what it would do and does none of it.
 //
 // # Pause
 //
