@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/node-fleet/node-fleet/provision"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
