@@ -8,7 +8,7 @@
 # with the permissions drain.Manager and metrics.KubePending need and
 # nothing more, and writes a kubeconfig for that account, pointing at this
 # server's private address, into the secret the autoscaler reads
-# (KUBECONFIG_SECRET). Failures end the script loudly, as in worker-join.sh.
+# (KUBECONFIG_SECRET). Failures end the script loudly, as in provision/worker-join.sh.
 #
 # Settings (environment):
 #   NODEFLEET_CLUSTER_ID        the cluster id. Required.

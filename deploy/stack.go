@@ -21,9 +21,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-//go:embed worker-join.sh
-var workerJoinScript string
-
 //go:embed server-init.sh
 var serverInitScript string
 
@@ -426,7 +423,7 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 		return err
 	}
 
-	join := userData(workerJoinScript, map[string]pulumi.StringInput{
+	join := userData(provision.WorkerJoinScript(), map[string]pulumi.StringInput{
 		"NODEFLEET_CLUSTER_ID": pulumi.String(s.ClusterID), "NODEFLEET_TOKEN_SECRET": st.TokenSecret.Name,
 		"NODEFLEET_SERVER_URL": pulumi.Sprintf("https://%s:%d", st.Server.PrivateIp, portK3sAPI),
 	}).ApplyT(func(u string) string { return base64.StdEncoding.EncodeToString([]byte(u)) }).(pulumi.StringOutput)

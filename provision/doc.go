@@ -12,7 +12,9 @@
 // and rather than part of config because it has no dependency beyond the
 // standard library, which the deploy module can import cheaply.
 //
-// rbac.yaml and worker-join.sh are copies of deploy/daemon/rbac.yaml and
-// deploy/worker-join.sh (a Go package can embed only files below its own
-// directory); a test fails when they differ.
+// worker-join.sh is the join script itself (the deploy's launch templates
+// take it from here too). rbac.yaml is a copy of deploy/daemon/rbac.yaml,
+// which the daemon's manifests and chart are checked against (a Go package
+// can embed only files below its own directory); a test fails when the two
+// differ.
 package provision

@@ -21,7 +21,7 @@ var workerJoinScript string
 // harmless.
 func RBAC() string { return rbacYAML }
 
-// WorkerJoinScript returns the workers' join script (deploy/worker-join.sh):
+// WorkerJoinScript returns the workers' join script (provision/worker-join.sh):
 // its comment lists the variables it reads.
 func WorkerJoinScript() string { return workerJoinScript }
 

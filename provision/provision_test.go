@@ -11,11 +11,10 @@ import (
 	"github.com/node-fleet/node-fleet/ec2fleet"
 )
 
-// The embedded copies are the deploy's files, byte for byte.
+// The embedded RBAC is the deploy's, byte for byte.
 func TestEmbeddedFilesAreTheDeploysOwn(t *testing.T) {
 	for _, tc := range []struct{ embedded, path string }{
 		{RBAC(), "../deploy/daemon/rbac.yaml"},
-		{WorkerJoinScript(), "../deploy/worker-join.sh"},
 	} {
 		b, err := os.ReadFile(tc.path)
 		if err != nil {
