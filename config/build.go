@@ -109,11 +109,43 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
+	kubeCfg, kc, err := connectKube(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Parts{EC2: ec2.NewFromConfig(opts.AWS), Kube: kc, KubeConfig: kubeCfg}
+	policy, notifier, err := p.build(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	source, err := metricSource(cfg, opts, p)
+	if err != nil {
+		return nil, err
+	}
+	ac := autoscalerConfig(cfg, opts, p, source, policy)
+	if notifier != nil {
+		ac.Notifier = notifier
+	}
+	if opts.Customize != nil {
+		opts.Customize(&ac)
+	}
+	p.Autoscaler, err = autoscaler.New(ac)
+	if err != nil {
+		return nil, err
+	}
+	p.Config = ac
+	return p, nil
+}
+
+// connectKube returns the API server connection (opts.Kube, or else the
+// one KubeRESTConfig finds), with Build's rate limit unless it sets its own,
+// and a client on it.
+func connectKube(ctx context.Context, cfg Config, opts Options) (*rest.Config, kube.Interface, error) {
 	kubeCfg := opts.Kube
 	if kubeCfg == nil {
 		var err error
 		if kubeCfg, err = KubeRESTConfig(ctx, cfg, opts.AWS); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if kubeCfg.QPS == 0 && kubeCfg.Burst == 0 && kubeCfg.RateLimiter == nil {
@@ -122,54 +154,33 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	}
 	kc, err := kube.NewForConfig(kubeCfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client for %s: %w", kubeCfg.Host, err)
+		return nil, nil, fmt.Errorf("kubernetes client for %s: %w", kubeCfg.Host, err)
 	}
-	log := opts.Logger
-	p := &Parts{EC2: ec2.NewFromConfig(opts.AWS), Kube: kc, KubeConfig: kubeCfg}
+	return kubeCfg, kc, nil
+}
 
+// build makes p's state store, fleet, node manager and Prometheus source,
+// and the policy and the notifier (nil without an SNS topic). Its error
+// joins every part's.
+func (p *Parts) build(cfg Config, opts Options) (autoscaler.Policy, autoscaler.Notifier, error) {
+	log := opts.Logger
 	var errs []error
+	var err error
 	p.Store, err = state.NewDynamo(state.DynamoConfig{
 		Client: dynamodb.NewFromConfig(opts.AWS), Table: cfg.DynamoDBTable, ClusterID: cfg.ClusterID,
 		Clock: opts.Clock, Logger: log.With("part", "state"),
 	})
 	errs = append(errs, err)
-	fc := ec2fleet.Config{
-		ClusterID: cfg.ClusterID, Client: p.EC2,
-		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
-		Subnets:        cfg.Subnets, Strategy: cfg.Strategy, SpotShare: cfg.SpotShare,
-		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: log.With("part", "ec2fleet"),
-	}
-	switch {
-	case cfg.InstanceType != "" && len(cfg.InstanceTypes) > 0:
-		// Load refuses it; a Config built by hand must not have one list
-		// silently win.
-		errs = append(errs, errors.New("INSTANCE_TYPE (Config.InstanceType) and INSTANCE_TYPES (Config.InstanceTypes) are both set: set one of them"))
-	case cfg.InstanceType != "": // INSTANCE_TYPE: a list of one
-		fc.InstanceTypes = []string{cfg.InstanceType}
-	}
-	if p.Store != nil {
-		// Pools that refused a launch are remembered with the cluster's
-		// state: a cold start does not ask them again.
-		fc.Pools = storedPools{p.Store}
-	}
+	fc, err := fleetConfig(cfg, opts, p)
+	errs = append(errs, err)
 	p.Fleet, err = ec2fleet.New(fc)
 	errs = append(errs, err)
 	p.Nodes, err = drain.New(drain.Config{
-		Client: kc, NodeSelector: cfg.NodeSelector, Timeout: cfg.DrainTimeout,
+		Client: p.Kube, NodeSelector: cfg.NodeSelector, Timeout: cfg.DrainTimeout,
 		Clock: opts.Clock, Logger: log.With("part", "drain"),
 	})
 	errs = append(errs, err)
-	pa := cfg.PrometheusAuth
-	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: opts.Queries, Clock: opts.Clock, Logger: log.With("part", "prometheus"),
-		BearerTokenFile: pa.BearerTokenFile, QueryTimeout: pa.Timeout,
-		TLS: metrics.TLSConfig{CAFile: pa.CAFile, InsecureSkipVerify: pa.InsecureSkipVerify}}
-	if pa.Username != "" || pa.PasswordFile != "" {
-		pcfg.BasicAuth = &metrics.BasicAuth{Username: pa.Username, PasswordFile: pa.PasswordFile}
-	}
-	if cfg.PendingPodsSource == PendingFromAPI {
-		pcfg.PendingPods.Disabled = true
-	}
-	p.Prometheus, err = metrics.NewPrometheus(pcfg)
+	p.Prometheus, err = metrics.NewPrometheus(prometheusConfig(cfg, opts))
 	errs = append(errs, err)
 	var policy autoscaler.Policy = opts.Policy
 	if policy == nil {
@@ -184,10 +195,57 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 		errs = append(errs, err)
 		notifier = n
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	return policy, notifier, errors.Join(errs...)
+}
+
+// fleetConfig returns the EC2 fleet's configuration, its unavailable
+// pools kept in p.Store. It refuses both INSTANCE_TYPE and INSTANCE_TYPES.
+func fleetConfig(cfg Config, opts Options, p *Parts) (ec2fleet.Config, error) {
+	fc := ec2fleet.Config{
+		ClusterID: cfg.ClusterID, Client: p.EC2,
+		LaunchTemplate: ec2fleet.LaunchTemplate{ID: cfg.LaunchTemplateID, Name: cfg.LaunchTemplateName, Version: cfg.LaunchTemplateVersion},
+		Subnets:        cfg.Subnets, Strategy: cfg.Strategy, SpotShare: cfg.SpotShare,
+		InstanceTypes: cfg.InstanceTypes, Clock: opts.Clock, Logger: opts.Logger.With("part", "ec2fleet"),
 	}
-	var source autoscaler.MetricSource = p.Prometheus
+	var err error
+	switch {
+	case cfg.InstanceType != "" && len(cfg.InstanceTypes) > 0:
+		// Load refuses it; a Config built by hand must not have one list
+		// silently win.
+		err = errors.New("INSTANCE_TYPE (Config.InstanceType) and INSTANCE_TYPES (Config.InstanceTypes) are both set: set one of them")
+	case cfg.InstanceType != "": // INSTANCE_TYPE: a list of one
+		fc.InstanceTypes = []string{cfg.InstanceType}
+	}
+	if p.Store != nil {
+		// Pools that refused a launch are remembered with the cluster's
+		// state: a cold start does not ask them again.
+		fc.Pools = storedPools{p.Store}
+	}
+	return fc, err
+}
+
+// prometheusConfig returns the Prometheus source's configuration: its
+// address and credentials, and pending pods left to the API when they are
+// counted there.
+func prometheusConfig(cfg Config, opts Options) metrics.Config {
+	pa := cfg.PrometheusAuth
+	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: opts.Queries, Clock: opts.Clock, Logger: opts.Logger.With("part", "prometheus"),
+		BearerTokenFile: pa.BearerTokenFile, QueryTimeout: pa.Timeout,
+		TLS: metrics.TLSConfig{CAFile: pa.CAFile, InsecureSkipVerify: pa.InsecureSkipVerify}}
+	if pa.Username != "" || pa.PasswordFile != "" {
+		pcfg.BasicAuth = &metrics.BasicAuth{Username: pa.Username, PasswordFile: pa.PasswordFile}
+	}
+	if cfg.PendingPodsSource == PendingFromAPI {
+		pcfg.PendingPods.Disabled = true
+	}
+	return pcfg
+}
+
+// metricSource returns p.Prometheus, with the pending pods from the API
+// when they are counted there: the scheduler's view when the workers'
+// type is known, else a plain count.
+func metricSource(cfg Config, opts Options, p *Parts) (autoscaler.MetricSource, error) {
+	log := opts.Logger
 	workerType := cfg.InstanceType
 	if workerType == "" && len(cfg.InstanceTypes) > 0 {
 		workerType = cfg.InstanceTypes[0]
@@ -196,30 +254,33 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	case cfg.PendingPodsSource == PendingFromAPI && workerType != "":
 		// The scheduler's view: pending pods with their requests, what a
 		// new worker offers, how many workers they need.
-		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: kc, InstanceType: workerType, ClusterID: cfg.ClusterID,
+		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{Client: p.Kube, InstanceType: workerType, ClusterID: cfg.ClusterID,
 			Workers: cfg.NodeSelector, VCPU: cfg.WorkerVCPU, MemoryMiB: cfg.WorkerMemoryMiB, InstanceTypes: p.Fleet, FleetZones: p.Fleet,
 			Clock: opts.Clock, Logger: log.With("part", "scheduler-view")})
 		if err != nil {
 			return nil, err
 		}
-		source = metrics.OverrideScheduler(p.Prometheus, k)
+		return metrics.OverrideScheduler(p.Prometheus, k), nil
 	case cfg.PendingPodsSource == PendingFromAPI:
 		log.Warn("INSTANCE_TYPE and INSTANCE_TYPES are unset: pending pods are counted without their requests (no scheduler's view); set one to size scale-ups from the pods")
-		pending, err := metrics.NewKubePending(metrics.KubePendingConfig{Client: kc, Clock: opts.Clock, Logger: log.With("part", "pending")})
+		pending, err := metrics.NewKubePending(metrics.KubePendingConfig{Client: p.Kube, Clock: opts.Clock, Logger: log.With("part", "pending")})
 		if err != nil {
 			return nil, err
 		}
-		source = metrics.OverridePending(p.Prometheus, pending)
+		return metrics.OverridePending(p.Prometheus, pending), nil
 	}
+	return p.Prometheus, nil
+}
 
+// autoscalerConfig returns the autoscaler's configuration from cfg and
+// the parts, the programs' zeros (MIN_NODES=0, SCALE_DOWN_COOLDOWN=0)
+// turned into the library's explicit none.
+func autoscalerConfig(cfg Config, opts Options, p *Parts, source autoscaler.MetricSource, policy autoscaler.Policy) autoscaler.Config {
 	ac := autoscaler.DefaultConfig()
 	ac.ClusterID, ac.Owner = cfg.ClusterID, opts.Owner
 	ac.Metrics, ac.Policy, ac.Locker, ac.State, ac.Fleet, ac.Nodes = source, policy, p.Store, p.Store, p.Fleet, p.Nodes
-	if notifier != nil {
-		ac.Notifier = notifier
-	}
 	ac.Publisher = opts.Publisher
-	ac.Clock, ac.Logger = opts.Clock, log
+	ac.Clock, ac.Logger = opts.Clock, opts.Logger
 	ac.MinNodes, ac.MaxNodes = cfg.MinNodes, cfg.MaxNodes
 	if cfg.MinNodes == 0 {
 		// MIN_NODES=0 is asked for; the library's 0 is its default.
@@ -234,15 +295,7 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	if cfg.Interval > 0 {
 		ac.Interval = cfg.Interval
 	}
-	if opts.Customize != nil {
-		opts.Customize(&ac)
-	}
-	p.Autoscaler, err = autoscaler.New(ac)
-	if err != nil {
-		return nil, err
-	}
-	p.Config = ac
-	return p, nil
+	return ac
 }
 
 // SecretsClient is the part of the Secrets Manager API Build uses.

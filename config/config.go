@@ -198,79 +198,122 @@ func Defaults() Config {
 // ask for help (-h, -help), flag.ErrHelp after writing the usage to
 // usage (which may be nil).
 func Load(prog Program, getenv func(string) string, args []string, usage io.Writer) (Config, error) {
+	g := readEnv(prog, getenv)
+	if prog == Daemon {
+		if err := g.readFlags(args, usage); err != nil {
+			return Config{}, err
+		}
+	}
 	cfg := Defaults()
-	values := map[string]string{}
-	source := map[string]string{}
+	problems, failed := g.parse(prog, &cfg)
+	problems = append(problems, g.conflicts(cfg, failed)...)
+	if cfg.NodeSelector == "" {
+		cfg.NodeSelector = autoscaler.LabelCluster + "=" + cfg.ClusterID
+	}
+	if len(problems) > 0 {
+		return Config{}, &Error{Problems: problems}
+	}
+	return cfg, nil
+}
+
+// given is what the user set: each setting's value by its variable, and
+// where it came from (the variable's or the flag's name).
+type given struct {
+	values, source map[string]string
+}
+
+// readEnv returns the variables of prog's settings that getenv has.
+func readEnv(prog Program, getenv func(string) string) given {
+	g := given{values: map[string]string{}, source: map[string]string{}}
 	for _, s := range settings() {
 		if s.programs&prog == 0 {
 			continue
 		}
 		if v := getenv(s.env); v != "" {
-			values[s.env], source[s.env] = v, s.env
+			g.values[s.env], g.source[s.env] = v, s.env
 		}
 	}
-	if prog == Daemon {
-		fs := flag.NewFlagSet("node-fleet-daemon", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		flags := map[string]*string{}
-		for _, s := range settings() {
-			switch {
-			case s.programs&Daemon == 0:
-			case s.boolean:
-				v := new(string)
-				fs.Var(boolFlag{v}, s.flag(), s.help)
-				flags[s.env] = v
-			default:
-				flags[s.env] = fs.String(s.flag(), "", s.help)
-			}
-		}
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				if usage != nil {
-					_, _ = io.WriteString(usage, Usage(Daemon))
-				}
-				return Config{}, err
-			}
-			return Config{}, &Error{Problems: []string{err.Error() + " (-h lists the flags)"}}
-		}
-		if fs.NArg() > 0 {
-			return Config{}, &Error{Problems: []string{fmt.Sprintf("unexpected argument %q: every setting is a flag (-h lists them)", fs.Arg(0))}}
-		}
-		fs.Visit(func(f *flag.Flag) {
-			for _, s := range settings() {
-				if s.flag() == f.Name {
-					values[s.env], source[s.env] = *flags[s.env], "-"+f.Name
-				}
-			}
-		})
-	}
+	return g
+}
 
-	var problems []string
-	failed := map[string]bool{}
+// readFlags adds the daemon's flags in args to g, over the variables. It
+// returns flag.ErrHelp after writing the usage to usage (which may be
+// nil) when args ask for help, and an *Error for flags it cannot parse.
+func (g given) readFlags(args []string, usage io.Writer) error {
+	fs := flag.NewFlagSet("node-fleet-daemon", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flags := map[string]*string{}
+	for _, s := range settings() {
+		switch {
+		case s.programs&Daemon == 0:
+		case s.boolean:
+			v := new(string)
+			fs.Var(boolFlag{v}, s.flag(), s.help)
+			flags[s.env] = v
+		default:
+			flags[s.env] = fs.String(s.flag(), "", s.help)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			if usage != nil {
+				_, _ = io.WriteString(usage, Usage(Daemon))
+			}
+			return err
+		}
+		return &Error{Problems: []string{err.Error() + " (-h lists the flags)"}}
+	}
+	if fs.NArg() > 0 {
+		return &Error{Problems: []string{fmt.Sprintf("unexpected argument %q: every setting is a flag (-h lists them)", fs.Arg(0))}}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings() {
+			if s.flag() == f.Name {
+				g.values[s.env], g.source[s.env] = *flags[s.env], "-"+f.Name
+			}
+		}
+	})
+	return nil
+}
+
+// parse parses every setting of prog that g has into cfg. It returns the
+// problems, including the required settings g lacks, and which settings
+// failed.
+func (g given) parse(prog Program, cfg *Config) (problems []string, failed map[string]bool) {
+	failed = map[string]bool{}
 	for _, s := range settings() {
 		if s.programs&prog == 0 {
 			continue
 		}
-		v, ok := values[s.env]
+		v, ok := g.values[s.env]
 		if !ok {
 			if s.required&prog != 0 {
 				problems = append(problems, fmt.Sprintf("%s is required: %s", nameOf(prog, s), s.help))
 			}
 			continue
 		}
-		if err := s.parse(&cfg, v); err != nil {
+		if err := s.parse(cfg, v); err != nil {
 			failed[s.env] = true
-			problems = append(problems, fmt.Sprintf("%s=%q: %v", source[s.env], v, err))
+			problems = append(problems, fmt.Sprintf("%s=%q: %v", g.source[s.env], v, err))
 		}
 	}
-	// name is how a cross-setting problem names a setting: as the user
-	// gave it, or by its variable when it has its default.
-	name := func(env string) string {
-		if src, ok := source[env]; ok {
-			return src
-		}
-		return env
+	return problems, failed
+}
+
+// name is how a cross-setting problem names a setting: as the user gave
+// it, or by its variable when it has its default.
+func (g given) name(env string) string {
+	if src, ok := g.source[env]; ok {
+		return src
 	}
+	return env
+}
+
+// conflicts returns the problems across settings of cfg, each checked
+// only when the settings it reads are fine on their own (not in failed).
+func (g given) conflicts(cfg Config, failed map[string]bool) []string {
+	var problems []string
+	values, name := g.values, g.name
 	// Checks across settings, only when each setting is fine on its own.
 	fine := func(envs ...string) bool {
 		for _, e := range envs {
@@ -332,13 +375,7 @@ func Load(prog Program, getenv func(string) string, args []string, usage io.Writ
 	if cfg.BatchIdle > cfg.BatchMax && fine("BATCH_IDLE_DURATION", "BATCH_MAX_DURATION") {
 		problems = append(problems, fmt.Sprintf("%s (%s) must not exceed %s (%s): a batch ends at the latest after the longest wait", name("BATCH_IDLE_DURATION"), cfg.BatchIdle, name("BATCH_MAX_DURATION"), cfg.BatchMax))
 	}
-	if cfg.NodeSelector == "" {
-		cfg.NodeSelector = autoscaler.LabelCluster + "=" + cfg.ClusterID
-	}
-	if len(problems) > 0 {
-		return Config{}, &Error{Problems: problems}
-	}
-	return cfg, nil
+	return problems
 }
 
 // boolFlag is a boolean setting's daemon flag: given alone it is "true";

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +45,13 @@ const both = Lambda | Daemon
 
 // settings returns every setting, in the order problems are reported.
 func settings() []setting {
+	return slices.Concat(clusterSettings(), launchSettings(), policySettings(), prometheusSettings(),
+		timingSettings(), kubeSettings(), runSettings())
+}
+
+// clusterSettings returns the settings for the cluster: its id, where its
+// metrics, lock and state are, where notifications go, and its size bounds.
+func clusterSettings() []setting {
 	return []setting{
 		{env: "CLUSTER_ID", programs: both, required: both,
 			help: "the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
@@ -72,6 +80,13 @@ func settings() []setting {
 			help:  "the largest number of workers, 1 to 1000",
 			show:  func(c Config) string { return strconv.Itoa(c.MaxNodes) },
 			parse: func(c *Config, v string) error { return integer(&c.MaxNodes, v, 1, 1000) }},
+	}
+}
+
+// launchSettings returns the settings for what a scale-up launches and where:
+// the launch template, subnets, spot and instance types, a worker's size.
+func launchSettings() []setting {
+	return []setting{
 		{env: "LAUNCH_TEMPLATE_ID", programs: both,
 			help: "the workers' launch template by id, lt-...; set this or LAUNCH_TEMPLATE_NAME",
 			parse: func(c *Config, v string) error {
@@ -136,6 +151,13 @@ func settings() []setting {
 				c.WorkerMemoryMiB = int64(n)
 				return err
 			}},
+	}
+}
+
+// policySettings returns the settings for the scaling policy and its
+// thresholds.
+func policySettings() []setting {
+	return []setting{
 		{env: "CPU_HIGH_PERCENT", programs: both,
 			help:  "average CPU above this scales up, 0 to 100",
 			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },
@@ -208,6 +230,13 @@ func settings() []setting {
 				c.Thresholds.PendingPodsAbove = float64(n)
 				return err
 			}},
+	}
+}
+
+// prometheusSettings returns the settings for how Prometheus is reached and
+// queried, and where pending pods are counted.
+func prometheusSettings() []setting {
+	return []setting{
 		{env: "PROMETHEUS_BEARER_TOKEN_FILE", programs: both,
 			help:  "a file holding a bearer token for Prometheus, read for every query (a mounted secret); default none",
 			parse: func(c *Config, v string) error { c.PrometheusAuth.BearerTokenFile = v; return nil }},
@@ -245,6 +274,13 @@ func settings() []setting {
 			help:  "PromQL label matchers added to the CPU and memory queries to leave nodes out, e.g. instance!~\"k3s-server.*\"",
 			show:  func(c Config) string { return orNone(c.PrometheusNodeSelector) },
 			parse: func(c *Config, v string) error { c.PrometheusNodeSelector = v; return nil }},
+	}
+}
+
+// timingSettings returns the settings for the cooldowns and the lock's, join's
+// and drain's time limits.
+func timingSettings() []setting {
+	return []setting{
 		{env: "SCALE_UP_COOLDOWN", programs: both,
 			help:  "the least time between two scale-ups, a duration such as 2m",
 			show:  func(c Config) string { return fmtDuration(c.ScaleUpCooldown) },
@@ -261,6 +297,13 @@ func settings() []setting {
 			help:  "how long an instance may take to become a Ready node before it is terminated, a duration from 3m to 1h (EC2's boot and K3s's join take 1-3 minutes: shorter terminates instances before they can join, then launches others)",
 			show:  func(c Config) string { return fmtDuration(c.JoinTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.JoinTimeout, v, 3*time.Minute, time.Hour) }},
+	}
+}
+
+// kubeSettings returns the settings for how the Kubernetes API is reached and
+// which nodes are managed.
+func kubeSettings() []setting {
+	return []setting{
 		{env: "DRAIN_TIMEOUT", programs: both,
 			help:  "how long a drain may wait for evictions, shorter than LOCK_TTL, a duration from 10s to 1h",
 			show:  func(c Config) string { return fmtDuration(c.DrainTimeout) },
@@ -276,6 +319,13 @@ func settings() []setting {
 		{env: "NODE_SELECTOR", programs: both,
 			help:  "a label selector for the nodes the autoscaler manages; default node-fleet.io/cluster=CLUSTER_ID (set by the join script)",
 			parse: nodeSelector},
+	}
+}
+
+// runSettings returns the settings for how the program runs: the daemon's
+// ticks, its interruption queue and listener, dry run and logging.
+func runSettings() []setting {
+	return []setting{
 		{env: "TICK_INTERVAL", programs: Daemon,
 			help:  "the time between ticks, a duration from 5s to 1h",
 			show:  func(c Config) string { return fmtDuration(c.Interval) },

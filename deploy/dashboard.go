@@ -64,7 +64,7 @@ func (st *Stack) dashboard(ctx *pulumi.Context, s Settings, name namer) error {
 	if err != nil {
 		return err
 	}
-	ctx.Export("dashboardName", d.DashboardName)
+	st.Outputs["dashboardName"] = d.DashboardName
 	return nil
 }
 

@@ -80,8 +80,6 @@ func (st *Stack) interruptionQueue(ctx *pulumi.Context, s Settings, name namer, 
 	if err != nil {
 		return err
 	}
-	ctx.Export("interruptionQueueUrl", st.InterruptionQueue.Url)
-	ctx.Export("daemonPolicyArn", st.DaemonPolicy.Arn)
 	return nil
 }
 

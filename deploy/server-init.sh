@@ -8,12 +8,18 @@
 # with the permissions drain.Manager and metrics.KubePending need and
 # nothing more, and writes a kubeconfig for that account, pointing at this
 # server's private address, into the secret the autoscaler reads
-# (KUBECONFIG_SECRET). Failures end the script loudly, as in provision/worker-join.sh.
+# (KUBECONFIG_SECRET). It also writes K3s's admin kubeconfig, pointing at
+# https://127.0.0.1:6443, into the owner's secret
+# (NODEFLEET_ADMIN_KUBECONFIG_SECRET): the owner reaches it through an SSM
+# Session Manager port forward (deploy/README.md), so no port opens for
+# it. Failures end the script loudly, as in provision/worker-join.sh.
 #
 # Settings (environment):
 #   NODEFLEET_CLUSTER_ID        the cluster id. Required.
 #   NODEFLEET_TOKEN_SECRET      the secret holding the K3s token. Required.
 #   NODEFLEET_KUBECONFIG_SECRET the secret to write the kubeconfig to. Required.
+#   NODEFLEET_ADMIN_KUBECONFIG_SECRET the secret to write the admin
+#                               kubeconfig to. Required.
 #   NODEFLEET_K3S_VERSION       K3s version; default the installer's stable channel.
 set -euo pipefail
 
@@ -39,11 +45,16 @@ retry() {
 CLUSTER_ID=${NODEFLEET_CLUSTER_ID:?NODEFLEET_CLUSTER_ID is required}
 TOKEN_SECRET=${NODEFLEET_TOKEN_SECRET:?NODEFLEET_TOKEN_SECRET is required}
 KUBECONFIG_SECRET=${NODEFLEET_KUBECONFIG_SECRET:?NODEFLEET_KUBECONFIG_SECRET is required}
+ADMIN_KUBECONFIG_SECRET=${NODEFLEET_ADMIN_KUBECONFIG_SECRET:?NODEFLEET_ADMIN_KUBECONFIG_SECRET is required}
 IMDS=http://169.254.169.254
 
 IMDS_TOKEN=$(retry 10 2 curl -sf -X PUT "$IMDS/latest/api/token" -H "X-aws-ec2-metadata-token-ttl-seconds: 300") || fail "no IMDSv2 token"
 imds() { curl -sf -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS/latest/meta-data/$1"; }
 PRIVATE_IP=$(retry 5 2 imds local-ipv4) || fail "no private address from the instance metadata"
+# The public address, when there is one, goes into the certificate too, for
+# operators in adminCidrs; an instance without one has no such key.
+TLS_SANS="--tls-san $PRIVATE_IP"
+if PUBLIC_IP=$(imds public-ipv4) && [ -n "$PUBLIC_IP" ]; then TLS_SANS="$TLS_SANS --tls-san $PUBLIC_IP"; fi
 AWS_DEFAULT_REGION=$(retry 5 2 imds placement/region) || fail "no region from the instance metadata"
 export AWS_DEFAULT_REGION
 
@@ -139,7 +150,7 @@ EOF
 
 installer=$(mktemp)
 retry 5 5 curl -sfL -o "$installer" https://get.k3s.io || fail "cannot download the K3s installer"
-INSTALL_K3S_EXEC="server --node-label node-fleet.io/role=k3s-server --node-taint node-role.kubernetes.io/control-plane=true:NoSchedule --tls-san $PRIVATE_IP" \
+INSTALL_K3S_EXEC="server --node-label node-fleet.io/role=k3s-server --node-taint node-role.kubernetes.io/control-plane=true:NoSchedule $TLS_SANS" \
 	INSTALL_K3S_VERSION=${NODEFLEET_K3S_VERSION:-} K3S_TOKEN=$K3S_TOKEN sh "$installer" || fail "the K3s installer failed"
 rm -f "$installer"
 
@@ -173,4 +184,6 @@ EOF
 )
 retry 5 5 aws secretsmanager put-secret-value --secret-id "$KUBECONFIG_SECRET" --secret-string "$KUBECONFIG_TEXT" >/dev/null ||
 	fail "cannot write the kubeconfig to $KUBECONFIG_SECRET"
+retry 5 5 aws secretsmanager put-secret-value --secret-id "$ADMIN_KUBECONFIG_SECRET" --secret-string "$(cat "$KUBECONFIG")" >/dev/null ||
+	fail "cannot write the admin kubeconfig to $ADMIN_KUBECONFIG_SECRET"
 echo "node-fleet server init: K3s server ready on https://$PRIVATE_IP:6443, kubeconfig in $KUBECONFIG_SECRET"

@@ -88,20 +88,26 @@ type Settings struct {
 
 // Stack holds the resources that tests and outputs look at.
 type Stack struct {
-	Vpc               *ec2.Vpc
-	PublicSubnets     []*ec2.Subnet
-	PrivateSubnets    []*ec2.Subnet
-	NatGateway        *ec2.NatGateway
-	ServerSG          *ec2.SecurityGroup
-	WorkerSG          *ec2.SecurityGroup
-	LambdaSG          *ec2.SecurityGroup
-	Server            *ec2.Instance
-	WorkerOnDemand    *ec2.LaunchTemplate
-	WorkerSpot        *ec2.LaunchTemplate
-	Table             *dynamodb.Table
-	Topic             *sns.Topic
-	TokenSecret       *secretsmanager.Secret
-	KubeconfigSecret  *secretsmanager.Secret
+	Vpc              *ec2.Vpc
+	PublicSubnets    []*ec2.Subnet
+	PrivateSubnets   []*ec2.Subnet
+	NatGateway       *ec2.NatGateway
+	ServerSG         *ec2.SecurityGroup
+	WorkerSG         *ec2.SecurityGroup
+	LambdaSG         *ec2.SecurityGroup
+	Server           *ec2.Instance
+	WorkerOnDemand   *ec2.LaunchTemplate
+	WorkerSpot       *ec2.LaunchTemplate
+	Table            *dynamodb.Table
+	Topic            *sns.Topic
+	TokenSecret      *secretsmanager.Secret
+	KubeconfigSecret *secretsmanager.Secret
+	// AdminKubeconfigSecret holds the K3s admin kubeconfig the server
+	// writes at boot, for the stack's owner only (see ownerAccess).
+	AdminKubeconfigSecret *secretsmanager.Secret
+	// ServerRole is the server instance's role: it reads the token,
+	// writes both kubeconfigs and lets SSM Session Manager in.
+	ServerRole        *iam.Role
 	Function          *lambda.Function
 	LambdaRole        *iam.Role
 	LambdaPolicy      *iam.RolePolicy
@@ -117,6 +123,10 @@ type Stack struct {
 	InterruptionRules []*cloudwatch.EventRule
 	DaemonPolicy      *iam.Policy
 
+	// Outputs are the stack's exported values by name: every name the
+	// docs tell an owner to read with `pulumi stack output`.
+	Outputs map[string]pulumi.Input
+
 	workerRole    *iam.Role
 	workerProfile *iam.InstanceProfile
 }
@@ -129,7 +139,7 @@ type Stack struct {
 // daemon's interruption queue with its rules, the SNS topic, the
 // CloudWatch alarms and least-privilege IAM.
 func NewStack(ctx *pulumi.Context, s Settings) (*Stack, error) {
-	st := &Stack{Alarms: map[string]*cloudwatch.MetricAlarm{}}
+	st := &Stack{Alarms: map[string]*cloudwatch.MetricAlarm{}, Outputs: map[string]pulumi.Input{}}
 	name := func(suffix string) string { return s.ClusterID + "-" + suffix }
 	tags := func(n string, extra ...string) pulumi.StringMap {
 		m := pulumi.StringMap{"Name": pulumi.String(n), tagCluster: pulumi.String(s.ClusterID)}
@@ -234,6 +244,12 @@ func NewStack(ctx *pulumi.Context, s Settings) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.AdminKubeconfigSecret, err = secretsmanager.NewSecret(ctx, name("admin-kubeconfig"), &secretsmanager.SecretArgs{
+		Name: pulumi.String(s.ClusterID + "/admin-kubeconfig"), Tags: tags(name("admin-kubeconfig")),
+	})
+	if err != nil {
+		return nil, err
+	}
 
 	if err := st.machines(ctx, s, name, tags); err != nil {
 		return nil, err
@@ -273,15 +289,10 @@ func NewStack(ctx *pulumi.Context, s Settings) (*Stack, error) {
 		return nil, err
 	}
 
-	ctx.Export("vpcId", st.Vpc.ID())
-	ctx.Export("serverPublicIp", st.Server.PublicIp)
-	ctx.Export("serverPrivateIp", st.Server.PrivateIp)
-	ctx.Export("workerLaunchTemplateId", st.WorkerOnDemand.ID())
-	ctx.Export("workerSpotLaunchTemplateId", st.WorkerSpot.ID())
-	ctx.Export("tableName", st.Table.Name)
-	ctx.Export("topicArn", st.Topic.Arn)
-	ctx.Export("functionName", st.Function.Name)
-	ctx.Export("kubeconfigSecret", st.KubeconfigSecret.Name)
+	if err := st.ownerAccess(ctx, name); err != nil {
+		return nil, err
+	}
+	st.export(ctx)
 	return st, nil
 }
 
@@ -373,18 +384,25 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 			"Effect": "Allow", "Principal": map[string]any{"Service": service}, "Action": "sts:AssumeRole"}}})
 		return pulumi.String(b)
 	}
-	// The server reads the token and writes the kubeconfig.
+	// The server reads the token and writes the two kubeconfigs; SSM
+	// Session Manager is its owner's way in (no SSH key, no open port).
 	serverRole, err := iam.NewRole(ctx, name("server"), &iam.RoleArgs{AssumeRolePolicy: assume("ec2.amazonaws.com"), Tags: tags(name("server"))})
 	if err != nil {
 		return err
 	}
+	st.ServerRole = serverRole
 	if _, err := iam.NewRolePolicy(ctx, name("server"), &iam.RolePolicyArgs{Role: serverRole.ID(),
-		Policy: policyJSON(pulumi.All(st.TokenSecret.Arn, st.KubeconfigSecret.Arn), func(v []any) []statement {
+		Policy: policyJSON(pulumi.All(st.TokenSecret.Arn, st.KubeconfigSecret.Arn, st.AdminKubeconfigSecret.Arn), func(v []any) []statement {
 			return []statement{
 				{Sid: "ReadK3sToken", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{v[0].(string)}},
-				{Sid: "WriteKubeconfig", Action: []string{"secretsmanager:PutSecretValue"}, Resource: []string{v[1].(string)}},
+				{Sid: "WriteKubeconfigs", Action: []string{"secretsmanager:PutSecretValue"}, Resource: []string{v[1].(string), v[2].(string)}},
 			}
 		})}); err != nil {
+		return err
+	}
+	if _, err := iam.NewRolePolicyAttachment(ctx, name("server-ssm"), &iam.RolePolicyAttachmentArgs{
+		Role: serverRole.Name, PolicyArn: pulumi.String(ssmManagedInstancePolicy),
+	}); err != nil {
 		return err
 	}
 	serverProfile, err := iam.NewInstanceProfile(ctx, name("server"), &iam.InstanceProfileArgs{Role: serverRole.Name})
@@ -415,7 +433,8 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 		IamInstanceProfile: serverProfile.Name, MetadataOptions: imdsv2,
 		UserData: userData(serverInitScript, map[string]pulumi.StringInput{
 			"NODEFLEET_CLUSTER_ID": pulumi.String(s.ClusterID), "NODEFLEET_TOKEN_SECRET": st.TokenSecret.Name,
-			"NODEFLEET_KUBECONFIG_SECRET": st.KubeconfigSecret.Name,
+			"NODEFLEET_KUBECONFIG_SECRET":       st.KubeconfigSecret.Name,
+			"NODEFLEET_ADMIN_KUBECONFIG_SECRET": st.AdminKubeconfigSecret.Name,
 		}),
 		Tags: tags(name("server"), tagRole, roleServer),
 	})

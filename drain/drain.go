@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -39,38 +40,70 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 			err = fmt.Errorf("%w: %w", autoscaler.ErrDrainBlocked, err)
 		}
 	}()
-	clk := m.cfg.Clock
-	deadline := clk.Now().Add(m.cfg.Timeout)
-	c := m.cfg.Client
-	node, err := c.GetNode(ctx, name)
+	deadline := m.cfg.Clock.Now().Add(m.cfg.Timeout)
+	node, err := m.cordonForDrain(ctx, name)
+	if err != nil {
+		return err
+	}
+	pods, err := m.podsOn(ctx, name)
+	if err != nil {
+		return fmt.Errorf("drain node %s: list pods: %w", name, err)
+	}
+	evict, wait, err := m.sortPods(ctx, name, node, pods)
+	if err != nil {
+		return err
+	}
+	log := m.cfg.Logger.With("node", name)
+	log.InfoContext(ctx, "draining", "evict", len(evict), "terminating", len(wait))
+	evicted, err := m.evictAll(ctx, log, name, evict, deadline)
+	if err != nil {
+		return err
+	}
+	if err := m.waitGone(ctx, name, append(wait, evicted...), deadline); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "drained")
+	return nil
+}
+
+// cordonForDrain returns the node name, cordoned; it refuses a node that
+// must not be drained (nodeBlocker).
+func (m *Manager) cordonForDrain(ctx context.Context, name string) (*corev1.Node, error) {
+	node, err := m.cfg.Client.GetNode(ctx, name)
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("drain node %s: %w", name, autoscaler.ErrNotFound)
+		return nil, fmt.Errorf("drain node %s: %w", name, autoscaler.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("drain node %s: %w", name, err)
+		return nil, fmt.Errorf("drain node %s: %w", name, err)
 	}
 	if r := nodeBlocker(node); r != "" {
-		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, r)
+		return nil, fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, r)
 	}
 	if !node.Spec.Unschedulable {
 		if err := m.Cordon(ctx, name); err != nil {
-			return fmt.Errorf("drain node %s: %w", name, err)
+			return nil, fmt.Errorf("drain node %s: %w", name, err)
 		}
 	}
+	return node, nil
+}
 
-	pods, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+// podsOn lists the pods bound to the node name, in every namespace.
+func (m *Manager) podsOn(ctx context.Context, name string) ([]corev1.Pod, error) {
+	return kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", name).String()
-		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
+		l, err := m.cfg.Client.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
 		return l.Items, l.Continue, nil
 	})
-	if err != nil {
-		return fmt.Errorf("drain node %s: list pods: %w", name, err)
-	}
-	ds, vols := newDaemonSets(c), newVolumes(c)
-	var evict, wait []*corev1.Pod
+}
+
+// sortPods sorts the pods on node (named name) into those to evict and those already
+// terminating, to wait for. It returns ErrDrainBlocked, with every reason,
+// when a pod must not be evicted or the node holds node-local data.
+func (m *Manager) sortPods(ctx context.Context, name string, node *corev1.Node, pods []corev1.Pod) (evict, wait []*corev1.Pod, err error) {
+	ds, vols := newDaemonSets(m.cfg.Client), newVolumes(m.cfg.Client)
 	var blockers []string
 	var here []*corev1.Pod
 	for i := range pods {
@@ -80,7 +113,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	}
 	_, holders, err := localData(ctx, node, here, nil, vols)
 	if err != nil {
-		return fmt.Errorf("drain node %s: %w", name, err)
+		return nil, nil, fmt.Errorf("drain node %s: %w", name, err)
 	}
 	for i := range pods {
 		p := &pods[i]
@@ -89,7 +122,7 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 		}
 		v, err := m.classify(ctx, p, ds, vols)
 		if err != nil {
-			return fmt.Errorf("drain node %s: %w", name, err)
+			return nil, nil, fmt.Errorf("drain node %s: %w", name, err)
 		}
 		if d := holders[p.Namespace+"/"+p.Name]; len(d) > 0 && v.action == actWait {
 			// Terminating, but its data stays with the node.
@@ -109,63 +142,79 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 		blockers = append(blockers, fmt.Sprintf("node-local data no pod uses now (%s)", strings.Join(d, "; ")))
 	}
 	if len(blockers) > 0 {
-		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, summarize(blockers))
+		return nil, nil, fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, summarize(blockers))
 	}
-	log := m.cfg.Logger.With("node", name)
-	log.InfoContext(ctx, "draining", "evict", len(evict), "terminating", len(wait))
+	return evict, wait, nil
+}
 
-	// Evict in rounds: every pod still waiting for its eviction is tried
-	// once per round; refusals by a budget wait for the next round.
+// evictAll evicts the pods of the node name in rounds until the deadline:
+// every pod still waiting for its eviction is tried once per round;
+// refusals by a budget wait for the next round. It returns the pods
+// evicted or found terminating, to wait for.
+func (m *Manager) evictAll(ctx context.Context, log *slog.Logger, name string, evict []*corev1.Pod, deadline time.Time) (wait []*corev1.Pod, err error) {
 	for round := 1; len(evict) > 0; round++ {
-		var refused []*corev1.Pod
-		var lastRefusal error
-		for _, p := range evict {
-			err := m.evict(ctx, p)
-			switch {
-			case err == nil:
-				log.InfoContext(ctx, "evicted", "pod", p.Namespace+"/"+p.Name)
-				wait = append(wait, p)
-			case apierrors.IsNotFound(err):
-				// Gone already: nothing to do.
-			case apierrors.IsConflict(err):
-				// Replaced by a new pod of the same name (the UID
-				// precondition failed), or changed while the API
-				// server evicted it (the resourceVersion precondition
-				// it sets on pods no budget protects, e.g. not Ready
-				// ones, while a kubelet writes their status): look.
-				st, gerr := m.look(ctx, p)
-				switch {
-				case gerr != nil:
-					return fmt.Errorf("drain node %s: evict pod %s/%s: %w", name, p.Namespace, p.Name, gerr)
-				case st == podTerminating:
-					wait = append(wait, p)
-				case st == podPresent:
-					refused = append(refused, p)
-					lastRefusal = err
-				}
-			case apierrors.IsTooManyRequests(err),
-				apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
-				// A budget allows no disruption now; or the namespace
-				// is being deleted and will take the pod with it.
-				refused = append(refused, p)
-				lastRefusal = err
-			default:
-				return fmt.Errorf("drain node %s: evict pod %s/%s: %w", name, p.Namespace, p.Name, err)
-			}
+		done, refused, lastRefusal, err := m.evictRound(ctx, log, name, evict)
+		if err != nil {
+			return nil, err
 		}
+		wait = append(wait, done...)
 		if len(refused) == 0 {
 			break
 		}
 		log.DebugContext(ctx, "evictions refused, retrying", "round", round, "refused", len(refused), "err", lastRefusal)
 		if err := m.pause(ctx, deadline); err != nil {
-			return fmt.Errorf("drain node %s: %w: %d pod(s) not evicted (first %s/%s) after %s: %v: %w",
+			return nil, fmt.Errorf("drain node %s: %w: %d pod(s) not evicted (first %s/%s) after %s: %v: %w",
 				name, autoscaler.ErrDrainBlocked, len(refused), refused[0].Namespace, refused[0].Name, m.cfg.Timeout, lastRefusal, err)
 		}
 		evict = refused
 	}
+	return wait, nil
+}
 
-	// Wait until every evicted or terminating pod is gone, or its
-	// deletion time (the end of its grace period) has passed.
+// evictRound tries to evict each pod once. It returns the pods evicted or
+// found terminating, those refused for now (with the last refusal), and
+// an error for an eviction that fails otherwise.
+func (m *Manager) evictRound(ctx context.Context, log *slog.Logger, name string, evict []*corev1.Pod) (done, refused []*corev1.Pod, lastRefusal, err error) {
+	for _, p := range evict {
+		err := m.evict(ctx, p)
+		switch {
+		case err == nil:
+			log.InfoContext(ctx, "evicted", "pod", p.Namespace+"/"+p.Name)
+			done = append(done, p)
+		case apierrors.IsNotFound(err):
+			// Gone already: nothing to do.
+		case apierrors.IsConflict(err):
+			// Replaced by a new pod of the same name (the UID
+			// precondition failed), or changed while the API
+			// server evicted it (the resourceVersion precondition
+			// it sets on pods no budget protects, e.g. not Ready
+			// ones, while a kubelet writes their status): look.
+			st, gerr := m.look(ctx, p)
+			switch {
+			case gerr != nil:
+				return nil, nil, nil, fmt.Errorf("drain node %s: evict pod %s/%s: %w", name, p.Namespace, p.Name, gerr)
+			case st == podTerminating:
+				done = append(done, p)
+			case st == podPresent:
+				refused = append(refused, p)
+				lastRefusal = err
+			}
+		case apierrors.IsTooManyRequests(err),
+			apierrors.IsForbidden(err) && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+			// A budget allows no disruption now; or the namespace
+			// is being deleted and will take the pod with it.
+			refused = append(refused, p)
+			lastRefusal = err
+		default:
+			return nil, nil, nil, fmt.Errorf("drain node %s: evict pod %s/%s: %w", name, p.Namespace, p.Name, err)
+		}
+	}
+	return done, refused, lastRefusal, nil
+}
+
+// waitGone waits until every evicted or terminating pod of the node name
+// is gone, or its deletion time (the end of its grace period) has passed.
+func (m *Manager) waitGone(ctx context.Context, name string, wait []*corev1.Pod, deadline time.Time) error {
 	for len(wait) > 0 {
 		var left []*corev1.Pod
 		for _, p := range wait {
@@ -185,7 +234,6 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 				name, autoscaler.ErrDrainBlocked, len(wait), wait[0].Namespace, wait[0].Name, m.cfg.Timeout, err)
 		}
 	}
-	log.InfoContext(ctx, "drained")
 	return nil
 }
 

@@ -159,41 +159,73 @@ func New(cfg Config) (*Manager, error) {
 // allows no disruption now, or node-local data of a pod the filter chain
 // lets go (a Terminating one).
 func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
-	c := m.cfg.Client
-	nodes, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
-		o.LabelSelector = m.selector.String()
-		l, err := c.ListNodes(ctx, o)
-		if err != nil {
-			return nil, "", err
-		}
-		return l.Items, l.Continue, nil
-	})
+	nodes, err := m.managedNodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	if len(nodes) == 0 {
 		return nil, nil
 	}
-	// One list of the live pods of the whole cluster, rather than one per
-	// node; the phase filter is repeated below for clients that ignore
-	// field selectors.
-	running := fields.AndSelectors(
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
-	).String()
-	pods, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
-		o.FieldSelector = running
-		l, err := c.ListPods(ctx, metav1.NamespaceAll, o)
+	pods, err := m.livePods(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	b, err := m.listBudgets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byNode, unbound := podsByNode(nodes, pods)
+	// The API server lists in name order; keep that order whatever the
+	// client, so that blockers read the same every time.
+	slices.SortFunc(nodes, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	vols := newVolumes(m.cfg.Client)
+	d := &describer{m: m, byNode: byNode, unbound: unbound, ds: newDaemonSets(m.cfg.Client), vols: vols,
+		pl: newPlacer(nodes, byNode, vols), budgets: b}
+	out := make([]autoscaler.Node, 0, len(nodes))
+	for i := range nodes {
+		an, err := d.describe(ctx, &nodes[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, an)
+	}
+	return out, nil
+}
+
+// managedNodes lists the nodes the selector picks.
+func (m *Manager) managedNodes(ctx context.Context) ([]corev1.Node, error) {
+	return kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+		o.LabelSelector = m.selector.String()
+		l, err := m.cfg.Client.ListNodes(ctx, o)
 		if err != nil {
 			return nil, "", err
 		}
 		return l.Items, l.Continue, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
-	}
+}
+
+// livePods lists the live pods of the whole cluster, in one list rather
+// than one per node; podsByNode repeats the phase filter for clients that
+// ignore field selectors.
+func (m *Manager) livePods(ctx context.Context) ([]corev1.Pod, error) {
+	running := fields.AndSelectors(
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+	).String()
+	return kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+		o.FieldSelector = running
+		l, err := m.cfg.Client.ListPods(ctx, metav1.NamespaceAll, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+}
+
+// listBudgets lists the cluster's PodDisruptionBudgets.
+func (m *Manager) listBudgets(ctx context.Context) (budgets, error) {
 	pdbs, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]policyv1.PodDisruptionBudget, string, error) {
-		l, err := c.ListPodDisruptionBudgets(ctx, metav1.NamespaceAll, o)
+		l, err := m.cfg.Client.ListPodDisruptionBudgets(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
@@ -202,16 +234,16 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list pod disruption budgets: %w", err)
 	}
-	budgets, err := newBudgets(pdbs)
-	if err != nil {
-		return nil, err
-	}
+	return newBudgets(pdbs)
+}
 
-	byNode := make(map[string][]*corev1.Pod, len(nodes))
+// podsByNode returns the pods bound to each of nodes, sorted by namespace
+// and name, and the live pods bound to no node yet.
+func podsByNode(nodes []corev1.Node, pods []corev1.Pod) (byNode map[string][]*corev1.Pod, unbound []*corev1.Pod) {
+	byNode = make(map[string][]*corev1.Pod, len(nodes))
 	for i := range nodes {
 		byNode[nodes[i].Name] = nil
 	}
-	var unbound []*corev1.Pod // live pods bound to no node yet
 	for i := range pods {
 		p := &pods[i]
 		if p.Spec.NodeName == "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
@@ -221,85 +253,107 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
 		}
 	}
-	// The API server lists in name order; keep that order whatever the
-	// client, so that blockers read the same every time.
-	slices.SortFunc(nodes, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	for _, ps := range byNode {
 		slices.SortFunc(ps, func(a, b *corev1.Pod) int {
 			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 		})
 	}
-	ds, vols := newDaemonSets(c), newVolumes(c)
-	pl := newPlacer(nodes, byNode, vols)
-	out := make([]autoscaler.Node, 0, len(nodes))
-	for i := range nodes {
-		n := &nodes[i]
-		an := nodeInfo(n)
-		var blockers []string
-		if r := nodeBlocker(n); r != "" {
-			blockers = append(blockers, r)
-			an.ScaleDownDisabled = true
+	return byNode, unbound
+}
+
+// describer describes the nodes of one ListNodes from what it listed once
+// for all of them.
+type describer struct {
+	m       *Manager
+	byNode  map[string][]*corev1.Pod
+	unbound []*corev1.Pod
+	ds      *daemonSets
+	vols    *volumes
+	pl      *placer
+	budgets budgets
+}
+
+// describe returns n as the autoscaler sees it: its capacity and requests,
+// the pods a scale-down would move and where they fit, its node-local data
+// and every reason it cannot be removed.
+func (d *describer) describe(ctx context.Context, n *corev1.Node) (autoscaler.Node, error) {
+	an := nodeInfo(n)
+	var blockers []string
+	if r := nodeBlocker(n); r != "" {
+		blockers = append(blockers, r)
+		an.ScaleDownDisabled = true
+	}
+	an.Allocatable = kube.NodeAllocatable(n)
+	local, holders, err := localData(ctx, n, d.byNode[n.Name], d.unbound, d.vols)
+	if err != nil {
+		return autoscaler.Node{}, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	an.LocalData = local
+	for _, p := range d.byNode[n.Name] {
+		b, err := d.addPod(ctx, &an, n, p, holders)
+		if err != nil {
+			return autoscaler.Node{}, err
 		}
-		an.Allocatable = kube.NodeAllocatable(n)
-		local, holders, err := localData(ctx, n, byNode[n.Name], unbound, vols)
+		blockers = append(blockers, b...)
+	}
+	for _, who := range slices.Sorted(maps.Keys(holders)) {
+		if who == "" {
+			// Claims no live pod uses.
+			blockers = append(blockers, fmt.Sprintf("node-local data no pod uses now (%s)", strings.Join(holders[who], "; ")))
+			continue
+		}
+		// A pod elsewhere, not yet scheduled, whose volume is
+		// pinned here.
+		blockers = append(blockers, fmt.Sprintf("pod %s, not running, has node-local data here (%s)", who, strings.Join(holders[who], "; ")))
+	}
+	an.ScaleDownBlocker = summarize(blockers)
+	return an, nil
+}
+
+// addPod adds the pod p on n to an: its requests, and when a scale-down
+// would move it, the pod and where it fits. It returns the reasons p
+// keeps n from being removed, and takes p out of holders (the pods with
+// node-local data on n).
+func (d *describer) addPod(ctx context.Context, an *autoscaler.Node, n *corev1.Node, p *corev1.Pod, holders map[string][]string) (blockers []string, err error) {
+	v, err := d.m.classify(ctx, p, d.ds, d.vols)
+	if err != nil {
+		return nil, err
+	}
+	who := p.Namespace + "/" + p.Name
+	if data := holders[who]; len(data) > 0 && v.action != actBlock {
+		// The chain lets it go (it is terminating, say), but
+		// its data stays with the node.
+		blockers = append(blockers, fmt.Sprintf("pod %s has node-local data (%s)", who, strings.Join(data, "; ")))
+	}
+	delete(holders, who)
+	req := kube.PodRequests(p)
+	if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+		// Every pod bound and not finished holds its
+		// requests, terminating, DaemonSet and mirror
+		// pods included.
+		an.Requested = an.Requested.Add(req)
+	}
+	if v.action == actBlock || v.action == actEvict {
+		mp, err := d.pl.movable(ctx, p, n.Name, req)
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		an.LocalData = local
-		for _, p := range byNode[n.Name] {
-			v, err := m.classify(ctx, p, ds, vols)
-			if err != nil {
-				return nil, err
-			}
-			who := p.Namespace + "/" + p.Name
-			if d := holders[who]; len(d) > 0 && v.action != actBlock {
-				// The chain lets it go (it is terminating, say), but
-				// its data stays with the node.
-				blockers = append(blockers, fmt.Sprintf("pod %s has node-local data (%s)", who, strings.Join(d, "; ")))
-			}
-			delete(holders, who)
-			req := kube.PodRequests(p)
-			if p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-				// Every pod bound and not finished holds its
-				// requests, terminating, DaemonSet and mirror
-				// pods included.
-				an.Requested = an.Requested.Add(req)
-			}
-			if v.action == actBlock || v.action == actEvict {
-				mp, err := pl.movable(ctx, p, n.Name, req)
-				if err != nil {
-					return nil, fmt.Errorf("node %s: %w", n.Name, err)
-				}
-				an.MovablePods = append(an.MovablePods, mp)
-			}
-			switch v.action {
-			case actBlock:
-				an.Pods++
-				an.Movable = append(an.Movable, req)
-				blockers = append(blockers, v.reason)
-			case actEvict:
-				an.Pods++
-				an.Movable = append(an.Movable, req)
-				an.MoveCost += float64(req.MilliCPU)
-				if r := budgets.blocking(p); r != "" {
-					blockers = append(blockers, r)
-				}
-			}
-		}
-		for _, who := range slices.Sorted(maps.Keys(holders)) {
-			if who == "" {
-				// Claims no live pod uses.
-				blockers = append(blockers, fmt.Sprintf("node-local data no pod uses now (%s)", strings.Join(holders[who], "; ")))
-				continue
-			}
-			// A pod elsewhere, not yet scheduled, whose volume is
-			// pinned here.
-			blockers = append(blockers, fmt.Sprintf("pod %s, not running, has node-local data here (%s)", who, strings.Join(holders[who], "; ")))
-		}
-		an.ScaleDownBlocker = summarize(blockers)
-		out = append(out, an)
+		an.MovablePods = append(an.MovablePods, mp)
 	}
-	return out, nil
+	switch v.action {
+	case actBlock:
+		an.Pods++
+		an.Movable = append(an.Movable, req)
+		blockers = append(blockers, v.reason)
+	case actEvict:
+		an.Pods++
+		an.Movable = append(an.Movable, req)
+		an.MoveCost += float64(req.MilliCPU)
+		if r := d.budgets.blocking(p); r != "" {
+			blockers = append(blockers, r)
+		}
+	}
+	return blockers, nil
 }
 
 // nodeInfo copies what the autoscaler needs from a Node.

@@ -76,15 +76,8 @@ func (v *volumes) localStorage(ctx context.Context, p *corev1.Pod) (string, erro
 		if vol.HostPath != nil {
 			return fmt.Sprintf("hostPath volume %q (%s)", vol.Name, vol.HostPath.Path), nil
 		}
-		claim := ""
-		switch {
-		case vol.PersistentVolumeClaim != nil:
-			claim = vol.PersistentVolumeClaim.ClaimName
-		case vol.Ephemeral != nil:
-			// The ephemeral volume controller names the claim
-			// <pod>-<volume>.
-			claim = p.Name + "-" + vol.Name
-		default:
+		claim := kube.ClaimName(p, vol)
+		if claim == "" {
 			continue
 		}
 		if err := v.load(ctx); err != nil {

@@ -11,6 +11,7 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/kube"
 )
 
 // zoneOf returns the node's availability zone: its
@@ -29,15 +30,8 @@ func zoneOf(n *corev1.Node) string {
 func claimsOf(p *corev1.Pod) map[string]string {
 	var out map[string]string
 	for _, vol := range p.Spec.Volumes {
-		claim := ""
-		switch {
-		case vol.PersistentVolumeClaim != nil:
-			claim = vol.PersistentVolumeClaim.ClaimName
-		case vol.Ephemeral != nil:
-			// The ephemeral volume controller names the claim
-			// <pod>-<volume>.
-			claim = p.Name + "-" + vol.Name
-		default:
+		claim := kube.ClaimName(p, vol)
+		if claim == "" {
 			continue
 		}
 		if out == nil {

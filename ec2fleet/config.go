@@ -190,6 +190,29 @@ type Config struct {
 func (c *Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	c.checkTarget(bad)
+	c.checkMarket(bad)
+	c.checkInstanceTypes(bad)
+	c.checkAllocation(bad)
+	if c.AvoidFor < 0 {
+		bad("AvoidFor must not be negative, got %s", c.AvoidFor)
+	}
+	for k := range c.ExtraTags {
+		switch k {
+		case TagCluster, TagManagedBy, TagOperation, "Name":
+			bad("ExtraTags: %q is the provider's own tag", k)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ec2fleet config: %w", err)
+	}
+	c.setDefaults()
+	return nil
+}
+
+// checkTarget reports to bad what is wrong with where c launches: the
+// cluster, the client, the launch template and the subnets.
+func (c *Config) checkTarget(bad func(format string, args ...any)) {
 	if c.ClusterID == "" {
 		bad("ClusterID is required")
 	}
@@ -205,15 +228,12 @@ func (c *Config) validate() error {
 	if len(c.Subnets) == 0 {
 		bad("Subnets: at least one subnet is required")
 	}
-	seen := map[string]bool{}
-	for i, s := range c.Subnets {
-		if s == "" {
-			bad("Subnets[%d] is empty", i)
-		} else if seen[s] {
-			bad("Subnets[%d]: %s is listed twice", i, s)
-		}
-		seen[s] = true
-	}
+	checkList(bad, "Subnets", c.Subnets)
+}
+
+// checkMarket reports to bad what is wrong with c's choice between spot
+// and on-demand, after setting its defaults.
+func (c *Config) checkMarket(bad func(format string, args ...any)) {
 	if c.Strategy == "" {
 		c.Strategy = Strategies()[0]
 	}
@@ -226,18 +246,15 @@ func (c *Config) validate() error {
 	if c.SpotShare < 0 || c.SpotShare > 1 || c.SpotShare != c.SpotShare {
 		bad("SpotShare must be in (0, 1], got %v (use StrategyOnDemand for no spot)", c.SpotShare)
 	}
+}
+
+// checkInstanceTypes reports to bad what is wrong with c's instance types
+// or the requirements that choose them.
+func (c *Config) checkInstanceTypes(bad func(format string, args ...any)) {
 	if c.Requirements != nil && len(c.InstanceTypes) > 0 {
 		bad("Requirements: set Requirements or InstanceTypes, not both")
 	}
-	seen = map[string]bool{}
-	for i, t := range c.InstanceTypes {
-		if t == "" {
-			bad("InstanceTypes[%d] is empty", i)
-		} else if seen[t] {
-			bad("InstanceTypes[%d]: %s is listed twice", i, t)
-		}
-		seen[t] = true
-	}
+	checkList(bad, "InstanceTypes", c.InstanceTypes)
 	if r := c.Requirements; r != nil {
 		if r.VCPUs.Min < 1 || (r.VCPUs.Max != 0 && r.VCPUs.Max < r.VCPUs.Min) {
 			bad("Requirements.VCPUs: want Min >= 1 and Max 0 (no limit) or >= Min, got %d..%d", r.VCPUs.Min, r.VCPUs.Max)
@@ -249,6 +266,11 @@ func (c *Config) validate() error {
 			bad("OnDemandAllocationStrategy: prioritized needs InstanceTypes (EC2 allows only lowest-price with Requirements)")
 		}
 	}
+}
+
+// checkAllocation reports to bad what is wrong with c's allocation
+// strategies, after setting their defaults.
+func (c *Config) checkAllocation(bad func(format string, args ...any)) {
 	if c.SpotAllocationStrategy == "" {
 		c.SpotAllocationStrategy = DefaultSpotAllocationStrategy
 	}
@@ -261,18 +283,24 @@ func (c *Config) validate() error {
 	if !slices.Contains(c.OnDemandAllocationStrategy.Values(), c.OnDemandAllocationStrategy) {
 		bad("OnDemandAllocationStrategy %q is unknown (want one of %v)", c.OnDemandAllocationStrategy, c.OnDemandAllocationStrategy.Values())
 	}
-	if c.AvoidFor < 0 {
-		bad("AvoidFor must not be negative, got %s", c.AvoidFor)
-	}
-	for k := range c.ExtraTags {
-		switch k {
-		case TagCluster, TagManagedBy, TagOperation, "Name":
-			bad("ExtraTags: %q is the provider's own tag", k)
+}
+
+// checkList reports to bad every empty or repeated item of the list
+// named field.
+func checkList(bad func(format string, args ...any), field string, items []string) {
+	seen := map[string]bool{}
+	for i, s := range items {
+		if s == "" {
+			bad("%s[%d] is empty", field, i)
+		} else if seen[s] {
+			bad("%s[%d]: %s is listed twice", field, i, s)
 		}
+		seen[s] = true
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("ec2fleet config: %w", err)
-	}
+}
+
+// setDefaults sets the defaults of a valid c's unset fields.
+func (c *Config) setDefaults() {
 	if c.LaunchTemplate.Version == "" {
 		c.LaunchTemplate.Version = DefaultLaunchTemplateVersion
 	}
@@ -291,7 +319,6 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
 }
 
 // warnings are the configuration's problems that do not stop it working.

@@ -246,3 +246,14 @@ func (f *fakeEC2) calls() []fleetCall {
 func (f *fakeEC2) DescribeInstanceTypes(context.Context, *ec2.DescribeInstanceTypesInput, ...func(*ec2.Options)) (*ec2.DescribeInstanceTypesOutput, error) {
 	return nil, errors.New("fakeEC2: DescribeInstanceTypes is not faked; see instancetypes_test.go (moto)")
 }
+
+// loseCall returns a fakeEC2.lose that loses the answer to the nth
+// CreateFleet call with err.
+func loseCall(nth int, err error) func(n int) error {
+	return func(n int) error {
+		if n == nth {
+			return err
+		}
+		return nil
+	}
+}

@@ -444,31 +444,61 @@ func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int,
 	}
 	token := clientToken(l.op, have, zone, phase, p.cfg.Clock.Now().UnixNano()/int64(p.cfg.AvoidFor))
 	out, err := p.cfg.Client.CreateFleet(ctx, p.fleetInput(l.op, token, spotN, odN, ovs))
-	var markets []autoscaler.Market // the markets asked for, spot first
+	markets := marketsOf(spotN, odN)
+	if err != nil {
+		return l.callFailed(ctx, err, spotN, odN, ovs, markets)
+	}
+	other := l.poolErrors(ctx, out.Errors, ovs, markets)
+	launched, gone := l.adopt(ctx, out.Instances, token)
+	if len(gone) > 0 {
+		other = append(other, fmt.Errorf("the answer named instances no longer running (%s): an earlier request with token %s launched them, and this operation cannot launch again", strings.Join(gone, ","), token))
+		return fmt.Errorf("ec2fleet: create fleet for operation %s: %w", l.op, errors.Join(other...))
+	}
+	if len(other) > 0 && len(launched) < spotN+odN {
+		return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s launched %d: %w", spotN, odN, l.op, len(launched), errors.Join(other...))
+	}
+	return nil
+}
+
+// marketsOf returns the markets a call for spotN spot and odN on-demand
+// instances asks for, spot first.
+func marketsOf(spotN, odN int) []autoscaler.Market {
+	var markets []autoscaler.Market
 	if spotN > 0 {
 		markets = append(markets, autoscaler.MarketSpot)
 	}
 	if odN > 0 {
 		markets = append(markets, autoscaler.MarketOnDemand)
 	}
-	if err != nil {
-		code := awsutil.ErrorCode(err)
-		if code == "IdempotentParameterMismatch" {
-			return fmt.Errorf("ec2fleet: create fleet for operation %s: an earlier request with the same token asked for other pools or counts, and its instances may not be visible yet; not launching again: %w", l.op, err)
-		}
-		if sc, _ := classify(err); sc != scopeNone {
-			// The whole call refused: every pool it asked for.
-			for _, o := range ovs {
-				for _, m := range markets {
-					l.refused(ctx, sc, o.subnet, o.instanceType, m, code, err.Error())
-				}
-			}
-			return nil
-		}
-		return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s: %w", spotN, odN, l.op, err)
+	return markets
+}
+
+// callFailed handles a CreateFleet call that failed with err: a refusal
+// for capacity marks every pool and market it asked for (ovs, markets)
+// unavailable and is no error; a token EC2 has seen for another request,
+// and any other failure, is one.
+func (l *launch) callFailed(ctx context.Context, err error, spotN, odN int, ovs []override, markets []autoscaler.Market) error {
+	code := awsutil.ErrorCode(err)
+	if code == "IdempotentParameterMismatch" {
+		return fmt.Errorf("ec2fleet: create fleet for operation %s: an earlier request with the same token asked for other pools or counts, and its instances may not be visible yet; not launching again: %w", l.op, err)
 	}
-	var other []error
-	for _, e := range out.Errors {
+	if sc, _ := classify(err); sc != scopeNone {
+		// The whole call refused: every pool it asked for.
+		for _, o := range ovs {
+			for _, m := range markets {
+				l.refused(ctx, sc, o.subnet, o.instanceType, m, code, err.Error())
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s: %w", spotN, odN, l.op, err)
+}
+
+// poolErrors marks unavailable the pools an answer's capacity errors name
+// (every pool ovs and market the call asked for when an error names none)
+// and returns its other errors.
+func (l *launch) poolErrors(ctx context.Context, errs []types.CreateFleetError, ovs []override, markets []autoscaler.Market) (other []error) {
+	for _, e := range errs {
 		code, msg := aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
 		sc := capacityCodes[code]
 		if sc == scopeNone {
@@ -493,17 +523,23 @@ func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int,
 			}
 		}
 	}
-	launched := l.launched(ctx, out.Instances)
+	return other
+}
+
+// adopt adds the instances of an answer to the call with token to the
+// operation's and counts them; it returns those it added, and the ids of
+// those no longer running.
+func (l *launch) adopt(ctx context.Context, fis []types.CreateFleetInstance, token string) (launched []autoscaler.Instance, gone []string) {
+	launched = l.launched(ctx, fis)
 	// EC2 answers a token it has seen with the earlier request's
 	// instances; those already gone (a replayed operation whose instances
 	// were terminated) are not capacity, and asking again with the same
 	// token would give them again.
 	// An answer to a reused token may also name instances this Launch
 	// already has (listed, or answered before): each counts once.
-	var gone []string
 	launched = slices.DeleteFunc(launched, func(in autoscaler.Instance) bool {
 		if slices.ContainsFunc(l.mine, func(m autoscaler.Instance) bool { return m.ID == in.ID }) {
-			p.cfg.Logger.InfoContext(ctx, "the answer names an instance the operation already has", "operation", l.op, "instance", in.ID, "token", token)
+			l.p.cfg.Logger.InfoContext(ctx, "the answer names an instance the operation already has", "operation", l.op, "instance", in.ID, "token", token)
 			return true
 		}
 		if in.State.Active() {
@@ -520,14 +556,7 @@ func (l *launch) create(ctx context.Context, zone, phase string, spotN, odN int,
 		}
 	}
 	l.mine = append(l.mine, launched...)
-	if len(gone) > 0 {
-		other = append(other, fmt.Errorf("the answer named instances no longer running (%s): an earlier request with token %s launched them, and this operation cannot launch again", strings.Join(gone, ","), token))
-		return fmt.Errorf("ec2fleet: create fleet for operation %s: %w", l.op, errors.Join(other...))
-	}
-	if len(other) > 0 && len(launched) < spotN+odN {
-		return fmt.Errorf("ec2fleet: create fleet (%d spot, %d on-demand) for operation %s launched %d: %w", spotN, odN, l.op, len(launched), errors.Join(other...))
-	}
-	return nil
+	return launched, gone
 }
 
 // poolOf returns the subnet, zone and type an answer's entry names.

@@ -198,12 +198,7 @@ func TestRetryAsksTheLostZoneWithItsToken(t *testing.T) {
 	f := newFakeEC2()
 	ctx := context.Background()
 	lost := errors.New("connection reset by peer")
-	f.lose = func(n int) error {
-		if n == 2 {
-			return lost
-		}
-		return nil
-	}
+	f.lose = loseCall(2, lost)
 	req := autoscaler.LaunchRequest{OperationID: "op", Count: 4}
 	if _, err := newFakeProvider(t, f, nil).Launch(ctx, req); !errors.Is(err, lost) {
 		t.Fatalf("first Launch: %v, want the lost answer", err)
@@ -243,12 +238,7 @@ func TestRetrySeeingAnySubsetOfTheZonesNeverLaunchesTwice(t *testing.T) {
 			three := func(c *ec2fleet.Config) { c.Subnets = []string{"subnet-a", "subnet-b", "subnet-c"} }
 			ctx := context.Background()
 			lost := errors.New("connection reset by peer")
-			f.lose = func(n int) error {
-				if n == 3 {
-					return lost
-				}
-				return nil
-			}
+			f.lose = loseCall(3, lost)
 			req := autoscaler.LaunchRequest{OperationID: "op", Count: 6}
 			if _, err := newFakeProvider(t, f, three).Launch(ctx, req); !errors.Is(err, lost) {
 				t.Fatalf("first Launch: %v, want the lost answer", err)
@@ -297,12 +287,7 @@ func TestReplayedAnswerNamingAListedInstanceCountsItOnce(t *testing.T) {
 	lost := errors.New("connection reset by peer")
 	// Zone a launches one, zone b refuses, zone a is asked again for b's
 	// share and that answer is lost.
-	f.lose = func(n int) error {
-		if n == 3 {
-			return lost
-		}
-		return nil
-	}
+	f.lose = loseCall(3, lost)
 	req := autoscaler.LaunchRequest{OperationID: "op", Count: 2}
 	first, err := newFakeProvider(t, f, onDemand).Launch(ctx, req)
 	if !errors.Is(err, lost) || len(first) != 1 {

@@ -46,6 +46,20 @@ func ApartGroup(p *corev1.Pod) string {
 // binds it to a zone.
 var ZoneLabels = []string{corev1.LabelTopologyZone, corev1.LabelFailureDomainBetaZone, "topology.ebs.csi.aws.com/zone"}
 
+// ClaimName returns the name of the PersistentVolumeClaim the pod's
+// volume vol uses: the one it names, or for a generic ephemeral volume the
+// one the ephemeral volume controller creates, <pod>-<volume>; "" for a
+// volume of another kind.
+func ClaimName(p *corev1.Pod, vol corev1.Volume) string {
+	switch {
+	case vol.PersistentVolumeClaim != nil:
+		return vol.PersistentVolumeClaim.ClaimName
+	case vol.Ephemeral != nil:
+		return p.Name + "-" + vol.Name
+	}
+	return ""
+}
+
 // VolumeZone returns the one availability zone a PersistentVolume's
 // required node affinity binds it to (a term on a zone label with operator
 // In and one value, in every term), or "" when it is bound to no single

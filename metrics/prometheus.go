@@ -229,7 +229,28 @@ func promDuration(d time.Duration) string {
 func NewPrometheus(cfg Config) (*Prometheus, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	cfg.check(bad)
+	queries := cfg.queries(bad)
+	httpClient, herrs := httpClient(&cfg)
+	errs = append(errs, herrs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("metrics.Prometheus config: %w", err)
+	}
 
+	httpClient.Transport = limitedTransport{rt: httpClient.Transport, limit: cfg.MaxResponseBytes}
+	client, err := api.NewClient(api.Config{Address: cfg.URL, Client: httpClient})
+	if err != nil {
+		return nil, fmt.Errorf("metrics.Prometheus config: URL: %w", err)
+	}
+	p := newPrometheus(client, cfg, queries)
+	p.closeIdleFns = append(p.closeIdleFns, httpClient.CloseIdleConnections)
+	return p, nil
+}
+
+// check reports to bad what is wrong with cfg's URL, rate window, query
+// timeout, age and response limits and node selector, after setting the
+// defaults of those unset.
+func (cfg *Config) check(bad func(format string, args ...any)) {
 	if err := checkURL(cfg.URL); err != nil {
 		bad("URL: %w", err)
 	}
@@ -258,7 +279,12 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 			bad("NodeSelector %q: %w", cfg.NodeSelector, err)
 		}
 	}
+}
 
+// queries returns cfg's queries, the shipped ones (their defaults where
+// cfg sets no expression) and then the custom ones by name, and reports
+// to bad what is wrong with each.
+func (cfg *Config) queries(bad func(format string, args ...any)) []namedQuery {
 	var queries []namedQuery
 	add := func(setting, name string, q Query, def string, custom bool) {
 		nq := namedQuery{name: name, expr: q.Expr, timeout: q.Timeout, custom: custom, disabled: q.Disabled}
@@ -301,21 +327,7 @@ func NewPrometheus(cfg Config) (*Prometheus, error) {
 		}
 		add(fmt.Sprintf("Custom[%q]", name), name, cfg.Custom[name], "", true)
 	}
-
-	httpClient, herrs := httpClient(&cfg)
-	errs = append(errs, herrs...)
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("metrics.Prometheus config: %w", err)
-	}
-
-	httpClient.Transport = limitedTransport{rt: httpClient.Transport, limit: cfg.MaxResponseBytes}
-	client, err := api.NewClient(api.Config{Address: cfg.URL, Client: httpClient})
-	if err != nil {
-		return nil, fmt.Errorf("metrics.Prometheus config: URL: %w", err)
-	}
-	p := newPrometheus(client, cfg, queries)
-	p.closeIdleFns = append(p.closeIdleFns, httpClient.CloseIdleConnections)
-	return p, nil
+	return queries
 }
 
 func newPrometheus(client api.Client, cfg Config, queries []namedQuery) *Prometheus {

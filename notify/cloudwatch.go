@@ -50,6 +50,17 @@ const (
 	MetricFailures = "ScalingFailures"
 	// MetricTickDuration is how long the tick took, seconds.
 	MetricTickDuration = "TickDuration"
+	// MetricDryRunDecisions replaces MetricDecisions for a dry-running
+	// autoscaler (Result.DryRun): one data point per tick with the action
+	// it would have taken as the Action dimension, so that a dashboard or
+	// an alarm on MetricDecisions never counts a decision nobody acted on.
+	MetricDryRunDecisions = "DryRunDecisions"
+	// MetricWouldLaunch and MetricWouldTerminate are the instances a
+	// dry-running tick would have launched and terminated (scale-down,
+	// ghosts, NotReady replacements); its MetricLaunches and
+	// MetricTerminations are 0, as nothing was.
+	MetricWouldLaunch    = "DryRunWouldLaunch"
+	MetricWouldTerminate = "DryRunWouldTerminate"
 )
 
 // Dimension names.
@@ -147,8 +158,15 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 	}
 	add(MetricLaunches, float64(len(r.Launched())), types.StandardUnitCount)
 	add(MetricTerminations, float64(len(r.Terminated())+len(r.Ghosts())+len(r.Replaced())), types.StandardUnitCount)
+	decisions := MetricDecisions
+	if r.DryRun {
+		decisions = MetricDryRunDecisions
+		launch, terminate := wouldCounts(r)
+		add(MetricWouldLaunch, float64(launch), types.StandardUnitCount)
+		add(MetricWouldTerminate, float64(terminate), types.StandardUnitCount)
+	}
 	if r.Decision.Action != "" {
-		add(MetricDecisions, 1, types.StandardUnitCount,
+		add(decisions, 1, types.StandardUnitCount,
 			types.Dimension{Name: aws.String(DimensionAction), Value: aws.String(string(r.Decision.Action))})
 	}
 	for _, kind := range FailureTypes(r) {
@@ -157,6 +175,20 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 	}
 	add(MetricTickDuration, r.Duration.Seconds(), types.StandardUnitSeconds)
 	return out
+}
+
+// wouldCounts are the instances a dry-running tick's would-be steps launch
+// and terminate.
+func wouldCounts(r autoscaler.Result) (launch, terminate int) {
+	for _, s := range r.Would() {
+		switch s.Kind {
+		case autoscaler.StepLaunch:
+			launch += s.Count
+		case autoscaler.StepScaleDown, autoscaler.StepTerminateGhost, autoscaler.StepTerminateNotReady:
+			terminate++
+		}
+	}
+	return launch, terminate
 }
 
 // sentinels are the boundary errors a failure is classified by, in order.

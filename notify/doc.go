@@ -5,7 +5,10 @@
 // puts each tick's Result as CloudWatch metrics named after the original
 // design (ClusterCPUUtilization, PendingPodCount, NodeCount,
 // EC2LaunchEvents, EC2Terminations, ScalingDecisionHistory,
-// ScalingFailures), in batched PutMetricData calls.
+// ScalingFailures), in batched PutMetricData calls. A dry-running
+// autoscaler's decisions go to DryRunDecisions instead, with what it would
+// have launched and terminated in DryRunWouldLaunch and
+// DryRunWouldTerminate, so that no alarm on the live metrics counts them.
 //
 // It is a package of its own, and not part of metrics/ or ec2fleet/,
 // because it is neither a source of the autoscaler's input nor a part of

@@ -183,6 +183,18 @@ func TestDatums(t *testing.T) {
 			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
 			{"ScalingFailures", 1, cl + ",ErrorType=LeaseLost"}, {"TickDuration", 0, cl},
 		}},
+		{"dry run: decisions and would-be counts apart, nothing launched", autoscaler.Result{
+			Time: t0, Outcome: autoscaler.OutcomeHeld, DryRun: true,
+			Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 3}, Instances: 2, ReadyNodes: 2},
+			Steps: []autoscaler.StepOutcome{
+				{Step: autoscaler.Step{Kind: autoscaler.StepLaunch, Count: 3}, Would: true},
+				{Step: autoscaler.Step{Kind: autoscaler.StepTerminateGhost, InstanceID: "i-9"}, Would: true},
+			},
+		}, []point{
+			{"DryRunDecisions", 1, cl + ",Action=scale_up"}, {"DryRunWouldLaunch", 3, cl}, {"DryRunWouldTerminate", 1, cl},
+			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
+			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl}, {"TickDuration", 0, cl},
+		}},
 		{"capacity short in a held tick", autoscaler.Result{
 			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{Decision: autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1}, Instances: 2, ReadyNodes: 2},
 			Events: []autoscaler.Event{{Kind: autoscaler.EventCapacity}},

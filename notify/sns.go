@@ -105,46 +105,45 @@ func Subject(ev autoscaler.Event) string {
 	if n == 0 && ev.Decision != nil {
 		n = ev.Decision.Count
 	}
-	what := ""
-	switch ev.Kind {
-	case autoscaler.EventScaleUp:
-		what = fmt.Sprintf("scaled up by %s", plural(n, "node"))
-	case autoscaler.EventScaleDown:
-		what = fmt.Sprintf("scaled down by %s", plural(n, "node"))
-	case autoscaler.EventFailure:
-		what = "autoscaler tick failed"
-	case autoscaler.EventSafetyMode:
-		what = "metrics unreliable, safety mode (no scale-down)"
-	case autoscaler.EventStaleLock:
-		what = "took over a stale autoscaler lock"
-	case autoscaler.EventGhost:
-		what = fmt.Sprintf("terminated %s that did not become healthy nodes", plural(n, "instance"))
-	case autoscaler.EventCapacity:
-		what = "insufficient EC2 capacity"
-	case autoscaler.EventAbandoned:
-		what = "scale-down abandoned"
-	case autoscaler.EventRecovered:
-		what = "recovered an interrupted operation"
-	case autoscaler.EventInterrupted:
-		what = "spot interruption"
-	default:
-		what = string(ev.Kind)
+	what := string(ev.Kind)
+	if c, ok := countedSubjects[ev.Kind]; ok {
+		format := c.did
+		if ev.DryRun {
+			format = c.would
+		}
+		what = fmt.Sprintf(format, plural(n, c.unit))
+	} else if p, ok := subjects[ev.Kind]; ok {
+		what = p
 	}
 	if ev.DryRun {
-		switch ev.Kind {
-		case autoscaler.EventScaleUp:
-			what = fmt.Sprintf("would scale up by %s", plural(n, "node"))
-		case autoscaler.EventScaleDown:
-			what = fmt.Sprintf("would scale down by %s", plural(n, "node"))
-		case autoscaler.EventGhost:
-			what = fmt.Sprintf("would terminate %s that did not become healthy nodes", plural(n, "instance"))
-		}
 		what = "dry run: " + what
 	}
 	if ev.ClusterID == "" {
 		return what
 	}
 	return ev.ClusterID + ": " + what
+}
+
+// countedSubjects are the subjects of the kinds of events that count
+// nodes or instances (unit): what was done and what a dry run would have
+// done, each with a %s for the count.
+var countedSubjects = map[autoscaler.EventKind]struct{ did, would, unit string }{
+	autoscaler.EventScaleUp:   {"scaled up by %s", "would scale up by %s", "node"},
+	autoscaler.EventScaleDown: {"scaled down by %s", "would scale down by %s", "node"},
+	autoscaler.EventGhost: {"terminated %s that did not become healthy nodes",
+		"would terminate %s that did not become healthy nodes", "instance"},
+}
+
+// subjects are the subjects of the other kinds of events; a kind in
+// neither list is its own subject.
+var subjects = map[autoscaler.EventKind]string{
+	autoscaler.EventFailure:     "autoscaler tick failed",
+	autoscaler.EventSafetyMode:  "metrics unreliable, safety mode (no scale-down)",
+	autoscaler.EventStaleLock:   "took over a stale autoscaler lock",
+	autoscaler.EventCapacity:    "insufficient EC2 capacity",
+	autoscaler.EventAbandoned:   "scale-down abandoned",
+	autoscaler.EventRecovered:   "recovered an interrupted operation",
+	autoscaler.EventInterrupted: "spot interruption",
 }
 
 func plural(n int, word string) string {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,12 +71,7 @@ const historyHeader = "timestamp,cpu_cores,memory_bytes,instance_types"
 
 // LoadHistory reads a history export from path: see ParseHistory.
 func LoadHistory(path string) (History, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return History{}, fmt.Errorf("history: %w", err)
-	}
-	defer f.Close()
-	return ParseHistory(f, path)
+	return load(path, "history", ParseHistory)
 }
 
 // ParseHistory reads a history export, JSON when it starts with "{", else

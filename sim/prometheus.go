@@ -75,6 +75,33 @@ var ErrNoSeries = errors.New("no series")
 // query and what is missing; a step missing later holds the sample
 // before it (Gaps counts the steps any query missed).
 func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step time.Duration, queries HistoryQueries) (History, error) {
+	queries, err := queries.withDefaults()
+	if err != nil {
+		return History{}, err
+	}
+	w, err := newWindow(q, from, to, step)
+	if err != nil {
+		return History{}, err
+	}
+	cpu, err := w.one(ctx, queries.CPU, "the pods' CPU requests: is kube-state-metrics scraped?")
+	if err != nil {
+		return History{}, err
+	}
+	mem, err := w.one(ctx, queries.Memory, "the pods' memory requests: is kube-state-metrics scraped?")
+	if err != nil {
+		return History{}, err
+	}
+	types, err := w.types(ctx, queries)
+	if err != nil {
+		return History{}, err
+	}
+	return w.history(queries, cpu, mem, types)
+}
+
+// withDefaults returns the queries with the default of each one unset. It
+// refuses a TypeLabel other than the default query's without Types, and
+// Types without a TypeLabel.
+func (queries HistoryQueries) withDefaults() (HistoryQueries, error) {
 	def := DefaultHistoryQueries()
 	if queries.CPU == "" {
 		queries.CPU = def.CPU
@@ -83,109 +110,128 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 		queries.Memory = def.Memory
 	}
 	if queries.Types == "" && queries.TypeLabel != "" && queries.TypeLabel != def.TypeLabel {
-		return History{}, fmt.Errorf("sim: HistoryQueries.TypeLabel is %q while Types is the default query, which counts by %s: set Types too", queries.TypeLabel, def.TypeLabel)
+		return HistoryQueries{}, fmt.Errorf("sim: HistoryQueries.TypeLabel is %q while Types is the default query, which counts by %s: set Types too", queries.TypeLabel, def.TypeLabel)
 	}
 	if queries.Types == "" {
 		queries.Types, queries.TypeLabel = def.Types, def.TypeLabel
 	}
 	if queries.TypeLabel == "" {
-		return History{}, errors.New("sim: HistoryQueries.TypeLabel is empty while Types is set")
+		return HistoryQueries{}, errors.New("sim: HistoryQueries.TypeLabel is empty while Types is set")
 	}
+	return queries, nil
+}
+
+// window is the n steps from from to to (both included) that QueryHistory
+// reads from q.
+type window struct {
+	q        RangeQuerier
+	from, to time.Time
+	step     time.Duration
+	n        int
+}
+
+// newWindow returns the window from from to to, both truncated to step;
+// it refuses one of fewer than 2 or more than MaxHistorySteps steps.
+func newWindow(q RangeQuerier, from, to time.Time, step time.Duration) (window, error) {
 	if step <= 0 || !to.After(from) {
-		return History{}, fmt.Errorf("sim: QueryHistory needs from before to and a positive step, got %s to %s step %s", from, to, step)
+		return window{}, fmt.Errorf("sim: QueryHistory needs from before to and a positive step, got %s to %s step %s", from, to, step)
 	}
 	from, to = from.Truncate(step), to.Truncate(step)
 	if steps := to.Sub(from)/step + 1; steps < 2 {
-		return History{}, fmt.Errorf("sim: QueryHistory: %s to %s holds one step of %s; a history needs at least 2", from.Format(time.DateTime), to.Format(time.DateTime), step)
+		return window{}, fmt.Errorf("sim: QueryHistory: %s to %s holds one step of %s; a history needs at least 2", from.Format(time.DateTime), to.Format(time.DateTime), step)
 	} else if steps > MaxHistorySteps {
-		return History{}, fmt.Errorf("sim: QueryHistory: %s to %s is %d steps of %s; at most %d: use a longer step", from.Format(time.DateTime), to.Format(time.DateTime), steps, step, MaxHistorySteps)
+		return window{}, fmt.Errorf("sim: QueryHistory: %s to %s is %d steps of %s; at most %d: use a longer step", from.Format(time.DateTime), to.Format(time.DateTime), steps, step, MaxHistorySteps)
 	}
-	n := int(to.Sub(from)/step) + 1
-	// get runs query over the window in ranges of at most
-	// maxPointsPerQuery points (Prometheus refuses more than 11,000 in
-	// one), joining each series' values.
-	get := func(query string) (pm.Matrix, error) {
-		var m pm.Matrix
-		byLabels := map[pm.Fingerprint]*pm.SampleStream{}
-		for first := 0; first < n; first += maxPointsPerQuery {
-			last := min(first+maxPointsPerQuery, n) - 1
-			r := v1.Range{Start: from.Add(time.Duration(first) * step), End: from.Add(time.Duration(last) * step), Step: step}
-			v, _, _, err := q.QueryRange(ctx, query, r)
-			if err != nil {
-				return nil, fmt.Errorf("prometheus query %s: %w", query, err)
-			}
-			part, ok := v.(pm.Matrix)
-			if !ok {
-				return nil, fmt.Errorf("prometheus query %s: a %s, want a matrix", query, v.Type())
-			}
-			for _, ss := range part {
-				fp := ss.Metric.Fingerprint()
-				if have, ok := byLabels[fp]; ok {
-					have.Values = append(have.Values, ss.Values...)
-					continue
-				}
-				ss := &pm.SampleStream{Metric: ss.Metric, Values: slices.Clone(ss.Values)}
-				byLabels[fp] = ss
-				m = append(m, ss)
-			}
-		}
-		if len(m) == 0 {
-			return nil, fmt.Errorf("prometheus query %s: %w between %s and %s", query, ErrNoSeries, from.Format(time.DateTime), to.Format(time.DateTime))
-		}
-		return m, nil
-	}
-	index := func(t pm.Time) (int, bool) {
-		d := t.Time().Sub(from)
-		if d < 0 || d%step != 0 || int(d/step) >= n {
-			return 0, false
-		}
-		return int(d / step), true
-	}
-	one := func(query, what string) ([]float64, error) {
-		m, err := get(query)
-		if errors.Is(err, ErrNoSeries) {
-			return nil, fmt.Errorf("%w (%s)", err, what)
-		}
+	return window{q: q, from: from, to: to, step: step, n: int(to.Sub(from)/step) + 1}, nil
+}
+
+// get runs query over the window in ranges of at most maxPointsPerQuery
+// points (Prometheus refuses more than 11,000 in one), joining each
+// series' values.
+func (w window) get(ctx context.Context, query string) (pm.Matrix, error) {
+	var m pm.Matrix
+	byLabels := map[pm.Fingerprint]*pm.SampleStream{}
+	for first := 0; first < w.n; first += maxPointsPerQuery {
+		last := min(first+maxPointsPerQuery, w.n) - 1
+		r := v1.Range{Start: w.from.Add(time.Duration(first) * w.step), End: w.from.Add(time.Duration(last) * w.step), Step: w.step}
+		v, _, _, err := w.q.QueryRange(ctx, query, r)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("prometheus query %s: %w", query, err)
 		}
-		if len(m) > 1 {
-			return nil, fmt.Errorf("prometheus query %s: %d series, want one (%s)", query, len(m), what)
+		part, ok := v.(pm.Matrix)
+		if !ok {
+			return nil, fmt.Errorf("prometheus query %s: a %s, want a matrix", query, v.Type())
 		}
-		vals := make([]float64, n)
-		for i := range vals {
-			vals[i] = math.NaN()
-		}
-		for _, p := range m[0].Values {
-			if i, ok := index(p.Timestamp); ok {
-				vals[i] = float64(p.Value)
+		for _, ss := range part {
+			fp := ss.Metric.Fingerprint()
+			if have, ok := byLabels[fp]; ok {
+				have.Values = append(have.Values, ss.Values...)
+				continue
 			}
+			ss := &pm.SampleStream{Metric: ss.Metric, Values: slices.Clone(ss.Values)}
+			byLabels[fp] = ss
+			m = append(m, ss)
 		}
-		return vals, nil
 	}
-	cpu, err := one(queries.CPU, "the pods' CPU requests: is kube-state-metrics scraped?")
+	if len(m) == 0 {
+		return nil, fmt.Errorf("prometheus query %s: %w between %s and %s", query, ErrNoSeries, w.from.Format(time.DateTime), w.to.Format(time.DateTime))
+	}
+	return m, nil
+}
+
+// index returns the step t falls on, false when it is outside the window
+// or between steps.
+func (w window) index(t pm.Time) (int, bool) {
+	d := t.Time().Sub(w.from)
+	if d < 0 || d%w.step != 0 || int(d/w.step) >= w.n {
+		return 0, false
+	}
+	return int(d / w.step), true
+}
+
+// one returns the values of query, which must give one series, at each
+// step (NaN where it has none); what says what the query reads.
+func (w window) one(ctx context.Context, query, what string) ([]float64, error) {
+	m, err := w.get(ctx, query)
+	if errors.Is(err, ErrNoSeries) {
+		return nil, fmt.Errorf("%w (%s)", err, what)
+	}
 	if err != nil {
-		return History{}, err
+		return nil, err
 	}
-	mem, err := one(queries.Memory, "the pods' memory requests: is kube-state-metrics scraped?")
-	if err != nil {
-		return History{}, err
+	if len(m) > 1 {
+		return nil, fmt.Errorf("prometheus query %s: %d series, want one (%s)", query, len(m), what)
 	}
-	tm, err := get(queries.Types)
+	vals := make([]float64, w.n)
+	for i := range vals {
+		vals[i] = math.NaN()
+	}
+	for _, p := range m[0].Values {
+		if i, ok := w.index(p.Timestamp); ok {
+			vals[i] = float64(p.Value)
+		}
+	}
+	return vals, nil
+}
+
+// types returns the workers by instance type at each step (nil where the
+// query has none), from the Types query's series by their TypeLabel.
+func (w window) types(ctx context.Context, queries HistoryQueries) ([]map[string]int, error) {
+	tm, err := w.get(ctx, queries.Types)
 	if err != nil && !errors.Is(err, ErrNoSeries) {
-		return History{}, err
+		return nil, err
 	}
 	if err != nil {
-		return History{}, fmt.Errorf("%w (the workers by instance type: is kube-state-metrics started with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type]?)", err)
+		return nil, fmt.Errorf("%w (the workers by instance type: is kube-state-metrics started with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type]?)", err)
 	}
-	types := make([]map[string]int, n)
+	types := make([]map[string]int, w.n)
 	for _, ss := range tm {
 		typ := string(ss.Metric[pm.LabelName(queries.TypeLabel)])
 		if typ == "" {
-			return History{}, fmt.Errorf("prometheus query %s: a series without the label %s (kube-state-metrics exports it only with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type])", queries.Types, queries.TypeLabel)
+			return nil, fmt.Errorf("prometheus query %s: a series without the label %s (kube-state-metrics exports it only with --metric-labels-allowlist=nodes=[node.kubernetes.io/instance-type])", queries.Types, queries.TypeLabel)
 		}
 		for _, p := range ss.Values {
-			if i, ok := index(p.Timestamp); ok && !math.IsNaN(float64(p.Value)) {
+			if i, ok := w.index(p.Timestamp); ok && !math.IsNaN(float64(p.Value)) {
 				if types[i] == nil {
 					types[i] = map[string]int{}
 				}
@@ -193,21 +239,19 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 			}
 		}
 	}
-	h := History{Name: "prometheus", Step: step, Samples: make([]HistorySample, n)}
-	for i := range n {
-		s := HistorySample{Time: from.Add(time.Duration(i) * step), CPU: cpu[i], Memory: mem[i], Types: types[i]}
+	return types, nil
+}
+
+// history joins the steps' readings into a History, a gap filled with the
+// step before (and counted); it refuses a window whose first step lacks a
+// reading, and any sample that does not check.
+func (w window) history(queries HistoryQueries, cpu, mem []float64, types []map[string]int) (History, error) {
+	h := History{Name: "prometheus", Step: w.step, Samples: make([]HistorySample, w.n)}
+	for i := range w.n {
+		s := HistorySample{Time: w.from.Add(time.Duration(i) * w.step), CPU: cpu[i], Memory: mem[i], Types: types[i]}
 		if math.IsNaN(s.CPU) || math.IsNaN(s.Memory) || s.Types == nil {
 			if i == 0 {
-				var missing []string
-				for _, m := range []struct {
-					q  string
-					ok bool
-				}{{queries.CPU, !math.IsNaN(s.CPU)}, {queries.Memory, !math.IsNaN(s.Memory)}, {queries.Types, s.Types != nil}} {
-					if !m.ok {
-						missing = append(missing, m.q)
-					}
-				}
-				return History{}, fmt.Errorf("no data at the window's start %s from prometheus query %s: start the window later", s.Time.Format(time.DateTime), strings.Join(missing, " and "))
+				return History{}, missingAtStart(queries, s)
 			}
 			prev := h.Samples[i-1]
 			if math.IsNaN(s.CPU) {
@@ -227,4 +271,19 @@ func QueryHistory(ctx context.Context, q RangeQuerier, from, to time.Time, step 
 		h.Samples[i] = s
 	}
 	return h, nil
+}
+
+// missingAtStart is the error for a first sample s that lacks readings:
+// it names the queries that gave none.
+func missingAtStart(queries HistoryQueries, s HistorySample) error {
+	var missing []string
+	for _, m := range []struct {
+		q  string
+		ok bool
+	}{{queries.CPU, !math.IsNaN(s.CPU)}, {queries.Memory, !math.IsNaN(s.Memory)}, {queries.Types, s.Types != nil}} {
+		if !m.ok {
+			missing = append(missing, m.q)
+		}
+	}
+	return fmt.Errorf("no data at the window's start %s from prometheus query %s: start the window later", s.Time.Format(time.DateTime), strings.Join(missing, " and "))
 }

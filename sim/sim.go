@@ -333,15 +333,122 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return Report{}, err
 	}
+	r, err := start(ctx, &cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	end := cfg.Start.Add(time.Duration(len(cfg.Demand)) * cfg.Step)
+	r.rep = Report{Mode: cfg.Mode, Start: cfg.Start, End: end}
+	res := cfg.Resolution
+	progressEvery := max(1, int(time.Hour/res))
+	for step, now := 0, cfg.Start; now.Before(end); step, now = step+1, now.Add(res) {
+		if step%progressEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return r.rep, err
+			}
+			if cfg.OnProgress != nil {
+				cfg.OnProgress(now.Sub(cfg.Start), end.Sub(cfg.Start))
+			}
+		}
+		if err := r.step(ctx, now); err != nil {
+			return r.rep, err
+		}
+	}
+	r.finish(end)
+	if cfg.OnProgress != nil {
+		cfg.OnProgress(end.Sub(cfg.Start), end.Sub(cfg.Start))
+	}
+	return r.rep, nil
+}
+
+// run is one simulation in progress: the fake cluster, the model of it,
+// the autoscaler under test and the report so far.
+type run struct {
+	cfg   *Config
+	clk   *clocktesting.FakeClock
+	rng   *rand.Rand
+	fleet *fake.Fleet
+	nodes *fake.Nodes
+	m     *model
+	as    *autoscaler.Autoscaler
+	// interval is the autoscaler's time between scheduled ticks.
+	interval time.Duration
+	pools    *poolRun // nil without instance pools
+	// initial is the size of the fleet launched before the start.
+	initial int
+	// pInterrupt is the chance that one spot instance gets a notice in
+	// one model step.
+	pInterrupt float64
+
+	rep        Report
+	lastTick   time.Time
+	surgeStart time.Time   // when the current shortage began; zero: none
+	downs      []time.Time // scale-downs since the last scale-up
+}
+
+// start builds the run's fake cluster and autoscaler, launches the initial
+// fleet early enough to be up at Start, and moves the clock to Start.
+func start(ctx context.Context, cfg *Config) (*run, error) {
 	mdl := cfg.model
-	// The initial fleet is launched early enough to be up at Start.
 	clk := clocktesting.NewFakeClock(cfg.Start.Add(-mdl.BootMax - time.Minute))
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
-	ff := fake.NewFleet(clk)
+	ff, initialBooted := newFleet(cfg, clk, rng)
+	nm := fake.NewNodes(clk, ff)
+	st := fake.NewStore(clk)
+	st.ShareHistory = true
+	r := &run{cfg: cfg, clk: clk, rng: rng, fleet: ff, nodes: nm,
+		m:          &model{cfg: cfg, clk: clk, fleet: ff, nodes: nm},
+		pInterrupt: -math.Expm1(-mdl.InterruptionRate * cfg.Resolution.Hours())}
+	var nodes autoscaler.NodeManager = nm
+	if !mdl.Ideal {
+		r.m.world = newWorld(cfg, rng)
+		nodes = drainingNodes{Nodes: nm, w: r.m.world, now: clk.Now}
+	}
+
+	ac := cfg.Autoscaler
+	ac.ClusterID = "sim"
+	ac.Owner = "sim"
+	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = &fake.Metrics{Func: r.m.snapshot}, st, st, ff, nodes, clk
+	ac.Interval = cfg.interval()
+	r.interval = ac.Interval
+	var err error
+	if r.as, err = autoscaler.New(ac); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	r.initial = cfg.InitialNodes
+	if r.initial == 0 {
+		r.initial = max(ac.MinNodes, r.m.initialNeed())
+	}
+	if r.initial > 0 {
+		if _, err := ff.Launch(ctx, autoscaler.LaunchRequest{OperationID: "initial", Count: r.initial}); err != nil {
+			return nil, fmt.Errorf("sim: initial fleet: %w", err)
+		}
+	}
+	initialBooted()
+	if cfg.pools != nil {
+		r.pools = newPoolRun(cfg.pools, cfg.Seed, cfg.Start, clk.Now)
+		ff.Placer = r.pools.place
+	}
+	clk.SetTime(cfg.Start)
+	if err := r.m.refresh(ctx); err != nil {
+		return nil, err
+	}
+	if r.m.world != nil {
+		r.m.world.warm(cfg.Start)
+	}
+	return r, nil
+}
+
+// newFleet returns the run's fake fleet over two zones. Its instances boot
+// in BootMin until initialBooted is called (the initial fleet), then in
+// the model's boot time.
+func newFleet(cfg *Config, clk *clocktesting.FakeClock, rng *rand.Rand) (ff *fake.Fleet, initialBooted func()) {
+	mdl := cfg.model
+	ff = fake.NewFleet(clk)
 	ff.Market = cfg.Market
 	ff.Zones = []string{"zone-a", "zone-b"}
 	span := mdl.BootMax - mdl.BootMin
-	initial := true // the initial fleet boots in BootMin
+	initial := true
 	ff.BootDelayFunc = func() time.Duration {
 		switch {
 		case initial:
@@ -353,160 +460,133 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		}
 		return mdl.BootMin + time.Duration(rng.Int64N(int64(span)+1))
 	}
-	nm := fake.NewNodes(clk, ff)
-	st := fake.NewStore(clk)
-	st.ShareHistory = true
-	m := &model{cfg: &cfg, clk: clk, fleet: ff, nodes: nm}
-	var nodes autoscaler.NodeManager = nm
-	if !mdl.Ideal {
-		m.world = newWorld(&cfg, rng)
-		nodes = drainingNodes{Nodes: nm, w: m.world, now: clk.Now}
-	}
-	metrics := &fake.Metrics{Func: m.snapshot}
+	return ff, func() { initial = false }
+}
 
-	ac := cfg.Autoscaler
-	ac.ClusterID = "sim"
-	ac.Owner = "sim"
-	ac.Metrics, ac.Locker, ac.State, ac.Fleet, ac.Nodes, ac.Clock = metrics, st, st, ff, nodes, clk
-	ac.Interval = cfg.interval()
-	as, err := autoscaler.New(ac)
-	if err != nil {
-		return Report{}, fmt.Errorf("sim: %w", err)
+// step moves the run one model step to now: the events, the model, a tick
+// when one is due, and the step's accounting.
+func (r *run) step(ctx context.Context, now time.Time) error {
+	r.clk.SetTime(now)
+	if err := r.m.events(ctx, r.rng, r.pInterrupt, &r.rep); err != nil {
+		return err
 	}
-	init := cfg.InitialNodes
-	if init == 0 {
-		init = max(ac.MinNodes, m.initialNeed())
+	r.m.advance(now)
+	due := r.lastTick.IsZero() || now.Sub(r.lastTick) >= r.interval
+	if r.cfg.Mode == ModeDaemon && r.m.trigger() {
+		// The daemon is triggered when pods become pending.
+		due = true
 	}
-	if init > 0 {
-		if _, err := ff.Launch(ctx, autoscaler.LaunchRequest{OperationID: "initial", Count: init}); err != nil {
-			return Report{}, fmt.Errorf("sim: initial fleet: %w", err)
+	if due {
+		if err := r.tick(ctx, now); err != nil {
+			return err
 		}
 	}
-	initial = false
-	var pools *poolRun
-	if cfg.pools != nil {
-		pools = newPoolRun(cfg.pools, cfg.Seed, cfg.Start, clk.Now)
-		ff.Placer = pools.place
-	}
-	clk.SetTime(cfg.Start)
-	if err := m.refresh(ctx); err != nil {
-		return Report{}, err
-	}
-	if m.world != nil {
-		m.world.warm(cfg.Start)
-	}
+	r.account(now)
+	return nil
+}
 
-	rep := Report{Mode: cfg.Mode, Start: cfg.Start}
-	end := cfg.Start.Add(time.Duration(len(cfg.Demand)) * cfg.Step)
-	rep.End = end
-	lastTick := time.Time{}
-	var surgeStart time.Time
-	var downs []time.Time // scale-downs within ChurnWindow before now
-	res := cfg.Resolution
-	// The chance that one spot instance gets a notice in one model step.
-	pInterrupt := -math.Expm1(-mdl.InterruptionRate * res.Hours())
-	progressEvery := max(1, int(time.Hour/res))
-	for step, now := 0, cfg.Start; now.Before(end); step, now = step+1, now.Add(res) {
-		if step%progressEvery == 0 {
-			if err := ctx.Err(); err != nil {
-				return rep, err
-			}
-			if cfg.OnProgress != nil {
-				cfg.OnProgress(now.Sub(cfg.Start), end.Sub(cfg.Start))
-			}
-		}
-		clk.SetTime(now)
-		if err := m.events(ctx, rng, pInterrupt, &rep); err != nil {
-			return rep, err
-		}
-		m.advance(now)
-		due := lastTick.IsZero() || now.Sub(lastTick) >= ac.Interval
-		if cfg.Mode == ModeDaemon && m.trigger() {
-			// The daemon is triggered when pods become pending.
-			due = true
-		}
-		if due {
-			outage := mdl.LaunchFailureRate > 0 && rng.Float64() < mdl.LaunchFailureRate
-			if outage {
-				ff.SetCapacity(0)
-			}
-			if m.world != nil {
-				m.world.annotate(nm)
-				m.world.newlyPending = false
-			}
-			r, err := as.RunOnce(ctx)
-			if outage {
-				ff.SetCapacity(-1)
-			}
-			if err != nil && r.Outcome != autoscaler.OutcomeFailed {
-				return rep, fmt.Errorf("sim: tick at %s: %w", now, err)
-			}
-			lastTick = now
-			rep.Ticks++
-			switch r.Outcome {
-			case autoscaler.OutcomeScaledUp:
-				rep.ScaleUps++
-				for _, d := range downs {
-					if now.Sub(d) <= ChurnWindow {
-						rep.Churn++
-					}
-				}
-				downs = downs[:0]
-			case autoscaler.OutcomeScaledDown:
-				rep.ScaleDowns++
-				downs = append(downs, now)
-			}
-			for _, ev := range r.Events {
-				if ev.Kind == autoscaler.EventCapacity {
-					rep.CapacityFailures++
-				}
-			}
-			if cfg.OnResult != nil {
-				cfg.OnResult(r)
-			}
-			if r.Outcome != autoscaler.OutcomeHeld || len(r.Ghosts())+len(r.Replaced()) > 0 || m.world != nil {
-				if err := m.refresh(ctx); err != nil {
-					return rep, err
-				}
-			}
-			m.settle(now)
-		}
-		// Account this model step.
-		mins := res.Minutes()
-		demand, unserved := m.accounted()
-		rep.DemandPodMinutes += demand * mins
-		rep.UnservedPodMinutes += unserved * mins
-		rep.NodeSeconds += float64(len(m.live)) * res.Seconds()
-		rep.PeakNodes = max(rep.PeakNodes, m.ready)
-		short := unserved > 1e-9
-		if short && surgeStart.IsZero() {
-			surgeStart = now
-		}
-		if !short && !surgeStart.IsZero() {
-			rep.TimeToCapacity = append(rep.TimeToCapacity, now.Sub(surgeStart))
-			surgeStart = time.Time{}
-		}
-		if now.Sub(cfg.Start)%cfg.Step < res {
-			rep.Series = append(rep.Series, Sample{Time: now, Demand: demand, Capacity: float64(m.ready) * cfg.PodsPerNode,
-				ReadyNodes: m.ready, Instances: len(m.live), Pending: m.pendingPods()})
+// tick runs the autoscaler once at now, in a launch outage with the
+// model's LaunchFailureRate, counts what it did and refreshes the model.
+func (r *run) tick(ctx context.Context, now time.Time) error {
+	mdl := r.cfg.model
+	outage := mdl.LaunchFailureRate > 0 && r.rng.Float64() < mdl.LaunchFailureRate
+	if outage {
+		r.fleet.SetCapacity(0)
+	}
+	if r.m.world != nil {
+		r.m.world.annotate(r.nodes)
+		r.m.world.newlyPending = false
+	}
+	res, err := r.as.RunOnce(ctx)
+	if outage {
+		r.fleet.SetCapacity(-1)
+	}
+	if err != nil && res.Outcome != autoscaler.OutcomeFailed {
+		return fmt.Errorf("sim: tick at %s: %w", now, err)
+	}
+	r.lastTick = now
+	r.count(now, res)
+	if r.cfg.OnResult != nil {
+		r.cfg.OnResult(res)
+	}
+	if res.Outcome != autoscaler.OutcomeHeld || len(res.Ghosts())+len(res.Replaced()) > 0 || r.m.world != nil {
+		if err := r.m.refresh(ctx); err != nil {
+			return err
 		}
 	}
-	if !surgeStart.IsZero() {
-		rep.TimeToCapacity = append(rep.TimeToCapacity, end.Sub(surgeStart))
+	r.m.settle(now)
+	return nil
+}
+
+// count adds a tick's result at now to the report: its scaling, the
+// scale-ups that undo a scale-down within ChurnWindow, and the launches
+// refused for capacity.
+func (r *run) count(now time.Time, res autoscaler.Result) {
+	r.rep.Ticks++
+	switch res.Outcome {
+	case autoscaler.OutcomeScaledUp:
+		r.rep.ScaleUps++
+		for _, d := range r.downs {
+			if now.Sub(d) <= ChurnWindow {
+				r.rep.Churn++
+			}
+		}
+		r.downs = r.downs[:0]
+	case autoscaler.OutcomeScaledDown:
+		r.rep.ScaleDowns++
+		r.downs = append(r.downs, now)
 	}
-	clk.SetTime(end)
+	for _, ev := range res.Events {
+		if ev.Kind == autoscaler.EventCapacity {
+			r.rep.CapacityFailures++
+		}
+	}
+}
+
+// account adds the model step at now to the report: demand, unserved
+// demand, node time, the shortages' lengths and, every Step, a sample.
+func (r *run) account(now time.Time) {
+	cfg, m, res := r.cfg, r.m, r.cfg.Resolution
+	mins := res.Minutes()
+	demand, unserved := m.accounted()
+	r.rep.DemandPodMinutes += demand * mins
+	r.rep.UnservedPodMinutes += unserved * mins
+	r.rep.NodeSeconds += float64(len(m.live)) * res.Seconds()
+	r.rep.PeakNodes = max(r.rep.PeakNodes, m.ready)
+	short := unserved > 1e-9
+	if short && r.surgeStart.IsZero() {
+		r.surgeStart = now
+	}
+	if !short && !r.surgeStart.IsZero() {
+		r.rep.TimeToCapacity = append(r.rep.TimeToCapacity, now.Sub(r.surgeStart))
+		r.surgeStart = time.Time{}
+	}
+	if now.Sub(cfg.Start)%cfg.Step < res {
+		r.rep.Series = append(r.rep.Series, Sample{Time: now, Demand: demand, Capacity: float64(m.ready) * cfg.PodsPerNode,
+			ReadyNodes: m.ready, Instances: len(m.live), Pending: m.pendingPods()})
+	}
+}
+
+// finish completes the report at end: the shortage still open, the cost
+// and its on-demand share, launches and terminations, and the baselines.
+func (r *run) finish(end time.Time) {
+	cfg, rep := r.cfg, &r.rep
+	if !r.surgeStart.IsZero() {
+		rep.TimeToCapacity = append(rep.TimeToCapacity, end.Sub(r.surgeStart))
+	}
+	r.clk.SetTime(end)
 	var drained map[string]time.Time
-	if m.world != nil {
-		drained = m.world.drained
-		rep.Ghosts, rep.Drains = len(m.world.ghost), len(drained)
+	if w := r.m.world; w != nil {
+		drained = w.drained
+		rep.Ghosts, rep.Drains = len(w.ghost), len(drained)
 	}
 	priceOf := func(fake.Lifetime) float64 { return cfg.price() }
-	if pools != nil {
+	if pools := r.pools; pools != nil {
 		priceOf = func(l fake.Lifetime) float64 { return pools.price(l, cfg.price()) }
 		rep.PoolErrors, rep.SpotLaunched, rep.OnDemandLaunched, rep.Unplaced = pools.errors, pools.spotPlaced, pools.odPlaced, pools.unplaced
 	}
 	var odSecs, allSecs float64
-	rep.CostUSD = costBy(ff.Lifetimes(), cfg.Start, end, priceOf, drained, mdl.DrainTime, func(l fake.Lifetime, secs float64) {
+	rep.CostUSD = costBy(r.fleet.Lifetimes(), cfg.Start, end, priceOf, drained, cfg.model.DrainTime, func(l fake.Lifetime, secs float64) {
 		allSecs += secs
 		if l.Market == autoscaler.MarketOnDemand {
 			odSecs += secs
@@ -515,15 +595,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if allSecs > 0 {
 		rep.OnDemandPct = 100 * odSecs / allSecs
 	}
-	rep.Launched, rep.Terminated = ff.Counts()
-	rep.Launched -= init
-	rep.StaticNodes = staticNodes(cfg)
-	rep.StaticCostUSD = staticCost(cfg)
-	rep.OracleCostUSD = oracleCost(cfg)
-	if cfg.OnProgress != nil {
-		cfg.OnProgress(end.Sub(cfg.Start), end.Sub(cfg.Start))
-	}
-	return rep, nil
+	rep.Launched, rep.Terminated = r.fleet.Counts()
+	rep.Launched -= r.initial
+	rep.StaticNodes = staticNodes(*cfg)
+	rep.StaticCostUSD = staticCost(*cfg)
+	rep.OracleCostUSD = oracleCost(*cfg)
 }
 
 // model turns the fleet and the demand into what the autoscaler observes:

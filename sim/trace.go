@@ -49,12 +49,19 @@ func ParseTime(s string) (time.Time, error) {
 
 // LoadTrace reads a CSV trace from path: see ParseTrace.
 func LoadTrace(path string) (Trace, error) {
+	return load(path, "trace", ParseTrace)
+}
+
+// load opens the file at path and parses it with parse, naming it by its
+// path; what prefixes the error of a file that cannot be opened.
+func load[T any](path, what string, parse func(io.Reader, string) (T, error)) (T, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Trace{}, fmt.Errorf("trace: %w", err)
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
 	defer f.Close()
-	return ParseTrace(f, path)
+	return parse(f, path)
 }
 
 // ParseTrace reads a CSV trace: a header line, then one row per step with a

@@ -379,22 +379,22 @@ func (d drainingNodes) Drain(ctx context.Context, name string) error {
 
 // Cordon implements autoscaler.NodeManager.
 func (d drainingNodes) Cordon(ctx context.Context, name string) error {
-	if err := d.Nodes.Cordon(ctx, name); err != nil {
-		return err
-	}
-	if n := d.w.byName(name); n != nil {
-		n.cordoned = true
-	}
-	return nil
+	return d.markCordoned(name, true, d.Nodes.Cordon(ctx, name))
 }
 
 // Uncordon implements autoscaler.NodeManager.
 func (d drainingNodes) Uncordon(ctx context.Context, name string) error {
-	if err := d.Nodes.Uncordon(ctx, name); err != nil {
+	return d.markCordoned(name, false, d.Nodes.Uncordon(ctx, name))
+}
+
+// markCordoned records in the world whether the node name is cordoned,
+// once the fake nodes have done it (err is nil); it returns err.
+func (d drainingNodes) markCordoned(name string, cordoned bool, err error) error {
+	if err != nil {
 		return err
 	}
 	if n := d.w.byName(name); n != nil {
-		n.cordoned = false
+		n.cordoned = cordoned
 	}
 	return nil
 }

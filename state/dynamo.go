@@ -371,85 +371,25 @@ func (d *Dynamo) Load(ctx context.Context) (autoscaler.ClusterState, error) {
 // same lease; a Save refused for a lost lease drops them (they belonged
 // to that lease's tick), another failure keeps them for the next Save.
 func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler.ClusterState) error {
-	hist, long, err := d.encodeWithinBudget(&st)
+	u, err := d.stateUpdate(lease, &st)
 	if err != nil {
 		return fmt.Errorf("state: save cluster %s: %w", d.cfg.ClusterID, err)
-	}
-	names := map[string]string{
-		"#token": attrToken, "#n": attrNodeCount, "#sip": attrInProgress, "#hist": attrHistory,
-		"#ver": attrVersion, "#upd": attrUpdated, "#op": attrOperation, "#up": attrLastUp, "#down": attrLastDown,
-	}
-	values := map[string]types.AttributeValue{
-		":token": num(lease.Token),
-		":n":     num(int64(st.NodeCount)),
-		":sip":   &types.AttributeValueMemberBOOL{Value: st.ScalingInProgress || st.Operation != nil},
-		":hist":  str(hist),
-		":upd":   str(d.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)),
-	}
-	set := []string{"#n = :n", "#sip = :sip", "#hist = :hist", "#ver = :token", "#upd = :upd"}
-	var remove []string
-	if st.Operation != nil {
-		b, err := json.Marshal(st.Operation)
-		if err != nil {
-			return fmt.Errorf("state: save cluster %s: operation: %w", d.cfg.ClusterID, err)
-		}
-		values[":op"] = str(string(b))
-		set = append(set, "#op = :op")
-	} else {
-		remove = append(remove, "#op")
-	}
-	names["#long"] = attrLong
-	if long != "[]" {
-		values[":long"] = str(long)
-		set = append(set, "#long = :long")
-	} else {
-		remove = append(remove, "#long")
-	}
-	for i, f := range jsonFields(&st) {
-		name, val := fmt.Sprintf("#j%d", i), fmt.Sprintf(":j%d", i)
-		names[name] = f.attr
-		if !f.present() {
-			remove = append(remove, name)
-			continue
-		}
-		b, err := json.Marshal(f.dst)
-		if err != nil {
-			return fmt.Errorf("state: save cluster %s: %s: %w", d.cfg.ClusterID, f.attr, err)
-		}
-		values[val] = str(string(b))
-		set = append(set, name+" = "+val)
-	}
-	for _, f := range []struct {
-		name string
-		t    time.Time
-	}{{"#up", st.LastScaleUp}, {"#down", st.LastScaleDown}} {
-		if f.t.IsZero() {
-			remove = append(remove, f.name)
-			continue
-		}
-		v := ":" + strings.TrimPrefix(f.name, "#")
-		values[v] = str(f.t.UTC().Format(time.RFC3339Nano))
-		set = append(set, f.name+" = "+v)
 	}
 	d.mu.Lock()
 	staged := maps.Clone(d.staged)
 	d.mu.Unlock()
 	for i, attr := range slices.Sorted(maps.Keys(staged)) {
-		name, val := fmt.Sprintf("#x%d", i), fmt.Sprintf(":x%d", i)
-		names[name], values[val] = attr, str(staged[attr])
-		set = append(set, name+" = "+val)
-	}
-	expr := "SET " + strings.Join(set, ", ")
-	if len(remove) > 0 {
-		expr += " REMOVE " + strings.Join(remove, ", ")
+		name := fmt.Sprintf("#x%d", i)
+		u.names[name] = attr
+		u.put(name, fmt.Sprintf(":x%d", i), str(staged[attr]))
 	}
 	_, err = d.cfg.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           aws.String(d.cfg.Table),
 		Key:                                 d.key(),
-		UpdateExpression:                    aws.String(expr),
+		UpdateExpression:                    aws.String(u.expression()),
 		ConditionExpression:                 aws.String("#token = :token"),
-		ExpressionAttributeNames:            names,
-		ExpressionAttributeValues:           values,
+		ExpressionAttributeNames:            u.names,
+		ExpressionAttributeValues:           u.values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
@@ -462,6 +402,102 @@ func (d *Dynamo) Save(ctx context.Context, lease autoscaler.Lease, st autoscaler
 	}
 	if err != nil {
 		return fmt.Errorf("state: save cluster %s: %w", d.cfg.ClusterID, err)
+	}
+	return nil
+}
+
+// update is a DynamoDB update expression being built: the attributes it
+// sets and those it removes, by their placeholders.
+type update struct {
+	names       map[string]string
+	values      map[string]types.AttributeValue
+	set, remove []string
+}
+
+// put sets the attribute placeholder name to v, under the value
+// placeholder val.
+func (u *update) put(name, val string, v types.AttributeValue) {
+	u.values[val] = v
+	u.set = append(u.set, name+" = "+val)
+}
+
+// expression returns the update expression: SET, then REMOVE if any.
+func (u *update) expression() string {
+	expr := "SET " + strings.Join(u.set, ", ")
+	if len(u.remove) > 0 {
+		expr += " REMOVE " + strings.Join(u.remove, ", ")
+	}
+	return expr
+}
+
+// stateUpdate returns the update that writes st under lease: the history
+// within its budget, the operation, the JSON fields and the scaling
+// times, each removed when st has none.
+func (d *Dynamo) stateUpdate(lease autoscaler.Lease, st *autoscaler.ClusterState) (*update, error) {
+	hist, long, err := d.encodeWithinBudget(st)
+	if err != nil {
+		return nil, err
+	}
+	u := &update{
+		names: map[string]string{
+			"#token": attrToken, "#n": attrNodeCount, "#sip": attrInProgress, "#hist": attrHistory,
+			"#ver": attrVersion, "#upd": attrUpdated, "#op": attrOperation, "#up": attrLastUp, "#down": attrLastDown,
+			"#long": attrLong,
+		},
+		values: map[string]types.AttributeValue{
+			":token": num(lease.Token),
+			":n":     num(int64(st.NodeCount)),
+			":sip":   &types.AttributeValueMemberBOOL{Value: st.ScalingInProgress || st.Operation != nil},
+			":hist":  str(hist),
+			":upd":   str(d.cfg.Clock.Now().UTC().Format(time.RFC3339Nano)),
+		},
+		set: []string{"#n = :n", "#sip = :sip", "#hist = :hist", "#ver = :token", "#upd = :upd"},
+	}
+	if st.Operation != nil {
+		b, err := json.Marshal(st.Operation)
+		if err != nil {
+			return nil, fmt.Errorf("operation: %w", err)
+		}
+		u.put("#op", ":op", str(string(b)))
+	} else {
+		u.remove = append(u.remove, "#op")
+	}
+	if long != "[]" {
+		u.put("#long", ":long", str(long))
+	} else {
+		u.remove = append(u.remove, "#long")
+	}
+	if err := u.putJSONFields(st); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		name string
+		t    time.Time
+	}{{"#up", st.LastScaleUp}, {"#down", st.LastScaleDown}} {
+		if f.t.IsZero() {
+			u.remove = append(u.remove, f.name)
+			continue
+		}
+		u.put(f.name, ":"+strings.TrimPrefix(f.name, "#"), str(f.t.UTC().Format(time.RFC3339Nano)))
+	}
+	return u, nil
+}
+
+// putJSONFields sets st's JSON fields (jsonFields), each removed when
+// absent.
+func (u *update) putJSONFields(st *autoscaler.ClusterState) error {
+	for i, f := range jsonFields(st) {
+		name, val := fmt.Sprintf("#j%d", i), fmt.Sprintf(":j%d", i)
+		u.names[name] = f.attr
+		if !f.present() {
+			u.remove = append(u.remove, name)
+			continue
+		}
+		b, err := json.Marshal(f.dst)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.attr, err)
+		}
+		u.put(name, val, str(string(b)))
 	}
 	return nil
 }

@@ -67,8 +67,41 @@ func WritePNG(path, title string, panels []Panel) error {
 	if len(panels) == 0 {
 		return errors.New("chart: no panels to draw")
 	}
-	var from, to time.Time
-	n := 0
+	from, to, n := span(panels)
+	if n == 0 {
+		return fmt.Errorf("chart %s: no points to draw", path)
+	}
+	format := tickFormat(to.Sub(from))
+	plots := make([]*plot.Plot, len(panels))
+	grid := make([][]*plot.Plot, len(panels))
+	for i, pn := range panels {
+		p := plot.New()
+		if i == 0 {
+			p.Title.Text = title
+		}
+		if i == len(panels)-1 {
+			p.X.Label.Text = "time (UTC)"
+		}
+		if err := drawPanel(p, pn, format); err != nil {
+			return fmt.Errorf("chart %s: %w", path, err)
+		}
+		p.X.Min, p.X.Max = float64(from.Unix()), float64(to.Unix())
+		plots[i], grid[i] = p, []*plot.Plot{p}
+	}
+	w, h := 30*vg.Centimeter, vg.Length(6+6*len(panels))*vg.Centimeter
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(100))
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
+		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4, PadY: vg.Millimeter * 4}
+	canvases := plot.Align(grid, tiles, draw.New(img))
+	for i, p := range plots {
+		p.Draw(canvases[i][0])
+	}
+	return savePNG(path, img)
+}
+
+// span returns the first and last time of the panels' points, and how
+// many points they have.
+func span(panels []Panel) (from, to time.Time, n int) {
 	for _, p := range panels {
 		for _, l := range p.Lines {
 			for _, pt := range l.Points {
@@ -82,60 +115,53 @@ func WritePNG(path, title string, panels []Panel) error {
 			}
 		}
 	}
-	if n == 0 {
-		return fmt.Errorf("chart %s: no points to draw", path)
+	return from, to, n
+}
+
+// tickFormat returns the time axis' label format for a chart spanning d:
+// the time of day up to a day, the date and time up to three, else the
+// date.
+func tickFormat(d time.Duration) string {
+	switch {
+	case d <= 24*time.Hour:
+		return "15:04"
+	case d <= 3*24*time.Hour:
+		return "01-02 15:04"
 	}
-	format := "01-02"
-	switch span := to.Sub(from); {
-	case span <= 24*time.Hour:
-		format = "15:04"
-	case span <= 3*24*time.Hour:
-		format = "01-02 15:04"
-	}
-	plots := make([]*plot.Plot, len(panels))
-	grid := make([][]*plot.Plot, len(panels))
-	for i, pn := range panels {
-		p := plot.New()
-		if i == 0 {
-			p.Title.Text = title
-		}
-		if i == len(panels)-1 {
-			p.X.Label.Text = "time (UTC)"
-		}
-		p.Y.Label.Text = pn.YLabel
-		p.X.Tick.Marker = timeTicks{format: format}
-		p.Legend.Top, p.Legend.Left = true, true
-		p.Add(plotter.NewGrid())
-		for _, l := range pn.Lines {
-			for j, seg := range segments(bucketMax(l.Points, MaxPoints)) {
-				ln, err := plotter.NewLine(seg)
-				if err != nil {
-					return fmt.Errorf("chart %s: %s: %w", path, l.Name, err)
-				}
-				ln.Color, ln.Width = l.Color, vg.Points(1.2)
-				p.Add(ln)
-				if j == 0 {
-					p.Legend.Add(l.Name, ln)
-				}
+	return "01-02"
+}
+
+// drawPanel adds pn's lines (each thinned to MaxPoints, broken at its
+// gaps), grid, legend and y axis to p, with time ticks in format.
+func drawPanel(p *plot.Plot, pn Panel, format string) error {
+	p.Y.Label.Text = pn.YLabel
+	p.X.Tick.Marker = timeTicks{format: format}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Add(plotter.NewGrid())
+	for _, l := range pn.Lines {
+		for j, seg := range segments(bucketMax(l.Points, MaxPoints)) {
+			ln, err := plotter.NewLine(seg)
+			if err != nil {
+				return fmt.Errorf("%s: %w", l.Name, err)
+			}
+			ln.Color, ln.Width = l.Color, vg.Points(1.2)
+			p.Add(ln)
+			if j == 0 {
+				p.Legend.Add(l.Name, ln)
 			}
 		}
-		if pn.ZeroBased {
-			p.Y.Min = 0
-		}
-		if pn.Max > 0 {
-			p.Y.Max = pn.Max
-		}
-		p.X.Min, p.X.Max = float64(from.Unix()), float64(to.Unix())
-		plots[i], grid[i] = p, []*plot.Plot{p}
 	}
-	w, h := 30*vg.Centimeter, vg.Length(6+6*len(panels))*vg.Centimeter
-	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(100))
-	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
-		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4, PadY: vg.Millimeter * 4}
-	canvases := plot.Align(grid, tiles, draw.New(img))
-	for i, p := range plots {
-		p.Draw(canvases[i][0])
+	if pn.ZeroBased {
+		p.Y.Min = 0
 	}
+	if pn.Max > 0 {
+		p.Y.Max = pn.Max
+	}
+	return nil
+}
+
+// savePNG writes img to path as a PNG.
+func savePNG(path string, img *vgimg.Canvas) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("chart: %w", err)
