@@ -138,13 +138,13 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 }
 
 // connectKube returns the API server connection (opts.Kube, or else the
-// one kubeConfig finds), with Build's rate limit unless it sets its own,
+// one KubeRESTConfig finds), with Build's rate limit unless it sets its own,
 // and a client on it.
 func connectKube(ctx context.Context, cfg Config, opts Options) (*rest.Config, kube.Interface, error) {
 	kubeCfg := opts.Kube
 	if kubeCfg == nil {
 		var err error
-		if kubeCfg, err = kubeConfig(ctx, cfg, opts.AWS); err != nil {
+		if kubeCfg, err = KubeRESTConfig(ctx, cfg, opts.AWS); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -307,9 +307,11 @@ type SecretsClient interface {
 	GetSecretValue(ctx context.Context, params *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// kubeConfig finds the API server connection: a kubeconfig file, the
-// kubeconfig secret, or the in-cluster service account.
-func kubeConfig(ctx context.Context, cfg Config, awsCfg aws.Config) (*rest.Config, error) {
+// KubeRESTConfig finds the API server connection as Build does: the
+// kubeconfig file cfg.Kubeconfig, else the kubeconfig secret
+// cfg.KubeconfigSecret (read from Secrets Manager), else the in-cluster
+// service account. It sets no rate limit.
+func KubeRESTConfig(ctx context.Context, cfg Config, awsCfg aws.Config) (*rest.Config, error) {
 	switch {
 	case cfg.Kubeconfig != "":
 		c, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)

@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"slices"
 
+	"github.com/node-fleet/node-fleet/provision"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
@@ -83,18 +83,10 @@ func (st *Stack) interruptionQueue(ctx *pulumi.Context, s Settings, name namer, 
 	return nil
 }
 
-// daemonStatements is the daemon's policy: the Lambda function's
-// statements (v[:8], as lambdaStatements reads them) without CloudWatch
-// metrics (the daemon serves Prometheus' /metrics), the kubeconfig secret
-// (it uses its service account) and the interruption tag (nothing writes
-// it), plus reading and deleting the messages of its queue (v[8]).
+// daemonStatements is the daemon's policy (provision.DaemonStatements):
+// v[:8] as lambdaStatements reads them, v[8] the interruption queue's ARN.
 func daemonStatements(s Settings, v []any) []statement {
-	sts := slices.DeleteFunc(lambdaStatements(s, v[:8]), func(st statement) bool {
-		return st.Sid == "OwnMetrics" || st.Sid == "ReadKubeconfig" || st.Sid == "MarkOwnInstancesInterrupted"
-	})
-	return append(sts, statement{Sid: "ReadInterruptionQueue",
-		Action:   []string{"sqs:ReceiveMessage", "sqs:DeleteMessage"},
-		Resource: []string{v[8].(string)}})
+	return provision.DaemonStatements(resources(s, v))
 }
 
 // queuePolicy lets EventBridge send to the queue, only from the rules.

@@ -12,7 +12,7 @@
 # https://127.0.0.1:6443, into the owner's secret
 # (NODEFLEET_ADMIN_KUBECONFIG_SECRET): the owner reaches it through an SSM
 # Session Manager port forward (deploy/README.md), so no port opens for
-# it. Failures end the script loudly, as in worker-join.sh.
+# it. Failures end the script loudly, as in provision/worker-join.sh.
 #
 # Settings (environment):
 #   NODEFLEET_CLUSTER_ID        the cluster id. Required.

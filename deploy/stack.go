@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/node-fleet/node-fleet/provision"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dynamodb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -19,9 +20,6 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/sqs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
-
-//go:embed worker-join.sh
-var workerJoinScript string
 
 //go:embed server-init.sh
 var serverInitScript string
@@ -372,21 +370,13 @@ func userData(script string, vars map[string]pulumi.StringInput) pulumi.StringOu
 		parts = append(parts, vars[k])
 	}
 	return pulumi.All(parts...).ApplyT(func(vals []any) string {
-		var b strings.Builder
-		b.WriteString("#!/usr/bin/env bash\n")
+		m := make(map[string]string, len(keys))
 		for i, k := range keys {
-			fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(vals[i].(string)))
+			m[k] = vals[i].(string)
 		}
-		body := script
-		if i := strings.IndexByte(body, '\n'); strings.HasPrefix(body, "#!") && i >= 0 {
-			body = body[i+1:]
-		}
-		b.WriteString(body)
-		return b.String()
+		return provision.UserData(script, m)
 	}).(pulumi.StringOutput)
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagger) error {
 	assume := func(service string) pulumi.String {
@@ -426,11 +416,7 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 	}
 	if _, err := iam.NewRolePolicy(ctx, name("worker"), &iam.RolePolicyArgs{Role: st.workerRole.ID(),
 		Policy: policyJSON(pulumi.All(st.TokenSecret.Arn), func(v []any) []statement {
-			return []statement{
-				{Sid: "ReadK3sToken", Action: []string{"secretsmanager:GetSecretValue"}, Resource: []string{v[0].(string)}},
-				// Describe calls cannot be limited to resources.
-				{Sid: "FindServer", Action: []string{"ec2:DescribeInstances"}, Resource: []string{"*"}},
-			}
+			return provision.WorkerStatements(v[0].(string))
 		})}); err != nil {
 		return err
 	}
@@ -456,7 +442,7 @@ func (st *Stack) machines(ctx *pulumi.Context, s Settings, name namer, tags tagg
 		return err
 	}
 
-	join := userData(workerJoinScript, map[string]pulumi.StringInput{
+	join := userData(provision.WorkerJoinScript(), map[string]pulumi.StringInput{
 		"NODEFLEET_CLUSTER_ID": pulumi.String(s.ClusterID), "NODEFLEET_TOKEN_SECRET": st.TokenSecret.Name,
 		"NODEFLEET_SERVER_URL": pulumi.Sprintf("https://%s:%d", st.Server.PrivateIp, portK3sAPI),
 	}).ApplyT(func(u string) string { return base64.StdEncoding.EncodeToString([]byte(u)) }).(pulumi.StringOutput)

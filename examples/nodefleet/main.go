@@ -9,11 +9,44 @@
 //	nodefleet resume
 //	nodefleet unlock [-force]
 //	nodefleet report [-since 24h] [-chart fleet.png] [-prices prices.csv]
+//	nodefleet setup [-out dir] [-apply] [-worker-role ARN] [-server-url URL]
+//	nodefleet doctor [-server-url URL]
+//	nodefleet tick [-dry-run]
 //
 // Every subcommand takes -h. The connection settings are the programs'
 // own variables (CLUSTER_ID, DYNAMODB_TABLE, AWS_REGION, KUBECONFIG,
 // KUBECONFIG_SECRET, NODE_SELECTOR), each overridden by a flag of the same
-// meaning; AWS credentials come from the SDK's default chain.
+// meaning; AWS credentials come from the SDK's default chain. setup,
+// doctor and tick read all of the daemon's variables from the environment
+// instead (no flags for them), so that they see exactly what the daemon
+// would: docs/quickstart.md uses them to adopt an existing cluster.
+//
+// # Setup
+//
+// setup creates the DynamoDB table (or checks the key of the one there),
+// and writes (-out) or prints the IAM policies of the Lambda function's,
+// the daemon's and the workers' roles, limited to this cluster's
+// resources, the autoscaler's RBAC (applied with -apply) and the workers'
+// user data with this cluster's values, all from package provision, the
+// Pulumi stack's source too. It can be run again at any time.
+//
+// # Doctor
+//
+// doctor checks the configuration against the real services and prints a
+// checklist, each failure with its fix: the table and its key; the launch
+// template, and that its user data is the join script for this cluster
+// (and -server-url's server); the join token's secret, and the server's
+// tag when the user data names no server; that the subnets span two
+// zones; the SNS topic; each Prometheus query the autoscaler runs; the
+// API server, and each verb of the autoscaler's ClusterRole through a
+// SelfSubjectAccessReview with the configured credentials. It exits 1
+// when a check fails.
+//
+// # Tick
+//
+// tick runs one tick now with the stock wiring, under the cluster's lock
+// as the daemon's ticks are; with -dry-run (or DRY_RUN=true) it decides
+// and records what it would do and does none of it.
 //
 // # Pause
 //
@@ -105,6 +138,10 @@ type command struct {
 	kube bool
 	// flags adds the subcommand's own flags and returns what runs it.
 	flags func(fs *flag.FlagSet) func(ctx context.Context, e *env) error
+	// site, instead of flags, is a subcommand that reads the programs'
+	// own configuration (the daemon's variables) rather than the
+	// connection flags.
+	site func(fs *flag.FlagSet) func(ctx context.Context, a *app) error
 }
 
 var commands = []command{
@@ -114,6 +151,9 @@ var commands = []command{
 	{name: "resume", summary: "end a pause", flags: resumeFlags},
 	{name: "unlock", args: "[-force]", summary: "release a stuck lock (refused while its lease is valid unless -force)", flags: unlockFlags},
 	{name: "report", args: "[-since D] [-chart file.png]", summary: "the fleet's cost over a period against a static fleet sized for its peak", flags: reportFlags},
+	{name: "setup", args: "[-out DIR] [-apply] [-worker-role ARN] [-server-url URL]", summary: "create the DynamoDB table; write the IAM policies, the RBAC (-apply: apply it) and the workers' user data", site: setupFlags},
+	{name: "doctor", args: "[-server-url URL]", summary: "check the configuration against AWS, Prometheus and the API server, with the fix for each failure", site: doctorFlags},
+	{name: "tick", args: "[-dry-run]", summary: "run one tick now with the stock wiring, as the daemon does (-dry-run, DRY_RUN: decide and record, do nothing)", site: tickFlags},
 }
 
 // errUsage marks an error in the command line (exit status 2).
@@ -151,11 +191,20 @@ func (a *app) run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("nodefleet "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	e := &env{app: a}
-	e.common(fs, cmd.kube)
-	do := cmd.flags(fs)
+	var do func(ctx context.Context, e *env) error
+	if cmd.site != nil {
+		run := cmd.site(fs)
+		do = func(ctx context.Context, e *env) error { return run(ctx, e.app) }
+	} else {
+		e.common(fs, cmd.kube)
+		do = cmd.flags(fs)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: nodefleet %s %s\n\n%s.\n\nflags:\n", cmd.name, cmd.args, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 		fs.PrintDefaults()
+		if cmd.site != nil {
+			fmt.Fprintf(fs.Output(), "\nsettings: the daemon's variables, from the environment (CLUSTER_ID, DYNAMODB_TABLE, PROMETHEUS_URL,\nSUBNET_IDS, LAUNCH_TEMPLATE_ID or LAUNCH_TEMPLATE_NAME, KUBECONFIG...: go doc ./config lists them)\n")
+		}
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -167,13 +216,16 @@ func (a *app) run(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "nodefleet %s: unexpected argument %q (flags come before it? see -h)\n", cmd.name, fs.Arg(0))
 		return 2
 	}
-	if err := e.connect(ctx, cmd.kube); err != nil {
-		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
-		return 2
+	if cmd.site == nil {
+		if err := e.connect(ctx, cmd.kube); err != nil {
+			fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
+			return 2
+		}
 	}
 	if err := do(ctx, e); err != nil {
+		err = awsutil.AddCredentialsHint(err)
 		var missing *ddbtypes.ResourceNotFoundException
-		if errors.As(err, &missing) {
+		if errors.As(err, &missing) && e.table != "" {
 			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", e.table, e.regionName, err)
 		}
 		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)

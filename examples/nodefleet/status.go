@@ -55,7 +55,7 @@ type fleetRow struct {
 
 func statusFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	last := fs.Int("last", 5, "how many of the last decisions to show")
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	asJSON := fs.Bool("json", false, "print JSON instead of text: a stable format, snake_case names, null for unknown times (documented in the command's doc)")
 	return func(ctx context.Context, e *env) error {
 		if *last < 0 {
 			return fmt.Errorf("-last %d: want 0 or more: %w", *last, errUsage)
@@ -67,7 +67,7 @@ func statusFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		if *asJSON {
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
-			if err := enc.Encode(rep); err != nil {
+			if err := enc.Encode(rep.toJSON()); err != nil {
 				return err
 			}
 		} else {

@@ -2,11 +2,22 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/state"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files")
 
 // status shows how the fleet's active instances spread over the zones.
 func TestStatusShowsTheFleetsZones(t *testing.T) {
@@ -30,5 +41,47 @@ func TestStatusShowsTheFleetsZones(t *testing.T) {
 			rep.write(&out)
 			wantLines(t, "status", out.String(), tc.want)
 		})
+	}
+}
+
+// status -json is a stable format: snake_case names, null for unknown
+// times and missing readings, empty lists rather than null. The golden
+// file is the documented example; -update rewrites it.
+func TestStatusJSONIsTheDocumentedStableFormat(t *testing.T) {
+	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
+	ready := true
+	rep := statusReport{
+		Cluster: "prod", Table: "node-fleet", Now: at, NodeCount: 2, LastScaleUp: at.Add(-time.Hour),
+		Lock: state.LockStatus{Owner: "lambda-7", Expires: at.Add(4 * time.Minute), Token: 42, Held: true},
+		Last: []autoscaler.Record{{Time: at.Add(-2 * time.Minute), CPU: 81.5, Memory: math.NaN(), PendingPods: 3, Nodes: 2, Instances: 2,
+			Action: autoscaler.ScaleUp, Count: 1, DryRun: true, Would: []string{"launch 1"}}},
+		Fleet: []fleetRow{
+			{Instance: autoscaler.Instance{ID: "i-0abc", Zone: "us-east-1a", Market: autoscaler.MarketSpot, InstanceType: "t3.medium",
+				State: autoscaler.StateRunning, LaunchTime: at.Add(-3 * time.Hour), PrivateIP: "10.0.1.5"}, Node: "worker-1", Ready: &ready},
+			{Instance: autoscaler.Instance{ID: "i-0def", Market: autoscaler.MarketOnDemand, InstanceType: "t3.medium", State: autoscaler.StatePending}},
+		},
+	}
+	rep.Zones = fleetZones(rep.Fleet)
+	got, err := json.MarshalIndent(rep.toJSON(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "status.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), string(got)+"\n"); diff != "" {
+		t.Errorf("status -json (-golden +got):\n%s", diff)
+	}
+	for _, bad := range []string{`"0001-01-01`, `"LastScaleUp"`, `"NaN"`} {
+		if strings.Contains(string(got), bad) {
+			t.Errorf("status -json contains %s:\n%s", bad, got)
+		}
 	}
 }

@@ -7,7 +7,7 @@
 // scripts/svc/e2e.sh), and for node-fleet the deploy's AWS resources in
 // moto with the K3s server instance (Deploy), the RBAC of
 // deploy/server-init.sh (ApplyAutoscalerRBAC), a Joiner that plays EC2's
-// boot and deploy/worker-join.sh, a PodCPUExporter that stands in for
+// boot and provision/worker-join.sh, a PodCPUExporter that stands in for
 // node_exporter on kwok's nodes, Prometheus, and the autoscaler as it
 // ships: the daemon process, or the Lambda function under the Runtime
 // Interface Emulator invoked on a schedule. Run drives the scenario and

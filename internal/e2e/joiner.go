@@ -54,7 +54,7 @@ type JoinerConfig struct {
 	Logger *slog.Logger
 }
 
-// Joiner plays EC2's boot and deploy/worker-join.sh for the instances the
+// Joiner plays EC2's boot and provision/worker-join.sh for the instances the
 // autoscaler launches in moto: each running instance registers a Node
 // after the boot delay, named after its private DNS name's host part (the
 // instance's hostname, which K3s uses) with K3s's providerID

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # node-fleet worker join script: the user data of the workers' launch
-# templates (deploy/ prepends the variables below to it).
+# templates (deploy/ and nodefleet setup prepend the variables below to it,
+# provision.UserData).
 #
 # It reads the K3s token from Secrets Manager, finds the K3s server, installs
 # and starts the K3s agent with the node labels the autoscaler matches

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+
+	"github.com/node-fleet/node-fleet/provision"
+)
+
+// rbacObjects decodes provision.RBAC: the Namespace, ServiceAccount,
+// ClusterRole and ClusterRoleBinding.
+func rbacObjects() ([]runtime.Object, error) {
+	var out []runtime.Object
+	for _, doc := range strings.Split(provision.RBAC(), "\n---\n") {
+		if !strings.Contains(doc, "\nkind: ") && !strings.HasPrefix(doc, "kind: ") {
+			continue // comments only
+		}
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("the RBAC manifest: %w", err)
+		}
+		out = append(out, obj)
+	}
+	return out, nil
+}
+
+// autoscalerRules are the ClusterRole's rules: every verb the autoscaler
+// needs.
+func autoscalerRules() ([]rbacv1.PolicyRule, error) {
+	objs, err := rbacObjects()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		if r, ok := o.(*rbacv1.ClusterRole); ok {
+			return r.Rules, nil
+		}
+	}
+	return nil, fmt.Errorf("the RBAC manifest has no ClusterRole")
+}
+
+// applyRBAC creates the RBAC objects, or updates those already there to
+// the manifest's content.
+func applyRBAC(ctx context.Context, rc *rest.Config, log io.Writer) error {
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	objs, err := rbacObjects()
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		var what string
+		switch v := o.(type) {
+		case *corev1.Namespace:
+			what = "namespace/" + v.Name
+			err = upsert(ctx, v, kc.CoreV1().Namespaces())
+		case *corev1.ServiceAccount:
+			what = "serviceaccount/" + v.Name
+			err = upsert(ctx, v, kc.CoreV1().ServiceAccounts(v.Namespace))
+		case *rbacv1.ClusterRole:
+			what = "clusterrole/" + v.Name
+			err = upsert(ctx, v, kc.RbacV1().ClusterRoles())
+		case *rbacv1.ClusterRoleBinding:
+			what = "clusterrolebinding/" + v.Name
+			err = upsert(ctx, v, kc.RbacV1().ClusterRoleBindings())
+		default:
+			return fmt.Errorf("the RBAC manifest has an unexpected %T", o)
+		}
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", what, err)
+		}
+		fmt.Fprintf(log, "applied %s\n", what)
+	}
+	return nil
+}
+
+// object is what upsert needs of an object.
+type object interface {
+	comparable
+	metav1.Object
+	runtime.Object
+}
+
+// client is what upsert needs of a typed client.
+type client[T object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (T, error)
+	Create(ctx context.Context, obj T, opts metav1.CreateOptions) (T, error)
+	Update(ctx context.Context, obj T, opts metav1.UpdateOptions) (T, error)
+}
+
+// upsert creates obj, or updates the object of its name (keeping its
+// resource version) when it exists.
+func upsert[T object](ctx context.Context, obj T, c client[T]) error {
+	cur, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = c.Create(ctx, obj, metav1.CreateOptions{})
+		return err
+	case err != nil:
+		return err
+	}
+	obj.SetResourceVersion(cur.GetResourceVersion())
+	_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
+	return err
+}
