@@ -87,14 +87,25 @@ func TestImageRunsTheStaticDaemonAsNonRootWithoutAShell(t *testing.T) {
 	if os.Getuid() != 0 {
 		return // not root: cannot run it as 65532 here
 	}
-	cmd := exec.CommandContext(t.Context(), inside, "-version")
+	// A directory user 65532 may enter (t.TempDir's parent is 0700).
+	open, err := os.MkdirTemp("", "node-fleet-image-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(open) })
+	data, err := os.ReadFile(inside)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asUser := filepath.Join(open, "node-fleet-daemon")
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(asUser, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(t.Context(), asUser, "-version")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
-	if err := os.Chmod(filepath.Join(dir, "rootfs"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	if out, err := cmd.CombinedOutput(); err != nil || !versionRe.Match(out) {
 		t.Errorf("as user 65532, %s -version: %v, %q", Binary, err, out)
 	}
