@@ -38,3 +38,17 @@ bench:
 .PHONY: lambda-size
 lambda-size:
 	scripts/lambda-size.sh
+
+# The daemon's container image without a container engine: a static
+# binary and an OCI tarball (dist/node-fleet-image.tar, for `docker load`,
+# `podman load` or `crane push`) built by deploy/image with
+# go-containerregistry; deploy/image/Dockerfile describes the same image.
+# VERSION is what the daemon's -version prints.
+.PHONY: image
+VERSION ?= dev
+IMAGE ?= ghcr.io/node-fleet/daemon:latest
+image:
+	@mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags='-s -w -X main.version=$(VERSION)' -o dist/node-fleet-daemon ./examples/daemon
+	cd deploy/image && go run . -binary ../../dist/node-fleet-daemon -tag $(IMAGE) -o ../../dist/node-fleet-image.tar
+	@ls -l dist/node-fleet-daemon dist/node-fleet-image.tar

@@ -16,6 +16,7 @@
 // monitoring services, used by the Lambda program and by anyone who wants
 // alerts, and it keeps the SNS and CloudWatch SDKs out of the packages
 // that do not need them. The Prometheus side of the autoscaler's own
-// metrics, a Publisher that a scrape reads, is the daemon's: PromPublisher
-// in examples/daemon/publisher.go.
+// metrics, a Publisher that a scrape reads, is Publisher in
+// notify/scrape/publisher.go (a package apart, so that the Lambda function
+// does not link the Prometheus client).
 package notify

@@ -163,7 +163,7 @@ fi
 for m in "${NESTED[@]:-}"; do
 	[ -n "$m" ] || continue
 	log "nested module $m"
-	(cd "$m" && go vet ./... && go test -count=1 ./...)
+	(cd "$m" && go vet ./... && go test -count=1 -timeout 30m ./...)
 done
 # A test that skipped in spite of NODEFLEET_REQUIRE_INTEGRATION is a failure.
 if grep -E '^\s*--- SKIP' "$RUN/go-test.log"; then

@@ -245,24 +245,3 @@ func TestDaemonProcess(t *testing.T) {
 		t.Error("no orderly stop in the log")
 	}
 }
-
-func TestDaemonBadConfigurationExits2(t *testing.T) {
-	var stderr bytes.Buffer
-	env := map[string]string{"CLUSTER_ID": "shop", "MAX_NODES": "0"}
-	code := run(context.Background(), []string{"-tick-interval", "2s"}, func(k string) string { return env[k] }, &stderr)
-	if code != 2 {
-		t.Errorf("exit status %d, want 2", code)
-	}
-	for _, want := range []string{`MAX_NODES="0": want a whole number from 1 to 1000`, `-tick-interval="2s": want a duration from 5s to 1h`, "PROMETHEUS_URL (-prometheus-url) is required"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("message lacks %q:\n%s", want, stderr.String())
-		}
-	}
-	if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
-		t.Errorf("message has %d line breaks, want one line", n)
-	}
-	stderr.Reset()
-	if code := run(context.Background(), []string{"-h"}, func(string) string { return "" }, &stderr); code != 0 || !strings.Contains(stderr.String(), "-tick-interval, TICK_INTERVAL") {
-		t.Errorf("-h: status %d, output %q", code, stderr.String())
-	}
-}

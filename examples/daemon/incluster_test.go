@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -135,9 +136,20 @@ type applied struct {
 // them when the test ends.
 func applyManifests(t *testing.T, kube *kubetest.Cluster) applied {
 	t.Helper()
-	ctx := t.Context()
 	objs := decodeDocs(t, "deploy/daemon/rbac.yaml", readFile(t, "../../deploy/daemon/rbac.yaml"))
 	objs = append(objs, decodeDocs(t, "deploy/daemon/daemon.yaml", readFile(t, "../../deploy/daemon/daemon.yaml"))...)
+	return applyObjects(t, kube, objs)
+}
+
+// applyObjects creates objs on the API server as applyManifests does; a
+// namespace is created for them when objs have none (a chart's rendered
+// manifests: Helm creates the release's namespace itself).
+func applyObjects(t *testing.T, kube *kubetest.Cluster, objs []runtime.Object) applied {
+	t.Helper()
+	ctx := t.Context()
+	if !slices.ContainsFunc(objs, func(o runtime.Object) bool { _, ok := o.(*corev1.Namespace); return ok }) {
+		objs = append([]runtime.Object{&corev1.Namespace{}}, objs...)
+	}
 	a := applied{ns: kubetest.Name("node-fleet"), role: kubetest.Name("node-fleet-autoscaler")}
 	c := kube.Client
 	cleanup := func(f func(context.Context) error) {

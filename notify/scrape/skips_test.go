@@ -1,4 +1,4 @@
-package main
+package scrape
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // standby's /healthz stays 200).
 func TestSkippedTicksArePublishedOnce(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	pub, err := NewPromPublisher(reg)
+	pub, err := New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

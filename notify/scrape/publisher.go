@@ -1,4 +1,4 @@
-package main
+package scrape
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
-// PromPublisher is an autoscaler.Publisher that keeps the autoscaler's own
+// Publisher is an autoscaler.Publisher that keeps the autoscaler's own
 // metrics for a Prometheus scrape: ticks by outcome, tick durations, the
 // fleet's size, the last readings, safety mode, launches and
 // terminations; for the alerting rules of deploy/monitoring also whether
@@ -20,7 +20,7 @@ import (
 // that held the last tick, and leases that ran past their expiry or were
 // taken over from a holder that let them lapse. It registers on the
 // Registerer it is given, never globally.
-type PromPublisher struct {
+type Publisher struct {
 	ticks      *prometheus.CounterVec
 	duration   prometheus.Histogram
 	nodes      *prometheus.GaugeVec
@@ -39,9 +39,10 @@ type PromPublisher struct {
 	last time.Time // end of the last tick, skipped or not
 }
 
-// NewPromPublisher creates the metrics and registers them on reg.
-func NewPromPublisher(reg prometheus.Registerer) (*PromPublisher, error) {
-	p := &PromPublisher{
+// New creates the metrics and registers them on reg. A metric that reg
+// already has (a second Publisher on one registry) is an error.
+func New(reg prometheus.Registerer) (*Publisher, error) {
+	p := &Publisher{
 		ticks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "node_fleet_ticks_total",
 			Help: "Autoscaler ticks by outcome (skipped, held, scaled_up, scaled_down, failed)."}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "node_fleet_tick_duration_seconds",
@@ -82,7 +83,7 @@ func NewPromPublisher(reg prometheus.Registerer) (*PromPublisher, error) {
 }
 
 // Publish implements autoscaler.Publisher. It never fails.
-func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
+func (p *Publisher) Publish(_ context.Context, r autoscaler.Result) error {
 	p.ticks.WithLabelValues(string(r.Outcome)).Inc()
 	p.duration.Observe(r.Duration.Seconds())
 	end := r.Time.Add(r.Duration)
@@ -130,7 +131,7 @@ func (p *PromPublisher) Publish(_ context.Context, r autoscaler.Result) error {
 
 // SetLimits publishes the fleet's bounds (autoscaler.Config's MinNodes
 // and MaxNodes), for the alert on a fleet held at its ceiling.
-func (p *PromPublisher) SetLimits(minNodes, maxNodes int) {
+func (p *Publisher) SetLimits(minNodes, maxNodes int) {
 	p.bounds.WithLabelValues("min").Set(float64(max(minNodes, 0)))
 	p.bounds.WithLabelValues("max").Set(float64(maxNodes))
 }
@@ -138,7 +139,7 @@ func (p *PromPublisher) SetLimits(minNodes, maxNodes int) {
 // LastTick returns when the last tick ended, whatever its outcome (a
 // standby replica's ticks are all skipped, and it is healthy); zero before
 // the first.
-func (p *PromPublisher) LastTick() time.Time {
+func (p *Publisher) LastTick() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.last

@@ -1,4 +1,4 @@
-package main
+package scrape
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
-func TestPromPublisher(t *testing.T) {
+func TestPublisher(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	p, err := NewPromPublisher(reg)
+	p, err := New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestPromPublisher(t *testing.T) {
 	if got := p.LastTick(); !got.Equal(t0.Add(time.Minute)) {
 		t.Errorf("LastTick = %s, want the skipped tick's end", got)
 	}
-	if _, err := NewPromPublisher(reg); err == nil || !strings.Contains(err.Error(), "duplicate") {
+	if _, err := New(reg); err == nil || !strings.Contains(err.Error(), "duplicate") {
 		t.Errorf("registering twice: %v", err)
 	}
 }
