@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -42,7 +42,7 @@ func (f *signallingFleet) Launch(ctx context.Context, req autoscaler.LaunchReque
 // of one rollout in one tick) plus the rest; without batching, the rest
 // alone.
 //
-//	go test ./examples/daemon -run '^$' -bench PendingToLaunch -benchtime 20x
+//	go test ./run/daemon -run '^$' -bench PendingToLaunch -benchtime 20x
 func BenchmarkPendingToLaunch(b *testing.B) {
 	for _, bc := range []struct {
 		name      string
