@@ -33,13 +33,26 @@ import (
 //     metric of that source that is now simply absent. Scale-up on what
 //     the other sources read goes on.
 //   - When core fails, its readings are missing (their Err wraps
-//     autoscaler.ErrNoData and core's error) and the extras' readings are
-//     kept: safety mode, with the extras' evidence for a scale-up.
+//     autoscaler.ErrNoData and core's error), it is named in
+//     Snapshot.Failed too, and the extras' readings are kept: safety mode,
+//     with the extras' evidence for a scale-up, even when an extra reads
+//     every core metric. A nil core is a core that fails.
 //   - Only when every source fails does Collect return an error (all of
 //     them, joined), as the MetricSource contract asks.
+//
+// A nil extra is left out.
 func Merge(core autoscaler.MetricSource, extra ...autoscaler.MetricSource) autoscaler.MetricSource {
-	return &merged{sources: append([]autoscaler.MetricSource{core}, extra...)}
+	m := &merged{sources: []autoscaler.MetricSource{core}}
+	for _, x := range extra {
+		if x != nil {
+			m.sources = append(m.sources, x)
+		}
+	}
+	return m
 }
+
+// errNoCore is the failure of a nil core source.
+var errNoCore = errors.New("no core metric source (nil)")
 
 // merged is the MetricSource Merge returns.
 type merged struct {
@@ -58,6 +71,10 @@ func (m *merged) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 	got := make([]collected, len(m.sources))
 	var wg sync.WaitGroup
 	for i, src := range m.sources {
+		if src == nil {
+			got[i] = collected{err: errNoCore}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -90,6 +107,7 @@ func mergeSnapshots(got []collected) autoscaler.Snapshot {
 		case i == 0:
 			core := autoscaler.Missing(fmt.Errorf("%w: the core metric source failed: %w", autoscaler.ErrNoData, c.err))
 			ok = append(ok, autoscaler.Snapshot{CPU: core, Memory: core, PendingPods: core, APILatency: core})
+			out.Failed = append(out.Failed, fmt.Sprintf("core metric source: %v", c.err))
 		default:
 			out.Failed = append(out.Failed, fmt.Sprintf("extra metric source %d: %v", i, c.err))
 		}

@@ -129,3 +129,34 @@ func TestMergedCustomSourceCanScaleDown(t *testing.T) {
 		t.Errorf("custom failed: safety %v, %d terminated; want safety mode and none", res.SafetyMode, n)
 	}
 }
+
+// TestMergeWithFailedCoreNeverScalesDown: when the core source fails, the
+// snapshot names it as failed, so that no scale-down follows even when an
+// extra happens to read every core metric (a policy may read a metric
+// only core provides).
+func TestMergeWithFailedCoreNeverScalesDown(t *testing.T) {
+	full := &fake.Static{Snapshot: standard}
+	got, err := Merge(failing(errDown), full).Collect(context.Background())
+	if err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	if !got.CPU.OK || len(got.Failed) != 1 {
+		t.Errorf("core failed: CPU %v, Failed %q; want the extra's CPU and the core named as failed", got.CPU, got.Failed)
+	}
+	if probs := got.Problems(mt0, time.Minute); len(probs) == 0 {
+		t.Errorf("core failed and an extra read every core metric: no problem, a scale-down may follow; want the failed core named")
+	}
+	clk := testclock.NewFakeClock(mt0)
+	if res, n := tickOn(t, Merge(failing(errDown), &fake.Static{Snapshot: standard, Clock: clk})); !res.SafetyMode || n != 0 {
+		t.Errorf("core failed: safety %v, %d terminated (%s); want safety mode and none", res.SafetyMode, n, res.Reason)
+	}
+}
+
+// TestMergeSkipsNilSources: a nil source among the extras (an optional
+// source left unset) is no source, not a panic in the tick.
+func TestMergeSkipsNilSources(t *testing.T) {
+	got, err := Merge(&fake.Static{Snapshot: standard}, nil).Collect(context.Background())
+	if err != nil || !got.CPU.OK || len(got.Failed) != 0 {
+		t.Errorf("nil extra: %+v, %v; want the core's readings and nothing failed", got, err)
+	}
+}
