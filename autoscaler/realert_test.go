@@ -72,3 +72,30 @@ func TestAlertMarkInTheFutureDoesNotHoldAnAlertBack(t *testing.T) {
 		t.Errorf("%d failure alerts, want 2: a mark in the future must not hold the alert back", n)
 	}
 }
+
+// An alert the Notifier failed to deliver (SNS throttled, say) is not
+// marked as sent: the next tick that raises it sends it again, rather than
+// holding it back for RealertInterval as if someone had been told.
+func TestAlertNotDeliveredIsSentAgainNextTick(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	denied := errors.New("UnauthorizedOperation: not allowed to describe instances")
+	e.fleet.FailNext(fake.List, denied)
+	e.notifier.FailNext(fake.Notify, errors.New("Throttling: rate exceeded"))
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 0 {
+		t.Fatalf("%d failure alerts delivered by a failing notifier, want 0", n)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts after the notifier recovered, want 1: the undelivered alert was marked as sent", n)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts once delivered, want still 1 (held for RealertInterval)", n)
+	}
+}
