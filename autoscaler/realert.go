@@ -87,9 +87,10 @@ func (t *tick) quiet(ctx context.Context) {
 // to deliver, and saves the state again: the next tick that raises them
 // sends them, instead of holding back for RealertInterval an alert nobody
 // received. Nothing to do when the tick's record was not saved (its marks
-// were not either).
+// were not either); nor near the deadline, where the unlock comes first
+// (the alert is then held back as before).
 func (t *tick) unmark(ctx context.Context, kinds []EventKind) {
-	if !t.recorded || len(kinds) == 0 {
+	if !t.recorded || len(kinds) == 0 || t.deadlineNear(ctx) {
 		return
 	}
 	n := len(t.st.Alerted)
