@@ -3,6 +3,7 @@ package autoscaler_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,35 @@ func TestAlertNotDeliveredIsSentAgainNextTick(t *testing.T) {
 	_, _ = e.as.RunOnce(context.Background())
 	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
 		t.Errorf("%d failure alerts once delivered, want still 1 (held for RealertInterval)", n)
+	}
+}
+
+// A tick whose final save fails says so once, in one failure message
+// that also carries the tick's own failure, and says it again at the next
+// tick (its marks were not saved): nothing about the state is held back.
+func TestFailedSaveIsSaidOnceEachTick(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	for i := range 2 {
+		e.fleet.FailNext(fake.List, errors.New("denied"))
+		e.store.FailNext(fake.Save, errors.New("throttled"))
+		_, err := e.as.RunOnce(context.Background())
+		if err == nil {
+			t.Fatalf("tick %d: no error", i)
+		}
+		var fails []autoscaler.Event
+		for _, ev := range e.notifier.Events() {
+			if ev.Kind == autoscaler.EventFailure {
+				fails = append(fails, ev)
+			}
+		}
+		if len(fails) != i+1 {
+			t.Fatalf("tick %d: %d failure messages, want %d", i, len(fails), i+1)
+		}
+		last := fails[i]
+		if !strings.HasPrefix(last.Message, "2 failure events") || !strings.Contains(last.Message, "could not save the state") || !strings.Contains(last.Error, "denied") {
+			t.Errorf("tick %d: failure %q (%s), want the save and the listing named", i, last.Message, last.Error)
+		}
+		e.clk.Step(2 * time.Minute)
 	}
 }
