@@ -37,6 +37,8 @@ import (
 //     Snapshot.Failed too, and the extras' readings are kept: safety mode,
 //     with the extras' evidence for a scale-up, even when an extra reads
 //     every core metric. A nil core is a core that fails.
+//   - A source whose snapshot names failed sources itself
+//     (Snapshot.Failed, such as a Merge given to Merge) passes them on.
 //   - Only when every source fails does Collect return an error (all of
 //     them, joined), as the MetricSource contract asks.
 //
@@ -113,6 +115,9 @@ func mergeSnapshots(got []collected) autoscaler.Snapshot {
 		}
 	}
 	for _, s := range ok {
+		// A source's own failed sources (a Merge inside a Merge) stay
+		// failed: they hold every scale-down as well.
+		out.Failed = append(out.Failed, s.Failed...)
 		if out.Time.IsZero() {
 			out.Time = s.Time
 		}

@@ -160,3 +160,23 @@ func TestMergeSkipsNilSources(t *testing.T) {
 		t.Errorf("nil extra: %+v, %v; want the core's readings and nothing failed", got, err)
 	}
 }
+
+// TestMergeKeepsTheFailedSourcesOfItsSources: a source whose snapshot
+// already names a failed source (a Merge inside a Merge, a composite
+// source of your own) keeps naming it in the merged snapshot, so that the
+// failure still holds every scale-down.
+func TestMergeKeepsTheFailedSourcesOfItsSources(t *testing.T) {
+	ctx := context.Background()
+	inner := Merge(&fake.Static{Snapshot: standard}, failing(errDown))
+	got, err := Merge(inner, &fake.Static{Snapshot: queueOnly}).Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Failed) != 1 || got.Problems(mt0, time.Minute) == nil {
+		t.Errorf("Failed = %q: the inner failed extra was dropped, a scale-down may follow", got.Failed)
+	}
+	got, err = Merge(&fake.Static{Snapshot: standard}, inner).Collect(ctx)
+	if err != nil || len(got.Failed) != 1 {
+		t.Errorf("as an extra: Failed = %q, %v; want the inner failed extra", got.Failed, err)
+	}
+}
