@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -16,7 +15,9 @@ import (
 // alone can never scale down (its snapshot lacks the core readings, see
 // autoscaler.MetricSource); merged with the standard one it can.
 //
-// Every source is collected at once, each with ctx. Then, metric by
+// Every source is collected at once, each with ctx; a source that has not
+// answered when ctx is done counts as failed (a source of your own that
+// ignores ctx cannot hold the tick past its deadline). Then, metric by
 // metric, the first present reading wins, in the order core, extra[0],
 // extra[1], ...: an extra never replaces a reading of core, it only fills
 // what core (or an earlier extra) left missing. This holds for CPU
@@ -68,23 +69,10 @@ type collected struct {
 }
 
 // Collect collects every source concurrently and merges their snapshots
-// as Merge says.
+// as Merge says. It waits for no source past ctx: one that has not
+// answered when ctx is done counts as failed with ctx's error.
 func (m *merged) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
-	got := make([]collected, len(m.sources))
-	var wg sync.WaitGroup
-	for i, src := range m.sources {
-		if src == nil {
-			got[i] = collected{err: errNoCore}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := src.Collect(ctx)
-			got[i] = collected{s, err}
-		}()
-	}
-	wg.Wait()
+	got := m.collect(ctx)
 	var errs []error
 	for _, c := range got {
 		if c.err != nil {
@@ -95,6 +83,43 @@ func (m *merged) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 		return autoscaler.Snapshot{}, fmt.Errorf("every metric source failed: %w", errors.Join(errs...))
 	}
 	return mergeSnapshots(got), nil
+}
+
+// collect asks every source at once and returns their answers in the
+// sources' order, until ctx is done.
+func (m *merged) collect(ctx context.Context) []collected {
+	got := make([]collected, len(m.sources))
+	type answer struct {
+		i int
+		c collected
+	}
+	// Buffered: a source that answers after ctx is done does not block.
+	answers := make(chan answer, len(m.sources))
+	waiting := map[int]bool{}
+	for i, src := range m.sources {
+		if src == nil {
+			got[i] = collected{err: errNoCore}
+			continue
+		}
+		waiting[i] = true
+		go func() {
+			s, err := src.Collect(ctx)
+			answers <- answer{i, collected{s, err}}
+		}()
+	}
+	for len(waiting) > 0 {
+		select {
+		case a := <-answers:
+			got[a.i] = a.c
+			delete(waiting, a.i)
+		case <-ctx.Done():
+			for i := range waiting {
+				got[i] = collected{err: fmt.Errorf("no answer: %w", ctx.Err())}
+			}
+			return got
+		}
+	}
+	return got
 }
 
 // mergeSnapshots merges the answers, core first, as Merge says; at least

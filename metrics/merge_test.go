@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +179,35 @@ func TestMergeKeepsTheFailedSourcesOfItsSources(t *testing.T) {
 	got, err = Merge(&fake.Static{Snapshot: standard}, inner).Collect(ctx)
 	if err != nil || len(got.Failed) != 1 {
 		t.Errorf("as an extra: Failed = %q, %v; want the inner failed extra", got.Failed, err)
+	}
+}
+
+// TestMergeDoesNotWaitPastItsContextForASourceThatIgnoresIt: a source of
+// your own that ignores ctx and never answers does not hang the tick past
+// its deadline: Collect returns when ctx is done, with what the others
+// read and the silent source named as failed (no scale-down).
+func TestMergeDoesNotWaitPastItsContextForASourceThatIgnoresIt(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	deaf := source(func(context.Context) (autoscaler.Snapshot, error) {
+		<-stuck
+		return queueOnly, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	var got autoscaler.Snapshot
+	var err error
+	go func() {
+		got, err = Merge(&fake.Static{Snapshot: standard}, deaf).Collect(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Collect still waiting for a source 5 s after its context ended")
+	}
+	if err != nil || !got.CPU.OK || len(got.Failed) != 1 || !strings.Contains(got.Failed[0], context.DeadlineExceeded.Error()) {
+		t.Errorf("got %+v, %v; want the core's readings and the silent source failed with the deadline", got, err)
 	}
 }
