@@ -175,7 +175,9 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	if err != nil && !t.failed {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
-	res.Events = t.flush(ctx)
+	var undelivered []EventKind
+	res.Events, undelivered = t.flush(ctx)
+	t.unmark(ctx, undelivered)
 	a.publish(ctx, res)
 	t.log.InfoContext(ctx, "tick", "outcome", res.Outcome, "reason", res.Reason, "result", res.String())
 	return res, err
@@ -214,8 +216,9 @@ type tick struct {
 	// ahead and has not removed or given back yet.
 	later []string
 	ahead map[string]bool
-	// failed is set once the tick's failure is queued as an event.
-	failed bool
+	// failed is set once the tick's failure is queued as an event;
+	// recorded once the tick's record (and the alerts' marks) is saved.
+	failed, recorded bool
 }
 
 // event records ev for the tick's notifications, sent by flush once the
@@ -228,22 +231,24 @@ func (t *tick) event(_ context.Context, ev Event) {
 }
 
 // flush merges the tick's events into one per kind (mergeEvents), sends
-// each to the Notifier and returns them: a storm of pods, warnings or
-// failures makes one message a kind, not one each.
-func (t *tick) flush(ctx context.Context) []Event {
-	evs := mergeEvents(t.events)
+// each to the Notifier and returns them, with the kinds the Notifier
+// failed to take: a storm of pods, warnings or failures makes one message
+// a kind, not one each.
+func (t *tick) flush(ctx context.Context) (evs []Event, undelivered []EventKind) {
+	evs = mergeEvents(t.events)
 	t.events = nil
 	if t.cfg.Notifier == nil {
-		return evs
+		return evs, nil
 	}
 	nctx, cancel := t.a.detached(ctx)
 	defer cancel()
 	for _, ev := range evs {
 		if err := t.cfg.Notifier.Notify(nctx, ev); err != nil {
 			t.log.WarnContext(ctx, "notify", "kind", ev.Kind, "err", err)
+			undelivered = append(undelivered, ev.Kind)
 		}
 	}
-	return evs
+	return evs, undelivered
 }
 
 // mergeEvents returns one event per kind, in the order each kind first
@@ -358,6 +363,8 @@ func (t *tick) finish(ctx context.Context, res Result, err error) (Result, error
 		// Nothing was recorded, the alerts' marks neither: said at once.
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: could not save the state", Error: serr.Error()})
 		t.failed = true
+	} else {
+		t.recorded = true
 	}
 	return res, err
 }

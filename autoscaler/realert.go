@@ -82,3 +82,25 @@ func (t *tick) quiet(ctx context.Context) {
 	t.st.Alerted = marks
 	t.events = slices.DeleteFunc(t.events, func(ev Event) bool { return held[ev.Kind] })
 }
+
+// unmark drops the marks this tick set for the kinds the Notifier failed
+// to deliver, and saves the state again: the next tick that raises them
+// sends them, instead of holding back for RealertInterval an alert nobody
+// received. Nothing to do when the tick's record was not saved (its marks
+// were not either); nor near the deadline, where the unlock comes first
+// (the alert is then held back as before).
+func (t *tick) unmark(ctx context.Context, kinds []EventKind) {
+	if !t.recorded || len(kinds) == 0 || t.deadlineNear(ctx) {
+		return
+	}
+	n := len(t.st.Alerted)
+	t.st.Alerted = slices.DeleteFunc(t.st.Alerted, func(m AlertMark) bool {
+		return m.At.Equal(t.now) && slices.Contains(kinds, m.Kind)
+	})
+	if len(t.st.Alerted) == n {
+		return
+	}
+	if err := t.save(ctx); err != nil {
+		t.log.WarnContext(ctx, "unmark undelivered alerts", "kinds", kinds, "err", err)
+	}
+}

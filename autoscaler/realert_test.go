@@ -3,6 +3,7 @@ package autoscaler_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,57 @@ func TestAlertMarkInTheFutureDoesNotHoldAnAlertBack(t *testing.T) {
 	_, _ = e.as.RunOnce(context.Background())
 	if n := e.kinds()[autoscaler.EventFailure]; n != 2 {
 		t.Errorf("%d failure alerts, want 2: a mark in the future must not hold the alert back", n)
+	}
+}
+
+// An alert the Notifier failed to deliver (SNS throttled, say) is not
+// marked as sent: the next tick that raises it sends it again, rather than
+// holding it back for RealertInterval as if someone had been told.
+func TestAlertNotDeliveredIsSentAgainNextTick(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	// failedListing runs a tick whose listing of the fleet is denied and
+	// returns the failure alerts delivered so far.
+	failedListing := func() int {
+		e.fleet.FailNext(fake.List, errors.New("UnauthorizedOperation: not allowed to describe instances"))
+		_, _ = e.as.RunOnce(context.Background())
+		e.clk.Step(2 * time.Minute)
+		return e.kinds()[autoscaler.EventFailure]
+	}
+	e.notifier.FailNext(fake.Notify, errors.New("Throttling: rate exceeded"))
+	for i, want := range []int{0, 1, 1} {
+		if n := failedListing(); n != want {
+			t.Errorf("tick %d (the first one's notifier failing): %d failure alerts delivered, want %d", i, n, want)
+		}
+	}
+}
+
+// A tick whose final save fails says so once, in one failure message
+// that also carries the tick's own failure, and says it again at the next
+// tick (its marks were not saved): nothing about the state is held back.
+func TestFailedSaveIsSaidOnceEachTick(t *testing.T) {
+	e := newEnv(t, 3, nil)
+	e.joinAll(t)
+	for i := range 2 {
+		e.fleet.FailNext(fake.List, errors.New("denied"))
+		e.store.FailNext(fake.Save, errors.New("throttled"))
+		_, err := e.as.RunOnce(context.Background())
+		if err == nil {
+			t.Fatalf("tick %d: no error", i)
+		}
+		var fails []autoscaler.Event
+		for _, ev := range e.notifier.Events() {
+			if ev.Kind == autoscaler.EventFailure {
+				fails = append(fails, ev)
+			}
+		}
+		if len(fails) != i+1 {
+			t.Fatalf("tick %d: %d failure messages, want %d", i, len(fails), i+1)
+		}
+		last := fails[i]
+		if !strings.HasPrefix(last.Message, "2 failure events") || !strings.Contains(last.Message, "could not save the state") || !strings.Contains(last.Error, "denied") {
+			t.Errorf("tick %d: failure %q (%s), want the save and the listing named", i, last.Message, last.Error)
+		}
+		e.clk.Step(2 * time.Minute)
 	}
 }

@@ -80,8 +80,8 @@ type Snapshot struct {
 	// nil otherwise.
 	Scheduler *SchedulerView
 	// Failed names the sources of the snapshot that could not be
-	// collected, each with its error (metrics.Merge: an extra source
-	// that failed). Any entry is a problem (Problems): a policy may be
+	// collected, each with its error (metrics.Merge: the core source or
+	// an extra that failed). Any entry is a problem (Problems): a policy may be
 	// reading one of their metrics, now absent, so no scale-down.
 	Failed []string `json:",omitempty"`
 }

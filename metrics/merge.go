@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -16,7 +15,9 @@ import (
 // alone can never scale down (its snapshot lacks the core readings, see
 // autoscaler.MetricSource); merged with the standard one it can.
 //
-// Every source is collected at once, each with ctx. Then, metric by
+// Every source is collected at once, each with ctx; a source that has not
+// answered when ctx is done counts as failed (a source of your own that
+// ignores ctx cannot hold the tick past its deadline). Then, metric by
 // metric, the first present reading wins, in the order core, extra[0],
 // extra[1], ...: an extra never replaces a reading of core, it only fills
 // what core (or an earlier extra) left missing. This holds for CPU
@@ -33,13 +34,28 @@ import (
 //     metric of that source that is now simply absent. Scale-up on what
 //     the other sources read goes on.
 //   - When core fails, its readings are missing (their Err wraps
-//     autoscaler.ErrNoData and core's error) and the extras' readings are
-//     kept: safety mode, with the extras' evidence for a scale-up.
+//     autoscaler.ErrNoData and core's error), it is named in
+//     Snapshot.Failed too, and the extras' readings are kept: safety mode,
+//     with the extras' evidence for a scale-up, even when an extra reads
+//     every core metric. A nil core is a core that fails.
+//   - A source whose snapshot names failed sources itself
+//     (Snapshot.Failed, such as a Merge given to Merge) passes them on.
 //   - Only when every source fails does Collect return an error (all of
 //     them, joined), as the MetricSource contract asks.
+//
+// A nil extra is left out.
 func Merge(core autoscaler.MetricSource, extra ...autoscaler.MetricSource) autoscaler.MetricSource {
-	return &merged{sources: append([]autoscaler.MetricSource{core}, extra...)}
+	m := &merged{sources: []autoscaler.MetricSource{core}}
+	for _, x := range extra {
+		if x != nil {
+			m.sources = append(m.sources, x)
+		}
+	}
+	return m
 }
+
+// errNoCore is the failure of a nil core source.
+var errNoCore = errors.New("no core metric source (nil)")
 
 // merged is the MetricSource Merge returns.
 type merged struct {
@@ -53,19 +69,10 @@ type collected struct {
 }
 
 // Collect collects every source concurrently and merges their snapshots
-// as Merge says.
+// as Merge says. It waits for no source past ctx: one that has not
+// answered when ctx is done counts as failed with ctx's error.
 func (m *merged) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
-	got := make([]collected, len(m.sources))
-	var wg sync.WaitGroup
-	for i, src := range m.sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := src.Collect(ctx)
-			got[i] = collected{s, err}
-		}()
-	}
-	wg.Wait()
+	got := m.collect(ctx)
 	var errs []error
 	for _, c := range got {
 		if c.err != nil {
@@ -76,6 +83,43 @@ func (m *merged) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 		return autoscaler.Snapshot{}, fmt.Errorf("every metric source failed: %w", errors.Join(errs...))
 	}
 	return mergeSnapshots(got), nil
+}
+
+// collect asks every source at once and returns their answers in the
+// sources' order, until ctx is done.
+func (m *merged) collect(ctx context.Context) []collected {
+	got := make([]collected, len(m.sources))
+	type answer struct {
+		i int
+		c collected
+	}
+	// Buffered: a source that answers after ctx is done does not block.
+	answers := make(chan answer, len(m.sources))
+	waiting := map[int]bool{}
+	for i, src := range m.sources {
+		if src == nil {
+			got[i] = collected{err: errNoCore}
+			continue
+		}
+		waiting[i] = true
+		go func() {
+			s, err := src.Collect(ctx)
+			answers <- answer{i, collected{s, err}}
+		}()
+	}
+	for len(waiting) > 0 {
+		select {
+		case a := <-answers:
+			got[a.i] = a.c
+			delete(waiting, a.i)
+		case <-ctx.Done():
+			for i := range waiting {
+				got[i] = collected{err: fmt.Errorf("no answer: %w", ctx.Err())}
+			}
+			return got
+		}
+	}
+	return got
 }
 
 // mergeSnapshots merges the answers, core first, as Merge says; at least
@@ -90,11 +134,15 @@ func mergeSnapshots(got []collected) autoscaler.Snapshot {
 		case i == 0:
 			core := autoscaler.Missing(fmt.Errorf("%w: the core metric source failed: %w", autoscaler.ErrNoData, c.err))
 			ok = append(ok, autoscaler.Snapshot{CPU: core, Memory: core, PendingPods: core, APILatency: core})
+			out.Failed = append(out.Failed, fmt.Sprintf("core metric source: %v", c.err))
 		default:
 			out.Failed = append(out.Failed, fmt.Sprintf("extra metric source %d: %v", i, c.err))
 		}
 	}
 	for _, s := range ok {
+		// A source's own failed sources (a Merge inside a Merge) stay
+		// failed: they hold every scale-down as well.
+		out.Failed = append(out.Failed, s.Failed...)
 		if out.Time.IsZero() {
 			out.Time = s.Time
 		}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,86 @@ func TestMergedCustomSourceCanScaleDown(t *testing.T) {
 	stale := source(func(context.Context) (autoscaler.Snapshot, error) { return queueOnly, errDown })
 	if res, n := tickOn(t, Merge(core, stale)); !res.SafetyMode || n != 0 {
 		t.Errorf("custom failed: safety %v, %d terminated; want safety mode and none", res.SafetyMode, n)
+	}
+}
+
+// TestMergeWithFailedCoreNeverScalesDown: when the core source fails, the
+// snapshot names it as failed, so that no scale-down follows even when an
+// extra happens to read every core metric (a policy may read a metric
+// only core provides).
+func TestMergeWithFailedCoreNeverScalesDown(t *testing.T) {
+	full := &fake.Static{Snapshot: standard}
+	got, err := Merge(failing(errDown), full).Collect(context.Background())
+	if err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	if !got.CPU.OK || len(got.Failed) != 1 {
+		t.Errorf("core failed: CPU %v, Failed %q; want the extra's CPU and the core named as failed", got.CPU, got.Failed)
+	}
+	if probs := got.Problems(mt0, time.Minute); len(probs) == 0 {
+		t.Errorf("core failed and an extra read every core metric: no problem, a scale-down may follow; want the failed core named")
+	}
+	clk := testclock.NewFakeClock(mt0)
+	if res, n := tickOn(t, Merge(failing(errDown), &fake.Static{Snapshot: standard, Clock: clk})); !res.SafetyMode || n != 0 {
+		t.Errorf("core failed: safety %v, %d terminated (%s); want safety mode and none", res.SafetyMode, n, res.Reason)
+	}
+}
+
+// TestMergeSkipsNilSources: a nil source among the extras (an optional
+// source left unset) is no source, not a panic in the tick.
+func TestMergeSkipsNilSources(t *testing.T) {
+	got, err := Merge(&fake.Static{Snapshot: standard}, nil).Collect(context.Background())
+	if err != nil || !got.CPU.OK || len(got.Failed) != 0 {
+		t.Errorf("nil extra: %+v, %v; want the core's readings and nothing failed", got, err)
+	}
+}
+
+// TestMergeKeepsTheFailedSourcesOfItsSources: a source whose snapshot
+// already names a failed source (a Merge inside a Merge, a composite
+// source of your own) keeps naming it in the merged snapshot, so that the
+// failure still holds every scale-down.
+func TestMergeKeepsTheFailedSourcesOfItsSources(t *testing.T) {
+	ctx := context.Background()
+	inner := Merge(&fake.Static{Snapshot: standard}, failing(errDown))
+	got, err := Merge(inner, &fake.Static{Snapshot: queueOnly}).Collect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Failed) != 1 || got.Problems(mt0, time.Minute) == nil {
+		t.Errorf("Failed = %q: the inner failed extra was dropped, a scale-down may follow", got.Failed)
+	}
+	got, err = Merge(&fake.Static{Snapshot: standard}, inner).Collect(ctx)
+	if err != nil || len(got.Failed) != 1 {
+		t.Errorf("as an extra: Failed = %q, %v; want the inner failed extra", got.Failed, err)
+	}
+}
+
+// TestMergeDoesNotWaitPastItsContextForASourceThatIgnoresIt: a source of
+// your own that ignores ctx and never answers does not hang the tick past
+// its deadline: Collect returns when ctx is done, with what the others
+// read and the silent source named as failed (no scale-down).
+func TestMergeDoesNotWaitPastItsContextForASourceThatIgnoresIt(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	deaf := source(func(context.Context) (autoscaler.Snapshot, error) {
+		<-stuck
+		return queueOnly, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	var got autoscaler.Snapshot
+	var err error
+	go func() {
+		got, err = Merge(&fake.Static{Snapshot: standard}, deaf).Collect(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Collect still waiting for a source 5 s after its context ended")
+	}
+	if err != nil || !got.CPU.OK || len(got.Failed) != 1 || !strings.Contains(got.Failed[0], context.DeadlineExceeded.Error()) {
+		t.Errorf("got %+v, %v; want the core's readings and the silent source failed with the deadline", got, err)
 	}
 }

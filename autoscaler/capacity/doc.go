@@ -1,9 +1,9 @@
 // Package capacity is what fits where: the scheduler's view of a cluster
 // (the pending pods, what a new worker offers), packing pending pods onto
-// new workers (PackPending), the pods too large for any (TooLarge), and
-// the scale-down simulation that removes a node only when its pods fit on
-// the others, by resources, zones, volumes and placement rules
-// (ScaleDownByFit). It also holds the resource arithmetic these share
+// new workers (PackPending), the pods too large for any (marked by
+// NewSchedulerView and PackPending), and the scale-down simulation that
+// removes a node only when its pods fit on the others, by resources,
+// zones, volumes and placement rules (ScaleDownByFit). It also holds the resource arithmetic these share
 // (Resources, K3sReservation) and how it prints (FormatCPU, FormatMemory).
 //
 // Everything here is a pure function of the values given: reading them

@@ -137,7 +137,7 @@ type SchedulerView struct {
 // workers (DaemonSet and mirror pods aside: they are the workers'
 // overhead, counted in the template), and the pending pods, those no new
 // worker would take already marked Unplaceable. It marks the pods too
-// large for an empty worker (TooLarge), packs the rest onto new workers
+// large for an empty worker (tooLarge), packs the rest onto new workers
 // (PackPending) for NodesNeeded, and counts Demand as running plus the
 // placeable and nominated pending pods in worker units
 // (WorkerTemplate.Units); nominated pods are not packed. It is
@@ -151,7 +151,7 @@ func NewSchedulerView(t WorkerTemplate, running Resources, pending []PendingPod)
 	for i := range v.Pending {
 		p := &v.Pending[i]
 		if p.Unplaceable == "" && p.Nominated == "" {
-			p.Unplaceable = TooLarge(*p, t)
+			p.Unplaceable = tooLarge(*p, t)
 		}
 		switch {
 		case p.Unplaceable != "":
@@ -232,11 +232,11 @@ func (v *SchedulerView) Unplaceable() []PendingPod {
 	return out
 }
 
-// TooLarge says why pod p does not fit on an empty new worker of template
+// tooLarge says why pod p does not fit on an empty new worker of template
 // t (its Free), naming each resource it asks too much of: "pod
 // shop/checkout-7 requests 6 CPU; a new t3.medium worker offers 1.93". It
 // returns "" when the pod fits.
-func TooLarge(p PendingPod, t WorkerTemplate) string {
+func tooLarge(p PendingPod, t WorkerTemplate) string {
 	free := t.Free()
 	var parts []string
 	if p.Requests.MilliCPU > free.MilliCPU {
@@ -315,7 +315,7 @@ func PackPending(t WorkerTemplate, pods []PendingPod) Packing {
 		case p.Nominated != "":
 			// It waits for room on its nominated node.
 		case !p.Requests.Fits(free):
-			p.Unplaceable = TooLarge(p, t)
+			p.Unplaceable = tooLarge(p, t)
 			out.Left = append(out.Left, p)
 		default:
 			todo = append(todo, p)
