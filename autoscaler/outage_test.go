@@ -185,3 +185,31 @@ func TestLoneGhostOfAZoneIsTerminated(t *testing.T) {
 		t.Errorf("terminated %s, want the ghost %s", got, ghost)
 	}
 }
+
+// A worker launched into a zone during its outage (the floor's
+// replacement for the NotReady ones goes to the zone with fewest Ready
+// workers: that one) and still booting has not shown that the zone works:
+// the zone's NotReady workers are still held, not terminated as broken
+// machines.
+func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
+	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
+	for i := range nodes {
+		if ins[i].Zone == "d" {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+	ins = append(ins, autoscaler.Instance{ID: "i-new", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "d", LaunchTime: t0.Add(-2 * time.Minute), PrivateIP: "10.0.1.1"})
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MassNotReadyShare: 0.5},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v during zone d's outage, a worker booting there; verdicts %v", got, p.Verdicts)
+	}
+	found := false
+	for _, a := range p.Alerts {
+		found = found || (a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, "zone d"))
+	}
+	if !found {
+		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
+	}
+}

@@ -121,6 +121,9 @@ type fleetView struct {
 // first broken node went NotReady, and became Ready after that less than
 // NotReadyTimeout ago, counts with the broken ones (its peers are coming
 // back too, as the fleet-wide outage holds until every node is Ready).
+// An instance still booting (not joined, younger than JoinTimeout) counts
+// for nothing: it has not shown that its zone works, and the floor's
+// replacements for a zone's NotReady workers go to that very zone.
 func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Node, broken map[string]bool) []string {
 	all, down, back := map[string]int{}, map[string]int{}, map[string]int{}
 	firstDown := map[string]time.Time{}
@@ -135,11 +138,12 @@ func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Nod
 		}
 	}
 	for _, in := range live {
-		if in.Zone == "" {
+		node, joined := nodeOf[in.ID]
+		if in.Zone == "" || (!joined && !broken[in.ID]) {
+			// Still booting: it shows nothing of its zone yet.
 			continue
 		}
 		all[in.Zone]++
-		node, joined := nodeOf[in.ID]
 		first, seen := firstDown[in.Zone]
 		switch {
 		case broken[in.ID]:
