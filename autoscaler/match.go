@@ -145,8 +145,8 @@ type candidate struct {
 // each with the reason it was chosen. A candidate is removable when its
 // node is Ready, schedulable (a node someone else cordoned is theirs: it is
 // neither chosen nor, after a failed drain, uncordoned), not blocked
-// (Node.ScaleDownBlocker empty) and its instance has no interruption
-// notice. The order: fewer pods first; among as many pods, on-demand
+// (Node.ScaleDownBlocker empty), not kept (Node.keep: node-local data,
+// scale-down-disabled) and its instance has no interruption notice. The order: fewer pods first; among as many pods, on-demand
 // before spot (the dearer per unit of what it frees); among those, the
 // candidate from the zone with the most workers (every candidate given
 // counts as a worker of its zone, and each one chosen leaves its zone one
@@ -161,7 +161,7 @@ func chooseVictims(cands []candidate, n int) ([]candidate, []string) {
 	}
 	var ok []candidate
 	for _, c := range cands {
-		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
+		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Node.keep() == "" && c.Instance.InterruptionNotice.IsZero() {
 			ok = append(ok, c)
 		}
 	}

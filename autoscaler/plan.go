@@ -811,9 +811,11 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 		return steps
 	}
 	d := pr.decision
-	removable, keptV := removable(s.v.ready)
+	keptV := kept(s.v.ready)
 	p.Verdicts = append(p.Verdicts, keptV...)
-	victims, why := chooseVictims(removable, len(removable))
+	// Every Ready worker is given, the kept ones too: they are workers of
+	// their zone, which the victims' order keeps balanced.
+	victims, why := chooseVictims(s.v.ready, len(s.v.ready))
 	victims, why, verdicts := s.fitting(victims, why, d.Count)
 	p.Verdicts = append(p.Verdicts, verdicts...)
 	if len(victims) == 0 {
@@ -836,19 +838,16 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 	return steps
 }
 
-// removable returns the candidates a scale-down may take: not those that
-// must be kept (Node.keep), each of which gets a verdict.
-func removable(ready []candidate) ([]candidate, []Verdict) {
-	var out []candidate
+// kept returns a verdict for each candidate a scale-down must not take
+// (Node.keep); chooseVictims leaves them out.
+func kept(ready []candidate) []Verdict {
 	var verdicts []Verdict
 	for _, c := range ready {
 		if why := c.Node.keep(); why != "" {
 			verdicts = append(verdicts, Verdict{Guardrail: "keep", Code: HoldKeep, Message: fmt.Sprintf("node %s stays: %s", c.Node.Name, why)})
-			continue
 		}
-		out = append(out, c)
 	}
-	return out, verdicts
+	return verdicts
 }
 
 // launch is the one launch step for the proposal's replacements and

@@ -80,3 +80,28 @@ func TestExecutorPassesWhereToTheProvider(t *testing.T) {
 		t.Errorf("zone counts (-want +got):\n%s", d)
 	}
 }
+
+// A scale-down keeps the zones balanced counting every worker of a zone,
+// also those it must keep (node-local data, scale-down-disabled): with
+// zone a at three workers, two of them kept, and zone b at two, the
+// victim is a's removable one (2 and 2), not one of b's (3 and 1).
+func TestScaleDownBalancesZonesCountingTheWorkersItKeeps(t *testing.T) {
+	ins, nodes := readyFleet(5)
+	zones := []string{"a", "a", "a", "b", "b"}
+	for i := range ins {
+		ins[i].Zone, nodes[i].Zone = zones[i], zones[i]
+	}
+	nodes[0].LocalData = []string{"PersistentVolume pvc-db (claim shop/data-db-0, a hostPath volume)"}
+	nodes[1].ScaleDownDisabled = true
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	var victims []string
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown {
+			victims = append(victims, s.InstanceID)
+		}
+	}
+	if diff := cmp.Diff([]string{ins[2].ID}, victims); diff != "" {
+		t.Errorf("victims (-want +got):\n%s\nverdicts %v", diff, p.Verdicts)
+	}
+}
