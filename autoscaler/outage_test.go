@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
@@ -211,5 +213,39 @@ func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
+	}
+}
+
+// The floor's replacements for the workers of a zone in its outage are
+// not sent into that zone: its NotReady workers (and ghosts) count as the
+// zone's workers in the launch's ZoneCounts, as they are expected back,
+// so the water-filling puts the replacements in the other zones (left
+// out, the zone would count none and take them all, to join nowhere and
+// pile up as ghosts the outage holds).
+func TestReplacementsForAZonesOutageGoToTheOtherZones(t *testing.T) {
+	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
+	for i := range nodes {
+		if ins[i].Zone == "d" {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+	ins = append(ins, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "d", LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.1"})
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 12, MaxNodes: 20, MassNotReadyShare: 0.5},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	var launch *autoscaler.Step
+	for i, s := range p.Steps {
+		if s.Kind == autoscaler.StepLaunch {
+			launch = &p.Steps[i]
+		}
+	}
+	if launch == nil {
+		t.Fatalf("steps %v, want the floor's launch", stepKinds(p))
+	}
+	if diff := cmp.Diff(map[string]int{"a": 3, "b": 3, "c": 3, "d": 4}, launch.ZoneCounts); diff != "" {
+		t.Errorf("zone counts (-want +got):\n%s", diff)
+	}
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v during zone d's outage", got)
 	}
 }

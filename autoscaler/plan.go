@@ -695,7 +695,7 @@ func recoverPhase(s *situation, p *Plan) []Step {
 		}
 		// Launch what is missing, within MaxNodes.
 		want := min(op.Count, found+max(0, lim.MaxNodes-s.occupied(proposal{})))
-		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: zoneCounts(s.v.capacity),
+		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: s.v.launchCounts(),
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
 		if op.Phase == PhaseTerminating {
@@ -876,11 +876,37 @@ func (s *situation) launch(pr proposal) (Step, bool) {
 	v := &s.v
 	onRepair := max(0, min(pr.terminating(), total-(s.lim.MaxNodes-(len(v.live)-len(v.interrupted)))))
 	st := Step{Kind: StepLaunch, Count: total, Replacing: pr.replace, Reason: reason, Fit: fitOf(s.obs.Snapshot.Scheduler), OnRepair: onRepair,
-		ZoneCounts: zoneCounts(v.capacity)}
+		ZoneCounts: v.launchCounts()}
 	if up > 0 {
 		st.Zones = pendingZones(s.obs.Snapshot.Scheduler)
 	}
 	return st, true
+}
+
+// launchCounts is a launch's ZoneCounts: the capacity per zone, and in a
+// zone in its outage (zonesDown) also its broken instances, NotReady or
+// never joined, which it is expected to get back. Left out, such a zone
+// would count none and the water-filling would send it every replacement
+// for them, to join nowhere and pile up as ghosts the outage holds.
+func (v *fleetView) launchCounts() map[string]int {
+	out := zoneCounts(v.capacity)
+	if len(v.zonesDown) == 0 {
+		return out
+	}
+	counted := make(map[string]bool, len(v.capacity)+len(v.interrupted))
+	for _, in := range slices.Concat(v.capacity, v.interrupted) {
+		counted[in.ID] = true
+	}
+	for _, in := range v.live {
+		if counted[in.ID] || !slices.Contains(v.zonesDown, in.Zone) {
+			continue
+		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		out[in.Zone]++
+	}
+	return out
 }
 
 // zoneCounts counts the instances per zone (those of an unknown zone, such
