@@ -172,7 +172,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 	}
 	var unmatched []Node
 	v.nodeOf, unmatched = MatchNodes(v.live, nodes)
-	v.orphans = orphans(lim.ClusterID, unmatched)
+	v.orphans = orphans(lim.ClusterID, foldStale(v.nodeOf, unmatched))
 	broken := map[string]bool{}
 	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {
