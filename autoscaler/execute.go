@@ -301,7 +301,12 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 	if serr := t.save(ctx); serr != nil {
 		return errors.Join(err, serr)
 	}
-	if err != nil {
+	switch {
+	case err != nil && op.Phase == PhaseUncordoning:
+		// Tried every tick until it works: no count of attempts, so
+		// that the same failure is the same alert (RealertInterval).
+		return fmt.Errorf("recover %s (its node still cordoned): %w", op.ID, err)
+	case err != nil:
 		return fmt.Errorf("recover %s (attempt %d of %d): %w", op.ID, op.Attempts, t.cfg.MaxRecoveryAttempts, err)
 	}
 	return nil
