@@ -249,3 +249,24 @@ func TestReplacementsForAZonesOutageGoToTheOtherZones(t *testing.T) {
 		t.Errorf("terminated %v during zone d's outage", got)
 	}
 }
+
+// A node kept for its node-local data that stays NotReady (its machine is
+// dead; the operator has to move the data) does not keep an outage on for
+// ever: once every other node is Ready again the outage ends, and repair
+// goes on for the machines that break later (a launch that never joins).
+func TestNodeKeptForItsDataDoesNotProlongAnOutage(t *testing.T) {
+	ins, nodes := zonedFleet(6, "a", "b", "c")
+	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-2*time.Hour)
+	nodes[0].LocalData = []string{"PersistentVolume pvc-db (claim shop/data-db-0, a hostPath volume)"}
+	ins = append(ins, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "b", LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.1"})
+	st := autoscaler.ClusterState{OutageSince: t0.Add(-90 * time.Minute)}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if !p.OutageSince.IsZero() {
+		t.Errorf("outage since %s, though only a node kept for its data is NotReady", p.OutageSince)
+	}
+	if got := fmt.Sprint(terminations(p)); got != "[i-ghost]" {
+		t.Errorf("terminated %s, want the ghost only; verdicts %v", got, p.Verdicts)
+	}
+}

@@ -102,6 +102,7 @@ type fleetView struct {
 	ghosts      []Instance        // never joined within JoinTimeout
 	unhealthy   []candidate       // node NotReady for longer than NotReadyTimeout
 	notReady    int               // joined instances whose node is NotReady, any age
+	keptDown    int               // of notReady, those whose node is kept (Node.keep): never repaired
 	orphans     []Node            // this cluster's NotReady nodes without an instance (orphans)
 	interrupted []Instance        // spot instances with an interruption notice
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
@@ -181,6 +182,9 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 		v.zoneOf[in.ID] = in.Zone
 		if joined && !node.Ready {
 			v.notReady++
+			if node.keep() != "" {
+				v.keptDown++
+			}
 		}
 		broken[in.ID] = (joined && !node.Ready) || (!joined && age >= lim.JoinTimeout)
 		switch {
@@ -404,14 +408,16 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	s.safety = p.SafetyReasons
 	// An outage: many nodes NotReady at once. Repair holds from then
 	// until every node the fleet runs is Ready again, also when some of
-	// the outage's instances went away meanwhile.
+	// the outage's instances went away meanwhile; a node kept for its
+	// data or by an operator (Node.keep) is not waited for: it is never
+	// repaired, and a dead one would hold every later repair for ever.
 	broken := s.broken()
 	s.mass = broken > 1 && float64(broken) >= lim.MassNotReadyShare*float64(len(v.live)-v.unlisted)
 	s.outageSince = obs.State.OutageSince
 	switch {
 	case s.mass && s.outageSince.IsZero():
 		s.outageSince = obs.Now
-	case !s.mass && v.notReady == 0:
+	case !s.mass && v.notReady == v.keptDown:
 		s.outageSince = time.Time{}
 	}
 	p.OutageSince = s.outageSince
