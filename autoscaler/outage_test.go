@@ -20,6 +20,25 @@ func zonedFleet(n int, zones ...string) ([]autoscaler.Instance, []autoscaler.Nod
 	return ins, nodes
 }
 
+// zoneNotReady makes every node of zone NotReady since half an hour.
+func zoneNotReady(ins []autoscaler.Instance, nodes []autoscaler.Node, zone string) {
+	for i := range nodes {
+		if ins[i].Zone == zone {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+}
+
+// heldIn reports whether the plan alerts repair_held naming what.
+func heldIn(p autoscaler.Plan, what string) bool {
+	for _, a := range p.Alerts {
+		if a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, what) {
+			return true
+		}
+	}
+	return false
+}
+
 func terminations(p autoscaler.Plan) []string {
 	var out []string
 	for _, s := range p.Steps {
@@ -68,11 +87,7 @@ func TestRepairHoldsInAZoneWhoseWorkersAreAllNotReady(t *testing.T) {
 	if got := fmt.Sprint(terminations(p)); got != "["+lone+"]" {
 		t.Errorf("terminated %s, want only %s (zone a); zone d is in an outage", got, lone)
 	}
-	found := false
-	for _, a := range p.Alerts {
-		found = found || (a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, "zone d"))
-	}
-	if !found {
+	if !heldIn(p, "zone d") {
 		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
 	}
 }
@@ -195,11 +210,7 @@ func TestLoneGhostOfAZoneIsTerminated(t *testing.T) {
 // machines.
 func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
 	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
-	for i := range nodes {
-		if ins[i].Zone == "d" {
-			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
-		}
-	}
+	zoneNotReady(ins, nodes, "d")
 	ins = append(ins, autoscaler.Instance{ID: "i-new", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
 		Zone: "d", LaunchTime: t0.Add(-2 * time.Minute), PrivateIP: "10.0.1.1"})
 	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MassNotReadyShare: 0.5},
@@ -207,11 +218,7 @@ func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
 	if got := terminations(p); len(got) != 0 {
 		t.Errorf("terminated %v during zone d's outage, a worker booting there; verdicts %v", got, p.Verdicts)
 	}
-	found := false
-	for _, a := range p.Alerts {
-		found = found || (a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, "zone d"))
-	}
-	if !found {
+	if !heldIn(p, "zone d") {
 		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
 	}
 }
@@ -224,11 +231,7 @@ func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
 // pile up as ghosts the outage holds).
 func TestReplacementsForAZonesOutageGoToTheOtherZones(t *testing.T) {
 	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
-	for i := range nodes {
-		if ins[i].Zone == "d" {
-			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
-		}
-	}
+	zoneNotReady(ins, nodes, "d")
 	ins = append(ins, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
 		Zone: "d", LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.1"})
 	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 12, MaxNodes: 20, MassNotReadyShare: 0.5},

@@ -41,18 +41,7 @@ func TestListNodesNodeLocalDataWhateverThePodsState(t *testing.T) {
 		pod("a", "q-0", "", claimVolume("data-q-0")),
 	}
 	m, _, _ := newFake(t, Config{}, objs...)
-	nodes, err := m.ListNodes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type where struct {
-		LocalData []string
-		Blocker   string
-	}
-	got := map[string]where{}
-	for _, n := range nodes {
-		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
-	}
+	got := whereOf(t, m)
 	const dbPV = "PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
 	const qPV = "PersistentVolume pvc-q (claim a/data-q-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-q))"
 	want := map[string]where{
@@ -199,18 +188,7 @@ func TestListNodesKeepsANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
 		pod("a", "web", "n2"),
 	}
 	m, _, _ := newFake(t, Config{}, objs...)
-	nodes, err := m.ListNodes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type where struct {
-		LocalData []string
-		Blocker   string
-	}
-	got := map[string]where{}
-	for _, n := range nodes {
-		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
-	}
+	got := whereOf(t, m)
 	const dbPV = "PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
 	want := map[string]where{
 		"n1": {[]string{dbPV}, "node-local data no pod uses now (" + dbPV + ")"},
@@ -265,18 +243,7 @@ func TestListNodesKeepsANodeWhoseReleasedLocalVolumeKeepsItsData(t *testing.T) {
 		pod("a", "web", "n1"),
 	}
 	m, cs, _ := newFake(t, Config{}, objs...)
-	nodes, err := m.ListNodes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type where struct {
-		LocalData []string
-		Blocker   string
-	}
-	got := map[string]where{}
-	for _, n := range nodes {
-		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
-	}
+	got := whereOf(t, m)
 	const dbPV = "PersistentVolume pvc-db (Released by claim a/data-db-0, reclaim policy Retain, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
 	want := map[string]where{
 		"n1": {[]string{dbPV}, "node-local data no pod uses now (" + dbPV + ")"},
@@ -295,4 +262,24 @@ func TestListNodesKeepsANodeWhoseReleasedLocalVolumeKeepsItsData(t *testing.T) {
 			t.Errorf("evicted although blocked: %v", a)
 		}
 	}
+}
+
+// where is a node's node-local data and its scale-down blocker.
+type where struct {
+	LocalData []string
+	Blocker   string
+}
+
+// whereOf lists the nodes of m and returns each one's where.
+func whereOf(t *testing.T, m *Manager) map[string]where {
+	t.Helper()
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]where{}
+	for _, n := range nodes {
+		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
+	}
+	return got
 }
