@@ -125,7 +125,8 @@ type LaunchRequest struct {
 	Zones []string
 	// ZoneCounts are the fleet's workers per availability zone as the
 	// planner counted them (Ready and booting; in a zone in its outage
-	// also the NotReady ones and ghosts, expected back); the provider spreads the
+	// also the NotReady ones and ghosts but one, expected back); the
+	// provider spreads the
 	// launch over the zones so that the counts stay level (water-filling:
 	// each new instance goes to the zone with the fewest).
 	ZoneCounts map[string]int

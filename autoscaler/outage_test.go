@@ -224,11 +224,13 @@ func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
 }
 
 // The floor's replacements for the workers of a zone in its outage are
-// not sent into that zone: its NotReady workers (and ghosts) count as the
-// zone's workers in the launch's ZoneCounts, as they are expected back,
-// so the water-filling puts the replacements in the other zones (left
-// out, the zone would count none and take them all, to join nowhere and
-// pile up as ghosts the outage holds).
+// not all sent into that zone: its NotReady workers and ghosts but one
+// count as the zone's workers in the launch's ZoneCounts, as they are
+// expected back, so the water-filling sends the zone one replacement (its
+// Ready node would show the zone works) and the others to the other
+// zones (left out, the zone would count none and take them all, to join
+// nowhere and pile up as ghosts the outage holds). A zone whose only
+// worker is NotReady still counts none: its replacement goes there.
 func TestReplacementsForAZonesOutageGoToTheOtherZones(t *testing.T) {
 	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
 	zoneNotReady(ins, nodes, "d")
@@ -245,11 +247,22 @@ func TestReplacementsForAZonesOutageGoToTheOtherZones(t *testing.T) {
 	if launch == nil {
 		t.Fatalf("steps %v, want the floor's launch", stepKinds(p))
 	}
-	if diff := cmp.Diff(map[string]int{"a": 3, "b": 3, "c": 3, "d": 4}, launch.ZoneCounts); diff != "" {
+	if diff := cmp.Diff(map[string]int{"a": 3, "b": 3, "c": 3, "d": 3}, launch.ZoneCounts); diff != "" {
 		t.Errorf("zone counts (-want +got):\n%s", diff)
 	}
 	if got := terminations(p); len(got) != 0 {
 		t.Errorf("terminated %v during zone d's outage", got)
+	}
+	// Zone d's only worker NotReady: d counts none.
+	ins, nodes = zonedFleet(4, "a", "b", "c", "d")
+	zoneNotReady(ins, nodes, "d")
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 4, MaxNodes: 8},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch {
+		t.Fatalf("steps %v, want the floor's launch only", stepKinds(p))
+	}
+	if diff := cmp.Diff(map[string]int{"a": 1, "b": 1, "c": 1}, p.Steps[0].ZoneCounts); diff != "" {
+		t.Errorf("zone counts with d's lone worker NotReady (-want +got):\n%s", diff)
 	}
 }
 

@@ -891,9 +891,13 @@ func (s *situation) launch(pr proposal) (Step, bool) {
 
 // launchCounts is a launch's ZoneCounts: the capacity per zone, and in a
 // zone in its outage (zonesDown) also its broken instances, NotReady or
-// never joined, which it is expected to get back. Left out, such a zone
-// would count none and the water-filling would send it every replacement
-// for them, to join nowhere and pile up as ghosts the outage holds.
+// never joined, but one: it is expected to get them back. Left out, such
+// a zone would count none and the water-filling would send it every
+// replacement for them, to join nowhere and pile up as ghosts the outage
+// holds; all counted, it would get none, and a zone whose only worker went
+// NotReady would never get the worker whose Ready node shows that the
+// zone works (and ends the hold on its repair). Counted but one, it gets
+// one such worker first.
 func (v *fleetView) launchCounts() map[string]int {
 	out := zoneCounts(v.capacity)
 	if len(v.zonesDown) == 0 {
@@ -903,14 +907,19 @@ func (v *fleetView) launchCounts() map[string]int {
 	for _, in := range slices.Concat(v.capacity, v.interrupted) {
 		counted[in.ID] = true
 	}
+	broken := map[string]int{}
 	for _, in := range v.live {
-		if counted[in.ID] || !slices.Contains(v.zonesDown, in.Zone) {
-			continue
+		if !counted[in.ID] && slices.Contains(v.zonesDown, in.Zone) {
+			broken[in.Zone]++
 		}
-		if out == nil {
-			out = map[string]int{}
+	}
+	for z, n := range broken {
+		if n > 1 {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[z] += n - 1
 		}
-		out[in.Zone]++
 	}
 	return out
 }
