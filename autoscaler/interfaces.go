@@ -126,9 +126,9 @@ type LaunchRequest struct {
 	// ZoneCounts are the fleet's workers per availability zone as the
 	// planner counted them (Ready and booting; in a zone in its outage
 	// also the NotReady ones and ghosts but one, expected back); the
-	// provider spreads the
-	// launch over the zones so that the counts stay level (water-filling:
-	// each new instance goes to the zone with the fewest).
+	// provider spreads the launch over the zones so that the counts stay
+	// level (water-filling: each new instance goes to the zone with the
+	// fewest).
 	ZoneCounts map[string]int
 }
 
