@@ -685,7 +685,7 @@ func recoverPhase(s *situation, p *Plan) []Step {
 	if op.Attempts >= lim.MaxRecoveryAttempts {
 		msg := fmt.Sprintf("dropped operation %s (%s) after %d attempts to finish it, %s old; check the provider and the node", op.ID, op.Kind, op.Attempts, age.Round(time.Second))
 		if op.Kind == OpScaleDown {
-			msg += "; node " + op.NodeName + " is uncordoned"
+			msg += "; node " + op.NodeName + " is given back (uncordoned; until that works, no scale-down starts)"
 		}
 		p.Alerts = append(p.Alerts, Event{Kind: EventFailure, Message: msg})
 		return []Step{{Kind: StepDropOperation, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName, Reason: Reason{Code: ReasonRecovery, Text: msg}}}
