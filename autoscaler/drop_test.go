@@ -226,8 +226,14 @@ func TestDropThatCannotUncordonIsNotRealertedEveryTick(t *testing.T) {
 	if got := e.notifier.Events()[before:]; len(got) != 0 {
 		t.Errorf("%d alerts in 10 minutes of the same stuck node, want none within RealertInterval: %v", len(got), got)
 	}
-	if st := e.store.State(); st.Operation == nil || st.Operation.Phase != autoscaler.PhaseUncordoning {
-		t.Errorf("operation %+v, want it kept, uncordoning", st.Operation)
+	st := e.store.State()
+	if st.Operation == nil || st.Operation.Phase != autoscaler.PhaseUncordoning {
+		t.Fatalf("operation %+v, want it kept, uncordoning", st.Operation)
+	}
+	// Its recovery attempts ended with the drop: trying to give the
+	// node back is no further attempt to finish the operation.
+	if st.Operation.Attempts > e.cfg.MaxRecoveryAttempts {
+		t.Errorf("operation has %d recovery attempts, more than MaxRecoveryAttempts %d", st.Operation.Attempts, e.cfg.MaxRecoveryAttempts)
 	}
 }
 

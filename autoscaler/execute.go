@@ -290,10 +290,15 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 			op.Cordoned = nil
 		}
 	}
-	if err != nil {
+	switch {
+	case err != nil && op.Phase == PhaseUncordoning:
+		// Dropped: its attempts to finish ended with the drop; giving
+		// the node back is tried every tick, no attempt counted.
+		t.st.Operation = &op
+	case err != nil:
 		op.Attempts++
 		t.st.Operation = &op
-	} else {
+	default:
 		// A launch started beside a dropped scale-down hands the
 		// journal back to it.
 		t.st.Operation = op.Uncordoning
