@@ -94,6 +94,7 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 	var out []string
 	owners := map[string][]string{}
 	seen := map[string]bool{} // PersistentVolumes already named
+	var declared []string     // PersistentVolumes their pod declared safe to lose
 	add := func(pod, entry string) {
 		out = append(out, entry)
 		owners[pod] = append(owners[pod], entry)
@@ -122,14 +123,15 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 		here := p.Spec.NodeName == n.Name
 		who := p.Namespace + "/" + p.Name
 		for vol, claim := range claimsOf(p) {
-			if safeToLose(p, vol) {
-				continue
-			}
 			pvc := vols.claims[p.Namespace+"/"+claim]
 			if pvc == nil || pvc.Spec.VolumeName == "" {
 				continue // the filter chain blocks such pods on the node
 			}
 			pv := vols.pvs[pvc.Spec.VolumeName]
+			if pv != nil && safeToLose(p, vol) {
+				declared = append(declared, pv.Name)
+				continue
+			}
 			if pv == nil || seen[pv.Name] || nodeLocal(pv) == "" {
 				continue
 			}
@@ -139,6 +141,11 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 			seen[pv.Name] = true
 			add(who, fmt.Sprintf("PersistentVolume %s (claim %s/%s, %s)", pv.Name, p.Namespace, claim, nodeLocal(pv)))
 		}
+	}
+	for _, name := range declared {
+		// Its pod's owner let it go: nor is it data no pod uses.
+		// (Another pod's claim on it, not declared, counted above.)
+		seen[name] = true
 	}
 	for _, entry := range unused(n, vols, seen) {
 		add("", entry)

@@ -283,3 +283,29 @@ func whereOf(t *testing.T, m *Manager) map[string]where {
 	}
 	return got
 }
+
+// TestListNodesLetsGoALocalVolumeItsPodDeclaresSafeToLose: a pod that
+// names its local-path volume in safe-to-evict-local-volumes lets its
+// node go: the volume is neither its node-local data nor counted as data
+// no pod uses. Another pod using the same claim without the annotation
+// still keeps the node.
+func TestListNodesLetsGoALocalVolumeItsPodDeclaresSafeToLose(t *testing.T) {
+	safe := podAnnotation(CAAnnotationSafeToEvictLocalVolumes, "data")
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")), node("n2", withLabel(corev1.LabelHostname, "n2")),
+		pv("pvc-cache", pvLocalPath("n1")), pvc("a", "cache", "pvc-cache"),
+		pod("a", "cache-0", "n1", claimVolume("cache"), safe),
+		pv("pvc-db", pvLocalPath("n2")), pvc("a", "db", "pvc-db"),
+		pod("a", "a-db", "n2", claimVolume("db"), safe),
+		pod("a", "b-db", "n2", claimVolume("db")),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	const dbPV = "PersistentVolume pvc-db (claim a/db, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
+	got := whereOf(t, m)
+	if diff := cmp.Diff(where{}, got["n1"]); diff != "" {
+		t.Errorf("n1, its volume declared safe to lose (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{dbPV}, got["n2"].LocalData); diff != "" {
+		t.Errorf("n2, its volume also used by a pod that did not declare it (-want +got):\n%s", diff)
+	}
+}
