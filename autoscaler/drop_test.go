@@ -3,6 +3,8 @@ package autoscaler_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,8 +46,9 @@ func TestDroppedScaleDownUncordonsItsNode(t *testing.T) {
 }
 
 // When the node cannot be uncordoned, the operation stays: no further
-// scale-down drains another node, every tick alerts and tries again, and
-// once the node is given back scaling resumes.
+// scale-down drains another node, every tick tries again (alerted, and
+// again every RealertInterval: TestDropThatCannotUncordonIsNotRealertedEveryTick),
+// and once the node is given back scaling resumes.
 func TestDropThatCannotUncordonHoldsEveryScaleDown(t *testing.T) {
 	e := newEnv(t, 4, withPolicy(policy(autoscaler.ScaleDown, 1)))
 	node := droppedScaleDown(t, e)
@@ -63,8 +66,12 @@ func TestDropThatCannotUncordonHoldsEveryScaleDown(t *testing.T) {
 	if st := e.store.State(); st.Operation == nil || st.Operation.Phase != autoscaler.PhaseUncordoning {
 		t.Errorf("operation %+v, want it kept, uncordoning", st.Operation)
 	}
-	if e.kinds()[autoscaler.EventFailure] < 3 {
-		t.Errorf("events %v, want a failure alert every tick", e.notifier.Kinds())
+	named := false
+	for _, ev := range e.notifier.Events() {
+		named = named || (ev.Kind == autoscaler.EventFailure && strings.Contains(ev.Message, "could not be uncordoned yet") && strings.Contains(ev.Message, node))
+	}
+	if !named {
+		t.Errorf("events %v, want a failure alert naming the cordoned node %s", e.notifier.Events(), node)
 	}
 	e.tick(t) // the uncordon works now
 	if n, _ := e.nodes.Get(node); n.Unschedulable {
@@ -188,4 +195,53 @@ func TestRecoveredLaunchHandsBackTheDroppedScaleDown(t *testing.T) {
 	if st := e.store.State(); st.Operation != nil {
 		t.Errorf("operation kept after the uncordon: %+v", st.Operation)
 	}
+}
+
+// A dropped scale-down whose node stays cordoned (the uncordon keeps
+// failing) alerts when it starts holding the scale-downs, and then again
+// once every RealertInterval while nothing changes, not every tick: the
+// attempt count and the policy's numbers of the moment are no news.
+func TestDropThatCannotUncordonIsNotRealertedEveryTick(t *testing.T) {
+	pol := &countingDown{}
+	e := newEnv(t, 4, withPolicy(pol))
+	droppedScaleDown(t, e)
+	for range 3 {
+		e.setMetrics(10, 20, 0)
+		e.nodes.FailNext(fake.Uncordon, errors.New("forbidden: nodes is forbidden"))
+		_, _ = e.as.RunOnce(context.Background())
+		e.clk.Step(2 * time.Minute)
+	}
+	before := len(e.notifier.Events())
+	if e.kinds()[autoscaler.EventFailure] == 0 {
+		t.Fatalf("no alert for the stuck node: %v", e.notifier.Kinds())
+	}
+	for range 5 {
+		e.setMetrics(10, 20, 0)
+		e.nodes.FailNext(fake.Uncordon, errors.New("forbidden: nodes is forbidden"))
+		if _, err := e.as.RunOnce(context.Background()); err == nil {
+			t.Errorf("tick without an error though the node could not be uncordoned")
+		}
+		e.clk.Step(2 * time.Minute)
+	}
+	if got := e.notifier.Events()[before:]; len(got) != 0 {
+		t.Errorf("%d alerts in 10 minutes of the same stuck node, want none within RealertInterval: %v", len(got), got)
+	}
+	st := e.store.State()
+	if st.Operation == nil || st.Operation.Phase != autoscaler.PhaseUncordoning {
+		t.Fatalf("operation %+v, want it kept, uncordoning", st.Operation)
+	}
+	// Its recovery attempts ended with the drop: trying to give the
+	// node back is no further attempt to finish the operation.
+	if st.Operation.Attempts > e.cfg.MaxRecoveryAttempts {
+		t.Errorf("operation has %d recovery attempts, more than MaxRecoveryAttempts %d", st.Operation.Attempts, e.cfg.MaxRecoveryAttempts)
+	}
+}
+
+// countingDown asks for one node fewer every tick, its reason giving a
+// reading that changes every tick.
+type countingDown struct{ n int }
+
+func (p *countingDown) Decide(autoscaler.PolicyInput) autoscaler.Decision {
+	p.n++
+	return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1, Reason: fmt.Sprintf("cpu at %d%%", 10+p.n)}
 }

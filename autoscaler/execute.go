@@ -290,10 +290,15 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 			op.Cordoned = nil
 		}
 	}
-	if err != nil {
+	switch {
+	case err != nil && op.Phase == PhaseUncordoning:
+		// Dropped: its attempts to finish ended with the drop; giving
+		// the node back is tried every tick, no attempt counted.
+		t.st.Operation = &op
+	case err != nil:
 		op.Attempts++
 		t.st.Operation = &op
-	} else {
+	default:
 		// A launch started beside a dropped scale-down hands the
 		// journal back to it.
 		t.st.Operation = op.Uncordoning
@@ -301,7 +306,12 @@ func (t *tick) recover(ctx context.Context, o *StepOutcome) error {
 	if serr := t.save(ctx); serr != nil {
 		return errors.Join(err, serr)
 	}
-	if err != nil {
+	switch {
+	case err != nil && op.Phase == PhaseUncordoning:
+		// Tried every tick until it works: no count of attempts, so
+		// that the same failure is the same alert (RealertInterval).
+		return fmt.Errorf("recover %s (its node still cordoned): %w", op.ID, err)
+	case err != nil:
 		return fmt.Errorf("recover %s (attempt %d of %d): %w", op.ID, op.Attempts, t.cfg.MaxRecoveryAttempts, err)
 	}
 	return nil

@@ -534,15 +534,18 @@ func operationRail(s *situation, pr proposal) (proposal, []Verdict) {
 // victim would be left cordoned too. Launches (the floor's, pending pods',
 // replacements) go on: a cordoned node is no capacity, and holding them
 // would leave the fleet short for as long as the uncordon fails. Its
-// verdict alerts every tick until the node is given back.
+// verdict alerts until the node is given back; its message says only what
+// is stuck (no attempt count, no policy reading), so that the alert is
+// sent again once every RealertInterval, not every tick (the decision
+// held is the verdict's Before).
 func strandedRail(op *Operation, pr proposal) (proposal, []Verdict) {
 	d := pr.decision
 	if d.Action != ScaleDown {
 		return pr, nil
 	}
 	var v Verdict
-	pr.decision, v = holdDecision(d, HoldOperation, "scale-down %s was dropped and its node %s could not be uncordoned yet (attempt %d): no scale-down until it is given back; launches go on; not starting %s",
-		op.ID, op.NodeName, op.Attempts, d)
+	pr.decision, v = holdDecision(d, HoldOperation, "scale-down %s was dropped and its node %s could not be uncordoned yet: no scale-down until it is given back; launches go on",
+		op.ID, op.NodeName)
 	v.Alert = EventFailure
 	return pr, []Verdict{v}
 }

@@ -124,9 +124,11 @@ type LaunchRequest struct {
 	// may use (a pending pod it is for can run only there).
 	Zones []string
 	// ZoneCounts are the fleet's workers per availability zone as the
-	// planner counted them (Ready and booting); the provider spreads the
-	// launch over the zones so that the counts stay level (water-filling:
-	// each new instance goes to the zone with the fewest).
+	// planner counted them (Ready and booting; in a zone in its outage
+	// also the NotReady ones and ghosts but one, expected back); the
+	// provider spreads the launch over the zones so that the counts stay
+	// level (water-filling: each new instance goes to the zone with the
+	// fewest).
 	ZoneCounts map[string]int
 }
 

@@ -106,6 +106,37 @@ func MatchNodes(instances []Instance, nodes []Node) (byInstance map[string]Node,
 	return byInstance, unmatched
 }
 
+// foldStale folds into the node of each instance what must keep it
+// (Node.keep) of the other nodes naming that instance by its id, which
+// lost MatchNodes' contest: an agent registered again under a new name
+// leaves its old Node, NotReady, and the local-path volumes pinned to the
+// old name are still on the instance's disk. Their LocalData (each entry
+// naming the old node) and ScaleDownDisabled keep the instance from
+// scale-down and repair. It returns the unmatched nodes less those
+// folded: the old Node alone says where that data is, so it is not
+// deleted as an orphan.
+func foldStale(byInstance map[string]Node, unmatched []Node) []Node {
+	var rest []Node
+	for _, n := range unmatched {
+		id := instanceIDFromProviderID(n.ProviderID)
+		if id == "" {
+			id = n.InstanceID
+		}
+		node, ok := byInstance[id]
+		if !ok || n.keep() == "" {
+			rest = append(rest, n)
+			continue
+		}
+		node.LocalData = slices.Clip(node.LocalData)
+		for _, d := range n.LocalData {
+			node.LocalData = append(node.LocalData, d+" on node "+n.Name+", an earlier registration of instance "+id)
+		}
+		node.ScaleDownDisabled = node.ScaleDownDisabled || n.ScaleDownDisabled
+		byInstance[id] = node
+	}
+	return rest
+}
+
 // betterNode reports whether a, rather than b, is the node of an instance
 // both claim: the Ready one, else the newer.
 func betterNode(a, b Node) bool {
@@ -145,8 +176,8 @@ type candidate struct {
 // each with the reason it was chosen. A candidate is removable when its
 // node is Ready, schedulable (a node someone else cordoned is theirs: it is
 // neither chosen nor, after a failed drain, uncordoned), not blocked
-// (Node.ScaleDownBlocker empty) and its instance has no interruption
-// notice. The order: fewer pods first; among as many pods, on-demand
+// (Node.ScaleDownBlocker empty), not kept (Node.keep: node-local data,
+// scale-down-disabled) and its instance has no interruption notice. The order: fewer pods first; among as many pods, on-demand
 // before spot (the dearer per unit of what it frees); among those, the
 // candidate from the zone with the most workers (every candidate given
 // counts as a worker of its zone, and each one chosen leaves its zone one
@@ -161,7 +192,7 @@ func chooseVictims(cands []candidate, n int) ([]candidate, []string) {
 	}
 	var ok []candidate
 	for _, c := range cands {
-		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Instance.InterruptionNotice.IsZero() {
+		if c.Node.Ready && !c.Node.Unschedulable && c.Node.ScaleDownBlocker == "" && c.Node.keep() == "" && c.Instance.InterruptionNotice.IsZero() {
 			ok = append(ok, c)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
@@ -16,6 +18,25 @@ func zonedFleet(n int, zones ...string) ([]autoscaler.Instance, []autoscaler.Nod
 		ins[i].Zone, nodes[i].Zone = zones[i%len(zones)], zones[i%len(zones)]
 	}
 	return ins, nodes
+}
+
+// zoneNotReady makes every node of zone NotReady since half an hour.
+func zoneNotReady(ins []autoscaler.Instance, nodes []autoscaler.Node, zone string) {
+	for i := range nodes {
+		if ins[i].Zone == zone {
+			nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+		}
+	}
+}
+
+// heldIn reports whether the plan alerts repair_held naming what.
+func heldIn(p autoscaler.Plan, what string) bool {
+	for _, a := range p.Alerts {
+		if a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, what) {
+			return true
+		}
+	}
+	return false
 }
 
 func terminations(p autoscaler.Plan) []string {
@@ -66,11 +87,7 @@ func TestRepairHoldsInAZoneWhoseWorkersAreAllNotReady(t *testing.T) {
 	if got := fmt.Sprint(terminations(p)); got != "["+lone+"]" {
 		t.Errorf("terminated %s, want only %s (zone a); zone d is in an outage", got, lone)
 	}
-	found := false
-	for _, a := range p.Alerts {
-		found = found || (a.Kind == autoscaler.EventRepairHeld && strings.Contains(a.Message, "zone d"))
-	}
-	if !found {
+	if !heldIn(p, "zone d") {
 		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
 	}
 }
@@ -183,5 +200,89 @@ func TestLoneGhostOfAZoneIsTerminated(t *testing.T) {
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
 	if got := fmt.Sprint(terminations(p)); got != "["+ghost+"]" {
 		t.Errorf("terminated %s, want the ghost %s", got, ghost)
+	}
+}
+
+// A worker launched into a zone during its outage (the floor's
+// replacement for the NotReady ones goes to the zone with fewest Ready
+// workers: that one) and still booting has not shown that the zone works:
+// the zone's NotReady workers are still held, not terminated as broken
+// machines.
+func TestBootingWorkerDoesNotEndItsZonesOutage(t *testing.T) {
+	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
+	zoneNotReady(ins, nodes, "d")
+	ins = append(ins, autoscaler.Instance{ID: "i-new", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "d", LaunchTime: t0.Add(-2 * time.Minute), PrivateIP: "10.0.1.1"})
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MassNotReadyShare: 0.5},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v during zone d's outage, a worker booting there; verdicts %v", got, p.Verdicts)
+	}
+	if !heldIn(p, "zone d") {
+		t.Errorf("alerts %v, want repair_held naming zone d", p.Alerts)
+	}
+}
+
+// The floor's replacements for the workers of a zone in its outage are
+// not all sent into that zone: its NotReady workers and ghosts but one
+// count as the zone's workers in the launch's ZoneCounts, as they are
+// expected back, so the water-filling sends the zone one replacement (its
+// Ready node would show the zone works) and the others to the other
+// zones (left out, the zone would count none and take them all, to join
+// nowhere and pile up as ghosts the outage holds). A zone whose only
+// worker is NotReady still counts none: its replacement goes there.
+func TestReplacementsForAZonesOutageGoToTheOtherZones(t *testing.T) {
+	ins, nodes := zonedFleet(12, "a", "b", "c", "d")
+	zoneNotReady(ins, nodes, "d")
+	ins = append(ins, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "d", LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.1"})
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 12, MaxNodes: 20, MassNotReadyShare: 0.5},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	var launch *autoscaler.Step
+	for i, s := range p.Steps {
+		if s.Kind == autoscaler.StepLaunch {
+			launch = &p.Steps[i]
+		}
+	}
+	if launch == nil {
+		t.Fatalf("steps %v, want the floor's launch", stepKinds(p))
+	}
+	if diff := cmp.Diff(map[string]int{"a": 3, "b": 3, "c": 3, "d": 3}, launch.ZoneCounts); diff != "" {
+		t.Errorf("zone counts (-want +got):\n%s", diff)
+	}
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v during zone d's outage", got)
+	}
+	// Zone d's only worker NotReady: d counts none.
+	ins, nodes = zonedFleet(4, "a", "b", "c", "d")
+	zoneNotReady(ins, nodes, "d")
+	p = planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 4, MaxNodes: 8},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch {
+		t.Fatalf("steps %v, want the floor's launch only", stepKinds(p))
+	}
+	if diff := cmp.Diff(map[string]int{"a": 1, "b": 1, "c": 1}, p.Steps[0].ZoneCounts); diff != "" {
+		t.Errorf("zone counts with d's lone worker NotReady (-want +got):\n%s", diff)
+	}
+}
+
+// A node kept for its node-local data that stays NotReady (its machine is
+// dead; the operator has to move the data) does not keep an outage on for
+// ever: once every other node is Ready again the outage ends, and repair
+// goes on for the machines that break later (a launch that never joins).
+func TestNodeKeptForItsDataDoesNotProlongAnOutage(t *testing.T) {
+	ins, nodes := zonedFleet(6, "a", "b", "c")
+	nodes[0].Ready, nodes[0].ReadyTransition = false, t0.Add(-2*time.Hour)
+	nodes[0].LocalData = []string{"PersistentVolume pvc-db (claim shop/data-db-0, a hostPath volume)"}
+	ins = append(ins, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "b", LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.1"})
+	st := autoscaler.ClusterState{OutageSince: t0.Add(-90 * time.Minute)}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, State: st, Instances: ins, Nodes: nodes, Snapshot: snapshot(50, 0)})
+	if !p.OutageSince.IsZero() {
+		t.Errorf("outage since %s, though only a node kept for its data is NotReady", p.OutageSince)
+	}
+	if got := fmt.Sprint(terminations(p)); got != "[i-ghost]" {
+		t.Errorf("terminated %s, want the ghost only; verdicts %v", got, p.Verdicts)
 	}
 }

@@ -102,6 +102,7 @@ type fleetView struct {
 	ghosts      []Instance        // never joined within JoinTimeout
 	unhealthy   []candidate       // node NotReady for longer than NotReadyTimeout
 	notReady    int               // joined instances whose node is NotReady, any age
+	keptDown    int               // of notReady, those whose node is kept (Node.keep): never repaired
 	orphans     []Node            // this cluster's NotReady nodes without an instance (orphans)
 	interrupted []Instance        // spot instances with an interruption notice
 	unlisted    int               // recent launches List does not show yet (in live and capacity)
@@ -121,6 +122,9 @@ type fleetView struct {
 // first broken node went NotReady, and became Ready after that less than
 // NotReadyTimeout ago, counts with the broken ones (its peers are coming
 // back too, as the fleet-wide outage holds until every node is Ready).
+// An instance still booting (not joined, younger than JoinTimeout) counts
+// for nothing: it has not shown that its zone works, and the floor's
+// replacements for a zone's NotReady workers go to that very zone.
 func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Node, broken map[string]bool) []string {
 	all, down, back := map[string]int{}, map[string]int{}, map[string]int{}
 	firstDown := map[string]time.Time{}
@@ -135,11 +139,12 @@ func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Nod
 		}
 	}
 	for _, in := range live {
-		if in.Zone == "" {
+		node, joined := nodeOf[in.ID]
+		if in.Zone == "" || (!joined && !broken[in.ID]) {
+			// Still booting: it shows nothing of its zone yet.
 			continue
 		}
 		all[in.Zone]++
-		node, joined := nodeOf[in.ID]
 		first, seen := firstDown[in.Zone]
 		switch {
 		case broken[in.ID]:
@@ -168,7 +173,7 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 	}
 	var unmatched []Node
 	v.nodeOf, unmatched = MatchNodes(v.live, nodes)
-	v.orphans = orphans(lim.ClusterID, unmatched)
+	v.orphans = orphans(lim.ClusterID, foldStale(v.nodeOf, unmatched))
 	broken := map[string]bool{}
 	v.zoneOf = make(map[string]string, len(v.live))
 	for _, in := range v.live {
@@ -177,6 +182,9 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 		v.zoneOf[in.ID] = in.Zone
 		if joined && !node.Ready {
 			v.notReady++
+			if node.keep() != "" {
+				v.keptDown++
+			}
 		}
 		broken[in.ID] = (joined && !node.Ready) || (!joined && age >= lim.JoinTimeout)
 		switch {
@@ -400,14 +408,16 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	s.safety = p.SafetyReasons
 	// An outage: many nodes NotReady at once. Repair holds from then
 	// until every node the fleet runs is Ready again, also when some of
-	// the outage's instances went away meanwhile.
+	// the outage's instances went away meanwhile; a node kept for its
+	// data or by an operator (Node.keep) is not waited for: it is never
+	// repaired, and a dead one would hold every later repair for ever.
 	broken := s.broken()
 	s.mass = broken > 1 && float64(broken) >= lim.MassNotReadyShare*float64(len(v.live)-v.unlisted)
 	s.outageSince = obs.State.OutageSince
 	switch {
 	case s.mass && s.outageSince.IsZero():
 		s.outageSince = obs.Now
-	case !s.mass && v.notReady == 0:
+	case !s.mass && v.notReady == v.keptDown:
 		s.outageSince = time.Time{}
 	}
 	p.OutageSince = s.outageSince
@@ -675,7 +685,7 @@ func recoverPhase(s *situation, p *Plan) []Step {
 	if op.Attempts >= lim.MaxRecoveryAttempts {
 		msg := fmt.Sprintf("dropped operation %s (%s) after %d attempts to finish it, %s old; check the provider and the node", op.ID, op.Kind, op.Attempts, age.Round(time.Second))
 		if op.Kind == OpScaleDown {
-			msg += "; node " + op.NodeName + " is uncordoned"
+			msg += "; node " + op.NodeName + " is given back (uncordoned; until that works, no scale-down starts)"
 		}
 		p.Alerts = append(p.Alerts, Event{Kind: EventFailure, Message: msg})
 		return []Step{{Kind: StepDropOperation, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName, Reason: Reason{Code: ReasonRecovery, Text: msg}}}
@@ -691,7 +701,7 @@ func recoverPhase(s *situation, p *Plan) []Step {
 		}
 		// Launch what is missing, within MaxNodes.
 		want := min(op.Count, found+max(0, lim.MaxNodes-s.occupied(proposal{})))
-		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: zoneCounts(s.v.capacity),
+		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: s.v.launchCounts(),
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
 		if op.Phase == PhaseTerminating {
@@ -807,9 +817,11 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 		return steps
 	}
 	d := pr.decision
-	removable, keptV := removable(s.v.ready)
+	keptV := kept(s.v.ready)
 	p.Verdicts = append(p.Verdicts, keptV...)
-	victims, why := chooseVictims(removable, len(removable))
+	// Every Ready worker is given, the kept ones too: they are workers of
+	// their zone, which the victims' order keeps balanced.
+	victims, why := chooseVictims(s.v.ready, len(s.v.ready))
 	victims, why, verdicts := s.fitting(victims, why, d.Count)
 	p.Verdicts = append(p.Verdicts, verdicts...)
 	if len(victims) == 0 {
@@ -832,19 +844,16 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 	return steps
 }
 
-// removable returns the candidates a scale-down may take: not those that
-// must be kept (Node.keep), each of which gets a verdict.
-func removable(ready []candidate) ([]candidate, []Verdict) {
-	var out []candidate
+// kept returns a verdict for each candidate a scale-down must not take
+// (Node.keep); chooseVictims leaves them out.
+func kept(ready []candidate) []Verdict {
 	var verdicts []Verdict
 	for _, c := range ready {
 		if why := c.Node.keep(); why != "" {
 			verdicts = append(verdicts, Verdict{Guardrail: "keep", Code: HoldKeep, Message: fmt.Sprintf("node %s stays: %s", c.Node.Name, why)})
-			continue
 		}
-		out = append(out, c)
 	}
-	return out, verdicts
+	return verdicts
 }
 
 // launch is the one launch step for the proposal's replacements and
@@ -873,11 +882,46 @@ func (s *situation) launch(pr proposal) (Step, bool) {
 	v := &s.v
 	onRepair := max(0, min(pr.terminating(), total-(s.lim.MaxNodes-(len(v.live)-len(v.interrupted)))))
 	st := Step{Kind: StepLaunch, Count: total, Replacing: pr.replace, Reason: reason, Fit: fitOf(s.obs.Snapshot.Scheduler), OnRepair: onRepair,
-		ZoneCounts: zoneCounts(v.capacity)}
+		ZoneCounts: v.launchCounts()}
 	if up > 0 {
 		st.Zones = pendingZones(s.obs.Snapshot.Scheduler)
 	}
 	return st, true
+}
+
+// launchCounts is a launch's ZoneCounts: the capacity per zone, and in a
+// zone in its outage (zonesDown) also its broken instances, NotReady or
+// never joined, but one: it is expected to get them back. Left out, such
+// a zone would count none and the water-filling would send it every
+// replacement for them, to join nowhere and pile up as ghosts the outage
+// holds; all counted, it would get none, and a zone whose only worker went
+// NotReady would never get the worker whose Ready node shows that the
+// zone works (and ends the hold on its repair). Counted but one, it gets
+// one such worker first.
+func (v *fleetView) launchCounts() map[string]int {
+	out := zoneCounts(v.capacity)
+	if len(v.zonesDown) == 0 {
+		return out
+	}
+	counted := make(map[string]bool, len(v.capacity)+len(v.interrupted))
+	for _, in := range slices.Concat(v.capacity, v.interrupted) {
+		counted[in.ID] = true
+	}
+	broken := map[string]int{}
+	for _, in := range v.live {
+		if !counted[in.ID] && slices.Contains(v.zonesDown, in.Zone) {
+			broken[in.Zone]++
+		}
+	}
+	for z, n := range broken {
+		if n > 1 {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[z] += n - 1
+		}
+	}
+	return out
 }
 
 // zoneCounts counts the instances per zone (those of an unknown zone, such

@@ -90,7 +90,8 @@ type Operation struct {
 	Zones []string  `json:",omitempty"`
 	// Attempts counts the ticks that tried to finish the operation after
 	// the tick that started it; after Config.MaxRecoveryAttempts it is
-	// dropped with an alert.
+	// dropped with an alert. A dropped scale-down still giving its node
+	// back (PhaseUncordoning) counts no more: it is no longer finished.
 	Attempts int `json:",omitempty"`
 	// Cordoned are the nodes of a multi-node scale-down's later victims,
 	// cordoned ahead with this one (so that no pod is evicted onto a

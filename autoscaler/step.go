@@ -88,8 +88,9 @@ type Step struct {
 	// (LaunchRequest.Zones): those every placeable pending pod that needs
 	// a zone can run in, when their zones have any in common.
 	Zones []string `json:",omitempty"`
-	// ZoneCounts are the fleet's workers (Ready and booting) per zone,
-	// for the provider to spread a launch over the zones
+	// ZoneCounts are the fleet's workers (Ready and booting; in a zone in
+	// its outage also the NotReady ones and ghosts but one, expected
+	// back) per zone, for the provider to spread a launch over the zones
 	// (LaunchRequest.ZoneCounts).
 	ZoneCounts map[string]int `json:",omitempty"`
 	// OnRepair is how much of a launch's Count fits under MaxNodes only

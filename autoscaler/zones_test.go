@@ -3,6 +3,7 @@ package autoscaler_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -78,5 +79,54 @@ func TestExecutorPassesWhereToTheProvider(t *testing.T) {
 	}
 	if d := cmp.Diff(map[string]int{"zone-a": 1, "zone-b": 1}, req.ZoneCounts); d != "" {
 		t.Errorf("zone counts (-want +got):\n%s", d)
+	}
+}
+
+// A scale-down keeps the zones balanced counting every worker of a zone,
+// also those it must keep (node-local data, scale-down-disabled): with
+// zone a at three workers, two of them kept, and zone b at two, the
+// victim is a's removable one (2 and 2), not one of b's (3 and 1).
+func TestScaleDownBalancesZonesCountingTheWorkersItKeeps(t *testing.T) {
+	ins, nodes := readyFleet(5)
+	zones := []string{"a", "a", "a", "b", "b"}
+	for i := range ins {
+		ins[i].Zone, nodes[i].Zone = zones[i], zones[i]
+	}
+	nodes[0].LocalData = []string{"PersistentVolume pvc-db (claim shop/data-db-0, a hostPath volume)"}
+	nodes[1].ScaleDownDisabled = true
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	var victims []string
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown {
+			victims = append(victims, s.InstanceID)
+		}
+	}
+	if diff := cmp.Diff([]string{ins[2].ID}, victims); diff != "" {
+		t.Errorf("victims (-want +got):\n%s\nverdicts %v", diff, p.Verdicts)
+	}
+}
+
+// An agent that registered again under a new name leaves its old Node,
+// NotReady, naming the same instance; the local-path volumes pinned to
+// the old name are still on that instance's disk. The instance is not
+// removed by scale-down, and the old Node, which alone says where that
+// data is, is not deleted as an orphan.
+func TestStaleNodeOfAnInstanceKeepsItsLocalData(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	for i := range nodes {
+		nodes[i].Cluster = "prod"
+	}
+	stale := autoscaler.Node{Name: "old-" + ins[0].ID, InstanceID: ins[0].ID, Cluster: "prod", Managed: true,
+		Created: t0.Add(-2 * time.Hour), ReadyTransition: t0.Add(-time.Hour),
+		LocalData: []string{"PersistentVolume pvc-db (claim shop/data-db-0, a hostPath volume)"}}
+	nodes[0].Created = t0.Add(-30 * time.Minute)
+	nodes = append(nodes, stale)
+	p := planOf(t, autoscaler.Config{ClusterID: "prod", Policy: policy(autoscaler.ScaleDown, 2), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
+	for _, s := range p.Steps {
+		if (s.Kind == autoscaler.StepScaleDown && s.InstanceID == ins[0].ID) || (s.Kind == autoscaler.StepDeleteOrphan && s.NodeName == stale.Name) {
+			t.Errorf("step %s %s %s, though the instance holds the stale node's local data; steps %v", s.Kind, s.InstanceID, s.NodeName, stepKinds(p))
+		}
 	}
 }

@@ -52,7 +52,8 @@
 // its zone (Node.Zone), its node-fleet.io/cluster label (Node.Cluster),
 // and its node-local data (Node.LocalData): the PersistentVolumes pinned
 // to it by node affinity on its hostname (K3s's local-path, local PVs)
-// that a pod's claim is bound to, and the hostPath volumes of its pods,
+// that a claim is bound to (a pod's or one no pod uses now) or was
+// (Released, its data kept), and the hostPath volumes of its pods,
 // whatever the state of those pods. A pod the taint manager marked
 // Terminating on a NotReady node still has its volume there, so such data
 // blocks the node's removal although the filter chain would let the pod

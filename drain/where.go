@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -86,12 +87,14 @@ func safeToLose(p *corev1.Pod, volume string) bool {
 // The state of the pods does not matter (a Terminating pod's volume is
 // still there), except that pods of DaemonSets and mirror pods are the
 // node's plumbing, and volumes their pod's owner declared safe to lose
-// (safeToLose) do not count. onNode are the live pods bound to n,
+// (safeToLose) do not count; and the volumes pinned to n no live pod
+// uses (see unused), owned by "". onNode are the live pods bound to n,
 // unbound the live pods bound to no node yet.
 func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Pod, vols *volumes) ([]string, map[string][]string, error) {
 	var out []string
 	owners := map[string][]string{}
 	seen := map[string]bool{} // PersistentVolumes already named
+	var declared []string     // PersistentVolumes their pod declared safe to lose
 	add := func(pod, entry string) {
 		out = append(out, entry)
 		owners[pod] = append(owners[pod], entry)
@@ -120,14 +123,15 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 		here := p.Spec.NodeName == n.Name
 		who := p.Namespace + "/" + p.Name
 		for vol, claim := range claimsOf(p) {
-			if safeToLose(p, vol) {
-				continue
-			}
 			pvc := vols.claims[p.Namespace+"/"+claim]
 			if pvc == nil || pvc.Spec.VolumeName == "" {
 				continue // the filter chain blocks such pods on the node
 			}
 			pv := vols.pvs[pvc.Spec.VolumeName]
+			if pv != nil && safeToLose(p, vol) {
+				declared = append(declared, pv.Name)
+				continue
+			}
 			if pv == nil || seen[pv.Name] || nodeLocal(pv) == "" {
 				continue
 			}
@@ -138,9 +142,27 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 			add(who, fmt.Sprintf("PersistentVolume %s (claim %s/%s, %s)", pv.Name, p.Namespace, claim, nodeLocal(pv)))
 		}
 	}
-	// A claim no live pod uses (a StatefulSet's pod deleted, its claim
-	// kept) still has its data on the node its volume is pinned to; its
-	// entries are owned by "".
+	for _, name := range declared {
+		// Its pod's owner let it go: nor is it data no pod uses.
+		// (Another pod's claim on it, not declared, counted above.)
+		seen[name] = true
+	}
+	for _, entry := range unused(n, vols, seen) {
+		add("", entry)
+	}
+	return out, owners, nil
+}
+
+// unused returns the node-local data pinned to n that no live pod uses,
+// besides the PersistentVolumes already seen: a claim no live pod uses (a
+// StatefulSet's pod deleted, its claim kept) bound to a volume pinned to
+// n, and a volume pinned to n whose claim is gone (Released: with the
+// reclaim policy Retain its data is kept for an operator to recover;
+// with Delete it is there until the provisioner's cleanup on that very
+// node has run). A volume never bound (Available, no claim) holds no
+// one's data.
+func unused(n *corev1.Node, vols *volumes, seen map[string]bool) []string {
+	var out []string
 	for _, key := range slices.Sorted(maps.Keys(vols.claims)) {
 		pvc := vols.claims[key]
 		if pvc.Spec.VolumeName == "" {
@@ -151,9 +173,23 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 			continue
 		}
 		seen[pv.Name] = true
-		add("", fmt.Sprintf("PersistentVolume %s (claim %s, %s)", pv.Name, key, nodeLocal(pv)))
+		out = append(out, fmt.Sprintf("PersistentVolume %s (claim %s, %s)", pv.Name, key, nodeLocal(pv)))
 	}
-	return out, owners, nil
+	for _, name := range slices.Sorted(maps.Keys(vols.pvs)) {
+		pv := vols.pvs[name]
+		ref := pv.Spec.ClaimRef
+		if seen[name] || (ref == nil && pv.Status.Phase != corev1.VolumeReleased) || nodeLocal(pv) == "" || !pinnedTo(pv, n) {
+			continue
+		}
+		seen[name] = true
+		claim := "a claim gone"
+		if ref != nil {
+			claim = "claim " + ref.Namespace + "/" + ref.Name
+		}
+		out = append(out, fmt.Sprintf("PersistentVolume %s (%s by %s, reclaim policy %s, %s)",
+			name, cmp.Or(string(pv.Status.Phase), "no longer bound"), claim, cmp.Or(string(pv.Spec.PersistentVolumeReclaimPolicy), "unset"), nodeLocal(pv)))
+	}
+	return out
 }
 
 // finished reports whether the pod has run to completion (Succeeded or

@@ -41,18 +41,7 @@ func TestListNodesNodeLocalDataWhateverThePodsState(t *testing.T) {
 		pod("a", "q-0", "", claimVolume("data-q-0")),
 	}
 	m, _, _ := newFake(t, Config{}, objs...)
-	nodes, err := m.ListNodes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type where struct {
-		LocalData []string
-		Blocker   string
-	}
-	got := map[string]where{}
-	for _, n := range nodes {
-		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
-	}
+	got := whereOf(t, m)
 	const dbPV = "PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
 	const qPV = "PersistentVolume pvc-q (claim a/data-q-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-q))"
 	want := map[string]where{
@@ -189,8 +178,8 @@ func TestDrainRefusesATerminatingPodsNodeLocalData(t *testing.T) {
 // pod deleted (scaled to zero, or deleted and not yet recreated) leaves
 // its claim bound to a local-path volume pinned to the node: the data is
 // still there, so the node keeps it in LocalData and ScaleDownBlocker,
-// though no pod names the claim. A released local volume's data is not
-// looked at (no claim); a claim bound to a zonal volume is not node-local.
+// though no pod names the claim. A claim bound to a zonal volume is not
+// node-local.
 func TestListNodesKeepsANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
 	objs := []runtime.Object{
 		node("n1", withLabel(corev1.LabelHostname, "n1")), node("n2", withLabel(corev1.LabelHostname, "n2")),
@@ -199,18 +188,7 @@ func TestListNodesKeepsANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
 		pod("a", "web", "n2"),
 	}
 	m, _, _ := newFake(t, Config{}, objs...)
-	nodes, err := m.ListNodes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type where struct {
-		LocalData []string
-		Blocker   string
-	}
-	got := map[string]where{}
-	for _, n := range nodes {
-		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
-	}
+	got := whereOf(t, m)
 	const dbPV = "PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
 	want := map[string]where{
 		"n1": {[]string{dbPV}, "node-local data no pod uses now (" + dbPV + ")"},
@@ -243,5 +221,91 @@ func TestDrainRefusesANodeWhoseLocalVolumeNoPodUsesNow(t *testing.T) {
 		if a.GetSubresource() == "eviction" {
 			t.Errorf("evicted although blocked: %v", a)
 		}
+	}
+}
+
+// TestListNodesKeepsANodeWhoseReleasedLocalVolumeKeepsItsData: a claim
+// deleted while its local-path volume's reclaim policy is Retain leaves the
+// volume Released, its data on the node for an operator to recover: the
+// node keeps it in LocalData and ScaleDownBlocker, and Drain refuses it.
+// A volume never bound (Available, no claim) holds no one's data.
+func TestListNodesKeepsANodeWhoseReleasedLocalVolumeKeepsItsData(t *testing.T) {
+	released := func(v *corev1.PersistentVolume) {
+		v.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+		v.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: "a", Name: "data-db-0"}
+		v.Status.Phase = corev1.VolumeReleased
+	}
+	available := func(v *corev1.PersistentVolume) { v.Status.Phase = corev1.VolumeAvailable }
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")), node("n2", withLabel(corev1.LabelHostname, "n2")),
+		pv("pvc-db", pvLocalPath("n1"), released),
+		pv("local-n2", pvLocalPath("n2"), available),
+		pod("a", "web", "n1"),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	got := whereOf(t, m)
+	const dbPV = "PersistentVolume pvc-db (Released by claim a/data-db-0, reclaim policy Retain, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
+	want := map[string]where{
+		"n1": {[]string{dbPV}, "node-local data no pod uses now (" + dbPV + ")"},
+		"n2": {},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local data and blockers (-want +got):\n%s", diff)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Drain(ctx, "n1"); !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "PersistentVolume pvc-db") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the released volume", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetSubresource() == "eviction" {
+			t.Errorf("evicted although blocked: %v", a)
+		}
+	}
+}
+
+// where is a node's node-local data and its scale-down blocker.
+type where struct {
+	LocalData []string
+	Blocker   string
+}
+
+// whereOf lists the nodes of m and returns each one's where.
+func whereOf(t *testing.T, m *Manager) map[string]where {
+	t.Helper()
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]where{}
+	for _, n := range nodes {
+		got[n.Name] = where{n.LocalData, n.ScaleDownBlocker}
+	}
+	return got
+}
+
+// TestListNodesLetsGoALocalVolumeItsPodDeclaresSafeToLose: a pod that
+// names its local-path volume in safe-to-evict-local-volumes lets its
+// node go: the volume is neither its node-local data nor counted as data
+// no pod uses. Another pod using the same claim without the annotation
+// still keeps the node.
+func TestListNodesLetsGoALocalVolumeItsPodDeclaresSafeToLose(t *testing.T) {
+	safe := podAnnotation(CAAnnotationSafeToEvictLocalVolumes, "data")
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")), node("n2", withLabel(corev1.LabelHostname, "n2")),
+		pv("pvc-cache", pvLocalPath("n1")), pvc("a", "cache", "pvc-cache"),
+		pod("a", "cache-0", "n1", claimVolume("cache"), safe),
+		pv("pvc-db", pvLocalPath("n2")), pvc("a", "db", "pvc-db"),
+		pod("a", "a-db", "n2", claimVolume("db"), safe),
+		pod("a", "b-db", "n2", claimVolume("db")),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	const dbPV = "PersistentVolume pvc-db (claim a/db, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))"
+	got := whereOf(t, m)
+	if diff := cmp.Diff(where{}, got["n1"]); diff != "" {
+		t.Errorf("n1, its volume declared safe to lose (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{dbPV}, got["n2"].LocalData); diff != "" {
+		t.Errorf("n2, its volume also used by a pod that did not declare it (-want +got):\n%s", diff)
 	}
 }

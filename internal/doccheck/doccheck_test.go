@@ -18,6 +18,12 @@ const root = "../.."
 
 // skipDir reports directories that are not the product's Go code.
 func skipDir(rel string) bool {
+	// The go tool ignores directories whose name begins with "_" or ".":
+	// the root package's README test writes its snippets to such a
+	// temporary directory while this test may be walking the tree.
+	if b := filepath.Base(rel); rel != "." && (strings.HasPrefix(b, "_") || strings.HasPrefix(b, ".")) {
+		return true
+	}
 	return rel == ".cache" || rel == ".git" || strings.HasPrefix(rel, "tools") || strings.HasPrefix(rel, "dist") || strings.HasPrefix(rel, "bin")
 }
 
