@@ -175,7 +175,7 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	if err != nil && !t.failed {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
-	res.Events = t.flush(ctx)
+	res.Events = append(t.sent, t.flush(ctx)...)
 	a.publish(ctx, res)
 	t.log.InfoContext(ctx, "tick", "outcome", res.Outcome, "reason", res.Reason, "result", res.String())
 	return res, err
@@ -216,6 +216,8 @@ type tick struct {
 	ahead map[string]bool
 	// failed is set once the tick's failure is queued as an event.
 	failed bool
+	// sent are the events finish sent before the save (flush).
+	sent []Event
 }
 
 // event records ev for the tick's notifications, sent by flush once the
@@ -229,7 +231,10 @@ func (t *tick) event(_ context.Context, ev Event) {
 
 // flush merges the tick's events into one per kind (mergeEvents), sends
 // each to the Notifier and returns them: a storm of pods, warnings or
-// failures makes one message a kind, not one each.
+// failures makes one message a kind, not one each. A kind the Notifier
+// failed to send loses its mark (ClusterState.Alerted), so that when
+// flush runs before the save the next tick sends it again rather than
+// holding it back as a repeat of what was never sent.
 func (t *tick) flush(ctx context.Context) []Event {
 	evs := mergeEvents(t.events)
 	t.events = nil
@@ -241,6 +246,7 @@ func (t *tick) flush(ctx context.Context) []Event {
 	for _, ev := range evs {
 		if err := t.cfg.Notifier.Notify(nctx, ev); err != nil {
 			t.log.WarnContext(ctx, "notify", "kind", ev.Kind, "err", err)
+			t.st.Alerted = slices.DeleteFunc(t.st.Alerted, func(m AlertMark) bool { return m.Kind == ev.Kind })
 		}
 	}
 	return evs
@@ -333,9 +339,11 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	return t.finish(ctx, res, err)
 }
 
-// finish tells the tick's outcomes, records it with the alerts' marks and
-// saves the state. A failure is queued before the save so that one that
-// repeats is held back like any alert; a failed save is said at once.
+// finish tells the tick's outcomes, records it, sends the alerts and
+// saves the state with the marks of those sent. A failure is queued
+// before the save so that one that repeats is held back like any alert;
+// a failed save is said at once, after it (a second message of its kind
+// in that tick).
 func (t *tick) finish(ctx context.Context, res Result, err error) (Result, error) {
 	t.notifyOutcomes(ctx, &res)
 	if res.DryRun {
@@ -350,6 +358,9 @@ func (t *tick) finish(ctx context.Context, res Result, err error) (Result, error
 		t.failed = true
 	}
 	t.quiet(ctx)
+	// Sent before the save: a kind that could not be sent is saved
+	// without its mark.
+	t.sent = t.flush(ctx)
 	if serr := t.save(ctx); serr != nil {
 		err = errors.Join(err, serr)
 		if res.Outcome == OutcomeHeld {

@@ -153,3 +153,30 @@ func TestStableTextDropsRequestIDsAndLocalPortsOnly(t *testing.T) {
 		}
 	}
 }
+
+// An alert the Notifier failed to send (SNS throttled for a moment) was
+// never sent: the next tick that raises it sends it, rather than holding
+// it back for RealertInterval as a repeat.
+func TestAlertThatFailedToSendIsNotHeldBackAsARepeat(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.RealertInterval = time.Hour })
+	e.joinAll(t)
+	denied := errors.New("UnauthorizedOperation: not allowed to describe instances")
+	e.fleet.FailNext(fake.List, denied)
+	e.notifier.FailNext(fake.Notify, errors.New("Throttling: Rate exceeded"))
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 0 {
+		t.Fatalf("%d failure alerts delivered while the Notifier fails, want 0", n)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts delivered once the Notifier works again, want 1: the first was never sent", n)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts after a third tick of the same failure, want 1: the second was sent", n)
+	}
+}
