@@ -441,7 +441,7 @@ func fraction(dst *float64, v string) error {
 func duration(dst *time.Duration, v string, lo, hi time.Duration) error {
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil || d < lo || d > hi {
-		return fmt.Errorf("want a duration from %s to %s, such as 90s or 10m", fmtDuration(lo), fmtDuration(hi))
+		return fmt.Errorf("want a duration from %s to %s, such as %s", fmtDuration(lo), fmtDuration(hi), durationExamples(lo, hi))
 	}
 	*dst = d
 	return nil
@@ -466,6 +466,24 @@ func oneSizeClass(types []string) error {
 		}
 	}
 	return nil
+}
+
+// durationExamples are "90s or 10m", those of them from lo to hi, or
+// the middle of the range when neither is in it.
+func durationExamples(lo, hi time.Duration) string {
+	var in []string
+	for _, ex := range []struct {
+		d    time.Duration
+		text string
+	}{{90 * time.Second, "90s"}, {10 * time.Minute, "10m"}} {
+		if ex.d >= lo && ex.d <= hi {
+			in = append(in, ex.text)
+		}
+	}
+	if len(in) == 0 {
+		return fmtDuration(lo + (hi-lo)/2)
+	}
+	return strings.Join(in, " or ")
 }
 
 // fmtDuration prints 1h and 30s rather than 1h0m0s and 30s.
