@@ -175,7 +175,8 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	if err != nil && !t.failed {
 		t.event(ctx, Event{Kind: EventFailure, Message: "tick failed: " + res.Reason, Error: err.Error()})
 	}
-	res.Events = append(t.sent, t.flush(ctx)...)
+	res.Events = t.flush(ctx)
+	t.saveMarks(ctx)
 	a.publish(ctx, res)
 	t.log.InfoContext(ctx, "tick", "outcome", res.Outcome, "reason", res.Reason, "result", res.String())
 	return res, err
@@ -216,8 +217,10 @@ type tick struct {
 	ahead map[string]bool
 	// failed is set once the tick's failure is queued as an event.
 	failed bool
-	// sent are the events finish sent before the save (flush).
-	sent []Event
+	// saved is set once the tick's state is saved; unmarked once flush
+	// has dropped the mark of a kind it could not send, which a second
+	// save then writes (saveMarks).
+	saved, unmarked bool
 }
 
 // event records ev for the tick's notifications, sent by flush once the
@@ -232,9 +235,9 @@ func (t *tick) event(_ context.Context, ev Event) {
 // flush merges the tick's events into one per kind (mergeEvents), sends
 // each to the Notifier and returns them: a storm of pods, warnings or
 // failures makes one message a kind, not one each. A kind the Notifier
-// failed to send loses its mark (ClusterState.Alerted), so that when
-// flush runs before the save the next tick sends it again rather than
-// holding it back as a repeat of what was never sent.
+// failed to send loses its mark (ClusterState.Alerted; saveMarks), so
+// that the next tick sends it again rather than holding it back as a
+// repeat of what was never sent.
 func (t *tick) flush(ctx context.Context) []Event {
 	evs := mergeEvents(t.events)
 	t.events = nil
@@ -246,7 +249,9 @@ func (t *tick) flush(ctx context.Context) []Event {
 	for _, ev := range evs {
 		if err := t.cfg.Notifier.Notify(nctx, ev); err != nil {
 			t.log.WarnContext(ctx, "notify", "kind", ev.Kind, "err", err)
+			n := len(t.st.Alerted)
 			t.st.Alerted = slices.DeleteFunc(t.st.Alerted, func(m AlertMark) bool { return m.Kind == ev.Kind })
+			t.unmarked = t.unmarked || len(t.st.Alerted) < n
 		}
 	}
 	return evs
@@ -316,7 +321,21 @@ func (t *tick) save(ctx context.Context) error {
 	if err := t.cfg.State.Save(sctx, t.lease, t.st); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
+	t.saved = true
 	return nil
+}
+
+// saveMarks saves the state again when flush, after the save, dropped
+// the mark of a kind it could not send: the state is written first (a
+// slow Notifier does not delay it), and only a failed send costs a
+// second write. A failure is logged: the repeat is then held back.
+func (t *tick) saveMarks(ctx context.Context) {
+	if !t.saved || !t.unmarked {
+		return
+	}
+	if err := t.save(ctx); err != nil {
+		t.log.WarnContext(ctx, "alerts not sent are held back as repeats: could not save their marks", "err", err)
+	}
 }
 
 // run loads, observes, plans, acts and records; the lock is held.
@@ -339,11 +358,9 @@ func (t *tick) run(ctx context.Context, delivered []Interruption) (Result, error
 	return t.finish(ctx, res, err)
 }
 
-// finish tells the tick's outcomes, records it, sends the alerts and
-// saves the state with the marks of those sent. A failure is queued
-// before the save so that one that repeats is held back like any alert;
-// a failed save is said at once, after it (a second message of its kind
-// in that tick).
+// finish tells the tick's outcomes, records it with the alerts' marks and
+// saves the state. A failure is queued before the save so that one that
+// repeats is held back like any alert; a failed save is said at once.
 func (t *tick) finish(ctx context.Context, res Result, err error) (Result, error) {
 	t.notifyOutcomes(ctx, &res)
 	if res.DryRun {
@@ -358,9 +375,6 @@ func (t *tick) finish(ctx context.Context, res Result, err error) (Result, error
 		t.failed = true
 	}
 	t.quiet(ctx)
-	// Sent before the save: a kind that could not be sent is saved
-	// without its mark.
-	t.sent = t.flush(ctx)
 	if serr := t.save(ctx); serr != nil {
 		err = errors.Join(err, serr)
 		if res.Outcome == OutcomeHeld {
