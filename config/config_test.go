@@ -131,7 +131,7 @@ func TestLoadBadEnvironments(t *testing.T) {
 		{"instance types of different sizes", map[string]string{"INSTANCE_TYPES": "t3.medium,m5.2xlarge"},
 			"configuration: INSTANCE_TYPES: t3.medium and m5.2xlarge are of different sizes (medium, 2xlarge): list types of one size (such as m5.large,m6i.large,m7i.large), or run one fleet per size"},
 		{"scrape interval too long", map[string]string{"SCRAPE_INTERVAL": "10m"},
-			`configuration: SCRAPE_INTERVAL="10m": want a duration from 1s to 5m, such as 90s`},
+			`configuration: SCRAPE_INTERVAL="10m": want a duration from 1s to 2m30s, such as 90s`},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},
 			"configuration: CLUSTER_ID is required: the cluster's id, in tags, node labels, the lock and notifications: 1 to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
 		{"cluster id with a space", map[string]string{"CLUSTER_ID": "my shop"},

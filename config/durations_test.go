@@ -41,3 +41,21 @@ func TestRefusedDurationSuggestsValuesInItsRange(t *testing.T) {
 		}
 	}
 }
+
+// A scrape interval over half the default queries' rate() window is
+// refused: rate() needs two samples of a series in its window, and
+// with fewer the CPU average is missing at some ticks (safety mode,
+// no scale-down) however long the new-node grace.
+func TestScrapeIntervalOverHalfTheRateWindowIsRefused(t *testing.T) {
+	for v, ok := range map[string]bool{"15s": true, "2m30s": true, "2m31s": false, "3m": false, "5m": false} {
+		env := good()
+		env["SCRAPE_INTERVAL"] = v
+		_, err := Load(Lambda, getenv(env), nil, nil)
+		if ok && err != nil {
+			t.Errorf("SCRAPE_INTERVAL=%s: %v, want it accepted", v, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "SCRAPE_INTERVAL") || !strings.Contains(err.Error(), "2m30s")) {
+			t.Errorf("SCRAPE_INTERVAL=%s: %v, want a refusal naming the setting and its limit 2m30s", v, err)
+		}
+	}
+}
