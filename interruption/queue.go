@@ -146,9 +146,10 @@ func (q *Queue) Run(ctx context.Context) error {
 // Poll receives up to 10 messages (waiting up to WaitTime for the first)
 // and handles them in order. A message is deleted once handled, and so is
 // a malformed one or one about another workload's instance (each with a
-// log line); a message whose handling failed stays, and the queue
-// delivers it again after its visibility timeout. Poll returns how many
-// messages it deleted.
+// log line), and a state change to a state in which no instance leaves
+// the fleet (pending, running: without asking EC2 whose instance it is);
+// a message whose handling failed stays, and the queue delivers it again
+// after its visibility timeout. Poll returns how many messages it deleted.
 func (q *Queue) Poll(ctx context.Context) (int, error) {
 	out, err := q.cfg.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(q.cfg.QueueURL),
