@@ -98,7 +98,8 @@ type Config struct {
 	NewNodeGrace time.Duration
 	// RealertInterval is how long a repeated alert is held back: when a
 	// tick raises the same kind of event about the same subjects (the
-	// same messages and instances) as the last tick that sent that
+	// same messages, errors and instances, an AWS request id or a local
+	// port aside) as the last tick that sent that
 	// kind, it is sent again only once this much time has passed since
 	// (ClusterState.Alerted). A condition that clears and comes back is
 	// alerted at once. Default 1 hour: an on-call person is told again

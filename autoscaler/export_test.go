@@ -5,3 +5,6 @@ var Guardrails = guardrailNames
 
 // InterruptionExpiry is interruptionExpiry, for the external tests.
 const InterruptionExpiry = interruptionExpiry
+
+// Stable is stable, for the external tests.
+var Stable = stable

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -23,20 +24,34 @@ type AlertMark struct {
 	// Kind is the events' kind.
 	Kind EventKind
 	// Subjects is a digest of what the alert was about (its events'
-	// messages and instances), 16 hexadecimal digits.
+	// messages, errors and instances, without request ids and local
+	// ports), 16 hexadecimal digits.
 	Subjects string
 	// At is when it was sent.
 	At time.Time
 }
 
+// volatile matches the parts of an error's text that differ from call
+// to call for one and the same condition: an AWS request id (every SDK
+// error carries one: "RequestID: 8f2c…,") and the ephemeral local port
+// of a TCP connection ("read tcp 10.0.1.5:51234->10.0.0.10:6443").
+var volatile = regexp.MustCompile(`(?i)\b(request ?id|host ?id)(: *)[^\s,;)]+|\b(tcp|udp)([46]?) [^\s]+->`)
+
+// stable is s without its volatile parts (volatile), which it replaces
+// with "…".
+func stable(s string) string {
+	return volatile.ReplaceAllString(s, "$1$2$3$4 …")
+}
+
 // subjectsDigest digests the subjects of evs, all of one kind: each
-// event's message and its instances, in any order.
+// event's message, error and instances, in any order, without what
+// differs from call to call for one condition (stable).
 func subjectsDigest(evs []Event) string {
 	lines := make([]string, 0, len(evs))
 	for _, ev := range evs {
 		inst := slices.Clone(ev.Instances)
 		slices.Sort(inst)
-		lines = append(lines, ev.Message+"\x00"+strings.Join(inst, ","))
+		lines = append(lines, stable(ev.Message)+"\x00"+stable(ev.Error)+"\x00"+strings.Join(inst, ","))
 	}
 	slices.Sort(lines)
 	lines = slices.Compact(lines)

@@ -7,8 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"fmt"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"net/http"
 )
 
 // A condition that stays (here EC2 refusing to list the fleet, tick after
@@ -123,5 +128,93 @@ func TestFailedSaveIsSaidOnceEachTick(t *testing.T) {
 			t.Errorf("tick %d: failure %q (%s), want the save and the listing named", i, last.Message, last.Error)
 		}
 		e.clk.Step(2 * time.Minute)
+	}
+}
+
+func awsError(requestID, code string) error {
+	return &smithy.OperationError{ServiceID: "EC2", OperationName: "DescribeInstances", Err: &awshttp.ResponseError{
+		RequestID: requestID,
+		ResponseError: &smithyhttp.ResponseError{
+			Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 403}},
+			Err:      &smithy.GenericAPIError{Code: code, Message: "You are not authorized to perform this operation."},
+		},
+	}}
+}
+
+func TestRepeatedAWSFailureIsHeldBackDespiteNewRequestIDs(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.RealertInterval = time.Hour })
+	e.joinAll(t)
+	for i := range 5 {
+		e.fleet.FailNext(fake.List, awsError(fmt.Sprintf("8f2c6a1e-0000-4000-8000-00000000000%d", i), "UnauthorizedOperation"))
+		_, _ = e.as.RunOnce(context.Background())
+		e.clk.Step(2 * time.Minute)
+	}
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts for 5 ticks of the same AWS error with new request ids, want 1", n)
+	}
+	e.fleet.FailNext(fake.List, awsError("8f2c6a1e-0000-4000-8000-000000000009", "RequestLimitExceeded"))
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 2 {
+		t.Errorf("%d failure alerts after a different AWS error, want 2", n)
+	}
+}
+
+func TestFailureWithTheSameMessageButANewErrorIsSent(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.RealertInterval = time.Hour })
+	e.joinAll(t)
+	denied := errors.New("UnauthorizedOperation: not allowed to describe instances")
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	e.nodes.FailNext(fake.ListNodes, errors.New("the server has asked for the client to provide credentials"))
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 2 {
+		t.Errorf("%d failure alerts, want 2: the second tick failed with another error as well", n)
+	}
+}
+
+func TestStableTextDropsRequestIDsAndLocalPortsOnly(t *testing.T) {
+	for _, c := range []struct{ a, b string }{
+		{awsError("1111", "UnauthorizedOperation").Error(), awsError("2222", "UnauthorizedOperation").Error()},
+		{"read tcp 10.0.1.5:51234->10.0.0.10:6443: read: connection reset by peer", "read tcp 10.0.1.5:40001->10.0.0.10:6443: read: connection reset by peer"},
+		{"dial tcp6 [fd00::5]:51234->[fd00::a]:443: i/o timeout", "dial tcp6 [fd00::5]:40001->[fd00::a]:443: i/o timeout"},
+	} {
+		if autoscaler.Stable(c.a) != autoscaler.Stable(c.b) {
+			t.Errorf("Stable(%q) = %q, Stable(%q) = %q: want them equal", c.a, autoscaler.Stable(c.a), c.b, autoscaler.Stable(c.b))
+		}
+	}
+	for _, c := range []struct{ a, b string }{
+		{awsError("1111", "UnauthorizedOperation").Error(), awsError("1111", "RequestLimitExceeded").Error()},
+		{"read tcp 10.0.1.5:51234->10.0.0.10:6443: read: connection reset by peer", "read tcp 10.0.1.5:51234->10.0.0.11:6443: read: connection reset by peer"},
+		{"launched 1 of 3: no capacity", "launched 2 of 3: no capacity"},
+	} {
+		if autoscaler.Stable(c.a) == autoscaler.Stable(c.b) {
+			t.Errorf("Stable(%q) = Stable(%q) = %q: want them apart", c.a, c.b, autoscaler.Stable(c.a))
+		}
+	}
+}
+
+func TestAlertThatFailedToSendIsNotHeldBackAsARepeat(t *testing.T) {
+	e := newEnv(t, 3, func(c *autoscaler.Config) { c.RealertInterval = time.Hour })
+	e.joinAll(t)
+	denied := errors.New("UnauthorizedOperation: not allowed to describe instances")
+	e.fleet.FailNext(fake.List, denied)
+	e.notifier.FailNext(fake.Notify, errors.New("Throttling: Rate exceeded"))
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 0 {
+		t.Fatalf("%d failure alerts delivered while the Notifier fails, want 0", n)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts delivered once the Notifier works again, want 1: the first was never sent", n)
+	}
+	e.clk.Step(2 * time.Minute)
+	e.fleet.FailNext(fake.List, denied)
+	_, _ = e.as.RunOnce(context.Background())
+	if n := e.kinds()[autoscaler.EventFailure]; n != 1 {
+		t.Errorf("%d failure alerts after a third tick of the same failure, want 1: the second was sent", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/decision"
 	"github.com/node-fleet/node-fleet/ec2fleet"
+	"github.com/node-fleet/node-fleet/metrics"
 	"k8s.io/utils/ptr"
 )
 
@@ -309,9 +310,9 @@ func kubeSettings() []setting {
 			show:  func(c Config) string { return fmtDuration(c.DrainTimeout) },
 			parse: func(c *Config, v string) error { return duration(&c.DrainTimeout, v, 10*time.Second, time.Hour) }},
 		{env: "SCRAPE_INTERVAL", programs: both,
-			help:  "Prometheus' scrape interval of the workers' node_exporter: a node Ready for less than two of these is not expected in the CPU average (no safety-mode alert for it, no scale-down without it), a duration from 1s to 5m",
+			help:  "Prometheus' scrape interval of the workers' node_exporter: a node Ready for less than two of these is not expected in the CPU average (no safety-mode alert for it, no scale-down without it), a duration from 1s to " + fmtDuration(maxScrapeInterval) + " (rate() over the queries' " + fmtDuration(metrics.DefaultRateWindow) + " window needs two samples)",
 			show:  func(c Config) string { return fmtDuration(c.ScrapeInterval) },
-			parse: func(c *Config, v string) error { return duration(&c.ScrapeInterval, v, time.Second, 5*time.Minute) }},
+			parse: func(c *Config, v string) error { return duration(&c.ScrapeInterval, v, time.Second, maxScrapeInterval) }},
 		{env: "REALERT_INTERVAL", programs: both,
 			help:  "how long an alert about a condition that stays (the same kind, about the same pods, instances or failure) is held back before it is sent again; a new or changed condition is sent at once, a duration from 1m to 168h (a week)",
 			show:  func(c Config) string { return fmtDuration(c.RealertInterval) },
@@ -441,7 +442,7 @@ func fraction(dst *float64, v string) error {
 func duration(dst *time.Duration, v string, lo, hi time.Duration) error {
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil || d < lo || d > hi {
-		return fmt.Errorf("want a duration from %s to %s, such as 90s or 10m", fmtDuration(lo), fmtDuration(hi))
+		return fmt.Errorf("want a duration from %s to %s, such as %s", fmtDuration(lo), fmtDuration(hi), durationExamples(lo, hi))
 	}
 	*dst = d
 	return nil
@@ -466,6 +467,30 @@ func oneSizeClass(types []string) error {
 		}
 	}
 	return nil
+}
+
+// maxScrapeInterval is SCRAPE_INTERVAL's largest value: half the rate()
+// window of the default queries, so that every window holds two samples
+// of a node (with fewer, rate() has no value and the CPU average is
+// missing at some ticks).
+const maxScrapeInterval = metrics.DefaultRateWindow / 2
+
+// durationExamples are "90s or 10m", those of them from lo to hi, or
+// the middle of the range when neither is in it.
+func durationExamples(lo, hi time.Duration) string {
+	var in []string
+	for _, ex := range []struct {
+		d    time.Duration
+		text string
+	}{{90 * time.Second, "90s"}, {10 * time.Minute, "10m"}} {
+		if ex.d >= lo && ex.d <= hi {
+			in = append(in, ex.text)
+		}
+	}
+	if len(in) == 0 {
+		return fmtDuration(lo + (hi-lo)/2)
+	}
+	return strings.Join(in, " or ")
 }
 
 // fmtDuration prints 1h and 30s rather than 1h0m0s and 30s.

@@ -13,10 +13,16 @@ import (
 // interruptionEvents are the EC2 events the daemon's queue receives, by
 // the name of the rule that sends each (Karpenter's interruption queue
 // takes the same three, and AWS Health events, from EC2).
-var interruptionEvents = []struct{ rule, detailType string }{
-	{"daemon-spot-interruption", "EC2 Spot Instance Interruption Warning"},
-	{"daemon-rebalance", "EC2 Instance Rebalance Recommendation"},
-	{"daemon-state-change", "EC2 Instance State-change Notification"},
+// A state change is sent only for the states in which an instance leaves
+// the fleet (those the daemon acts on, interruption.Queue): the account's
+// other instances start and run all day.
+var interruptionEvents = []struct {
+	rule, detailType string
+	states           []string
+}{
+	{"daemon-spot-interruption", "EC2 Spot Instance Interruption Warning", nil},
+	{"daemon-rebalance", "EC2 Instance Rebalance Recommendation", nil},
+	{"daemon-state-change", "EC2 Instance State-change Notification", []string{"stopping", "stopped", "shutting-down", "terminated"}},
 }
 
 // interruptionQueueVisibility is the queue's visibility timeout, in
@@ -46,7 +52,11 @@ func (st *Stack) interruptionQueue(ctx *pulumi.Context, s Settings, name namer, 
 	}
 	var ruleArns []any
 	for _, ev := range interruptionEvents {
-		pattern, _ := json.Marshal(map[string][]string{"source": {"aws.ec2"}, "detail-type": {ev.detailType}})
+		p := map[string]any{"source": []string{"aws.ec2"}, "detail-type": []string{ev.detailType}}
+		if ev.states != nil {
+			p["detail"] = map[string][]string{"state": ev.states}
+		}
+		pattern, _ := json.Marshal(p)
 		r, err := cloudwatch.NewEventRule(ctx, name(ev.rule), &cloudwatch.EventRuleArgs{
 			Description:  pulumi.String("node-fleet: " + ev.detailType + " to the daemon's interruption queue"),
 			EventPattern: pulumi.String(pattern),

@@ -421,10 +421,18 @@ func TestDaemonInterruptionQueueFedByTheEC2Rules(t *testing.T) {
 		var pattern struct {
 			Source     []string `json:"source"`
 			DetailType []string `json:"detail-type"`
+			Detail     struct {
+				State []string `json:"state"`
+			} `json:"detail"`
 		}
 		if err := json.Unmarshal([]byte(str(rules[name].Inputs["eventPattern"])), &pattern); err != nil ||
 			!slices.Equal(pattern.Source, []string{"aws.ec2"}) || !slices.Equal(pattern.DetailType, []string{detailType}) {
 			t.Errorf("rule %s pattern %v (%v)", name, rules[name].Inputs["eventPattern"], err)
+		}
+		// Only the states in which an instance leaves the fleet: the
+		// account's other instances start and run all day.
+		if wantStates := []string{"stopping", "stopped", "shutting-down", "terminated"}; name == "shop-daemon-state-change" && !slices.Equal(pattern.Detail.State, wantStates) {
+			t.Errorf("rule %s passes the states %v, want %v", name, pattern.Detail.State, wantStates)
 		}
 		target := m.one(t, "aws:cloudwatch/eventTarget:EventTarget", name)
 		if target.Inputs["arn"] != queueArn {

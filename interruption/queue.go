@@ -146,9 +146,10 @@ func (q *Queue) Run(ctx context.Context) error {
 // Poll receives up to 10 messages (waiting up to WaitTime for the first)
 // and handles them in order. A message is deleted once handled, and so is
 // a malformed one or one about another workload's instance (each with a
-// log line); a message whose handling failed stays, and the queue
-// delivers it again after its visibility timeout. Poll returns how many
-// messages it deleted.
+// log line), and a state change to a state in which no instance leaves
+// the fleet (pending, running: without asking EC2 whose instance it is);
+// a message whose handling failed stays, and the queue delivers it again
+// after its visibility timeout. Poll returns how many messages it deleted.
 func (q *Queue) Poll(ctx context.Context) (int, error) {
 	out, err := q.cfg.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(q.cfg.QueueURL),
@@ -196,7 +197,13 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 	}
 	log = log.With("instance", ev.Detail.InstanceID, "event", ev.DetailType)
 	switch ev.DetailType {
-	case DetailTypeSpotWarning, DetailTypeStateChange:
+	case DetailTypeSpotWarning:
+	case DetailTypeStateChange:
+		if !goingAway(ev.Detail.State) {
+			// Every instance of the account starts and runs: no
+			// DescribeInstances call for those.
+			return nil
+		}
 	case DetailTypeRebalance:
 		// A recommendation, not a notice: the warning that may follow
 		// is what the autoscaler acts on.
@@ -217,12 +224,9 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		}
 	}
 	if ev.DetailType == DetailTypeStateChange {
-		switch ev.Detail.State {
-		case "stopping", "stopped", "shutting-down", "terminated":
-			log.InfoContext(ctx, "fleet instance going away", "state", ev.Detail.State)
-			if q.cfg.StateChange != nil {
-				q.cfg.StateChange(ev.Detail.InstanceID, ev.Detail.State)
-			}
+		log.InfoContext(ctx, "fleet instance going away", "state", ev.Detail.State)
+		if q.cfg.StateChange != nil {
+			q.cfg.StateChange(ev.Detail.InstanceID, ev.Detail.State)
 		}
 		return nil
 	}
@@ -234,6 +238,16 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		return fmt.Errorf("spot interruption of %s: %w (%s)", ev.Detail.InstanceID, err, res.String())
 	}
 	return nil
+}
+
+// goingAway reports whether an instance in state is leaving the fleet:
+// stopping, stopped, shutting-down or terminated.
+func goingAway(state string) bool {
+	switch state {
+	case "stopping", "stopped", "shutting-down", "terminated":
+		return true
+	}
+	return false
 }
 
 func truncate(s string, n int) string {

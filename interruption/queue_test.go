@@ -3,11 +3,16 @@ package interruption_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/interruption"
@@ -71,5 +76,73 @@ func TestRunWaitsOnItsClockAfterAFailedReceive(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// oneBatchClient returns its messages at the first receive and records
+// the deletes.
+type oneBatchClient struct {
+	mu      sync.Mutex
+	msgs    []types.Message
+	deleted []string
+}
+
+func (c *oneBatchClient) ReceiveMessage(context.Context, *sqs.ReceiveMessageInput, ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := &sqs.ReceiveMessageOutput{Messages: c.msgs}
+	c.msgs = nil
+	return out, nil
+}
+
+func (c *oneBatchClient) DeleteMessage(_ context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deleted = append(c.deleted, aws.ToString(in.ReceiptHandle))
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+// countingFleet owns the instances named i-fleet* and counts the calls.
+type countingFleet struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (f *countingFleet) Owns(_ context.Context, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, id)
+	return strings.HasPrefix(id, "i-fleet"), nil
+}
+
+// The state-change rule delivers every state change of every instance of
+// the account (a busy account launches and starts many): those to a
+// state that matters to no autoscaler (pending, running) are deleted
+// without asking EC2 whose instance it is; the others are asked once.
+func TestStateChangesToIrrelevantStatesCostNoDescribe(t *testing.T) {
+	var msgs []types.Message
+	for i, ev := range []struct{ id, state string }{
+		{"i-other1", "pending"}, {"i-other2", "running"}, {"i-fleet1", "running"}, {"i-fleet2", "shutting-down"}, {"i-other3", "terminated"},
+	} {
+		msgs = append(msgs, types.Message{MessageId: aws.String(fmt.Sprint(i)), ReceiptHandle: aws.String(ev.id + "/" + ev.state),
+			Body: aws.String(ec2Event(interruption.DetailTypeStateChange, ev.id, fmt.Sprintf(`,"state":%q`, ev.state)))})
+	}
+	client := &oneBatchClient{msgs: msgs}
+	f := &countingFleet{}
+	var changes []string
+	q, err := interruption.New(interruption.Config{Client: client, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+		Handler: &handler{}, Fleet: f, StateChange: func(id, state string) { changes = append(changes, id+"/"+state) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := q.Poll(context.Background())
+	if err != nil || n != 5 {
+		t.Fatalf("Poll: %d deleted, %v; want all 5 deleted", n, err)
+	}
+	if diff := cmp.Diff([]string{"i-fleet2", "i-other3"}, f.calls); diff != "" {
+		t.Errorf("instances asked of EC2 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"i-fleet2/shutting-down"}, changes); diff != "" {
+		t.Errorf("state changes passed on (-want +got):\n%s", diff)
 	}
 }

@@ -208,26 +208,40 @@ var sentinels = []struct {
 // FailureTypes returns the kinds of failure r reports, one per failure,
 // for the ErrorType dimension: InsufficientCapacity (a launch short of
 // capacity, even in a tick that otherwise succeeded), DrainBlocked (an
-// abandoned scale-down), and for a failed tick the boundary error its
-// message carries (LeaseLost, NotManaged, NotFound, NoData, Timeout) or
-// Other. The errors of the tick's failed steps (StepOutcome.Err) are
+// abandoned scale-down; both read from the steps, so that a repeat held
+// back as an alert still counts, else from the events), and for a failed
+// tick the boundary error its message carries (LeaseLost, NotManaged,
+// NotFound, NoData, Timeout) or Other. The errors of the tick's failed steps (StepOutcome.Err) are
 // matched with errors.Is; a failure outside the steps (the state, the
 // lock), or a Result without them (built by hand, or decoded), falls back
 // to matching the boundary errors' messages in its text.
 func FailureTypes(r autoscaler.Result) []string {
 	var out []string
+	add := func(kind string) {
+		if !slices.Contains(out, kind) {
+			out = append(out, kind)
+		}
+	}
 	failed := ""
 	var stepErrs []error
+	// From the steps first: an alert held back as a repeat
+	// (RealertInterval) leaves no event, but the shortfall happened.
 	for _, o := range r.Steps {
 		stepErrs = append(stepErrs, o.Err)
+		switch {
+		case o.Step.Kind == autoscaler.StepLaunch && o.Shortfall != nil:
+			add("InsufficientCapacity")
+		case o.Step.Kind == autoscaler.StepScaleDown && (o.Err != nil || o.Shortfall != nil):
+			add("DrainBlocked")
+		}
 	}
 	stepErr := errors.Join(stepErrs...)
 	for _, ev := range r.Events {
 		switch ev.Kind {
 		case autoscaler.EventCapacity:
-			out = append(out, "InsufficientCapacity")
+			add("InsufficientCapacity")
 		case autoscaler.EventAbandoned:
-			out = append(out, "DrainBlocked")
+			add("DrainBlocked")
 		case autoscaler.EventFailure:
 			failed = ev.Error
 		}
@@ -243,9 +257,7 @@ func FailureTypes(r autoscaler.Result) []string {
 				break
 			}
 		}
-		if !slices.Contains(out, kind) {
-			out = append(out, kind)
-		}
+		add(kind)
 	}
 	return out
 }

@@ -316,3 +316,17 @@ func TestNotifyMarksDryRun(t *testing.T) {
 		t.Errorf("dry_run attribute %q", got)
 	}
 }
+
+// A repeated capacity shortfall or abandoned scale-down is held back as
+// an alert (RealertInterval: the tick's Result then has no event of its
+// kind), but it still happened at this tick: the metric counts it from
+// the steps.
+func TestFailureTypesCountARepeatHeldBackAsAnAlert(t *testing.T) {
+	r := autoscaler.Result{Outcome: autoscaler.OutcomeHeld, Steps: []autoscaler.StepOutcome{
+		{Step: autoscaler.Step{Kind: autoscaler.StepLaunch, Count: 3}, Shortfall: fmt.Errorf("launched 0 of 3: %w", autoscaler.ErrInsufficientCapacity)},
+		{Step: autoscaler.Step{Kind: autoscaler.StepScaleDown, InstanceID: "i-1"}, Shortfall: fmt.Errorf("evictions refused: %w", autoscaler.ErrDrainBlocked)},
+	}}
+	if diff := cmp.Diff([]string{"InsufficientCapacity", "DrainBlocked"}, notify.FailureTypes(r)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

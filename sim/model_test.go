@@ -161,7 +161,10 @@ func TestSpotInterruptionsAreReplaced(t *testing.T) {
 	t.Logf("%d interruptions, %d launched, %.3f%% unserved, cost $%.4f", rep.Interruptions, rep.Launched, rep.UnservedPct(), rep.CostUSD)
 }
 
-func TestNoLaunchCapacity(t *testing.T) {
+// noCapacity runs an hour of 45 pods on a fleet whose every launch finds
+// no capacity.
+func noCapacity(t *testing.T) Report {
+	t.Helper()
 	demand := make([]float64, 60)
 	for i := range demand {
 		demand[i] = 45
@@ -172,6 +175,19 @@ func TestNoLaunchCapacity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep
+}
+
+// Every tick whose launch finds no capacity counts, also those whose
+// alert is held back as a repeat of the last (RealertInterval).
+func TestEveryTickWithoutLaunchCapacityCounts(t *testing.T) {
+	if rep := noCapacity(t); rep.CapacityFailures != rep.Ticks {
+		t.Errorf("%d ticks without launch capacity counted of %d ticks that all found none", rep.CapacityFailures, rep.Ticks)
+	}
+}
+
+func TestNoLaunchCapacity(t *testing.T) {
+	rep := noCapacity(t)
 	if rep.Launched != 0 || rep.CapacityFailures == 0 || rep.ScaleUps != 0 {
 		t.Errorf("launched %d, %d capacity failures, %d scale-ups; want 0, >0, 0", rep.Launched, rep.CapacityFailures, rep.ScaleUps)
 	}

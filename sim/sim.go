@@ -537,9 +537,13 @@ func (r *run) count(now time.Time, res autoscaler.Result) {
 		r.rep.ScaleDowns++
 		r.downs = append(r.downs, now)
 	}
-	for _, ev := range res.Events {
-		if ev.Kind == autoscaler.EventCapacity {
+	// From the steps, not the events: a repeated shortfall is held back
+	// as an alert (RealertInterval) but is a tick without capacity all
+	// the same.
+	for _, o := range res.Steps {
+		if o.Step.Kind == autoscaler.StepLaunch && o.Shortfall != nil {
 			r.rep.CapacityFailures++
+			break
 		}
 	}
 }

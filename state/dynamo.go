@@ -274,8 +274,8 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 			if holder == "" {
 				return autoscaler.Lease{}, fmt.Errorf("state: lock of cluster %s: %w", d.cfg.ClusterID, autoscaler.ErrLockHeld)
 			}
-			return autoscaler.Lease{}, fmt.Errorf("state: lock of cluster %s held by %q until %s: %w",
-				d.cfg.ClusterID, holder, time.Unix(until, 0).UTC().Format(time.RFC3339), autoscaler.ErrLockHeld)
+			return autoscaler.Lease{}, fmt.Errorf("state: lock of cluster %s held by %q, its lease %s: %w",
+				d.cfg.ClusterID, holder, d.leaseState(time.Unix(until, 0)), autoscaler.ErrLockHeld)
 		}
 		return autoscaler.Lease{}, fmt.Errorf("state: acquire lock of cluster %s: %w", d.cfg.ClusterID, err)
 	}
@@ -295,6 +295,20 @@ func (d *Dynamo) Acquire(ctx context.Context, owner string, ttl time.Duration) (
 			"expired", time.Unix(getNum(old, attrExpiry), 0).UTC(), "token", lease.Token)
 	}
 	return lease, nil
+}
+
+// leaseState says of a held lease that expires (or expired) at until
+// whether it is valid, or expired less than ClockSkew ago by this
+// clock: "valid until T", or "expired at T, 10s ago, within the 30s
+// clock-skew margin ...".
+func (d *Dynamo) leaseState(until time.Time) string {
+	until = until.UTC()
+	now := d.cfg.Clock.Now()
+	if until.After(now) {
+		return "valid until " + until.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("expired at %s, %s ago, within the %s clock-skew margin (DynamoConfig.ClockSkew: the holder's clock may be behind); it is free once the margin has passed",
+		until.Format(time.RFC3339), now.Sub(until).Round(time.Second), d.cfg.ClockSkew)
 }
 
 // Release gives lease up if it is still the item's lease. A lease that was

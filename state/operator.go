@@ -116,8 +116,8 @@ func (d *Dynamo) Unlock(ctx context.Context, by string, force bool) (Unlock, err
 		return Unlock{}, fmt.Errorf("state: unlock cluster %s: %w", d.cfg.ClusterID, ErrNotLocked)
 	}
 	if ls.Held && !force {
-		return Unlock{}, fmt.Errorf("state: unlock cluster %s: the lease of %q is valid until %s: %w",
-			d.cfg.ClusterID, ls.Owner, ls.Expires.Format(time.RFC3339), autoscaler.ErrLockHeld)
+		return Unlock{}, fmt.Errorf("state: unlock cluster %s: the lease of %q is %s: %w",
+			d.cfg.ClusterID, ls.Owner, d.leaseState(ls.Expires), autoscaler.ErrLockHeld)
 	}
 	u := Unlock{By: by, At: d.cfg.Clock.Now().UTC(), Owner: ls.Owner, Token: ls.Token, Expires: ls.Expires, Forced: ls.Held}
 	b, err := json.Marshal(u)

@@ -135,3 +135,29 @@ func TestMotoUpdatePauseAndHistoryHold(t *testing.T) {
 		t.Errorf("Update with a failing change: %v", err)
 	}
 }
+
+// A lease that expired less than ClockSkew ago is still held (for a
+// holder whose clock is behind), and the refusals say so: expired, when,
+// and the margin; not "valid until" a time that has passed.
+func TestMotoLeaseInTheSkewMarginIsRefusedAsExpiredWithinTheMargin(t *testing.T) {
+	c, table := motoTable(t)
+	clk := testingclock.NewFakePassiveClock(t0)
+	d := newStore(t, c, table, clk)
+	ctx := context.Background()
+	lease, err := d.Acquire(ctx, "daemon-a", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.SetTime(lease.Expires.Add(10 * time.Second))
+	_, uerr := d.Unlock(ctx, "ops", false)
+	_, aerr := d.Acquire(ctx, "daemon-b", 5*time.Minute)
+	for what, err := range map[string]error{"Unlock": uerr, "Acquire": aerr} {
+		if !errors.Is(err, autoscaler.ErrLockHeld) {
+			t.Errorf("%s 10s after the lease's expiry: %v, want ErrLockHeld", what, err)
+			continue
+		}
+		if msg := err.Error(); strings.Contains(msg, "valid until") || !strings.Contains(msg, "expired at 2026-03-01T12:05:00Z, 10s ago") || !strings.Contains(msg, "30s") {
+			t.Errorf("%s: %q, want it to say the lease expired at 12:05:00, 10s ago, within the 30s margin", what, msg)
+		}
+	}
+}

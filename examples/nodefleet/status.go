@@ -148,6 +148,10 @@ func (r statusReport) write(w0 interface{ Write([]byte) (int, error) }) {
 	switch {
 	case l.Owner == "":
 		fmt.Fprintf(w, "lock:\tfree (fencing token %d)\n", l.Token)
+	case l.Held && !l.Expires.After(now):
+		// Held for the clock-skew margin after its expiry (state.DynamoConfig.ClockSkew).
+		fmt.Fprintf(w, "lock:\theld by %s: its lease expired %s (%s), within the clock-skew margin; taken over once the margin has passed, token %d\n",
+			l.Owner, l.Expires.Format(time.RFC3339), ago(now, l.Expires), l.Token)
 	case l.Held:
 		fmt.Fprintf(w, "lock:\theld by %s until %s (%s), token %d\n", l.Owner, l.Expires.Format(time.RFC3339), ago(now, l.Expires), l.Token)
 	default:

@@ -85,3 +85,14 @@ func TestStatusJSONIsTheDocumentedStableFormat(t *testing.T) {
 		}
 	}
 }
+
+// A lease that expired less than the clock-skew margin ago is still
+// held, and status says it expired and is held for the margin, not that
+// it is held "until" a time past.
+func TestStatusSaysALeaseInTheSkewMarginExpired(t *testing.T) {
+	at := time.Date(2026, 12, 1, 15, 4, 5, 0, time.UTC)
+	rep := statusReport{Cluster: "c", Now: at, Lock: state.LockStatus{Owner: "lambda-7", Expires: at.Add(-10 * time.Second), Token: 42, Held: true}}
+	var out bytes.Buffer
+	rep.write(&out)
+	wantLines(t, "status", out.String(), `(?m)^lock:\s+held by lambda-7: its lease expired 2026-12-01T15:03:55Z \(10s ago\), within the clock-skew margin; taken over once the margin has passed, token 42$`)
+}
