@@ -358,38 +358,77 @@ type origin struct {
 // PolicyInput) and the demand now, in worker units.
 func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, current float64) Forecast {
 	lead := int64(f.cfg.Lead / time.Second)
-	// The recent series, the demand now last.
+	rec := recentSeries(now, history, current)
+	lg := seriesOf(long)
+	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
+
+	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
+		seasonalMethods(rec, lg, fc.Periods, lead)...)
+	origins := backTest(rec, lead)
+	fc.NaiveMAE, fc.Scored = naiveMAE(rec, origins), len(origins)
+
+	best, ok := pickMethod(rec, lg, methods, origins, lead)
+	if !ok {
+		return fc
+	}
+	m := best.m
+	fc.Method, fc.Period, fc.MASE, fc.LongMASE, fc.Scored = m.name, m.period, best.mase, best.longMASE, len(best.errs)
+	fc.Point = math.Max(0, m.at(len(rec.t)-1))
+	fc.Headroom = math.Max(0, conformalQuantile(best.errs, 1-f.cfg.Target))
+	fc.Capacity = fc.Point + fc.Headroom
+	return fc
+}
+
+// recentSeries is the recent history's demand series up to now, the
+// demand now last (a record at or after now gives way to it).
+func recentSeries(now time.Time, history []autoscaler.Record, current float64) series {
 	rec := seriesOf(history)
 	nowS := now.Unix()
 	for len(rec.t) > 0 && rec.t[len(rec.t)-1] >= nowS {
 		rec.t, rec.v = rec.t[:len(rec.t)-1], rec.v[:len(rec.v)-1]
 	}
 	rec.t, rec.v = append(rec.t, nowS), append(rec.v, current)
-	lg := seriesOf(long)
-	lgrid, gridOK := gridOf(lg)
-	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
+	return rec
+}
 
-	last := len(rec.t) - 1
-	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
-		seasonalMethods(rec, lg, fc.Periods, lead)...)
-	origins := backTest(rec, lead)
-	var allNaive float64
+// naiveMAE is the naive method's mean absolute error at the origins; 0
+// without any.
+func naiveMAE(rec series, origins []origin) float64 {
+	if len(origins) == 0 {
+		return 0
+	}
+	var sum float64
 	for _, o := range origins {
-		allNaive += math.Abs(rec.v[o.at] - o.actual)
+		sum += math.Abs(rec.v[o.at] - o.actual)
 	}
-	if len(origins) > 0 {
-		fc.NaiveMAE = allNaive / float64(len(origins))
-	}
-	fc.Scored = len(origins)
+	return sum / float64(len(origins))
+}
 
-	best, bestMASE, bestLong := -1, 1.0, 0.0
-	var bestErrs []float64
-	for mi, m := range methods {
+// picked is the method the back-test picked: its MASE on the recent
+// history, on the long history (seasonal methods only, else 0) and its
+// errors on the recent history.
+type picked struct {
+	m        method
+	mase     float64
+	longMASE float64
+	errs     []float64
+}
+
+// pickMethod picks, among the methods that can forecast now, the one
+// with the lowest MASE below 1 over at least minScored recent forecasts
+// that is eligible: a seasonal method when it beats naive significantly
+// on the long history lg, another when it does on the recent history.
+// ok false when none is: naive stands.
+func pickMethod(rec, lg series, methods []method, origins []origin, lead int64) (best picked, ok bool) {
+	lgrid, gridOK := gridOf(lg)
+	last := len(rec.t) - 1
+	best.mase = 1
+	for _, m := range methods {
 		if math.IsNaN(m.at(last)) {
 			continue
 		}
 		mase, errs, significant := scoreMethod(rec, m, origins, lead)
-		if len(errs) < minScored || mase >= bestMASE {
+		if len(errs) < minScored || mase >= best.mase {
 			continue
 		}
 		longMASE := 0.0
@@ -397,24 +436,19 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 			// A seasonal method is judged on the long history, where
 			// the days it has seen give it a fair trial; on the recent
 			// history it need only not lose to naive.
-			var ok bool
-			if longMASE, ok = longScore(lgrid, m, lead); !gridOK || !ok {
+			var longOK bool
+			if !gridOK {
+				continue
+			}
+			if longMASE, longOK = longScore(lgrid, m, lead); !longOK {
 				continue
 			}
 		} else if !significant {
 			continue
 		}
-		best, bestMASE, bestErrs, bestLong = mi, mase, errs, longMASE
+		best, ok = picked{m: m, mase: mase, longMASE: longMASE, errs: errs}, true
 	}
-	if best < 0 {
-		return fc
-	}
-	m := methods[best]
-	fc.Method, fc.Period, fc.MASE, fc.LongMASE, fc.Scored = m.name, m.period, bestMASE, bestLong, len(bestErrs)
-	fc.Point = math.Max(0, m.at(last))
-	fc.Headroom = math.Max(0, conformalQuantile(bestErrs, 1-f.cfg.Target))
-	fc.Capacity = fc.Point + fc.Headroom
-	return fc
+	return best, ok
 }
 
 // seasonalMethods are the seasonal candidates for each period: seasonal
