@@ -55,9 +55,12 @@ func mostNeeded(now time.Time, history []autoscaler.Record, window time.Duration
 }
 
 // cpuLoad is a record's CPU load in nodes' worth: its average CPU
-// utilisation times its Ready nodes; NaN when either is missing.
+// utilisation times its Ready nodes; NaN when either is missing, or the
+// reading is nonsense (outside 0-105%, as autoscaler.Snapshot.Problems
+// judges it: a tick in safety mode records it as read), which is no load
+// to learn a rise from.
 func cpuLoad(r autoscaler.Record) float64 {
-	if math.IsNaN(r.CPU) || r.Nodes <= 0 {
+	if math.IsNaN(r.CPU) || r.CPU < 0 || r.CPU > 105 || r.Nodes <= 0 {
 		return math.NaN()
 	}
 	return r.CPU / 100 * float64(r.Nodes)

@@ -92,3 +92,23 @@ func TestThresholdScaleDownIsHeldWhenTheUsualRiseWouldCrossCPUHigh(t *testing.T)
 		})
 	}
 }
+
+// A nonsense CPU reading (outside 0-105%, which puts the tick in safety
+// mode) is no load: the rises it seems to show do not hold the
+// threshold policy's scale-down once the readings are sound again.
+func TestThresholdScaleDownIsNotHeldByNonsenseCPUReadings(t *testing.T) {
+	var history []autoscaler.Record
+	for at := pt0.Add(-3 * time.Hour); at.Before(pt0); at = at.Add(2 * time.Minute) {
+		r := autoscaler.Record{Time: at, CPU: 20, Memory: 20, PendingPods: 0, Nodes: 3}
+		if int(at.Sub(pt0).Minutes())%20 == 0 {
+			// A glitching exporter: 5000% every 20 minutes.
+			r.CPU, r.Safety = 5000, true
+		}
+		history = append(history, r)
+	}
+	in := autoscaler.PolicyInput{Now: pt0, ReadyNodes: 3, MinNodes: 2, MaxNodes: 40, History: history,
+		Snapshot: autoscaler.Snapshot{Time: pt0, CPU: autoscaler.Value(20, pt0), Memory: autoscaler.Value(20, pt0), PendingPods: autoscaler.Value(0, pt0)}}
+	if d := Default().Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 1 {
+		t.Errorf("%s, want 1 node down (20%% of 3 nodes is 30%% of 2)", d)
+	}
+}
