@@ -409,3 +409,17 @@ func TestDaemonBatchingSettings(t *testing.T) {
 		})
 	}
 }
+
+// The threshold policy's scale-down is stabilised by default: the setting
+// that promises a scale-down below CPU_LOW_PERCENT says when it is held.
+func TestCPULowSettingSaysTheScaleDownIsStabilised(t *testing.T) {
+	for _, line := range strings.Split(Markdown(), "\n") {
+		if strings.HasPrefix(line, "| `CPU_LOW_PERCENT`") {
+			if !strings.Contains(line, "usual rise within 10m") {
+				t.Errorf("CPU_LOW_PERCENT does not say its scale-down is held for the usual rise: %s", line)
+			}
+			return
+		}
+	}
+	t.Error("no CPU_LOW_PERCENT in the settings table")
+}
