@@ -67,6 +67,9 @@ const (
 	// (for a day) or the day's (for a week) it must be.
 	periodCorrelation = 0.3
 	periodMargin      = 0.2
+	// maxLongSpan is the longest history put on a grid to look for
+	// periods in: three weeks find a week, four leave room.
+	maxLongSpan = 4 * Week
 )
 
 // ForecasterConfig sets the forecaster.
@@ -281,7 +284,7 @@ func gridOf(s series) (grid, bool) {
 		return grid{}, false
 	}
 	n := int((s.t[len(s.t)-1]-s.t[0])/step) + 1
-	if n > 4*int(Week/time.Second)/int(step) {
+	if n > int(maxLongSpan/time.Second)/int(step) {
 		return grid{}, false // an irregular history: not worth guessing
 	}
 	g := grid{t0: s.t[0], step: step, v: make([]float64, n)}
@@ -359,7 +362,7 @@ type origin struct {
 func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, current float64) Forecast {
 	lead := int64(f.cfg.Lead / time.Second)
 	rec := recentSeries(now, history, current)
-	lg := seriesOf(long)
+	lg := longSeries(now, long)
 	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
 
 	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
@@ -389,6 +392,22 @@ func recentSeries(now time.Time, history []autoscaler.Record, current float64) s
 	}
 	rec.t, rec.v = append(rec.t, nowS), append(rec.v, current)
 	return rec
+}
+
+// longSeries is the long history's demand series within the longest
+// span its grid takes before now: a stray bucket from a clock that was
+// ahead or far behind would otherwise stretch the grid past it, and no
+// period would be looked for.
+func longSeries(now time.Time, long []autoscaler.Record) series {
+	s := seriesOf(long)
+	from, to := now.Add(-maxLongSpan).Unix(), now.Unix()
+	var out series
+	for i, t := range s.t {
+		if t >= from && t <= to {
+			out.t, out.v = append(out.t, t), append(out.v, s.v[i])
+		}
+	}
+	return out
 }
 
 // naiveMAE is the naive method's mean absolute error at the origins; 0

@@ -416,3 +416,33 @@ func TestForecasterFindsNoWeekInAWanderingDemand(t *testing.T) {
 		}
 	}
 }
+
+// A stray record in the long history (one bucket from a clock that was a
+// month ahead, or a year behind) leaves the forecaster's view of the days
+// in between as it was: it still sees the day.
+func TestForecasterSeesTheDayDespiteAStrayLongHistoryRecord(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(3*Day + 8*time.Hour + 50*time.Minute)
+	in := at(now, shop, 2)
+	stray := func(at time.Time) autoscaler.Record {
+		return autoscaler.Record{Time: at, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(), Samples: 1,
+			Custom: map[string]float64{autoscaler.MetricDemand: 1}}
+	}
+	for _, tt := range []struct {
+		name string
+		long []autoscaler.Record
+	}{
+		{"a month ahead, last", append(slices.Clone(in.LongHistory), stray(now.Add(30*Day)))},
+		{"a year behind, first", append([]autoscaler.Record{stray(now.Add(-365 * Day))}, in.LongHistory...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fc.Forecast(now, in.History, tt.long, shop(now))
+			if diff := cmp.Diff([]time.Duration{Day}, f.Periods); diff != "" || !strings.Contains(f.MethodName(), "(day)") {
+				t.Errorf("forecast %s, periods (-want +got):\n%s", f.MethodName(), diff)
+			}
+		})
+	}
+}
