@@ -446,3 +446,53 @@ func TestForecasterSeesTheDayDespiteAStrayLongHistoryRecord(t *testing.T) {
 		})
 	}
 }
+
+// Without enough sound history (none, one record, every demand missing,
+// a long history alone, a long history with days missing) the
+// forecaster either falls back to naive and adds nothing, or, where the
+// long history still shows the day, forecasts from it; it never fails.
+func TestForecasterOnShortOrMissingHistories(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(8*Day + 8*time.Hour + 50*time.Minute)
+	in := at(now, shop, 2)
+	missing := func(rs []autoscaler.Record) []autoscaler.Record {
+		out := slices.Clone(rs)
+		for i := range out {
+			out[i].Custom = map[string]float64{autoscaler.MetricDemand: math.NaN()}
+		}
+		return out
+	}
+	// Days 3 to 5 before now missing: four days of pairs are left.
+	var gappy []autoscaler.Record
+	for _, r := range in.LongHistory {
+		if age := now.Sub(r.Time); age < 3*Day || age > 5*Day {
+			gappy = append(gappy, r)
+		}
+	}
+	for _, tt := range []struct {
+		name          string
+		history, long []autoscaler.Record
+		naive         bool
+	}{
+		{"nothing", nil, nil, true},
+		{"one record each", in.History[len(in.History)-1:], in.LongHistory[len(in.LongHistory)-1:], true},
+		{"every demand missing", missing(in.History), missing(in.LongHistory), true},
+		{"a long history alone: nothing to score on", nil, in.LongHistory, true},
+		{"a recent history alone: no period", in.History, nil, true},
+		{"a long history with days missing", in.History, gappy, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := shop(now)
+			f := fc.Forecast(now, tt.history, tt.long, cur)
+			if tt.naive && (f.Method != MethodNaive || f.Capacity != cur || f.Headroom != 0) {
+				t.Errorf("forecast %+v, want naive with nothing added", f)
+			}
+			if !tt.naive && !strings.Contains(f.MethodName(), "(day)") {
+				t.Errorf("forecast %s (periods %v, %+v), want a daily seasonal method", f.MethodName(), f.Periods, f)
+			}
+		})
+	}
+}
