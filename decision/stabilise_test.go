@@ -112,3 +112,32 @@ func TestThresholdScaleDownIsNotHeldByNonsenseCPUReadings(t *testing.T) {
 		t.Errorf("%s, want 1 node down (20%% of 3 nodes is 30%% of 2)", d)
 	}
 }
+
+// A scale-down window shorter than a tick (a second, say) holds nothing:
+// the threshold policy is then the original design's, its -1 below
+// CPULow unconditional, and the reactive policy removes what the demand
+// now does not need.
+func TestAScaleDownWindowShorterThanATickHoldsNothing(t *testing.T) {
+	th := DefaultThresholdConfig()
+	th.ScaleDownWindow = time.Second
+	threshold, err := NewThreshold(th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var load []autoscaler.Record
+	for at := pt0.Add(-3 * time.Hour); at.Before(pt0); at = at.Add(2 * time.Minute) {
+		load = append(load, autoscaler.Record{Time: at, CPU: 3*sawtooth(at) - 40, Memory: 20, PendingPods: 0, Nodes: 3})
+	}
+	in := autoscaler.PolicyInput{Now: pt0, ReadyNodes: 3, MinNodes: 2, MaxNodes: 40, History: load,
+		Snapshot: autoscaler.Snapshot{Time: pt0, CPU: autoscaler.Value(20, pt0), Memory: autoscaler.Value(20, pt0), PendingPods: autoscaler.Value(0, pt0)}}
+	if d := threshold.Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 1 {
+		t.Errorf("threshold: %s, want 1 node down", d)
+	}
+	re, err := NewReactive(ReactiveConfig{ScaleDownWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := re.Decide(input(hist(3*time.Hour, 2*time.Minute, sawtooth), 20, 5, 0)); d.Action != autoscaler.ScaleDown || d.Count != 3 {
+		t.Errorf("reactive: %s, want 3 nodes down (to the 2 the demand needs)", d)
+	}
+}
