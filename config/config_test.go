@@ -410,16 +410,24 @@ func TestDaemonBatchingSettings(t *testing.T) {
 	}
 }
 
-// The threshold policy's scale-down is stabilised by default: the setting
-// that promises a scale-down below CPU_LOW_PERCENT says when it is held.
-func TestCPULowSettingSaysTheScaleDownIsStabilised(t *testing.T) {
+// The shipped policies' scale-down is stabilised by default: the settings
+// that promise a scale-down say when it is held.
+func TestSettingsSayTheScaleDownIsStabilised(t *testing.T) {
+	want := map[string]string{
+		"CPU_LOW_PERCENT": "usual rise within 10m",
+		"POLICY":          "most they needed over 10m and their usual rise",
+	}
 	for _, line := range strings.Split(Markdown(), "\n") {
-		if strings.HasPrefix(line, "| `CPU_LOW_PERCENT`") {
-			if !strings.Contains(line, "usual rise within 10m") {
-				t.Errorf("CPU_LOW_PERCENT does not say its scale-down is held for the usual rise: %s", line)
+		for env, phrase := range want {
+			if strings.HasPrefix(line, "| `"+env+"`") {
+				if !strings.Contains(line, phrase) {
+					t.Errorf("%s does not say %q: %s", env, phrase, line)
+				}
+				delete(want, env)
 			}
-			return
 		}
 	}
-	t.Error("no CPU_LOW_PERCENT in the settings table")
+	if len(want) > 0 {
+		t.Errorf("not in the settings table: %v", want)
+	}
 }

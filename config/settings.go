@@ -186,7 +186,8 @@ func policySettings() []setting {
 				return percent(c.Thresholds.MemoryLow, v)
 			}},
 		{env: "POLICY", programs: both,
-			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR)",
+			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler; it scales down no lower than the most they needed over " +
+				fmtDuration(decision.DefaultScaleDownWindow) + " and their usual rise within it) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR; its scale-down stabilised over two PREDICTIVE_LEADs)",
 			show: func(c Config) string { return c.Policy },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Policy, strings.ToLower(v), decision.ShippedNames()...)
