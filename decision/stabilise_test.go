@@ -141,3 +141,44 @@ func TestAScaleDownWindowShorterThanATickHoldsNothing(t *testing.T) {
 		t.Errorf("reactive: %s, want 3 nodes down (to the 2 the demand needs)", d)
 	}
 }
+
+// A clock that ran two hours ahead and was set right: the records it
+// stamped interleave, in time, with the ones since. The demand was 5
+// workers' worth before and has been a steady 2 since, so there is no
+// rise to keep room for: read in time order, every record since would
+// seem to rise by 3 within the window (to an older record stamped
+// later), holding the scale-down for as long as they stay in the
+// history.
+func TestReactiveScaleDownAfterTheClockWasSetBack(t *testing.T) {
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := hist(3*time.Hour, 2*time.Minute, flat(50))
+	for i := range ahead {
+		// Stamped 2 hours ahead, up to the step back 2.5 hours ago.
+		ahead[i].Time = ahead[i].Time.Add(-150*time.Minute + 2*time.Hour)
+	}
+	since := hist(150*time.Minute, 2*time.Minute, flat(20))
+	d := re.Decide(input(append(ahead, since...), 20, 5, 0))
+	if d.Action != autoscaler.ScaleDown || d.Count != 3 {
+		t.Errorf("%s, want 3 nodes down (to the 2 the demand has needed for 2.5 hours)", d)
+	}
+}
+
+// A record stamped a little before the one ahead of it (two runners'
+// clocks differing by seconds) is no step back: the history before it
+// still shows the demand's usual rise.
+func TestStabilisationReadsPastASmallClockDifference(t *testing.T) {
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hist(3*time.Hour, 2*time.Minute, sawtooth)
+	// The tick 20 minutes ago ran on a clock 2.5 minutes behind.
+	h[len(h)-10].Time = h[len(h)-11].Time.Add(-30 * time.Second)
+	d := re.Decide(input(h, 20, 5, 0))
+	if d.Action != autoscaler.ScaleDown || d.Count != 1 || !strings.Contains(d.Reason, "with its usual rise (1.80) 4") {
+		t.Errorf("%s, want 1 node down, room kept for the usual rise", d)
+	}
+}
