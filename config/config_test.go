@@ -409,3 +409,25 @@ func TestDaemonBatchingSettings(t *testing.T) {
 		})
 	}
 }
+
+// The shipped policies' scale-down is stabilised by default: the settings
+// that promise a scale-down say when it is held.
+func TestSettingsSayTheScaleDownIsStabilised(t *testing.T) {
+	want := map[string]string{
+		"CPU_LOW_PERCENT": "usual rise within 10m",
+		"POLICY":          "most they needed over 10m and their usual rise",
+	}
+	for _, line := range strings.Split(Markdown(), "\n") {
+		for env, phrase := range want {
+			if strings.HasPrefix(line, "| `"+env+"`") {
+				if !strings.Contains(line, phrase) {
+					t.Errorf("%s does not say %q: %s", env, phrase, line)
+				}
+				delete(want, env)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not in the settings table: %v", want)
+	}
+}

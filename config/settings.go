@@ -164,7 +164,8 @@ func policySettings() []setting {
 			show:  func(c Config) string { return num(c.Thresholds.CPUHigh) },
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
 		{env: "CPU_LOW_PERCENT", programs: both,
-			help: "average CPU below this (with memory low and nothing pending) scales down, 0 to 100 (0: never)",
+			help: "average CPU below this (with memory low and nothing pending) scales down, 0 to 100 (0: never); held while the CPU load (average x Ready nodes) plus its usual rise within " +
+				fmtDuration(decision.DefaultScaleDownWindow) + " (the 95th percentile of the rises in the history) would be above CPU_HIGH_PERCENT on the nodes left",
 			show: func(c Config) string {
 				return num(ptr.Deref(c.Thresholds.CPULow, *decision.DefaultThresholdConfig().CPULow))
 			},
@@ -186,7 +187,8 @@ func policySettings() []setting {
 				return percent(c.Thresholds.MemoryLow, v)
 			}},
 		{env: "POLICY", programs: both,
-			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR)",
+			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler; it scales down no lower than the most they needed over " +
+				fmtDuration(decision.DefaultScaleDownWindow) + " and their usual rise within it) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR; its scale-down stabilised over two PREDICTIVE_LEADs)",
 			show: func(c Config) string { return c.Policy },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Policy, strings.ToLower(v), decision.ShippedNames()...)

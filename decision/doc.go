@@ -8,11 +8,14 @@
 // autoscaler.DemandOf now and autoscaler.RecordDemand in the history),
 // which metrics.KubeScheduler reads from the Kubernetes API and the
 // simulator builds from its model alike; they never read anything a real
-// cluster does not show. All three stabilise their scale-down: a node is
-// removed only when the demand (for Threshold, the CPU load) needed no
-// more over a window and its usual rise within the window, the 95th
-// percentile the history shows, still fits the nodes left, so that a
-// node removed is seldom needed again minutes later.
+// cluster does not show. All three stabilise their scale-down, so that a
+// node removed is seldom needed again minutes later: Reactive and
+// Predictive remove a node only when the demand needed no more over a
+// window and the demand now plus its usual rise within the window (the
+// 95th percentile the history shows) still fits the nodes left;
+// Threshold holds its -1 while the CPU load now plus its usual rise
+// within the window would be above CPUHigh on the nodes left (it does
+// not look back over the window).
 // Forecaster forecasts the highest demand of the next lead time (default
 // DefaultLead, a boot-and-join and a tick): it detects daily and weekly
 // periods in the long history and picks among naive, damped-trend and

@@ -67,6 +67,9 @@ const (
 	// (for a day) or the day's (for a week) it must be.
 	periodCorrelation = 0.3
 	periodMargin      = 0.2
+	// maxLongSpan is the longest history put on a grid to look for
+	// periods in: three weeks find a week, four leave room.
+	maxLongSpan = 4 * Week
 )
 
 // ForecasterConfig sets the forecaster.
@@ -281,7 +284,7 @@ func gridOf(s series) (grid, bool) {
 		return grid{}, false
 	}
 	n := int((s.t[len(s.t)-1]-s.t[0])/step) + 1
-	if n > 4*int(Week/time.Second)/int(step) {
+	if n > int(maxLongSpan/time.Second)/int(step) {
 		return grid{}, false // an irregular history: not worth guessing
 	}
 	g := grid{t0: s.t[0], step: step, v: make([]float64, n)}
@@ -358,38 +361,93 @@ type origin struct {
 // PolicyInput) and the demand now, in worker units.
 func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, current float64) Forecast {
 	lead := int64(f.cfg.Lead / time.Second)
-	// The recent series, the demand now last.
+	rec := recentSeries(now, history, current)
+	lg := longSeries(now, long)
+	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
+
+	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
+		seasonalMethods(rec, lg, fc.Periods, lead)...)
+	origins := backTest(rec, lead)
+	fc.NaiveMAE, fc.Scored = naiveMAE(rec, origins), len(origins)
+
+	best, ok := pickMethod(rec, lg, methods, origins, lead)
+	if !ok {
+		return fc
+	}
+	m := best.m
+	fc.Method, fc.Period, fc.MASE, fc.LongMASE, fc.Scored = m.name, m.period, best.mase, best.longMASE, len(best.errs)
+	fc.Point = math.Max(0, m.at(len(rec.t)-1))
+	fc.Headroom = math.Max(0, conformalQuantile(best.errs, 1-f.cfg.Target))
+	fc.Capacity = fc.Point + fc.Headroom
+	return fc
+}
+
+// recentSeries is the recent history's demand series up to now, the
+// demand now last (a record at or after now gives way to it).
+func recentSeries(now time.Time, history []autoscaler.Record, current float64) series {
 	rec := seriesOf(history)
 	nowS := now.Unix()
 	for len(rec.t) > 0 && rec.t[len(rec.t)-1] >= nowS {
 		rec.t, rec.v = rec.t[:len(rec.t)-1], rec.v[:len(rec.v)-1]
 	}
 	rec.t, rec.v = append(rec.t, nowS), append(rec.v, current)
-	lg := seriesOf(long)
-	lgrid, gridOK := gridOf(lg)
-	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
+	return rec
+}
 
-	last := len(rec.t) - 1
-	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
-		seasonalMethods(rec, lg, fc.Periods, lead)...)
-	origins := backTest(rec, lead)
-	var allNaive float64
+// longSeries is the long history's demand series within the longest
+// span its grid takes before now: a stray bucket from a clock that was
+// ahead or far behind would otherwise stretch the grid past it, and no
+// period would be looked for.
+func longSeries(now time.Time, long []autoscaler.Record) series {
+	s := seriesOf(long)
+	from, to := now.Add(-maxLongSpan).Unix(), now.Unix()
+	var out series
+	for i, t := range s.t {
+		if t >= from && t <= to {
+			out.t, out.v = append(out.t, t), append(out.v, s.v[i])
+		}
+	}
+	return out
+}
+
+// naiveMAE is the naive method's mean absolute error at the origins; 0
+// without any.
+func naiveMAE(rec series, origins []origin) float64 {
+	if len(origins) == 0 {
+		return 0
+	}
+	var sum float64
 	for _, o := range origins {
-		allNaive += math.Abs(rec.v[o.at] - o.actual)
+		sum += math.Abs(rec.v[o.at] - o.actual)
 	}
-	if len(origins) > 0 {
-		fc.NaiveMAE = allNaive / float64(len(origins))
-	}
-	fc.Scored = len(origins)
+	return sum / float64(len(origins))
+}
 
-	best, bestMASE, bestLong := -1, 1.0, 0.0
-	var bestErrs []float64
-	for mi, m := range methods {
+// picked is the method the back-test picked: its MASE on the recent
+// history, on the long history (seasonal methods only, else 0) and its
+// errors on the recent history.
+type picked struct {
+	m        method
+	mase     float64
+	longMASE float64
+	errs     []float64
+}
+
+// pickMethod picks, among the methods that can forecast now, the one
+// with the lowest MASE below 1 over at least minScored recent forecasts
+// that is eligible: a seasonal method when it beats naive significantly
+// on the long history lg, another when it does on the recent history.
+// ok false when none is: naive stands.
+func pickMethod(rec, lg series, methods []method, origins []origin, lead int64) (best picked, ok bool) {
+	lgrid, gridOK := gridOf(lg)
+	last := len(rec.t) - 1
+	best.mase = 1
+	for _, m := range methods {
 		if math.IsNaN(m.at(last)) {
 			continue
 		}
 		mase, errs, significant := scoreMethod(rec, m, origins, lead)
-		if len(errs) < minScored || mase >= bestMASE {
+		if len(errs) < minScored || mase >= best.mase {
 			continue
 		}
 		longMASE := 0.0
@@ -397,24 +455,19 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 			// A seasonal method is judged on the long history, where
 			// the days it has seen give it a fair trial; on the recent
 			// history it need only not lose to naive.
-			var ok bool
-			if longMASE, ok = longScore(lgrid, m, lead); !gridOK || !ok {
+			var longOK bool
+			if !gridOK {
+				continue
+			}
+			if longMASE, longOK = longScore(lgrid, m, lead); !longOK {
 				continue
 			}
 		} else if !significant {
 			continue
 		}
-		best, bestMASE, bestErrs, bestLong = mi, mase, errs, longMASE
+		best, ok = picked{m: m, mase: mase, longMASE: longMASE, errs: errs}, true
 	}
-	if best < 0 {
-		return fc
-	}
-	m := methods[best]
-	fc.Method, fc.Period, fc.MASE, fc.LongMASE, fc.Scored = m.name, m.period, bestMASE, bestLong, len(bestErrs)
-	fc.Point = math.Max(0, m.at(last))
-	fc.Headroom = math.Max(0, conformalQuantile(bestErrs, 1-f.cfg.Target))
-	fc.Capacity = fc.Point + fc.Headroom
-	return fc
+	return best, ok
 }
 
 // seasonalMethods are the seasonal candidates for each period: seasonal

@@ -416,3 +416,83 @@ func TestForecasterFindsNoWeekInAWanderingDemand(t *testing.T) {
 		}
 	}
 }
+
+// A stray record in the long history (one bucket from a clock that was a
+// month ahead, or a year behind) leaves the forecaster's view of the days
+// in between as it was: it still sees the day.
+func TestForecasterSeesTheDayDespiteAStrayLongHistoryRecord(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(3*Day + 8*time.Hour + 50*time.Minute)
+	in := at(now, shop, 2)
+	stray := func(at time.Time) autoscaler.Record {
+		return autoscaler.Record{Time: at, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(), Samples: 1,
+			Custom: map[string]float64{autoscaler.MetricDemand: 1}}
+	}
+	for _, tt := range []struct {
+		name string
+		long []autoscaler.Record
+	}{
+		{"a month ahead, last", append(slices.Clone(in.LongHistory), stray(now.Add(30*Day)))},
+		{"a year behind, first", append([]autoscaler.Record{stray(now.Add(-365 * Day))}, in.LongHistory...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := fc.Forecast(now, in.History, tt.long, shop(now))
+			if diff := cmp.Diff([]time.Duration{Day}, f.Periods); diff != "" || !strings.Contains(f.MethodName(), "(day)") {
+				t.Errorf("forecast %s, periods (-want +got):\n%s", f.MethodName(), diff)
+			}
+		})
+	}
+}
+
+// Without enough sound history (none, one record, every demand missing,
+// a long history alone, a long history with days missing) the
+// forecaster either falls back to naive and adds nothing, or, where the
+// long history still shows the day, forecasts from it; it never fails.
+func TestForecasterOnShortOrMissingHistories(t *testing.T) {
+	fc, err := NewForecaster(ForecasterConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(8*Day + 8*time.Hour + 50*time.Minute)
+	in := at(now, shop, 2)
+	missing := func(rs []autoscaler.Record) []autoscaler.Record {
+		out := slices.Clone(rs)
+		for i := range out {
+			out[i].Custom = map[string]float64{autoscaler.MetricDemand: math.NaN()}
+		}
+		return out
+	}
+	// Days 3 to 5 before now missing: four days of pairs are left.
+	var gappy []autoscaler.Record
+	for _, r := range in.LongHistory {
+		if age := now.Sub(r.Time); age < 3*Day || age > 5*Day {
+			gappy = append(gappy, r)
+		}
+	}
+	for _, tt := range []struct {
+		name          string
+		history, long []autoscaler.Record
+		naive         bool
+	}{
+		{"nothing", nil, nil, true},
+		{"one record each", in.History[len(in.History)-1:], in.LongHistory[len(in.LongHistory)-1:], true},
+		{"every demand missing", missing(in.History), missing(in.LongHistory), true},
+		{"a long history alone: nothing to score on", nil, in.LongHistory, true},
+		{"a recent history alone: no period", in.History, nil, true},
+		{"a long history with days missing", in.History, gappy, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cur := shop(now)
+			f := fc.Forecast(now, tt.history, tt.long, cur)
+			if tt.naive && (f.Method != MethodNaive || f.Capacity != cur || f.Headroom != 0) {
+				t.Errorf("forecast %+v, want naive with nothing added", f)
+			}
+			if !tt.naive && !strings.Contains(f.MethodName(), "(day)") {
+				t.Errorf("forecast %s (periods %v, %+v), want a daily seasonal method", f.MethodName(), f.Periods, f)
+			}
+		})
+	}
+}

@@ -68,9 +68,9 @@ func ShippedNames() []string { return []string{PolicyThreshold, PolicyReactive, 
 func ShippedAbout(name string) string {
 	switch name {
 	case PolicyThreshold:
-		return "the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1)"
+		return "the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1); the -1 stabilised: held while the CPU load's usual rise within " + DefaultScaleDownWindow.String() + " would take the nodes left above 70%"
 	case PolicyReactive:
-		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler)"
+		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler); scale-down stabilised: no lower than the most they needed over " + DefaultScaleDownWindow.String() + " and their usual rise within it"
 	case PolicyPredictive:
 		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (naive, damped trend or seasonal, picked by MASE) and to the calendar; scale-down reactive and stabilised"
 	}

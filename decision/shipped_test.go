@@ -67,3 +67,13 @@ func TestShadowActsAsTheActingPolicyAndSaysWhatThePredictiveWouldDo(t *testing.T
 		}
 	}
 }
+
+// The simulator prints each shipped policy's description with its run:
+// each says that its scale-down is stabilised.
+func TestShippedAboutSaysTheScaleDownIsStabilised(t *testing.T) {
+	for _, name := range decision.ShippedNames() {
+		if about := decision.ShippedAbout(name); !strings.Contains(about, "stabilised") {
+			t.Errorf("%s: %q does not say its scale-down is stabilised", name, about)
+		}
+	}
+}

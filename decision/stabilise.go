@@ -19,10 +19,11 @@ const DefaultScaleDownWindow = 10 * time.Minute
 // the 1-DefaultTarget quantile, in the split-conformal way, of the rise
 // after each record with span of history after it (the highest value
 // within span after it less its own, 0 when it only fell). value reads a
-// record (NaN when missing). 0 with fewer than minScored such records:
-// without a history to learn from, nothing is kept back.
+// record (NaN when missing). It reads the history since its clock last
+// stepped back (sinceClockStep). 0 with fewer than minScored such
+// records: without a history to learn from, nothing is kept back.
 func riseQuantile(history []autoscaler.Record, value func(autoscaler.Record) float64, span time.Duration) float64 {
-	s := seriesBy(history, value)
+	s := seriesBy(sinceClockStep(history), value)
 	sp := int64(span / time.Second)
 	var rises []float64
 	for i := range s.t {
@@ -41,9 +42,31 @@ func riseQuantile(history []autoscaler.Record, value func(autoscaler.Record) flo
 	return math.Max(0, conformalQuantile(rises, 1-DefaultTarget))
 }
 
+// sinceClockStep is the history since its clock last stepped back by
+// more than clockSlack: the newest records whose times do not fall by
+// more than that from one to the next. The records before such a step
+// were stamped by a clock that ran ahead; in time order they would
+// interleave with the ones since, and every record since would seem to
+// rise (or fall) to an older one stamped later. A smaller step (ticks
+// from two runners whose clocks differ by a little) is read in time
+// order.
+func sinceClockStep(history []autoscaler.Record) []autoscaler.Record {
+	k := len(history) - 1
+	for k > 0 && history[k-1].Time.Sub(history[k].Time) <= clockSlack {
+		k--
+	}
+	return history[max(k, 0):]
+}
+
+// clockSlack is the largest step back of the history's clock that
+// sinceClockStep reads past.
+const clockSlack = time.Minute
+
 // mostNeeded is the most nodes the recorded demand needed (with
-// headroom) over window before now; 0 when none is recorded.
+// headroom) over window before now; 0 when none is recorded. It reads
+// the history since its clock last stepped back (sinceClockStep).
 func mostNeeded(now time.Time, history []autoscaler.Record, window time.Duration, headroom float64) int {
+	history = sinceClockStep(history)
 	need := 0
 	from := now.Add(-window)
 	for i := len(history) - 1; i >= 0 && !history[i].Time.Before(from); i-- {
@@ -55,9 +78,12 @@ func mostNeeded(now time.Time, history []autoscaler.Record, window time.Duration
 }
 
 // cpuLoad is a record's CPU load in nodes' worth: its average CPU
-// utilisation times its Ready nodes; NaN when either is missing.
+// utilisation times its Ready nodes; NaN when either is missing, or the
+// reading is nonsense (outside 0-105%, as autoscaler.Snapshot.Problems
+// judges it: a tick in safety mode records it as read), which is no load
+// to learn a rise from.
 func cpuLoad(r autoscaler.Record) float64 {
-	if math.IsNaN(r.CPU) || r.Nodes <= 0 {
+	if math.IsNaN(r.CPU) || r.CPU < 0 || r.CPU > 105 || r.Nodes <= 0 {
 		return math.NaN()
 	}
 	return r.CPU / 100 * float64(r.Nodes)

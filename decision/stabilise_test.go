@@ -92,3 +92,93 @@ func TestThresholdScaleDownIsHeldWhenTheUsualRiseWouldCrossCPUHigh(t *testing.T)
 		})
 	}
 }
+
+// A nonsense CPU reading (outside 0-105%, which puts the tick in safety
+// mode) is no load: the rises it seems to show do not hold the
+// threshold policy's scale-down once the readings are sound again.
+func TestThresholdScaleDownIsNotHeldByNonsenseCPUReadings(t *testing.T) {
+	var history []autoscaler.Record
+	for at := pt0.Add(-3 * time.Hour); at.Before(pt0); at = at.Add(2 * time.Minute) {
+		r := autoscaler.Record{Time: at, CPU: 20, Memory: 20, PendingPods: 0, Nodes: 3}
+		if int(at.Sub(pt0).Minutes())%20 == 0 {
+			// A glitching exporter: 5000% every 20 minutes.
+			r.CPU, r.Safety = 5000, true
+		}
+		history = append(history, r)
+	}
+	in := autoscaler.PolicyInput{Now: pt0, ReadyNodes: 3, MinNodes: 2, MaxNodes: 40, History: history,
+		Snapshot: autoscaler.Snapshot{Time: pt0, CPU: autoscaler.Value(20, pt0), Memory: autoscaler.Value(20, pt0), PendingPods: autoscaler.Value(0, pt0)}}
+	if d := Default().Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 1 {
+		t.Errorf("%s, want 1 node down (20%% of 3 nodes is 30%% of 2)", d)
+	}
+}
+
+// A scale-down window shorter than a tick (a second, say) holds nothing:
+// the threshold policy is then the original design's, its -1 below
+// CPULow unconditional, and the reactive policy removes what the demand
+// now does not need.
+func TestAScaleDownWindowShorterThanATickHoldsNothing(t *testing.T) {
+	th := DefaultThresholdConfig()
+	th.ScaleDownWindow = time.Second
+	threshold, err := NewThreshold(th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var load []autoscaler.Record
+	for at := pt0.Add(-3 * time.Hour); at.Before(pt0); at = at.Add(2 * time.Minute) {
+		load = append(load, autoscaler.Record{Time: at, CPU: 3*sawtooth(at) - 40, Memory: 20, PendingPods: 0, Nodes: 3})
+	}
+	in := autoscaler.PolicyInput{Now: pt0, ReadyNodes: 3, MinNodes: 2, MaxNodes: 40, History: load,
+		Snapshot: autoscaler.Snapshot{Time: pt0, CPU: autoscaler.Value(20, pt0), Memory: autoscaler.Value(20, pt0), PendingPods: autoscaler.Value(0, pt0)}}
+	if d := threshold.Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 1 {
+		t.Errorf("threshold: %s, want 1 node down", d)
+	}
+	re, err := NewReactive(ReactiveConfig{ScaleDownWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := re.Decide(input(hist(3*time.Hour, 2*time.Minute, sawtooth), 20, 5, 0)); d.Action != autoscaler.ScaleDown || d.Count != 3 {
+		t.Errorf("reactive: %s, want 3 nodes down (to the 2 the demand needs)", d)
+	}
+}
+
+// A clock that ran two hours ahead and was set right: the records it
+// stamped interleave, in time, with the ones since. The demand was 5
+// workers' worth before and has been a steady 2 since, so there is no
+// rise to keep room for: read in time order, every record since would
+// seem to rise by 3 within the window (to an older record stamped
+// later), holding the scale-down for as long as they stay in the
+// history.
+func TestReactiveScaleDownAfterTheClockWasSetBack(t *testing.T) {
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := hist(3*time.Hour, 2*time.Minute, flat(50))
+	for i := range ahead {
+		// Stamped 2 hours ahead, up to the step back 2.5 hours ago.
+		ahead[i].Time = ahead[i].Time.Add(-150*time.Minute + 2*time.Hour)
+	}
+	since := hist(150*time.Minute, 2*time.Minute, flat(20))
+	d := re.Decide(input(append(ahead, since...), 20, 5, 0))
+	if d.Action != autoscaler.ScaleDown || d.Count != 3 {
+		t.Errorf("%s, want 3 nodes down (to the 2 the demand has needed for 2.5 hours)", d)
+	}
+}
+
+// A record stamped a little before the one ahead of it (two runners'
+// clocks differing by seconds) is no step back: the history before it
+// still shows the demand's usual rise.
+func TestStabilisationReadsPastASmallClockDifference(t *testing.T) {
+	re, err := NewReactive(ReactiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hist(3*time.Hour, 2*time.Minute, sawtooth)
+	// The tick 20 minutes ago ran on a clock 2.5 minutes behind.
+	h[len(h)-10].Time = h[len(h)-11].Time.Add(-30 * time.Second)
+	d := re.Decide(input(h, 20, 5, 0))
+	if d.Action != autoscaler.ScaleDown || d.Count != 1 || !strings.Contains(d.Reason, "with its usual rise (1.80) 4") {
+		t.Errorf("%s, want 1 node down, room kept for the usual rise", d)
+	}
+}

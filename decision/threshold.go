@@ -46,7 +46,9 @@ type ThresholdConfig struct {
 	// rises the history shows) would be above CPUHigh on the nodes left,
 	// so that a node removed is seldom needed again within it. Without
 	// a history of at least 30 such rises nothing is held. Default
-	// DefaultScaleDownWindow (10 minutes).
+	// DefaultScaleDownWindow (10 minutes); a window shorter than the
+	// tick interval (time.Second) holds nothing: the original design's
+	// unconditional -1.
 	ScaleDownWindow time.Duration
 	// PendingNodes says how many nodes the pending-pods rule adds:
 	// PendingByStep (the default, the original design's +PendingStep) or
@@ -65,7 +67,9 @@ const (
 	PendingByNeed PendingRule = "needed"
 )
 
-// DefaultThresholdConfig returns the original design's thresholds.
+// DefaultThresholdConfig returns the original design's thresholds, its
+// scale-down stabilised over DefaultScaleDownWindow (see
+// ThresholdConfig.ScaleDownWindow).
 func DefaultThresholdConfig() ThresholdConfig {
 	return ThresholdConfig{
 		PendingPodsAbove: 0, PendingStep: 2,
