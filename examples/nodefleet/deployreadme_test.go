@@ -98,7 +98,9 @@ func TestDeployReadmeCommandsRunAsWritten(t *testing.T) {
 		read := map[string]bool{}
 		var stderr bytes.Buffer
 		a := &app{getenv: func(k string) string { read[k] = true; return "" }, stdout: &bytes.Buffer{}, stderr: &stderr,
-			aws: func(context.Context, string) (aws.Config, error) { return aws.Config{}, errors.New("no AWS in this test") }}
+			aws: func(context.Context, string) (aws.Config, error) {
+				return aws.Config{}, errors.New("no AWS in this test")
+			}}
 		a.run(t.Context(), shellWords(m[3]))
 		if len(read) == 0 {
 			t.Errorf("%q read no variable: %s", c.line, stderr.String())
