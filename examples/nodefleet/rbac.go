@@ -51,6 +51,18 @@ func autoscalerRules() ([]rbacv1.PolicyRule, error) {
 	return nil, fmt.Errorf("the RBAC manifest has no ClusterRole")
 }
 
+// defaultServiceAccount is the RBAC manifest's ServiceAccount,
+// NAMESPACE/NAME.
+func defaultServiceAccount() string {
+	objs, _ := rbacObjects()
+	for _, o := range objs {
+		if sa, ok := o.(*corev1.ServiceAccount); ok {
+			return sa.Namespace + "/" + sa.Name
+		}
+	}
+	return ""
+}
+
 // applyRBAC creates the RBAC objects, or updates those already there to
 // the manifest's content.
 func applyRBAC(ctx context.Context, rc *rest.Config, log io.Writer) error {

@@ -32,6 +32,9 @@ type site struct {
 	region string
 	// account is the AWS account's id, from the table's ARN.
 	account string
+	// serviceAccount is the autoscaler's ServiceAccount, NAMESPACE/NAME,
+	// whose permissions doctor checks.
+	serviceAccount string
 }
 
 // loadSite reads the programs' configuration from the environment, as the
