@@ -28,6 +28,17 @@ const chartDir = "../../deploy/helm/node-fleet"
 // named by NODEFLEET_HELM) and returns its standard output.
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := helmRun(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// helmRun runs the helm command and returns its standard output, or an
+// error with its output.
+func helmRun(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	bin := testenv.Lookup(t, "NODEFLEET_HELM", "helm (v4)")
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(t.Context(), bin, args...)
@@ -36,16 +47,36 @@ func helm(t *testing.T, args ...string) string {
 	home := t.TempDir()
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return "", fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
+}
+
+// settingsValues writes a values file with the K3s HelmChart example's
+// settings alone (the required ones among them) and returns its path.
+func settingsValues(t *testing.T) string {
+	t.Helper()
+	var example map[string]any
+	if err := yaml.Unmarshal([]byte(k3sHelmChart(t).Spec.ValuesContent), &example); err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(map[string]any{"settings": example["settings"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "settings.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // renderChart renders the chart as release node-fleet in namespace ns,
-// with helm template's further args (values), and decodes the objects.
+// with the example's settings and helm template's further args (values),
+// and decodes the objects.
 func renderChart(t *testing.T, ns string, args ...string) []runtime.Object {
 	t.Helper()
-	out := helm(t, append([]string{"template", "node-fleet", chartDir, "--namespace", ns}, args...)...)
+	out := helm(t, append([]string{"template", "node-fleet", chartDir, "--namespace", ns, "-f", settingsValues(t)}, args...)...)
 	return decodeDocs(t, "the chart's rendered manifests", strings.TrimPrefix(out, "---\n"))
 }
 
@@ -73,7 +104,7 @@ func byType(objs []runtime.Object) map[string]runtime.Object {
 // the hand-kept YAML, and so deploy/server-init.sh's RBAC, are one; with
 // the K3s HelmChart example's values its ConfigMap is deploy/daemon's.
 func TestChartRendersDeployDaemonsObjects(t *testing.T) {
-	helm(t, "lint", "--strict", chartDir)
+	helm(t, "lint", "--strict", chartDir, "-f", settingsValues(t))
 	want := byType(append(decodeDocs(t, "deploy/daemon/rbac.yaml", readFile(t, "../../deploy/daemon/rbac.yaml")),
 		decodeDocs(t, "deploy/daemon/daemon.yaml", readFile(t, "../../deploy/daemon/daemon.yaml"))...))
 	delete(want, "*v1.Namespace") // helm install --create-namespace, or the HelmChart's createNamespace
@@ -210,4 +241,67 @@ func TestIntegrationChartRBACOnTheAPIServer(t *testing.T) {
 	})
 	_, saClient := saKubeconfig(t, kube, a.ns, a.sa)
 	checkAccess(t, kube, saClient, a)
+}
+
+// The chart refuses values the daemon would refuse at start, naming the
+// setting, rather than rendering pods that crash: a required setting
+// missing, no launch template or two, a cluster id the programs reject,
+// no replica.
+func TestChartValuesAreValidated(t *testing.T) {
+	var example map[string]any
+	if err := yaml.Unmarshal([]byte(k3sHelmChart(t).Spec.ValuesContent), &example); err != nil {
+		t.Fatal(err)
+	}
+	// values writes the example's settings changed by change (a nil
+	// value deletes the setting), with top-level values, as a file.
+	values := func(change map[string]any, top map[string]any) string {
+		settings := map[string]any{}
+		for k, v := range example["settings"].(map[string]any) {
+			settings[k] = v
+		}
+		for k, v := range change {
+			if v == nil {
+				delete(settings, k)
+				continue
+			}
+			settings[k] = v
+		}
+		all := map[string]any{"settings": settings}
+		for k, v := range top {
+			all[k] = v
+		}
+		b, err := yaml.Marshal(all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "values.yaml")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string // in helm's error; "" for no error
+	}{
+		{"the example's settings", []string{"-f", values(nil, nil)}, ""},
+		{"the chart's defaults alone", nil, "CLUSTER_ID"},
+		{"no PROMETHEUS_URL", []string{"-f", values(map[string]any{"PROMETHEUS_URL": nil}, nil)}, "PROMETHEUS_URL"},
+		{"no launch template", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_ID": nil}, nil)}, "LAUNCH_TEMPLATE"},
+		{"two launch templates", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_NAME": "workers"}, nil)}, "LAUNCH_TEMPLATE"},
+		{"a launch template by name", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_ID": nil, "LAUNCH_TEMPLATE_NAME": "workers"}, nil)}, ""},
+		{"a cluster id with a space", []string{"-f", values(map[string]any{"CLUSTER_ID": "bad id"}, nil)}, "CLUSTER_ID"},
+		{"no replica", []string{"-f", values(nil, map[string]any{"replicaCount": 0})}, "replicaCount"},
+	} {
+		_, err := helmRun(t, append([]string{"template", "node-fleet", chartDir, "--namespace", "node-fleet"}, c.args...)...)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && err == nil:
+			t.Errorf("%s: rendered, want an error naming %s", c.name, c.want)
+		case c.want != "" && !strings.Contains(err.Error(), c.want):
+			t.Errorf("%s: the error does not name %s: %v", c.name, c.want, err)
+		}
+	}
 }
