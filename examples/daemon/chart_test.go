@@ -305,3 +305,23 @@ func TestChartValuesAreValidated(t *testing.T) {
 		}
 	}
 }
+
+// The K3s HelmChart example installs on a cluster whose autoscaler RBAC is
+// in place already, as it is on every path the docs take (the Pulumi
+// stack's server installs it, the quickstart applies it): Helm refuses to
+// take over objects it did not create, so the example must not create
+// them again. helm install --dry-run=server asks the real API server and
+// changes nothing.
+func TestIntegrationK3sHelmChartExampleInstallsBesideTheRBAC(t *testing.T) {
+	kube := kubetest.Connect(t)
+	a := applyObjects(t, kube, decodeDocs(t, "deploy/daemon/rbac.yaml", readFile(t, "../../deploy/daemon/rbac.yaml")))
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(k3sHelmChart(t).Spec.ValuesContent), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := testenv.Lookup(t, kubetest.EnvKubeconfig, "the kube-apiserver")
+	if _, err := helmRun(t, "install", "node-fleet", chartDir, "--kubeconfig", kubeconfig, "--namespace", a.ns,
+		"--dry-run=server", "-f", values, "--set", "rbac.name="+a.role); err != nil {
+		t.Errorf("the HelmChart example beside the RBAC deploy/daemon/rbac.yaml installed: %v", err)
+	}
+}
