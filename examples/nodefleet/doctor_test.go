@@ -324,3 +324,14 @@ func TestIntegrationSetup(t *testing.T) {
 		t.Errorf("setup to stdout: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
+
+// tick on a table that does not exist names the table and its setting, as
+// the state's subcommands do.
+func TestIntegrationTickNamesAMissingTable(t *testing.T) {
+	s := newSite(t)
+	missing := s.table + "-missing"
+	code, out, errOut := s.run(map[string]string{"DYNAMODB_TABLE": missing}, "tick", "-dry-run")
+	if code != 1 || !strings.Contains(errOut, `the DynamoDB table "`+missing+`" (-table, DYNAMODB_TABLE) does not exist`) {
+		t.Errorf("tick on a missing table: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -89,6 +89,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -226,9 +227,14 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	if err := do(ctx, e); err != nil {
 		err = awsutil.AddCredentialsHint(err)
+		table, region := e.table, e.regionName
+		if cmd.site != nil {
+			// The programs' settings, not the state's flags.
+			table, region = a.getenv("DYNAMODB_TABLE"), cmp.Or(a.getenv("AWS_REGION"), a.getenv("AWS_DEFAULT_REGION"))
+		}
 		var missing *ddbtypes.ResourceNotFoundException
-		if errors.As(err, &missing) && e.table != "" {
-			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", e.table, e.regionName, err)
+		if errors.As(err, &missing) && table != "" {
+			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", table, region, err)
 		}
 		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
 		if errors.Is(err, errUsage) {
