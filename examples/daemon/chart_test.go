@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,23 +53,37 @@ func helmRun(t *testing.T, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// settingsValues writes a values file with the K3s HelmChart example's
-// settings alone (the required ones among them) and returns its path.
-func settingsValues(t *testing.T) string {
+// exampleSettings are the K3s HelmChart example's settings.
+func exampleSettings(t *testing.T) map[string]any {
 	t.Helper()
-	var example map[string]any
+	var example struct {
+		Settings map[string]any `json:"settings"`
+	}
 	if err := yaml.Unmarshal([]byte(k3sHelmChart(t).Spec.ValuesContent), &example); err != nil {
 		t.Fatal(err)
 	}
-	b, err := yaml.Marshal(map[string]any{"settings": example["settings"]})
+	return example.Settings
+}
+
+// writeValues writes values as a values file and returns its path.
+func writeValues(t *testing.T, values map[string]any) string {
+	t.Helper()
+	b, err := yaml.Marshal(values)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "settings.yaml")
+	path := filepath.Join(t.TempDir(), "values.yaml")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// settingsValues writes a values file with the K3s HelmChart example's
+// settings alone (the required ones among them) and returns its path.
+func settingsValues(t *testing.T) string {
+	t.Helper()
+	return writeValues(t, map[string]any{"settings": exampleSettings(t)})
 }
 
 // renderChart renders the chart as release node-fleet in namespace ns,
@@ -248,17 +263,10 @@ func TestIntegrationChartRBACOnTheAPIServer(t *testing.T) {
 // missing, no launch template or two, a cluster id the programs reject,
 // no replica.
 func TestChartValuesAreValidated(t *testing.T) {
-	var example map[string]any
-	if err := yaml.Unmarshal([]byte(k3sHelmChart(t).Spec.ValuesContent), &example); err != nil {
-		t.Fatal(err)
-	}
 	// values writes the example's settings changed by change (a nil
 	// value deletes the setting), with top-level values, as a file.
 	values := func(change map[string]any, top map[string]any) string {
-		settings := map[string]any{}
-		for k, v := range example["settings"].(map[string]any) {
-			settings[k] = v
-		}
+		settings := exampleSettings(t)
 		for k, v := range change {
 			if v == nil {
 				delete(settings, k)
@@ -267,18 +275,8 @@ func TestChartValuesAreValidated(t *testing.T) {
 			settings[k] = v
 		}
 		all := map[string]any{"settings": settings}
-		for k, v := range top {
-			all[k] = v
-		}
-		b, err := yaml.Marshal(all)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "values.yaml")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		maps.Copy(all, top)
+		return writeValues(t, all)
 	}
 	for _, c := range []struct {
 		name string
