@@ -323,3 +323,20 @@ func TestIntegrationK3sHelmChartExampleInstallsBesideTheRBAC(t *testing.T) {
 		t.Errorf("the HelmChart example beside the RBAC deploy/daemon/rbac.yaml installed: %v", err)
 	}
 }
+
+// The chart's notes warn only of what is true: the schema refuses an
+// install without a required setting, and a setting with a default (such
+// as MAX_NODES) does not make the daemon exit.
+func TestChartNotesClaimNoExitForADefaultedSetting(t *testing.T) {
+	settings := exampleSettings(t)
+	delete(settings, "MAX_NODES")
+	out := helm(t, "install", "node-fleet", chartDir, "--namespace", "node-fleet", "--dry-run=client",
+		"-f", writeValues(t, map[string]any{"settings": settings}))
+	_, notes, ok := strings.Cut(out, "NOTES:")
+	if !ok {
+		t.Fatalf("no NOTES in:\n%s", out)
+	}
+	if strings.Contains(notes, "will exit at start") {
+		t.Errorf("the notes say the daemon exits without MAX_NODES, which has a default:\n%s", notes)
+	}
+}
