@@ -84,16 +84,16 @@ func applyRBACObjects(ctx context.Context, kc kubernetes.Interface, log io.Write
 		switch v := o.(type) {
 		case *corev1.Namespace:
 			what = "namespace/" + v.Name
-			held, err = upsert(ctx, v, kc.CoreV1().Namespaces())
+			held, err = upsert(ctx, v, kc.CoreV1().Namespaces(), nil)
 		case *corev1.ServiceAccount:
 			what = "serviceaccount/" + v.Name
-			held, err = upsert(ctx, v, kc.CoreV1().ServiceAccounts(v.Namespace))
+			held, err = upsert(ctx, v, kc.CoreV1().ServiceAccounts(v.Namespace), keepAccountsOwn)
 		case *rbacv1.ClusterRole:
 			what = "clusterrole/" + v.Name
-			held, err = upsert(ctx, v, kc.RbacV1().ClusterRoles())
+			held, err = upsert(ctx, v, kc.RbacV1().ClusterRoles(), nil)
 		case *rbacv1.ClusterRoleBinding:
 			what = "clusterrolebinding/" + v.Name
-			held, err = upsert(ctx, v, kc.RbacV1().ClusterRoleBindings())
+			held, err = upsert(ctx, v, kc.RbacV1().ClusterRoleBindings(), nil)
 		default:
 			return fmt.Errorf("the RBAC manifest has an unexpected %T", o)
 		}
@@ -124,10 +124,11 @@ type client[T object] interface {
 }
 
 // upsert creates obj, or updates the object of its name (keeping its
-// resource version, and the labels and annotations others put on it) when
-// it exists. An object a Helm release manages (the chart's RBAC, whose
-// binding names the release's namespace) is left as it is: held says why.
-func upsert[T object](ctx context.Context, obj T, c client[T]) (held string, err error) {
+// resource version, the labels and annotations others put on it, and what
+// keep carries over from it when keep is not nil) when it exists. An
+// object a Helm release manages (the chart's RBAC, whose binding names the
+// release's namespace) is left as it is: held says why.
+func upsert[T object](ctx context.Context, obj T, c client[T], keep func(cur, obj T)) (held string, err error) {
 	cur, err := c.Get(ctx, obj.GetName(), metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -142,8 +143,26 @@ func upsert[T object](ctx context.Context, obj T, c client[T]) (held string, err
 	obj.SetResourceVersion(cur.GetResourceVersion())
 	obj.SetLabels(merged(cur.GetLabels(), obj.GetLabels()))
 	obj.SetAnnotations(merged(cur.GetAnnotations(), obj.GetAnnotations()))
+	if keep != nil {
+		keep(cur, obj)
+	}
 	_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
 	return "", err
+}
+
+// keepAccountsOwn carries over what the manifest's ServiceAccount leaves
+// unset and others set on the one there: its image pull secrets (a private
+// daemon image's), its secrets and whether its token is mounted.
+func keepAccountsOwn(cur, obj *corev1.ServiceAccount) {
+	if len(obj.ImagePullSecrets) == 0 {
+		obj.ImagePullSecrets = cur.ImagePullSecrets
+	}
+	if len(obj.Secrets) == 0 {
+		obj.Secrets = cur.Secrets
+	}
+	if obj.AutomountServiceAccountToken == nil {
+		obj.AutomountServiceAccountToken = cur.AutomountServiceAccountToken
+	}
 }
 
 // helmRelease names the Helm release that manages o ("node-fleet

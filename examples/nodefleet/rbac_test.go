@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -54,5 +55,24 @@ func TestApplyRBACKeepsWhatOthersOwn(t *testing.T) {
 	// What nobody else owns is created.
 	if _, err := kc.RbacV1().ClusterRoles().Get(t.Context(), "node-fleet-autoscaler", metav1.GetOptions{}); err != nil {
 		t.Errorf("the ClusterRole: %v", err)
+	}
+}
+
+// setup -apply keeps what the operator added to the ServiceAccount (the
+// image pull secret of a private daemon image): the daemon's pods would
+// otherwise no longer pull their image.
+func TestApplyRBACKeepsTheServiceAccountsPullSecrets(t *testing.T) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "autoscaler", Namespace: "node-fleet"},
+		ImagePullSecrets: []corev1.LocalObjectReference{{Name: "ghcr"}}}
+	kc := fake.NewClientset(sa)
+	if err := applyRBACObjects(t.Context(), kc, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	got, err := kc.CoreV1().ServiceAccounts("node-fleet").Get(t.Context(), "autoscaler", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(sa.ImagePullSecrets, got.ImagePullSecrets); d != "" {
+		t.Errorf("the ServiceAccount's image pull secrets (-want +got):\n%s", d)
 	}
 }
