@@ -359,7 +359,7 @@ func runSettings() []setting {
 			show:  func(c Config) string { return c.Listen },
 			parse: listenAddr},
 		{env: "DRY_RUN", programs: both, boolean: true,
-			help:  "true: every tick observes, plans and records what it would do (in the history, the log and the notifications, marked dry run) and launches, terminates, cordons, drains and deletes nothing; an operation a live tick left in flight is left alone; true or false (the daemon's -dry-run alone is true)",
+			help:  "true: every tick observes, plans and records what it would do (in the history, the log, the metrics and the notifications, marked dry run) and launches, terminates, cordons, drains and deletes nothing; an operation a live tick left in flight is left alone; true or false (the daemon's -dry-run alone is true)",
 			show:  func(c Config) string { return strconv.FormatBool(c.DryRun) },
 			parse: func(c *Config, v string) error { return boolean(&c.DryRun, v) }},
 		{env: "LOG_LEVEL", programs: Daemon,

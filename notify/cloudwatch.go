@@ -161,7 +161,7 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 	decisions := MetricDecisions
 	if r.DryRun {
 		decisions = MetricDryRunDecisions
-		launch, terminate := wouldCounts(r)
+		launch, terminate := WouldCounts(r)
 		add(MetricWouldLaunch, float64(launch), types.StandardUnitCount)
 		add(MetricWouldTerminate, float64(terminate), types.StandardUnitCount)
 	}
@@ -177,9 +177,10 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 	return out
 }
 
-// wouldCounts are the instances a dry-running tick's would-be steps launch
-// and terminate.
-func wouldCounts(r autoscaler.Result) (launch, terminate int) {
+// WouldCounts are the instances a dry-running tick's would-be steps
+// (Result.Would) launch and terminate: scale-downs, ghosts and NotReady
+// replacements count as terminations. Both are 0 outside a dry run.
+func WouldCounts(r autoscaler.Result) (launch, terminate int) {
 	for _, s := range r.Would() {
 		switch s.Kind {
 		case autoscaler.StepLaunch:

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,17 @@ const chartDir = "../../deploy/helm/node-fleet"
 // named by NODEFLEET_HELM) and returns its standard output.
 func helm(t *testing.T, args ...string) string {
 	t.Helper()
+	out, err := helmRun(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// helmRun runs the helm command and returns its standard output, or an
+// error with its output.
+func helmRun(t *testing.T, args ...string) (string, error) {
+	t.Helper()
 	bin := testenv.Lookup(t, "NODEFLEET_HELM", "helm (v4)")
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(t.Context(), bin, args...)
@@ -36,16 +48,50 @@ func helm(t *testing.T, args ...string) string {
 	home := t.TempDir()
 	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+		return "", fmt.Errorf("helm %s: %w\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
+}
+
+// exampleSettings are the K3s HelmChart example's settings.
+func exampleSettings(t *testing.T) map[string]any {
+	t.Helper()
+	var example struct {
+		Settings map[string]any `json:"settings"`
+	}
+	if err := yaml.Unmarshal([]byte(k3sHelmChart(t).Spec.ValuesContent), &example); err != nil {
+		t.Fatal(err)
+	}
+	return example.Settings
+}
+
+// writeValues writes values as a values file and returns its path.
+func writeValues(t *testing.T, values map[string]any) string {
+	t.Helper()
+	b, err := yaml.Marshal(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// settingsValues writes a values file with the K3s HelmChart example's
+// settings alone (the required ones among them) and returns its path.
+func settingsValues(t *testing.T) string {
+	t.Helper()
+	return writeValues(t, map[string]any{"settings": exampleSettings(t)})
 }
 
 // renderChart renders the chart as release node-fleet in namespace ns,
-// with helm template's further args (values), and decodes the objects.
+// with the example's settings and helm template's further args (values),
+// and decodes the objects.
 func renderChart(t *testing.T, ns string, args ...string) []runtime.Object {
 	t.Helper()
-	out := helm(t, append([]string{"template", "node-fleet", chartDir, "--namespace", ns}, args...)...)
+	out := helm(t, append([]string{"template", "node-fleet", chartDir, "--namespace", ns, "-f", settingsValues(t)}, args...)...)
 	return decodeDocs(t, "the chart's rendered manifests", strings.TrimPrefix(out, "---\n"))
 }
 
@@ -73,7 +119,7 @@ func byType(objs []runtime.Object) map[string]runtime.Object {
 // the hand-kept YAML, and so deploy/server-init.sh's RBAC, are one; with
 // the K3s HelmChart example's values its ConfigMap is deploy/daemon's.
 func TestChartRendersDeployDaemonsObjects(t *testing.T) {
-	helm(t, "lint", "--strict", chartDir)
+	helm(t, "lint", "--strict", chartDir, "-f", settingsValues(t))
 	want := byType(append(decodeDocs(t, "deploy/daemon/rbac.yaml", readFile(t, "../../deploy/daemon/rbac.yaml")),
 		decodeDocs(t, "deploy/daemon/daemon.yaml", readFile(t, "../../deploy/daemon/daemon.yaml"))...))
 	delete(want, "*v1.Namespace") // helm install --create-namespace, or the HelmChart's createNamespace
@@ -210,4 +256,87 @@ func TestIntegrationChartRBACOnTheAPIServer(t *testing.T) {
 	})
 	_, saClient := saKubeconfig(t, kube, a.ns, a.sa)
 	checkAccess(t, kube, saClient, a)
+}
+
+// The chart refuses values the daemon would refuse at start, naming the
+// setting, rather than rendering pods that crash: a required setting
+// missing, no launch template or two, a cluster id the programs reject,
+// no replica.
+func TestChartValuesAreValidated(t *testing.T) {
+	// values writes the example's settings changed by change (a nil
+	// value deletes the setting), with top-level values, as a file.
+	values := func(change map[string]any, top map[string]any) string {
+		settings := exampleSettings(t)
+		for k, v := range change {
+			if v == nil {
+				delete(settings, k)
+				continue
+			}
+			settings[k] = v
+		}
+		all := map[string]any{"settings": settings}
+		maps.Copy(all, top)
+		return writeValues(t, all)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		want string // in helm's error; "" for no error
+	}{
+		{"the example's settings", []string{"-f", values(nil, nil)}, ""},
+		{"the chart's defaults alone", nil, "CLUSTER_ID"},
+		{"no PROMETHEUS_URL", []string{"-f", values(map[string]any{"PROMETHEUS_URL": nil}, nil)}, "PROMETHEUS_URL"},
+		{"no launch template", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_ID": nil}, nil)}, "LAUNCH_TEMPLATE"},
+		{"two launch templates", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_NAME": "workers"}, nil)}, "LAUNCH_TEMPLATE"},
+		{"a launch template by name", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_ID": nil, "LAUNCH_TEMPLATE_NAME": "workers"}, nil)}, ""},
+		{"a cluster id with a space", []string{"-f", values(map[string]any{"CLUSTER_ID": "bad id"}, nil)}, "CLUSTER_ID"},
+		{"no replica", []string{"-f", values(nil, map[string]any{"replicaCount": 0})}, "replicaCount"},
+	} {
+		_, err := helmRun(t, append([]string{"template", "node-fleet", chartDir, "--namespace", "node-fleet"}, c.args...)...)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && err == nil:
+			t.Errorf("%s: rendered, want an error naming %s", c.name, c.want)
+		case c.want != "" && !strings.Contains(err.Error(), c.want):
+			t.Errorf("%s: the error does not name %s: %v", c.name, c.want, err)
+		}
+	}
+}
+
+// The K3s HelmChart example installs on a cluster whose autoscaler RBAC is
+// in place already, as it is on every path the docs take (the Pulumi
+// stack's server installs it, the quickstart applies it): Helm refuses to
+// take over objects it did not create, so the example must not create
+// them again. helm install --dry-run=server asks the real API server and
+// changes nothing.
+func TestIntegrationK3sHelmChartExampleInstallsBesideTheRBAC(t *testing.T) {
+	kube := kubetest.Connect(t)
+	a := applyObjects(t, kube, decodeDocs(t, "deploy/daemon/rbac.yaml", readFile(t, "../../deploy/daemon/rbac.yaml")))
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(k3sHelmChart(t).Spec.ValuesContent), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := testenv.Lookup(t, kubetest.EnvKubeconfig, "the kube-apiserver")
+	if _, err := helmRun(t, "install", "node-fleet", chartDir, "--kubeconfig", kubeconfig, "--namespace", a.ns,
+		"--dry-run=server", "-f", values, "--set", "rbac.name="+a.role); err != nil {
+		t.Errorf("the HelmChart example beside the RBAC deploy/daemon/rbac.yaml installed: %v", err)
+	}
+}
+
+// The chart's notes warn only of what is true: the schema refuses an
+// install without a required setting, and a setting with a default (such
+// as MAX_NODES) does not make the daemon exit.
+func TestChartNotesClaimNoExitForADefaultedSetting(t *testing.T) {
+	settings := exampleSettings(t)
+	delete(settings, "MAX_NODES")
+	out := helm(t, "install", "node-fleet", chartDir, "--namespace", "node-fleet", "--dry-run=client",
+		"-f", writeValues(t, map[string]any{"settings": settings}))
+	_, notes, ok := strings.Cut(out, "NOTES:")
+	if !ok {
+		t.Fatalf("no NOTES in:\n%s", out)
+	}
+	if strings.Contains(notes, "will exit at start") {
+		t.Errorf("the notes say the daemon exits without MAX_NODES, which has a default:\n%s", notes)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	authv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -42,11 +43,17 @@ var errChecksFailed = errors.New("some checks failed")
 
 func doctorFlags(fs *flag.FlagSet) func(context.Context, *app) error {
 	serverURL := fs.String("server-url", "", "the K3s server URL the workers' user data must name (default: the user data's own, if any, is only shown)")
+	account := fs.String("service-account", defaultServiceAccount(), "the autoscaler's ServiceAccount (NAMESPACE/NAME) whose permissions are checked too, when the credentials may ask the API server about others' (an admin's may)")
 	return func(ctx context.Context, a *app) error {
 		s, err := a.loadSite(ctx)
 		if err != nil {
 			return err
 		}
+		ns, name, ok := strings.Cut(*account, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("-service-account %q: want NAMESPACE/NAME: %w", *account, errUsage)
+		}
+		s.serviceAccount = *account
 		checks := s.doctor(ctx, *serverURL)
 		failed := 0
 		for _, c := range checks {
@@ -286,30 +293,66 @@ func (s *site) checkKube(ctx context.Context, parts *config.Parts) []check {
 	if err != nil {
 		return append(out, check{name: "RBAC", detail: err.Error()})
 	}
-	var denied []string
-	n := 0
+	self := func(attrs authv1.ResourceAttributes) (bool, error) {
+		rv, err := kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{
+			Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs}}, metav1.CreateOptions{})
+		return err == nil && rv.Status.Allowed, err
+	}
+	denied, n := deniedVerbs(rules, self)
+	a := check{name: "API permissions", ok: len(denied) == 0, detail: fmt.Sprintf("all %d verbs the autoscaler uses are allowed", n)}
+	if len(denied) > 0 {
+		a.detail = fmt.Sprintf("%d of %d verbs denied: %s", len(denied), n, strings.Join(denied, ", "))
+		a.fix = "nodefleet setup -apply (or kubectl apply -f rbac.yaml from nodefleet setup -out) and use the node-fleet/autoscaler ServiceAccount's credentials"
+	}
+	return append(out, a, s.checkServiceAccount(ctx, kc, rules, self))
+}
+
+// checkServiceAccount checks the permissions of the autoscaler's
+// ServiceAccount (the daemon's, in the cluster) with SubjectAccessReviews,
+// when the credentials may create them: with an admin's kubeconfig the
+// check of their own permissions says nothing about the daemon's.
+func (s *site) checkServiceAccount(ctx context.Context, kc kubernetes.Interface, rules []rbacv1.PolicyRule,
+	self func(authv1.ResourceAttributes) (bool, error)) check {
+	c := check{name: "service account " + s.serviceAccount + "'s permissions"}
+	may, _ := self(authv1.ResourceAttributes{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verb: "create"})
+	if !may {
+		c.ok, c.detail = true, "skipped: these credentials may not ask about another's permissions (create subjectaccessreviews); the line above checks their own"
+		return c
+	}
+	ns, _, _ := strings.Cut(s.serviceAccount, "/")
+	user := "system:serviceaccount:" + strings.Replace(s.serviceAccount, "/", ":", 1)
+	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+	denied, n := deniedVerbs(rules, func(attrs authv1.ResourceAttributes) (bool, error) {
+		rv, err := kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authv1.SubjectAccessReview{Spec: authv1.SubjectAccessReviewSpec{
+			User: user, Groups: groups, ResourceAttributes: &attrs}}, metav1.CreateOptions{})
+		return err == nil && rv.Status.Allowed, err
+	})
+	c.ok, c.detail = len(denied) == 0, fmt.Sprintf("all %d verbs the autoscaler uses are allowed", n)
+	if !c.ok {
+		c.detail = fmt.Sprintf("%d of %d verbs denied: %s", len(denied), n, strings.Join(denied, ", "))
+		c.fix = "kubectl apply -f rbac.yaml (from nodefleet setup -out) binds node-fleet/autoscaler; for another ServiceAccount (the chart's, in its release's namespace) bind the ClusterRole node-fleet-autoscaler to it, or give -service-account the one the daemon runs as"
+	}
+	return c
+}
+
+// deniedVerbs asks allowed about every verb of rules and returns those
+// denied (or that could not be asked), as "verb resource.group", and how
+// many were asked.
+func deniedVerbs(rules []rbacv1.PolicyRule, allowed func(authv1.ResourceAttributes) (bool, error)) (denied []string, n int) {
 	for _, r := range rules {
 		for _, group := range r.APIGroups {
 			for _, res := range r.Resources {
 				for _, verb := range r.Verbs {
 					n++
 					resource, sub, _ := strings.Cut(res, "/")
-					rv, err := kc.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{
-						ResourceAttributes: &authv1.ResourceAttributes{Group: group, Resource: resource, Subresource: sub, Verb: verb},
-					}}, metav1.CreateOptions{})
-					if err != nil || !rv.Status.Allowed {
+					if ok, _ := allowed(authv1.ResourceAttributes{Group: group, Resource: resource, Subresource: sub, Verb: verb}); !ok {
 						denied = append(denied, verb+" "+qualified(group, res))
 					}
 				}
 			}
 		}
 	}
-	a := check{name: "API permissions", ok: len(denied) == 0, detail: fmt.Sprintf("all %d verbs the autoscaler uses are allowed", n)}
-	if len(denied) > 0 {
-		a.detail = fmt.Sprintf("%d of %d verbs denied: %s", len(denied), n, strings.Join(denied, ", "))
-		a.fix = "nodefleet setup -apply (or kubectl apply -f rbac.yaml from nodefleet setup -out) and use the node-fleet/autoscaler ServiceAccount's credentials"
-	}
-	return append(out, a)
+	return denied, n
 }
 
 // qualified is resource.group, as kubectl names it ("pods/eviction",

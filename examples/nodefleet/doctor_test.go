@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,11 @@ func newSite(t *testing.T) *siteFixture {
 		provision.VarClusterID: f.cluster, provision.VarTokenSecret: s.secret, provision.VarServerURL: s.serverURL}))
 
 	s.promURL = startPrometheus(t, promBin, nodeBin)
+	// The autoscaler's ServiceAccount and its rights, as the quickstart
+	// applies them (the same objects for every test on this API server).
+	if err := applyRBACObjects(ctx, f.kube.Client, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	s.env = map[string]string{
 		"CLUSTER_ID": f.cluster, "DYNAMODB_TABLE": f.table, "AWS_REGION": "us-east-1", "KUBECONFIG": f.kubeconfig,
 		"PROMETHEUS_URL": s.promURL, "LAUNCH_TEMPLATE_ID": s.template, "SUBNET_IDS": strings.Join(s.subnets, ","),
@@ -190,7 +196,8 @@ func TestIntegrationDoctor(t *testing.T) {
 		`(?m)^\[ok  \] prometheus query memory: answers`,
 		`(?m)^\[ok  \] prometheus query pending_pods: answers`,
 		`(?m)^\[ok  \] API server .*: reachable`,
-		`(?m)^\[ok  \] API permissions: all \d+ verbs`)
+		`(?m)^\[ok  \] API permissions: all \d+ verbs`,
+		`(?m)^\[ok  \] service account node-fleet/autoscaler's permissions: all \d+ verbs`)
 
 	ctx := t.Context()
 	wrongKey := "node-fleet-" + s.cluster + "-badkey"
@@ -236,6 +243,8 @@ func TestIntegrationDoctor(t *testing.T) {
 			return replaceServer(k, "https://127.0.0.1:1")
 		})}, nil, `API server https://127.0.0.1:1: `, "KUBECONFIG", 1},
 		{"credentials without the RBAC", map[string]string{"KUBECONFIG": nobody}, nil, `API permissions: \d+ of \d+ verbs denied: .*delete nodes.*create pods/eviction`, "nodefleet setup -apply", 1},
+		{"admin credentials, the daemon's service account without the RBAC", nil, []string{"-service-account", s.cluster + "/autoscaler"},
+			`service account ` + s.cluster + `/autoscaler's permissions: \d+ of \d+ verbs denied: .*delete nodes`, "rbac.yaml", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := s.run(tc.env, append([]string{"doctor"}, tc.args...)...)
@@ -313,5 +322,16 @@ func TestIntegrationSetup(t *testing.T) {
 	code, out, errOut = s.run(nil, "setup")
 	if code != 0 || strings.Count(out, "# ---- ") != 5 || !strings.Contains(errOut, "note: iam:PassRole names the placeholder role") {
 		t.Errorf("setup to stdout: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// tick on a table that does not exist names the table and its setting, as
+// the state's subcommands do.
+func TestIntegrationTickNamesAMissingTable(t *testing.T) {
+	s := newSite(t)
+	missing := s.table + "-missing"
+	code, out, errOut := s.run(map[string]string{"DYNAMODB_TABLE": missing}, "tick", "-dry-run")
+	if code != 1 || !strings.Contains(errOut, `the DynamoDB table "`+missing+`" (-table, DYNAMODB_TABLE) does not exist`) {
+		t.Errorf("tick on a missing table: exit %d\n%s\n%s", code, out, errOut)
 	}
 }

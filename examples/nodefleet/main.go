@@ -10,7 +10,7 @@
 //	nodefleet unlock [-force]
 //	nodefleet report [-since 24h] [-chart fleet.png] [-prices prices.csv]
 //	nodefleet setup [-out dir] [-apply] [-worker-role ARN] [-server-url URL]
-//	nodefleet doctor [-server-url URL]
+//	nodefleet doctor [-server-url URL] [-service-account NS/NAME]
 //	nodefleet tick [-dry-run]
 //
 // Every subcommand takes -h. The connection settings are the programs'
@@ -39,8 +39,10 @@
 // tag when the user data names no server; that the subnets span two
 // zones; the SNS topic; each Prometheus query the autoscaler runs; the
 // API server, and each verb of the autoscaler's ClusterRole through a
-// SelfSubjectAccessReview with the configured credentials. It exits 1
-// when a check fails.
+// SelfSubjectAccessReview with the configured credentials and, when they
+// may ask about another's (an admin's may), through SubjectAccessReviews
+// for the autoscaler's ServiceAccount (-service-account, default the RBAC
+// manifest's node-fleet/autoscaler). It exits 1 when a check fails.
 //
 // # Tick
 //
@@ -87,6 +89,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -152,7 +155,7 @@ var commands = []command{
 	{name: "unlock", args: "[-force]", summary: "release a stuck lock (refused while its lease is valid unless -force)", flags: unlockFlags},
 	{name: "report", args: "[-since D] [-chart file.png]", summary: "the fleet's cost over a period against a static fleet sized for its peak", flags: reportFlags},
 	{name: "setup", args: "[-out DIR] [-apply] [-worker-role ARN] [-server-url URL]", summary: "create the DynamoDB table; write the IAM policies, the RBAC (-apply: apply it) and the workers' user data", site: setupFlags},
-	{name: "doctor", args: "[-server-url URL]", summary: "check the configuration against AWS, Prometheus and the API server, with the fix for each failure", site: doctorFlags},
+	{name: "doctor", args: "[-server-url URL] [-service-account NS/NAME]", summary: "check the configuration against AWS, Prometheus and the API server, with the fix for each failure", site: doctorFlags},
 	{name: "tick", args: "[-dry-run]", summary: "run one tick now with the stock wiring, as the daemon does (-dry-run, DRY_RUN: decide and record, do nothing)", site: tickFlags},
 }
 
@@ -224,9 +227,14 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	if err := do(ctx, e); err != nil {
 		err = awsutil.AddCredentialsHint(err)
+		table, region := e.table, e.regionName
+		if cmd.site != nil {
+			// The programs' settings, not the state's flags.
+			table, region = a.getenv("DYNAMODB_TABLE"), cmp.Or(a.getenv("AWS_REGION"), a.getenv("AWS_DEFAULT_REGION"))
+		}
 		var missing *ddbtypes.ResourceNotFoundException
-		if errors.As(err, &missing) && e.table != "" {
-			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", e.table, e.regionName, err)
+		if errors.As(err, &missing) && table != "" {
+			err = fmt.Errorf("the DynamoDB table %q (-table, DYNAMODB_TABLE) does not exist in region %s: %w", table, region, err)
 		}
 		fmt.Fprintf(a.stderr, "nodefleet %s: %v\n", cmd.name, err)
 		if errors.Is(err, errUsage) {

@@ -132,6 +132,11 @@ func TestIntegrationQuickstart(t *testing.T) {
 			t.Errorf("the test sets %s, which the page's variables block does not document", k)
 		}
 	}
+	for _, k := range documented {
+		if _, ok := vars[k]; !ok {
+			t.Errorf("the page's variables block sets %s, which the test does not: the page's commands would run with a setting the test never tried", k)
+		}
+	}
 	env := []string{"PATH=" + bin + ":" + strings.Join(tools, ":") + ":/usr/bin:/bin", "HOME=" + t.TempDir(),
 		"AWS_ENDPOINT_URL=" + endpoint, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing",
 		"NODEFLEET_OPERATOR=quickstart", "GOFLAGS=" + os.Getenv("GOFLAGS")}

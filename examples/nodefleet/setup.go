@@ -32,6 +32,9 @@ type site struct {
 	region string
 	// account is the AWS account's id, from the table's ARN.
 	account string
+	// serviceAccount is the autoscaler's ServiceAccount, NAMESPACE/NAME,
+	// whose permissions doctor checks.
+	serviceAccount string
 }
 
 // loadSite reads the programs' configuration from the environment, as the
@@ -67,7 +70,7 @@ type setupOptions struct {
 func setupFlags(fs *flag.FlagSet) func(context.Context, *app) error {
 	var o setupOptions
 	fs.StringVar(&o.out, "out", "", "write the policies, the RBAC and the user data as files into this directory instead of printing them")
-	fs.BoolVar(&o.apply, "apply", false, "apply the RBAC to the API server (KUBECONFIG) too")
+	fs.BoolVar(&o.apply, "apply", false, "apply the RBAC to the API server (KUBECONFIG) too; objects a Helm release manages (the chart's) are left alone")
 	fs.StringVar(&o.workerRole, "worker-role", "", "the ARN of the workers' IAM role (the launch template's instance profile's), which the autoscaler passes to EC2")
 	fs.StringVar(&o.tokenSecret, "token-secret", "", "the Secrets Manager secret (name or ARN) holding the K3s join token, for the user data (default node-fleet/<cluster>/k3s-token)")
 	fs.StringVar(&o.serverURL, "server-url", "", "the K3s server's URL the workers join, https://HOST:6443 (default: the join script finds the instance tagged node-fleet.io/role=k3s-server)")

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/notify"
 )
 
 // Publisher is an autoscaler.Publisher that keeps the autoscaler's own
@@ -18,7 +19,10 @@ import (
 // this replica ran its last tick (node_fleet_active: after a skipped tick
 // its gauges are those of the last tick it ran), the fleet's bounds, the guardrail
 // that held the last tick, and leases that ran past their expiry or were
-// taken over from a holder that let them lapse. It registers on the
+// taken over from a holder that let them lapse. A dry-running tick
+// (Result.DryRun) is marked: node_fleet_dry_run is 1 and what it would
+// have launched and terminated is counted in node_fleet_dry_run_would_*,
+// never in the launched and terminated counters. It registers on the
 // Registerer it is given, never globally.
 type Publisher struct {
 	ticks      *prometheus.CounterVec
@@ -34,6 +38,9 @@ type Publisher struct {
 	hold       *prometheus.GaugeVec
 	overruns   prometheus.Counter
 	takeovers  prometheus.Counter
+	dryRun     prometheus.Gauge
+	wouldUp    prometheus.Counter
+	wouldDown  prometheus.Counter
 
 	mu   sync.Mutex
 	last time.Time // end of the last tick, skipped or not
@@ -69,10 +76,16 @@ func New(reg prometheus.Registerer) (*Publisher, error) {
 			Help: "Ticks that ended after their lease had expired (the lock was held past its TTL)."}),
 		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_lock_takeovers_total",
 			Help: "Leases taken over from a holder that let them expire without releasing them (a tick that died holding the lock)."}),
+		dryRun: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_dry_run",
+			Help: "1 when the last tick ran dry (DRY_RUN): it planned and recorded, and changed nothing."}),
+		wouldUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_dry_run_would_launch_total",
+			Help: "Instances dry-running ticks would have launched."}),
+		wouldDown: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_dry_run_would_terminate_total",
+			Help: "Instances dry-running ticks would have terminated (scale-downs, ghosts, NotReady replacements)."}),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{p.ticks, p.duration, p.nodes, p.readings, p.safety, p.launched, p.terminated, p.lastTick,
-		p.active, p.bounds, p.hold, p.overruns, p.takeovers} {
+		p.active, p.bounds, p.hold, p.overruns, p.takeovers, p.dryRun, p.wouldUp, p.wouldDown} {
 		errs = append(errs, reg.Register(c))
 	}
 	// Every outcome from the start, so that rate() sees the first one.
@@ -123,6 +136,13 @@ func (p *Publisher) Publish(_ context.Context, r autoscaler.Result) error {
 		p.safety.Set(1)
 	} else {
 		p.safety.Set(0)
+	}
+	p.dryRun.Set(0)
+	if r.DryRun {
+		p.dryRun.Set(1)
+		launch, terminate := notify.WouldCounts(r)
+		p.wouldUp.Add(float64(launch))
+		p.wouldDown.Add(float64(terminate))
 	}
 	p.launched.Add(float64(len(r.Launched())))
 	p.terminated.Add(float64(len(r.Terminated()) + len(r.Ghosts()) + len(r.Replaced())))
