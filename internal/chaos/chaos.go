@@ -132,7 +132,7 @@ type world struct {
 	// replica: a condition alerted within RealertInterval is not sent
 	// again, yet it is alerted.
 	notified map[autoscaler.EventKind]time.Time
-	trace         []string
+	trace    []string
 }
 
 // Run runs one seed for opt.Days and returns what it found; ctx bounds
