@@ -73,6 +73,9 @@ type Options struct {
 	Lead time.Duration
 	// Replicas are each app's replicas before and during the sale [2, 20].
 	Base, Peak int32
+	// DryRun runs node-fleet with DRY_RUN=true [false]: it plans and
+	// records what it would do and does none of it.
+	DryRun bool
 	// Logf, when set, prints progress.
 	Logf func(format string, args ...any)
 }
@@ -411,6 +414,7 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 		"INSTANCE_TYPE": e.stack.InstanceType, "WORKER_VCPU": "2", "WORKER_MEMORY_MIB": "4096",
 		"SNS_TOPIC_ARN":    e.stack.Topic,
 		"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+		"DRY_RUN": fmt.Sprint(e.opts.DryRun),
 	}
 	switch e.opts.Mode {
 	case ModeLambda:
