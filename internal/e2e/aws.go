@@ -143,6 +143,27 @@ func subscribedTopic(t testing.TB, awsCfg aws.Config, clusterID string) (string,
 	return aws.ToString(topic.TopicArn), aws.ToString(q.QueueUrl)
 }
 
+// LaunchWorkers launches n workers of st, one a subnet in turn, as a
+// live node-fleet would have: from the launch template, with the
+// fleet's tags (cluster, managed-by, the worker role). It returns their
+// instance ids.
+func LaunchWorkers(ctx context.Context, c *ec2.Client, st *Stack, n int) ([]string, error) {
+	tags := clusterTags(st.ClusterID, st.ClusterID+"-worker", tagRole, roleWorker, ec2fleet.TagManagedBy, ec2fleet.ManagedByValue)
+	var ids []string
+	for i := 0; i < n; i++ {
+		out, err := c.RunInstances(ctx, &ec2.RunInstancesInput{
+			LaunchTemplate: &ec2types.LaunchTemplateSpecification{LaunchTemplateName: aws.String(st.LaunchTemplate)},
+			MinCount:       aws.Int32(1), MaxCount: aws.Int32(1), SubnetId: aws.String(st.Subnets[i%len(st.Subnets)]),
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance, Tags: tags}},
+		})
+		if err != nil {
+			return ids, fmt.Errorf("launch worker %d of %d: %w", i+1, n, err)
+		}
+		ids = append(ids, aws.ToString(out.Instances[0].InstanceId))
+	}
+	return ids, nil
+}
+
 // ServerState returns the K3s server instance's state in EC2
 // ("running", "terminated", ...).
 func (s *Stack) ServerState(ctx context.Context, c *ec2.Client) (string, error) {

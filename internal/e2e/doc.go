@@ -21,6 +21,9 @@
 // whole zone going NotReady (SetNodesDown, a kwok stage), then the sale's
 // end; the alerts are read from the deploy's SNS topic through a
 // subscribed SQS queue (Alerts).
+// TestDryRunFlashSale runs the daemon with DRY_RUN=true through a sale:
+// nothing is launched, terminated, cordoned or evicted, and `nodefleet
+// history` shows what it would have done.
 //
 // Time is compressed (cooldowns, intervals and boot delays of seconds),
 // the same for both systems, so that a run takes a minute or a few;

@@ -73,6 +73,13 @@ type Options struct {
 	Lead time.Duration
 	// Replicas are each app's replicas before and during the sale [2, 20].
 	Base, Peak int32
+	// DryRun runs node-fleet with DRY_RUN=true [false]: it plans and
+	// records what it would do and does none of it.
+	DryRun bool
+	// Earlier is the number of workers launched before node-fleet starts
+	// [0], one a subnet in turn, from the launch template with the
+	// fleet's tags: what a live node-fleet left running (LaunchWorkers).
+	Earlier int
 	// Logf, when set, prints progress.
 	Logf func(format string, args ...any)
 }
@@ -155,6 +162,7 @@ type env struct {
 	proc    string // the autoscaler's process name (its log)
 	restart func(extra map[string]string)
 	lambda  *Lambda
+	earlier []string // the instances of Options.Earlier
 
 	unplaceableLaunches int
 	unplaceableReported bool
@@ -369,21 +377,10 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 	cluster := "e2e-" + randomHex(4)
 	e.stack = Deploy(t, awsCfg, cluster, kc)
 
-	// The K3s server registers as a node too, tainted as server-init.sh
-	// starts it.
-	srv, err := e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{e.stack.ServerInstance}})
-	if err != nil {
+	serverIP := e.registerServer(t, ctx)
+	if e.earlier, err = LaunchWorkers(ctx, e.ec2, e.stack, e.opts.Earlier); err != nil {
 		t.Fatal(err)
 	}
-	e.server = Hostname(srv.Reservations[0].Instances[0])
-	serverIP := aws.ToString(srv.Reservations[0].Instances[0].PrivateIpAddress)
-	serverNode := workerNode(e.server, "2", "3891Mi", map[string]string{tagRole: roleServer, "node-role.kubernetes.io/control-plane": "true"},
-		[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Value: "true", Effect: corev1.TaintEffectNoSchedule}})
-	serverNode.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: serverIP}, {Type: corev1.NodeHostName, Address: e.server}}
-	if err := createNode(ctx, e.cl.Admin, serverNode); err != nil {
-		t.Fatal(err)
-	}
-
 	j, err := NewJoiner(JoinerConfig{EC2: e.ec2, Kube: e.cl.Admin, ClusterID: cluster, BootDelay: e.opts.BootDelay, NeverJoin: e.opts.NeverJoin,
 		Labels: e.bootingLabels(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -409,7 +406,7 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 		// The workers' type: the scheduler's view sizes new workers
 		// from it (the launch template's type, t3.medium).
 		"INSTANCE_TYPE": e.stack.InstanceType, "WORKER_VCPU": "2", "WORKER_MEMORY_MIB": "4096",
-		"SNS_TOPIC_ARN":    e.stack.Topic,
+		"SNS_TOPIC_ARN": e.stack.Topic, "DRY_RUN": fmt.Sprint(e.opts.DryRun),
 		"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 	}
 	switch e.opts.Mode {
@@ -445,6 +442,26 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 		}
 	}
 	e.logf("%s: cluster %s, server instance %s (node %s), autoscaler as %s", e.opts.Mode, cluster, e.stack.ServerInstance, e.server, e.saUser)
+}
+
+// registerServer creates the K3s server's Node, tainted as server-init.sh
+// starts it (the server registers as a node too), sets e.server to its
+// name and returns its private IP.
+func (e *env) registerServer(t testing.TB, ctx context.Context) string {
+	t.Helper()
+	srv, err := e.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{e.stack.ServerInstance}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.server = Hostname(srv.Reservations[0].Instances[0])
+	serverIP := aws.ToString(srv.Reservations[0].Instances[0].PrivateIpAddress)
+	serverNode := workerNode(e.server, "2", "3891Mi", map[string]string{tagRole: roleServer, "node-role.kubernetes.io/control-plane": "true"},
+		[]corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Value: "true", Effect: corev1.TaintEffectNoSchedule}})
+	serverNode.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: serverIP}, {Type: corev1.NodeHostName, Address: e.server}}
+	if err := createNode(ctx, e.cl.Admin, serverNode); err != nil {
+		t.Fatal(err)
+	}
+	return serverIP
 }
 
 // bootingLabels are the labels of a new worker's Node that make kwok hold

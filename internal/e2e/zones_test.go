@@ -86,14 +86,21 @@ func TestZonesAndLocalData(t *testing.T) {
 // await polls cond until it holds, failing t after limit.
 func (z *zonesRun) await(t *testing.T, limit time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
+	z.e.await(t, limit, what, cond)
+}
+
+// await polls cond until it holds, failing t after limit or when a
+// process of the control plane exits.
+func (e *env) await(t *testing.T, limit time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		ok, err := cond()
 		if err == nil && ok {
 			return
 		}
-		if ex := z.e.cl.Exited(); len(ex) > 0 {
-			t.Fatalf("%v exited while waiting for %s; end of its log:\n%s", ex, what, z.e.cl.Log(ex[0], 4000))
+		if ex := e.cl.Exited(); len(ex) > 0 {
+			t.Fatalf("%v exited while waiting for %s; end of its log:\n%s", ex, what, e.cl.Log(ex[0], 4000))
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s (err %v)", limit, what, err)
