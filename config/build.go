@@ -186,7 +186,7 @@ func (p *Parts) build(cfg Config, opts Options) (autoscaler.Policy, autoscaler.N
 	if policy == nil {
 		th := cfg.Thresholds
 		policy, err = decision.Shipped(decision.ShippedConfig{Name: cfg.Policy, Threshold: &th,
-			Headroom: cfg.Headroom, Lead: cfg.Lead, Calendar: cfg.Calendar, Forecast: cfg.Forecast})
+			Headroom: cfg.Headroom, Lead: cfg.Lead, ScaleDownWindow: cfg.ScaleDownWindow, Calendar: cfg.Calendar, Forecast: cfg.Forecast})
 	}
 	errs = append(errs, err)
 	var notifier autoscaler.Notifier

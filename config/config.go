@@ -111,6 +111,10 @@ type Config struct {
 	Headroom float64
 	// Lead is the predictive policy's lead time (PREDICTIVE_LEAD).
 	Lead time.Duration
+	// ScaleDownWindow is the shipped policies' scale-down stabilisation
+	// (SCALE_DOWN_WINDOW; decision.ShippedConfig.ScaleDownWindow); zero
+	// leaves each policy its own default.
+	ScaleDownWindow time.Duration
 	// Forecast is the forecast mode (FORECAST): decision.ForecastOff, or
 	// decision.ForecastShadow to have Policy act and the predictive
 	// policy say, in every decision's reason, what it would have done.

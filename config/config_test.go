@@ -63,7 +63,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"MEMORY_HIGH_PERCENT": "85", "MEMORY_LOW_PERCENT": "40", "PENDING_PODS_THRESHOLD": "3",
 		"PENDING_PODS_SOURCE": "api", "PROMETHEUS_NODE_SELECTOR": `instance!~"k3s-server.*"`,
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
-		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker", "SCRAPE_INTERVAL": "30s", "REALERT_INTERVAL": "4h",
+		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker", "SCRAPE_INTERVAL": "30s", "REALERT_INTERVAL": "4h", "SCALE_DOWN_WINDOW": "15s",
 		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
 		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
 		// Daemon-only settings are not read by the Lambda function.
@@ -89,7 +89,7 @@ func TestLoadEverySetting(t *testing.T) {
 		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute, Forecast: decision.ForecastOff,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
-		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, ScrapeInterval: 30 * time.Second, RealertInterval: 4 * time.Hour,
+		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, ScrapeInterval: 30 * time.Second, RealertInterval: 4 * time.Hour, ScaleDownWindow: 15 * time.Second,
 		KubeconfigSecret: "node-fleet/kubeconfig",
 		NodeSelector:     "role=worker", Interval: time.Minute, BatchIdle: time.Second, BatchMax: 10 * time.Second,
 		Listen: ":8080", LogLevel: slog.LevelInfo,

@@ -210,6 +210,16 @@ func policySettings() []setting {
 			help:  "how far ahead the predictive policy must be right: the longest boot-and-join (a p99 of about 5 minutes) plus a tick interval, a duration from 1m to 2h",
 			show:  func(c Config) string { return fmtDuration(c.Lead) },
 			parse: func(c *Config, v string) error { return duration(&c.Lead, v, time.Minute, 2*time.Hour) }},
+		{env: "SCALE_DOWN_WINDOW", programs: both,
+			help: "the scale-down stabilisation of the shipped policies: a scale-down keeps what the demand needed over this window and its usual rise within it (as the HPA's stabilization window), so that it is not undone minutes later; unset: " +
+				fmtDuration(decision.DefaultScaleDownWindow) + " for threshold and reactive, two PREDICTIVE_LEADs for predictive; a window shorter than a tick (1s) turns it off (the original design's plain -1), a duration from 1s to 24h",
+			show: func(c Config) string {
+				if c.ScaleDownWindow == 0 {
+					return "each policy's own"
+				}
+				return fmtDuration(c.ScaleDownWindow)
+			},
+			parse: func(c *Config, v string) error { return duration(&c.ScaleDownWindow, v, time.Second, 24*time.Hour) }},
 		{env: "FORECAST", programs: both,
 			help: "forecast-only mode: off, or shadow (POLICY acts; what the predictive policy would have done is logged with every decision)",
 			show: func(c Config) string { return c.Forecast },

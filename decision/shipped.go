@@ -44,9 +44,13 @@ type ShippedConfig struct {
 	// Target is the predictive policy's target under-provisioning rate
 	// (see ForecasterConfig.Target). Default DefaultTarget.
 	Target float64
-	// ScaleDownWindow is the predictive policy's scale-down
-	// stabilisation (see PredictiveConfig.ScaleDownWindow). Default two
-	// lead times.
+	// ScaleDownWindow, when set, is the scale-down stabilisation of
+	// whichever policy is built, in place of its own default (and of
+	// Threshold's ScaleDownWindow): see ThresholdConfig.ScaleDownWindow,
+	// ReactiveConfig.ScaleDownWindow and
+	// PredictiveConfig.ScaleDownWindow. Zero leaves each its default:
+	// DefaultScaleDownWindow for threshold and reactive, two lead times
+	// for predictive. A window shorter than a tick holds nothing.
 	ScaleDownWindow time.Duration
 	// PodsPerNode converts calendar events given in pods into nodes (see
 	// PredictiveConfig.PodsPerNode); 0 when events are given in nodes.
@@ -121,9 +125,12 @@ func shipped(c ShippedConfig) (autoscaler.Policy, error) {
 		if c.Threshold != nil {
 			th = *c.Threshold
 		}
+		if c.ScaleDownWindow != 0 {
+			th.ScaleDownWindow = c.ScaleDownWindow
+		}
 		return NewThreshold(th)
 	case PolicyReactive:
-		return NewReactive(ReactiveConfig{Headroom: c.Headroom})
+		return NewReactive(ReactiveConfig{Headroom: c.Headroom, ScaleDownWindow: c.ScaleDownWindow})
 	case PolicyPredictive:
 		pred, err := NewPredictive(PredictiveConfig{PodsPerNode: c.PodsPerNode, Lead: c.Lead, Target: c.Target, ScaleDownWindow: c.ScaleDownWindow, Headroom: c.Headroom, Calendar: c.Calendar})
 		if err != nil {

@@ -182,3 +182,50 @@ func TestStabilisationReadsPastASmallClockDifference(t *testing.T) {
 		t.Errorf("%s, want 1 node down, room kept for the usual rise", d)
 	}
 }
+
+// ShippedConfig.ScaleDownWindow is every shipped policy's stabilisation:
+// a scale-down the default window holds goes ahead with a window shorter
+// than a tick, for the threshold and the reactive policy alike.
+func TestShippedScaleDownWindowReachesThePolicy(t *testing.T) {
+	// 5 workers' worth until 6 minutes ago, 2 since; CPU 60% until then,
+	// 20% since (3 nodes).
+	dropped := func(at time.Time, hi, lo float64) float64 {
+		if at.Before(pt0.Add(-6 * time.Minute)) {
+			return hi
+		}
+		return lo
+	}
+	var thHist []autoscaler.Record
+	for at := pt0.Add(-3 * time.Hour); at.Before(pt0); at = at.Add(2 * time.Minute) {
+		cpu := 3*sawtooth(at) - 40
+		thHist = append(thHist, autoscaler.Record{Time: at, CPU: cpu, Memory: 20, PendingPods: 0, Nodes: 3})
+	}
+	thIn := autoscaler.PolicyInput{Now: pt0, ReadyNodes: 3, MinNodes: 2, MaxNodes: 40, History: thHist,
+		Snapshot: autoscaler.Snapshot{Time: pt0, CPU: autoscaler.Value(20, pt0), Memory: autoscaler.Value(20, pt0), PendingPods: autoscaler.Value(0, pt0)}}
+	reIn := input(hist(3*time.Hour, 2*time.Minute, func(at time.Time) float64 { return dropped(at, 50, 20) }), 20, 5, 0)
+	for _, tt := range []struct {
+		name   string
+		in     autoscaler.PolicyInput
+		window time.Duration
+		want   autoscaler.Action
+	}{
+		{"threshold, default window: held", thIn, 0, autoscaler.Hold},
+		{"threshold, 1s window: down", thIn, time.Second, autoscaler.ScaleDown},
+		{"reactive, default window: held", reIn, 0, autoscaler.Hold},
+		{"reactive, 1s window: down", reIn, time.Second, autoscaler.ScaleDown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			name := PolicyThreshold
+			if strings.HasPrefix(tt.name, "reactive") {
+				name = PolicyReactive
+			}
+			p, err := Shipped(ShippedConfig{Name: name, ScaleDownWindow: tt.window})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := p.Decide(tt.in); d.Action != tt.want {
+				t.Errorf("%s, want %s", d, tt.want)
+			}
+		})
+	}
+}

@@ -63,7 +63,7 @@ func writeTimes(b *strings.Builder, opts Options) {
 		fmt.Fprintf(b, " then a new worker's Node, of either system, stays NotReady %s (a kwok stage; NODEFLEET_E2E_BOOT_DELAY)", opts.ReadyDelay)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(b, "- scale-down cooldown %s = Karpenter's `consolidateAfter`; node-fleet's scale-up cooldown %s; the daemon's TICK_INTERVAL and the Lambda's schedule %s; Karpenter's batching as it ships (1 s idle, 10 s at most);\n",
+	fmt.Fprintf(b, "- scale-down cooldown and stabilisation window (SCALE_DOWN_WINDOW) %s = Karpenter's `consolidateAfter`; node-fleet's scale-up cooldown %s; the daemon's TICK_INTERVAL and the Lambda's schedule %s; Karpenter's batching as it ships (1 s idle, 10 s at most);\n",
 		opts.ScaleDownCooldown, opts.ScaleUpCooldown, opts.Tick)
 	fmt.Fprintf(b, "- node-fleet's POLICY: %s in the lambda and daemon modes; predictive with the sale in CALENDAR (learnt %s ahead) in daemon+calendar.\n\n", opts.Policy, opts.Lead)
 }

@@ -62,8 +62,8 @@ type Options struct {
 	NeverJoin float64
 	// Tick is the daemon's TICK_INTERVAL and the Lambda's schedule [10s].
 	Tick time.Duration
-	// ScaleUpCooldown [5s] and ScaleDownCooldown [15s]; the latter is
-	// Karpenter's consolidateAfter.
+	// ScaleUpCooldown [5s] and ScaleDownCooldown [15s, also
+	// SCALE_DOWN_WINDOW]; the latter is Karpenter's consolidateAfter.
 	ScaleUpCooldown, ScaleDownCooldown time.Duration
 	// Policy is node-fleet's POLICY in the lambda and daemon modes
 	// [reactive]; the calendar mode runs predictive.
@@ -398,7 +398,11 @@ func (e *env) setupNodeFleet(t testing.TB, ctx context.Context) {
 		"MIN_NODES": fmt.Sprint(e.opts.MinNodes), "MAX_NODES": fmt.Sprint(e.opts.MaxNodes),
 		"LAUNCH_TEMPLATE_NAME": e.stack.LaunchTemplate, "SUBNET_IDS": strings.Join(e.stack.Subnets, ","),
 		"SCALE_UP_COOLDOWN": e.opts.ScaleUpCooldown.String(), "SCALE_DOWN_COOLDOWN": e.opts.ScaleDownCooldown.String(),
-		"DRAIN_TIMEOUT": "30s", "LOCK_TTL": "1m", "JOIN_TIMEOUT": "3m",
+		// The scale-down stabilisation compressed with the cooldown, as
+		// Karpenter's consolidateAfter is (its default, 10 minutes,
+		// would outlast the run).
+		"SCALE_DOWN_WINDOW": e.opts.ScaleDownCooldown.String(),
+		"DRAIN_TIMEOUT":     "30s", "LOCK_TTL": "1m", "JOIN_TIMEOUT": "3m",
 		// The deploy's selector: the server's node_exporter left out of
 		// the workers' CPU (deploy/stack.go).
 		"PROMETHEUS_NODE_SELECTOR": fmt.Sprintf(`instance!~"%s:.*"`, serverIP),
