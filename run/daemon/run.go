@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,8 +57,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 		}
 	}
 	if opts.Owner == "" {
-		host, _ := os.Hostname()
-		opts.Owner = fmt.Sprintf("%s-daemon-%s-%d", cfg.ClusterID, host, os.Getpid())
+		opts.Owner = defaultOwner(cfg.ClusterID)
 	}
 	opts.Publisher = publishers{pub, opts.Publisher}
 	parts, err := config.Build(ctx, cfg, opts.Options)
@@ -226,4 +226,15 @@ func (ps publishers) Publish(ctx context.Context, r autoscaler.Result) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// defaultOwner names this replica for the lock: the host and the process,
+// and a random part, since two containers of one pod (or on the host's
+// network) share the hostname and both run as pid 1; with one name each
+// would take the other's lease for its own.
+func defaultOwner(clusterID string) string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = crand.Read(b[:]) // crypto/rand: never fails on a supported system
+	return fmt.Sprintf("%s-daemon-%s-%d-%x", clusterID, host, os.Getpid(), b)
 }
