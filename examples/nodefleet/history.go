@@ -23,7 +23,7 @@ func historyFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	action := fs.String("action", "", "only these actions, comma-separated: hold, scale_up, scale_down")
 	hold := fs.String("hold", "", "only records held by this guardrail code (cooldown, at-max, paused...)")
 	limit := fs.Int("limit", 0, "at most this many records, the newest; 0: all")
-	asJSON := fs.Bool("json", false, "print JSON (one array of records; missing readings are null)")
+	asJSON := fs.Bool("json", false, "print JSON (one array of records, in status -json's stable format: snake_case names, missing readings null)")
 	return func(ctx context.Context, e *env) error {
 		now := e.now()
 		from, err := parseTime("since", *since, now)
@@ -63,12 +63,15 @@ func historyFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 			out = out[len(out)-*limit:]
 		}
 		if *asJSON {
-			if out == nil {
-				out = []autoscaler.Record{}
+			// The records in status -json's stable form (snake_case,
+			// null for a missing reading or time).
+			recs := []recordJSON{}
+			for _, r := range out {
+				recs = append(recs, toRecordJSON(r))
 			}
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(out)
+			return enc.Encode(recs)
 		}
 		if len(st.History) == 0 {
 			fmt.Fprintf(e.stdout, "the table %s holds no history for cluster %s: it has never ticked, or -cluster (CLUSTER_ID) is wrong\n", e.table, e.cluster)

@@ -9,10 +9,11 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
-// The JSON of status -json is a stable format for scripts: its names are
-// snake_case, a time that is unknown or never happened is null (never
-// 0001-01-01T00:00:00Z), a missing reading is null, and names are only
-// ever added, never renamed or removed. testdata/status.golden.json is an
+// The JSON of status -json (and of history -json, its records) is a
+// stable format for scripts: its names are snake_case, a time that is
+// unknown or never happened is null (never 0001-01-01T00:00:00Z), a
+// missing reading is null, and names are only ever added, never renamed
+// or removed. testdata/status.golden.json is an
 // example, checked by a test.
 
 // statusJSON is status -json's document.
