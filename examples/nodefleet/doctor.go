@@ -169,7 +169,14 @@ func (s *site) checkJoin(ctx context.Context, vars map[string]string) check {
 		{Name: aws.String("tag:" + autoscaler.LabelCluster), Values: []string{s.cfg.ClusterID}},
 		{Name: aws.String("instance-state-name"), Values: []string{"running"}},
 	}})
-	if err != nil || len(out.Reservations) == 0 {
+	if err != nil {
+		// Not "no such instance": the question could not be asked.
+		c.ok, c.name = false, "K3s server instance"
+		c.detail = "could not look for it: " + awsProblem(err)
+		c.fix = "allow ec2:DescribeInstances to these credentials, or run nodefleet setup -server-url https://SERVER:6443 and put its user data into the template"
+		return c
+	}
+	if len(out.Reservations) == 0 {
 		c.ok, c.name = false, "K3s server instance"
 		c.detail = "no running instance tagged node-fleet.io/role=k3s-server and node-fleet.io/cluster=" + s.cfg.ClusterID + ", and the user data names no server"
 		c.fix = "tag the server instance so, or run nodefleet setup -server-url https://SERVER:6443 and put its user data into the template"
