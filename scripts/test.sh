@@ -117,7 +117,7 @@ fi
 # docs/e2e.md.
 if [ "${1:-}" = e2e ]; then
 	log "end-to-end comparison (docs/e2e.md)"
-	NODEFLEET_REQUIRE_INTEGRATION=1 NODEFLEET_E2E_REPORT="${NODEFLEET_E2E_REPORT:-$ROOT/docs/e2e.md}" NODEFLEET_E2E_COMMAND=scripts/e2e.sh \
+	NODEFLEET_REQUIRE_INTEGRATION=1 NODEFLEET_E2E_REPORT="${NODEFLEET_E2E_REPORT:-$ROOT/docs/e2e.md}" NODEFLEET_E2E_COMMAND="${NODEFLEET_E2E_COMMAND:-scripts/e2e.sh}" \
 		go test -tags e2ereport -count=1 -timeout 240m -v -run '^TestCompare$' ./internal/e2e/ 2>&1 |
 		grep -vE '^ +\{' | tee "$RUN/e2e.log"
 	exit "${PIPESTATUS[0]}"
