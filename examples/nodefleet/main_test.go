@@ -505,6 +505,11 @@ func TestIntegrationReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
 		t.Fatal(err)
 	}
+	for _, name := range []string{`"saved_percent":`, `"peak_instances":`, `"on_demand_hourly":`} {
+		if !strings.Contains(raw, name) {
+			t.Errorf("report -json lacks the snake_case name %s:\n%s", name, raw)
+		}
+	}
 	p := defaultPrices["t3.medium"]
 	mean := (p.OnDemand + p.Spot) / 2
 	wantHours := 2*0.5 + 4*0.5 // 3 instance-hours

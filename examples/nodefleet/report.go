@@ -14,42 +14,49 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
-// costReport is what report computes; its JSON form is -json's output.
+// costReport is what report computes; its JSON form is -json's output,
+// with snake_case names as status -json's (durations in nanoseconds).
 type costReport struct {
-	Cluster  string
-	From, To time.Time
+	Cluster string    `json:"cluster"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
 	// Records are the ticks in the period; Covered is the time they
 	// account for and Uncovered the gaps without ticks (longer than three
 	// median intervals: the autoscaler did not run, or the history does
 	// not reach back so far).
-	Records            int
-	Covered, Uncovered time.Duration
+	Records   int           `json:"records"`
+	Covered   time.Duration `json:"covered_ns"`
+	Uncovered time.Duration `json:"uncovered_ns"`
 	// HistoryStart is the oldest record the history holds.
-	HistoryStart time.Time
+	HistoryStart time.Time `json:"history_start"`
 	// Mix is the instance types and markets each instance is priced as;
 	// Hourly is one instance's mean price, OnDemandHourly the same types
 	// on demand.
-	Mix                    []mixRow
-	Hourly, OnDemandHourly float64
+	Mix            []mixRow `json:"mix"`
+	Hourly         float64  `json:"hourly"`
+	OnDemandHourly float64  `json:"on_demand_hourly"`
 	// InstanceHours and PeakInstances are from the history's active
 	// instances.
-	InstanceHours float64
-	PeakInstances int
+	InstanceHours float64 `json:"instance_hours"`
+	PeakInstances int     `json:"peak_instances"`
 	// SpotPrices says where the spot prices come from: "table" or "EC2
 	// spot price history".
-	SpotPrices string
+	SpotPrices string `json:"spot_prices"`
 	// Cost is the fleet's cost; Static that of PeakInstances on demand
 	// for the covered time; Saved the difference, SavedPercent of Static.
-	Cost, Static, Saved, SavedPercent float64
+	Cost         float64 `json:"cost"`
+	Static       float64 `json:"static"`
+	Saved        float64 `json:"saved"`
+	SavedPercent float64 `json:"saved_percent"`
 }
 
 type mixRow struct {
-	Type   string
-	Market autoscaler.Market
-	Count  int
-	Hourly float64
+	Type   string            `json:"type"`
+	Market autoscaler.Market `json:"market"`
+	Count  int               `json:"count"`
+	Hourly float64           `json:"hourly"`
 	// Zones are the zones the fleet's instances of this row are in.
-	Zones []string `json:",omitempty"`
+	Zones []string `json:"zones,omitempty"`
 }
 
 func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
