@@ -291,6 +291,8 @@ func TestChartValuesAreValidated(t *testing.T) {
 		{"a launch template by name", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_ID": nil, "LAUNCH_TEMPLATE_NAME": "workers"}, nil)}, ""},
 		{"a cluster id with a space", []string{"-f", values(map[string]any{"CLUSTER_ID": "bad id"}, nil)}, "CLUSTER_ID"},
 		{"no replica", []string{"-f", values(nil, map[string]any{"replicaCount": 0})}, "replicaCount"},
+		{"a malformed subnet id", []string{"-f", values(map[string]any{"SUBNET_IDS": "subnet-0123456789abcdef0,sn-1"}, nil)}, "SUBNET_IDS"},
+		{"a malformed launch template id", []string{"-f", values(map[string]any{"LAUNCH_TEMPLATE_ID": "lt-123"}, nil)}, "LAUNCH_TEMPLATE_ID"},
 	} {
 		_, err := helmRun(t, append([]string{"template", "node-fleet", chartDir, "--namespace", "node-fleet"}, c.args...)...)
 		switch {
