@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -102,8 +103,26 @@ func (s *site) checkTable(ctx context.Context) check {
 		c.detail, c.fix = p, "give DYNAMODB_TABLE a new name and run nodefleet setup, which creates it with the right key"
 		return c
 	}
+	if p, fix := tableStatusProblem(out.Table.TableStatus); p != "" {
+		c.detail, c.fix = p, fix
+		return c
+	}
 	c.ok, c.detail = true, fmt.Sprintf("exists, key %s, %s", aws.ToString(out.Table.KeySchema[0].AttributeName), out.Table.TableStatus)
 	return c
+}
+
+// tableStatusProblem says what is wrong with a table in status, and the
+// fix; "" for a table the autoscaler can use (active, or being updated).
+func tableStatusProblem(status ddbtypes.TableStatus) (problem, fix string) {
+	switch status {
+	case ddbtypes.TableStatusActive, ddbtypes.TableStatusUpdating:
+		return "", ""
+	case ddbtypes.TableStatusDeleting:
+		return "is being deleted", "wait until it is gone and run nodefleet setup to create it again, or give DYNAMODB_TABLE another name"
+	case ddbtypes.TableStatusCreating:
+		return "is still being created", "wait a minute and run nodefleet doctor again"
+	}
+	return fmt.Sprintf("is %s, not ACTIVE", status), "see the table in the DynamoDB console (an archived or inaccessible table cannot keep the state)"
 }
 
 // awsProblem is err without the SDK's request details, credentials hint
