@@ -46,7 +46,7 @@ const both = Lambda | Daemon
 
 // settings returns every setting, in the order problems are reported.
 func settings() []setting {
-	return slices.Concat(clusterSettings(), launchSettings(), policySettings(), prometheusSettings(),
+	return slices.Concat(clusterSettings(), launchSettings(), thresholdSettings(), policySettings(), prometheusSettings(),
 		timingSettings(), kubeSettings(), runSettings())
 }
 
@@ -155,9 +155,8 @@ func launchSettings() []setting {
 	}
 }
 
-// policySettings returns the settings for the scaling policy and its
-// thresholds.
-func policySettings() []setting {
+// thresholdSettings are the threshold policy's CPU and memory thresholds.
+func thresholdSettings() []setting {
 	return []setting{
 		{env: "CPU_HIGH_PERCENT", programs: both,
 			help:  "average CPU above this scales up, 0 to 100",
@@ -186,6 +185,12 @@ func policySettings() []setting {
 				c.Thresholds.MemoryLow = new(float64)
 				return percent(c.Thresholds.MemoryLow, v)
 			}},
+	}
+}
+
+// policySettings are the shipped policies' choice and settings.
+func policySettings() []setting {
+	return []setting{
 		{env: "POLICY", programs: both,
 			help: "the scaling policy: threshold (the original design's), reactive (exactly the nodes the pods need, as cluster-autoscaler; it scales down no lower than the most they needed over " +
 				fmtDuration(decision.DefaultScaleDownWindow) + " and their usual rise within it) or predictive (reactive, raised ahead of time to the forecast of the next PREDICTIVE_LEAD and to the CALENDAR; its scale-down stabilised over two PREDICTIVE_LEADs)",
