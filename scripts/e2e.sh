@@ -9,7 +9,9 @@
 #   NODEFLEET_E2E_RUNS=1 NODEFLEET_E2E_MODES=daemon,karpenter scripts/e2e.sh
 # runs fewer; NODEFLEET_E2E_BOOT_DELAY=30s holds every new worker's Node
 # NotReady 30 s after it registers, Karpenter's and node-fleet's alike (a
-# kwok stage), for a boot closer to EC2's than the default at once. About 4 minutes a run of each mode, 15 for the four.
+# kwok stage), for a boot closer to EC2's than the default at once. Caveat: the
+# booting Node has no node.kubernetes.io/not-ready taint, so the scheduler
+# binds pods to it before it is Ready; the delay does not yet hold pods back. About 4 minutes a run of each mode, 15 for the four.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec scripts/test.sh e2e
