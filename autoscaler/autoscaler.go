@@ -380,6 +380,7 @@ func (t *tick) observe(ctx context.Context, delivered []Interruption) Observatio
 	}
 	obs.Instances, obs.InstancesErr = t.cfg.Fleet.List(ctx)
 	obs.Nodes, obs.NodesErr = t.cfg.Nodes.ListNodes(ctx)
+	obs.Pinned, obs.PinnedErr = t.cfg.Nodes.PinnedData(ctx)
 	obs.DeadlineNear = t.deadlineNear(ctx)
 	return obs
 }

@@ -125,6 +125,7 @@ func TestDryRunCallsNoMutatingMethod(t *testing.T) {
 			nodes := mock.NewMockNodeManager(ctrl)
 			fleet.EXPECT().List(gomock.Any()).Return(w.ins, nil).AnyTimes()
 			nodes.EXPECT().ListNodes(gomock.Any()).Return(w.nodes, nil).AnyTimes()
+			nodes.EXPECT().PinnedData(gomock.Any()).Return(nil, nil).AnyTimes()
 			fleet.EXPECT().Launch(gomock.Any(), gomock.Any()).Times(0)
 			fleet.EXPECT().Terminate(gomock.Any(), gomock.Any()).Times(0)
 			nodes.EXPECT().Cordon(gomock.Any(), gomock.Any()).Times(0)

@@ -254,20 +254,45 @@ func zoneRepair(s *situation, repair []Step) ([]Step, []Verdict) {
 	return kept, out
 }
 
-// keepRepair takes out of the repair every NotReady instance whose node
-// must be kept (Node.keep), each with a verdict that alerts.
+// keepRepair takes out of the repair every ghost and NotReady instance
+// that must be kept, each with a verdict that alerts: its node must be
+// kept (Node.keep), or node-local data is pinned to its host name
+// (fleetView.pinned: a Node deleted while its instance runs leaves the
+// instance a ghost with its data on disk). When the pinned data could not
+// be listed (Observation.PinnedErr) none of them is terminated: what
+// cannot be checked is not assumed safe.
 func keepRepair(s *situation, repair []Step) ([]Step, []Verdict) {
 	var kept []Step
 	var out []Verdict
+	var unsure []string
 	for _, st := range repair {
-		if st.Kind == StepTerminateNotReady {
-			if why := s.v.nodeOf[st.InstanceID].keep(); why != "" {
-				out = append(out, Verdict{Code: HoldKeep, Alert: EventRepairHeld, Message: fmt.Sprintf(
-					"instance %s (node %s NotReady) is not terminated: %s; bring the node back or move the data, then remove it by hand", st.InstanceID, st.NodeName, why)})
-				continue
-			}
+		if st.Kind != StepTerminateNotReady && st.Kind != StepTerminateGhost {
+			kept = append(kept, st)
+			continue
 		}
-		kept = append(kept, st)
+		what := fmt.Sprintf("instance %s (no Node: it never joined, or its Node was deleted)", st.InstanceID)
+		why := ""
+		if st.Kind == StepTerminateNotReady {
+			what = fmt.Sprintf("instance %s (node %s NotReady)", st.InstanceID, st.NodeName)
+			why = s.v.nodeOf[st.InstanceID].keep()
+		}
+		if d := s.v.pinned[st.InstanceID]; why == "" && len(d) > 0 {
+			why = "it holds node-local data pinned to its host name (" + strings.Join(d, ", ") + ")"
+		}
+		switch {
+		case why != "":
+			out = append(out, Verdict{Code: HoldKeep, Alert: EventRepairHeld, Message: fmt.Sprintf(
+				"%s is not terminated: %s; bring the node back or move the data, then remove it by hand", what, why)})
+		case s.obs.PinnedErr != nil:
+			unsure = append(unsure, st.InstanceID)
+		default:
+			kept = append(kept, st)
+		}
+	}
+	if len(unsure) > 0 {
+		out = append(out, Verdict{Code: HoldKeep, Alert: EventRepairHeld, Message: fmt.Sprintf(
+			"instance(s) %s are not terminated as ghosts or NotReady: the node-local data pinned to node names could not be listed, so their disks may hold some (%v)",
+			strings.Join(unsure, ", "), s.obs.PinnedErr)})
 	}
 	return kept, out
 }

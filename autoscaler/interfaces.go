@@ -170,6 +170,20 @@ type NodeManager interface {
 	// DeleteNode deletes the Node object; a node already gone is not an
 	// error.
 	DeleteNode(ctx context.Context, name string) error
+	// PinnedData returns the node-local data pinned to a node by name,
+	// keyed by that name: every PersistentVolume that holds someone's
+	// data (bound to a claim, or released and not yet deleted) whose
+	// required node affinity names nodes by their kubernetes.io/hostname
+	// label or metadata.name (local-path's, local PVs), one entry each
+	// under every name it names, whether or not a Node of that name
+	// exists. A Node deleted (kubectl delete node, an orphan deletion)
+	// while its machine still runs leaves that data on the machine's
+	// disk; the autoscaler matches the names to its instances' host
+	// names and never terminates one that holds data. A cluster with no
+	// such volume returns an empty map and no error; an error means it
+	// could not be told, and the autoscaler then terminates no instance
+	// as a ghost or NotReady.
+	PinnedData(ctx context.Context) (map[string][]string, error)
 }
 
 // Warner is implemented by parts that have advice about their own

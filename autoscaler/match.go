@@ -257,3 +257,53 @@ func victimBefore(a, b candidate, workers map[string]int) bool {
 	}
 	return a.Instance.ID < b.Instance.ID
 }
+
+// hostLabel is the first DNS label of a host name, lower-cased: the part
+// every form of an EC2 host name shares ("ip-10-0-1-23" of
+// "ip-10-0-1-23.ec2.internal", "i-0abc" of
+// "i-0abc.eu-west-1.compute.internal").
+func hostLabel(name string) string {
+	first, _, _ := strings.Cut(strings.ToLower(name), ".")
+	return first
+}
+
+// pinnedData returns the node-local data of pinned (by the node name it
+// is pinned to: NodeManager.PinnedData) that lives on instance in's disk:
+// pinned to a name whose first label is that of one of the names its
+// node can have had, whether or not a Node of that name exists now (its
+// private DNS name, the IP-based host name of its private IP, its
+// instance id as a resource-based host name, and the name and host name
+// of its node when it has one). Each entry names the node name it is
+// pinned to. Matching on the first label errs towards keeping: a volume
+// left by an earlier instance with the same private IP keeps a new one
+// too, and its alert names the volume to delete.
+func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
+	if len(pinned) == 0 {
+		return nil
+	}
+	mine := map[string]bool{}
+	for _, name := range []string{in.PrivateDNS, in.ID} {
+		if name != "" {
+			mine[hostLabel(name)] = true
+		}
+	}
+	if in.PrivateIP != "" {
+		mine["ip-"+strings.ReplaceAll(in.PrivateIP, ".", "-")] = true
+	}
+	if node != nil {
+		mine[hostLabel(node.Name)] = true
+		if node.Hostname != "" {
+			mine[hostLabel(node.Hostname)] = true
+		}
+	}
+	var out []string
+	for _, name := range sortedKeys(pinned) {
+		if !mine[hostLabel(name)] {
+			continue
+		}
+		for _, d := range pinned[name] {
+			out = append(out, d+" pinned to node name "+name)
+		}
+	}
+	return out
+}

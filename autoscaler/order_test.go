@@ -52,6 +52,7 @@ func TestScaleDownCallOrder(t *testing.T) {
 		metrics.EXPECT().Collect(gomock.Any()).Return(snapshot(10, 0), nil),
 		fleet.EXPECT().List(gomock.Any()).Return(ins, nil),
 		nodes.EXPECT().ListNodes(gomock.Any()).Return(nodeList, nil),
+		nodes.EXPECT().PinnedData(gomock.Any()).Return(nil, nil),
 		store.EXPECT().Save(gomock.Any(), lease, phase(autoscaler.PhaseDraining)).Return(nil),
 		nodes.EXPECT().Cordon(gomock.Any(), victim).Return(nil),
 		nodes.EXPECT().Drain(gomock.Any(), victim).Return(nil),

@@ -24,6 +24,12 @@ type Observation struct {
 	// set when they could not be listed.
 	Nodes    []Node
 	NodesErr error
+	// Pinned is the node-local data pinned to node names
+	// (NodeManager.PinnedData), by name; PinnedErr is set when it could
+	// not be listed: no instance is then terminated as a ghost or
+	// NotReady.
+	Pinned    map[string][]string
+	PinnedErr error
 	// Snapshot is the metrics reading; MetricsErr is set when the source
 	// failed as a whole (every metric is then missing).
 	Snapshot   Snapshot
@@ -94,21 +100,22 @@ func (p Plan) Hold() HoldCode {
 
 // fleetView is the observed fleet, classified.
 type fleetView struct {
-	live        []Instance        // every active instance of the fleet
-	capacity    []Instance        // ready + booting, interrupted ones excluded
-	ready       []candidate       // instances whose node is Ready
-	cordoned    int               // of ready, those whose node is cordoned: not capacity for MinNodes
-	booting     int               // capacity not (yet) Ready
-	ghosts      []Instance        // never joined within JoinTimeout
-	unhealthy   []candidate       // node NotReady for longer than NotReadyTimeout
-	notReady    int               // joined instances whose node is NotReady, any age
-	keptDown    int               // of notReady, those whose node is kept (Node.keep): never repaired
-	orphans     []Node            // this cluster's NotReady nodes without an instance (orphans)
-	interrupted []Instance        // spot instances with an interruption notice
-	unlisted    int               // recent launches List does not show yet (in live and capacity)
-	nodeOf      map[string]Node   // by instance id
-	zoneOf      map[string]string // zone by instance id
-	zonesDown   []string          // zones whose workers (two, or one with a node) are all NotReady or never joined, or coming back from it
+	live        []Instance          // every active instance of the fleet
+	capacity    []Instance          // ready + booting, interrupted ones excluded
+	ready       []candidate         // instances whose node is Ready
+	cordoned    int                 // of ready, those whose node is cordoned: not capacity for MinNodes
+	booting     int                 // capacity not (yet) Ready
+	ghosts      []Instance          // never joined within JoinTimeout
+	unhealthy   []candidate         // node NotReady for longer than NotReadyTimeout
+	notReady    int                 // joined instances whose node is NotReady, any age
+	keptDown    int                 // of notReady, those whose node is kept (Node.keep): never repaired
+	orphans     []Node              // this cluster's NotReady nodes without an instance (orphans)
+	interrupted []Instance          // spot instances with an interruption notice
+	unlisted    int                 // recent launches List does not show yet (in live and capacity)
+	nodeOf      map[string]Node     // by instance id
+	zoneOf      map[string]string   // zone by instance id
+	zonesDown   []string            // zones whose workers (two, or one with a node) are all NotReady or never joined, or coming back from it
+	pinned      map[string][]string // by instance id, of ghosts and NotReady instances: the node-local data pinned to its host names (pinnedData)
 }
 
 // downZones returns, in order, the zones of live whose instances are all
@@ -164,8 +171,9 @@ func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Nod
 	return out
 }
 
-func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, interrupted map[string]bool) fleetView {
-	var v fleetView
+func classify(lim Limits, now time.Time, obs *Observation, interrupted map[string]bool) fleetView {
+	instances, nodes := obs.Instances, obs.Nodes
+	v := fleetView{pinned: map[string][]string{}}
 	for _, in := range instances {
 		if in.State.Active() {
 			v.live = append(v.live, in)
@@ -187,6 +195,15 @@ func classify(lim Limits, now time.Time, instances []Instance, nodes []Node, int
 			}
 		}
 		broken[in.ID] = (joined && !node.Ready) || (!joined && age >= lim.JoinTimeout)
+		if broken[in.ID] {
+			var np *Node
+			if joined {
+				np = &node
+			}
+			if d := pinnedData(in, np, obs.Pinned); len(d) > 0 {
+				v.pinned[in.ID] = d
+			}
+		}
 		switch {
 		case interrupted[in.ID]:
 			v.interrupted = append(v.interrupted, in)
@@ -380,7 +397,7 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 		interrupted[it.InstanceID] = true
 	}
 	p.Alerts = pastTimes(obs)
-	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs.Instances, obs.Nodes, interrupted)}
+	s := &situation{lim: lim, obs: obs, v: classify(lim, obs.Now, obs, interrupted)}
 	p.RecentLaunches = s.v.addUnlisted(obs)
 	s.markMisjudged()
 	var alerts []Event

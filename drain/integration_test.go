@@ -826,3 +826,24 @@ func TestIntegrationTerminatingPodKeepsNodeLocalData(t *testing.T) {
 		t.Errorf("ScaleDownBlocker = %q, want the Terminating pod's node-local data", got.ScaleDownBlocker)
 	}
 }
+
+// TestIntegrationPinnedDataFindsAVolumeWhoseNodeIsGone: a local-path
+// volume pinned to a host name that no Node has (the Node deleted while
+// its machine runs) is found by PinnedData under that name, on the real
+// API server.
+func TestIntegrationPinnedDataFindsAVolumeWhoseNodeIsGone(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{})
+	host := kubetest.Name("ip-10-0-1-23")
+	pv := c.BoundClaim(t, ns, "data-db-0", kubetest.LocalPathVolume(host))
+	if _, err := c.Client.CoreV1().Nodes().Get(t.Context(), host, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("node %s: %v, want none", host, err)
+	}
+	got, err := m.PinnedData(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got[host]; len(d) != 1 || !strings.Contains(d[0], "PersistentVolume "+pv) || !strings.Contains(d[0], "claim "+ns+"/data-db-0") {
+		t.Errorf("pinned to %s: %q, want PersistentVolume %s of claim %s/data-db-0", host, d, pv, ns)
+	}
+}

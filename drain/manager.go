@@ -463,5 +463,37 @@ func (m *Manager) DeleteNode(ctx context.Context, name string) error {
 	return nil
 }
 
+// PinnedData implements autoscaler.NodeManager: every PersistentVolume
+// whose data lives on one node (see nodeLocal) pinned by its required
+// node affinity to node names (see pinnedNames), by each name, whether
+// or not a Node of that name exists (the node selector does not apply:
+// the data is on the machine, whatever its Node). A volume counts when it
+// holds someone's data: bound to a claim, or released (see unused); one
+// never bound does not. Whether a pod declared it safe to lose is not
+// asked: the pod of a node that is gone cannot be asked where it runs.
+func (m *Manager) PinnedData(ctx context.Context) (map[string][]string, error) {
+	pvs, err := listPersistentVolumes(ctx, m.cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for i := range pvs {
+		pv := &pvs[i]
+		ref := pv.Spec.ClaimRef
+		if (ref == nil && pv.Status.Phase != corev1.VolumeReleased) || nodeLocal(pv) == "" {
+			continue
+		}
+		claim := "a claim gone"
+		if ref != nil {
+			claim = "claim " + ref.Namespace + "/" + ref.Name
+		}
+		entry := fmt.Sprintf("PersistentVolume %s (%s, %s)", pv.Name, claim, nodeLocal(pv))
+		for _, name := range pinnedNames(pv) {
+			out[name] = append(out[name], entry)
+		}
+	}
+	return out, nil
+}
+
 // pageSize is the items asked for per list call.
 const pageSize = 500

@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,15 +39,9 @@ func (v *volumes) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list persistent volume claims: %w", err)
 	}
-	pvs, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolume, string, error) {
-		l, err := v.client.ListPersistentVolumes(ctx, o)
-		if err != nil {
-			return nil, "", err
-		}
-		return l.Items, l.Continue, nil
-	})
+	pvs, err := listPersistentVolumes(ctx, v.client)
 	if err != nil {
-		return fmt.Errorf("list persistent volumes: %w", err)
+		return err
 	}
 	v.claims = make(map[string]*corev1.PersistentVolumeClaim, len(claims))
 	for i := range claims {
@@ -58,6 +53,46 @@ func (v *volumes) load(ctx context.Context) error {
 	}
 	v.loaded = true
 	return nil
+}
+
+// listPersistentVolumes lists the cluster's PersistentVolumes.
+func listPersistentVolumes(ctx context.Context, c kube.Interface) ([]corev1.PersistentVolume, error) {
+	pvs, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.PersistentVolume, string, error) {
+		l, err := c.ListPersistentVolumes(ctx, o)
+		if err != nil {
+			return nil, "", err
+		}
+		return l.Items, l.Continue, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list persistent volumes: %w", err)
+	}
+	return pvs, nil
+}
+
+// pinnedNames returns the node names a PersistentVolume's required node
+// affinity pins it to (the values of kubernetes.io/hostname and
+// metadata.name "In" requirements, as local-path writes them), once each.
+func pinnedNames(pv *corev1.PersistentVolume) []string {
+	na := pv.Spec.NodeAffinity
+	if na == nil || na.Required == nil {
+		return nil
+	}
+	var out []string
+	for _, term := range na.Required.NodeSelectorTerms {
+		for _, e := range term.MatchExpressions {
+			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn {
+				out = append(out, e.Values...)
+			}
+		}
+		for _, f := range term.MatchFields {
+			if f.Key == "metadata.name" && f.Operator == corev1.NodeSelectorOpIn {
+				out = append(out, f.Values...)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // localStorage returns why the pod's data would be lost with its node, or

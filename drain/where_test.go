@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 )
@@ -307,5 +308,64 @@ func TestListNodesLetsGoALocalVolumeItsPodDeclaresSafeToLose(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{dbPV}, got["n2"].LocalData); diff != "" {
 		t.Errorf("n2, its volume also used by a pod that did not declare it (-want +got):\n%s", diff)
+	}
+}
+
+// TestPinnedDataFindsVolumesPinnedToNodeNamesWithNoNode: PinnedData names
+// every volume that holds data on one node, under each node name its
+// affinity names, whether or not such a Node exists (its Node deleted
+// while the machine runs); a volume never bound, or pinned to a zone
+// only, is not there.
+func TestPinnedDataFindsVolumesPinnedToNodeNamesWithNoNode(t *testing.T) {
+	claimed := func(ns, name string) pvOpt {
+		return func(v *corev1.PersistentVolume) {
+			v.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: ns, Name: name}
+			v.Status.Phase = corev1.VolumeBound
+		}
+	}
+	released := func(v *corev1.PersistentVolume) { v.Status.Phase = corev1.VolumeReleased }
+	byField := func(v *corev1.PersistentVolume) {
+		v.Spec.PersistentVolumeSource = corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt/disks/ssd0"}}
+		v.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"ip-10-0-1-24", "ip-10-0-1-25"}}}}}}}
+	}
+	objs := []runtime.Object{
+		node("n1", withLabel(corev1.LabelHostname, "n1")),
+		pv("pvc-db", pvLocalPath("ip-10-0-1-23.ec2.internal"), claimed("a", "data-db-0")),
+		pv("pvc-old", pvLocalPath("ip-10-0-1-23.ec2.internal"), claimed("a", "data-old-0"), released),
+		pv("pvc-n1", pvLocalPath("n1"), claimed("a", "data-q-0")),
+		pv("local-ssd", byField, claimed("b", "ssd")),
+		pv("pvc-spare", pvLocalPath("ip-10-0-1-99")),
+		pv("pvc-ebs", pvAffinity(corev1.LabelTopologyZone, "eu-west-1a"), claimed("a", "ebs")),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	got, err := m.PinnedData(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ssd = "PersistentVolume local-ssd (claim b/ssd, a local volume (/mnt/disks/ssd0))"
+	want := map[string][]string{
+		"ip-10-0-1-23.ec2.internal": {
+			"PersistentVolume pvc-db (claim a/data-db-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-db))",
+			"PersistentVolume pvc-old (claim a/data-old-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-old))",
+		},
+		"n1":           {"PersistentVolume pvc-n1 (claim a/data-q-0, a hostPath volume (/var/lib/rancher/k3s/storage/pvc-n1))"},
+		"ip-10-0-1-24": {ssd},
+		"ip-10-0-1-25": {ssd},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pinned data (-want +got):\n%s", diff)
+	}
+}
+
+// TestPinnedDataFailsWhenVolumesCannotBeListed: a failed list is an
+// error, never an empty answer (the autoscaler then holds repair).
+func TestPinnedDataFailsWhenVolumesCannotBeListed(t *testing.T) {
+	m, cs, _ := newFake(t, Config{}, pv("pvc-db", pvLocalPath("ip-10-0-1-23")))
+	cs.PrependReactor("list", "persistentvolumes", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("persistentvolumes is forbidden")
+	})
+	if got, err := m.PinnedData(context.Background()); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("PinnedData = %v, %v; want the list's error", got, err)
 	}
 }

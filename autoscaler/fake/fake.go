@@ -35,11 +35,13 @@ const (
 	Collect
 	Notify
 	Publish
+	PinnedData
 )
 
 var methodNames = [...]string{Acquire: "Acquire", Release: "Release", Load: "Load", Save: "Save", List: "List",
 	Launch: "Launch", Terminate: "Terminate", ListNodes: "ListNodes", Cordon: "Cordon", Uncordon: "Uncordon",
-	Drain: "Drain", DeleteNode: "DeleteNode", Collect: "Collect", Notify: "Notify", Publish: "Publish"}
+	Drain: "Drain", DeleteNode: "DeleteNode", Collect: "Collect", Notify: "Notify", Publish: "Publish",
+	PinnedData: "PinnedData"}
 
 // String is the method's name.
 func (m Method) String() string {

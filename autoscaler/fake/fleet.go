@@ -1,6 +1,7 @@
 package fake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -399,12 +400,14 @@ type Nodes struct {
 	nodes   map[string]*autoscaler.Node
 	never   map[string]bool
 	deleted map[string]bool
+	pinned  map[string][]string // node-local data by the node name it is pinned to
 }
 
 // NewNodes returns a NodeManager; fleet may be nil (nodes are then only
 // those added with Add).
 func NewNodes(clk clock.PassiveClock, fleet *Fleet) *Nodes {
-	return &Nodes{clock: clk, fleet: fleet, nodes: map[string]*autoscaler.Node{}, never: map[string]bool{}, deleted: map[string]bool{}}
+	return &Nodes{clock: clk, fleet: fleet, nodes: map[string]*autoscaler.Node{}, never: map[string]bool{}, deleted: map[string]bool{},
+		pinned: map[string][]string{}}
 }
 
 // NodeName is the name the fake gives to the node of instance id.
@@ -547,16 +550,58 @@ func (n *Nodes) Drain(ctx context.Context, name string) error {
 	return nil
 }
 
-// DeleteNode implements autoscaler.NodeManager.
+// DeleteNode implements autoscaler.NodeManager. As in a cluster, the
+// node's LocalData outlives its Node object: it stays pinned to the
+// node's host name (Hostname, else Name), where PinnedData finds it.
 func (n *Nodes) DeleteNode(ctx context.Context, name string) error {
 	if err := n.record(DeleteNode, name); err != nil {
 		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if node, ok := n.nodes[name]; ok && len(node.LocalData) > 0 {
+		host := cmp.Or(node.Hostname, node.Name)
+		n.pinned[host] = append(n.pinned[host], node.LocalData...)
+	}
 	delete(n.nodes, name)
 	n.deleted[name] = true
 	return nil
+}
+
+// Pin pins node-local data (PersistentVolumes, say) to a node name,
+// whether or not a node of that name exists, as a PersistentVolume's node
+// affinity does: PinnedData reports it under that name.
+func (n *Nodes) Pin(name string, data ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.pinned[name] = append(n.pinned[name], data...)
+}
+
+// PinnedData implements autoscaler.NodeManager: the data given to Pin
+// and that of the nodes deleted, by name, and the LocalData of every
+// node, under its host name (Hostname, else Name). The fake takes every
+// LocalData entry for data pinned to its node (a hostPath volume, too).
+// Method for FailNext: PinnedData.
+func (n *Nodes) PinnedData(ctx context.Context) (map[string][]string, error) {
+	if err := n.record(PinnedData); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string][]string, len(n.pinned))
+	for name, data := range n.pinned {
+		out[name] = slices.Clone(data)
+	}
+	for _, node := range n.nodes {
+		if len(node.LocalData) > 0 {
+			host := cmp.Or(node.Hostname, node.Name)
+			out[host] = append(out[host], node.LocalData...)
+		}
+	}
+	return out, nil
 }
 
 // Names returns the names of the current nodes, sorted.

@@ -64,10 +64,11 @@ func Example() {
 	}, nil).After(load)
 	list := fleet.EXPECT().List(gomock.Any()).Return(instances, nil).After(load)
 	listNodes := nodes.EXPECT().ListNodes(gomock.Any()).Return(ready, nil).After(load)
+	pinned := nodes.EXPECT().PinnedData(gomock.Any()).Return(nil, nil).After(load)
 	decide := policy.EXPECT().Decide(gomock.Any()).DoAndReturn(func(in autoscaler.PolicyInput) autoscaler.Decision {
 		fmt.Println("policy sees", in.ReadyNodes, "ready nodes and", in.Snapshot.PendingPods.Value, "pending pods")
 		return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1, Reason: "3 pending pods", Level: autoscaler.LevelCritical}
-	}).After(collect).After(list).After(listNodes)
+	}).After(collect).After(list).After(listNodes).After(pinned)
 	// Then strictly in this order.
 	gomock.InOrder(
 		decide,

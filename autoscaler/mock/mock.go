@@ -656,6 +656,45 @@ func (c *MockNodeManagerListNodesCall) DoAndReturn(f func(context.Context) ([]au
 	return c
 }
 
+// PinnedData mocks base method.
+func (m *MockNodeManager) PinnedData(ctx context.Context) (map[string][]string, error) {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "PinnedData", ctx)
+	ret0, _ := ret[0].(map[string][]string)
+	ret1, _ := ret[1].(error)
+	return ret0, ret1
+}
+
+// PinnedData indicates an expected call of PinnedData.
+func (mr *MockNodeManagerMockRecorder) PinnedData(ctx any) *MockNodeManagerPinnedDataCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "PinnedData", reflect.TypeOf((*MockNodeManager)(nil).PinnedData), ctx)
+	return &MockNodeManagerPinnedDataCall{Call: call}
+}
+
+// MockNodeManagerPinnedDataCall wrap *gomock.Call
+type MockNodeManagerPinnedDataCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockNodeManagerPinnedDataCall) Return(arg0 map[string][]string, arg1 error) *MockNodeManagerPinnedDataCall {
+	c.Call = c.Call.Return(arg0, arg1)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockNodeManagerPinnedDataCall) Do(f func(context.Context) (map[string][]string, error)) *MockNodeManagerPinnedDataCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockNodeManagerPinnedDataCall) DoAndReturn(f func(context.Context) (map[string][]string, error)) *MockNodeManagerPinnedDataCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // Uncordon mocks base method.
 func (m *MockNodeManager) Uncordon(ctx context.Context, name string) error {
 	m.ctrl.T.Helper()

@@ -93,7 +93,7 @@ func (p *parts) pre(ctx context.Context, m fake.Method) error {
 		switch m {
 		case fake.Launch, fake.List, fake.Terminate:
 			w.fleet.FailNext(m, err)
-		case fake.ListNodes, fake.Cordon, fake.Uncordon, fake.Drain, fake.DeleteNode:
+		case fake.ListNodes, fake.Cordon, fake.Uncordon, fake.Drain, fake.DeleteNode, fake.PinnedData:
 			w.nodes.FailNext(m, err)
 		default:
 			w.store.FailNext(m, err)
@@ -347,6 +347,15 @@ func (p *parts) Drain(ctx context.Context, name string) error {
 
 func (p *parts) DeleteNode(ctx context.Context, name string) error {
 	return p.nodeCall(ctx, fake.DeleteNode, name, func() error { return p.w.nodes.DeleteNode(ctx, name) })
+}
+
+func (p *parts) PinnedData(ctx context.Context) (map[string][]string, error) {
+	if err := p.pre(ctx, fake.PinnedData); err != nil {
+		return nil, err
+	}
+	d, err := p.w.nodes.PinnedData(ctx)
+	p.post(fake.PinnedData, err)
+	return d, err
 }
 
 // MetricSource, with Prometheus's faults.

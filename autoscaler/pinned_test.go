@@ -1,0 +1,131 @@
+package autoscaler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
+)
+
+// An instance whose Node object was deleted (kubectl delete node) while
+// it still runs is a ghost to the autoscaler, but a PersistentVolume
+// pinned to its host name still holds data on its disk: repair holds and
+// alerts, naming the instance and the volume, whichever form of the host
+// name the volume's node affinity carries.
+func TestRepairNeverTerminatesAGhostWhoseHostNameHasPinnedData(t *testing.T) {
+	for _, tc := range []struct{ name, pinnedTo string }{
+		{"private DNS name", "ip-10-0-1-23.ec2.internal"},
+		{"short host name", "ip-10-0-1-23"},
+		{"upper-case host name", "IP-10-0-1-23"},
+		{"resource-name host name", "i-lost.eu-west-1.compute.internal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ins, nodes := readyFleet(5)
+			ins = append(ins, autoscaler.Instance{ID: "i-lost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+				LaunchTime: t0.Add(-48 * time.Hour), PrivateIP: "10.0.1.23", PrivateDNS: "ip-10-0-1-23.ec2.internal"})
+			pinned := map[string][]string{tc.pinnedTo: {"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}}
+			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+				autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(50, 0)})
+			if got := terminations(p); len(got) != 0 {
+				t.Errorf("terminated %v, though data is pinned to the instance's host name", got)
+			}
+			if !heldIn(p, "i-lost") || !heldIn(p, "pvc-db-0") {
+				t.Errorf("alerts %v, want repair_held naming i-lost and pvc-db-0", p.Alerts)
+			}
+		})
+	}
+}
+
+// Data pinned to another host name keeps no ghost: a ghost that never
+// held anything is still terminated.
+func TestRepairTerminatesAGhostWhenPinnedDataNamesAnotherHost(t *testing.T) {
+	ins, nodes := readyFleet(5)
+	ins = append(ins, autoscaler.Instance{ID: "i-lost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.23", PrivateDNS: "ip-10-0-1-23.ec2.internal"})
+	pinned := map[string][]string{"ip-10-0-1-230": {"PersistentVolume pvc-other"}, "node-i-00": {"PersistentVolume pvc-ready"}}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(50, 0)})
+	if got := fmt.Sprint(terminations(p)); got != "[i-lost]" {
+		t.Errorf("terminated %s, want the ghost; verdicts %v", got, p.Verdicts)
+	}
+}
+
+// A NotReady instance whose volume is pinned to its host name under a
+// name other than its current Node's (an agent that registered again
+// under another name, its old Node deleted) is kept too.
+func TestRepairNeverTerminatesANotReadyInstanceWithDataPinnedToItsHostName(t *testing.T) {
+	ins, nodes := readyFleet(5)
+	ins[1].PrivateDNS = "ip-10-0-0-1.ec2.internal"
+	nodes[1].Ready, nodes[1].ReadyTransition = false, t0.Add(-30*time.Minute)
+	pinned := map[string][]string{"ip-10-0-0-1": {"PersistentVolume pvc-db-1"}}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v, though data is pinned to the instance's host name", got)
+	}
+	if !heldIn(p, ins[1].ID) || !heldIn(p, "pvc-db-1") {
+		t.Errorf("alerts %v, want repair_held naming %s and pvc-db-1", p.Alerts, ins[1].ID)
+	}
+}
+
+// When the pinned data cannot be listed, no ghost and no NotReady
+// instance is terminated (what cannot be checked is not assumed safe),
+// with an alert; an orphaned Node object is still deleted.
+func TestRepairHoldsGhostsAndNotReadyWhenPinnedDataCannotBeListed(t *testing.T) {
+	ins, nodes := readyFleet(6)
+	nodes[1].Ready, nodes[1].ReadyTransition = false, t0.Add(-30*time.Minute)
+	ins = append(ins, autoscaler.Instance{ID: "i-ghost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		LaunchTime: t0.Add(-time.Hour), PrivateIP: "10.0.1.1"})
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, PinnedErr: errors.New("persistentvolumes is forbidden"), Snapshot: snapshot(50, 0)})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v without knowing where the data is", got)
+	}
+	if !heldIn(p, "i-ghost") || !heldIn(p, ins[1].ID) || !heldIn(p, "forbidden") {
+		t.Errorf("alerts %v, want repair_held naming both instances and the error", p.Alerts)
+	}
+	var msgs []string
+	for _, v := range p.Verdicts {
+		msgs = append(msgs, v.String())
+	}
+	if !strings.Contains(strings.Join(msgs, "\n"), "keep") {
+		t.Errorf("verdicts %v, want a keep verdict", msgs)
+	}
+}
+
+// Through a whole tick, on the fakes: a worker's Node is deleted while
+// its instance runs (kubectl delete node) and its local-path volume stays
+// pinned to the node's host name; after JoinTimeout the instance, a ghost
+// now, is neither terminated nor forgotten: the tick alerts, naming it
+// and the volume.
+func TestNodeDeletedWhileItsInstanceRunsKeepsTheInstanceHoldingItsData(t *testing.T) {
+	e := newEnv(t, 4, nil)
+	e.joinAll(t)
+	id := e.fleet.Instances()[0].ID
+	if !e.nodes.Update(fake.NodeName(id), func(n *autoscaler.Node) {
+		n.LocalData = []string{"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}
+	}) {
+		t.Fatal("no node for", id)
+	}
+	if err := e.nodes.DeleteNode(context.Background(), fake.NodeName(id)); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Step(e.cfg.JoinTimeout + time.Minute)
+	e.setMetrics(50, 60, 0)
+	e.tick(t)
+	if calls := e.fleet.CallsTo(fake.Terminate); len(calls) != 0 {
+		t.Errorf("terminate calls %v, though the instance's disk holds a volume", calls)
+	}
+	var found bool
+	for _, ev := range e.notifier.Events() {
+		found = found || (ev.Kind == autoscaler.EventRepairHeld && strings.Contains(ev.Message, id) && strings.Contains(ev.Message, "pvc-db-0"))
+	}
+	if !found {
+		t.Errorf("events %v, want repair_held naming %s and pvc-db-0", e.notifier.Events(), id)
+	}
+}
