@@ -82,7 +82,10 @@ type Config struct {
 	// workers (two or more) are all NotReady or never joined is an outage
 	// too, whatever the share: repair holds in that zone, also while its
 	// workers come back (up to NotReadyTimeout after the first is Ready
-	// again). Default 1/3.
+	// again). A worker kept for its node-local data (never repaired) and
+	// broken for over an hour (or NotReadyTimeout, when longer) counts
+	// neither in the share nor in its zone: it is no outage going on, and
+	// is alerted on its own. Default 1/3.
 	MassNotReadyShare float64
 	// MaxRecoveryAttempts is how many ticks try to finish an earlier
 	// tick's operation before it is dropped with an alert. Default 3.

@@ -194,8 +194,9 @@ func repairRail(s *situation, pr proposal) (proposal, []Verdict) {
 	case len(s.safety) > 0:
 		return held(HoldSafety, "", "safety mode: no instance is terminated as a ghost or NotReady ("+strings.Join(s.safety, "; ")+")")
 	case s.mass:
+		broken, of := s.share()
 		return held(HoldMassNotReady, EventRepairHeld, fmt.Sprintf("%d of %d instances are NotReady or never joined (at least %.0f%%): that looks like a control-plane or network outage, not broken machines; nothing is terminated",
-			s.broken(), len(v.live)-v.unlisted, 100*lim.MassNotReadyShare))
+			broken, of, 100*lim.MassNotReadyShare))
 	case !s.outageSince.IsZero():
 		return held(HoldMassNotReady, "", fmt.Sprintf("an outage made many nodes NotReady at %s: repair holds until every node is Ready again (%d NotReady now)",
 			s.outageSince.UTC().Format(time.RFC3339), v.notReady))
@@ -278,6 +279,9 @@ func keepRepair(s *situation, repair []Step) ([]Step, []Verdict) {
 		}
 		if d := s.v.pinned[st.InstanceID]; why == "" && len(d) > 0 {
 			why = "it holds node-local data pinned to its host name (" + strings.Join(d, ", ") + ")"
+		}
+		if why != "" && s.v.deadKept[st.InstanceID] {
+			why += fmt.Sprintf("; broken for over %s, it no longer counts toward an outage", max(keptDeadAfter, s.lim.NotReadyTimeout))
 		}
 		switch {
 		case why != "":

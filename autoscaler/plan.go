@@ -116,6 +116,34 @@ type fleetView struct {
 	zoneOf      map[string]string   // zone by instance id
 	zonesDown   []string            // zones whose workers (two, or one with a node) are all NotReady or never joined, or coming back from it
 	pinned      map[string][]string // by instance id, of ghosts and NotReady instances: the node-local data pinned to its host names (pinnedData)
+	deadKept    map[string]bool     // broken instances kept for their data long dead (isDeadKept): in no outage share
+}
+
+// keptDeadAfter bounds how long a worker kept for its data (Node.keep,
+// or data pinned to its host name) may be broken and still count as
+// part of an outage; see fleetView.isDeadKept.
+const keptDeadAfter = time.Hour
+
+// isDeadKept reports whether a broken instance is one kept for its data
+// whose machine died long ago: kept (its node's Node.keep, or data
+// pinned to its host name) and NotReady for at least keptDeadAfter (or
+// NotReadyTimeout, when that is longer); for a ghost, whose Node is gone
+// and with it when it went down, launched at least that long ago. Such a
+// worker is never repaired and may stay broken for ever, so it says
+// nothing about an outage now: it counts neither in the fleet's outage
+// share (numerator nor denominator) nor in its zone's outage, and is
+// alerted on its own (keepRepair). Workers kept that went NotReady
+// recently count as any other: an outage is workers going NotReady
+// together now.
+func isDeadKept(lim Limits, now time.Time, in Instance, node Node, joined bool, pinned []string) bool {
+	if node.keep() == "" && len(pinned) == 0 {
+		return false
+	}
+	since := in.LaunchTime
+	if joined {
+		since = node.ReadyTransition
+	}
+	return now.Sub(since) >= max(keptDeadAfter, lim.NotReadyTimeout)
 }
 
 // downZones returns, in order, the zones of live whose instances are all
@@ -171,9 +199,23 @@ func downZones(now time.Time, lim Limits, live []Instance, nodeOf map[string]Nod
 	return out
 }
 
+// markKept records, for a broken instance, the node-local data pinned to
+// its host names (pinnedData) and whether it is kept for its data long
+// dead (isDeadKept).
+func (v *fleetView) markKept(lim Limits, now time.Time, pinned map[string][]string, in Instance, node Node, joined bool) {
+	var np *Node
+	if joined {
+		np = &node
+	}
+	if d := pinnedData(in, np, pinned); len(d) > 0 {
+		v.pinned[in.ID] = d
+	}
+	v.deadKept[in.ID] = isDeadKept(lim, now, in, node, joined, v.pinned[in.ID])
+}
+
 func classify(lim Limits, now time.Time, obs *Observation, interrupted map[string]bool) fleetView {
 	instances, nodes := obs.Instances, obs.Nodes
-	v := fleetView{pinned: map[string][]string{}}
+	v := fleetView{pinned: map[string][]string{}, deadKept: map[string]bool{}}
 	for _, in := range instances {
 		if in.State.Active() {
 			v.live = append(v.live, in)
@@ -188,20 +230,14 @@ func classify(lim Limits, now time.Time, obs *Observation, interrupted map[strin
 		node, joined := v.nodeOf[in.ID]
 		age := now.Sub(in.LaunchTime)
 		v.zoneOf[in.ID] = in.Zone
-		if joined && !node.Ready {
-			v.notReady++
-			if node.keep() != "" {
-				v.keptDown++
-			}
-		}
 		broken[in.ID] = (joined && !node.Ready) || (!joined && age >= lim.JoinTimeout)
 		if broken[in.ID] {
-			var np *Node
-			if joined {
-				np = &node
-			}
-			if d := pinnedData(in, np, obs.Pinned); len(d) > 0 {
-				v.pinned[in.ID] = d
+			v.markKept(lim, now, obs.Pinned, in, node, joined)
+		}
+		if joined && !node.Ready {
+			v.notReady++
+			if node.keep() != "" || len(v.pinned[in.ID]) > 0 {
+				v.keptDown++
 			}
 		}
 		switch {
@@ -222,7 +258,13 @@ func classify(lim Limits, now time.Time, obs *Observation, interrupted map[strin
 			v.booting++
 		}
 	}
-	v.zonesDown = downZones(now, lim, v.live, v.nodeOf, broken)
+	var judged []Instance // the outage's judges: the dead kept for their data are not
+	for _, in := range v.live {
+		if !v.deadKept[in.ID] {
+			judged = append(judged, in)
+		}
+	}
+	v.zonesDown = downZones(now, lim, judged, v.nodeOf, broken)
 	return v
 }
 
@@ -426,10 +468,12 @@ func classifyPhase(lim Limits, obs *Observation, p *Plan) *situation {
 	// An outage: many nodes NotReady at once. Repair holds from then
 	// until every node the fleet runs is Ready again, also when some of
 	// the outage's instances went away meanwhile; a node kept for its
-	// data or by an operator (Node.keep) is not waited for: it is never
-	// repaired, and a dead one would hold every later repair for ever.
-	broken := s.broken()
-	s.mass = broken > 1 && float64(broken) >= lim.MassNotReadyShare*float64(len(v.live)-v.unlisted)
+	// data or by an operator (Node.keep, data pinned to its host name) is
+	// not waited for: it is never repaired, and a dead one would hold
+	// every later repair for ever. Nor does one long dead (isDeadKept)
+	// count in the share: alone, such workers would reach it.
+	broken, of := s.share()
+	s.mass = broken > 1 && float64(broken) >= lim.MassNotReadyShare*float64(of)
 	s.outageSince = obs.State.OutageSince
 	switch {
 	case s.mass && s.outageSince.IsZero():
@@ -659,6 +703,19 @@ func (v *fleetView) settled(now time.Time, grace time.Duration) int {
 // broken is the number of instances that never joined or whose node is
 // NotReady.
 func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
+
+// share is the outage share's numerator and denominator: the broken
+// instances, and the live ones less those not listed yet, both without
+// the workers kept for their data long dead (isDeadKept).
+func (s *situation) share() (broken, of int) {
+	dead := 0
+	for _, d := range s.v.deadKept {
+		if d {
+			dead++
+		}
+	}
+	return s.broken() - dead, len(s.v.live) - s.v.unlisted - dead
+}
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
 // booting, interrupted ones and cordoned ones excluded (a cordoned node
