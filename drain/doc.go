@@ -16,7 +16,10 @@
 // goes through one filter chain, also used by ListNodes so that a node it
 // reports as removable can be drained:
 //
-//   - finished pods (Succeeded, Failed) are ignored: they hold nothing;
+//   - finished pods (Succeeded, Failed) are not evicted, but what they
+//     wrote to a hostPath volume is still on the node: such a pod blocks
+//     (below) until it is deleted, unless the volume is declared safe to
+//     lose;
 //   - pods already being deleted are not evicted again, only waited for;
 //   - mirror pods (static pods, annotation kubernetes.io/config.mirror) and
 //     pods of an existing DaemonSet are left alone: they die with the node;

@@ -107,7 +107,7 @@ func (m *Manager) sortPods(ctx context.Context, name string, node *corev1.Node, 
 	var blockers []string
 	var here []*corev1.Pod
 	for i := range pods {
-		if p := &pods[i]; p.Spec.NodeName == name && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+		if p := &pods[i]; p.Spec.NodeName == name {
 			here = append(here, p)
 		}
 	}
@@ -124,8 +124,8 @@ func (m *Manager) sortPods(ctx context.Context, name string, node *corev1.Node, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("drain node %s: %w", name, err)
 		}
-		if d := holders[p.Namespace+"/"+p.Name]; len(d) > 0 && v.action == actWait {
-			// Terminating, but its data stays with the node.
+		if d := holders[p.Namespace+"/"+p.Name]; len(d) > 0 && (v.action == actWait || v.action == actSkip) {
+			// Terminating or finished, but its data stays with the node.
 			blockers = append(blockers, fmt.Sprintf("pod %s/%s has node-local data (%s)", p.Namespace, p.Name, strings.Join(d, "; ")))
 		}
 		switch v.action {

@@ -847,3 +847,34 @@ func TestIntegrationPinnedDataFindsAVolumeWhoseNodeIsGone(t *testing.T) {
 		t.Errorf("pinned to %s: %q, want PersistentVolume %s of claim %s/data-db-0", host, d, pv, ns)
 	}
 }
+
+// TestIntegrationFailedPodsHostPathDataIsLocalData: on the real API
+// server, a Failed pod's hostPath volume (its data still on the disk) is
+// in its node's LocalData and ScaleDownBlocker; ListNodes sees finished
+// pods, which a phase field selector would leave out.
+func TestIntegrationFailedPodsHostPathDataIsLocalData(t *testing.T) {
+	t.Parallel()
+	c, ns, m := setup(t, drain.Config{})
+	ctx := t.Context()
+	n := addNode(t, c, ns, kubetest.NodeOptions{})
+	p := c.RunPod(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "import-1", Namespace: ns},
+		Spec: corev1.PodSpec{NodeName: n, RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "j", Image: "registry.k8s.io/pause:3.10"}},
+			Volumes: []corev1.Volume{{Name: "out", VolumeSource: corev1.VolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{Path: "/srv/import"}}}}}})
+	p.Status.Phase = corev1.PodFailed
+	if _, err := c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := m.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 1 {
+		t.Fatalf("ListNodes = %+v, want the one node", nodes)
+	}
+	want := "hostPath /srv/import of pod " + ns + "/import-1"
+	if got := nodes[0]; len(got.LocalData) != 1 || got.LocalData[0] != want || !strings.Contains(got.ScaleDownBlocker, "(Failed) has node-local data") {
+		t.Errorf("LocalData = %q, ScaleDownBlocker = %q; want %q", got.LocalData, got.ScaleDownBlocker, want)
+	}
+}

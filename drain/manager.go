@@ -15,7 +15,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -147,7 +146,7 @@ func New(cfg Config) (*Manager, error) {
 // ListNodes returns the nodes that match Config.NodeSelector, each with its
 // zone and cluster labels (Zone, Cluster), the node-local data it holds
 // (LocalData, see localData: PersistentVolumes pinned to it and hostPath
-// volumes, whatever the state of their pods), the
+// volumes, whatever the state of their pods, finished ones included), the
 // number of pods a drain would evict, their requests (Movable, as
 // kube.PodRequests counts them; MoveCost is their CPU), the node's
 // allocatable and the requests of every pod bound to it that has not
@@ -166,7 +165,7 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	if len(nodes) == 0 {
 		return nil, nil
 	}
-	pods, err := m.livePods(ctx)
+	pods, err := m.allPods(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list pods: %w", err)
 	}
@@ -174,12 +173,12 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	byNode, unbound := podsByNode(nodes, pods)
+	byNode, finished, unbound := podsByNode(nodes, pods)
 	// The API server lists in name order; keep that order whatever the
 	// client, so that blockers read the same every time.
 	slices.SortFunc(nodes, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
 	vols := newVolumes(m.cfg.Client)
-	d := &describer{m: m, byNode: byNode, unbound: unbound, ds: newDaemonSets(m.cfg.Client), vols: vols,
+	d := &describer{m: m, byNode: byNode, finished: finished, unbound: unbound, ds: newDaemonSets(m.cfg.Client), vols: vols,
 		pl: newPlacer(nodes, byNode, vols), budgets: b}
 	out := make([]autoscaler.Node, 0, len(nodes))
 	for i := range nodes {
@@ -204,16 +203,11 @@ func (m *Manager) managedNodes(ctx context.Context) ([]corev1.Node, error) {
 	})
 }
 
-// livePods lists the live pods of the whole cluster, in one list rather
-// than one per node; podsByNode repeats the phase filter for clients that
-// ignore field selectors.
-func (m *Manager) livePods(ctx context.Context) ([]corev1.Pod, error) {
-	running := fields.AndSelectors(
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-		fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
-	).String()
+// allPods lists the pods of the whole cluster, in one list rather than
+// one per node, finished ones included: their hostPath data is still on
+// their node (see localData).
+func (m *Manager) allPods(ctx context.Context) ([]corev1.Pod, error) {
 	return kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
-		o.FieldSelector = running
 		l, err := m.cfg.Client.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
@@ -237,40 +231,49 @@ func (m *Manager) listBudgets(ctx context.Context) (budgets, error) {
 	return newBudgets(pdbs)
 }
 
-// podsByNode returns the pods bound to each of nodes, sorted by namespace
-// and name, and the live pods bound to no node yet.
-func podsByNode(nodes []corev1.Node, pods []corev1.Pod) (byNode map[string][]*corev1.Pod, unbound []*corev1.Pod) {
+// podsByNode returns the live pods bound to each of nodes and the
+// finished ones (Succeeded or Failed), each sorted by namespace and name,
+// and the live pods bound to no node yet.
+func podsByNode(nodes []corev1.Node, pods []corev1.Pod) (byNode, finished map[string][]*corev1.Pod, unbound []*corev1.Pod) {
 	byNode = make(map[string][]*corev1.Pod, len(nodes))
+	finished = map[string][]*corev1.Pod{}
 	for i := range nodes {
 		byNode[nodes[i].Name] = nil
 	}
 	for i := range pods {
 		p := &pods[i]
-		if p.Spec.NodeName == "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+		done := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+		_, ours := byNode[p.Spec.NodeName]
+		switch {
+		case p.Spec.NodeName == "" && !done:
 			unbound = append(unbound, p)
-		}
-		if _, ours := byNode[p.Spec.NodeName]; ours {
+		case ours && done:
+			finished[p.Spec.NodeName] = append(finished[p.Spec.NodeName], p)
+		case ours:
 			byNode[p.Spec.NodeName] = append(byNode[p.Spec.NodeName], p)
 		}
 	}
-	for _, ps := range byNode {
-		slices.SortFunc(ps, func(a, b *corev1.Pod) int {
-			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
-		})
+	for _, m := range []map[string][]*corev1.Pod{byNode, finished} {
+		for _, ps := range m {
+			slices.SortFunc(ps, func(a, b *corev1.Pod) int {
+				return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+			})
+		}
 	}
-	return byNode, unbound
+	return byNode, finished, unbound
 }
 
 // describer describes the nodes of one ListNodes from what it listed once
 // for all of them.
 type describer struct {
-	m       *Manager
-	byNode  map[string][]*corev1.Pod
-	unbound []*corev1.Pod
-	ds      *daemonSets
-	vols    *volumes
-	pl      *placer
-	budgets budgets
+	m        *Manager
+	byNode   map[string][]*corev1.Pod // live pods
+	finished map[string][]*corev1.Pod // pods that have finished (their hostPath data is still there)
+	unbound  []*corev1.Pod
+	ds       *daemonSets
+	vols     *volumes
+	pl       *placer
+	budgets  budgets
 }
 
 // describe returns n as the autoscaler sees it: its capacity and requests,
@@ -284,11 +287,18 @@ func (d *describer) describe(ctx context.Context, n *corev1.Node) (autoscaler.No
 		an.ScaleDownDisabled = true
 	}
 	an.Allocatable = kube.NodeAllocatable(n)
-	local, holders, err := localData(ctx, n, d.byNode[n.Name], d.unbound, d.vols)
+	local, holders, err := localData(ctx, n, slices.Concat(d.byNode[n.Name], d.finished[n.Name]), d.unbound, d.vols)
 	if err != nil {
 		return autoscaler.Node{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	an.LocalData = local
+	for _, p := range d.finished[n.Name] {
+		who := p.Namespace + "/" + p.Name
+		if data := holders[who]; len(data) > 0 {
+			blockers = append(blockers, fmt.Sprintf("pod %s (%s) has node-local data (%s)", who, p.Status.Phase, strings.Join(data, "; ")))
+		}
+		delete(holders, who)
+	}
 	for _, p := range d.byNode[n.Name] {
 		b, err := d.addPod(ctx, &an, n, p, holders)
 		if err != nil {

@@ -88,8 +88,12 @@ func safeToLose(p *corev1.Pod, volume string) bool {
 // still there), except that pods of DaemonSets and mirror pods are the
 // node's plumbing, and volumes their pod's owner declared safe to lose
 // (safeToLose) do not count; and the volumes pinned to n no live pod
-// uses (see unused), owned by "". onNode are the live pods bound to n,
-// unbound the live pods bound to no node yet.
+// uses (see unused), owned by "". A pod that has finished (Succeeded or
+// Failed) still owns its hostPath data, which stays on the disk until
+// someone removes it; its claims are no longer its own (a volume pinned
+// to n that they name counts as data no live pod uses). onNode are the
+// pods bound to n, finished ones included, unbound the live pods bound to
+// no node yet.
 func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Pod, vols *volumes) ([]string, map[string][]string, error) {
 	var out []string
 	owners := map[string][]string{}
@@ -100,7 +104,9 @@ func localData(ctx context.Context, n *corev1.Node, onNode, unbound []*corev1.Po
 		owners[pod] = append(owners[pod], entry)
 	}
 	for _, p := range onNode {
-		if infrastructure(p) || finished(p) {
+		// A finished pod's hostPath data is still on the disk: the
+		// phase says nothing about the directory.
+		if infrastructure(p) {
 			continue
 		}
 		who := p.Namespace + "/" + p.Name

@@ -369,3 +369,52 @@ func TestPinnedDataFailsWhenVolumesCannotBeListed(t *testing.T) {
 		t.Errorf("PinnedData = %v, %v; want the list's error", got, err)
 	}
 }
+
+// TestListNodesFinishedPodsHostPathDataIsLocalData: a pod that has run
+// to completion, Failed or Succeeded, leaves what it wrote to a hostPath
+// volume on the node's disk (the phase says nothing about the
+// directory): ListNodes names it in LocalData and ScaleDownBlocker until
+// the pod is deleted, unless its owner declared the volume safe to lose;
+// a finished pod without hostPath holds nothing.
+func TestListNodesFinishedPodsHostPathDataIsLocalData(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1"), node("n2"), node("n3"),
+		pod("a", "import-1", "n1", hostPathVolume("/srv/import"), phase(corev1.PodFailed)),
+		pod("a", "backup-1", "n2", hostPathVolume("/srv/backup"), phase(corev1.PodSucceeded)),
+		pod("a", "scratch-1", "n3", hostPathVolume("/tmp/scratch"), phase(corev1.PodFailed),
+			podAnnotation(CAAnnotationSafeToEvictLocalVolumes, "host")),
+		pod("a", "report-1", "n3", phase(corev1.PodSucceeded)),
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	got := whereOf(t, m)
+	want := map[string]where{
+		"n1": {[]string{"hostPath /srv/import of pod a/import-1"}, "pod a/import-1 (Failed) has node-local data (hostPath /srv/import of pod a/import-1)"},
+		"n2": {[]string{"hostPath /srv/backup of pod a/backup-1"}, "pod a/backup-1 (Succeeded) has node-local data (hostPath /srv/backup of pod a/backup-1)"},
+		"n3": {},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local data and blockers (-want +got):\n%s", diff)
+	}
+}
+
+// TestDrainRefusesAFailedPodsHostPathData: Drain, like ListNodes, refuses
+// a node where a Failed pod's hostPath data is, and evicts nothing.
+func TestDrainRefusesAFailedPodsHostPathData(t *testing.T) {
+	objs := []runtime.Object{
+		node("n1"),
+		pod("a", "import-1", "n1", hostPathVolume("/srv/import"), phase(corev1.PodFailed)),
+		pod("a", "web", "n1"),
+	}
+	m, cs, _ := newFake(t, Config{}, objs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.Drain(ctx, "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "pod a/import-1 has node-local data") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming the Failed pod's data", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetSubresource() == "eviction" {
+			t.Errorf("evicted although blocked: %v", a)
+		}
+	}
+}
