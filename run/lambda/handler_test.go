@@ -121,7 +121,7 @@ func TestSpotInterruptionDrainsAndReplaces(t *testing.T) {
 	for _, c := range e.nodes.Calls() {
 		calls = append(calls, c.String())
 	}
-	want := []string{"ListNodes()", "Cordon(" + fake.NodeName(victim) + ")", "Drain(" + fake.NodeName(victim) + ")"}
+	want := []string{"ListNodes()", "PinnedData()", "Cordon(" + fake.NodeName(victim) + ")", "Drain(" + fake.NodeName(victim) + ")"}
 	if d := cmp.Diff(want, calls); d != "" {
 		t.Errorf("node calls (-want +got):\n%s", d)
 	}
