@@ -14,7 +14,8 @@
 // lock (Locker, with a fencing token; held by another replica, the tick is
 // skipped), load the state (StateStore; a state that cannot be read stops
 // the tick and is never overwritten), observe (MetricSource, whose missing
-// readings are never zero; FleetProvider.List; NodeManager.ListNodes),
+// readings are never zero; FleetProvider.List; NodeManager.ListNodes and
+// PinnedData),
 // plan, execute, record, unlock.
 //
 // # The planner: PlanTick, phase by phase
@@ -28,10 +29,12 @@
 //     orphaned Nodes and interrupted spot instances; safety mode (metrics
 //     missing, stale or nonsense); an outage (at least
 //     MassNotReadyShare of the fleet NotReady at once, or a zone whose
-//     workers are all NotReady).
+//     workers are all NotReady; workers kept for their node-local data
+//     and broken for over an hour are left out of both).
 //  2. recover: the operation an earlier tick left behind is finished or
 //     rolled back (dropped with an alert after MaxRecoveryAttempts).
-//  3. repair: terminate the ghosts and the NotReady instances, delete the
+//  3. repair: terminate the ghosts and the NotReady instances (never one
+//     whose node or host name holds node-local data), delete the
 //     orphaned Nodes.
 //  4. replace: launch replacements for interrupted spot instances (never
 //     capacity) and cordon and drain their nodes.

@@ -125,8 +125,9 @@ type fleetView struct {
 const keptDeadAfter = time.Hour
 
 // isDeadKept reports whether a broken instance is one kept for its data
-// whose machine died long ago: kept (its node's Node.keep, or data
-// pinned to its host name) and NotReady for at least keptDeadAfter (or
+// whose machine died long ago: kept (its node's Node.keep, its data or an
+// operator's scale-down-disabled, or data pinned to its host name) and
+// NotReady for at least keptDeadAfter (or
 // NotReadyTimeout, when that is longer); for a ghost, whose Node is gone
 // and with it when it went down, launched at least that long ago. Such a
 // worker is never repaired and may stay broken for ever, so it says
