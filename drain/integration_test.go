@@ -811,14 +811,7 @@ func TestIntegrationTerminatingPodKeepsNodeLocalData(t *testing.T) {
 	if err := c.Client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := m.ListNodes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(nodes) != 1 {
-		t.Fatalf("ListNodes = %+v, want the one node", nodes)
-	}
-	got := nodes[0]
+	got := onlyNode(t, m)
 	if len(got.LocalData) != 1 || !strings.Contains(got.LocalData[0], "PersistentVolume "+pv) {
 		t.Errorf("LocalData = %q, want PersistentVolume %s", got.LocalData, pv)
 	}
@@ -866,15 +859,21 @@ func TestIntegrationFailedPodsHostPathDataIsLocalData(t *testing.T) {
 	if _, err := c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := m.ListNodes(ctx)
+	want := "hostPath /srv/import of pod " + ns + "/import-1"
+	if got := onlyNode(t, m); len(got.LocalData) != 1 || got.LocalData[0] != want || !strings.Contains(got.ScaleDownBlocker, "(Failed) has node-local data") {
+		t.Errorf("LocalData = %q, ScaleDownBlocker = %q; want %q", got.LocalData, got.ScaleDownBlocker, want)
+	}
+}
+
+// onlyNode lists the nodes of m, which must be one, and returns it.
+func onlyNode(t *testing.T, m *drain.Manager) autoscaler.Node {
+	t.Helper()
+	nodes, err := m.ListNodes(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(nodes) != 1 {
 		t.Fatalf("ListNodes = %+v, want the one node", nodes)
 	}
-	want := "hostPath /srv/import of pod " + ns + "/import-1"
-	if got := nodes[0]; len(got.LocalData) != 1 || got.LocalData[0] != want || !strings.Contains(got.ScaleDownBlocker, "(Failed) has node-local data") {
-		t.Errorf("LocalData = %q, ScaleDownBlocker = %q; want %q", got.LocalData, got.ScaleDownBlocker, want)
-	}
+	return nodes[0]
 }
