@@ -108,7 +108,7 @@ type fleetView struct {
 	ghosts      []Instance          // never joined within JoinTimeout
 	unhealthy   []candidate         // node NotReady for longer than NotReadyTimeout
 	notReady    int                 // joined instances whose node is NotReady, any age
-	keptDown    int                 // of notReady, those whose node is kept (Node.keep): never repaired
+	keptDown    int                 // of notReady, those kept (Node.keep, or data pinned to their host names): never repaired
 	orphans     []Node              // this cluster's NotReady nodes without an instance (orphans)
 	interrupted []Instance          // spot instances with an interruption notice
 	unlisted    int                 // recent launches List does not show yet (in live and capacity)
@@ -121,14 +121,14 @@ type fleetView struct {
 
 // keptDeadAfter bounds how long a worker kept for its data (Node.keep,
 // or data pinned to its host name) may be broken and still count as
-// part of an outage; see fleetView.isDeadKept.
+// part of an outage; see isDeadKept.
 const keptDeadAfter = time.Hour
 
 // isDeadKept reports whether a broken instance is one kept for its data
 // whose machine died long ago: kept (its node's Node.keep, its data or an
 // operator's scale-down-disabled, or data pinned to its host name) and
-// NotReady for at least keptDeadAfter (or
-// NotReadyTimeout, when that is longer); for a ghost, whose Node is gone
+// NotReady for at least keptDeadAfter (or NotReadyTimeout, when that is
+// longer); for a ghost, whose Node is gone
 // and with it when it went down, launched at least that long ago. Such a
 // worker is never repaired and may stay broken for ever, so it says
 // nothing about an outage now: it counts neither in the fleet's outage
