@@ -157,6 +157,9 @@ func Report(results map[Mode][]*Result, modes []Mode, command string, took time.
 	fmt.Fprintf(&b, "%d replicas each on %d workers; the sale raises them to %d each; in the middle a pod requesting 4 CPU (workers have 2) is created and later deleted; then the sale is over (back to %d each) and the workers must go back to the floor.\n\n",
 		opts.Base, opts.MinNodes, opts.Peak, opts.Base)
 	writeTimes(&b, opts)
+	if opts.ReadyDelay == 0 {
+		b.WriteString("The same comparison with a boot for both systems (each new worker NotReady, and unschedulable, for 30 s after it registers): [e2e-boot-delay.md](e2e-boot-delay.md).\n\n")
+	}
 
 	b.WriteString("## Medians\n\n| measure |")
 	for _, m := range modes {
