@@ -7,11 +7,12 @@
 # Karpenter, each on a control plane of its own (internal/e2e), prints each
 # run's timeline, and rewrites docs/e2e.md with the medians.
 #   NODEFLEET_E2E_RUNS=1 NODEFLEET_E2E_MODES=daemon,karpenter scripts/e2e.sh
-# runs fewer; NODEFLEET_E2E_BOOT_DELAY=30s holds every new worker's Node
-# NotReady 30 s after it registers, Karpenter's and node-fleet's alike (a
-# kwok stage), for a boot closer to EC2's than the default at once. Caveat: the
-# booting Node has no node.kubernetes.io/not-ready taint, so the scheduler
-# binds pods to it before it is Ready; the delay does not yet hold pods back. About 4 minutes a run of each mode, 15 for the four.
+# runs fewer; NODEFLEET_E2E_BOOT_DELAY=30s registers every new worker's
+# Node NotReady and tainted node.kubernetes.io/not-ready:NoSchedule, as a
+# kubelet's, and makes it Ready 30 s later, Karpenter's and node-fleet's
+# alike, for a boot closer to EC2's than the default at once (with
+# NODEFLEET_E2E_REPORT=$PWD/docs/e2e-boot-delay.md for that table). About 4
+# minutes a run of each mode, 15 for the four.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec scripts/test.sh e2e

@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/yaml"
 
 	"github.com/node-fleet/node-fleet/internal/testenv"
 )
@@ -224,49 +223,6 @@ spec:
       {{ end }}
 `
 
-// ClusterOptions set StartClusterWith's control plane.
-type ClusterOptions struct {
-	// ReadyDelay holds back, that long after it registers, the Ready
-	// condition of a Node labelled LabelBooting: the kubelet's and K3s's
-	// agent start, compressed [0: Ready at once, as every other Node].
-	ReadyDelay time.Duration
-}
-
-// LabelBooting, "true" on a new worker's Node (the joiner's, Karpenter's
-// NodePool template's), makes kwok hold its Ready back for
-// ClusterOptions.ReadyDelay.
-const LabelBooting = "e2e.node-fleet.io/booting"
-
-// nodeBootStage is kwok's node-initialize stage (the file initialize)
-// for Nodes labelled LabelBooting, played delay after they register: it
-// outweighs the stage itself, which matches them too.
-func nodeBootStage(t testing.TB, initialize string, delay time.Duration) string {
-	t.Helper()
-	b, err := os.ReadFile(initialize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stage map[string]any
-	if err := yaml.Unmarshal(b, &stage); err != nil {
-		t.Fatalf("%s: %v", initialize, err)
-	}
-	spec, _ := stage["spec"].(map[string]any)
-	sel, _ := spec["selector"].(map[string]any)
-	exprs, _ := sel["matchExpressions"].([]any)
-	if spec == nil || sel == nil {
-		t.Fatalf("%s: no spec.selector", initialize)
-	}
-	stage["metadata"] = map[string]any{"name": "e2e-node-boot"}
-	sel["matchExpressions"] = append(exprs, map[string]any{"key": `.metadata.labels["` + LabelBooting + `"]`, "operator": "In", "values": []any{"true"}})
-	spec["delay"] = map[string]any{"durationMilliseconds": delay.Milliseconds()}
-	spec["weight"] = 10000
-	out, err := yaml.Marshal(stage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out)
-}
-
 // StartCluster starts a control plane with a scheduler and kwok, whose
 // Nodes become Ready and whose scheduled pods Running (kwok's fast node,
 // heartbeat and pod stages). It skips the test (fails it when integration
@@ -351,14 +307,7 @@ func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 	})
 
 	kc := c.AdminKubeconfig
-	c.run(t, "kube-controller-manager", filepath.Join(bin, "kube-controller-manager"),
-		"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
-		"--secure-port", "0", "--leader-elect=false",
-		"--service-account-private-key-file", filepath.Join(dir, "sa.key"),
-		// The node lifecycle controller stays (it removes the not-ready
-		// taint of new Nodes; kwok's heartbeat keeps them Ready), and so
-		// does the disruption controller (budgets' disruptionsAllowed).
-		"--controllers", "*,-nodeipam,-serviceaccount-token")
+	c.run(t, "kube-controller-manager", filepath.Join(bin, "kube-controller-manager"), controllerManagerArgs(kc, dir, opts)...)
 	c.run(t, "kube-scheduler", filepath.Join(bin, "kube-scheduler"),
 		"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
 		"--secure-port", "0", "--leader-elect=false")
@@ -371,7 +320,31 @@ func StartClusterWith(t testing.TB, opts ClusterOptions) *Cluster {
 		_, err := c.Admin.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
 		return err == nil
 	})
+	if opts.ReadyDelay > 0 {
+		c.registerBootingNotReady(t)
+	}
 	return c
+}
+
+// controllerManagerArgs are kube-controller-manager's arguments, with the
+// admin kubeconfig kc and the service accounts' key in dir.
+func controllerManagerArgs(kc, dir string, opts ClusterOptions) []string {
+	args := []string{"--kubeconfig", kc, "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+		"--secure-port", "0", "--leader-elect=false",
+		"--service-account-private-key-file", filepath.Join(dir, "sa.key"),
+		// The node lifecycle controller stays (it keeps the not-ready
+		// taint of a NotReady Node and removes it once the Node is
+		// Ready; kwok's heartbeat keeps them Ready), and so does the
+		// disruption controller (budgets' disruptionsAllowed).
+		"--controllers", "*,-nodeipam,-serviceaccount-token"}
+	// A booting Node's NotReady status gets no heartbeat from kwok (a
+	// kubelet posts one every 10 s): past the grace period (50 s by
+	// default) the controller would call it Unknown. Only longer delays
+	// widen it.
+	if grace := opts.ReadyDelay + 20*time.Second; grace > 50*time.Second {
+		args = append(args, "--node-monitor-grace-period", grace.String())
+	}
+	return args
 }
 
 // kwokStages returns kwok's --config arguments: its fast node, heartbeat

@@ -7,6 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // TestClusterSchedulesOntoKwokNodes: on the scenario's control plane a
@@ -91,8 +93,9 @@ func TestClusterNodeDownAndUp(t *testing.T) {
 }
 
 // TestClusterHoldsABootingNodesReadyBack: with a ReadyDelay, a Node
-// labelled LabelBooting turns Ready that long after it registers, and
-// one without the label at once.
+// labelled LabelBooting turns Ready that long after it registers (less
+// under a second: its creationTimestamp is in whole seconds), and one
+// without the label at once.
 func TestClusterHoldsABootingNodesReadyBack(t *testing.T) {
 	const delay = 6 * time.Second
 	c := StartClusterWith(t, ClusterOptions{ReadyDelay: delay})
@@ -114,9 +117,95 @@ func TestClusterHoldsABootingNodesReadyBack(t *testing.T) {
 		t.Fatalf("the booting node Ready %s after it registered, want %s", time.Since(start).Round(100*time.Millisecond), delay)
 	}
 	waitUntil(t, c, 3*delay, "the booting node Ready", isReady("booting"))
-	if d := time.Since(start); d < delay {
-		t.Errorf("the booting node Ready after %s, want %s at least", d, delay)
+	if d := time.Since(start); d < delay-time.Second {
+		t.Errorf("the booting node Ready after %s, want %s at least", d, delay-time.Second)
 	} else {
 		t.Logf("the booting node Ready after %s (ReadyDelay %s)", d.Round(100*time.Millisecond), delay)
 	}
+}
+
+// TestClusterBindsNoPodToABootingNodeBeforeReady: with a ReadyDelay, no
+// pod is bound to a booting Node before it is Ready, whether the Node
+// registers as the joiner registers node-fleet's workers or as
+// Karpenter's kwok provider creates its own (with Karpenter's
+// unregistered taint, which Karpenter's registration then removes); both
+// pods run once their Node is Ready.
+func TestClusterBindsNoPodToABootingNodeBeforeReady(t *testing.T) {
+	const delay = 6 * time.Second
+	c := StartClusterWith(t, ClusterOptions{ReadyDelay: delay})
+	ctx := context.Background()
+	booting := map[string]string{LabelBooting: "true"}
+	nodes := []*corev1.Node{
+		workerNode("joined", "2", "3891Mi", booting, nil),
+		workerNode("claimed", "2", "3891Mi", booting, []corev1.Taint{unregisteredTaint}),
+	}
+	for _, n := range nodes {
+		pod := UnplaceablePod("1")
+		pod.Name = "on-" + n.Name
+		pod.Spec.NodeSelector = map[string]string{corev1.LabelHostname: n.Name}
+		if _, err := c.Admin.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	for _, n := range nodes {
+		if err := createNode(ctx, c.Admin, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Karpenter registers its Node soon after it appears.
+	time.Sleep(500 * time.Millisecond)
+	if err := removeTaint(ctx, c.Admin, "claimed", unregisteredTaint.Key); err != nil {
+		t.Fatal(err)
+	}
+	bound := map[string]time.Duration{}
+	waitUntil(t, c, 3*delay, "both pods bound", func() bool {
+		for _, n := range nodes {
+			if _, ok := bound[n.Name]; ok {
+				continue
+			}
+			// The pod first, then its Node: a Node NotReady now was
+			// NotReady when the pod was bound.
+			pod, err := c.Admin.CoreV1().Pods("default").Get(ctx, "on-"+n.Name, metav1.GetOptions{})
+			if err != nil || pod.Spec.NodeName == "" {
+				continue
+			}
+			node, err := c.Admin.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			bound[n.Name] = time.Since(start)
+			if !nodeReady(node) {
+				t.Errorf("pod %s bound to node %s %s after it registered, before the node is Ready (taints %v)",
+					pod.Name, n.Name, bound[n.Name].Round(100*time.Millisecond), node.Spec.Taints)
+			}
+		}
+		return len(bound) == len(nodes)
+	})
+	t.Logf("pods bound after %v (ReadyDelay %s)", bound, delay)
+}
+
+// unregisteredTaint is the taint Karpenter's kwok provider creates its
+// Nodes with (karpenter.sh/unregistered, NoExecute) until Karpenter
+// registers them.
+var unregisteredTaint = corev1.Taint{Key: "karpenter.sh/unregistered", Effect: corev1.TaintEffectNoExecute}
+
+// removeTaint removes the taint key from the Node name, as Karpenter's
+// registration does with unregisteredTaint.
+func removeTaint(ctx context.Context, kube kubernetes.Interface, name, key string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := kube.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var keep []corev1.Taint
+		for _, t := range n.Spec.Taints {
+			if t.Key != key {
+				keep = append(keep, t)
+			}
+		}
+		n.Spec.Taints = keep
+		_, err = kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
 }

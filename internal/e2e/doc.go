@@ -28,5 +28,6 @@
 // Time is compressed (cooldowns, intervals and boot delays of seconds),
 // the same for both systems, so that a run takes a minute or a few;
 // Options.ReadyDelay (NODEFLEET_E2E_BOOT_DELAY in scripts/e2e.sh) holds
-// every new worker NotReady for a while after it registers, for both.
+// every new worker NotReady, and tainted not-ready so that no pod is bound
+// to it, for a while after it registers, for both (ClusterOptions).
 package e2e

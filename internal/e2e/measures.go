@@ -64,6 +64,9 @@ type Measures struct {
 	// UndeletedNodes counts workers removed after the sale whose Node the
 	// autoscaler did not delete itself.
 	UndeletedNodes int
+	// BoundBeforeReady counts pods bound to a worker before the recorder
+	// saw it Ready.
+	BoundBeforeReady int
 }
 
 // auditEvent is the part of an audit.k8s.io/v1 Event read here.
@@ -158,7 +161,7 @@ func (e *env) measure(t testing.TB, zero time.Time) Measures {
 		return at.Sub(zero)
 	}
 	m := Measures{FirstPending: -1, FirstLaunch: -1, PendingToLaunch: -1, AllRunning: -1, BackToBaseline: -1,
-		PeakNodes: r.maxNodes, MaxFleet: r.maxFleet, MinWorkersAfterBaseline: r.minWorkers, ZoneWorkers: e.saleZones}
+		PeakNodes: r.maxNodes, MaxFleet: r.maxFleet, MinWorkersAfterBaseline: r.minWorkers, ZoneWorkers: e.saleZones, BoundBeforeReady: r.boundEarly}
 	baseline, end := r.marks["baseline reached"], r.marks["end"]
 	allRunning, over := r.marks["all pods running"], r.marks[saleOverMark(r.marks)]
 	var firstPending, firstLaunch time.Time

@@ -578,6 +578,9 @@ func (e *env) check(res *Result) []string {
 	if e.stack != nil && m.UndeletedNodes > 0 {
 		out = append(out, fmt.Sprintf("%d terminated instances kept their Node", m.UndeletedNodes))
 	}
+	if e.opts.ReadyDelay > 0 && m.BoundBeforeReady > 0 {
+		out = append(out, fmt.Sprintf("%d pods bound to a worker before it was Ready (ReadyDelay %s)", m.BoundBeforeReady, e.opts.ReadyDelay))
+	}
 	if why := zoneSpread(m.ZoneWorkers); why != "" && e.stack != nil && m.ZoneWorkers != nil {
 		out = append(out, why)
 	}

@@ -78,6 +78,7 @@ type Recorder struct {
 	serverStates       map[string]bool
 	watchPDB           bool
 	maxUnavailable     map[string]int
+	boundEarly         int // pods bound to a worker not yet Ready
 	errs               []string
 }
 
@@ -307,30 +308,8 @@ func (r *Recorder) sampleKubeLocked(now time.Time, dt float64, pods []corev1.Pod
 
 	seenPods := map[string]bool{}
 	for i := range pods {
-		p := &pods[i]
-		uid := string(p.UID)
-		seenPods[uid] = true
-		pt := r.pods[uid]
-		if pt == nil {
-			pt = &podTrack{name: p.Name, app: p.Labels["app"], created: now}
-			r.pods[uid] = pt
-		}
-		if pt.scheduled.IsZero() && p.Spec.NodeName != "" {
-			pt.scheduled = now
-		}
-		if pt.unschedulable.IsZero() && pt.scheduled.IsZero() {
-			for _, c := range p.Status.Conditions {
-				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-					pt.unschedulable = now
-					if first := r.firstUnschedulableLocked(); first == pt {
-						r.add(now, "first pending pod %s (unschedulable)", p.Name)
-					}
-				}
-			}
-		}
-		if pt.ready.IsZero() && podReady(p) {
-			pt.ready = now
-		}
+		seenPods[string(pods[i].UID)] = true
+		r.trackPodLocked(now, &pods[i])
 	}
 	for uid, pt := range r.pods {
 		if !seenPods[uid] && pt.gone.IsZero() {
@@ -343,6 +322,39 @@ func (r *Recorder) sampleKubeLocked(now time.Time, dt float64, pods []corev1.Pod
 		if r.watchPDB {
 			r.maxUnavailable[d.Name] = max(r.maxUnavailable[d.Name], unavailable)
 		}
+	}
+}
+
+// trackPodLocked updates the track of pod p: created, bound (and whether
+// to a worker not yet Ready), first unschedulable, Ready.
+func (r *Recorder) trackPodLocked(now time.Time, p *corev1.Pod) {
+	uid := string(p.UID)
+	pt := r.pods[uid]
+	if pt == nil {
+		pt = &podTrack{name: p.Name, app: p.Labels["app"], created: now}
+		r.pods[uid] = pt
+	}
+	if pt.scheduled.IsZero() && p.Spec.NodeName != "" {
+		pt.scheduled = now
+		// Pods were listed before nodes: a worker not yet seen
+		// Ready now was not Ready when the pod was bound to it.
+		if nt := r.nodes[p.Spec.NodeName]; nt != nil && nt.ready.IsZero() {
+			r.boundEarly++
+			r.add(now, "pod %s bound to node %s before it is Ready", p.Name, p.Spec.NodeName)
+		}
+	}
+	if pt.unschedulable.IsZero() && pt.scheduled.IsZero() {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				pt.unschedulable = now
+				if first := r.firstUnschedulableLocked(); first == pt {
+					r.add(now, "first pending pod %s (unschedulable)", p.Name)
+				}
+			}
+		}
+	}
+	if pt.ready.IsZero() && podReady(p) {
+		pt.ready = now
 	}
 }
 
