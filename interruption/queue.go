@@ -96,6 +96,11 @@ type Config struct {
 	// RealertInterval is how long a repeated alert is held back; default
 	// the autoscaler's (autoscaler.DefaultConfig().RealertInterval).
 	RealertInterval time.Duration
+	// Nodes, when set, with Fleet, lets the queue cordon and drain the
+	// node of a fleet instance with a spot warning at once, without the
+	// lock, while Handler waits for it (see evacuate). Leave it nil for
+	// a dry-running autoscaler.
+	Nodes autoscaler.NodeManager
 	// Registerer, when set, gets the queue's metrics:
 	// node_fleet_interruption_queue_up (1 while the last receive worked,
 	// or before the first; 0 while the queue cannot be read) and
@@ -308,6 +313,7 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		log.WarnContext(ctx, "interruption message of an unknown kind deleted")
 		return nil
 	}
+	confirmed := false // the instance is the fleet's, by its tags
 	if q.cfg.Fleet != nil {
 		owned, err := q.cfg.Fleet.Owns(ctx, ev.Detail.InstanceID)
 		if err == nil && !owned {
@@ -317,6 +323,7 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		if err != nil {
 			log.WarnContext(ctx, "could not check whether the instance is the fleet's; handling it", "err", err)
 		}
+		confirmed = err == nil
 	}
 	if ev.DetailType == DetailTypeStateChange {
 		log.InfoContext(ctx, "fleet instance going away", "state", ev.Detail.State)
@@ -325,12 +332,31 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		}
 		return nil
 	}
+	return q.warned(ctx, log, ev.Detail.InstanceID, ev.Time, confirmed)
+}
+
+// warned handles a spot warning for instanceID: Handler records it,
+// replaces the instance and evacuates its node under the lock, which may
+// be held for minutes by a tick draining another node; meanwhile, for an
+// instance the Fleet confirmed to be the fleet's, the node is evacuated
+// at once (evacuate). It returns once both have ended; its error is
+// Handler's.
+func (q *Queue) warned(ctx context.Context, log *slog.Logger, instanceID string, notice time.Time, confirmed bool) error {
 	hctx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
 	defer cancel()
-	log.InfoContext(ctx, "spot interruption warning", "time", ev.Time)
-	res, err := q.cfg.Handler.HandleInterruption(hctx, ev.Detail.InstanceID, ev.Time)
+	log.InfoContext(ctx, "spot interruption warning", "time", notice)
+	var wg sync.WaitGroup
+	if confirmed && q.cfg.Nodes != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.evacuate(hctx, log, instanceID)
+		}()
+	}
+	res, err := q.cfg.Handler.HandleInterruption(hctx, instanceID, notice)
+	wg.Wait()
 	if err != nil {
-		return fmt.Errorf("spot interruption of %s: %w (%s)", ev.Detail.InstanceID, err, res.String())
+		return fmt.Errorf("spot interruption of %s: %w (%s)", instanceID, err, res.String())
 	}
 	return nil
 }

@@ -199,11 +199,18 @@ func readQueue(ctx context.Context, cfg config.Config, opts Options, parts *conf
 		close(done)
 		return done, nil
 	}
+	// The node of a fleet instance warned is evacuated at once, not
+	// after the tick in progress (interruption.Config.Nodes); not by a
+	// dry run.
+	var nodes autoscaler.NodeManager
+	if !parts.Config.DryRun {
+		nodes = parts.Config.Nodes
+	}
 	queue, err := interruption.New(interruption.Config{
 		Client: sqs.NewFromConfig(opts.AWS), QueueURL: cfg.InterruptionQueueURL,
 		Handler: serial, Fleet: parts.Fleet, Logger: opts.Logger.With("part", "interruption-queue"),
 		StateChange: func(string, string) { trigger() },
-		Notifier:    parts.Config.Notifier, ClusterID: cfg.ClusterID, RealertInterval: parts.Config.RealertInterval, Registerer: reg,
+		Notifier:    parts.Config.Notifier, ClusterID: cfg.ClusterID, RealertInterval: parts.Config.RealertInterval, Registerer: reg, Nodes: nodes,
 	})
 	if err != nil {
 		return nil, err
