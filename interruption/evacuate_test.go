@@ -55,7 +55,7 @@ func TestWarnedNodeIsEvacuatedAtOnceOnlyWhenSafe(t *testing.T) {
 			nodes := fake.NewNodes(clk, nil)
 			nodes.Add(tc.node)
 			h := &handler{}
-			alerts := &notes{}
+			alerts := &fake.Notifier{}
 			q, err := interruption.New(interruption.Config{
 				Client:   &oneMessage{body: fmt.Sprintf(`{"source":"aws.ec2","detail-type":%q,"time":"2026-12-07T04:00:00Z","detail":{"instance-id":"i-a"}}`, interruption.DetailTypeSpotWarning)},
 				QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Handler: h, Fleet: tc.owns, Nodes: nodes, Notifier: alerts, Clock: clk,
@@ -75,8 +75,8 @@ func TestWarnedNodeIsEvacuatedAtOnceOnlyWhenSafe(t *testing.T) {
 			if diff := cmp.Diff(tc.calls, calls); diff != "" {
 				t.Errorf("cordons and drains (-want +got):\n%s", diff)
 			}
-			if got := alerts.count() == 1; got != tc.alerted {
-				t.Errorf("alerted %v (%v), want %v", got, alerts.evs, tc.alerted)
+			if got := len(alerts.Events()) == 1; got != tc.alerted {
+				t.Errorf("alerted %v (%v), want %v", got, alerts.Events(), tc.alerted)
 			}
 			if len(h.calls) != 1 {
 				t.Errorf("handler calls %v, want the warning", h.calls)

@@ -18,6 +18,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/internal/testenv"
 	"github.com/node-fleet/node-fleet/interruption"
@@ -156,25 +157,6 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 	}
 }
 
-// notes records the alerts it is sent.
-type notes struct {
-	mu  sync.Mutex
-	evs []autoscaler.Event
-}
-
-func (n *notes) Notify(_ context.Context, ev autoscaler.Event) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.evs = append(n.evs, ev)
-	return nil
-}
-
-func (n *notes) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.evs)
-}
-
 // A queue that cannot be read (here deleted, on moto's SQS) is alerted
 // through the Notifier once, not at every poll, and again once the
 // re-alert interval has passed while it stays unreadable; the daemon's
@@ -195,7 +177,7 @@ func TestMotoDeletedQueueIsAlertedOncePerRealertInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC))
-	alerts := &notes{}
+	alerts := &fake.Notifier{}
 	reg := prometheus.NewRegistry()
 	queue, err := interruption.New(interruption.Config{
 		Client: c, QueueURL: aws.ToString(q.QueueUrl), Handler: &handler{}, WaitTime: time.Second,
@@ -213,19 +195,19 @@ func TestMotoDeletedQueueIsAlertedOncePerRealertInterval(t *testing.T) {
 		}
 	}
 	poll(5)
-	if n := alerts.count(); n != 1 {
+	if n := len(alerts.Events()); n != 1 {
 		t.Fatalf("%d alerts after 5 failed polls, want 1", n)
 	}
-	ev := alerts.evs[0]
+	ev := alerts.Events()[0]
 	if ev.Kind != interruption.EventQueueUnreachable || ev.ClusterID != "shop" || !strings.Contains(ev.Message, aws.ToString(q.QueueUrl)) || ev.Error == "" {
 		t.Errorf("alert %+v, want the queue's URL, the cluster and the error", ev)
 	}
 	poll(54) // 59 minutes after the first alert: still held back
-	if n := alerts.count(); n != 1 {
+	if n := len(alerts.Events()); n != 1 {
 		t.Errorf("%d alerts within the re-alert interval, want 1", n)
 	}
 	poll(2) // an hour and a minute: sent again
-	if n := alerts.count(); n != 2 {
+	if n := len(alerts.Events()); n != 2 {
 		t.Errorf("%d alerts past the re-alert interval, want 2", n)
 	}
 	if up := value(t, reg, "node_fleet_interruption_queue_up"); up != 0 {

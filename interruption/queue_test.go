@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/interruption"
 )
 
@@ -161,22 +161,14 @@ func (c *flakyClient) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessage
 	return &sqs.ReceiveMessageOutput{}, nil
 }
 
-// alertKinds records the kinds of the alerts it is sent.
-type alertKinds []autoscaler.EventKind
-
-func (a *alertKinds) Notify(_ context.Context, ev autoscaler.Event) error {
-	*a = append(*a, ev.Kind)
-	return nil
-}
-
 // A queue that fails again after a receive that worked is alerted at
 // once, not held back by the earlier alert.
 func TestQueueFailingAgainAfterRecoveringIsAlertedAtOnce(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	client := &flakyClient{down: true}
-	var alerts alertKinds
+	alerts := &fake.Notifier{}
 	q, err := interruption.New(interruption.Config{Client: client, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
-		Handler: &handler{}, Clock: clk, Notifier: &alerts, RealertInterval: time.Hour})
+		Handler: &handler{}, Clock: clk, Notifier: alerts, RealertInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +176,7 @@ func TestQueueFailingAgainAfterRecoveringIsAlertedAtOnce(t *testing.T) {
 	for _, down := range []bool{true, true, false, true, true} {
 		client.down = down
 		_, _ = q.Poll(t.Context())
-		got = append(got, len(alerts))
+		got = append(got, len(alerts.Events()))
 		clk.Step(time.Minute)
 	}
 	if diff := cmp.Diff([]int{1, 1, 1, 2, 2}, got); diff != "" {
