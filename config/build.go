@@ -101,7 +101,10 @@ const (
 // Build connects to the cluster's API server and wires the parts: EC2
 // fleet, DynamoDB lock and state, Prometheus (and the API's pending pods),
 // the threshold policy, the drain manager, the SNS notifier. It reads the
-// kubeconfig secret when it has to and makes no other call.
+// kubeconfig secret when it has to and, with INSTANCE_TYPES, asks EC2
+// DescribeInstanceTypes for the listed types' sizes (refusing a type EC2
+// does not know, types of different vCPUs or memory, and, when the sizes
+// cannot be had, starting at all); it makes no other call.
 func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -117,6 +120,10 @@ func Build(ctx context.Context, cfg Config, opts Options) (*Parts, error) {
 	policy, notifier, err := p.build(cfg, opts)
 	if err != nil {
 		return nil, err
+	}
+	if err := oneSize(ctx, p.Fleet, cfg.InstanceTypes); err != nil {
+		p.Prometheus.Close()
+		return nil, fmt.Errorf("INSTANCE_TYPES (Config.InstanceTypes): %w", err)
 	}
 	source, err := metricSource(cfg, opts, p)
 	if err != nil {
@@ -213,8 +220,8 @@ func fleetConfig(cfg Config, opts Options, p *Parts) (ec2fleet.Config, error) {
 		// Load refuses it; a Config built by hand must not have one list
 		// silently win.
 		err = errors.New("INSTANCE_TYPE (Config.InstanceType) and INSTANCE_TYPES (Config.InstanceTypes) are both set: set one of them")
-	case oneSizeClass(cfg.InstanceTypes) != nil:
-		err = fmt.Errorf("INSTANCE_TYPES (Config.InstanceTypes): %w", oneSizeClass(cfg.InstanceTypes))
+	case distinctTypes(cfg.InstanceTypes) != nil:
+		err = fmt.Errorf("INSTANCE_TYPES (Config.InstanceTypes): %w", distinctTypes(cfg.InstanceTypes))
 	case cfg.InstanceType != "": // INSTANCE_TYPE: a list of one
 		fc.InstanceTypes = []string{cfg.InstanceType}
 	}

@@ -144,21 +144,21 @@ func TestBuildDerivesTheNewNodeGraceFromTheScrapeInterval(t *testing.T) {
 	}
 }
 
-// A Config built by hand with instance types of different sizes is
-// refused by Build, naming INSTANCE_TYPES, as Load refuses it.
-func TestBuildRefusesInstanceTypesOfDifferentSizes(t *testing.T) {
+// A Config built by hand with an instance type listed twice is refused
+// by Build before any call, naming INSTANCE_TYPES, as Load refuses it.
+func TestBuildRefusesAnInstanceTypeListedTwice(t *testing.T) {
 	cfg, err := Load(Lambda, getenv(good()), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.InstanceTypes = []string{"m5.large", "m6i.large", "m5.2xlarge"}
+	cfg.InstanceTypes = []string{"m5.large", "m6i.large", "m5.large"}
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
 	p, err := Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}})
 	if err == nil {
 		p.Prometheus.Close()
-		t.Fatal("Build accepted m5.large with m5.2xlarge")
+		t.Fatal("Build accepted m5.large twice")
 	}
-	if !strings.Contains(err.Error(), "INSTANCE_TYPES") || !strings.Contains(err.Error(), "m5.2xlarge") {
-		t.Errorf("err = %v, want it to name INSTANCE_TYPES and m5.2xlarge", err)
+	if !strings.Contains(err.Error(), "INSTANCE_TYPES") || !strings.Contains(err.Error(), "m5.large is listed twice") {
+		t.Errorf("err = %v, want it to name INSTANCE_TYPES and m5.large", err)
 	}
 }

@@ -96,7 +96,8 @@ type Config struct {
 	WorkerVCPU      int
 	WorkerMemoryMiB int64
 	// InstanceTypes are the instance types a launch may use
-	// (INSTANCE_TYPES), across every subnet; one size class.
+	// (INSTANCE_TYPES), across every subnet; of one size (the same
+	// vCPUs and memory: Build checks it with EC2 DescribeInstanceTypes).
 	InstanceTypes []string
 
 	// Thresholds configures the threshold policy (CPU_HIGH_PERCENT,
@@ -362,7 +363,7 @@ func (g given) conflicts(cfg Config, failed map[string]bool) []string {
 	if (cfg.WorkerVCPU == 0) != (cfg.WorkerMemoryMiB == 0) && fine("WORKER_VCPU", "WORKER_MEMORY_MIB") {
 		problems = append(problems, fmt.Sprintf("%s and %s go together: set both or neither", name("WORKER_VCPU"), name("WORKER_MEMORY_MIB")))
 	}
-	if err := oneSizeClass(cfg.InstanceTypes); err != nil && fine("INSTANCE_TYPES") {
+	if err := distinctTypes(cfg.InstanceTypes); err != nil && fine("INSTANCE_TYPES") {
 		problems = append(problems, fmt.Sprintf("%s: %v", name("INSTANCE_TYPES"), err))
 	}
 	if _, one := values["INSTANCE_TYPE"]; one && len(cfg.InstanceTypes) > 0 && fine("INSTANCE_TYPE", "INSTANCE_TYPES") {

@@ -128,8 +128,8 @@ func TestLoadBadEnvironments(t *testing.T) {
 	}{
 		{"forecast-only with the predictive policy acting", map[string]string{"FORECAST": "shadow", "POLICY": "predictive", "INSTANCE_TYPE": "t3.medium"},
 			"configuration: FORECAST=shadow needs another POLICY to act than predictive"},
-		{"instance types of different sizes", map[string]string{"INSTANCE_TYPES": "t3.medium,m5.2xlarge"},
-			"configuration: INSTANCE_TYPES: t3.medium and m5.2xlarge are of different sizes (medium, 2xlarge): list types of one size (such as m5.large,m6i.large,m7i.large), or run one fleet per size"},
+		{"an instance type listed twice", map[string]string{"INSTANCE_TYPES": "m5.large,m6i.large,m5.large"},
+			"configuration: INSTANCE_TYPES: m5.large is listed twice: list each type once"},
 		{"scrape interval too long", map[string]string{"SCRAPE_INTERVAL": "10m"},
 			`configuration: SCRAPE_INTERVAL="10m": want a duration from 1s to 2m30s, such as 90s`},
 		{"missing cluster id", map[string]string{"CLUSTER_ID": ""},

@@ -129,7 +129,7 @@ func launchSettings() []setting {
 				return str(&c.InstanceType, v, instanceType, "want an instance type such as t3.medium")
 			}},
 		{env: "INSTANCE_TYPES", programs: both,
-			help: "the instance types a launch may use, comma-separated, one size class (e.g. m5.large,m5a.large,m6i.large,m7i.large; a list mixing sizes such as t3.medium,m5.2xlarge is refused: the planner counts workers of one size): spread over the subnets' zones, one EC2 Fleet call per zone over its subnets and every type, spot " + string(ec2fleet.DefaultSpotAllocationStrategy) + " within a zone; AWS advises at least " + strconv.Itoa(ec2fleet.MinSpotInstanceTypes) + " types for spot; instead of INSTANCE_TYPE",
+			help: "the instance types a launch may use, comma-separated, of one size, the same vCPUs and memory as EC2 DescribeInstanceTypes reports them, checked at start (e.g. m5.large,m5a.large,m6i.large,m7i.large; a list mixing sizes such as c5.large,r5.large, 4 and 16 GiB, is refused: the planner counts workers of one size): spread over the subnets' zones, one EC2 Fleet call per zone over its subnets and every type, spot " + string(ec2fleet.DefaultSpotAllocationStrategy) + " within a zone; AWS advises at least " + strconv.Itoa(ec2fleet.MinSpotInstanceTypes) + " types for spot; instead of INSTANCE_TYPE",
 			parse: func(c *Config, v string) error {
 				c.InstanceTypes = nil
 				for _, t := range strings.Split(v, ",") {
@@ -465,23 +465,19 @@ func duration(dst *time.Duration, v string, lo, hi time.Duration) error {
 	return nil
 }
 
-// oneSizeClass refuses instance types of different sizes (the part
-// after the dot: large, 2xlarge): the planner counts workers, sized from
-// one type (the first), so a mixed list makes "one more worker" a
-// different amount of capacity from launch to launch, too little when a
-// smaller type is launched for pods sized to a larger one. Types of one
-// size in different families (m5.large, c5.large) differ in memory; the
-// scheduler's view sizes its worker from the smallest Ready worker of
-// the first type.
-func oneSizeClass(types []string) error {
-	if len(types) < 2 {
-		return nil
-	}
-	size := func(t string) string { return t[strings.IndexByte(t, '.')+1:] }
-	for _, t := range types[1:] {
-		if size(t) != size(types[0]) {
-			return fmt.Errorf("%s and %s are of different sizes (%s, %s): list types of one size (such as m5.large,m6i.large,m7i.large), or run one fleet per size", types[0], t, size(types[0]), size(t))
+// distinctTypes refuses an instance type listed twice: what can be known
+// of INSTANCE_TYPES offline (the syntax is checked as it is read). That
+// the types are of one size (the same vCPUs and memory) is checked by
+// Build against EC2 DescribeInstanceTypes: a type's name does not say
+// its size (c5.large has 4 GiB, r5.large 16 GiB; t3.medium and c5.large
+// are both 2 vCPUs and 4 GiB).
+func distinctTypes(types []string) error {
+	seen := make(map[string]bool, len(types))
+	for _, t := range types {
+		if seen[t] {
+			return fmt.Errorf("%s is listed twice: list each type once", t)
 		}
+		seen[t] = true
 	}
 	return nil
 }

@@ -46,8 +46,10 @@
 // Every instance counts as one unit of the fleet's target capacity,
 // whatever its type: the autoscaler plans in nodes (MinNodes, MaxNodes,
 // the node count a scale-up asks for), so the types allowed should be
-// interchangeable, one size class (say m5.large, m6i.large, c6i.xlarge:
-// every one big enough for the largest pod plus the DaemonSets), or a
+// interchangeable, of one size (the same vCPUs and memory, say m5.large,
+// m5a.large, m6i.large: every one big enough for the largest pod plus the
+// DaemonSets; config.Build refuses INSTANCE_TYPES of different sizes by
+// EC2's answers, not by the names: c5.large and r5.large differ), or a
 // narrow Requirements range. Weighting types by vCPU or memory would make
 // the count a launch returns differ from the nodes asked for.
 //

@@ -17,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
@@ -84,11 +86,42 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock times the wait after a failed poll; default the real clock.
 	Clock clock.Clock
+	// Notifier, when set, is told (EventQueueUnreachable) when the queue
+	// cannot be read: at the first failed receive, again every
+	// RealertInterval while it stays so, and at once when it fails again
+	// after a receive that worked. The daemon passes the autoscaler's.
+	Notifier autoscaler.Notifier
+	// ClusterID names the cluster in the alert.
+	ClusterID string
+	// RealertInterval is how long a repeated alert is held back; default
+	// the autoscaler's (autoscaler.DefaultConfig().RealertInterval).
+	RealertInterval time.Duration
+	// Nodes, when set, with Fleet, lets the queue cordon and drain the
+	// node of a fleet instance with a spot warning at once, without the
+	// lock, while Handler waits for it (see evacuate). Leave it nil for
+	// a dry-running autoscaler.
+	Nodes autoscaler.NodeManager
+	// Registerer, when set, gets the queue's metrics:
+	// node_fleet_interruption_queue_up (1 while the last receive worked,
+	// or before the first; 0 while the queue cannot be read) and
+	// node_fleet_interruption_queue_receive_failures_total.
+	Registerer prometheus.Registerer
 }
+
+// EventQueueUnreachable is the kind of the alert that the interruption
+// queue cannot be read: spot warnings then reach no handler.
+const EventQueueUnreachable autoscaler.EventKind = "interruption_queue_unreachable"
 
 // Queue reads the interruption queue.
 type Queue struct {
-	cfg Config
+	cfg      Config
+	up       prometheus.Gauge
+	failures prometheus.Counter
+
+	mu sync.Mutex
+	// failingSince is when the receives began to fail, zero while
+	// they work; alerted is when the failure was last alerted.
+	failingSince, alerted time.Time
 }
 
 // New checks cfg and returns a Queue. It makes no AWS call.
@@ -109,6 +142,9 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.HandleTimeout < 0 {
 		errs = append(errs, fmt.Errorf("HandleTimeout must not be negative, got %s", cfg.HandleTimeout))
 	}
+	if cfg.RealertInterval < 0 {
+		errs = append(errs, fmt.Errorf("RealertInterval must not be negative, got %s", cfg.RealertInterval))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("interruption: Config: %w", err)
 	}
@@ -124,12 +160,29 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}
-	return &Queue{cfg: cfg}, nil
+	if cfg.RealertInterval == 0 {
+		cfg.RealertInterval = autoscaler.DefaultConfig().RealertInterval
+	}
+	q := &Queue{cfg: cfg,
+		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "node_fleet_interruption_queue_up",
+			Help: "1 while the interruption queue's last receive worked (or before the first), 0 while it cannot be read."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_interruption_queue_receive_failures_total",
+			Help: "Receives from the interruption queue that failed."}),
+	}
+	q.up.Set(1)
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{q.up, q.failures} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("interruption: register metrics: %w", err)
+			}
+		}
+	}
+	return q, nil
 }
 
 // Run polls the queue until ctx ends and returns nil then. A failed
-// receive is logged and retried after the poll's wait: a queue that
-// cannot be read stops no tick.
+// receive is logged, alerted (Config.Notifier) and retried after the
+// poll's wait: a queue that cannot be read stops no tick.
 func (q *Queue) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		if _, err := q.Poll(ctx); err != nil && ctx.Err() == nil {
@@ -157,8 +210,13 @@ func (q *Queue) Poll(ctx context.Context) (int, error) {
 		WaitTimeSeconds:     int32(q.cfg.WaitTime / time.Second),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("interruption: receive from %s: %w", q.cfg.QueueURL, err)
+		err = fmt.Errorf("interruption: receive from %s: %w", q.cfg.QueueURL, err)
+		if ctx.Err() == nil {
+			q.receiveFailed(ctx, err)
+		}
+		return 0, err
 	}
+	q.receiveWorked(ctx)
 	deleted := 0
 	var errs []error
 	for _, m := range out.Messages {
@@ -173,6 +231,48 @@ func (q *Queue) Poll(ctx context.Context) (int, error) {
 		deleted++
 	}
 	return deleted, errors.Join(errs...)
+}
+
+// receiveFailed counts a failed receive and alerts it: at the first of a
+// run of failures, then once every RealertInterval. An alert the Notifier
+// failed to deliver is tried again at the next failed receive.
+func (q *Queue) receiveFailed(ctx context.Context, err error) {
+	q.failures.Inc()
+	q.up.Set(0)
+	now := q.cfg.Clock.Now()
+	q.mu.Lock()
+	if q.failingSince.IsZero() {
+		q.failingSince = now
+	}
+	since := q.failingSince
+	due := q.alerted.IsZero() || now.Sub(q.alerted) >= q.cfg.RealertInterval || now.Before(q.alerted)
+	q.mu.Unlock()
+	if q.cfg.Notifier == nil || !due {
+		return
+	}
+	ev := autoscaler.Event{Kind: EventQueueUnreachable, Time: now, ClusterID: q.cfg.ClusterID, Error: err.Error(),
+		Message: fmt.Sprintf("the interruption queue %s cannot be read (since %s): spot interruption warnings reach no handler, their nodes are not drained before EC2 reclaims them",
+			q.cfg.QueueURL, since.UTC().Format(time.RFC3339))}
+	if nerr := q.cfg.Notifier.Notify(ctx, ev); nerr != nil {
+		q.cfg.Logger.WarnContext(ctx, "could not alert that the interruption queue cannot be read", "err", nerr)
+		return
+	}
+	q.mu.Lock()
+	q.alerted = now
+	q.mu.Unlock()
+}
+
+// receiveWorked ends a run of failed receives: the next failure is
+// alerted at once.
+func (q *Queue) receiveWorked(ctx context.Context) {
+	q.up.Set(1)
+	q.mu.Lock()
+	since := q.failingSince
+	q.failingSince, q.alerted = time.Time{}, time.Time{}
+	q.mu.Unlock()
+	if !since.IsZero() {
+		q.cfg.Logger.InfoContext(ctx, "interruption queue readable again", "failing since", since)
+	}
 }
 
 // event is an EventBridge event as the queue carries it.
@@ -213,6 +313,7 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		log.WarnContext(ctx, "interruption message of an unknown kind deleted")
 		return nil
 	}
+	confirmed := false // the instance is the fleet's, by its tags
 	if q.cfg.Fleet != nil {
 		owned, err := q.cfg.Fleet.Owns(ctx, ev.Detail.InstanceID)
 		if err == nil && !owned {
@@ -222,6 +323,7 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		if err != nil {
 			log.WarnContext(ctx, "could not check whether the instance is the fleet's; handling it", "err", err)
 		}
+		confirmed = err == nil
 	}
 	if ev.DetailType == DetailTypeStateChange {
 		log.InfoContext(ctx, "fleet instance going away", "state", ev.Detail.State)
@@ -230,12 +332,31 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		}
 		return nil
 	}
+	return q.warned(ctx, log, ev.Detail.InstanceID, ev.Time, confirmed)
+}
+
+// warned handles a spot warning for instanceID: Handler records it,
+// replaces the instance and evacuates its node under the lock, which may
+// be held for minutes by a tick draining another node; meanwhile, for an
+// instance the Fleet confirmed to be the fleet's, the node is evacuated
+// at once (evacuate). It returns once both have ended; its error is
+// Handler's.
+func (q *Queue) warned(ctx context.Context, log *slog.Logger, instanceID string, notice time.Time, confirmed bool) error {
 	hctx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
 	defer cancel()
-	log.InfoContext(ctx, "spot interruption warning", "time", ev.Time)
-	res, err := q.cfg.Handler.HandleInterruption(hctx, ev.Detail.InstanceID, ev.Time)
+	log.InfoContext(ctx, "spot interruption warning", "time", notice)
+	var wg sync.WaitGroup
+	if confirmed && q.cfg.Nodes != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q.evacuate(hctx, log, instanceID)
+		}()
+	}
+	res, err := q.cfg.Handler.HandleInterruption(hctx, instanceID, notice)
+	wg.Wait()
 	if err != nil {
-		return fmt.Errorf("spot interruption of %s: %w (%s)", ev.Detail.InstanceID, err, res.String())
+		return fmt.Errorf("spot interruption of %s: %w (%s)", instanceID, err, res.String())
 	}
 	return nil
 }

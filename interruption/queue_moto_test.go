@@ -14,8 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/internal/testenv"
 	"github.com/node-fleet/node-fleet/interruption"
@@ -60,8 +63,11 @@ func TestMotoQueueHandlesWarningsAndDeletesOnlyHandledMessages(t *testing.T) {
 	}
 	c := sqs.NewFromConfig(cfg)
 	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName:  aws.String("interruptions-" + strconv.FormatInt(time.Now().UnixNano(), 36)),
-		Attributes: map[string]string{"VisibilityTimeout": "1"},
+		QueueName: aws.String("interruptions-" + strconv.FormatInt(time.Now().UnixNano(), 36)),
+		// Long enough that a message received is deleted before it is
+		// visible again, on a busy machine too (moto answers the 400
+		// calls of the polls in seconds there).
+		Attributes: map[string]string{"VisibilityTimeout": "5"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +117,7 @@ func TestMotoQueueHandlesWarningsAndDeletesOnlyHandledMessages(t *testing.T) {
 	}
 
 	// The failed one is still in the queue and comes back.
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(5100 * time.Millisecond)
 	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -149,4 +155,85 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 			t.Errorf("error %v, want it to say %q", err, want)
 		}
 	}
+}
+
+// A queue that cannot be read (here deleted, on moto's SQS) is alerted
+// through the Notifier once, not at every poll, and again once the
+// re-alert interval has passed while it stays unreadable; the daemon's
+// metrics show it down and count the failed receives.
+func TestMotoDeletedQueueIsAlertedOncePerRealertInterval(t *testing.T) {
+	endpoint := testenv.Lookup(t, "NODEFLEET_MOTO_ENDPOINT", "moto")
+	ctx := t.Context()
+	cfg, err := awsutil.ForEmulator(ctx, endpoint, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sqs.NewFromConfig(cfg)
+	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("interruptions-gone-" + strconv.FormatInt(time.Now().UnixNano(), 36))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl}); err != nil {
+		t.Fatal(err)
+	}
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC))
+	alerts := &fake.Notifier{}
+	reg := prometheus.NewRegistry()
+	queue, err := interruption.New(interruption.Config{
+		Client: c, QueueURL: aws.ToString(q.QueueUrl), Handler: &handler{}, WaitTime: time.Second,
+		Notifier: alerts, ClusterID: "shop", RealertInterval: time.Hour, Clock: clk, Registerer: reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := func(n int) {
+		for range n {
+			if _, err := queue.Poll(ctx); err == nil {
+				t.Fatal("Poll of a deleted queue: no error")
+			}
+			clk.Step(time.Minute)
+		}
+	}
+	poll(5)
+	if n := len(alerts.Events()); n != 1 {
+		t.Fatalf("%d alerts after 5 failed polls, want 1", n)
+	}
+	ev := alerts.Events()[0]
+	if ev.Kind != interruption.EventQueueUnreachable || ev.ClusterID != "shop" || !strings.Contains(ev.Message, aws.ToString(q.QueueUrl)) || ev.Error == "" {
+		t.Errorf("alert %+v, want the queue's URL, the cluster and the error", ev)
+	}
+	poll(54) // 59 minutes after the first alert: still held back
+	if n := len(alerts.Events()); n != 1 {
+		t.Errorf("%d alerts within the re-alert interval, want 1", n)
+	}
+	poll(2) // an hour and a minute: sent again
+	if n := len(alerts.Events()); n != 2 {
+		t.Errorf("%d alerts past the re-alert interval, want 2", n)
+	}
+	if up := value(t, reg, "node_fleet_interruption_queue_up"); up != 0 {
+		t.Errorf("node_fleet_interruption_queue_up = %v, want 0", up)
+	}
+	if n := value(t, reg, "node_fleet_interruption_queue_receive_failures_total"); n != 61 {
+		t.Errorf("node_fleet_interruption_queue_receive_failures_total = %v, want 61", n)
+	}
+}
+
+// value returns the value of the registry's gauge or counter name.
+func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/interruption"
 )
 
@@ -144,5 +145,41 @@ func TestStateChangesToIrrelevantStatesCostNoDescribe(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"i-fleet2/shutting-down"}, changes); diff != "" {
 		t.Errorf("state changes passed on (-want +got):\n%s", diff)
+	}
+}
+
+// flakyClient fails the receives while down is true.
+type flakyClient struct {
+	failingClient
+	down bool
+}
+
+func (c *flakyClient) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	if c.down {
+		return c.failingClient.ReceiveMessage(ctx, in, opts...)
+	}
+	return &sqs.ReceiveMessageOutput{}, nil
+}
+
+// A queue that fails again after a receive that worked is alerted at
+// once, not held back by the earlier alert.
+func TestQueueFailingAgainAfterRecoveringIsAlertedAtOnce(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	client := &flakyClient{down: true}
+	alerts := &fake.Notifier{}
+	q, err := interruption.New(interruption.Config{Client: client, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+		Handler: &handler{}, Clock: clk, Notifier: alerts, RealertInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, down := range []bool{true, true, false, true, true} {
+		client.down = down
+		_, _ = q.Poll(t.Context())
+		got = append(got, len(alerts.Events()))
+		clk.Step(time.Minute)
+	}
+	if diff := cmp.Diff([]int{1, 1, 1, 2, 2}, got); diff != "" {
+		t.Errorf("alerts after each poll (-want +got):\n%s", diff)
 	}
 }

@@ -15,7 +15,12 @@
 // that new capacity is asked for seconds after it is needed, for a whole
 // rollout at once. With INTERRUPTION_QUEUE_URL it long-polls the deploy's
 // interruption queue and handles each spot warning for the fleet as the
-// Lambda function does. Replicas share the DynamoDB lock, so that two of
+// Lambda function does, and, so that a warning is not kept waiting past
+// its two minutes by a tick draining another node, cordons and drains the
+// warned node at once, without the lock (interruption.Config.Nodes says
+// when that is safe); a queue that cannot be read is alerted through
+// the SNS topic (again every REALERT_INTERVAL while it stays so) and
+// shown as node_fleet_interruption_queue_up 0 on /metrics. Replicas share the DynamoDB lock, so that two of
 // them never act at once. It serves /metrics (the autoscaler's own
 // metrics, notify/scrape, on a registry of its own, plus the Go runtime's)
 // and /healthz, and on SIGTERM or SIGINT it ends the tick in progress

@@ -76,7 +76,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("daemon started", "cluster", cfg.ClusterID, "owner", parts.Autoscaler.Owner(), "listen", ln.Addr().String(), "interval", cfg.Interval)
 
-	failure := loop(ctx, stop, cfg, opts, parts, serveErr)
+	failure := loop(ctx, stop, cfg, opts, parts, reg, serveErr)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -126,7 +126,7 @@ func handler(reg *prometheus.Registry, pub *scrape.Publisher, cfg config.Config,
 // until ctx ends or the HTTP server or the watch fail; it returns once
 // the tick in progress and the queue's reader have ended (and so
 // released the lock), with the failure if there was one.
-func loop(ctx context.Context, stop func(), cfg config.Config, opts Options, parts *config.Parts, serveErr <-chan error) error {
+func loop(ctx context.Context, stop func(), cfg config.Config, opts Options, parts *config.Parts, reg prometheus.Registerer, serveErr <-chan error) error {
 	log := opts.Logger
 	// The batcher, not Autoscaler.Run, decides when to tick: periodically
 	// with jitter, and after each batch of unschedulable pods.
@@ -150,7 +150,7 @@ func loop(ctx context.Context, stop func(), cfg config.Config, opts Options, par
 	// returned (at once without a queue): a spot warning's tick in
 	// progress at a signal ends, and releases the lock, before the
 	// daemon says so.
-	queueDone, err := readQueue(ctx, cfg, opts, parts, serial, ticks.Trigger)
+	queueDone, err := readQueue(ctx, cfg, opts, parts, reg, serial, ticks.Trigger)
 	if err != nil {
 		return err
 	}
@@ -190,18 +190,27 @@ func loop(ctx context.Context, stop func(), cfg config.Config, opts Options, par
 }
 
 // readQueue starts the interruption queue's reader when cfg names a
-// queue; the channel it returns is closed once the reader has returned
-// (at once without a queue).
-func readQueue(ctx context.Context, cfg config.Config, opts Options, parts *config.Parts, serial *serialTicker, trigger func()) (<-chan struct{}, error) {
+// queue, its alerts sent through the autoscaler's Notifier (held back for
+// its RealertInterval) and its metrics on reg; the channel it returns is
+// closed once the reader has returned (at once without a queue).
+func readQueue(ctx context.Context, cfg config.Config, opts Options, parts *config.Parts, reg prometheus.Registerer, serial *serialTicker, trigger func()) (<-chan struct{}, error) {
 	done := make(chan struct{})
 	if cfg.InterruptionQueueURL == "" {
 		close(done)
 		return done, nil
 	}
+	// The node of a fleet instance warned is evacuated at once, not
+	// after the tick in progress (interruption.Config.Nodes); not by a
+	// dry run.
+	var nodes autoscaler.NodeManager
+	if !parts.Config.DryRun {
+		nodes = parts.Config.Nodes
+	}
 	queue, err := interruption.New(interruption.Config{
 		Client: sqs.NewFromConfig(opts.AWS), QueueURL: cfg.InterruptionQueueURL,
 		Handler: serial, Fleet: parts.Fleet, Logger: opts.Logger.With("part", "interruption-queue"),
 		StateChange: func(string, string) { trigger() },
+		Notifier:    parts.Config.Notifier, ClusterID: cfg.ClusterID, RealertInterval: parts.Config.RealertInterval, Registerer: reg, Nodes: nodes,
 	})
 	if err != nil {
 		return nil, err
