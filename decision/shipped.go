@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -109,13 +110,29 @@ func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
 // say) before letting it act, as the cloud providers' forecast-only
 // modes do: the decision is acting's, its reason followed by
 // "; forecast-only: " and shadow's decision, so that the tick's log
-// and notifications carry both. Shadow never acts.
+// and notifications carry both, and shadow's decision is its Shadow
+// field, so that the tick records it and its forecast in the history
+// (autoscaler.Record's ShadowAction, ShadowCount and Forecast fields)
+// and publishes them. Shadow never acts.
 func Shadow(acting, shadow autoscaler.Policy) autoscaler.Policy {
 	return autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
 		d := acting.Decide(in)
-		d.Reason = fmt.Sprintf("%s; forecast-only: %s", d.Reason, shadow.Decide(in))
+		s := shadow.Decide(in)
+		s.Shadow = nil
+		d.Reason = fmt.Sprintf("%s; forecast-only: %s", d.Reason, s)
+		d.Shadow = &s
 		return d
 	})
+}
+
+// withForecast puts fc in d's forecast fields (autoscaler.Decision's
+// ForecastMethod, ForecastNodes and ForecastHeadroom), unless it is not
+// a number.
+func withForecast(d *autoscaler.Decision, fc Forecast) {
+	if math.IsNaN(fc.Point) || math.IsInf(fc.Point, 0) || math.IsNaN(fc.Headroom) || math.IsInf(fc.Headroom, 0) {
+		return
+	}
+	d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom = fc.MethodName(), fc.Point, fc.Headroom
 }
 
 func shipped(c ShippedConfig) (autoscaler.Policy, error) {
