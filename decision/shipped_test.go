@@ -61,6 +61,19 @@ func TestShadowActsAsTheActingPolicyAndSaysWhatThePredictiveWouldDo(t *testing.T
 	if d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "; forecast-only: scale_up 6 (PREDICTIVE): predictive: ") {
 		t.Errorf("shadow: %s, want the reactive hold and the predictive scale-up to 9 in its reason", d)
 	}
+	// The predictive decision also travels as a field, with its
+	// forecast, for the tick to record: the acting reactive policy
+	// forecast nothing.
+	if d.ForecastMethod != "" {
+		t.Errorf("the acting reactive decision carries a forecast: %+v", d)
+	}
+	demand, _ := autoscaler.DemandOf(in.Snapshot)
+	want := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 6, Level: autoscaler.LevelPredictive, ForecastMethod: decision.MethodNaive, ForecastNodes: demand}
+	if s := d.Shadow; s == nil {
+		t.Errorf("no forecast-only decision in %+v", d)
+	} else if s.Reason = ""; *s != want {
+		t.Errorf("forecast-only decision %+v, want %+v", *s, want)
+	}
 	for _, c := range []decision.ShippedConfig{{Name: decision.PolicyPredictive, Forecast: decision.ForecastShadow}, {Forecast: "loud"}} {
 		if _, err := decision.Shipped(c); err == nil {
 			t.Errorf("%+v accepted", c)
@@ -75,5 +88,51 @@ func TestShippedAboutSaysTheScaleDownIsStabilised(t *testing.T) {
 		if about := decision.ShippedAbout(name); !strings.Contains(about, "stabilised") {
 			t.Errorf("%s: %q does not say its scale-down is stabilised", name, about)
 		}
+	}
+}
+
+// The predictive policy's decision, whatever it is, says what it
+// forecast: the method, the forecast and the headroom of its forecaster,
+// so that the history always holds what it expected.
+func TestPredictiveDecisionCarriesItsForecast(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var history []autoscaler.Record
+	for i := range 120 {
+		at := now.Add(-time.Duration(120-i) * 2 * time.Minute)
+		history = append(history, autoscaler.Record{Time: at, CPU: 50, Memory: 50, PendingPods: 0, Nodes: 3,
+			Custom: map[string]float64{autoscaler.MetricDemand: 1 + float64(i)/40}})
+	}
+	p, err := decision.NewPredictive(decision.PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		ready   int
+		pending int
+		want    autoscaler.Action
+	}{
+		{"scale-up", 1, 5, autoscaler.ScaleUp},
+		{"hold", 4, 0, autoscaler.Hold},
+		{"scale-down", 20, 0, autoscaler.ScaleDown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := autoscaler.PolicyInput{Now: now, ReadyNodes: tc.ready, MinNodes: 0, MaxNodes: 40, History: history,
+				Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(float64(tc.pending), now),
+					Scheduler: view(30, tc.pending)}}
+			demand, _ := autoscaler.DemandOf(in.Snapshot)
+			fc := p.Forecast(now, history, nil, demand)
+			d := p.Decide(in)
+			if d.Action != tc.want {
+				t.Errorf("decided %s, want %s", d, tc.want)
+			}
+			if d.ForecastMethod != fc.MethodName() || d.ForecastNodes != fc.Point || d.ForecastHeadroom != fc.Headroom {
+				t.Errorf("decision %s carries forecast %q %v + %v, want the forecaster's %q %v + %v",
+					d.Action, d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom, fc.MethodName(), fc.Point, fc.Headroom)
+			}
+			if d.ForecastMethod == "" {
+				t.Errorf("decision %s carries no forecast", d)
+			}
+		})
 	}
 }
