@@ -75,20 +75,9 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	lead := fs.Duration("lead", 0, "the lead time the recorded forecasts are judged at; 0: PREDICTIVE_LEAD, else its default "+decision.DefaultLead.String())
 	return func(ctx context.Context, e *env) error {
-		now := e.now()
-		from, err := parseTime("since", *since, now)
+		from, to, err := reportPeriod(*since, *until, e.now())
 		if err != nil {
 			return err
-		}
-		to, err := parseTime("until", *until, now)
-		if err != nil {
-			return err
-		}
-		if to.IsZero() {
-			to = now
-		}
-		if from.IsZero() || !to.After(from) {
-			return fmt.Errorf("-since %q -until %q: want a period that ends after it starts: %w", *since, *until, errUsage)
 		}
 		m := autoscaler.Market(*market)
 		if m != autoscaler.MarketOnDemand && m != autoscaler.MarketSpot {
@@ -117,20 +106,8 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		source := "table"
 		if *spotHistory {
 			source = "EC2 spot price history"
-			for _, row := range mix {
-				if row.Market != autoscaler.MarketSpot {
-					continue
-				}
-				sp, err := spotHistoryPrice(ctx, e.ec2, row.Type, row.Zones, from, to)
-				if err != nil {
-					return err
-				}
-				p := prices[row.Type]
-				if p.OnDemand == 0 {
-					return fmt.Errorf("no on-demand price for instance type %q (the static fleet's): add it with -prices (a CSV file of type,on_demand,spot)", row.Type)
-				}
-				p.Spot = sp
-				prices[row.Type] = p
+			if err := spotHistoryPrices(ctx, e, mix, prices, from, to); err != nil {
+				return err
 			}
 		}
 		rep, err := computeCost(e.cluster, st.History, from, to, mix, prices)
@@ -160,6 +137,45 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		}
 		return nil
 	}
+}
+
+// reportPeriod is the period -since and -until give, until now when
+// -until is empty.
+func reportPeriod(since, until string, now time.Time) (from, to time.Time, err error) {
+	if from, err = parseTime("since", since, now); err != nil {
+		return from, to, err
+	}
+	if to, err = parseTime("until", until, now); err != nil {
+		return from, to, err
+	}
+	if to.IsZero() {
+		to = now
+	}
+	if from.IsZero() || !to.After(from) {
+		return from, to, fmt.Errorf("-since %q -until %q: want a period that ends after it starts: %w", since, until, errUsage)
+	}
+	return from, to, nil
+}
+
+// spotHistoryPrices sets the spot price of each spot row of mix in
+// prices from EC2's spot price history over [from, to).
+func spotHistoryPrices(ctx context.Context, e *env, mix []mixRow, prices map[string]price, from, to time.Time) error {
+	for _, row := range mix {
+		if row.Market != autoscaler.MarketSpot {
+			continue
+		}
+		sp, err := spotHistoryPrice(ctx, e.ec2, row.Type, row.Zones, from, to)
+		if err != nil {
+			return err
+		}
+		p := prices[row.Type]
+		if p.OnDemand == 0 {
+			return fmt.Errorf("no on-demand price for instance type %q (the static fleet's): add it with -prices (a CSV file of type,on_demand,spot)", row.Type)
+		}
+		p.Spot = sp
+		prices[row.Type] = p
+	}
+	return nil
 }
 
 // fleetMix counts the active instances by type and market.
