@@ -8,24 +8,25 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 )
 
 // unplaceablePods returns n pending pods of namespace ns that no worker
 // fits.
-func unplaceablePods(ns string, n int) []autoscaler.PendingPod {
-	out := make([]autoscaler.PendingPod, n)
+func unplaceablePods(ns string, n int) []capacity.PendingPod {
+	out := make([]capacity.PendingPod, n)
 	for i := range out {
-		out[i] = autoscaler.PendingPod{Namespace: ns, Name: fmt.Sprintf("gpu-job-%d", i),
-			Requests: autoscaler.Resources{MilliCPU: 64000, Pods: 1}, Unplaceable: "requests 64 CPU; a new worker offers 1.93"}
+		out[i] = capacity.PendingPod{Namespace: ns, Name: fmt.Sprintf("gpu-job-%d", i),
+			Requests: capacity.Resources{MilliCPU: 64000, Pods: 1}, Unplaceable: "requests 64 CPU; a new worker offers 1.93"}
 	}
 	return out
 }
 
-func (e *env) setView(pods []autoscaler.PendingPod) {
+func (e *env) setView(pods []capacity.PendingPod) {
 	now := e.clk.Now()
 	e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now),
-		PendingPods: autoscaler.Value(float64(len(pods)), now), Scheduler: &autoscaler.SchedulerView{Pending: pods}})
+		PendingPods: autoscaler.Value(float64(len(pods)), now), Scheduler: &capacity.SchedulerView{Pending: pods}})
 }
 
 // A batch of 1,500 pods no worker fits makes one alert, not one per pod;
@@ -72,13 +73,13 @@ func TestUnplaceableKeysAreCutInTheState(t *testing.T) {
 	e.joinAll(t)
 	pod := unplaceablePods("shop", 1)[0]
 	pod.Name = strings.Repeat("x", 1000)
-	e.setView([]autoscaler.PendingPod{pod})
+	e.setView([]capacity.PendingPod{pod})
 	e.tick(t)
 	if st := e.store.State().Unplaceable; len(st) != 1 || len(st[0]) > 256 {
 		t.Errorf("stored %d keys, the first %d bytes", len(st), len(st[0]))
 	}
 	e.clk.Step(2 * time.Minute)
-	e.setView([]autoscaler.PendingPod{pod})
+	e.setView([]capacity.PendingPod{pod})
 	e.tick(t)
 	if got := e.kinds()[autoscaler.EventUnplaceable]; got != 1 {
 		t.Errorf("%d alerts for one long-named pod, want 1", got)
@@ -110,7 +111,7 @@ func TestAlertsAreSentAfterTheTickActs(t *testing.T) {
 	e.joinAll(t)
 	now := e.clk.Now()
 	e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(95, now), Memory: autoscaler.Value(50, now),
-		PendingPods: autoscaler.Value(1, now), Scheduler: &autoscaler.SchedulerView{Pending: unplaceablePods("batch", 1)}})
+		PendingPods: autoscaler.Value(1, now), Scheduler: &capacity.SchedulerView{Pending: unplaceablePods("batch", 1)}})
 	res := e.tick(t)
 	if len(res.Launched()) == 0 {
 		t.Fatalf("no launch: %v", res)

@@ -5,8 +5,8 @@ import "math"
 // This file holds how the capacity policies read the demand: the
 // simulator and the production source (metrics.KubeScheduler) both build
 // their SchedulerView with capacity.NewSchedulerView, and the policies read its
-// Demand now (DemandOf) and in the past (RecordDemand, from what WithDemand
-// put among the custom metrics), so that a policy sees the same numbers
+// Demand now (Snapshot.Demand) and in the past (Record.Demand, from what
+// Snapshot.WithDemand put among the custom metrics), so that a policy sees the same numbers
 // from the same pods wherever it runs.
 
 // WithDemand returns s with its scheduler view's Demand also among the
@@ -14,7 +14,7 @@ import "math"
 // history; s is returned as it is when it has no scheduler view or the
 // view's template is unknown (Demand is then not a reading). A
 // MetricSource that sets Snapshot.Scheduler calls it on what it returns.
-func WithDemand(s Snapshot) Snapshot {
+func (s Snapshot) WithDemand() Snapshot {
 	if s.Scheduler == nil || s.Scheduler.Template.Free().MilliCPU <= 0 || s.Scheduler.Template.Free().Memory <= 0 {
 		return s
 	}
@@ -27,9 +27,9 @@ func WithDemand(s Snapshot) Snapshot {
 	return s
 }
 
-// DemandOf is the demand in worker units the snapshot's scheduler view
+// Demand is the demand in worker units the snapshot's scheduler view
 // gives; ok is false when there is no view or its template is unknown.
-func DemandOf(s Snapshot) (demand float64, ok bool) {
+func (s Snapshot) Demand() (demand float64, ok bool) {
 	v := s.Scheduler
 	if v == nil {
 		return 0, false
@@ -41,9 +41,9 @@ func DemandOf(s Snapshot) (demand float64, ok bool) {
 	return v.Demand, true
 }
 
-// RecordDemand is the demand in worker units a history record holds (its
+// Demand is the demand in worker units the record holds (its
 // Custom[MetricDemand]); NaN when the tick had none.
-func RecordDemand(r Record) float64 {
+func (r Record) Demand() float64 {
 	v, ok := r.Custom[MetricDemand]
 	if !ok || math.IsInf(v, 0) || v < 0 {
 		return math.NaN()

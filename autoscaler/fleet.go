@@ -3,6 +3,8 @@ package autoscaler
 import (
 	"strings"
 	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // Market is the EC2 purchasing option an instance runs under.
@@ -95,15 +97,15 @@ type Node struct {
 	// requests of every pod bound to it that has not finished; Movable the
 	// requests of each pod a drain would move elsewhere (the pods counted
 	// in Pods). Zero when the NodeManager does not read them.
-	Allocatable Resources
-	Requested   Resources
-	Movable     []Resources
+	Allocatable capacity.Resources
+	Requested   capacity.Resources
+	Movable     []capacity.Resources
 	// MovablePods, when the NodeManager reads them, are the pods counted
 	// in Movable (one each, in the same order) with where each may go
 	// (its zone, the nodes it may run on, its anti-affinity group and
 	// zone spread), for the scale-down simulation (capacity.ScaleDownByFit). nil:
 	// only their requests are known.
-	MovablePods []MovablePod
+	MovablePods []capacity.MovablePod
 	// Managed is true when the node says it belongs to a node-fleet fleet
 	// (it carries LabelInstanceID or LabelCluster). Only managed nodes are
 	// ever deleted as orphans.
@@ -166,3 +168,10 @@ const (
 	// script should set this label.
 	LabelInstanceType = "node-fleet.io/instance-type"
 )
+
+// Capacity returns the node as the scale-down simulation
+// (capacity.ScaleDownByFit) sees it.
+func (n Node) Capacity() capacity.Node {
+	return capacity.Node{Name: n.Name, Zone: n.Zone, Ready: n.Ready, Unschedulable: n.Unschedulable, Pods: n.Pods,
+		ScaleDownBlocker: n.ScaleDownBlocker, Allocatable: n.Allocatable, Requested: n.Requested, Movable: n.Movable, MovablePods: n.MovablePods}
+}

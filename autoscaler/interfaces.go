@@ -3,6 +3,8 @@ package autoscaler
 import (
 	"context"
 	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // MetricSource observes the cluster's load.
@@ -119,7 +121,7 @@ type LaunchRequest struct {
 	// scheduler: the largest placeable pending pod's requests plus the
 	// DaemonSet pods' (from the scheduler's view). A provider that can
 	// choose among instance types launches only types that offer it.
-	Fit Resources
+	Fit capacity.Resources
 	// Zones, when not empty, are the only availability zones the launch
 	// may use (a pending pod it is for can run only there).
 	Zones []string

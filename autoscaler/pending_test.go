@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/decision"
 )
 
@@ -57,12 +58,12 @@ func TestFirstOfCustomPolicyCannotScaleDownWithPendingPods(t *testing.T) {
 func TestUnplaceablePodIsAlertedOnceAndLaunchesNothing(t *testing.T) {
 	e := newEnv(t, 3, nil)
 	e.joinAll(t)
-	huge := autoscaler.PendingPod{Namespace: "shop", Name: "checkout-7", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1},
+	huge := capacity.PendingPod{Namespace: "shop", Name: "checkout-7", Requests: capacity.Resources{MilliCPU: 6000, Pods: 1},
 		Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"}
 	for range 3 {
 		now := e.clk.Now()
 		e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now),
-			PendingPods: autoscaler.Value(1, now), Scheduler: &autoscaler.SchedulerView{Pending: []autoscaler.PendingPod{huge}}})
+			PendingPods: autoscaler.Value(1, now), Scheduler: &capacity.SchedulerView{Pending: []capacity.PendingPod{huge}}})
 		res := e.tick(t)
 		if len(res.Launched()) != 0 || len(res.Unplaceable) != 1 || res.Unplaceable[0].Key() != "shop/checkout-7" {
 			t.Fatalf("result %v, unplaceable %v", res, res.Unplaceable)
@@ -99,15 +100,15 @@ func (s cappingStore) Save(ctx context.Context, l autoscaler.Lease, st autoscale
 func TestUnplaceablePodsBeyondTheStoredKeysAreNotAlertedEveryTick(t *testing.T) {
 	e := newEnv(t, 3, func(c *autoscaler.Config) { c.State = cappingStore{StateStore: c.State, keep: 10} })
 	e.joinAll(t)
-	var pods []autoscaler.PendingPod
+	var pods []capacity.PendingPod
 	for i := range 30 {
-		pods = append(pods, autoscaler.PendingPod{Namespace: "shop", Name: fmt.Sprintf("gpu-%d", i), Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1},
+		pods = append(pods, capacity.PendingPod{Namespace: "shop", Name: fmt.Sprintf("gpu-%d", i), Requests: capacity.Resources{MilliCPU: 6000, Pods: 1},
 			Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"})
 	}
-	tick := func(pods []autoscaler.PendingPod) {
+	tick := func(pods []capacity.PendingPod) {
 		now := e.clk.Now()
 		e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now),
-			PendingPods: autoscaler.Value(float64(len(pods)), now), Scheduler: &autoscaler.SchedulerView{Pending: pods}})
+			PendingPods: autoscaler.Value(float64(len(pods)), now), Scheduler: &capacity.SchedulerView{Pending: pods}})
 		e.tick(t)
 		e.clk.Step(2 * time.Minute)
 	}

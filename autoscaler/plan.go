@@ -74,7 +74,7 @@ type Plan struct {
 	// Unplaceable are the pending pods no new node would help (from the
 	// scheduler's view): left out of every scale-up; UnplaceableKeys the
 	// state's list of those alerted.
-	Unplaceable     []PendingPod
+	Unplaceable     []capacity.PendingPod
 	UnplaceableKeys []string
 }
 
@@ -450,7 +450,7 @@ func unplaceableKey(k string) string {
 // some are new, that is more are unknown than the stored list summarised
 // without naming them. Without the view nothing is known: the list is
 // kept.
-func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
+func unplaceable(obs *Observation) ([]capacity.PendingPod, []string, []Event) {
 	sv := obs.Snapshot.Scheduler
 	if sv == nil {
 		return nil, obs.State.Unplaceable, nil
@@ -466,7 +466,7 @@ func unplaceable(obs *Observation) ([]PendingPod, []string, []Event) {
 	}
 	pods := sv.Unplaceable()
 	var keys []string
-	var fresh []PendingPod
+	var fresh []capacity.PendingPod
 	for _, pod := range pods {
 		k := unplaceableKey(pod.Key())
 		keys = append(keys, k)
@@ -539,7 +539,7 @@ func (s *situation) markMisjudged() {
 	}
 	s.obs.Snapshot.Scheduler = sv.Marked(marks)
 	if _, ok := s.obs.Snapshot.Custom[MetricDemand]; ok {
-		s.obs.Snapshot = WithDemand(s.obs.Snapshot)
+		s.obs.Snapshot = s.obs.Snapshot.WithDemand()
 	}
 }
 
@@ -946,7 +946,7 @@ func zoneCounts(capacity []Instance) map[string]int {
 // a zone, or when the pods' zones have none in common: a launch then
 // spreads over every zone, and a pod whose zone got no worker stays
 // pending for the next tick.
-func pendingZones(v *SchedulerView) []string {
+func pendingZones(v *capacity.SchedulerView) []string {
 	if v == nil {
 		return nil
 	}
@@ -1026,16 +1026,16 @@ func (s *situation) pendingHelpable() (int, bool) {
 // fitOf is what one new worker must offer for the largest placeable
 // pending pod of the view, with the DaemonSet pods that land on every
 // worker; zero without a view or a pending pod.
-func fitOf(v *SchedulerView) Resources {
+func fitOf(v *capacity.SchedulerView) capacity.Resources {
 	if v == nil {
-		return Resources{}
+		return capacity.Resources{}
 	}
-	var largest Resources
+	var largest capacity.Resources
 	for _, p := range v.Placeable() {
-		largest = Resources{MilliCPU: max(largest.MilliCPU, p.Requests.MilliCPU), Memory: max(largest.Memory, p.Requests.Memory), Pods: max(largest.Pods, p.Requests.Pods)}
+		largest = capacity.Resources{MilliCPU: max(largest.MilliCPU, p.Requests.MilliCPU), Memory: max(largest.Memory, p.Requests.Memory), Pods: max(largest.Pods, p.Requests.Pods)}
 	}
 	if largest.IsZero() {
-		return Resources{}
+		return capacity.Resources{}
 	}
 	return largest.Add(v.Template.DaemonSet)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // A fleet of n instances with Ready nodes, launched an hour before t0.
@@ -238,10 +239,10 @@ func TestPlannerNodeOfADeadInstanceClaimsNothing(t *testing.T) {
 // A scale-down removes only a node whose pods fit on the other nodes, as
 // cluster-autoscaler simulates it; when none fits it holds with no-room.
 func TestPlannerScaleDownByWhatFits(t *testing.T) {
-	res := func(milli int64) autoscaler.Resources {
-		return autoscaler.Resources{MilliCPU: milli, Memory: 1 << 30, Pods: 1}
+	res := func(milli int64) capacity.Resources {
+		return capacity.Resources{MilliCPU: milli, Memory: 1 << 30, Pods: 1}
 	}
-	alloc := autoscaler.Resources{MilliCPU: 2000, Memory: 8 << 30, Pods: 110}
+	alloc := capacity.Resources{MilliCPU: 2000, Memory: 8 << 30, Pods: 110}
 	plan := func(movable ...[]int64) autoscaler.Plan {
 		ins, nodes := readyFleet(len(movable))
 		for i, pods := range movable {
@@ -276,16 +277,16 @@ func TestPlannerScaleDownByWhatFits(t *testing.T) {
 func TestPlannerLaunchCarriesWhatAWorkerMustFit(t *testing.T) {
 	ins, nodes := readyFleet(2)
 	snap := snapshot(50, 3)
-	snap.Scheduler = &autoscaler.SchedulerView{NodesNeeded: 2,
-		Template: autoscaler.WorkerTemplate{DaemonSet: autoscaler.Resources{MilliCPU: 100, Memory: 64 << 20, Pods: 1}},
-		Pending: []autoscaler.PendingPod{
-			{Name: "a", Requests: autoscaler.Resources{MilliCPU: 500, Memory: 2 << 30, Pods: 1}},
-			{Name: "b", Requests: autoscaler.Resources{MilliCPU: 1500, Memory: 1 << 30, Pods: 1}},
-			{Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}, Unplaceable: "too large"},
+	snap.Scheduler = &capacity.SchedulerView{NodesNeeded: 2,
+		Template: capacity.WorkerTemplate{DaemonSet: capacity.Resources{MilliCPU: 100, Memory: 64 << 20, Pods: 1}},
+		Pending: []capacity.PendingPod{
+			{Name: "a", Requests: capacity.Resources{MilliCPU: 500, Memory: 2 << 30, Pods: 1}},
+			{Name: "b", Requests: capacity.Resources{MilliCPU: 1500, Memory: 1 << 30, Pods: 1}},
+			{Name: "huge", Requests: capacity.Resources{MilliCPU: 6000, Pods: 1}, Unplaceable: "too large"},
 		}}
 	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 2)},
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
-	want := autoscaler.Resources{MilliCPU: 1600, Memory: 2<<30 + 64<<20, Pods: 2}
+	want := capacity.Resources{MilliCPU: 1600, Memory: 2<<30 + 64<<20, Pods: 2}
 	if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch || p.Steps[0].Fit != want {
 		t.Errorf("steps %+v, want one launch that must fit %v", p.Steps, want)
 	}
@@ -419,11 +420,11 @@ func TestPodPendingAfterItsNewWorkerIsReadyDrivesNoLaunch(t *testing.T) {
 	ins[2].LaunchTime = t0.Add(-10 * time.Minute)
 	nodes[2].ReadyTransition = t0.Add(-8 * time.Minute)
 	for i := range nodes {
-		nodes[i].Allocatable = autoscaler.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}
-		nodes[i].Requested = autoscaler.Resources{MilliCPU: 1900, Memory: 1 << 30, Pods: 10}
+		nodes[i].Allocatable = capacity.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}
+		nodes[i].Requested = capacity.Resources{MilliCPU: 1900, Memory: 1 << 30, Pods: 10}
 	}
-	nodes[2].Requested = autoscaler.Resources{MilliCPU: 200, Memory: 1 << 30, Pods: 3}
-	pod := autoscaler.PendingPod{Namespace: "shop", Name: "spread-3", Requests: autoscaler.Resources{MilliCPU: 500, Memory: 1 << 30, Pods: 1}}
+	nodes[2].Requested = capacity.Resources{MilliCPU: 200, Memory: 1 << 30, Pods: 3}
+	pod := capacity.PendingPod{Namespace: "shop", Name: "spread-3", Requests: capacity.Resources{MilliCPU: 500, Memory: 1 << 30, Pods: 1}}
 	upForView := autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
 		if n := in.Snapshot.Scheduler.ToLaunch(in.Booting); n > 0 {
 			return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: n, Reason: "pending pods"}
@@ -433,7 +434,7 @@ func TestPodPendingAfterItsNewWorkerIsReadyDrivesNoLaunch(t *testing.T) {
 	plan := func(since time.Time) autoscaler.Plan {
 		pod.PendingSince = since
 		snap := snapshot(50, 1)
-		snap.Scheduler = &autoscaler.SchedulerView{Pending: []autoscaler.PendingPod{pod}, NodesNeeded: 1, Demand: 2}
+		snap.Scheduler = &capacity.SchedulerView{Pending: []capacity.PendingPod{pod}, NodesNeeded: 1, Demand: 2}
 		return planOf(t, autoscaler.Config{Policy: upForView}, autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
 	}
 	// Pending only since after the newest worker was launched: the view

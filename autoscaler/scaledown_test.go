@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
 )
 
@@ -162,7 +163,7 @@ func TestRecoveredLaunchKeepsItsFit(t *testing.T) {
 		c.Fleet, c.Policy = seen, policy(autoscaler.Hold, 0)
 	})
 	e.joinAll(t)
-	fit := autoscaler.Resources{MilliCPU: 3500, Memory: 6 << 30, Pods: 2}
+	fit := capacity.Resources{MilliCPU: 3500, Memory: 6 << 30, Pods: 2}
 	op := autoscaler.Operation{ID: "op-up", Kind: autoscaler.OpLaunch, Count: 2, Started: t0.Add(-time.Minute), Fit: fit, Zones: []string{"zone-b"}}
 	if err := e.store.SetState(autoscaler.ClusterState{Operation: &op, ScalingInProgress: true}); err != nil {
 		t.Fatal(err)
@@ -173,10 +174,10 @@ func TestRecoveredLaunchKeepsItsFit(t *testing.T) {
 	}
 	got := seen.reqs[0]
 	if diff := cmp.Diff(struct {
-		Fit   autoscaler.Resources
+		Fit   capacity.Resources
 		Zones []string
 	}{fit, []string{"zone-b"}}, struct {
-		Fit   autoscaler.Resources
+		Fit   capacity.Resources
 		Zones []string
 	}{got.Fit, got.Zones}); diff != "" {
 		t.Errorf("recovery's request (-want +got):\n%s", diff)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // Metric is one reading of a metric. A missing reading (OK false) is never
@@ -78,7 +80,7 @@ type Snapshot struct {
 	// Scheduler is the scheduler's view (pending pods with their
 	// requests, the new worker's template), when the source provides it;
 	// nil otherwise.
-	Scheduler *SchedulerView
+	Scheduler *capacity.SchedulerView
 	// Failed names the sources of the snapshot that could not be
 	// collected, each with its error (metrics.Merge: the core source or
 	// an extra that failed). Any entry is a problem (Problems): a policy may be

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"time"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // Record is one tick's entry in the decision history: what was observed and
@@ -111,8 +113,8 @@ type Operation struct {
 	Replacing []string `json:",omitempty"`
 	// Fit and Zones are a launch's LaunchRequest.Fit and Zones: a
 	// recovery launches what is missing with the same ones.
-	Fit   Resources `json:",omitempty"`
-	Zones []string  `json:",omitempty"`
+	Fit   capacity.Resources `json:",omitempty"`
+	Zones []string           `json:",omitempty"`
 	// Attempts counts the ticks that tried to finish the operation after
 	// the tick that started it; after Config.MaxRecoveryAttempts it is
 	// dropped with an alert. A dropped scale-down still giving its node

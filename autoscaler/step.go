@@ -3,6 +3,8 @@ package autoscaler
 import (
 	"fmt"
 	"strings"
+
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // StepKind names what a step of a plan does.
@@ -83,7 +85,7 @@ type Step struct {
 	// are part of Count).
 	Replacing []string `json:",omitempty"`
 	// Fit is what a launched worker must offer (LaunchRequest.Fit).
-	Fit Resources `json:",omitempty"`
+	Fit capacity.Resources `json:",omitempty"`
 	// Zones, when not empty, are the only zones a launch may use
 	// (LaunchRequest.Zones): those every placeable pending pod that needs
 	// a zone can run in, when their zones have any in common.

@@ -7,30 +7,31 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // A launch says where: the zones every placeable pending pod that needs
 // one can run in, and the fleet's workers per zone for the provider to
 // spread over.
 func TestLaunchCarriesZonesAndTheFleetsZoneCounts(t *testing.T) {
-	pod := func(name string, zones ...string) autoscaler.PendingPod {
-		return autoscaler.PendingPod{Namespace: "shop", Name: name, Requests: autoscaler.Resources{MilliCPU: 500, Memory: 1 << 30, Pods: 1}, Zones: zones}
+	pod := func(name string, zones ...string) capacity.PendingPod {
+		return capacity.PendingPod{Namespace: "shop", Name: name, Requests: capacity.Resources{MilliCPU: 500, Memory: 1 << 30, Pods: 1}, Zones: zones}
 	}
 	tests := []struct {
 		name      string
-		pods      []autoscaler.PendingPod
+		pods      []capacity.PendingPod
 		wantZones []string
 	}{
-		{"no pod needs a zone: anywhere", []autoscaler.PendingPod{pod("a"), pod("b")}, nil},
-		{"pods needing zones agree: their zone", []autoscaler.PendingPod{pod("a", "b", "a"), pod("b", "b"), pod("c")}, []string{"b"}},
-		{"pods needing zones disagree: anywhere", []autoscaler.PendingPod{pod("a", "a"), pod("b", "b")}, nil},
-		{"an unplaceable pod's zone does not count", []autoscaler.PendingPod{pod("a", "a"), {Name: "huge", Zones: []string{"c"}, Unplaceable: "too large"}}, []string{"a"}},
+		{"no pod needs a zone: anywhere", []capacity.PendingPod{pod("a"), pod("b")}, nil},
+		{"pods needing zones agree: their zone", []capacity.PendingPod{pod("a", "b", "a"), pod("b", "b"), pod("c")}, []string{"b"}},
+		{"pods needing zones disagree: anywhere", []capacity.PendingPod{pod("a", "a"), pod("b", "b")}, nil},
+		{"an unplaceable pod's zone does not count", []capacity.PendingPod{pod("a", "a"), {Name: "huge", Zones: []string{"c"}, Unplaceable: "too large"}}, []string{"a"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ins, nodes := zonedFleet(3, "a", "a", "b")
 			snap := snapshot(50, float64(len(tt.pods)))
-			snap.Scheduler = &autoscaler.SchedulerView{NodesNeeded: 1, Pending: tt.pods}
+			snap.Scheduler = &capacity.SchedulerView{NodesNeeded: 1, Pending: tt.pods}
 			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleUp, 1)},
 				autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snap})
 			if len(p.Steps) != 1 || p.Steps[0].Kind != autoscaler.StepLaunch {
@@ -67,8 +68,8 @@ func TestExecutorPassesWhereToTheProvider(t *testing.T) {
 	e.joinAll(t)
 	now := e.clk.Now()
 	e.metrics.Set(autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(1, now),
-		Scheduler: &autoscaler.SchedulerView{NodesNeeded: 1, Pending: []autoscaler.PendingPod{
-			{Namespace: "shop", Name: "db-0", Requests: autoscaler.Resources{MilliCPU: 500, Pods: 1}, Zones: []string{"zone-b"}}}}})
+		Scheduler: &capacity.SchedulerView{NodesNeeded: 1, Pending: []capacity.PendingPod{
+			{Namespace: "shop", Name: "db-0", Requests: capacity.Resources{MilliCPU: 500, Pods: 1}, Zones: []string{"zone-b"}}}}})
 	e.tick(t)
 	if len(rf.requests) != 1 {
 		t.Fatalf("%d launch requests, want 1", len(rf.requests))

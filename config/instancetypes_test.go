@@ -3,7 +3,7 @@ package config
 import (
 	"testing"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/internal/awsutil"
 	"github.com/node-fleet/node-fleet/internal/kubetest"
 	"github.com/node-fleet/node-fleet/internal/testenv"
@@ -40,7 +40,7 @@ func TestBuildSizesTheTemplateFromEC2(t *testing.T) {
 		t.Fatalf("no scheduler's view: pending %v", snap.PendingPods)
 	}
 	// m5.large: 2 vCPU and 8 GiB, minus K3s's reservations.
-	want := autoscaler.Resources{MilliCPU: 2000, Memory: 8192 << 20}.Sub(metrics.K3sReservation(2, 8192, metrics.DefaultMaxPods))
+	want := capacity.Resources{MilliCPU: 2000, Memory: 8192 << 20}.Sub(metrics.K3sReservation(2, 8192, metrics.DefaultMaxPods))
 	if got := snap.Scheduler.Template; got.InstanceType != "m5.large" || got.Allocatable.MilliCPU != want.MilliCPU || got.Allocatable.Memory != want.Memory {
 		t.Errorf("template %+v, want m5.large with allocatable %+v", got, want)
 	}

@@ -5,7 +5,7 @@
 // exactly the nodes the pending pods need (as cluster-autoscaler does).
 // Reactive and Predictive read the demand from the scheduler's view
 // (Snapshot.Scheduler: the pods' requests in worker units, with
-// autoscaler.DemandOf now and autoscaler.RecordDemand in the history),
+// autoscaler.Snapshot.Demand now and autoscaler.Record.Demand in the history),
 // which metrics.KubeScheduler reads from the Kubernetes API and the
 // simulator builds from its model alike; they never read anything a real
 // cluster does not show. All three stabilise their scale-down, so that a

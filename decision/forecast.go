@@ -200,7 +200,7 @@ type series struct {
 }
 
 func seriesOf(records []autoscaler.Record) series {
-	return seriesBy(records, autoscaler.RecordDemand)
+	return seriesBy(records, autoscaler.Record.Demand)
 }
 
 // seriesBy is the series of value over records (NaN: missing), in time

@@ -67,10 +67,10 @@ type PredictiveConfig struct {
 // scale-down is not undone minutes later.
 //
 // The demand is in worker units, as the scheduler sees it
-// (autoscaler.DemandOf: the requests of the pods on the workers plus the
+// (autoscaler.Snapshot.Demand: the requests of the pods on the workers plus the
 // placeable pending ones), now from Snapshot.Scheduler and in the past
-// from the history (autoscaler.RecordDemand: a MetricSource that sets
-// Snapshot.Scheduler passes its snapshot through autoscaler.WithDemand, so
+// from the history (autoscaler.Record.Demand: a MetricSource that sets
+// Snapshot.Scheduler passes its snapshot through autoscaler.Snapshot.WithDemand, so
 // that the tick records it). The forecaster scores its methods on
 // PolicyInput.History (the autoscaler's default keeps a day of 2-minute
 // ticks) and looks for daily and weekly periods in PolicyInput.LongHistory
@@ -184,7 +184,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 	}
 	c := p.cfg
 	r := p.reactive.decide(in, false)
-	cur, ok := autoscaler.DemandOf(in.Snapshot)
+	cur, ok := in.Snapshot.Demand()
 	if !ok {
 		r.Reason = "predictive: " + r.Reason
 		return r
@@ -242,7 +242,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 		return d
 	case r.Action == autoscaler.ScaleDown:
 		stable := p.stableNeed(in.Now, in.History)
-		rise := riseQuantile(in.History, autoscaler.RecordDemand, c.ScaleDownWindow)
+		rise := riseQuantile(in.History, autoscaler.Record.Demand, c.ScaleDownWindow)
 		guard := nodesFor((cur + rise) * (1 + c.Headroom))
 		target := max(react, stable, ahead, known, guard)
 		if target < in.ReadyNodes {

@@ -12,20 +12,20 @@ import (
 // worker is a new worker of 2 CPU and 4 GiB, and pod a pod asking for a
 // tenth of it.
 var (
-	worker = autoscaler.WorkerTemplate{InstanceType: "t3.medium", Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}}
-	pod    = autoscaler.Resources{MilliCPU: 200, Memory: 256 << 20, Pods: 1}
+	worker = capacity.WorkerTemplate{InstanceType: "t3.medium", Allocatable: capacity.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}}
+	pod    = capacity.Resources{MilliCPU: 200, Memory: 256 << 20, Pods: 1}
 )
 
 // view is the scheduler's view of running pods on the workers and pending
 // ones, built as metrics.KubeScheduler and the simulator build it.
-func view(running, pending int) *autoscaler.SchedulerView {
-	var on autoscaler.Resources
+func view(running, pending int) *capacity.SchedulerView {
+	var on capacity.Resources
 	for range running {
 		on = on.Add(pod)
 	}
-	var pp []autoscaler.PendingPod
+	var pp []capacity.PendingPod
 	for i := range pending {
-		pp = append(pp, autoscaler.PendingPod{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), Requests: pod})
+		pp = append(pp, capacity.PendingPod{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), Requests: pod})
 	}
 	return capacity.NewSchedulerView(worker, on, pp)
 }
@@ -37,7 +37,7 @@ func view(running, pending int) *autoscaler.SchedulerView {
 // forecaster has too few scored forecasts to trust any method over the
 // naive one, and adds nothing of its own. The demand is the scheduler's
 // view (pods' requests in worker units), which the tick also records in
-// the history (autoscaler.WithDemand).
+// the history (autoscaler.Snapshot.WithDemand).
 func ExamplePredictive() {
 	now := time.Date(2026, 11, 27, 19, 58, 0, 0, time.UTC)
 	sale := decision.Event{Name: "flash sale", Start: now.Add(2 * time.Minute), End: now.Add(47 * time.Minute), Factor: 3}

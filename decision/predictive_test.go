@@ -29,20 +29,20 @@ func hist(span, step time.Duration, f func(time.Time) float64) []autoscaler.Reco
 // tenthTemplate is a worker of 2 CPU and 4 GiB; a tenthPod's 200m CPU
 // and 400 MiB make a tenth of it (CPU being the larger share).
 var (
-	tenthTemplate = autoscaler.WorkerTemplate{InstanceType: "t3.medium", Allocatable: autoscaler.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}}
-	tenthPod      = autoscaler.Resources{MilliCPU: 200, Memory: 400 << 20, Pods: 1}
+	tenthTemplate = capacity.WorkerTemplate{InstanceType: "t3.medium", Allocatable: capacity.Resources{MilliCPU: 2000, Memory: 4 << 30, Pods: 110}}
+	tenthPod      = capacity.Resources{MilliCPU: 200, Memory: 400 << 20, Pods: 1}
 )
 
 // tenthView is the scheduler's view of running pods on the workers and
 // pending ones, all tenthPods, built as the sources build it.
-func tenthView(running, pending int) *autoscaler.SchedulerView {
-	var on autoscaler.Resources
+func tenthView(running, pending int) *capacity.SchedulerView {
+	var on capacity.Resources
 	for range running {
 		on = on.Add(tenthPod)
 	}
-	var pp []autoscaler.PendingPod
+	var pp []capacity.PendingPod
 	for i := range pending {
-		pp = append(pp, autoscaler.PendingPod{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), Requests: tenthPod})
+		pp = append(pp, capacity.PendingPod{Namespace: "shop", Name: fmt.Sprintf("web-%d", i), Requests: tenthPod})
 	}
 	return capacity.NewSchedulerView(tenthTemplate, on, pp)
 }
@@ -210,7 +210,7 @@ func TestPredictiveWithoutDemandAnswersAsTheReactivePolicy(t *testing.T) {
 	if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "predictive: reactive: demand unknown") {
 		t.Errorf("no demand: %s", d)
 	}
-	in.Snapshot.Scheduler = &autoscaler.SchedulerView{Demand: 3}
+	in.Snapshot.Scheduler = &capacity.SchedulerView{Demand: 3}
 	if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "demand unknown") {
 		t.Errorf("unknown template: %s", d)
 	}
@@ -246,8 +246,8 @@ func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := input(hist(10*time.Minute, 2*time.Minute, flat(20)), 20, 5, 0)
-	huge := autoscaler.PendingPod{Namespace: "shop", Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}}
-	in.Snapshot.Scheduler = capacity.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 4000, Memory: 20 * 400 << 20}, []autoscaler.PendingPod{huge})
+	huge := capacity.PendingPod{Namespace: "shop", Name: "huge", Requests: capacity.Resources{MilliCPU: 6000, Pods: 1}}
+	in.Snapshot.Scheduler = capacity.NewSchedulerView(tenthTemplate, capacity.Resources{MilliCPU: 4000, Memory: 20 * 400 << 20}, []capacity.PendingPod{huge})
 	in.Snapshot.PendingPods = autoscaler.Value(1, pt0)
 	if d := p.Decide(in); d.Action != autoscaler.ScaleDown || d.Count != 3 {
 		t.Errorf("with only an unplaceable pod pending: %s, want scale_down 3", d)

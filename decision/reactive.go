@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // ReactiveConfig sets the reactive policy.
@@ -86,7 +87,7 @@ func nodesFor(units float64) int {
 }
 
 // placeablePending counts the pending pods a new worker would take.
-func placeablePending(v *autoscaler.SchedulerView) int {
+func placeablePending(v *capacity.SchedulerView) int {
 	n := 0
 	for _, p := range v.Pending {
 		if p.Unplaceable == "" {
@@ -102,7 +103,7 @@ func placeablePending(v *autoscaler.SchedulerView) int {
 func (p *Reactive) scaleDown(in autoscaler.PolicyInput, demand float64, target int) autoscaler.Decision {
 	c := p.cfg
 	recent := mostNeeded(in.Now, in.History, c.ScaleDownWindow, c.Headroom)
-	rise := riseQuantile(in.History, autoscaler.RecordDemand, c.ScaleDownWindow)
+	rise := riseQuantile(in.History, autoscaler.Record.Demand, c.ScaleDownWindow)
 	ahead := nodesFor((demand + rise) * (1 + c.Headroom))
 	why := fmt.Sprintf("demand %.2f nodes +%.0f%% fits %d nodes, %d Ready; the most needed over %s %d, with its usual rise (%.2f) %d",
 		demand, 100*c.Headroom, target, in.ReadyNodes, c.ScaleDownWindow, recent, rise, ahead)
@@ -123,7 +124,7 @@ func (p *Reactive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 func (p *Reactive) decide(in autoscaler.PolicyInput, stabilise bool) autoscaler.Decision {
 	c := p.cfg
 	v := in.Snapshot.Scheduler
-	demand, ok := autoscaler.DemandOf(in.Snapshot)
+	demand, ok := in.Snapshot.Demand()
 	if !ok {
 		if v != nil && v.NodesNeeded > 0 {
 			return autoscaler.Decision{Action: autoscaler.ScaleUp, Count: v.NodesNeeded, Level: autoscaler.LevelCritical,

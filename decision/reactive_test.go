@@ -31,7 +31,7 @@ func (o obs) input() autoscaler.PolicyInput {
 }
 
 func TestReactive(t *testing.T) {
-	big := autoscaler.Resources{MilliCPU: 1500, Memory: 1 << 30, Pods: 1}
+	big := capacity.Resources{MilliCPU: 1500, Memory: 1 << 30, Pods: 1}
 	for _, tt := range []struct {
 		name   string
 		cfg    ReactiveConfig
@@ -53,14 +53,14 @@ func TestReactive(t *testing.T) {
 		// Three pods of 1.5 CPU: 2.25 workers by their sum, but one
 		// worker each by how they pack.
 		{"packing, not the sum", ReactiveConfig{}, autoscaler.PolicyInput{Now: rt0, ReadyNodes: 2, Snapshot: autoscaler.Snapshot{Time: rt0,
-			Scheduler: capacity.NewSchedulerView(tenthTemplate, autoscaler.Resources{}, []autoscaler.PendingPod{
+			Scheduler: capacity.NewSchedulerView(tenthTemplate, capacity.Resources{}, []capacity.PendingPod{
 				{Name: "a", Requests: big}, {Name: "b", Requests: big}, {Name: "c", Requests: big}})}}, autoscaler.ScaleUp, 3, "need 3"},
 		{"an unplaceable pod adds nothing", ReactiveConfig{}, autoscaler.PolicyInput{Now: rt0, ReadyNodes: 2, Snapshot: autoscaler.Snapshot{Time: rt0,
-			Scheduler: capacity.NewSchedulerView(tenthTemplate, autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30}, []autoscaler.PendingPod{
-				{Name: "huge", Requests: autoscaler.Resources{MilliCPU: 6000, Pods: 1}}})}}, autoscaler.Hold, 0, "fits the 2 Ready"},
+			Scheduler: capacity.NewSchedulerView(tenthTemplate, capacity.Resources{MilliCPU: 3000, Memory: 1 << 30}, []capacity.PendingPod{
+				{Name: "huge", Requests: capacity.Resources{MilliCPU: 6000, Pods: 1}}})}}, autoscaler.Hold, 0, "fits the 2 Ready"},
 		{"no view, pending pods: hold, no guess", ReactiveConfig{}, obs{ready: 2, pending: 25, noView: true}.input(), autoscaler.Hold, 0, "demand unknown"},
 		{"unknown template, pods needing nodes", ReactiveConfig{}, autoscaler.PolicyInput{Now: rt0, ReadyNodes: 2, Snapshot: autoscaler.Snapshot{Time: rt0,
-			Scheduler: &autoscaler.SchedulerView{NodesNeeded: 2, Pending: []autoscaler.PendingPod{{Name: "a"}}}}}, autoscaler.ScaleUp, 2, "demand unknown"},
+			Scheduler: &capacity.SchedulerView{NodesNeeded: 2, Pending: []capacity.PendingPod{{Name: "a"}}}}}, autoscaler.ScaleUp, 2, "demand unknown"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := NewReactive(tt.cfg)

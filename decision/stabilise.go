@@ -70,7 +70,7 @@ func mostNeeded(now time.Time, history []autoscaler.Record, window time.Duration
 	need := 0
 	from := now.Add(-window)
 	for i := len(history) - 1; i >= 0 && !history[i].Time.Before(from); i-- {
-		if d := autoscaler.RecordDemand(history[i]); !math.IsNaN(d) {
+		if d := history[i].Demand(); !math.IsNaN(d) {
 			need = max(need, nodesFor(d*(1+headroom)))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"k8s.io/utils/ptr"
 )
 
@@ -226,7 +227,7 @@ func TestZeroThresholdConfigIsTheDefault(t *testing.T) {
 // PendingByNeed adds the nodes the placeable pods need.
 func TestThresholdPendingRuleWithTheSchedulersView(t *testing.T) {
 	now := time.Date(2026, 12, 1, 20, 0, 0, 0, time.UTC)
-	view := &autoscaler.SchedulerView{NodesNeeded: 5, Pending: []autoscaler.PendingPod{
+	view := &capacity.SchedulerView{NodesNeeded: 5, Pending: []capacity.PendingPod{
 		{Namespace: "shop", Name: "a"}, {Namespace: "shop", Name: "b"},
 		{Namespace: "shop", Name: "huge", Unplaceable: "requests 6 CPU; a new t3.medium worker offers 1.93"},
 	}}
@@ -246,7 +247,7 @@ func TestThresholdPendingRuleWithTheSchedulersView(t *testing.T) {
 	}
 	// Only the unplaceable pod is left: it neither scales up nor blocks
 	// the quiet scale-down.
-	only := &autoscaler.SchedulerView{Pending: view.Pending[2:]}
+	only := &capacity.SchedulerView{Pending: view.Pending[2:]}
 	in.Snapshot.Scheduler, in.Snapshot.PendingPods = only, autoscaler.Value(1, now)
 	if d := Default().Decide(in); d.Action != autoscaler.ScaleDown {
 		t.Errorf("one unplaceable pod: %v, want the quiet scale-down", d)

@@ -767,7 +767,7 @@ func TestIntegrationScaleDownByFit(t *testing.T) {
 	if len(chosen) != 1 || chosen[0].Name != cc {
 		t.Errorf("chosen %v, want only %s", chosen, cc)
 	}
-	wantA := autoscaler.Resources{MilliCPU: 1200, Memory: 512 << 20, Pods: 2}
+	wantA := capacity.Resources{MilliCPU: 1200, Memory: 512 << 20, Pods: 2}
 	if diff := cmp.Diff(wantA, byName[a].Requested); diff != "" {
 		t.Errorf("requested on %s (-want +got):\n%s", a, diff)
 	}

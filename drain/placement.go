@@ -12,12 +12,12 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube"
 )
 
 // placer works out, for each pod a drain would move, where the scheduler
-// could put it among the listed nodes (autoscaler.MovablePod), with the
+// could put it among the listed nodes (capacity.MovablePod), with the
 // scheduler's own rules from k8s.io/component-helpers where it has them:
 // required node affinity and nodeSelector (nodeaffinity), taints
 // (FindMatchingUntoleratedTaint), its volumes' node affinity and zone;
@@ -57,8 +57,8 @@ func newPlacer(nodes []corev1.Node, byNode map[string][]*corev1.Pod, vols *volum
 
 // movable returns what the scale-down simulation needs to know of pod p,
 // which runs on node from, with requests req.
-func (pl *placer) movable(ctx context.Context, p *corev1.Pod, from string, req autoscaler.Resources) (autoscaler.MovablePod, error) {
-	mp := autoscaler.MovablePod{Key: p.Namespace + "/" + p.Name, Requests: req, Apart: kube.ApartGroup(p)}
+func (pl *placer) movable(ctx context.Context, p *corev1.Pod, from string, req capacity.Resources) (capacity.MovablePod, error) {
+	mp := capacity.MovablePod{Key: p.Namespace + "/" + p.Name, Requests: req, Apart: kube.ApartGroup(p)}
 	// Its volumes' node affinity, and the zone they live in.
 	var volSelectors []*corev1.NodeSelector
 	if claims := claimsOf(p); len(claims) > 0 {
@@ -160,7 +160,7 @@ func (pl *placer) forbidden(p *corev1.Pod) func(*corev1.Node) bool {
 // whenUnsatisfiable DoNotSchedule, with the matching pods of its
 // namespace counted per zone over the nodes its node affinity admits (the
 // constraint's default nodeAffinityPolicy, Honor), or nil.
-func (pl *placer) zoneSpread(p *corev1.Pod, affinity nodeaffinity.RequiredNodeAffinity) *autoscaler.ZoneSpread {
+func (pl *placer) zoneSpread(p *corev1.Pod, affinity nodeaffinity.RequiredNodeAffinity) *capacity.ZoneSpread {
 	for _, c := range p.Spec.TopologySpreadConstraints {
 		if c.TopologyKey != corev1.LabelTopologyZone || c.WhenUnsatisfiable != corev1.DoNotSchedule || c.LabelSelector == nil {
 			continue
@@ -177,7 +177,7 @@ func (pl *placer) zoneSpread(p *corev1.Pod, affinity nodeaffinity.RequiredNodeAf
 			}
 		}
 		counts := kube.ZoneCounts(p, sel, pl.nodes, pl.byNode)
-		return &autoscaler.ZoneSpread{Group: p.Namespace + "/" + sel.String(), MaxSkew: int(c.MaxSkew), Counts: counts}
+		return &capacity.ZoneSpread{Group: p.Namespace + "/" + sel.String(), MaxSkew: int(c.MaxSkew), Counts: counts}
 	}
 	return nil
 }

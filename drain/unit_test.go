@@ -18,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
@@ -656,16 +657,16 @@ func TestListNodesResources(t *testing.T) {
 	}
 	const mi = 1 << 20
 	type resources struct {
-		Allocatable, Requested autoscaler.Resources
-		Movable                []autoscaler.Resources
+		Allocatable, Requested capacity.Resources
+		Movable                []capacity.Resources
 		MoveCost               float64
 	}
 	// Requested: 750 + 100 + 100 + 50 + 300 = 1300m; 192 + 64 + 50 + 10
 	// + 100 = 416Mi; 5 pods. Movable: web and bare, in name order.
 	want := resources{
-		Allocatable: autoscaler.Resources{MilliCPU: 1930, Memory: 3584 * mi, Pods: 17},
-		Requested:   autoscaler.Resources{MilliCPU: 1300, Memory: 416 * mi, Pods: 5},
-		Movable:     []autoscaler.Resources{{MilliCPU: 100, Memory: 64 * mi, Pods: 1}, {MilliCPU: 750, Memory: 192 * mi, Pods: 1}},
+		Allocatable: capacity.Resources{MilliCPU: 1930, Memory: 3584 * mi, Pods: 17},
+		Requested:   capacity.Resources{MilliCPU: 1300, Memory: 416 * mi, Pods: 5},
+		Movable:     []capacity.Resources{{MilliCPU: 100, Memory: 64 * mi, Pods: 1}, {MilliCPU: 750, Memory: 192 * mi, Pods: 1}},
 		MoveCost:    750, // the evictable pod only, as before
 	}
 	if len(nodes) != 1 {

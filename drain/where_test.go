@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
 // TestListNodesNodeLocalDataWhateverThePodsState: a node whose pods the
@@ -125,15 +126,15 @@ func TestListNodesSaysWhereEachMovablePodMayGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]autoscaler.MovablePod{}
+	got := map[string]capacity.MovablePod{}
 	for _, n := range nodes {
 		for _, p := range n.MovablePods {
-			p.Requests = autoscaler.Resources{}
+			p.Requests = capacity.Resources{}
 			got[p.Key] = p
 		}
 	}
-	web := &autoscaler.ZoneSpread{Group: "s/app=web", MaxSkew: 1, Counts: map[string]int{"a": 1, "b": 1}}
-	want := map[string]autoscaler.MovablePod{
+	web := &capacity.ZoneSpread{Group: "s/app=web", MaxSkew: 1, Counts: map[string]int{"a": 1, "b": 1}}
+	want := map[string]capacity.MovablePod{
 		// b1's taint keeps it off b1.
 		"s/plain": {Key: "s/plain", Nodes: []string{"a2"}},
 		// only a1 has the disk.

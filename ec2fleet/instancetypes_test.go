@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/ec2fleet"
 	"github.com/node-fleet/node-fleet/metrics"
 )
@@ -74,7 +75,7 @@ func TestMotoLaunchUsesOnlyTypesThatFitThePods(t *testing.T) {
 	p := e.provider(t, rec, func(c *ec2fleet.Config) { c.InstanceTypes = []string{"t3.medium", "m5.large", "c5.xlarge"} })
 	ctx := t.Context()
 	// 3 CPU: only c5.xlarge (4 vCPU) offers it; 6 GiB: m5.large and c5.xlarge.
-	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-cpu", Count: 1, Fit: autoscaler.Resources{MilliCPU: 3000, Memory: 1 << 30}})
+	got, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-cpu", Count: 1, Fit: capacity.Resources{MilliCPU: 3000, Memory: 1 << 30}})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("launch: %v, %v", got, err)
 	}
@@ -83,7 +84,7 @@ func TestMotoLaunchUsesOnlyTypesThatFitThePods(t *testing.T) {
 			t.Errorf("pool %s offered for a 3-CPU pod", pool)
 		}
 	}
-	if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-mem", Count: 1, Fit: autoscaler.Resources{MilliCPU: 500, Memory: 6 << 30}}); err != nil {
+	if _, err := p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-mem", Count: 1, Fit: capacity.Resources{MilliCPU: 500, Memory: 6 << 30}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, pool := range rec.pools(1) {
@@ -92,7 +93,7 @@ func TestMotoLaunchUsesOnlyTypesThatFitThePods(t *testing.T) {
 		}
 	}
 	calls := rec.calls()
-	_, err = p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-none", Count: 1, Fit: autoscaler.Resources{MilliCPU: 8000}})
+	_, err = p.Launch(ctx, autoscaler.LaunchRequest{OperationID: "fit-none", Count: 1, Fit: capacity.Resources{MilliCPU: 8000}})
 	if !errors.Is(err, autoscaler.ErrInsufficientCapacity) || !strings.Contains(err.Error(), "none of the instance types") {
 		t.Errorf("launch for an 8-CPU pod: %v, want no type fits", err)
 	}

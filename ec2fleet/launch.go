@@ -690,7 +690,7 @@ func (l *launch) savePools(ctx context.Context) {
 // up stays (launching it is the better error). When no type fits, the
 // launch is refused with an error wrapping ErrInsufficientCapacity that
 // names the fit.
-func (p *Provider) fitting(ctx context.Context, fit autoscaler.Resources) ([]string, error) {
+func (p *Provider) fitting(ctx context.Context, fit capacity.Resources) ([]string, error) {
 	all := p.cfg.InstanceTypes
 	if fit.IsZero() || len(all) < 2 {
 		return all, nil
@@ -703,7 +703,7 @@ func (p *Provider) fitting(ctx context.Context, fit autoscaler.Resources) ([]str
 			out = append(out, t)
 			continue
 		}
-		offer := autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mem << 20}.Sub(capacity.K3sReservation(vcpu, mem))
+		offer := capacity.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mem << 20}.Sub(capacity.K3sReservation(vcpu, mem))
 		if fit.MilliCPU <= offer.MilliCPU && fit.Memory <= offer.Memory {
 			out = append(out, t)
 		}

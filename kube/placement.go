@@ -10,7 +10,7 @@ import (
 )
 
 // ApartGroup returns the group of pods that p keeps apart from on one
-// node (autoscaler.PendingPod.Apart and MovablePod.Apart), or "": its
+// node (capacity.PendingPod.Apart and MovablePod.Apart), or "": its
 // first required pod anti-affinity term with topology key
 // kubernetes.io/hostname whose label selector matches p's own labels, in
 // p's namespace (the term's namespaces, when it names any, must include

@@ -1,10 +1,9 @@
 package kube
 
 import (
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/resource"
-
-	"github.com/node-fleet/node-fleet/autoscaler"
 )
 
 // PodRequests returns what the scheduler reserves for pod on a node, as
@@ -16,7 +15,7 @@ import (
 // them larger, as the scheduler reads them. CPU, memory and ephemeral
 // storage are counted; containers without requests count zero, as they do
 // for the filter. Pods is 1.
-func PodRequests(pod *corev1.Pod) autoscaler.Resources {
+func PodRequests(pod *corev1.Pod) capacity.Resources {
 	l := resource.PodRequests(pod, resource.PodResourcesOptions{UseStatusResources: true})
 	r := fromList(l)
 	r.Pods = 1
@@ -25,8 +24,8 @@ func PodRequests(pod *corev1.Pod) autoscaler.Resources {
 
 // fromList reads CPU, memory and ephemeral storage from a resource list
 // (Pods stays 0).
-func fromList(l corev1.ResourceList) autoscaler.Resources {
-	var r autoscaler.Resources
+func fromList(l corev1.ResourceList) capacity.Resources {
+	var r capacity.Resources
 	if q, ok := l[corev1.ResourceCPU]; ok {
 		r.MilliCPU = q.MilliValue()
 	}
@@ -41,7 +40,7 @@ func fromList(l corev1.ResourceList) autoscaler.Resources {
 
 // NodeAllocatable returns the node's allocatable as the scheduler counts
 // it (status.allocatable: CPU, memory, ephemeral storage, pods).
-func NodeAllocatable(n *corev1.Node) autoscaler.Resources {
+func NodeAllocatable(n *corev1.Node) capacity.Resources {
 	r := fromList(n.Status.Allocatable)
 	if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok {
 		r.Pods = q.Value()

@@ -13,7 +13,7 @@
 //     OverridePending combines it with another source (usually Prometheus)
 //     so that PendingPods comes from the API and everything else from the
 //     other source.
-//   - KubeScheduler reads the scheduler's view (autoscaler.SchedulerView)
+//   - KubeScheduler reads the scheduler's view (capacity.SchedulerView)
 //     in one pass over the Kubernetes API per tick: the unschedulable
 //     pods with their requests (PodRequests) and whether a new worker
 //     could take them, the new worker's template (learnt from Ready

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube"
 )
 
@@ -146,7 +147,7 @@ func (k *KubePending) Collect(ctx context.Context) (autoscaler.Snapshot, error) 
 	return snap, nil
 }
 
-func (k *KubePending) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView) {
+func (k *KubePending) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *capacity.SchedulerView) {
 	return k.pending(ctx, now), nil
 }
 
@@ -175,7 +176,7 @@ func OverridePending(src autoscaler.MetricSource, pending *KubePending) autoscal
 // pendingSource is what an override takes PendingPods (and the
 // scheduler's view, when it has one) from.
 type pendingSource interface {
-	pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView)
+	pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *capacity.SchedulerView)
 	clockNow() time.Time
 }
 
@@ -190,7 +191,7 @@ func (o *override) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 		snap autoscaler.Snapshot
 		err  error
 		m    autoscaler.Metric
-		view *autoscaler.SchedulerView
+		view *capacity.SchedulerView
 	)
 	now := o.pending.clockNow()
 	wg.Add(1)
@@ -207,7 +208,7 @@ func (o *override) Collect(ctx context.Context) (autoscaler.Snapshot, error) {
 	snap.PendingPods, snap.Scheduler = m, view
 	// The view's Demand also goes among the custom metrics, so that the
 	// tick records it in the history for the forecasting policies.
-	snap = autoscaler.WithDemand(snap)
+	snap = snap.WithDemand()
 	if err != nil && !m.OK {
 		return snap, errors.Join(err, m.Err)
 	}

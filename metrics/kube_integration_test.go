@@ -114,10 +114,10 @@ func TestIntegrationKubeSchedulerPacksMixedSizes(t *testing.T) {
 	}
 	// Learnt from w1 and w2: 1930m, 3584Mi, 17 pods; the agent takes
 	// 100m, 128Mi and a slot: 1830m, 3456Mi, 16 free.
-	wantTpl := autoscaler.WorkerTemplate{
+	wantTpl := capacity.WorkerTemplate{
 		InstanceType: "t3.medium",
-		Allocatable:  autoscaler.Resources{MilliCPU: 1930, Memory: 3584 << 20, Pods: 17},
-		DaemonSet:    autoscaler.Resources{MilliCPU: 100, Memory: 128 << 20, Pods: 1},
+		Allocatable:  capacity.Resources{MilliCPU: 1930, Memory: 3584 << 20, Pods: 17},
+		DaemonSet:    capacity.Resources{MilliCPU: 100, Memory: 128 << 20, Pods: 1},
 		Labels: map[string]string{runLabel: ns, autoscaler.LabelInstanceType: "t3.medium", "pool": "web",
 			"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
 		Source: fmt.Sprintf("the smallest of 2 Ready t3.medium workers (CPU of node %s)", w1),

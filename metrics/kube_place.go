@@ -10,7 +10,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube"
 )
 
@@ -22,7 +22,7 @@ import (
 // NoSchedule or NoExecute it does not tolerate (the TaintToleration
 // filter). A new worker's name is not known, so an affinity on the
 // metadata.name field never matches it.
-func wontLand(spec *corev1.PodSpec, labels map[string]string, taints []autoscaler.Taint) string {
+func wontLand(spec *corev1.PodSpec, labels map[string]string, taints []capacity.Taint) string {
 	keys := slices.Sorted(maps.Keys(spec.NodeSelector))
 	for _, k := range keys {
 		if v, ok := labels[k]; !ok || v != spec.NodeSelector[k] {
@@ -105,7 +105,7 @@ func termMismatch(t corev1.NodeSelectorTerm, labels map[string]string) string {
 
 // tolerates reports whether tol tolerates taint t, by the API's own rule
 // (corev1.Toleration.ToleratesTaint).
-func tolerates(tol corev1.Toleration, t autoscaler.Taint) bool {
+func tolerates(tol corev1.Toleration, t capacity.Taint) bool {
 	return tol.ToleratesTaint(logr.Discard(), &corev1.Taint{Key: t.Key, Value: t.Value, Effect: corev1.TaintEffect(t.Effect)}, false)
 }
 

@@ -3,20 +3,20 @@ package metrics
 import (
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube"
 )
 
 // PodRequests returns what the scheduler reserves for pod on a node:
 // kube.PodRequests, the rule's one home.
-func PodRequests(pod *corev1.Pod) autoscaler.Resources { return kube.PodRequests(pod) }
+func PodRequests(pod *corev1.Pod) capacity.Resources { return kube.PodRequests(pod) }
 
 // NodeAllocatable returns the node's allocatable as the scheduler counts
 // it: kube.NodeAllocatable.
-func NodeAllocatable(n *corev1.Node) autoscaler.Resources { return kube.NodeAllocatable(n) }
+func NodeAllocatable(n *corev1.Node) capacity.Resources { return kube.NodeAllocatable(n) }
 
 // tracked reports whether the scheduler view counts the resource in
-// autoscaler.Resources (CPU, memory, pods), or leaves it aside
+// capacity.Resources (CPU, memory, pods), or leaves it aside
 // (ephemeral storage, whose size a template does not know).
 func tracked(name corev1.ResourceName) bool {
 	switch name {
@@ -27,7 +27,7 @@ func tracked(name corev1.ResourceName) bool {
 }
 
 // otherRequests returns the pod's requests of the resources that
-// autoscaler.Resources does not count (GPUs and other extended resources,
+// capacity.Resources does not count (GPUs and other extended resources,
 // hugepages), by the same rule as PodRequests for init containers (the
 // larger of the app containers' sum and the largest init container), or
 // nil when it asks for none.
@@ -58,7 +58,7 @@ func otherRequests(pod *corev1.Pod) map[corev1.ResourceName]int64 {
 }
 
 // otherAllocatable returns the node's allocatable of the resources that
-// autoscaler.Resources does not count.
+// capacity.Resources does not count.
 func otherAllocatable(n *corev1.Node) map[corev1.ResourceName]int64 {
 	out := map[corev1.ResourceName]int64{}
 	for name, q := range n.Status.Allocatable {

@@ -54,7 +54,7 @@ type FleetZones interface {
 // Reservation returns what a worker's kubelet keeps from pods on a machine
 // of vcpu cores and memoryMiB of memory, with maxPods pod slots: the
 // difference between the machine's size and its allocatable.
-type Reservation func(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources
+type Reservation func(vcpu int, memoryMiB, maxPods int64) capacity.Resources
 
 // K3sReservation is the default Reservation, an estimate for K3s agents
 // on EC2 where no worker has registered yet to learn from (a Ready
@@ -71,7 +71,7 @@ type Reservation func(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources
 //
 // It does not depend on maxPods (EKS's memory formula does; K3s's
 // kubelet does not).
-func K3sReservation(vcpu int, memoryMiB, maxPods int64) autoscaler.Resources {
+func K3sReservation(vcpu int, memoryMiB, maxPods int64) capacity.Resources {
 	return capacity.K3sReservation(vcpu, memoryMiB)
 }
 
@@ -132,7 +132,7 @@ type KubeSchedulerConfig struct {
 	// --node-taint), on top of the NoSchedule and NoExecute taints that
 	// every Ready worker of InstanceType shares (node.kubernetes.io/
 	// condition taints left out). Default none.
-	WorkerTaints []autoscaler.Taint
+	WorkerTaints []capacity.Taint
 	// VCPU and MemoryMiB are InstanceType's size, for the template while
 	// no Ready worker of the type runs. Default: asked of InstanceTypes.
 	VCPU      int
@@ -263,7 +263,7 @@ func NewKubeScheduler(cfg KubeSchedulerConfig) (*KubeScheduler, error) {
 }
 
 // Collect returns a snapshot with PendingPods and Scheduler from the API,
-// the view's Demand also among the custom metrics (autoscaler.WithDemand,
+// the view's Demand also among the custom metrics (autoscaler.Snapshot.WithDemand,
 // as autoscaler.MetricDemand, so that the tick records it in the history),
 // and every other metric missing. When the cluster cannot be read,
 // PendingPods is missing and Scheduler nil, and the error wraps
@@ -278,10 +278,10 @@ func (k *KubeScheduler) Collect(ctx context.Context) (autoscaler.Snapshot, error
 	if !snap.PendingPods.OK {
 		return snap, snap.PendingPods.Err
 	}
-	return autoscaler.WithDemand(snap), nil
+	return snap.WithDemand(), nil
 }
 
-func (k *KubeScheduler) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *autoscaler.SchedulerView) {
+func (k *KubeScheduler) pendingView(ctx context.Context, now time.Time) (autoscaler.Metric, *capacity.SchedulerView) {
 	view, n, err := k.View(ctx)
 	if err != nil {
 		k.cfg.Logger.DebugContext(ctx, "scheduler view missing", "err", err)
@@ -297,7 +297,7 @@ func (k *KubeScheduler) clockNow() time.Time { return k.cfg.Clock.Now() }
 // them). An error means the cluster could not be read (nothing is
 // returned then); a view that is nil without an error means that the
 // template could not be made (logged), while the count stands.
-func (k *KubeScheduler) View(ctx context.Context) (*autoscaler.SchedulerView, int, error) {
+func (k *KubeScheduler) View(ctx context.Context) (*capacity.SchedulerView, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
 	defer cancel()
 	nodes, pods, dss, err := k.read(ctx)
@@ -384,7 +384,7 @@ type cluster struct {
 	zones         []string       // where new workers may go, sorted
 	learn         []*corev1.Node // the Ready workers of the instance type
 	unschedulable []*corev1.Pod  // sorted by namespace and name
-	onWorkers     autoscaler.Resources
+	onWorkers     capacity.Resources
 	claims        bool // a pending pod has a claim: volumes must be read
 }
 
@@ -449,7 +449,7 @@ func othersOffered(learn []*corev1.Node) map[corev1.ResourceName]int64 {
 
 // daemonSetOverhead is tpl.DaemonSet plus the requests of the DaemonSets
 // whose pod template selects, tolerates and fits a new worker of tpl.
-func daemonSetOverhead(tpl autoscaler.WorkerTemplate, dss []appsv1.DaemonSet) autoscaler.Resources {
+func daemonSetOverhead(tpl capacity.WorkerTemplate, dss []appsv1.DaemonSet) capacity.Resources {
 	for i := range dss {
 		spec := &dss[i].Spec.Template.Spec
 		probe := *spec
@@ -469,10 +469,10 @@ func daemonSetOverhead(tpl autoscaler.WorkerTemplate, dss []appsv1.DaemonSet) au
 // pending makes the view's pending pods of the unschedulable ones: their
 // requests, the zones a new worker of tpl would take them in, and why
 // none would (others: what a new worker offers beyond CPU and memory).
-func (c cluster) pending(tpl autoscaler.WorkerTemplate, others map[corev1.ResourceName]int64) []autoscaler.PendingPod {
-	pending := make([]autoscaler.PendingPod, len(c.unschedulable))
+func (c cluster) pending(tpl capacity.WorkerTemplate, others map[corev1.ResourceName]int64) []capacity.PendingPod {
+	pending := make([]capacity.PendingPod, len(c.unschedulable))
 	for i, p := range c.unschedulable {
-		pending[i] = autoscaler.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p),
+		pending[i] = capacity.PendingPod{Namespace: p.Namespace, Name: p.Name, Requests: PodRequests(p), Apart: apartGroup(p),
 			Nominated: p.Status.NominatedNodeName, PendingSince: pendingSince(p)}
 		if tpl.Allocatable.EphemeralStorage == 0 {
 			// Not known (sized from the instance type): not checked.
@@ -507,7 +507,7 @@ func lacking(want, offered map[corev1.ResourceName]int64, instanceType string) s
 }
 
 // warnOnce logs each unplaceable pod the first tick it is seen so.
-func (k *KubeScheduler) warnOnce(ctx context.Context, pending []autoscaler.PendingPod, pods []*corev1.Pod) {
+func (k *KubeScheduler) warnOnce(ctx context.Context, pending []capacity.PendingPod, pods []*corev1.Pod) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	unplaced := map[types.UID]bool{}
@@ -549,8 +549,8 @@ func InstanceTypeOf(n *corev1.Node) string {
 // template makes the new worker's template (DaemonSet left to the
 // caller) from the Ready workers of the instance type, else from the
 // type's size.
-func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (autoscaler.WorkerTemplate, error) {
-	tpl := autoscaler.WorkerTemplate{InstanceType: k.cfg.InstanceType, Labels: map[string]string{
+func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (capacity.WorkerTemplate, error) {
+	tpl := capacity.WorkerTemplate{InstanceType: k.cfg.InstanceType, Labels: map[string]string{
 		corev1.LabelOSStable: "linux", corev1.LabelArchStable: k.cfg.Arch, autoscaler.LabelInstanceType: k.cfg.InstanceType,
 	}}
 	if len(learn) > 0 {
@@ -560,12 +560,12 @@ func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (aut
 		smallest := learn[0].Name
 		for _, n := range learn[1:] {
 			other := workerTaints(n)
-			taints = slices.DeleteFunc(taints, func(t autoscaler.Taint) bool { return !slices.Contains(other, t) })
+			taints = slices.DeleteFunc(taints, func(t capacity.Taint) bool { return !slices.Contains(other, t) })
 			a := NodeAllocatable(n)
 			if a.MilliCPU < alloc.MilliCPU {
 				smallest = n.Name
 			}
-			alloc = autoscaler.Resources{MilliCPU: min(alloc.MilliCPU, a.MilliCPU), Memory: min(alloc.Memory, a.Memory), Pods: min(alloc.Pods, a.Pods),
+			alloc = capacity.Resources{MilliCPU: min(alloc.MilliCPU, a.MilliCPU), Memory: min(alloc.Memory, a.Memory), Pods: min(alloc.Pods, a.Pods),
 				EphemeralStorage: min(alloc.EphemeralStorage, a.EphemeralStorage)}
 		}
 		tpl.Taints = taints
@@ -581,7 +581,7 @@ func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (aut
 			return tpl, err
 		}
 		res := k.cfg.Reservation(vcpu, mib, k.cfg.MaxPods)
-		tpl.Allocatable = autoscaler.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mib << 20, Pods: k.cfg.MaxPods,
+		tpl.Allocatable = capacity.Resources{MilliCPU: int64(vcpu) * 1000, Memory: mib << 20, Pods: k.cfg.MaxPods,
 			EphemeralStorage: k.cfg.EphemeralStorageMiB << 20}.Sub(res)
 		tpl.Source = fmt.Sprintf("%s: %d vCPU, %s, minus reservations (%s CPU, %s); no Ready worker of the type to learn from",
 			k.cfg.InstanceType, vcpu, capacity.FormatMemory(mib<<20), capacity.FormatCPU(res.MilliCPU), capacity.FormatMemory(res.Memory))
@@ -602,14 +602,14 @@ func (k *KubeScheduler) template(ctx context.Context, learn []*corev1.Node) (aut
 // those that keep pods off, not the node.kubernetes.io/ condition taints
 // (not-ready, unreachable, pressure, unschedulable...) nor the cloud
 // provider's uninitialized one.
-func workerTaints(n *corev1.Node) []autoscaler.Taint {
-	var out []autoscaler.Taint
+func workerTaints(n *corev1.Node) []capacity.Taint {
+	var out []capacity.Taint
 	for _, t := range n.Spec.Taints {
 		if strings.HasPrefix(t.Key, "node.kubernetes.io/") || t.Key == "node.cloudprovider.kubernetes.io/uninitialized" ||
 			t.Effect == corev1.TaintEffectPreferNoSchedule {
 			continue
 		}
-		out = append(out, autoscaler.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
+		out = append(out, capacity.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
 	}
 	return out
 }
@@ -665,7 +665,7 @@ func nodeReady(n *corev1.Node) bool {
 // metrics are missing and the view still arrives. The combined source
 // returns an error only when both fail. Like KubeScheduler.Collect it
 // records the view's Demand among the custom metrics
-// (autoscaler.WithDemand).
+// (autoscaler.Snapshot.WithDemand).
 func OverrideScheduler(src autoscaler.MetricSource, k *KubeScheduler) autoscaler.MetricSource {
 	return &override{src: src, pending: k}
 }

@@ -20,6 +20,7 @@ import (
 	testclock "k8s.io/utils/clock/testing"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	fleetfake "github.com/node-fleet/node-fleet/autoscaler/fake"
 	"github.com/node-fleet/node-fleet/kube/clientset"
 )
@@ -78,7 +79,7 @@ func TestPodRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := PodRequests(&corev1.Pod{Spec: tt.spec, Status: tt.status})
-			want := autoscaler.Resources{MilliCPU: tt.wantCPU, Memory: tt.wantMemB, Pods: 1}
+			want := capacity.Resources{MilliCPU: tt.wantCPU, Memory: tt.wantMemB, Pods: 1}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
@@ -90,7 +91,7 @@ func TestPodRequests(t *testing.T) {
 // against a new worker's labels and taints.
 func TestWontLand(t *testing.T) {
 	labels := map[string]string{"kubernetes.io/arch": "amd64", "pool": "web", "gen": "5"}
-	taints := []autoscaler.Taint{{Key: "dedicated", Value: "web", Effect: "NoSchedule"}, {Key: "soft", Effect: "PreferNoSchedule"}}
+	taints := []capacity.Taint{{Key: "dedicated", Value: "web", Effect: "NoSchedule"}, {Key: "soft", Effect: "PreferNoSchedule"}}
 	tolerateWeb := []corev1.Toleration{{Key: "dedicated", Value: "web", Effect: corev1.TaintEffectNoSchedule}}
 	affinity := func(terms ...corev1.NodeSelectorTerm) *corev1.Affinity {
 		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
@@ -138,20 +139,20 @@ func TestK3sReservation(t *testing.T) {
 	tests := []struct {
 		vcpu     int
 		mib      int64
-		want     autoscaler.Resources
+		want     capacity.Resources
 		wantFree string
 	}{
 		// 60 + 10 = 70m; 100 + 5% of 4096 = 304Mi.
-		{2, 4096, autoscaler.Resources{MilliCPU: 70, Memory: 304 * mib}, "1.93 CPU, 3.7 GiB, 110 pods"},
+		{2, 4096, capacity.Resources{MilliCPU: 70, Memory: 304 * mib}, "1.93 CPU, 3.7 GiB, 110 pods"},
 		// 60 + 10 + 5 + 5 + 4*2 = 88m; 100 + 1638 = 1738Mi.
-		{8, 32768, autoscaler.Resources{MilliCPU: 88, Memory: 1738 * mib}, "7.912 CPU, 30.3 GiB, 110 pods"},
+		{8, 32768, capacity.Resources{MilliCPU: 88, Memory: 1738 * mib}, "7.912 CPU, 30.3 GiB, 110 pods"},
 	}
 	for _, tt := range tests {
 		got := K3sReservation(tt.vcpu, tt.mib, 110)
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%d vCPU: reservation (-want +got):\n%s", tt.vcpu, diff)
 		}
-		free := autoscaler.Resources{MilliCPU: int64(tt.vcpu) * 1000, Memory: tt.mib * mib, Pods: 110}.Sub(got)
+		free := capacity.Resources{MilliCPU: int64(tt.vcpu) * 1000, Memory: tt.mib * mib, Pods: 110}.Sub(got)
 		if free.String() != tt.wantFree {
 			t.Errorf("%d vCPU: allocatable %s, want %s", tt.vcpu, free, tt.wantFree)
 		}
@@ -265,7 +266,7 @@ func viewCluster() []runtime.Object {
 func TestKubeSchedulerView(t *testing.T) {
 	k, err := NewKubeScheduler(KubeSchedulerConfig{Client: clientset.New(fake.NewClientset(viewCluster()...)), InstanceType: "t3.medium", VCPU: 2, MemoryMiB: 4096,
 		WorkerLabels: map[string]string{"pool": "general"},
-		WorkerTaints: []autoscaler.Taint{{Key: "node-fleet.io/spot", Value: "true", Effect: "PreferNoSchedule"}}})
+		WorkerTaints: []capacity.Taint{{Key: "node-fleet.io/spot", Value: "true", Effect: "PreferNoSchedule"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,13 +282,13 @@ func TestKubeSchedulerView(t *testing.T) {
 	// set;
 	// DaemonSets proxy and node-exporter land (0.1 CPU, 128Mi, 2 pods),
 	// server-only does not. Free: 1830m, 3456Mi, 108 pods.
-	wantTpl := autoscaler.WorkerTemplate{
+	wantTpl := capacity.WorkerTemplate{
 		InstanceType: "t3.medium",
-		Allocatable:  autoscaler.Resources{MilliCPU: 1930, Memory: 3584 * mib, Pods: 110},
-		DaemonSet:    autoscaler.Resources{MilliCPU: 100, Memory: 128 * mib, Pods: 2},
+		Allocatable:  capacity.Resources{MilliCPU: 1930, Memory: 3584 * mib, Pods: 110},
+		DaemonSet:    capacity.Resources{MilliCPU: 100, Memory: 128 * mib, Pods: 2},
 		Labels: map[string]string{"kubernetes.io/arch": "amd64", "kubernetes.io/os": "linux", autoscaler.LabelInstanceType: "t3.medium",
 			"pool": "general"},
-		Taints: []autoscaler.Taint{{Key: "node-fleet.io/spot", Value: "true", Effect: "PreferNoSchedule"}},
+		Taints: []capacity.Taint{{Key: "node-fleet.io/spot", Value: "true", Effect: "PreferNoSchedule"}},
 		Source: "the smallest of 2 Ready t3.medium workers (CPU of node w-a)",
 	}
 	if diff := cmp.Diff(wantTpl, view.Template); diff != "" {
@@ -366,7 +367,7 @@ func TestKubeSchedulerTemplateWithoutWorkers(t *testing.T) {
 			t.Fatal("no view")
 		}
 		// 2000-70 = 1930m, 4096-304 = 3792Mi: one 1-CPU pod a worker.
-		want := autoscaler.Resources{MilliCPU: 1930, Memory: 3792 * mib, Pods: 110}
+		want := capacity.Resources{MilliCPU: 1930, Memory: 3792 * mib, Pods: 110}
 		if diff := cmp.Diff(want, v.Template.Allocatable); diff != "" {
 			t.Errorf("allocatable (-want +got):\n%s", diff)
 		}
@@ -436,14 +437,14 @@ func TestOverrideScheduler(t *testing.T) {
 		t.Errorf("cpu %v, pending %v, view %+v; want 30, 9 and 3 nodes needed", snap.CPU, snap.PendingPods, snap.Scheduler)
 	}
 	// The demand goes into the history through the custom metrics.
-	if d, ok := autoscaler.DemandOf(snap); !ok || snap.Custom[autoscaler.MetricDemand].Value != d || !snap.Custom[autoscaler.MetricDemand].OK {
+	if d, ok := snap.Demand(); !ok || snap.Custom[autoscaler.MetricDemand].Value != d || !snap.Custom[autoscaler.MetricDemand].OK {
 		t.Errorf("custom %v, demand %v %v: want the view's demand recorded", snap.Custom, d, ok)
 	}
 }
 
 func TestNewKubeSchedulerConfig(t *testing.T) {
 	_, err := NewKubeScheduler(KubeSchedulerConfig{Workers: "a in (", VCPU: 2, MaxPods: -1, Timeout: -1, PageSize: -1,
-		WorkerTaints: []autoscaler.Taint{{Key: "x", Effect: "NoEvict"}}})
+		WorkerTaints: []capacity.Taint{{Key: "x", Effect: "NoEvict"}}})
 	for _, w := range []string{"Client is required", "InstanceType is required", `Workers "a in ("`, "VCPU and MemoryMiB go together",
 		`taint "x" has effect "NoEvict"`, "MaxPods must be positive", "Timeout must be positive", "PageSize must be positive"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
@@ -553,8 +554,8 @@ func TestKubeSchedulerLearnsTaints(t *testing.T) {
 		t.Fatal(err)
 	}
 	type got struct {
-		Taints      []autoscaler.Taint
-		DaemonSet   autoscaler.Resources
+		Taints      []capacity.Taint
+		DaemonSet   capacity.Resources
 		Source      string
 		Unplaceable []string
 		NodesNeeded int
@@ -564,8 +565,8 @@ func TestKubeSchedulerLearnsTaints(t *testing.T) {
 		unplaceable = append(unplaceable, p.Unplaceable)
 	}
 	want := got{
-		Taints:      []autoscaler.Taint{{Key: "dedicated", Value: "batch", Effect: "NoSchedule"}},
-		DaemonSet:   autoscaler.Resources{MilliCPU: 100, Memory: 64 * mib, Pods: 1},
+		Taints:      []capacity.Taint{{Key: "dedicated", Value: "batch", Effect: "NoSchedule"}},
+		DaemonSet:   capacity.Resources{MilliCPU: 100, Memory: 64 * mib, Pods: 1},
 		Source:      "the smallest of 2 Ready t3.medium workers (CPU of node w-a)",
 		Unplaceable: []string{"pod jobs/plain cannot run on a new t3.medium worker: it does not tolerate the new worker's taint dedicated=batch:NoSchedule"},
 		NodesNeeded: 1,

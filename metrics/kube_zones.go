@@ -15,7 +15,7 @@ import (
 	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube"
 )
 
@@ -71,7 +71,7 @@ func hasClaims(p *corev1.Pod) bool {
 
 // newWorker is a Node as a new worker of the template would register in
 // zone (none when ""): its labels and taints, no name.
-func newWorker(tpl autoscaler.WorkerTemplate, zone string) *corev1.Node {
+func newWorker(tpl capacity.WorkerTemplate, zone string) *corev1.Node {
 	l := maps.Clone(tpl.Labels)
 	if l == nil {
 		l = map[string]string{}
@@ -100,7 +100,7 @@ func newWorker(tpl autoscaler.WorkerTemplate, zone string) *corev1.Node {
 // over the nodes its node affinity admits, a new worker's zone counted
 // as a domain. zones empty means zones are not known: the worker then
 // carries no zone label. The answer is nil when every zone will do.
-func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *world) ([]string, string) {
+func zonesFor(p *corev1.Pod, tpl capacity.WorkerTemplate, zones []string, w *world) ([]string, string) {
 	cannot := "cannot run on a new " + tpl.InstanceType + " worker: "
 	known := len(zones) > 0
 	steps := []func([]string) ([]string, string){
@@ -128,7 +128,7 @@ func zonesFor(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string, w *w
 // landingZones returns the zones (of zones; "" alone when none are known)
 // where a new worker's labels and taints let p land, or why there are
 // none: its nodeSelector, required node affinity and tolerations.
-func landingZones(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string) ([]string, string) {
+func landingZones(p *corev1.Pod, tpl capacity.WorkerTemplate, zones []string) ([]string, string) {
 	cands := zones
 	if len(zones) == 0 {
 		cands = []string{""}
@@ -158,7 +158,7 @@ func landingZones(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones []string) 
 // affinity of every PersistentVolume p's claims are bound to (a volume
 // pinned to one node has no new worker; a zonal one names its zone), or
 // says why none is left.
-func (w *world) volumeZones(p *corev1.Pod, tpl autoscaler.WorkerTemplate, zones, ok []string) ([]string, string) {
+func (w *world) volumeZones(p *corev1.Pod, tpl capacity.WorkerTemplate, zones, ok []string) ([]string, string) {
 	known := len(zones) > 0
 	for _, v := range p.Spec.Volumes {
 		claim := ""

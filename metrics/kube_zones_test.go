@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/kube/clientset"
 )
 
@@ -188,7 +189,7 @@ func webSpread(maxSkew int32) corev1.PodSpec {
 
 // lonePending is the one pending pod of the view of objs (cluster prod,
 // t3.medium workers; cfg gives the zones), which must be placeable.
-func lonePending(t *testing.T, cfg KubeSchedulerConfig, objs ...runtime.Object) autoscaler.PendingPod {
+func lonePending(t *testing.T, cfg KubeSchedulerConfig, objs ...runtime.Object) capacity.PendingPod {
 	t.Helper()
 	cfg.Client, cfg.InstanceType, cfg.VCPU, cfg.MemoryMiB, cfg.ClusterID = clientset.New(fake.NewClientset(objs...)), "t3.medium", 2, 4096, "prod"
 	k, err := NewKubeScheduler(cfg)

@@ -57,9 +57,9 @@ func TestADemandStepIsSeenAfterTheHPA(t *testing.T) {
 	cfg.Autoscaler.MinNodes, cfg.Autoscaler.MaxNodes = 12, 20 // room for the step: no node lag here
 	seen, _ := watch(t, cfg)
 	step := cfg.Start.Add(30 * time.Minute)
-	before, _ := autoscaler.DemandOf(seen[step.Add(-2*time.Minute)])
-	at, _ := autoscaler.DemandOf(seen[step])
-	after, _ := autoscaler.DemandOf(seen[step.Add(2*time.Minute)])
+	before, _ := seen[step.Add(-2*time.Minute)].Demand()
+	at, _ := seen[step].Demand()
+	after, _ := seen[step.Add(2*time.Minute)].Demand()
 	if before <= 0 || at != before {
 		t.Errorf("demand %.2f before the step and %.2f at it: the HPA's %s lag should hide the step", before, at, cfg.Model.HPALag)
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 )
 
@@ -16,7 +15,7 @@ type PodKind struct {
 	// Name names the Deployment ("web").
 	Name string
 	// Requests is what each of its pods asks the scheduler for.
-	Requests autoscaler.Resources
+	Requests capacity.Resources
 	// Share is the part (0-1) of the demand its pods serve; the shares of
 	// a mix add up to 1.
 	Share float64
@@ -37,7 +36,7 @@ type Model struct {
 	Ideal bool
 
 	// Template is a new worker as the scheduler sees it.
-	Template autoscaler.WorkerTemplate
+	Template capacity.WorkerTemplate
 	// Mix is the workload's Deployments; a demand unit (one "pod" of
 	// the trace, see Trace.Pods) is a PodsPerNode-th of a worker's free
 	// CPU, and a pod serves as many units as its CPU request holds.
@@ -127,14 +126,14 @@ type Model struct {
 func DefaultModel() Model {
 	const mi, gi = 1 << 20, 1 << 30
 	return Model{
-		Template: autoscaler.WorkerTemplate{InstanceType: "t3.medium",
-			Allocatable: autoscaler.Resources{MilliCPU: 1930, Memory: 3792 * mi, Pods: 110},
-			DaemonSet:   autoscaler.Resources{MilliCPU: 100, Memory: 128 * mi, Pods: 1},
+		Template: capacity.WorkerTemplate{InstanceType: "t3.medium",
+			Allocatable: capacity.Resources{MilliCPU: 1930, Memory: 3792 * mi, Pods: 110},
+			DaemonSet:   capacity.Resources{MilliCPU: 100, Memory: 128 * mi, Pods: 1},
 			Source:      "t3.medium: 2 vCPU, 4 GiB, minus K3s reservations"},
 		Mix: []PodKind{
-			{Name: "web", Requests: autoscaler.Resources{MilliCPU: 250, Memory: 256 * mi, Pods: 1}, Share: 0.6},
-			{Name: "api", Requests: autoscaler.Resources{MilliCPU: 500, Memory: 1 * gi, Pods: 1}, Share: 0.3},
-			{Name: "batch", Requests: autoscaler.Resources{MilliCPU: 1000, Memory: 1536 * mi, Pods: 1}, Share: 0.1},
+			{Name: "web", Requests: capacity.Resources{MilliCPU: 250, Memory: 256 * mi, Pods: 1}, Share: 0.6},
+			{Name: "api", Requests: capacity.Resources{MilliCPU: 500, Memory: 1 * gi, Pods: 1}, Share: 0.3},
+			{Name: "batch", Requests: capacity.Resources{MilliCPU: 1000, Memory: 1536 * mi, Pods: 1}, Share: 0.1},
 		},
 		HPATarget: 0.8,
 		HPASync:   15 * time.Second, HPALag: 30 * time.Second, HPADownWindow: 5 * time.Minute,

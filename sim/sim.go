@@ -665,9 +665,9 @@ func (m *model) initialNeed() int {
 	}
 	w := newWorld(m.cfg, rand.New(rand.NewPCG(1, 2)))
 	w.warmPods(m.cfg.Start)
-	var pp []autoscaler.PendingPod
+	var pp []capacity.PendingPod
 	for _, p := range w.pending {
-		pp = append(pp, autoscaler.PendingPod{Name: strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests})
+		pp = append(pp, capacity.PendingPod{Name: strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests})
 	}
 	return capacity.PackPending(w.m.Template, pp).Nodes
 }
@@ -780,13 +780,13 @@ func (m *model) observe() {
 }
 
 // idealPod is the ideal model's pod: a PodsPerNode-th of idealTemplate.
-var idealPod = autoscaler.Resources{MilliCPU: 100, Memory: 100 << 20, Pods: 1}
+var idealPod = capacity.Resources{MilliCPU: 100, Memory: 100 << 20, Pods: 1}
 
 // idealTemplate is the ideal model's worker for PodsPerNode pods.
-func (m *model) idealTemplate() autoscaler.WorkerTemplate {
+func (m *model) idealTemplate() capacity.WorkerTemplate {
 	n := m.cfg.PodsPerNode
-	return autoscaler.WorkerTemplate{InstanceType: "ideal", Source: "the ideal model",
-		Allocatable: autoscaler.Resources{MilliCPU: int64(math.Round(n * 100)), Memory: int64(math.Round(n * (100 << 20))), Pods: 1 << 20}}
+	return capacity.WorkerTemplate{InstanceType: "ideal", Source: "the ideal model",
+		Allocatable: capacity.Resources{MilliCPU: int64(math.Round(n * 100)), Memory: int64(math.Round(n * (100 << 20))), Pods: 1 << 20}}
 }
 
 func (m *model) snapshot(ctx context.Context) (autoscaler.Snapshot, error) {
@@ -798,18 +798,20 @@ func (m *model) snapshot(ctx context.Context) (autoscaler.Snapshot, error) {
 	// The scheduler's view of the ideal model: the served demand runs,
 	// the rest is pending, every pod a PodsPerNode-th of a worker.
 	tpl := m.idealTemplate()
-	running := autoscaler.Resources{MilliCPU: int64(math.Round(m.served * 100)), Memory: int64(math.Round(m.served * (100 << 20)))}
-	pending := make([]autoscaler.PendingPod, int(m.pending))
+	running := capacity.Resources{MilliCPU: int64(math.Round(m.served * 100)), Memory: int64(math.Round(m.served * (100 << 20)))}
+	pending := make([]capacity.PendingPod, int(m.pending))
 	for i := range pending {
-		pending[i] = autoscaler.PendingPod{Namespace: "sim", Name: "pod-" + strconv.Itoa(i), Requests: idealPod}
+		pending[i] = capacity.PendingPod{Namespace: "sim", Name: "pod-" + strconv.Itoa(i), Requests: idealPod}
 	}
-	return autoscaler.WithDemand(autoscaler.Snapshot{
-		Time:        now,
-		CPU:         autoscaler.Value(m.cpu, now),
-		Memory:      autoscaler.Value(m.mem, now),
-		PendingPods: autoscaler.Value(m.pending, now),
-		Scheduler:   capacity.NewSchedulerView(tpl, running, pending),
-	}), nil
+	return autoscaler.Snapshot{
+			Time:        now,
+			CPU:         autoscaler.Value(m.cpu, now),
+			Memory:      autoscaler.Value(m.mem, now),
+			PendingPods: autoscaler.Value(m.pending, now),
+			Scheduler:   capacity.NewSchedulerView(tpl, running, pending),
+		}.WithDemand(),
+
+		nil
 }
 
 // cost bills every instance per second from launch (or start) to

@@ -50,7 +50,7 @@ type wnode struct {
 	spot     bool
 	readyAt  time.Time // zero while booting
 	cordoned bool
-	used     autoscaler.Resources
+	used     capacity.Resources
 	pods     int
 }
 
@@ -147,7 +147,7 @@ func (w *world) evict(n *wnode) {
 	}
 	w.bound = keep
 	slices.SortFunc(w.pending, func(a, b *wpod) int { return a.seq - b.seq })
-	n.used, n.pods = autoscaler.Resources{}, 0
+	n.used, n.pods = capacity.Resources{}, 0
 }
 
 // drain is a drain of node name begun at now (the NodeManager's Drain).
@@ -329,16 +329,16 @@ func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 		s.Memory = autoscaler.Value(w.noisy(w.samples[k-1].mem), w.samples[k-1].at)
 	}
 	s.PendingPods = autoscaler.Value(float64(len(w.pending)), now)
-	var running autoscaler.Resources
+	var running capacity.Resources
 	for _, p := range w.bound {
 		running = running.Add(w.m.Mix[p.kind].Requests)
 	}
-	pending := make([]autoscaler.PendingPod, len(w.pending))
+	pending := make([]capacity.PendingPod, len(w.pending))
 	for i, p := range w.pending {
-		pending[i] = autoscaler.PendingPod{Namespace: "sim", Name: w.m.Mix[p.kind].Name + "-" + strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests}
+		pending[i] = capacity.PendingPod{Namespace: "sim", Name: w.m.Mix[p.kind].Name + "-" + strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests}
 	}
 	s.Scheduler = capacity.NewSchedulerView(w.m.Template, running, pending)
-	return autoscaler.WithDemand(s)
+	return s.WithDemand()
 }
 
 // annotate gives the fake nodes their pods as the drain package reads
@@ -346,7 +346,7 @@ func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 // Movable), for the core's choice of victims and its simulation of where
 // their pods would go (capacity.ScaleDownByFit).
 func (w *world) annotate(nm *fake.Nodes) {
-	movable := map[*wnode][]autoscaler.Resources{}
+	movable := map[*wnode][]capacity.Resources{}
 	for _, p := range w.bound {
 		movable[p.node] = append(movable[p.node], w.m.Mix[p.kind].Requests)
 	}

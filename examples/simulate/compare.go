@@ -40,7 +40,7 @@ type observed struct {
 // tick that had one.
 func (o *observed) record() func(autoscaler.Result) {
 	return func(r autoscaler.Result) {
-		if d, ok := autoscaler.DemandOf(r.Snapshot); ok {
+		if d, ok := r.Snapshot.Demand(); ok {
 			o.times = append(o.times, r.Time)
 			o.vals = append(o.vals, d)
 		}

@@ -19,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/internal/e2e"
 	"github.com/node-fleet/node-fleet/metrics"
 )
@@ -82,7 +82,7 @@ type outcome struct {
 	elsewise string // an existing node it was bound to once the new worker came (not expected)
 	message  string // the pod's last PodScheduled message
 	stale    bool   // the scheduler had not answered for the pod's copy (asked again beside its new worker) in time
-	template autoscaler.WorkerTemplate
+	template capacity.WorkerTemplate
 	learned  []string // what the view's new worker has that the real one has not
 }
 
@@ -268,9 +268,9 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 			continue
 		}
 		w := o.w
-		var taints []autoscaler.Taint
+		var taints []capacity.Taint
 		for _, tn := range w.taints {
-			taints = append(taints, autoscaler.Taint{Key: tn.Key, Value: tn.Value, Effect: string(tn.Effect)})
+			taints = append(taints, capacity.Taint{Key: tn.Key, Value: tn.Value, Effect: string(tn.Effect)})
 		}
 		k, err := metrics.NewKubeScheduler(metrics.KubeSchedulerConfig{
 			Client: snap.world(w.name), Namespace: ns, InstanceType: w.class.typ, Workers: labelWorld + "=" + w.name,
@@ -287,12 +287,12 @@ func runBatch(t *testing.T, ctx context.Context, cs kubernetes.Interface, ns str
 			t.Fatalf("view of world %s: %v (view %v)", w.name, err, view)
 		}
 		o.template = view.Template
-		i := slices.IndexFunc(view.Pending, func(p autoscaler.PendingPod) bool { return p.Name == w.pod.Name })
+		i := slices.IndexFunc(view.Pending, func(p capacity.PendingPod) bool { return p.Name == w.pod.Name })
 		if i < 0 {
 			t.Fatalf("world %s: pod %s is unschedulable but not among the view's pending pods", w.name, w.pod.Name)
 		}
 		pp := view.Pending[i]
-		placeable := slices.ContainsFunc(view.Placeable(), func(p autoscaler.PendingPod) bool { return p.Name == w.pod.Name })
+		placeable := slices.ContainsFunc(view.Placeable(), func(p capacity.PendingPod) bool { return p.Name == w.pod.Name })
 		o.viewYes = placeable && (len(pp.Zones) == 0 || slices.Contains(pp.Zones, w.probeZone))
 		switch {
 		case !placeable:
@@ -428,7 +428,7 @@ func record(o *outcome, p *corev1.Pod, ns string) {
 // learned returns what the view's new worker has that the real new
 // worker (the launch template's, as it registered) has not: labels and
 // NoSchedule or NoExecute taints learnt from today's workers.
-func learned(tpl autoscaler.WorkerTemplate, probe *corev1.Node, w *world) []string {
+func learned(tpl capacity.WorkerTemplate, probe *corev1.Node, w *world) []string {
 	want := probe.Labels
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(tpl.Labels)) {
