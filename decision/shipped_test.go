@@ -67,7 +67,7 @@ func TestShadowActsAsTheActingPolicyAndSaysWhatThePredictiveWouldDo(t *testing.T
 	if d.ForecastMethod != "" {
 		t.Errorf("the acting reactive decision carries a forecast: %+v", d)
 	}
-	demand, _ := autoscaler.DemandOf(in.Snapshot)
+	demand, _ := in.Snapshot.Demand()
 	want := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 6, Level: autoscaler.LevelPredictive, ForecastMethod: decision.MethodNaive, ForecastNodes: demand}
 	if s := d.Shadow; s == nil {
 		t.Errorf("no forecast-only decision in %+v", d)
@@ -120,7 +120,7 @@ func TestPredictiveDecisionCarriesItsForecast(t *testing.T) {
 			in := autoscaler.PolicyInput{Now: now, ReadyNodes: tc.ready, MinNodes: 0, MaxNodes: 40, History: history,
 				Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(float64(tc.pending), now),
 					Scheduler: view(30, tc.pending)}}
-			demand, _ := autoscaler.DemandOf(in.Snapshot)
+			demand, _ := in.Snapshot.Demand()
 			fc := p.Forecast(now, history, nil, demand)
 			d := p.Decide(in)
 			if d.Action != tc.want {

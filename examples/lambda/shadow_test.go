@@ -61,9 +61,9 @@ func TestForecastOnlyModeActsAsThePolicyAndSaysWhatThePredictiveWouldDo(t *testi
 	// naive, the demand now.
 	rec := st.History[0]
 	desired, ok := rec.ShadowDesired()
-	if !ok || rec.ForecastMethod != "naive" || math.Abs(rec.ForecastNodes-autoscaler.RecordDemand(rec)) > 1e-3 {
+	if !ok || rec.ForecastMethod != "naive" || math.Abs(rec.ForecastNodes-rec.Demand()) > 1e-3 {
 		t.Errorf("stored record: forecast %q %v (demand %v), shadow %s %d: want the naive forecast and a forecast-only decision",
-			rec.ForecastMethod, rec.ForecastNodes, autoscaler.RecordDemand(rec), rec.ShadowAction, rec.ShadowCount)
+			rec.ForecastMethod, rec.ForecastNodes, rec.Demand(), rec.ShadowAction, rec.ShadowCount)
 	}
 	cfg, err := awsutil.ForEmulator(t.Context(), testenv.Lookup(t, "NODEFLEET_MOTO_ENDPOINT", "moto"), "us-east-1")
 	if err != nil {

@@ -102,7 +102,7 @@ func computeForecast(hist []autoscaler.Record, from, to time.Time, lead time.Dur
 		}
 		rep.Records++
 		rep.Methods[r.ForecastMethod]++
-		now := autoscaler.RecordDemand(r)
+		now := r.Demand()
 		peak, ok := peakAfter(hist, r.Time, lead)
 		if !ok || math.IsNaN(now) {
 			continue
@@ -141,7 +141,7 @@ func peakAfter(hist []autoscaler.Record, at time.Time, lead time.Duration) (peak
 	i := sort.Search(len(hist), func(i int) bool { return hist[i].Time.After(at) })
 	peak = math.Inf(-1)
 	for ; i < len(hist) && !hist[i].Time.After(end); i++ {
-		if d := autoscaler.RecordDemand(hist[i]); !math.IsNaN(d) {
+		if d := hist[i].Demand(); !math.IsNaN(d) {
 			peak = math.Max(peak, d)
 		}
 	}
