@@ -59,7 +59,8 @@ type Decision struct {
 	ForecastHeadroom float64 `json:",omitempty"`
 	// Shadow is, in forecast-only mode (decision.Shadow), what the policy
 	// run beside the acting one would have decided, counted from the same
-	// Ready nodes; nothing acts on it. nil otherwise. The tick records it
+	// Ready nodes (decision.Shadow keeps it within MinNodes and
+	// MaxNodes); nothing acts on it. nil otherwise. The tick records it
 	// (Record.ShadowAction and ShadowCount) and, when the acting decision
 	// forecast nothing, its forecast.
 	Shadow *Decision `json:",omitempty"`

@@ -54,7 +54,8 @@ type Record struct {
 	ForecastNodes    float64 `json:",omitempty"`
 	ForecastHeadroom float64 `json:",omitempty"`
 	// ShadowAction and ShadowCount are, in forecast-only mode
-	// (Decision.Shadow), what the shadow policy would have done, before
+	// (Decision.Shadow), what the shadow policy would have done, within
+	// the fleet's bounds (MinNodes to MaxNodes) but before the other
 	// guardrails, counted from Nodes (see ShadowDesired); ShadowAction is
 	// "" otherwise and in downsampled records.
 	ShadowAction Action `json:",omitempty"`

@@ -136,3 +136,55 @@ func TestPredictiveDecisionCarriesItsForecast(t *testing.T) {
 		})
 	}
 }
+
+// What the forecast-only policy would have done is kept within the
+// fleet's bounds, as the guardrails would have kept it had it acted: the
+// nodes it would have had (and so the cost the report gives it) never
+// go past MaxNodes nor below MinNodes, and a count that is not positive
+// is a hold. Its forecast is kept whatever the bounds.
+func TestShadowsDecisionIsKeptWithinTheFleetsBounds(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	acting := autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.HoldBecause("acting") })
+	for _, tc := range []struct {
+		name       string
+		ready      int
+		wanted     autoscaler.Decision
+		wantAction autoscaler.Action
+		wantCount  int
+	}{
+		{"a scale-up past MaxNodes is cut to it", 3, autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 17}, autoscaler.ScaleUp, 2},
+		{"a scale-up within the bounds is kept", 3, autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 2}, autoscaler.ScaleUp, 2},
+		{"at MaxNodes a scale-up is a hold", 5, autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 1}, autoscaler.Hold, 0},
+		{"a scale-down below MinNodes stops at it", 4, autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 4}, autoscaler.ScaleDown, 2},
+		{"at MinNodes a scale-down is a hold", 2, autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 2}, autoscaler.Hold, 0},
+		{"below MinNodes a hold rises to it", 1, autoscaler.Decision{Action: autoscaler.Hold}, autoscaler.ScaleUp, 1},
+		{"a negative count is a hold", 3, autoscaler.Decision{Action: autoscaler.ScaleUp, Count: -2}, autoscaler.Hold, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.wanted
+			w.Reason, w.ForecastMethod, w.ForecastNodes = "shadow", decision.MethodDamped, 42
+			p := decision.Shadow(acting, autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return w }))
+			d := p.Decide(autoscaler.PolicyInput{Now: now, ReadyNodes: tc.ready, MinNodes: 2, MaxNodes: 5})
+			if d.Action != autoscaler.Hold || d.Shadow == nil {
+				t.Fatalf("decision %+v, want the acting hold with a forecast-only decision", d)
+			}
+			if s := *d.Shadow; s.Action != tc.wantAction || s.Count != tc.wantCount || s.ForecastMethod != decision.MethodDamped || s.ForecastNodes != 42 {
+				t.Errorf("forecast-only decision %s %d (forecast %q %v), want %s %d with the forecast", s.Action, s.Count, s.ForecastMethod, s.ForecastNodes, tc.wantAction, tc.wantCount)
+			}
+		})
+	}
+
+	// The shipped predictive policy, raised by a calendar event of 9
+	// nodes, in a fleet of at most 5.
+	sale := decision.Event{Name: "sale", Start: now.Add(time.Minute), End: now.Add(time.Hour), Nodes: 9}
+	p, err := decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Forecast: decision.ForecastShadow, Calendar: []decision.Event{sale}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Decide(autoscaler.PolicyInput{Now: now, ReadyNodes: 3, MinNodes: 2, MaxNodes: 5,
+		Snapshot: autoscaler.Snapshot{Time: now, CPU: autoscaler.Value(50, now), Memory: autoscaler.Value(50, now), PendingPods: autoscaler.Value(0, now),
+			Scheduler: view(25, 0)}})
+	if s := d.Shadow; s == nil || s.Action != autoscaler.ScaleUp || s.Count != 2 {
+		t.Errorf("forecast-only decision %+v, want a scale-up of 2 to MaxNodes", s)
+	}
+}
