@@ -187,9 +187,14 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 	}
 	add(MetricTickDuration, r.Duration.Seconds(), types.StandardUnitSeconds)
 	rec := r.Record()
-	if rec.ForecastMethod != "" && !math.IsNaN(rec.ForecastNodes) && !math.IsInf(rec.ForecastNodes, 0) {
+	// CloudWatch takes no NaN nor infinity (MetricDatum.Value): a
+	// policy's forecast that is not a number is no data point.
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if rec.ForecastMethod != "" && finite(rec.ForecastNodes) {
 		add(MetricForecastNodes, rec.ForecastNodes, types.StandardUnitCount)
-		add(MetricForecastHeadroom, rec.ForecastHeadroom, types.StandardUnitCount)
+		if finite(rec.ForecastHeadroom) {
+			add(MetricForecastHeadroom, rec.ForecastHeadroom, types.StandardUnitCount)
+		}
 	}
 	if n, ok := rec.ShadowDesired(); ok {
 		add(MetricShadowDesired, float64(n), types.StandardUnitCount)
