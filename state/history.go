@@ -71,12 +71,16 @@ func (w wireRecord) getForecast(r *autoscaler.Record) {
 	}
 }
 
-// thousandths is v rounded to three decimals; nil when not a number.
+// thousandths is v rounded to three decimals (as it is when too large
+// to round: v*1000 would be infinite, which no JSON encodes and would
+// fail the whole Save); nil when not a number.
 func thousandths(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
 	}
-	v = math.Round(v*1000) / 1000
+	if r := math.Round(v*1000) / 1000; !math.IsInf(r, 0) {
+		v = r
+	}
 	return &v
 }
 

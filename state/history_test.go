@@ -117,6 +117,8 @@ func TestHistoryKeepsTheForecastAndTheForecastOnlyDecision(t *testing.T) {
 		{"a forecast-only scale-down", rec(3, "", 0, 0, autoscaler.ScaleDown, 2), rec(3, "", 0, 0, autoscaler.ScaleDown, 2), `"a":"hold","sd":1}`},
 		{"a forecast-only scale-down to none", rec(2, "naive", 0, 0, autoscaler.ScaleDown, 2), rec(2, "naive", 0, 0, autoscaler.ScaleDown, 2), `"f":0,"sd":0}`},
 		{"a forecast not a number", rec(3, "naive", math.NaN(), 0, "", 0), rec(3, "naive", math.NaN(), 0, "", 0), `"fm":"naive"}`},
+		{"a forecast too large to round, kept as it is", rec(3, "mine", math.MaxFloat64, -math.MaxFloat64, "", 0), rec(3, "mine", math.MaxFloat64, -math.MaxFloat64, "", 0),
+			`"fm":"mine","f":1.7976931348623157e+308,"fh":-1.7976931348623157e+308}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := encodeHistory([]autoscaler.Record{tc.in}, 10, 10000)
