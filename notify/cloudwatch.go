@@ -187,9 +187,10 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 	}
 	add(MetricTickDuration, r.Duration.Seconds(), types.StandardUnitSeconds)
 	rec := r.Record()
-	// CloudWatch takes no NaN nor infinity (MetricDatum.Value): a
-	// policy's forecast that is not a number is no data point.
-	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	// CloudWatch takes no NaN, no infinity and nothing past 2^360 either
+	// way (MetricDatum.Value): a policy's forecast it would refuse is no
+	// data point.
+	finite := func(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= 0x1p360 }
 	if rec.ForecastMethod != "" && finite(rec.ForecastNodes) {
 		add(MetricForecastNodes, rec.ForecastNodes, types.StandardUnitCount)
 		if finite(rec.ForecastHeadroom) {

@@ -226,6 +226,15 @@ func TestDatums(t *testing.T) {
 			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
 			{"ScalingDecisionHistory", 1, cl + ",Action=hold"}, {"TickDuration", 0, cl},
 		}},
+		{"a policy's forecast past CloudWatch's range (2^360): no data point", autoscaler.Result{
+			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{
+				Proposed: autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "mine", ForecastNodes: 1e200, ForecastHeadroom: 1},
+				Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 2, ReadyNodes: 2},
+		}, []point{
+			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
+			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
+			{"ScalingDecisionHistory", 1, cl + ",Action=hold"}, {"TickDuration", 0, cl},
+		}},
 		{"the acting predictive policy's forecast, no forecast-only decision", autoscaler.Result{
 			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{
 				Proposed: autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "naive", ForecastNodes: 1.25},
