@@ -460,11 +460,7 @@ func containsInterruption(list []Interruption, id string) bool {
 
 // record appends this tick to the history and sets the state's counters.
 func (t *tick) record(res Result) {
-	r := recordOf(res)
-	r.Hold = res.Hold()
-	if res.DryRun {
-		r.DryRun, r.Would = true, wouldLines(res)
-	}
+	r := res.Record()
 	t.st.History = append(t.st.History, r)
 	if lim := t.cfg.HistoryLimit; len(t.st.History) > lim {
 		// Trim in place: no new slice every tick once the history is full.
@@ -521,6 +517,8 @@ func downsample(long []Record, r Record, step, span time.Duration) []Record {
 	} else {
 		nr := r
 		nr.Time, nr.Samples, nr.Hold, nr.Would = bucket, 1, "", nil
+		// The forecasts are judged on the recent history alone.
+		nr.ForecastMethod, nr.ForecastNodes, nr.ForecastHeadroom, nr.ShadowAction, nr.ShadowCount = "", 0, 0, "", 0
 		if r.Custom != nil {
 			nr.Custom = maps.Clone(r.Custom)
 		}

@@ -47,6 +47,23 @@ type Decision struct {
 	Count  int
 	Reason string
 	Level  Level
+	// ForecastMethod, ForecastNodes and ForecastHeadroom are, for a
+	// policy that forecasts demand (the predictive policy), the method it
+	// picked ("naive", "seasonal naive (day)"), its forecast of the
+	// highest demand over its lead time and the headroom it adds above
+	// it, in worker units. ForecastMethod is "" when the policy forecast
+	// nothing; the other two then mean nothing. The tick copies them into
+	// its Record.
+	ForecastMethod   string  `json:",omitempty"`
+	ForecastNodes    float64 `json:",omitempty"`
+	ForecastHeadroom float64 `json:",omitempty"`
+	// Shadow is, in forecast-only mode (decision.Shadow), what the policy
+	// run beside the acting one would have decided, counted from the same
+	// Ready nodes (decision.Shadow keeps it within MinNodes and
+	// MaxNodes); nothing acts on it. nil otherwise. The tick records it
+	// (Record.ShadowAction and ShadowCount) and, when the acting decision
+	// forecast nothing, its forecast.
+	Shadow *Decision `json:",omitempty"`
 }
 
 // HoldBecause returns a Hold decision with a reason.

@@ -478,6 +478,18 @@ func (t *tick) notifyOutcomes(ctx context.Context, res *Result) {
 	}
 }
 
+// Record is the tick's entry in the decision history (as the tick
+// appends it to ClusterState.History): its readings, fleet, action, the
+// forecast its policy made and a forecast-only policy's decision.
+func (r Result) Record() Record {
+	rec := recordOf(r)
+	rec.Hold = r.Hold()
+	if r.DryRun {
+		rec.DryRun, rec.Would = true, wouldLines(r)
+	}
+	return rec
+}
+
 // recordOf is the history record of a tick's result.
 func recordOf(res Result) Record {
 	s := res.Snapshot
@@ -505,7 +517,27 @@ func recordOf(res Result) Record {
 	default:
 		r.Action = Hold
 	}
+	recordForecast(&r, res.Proposed)
 	return r
+}
+
+// recordForecast puts the policy's forecast and its forecast-only
+// decision, if any, in r: the shadow's forecast when the acting decision
+// has none.
+func recordForecast(r *Record, d Decision) {
+	fc := d
+	if sh := d.Shadow; sh != nil {
+		r.ShadowAction, r.ShadowCount = sh.Action, sh.Count
+		if sh.Delta() == 0 {
+			r.ShadowAction, r.ShadowCount = Hold, 0
+		}
+		if fc.ForecastMethod == "" {
+			fc = *sh
+		}
+	}
+	if fc.ForecastMethod != "" {
+		r.ForecastMethod, r.ForecastNodes, r.ForecastHeadroom = fc.ForecastMethod, fc.ForecastNodes, fc.ForecastHeadroom
+	}
 }
 
 func instanceIDs(ins []Instance) []string {

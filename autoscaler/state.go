@@ -44,6 +44,32 @@ type Record struct {
 	// recovery step here is an earlier live tick's operation, left alone.
 	// Empty in a live tick's record and in downsampled records.
 	Would []string `json:",omitempty"`
+	// ForecastMethod, ForecastNodes and ForecastHeadroom are the forecast
+	// the tick's policy made (Decision's fields of the same names), in
+	// forecast-only mode the shadow policy's: the method picked, the
+	// highest demand it expected over its lead time and its headroom, in
+	// worker units. ForecastMethod is "" when no forecast was made. Empty
+	// in downsampled records.
+	ForecastMethod   string  `json:",omitempty"`
+	ForecastNodes    float64 `json:",omitempty"`
+	ForecastHeadroom float64 `json:",omitempty"`
+	// ShadowAction and ShadowCount are, in forecast-only mode
+	// (Decision.Shadow), what the shadow policy would have done, within
+	// the fleet's bounds (MinNodes to MaxNodes) but before the other
+	// guardrails, counted from Nodes (see ShadowDesired); ShadowAction is
+	// "" otherwise and in downsampled records.
+	ShadowAction Action `json:",omitempty"`
+	ShadowCount  int    `json:",omitempty"`
+}
+
+// ShadowDesired is the number of Ready nodes the shadow policy would
+// have wanted (Nodes plus its change); ok is false when the record has no
+// shadow decision.
+func (r Record) ShadowDesired() (nodes int, ok bool) {
+	if r.ShadowAction == "" {
+		return 0, false
+	}
+	return max(r.Nodes+Decision{Action: r.ShadowAction, Count: r.ShadowCount}.Delta(), 0), true
 }
 
 // OperationKind names an operation that spans several steps of a tick.
@@ -234,6 +260,12 @@ type recordJSON struct {
 	Samples     int      `json:",omitempty"`
 	DryRun      bool     `json:",omitempty"`
 	Would       []string `json:",omitempty"`
+
+	ForecastMethod   string   `json:",omitempty"`
+	ForecastNodes    *float64 `json:",omitempty"`
+	ForecastHeadroom *float64 `json:",omitempty"`
+	ShadowAction     Action   `json:",omitempty"`
+	ShadowCount      int      `json:",omitempty"`
 }
 
 func nanToNil(v float64) *float64 {
@@ -254,7 +286,11 @@ func nilToNaN(p *float64) float64 {
 func (r Record) MarshalJSON() ([]byte, error) {
 	j := recordJSON{Time: r.Time, CPU: nanToNil(r.CPU), Memory: nanToNil(r.Memory), PendingPods: nanToNil(r.PendingPods),
 		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples,
-		DryRun: r.DryRun, Would: r.Would}
+		DryRun: r.DryRun, Would: r.Would, ForecastMethod: r.ForecastMethod,
+		ShadowAction: r.ShadowAction, ShadowCount: r.ShadowCount}
+	if r.ForecastMethod != "" {
+		j.ForecastNodes, j.ForecastHeadroom = nanToNil(r.ForecastNodes), nanToNil(r.ForecastHeadroom)
+	}
 	if len(r.Custom) > 0 {
 		j.Custom = make(map[string]*float64, len(r.Custom))
 		for k, v := range r.Custom {
@@ -272,7 +308,11 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 	}
 	*r = Record{Time: j.Time, CPU: nilToNaN(j.CPU), Memory: nilToNaN(j.Memory), PendingPods: nilToNaN(j.PendingPods),
 		Nodes: j.Nodes, Instances: j.Instances, Action: j.Action, Count: j.Count, Safety: j.Safety, Hold: j.Hold, Samples: j.Samples,
-		DryRun: j.DryRun, Would: j.Would}
+		DryRun: j.DryRun, Would: j.Would, ForecastMethod: j.ForecastMethod,
+		ShadowAction: j.ShadowAction, ShadowCount: j.ShadowCount}
+	if j.ForecastMethod != "" {
+		r.ForecastNodes, r.ForecastHeadroom = nilToNaN(j.ForecastNodes), nilToNaN(j.ForecastHeadroom)
+	}
 	if len(j.Custom) > 0 {
 		r.Custom = make(map[string]float64, len(j.Custom))
 		for k, v := range j.Custom {

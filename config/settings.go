@@ -226,7 +226,7 @@ func policySettings() []setting {
 			},
 			parse: func(c *Config, v string) error { return duration(&c.ScaleDownWindow, v, time.Second, 24*time.Hour) }},
 		{env: "FORECAST", programs: both,
-			help: "forecast-only mode: off, or shadow (POLICY acts; what the predictive policy would have done is logged with every decision)",
+			help: "forecast-only mode: off, or shadow (POLICY acts; the predictive policy's forecast and the nodes it would have wanted are logged with every decision, recorded in the history, published (ForecastNodes, ShadowDesiredNodes; node_fleet_forecast_nodes, node_fleet_shadow_desired_nodes) and judged by nodefleet report: MASE, peak coverage, cost)",
 			show: func(c Config) string { return c.Forecast },
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)

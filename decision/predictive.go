@@ -175,7 +175,7 @@ func (p *Predictive) stableNeed(now time.Time, history []autoscaler.Record) int 
 }
 
 // Decide implements autoscaler.Policy.
-func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
+func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision) {
 	if len(in.Calendar) > 0 {
 		// The state's events join the configuration's for this tick.
 		q := *p
@@ -203,6 +203,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 		}
 	}
 	fc := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	defer func() { withForecast(&out, fc) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
 	level, events := p.calendarLevel(in.Now, fc.Point)
 	known := nodesFor(level)

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -109,13 +110,60 @@ func Shipped(c ShippedConfig) (autoscaler.Policy, error) {
 // say) before letting it act, as the cloud providers' forecast-only
 // modes do: the decision is acting's, its reason followed by
 // "; forecast-only: " and shadow's decision, so that the tick's log
-// and notifications carry both. Shadow never acts.
+// and notifications carry both, and shadow's decision is its Shadow
+// field, so that the tick records it and its forecast in the history
+// (autoscaler.Record's ShadowAction, ShadowCount and Forecast fields)
+// and publishes them. Shadow's decision is kept within the fleet's
+// bounds (MinNodes to MaxNodes), as the guardrails would have kept it
+// had it acted, so that the nodes it would have had are nodes it could
+// have had. Shadow never acts.
 func Shadow(acting, shadow autoscaler.Policy) autoscaler.Policy {
 	return autoscaler.PolicyFunc(func(in autoscaler.PolicyInput) autoscaler.Decision {
 		d := acting.Decide(in)
-		d.Reason = fmt.Sprintf("%s; forecast-only: %s", d.Reason, shadow.Decide(in))
+		s := withinBounds(shadow.Decide(in), in)
+		s.Shadow = nil
+		d.Reason = fmt.Sprintf("%s; forecast-only: %s", d.Reason, s)
+		d.Shadow = &s
 		return d
 	})
+}
+
+// withinBounds is s with the Ready nodes it leads to kept from
+// in.MinNodes to in.MaxNodes (no ceiling when MaxNodes is 0), saying so
+// in its reason; a scale-up or scale-down whose count is not positive is
+// a hold.
+func withinBounds(s autoscaler.Decision, in autoscaler.PolicyInput) autoscaler.Decision {
+	if (s.Action == autoscaler.ScaleUp || s.Action == autoscaler.ScaleDown) && s.Count <= 0 {
+		s.Action, s.Count = autoscaler.Hold, 0
+	}
+	wanted := in.ReadyNodes + s.Delta()
+	bounded := max(wanted, in.MinNodes, 0)
+	if in.MaxNodes > 0 {
+		bounded = max(min(wanted, in.MaxNodes), in.MinNodes, 0)
+	}
+	if bounded == wanted {
+		return s
+	}
+	switch {
+	case bounded > in.ReadyNodes:
+		s.Action, s.Count = autoscaler.ScaleUp, bounded-in.ReadyNodes
+	case bounded < in.ReadyNodes:
+		s.Action, s.Count = autoscaler.ScaleDown, in.ReadyNodes-bounded
+	default:
+		s.Action, s.Count = autoscaler.Hold, 0
+	}
+	s.Reason += fmt.Sprintf("; %d nodes wanted, kept within MinNodes %d and MaxNodes %d", wanted, in.MinNodes, in.MaxNodes)
+	return s
+}
+
+// withForecast puts fc in d's forecast fields (autoscaler.Decision's
+// ForecastMethod, ForecastNodes and ForecastHeadroom), unless it is not
+// a number.
+func withForecast(d *autoscaler.Decision, fc Forecast) {
+	if math.IsNaN(fc.Point) || math.IsInf(fc.Point, 0) || math.IsNaN(fc.Headroom) || math.IsInf(fc.Headroom, 0) {
+		return
+	}
+	d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom = fc.MethodName(), fc.Point, fc.Headroom
 }
 
 func shipped(c ShippedConfig) (autoscaler.Policy, error) {

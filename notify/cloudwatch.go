@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 
@@ -61,6 +62,17 @@ const (
 	// MetricTerminations are 0, as nothing was.
 	MetricWouldLaunch    = "DryRunWouldLaunch"
 	MetricWouldTerminate = "DryRunWouldTerminate"
+	// MetricForecastNodes and MetricForecastHeadroom are the forecast
+	// the tick's policy made (autoscaler.Record's ForecastNodes and
+	// ForecastHeadroom; in forecast-only mode the shadow policy's): the
+	// highest demand it expects over its lead time and the headroom it
+	// adds, in worker units. Only from a tick whose policy forecast.
+	MetricForecastNodes    = "ForecastNodes"
+	MetricForecastHeadroom = "ForecastHeadroomNodes"
+	// MetricShadowDesired is, in forecast-only mode (FORECAST=shadow),
+	// the Ready nodes the shadow policy would have wanted
+	// (autoscaler.Record.ShadowDesired). Only from such a tick.
+	MetricShadowDesired = "ShadowDesiredNodes"
 )
 
 // Dimension names.
@@ -174,6 +186,20 @@ func (c *CloudWatch) Datums(r autoscaler.Result) []types.MetricDatum {
 			types.Dimension{Name: aws.String(DimensionErrorType), Value: aws.String(kind)})
 	}
 	add(MetricTickDuration, r.Duration.Seconds(), types.StandardUnitSeconds)
+	rec := r.Record()
+	// CloudWatch takes no NaN, no infinity and nothing past 2^360 either
+	// way (MetricDatum.Value): a policy's forecast it would refuse is no
+	// data point.
+	finite := func(v float64) bool { return !math.IsNaN(v) && math.Abs(v) <= 0x1p360 }
+	if rec.ForecastMethod != "" && finite(rec.ForecastNodes) {
+		add(MetricForecastNodes, rec.ForecastNodes, types.StandardUnitCount)
+		if finite(rec.ForecastHeadroom) {
+			add(MetricForecastHeadroom, rec.ForecastHeadroom, types.StandardUnitCount)
+		}
+	}
+	if n, ok := rec.ShadowDesired(); ok {
+		add(MetricShadowDesired, float64(n), types.StandardUnitCount)
+	}
 	return out
 }
 

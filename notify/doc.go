@@ -9,6 +9,9 @@
 // autoscaler's decisions go to DryRunDecisions instead, with what it would
 // have launched and terminated in DryRunWouldLaunch and
 // DryRunWouldTerminate, so that no alarm on the live metrics counts them.
+// A tick whose policy forecast demand adds ForecastNodes and
+// ForecastHeadroomNodes, and one in forecast-only mode (FORECAST=shadow)
+// ShadowDesiredNodes: the nodes the predictive policy would have wanted.
 //
 // It is a package of its own, and not part of metrics/ or ec2fleet/,
 // because it is neither a source of the autoscaler's input nor a part of

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -203,6 +204,46 @@ func TestDatums(t *testing.T) {
 			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
 			{"ScalingDecisionHistory", 1, cl + ",Action=scale_up"},
 			{"ScalingFailures", 1, cl + ",ErrorType=InsufficientCapacity"}, {"TickDuration", 0, cl},
+		}},
+		{"forecast-only: the shadow's forecast and the nodes it wanted", autoscaler.Result{
+			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{
+				Proposed: autoscaler.Decision{Action: autoscaler.Hold, Shadow: &autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 2,
+					ForecastMethod: "damped trend", ForecastNodes: 3.5, ForecastHeadroom: 0.5}},
+				Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 2, ReadyNodes: 2},
+		}, []point{
+			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
+			{"ForecastHeadroomNodes", 0.5, cl}, {"ForecastNodes", 3.5, cl},
+			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
+			{"ScalingDecisionHistory", 1, cl + ",Action=hold"}, {"ShadowDesiredNodes", 4, cl}, {"TickDuration", 0, cl},
+		}},
+		{"a policy's headroom not a number: no data point CloudWatch would refuse", autoscaler.Result{
+			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{
+				Proposed: autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "mine", ForecastNodes: 1.25, ForecastHeadroom: math.Inf(1)},
+				Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 2, ReadyNodes: 2},
+		}, []point{
+			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
+			{"ForecastNodes", 1.25, cl},
+			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
+			{"ScalingDecisionHistory", 1, cl + ",Action=hold"}, {"TickDuration", 0, cl},
+		}},
+		{"a policy's forecast past CloudWatch's range (2^360): no data point", autoscaler.Result{
+			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{
+				Proposed: autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "mine", ForecastNodes: 1e200, ForecastHeadroom: 1},
+				Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 2, ReadyNodes: 2},
+		}, []point{
+			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
+			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
+			{"ScalingDecisionHistory", 1, cl + ",Action=hold"}, {"TickDuration", 0, cl},
+		}},
+		{"the acting predictive policy's forecast, no forecast-only decision", autoscaler.Result{
+			Time: t0, Outcome: autoscaler.OutcomeHeld, Plan: autoscaler.Plan{
+				Proposed: autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "naive", ForecastNodes: 1.25},
+				Decision: autoscaler.Decision{Action: autoscaler.Hold}, Instances: 2, ReadyNodes: 2},
+		}, []point{
+			{"EC2LaunchEvents", 0, cl}, {"EC2Terminations", 0, cl},
+			{"ForecastHeadroomNodes", 0, cl}, {"ForecastNodes", 1.25, cl},
+			{"NodeCount", 2, cl}, {"ReadyNodeCount", 2, cl},
+			{"ScalingDecisionHistory", 1, cl + ",Action=hold"}, {"TickDuration", 0, cl},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

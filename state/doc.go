@@ -30,6 +30,18 @@
 //	x_<name>             S     another part's attribute, JSON (StageJSON), written by Save under its lease;
 //	                           x_unavailable_pools: ec2fleet's unavailable pools (config's wiring)
 //
+// # The history's records
+//
+// history and history_long hold each autoscaler.Record as a JSON object
+// with short keys, missing readings left out: t (time), cpu, mem, pend,
+// cus (custom readings), n (Ready nodes), i (instances), a and c (action
+// and count), s (safety), h (hold), k (samples), dry and w (a dry run's
+// would-be steps), and the forecast: fm (the method, written only where
+// it differs from the record before's), f and fh (the forecast and its
+// headroom, to a thousandth of a node) and sd (the Ready nodes a
+// forecast-only policy wanted). A day of records in forecast-only mode
+// fits the default MaxHistoryBytes.
+//
 // # Locking and fencing
 //
 // Acquire is one conditional UpdateItem: it succeeds when the item has no

@@ -2,6 +2,7 @@ package state
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,121 @@ func TestHistoryKeepsDryRunRecords(t *testing.T) {
 	}
 	if diff := cmp.Diff(in, got); diff != "" {
 		t.Errorf("decoded history (-want +got):\n%s", diff)
+	}
+}
+
+// The forecast and the forecast-only decision are kept through the
+// store, the forecast to a thousandth of a node, the shadow's decision
+// as the nodes it wanted; a record without them stays without.
+func TestHistoryKeepsTheForecastAndTheForecastOnlyDecision(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(nodes int, method string, f, h float64, a autoscaler.Action, n int) autoscaler.Record {
+		return autoscaler.Record{Time: at, CPU: 10, Memory: 20, PendingPods: 0, Nodes: nodes, Action: autoscaler.Hold,
+			ForecastMethod: method, ForecastNodes: f, ForecastHeadroom: h, ShadowAction: a, ShadowCount: n}
+	}
+	for _, tc := range []struct {
+		name    string
+		in      autoscaler.Record
+		want    autoscaler.Record
+		encoded string // in the stored record
+	}{
+		{"none", rec(3, "", 0, 0, "", 0), rec(3, "", 0, 0, "", 0), `"n":3,"a":"hold"}`},
+		{"a forecast, rounded", rec(3, "seasonal naive (day)", 3.14159, 0.6666, "", 0), rec(3, "seasonal naive (day)", 3.142, 0.667, "", 0),
+			`"fm":"seasonal naive (day)","f":3.142,"fh":0.667}`},
+		{"naive: no headroom written", rec(3, "naive", 2, 0, autoscaler.Hold, 0), rec(3, "naive", 2, 0, autoscaler.Hold, 0), `"fm":"naive","f":2,"sd":3}`},
+		{"a forecast-only scale-up", rec(3, "damped trend", 5.5, 1, autoscaler.ScaleUp, 4), rec(3, "damped trend", 5.5, 1, autoscaler.ScaleUp, 4), `"sd":7}`},
+		{"a forecast-only scale-down", rec(3, "", 0, 0, autoscaler.ScaleDown, 2), rec(3, "", 0, 0, autoscaler.ScaleDown, 2), `"a":"hold","sd":1}`},
+		{"a forecast-only scale-down to none", rec(2, "naive", 0, 0, autoscaler.ScaleDown, 2), rec(2, "naive", 0, 0, autoscaler.ScaleDown, 2), `"f":0,"sd":0}`},
+		{"a forecast not a number", rec(3, "naive", math.NaN(), 0, "", 0), rec(3, "naive", math.NaN(), 0, "", 0), `"fm":"naive"}`},
+		{"a forecast too large to round, kept as it is", rec(3, "mine", math.MaxFloat64, -math.MaxFloat64, "", 0), rec(3, "mine", math.MaxFloat64, -math.MaxFloat64, "", 0),
+			`"fm":"mine","f":1.7976931348623157e+308,"fh":-1.7976931348623157e+308}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := encodeHistory([]autoscaler.Record{tc.in}, 10, 10000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(s, tc.encoded+"]") {
+				t.Errorf("stored %s, want it to end %s", s, tc.encoded)
+			}
+			got, err := decodeHistory(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]autoscaler.Record{tc.want}, got, cmpopts.EquateNaNs()); diff != "" {
+				t.Errorf("decoded (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A day of 2-minute ticks in forecast-only mode, each with the readings,
+// the scheduler's demand, the longest method name the forecaster gives
+// and a shadow decision, fits the default history budget whole: the
+// forecast fields do not cost the predictive policy its day.
+func TestADayOfForecastOnlyRecordsFitsTheDefaultHistoryBudget(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var day []autoscaler.Record
+	for i := range 720 {
+		day = append(day, autoscaler.Record{Time: at.Add(time.Duration(i) * 2 * time.Minute), CPU: 55.12345678901234, Memory: 66.65432109876543, PendingPods: 12,
+			Custom: map[string]float64{autoscaler.MetricDemand: 23.456789012345678}, Nodes: 240, Instances: 250, Action: autoscaler.ScaleUp, Count: 10,
+			ForecastMethod: "seasonal change (week)", ForecastNodes: 25.123456789, ForecastHeadroom: 1.23456789, ShadowAction: autoscaler.ScaleUp, ShadowCount: 12})
+	}
+	const defaultMaxHistoryBytes = 160_000 // DynamoConfig.MaxHistoryBytes's default
+	s, err := encodeHistory(day, 720, defaultMaxHistoryBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeHistory(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a day of forecast-only records: %d bytes, %d per record", len(s), len(s)/720)
+	if len(got) != 720 {
+		t.Errorf("%d of 720 records kept in %d bytes", len(got), defaultMaxHistoryBytes)
+	}
+}
+
+// A method the record before has already is not written again, and comes
+// back on every record, the first one kept when the oldest gave way to
+// the byte limit included.
+func TestHistoryWritesARepeatedForecastMethodOnce(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var h []autoscaler.Record
+	for i, m := range []string{"damped trend", "damped trend", "damped trend", "", "damped trend", "naive", "naive", "naive"} {
+		r := autoscaler.Record{Time: at.Add(time.Duration(i) * time.Minute), CPU: 1, Memory: 1, PendingPods: 0, Nodes: 2, Action: autoscaler.Hold, ForecastMethod: m}
+		if m != "" {
+			r.ForecastNodes = float64(i)
+		}
+		h = append(h, r)
+	}
+	s, err := encodeHistory(h, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(s, `"fm"`); n != 3 {
+		t.Errorf("the method written %d times, want 3 (where it changes): %s", n, s)
+	}
+	got, err := decodeHistory(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(h, got); diff != "" {
+		t.Errorf("decoded (-want +got):\n%s", diff)
+	}
+	// Room for the last two records and a method: the oldest kept writes it.
+	tail, err := encodeHistory(h[6:], 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = encodeHistory(h, 0, len(tail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = decodeHistory(s); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(h[6:], got); diff != "" {
+		t.Errorf("decoded within %d bytes (-want +got):\n%s", len(tail), diff)
 	}
 }

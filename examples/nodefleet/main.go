@@ -86,6 +86,12 @@
 // The history holds the last 720 ticks (a day of 2-minute ticks by
 // default), so longer periods are cut to what it holds, and the report
 // says so. -chart draws nodes, pending pods and CPU over the period.
+// When the history records a forecast (the predictive policy's, acting
+// or in forecast-only mode, FORECAST=shadow), the report judges it at the
+// lead (-lead, else PREDICTIVE_LEAD): its MASE against the naive "as
+// now" forecast, its coverage of the peaks of the lead time after each
+// tick, and in forecast-only mode the node-hours and cost the predictive
+// policy would have had against the fleet's.
 package main
 
 import (

@@ -494,16 +494,30 @@ func TestIntegrationReport(t *testing.T) {
 		if i == 12 {
 			cpu = math.NaN()
 		}
-		hist = append(hist, autoscaler.Record{Time: base.Add(time.Duration(i) * 2 * time.Minute), CPU: cpu, Memory: 50, PendingPods: float64(i % 4), Nodes: n, Instances: n, Action: autoscaler.Hold})
+		// In forecast-only mode: a naive forecast (the demand now) and a
+		// predictive policy that would have held.
+		demand := float64(i % 3)
+		hist = append(hist, autoscaler.Record{Time: base.Add(time.Duration(i) * 2 * time.Minute), CPU: cpu, Memory: 50, PendingPods: float64(i % 4), Nodes: n, Instances: n, Action: autoscaler.Hold,
+			Custom: map[string]float64{autoscaler.MetricDemand: demand}, ForecastMethod: "naive", ForecastNodes: demand, ShadowAction: autoscaler.Hold})
 	}
 	f.save(autoscaler.ClusterState{NodeCount: 4, History: hist})
 
 	chart := filepath.Join(t.TempDir(), "fleet.png")
 	since, until := base.Format(time.RFC3339), base.Add(time.Hour).Format(time.RFC3339)
-	raw := f.ok("report", "-since", since, "-until", until, "-json", "-chart", chart)
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	raw := f.ok("report", "-since", since, "-until", until, "-json", "-chart", chart, "-lead", "4m")
 	var rep costReport
 	if err := json.Unmarshal([]byte(raw), &rep); err != nil {
 		t.Fatal(err)
+	}
+	// The forecast, judged from the stored history: the naive forecast's
+	// MASE is 1; the next 4 minutes hold a higher demand than the tick's
+	// own after demand 0 and 1 (peak 2) and not after 2 (peak 1): 9 of
+	// the 28 ticks with 4 minutes after them covered; the policy would
+	// have had the nodes the fleet had.
+	if fc := rep.Forecast; fc == nil || fc.Records != 30 || fc.Scored != 28 || fc.MASE == nil || *fc.MASE != 1 || fc.PeaksCovered != 9 ||
+		fc.ShadowRecords != 30 || !near(fc.ShadowNodeHours, 3) || !near(fc.ActualInstanceHours, 3) {
+		t.Errorf("report's forecast %+v: want 30 records, 28 scored, MASE 1, 9 peaks covered, 3 node-hours as the fleet's 3 instance-hours", fc)
 	}
 	for _, name := range []string{`"saved_percent":`, `"peak_instances":`, `"on_demand_hourly":`} {
 		if !strings.Contains(raw, name) {
@@ -513,7 +527,6 @@ func TestIntegrationReport(t *testing.T) {
 	p := defaultPrices["t3.medium"]
 	mean := (p.OnDemand + p.Spot) / 2
 	wantHours := 2*0.5 + 4*0.5 // 3 instance-hours
-	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 	if rep.Records != 30 || rep.Covered != time.Hour || rep.Uncovered != 0 || rep.PeakInstances != 4 || !near(rep.InstanceHours, wantHours) {
 		t.Errorf("report: %d records covering %s (%s uncovered), peak %d, %.3f instance-hours; want 30, 1h, 0, 4, %.1f", rep.Records, rep.Covered, rep.Uncovered, rep.PeakInstances, rep.InstanceHours, wantHours)
 	}

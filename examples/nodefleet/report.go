@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/decision"
 )
 
 // costReport is what report computes; its JSON form is -json's output,
@@ -48,6 +49,10 @@ type costReport struct {
 	Static       float64 `json:"static"`
 	Saved        float64 `json:"saved"`
 	SavedPercent float64 `json:"saved_percent"`
+	// Forecast judges the forecast the history records (the predictive
+	// policy's, acting or in forecast-only mode); absent when the period
+	// has none.
+	Forecast *forecastReport `json:"forecast,omitempty"`
 }
 
 type mixRow struct {
@@ -68,21 +73,11 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	market := fs.String("market", string(autoscaler.MarketOnDemand), "the market of -instance-type: on-demand or spot")
 	spotHistory := fs.Bool("spot-history", false, "price spot instances from EC2's spot price history over the period (time-weighted, averaged over the zones they run in) instead of the table")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	lead := fs.Duration("lead", 0, "the lead time the recorded forecasts are judged at; 0: PREDICTIVE_LEAD, else its default "+decision.DefaultLead.String())
 	return func(ctx context.Context, e *env) error {
-		now := e.now()
-		from, err := parseTime("since", *since, now)
+		from, to, err := reportPeriod(*since, *until, e.now())
 		if err != nil {
 			return err
-		}
-		to, err := parseTime("until", *until, now)
-		if err != nil {
-			return err
-		}
-		if to.IsZero() {
-			to = now
-		}
-		if from.IsZero() || !to.After(from) {
-			return fmt.Errorf("-since %q -until %q: want a period that ends after it starts: %w", *since, *until, errUsage)
 		}
 		m := autoscaler.Market(*market)
 		if m != autoscaler.MarketOnDemand && m != autoscaler.MarketSpot {
@@ -111,20 +106,8 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		source := "table"
 		if *spotHistory {
 			source = "EC2 spot price history"
-			for _, row := range mix {
-				if row.Market != autoscaler.MarketSpot {
-					continue
-				}
-				sp, err := spotHistoryPrice(ctx, e.ec2, row.Type, row.Zones, from, to)
-				if err != nil {
-					return err
-				}
-				p := prices[row.Type]
-				if p.OnDemand == 0 {
-					return fmt.Errorf("no on-demand price for instance type %q (the static fleet's): add it with -prices (a CSV file of type,on_demand,spot)", row.Type)
-				}
-				p.Spot = sp
-				prices[row.Type] = p
+			if err := spotHistoryPrices(ctx, e, mix, prices, from, to); err != nil {
+				return err
 			}
 		}
 		rep, err := computeCost(e.cluster, st.History, from, to, mix, prices)
@@ -132,6 +115,11 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 			return err
 		}
 		rep.SpotPrices = source
+		at, err := forecastLead(*lead, e.getenv("PREDICTIVE_LEAD"))
+		if err != nil {
+			return err
+		}
+		rep.Forecast = computeForecast(st.History, from, to, at, rep.Hourly)
 		if *chart != "" {
 			if err := writeChart(*chart, fmt.Sprintf("node-fleet %s, %s to %s", e.cluster, from.UTC().Format("2006-01-02 15:04"), to.UTC().Format("2006-01-02 15:04 MST")),
 				filterRecords(st.History, from, to, nil, "")); err != nil {
@@ -149,6 +137,45 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 		}
 		return nil
 	}
+}
+
+// reportPeriod is the period -since and -until give, until now when
+// -until is empty.
+func reportPeriod(since, until string, now time.Time) (from, to time.Time, err error) {
+	if from, err = parseTime("since", since, now); err != nil {
+		return from, to, err
+	}
+	if to, err = parseTime("until", until, now); err != nil {
+		return from, to, err
+	}
+	if to.IsZero() {
+		to = now
+	}
+	if from.IsZero() || !to.After(from) {
+		return from, to, fmt.Errorf("-since %q -until %q: want a period that ends after it starts: %w", since, until, errUsage)
+	}
+	return from, to, nil
+}
+
+// spotHistoryPrices sets the spot price of each spot row of mix in
+// prices from EC2's spot price history over [from, to).
+func spotHistoryPrices(ctx context.Context, e *env, mix []mixRow, prices map[string]price, from, to time.Time) error {
+	for _, row := range mix {
+		if row.Market != autoscaler.MarketSpot {
+			continue
+		}
+		sp, err := spotHistoryPrice(ctx, e.ec2, row.Type, row.Zones, from, to)
+		if err != nil {
+			return err
+		}
+		p := prices[row.Type]
+		if p.OnDemand == 0 {
+			return fmt.Errorf("no on-demand price for instance type %q (the static fleet's): add it with -prices (a CSV file of type,on_demand,spot)", row.Type)
+		}
+		p.Spot = sp
+		prices[row.Type] = p
+	}
+	return nil
 }
 
 // fleetMix counts the active instances by type and market.
@@ -210,6 +237,29 @@ func computeCost(cluster string, hist []autoscaler.Record, from, to time.Time, m
 		return rep, fmt.Errorf("the history has no record from %s to %s (it holds %d, the oldest at %s)", from.UTC().Format(time.RFC3339),
 			to.UTC().Format(time.RFC3339), len(hist), rep.HistoryStart.Format(time.RFC3339))
 	}
+	spans, uncovered := recordSpans(recs, to)
+	var instSeconds float64
+	for i, r := range recs {
+		rep.Covered += spans[i]
+		instSeconds += float64(r.Instances) * spans[i].Seconds()
+		rep.PeakInstances = max(rep.PeakInstances, r.Instances)
+	}
+	rep.Uncovered = uncovered + recs[0].Time.Sub(from)
+	rep.InstanceHours = instSeconds / 3600
+	rep.Cost = rep.InstanceHours * rep.Hourly
+	rep.Static = float64(rep.PeakInstances) * rep.Covered.Hours() * rep.OnDemandHourly
+	rep.Saved = rep.Static - rep.Cost
+	if rep.Static > 0 {
+		rep.SavedPercent = 100 * rep.Saved / rep.Static
+	}
+	return rep, nil
+}
+
+// recordSpans is the time each of recs (in time order) stands for: until
+// the next one, at most three median intervals (the rest is uncovered:
+// the autoscaler did not run), the last one median interval; none past
+// to.
+func recordSpans(recs []autoscaler.Record, to time.Time) (spans []time.Duration, uncovered time.Duration) {
 	var gaps []time.Duration
 	for i := 1; i < len(recs); i++ {
 		gaps = append(gaps, recs[i].Time.Sub(recs[i-1].Time))
@@ -220,7 +270,7 @@ func computeCost(cluster string, hist []autoscaler.Record, from, to time.Time, m
 		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
 		step = sorted[len(sorted)/2]
 	}
-	var instSeconds float64
+	spans = make([]time.Duration, len(recs))
 	for i, r := range recs {
 		d := step
 		if i < len(gaps) {
@@ -230,22 +280,12 @@ func computeCost(cluster string, hist []autoscaler.Record, from, to time.Time, m
 			d = to.Sub(r.Time)
 		}
 		if d > 3*step {
-			rep.Uncovered += d - 3*step
+			uncovered += d - 3*step
 			d = 3 * step
 		}
-		rep.Covered += d
-		instSeconds += float64(r.Instances) * d.Seconds()
-		rep.PeakInstances = max(rep.PeakInstances, r.Instances)
+		spans[i] = d
 	}
-	rep.Uncovered += recs[0].Time.Sub(from)
-	rep.InstanceHours = instSeconds / 3600
-	rep.Cost = rep.InstanceHours * rep.Hourly
-	rep.Static = float64(rep.PeakInstances) * rep.Covered.Hours() * rep.OnDemandHourly
-	rep.Saved = rep.Static - rep.Cost
-	if rep.Static > 0 {
-		rep.SavedPercent = 100 * rep.Saved / rep.Static
-	}
-	return rep, nil
+	return spans, uncovered
 }
 
 func (r costReport) write(w0 io.Writer) {
@@ -268,5 +308,8 @@ func (r costReport) write(w0 io.Writer) {
 	fmt.Fprintf(w, "saved:\t$%.2f (%.1f%%)\n", r.Saved, r.SavedPercent)
 	if math.IsNaN(r.Cost) {
 		fmt.Fprintln(w, "warning:\tthe cost is not a number; check the price table")
+	}
+	if r.Forecast != nil {
+		r.Forecast.write(w)
 	}
 }

@@ -88,6 +88,13 @@ type recordJSON struct {
 	Hold        *string             `json:"hold"`
 	DryRun      bool                `json:"dry_run"`
 	Would       []string            `json:"would"`
+	// The forecast the tick's policy made, in forecast-only mode the
+	// shadow policy's (null when none), and the Ready nodes a
+	// forecast-only policy wanted (null outside that mode).
+	ForecastMethod   *string  `json:"forecast_method"`
+	ForecastNodes    *float64 `json:"forecast_nodes"`
+	ForecastHeadroom *float64 `json:"forecast_headroom_nodes"`
+	ShadowDesired    *int     `json:"shadow_desired_nodes"`
 }
 
 type instanceJSON struct {
@@ -180,6 +187,13 @@ func toRecordJSON(rec autoscaler.Record) recordJSON {
 		DryRun: rec.DryRun, Would: orEmpty(rec.Would)}
 	for _, k := range slices.Sorted(maps.Keys(rec.Custom)) {
 		out.Custom[k] = numOrNull(rec.Custom[k])
+	}
+	if rec.ForecastMethod != "" {
+		out.ForecastMethod = strOrNull(rec.ForecastMethod)
+		out.ForecastNodes, out.ForecastHeadroom = numOrNull(rec.ForecastNodes), numOrNull(rec.ForecastHeadroom)
+	}
+	if n, ok := rec.ShadowDesired(); ok {
+		out.ShadowDesired = &n
 	}
 	return out
 }

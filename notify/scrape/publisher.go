@@ -3,6 +3,7 @@ package scrape
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"time"
 
@@ -22,8 +23,12 @@ import (
 // taken over from a holder that let them lapse. A dry-running tick
 // (Result.DryRun) is marked: node_fleet_dry_run is 1 and what it would
 // have launched and terminated is counted in node_fleet_dry_run_would_*,
-// never in the launched and terminated counters. It registers on the
-// Registerer it is given, never globally.
+// never in the launched and terminated counters. The forecast the last
+// tick's policy made (node_fleet_forecast_nodes, by method, and
+// node_fleet_forecast_headroom_nodes; in forecast-only mode the shadow
+// policy's) and the Ready nodes a forecast-only policy wanted
+// (node_fleet_shadow_desired_nodes) have a sample only when the last tick
+// had them. It registers on the Registerer it is given, never globally.
 type Publisher struct {
 	ticks      *prometheus.CounterVec
 	duration   prometheus.Histogram
@@ -41,6 +46,9 @@ type Publisher struct {
 	dryRun     prometheus.Gauge
 	wouldUp    prometheus.Counter
 	wouldDown  prometheus.Counter
+	forecast   *prometheus.GaugeVec
+	headroom   *prometheus.GaugeVec
+	shadow     *prometheus.GaugeVec
 
 	mu   sync.Mutex
 	last time.Time // end of the last tick, skipped or not
@@ -82,10 +90,16 @@ func New(reg prometheus.Registerer) (*Publisher, error) {
 			Help: "Instances dry-running ticks would have launched."}),
 		wouldDown: prometheus.NewCounter(prometheus.CounterOpts{Name: "node_fleet_dry_run_would_terminate_total",
 			Help: "Instances dry-running ticks would have terminated (scale-downs, ghosts, NotReady replacements)."}),
+		forecast: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_forecast_nodes",
+			Help: "The highest demand, in worker units, the last tick's policy forecast over its lead time (in forecast-only mode the shadow policy's), by the method it picked; no sample when it forecast nothing."}, []string{"method"}),
+		headroom: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_forecast_headroom_nodes",
+			Help: "The headroom, in worker units, the last tick's forecast added above it; no sample when it forecast nothing."}, nil),
+		shadow: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "node_fleet_shadow_desired_nodes",
+			Help: "In forecast-only mode (FORECAST=shadow), the Ready nodes the shadow policy would have wanted at the last tick; no sample otherwise."}, nil),
 	}
 	var errs []error
 	for _, c := range []prometheus.Collector{p.ticks, p.duration, p.nodes, p.readings, p.safety, p.launched, p.terminated, p.lastTick,
-		p.active, p.bounds, p.hold, p.overruns, p.takeovers, p.dryRun, p.wouldUp, p.wouldDown} {
+		p.active, p.bounds, p.hold, p.overruns, p.takeovers, p.dryRun, p.wouldUp, p.wouldDown, p.forecast, p.headroom, p.shadow} {
 		errs = append(errs, reg.Register(c))
 	}
 	// Every outcome from the start, so that rate() sees the first one.
@@ -146,7 +160,23 @@ func (p *Publisher) Publish(_ context.Context, r autoscaler.Result) error {
 	}
 	p.launched.Add(float64(len(r.Launched())))
 	p.terminated.Add(float64(len(r.Terminated()) + len(r.Ghosts()) + len(r.Replaced())))
+	p.setForecast(r.Record())
 	return nil
+}
+
+// setForecast keeps rec's forecast and forecast-only decision; missing is
+// no sample, never a zero.
+func (p *Publisher) setForecast(rec autoscaler.Record) {
+	p.forecast.Reset()
+	p.headroom.Reset()
+	p.shadow.Reset()
+	if rec.ForecastMethod != "" && !math.IsNaN(rec.ForecastNodes) && !math.IsInf(rec.ForecastNodes, 0) {
+		p.forecast.WithLabelValues(rec.ForecastMethod).Set(rec.ForecastNodes)
+		p.headroom.WithLabelValues().Set(rec.ForecastHeadroom)
+	}
+	if n, ok := rec.ShadowDesired(); ok {
+		p.shadow.WithLabelValues().Set(float64(n))
+	}
 }
 
 // SetLimits publishes the fleet's bounds (autoscaler.Config's MinNodes
