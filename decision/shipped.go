@@ -76,7 +76,7 @@ func ShippedAbout(name string) string {
 	case PolicyReactive:
 		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler); scale-down stabilised: no lower than the most they needed over " + DefaultScaleDownWindow.String() + " and their usual rise within it"
 	case PolicyPredictive:
-		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (naive, damped trend or seasonal, picked by MASE) and to the calendar; scale-down reactive and stabilised"
+		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (damped trend or seasonal, picked by MASE; where none beats naive, a scale-up the reactive policy asks for sized for the usual rise in a lead time) and to the calendar; scale-down reactive and stabilised"
 	}
 	return ""
 }

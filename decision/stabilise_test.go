@@ -45,7 +45,7 @@ func TestCapacityPoliciesStabiliseTheirScaleDown(t *testing.T) {
 		reason string
 	}{
 		{"reactive, steady demand: down to what it needs", re, flat(20), autoscaler.ScaleDown, 3, "with its usual rise (0.00) 2"},
-		{"reactive, a drop 6 minutes ago: held", re, dropped, autoscaler.Hold, 0, "the most needed over 10m0s 5"},
+		{"reactive, a drop 6 minutes ago: held", re, dropped, autoscaler.Hold, 0, "the most needed over 14m0s 5"},
 		{"reactive, a demand that usually rises: room kept for the rise", re, sawtooth, autoscaler.ScaleDown, 1, "with its usual rise (1.80) 4"},
 		{"predictive, a demand that usually rises: room kept for the rise", pr, sawtooth, autoscaler.ScaleDown, 1, "with its usual rise (1.80) 4"},
 	} {
@@ -227,5 +227,37 @@ func TestShippedScaleDownWindowReachesThePolicy(t *testing.T) {
 				t.Errorf("%s, want %s", d, tt.want)
 			}
 		})
+	}
+}
+
+// Every shipped policy stabilises its scale-down over the same default,
+// two lead times: a drop 12 minutes ago (a 10-minute window would have
+// let it go) holds the threshold, reactive and predictive policies'
+// scale-down alike.
+func TestEveryShippedPolicyStabilisesOverTwoLeadTimes(t *testing.T) {
+	if DefaultScaleDownWindow != 2*DefaultLead {
+		t.Errorf("DefaultScaleDownWindow %s, want two lead times (%s)", DefaultScaleDownWindow, 2*DefaultLead)
+	}
+	in := input(hist(3*time.Hour, 2*time.Minute, func(at time.Time) float64 {
+		if at.Before(pt0.Add(-12 * time.Minute)) {
+			return 50
+		}
+		return 20
+	}), 20, 5, 0)
+	for _, name := range []string{PolicyReactive, PolicyPredictive} {
+		p, err := Shipped(ShippedConfig{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "the most needed over 14m0s 5") {
+			t.Errorf("%s: %s, want held by the most needed over 14m0s", name, d)
+		}
+	}
+	th, err := NewThreshold(ThresholdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := th.Config().ScaleDownWindow; got != 2*DefaultLead {
+		t.Errorf("threshold's window %s, want %s", got, 2*DefaultLead)
 	}
 }

@@ -46,7 +46,7 @@ type ThresholdConfig struct {
 	// rises the history shows) would be above CPUHigh on the nodes left,
 	// so that a node removed is seldom needed again within it. Without
 	// a history of at least 30 such rises nothing is held. Default
-	// DefaultScaleDownWindow (10 minutes); a window shorter than the
+	// DefaultScaleDownWindow (14 minutes); a window shorter than the
 	// tick interval (time.Second) holds nothing: the original design's
 	// unconditional -1.
 	ScaleDownWindow time.Duration
