@@ -72,7 +72,7 @@ func ShippedNames() []string { return []string{PolicyThreshold, PolicyReactive, 
 func ShippedAbout(name string) string {
 	switch name {
 	case PolicyThreshold:
-		return "the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1); the -1 stabilised: held while the CPU load's usual rise within " + DefaultScaleDownWindow.String() + " would take the nodes left above 70%"
+		return "the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1); the -1 stabilised: held while the CPU load's usual rise within " + DefaultScaleDownWindow.String() + " would take the nodes left above 70%, or the pods' demand's would outgrow them"
 	case PolicyReactive:
 		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler); scale-down stabilised: no lower than the most they needed over " + DefaultScaleDownWindow.String() + " and their usual rise within it"
 	case PolicyPredictive:

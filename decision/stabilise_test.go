@@ -261,3 +261,32 @@ func TestEveryShippedPolicyStabilisesOverTwoLeadTimes(t *testing.T) {
 		t.Errorf("threshold's window %s, want %s", got, 2*DefaultLead)
 	}
 }
+
+// With the scheduler's view, the threshold policy's -1 is also held while
+// the pods' demand plus its usual rise within the window would outgrow
+// the nodes left: the pending rule would add nodes back at once. The CPU
+// stays a steady 20% (its own guard holds nothing); the pods' demand
+// (hist's tenthPods) is 1.5 workers' worth, steady or with the
+// sawtooth's rises to 3.8.
+func TestThresholdScaleDownIsHeldWhenThePodsUsualRiseWouldOutgrowTheNodesLeft(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		demand func(time.Time) float64
+		action autoscaler.Action
+	}{
+		{"a steady demand", flat(15), autoscaler.ScaleDown},
+		{"a demand that usually rises by 1.8 workers' worth", func(t time.Time) float64 { return sawtooth(t) - 5 }, autoscaler.Hold},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(hist(3*time.Hour, 2*time.Minute, tt.demand), 15, 3, 0)
+			in.Snapshot.CPU, in.Snapshot.Memory = autoscaler.Value(20, pt0), autoscaler.Value(20, pt0)
+			for i := range in.History {
+				in.History[i].CPU, in.History[i].Memory, in.History[i].Nodes = 20, 20, 3
+			}
+			d := Default().Decide(in)
+			if d.Action != tt.action || (d.Action == autoscaler.ScaleDown && d.Count != 1) {
+				t.Errorf("%s, want %s (1 node down)", d, tt.action)
+			}
+		})
+	}
+}
