@@ -414,8 +414,8 @@ func TestDaemonBatchingSettings(t *testing.T) {
 // that promise a scale-down say when it is held.
 func TestSettingsSayTheScaleDownIsStabilised(t *testing.T) {
 	want := map[string]string{
-		"CPU_LOW_PERCENT": "usual rise within 10m",
-		"POLICY":          "most they needed over 10m and their usual rise",
+		"CPU_LOW_PERCENT": "usual rise within 14m",
+		"POLICY":          "most they needed over 14m and their usual rise",
 	}
 	for _, line := range strings.Split(Markdown(), "\n") {
 		for env, phrase := range want {

@@ -164,7 +164,7 @@ func thresholdSettings() []setting {
 			parse: func(c *Config, v string) error { return percent(&c.Thresholds.CPUHigh, v) }},
 		{env: "CPU_LOW_PERCENT", programs: both,
 			help: "average CPU below this (with memory low and nothing pending) scales down, 0 to 100 (0: never); held while the CPU load (average x Ready nodes) plus its usual rise within " +
-				fmtDuration(decision.DefaultScaleDownWindow) + " (the 95th percentile of the rises in the history) would be above CPU_HIGH_PERCENT on the nodes left",
+				fmtDuration(decision.DefaultScaleDownWindow) + " (the 95th percentile of the rises in the history) would be above CPU_HIGH_PERCENT on the nodes left, or the pods' demand plus its usual rise would not fit them",
 			show: func(c Config) string {
 				return num(ptr.Deref(c.Thresholds.CPULow, *decision.DefaultThresholdConfig().CPULow))
 			},

@@ -108,9 +108,14 @@ type ForecasterConfig struct {
 // history holds each day's ramps once. The headroom is the 1-Target
 // empirical quantile of the picked method's errors (split-conformal), so
 // that the forecast plus its headroom falls short about Target of the
-// time even as the traffic drifts. When naive is picked, the forecaster
-// has nothing to add to the demand now: Forecast.Capacity is the demand
-// now.
+// time even as the traffic drifts. When naive is picked, the headroom is
+// naive's own: the 1-Target quantile of the lead time's peak less the
+// demand at its start (the demand's usual rise in a lead time; 0 with
+// fewer than 30 scored forecasts), and Forecast.Capacity is the demand
+// now plus it. A point forecast cannot beat naive where the lead time's
+// peak usually equals the demand now (the median of its gap is then 0),
+// but the peak is never below the demand now more often than above it,
+// so naive's capacity needs a headroom as much as any method's.
 type Forecaster struct {
 	cfg ForecasterConfig
 }
@@ -167,10 +172,10 @@ type Forecast struct {
 	// other methods.
 	LongMASE float64
 	// Headroom is the 1-Target quantile of the picked method's recent
-	// errors, in worker units (0 for naive).
+	// errors, in worker units, at least 0 (naive's too: its usual rise
+	// in a lead time; 0 with fewer than 30 scored forecasts).
 	Headroom float64
-	// Capacity is the demand to have capacity for: Point plus Headroom,
-	// or Now when naive is picked (the forecaster adds nothing).
+	// Capacity is the demand to have capacity for: Point plus Headroom.
 	Capacity float64
 }
 
@@ -372,6 +377,13 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 
 	best, ok := pickMethod(rec, lg, methods, origins, lead)
 	if !ok {
+		if len(origins) >= minScored {
+			// Naive's own headroom: the lead time's peak is at least
+			// the demand now more often than not, and its usual rise is
+			// what the demand now leaves uncovered.
+			fc.Headroom = math.Max(0, conformalQuantile(naiveErrors(rec, origins), 1-f.cfg.Target))
+			fc.Capacity = current + fc.Headroom
+		}
 		return fc
 	}
 	m := best.m
@@ -421,6 +433,16 @@ func naiveMAE(rec series, origins []origin) float64 {
 		sum += math.Abs(rec.v[o.at] - o.actual)
 	}
 	return sum / float64(len(origins))
+}
+
+// naiveErrors are the naive method's errors at the origins: the lead
+// time's peak less the demand at its start.
+func naiveErrors(rec series, origins []origin) []float64 {
+	out := make([]float64, len(origins))
+	for k, o := range origins {
+		out[k] = o.actual - rec.v[o.at]
+	}
+	return out
 }
 
 // picked is the method the back-test picked: its MASE on the recent

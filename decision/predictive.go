@@ -57,8 +57,10 @@ type PredictiveConfig struct {
 //   - the reactive policy's (the demand now as the scheduler sees it,
 //     and the new workers the pending pods need),
 //   - the Forecaster's capacity (its forecast of the highest demand in
-//     the next lead time plus its headroom; nothing more than the demand
-//     now when no forecast method beats the naive one),
+//     the next lead time plus its headroom); when no forecast method
+//     beats the naive one, only for a scale-up the reactive policy asks
+//     for, which it sizes for the demand's usual rise in a lead time
+//     (naive's headroom): it starts none,
 //   - the calendar's known events in the next lead time,
 //
 // with Headroom on top. The forecast and the calendar only ever raise
@@ -205,15 +207,51 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 	fc := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	defer func() { withForecast(&out, fc) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
+	lift := ahead
+	if fc.Method == MethodNaive && react <= in.ReadyNodes {
+		// Without a method that beats naive, naive's headroom (the
+		// demand's usual rise in a lead time) sizes a scale-up the
+		// demand asks for, and starts none.
+		lift = 0
+	}
 	level, events := p.calendarLevel(in.Now, fc.Point)
 	known := nodesFor(level)
 
-	why := fmt.Sprintf("demand %.2f nodes; %s", cur, fc.MethodName())
+	why := p.explain(fc, level, events, skipped) + fmt.Sprintf("; reactive %d, forecast %d, calendar %d nodes, %d Ready", react, ahead, known, in.ReadyNodes)
+
+	up := max(react, lift, known)
+	switch {
+	case up > in.ReadyNodes:
+		d := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: up - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}
+		if react >= up {
+			d.Level = r.Level
+		}
+		return d
+	case r.Action == autoscaler.ScaleDown:
+		stable := p.stableNeed(in.Now, in.History)
+		rise := riseQuantile(in.History, autoscaler.Record.Demand, c.ScaleDownWindow)
+		guard := nodesFor((cur + rise) * (1 + c.Headroom))
+		target := max(react, stable, lift, known, guard)
+		if target < in.ReadyNodes {
+			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad,
+				Reason: fmt.Sprintf("%s; the most needed over %s %d, with its usual rise (%.2f) %d", why, c.ScaleDownWindow, stable, rise, guard)}
+		}
+		return autoscaler.HoldBecause("%s; stabilised: the most needed over %s %d, with its usual rise (%.2f) %d", why, c.ScaleDownWindow, stable, rise, guard)
+	}
+	return autoscaler.HoldBecause("%s", why)
+}
+
+// explain is the first part of a decision's reason: the demand, the
+// forecast and how it was picked, the periods found, the calendar's
+// events and the events left out.
+func (p *Predictive) explain(fc Forecast, level float64, events string, skipped []string) string {
+	c := p.cfg
+	why := fmt.Sprintf("demand %.2f nodes; %s", fc.Now, fc.MethodName())
 	switch {
 	case fc.Method == MethodNaive && fc.Scored < minScored:
 		why += fmt.Sprintf(" (%d scored forecasts, too few to judge: nothing added)", fc.Scored)
 	case fc.Method == MethodNaive:
-		why += fmt.Sprintf(" (no method beats it over %d forecasts: nothing added)", fc.Scored)
+		why += fmt.Sprintf(" (no method beats it over %d forecasts) + its usual rise %.2f, for a scale-up only", fc.Scored, fc.Headroom)
 	default:
 		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
 	}
@@ -230,28 +268,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 	if len(skipped) > 0 {
 		why += fmt.Sprintf(", events given in pods left out (no PodsPerNode): %s", strings.Join(skipped, ", "))
 	}
-	why += fmt.Sprintf("; reactive %d, forecast %d, calendar %d nodes, %d Ready", react, ahead, known, in.ReadyNodes)
-
-	up := max(react, ahead, known)
-	switch {
-	case up > in.ReadyNodes:
-		d := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: up - in.ReadyNodes, Level: autoscaler.LevelPredictive, Reason: why}
-		if react >= up {
-			d.Level = r.Level
-		}
-		return d
-	case r.Action == autoscaler.ScaleDown:
-		stable := p.stableNeed(in.Now, in.History)
-		rise := riseQuantile(in.History, autoscaler.Record.Demand, c.ScaleDownWindow)
-		guard := nodesFor((cur + rise) * (1 + c.Headroom))
-		target := max(react, stable, ahead, known, guard)
-		if target < in.ReadyNodes {
-			return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: in.ReadyNodes - target, Level: autoscaler.LevelLowLoad,
-				Reason: fmt.Sprintf("%s; the most needed over %s %d, with its usual rise (%.2f) %d", why, c.ScaleDownWindow, stable, rise, guard)}
-		}
-		return autoscaler.HoldBecause("%s; stabilised: the most needed over %s %d, with its usual rise (%.2f) %d", why, c.ScaleDownWindow, stable, rise, guard)
-	}
-	return autoscaler.HoldBecause("%s", why)
+	return why
 }
 
 // Forecast is the policy's forecaster's forecast at now (see

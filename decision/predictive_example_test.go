@@ -94,7 +94,7 @@ func ExampleReactive() {
 	}
 	// Output:
 	// scale_up 2 (CRITICAL): demand 4.20 nodes (12 pending pods need 2) +0% needs 5 nodes, 3 Ready
-	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready; the most needed over 10m0s 0, with its usual rise (0.00) 3
+	// scale_down 3 (LOW_LOAD): demand 2.40 nodes +0% fits 3 nodes, 6 Ready; the most needed over 14m0s 0, with its usual rise (0.00) 3
 	// hold: demand 3.20 nodes (0 pending pods) +0% fits the 4 Ready nodes
 }
 

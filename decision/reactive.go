@@ -28,7 +28,7 @@ type ReactiveConfig struct {
 	// only while the demand now plus its usual rise within this window
 	// (the 95th percentile of the rises the history shows) still fits
 	// the nodes left, so that a node removed is seldom needed again
-	// within it. Default DefaultScaleDownWindow (10 minutes); a window
+	// within it. Default DefaultScaleDownWindow (14 minutes); a window
 	// shorter than the tick interval (time.Second) holds nothing.
 	ScaleDownWindow time.Duration
 }

@@ -73,11 +73,11 @@ func ShippedNames() []string { return []string{PolicyThreshold, PolicyReactive, 
 func ShippedAbout(name string) string {
 	switch name {
 	case PolicyThreshold:
-		return "the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1); the -1 stabilised: held while the CPU load's usual rise within " + DefaultScaleDownWindow.String() + " would take the nodes left above 70%"
+		return "the original design's thresholds (pending pods +2, CPU > 70% +1, CPU < 30% and memory < 50% -1); the -1 stabilised: held while the CPU load's usual rise within " + DefaultScaleDownWindow.String() + " would take the nodes left above 70%, or the pods' demand's would outgrow them"
 	case PolicyReactive:
 		return "exactly the nodes the pods need, pending pods first (as cluster-autoscaler); scale-down stabilised: no lower than the most they needed over " + DefaultScaleDownWindow.String() + " and their usual rise within it"
 	case PolicyPredictive:
-		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (naive, damped trend or seasonal, picked by MASE) and to the calendar; scale-down reactive and stabilised"
+		return "the reactive policy, raised to the forecast of the next lead time plus its headroom (damped trend or seasonal, picked by MASE; where none beats naive, a scale-up the reactive policy asks for sized for the usual rise in a lead time) and to the calendar; scale-down reactive and stabilised"
 	}
 	return ""
 }

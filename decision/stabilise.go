@@ -9,11 +9,17 @@ import (
 
 // DefaultScaleDownWindow is the reactive and threshold policies' default
 // scale-down stabilisation window: the time over which a removed node
-// must not be needed, as cluster-autoscaler's default
-// --scale-down-unneeded-time (a node unneeded for 10 minutes) and the
-// HorizontalPodAutoscaler's scale-down stabilisation (5 minutes, for pods
-// that start in seconds: a node takes minutes).
-const DefaultScaleDownWindow = 10 * time.Minute
+// must not be needed. Two lead times (14 minutes), the predictive
+// policy's default too, one rule for every shipped policy: a node removed
+// and needed again leaves demand unserved for a boot, so the fleet keeps
+// what a dip shorter than twice that time would need again. Longer than
+// cluster-autoscaler's default --scale-down-unneeded-time (a node
+// unneeded for 10 minutes) and the HorizontalPodAutoscaler's scale-down
+// stabilisation (5 minutes, for pods that start in seconds: a node takes
+// minutes); with 10 minutes, 5.9-7.2% of the threshold and reactive
+// policies' scale-downs on a bursty trace were followed by a scale-up
+// within 10 minutes (docs/benchmarks.md).
+const DefaultScaleDownWindow = 2 * DefaultLead
 
 // riseQuantile is how much a series of the history may rise within span:
 // the 1-DefaultTarget quantile, in the split-conformal way, of the rise

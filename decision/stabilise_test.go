@@ -45,7 +45,7 @@ func TestCapacityPoliciesStabiliseTheirScaleDown(t *testing.T) {
 		reason string
 	}{
 		{"reactive, steady demand: down to what it needs", re, flat(20), autoscaler.ScaleDown, 3, "with its usual rise (0.00) 2"},
-		{"reactive, a drop 6 minutes ago: held", re, dropped, autoscaler.Hold, 0, "the most needed over 10m0s 5"},
+		{"reactive, a drop 6 minutes ago: held", re, dropped, autoscaler.Hold, 0, "the most needed over 14m0s 5"},
 		{"reactive, a demand that usually rises: room kept for the rise", re, sawtooth, autoscaler.ScaleDown, 1, "with its usual rise (1.80) 4"},
 		{"predictive, a demand that usually rises: room kept for the rise", pr, sawtooth, autoscaler.ScaleDown, 1, "with its usual rise (1.80) 4"},
 	} {
@@ -225,6 +225,67 @@ func TestShippedScaleDownWindowReachesThePolicy(t *testing.T) {
 			}
 			if d := p.Decide(tt.in); d.Action != tt.want {
 				t.Errorf("%s, want %s", d, tt.want)
+			}
+		})
+	}
+}
+
+// Every shipped policy stabilises its scale-down over the same default,
+// two lead times: a drop 12 minutes ago (a 10-minute window would have
+// let it go) holds the threshold, reactive and predictive policies'
+// scale-down alike.
+func TestEveryShippedPolicyStabilisesOverTwoLeadTimes(t *testing.T) {
+	if DefaultScaleDownWindow != 2*DefaultLead {
+		t.Errorf("DefaultScaleDownWindow %s, want two lead times (%s)", DefaultScaleDownWindow, 2*DefaultLead)
+	}
+	in := input(hist(3*time.Hour, 2*time.Minute, func(at time.Time) float64 {
+		if at.Before(pt0.Add(-12 * time.Minute)) {
+			return 50
+		}
+		return 20
+	}), 20, 5, 0)
+	for _, name := range []string{PolicyReactive, PolicyPredictive} {
+		p, err := Shipped(ShippedConfig{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := p.Decide(in); d.Action != autoscaler.Hold || !strings.Contains(d.Reason, "the most needed over 14m0s 5") {
+			t.Errorf("%s: %s, want held by the most needed over 14m0s", name, d)
+		}
+	}
+	th, err := NewThreshold(ThresholdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := th.Config().ScaleDownWindow; got != 2*DefaultLead {
+		t.Errorf("threshold's window %s, want %s", got, 2*DefaultLead)
+	}
+}
+
+// With the scheduler's view, the threshold policy's -1 is also held while
+// the pods' demand plus its usual rise within the window would outgrow
+// the nodes left: the pending rule would add nodes back at once. The CPU
+// stays a steady 20% (its own guard holds nothing); the pods' demand
+// (hist's tenthPods) is 1.5 workers' worth, steady or with the
+// sawtooth's rises to 3.8.
+func TestThresholdScaleDownIsHeldWhenThePodsUsualRiseWouldOutgrowTheNodesLeft(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		demand func(time.Time) float64
+		action autoscaler.Action
+	}{
+		{"a steady demand", flat(15), autoscaler.ScaleDown},
+		{"a demand that usually rises by 1.8 workers' worth", func(t time.Time) float64 { return sawtooth(t) - 5 }, autoscaler.Hold},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(hist(3*time.Hour, 2*time.Minute, tt.demand), 15, 3, 0)
+			in.Snapshot.CPU, in.Snapshot.Memory = autoscaler.Value(20, pt0), autoscaler.Value(20, pt0)
+			for i := range in.History {
+				in.History[i].CPU, in.History[i].Memory, in.History[i].Nodes = 20, 20, 3
+			}
+			d := Default().Decide(in)
+			if d.Action != tt.action || (d.Action == autoscaler.ScaleDown && d.Count != 1) {
+				t.Errorf("%s, want %s (1 node down)", d, tt.action)
 			}
 		})
 	}

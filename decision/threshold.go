@@ -44,9 +44,12 @@ type ThresholdConfig struct {
 	// held while the CPU load now (the average times the Ready nodes)
 	// plus its usual rise within this window (the 95th percentile of the
 	// rises the history shows) would be above CPUHigh on the nodes left,
-	// so that a node removed is seldom needed again within it. Without
-	// a history of at least 30 such rises nothing is held. Default
-	// DefaultScaleDownWindow (10 minutes); a window shorter than the
+	// and, where the scheduler's view gives the pods' demand, while that
+	// demand plus its usual rise within this window would not fit the
+	// nodes left (the pending rule would add nodes back), so that a node
+	// removed is seldom needed again within it. Without a history of at
+	// least 30 such rises nothing is held. Default
+	// DefaultScaleDownWindow (14 minutes); a window shorter than the
 	// tick interval (time.Second) holds nothing: the original design's
 	// unconditional -1.
 	ScaleDownWindow time.Duration
@@ -245,6 +248,17 @@ func (p *Threshold) Decide(in autoscaler.PolicyInput) autoscaler.Decision {
 			if after := 100 * (cpu/100*float64(in.ReadyNodes) + rise) / float64(left); rise > 0 && after > c.CPUHigh {
 				return autoscaler.HoldBecause("CPU %.1f%% below %g%%, but with its usual rise within %s (%.2f nodes' worth) it would be %.1f%% of the %d nodes left, above %g%%: stabilised",
 					cpu, cpuLow, c.ScaleDownWindow, rise, after, left, c.CPUHigh)
+			}
+			if d, ok := s.Demand(); ok {
+				// The pods' own demand, where the scheduler's view has
+				// it: the pending rule above adds nodes as soon as the
+				// pods outgrow the fleet, so a -1 that their usual rise
+				// would outgrow is a scale-up in waiting.
+				rise := riseQuantile(in.History, autoscaler.Record.Demand, c.ScaleDownWindow)
+				if need := nodesFor(d + rise); rise > 0 && need > left {
+					return autoscaler.HoldBecause("CPU %.1f%% below %g%%, but the pods' demand %.2f nodes with its usual rise within %s (%.2f) needs %d, more than the %d nodes left: stabilised",
+						cpu, cpuLow, d, c.ScaleDownWindow, rise, need, left)
+				}
 			}
 		}
 		return autoscaler.Decision{Action: autoscaler.ScaleDown, Count: c.DownStep, Level: autoscaler.LevelLowLoad,

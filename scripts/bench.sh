@@ -18,6 +18,8 @@
 # The traces are read from $NODEFLEET_TRACES, else ../shared/traces beside
 # the repository; they are never copied into it (scripts/fetch-traces.sh
 # downloads them). BENCH_MODEL=ideal runs the old model without lags;
+# BENCH_FRONTIER=0 skips the frontier sweeps and their charts (the tables
+# and forecast lines only: about a third of the time);
 # BENCH_POOLS=1 adds the fleet-diversity tables of docs/fleet-diversity.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/simulate" ./examples/simulate
 began=$(date +%s)
 
-frontier() { [ "$MODEL" = real ] && echo "-frontier docs/frontier-$1.png"; }
+frontier() { [ "$MODEL" = real ] && [ "${BENCH_FRONTIER:-1}" != 0 ] && echo "-frontier docs/frontier-$1.png"; }
 want() { [ -z "$ARGS" ] || [[ " $ARGS " == *" $1 "* ]]; }
 ARGS="$*"
 sim() { nice -n 5 "$bin/simulate" "$@"; }

@@ -79,6 +79,7 @@ type options struct {
 	setInterruptions, setLaunchFailures bool
 	quiet, asJSON                       bool
 	compare                             bool
+	forecast                            bool
 	chart                               string
 	// pools names the pool model's fleet (-pools); the shortage
 	// processes of every pool in each market.
@@ -125,6 +126,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.BoolVar(&o.quiet, "quiet", false, "print only the summary")
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object (with -compare, an array)")
 	fs.BoolVar(&o.compare, "compare", false, "run the benchmark's policies and modes on the input and print one table")
+	fs.BoolVar(&o.forecast, "forecast", false, "score only the predictive policy's forecaster on the input's demand at each mode's ticks (MASE beside naive's), without simulating a cluster")
 	fs.StringVar(&o.chart, "chart", "", "write a PNG chart of demand, capacity and nodes over time to this file")
 	fs.StringVar(&o.pools, "pools", "", "launch from capacity pools (instance type x zone x market) with independent shortages, spot first, on-demand fallback: "+poolNames()+" (compare: every fleet under the shortage flags and a harsher spot market, one table); default: no pool model")
 	fs.Float64Var(&o.spotPerDay, "spot-shortages", sim.DefaultSpotShortage.PerDay, "with -pools: shortages per day of each spot pool")
@@ -170,6 +172,9 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 			return errors.New("-pools compare and -compare are two tables: choose one")
 		}
 		return comparePools(ctx, o, in, out, errOut)
+	}
+	if o.forecast {
+		return forecastOnly(o, in, out)
 	}
 	if o.compare {
 		return compare(ctx, o, in, out, errOut)
@@ -281,6 +286,9 @@ func (o options) check(set map[string]bool) error {
 	needs("peak-nodes", "-trace (it scales a trace's counts to pods; the built-in day is in pods already)", o.trace != "")
 	needs("seeds", "-pools compare", o.pools == "compare")
 	needs("frontier", "-compare", o.compare)
+	if o.forecast && (o.compare || o.pools != "" || set["policy"] || set["mode"]) {
+		bad("-forecast scores the forecaster alone, in both modes: it takes no -compare, -pools, -policy or -mode")
+	}
 	own := o.history != "" || o.prometheus != ""
 	for _, f := range []string{"since", "until", "step", "prometheus-bearer-token-file", "prometheus-username", "prometheus-password-file", "prometheus-ca-file", "prometheus-insecure-skip-verify"} {
 		needs(f, "-prometheus", o.prometheus != "")

@@ -126,6 +126,25 @@ func TestCompareTable(t *testing.T) {
 	}
 }
 
+// -forecast scores the forecaster alone on the input's demand, in both
+// modes, without simulating: a line each, with the MASE beside naive's
+// error and the coverage.
+func TestForecastOnlyScoresTheDemandWithoutSimulating(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-forecast"}, &out, &bytes.Buffer{}, false); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"lambda mode (lead 7m0s, on the demand of ", "daemon mode (lead 7m0s, on the demand of ", "every 1m0s", "MASE ", "naive \"as now\"", "capacity covered the peak"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "summary:") || strings.Count(s, "\n") != 2 {
+		t.Errorf("want the two forecast lines only:\n%s", s)
+	}
+}
+
 // The old model without lags stays available for comparison.
 func TestIdealModel(t *testing.T) {
 	var out bytes.Buffer
