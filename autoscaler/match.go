@@ -276,8 +276,9 @@ func hostLabel(name string) string {
 // of its node when it has one). Each entry names the node name it is
 // pinned to. Matching on the first label errs towards keeping: a volume
 // left by an earlier instance with the same private IP keeps a new one
-// too, and its alert names the volume to delete.
-func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
+// too, and its alert names the volume to delete. Names in except (exact)
+// are passed over.
+func pinnedData(in Instance, node *Node, pinned map[string][]string, except ...string) []string {
 	if len(pinned) == 0 {
 		return nil
 	}
@@ -298,7 +299,7 @@ func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
 	}
 	var out []string
 	for _, name := range sortedKeys(pinned) {
-		if !mine[hostLabel(name)] {
+		if !mine[hostLabel(name)] || slices.Contains(except, name) {
 			continue
 		}
 		for _, d := range pinned[name] {
@@ -306,4 +307,17 @@ func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
 		}
 	}
 	return out
+}
+
+// pinnedElsewhere returns the node-local data pinned to a host name of a
+// Ready worker other than its node's own name and host name (an earlier
+// registration under another name, whose Node was deleted): ListNodes
+// counts what is pinned to the node itself, but not that, and its
+// instance's disk holds both.
+func pinnedElsewhere(in Instance, node Node, pinned map[string][]string) []string {
+	except := []string{node.Name}
+	if node.Hostname != "" {
+		except = append(except, node.Hostname)
+	}
+	return pinnedData(in, &node, pinned, except...)
 }

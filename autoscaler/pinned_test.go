@@ -129,3 +129,46 @@ func TestNodeDeletedWhileItsInstanceRunsKeepsTheInstanceHoldingItsData(t *testin
 		t.Errorf("events %v, want repair_held naming %s and pvc-db-0", e.notifier.Events(), id)
 	}
 }
+
+// A Ready worker whose agent registered under a new name, its old Node
+// deleted by hand, still holds the local-path volumes pinned to its old
+// host name: scale-down does not take it (with a verdict naming the
+// volume), and takes another worker instead.
+func TestScaleDownNeverTakesAReadyWorkerWithDataPinnedToAnOldHostName(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	for i := range ins {
+		ins[i].PrivateDNS = fmt.Sprintf("ip-10-0-0-%d.ec2.internal", i)
+	}
+	pinned := map[string][]string{"ip-10-0-0-0": {"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 2), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(10, 0)})
+	var downs []string
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown {
+			downs = append(downs, s.InstanceID)
+		}
+	}
+	if fmt.Sprint(downs) != "[i-01 i-02]" {
+		t.Errorf("scale-down takes %v, want [i-01 i-02] (i-00's disk holds pvc-db-0); steps %v", downs, stepKinds(p))
+	}
+	var named bool
+	for _, v := range p.Verdicts {
+		named = named || (v.Code == autoscaler.HoldKeep && strings.Contains(v.Message, "pvc-db-0"))
+	}
+	if !named {
+		t.Errorf("verdicts %v, want a keep verdict naming pvc-db-0", p.Verdicts)
+	}
+}
+
+// When the pinned data cannot be listed, scale-down takes no worker: a
+// volume pinned to a former host name of any of them is not known.
+func TestScaleDownHoldsWhenPinnedDataCannotBeListed(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, PinnedErr: errors.New("persistentvolumes is forbidden"), Snapshot: snapshot(10, 0)})
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown {
+			t.Errorf("scale-down takes %s without knowing where the data is; steps %v", s.InstanceID, stepKinds(p))
+		}
+	}
+}

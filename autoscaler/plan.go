@@ -245,6 +245,11 @@ func classify(lim Limits, now time.Time, obs *Observation, interrupted map[strin
 		case interrupted[in.ID]:
 			v.interrupted = append(v.interrupted, in)
 		case joined && node.Ready:
+			if d := pinnedElsewhere(in, node, obs.Pinned); len(d) > 0 {
+				// Kept from scale-down (Node.keep) like its own data.
+				node.LocalData = append(slices.Clip(node.LocalData), d...)
+				v.nodeOf[in.ID] = node
+			}
 			v.capacity = append(v.capacity, in)
 			v.ready = append(v.ready, candidate{Instance: in, Node: node})
 			if node.Unschedulable {
@@ -892,6 +897,13 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 		return steps
 	}
 	d := pr.decision
+	if err := s.obs.PinnedErr; err != nil {
+		// A volume pinned to a former host name of any worker is not known.
+		held := HoldBecause("no node is removed: the node-local data pinned to node names could not be listed (%v) (%s)", err, d.Reason)
+		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "keep", Code: HoldKeep, Message: held.Reason, Before: d, After: held})
+		p.Decision = held
+		return steps
+	}
 	keptV := kept(s.v.ready)
 	p.Verdicts = append(p.Verdicts, keptV...)
 	// Every Ready worker is given, the kept ones too: they are workers of
