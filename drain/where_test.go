@@ -3,6 +3,8 @@ package drain
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -417,5 +419,31 @@ func TestDrainRefusesAFailedPodsHostPathData(t *testing.T) {
 		if a.GetSubresource() == "eviction" {
 			t.Errorf("evicted although blocked: %v", a)
 		}
+	}
+}
+
+// TestListingPodsKeepsOnlyTheFinishedPodsThatHoldHostPathData: on a
+// cluster with many completed Jobs, the pods ListNodes holds in memory
+// are the live ones and the finished ones with a hostPath volume (what
+// their node still holds); other finished pods are dropped page by page.
+func TestListingPodsKeepsOnlyTheFinishedPodsThatHoldHostPathData(t *testing.T) {
+	objs := []runtime.Object{node("n1"),
+		pod("a", "web", "n1"),
+		pod("a", "import-1", "n1", hostPathVolume("/srv/import"), phase(corev1.PodFailed))}
+	for i := range 1200 {
+		objs = append(objs, pod("jobs", fmt.Sprintf("report-%04d", i), "n1", phase(corev1.PodSucceeded)))
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	pods, err := m.allPods(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pods {
+		got = append(got, p.Namespace+"/"+p.Name)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"a/import-1", "a/web"}, got); diff != "" {
+		t.Errorf("pods held (-want +got):\n%s", diff)
 	}
 }
