@@ -712,15 +712,23 @@ func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
 
 // share is the outage share's numerator and denominator: the broken
 // instances, and the live ones less those not listed yet, both without
-// the workers kept for their data long dead (isDeadKept).
+// the workers kept for their data long dead (isDeadKept). Such a worker
+// is taken off the broken ones only when it is one of them (a NotReady
+// node, or a ghost: an interrupted instance that never joined is
+// neither), and off the live ones always.
 func (s *situation) share() (broken, of int) {
-	dead := 0
-	for _, d := range s.v.deadKept {
-		if d {
-			dead++
+	broken, of = s.broken(), len(s.v.live)-s.v.unlisted
+	for id, dead := range s.v.deadKept {
+		if !dead {
+			continue
+		}
+		of--
+		_, joined := s.v.nodeOf[id]
+		if joined || slices.ContainsFunc(s.v.ghosts, func(g Instance) bool { return g.ID == id }) {
+			broken--
 		}
 	}
-	return s.broken() - dead, len(s.v.live) - s.v.unlisted - dead
+	return broken, of
 }
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
