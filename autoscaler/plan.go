@@ -27,7 +27,7 @@ type Observation struct {
 	// Pinned is the node-local data pinned to node names
 	// (NodeManager.PinnedData), by name; PinnedErr is set when it could
 	// not be listed: no instance is then terminated as a ghost or
-	// NotReady.
+	// NotReady, nor scaled down.
 	Pinned    map[string][]string
 	PinnedErr error
 	// Snapshot is the metrics reading; MetricsErr is set when the source
