@@ -172,3 +172,46 @@ func TestScaleDownHoldsWhenPinnedDataCannotBeListed(t *testing.T) {
 		}
 	}
 }
+
+// A scale-down whose node was drained but whose instance is not
+// terminated yet (the termination failed, or the tick ended) is finished
+// by a later tick; a pod that tolerates the cordon may have been bound
+// there meanwhile, with a local-path volume. The recovery does not
+// terminate an instance whose node now holds data (or has data pinned to
+// its host name): it gives the node back, alerting with the volume.
+func TestRecoveryNeverTerminatesAScaleDownVictimThatNowHoldsData(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		data   []string
+		pinned map[string][]string
+	}{
+		{"its node's data", []string{"PersistentVolume pvc-new (claim shop/data-db-0, local-path)"}, nil},
+		{"pinned to its host name", nil, map[string][]string{"ip-10-0-0-0": {"PersistentVolume pvc-new (claim shop/data-db-0, local-path)"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ins, nodes := readyFleet(3)
+			ins[0].PrivateDNS = "ip-10-0-0-0.ec2.internal"
+			nodes[0].Unschedulable, nodes[0].LocalData = true, tc.data
+			op := &autoscaler.Operation{ID: "op-1", Kind: autoscaler.OpScaleDown, NodeName: nodes[0].Name, InstanceID: ins[0].ID,
+				Phase: autoscaler.PhaseTerminating, Started: t0.Add(-2 * time.Minute)}
+			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 1},
+				autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: tc.pinned, Snapshot: snapshot(10, 0),
+					State: autoscaler.ClusterState{Operation: op}})
+			for _, s := range p.Steps {
+				if s.Kind == autoscaler.StepRecoverTerminate {
+					t.Fatalf("recovery terminates %s, whose node now holds pvc-new; steps %v", s.InstanceID, stepKinds(p))
+				}
+			}
+			if got := fmt.Sprint(stepKinds(p)); !strings.Contains(got, "recover-uncordon i-00") {
+				t.Errorf("steps %s, want the node given back (recover-uncordon i-00)", got)
+			}
+			var named bool
+			for _, a := range p.Alerts {
+				named = named || strings.Contains(a.Message, "pvc-new")
+			}
+			if !named {
+				t.Errorf("alerts %v, want one naming pvc-new", p.Alerts)
+			}
+		})
+	}
+}

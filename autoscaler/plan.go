@@ -792,6 +792,14 @@ func recoverPhase(s *situation, p *Plan) []Step {
 		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: s.v.launchCounts(),
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
+		if why := s.keepOf(op.InstanceID); op.Phase == PhaseTerminating && why != "" {
+			// Drained, but a pod that tolerates the cordon brought data
+			// since: the node is given back rather than removed.
+			msg := fmt.Sprintf("scale-down %s: instance %s is not terminated after its drain: %s; its node %s is given back",
+				op.ID, op.InstanceID, why, op.NodeName)
+			p.Alerts = append(p.Alerts, Event{Kind: EventAbandoned, Instances: []string{op.InstanceID}, Message: msg})
+			return []Step{{Kind: StepRecoverUncordon, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName, Reason: r(msg)}}
+		}
 		if op.Phase == PhaseTerminating {
 			return []Step{{Kind: StepRecoverTerminate, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName,
 				Reason: r(fmt.Sprintf("scale-down %s: node %s was drained, finishing its removal", op.ID, op.NodeName))}}
@@ -800,6 +808,28 @@ func recoverPhase(s *situation, p *Plan) []Step {
 			Reason: r(fmt.Sprintf("scale-down %s: drain of %s was interrupted, giving the node back", op.ID, op.NodeName))}}
 	}
 	return []Step{{Kind: StepDropOperation, Operation: op, Reason: r(fmt.Sprintf("dropped unknown operation %q of kind %q", op.ID, op.Kind))}}
+}
+
+// keepOf returns why the live instance id must not be terminated, or "":
+// its node must be kept (Node.keep), or node-local data is pinned to one
+// of its host names (pinnedData).
+func (s *situation) keepOf(id string) string {
+	node, joined := s.v.nodeOf[id]
+	if why := node.keep(); joined && why != "" {
+		return why
+	}
+	i := slices.IndexFunc(s.v.live, func(in Instance) bool { return in.ID == id })
+	if i < 0 {
+		return ""
+	}
+	var np *Node
+	if joined {
+		np = &node
+	}
+	if d := pinnedData(s.v.live[i], np, s.obs.Pinned); len(d) > 0 {
+		return "it holds node-local data pinned to its host name (" + strings.Join(d, ", ") + ")"
+	}
+	return ""
 }
 
 // repairPhase proposes terminating every ghost and every instance whose
