@@ -62,6 +62,9 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	if err := m.waitGone(ctx, name, append(wait, evicted...), deadline); err != nil {
 		return err
 	}
+	if err := m.newData(ctx, name, node, pods); err != nil {
+		return err
+	}
 	log.InfoContext(ctx, "drained")
 	return nil
 }
@@ -321,4 +324,43 @@ func (m *Manager) pauseFor(ctx context.Context, deadline time.Time, d time.Durat
 	case <-t.C():
 		return nil
 	}
+}
+
+// newData looks at the node once more after its pods are gone: a pod bound
+// to it during the drain (one that tolerates the cordon) that holds
+// node-local data there (see localData) fails the drain with an error
+// wrapping autoscaler.ErrDrainBlocked. before are the pods listed when
+// the drain began; only pods not among them are looked at.
+func (m *Manager) newData(ctx context.Context, name string, node *corev1.Node, before []corev1.Pod) error {
+	pods, err := m.podsOn(ctx, name)
+	if err != nil {
+		return fmt.Errorf("drain node %s: list pods: %w", name, err)
+	}
+	old := make(map[types.UID]bool, len(before))
+	for i := range before {
+		old[before[i].UID] = true
+	}
+	var added []*corev1.Pod
+	for i := range pods {
+		if !old[pods[i].UID] {
+			added = append(added, &pods[i])
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	_, holders, err := localData(ctx, node, added, nil, newVolumes(m.cfg.Client))
+	if err != nil {
+		return fmt.Errorf("drain node %s: %w", name, err)
+	}
+	var blockers []string
+	for _, p := range added {
+		if d := holders[p.Namespace+"/"+p.Name]; len(d) > 0 {
+			blockers = append(blockers, fmt.Sprintf("pod %s/%s, bound during the drain, has node-local data (%s)", p.Namespace, p.Name, strings.Join(d, "; ")))
+		}
+	}
+	if len(blockers) > 0 {
+		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, summarize(blockers))
+	}
+	return nil
 }

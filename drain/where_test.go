@@ -447,3 +447,28 @@ func TestListingPodsKeepsOnlyTheFinishedPodsThatHoldHostPathData(t *testing.T) {
 		t.Errorf("pods held (-want +got):\n%s", diff)
 	}
 }
+
+// TestDrainRefusesDataBroughtByAPodBoundDuringTheDrain: a pod that
+// tolerates the cordon (tolerations: operator Exists) can be bound to
+// the node while its other pods are evicted, and write to a hostPath
+// volume there; Drain, which returns nil only when the node can go,
+// looks again once the evicted pods are gone and refuses the node.
+func TestDrainRefusesDataBroughtByAPodBoundDuringTheDrain(t *testing.T) {
+	m, cs, clk := newFake(t, Config{Timeout: time.Minute, RetryInterval: 5 * time.Second, PollInterval: time.Second},
+		node("n1"), pod("a", "web-1", "n1"))
+	newEvictions(cs, clk)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "eviction" {
+			if err := cs.Tracker().Add(pod("a", "db-0", "n1", hostPathVolume("/srv/db"))); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.Drain(ctx, "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "a/db-0") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming a/db-0's data", err)
+	}
+}
