@@ -30,8 +30,11 @@ import (
 // when the timeout or ctx's deadline comes first, Drain returns an error
 // wrapping autoscaler.ErrDrainBlocked (and ctx's error, if that was it). The
 // node stays cordoned on every error: the caller decides whether to
-// uncordon it. A node with nothing to evict returns nil at once; a node that
-// is gone yields an error wrapping autoscaler.ErrNotFound.
+// uncordon it. Once the evicted pods are gone it looks again: a pod bound
+// during the drain (one that tolerates the cordon) with node-local data
+// there fails it the same way. A node with nothing to evict returns nil
+// at once; a node that is gone yields an error wrapping
+// autoscaler.ErrNotFound.
 func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	defer func() {
 		// A request cut short by ctx's deadline is a drain that could not
