@@ -273,7 +273,8 @@ func hostLabel(name string) string {
 // node can have had, whether or not a Node of that name exists now (its
 // private DNS name, the IP-based host name of its private IP, its
 // instance id as a resource-based host name, and the name and host name
-// of its node when it has one). Each entry names the node name it is
+// of its node when it has one; a name K3s's --with-node-id made of one
+// of them too: withoutNodeID). Each entry names the node name it is
 // pinned to. Matching on the first label errs towards keeping: a volume
 // left by an earlier instance with the same private IP keeps a new one
 // too, and its alert names the volume to delete. Names in except (exact)
@@ -299,7 +300,8 @@ func pinnedData(in Instance, node *Node, pinned map[string][]string, except ...s
 	}
 	var out []string
 	for _, name := range sortedKeys(pinned) {
-		if !mine[hostLabel(name)] || slices.Contains(except, name) {
+		base := withoutNodeID(hostLabel(name))
+		if (!mine[hostLabel(name)] && (base == "" || !mine[base])) || slices.Contains(except, name) {
 			continue
 		}
 		for _, d := range pinned[name] {
@@ -307,6 +309,27 @@ func pinnedData(in Instance, node *Node, pinned map[string][]string, except ...s
 		}
 	}
 	return out
+}
+
+// withoutNodeID returns a host label without the "-" and eight hex digits
+// K3s's --with-node-id appends to the host name to make the node's name
+// ("ip-10-0-1-23-1a2b3c4d" is host "ip-10-0-1-23"), or "" when it has no
+// such suffix.
+func withoutNodeID(label string) string {
+	base, id, ok := cutLast(label, "-")
+	if !ok || len(id) != 8 || strings.Trim(id, "0123456789abcdef") != "" {
+		return ""
+	}
+	return base
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
 }
 
 // pinnedElsewhere returns the node-local data pinned to a host name of a

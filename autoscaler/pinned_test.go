@@ -23,6 +23,7 @@ func TestRepairNeverTerminatesAGhostWhoseHostNameHasPinnedData(t *testing.T) {
 		{"short host name", "ip-10-0-1-23"},
 		{"upper-case host name", "IP-10-0-1-23"},
 		{"resource-name host name", "i-lost.eu-west-1.compute.internal"},
+		{"K3s --with-node-id name", "ip-10-0-1-23-1a2b3c4d"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ins, nodes := readyFleet(5)
