@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -333,14 +334,11 @@ func cutLast(s, sep string) (before, after string, found bool) {
 }
 
 // pinnedElsewhere returns the node-local data pinned to a host name of a
-// Ready worker other than its node's own name and host name (an earlier
-// registration under another name, whose Node was deleted): ListNodes
-// counts what is pinned to the node itself, but not that, and its
-// instance's disk holds both.
+// Ready worker other than its node's own host name (its hostname label,
+// else its name): ListNodes counts what the node's labels match, but not
+// what is pinned to an earlier registration under another name (whose
+// Node was deleted), nor to its name where its host name label differs,
+// and its instance's disk holds them all.
 func pinnedElsewhere(in Instance, node Node, pinned map[string][]string) []string {
-	except := []string{node.Name}
-	if node.Hostname != "" {
-		except = append(except, node.Hostname)
-	}
-	return pinnedData(in, &node, pinned, except...)
+	return pinnedData(in, &node, pinned, cmp.Or(node.Hostname, node.Name))
 }

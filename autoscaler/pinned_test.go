@@ -216,3 +216,23 @@ func TestRecoveryNeverTerminatesAScaleDownVictimThatNowHoldsData(t *testing.T) {
 		})
 	}
 }
+
+// A volume pinned by its host-name affinity to the node's name, where
+// the node's host name label is another (a provisioner that wrote the
+// node's name): ListNodes, matching the label, does not count it on the
+// node, so scale-down must not pass over it as the node's own.
+func TestScaleDownNeverTakesAWorkerWithDataPinnedToItsNameWhenItsHostNameDiffers(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	for i := range ins {
+		ins[i].PrivateDNS = fmt.Sprintf("ip-10-0-0-%d.ec2.internal", i)
+		nodes[i].Hostname = ins[i].PrivateDNS
+	}
+	pinned := map[string][]string{nodes[0].Name: {"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 2), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(10, 0)})
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown && s.InstanceID == ins[0].ID {
+			t.Errorf("scale-down takes %s, whose disk holds pvc-db-0; steps %v", s.InstanceID, stepKinds(p))
+		}
+	}
+}
