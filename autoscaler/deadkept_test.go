@@ -96,3 +96,26 @@ func TestZoneWhoseOnlyBrokenWorkersAreLongDeadKeptOnesIsNoOutage(t *testing.T) {
 		t.Errorf("alerts %v: zone a held as in an outage", p.Alerts)
 	}
 }
+
+// A ghost kept for its pinned data that also has a spot interruption
+// notice is not one of the broken instances the outage share counts, so
+// it is not taken off them either: two workers of six going NotReady
+// together are still an outage (a third), and neither is terminated.
+func TestInterruptedGhostKeptForItsDataDoesNotHideAnOutage(t *testing.T) {
+	ins, nodes := zonedFleet(6, "a", "b", "c")
+	ins = append(ins, autoscaler.Instance{ID: "i-lost", State: autoscaler.StateRunning, Market: autoscaler.MarketSpot,
+		Zone: "a", LaunchTime: t0.Add(-48 * time.Hour), PrivateDNS: "ip-10-0-9-1.ec2.internal"})
+	pinned := map[string][]string{"ip-10-0-9-1": {"PersistentVolume pvc-lost"}}
+	for _, i := range []int{1, 2} {
+		nodes[i].Ready, nodes[i].ReadyTransition = false, t0.Add(-30*time.Minute)
+	}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0)},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(50, 0),
+			Interruptions: []autoscaler.Interruption{{InstanceID: "i-lost", Notice: t0.Add(-time.Minute)}}})
+	if got := terminations(p); len(got) != 0 {
+		t.Errorf("terminated %v in an outage (2 of 6 workers NotReady together); verdicts %v", got, p.Verdicts)
+	}
+	if p.OutageSince.IsZero() {
+		t.Error("no outage, though 2 of 6 workers went NotReady together")
+	}
+}

@@ -184,7 +184,7 @@ type NodeManager interface {
 	// names and never terminates one that holds data. A cluster with no
 	// such volume returns an empty map and no error; an error means it
 	// could not be told, and the autoscaler then terminates no instance
-	// as a ghost or NotReady.
+	// as a ghost or NotReady and scales no node down.
 	PinnedData(ctx context.Context) (map[string][]string, error)
 }
 

@@ -1,6 +1,7 @@
 package autoscaler
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -273,11 +274,13 @@ func hostLabel(name string) string {
 // node can have had, whether or not a Node of that name exists now (its
 // private DNS name, the IP-based host name of its private IP, its
 // instance id as a resource-based host name, and the name and host name
-// of its node when it has one). Each entry names the node name it is
+// of its node when it has one; a name K3s's --with-node-id made of one
+// of them too: withoutNodeID). Each entry names the node name it is
 // pinned to. Matching on the first label errs towards keeping: a volume
 // left by an earlier instance with the same private IP keeps a new one
-// too, and its alert names the volume to delete.
-func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
+// too, and its alert names the volume to delete. Names in except (exact)
+// are passed over.
+func pinnedData(in Instance, node *Node, pinned map[string][]string, except ...string) []string {
 	if len(pinned) == 0 {
 		return nil
 	}
@@ -298,7 +301,8 @@ func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
 	}
 	var out []string
 	for _, name := range sortedKeys(pinned) {
-		if !mine[hostLabel(name)] {
+		base := withoutNodeID(hostLabel(name))
+		if (!mine[hostLabel(name)] && (base == "" || !mine[base])) || slices.Contains(except, name) {
 			continue
 		}
 		for _, d := range pinned[name] {
@@ -306,4 +310,35 @@ func pinnedData(in Instance, node *Node, pinned map[string][]string) []string {
 		}
 	}
 	return out
+}
+
+// withoutNodeID returns a host label without the "-" and eight hex digits
+// K3s's --with-node-id appends to the host name to make the node's name
+// ("ip-10-0-1-23-1a2b3c4d" is host "ip-10-0-1-23"), or "" when it has no
+// such suffix.
+func withoutNodeID(label string) string {
+	base, id, ok := cutLast(label, "-")
+	if !ok || len(id) != 8 || strings.Trim(id, "0123456789abcdef") != "" {
+		return ""
+	}
+	return base
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// pinnedElsewhere returns the node-local data pinned to a host name of a
+// Ready worker other than its node's own host name (its hostname label,
+// else its name): ListNodes counts what the node's labels match, but not
+// what is pinned to an earlier registration under another name (whose
+// Node was deleted), nor to its name where its host name label differs,
+// and its instance's disk holds them all.
+func pinnedElsewhere(in Instance, node Node, pinned map[string][]string) []string {
+	return pinnedData(in, &node, pinned, cmp.Or(node.Hostname, node.Name))
 }

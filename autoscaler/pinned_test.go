@@ -23,6 +23,7 @@ func TestRepairNeverTerminatesAGhostWhoseHostNameHasPinnedData(t *testing.T) {
 		{"short host name", "ip-10-0-1-23"},
 		{"upper-case host name", "IP-10-0-1-23"},
 		{"resource-name host name", "i-lost.eu-west-1.compute.internal"},
+		{"K3s --with-node-id name", "ip-10-0-1-23-1a2b3c4d"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ins, nodes := readyFleet(5)
@@ -127,5 +128,111 @@ func TestNodeDeletedWhileItsInstanceRunsKeepsTheInstanceHoldingItsData(t *testin
 	}
 	if !found {
 		t.Errorf("events %v, want repair_held naming %s and pvc-db-0", e.notifier.Events(), id)
+	}
+}
+
+// A Ready worker whose agent registered under a new name, its old Node
+// deleted by hand, still holds the local-path volumes pinned to its old
+// host name: scale-down does not take it (with a verdict naming the
+// volume), and takes another worker instead.
+func TestScaleDownNeverTakesAReadyWorkerWithDataPinnedToAnOldHostName(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	for i := range ins {
+		ins[i].PrivateDNS = fmt.Sprintf("ip-10-0-0-%d.ec2.internal", i)
+	}
+	pinned := map[string][]string{"ip-10-0-0-0": {"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 2), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(10, 0)})
+	var downs []string
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown {
+			downs = append(downs, s.InstanceID)
+		}
+	}
+	if fmt.Sprint(downs) != "[i-01 i-02]" {
+		t.Errorf("scale-down takes %v, want [i-01 i-02] (i-00's disk holds pvc-db-0); steps %v", downs, stepKinds(p))
+	}
+	var named bool
+	for _, v := range p.Verdicts {
+		named = named || (v.Code == autoscaler.HoldKeep && strings.Contains(v.Message, "pvc-db-0"))
+	}
+	if !named {
+		t.Errorf("verdicts %v, want a keep verdict naming pvc-db-0", p.Verdicts)
+	}
+}
+
+// When the pinned data cannot be listed, scale-down takes no worker: a
+// volume pinned to a former host name of any of them is not known.
+func TestScaleDownHoldsWhenPinnedDataCannotBeListed(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 1), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, PinnedErr: errors.New("persistentvolumes is forbidden"), Snapshot: snapshot(10, 0)})
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown {
+			t.Errorf("scale-down takes %s without knowing where the data is; steps %v", s.InstanceID, stepKinds(p))
+		}
+	}
+}
+
+// A scale-down whose node was drained but whose instance is not
+// terminated yet (the termination failed, or the tick ended) is finished
+// by a later tick; a pod that tolerates the cordon may have been bound
+// there meanwhile, with a local-path volume. The recovery does not
+// terminate an instance whose node now holds data (or has data pinned to
+// its host name): it gives the node back, alerting with the volume.
+func TestRecoveryNeverTerminatesAScaleDownVictimThatNowHoldsData(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		data   []string
+		pinned map[string][]string
+	}{
+		{"its node's data", []string{"PersistentVolume pvc-new (claim shop/data-db-0, local-path)"}, nil},
+		{"pinned to its host name", nil, map[string][]string{"ip-10-0-0-0": {"PersistentVolume pvc-new (claim shop/data-db-0, local-path)"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ins, nodes := readyFleet(3)
+			ins[0].PrivateDNS = "ip-10-0-0-0.ec2.internal"
+			nodes[0].Unschedulable, nodes[0].LocalData = true, tc.data
+			op := &autoscaler.Operation{ID: "op-1", Kind: autoscaler.OpScaleDown, NodeName: nodes[0].Name, InstanceID: ins[0].ID,
+				Phase: autoscaler.PhaseTerminating, Started: t0.Add(-2 * time.Minute)}
+			p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.Hold, 0), MinNodes: 1},
+				autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: tc.pinned, Snapshot: snapshot(10, 0),
+					State: autoscaler.ClusterState{Operation: op}})
+			for _, s := range p.Steps {
+				if s.Kind == autoscaler.StepRecoverTerminate {
+					t.Fatalf("recovery terminates %s, whose node now holds pvc-new; steps %v", s.InstanceID, stepKinds(p))
+				}
+			}
+			if got := fmt.Sprint(stepKinds(p)); !strings.Contains(got, "recover-uncordon i-00") {
+				t.Errorf("steps %s, want the node given back (recover-uncordon i-00)", got)
+			}
+			var named bool
+			for _, a := range p.Alerts {
+				named = named || strings.Contains(a.Message, "pvc-new")
+			}
+			if !named {
+				t.Errorf("alerts %v, want one naming pvc-new", p.Alerts)
+			}
+		})
+	}
+}
+
+// A volume pinned by its host-name affinity to the node's name, where
+// the node's host name label is another (a provisioner that wrote the
+// node's name): ListNodes, matching the label, does not count it on the
+// node, so scale-down must not pass over it as the node's own.
+func TestScaleDownNeverTakesAWorkerWithDataPinnedToItsNameWhenItsHostNameDiffers(t *testing.T) {
+	ins, nodes := readyFleet(3)
+	for i := range ins {
+		ins[i].PrivateDNS = fmt.Sprintf("ip-10-0-0-%d.ec2.internal", i)
+		nodes[i].Hostname = ins[i].PrivateDNS
+	}
+	pinned := map[string][]string{nodes[0].Name: {"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}}
+	p := planOf(t, autoscaler.Config{Policy: policy(autoscaler.ScaleDown, 2), MinNodes: 1},
+		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Pinned: pinned, Snapshot: snapshot(10, 0)})
+	for _, s := range p.Steps {
+		if s.Kind == autoscaler.StepScaleDown && s.InstanceID == ins[0].ID {
+			t.Errorf("scale-down takes %s, whose disk holds pvc-db-0; steps %v", s.InstanceID, stepKinds(p))
+		}
 	}
 }

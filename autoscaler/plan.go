@@ -27,7 +27,7 @@ type Observation struct {
 	// Pinned is the node-local data pinned to node names
 	// (NodeManager.PinnedData), by name; PinnedErr is set when it could
 	// not be listed: no instance is then terminated as a ghost or
-	// NotReady.
+	// NotReady, nor scaled down.
 	Pinned    map[string][]string
 	PinnedErr error
 	// Snapshot is the metrics reading; MetricsErr is set when the source
@@ -245,6 +245,11 @@ func classify(lim Limits, now time.Time, obs *Observation, interrupted map[strin
 		case interrupted[in.ID]:
 			v.interrupted = append(v.interrupted, in)
 		case joined && node.Ready:
+			if d := pinnedElsewhere(in, node, obs.Pinned); len(d) > 0 {
+				// Kept from scale-down (Node.keep) like its own data.
+				node.LocalData = append(slices.Clip(node.LocalData), d...)
+				v.nodeOf[in.ID] = node
+			}
 			v.capacity = append(v.capacity, in)
 			v.ready = append(v.ready, candidate{Instance: in, Node: node})
 			if node.Unschedulable {
@@ -707,15 +712,23 @@ func (s *situation) broken() int { return len(s.v.ghosts) + s.v.notReady }
 
 // share is the outage share's numerator and denominator: the broken
 // instances, and the live ones less those not listed yet, both without
-// the workers kept for their data long dead (isDeadKept).
+// the workers kept for their data long dead (isDeadKept). Such a worker
+// is taken off the broken ones only when it is one of them (a NotReady
+// node, or a ghost: an interrupted instance that never joined is
+// neither), and off the live ones always.
 func (s *situation) share() (broken, of int) {
-	dead := 0
-	for _, d := range s.v.deadKept {
-		if d {
-			dead++
+	broken, of = s.broken(), len(s.v.live)-s.v.unlisted
+	for id, dead := range s.v.deadKept {
+		if !dead {
+			continue
+		}
+		of--
+		_, joined := s.v.nodeOf[id]
+		if joined || slices.ContainsFunc(s.v.ghosts, func(g Instance) bool { return g.ID == id }) {
+			broken--
 		}
 	}
-	return s.broken() - dead, len(s.v.live) - s.v.unlisted - dead
+	return broken, of
 }
 
 // cur is the fleet's size as the guardrails count it: instances Ready or
@@ -779,6 +792,14 @@ func recoverPhase(s *situation, p *Plan) []Step {
 		return []Step{{Kind: StepRecoverLaunch, Operation: op, Count: want, Fit: op.Fit, Zones: op.Zones, ZoneCounts: s.v.launchCounts(),
 			Reason: r(fmt.Sprintf("launch %s: found %d of %d instances", op.ID, found, op.Count))}}
 	case OpScaleDown:
+		if why := s.keepOf(op.InstanceID); op.Phase == PhaseTerminating && why != "" {
+			// Drained, but a pod that tolerates the cordon brought data
+			// since: the node is given back rather than removed.
+			msg := fmt.Sprintf("scale-down %s: instance %s is not terminated after its drain: %s; its node %s is given back",
+				op.ID, op.InstanceID, why, op.NodeName)
+			p.Alerts = append(p.Alerts, Event{Kind: EventAbandoned, Instances: []string{op.InstanceID}, Message: msg})
+			return []Step{{Kind: StepRecoverUncordon, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName, Reason: r(msg)}}
+		}
 		if op.Phase == PhaseTerminating {
 			return []Step{{Kind: StepRecoverTerminate, Operation: op, InstanceID: op.InstanceID, NodeName: op.NodeName,
 				Reason: r(fmt.Sprintf("scale-down %s: node %s was drained, finishing its removal", op.ID, op.NodeName))}}
@@ -787,6 +808,28 @@ func recoverPhase(s *situation, p *Plan) []Step {
 			Reason: r(fmt.Sprintf("scale-down %s: drain of %s was interrupted, giving the node back", op.ID, op.NodeName))}}
 	}
 	return []Step{{Kind: StepDropOperation, Operation: op, Reason: r(fmt.Sprintf("dropped unknown operation %q of kind %q", op.ID, op.Kind))}}
+}
+
+// keepOf returns why the live instance id must not be terminated, or "":
+// its node must be kept (Node.keep), or node-local data is pinned to one
+// of its host names (pinnedData).
+func (s *situation) keepOf(id string) string {
+	node, joined := s.v.nodeOf[id]
+	if why := node.keep(); joined && why != "" {
+		return why
+	}
+	i := slices.IndexFunc(s.v.live, func(in Instance) bool { return in.ID == id })
+	if i < 0 {
+		return ""
+	}
+	var np *Node
+	if joined {
+		np = &node
+	}
+	if d := pinnedData(s.v.live[i], np, s.obs.Pinned); len(d) > 0 {
+		return "it holds node-local data pinned to its host name (" + strings.Join(d, ", ") + ")"
+	}
+	return ""
 }
 
 // repairPhase proposes terminating every ghost and every instance whose
@@ -892,6 +935,13 @@ func stepsOf(s *situation, pr proposal, p *Plan) []Step {
 		return steps
 	}
 	d := pr.decision
+	if err := s.obs.PinnedErr; err != nil {
+		// A volume pinned to a former host name of any worker is not known.
+		held := HoldBecause("no node is removed: the node-local data pinned to node names could not be listed (%v) (%s)", err, d.Reason)
+		p.Verdicts = append(p.Verdicts, Verdict{Guardrail: "keep", Code: HoldKeep, Message: held.Reason, Before: d, After: held})
+		p.Decision = held
+		return steps
+	}
 	keptV := kept(s.v.ready)
 	p.Verdicts = append(p.Verdicts, keptV...)
 	// Every Ready worker is given, the kept ones too: they are workers of

@@ -69,8 +69,9 @@
 // The identity the Manager uses needs, cluster-wide: nodes get, list, patch
 // and delete; pods get and list; pods/eviction create; daemonsets (apps) get;
 // poddisruptionbudgets (policy) list; persistentvolumeclaims and
-// persistentvolumes get and list (listed once per ListNodes or Drain, and
-// only when a pod has a claim). metrics.KubeScheduler, read with the same
+// persistentvolumes get and list (the volumes once per PinnedData, that
+// is every tick; claims and volumes once per ListNodes with a node, and
+// once per Drain). metrics.KubeScheduler, read with the same
 // identity, also lists daemonsets, and the claims and volumes when a
 // pending pod has a claim. The ClusterRole in deploy/server-init.sh
 // grants exactly this, and a test applies it to the real API server.

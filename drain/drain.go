@@ -30,8 +30,11 @@ import (
 // when the timeout or ctx's deadline comes first, Drain returns an error
 // wrapping autoscaler.ErrDrainBlocked (and ctx's error, if that was it). The
 // node stays cordoned on every error: the caller decides whether to
-// uncordon it. A node with nothing to evict returns nil at once; a node that
-// is gone yields an error wrapping autoscaler.ErrNotFound.
+// uncordon it. Once the evicted pods are gone it looks again: a pod bound
+// during the drain (one that tolerates the cordon) with node-local data
+// there fails it the same way. A node with nothing to evict returns nil
+// at once; a node that is gone yields an error wrapping
+// autoscaler.ErrNotFound.
 func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 	defer func() {
 		// A request cut short by ctx's deadline is a drain that could not
@@ -60,6 +63,9 @@ func (m *Manager) Drain(ctx context.Context, name string) (err error) {
 		return err
 	}
 	if err := m.waitGone(ctx, name, append(wait, evicted...), deadline); err != nil {
+		return err
+	}
+	if err := m.newData(ctx, name, node, pods); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "drained")
@@ -321,4 +327,43 @@ func (m *Manager) pauseFor(ctx context.Context, deadline time.Time, d time.Durat
 	case <-t.C():
 		return nil
 	}
+}
+
+// newData looks at the node once more after its pods are gone: a pod bound
+// to it during the drain (one that tolerates the cordon) that holds
+// node-local data there (see localData) fails the drain with an error
+// wrapping autoscaler.ErrDrainBlocked. before are the pods listed when
+// the drain began; only pods not among them are looked at.
+func (m *Manager) newData(ctx context.Context, name string, node *corev1.Node, before []corev1.Pod) error {
+	pods, err := m.podsOn(ctx, name)
+	if err != nil {
+		return fmt.Errorf("drain node %s: list pods: %w", name, err)
+	}
+	old := make(map[types.UID]bool, len(before))
+	for i := range before {
+		old[before[i].UID] = true
+	}
+	var added []*corev1.Pod
+	for i := range pods {
+		if !old[pods[i].UID] {
+			added = append(added, &pods[i])
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	_, holders, err := localData(ctx, node, added, nil, newVolumes(m.cfg.Client))
+	if err != nil {
+		return fmt.Errorf("drain node %s: %w", name, err)
+	}
+	var blockers []string
+	for _, p := range added {
+		if d := holders[p.Namespace+"/"+p.Name]; len(d) > 0 {
+			blockers = append(blockers, fmt.Sprintf("pod %s/%s, bound during the drain, has node-local data (%s)", p.Namespace, p.Name, strings.Join(d, "; ")))
+		}
+	}
+	if len(blockers) > 0 {
+		return fmt.Errorf("drain node %s: %w: %s", name, autoscaler.ErrDrainBlocked, summarize(blockers))
+	}
+	return nil
 }

@@ -205,15 +205,22 @@ func (m *Manager) managedNodes(ctx context.Context) ([]corev1.Node, error) {
 
 // allPods lists the pods of the whole cluster, in one list rather than
 // one per node, finished ones included: their hostPath data is still on
-// their node (see localData).
+// their node (see localData). Of the finished pods only those with a
+// hostPath volume are kept, page by page: nothing else of theirs is
+// looked at, and a cluster's completed Jobs can be many thousands.
 func (m *Manager) allPods(ctx context.Context) ([]corev1.Pod, error) {
 	return kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
 		l, err := m.cfg.Client.ListPods(ctx, metav1.NamespaceAll, o)
 		if err != nil {
 			return nil, "", err
 		}
-		return l.Items, l.Continue, nil
+		return slices.DeleteFunc(l.Items, func(p corev1.Pod) bool { return finished(&p) && !hasHostPath(&p) }), l.Continue, nil
 	})
+}
+
+// hasHostPath reports whether the pod has a hostPath volume.
+func hasHostPath(p *corev1.Pod) bool {
+	return slices.ContainsFunc(p.Spec.Volumes, func(v corev1.Volume) bool { return v.HostPath != nil })
 }
 
 // listBudgets lists the cluster's PodDisruptionBudgets.

@@ -13,9 +13,9 @@ import (
 
 // volumes answers whether a pod's PersistentVolumeClaims hold node-local
 // data. It lists the cluster's PersistentVolumeClaims and PersistentVolumes
-// once, the first time a pod with a claim asks, and never again within one
-// call of ListNodes or Drain: a cluster whose pods have no claims costs no
-// request at all.
+// once, the first time they are asked for (localData always asks: the
+// volumes pinned to a node that no pod uses are data too), and never again
+// within one call of ListNodes or Drain.
 type volumes struct {
 	client kube.Interface
 	loaded bool

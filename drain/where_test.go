@@ -3,6 +3,8 @@ package drain
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -417,5 +419,56 @@ func TestDrainRefusesAFailedPodsHostPathData(t *testing.T) {
 		if a.GetSubresource() == "eviction" {
 			t.Errorf("evicted although blocked: %v", a)
 		}
+	}
+}
+
+// TestListingPodsKeepsOnlyTheFinishedPodsThatHoldHostPathData: on a
+// cluster with many completed Jobs, the pods ListNodes holds in memory
+// are the live ones and the finished ones with a hostPath volume (what
+// their node still holds); other finished pods are dropped page by page.
+func TestListingPodsKeepsOnlyTheFinishedPodsThatHoldHostPathData(t *testing.T) {
+	objs := []runtime.Object{node("n1"),
+		pod("a", "web", "n1"),
+		pod("a", "import-1", "n1", hostPathVolume("/srv/import"), phase(corev1.PodFailed))}
+	for i := range 1200 {
+		objs = append(objs, pod("jobs", fmt.Sprintf("report-%04d", i), "n1", phase(corev1.PodSucceeded)))
+	}
+	m, _, _ := newFake(t, Config{}, objs...)
+	pods, err := m.allPods(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pods {
+		got = append(got, p.Namespace+"/"+p.Name)
+	}
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"a/import-1", "a/web"}, got); diff != "" {
+		t.Errorf("pods held (-want +got):\n%s", diff)
+	}
+}
+
+// TestDrainRefusesDataBroughtByAPodBoundDuringTheDrain: a pod that
+// tolerates the cordon (tolerations: operator Exists) can be bound to
+// the node while its other pods are evicted, and write to a hostPath
+// volume there; Drain, which returns nil only when the node can go,
+// looks again once the evicted pods are gone and refuses the node.
+func TestDrainRefusesDataBroughtByAPodBoundDuringTheDrain(t *testing.T) {
+	m, cs, clk := newFake(t, Config{Timeout: time.Minute, RetryInterval: 5 * time.Second, PollInterval: time.Second},
+		node("n1"), pod("a", "web-1", "n1"))
+	newEvictions(cs, clk)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetSubresource() == "eviction" {
+			if err := cs.Tracker().Add(pod("a", "db-0", "n1", hostPathVolume("/srv/db"))); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := m.Drain(ctx, "n1")
+	if !errors.Is(err, autoscaler.ErrDrainBlocked) || !strings.Contains(err.Error(), "a/db-0") {
+		t.Fatalf("Drain = %v, want ErrDrainBlocked naming a/db-0's data", err)
 	}
 }

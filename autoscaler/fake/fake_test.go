@@ -153,3 +153,26 @@ func TestFleetPlacer(t *testing.T) {
 		t.Errorf("lifetimes do not carry the pool: %+v", lives)
 	}
 }
+
+// As in a cluster, what outlives a deleted Node is its PersistentVolumes
+// (pinned to its name by their node affinity): its pods' hostPath
+// volumes are known only through the pods, which the pod garbage
+// collector deletes with the Node, so PinnedData reports only the
+// volumes. Live nodes' hostPath data is reported by ListNodes, not here.
+func TestPinnedDataIsAVolumeOfADeletedNodeNeverItsPodsHostPath(t *testing.T) {
+	nodes := fake.NewNodes(clocktesting.NewFakeClock(t0), nil)
+	nodes.Add(autoscaler.Node{Name: "n1", LocalData: []string{
+		"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)", "hostPath /srv/import of pod a/import-1"}})
+	nodes.Add(autoscaler.Node{Name: "n2", LocalData: []string{"hostPath /srv/backup of pod a/backup-1"}})
+	if err := nodes.DeleteNode(context.Background(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := nodes.PinnedData(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"n1": {"PersistentVolume pvc-db-0 (claim shop/data-db-0, local-path)"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pinned data %v, want %v", got, want)
+	}
+}

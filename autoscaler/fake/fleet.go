@@ -551,17 +551,21 @@ func (n *Nodes) Drain(ctx context.Context, name string) error {
 }
 
 // DeleteNode implements autoscaler.NodeManager. As in a cluster, the
-// node's LocalData outlives its Node object: it stays pinned to the
-// node's host name (Hostname, else Name), where PinnedData finds it.
+// node's PersistentVolumes (its LocalData entries that begin with
+// "PersistentVolume ", as the drain package writes them) outlive its
+// Node object: they stay pinned to the node's host name (Hostname, else
+// Name), where PinnedData finds them. Its other data (its pods' hostPath
+// volumes) is known no more: the pod garbage collector deletes the pods
+// of a Node that is gone.
 func (n *Nodes) DeleteNode(ctx context.Context, name string) error {
 	if err := n.record(DeleteNode, name); err != nil {
 		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if node, ok := n.nodes[name]; ok && len(node.LocalData) > 0 {
+	if node, ok := n.nodes[name]; ok && len(volumesOf(node.LocalData)) > 0 {
 		host := cmp.Or(node.Hostname, node.Name)
-		n.pinned[host] = append(n.pinned[host], node.LocalData...)
+		n.pinned[host] = append(n.pinned[host], volumesOf(node.LocalData)...)
 	}
 	delete(n.nodes, name)
 	n.deleted[name] = true
@@ -578,10 +582,10 @@ func (n *Nodes) Pin(name string, data ...string) {
 }
 
 // PinnedData implements autoscaler.NodeManager: the data given to Pin
-// and that of the nodes deleted, by name, and the LocalData of every
-// node, under its host name (Hostname, else Name). The fake takes every
-// LocalData entry for data pinned to its node (a hostPath volume, too).
-// Method for FailNext: PinnedData.
+// and the volumes of the nodes deleted, by name, and the
+// PersistentVolumes in the LocalData of every node (its entries that
+// begin with "PersistentVolume "), under its host name (Hostname, else
+// Name). Method for FailNext: PinnedData.
 func (n *Nodes) PinnedData(ctx context.Context) (map[string][]string, error) {
 	if err := n.record(PinnedData); err != nil {
 		return nil, err
@@ -596,12 +600,24 @@ func (n *Nodes) PinnedData(ctx context.Context) (map[string][]string, error) {
 		out[name] = slices.Clone(data)
 	}
 	for _, node := range n.nodes {
-		if len(node.LocalData) > 0 {
+		if v := volumesOf(node.LocalData); len(v) > 0 {
 			host := cmp.Or(node.Hostname, node.Name)
-			out[host] = append(out[host], node.LocalData...)
+			out[host] = append(out[host], v...)
 		}
 	}
 	return out, nil
+}
+
+// volumesOf returns the entries of a node's LocalData that name a
+// PersistentVolume: what the cluster keeps pinned to the node's name.
+func volumesOf(data []string) []string {
+	var out []string
+	for _, d := range data {
+		if strings.HasPrefix(d, "PersistentVolume ") {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Names returns the names of the current nodes, sorted.
