@@ -272,13 +272,17 @@ func TestThresholdScaleDownIsHeldWhenThePodsUsualRiseWouldOutgrowTheNodesLeft(t 
 	for _, tt := range []struct {
 		name   string
 		demand func(time.Time) float64
+		now    float64 // the pods' demand now, in tenthPods
 		action autoscaler.Action
 	}{
-		{"a steady demand", flat(15), autoscaler.ScaleDown},
-		{"a demand that usually rises by 1.8 workers' worth", func(t time.Time) float64 { return sawtooth(t) - 5 }, autoscaler.Hold},
+		{"a steady demand", flat(15), 15, autoscaler.ScaleDown},
+		{"a demand that usually rises by 1.8 workers' worth", func(t time.Time) float64 { return sawtooth(t) - 5 }, 15, autoscaler.Hold},
+		// 0.1 worker's worth now, 1.9 with its usual rise: the 2 nodes
+		// left hold it, so the rise alone holds nothing.
+		{"a demand whose usual rise still fits the nodes left", func(t time.Time) float64 { return sawtooth(t) - 19 }, 1, autoscaler.ScaleDown},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			in := input(hist(3*time.Hour, 2*time.Minute, tt.demand), 15, 3, 0)
+			in := input(hist(3*time.Hour, 2*time.Minute, tt.demand), tt.now, 3, 0)
 			in.Snapshot.CPU, in.Snapshot.Memory = autoscaler.Value(20, pt0), autoscaler.Value(20, pt0)
 			for i := range in.History {
 				in.History[i].CPU, in.History[i].Memory, in.History[i].Nodes = 20, 20, 3

@@ -286,8 +286,14 @@ func (o options) check(set map[string]bool) error {
 	needs("peak-nodes", "-trace (it scales a trace's counts to pods; the built-in day is in pods already)", o.trace != "")
 	needs("seeds", "-pools compare", o.pools == "compare")
 	needs("frontier", "-compare", o.compare)
-	if o.forecast && (o.compare || o.pools != "" || set["policy"] || set["mode"]) {
-		bad("-forecast scores the forecaster alone, in both modes: it takes no -compare, -pools, -policy or -mode")
+	if o.forecast {
+		// It simulates no cluster and replays no history: what only a
+		// simulation or a replay reads is refused, not ignored.
+		for _, f := range []string{"compare", "pools", "policy", "mode", "history", "prometheus", "chart", "json", "quiet", "model", "seed", "interruptions", "launch-failures", "max-nodes", "market"} {
+			if set[f] {
+				bad("-forecast scores the forecaster alone, in both modes, without simulating: it takes no -%s", f)
+			}
+		}
 	}
 	own := o.history != "" || o.prometheus != ""
 	for _, f := range []string{"since", "until", "step", "prometheus-bearer-token-file", "prometheus-username", "prometheus-password-file", "prometheus-ca-file", "prometheus-insecure-skip-verify"} {

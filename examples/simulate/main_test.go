@@ -296,3 +296,28 @@ func TestModeHelpStatesTheTickIntervals(t *testing.T) {
 		}
 	}
 }
+
+// -forecast runs no simulation and replays no history, so the flags that
+// only a simulation or a replay reads are refused with it rather than
+// ignored: -history would otherwise replay the history instead, in
+// minutes, and -chart and -json would write nothing.
+func TestForecastOnlyRefusesTheFlagsItWouldIgnore(t *testing.T) {
+	for _, args := range [][]string{
+		{"-history", filepath.Join(t.TempDir(), "week.csv")},
+		{"-prometheus", "http://127.0.0.1:1"},
+		{"-chart", "x.png"},
+		{"-json"},
+		{"-quiet"},
+		{"-model", "ideal"},
+		{"-seed", "2"},
+		{"-interruptions", "0.1"},
+		{"-launch-failures", "0.1"},
+		{"-max-nodes", "30"},
+		{"-market", "on-demand"},
+	} {
+		err := run(context.Background(), append([]string{"-forecast"}, args...), &bytes.Buffer{}, &bytes.Buffer{}, false)
+		if err == nil || !strings.Contains(err.Error(), "-forecast") || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("-forecast %q: error %v, want one naming -forecast and %s", args, err, args[0])
+		}
+	}
+}

@@ -89,7 +89,7 @@ func writeBootDelay(b *strings.Builder, delay time.Duration) {
 	b.WriteString("the API server's TaintNodesByCondition admission taints it `node.kubernetes.io/not-ready:NoSchedule` and the node lifecycle controller keeps the taint until kwok's boot stage makes the Node Ready, ")
 	fmt.Fprintf(b, "%s after its creationTimestamp (whole seconds, so %s to %s after it registered). ", delay, delay-time.Second, delay)
 	b.WriteString("On EC2 an instance boots and its K3s agent joins in about 60-90 s. This harness has no single time scale: ")
-	b.WriteString("the daemon's TICK_INTERVAL runs 6 times faster than its default (10 s for 1 m), the Lambda's schedule 12 times (10 s for 2 m), the cooldowns and SCALE_DOWN_WINDOW 40 times (15 s for 10 m), ")
+	b.WriteString("the daemon's TICK_INTERVAL runs 6 times faster than its default (10 s for 1 m), the Lambda's schedule 12 times (10 s for 2 m), the cooldowns 40 times (15 s for 10 m), SCALE_DOWN_WINDOW 56 times (15 s for its default 14 m), ")
 	b.WriteString("while Karpenter's batching (1 s idle, 10 s at most), the scheduler, the API server and the autoscalers' own work run at their real speed. ")
 	fmt.Fprintf(b, "Against the real 60-90 s, %s is a boot compressed 2 to 3 times, less than the intervals; against the tick's scale it would stand for %s. ", delay, (6 * delay).Round(time.Second))
 	b.WriteString("Either way it is the same for both systems and far longer than either's reaction (seconds), so the sale's first pods wait for a boot, and a system that launches too few workers at once pays a second boot.\n\n")
