@@ -94,14 +94,32 @@ func (c *Cluster) Namespace(t testing.TB, prefix string) string {
 		t.Fatalf("create namespace: %v", err)
 	}
 	t.Cleanup(func() {
-		cx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		// A storm's thousands of pods take a loaded API server more than
+		// 30 s to delete; pods left behind are pending pods that every
+		// other package's daemon, sharing this server, would see.
+		cx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		zero := int64(0)
 		// Pods have no kubelet to finish them: delete them at once so
-		// that the namespace can go.
-		_ = c.Client.CoreV1().Pods(ns.Name).DeleteCollection(cx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
+		// that the namespace can go, and wait until they are gone.
+		pods := c.Client.CoreV1().Pods(ns.Name)
+		if err := pods.DeleteCollection(cx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
+			t.Errorf("delete the pods of namespace %s: %v", ns.Name, err)
+		}
 		if err := c.Client.CoreV1().Namespaces().Delete(cx, ns.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("delete namespace %s: %v", ns.Name, err)
+		}
+		for {
+			left, err := pods.List(cx, metav1.ListOptions{Limit: 1})
+			if err == nil && len(left.Items) == 0 {
+				return
+			}
+			select {
+			case <-cx.Done():
+				t.Errorf("pods of namespace %s still there after 3 minutes (%v)", ns.Name, err)
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
 		}
 	})
 	Eventually(t, 30*time.Second, "default ServiceAccount in "+ns.Name, func() (bool, error) {
