@@ -335,23 +335,33 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 	return q.warned(ctx, log, ev.Detail.InstanceID, ev.Time, confirmed)
 }
 
+// spotNotice is how long before it reclaims a spot instance EC2 warns.
+// A warning read later than that is not evacuated ahead of the tick: the
+// instance is gone by then or was not reclaimed, and a node cordoned for
+// a warning older than the autoscaler keeps (it drops one a few minutes
+// old) would be given back by nothing.
+const spotNotice = 2 * time.Minute
+
 // warned handles a spot warning for instanceID: Handler records it,
 // replaces the instance and evacuates its node under the lock, which may
 // be held for minutes by a tick draining another node; meanwhile, for an
 // instance the Fleet confirmed to be the fleet's, the node is evacuated
-// at once (evacuate). It returns once both have ended; its error is
-// Handler's.
+// at once (evacuate), unless the warning's two minutes are past
+// (spotNotice). It returns once both have ended; its error is Handler's.
 func (q *Queue) warned(ctx context.Context, log *slog.Logger, instanceID string, notice time.Time, confirmed bool) error {
 	hctx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
 	defer cancel()
 	log.InfoContext(ctx, "spot interruption warning", "time", notice)
 	var wg sync.WaitGroup
-	if confirmed && q.cfg.Nodes != nil {
+	if confirmed && q.cfg.Nodes != nil && q.cfg.Clock.Since(notice) < spotNotice {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			q.evacuate(hctx, log, instanceID)
 		}()
+	}
+	if confirmed && q.cfg.Nodes != nil && q.cfg.Clock.Since(notice) >= spotNotice {
+		log.InfoContext(ctx, "spot warning older than its two minutes: its node is left to the tick")
 	}
 	res, err := q.cfg.Handler.HandleInterruption(hctx, instanceID, notice)
 	wg.Wait()

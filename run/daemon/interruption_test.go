@@ -171,3 +171,46 @@ func TestSpotWarningDuringALongTickIsEvacuatedWithinTheNotice(t *testing.T) {
 		t.Errorf("interruptions recorded (replaced?) %v, want i-busy and i-warned, both replaced", recorded)
 	}
 }
+
+// A spot warning whose two minutes are long past when it is read (a
+// message redelivered, or read from a queue that keeps messages longer
+// than the deploy's) for an instance that still runs is not evacuated
+// ahead of the tick: the tick drops a warning that old, and would never
+// give back a node cordoned for it.
+func TestStaleSpotWarningLeavesTheNodeSchedulable(t *testing.T) {
+	start := time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)
+	clk := testingclock.NewFakeClock(start)
+	fleet := fake.NewFleet(clk)
+	for _, id := range []string{"i-warned", "i-other"} {
+		fleet.Add(autoscaler.Instance{ID: id, State: autoscaler.StateRunning, Market: autoscaler.MarketSpot, Zone: "eu-west-1a", LaunchTime: start.Add(-time.Hour)})
+	}
+	nodes := fake.NewNodes(clk, fleet)
+	store := fake.NewStore(clk)
+	a, err := autoscaler.New(autoscaler.Config{ClusterID: "shop", Metrics: &fake.Static{Clock: clk}, Locker: store, State: store,
+		Fleet: fleet, Nodes: nodes, Clock: clk, MinNodes: autoscaler.NoMinimum, MaxNodes: 10,
+		Policy: autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.Decision{Action: autoscaler.Hold} })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice := start.Add(-10 * time.Minute)
+	q, err := interruption.New(interruption.Config{Client: &warningQueue{body: fmt.Sprintf(
+		`{"source":"aws.ec2","detail-type":%q,"time":%q,"detail":{"instance-id":"i-warned","instance-action":"terminate"}}`,
+		interruption.DetailTypeSpotWarning, notice.Format(time.RFC3339))},
+		QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q", Handler: &serialTicker{a: a}, Fleet: fleetOwns{fleet}, Nodes: nodes, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Poll(t.Context()); err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	clk.Step(time.Minute)
+	if _, err := a.RunOnce(t.Context()); err != nil {
+		t.Fatalf("the next tick: %v", err)
+	}
+	if n, _ := nodes.Get(fake.NodeName("i-warned")); n.Unschedulable {
+		t.Errorf("node of an instance warned 10 minutes ago and still running is cordoned (%+v): nothing gives it back", n)
+	}
+	if c := nodes.CallsTo(fake.Drain); len(c) != 0 {
+		t.Errorf("drains %v, want none", c)
+	}
+}
