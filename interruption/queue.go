@@ -88,8 +88,9 @@ type Config struct {
 	Clock clock.Clock
 	// Notifier, when set, is told (EventQueueUnreachable) when the queue
 	// cannot be read: at the first failed receive, again every
-	// RealertInterval while it stays so, and at once when it fails again
-	// after a receive that worked. The daemon passes the autoscaler's.
+	// RealertInterval while it stays so or flaps, and at once when it
+	// fails again after it was read for recoveredAfter without a failure.
+	// The daemon passes the autoscaler's.
 	Notifier autoscaler.Notifier
 	// ClusterID names the cluster in the alert.
 	ClusterID string
@@ -120,9 +121,17 @@ type Queue struct {
 
 	mu sync.Mutex
 	// failingSince is when the receives began to fail, zero while
-	// they work; alerted is when the failure was last alerted.
-	failingSince, alerted time.Time
+	// they work; alerted is when the failure was last alerted;
+	// lastFailed is when a receive last failed.
+	failingSince, alerted, lastFailed time.Time
 }
+
+// recoveredAfter is how long the queue must be read without a failure
+// for its next failure to be a new condition, alerted at once: a queue
+// that fails again sooner flaps (a broken NAT, a DNS resolver that
+// fails one query in two), and its alerts keep the re-alert interval
+// instead of one at each failure, every 40 s.
+const recoveredAfter = 10 * time.Minute
 
 // New checks cfg and returns a Queue. It makes no AWS call.
 func New(cfg Config) (*Queue, error) {
@@ -234,8 +243,9 @@ func (q *Queue) Poll(ctx context.Context) (int, error) {
 }
 
 // receiveFailed counts a failed receive and alerts it: at the first of a
-// run of failures, then once every RealertInterval. An alert the Notifier
-// failed to deliver is tried again at the next failed receive.
+// run of failures that follows recoveredAfter without one, then once
+// every RealertInterval. An alert the Notifier failed to deliver is tried
+// again at the next failed receive.
 func (q *Queue) receiveFailed(ctx context.Context, err error) {
 	q.failures.Inc()
 	q.up.Set(0)
@@ -244,6 +254,10 @@ func (q *Queue) receiveFailed(ctx context.Context, err error) {
 	if q.failingSince.IsZero() {
 		q.failingSince = now
 	}
+	if !q.lastFailed.IsZero() && now.Sub(q.lastFailed) >= recoveredAfter {
+		q.alerted = time.Time{}
+	}
+	q.lastFailed = now
 	since := q.failingSince
 	due := q.alerted.IsZero() || now.Sub(q.alerted) >= q.cfg.RealertInterval || now.Before(q.alerted)
 	q.mu.Unlock()
@@ -262,13 +276,14 @@ func (q *Queue) receiveFailed(ctx context.Context, err error) {
 	q.mu.Unlock()
 }
 
-// receiveWorked ends a run of failed receives: the next failure is
-// alerted at once.
+// receiveWorked ends a run of failed receives; the alert's hold stays
+// (receiveFailed lifts it once the queue has been read for
+// recoveredAfter).
 func (q *Queue) receiveWorked(ctx context.Context) {
 	q.up.Set(1)
 	q.mu.Lock()
 	since := q.failingSince
-	q.failingSince, q.alerted = time.Time{}, time.Time{}
+	q.failingSince = time.Time{}
 	q.mu.Unlock()
 	if !since.IsZero() {
 		q.cfg.Logger.InfoContext(ctx, "interruption queue readable again", "failing since", since)
