@@ -103,12 +103,7 @@ func TestSpotWarningDuringALongTickIsEvacuatedWithinTheNotice(t *testing.T) {
 	nodes := &blockingNodes{Nodes: fake.NewNodes(clk, fleet), clk: clk, block: fake.NodeName("i-busy"),
 		started: make(chan struct{}), release: make(chan struct{}), drained: map[string]time.Time{}}
 	store := fake.NewStore(clk)
-	a, err := autoscaler.New(autoscaler.Config{ClusterID: "shop", Metrics: &fake.Static{Clock: clk}, Locker: store, State: store,
-		Fleet: fleet, Nodes: nodes, Clock: clk, MinNodes: autoscaler.NoMinimum, MaxNodes: 10,
-		Policy: autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.Decision{Action: autoscaler.Hold} })})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := holdingAutoscaler(t, clk, fleet, nodes, store)
 	serial := &serialTicker{a: a}
 	ctx := t.Context()
 
@@ -186,12 +181,7 @@ func TestStaleSpotWarningLeavesTheNodeSchedulable(t *testing.T) {
 	}
 	nodes := fake.NewNodes(clk, fleet)
 	store := fake.NewStore(clk)
-	a, err := autoscaler.New(autoscaler.Config{ClusterID: "shop", Metrics: &fake.Static{Clock: clk}, Locker: store, State: store,
-		Fleet: fleet, Nodes: nodes, Clock: clk, MinNodes: autoscaler.NoMinimum, MaxNodes: 10,
-		Policy: autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.Decision{Action: autoscaler.Hold} })})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := holdingAutoscaler(t, clk, fleet, nodes, store)
 	notice := start.Add(-10 * time.Minute)
 	q, err := interruption.New(interruption.Config{Client: &warningQueue{body: fmt.Sprintf(
 		`{"source":"aws.ec2","detail-type":%q,"time":%q,"detail":{"instance-id":"i-warned","instance-action":"terminate"}}`,
@@ -213,4 +203,17 @@ func TestStaleSpotWarningLeavesTheNodeSchedulable(t *testing.T) {
 	if c := nodes.CallsTo(fake.Drain); len(c) != 0 {
 		t.Errorf("drains %v, want none", c)
 	}
+}
+
+// holdingAutoscaler is an autoscaler of cluster "shop" on the fakes whose
+// policy always holds: only interruptions make it act.
+func holdingAutoscaler(t *testing.T, clk *testingclock.FakeClock, fleet *fake.Fleet, nodes autoscaler.NodeManager, store *fake.Store) *autoscaler.Autoscaler {
+	t.Helper()
+	a, err := autoscaler.New(autoscaler.Config{ClusterID: "shop", Metrics: &fake.Static{Clock: clk}, Locker: store, State: store,
+		Fleet: fleet, Nodes: nodes, Clock: clk, MinNodes: autoscaler.NoMinimum, MaxNodes: 10,
+		Policy: autoscaler.PolicyFunc(func(autoscaler.PolicyInput) autoscaler.Decision { return autoscaler.Decision{Action: autoscaler.Hold} })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
