@@ -84,3 +84,33 @@ func TestWarnedNodeIsEvacuatedAtOnceOnlyWhenSafe(t *testing.T) {
 		})
 	}
 }
+
+// Only a spot interruption warning evacuates a node ahead of the tick: a
+// rebalance recommendation is advice (the instance may run for hours)
+// and a state change comes when the instance is already going; neither
+// cordons or drains anything, for an instance of the fleet too.
+func TestOnlyASpotWarningEvacuatesAtOnce(t *testing.T) {
+	for _, body := range []string{
+		fmt.Sprintf(`{"source":"aws.ec2","detail-type":%q,"time":"2026-12-07T04:00:00Z","detail":{"instance-id":"i-a"}}`, interruption.DetailTypeRebalance),
+		fmt.Sprintf(`{"source":"aws.ec2","detail-type":%q,"time":"2026-12-07T04:00:00Z","detail":{"instance-id":"i-a","state":"stopping"}}`, interruption.DetailTypeStateChange),
+	} {
+		clk := clocktesting.NewFakeClock(time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC))
+		nodes := fake.NewNodes(clk, nil)
+		nodes.Add(autoscaler.Node{Name: "node-a", InstanceID: "i-a", Ready: true, Managed: true, Pods: 3})
+		h := &handler{}
+		q, err := interruption.New(interruption.Config{Client: &oneMessage{body: body}, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+			Handler: h, Fleet: owner{owned: map[string]bool{"i-a": true}}, Nodes: nodes, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Poll(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if c := append(nodes.CallsTo(fake.Cordon), nodes.CallsTo(fake.Drain)...); len(c) != 0 {
+			t.Errorf("%s: cordons and drains %v, want none", body, c)
+		}
+		if len(h.calls) != 0 {
+			t.Errorf("%s: handler calls %v, want none", body, h.calls)
+		}
+	}
+}

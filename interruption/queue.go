@@ -88,8 +88,9 @@ type Config struct {
 	Clock clock.Clock
 	// Notifier, when set, is told (EventQueueUnreachable) when the queue
 	// cannot be read: at the first failed receive, again every
-	// RealertInterval while it stays so, and at once when it fails again
-	// after a receive that worked. The daemon passes the autoscaler's.
+	// RealertInterval while it stays so or flaps, and at once when it
+	// fails again after it was read for recoveredAfter without a failure.
+	// The daemon passes the autoscaler's.
 	Notifier autoscaler.Notifier
 	// ClusterID names the cluster in the alert.
 	ClusterID string
@@ -120,9 +121,17 @@ type Queue struct {
 
 	mu sync.Mutex
 	// failingSince is when the receives began to fail, zero while
-	// they work; alerted is when the failure was last alerted.
-	failingSince, alerted time.Time
+	// they work; alerted is when the failure was last alerted;
+	// lastFailed is when a receive last failed.
+	failingSince, alerted, lastFailed time.Time
 }
+
+// recoveredAfter is how long the queue must be read without a failure
+// for its next failure to be a new condition, alerted at once: a queue
+// that fails again sooner flaps (a broken NAT, a DNS resolver that
+// fails one query in two), and its alerts keep the re-alert interval
+// instead of one at each failure, every 40 s.
+const recoveredAfter = 10 * time.Minute
 
 // New checks cfg and returns a Queue. It makes no AWS call.
 func New(cfg Config) (*Queue, error) {
@@ -180,12 +189,50 @@ func New(cfg Config) (*Queue, error) {
 	return q, nil
 }
 
-// Run polls the queue until ctx ends and returns nil then. A failed
-// receive is logged, alerted (Config.Notifier) and retried after the
-// poll's wait: a queue that cannot be read stops no tick.
+// maxQueued is how many spot warnings Run keeps received, their nodes
+// being evacuated, while Handler handles an earlier one; beyond it, Run
+// receives no more until Handler catches up.
+const maxQueued = 64
+
+// Run polls the queue until ctx ends and returns nil then, once the
+// warnings in hand have ended. A failed receive is logged, alerted
+// (Config.Notifier) and retried after the poll's wait: a queue that
+// cannot be read stops no tick. Unlike Poll, Run goes on receiving while
+// Handler handles a warning (it may wait minutes for the lock): the node
+// of each warning received meanwhile is evacuated at once, and Handler
+// handles the warnings one at a time, in the order received. A warning
+// left waiting for Handler past the queue's visibility timeout is
+// delivered again: its evacuation is repeated (cordon and drain are
+// idempotent) and Handler records it once.
 func (q *Queue) Run(ctx context.Context) error {
+	queued := make(chan *warning, maxQueued)
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		for w := range queued {
+			if _, err := q.complete(ctx, w); err != nil {
+				q.cfg.Logger.WarnContext(ctx, "interruption queue", "err", err)
+			}
+		}
+	}()
+	defer func() {
+		close(queued)
+		<-handled
+	}()
 	for ctx.Err() == nil {
-		if _, err := q.Poll(ctx); err != nil && ctx.Err() == nil {
+		ws, _, err := q.receive(ctx)
+		for i, w := range ws {
+			select {
+			case queued <- w:
+			case <-ctx.Done():
+				for _, w := range ws[i:] {
+					<-w.evacuated
+					w.cancel()
+				}
+				return nil
+			}
+		}
+		if err != nil && ctx.Err() == nil {
 			q.cfg.Logger.WarnContext(ctx, "interruption queue", "err", err)
 			select {
 			case <-ctx.Done():
@@ -197,13 +244,32 @@ func (q *Queue) Run(ctx context.Context) error {
 }
 
 // Poll receives up to 10 messages (waiting up to WaitTime for the first)
-// and handles them in order. A message is deleted once handled, and so is
-// a malformed one or one about another workload's instance (each with a
-// log line), and a state change to a state in which no instance leaves
-// the fleet (pending, running: without asking EC2 whose instance it is);
-// a message whose handling failed stays, and the queue delivers it again
-// after its visibility timeout. Poll returns how many messages it deleted.
+// and handles them in order, the nodes of every spot warning among them
+// evacuated at once (before Handler handles the first). A message is
+// deleted once handled, and so is a malformed one or one about another
+// workload's instance (each with a log line), and a state change to a
+// state in which no instance leaves the fleet (pending, running: without
+// asking EC2 whose instance it is); a message whose handling failed
+// stays, and the queue delivers it again after its visibility timeout.
+// Poll returns how many messages it deleted.
 func (q *Queue) Poll(ctx context.Context) (int, error) {
+	ws, deleted, err := q.receive(ctx)
+	errs := []error{err}
+	for _, w := range ws {
+		ok, err := q.complete(ctx, w)
+		if ok {
+			deleted++
+		}
+		errs = append(errs, err)
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// receive receives up to 10 messages and handles each as far as it can
+// without Handler (prepare): it deletes those done, and returns the spot
+// warnings left for Handler, their evacuations started, with how many it
+// deleted and the receive's or the deletions' errors.
+func (q *Queue) receive(ctx context.Context) ([]*warning, int, error) {
 	out, err := q.cfg.Client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:            aws.String(q.cfg.QueueURL),
 		MaxNumberOfMessages: 10,
@@ -214,28 +280,52 @@ func (q *Queue) Poll(ctx context.Context) (int, error) {
 		if ctx.Err() == nil {
 			q.receiveFailed(ctx, err)
 		}
-		return 0, err
+		return nil, 0, err
 	}
 	q.receiveWorked(ctx)
 	deleted := 0
+	var ws []*warning
 	var errs []error
 	for _, m := range out.Messages {
-		if err := q.handle(ctx, m); err != nil {
-			q.cfg.Logger.WarnContext(ctx, "interruption not handled; the queue delivers it again", "message", aws.ToString(m.MessageId), "err", err)
+		if w := q.prepare(ctx, m); w != nil {
+			ws = append(ws, w)
 			continue
 		}
-		if _, err := q.cfg.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
-			errs = append(errs, fmt.Errorf("interruption: delete message %s: %w", aws.ToString(m.MessageId), err))
+		if err := q.delete(ctx, m); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		deleted++
 	}
-	return deleted, errors.Join(errs...)
+	return ws, deleted, errors.Join(errs...)
+}
+
+// complete has Handler handle w and, once it has and w's evacuation has
+// ended, deletes its message; it reports whether it did. A warning that
+// Handler failed to handle is logged and stays in the queue.
+func (q *Queue) complete(ctx context.Context, w *warning) (bool, error) {
+	if err := q.finish(ctx, w); err != nil {
+		q.cfg.Logger.WarnContext(ctx, "interruption not handled; the queue delivers it again", "message", aws.ToString(w.m.MessageId), "err", err)
+		return false, nil
+	}
+	if err := q.delete(ctx, w.m); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// delete deletes m from the queue.
+func (q *Queue) delete(ctx context.Context, m types.Message) error {
+	if _, err := q.cfg.Client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+		return fmt.Errorf("interruption: delete message %s: %w", aws.ToString(m.MessageId), err)
+	}
+	return nil
 }
 
 // receiveFailed counts a failed receive and alerts it: at the first of a
-// run of failures, then once every RealertInterval. An alert the Notifier
-// failed to deliver is tried again at the next failed receive.
+// run of failures that follows recoveredAfter without one, then once
+// every RealertInterval. An alert the Notifier failed to deliver is tried
+// again at the next failed receive.
 func (q *Queue) receiveFailed(ctx context.Context, err error) {
 	q.failures.Inc()
 	q.up.Set(0)
@@ -244,6 +334,10 @@ func (q *Queue) receiveFailed(ctx context.Context, err error) {
 	if q.failingSince.IsZero() {
 		q.failingSince = now
 	}
+	if !q.lastFailed.IsZero() && now.Sub(q.lastFailed) >= recoveredAfter {
+		q.alerted = time.Time{}
+	}
+	q.lastFailed = now
 	since := q.failingSince
 	due := q.alerted.IsZero() || now.Sub(q.alerted) >= q.cfg.RealertInterval || now.Before(q.alerted)
 	q.mu.Unlock()
@@ -262,13 +356,14 @@ func (q *Queue) receiveFailed(ctx context.Context, err error) {
 	q.mu.Unlock()
 }
 
-// receiveWorked ends a run of failed receives: the next failure is
-// alerted at once.
+// receiveWorked ends a run of failed receives; the alert's hold stays
+// (receiveFailed lifts it once the queue has been read for
+// recoveredAfter).
 func (q *Queue) receiveWorked(ctx context.Context) {
 	q.up.Set(1)
 	q.mu.Lock()
 	since := q.failingSince
-	q.failingSince, q.alerted = time.Time{}, time.Time{}
+	q.failingSince = time.Time{}
 	q.mu.Unlock()
 	if !since.IsZero() {
 		q.cfg.Logger.InfoContext(ctx, "interruption queue readable again", "failing since", since)
@@ -287,8 +382,22 @@ type event struct {
 	} `json:"detail"`
 }
 
-// handle handles one message; nil means it may be deleted.
-func (q *Queue) handle(ctx context.Context, m types.Message) error {
+// warning is a spot warning received and left for Handler.
+type warning struct {
+	m        types.Message
+	instance string
+	notice   time.Time
+	// evacuated is closed once the evacuation of the node ahead of
+	// the tick has ended (at once without one); cancel ends its
+	// context.
+	evacuated <-chan struct{}
+	cancel    context.CancelFunc
+}
+
+// prepare handles m as far as it can without Handler: nil means m is
+// done and may be deleted; a spot warning that Handler must handle is
+// returned, the evacuation of its node started.
+func (q *Queue) prepare(ctx context.Context, m types.Message) *warning {
 	log := q.cfg.Logger.With("message", aws.ToString(m.MessageId))
 	var ev event
 	if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil || ev.Source != "aws.ec2" || ev.Detail.InstanceID == "" {
@@ -332,31 +441,53 @@ func (q *Queue) handle(ctx context.Context, m types.Message) error {
 		}
 		return nil
 	}
-	return q.warned(ctx, log, ev.Detail.InstanceID, ev.Time, confirmed)
+	return q.warned(ctx, log, m, ev.Detail.InstanceID, ev.Time, confirmed)
 }
 
-// warned handles a spot warning for instanceID: Handler records it,
-// replaces the instance and evacuates its node under the lock, which may
-// be held for minutes by a tick draining another node; meanwhile, for an
-// instance the Fleet confirmed to be the fleet's, the node is evacuated
-// at once (evacuate). It returns once both have ended; its error is
-// Handler's.
-func (q *Queue) warned(ctx context.Context, log *slog.Logger, instanceID string, notice time.Time, confirmed bool) error {
-	hctx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
-	defer cancel()
+// spotNotice is how long before it reclaims a spot instance EC2 warns.
+// A warning read later than that is not evacuated ahead of the tick: the
+// instance is gone by then or was not reclaimed, and a node cordoned for
+// a warning older than the autoscaler keeps (it drops one a few minutes
+// old) would be given back by nothing.
+const spotNotice = 2 * time.Minute
+
+// warned starts the handling of a spot warning for instanceID: for an
+// instance the Fleet confirmed to be the fleet's, its node is evacuated
+// at once (evacuate), unless the warning's two minutes are past
+// (spotNotice), while Handler (finish) records the warning, replaces the
+// instance and evacuates its node under the lock, which may be held for
+// minutes by a tick draining another node.
+func (q *Queue) warned(ctx context.Context, log *slog.Logger, m types.Message, instanceID string, notice time.Time, confirmed bool) *warning {
 	log.InfoContext(ctx, "spot interruption warning", "time", notice)
-	var wg sync.WaitGroup
-	if confirmed && q.cfg.Nodes != nil {
-		wg.Add(1)
+	done := make(chan struct{})
+	w := &warning{m: m, instance: instanceID, notice: notice, evacuated: done, cancel: func() {}}
+	switch {
+	case !confirmed || q.cfg.Nodes == nil:
+		close(done)
+	case q.cfg.Clock.Since(notice) >= spotNotice:
+		log.InfoContext(ctx, "spot warning older than its two minutes: its node is left to the tick")
+		close(done)
+	default:
+		ectx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
+		w.cancel = cancel
 		go func() {
-			defer wg.Done()
-			q.evacuate(hctx, log, instanceID)
+			defer close(done)
+			q.evacuate(ectx, log, instanceID)
 		}()
 	}
-	res, err := q.cfg.Handler.HandleInterruption(hctx, instanceID, notice)
-	wg.Wait()
+	return w
+}
+
+// finish has Handler handle w, within HandleTimeout, and returns once
+// w's evacuation has ended too; its error is Handler's.
+func (q *Queue) finish(ctx context.Context, w *warning) error {
+	hctx, cancel := context.WithTimeout(ctx, q.cfg.HandleTimeout)
+	defer cancel()
+	res, err := q.cfg.Handler.HandleInterruption(hctx, w.instance, w.notice)
+	<-w.evacuated
+	w.cancel()
 	if err != nil {
-		return fmt.Errorf("spot interruption of %s: %w (%s)", instanceID, err, res.String())
+		return fmt.Errorf("spot interruption of %s: %w (%s)", w.instance, err, res.String())
 	}
 	return nil
 }

@@ -161,8 +161,9 @@ func (c *flakyClient) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessage
 	return &sqs.ReceiveMessageOutput{}, nil
 }
 
-// A queue that fails again after a receive that worked is alerted at
-// once, not held back by the earlier alert.
+// A queue that fails again after it was read for ten minutes without a
+// failure is alerted at once, not held back by the earlier alert; one
+// that fails again sooner is still held back.
 func TestQueueFailingAgainAfterRecoveringIsAlertedAtOnce(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	client := &flakyClient{down: true}
@@ -173,13 +174,42 @@ func TestQueueFailingAgainAfterRecoveringIsAlertedAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []int
-	for _, down := range []bool{true, true, false, true, true} {
-		client.down = down
+	for _, p := range []struct {
+		down bool
+		then time.Duration // until the next poll
+	}{
+		{true, time.Minute}, {true, time.Minute}, {false, 5 * time.Minute}, // read for 5 minutes
+		{true, time.Minute}, {false, 11 * time.Minute}, // read for 11 minutes
+		{true, time.Minute}, {true, time.Minute},
+	} {
+		client.down = p.down
 		_, _ = q.Poll(t.Context())
 		got = append(got, len(alerts.Events()))
-		clk.Step(time.Minute)
+		clk.Step(p.then)
 	}
-	if diff := cmp.Diff([]int{1, 1, 1, 2, 2}, got); diff != "" {
+	if diff := cmp.Diff([]int{1, 1, 1, 1, 1, 2, 2}, got); diff != "" {
 		t.Errorf("alerts after each poll (-want +got):\n%s", diff)
+	}
+}
+
+// A queue that flaps (every other receive fails, for 30 minutes) is one
+// condition: it is alerted once per re-alert interval, not at every
+// failure that follows a receive that worked.
+func TestFlappingQueueIsAlertedOncePerRealertInterval(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	client := &flakyClient{}
+	alerts := &fake.Notifier{}
+	q, err := interruption.New(interruption.Config{Client: client, QueueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+		Handler: &handler{}, Clock: clk, Notifier: alerts, RealertInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 90 { // 40 s a cycle: a failed receive, the wait, a receive that works
+		client.down = i%2 == 0
+		_, _ = q.Poll(t.Context())
+		clk.Step(20 * time.Second)
+	}
+	if n := len(alerts.Events()); n != 1 {
+		t.Errorf("%d alerts in 30 minutes of a flapping queue, want 1", n)
 	}
 }
