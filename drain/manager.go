@@ -191,9 +191,16 @@ func (m *Manager) ListNodes(ctx context.Context) ([]autoscaler.Node, error) {
 	return out, nil
 }
 
-// managedNodes lists the nodes the selector picks.
+// controlPlaneRoles are the labels K3s (and kubeadm) put on a server
+// node: such a node is never one of the fleet's.
+var controlPlaneRoles = []string{"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"}
+
+// managedNodes lists the nodes the selector picks, leaving out every
+// control-plane node whatever labels it carries (a server labelled with a
+// worker's cluster or instance id by mistake is warned about, never
+// managed: nothing would drain, cordon or delete it).
 func (m *Manager) managedNodes(ctx context.Context) ([]corev1.Node, error) {
-	return kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+	nodes, err := kube.All(ctx, pageSize, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
 		o.LabelSelector = m.selector.String()
 		l, err := m.cfg.Client.ListNodes(ctx, o)
 		if err != nil {
@@ -201,6 +208,18 @@ func (m *Manager) managedNodes(ctx context.Context) ([]corev1.Node, error) {
 		}
 		return l.Items, l.Continue, nil
 	})
+	return slices.DeleteFunc(nodes, func(n corev1.Node) bool {
+		for _, role := range controlPlaneRoles {
+			if _, ok := n.Labels[role]; !ok {
+				continue
+			}
+			if n.Labels[autoscaler.LabelCluster] != "" || n.Labels[autoscaler.LabelInstanceID] != "" {
+				m.cfg.Logger.WarnContext(ctx, "a control-plane node carries the fleet's labels: never managed", "node", n.Name, "role", role)
+			}
+			return true
+		}
+		return false
+	}), err
 }
 
 // allPods lists the pods of the whole cluster, in one list rather than

@@ -472,3 +472,31 @@ func TestDrainRefusesDataBroughtByAPodBoundDuringTheDrain(t *testing.T) {
 		t.Fatalf("Drain = %v, want ErrDrainBlocked naming a/db-0's data", err)
 	}
 }
+
+// TestListNodesNeverListsAControlPlaneNode: a K3s server (labelled
+// control-plane or master, as K3s labels its servers) is never one of the
+// fleet's nodes, even when it carries the selector's labels and a worker's
+// instance id by mistake: it is never drained, cordoned or deleted.
+func TestListNodesNeverListsAControlPlaneNode(t *testing.T) {
+	fleet := func(n *corev1.Node) {
+		withLabel(autoscaler.LabelCluster, "prod")(n)
+		withLabel(autoscaler.LabelInstanceID, "i-0worker")(n)
+	}
+	objs := []runtime.Object{
+		node("server", fleet, withLabel("node-role.kubernetes.io/control-plane", "true")),
+		node("old-server", fleet, withLabel("node-role.kubernetes.io/master", "true")),
+		node("worker", fleet),
+	}
+	m, _, _ := newFake(t, Config{NodeSelector: autoscaler.LabelCluster + "=prod"}, objs...)
+	nodes, err := m.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range nodes {
+		got = append(got, n.Name)
+	}
+	if diff := cmp.Diff([]string{"worker"}, got); diff != "" {
+		t.Errorf("nodes listed (-want +got):\n%s", diff)
+	}
+}
