@@ -528,3 +528,18 @@ func TestZoneSpreadFailsAnUnbalancedSale(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstVictimIsTheNewestOfTheFullestZone: the ledger goes to the
+// worker the victim order takes first among workers with as many pods.
+func TestFirstVictimIsTheNewestOfTheFullestZone(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	workers := []worker{
+		{Name: "a-old", Zone: "us-east-1a", Instance: "i-1", Launched: at},
+		{Name: "b-new", Zone: "us-east-1b", Instance: "i-2", Launched: at.Add(2 * time.Minute)},
+		{Name: "a-new", Zone: "us-east-1a", Instance: "i-4", Launched: at.Add(time.Minute)},
+		{Name: "a-new-too", Zone: "us-east-1a", Instance: "i-3", Launched: at.Add(time.Minute)},
+	}
+	if got := firstVictim(workers).Name; got != "a-new-too" {
+		t.Errorf("firstVictim = %s, want a-new-too (zone us-east-1a has the most workers; of its newest, the lower instance id)", got)
+	}
+}
