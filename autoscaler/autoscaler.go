@@ -179,8 +179,25 @@ func (a *Autoscaler) tick(ctx context.Context, delivered []Interruption, wait bo
 	res.Events, undelivered = t.flush(ctx)
 	t.unmark(ctx, undelivered)
 	a.publish(ctx, res)
-	t.log.InfoContext(ctx, "tick", "outcome", res.Outcome, "reason", res.Reason, "result", res.String())
+	t.log.InfoContext(ctx, "tick", tickAttrs(res)...)
 	return res, err
+}
+
+// tickAttrs are the attributes of a tick's log line: its outcome, reason
+// and summary, and, when the guardrails changed anything, their verdicts
+// (Verdict.String), so that the log says why a node was kept or a step
+// held ("keep (keep): node worker-3 stays: it holds node-local data
+// (...)").
+func tickAttrs(res Result) []any {
+	attrs := []any{"outcome", res.Outcome, "reason", res.Reason, "result", res.String()}
+	if len(res.Verdicts) == 0 {
+		return attrs
+	}
+	verdicts := make([]string, len(res.Verdicts))
+	for i, v := range res.Verdicts {
+		verdicts[i] = v.String()
+	}
+	return append(attrs, "verdicts", verdicts)
 }
 
 // publish sends res to the Publisher, if any; a failure is logged.

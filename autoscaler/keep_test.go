@@ -1,6 +1,11 @@
 package autoscaler_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +70,35 @@ func TestScaleDownNeverChoosesANodeHoldingLocalData(t *testing.T) {
 		autoscaler.Observation{Now: t0, Instances: ins, Nodes: nodes, Snapshot: snapshot(10, 0)})
 	if len(p.Steps) != 0 || p.Decision.Action != autoscaler.Hold {
 		t.Errorf("steps %v decision %v, want nothing removed", stepKinds(p), p.Decision)
+	}
+}
+
+// The tick's log line says why a scale-down kept a node: its keep verdict
+// names the node and its node-local data.
+func TestTickLogNamesTheNodeAScaleDownKeptForItsData(t *testing.T) {
+	var buf bytes.Buffer
+	e := newEnv(t, 3, func(c *autoscaler.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+		c.Policy = policy(autoscaler.ScaleDown, 1)
+	})
+	if _, err := e.nodes.ListNodes(context.Background()); err != nil { // the fake's nodes join
+		t.Fatal(err)
+	}
+	kept := e.nodes.Names()[0]
+	e.nodes.Update(kept, func(n *autoscaler.Node) { n.LocalData = []string{"PersistentVolume pvc-db-0 (local-path)"} })
+	res := e.tick(t)
+	if len(res.Removed()) != 1 || slices.Contains(res.Removed(), kept) {
+		t.Fatalf("removed %v, want one node other than %s (%s)", res.Removed(), kept, res)
+	}
+	var line struct {
+		Msg      string
+		Verdicts []string
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	want := "keep (keep): node " + kept + " stays: it holds node-local data (PersistentVolume pvc-db-0 (local-path))"
+	if line.Msg != "tick" || !slices.Contains(line.Verdicts, want) {
+		t.Errorf("tick log %q, want verdicts with %q", buf.String(), want)
 	}
 }

@@ -83,6 +83,11 @@ func patchNodes(ctx context.Context, kube kubernetes.Interface, names []string, 
 // hostPath PersistentVolume pinned to the node its first pod runs on.
 const LocalPathClass = "local-path"
 
+// LedgerTaint is the key of a NoSchedule taint the ledger's pod tolerates
+// (CreateLedger): a test that puts it on the ledger's node keeps every
+// other pod off that node.
+const LedgerTaint = "node-fleet.e2e/ledger"
+
 // Ledger is a StatefulSet of one replica whose claim is bound to a
 // PersistentVolume as K3s's local-path provisioner makes it: a hostPath
 // directory on one node, with a required node affinity to that node's
@@ -99,7 +104,8 @@ func (l Ledger) Pod() string { return l.Name + "-0" }
 // CreateLedger creates, in ns, the local-path StorageClass, a
 // PersistentVolume on node (what the provisioner would have made when the
 // pod was first scheduled there) pre-bound to the StatefulSet's claim,
-// and the StatefulSet. Its pod then runs on node and nowhere else.
+// and the StatefulSet. Its pod then runs on node and nowhere else; it
+// tolerates LedgerTaint.
 func CreateLedger(ctx context.Context, kube kubernetes.Interface, ns, name, node string) (Ledger, error) {
 	l := Ledger{Namespace: ns, Name: name, Node: node, Volume: "pvc-" + name + "-" + randomHex(4)}
 	wait := storagev1.VolumeBindingWaitForFirstConsumer
@@ -137,9 +143,10 @@ func CreateLedger(ctx context.Context, kube kubernetes.Interface, ns, name, node
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.example/shop/" + name,
-					Resources:    corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}},
-					VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/ledger"}}}}},
+				Spec: corev1.PodSpec{Tolerations: []corev1.Toleration{{Key: LedgerTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+					Containers: []corev1.Container{{Name: name, Image: "registry.example/shop/" + name,
+						Resources:    corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/var/lib/ledger"}}}}},
 			},
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{
 				ObjectMeta: metav1.ObjectMeta{Name: "data"},
