@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -321,5 +324,27 @@ func TestHistoryRoundTripsRandomForecastMethodsAndLeads(t *testing.T) {
 				t.Errorf("decoded within %d bytes %s (-want +got):\n%s", limit, s, diff)
 			}
 		})
+	}
+}
+
+// Every short key a stored record can have is named in doc.go's
+// section on the history's records.
+func TestEveryStoredRecordKeyIsDocumented(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start, end := strings.Index(doc, "# The history's records"), strings.Index(doc, "# Locking")
+	if start < 0 || end < start {
+		t.Fatalf("doc.go has no section on the history's records before the one on locking")
+	}
+	section := doc[start:end]
+	typ := reflect.TypeOf(wireRecord{})
+	for i := range typ.NumField() {
+		key, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(key) + `\b`).MatchString(section) {
+			t.Errorf("doc.go does not name the key %q (%s)", key, typ.Field(i).Name)
+		}
 	}
 }
