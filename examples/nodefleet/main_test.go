@@ -262,6 +262,12 @@ func TestIntegrationHistory(t *testing.T) {
 		if i == 25 {
 			r.CPU = math.NaN()
 		}
+		if i >= 16 { // forecasts, the later ones with the lead they were made for
+			r.ForecastMethod, r.ForecastNodes = "naive", 3
+			if i >= 22 {
+				r.ForecastLead = 15 * time.Minute
+			}
+		}
 		hist = append(hist, r)
 	}
 	f.save(autoscaler.ClusterState{NodeCount: 3, History: hist})
@@ -289,6 +295,12 @@ func TestIntegrationHistory(t *testing.T) {
 	raw := f.ok("history", "-json", "-limit", "5")
 	if !strings.Contains(raw, `"cpu_percent": null`) {
 		t.Errorf("history -json writes the missing CPU reading as something else than null:\n%s", raw)
+	}
+	if !strings.Contains(raw, `"forecast_lead_ns": 900000000000`) {
+		t.Errorf("history -json does not show the forecasts' lead of 15m:\n%s", raw)
+	}
+	if raw := f.ok("history", "-json", "-limit", "10"); !strings.Contains(raw, `"forecast_lead_ns": null`) {
+		t.Errorf("history -json writes a forecast without a recorded lead as something else than null:\n%s", raw)
 	}
 	if err := json.Unmarshal([]byte(raw), &got); err != nil || len(got) != 5 || got[4].Time == nil || !got[4].Time.Equal(hist[29].Time) {
 		t.Errorf("history -limit 5: %v, %d records", err, len(got))
