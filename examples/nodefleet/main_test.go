@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -530,6 +531,24 @@ func TestIntegrationReport(t *testing.T) {
 	if fc := rep.Forecast; fc == nil || fc.Records != 30 || fc.Scored != 28 || fc.MASE == nil || *fc.MASE != 1 || fc.PeaksCovered != 9 ||
 		fc.ShadowRecords != 30 || !near(fc.ShadowNodeHours, 3) || !near(fc.ActualInstanceHours, 3) {
 		t.Errorf("report's forecast %+v: want 30 records, 28 scored, MASE 1, 9 peaks covered, 3 node-hours as the fleet's 3 instance-hours", fc)
+	}
+	if fc := rep.Forecast; fc == nil || len(fc.Leads) != 1 || fc.Leads[0].Lead != 4*time.Minute || fc.Leads[0].From != "-lead" {
+		t.Errorf("report's forecast judged at %+v, want all at 4m from -lead (the records stored without their lead)", fc)
+	}
+	// The same forecasts stored with the lead they were made for are
+	// judged at it, with no -lead and no PREDICTIVE_LEAD.
+	withLead := slices.Clone(hist)
+	for i := range withLead {
+		withLead[i].ForecastLead = 4 * time.Minute
+	}
+	f.save(autoscaler.ClusterState{NodeCount: 4, History: withLead})
+	var own costReport
+	if err := json.Unmarshal([]byte(f.ok("report", "-since", since, "-until", until, "-json")), &own); err != nil {
+		t.Fatal(err)
+	}
+	if fc := own.Forecast; fc == nil || len(fc.Leads) != 1 || fc.Leads[0].Lead != 4*time.Minute || fc.Leads[0].From != leadRecorded ||
+		fc.Scored != 28 || fc.MASE == nil || *fc.MASE != 1 || fc.PeaksCovered != 9 {
+		t.Errorf("report of forecasts stored with their 4m lead: %+v, want them judged at 4m as recorded: 28 scored, MASE 1, 9 peaks covered", fc)
 	}
 	for _, name := range []string{`"saved_percent":`, `"peak_instances":`, `"on_demand_hourly":`} {
 		if !strings.Contains(raw, name) {
