@@ -192,12 +192,21 @@ func TestHistoryWritesARepeatedForecastMethodOnce(t *testing.T) {
 		}
 		h = append(h, r)
 	}
+	s := roundTrips(t, h)
+	if n := strings.Count(s, `"fm"`); n != 3 {
+		t.Errorf("the method written %d times, want 3 (where it changes): %s", n, s)
+	}
+	// Room for the last two records and a method: the oldest kept writes it.
+	keepsTheTailWhole(t, h, 6)
+}
+
+// roundTrips checks that h comes back whole through the store and
+// returns its encoding.
+func roundTrips(t *testing.T, h []autoscaler.Record) string {
+	t.Helper()
 	s, err := encodeHistory(h, 0, 10000)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if n := strings.Count(s, `"fm"`); n != 3 {
-		t.Errorf("the method written %d times, want 3 (where it changes): %s", n, s)
 	}
 	got, err := decodeHistory(s)
 	if err != nil {
@@ -206,19 +215,27 @@ func TestHistoryWritesARepeatedForecastMethodOnce(t *testing.T) {
 	if diff := cmp.Diff(h, got); diff != "" {
 		t.Errorf("decoded (-want +got):\n%s", diff)
 	}
-	// Room for the last two records and a method: the oldest kept writes it.
-	tail, err := encodeHistory(h[6:], 0, 10000)
+	return s
+}
+
+// keepsTheTailWhole checks that h, encoded within the bytes h[from:]
+// takes on its own, comes back as h[from:]: the oldest record kept
+// written whole.
+func keepsTheTailWhole(t *testing.T, h []autoscaler.Record, from int) {
+	t.Helper()
+	tail, err := encodeHistory(h[from:], 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err = encodeHistory(h, 0, len(tail))
+	s, err := encodeHistory(h, 0, len(tail))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err = decodeHistory(s); err != nil {
+	got, err := decodeHistory(s)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(h[6:], got); diff != "" {
+	if diff := cmp.Diff(h[from:], got); diff != "" {
 		t.Errorf("decoded within %d bytes (-want +got):\n%s", len(tail), diff)
 	}
 }
@@ -238,34 +255,12 @@ func TestHistoryWritesARepeatedForecastLeadOnce(t *testing.T) {
 		}
 		h = append(h, r)
 	}
-	s, err := encodeHistory(h, 0, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := roundTrips(t, h)
 	if got, want := strings.Count(s, `"fl"`), 4; got != want {
 		t.Errorf("the lead written %d times, want %d (15m, 0, 7m, 7m after a record without a forecast): %s", got, want, s)
 	}
-	got, err := decodeHistory(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(h, got); diff != "" {
-		t.Errorf("decoded (-want +got):\n%s", diff)
-	}
 	// Room for the last two records and a lead: the oldest kept writes it.
-	tail, err := encodeHistory(h[6:], 0, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s, err = encodeHistory(h, 0, len(tail)); err != nil {
-		t.Fatal(err)
-	}
-	if got, err = decodeHistory(s); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(h[6:], got); diff != "" {
-		t.Errorf("decoded within %d bytes (-want +got):\n%s", len(tail), diff)
-	}
+	keepsTheTailWhole(t, h, 6)
 }
 
 // Random histories of forecasts whose method and lead change now and
