@@ -535,7 +535,7 @@ func downsample(long []Record, r Record, step, span time.Duration) []Record {
 		nr := r
 		nr.Time, nr.Samples, nr.Hold, nr.Would = bucket, 1, "", nil
 		// The forecasts are judged on the recent history alone.
-		nr.ForecastMethod, nr.ForecastNodes, nr.ForecastHeadroom, nr.ShadowAction, nr.ShadowCount = "", 0, 0, "", 0
+		nr.ForecastMethod, nr.ForecastNodes, nr.ForecastHeadroom, nr.ForecastLead, nr.ShadowAction, nr.ShadowCount = "", 0, 0, 0, "", 0
 		if r.Custom != nil {
 			nr.Custom = maps.Clone(r.Custom)
 		}

@@ -3,6 +3,7 @@ package autoscaler
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Action is what a Decision asks for.
@@ -52,11 +53,13 @@ type Decision struct {
 	// picked ("naive", "seasonal naive (day)"), its forecast of the
 	// highest demand over its lead time and the headroom it adds above
 	// it, in worker units. ForecastMethod is "" when the policy forecast
-	// nothing; the other two then mean nothing. The tick copies them into
-	// its Record.
-	ForecastMethod   string  `json:",omitempty"`
-	ForecastNodes    float64 `json:",omitempty"`
-	ForecastHeadroom float64 `json:",omitempty"`
+	// nothing; the other two then mean nothing. ForecastLead is the lead
+	// time the forecast is for (0 when the policy does not say). The tick
+	// copies them into its Record.
+	ForecastMethod   string        `json:",omitempty"`
+	ForecastNodes    float64       `json:",omitempty"`
+	ForecastHeadroom float64       `json:",omitempty"`
+	ForecastLead     time.Duration `json:",omitempty"`
 	// Shadow is, in forecast-only mode (decision.Shadow), what the policy
 	// run beside the acting one would have decided, counted from the same
 	// Ready nodes (decision.Shadow keeps it within MinNodes and

@@ -536,7 +536,7 @@ func recordForecast(r *Record, d Decision) {
 		}
 	}
 	if fc.ForecastMethod != "" {
-		r.ForecastMethod, r.ForecastNodes, r.ForecastHeadroom = fc.ForecastMethod, fc.ForecastNodes, fc.ForecastHeadroom
+		r.ForecastMethod, r.ForecastNodes, r.ForecastHeadroom, r.ForecastLead = fc.ForecastMethod, fc.ForecastNodes, fc.ForecastHeadroom, fc.ForecastLead
 	}
 }
 

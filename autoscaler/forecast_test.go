@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -15,6 +16,7 @@ import (
 type recordedForecast struct {
 	Method           string
 	Nodes, Headroom  float64
+	Lead             time.Duration
 	ShadowAction     autoscaler.Action
 	ShadowCount      int
 	Desired          int
@@ -23,7 +25,7 @@ type recordedForecast struct {
 
 func forecastOf(r autoscaler.Record) recordedForecast {
 	d, ok := r.ShadowDesired()
-	return recordedForecast{r.ForecastMethod, r.ForecastNodes, r.ForecastHeadroom, r.ShadowAction, r.ShadowCount, d, ok}
+	return recordedForecast{r.ForecastMethod, r.ForecastNodes, r.ForecastHeadroom, r.ForecastLead, r.ShadowAction, r.ShadowCount, d, ok}
 }
 
 // The tick records the forecast its policy made and, in forecast-only
@@ -33,7 +35,7 @@ func forecastOf(r autoscaler.Record) recordedForecast {
 // none of it.
 func TestTheHistoryRecordsThePolicysForecastAndTheForecastOnlyDecision(t *testing.T) {
 	shadow := func(a autoscaler.Action, n int, method string, nodes float64) *autoscaler.Decision {
-		return &autoscaler.Decision{Action: a, Count: n, Reason: "shadow", ForecastMethod: method, ForecastNodes: nodes, ForecastHeadroom: 0.25}
+		return &autoscaler.Decision{Action: a, Count: n, Reason: "shadow", ForecastMethod: method, ForecastNodes: nodes, ForecastHeadroom: 0.25, ForecastLead: 15 * time.Minute}
 	}
 	for _, tc := range []struct {
 		name string
@@ -41,13 +43,13 @@ func TestTheHistoryRecordsThePolicysForecastAndTheForecastOnlyDecision(t *testin
 		want recordedForecast
 	}{
 		{"no forecast", autoscaler.Decision{Action: autoscaler.Hold}, recordedForecast{}},
-		{"the acting policy's forecast", autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "damped trend", ForecastNodes: 3.5, ForecastHeadroom: 0.5},
-			recordedForecast{Method: "damped trend", Nodes: 3.5, Headroom: 0.5}},
+		{"the acting policy's forecast", autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "damped trend", ForecastNodes: 3.5, ForecastHeadroom: 0.5, ForecastLead: 9 * time.Minute},
+			recordedForecast{Method: "damped trend", Nodes: 3.5, Headroom: 0.5, Lead: 9 * time.Minute}},
 		{"a forecast-only scale-up", autoscaler.Decision{Action: autoscaler.Hold, Shadow: shadow(autoscaler.ScaleUp, 2, "naive", 4)},
-			recordedForecast{Method: "naive", Nodes: 4, Headroom: 0.25, ShadowAction: autoscaler.ScaleUp, ShadowCount: 2, Desired: 5, HasShadowDesired: true}},
+			recordedForecast{Method: "naive", Nodes: 4, Headroom: 0.25, Lead: 15 * time.Minute, ShadowAction: autoscaler.ScaleUp, ShadowCount: 2, Desired: 5, HasShadowDesired: true}},
 		{"a forecast-only scale-down beside a scale-down the cooldown holds", autoscaler.Decision{Action: autoscaler.ScaleDown, Count: 1,
 			Shadow: shadow(autoscaler.ScaleDown, 1, "seasonal naive (day)", 2)},
-			recordedForecast{Method: "seasonal naive (day)", Nodes: 2, Headroom: 0.25, ShadowAction: autoscaler.ScaleDown, ShadowCount: 1, Desired: 2, HasShadowDesired: true}},
+			recordedForecast{Method: "seasonal naive (day)", Nodes: 2, Headroom: 0.25, Lead: 15 * time.Minute, ShadowAction: autoscaler.ScaleDown, ShadowCount: 1, Desired: 2, HasShadowDesired: true}},
 		{"a forecast-only hold", autoscaler.Decision{Action: autoscaler.Hold, Shadow: shadow(autoscaler.ScaleUp, 0, "", 0)},
 			recordedForecast{ShadowAction: autoscaler.Hold, Desired: 3, HasShadowDesired: true}},
 		{"both forecast: the acting policy's is recorded", autoscaler.Decision{Action: autoscaler.Hold, ForecastMethod: "naive", ForecastNodes: 1,
@@ -82,11 +84,11 @@ func TestTheHistoryRecordsThePolicysForecastAndTheForecastOnlyDecision(t *testin
 	}
 }
 
-// A Record's JSON form keeps the forecast fields, and a forecast that is
+// A Record's JSON form keeps the forecast fields, its lead included, and a forecast that is
 // not a number comes back missing rather than failing the encoding.
 func TestRecordJSONKeepsTheForecast(t *testing.T) {
 	in := autoscaler.Record{Time: t0, CPU: 1, Memory: 2, PendingPods: 0, ForecastMethod: "naive", ForecastNodes: math.NaN(), ForecastHeadroom: 0.5,
-		ShadowAction: autoscaler.ScaleUp, ShadowCount: 2}
+		ForecastLead: 15 * time.Minute, ShadowAction: autoscaler.ScaleUp, ShadowCount: 2}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)

@@ -48,11 +48,15 @@ type Record struct {
 	// the tick's policy made (Decision's fields of the same names), in
 	// forecast-only mode the shadow policy's: the method picked, the
 	// highest demand it expected over its lead time and its headroom, in
-	// worker units. ForecastMethod is "" when no forecast was made. Empty
-	// in downsampled records.
-	ForecastMethod   string  `json:",omitempty"`
-	ForecastNodes    float64 `json:",omitempty"`
-	ForecastHeadroom float64 `json:",omitempty"`
+	// worker units. ForecastMethod is "" when no forecast was made.
+	// ForecastLead is the lead time the forecast was made for, the
+	// policy's own (Decision.ForecastLead): a forecast is judged at it; 0
+	// when the policy did not say (and in records stored before it was
+	// kept). Empty in downsampled records.
+	ForecastMethod   string        `json:",omitempty"`
+	ForecastNodes    float64       `json:",omitempty"`
+	ForecastHeadroom float64       `json:",omitempty"`
+	ForecastLead     time.Duration `json:",omitempty"`
 	// ShadowAction and ShadowCount are, in forecast-only mode
 	// (Decision.Shadow), what the shadow policy would have done, within
 	// the fleet's bounds (MinNodes to MaxNodes) but before the other
@@ -261,11 +265,12 @@ type recordJSON struct {
 	DryRun      bool     `json:",omitempty"`
 	Would       []string `json:",omitempty"`
 
-	ForecastMethod   string   `json:",omitempty"`
-	ForecastNodes    *float64 `json:",omitempty"`
-	ForecastHeadroom *float64 `json:",omitempty"`
-	ShadowAction     Action   `json:",omitempty"`
-	ShadowCount      int      `json:",omitempty"`
+	ForecastMethod   string        `json:",omitempty"`
+	ForecastNodes    *float64      `json:",omitempty"`
+	ForecastHeadroom *float64      `json:",omitempty"`
+	ForecastLead     time.Duration `json:",omitempty"`
+	ShadowAction     Action        `json:",omitempty"`
+	ShadowCount      int           `json:",omitempty"`
 }
 
 func nanToNil(v float64) *float64 {
@@ -289,7 +294,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		DryRun: r.DryRun, Would: r.Would, ForecastMethod: r.ForecastMethod,
 		ShadowAction: r.ShadowAction, ShadowCount: r.ShadowCount}
 	if r.ForecastMethod != "" {
-		j.ForecastNodes, j.ForecastHeadroom = nanToNil(r.ForecastNodes), nanToNil(r.ForecastHeadroom)
+		j.ForecastNodes, j.ForecastHeadroom, j.ForecastLead = nanToNil(r.ForecastNodes), nanToNil(r.ForecastHeadroom), r.ForecastLead
 	}
 	if len(r.Custom) > 0 {
 		j.Custom = make(map[string]*float64, len(r.Custom))
@@ -311,7 +316,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		DryRun: j.DryRun, Would: j.Would, ForecastMethod: j.ForecastMethod,
 		ShadowAction: j.ShadowAction, ShadowCount: j.ShadowCount}
 	if j.ForecastMethod != "" {
-		r.ForecastNodes, r.ForecastHeadroom = nilToNaN(j.ForecastNodes), nilToNaN(j.ForecastHeadroom)
+		r.ForecastNodes, r.ForecastHeadroom, r.ForecastLead = nilToNaN(j.ForecastNodes), nilToNaN(j.ForecastHeadroom), j.ForecastLead
 	}
 	if len(j.Custom) > 0 {
 		r.Custom = make(map[string]float64, len(j.Custom))

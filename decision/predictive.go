@@ -205,7 +205,7 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 		}
 	}
 	fc := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
-	defer func() { withForecast(&out, fc) }()
+	defer func() { withForecast(&out, fc, c.Lead) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
 	lift := ahead
 	if fc.Method == MethodNaive && react <= in.ReadyNodes {

@@ -156,14 +156,14 @@ func withinBounds(s autoscaler.Decision, in autoscaler.PolicyInput) autoscaler.D
 	return s
 }
 
-// withForecast puts fc in d's forecast fields (autoscaler.Decision's
-// ForecastMethod, ForecastNodes and ForecastHeadroom), unless it is not
-// a number.
-func withForecast(d *autoscaler.Decision, fc Forecast) {
+// withForecast puts fc, made for lead, in d's forecast fields
+// (autoscaler.Decision's ForecastMethod, ForecastNodes, ForecastHeadroom
+// and ForecastLead), unless it is not a number.
+func withForecast(d *autoscaler.Decision, fc Forecast, lead time.Duration) {
 	if math.IsNaN(fc.Point) || math.IsInf(fc.Point, 0) || math.IsNaN(fc.Headroom) || math.IsInf(fc.Headroom, 0) {
 		return
 	}
-	d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom = fc.MethodName(), fc.Point, fc.Headroom
+	d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom, d.ForecastLead = fc.MethodName(), fc.Point, fc.Headroom, lead
 }
 
 func shipped(c ShippedConfig) (autoscaler.Policy, error) {

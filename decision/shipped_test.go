@@ -50,7 +50,7 @@ func ExampleShipped() {
 func TestShadowActsAsTheActingPolicyAndSaysWhatThePredictiveWouldDo(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	sale := decision.Event{Name: "sale", Start: now.Add(time.Minute), End: now.Add(time.Hour), Nodes: 9}
-	p, err := decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Forecast: decision.ForecastShadow, Calendar: []decision.Event{sale}})
+	p, err := decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Forecast: decision.ForecastShadow, Lead: 15 * time.Minute, Calendar: []decision.Event{sale}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,13 +62,13 @@ func TestShadowActsAsTheActingPolicyAndSaysWhatThePredictiveWouldDo(t *testing.T
 		t.Errorf("shadow: %s, want the reactive hold and the predictive scale-up to 9 in its reason", d)
 	}
 	// The predictive decision also travels as a field, with its
-	// forecast, for the tick to record: the acting reactive policy
-	// forecast nothing.
+	// forecast and the lead it is for, for the tick to record: the
+	// acting reactive policy forecast nothing.
 	if d.ForecastMethod != "" {
 		t.Errorf("the acting reactive decision carries a forecast: %+v", d)
 	}
 	demand, _ := in.Snapshot.Demand()
-	want := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 6, Level: autoscaler.LevelPredictive, ForecastMethod: decision.MethodNaive, ForecastNodes: demand}
+	want := autoscaler.Decision{Action: autoscaler.ScaleUp, Count: 6, Level: autoscaler.LevelPredictive, ForecastMethod: decision.MethodNaive, ForecastNodes: demand, ForecastLead: 15 * time.Minute}
 	if s := d.Shadow; s == nil {
 		t.Errorf("no forecast-only decision in %+v", d)
 	} else if s.Reason = ""; *s != want {
@@ -93,7 +93,8 @@ func TestShippedAboutSaysTheScaleDownIsStabilised(t *testing.T) {
 
 // The predictive policy's decision, whatever it is, says what it
 // forecast: the method, the forecast and the headroom of its forecaster,
-// so that the history always holds what it expected.
+// and the lead it forecast for, so that the history always holds what it
+// expected and when.
 func TestPredictiveDecisionCarriesItsForecast(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	var history []autoscaler.Record
@@ -102,7 +103,7 @@ func TestPredictiveDecisionCarriesItsForecast(t *testing.T) {
 		history = append(history, autoscaler.Record{Time: at, CPU: 50, Memory: 50, PendingPods: 0, Nodes: 3,
 			Custom: map[string]float64{autoscaler.MetricDemand: 1 + float64(i)/40}})
 	}
-	p, err := decision.NewPredictive(decision.PredictiveConfig{})
+	p, err := decision.NewPredictive(decision.PredictiveConfig{Lead: 15 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +133,9 @@ func TestPredictiveDecisionCarriesItsForecast(t *testing.T) {
 			}
 			if d.ForecastMethod == "" {
 				t.Errorf("decision %s carries no forecast", d)
+			}
+			if d.ForecastLead != 15*time.Minute {
+				t.Errorf("decision %s carries the lead %s, want the policy's 15m0s", d, d.ForecastLead)
 			}
 		})
 	}
@@ -177,7 +181,7 @@ func TestShadowsDecisionIsKeptWithinTheFleetsBounds(t *testing.T) {
 	// The shipped predictive policy, raised by a calendar event of 9
 	// nodes, in a fleet of at most 5.
 	sale := decision.Event{Name: "sale", Start: now.Add(time.Minute), End: now.Add(time.Hour), Nodes: 9}
-	p, err := decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Forecast: decision.ForecastShadow, Calendar: []decision.Event{sale}})
+	p, err := decision.Shipped(decision.ShippedConfig{Name: decision.PolicyReactive, Forecast: decision.ForecastShadow, Lead: 15 * time.Minute, Calendar: []decision.Event{sale}})
 	if err != nil {
 		t.Fatal(err)
 	}

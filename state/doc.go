@@ -38,8 +38,11 @@
 // and count), s (safety), h (hold), k (samples), dry and w (a dry run's
 // would-be steps), and the forecast: fm (the method, written only where
 // it differs from the record before's), f and fh (the forecast and its
-// headroom, to a thousandth of a node) and sd (the Ready nodes a
-// forecast-only policy wanted). A day of records in forecast-only mode
+// headroom, to a thousandth of a node), fl (the lead time the forecast
+// was made for, in seconds, written only where it differs from the
+// record before's; 0 where the policy said none) and sd (the Ready
+// nodes a forecast-only policy wanted). The first record kept writes
+// its method and lead whatever the record before it was. A day of records in forecast-only mode
 // fits the default MaxHistoryBytes.
 //
 // # Locking and fencing

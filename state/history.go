@@ -27,12 +27,15 @@ type wireRecord struct {
 	DryRun      bool                `json:"dry,omitempty"`
 	Would       []string            `json:"w,omitempty"`
 	// The forecast (its method, left out when it is the record before's,
-	// the forecast and the headroom to a thousandth of a node) and, in forecast-only mode, the number of
+	// the forecast and the headroom to a thousandth of a node, the lead
+	// it was made for in seconds, left out when it is the record
+	// before's) and, in forecast-only mode, the number of
 	// Ready nodes the shadow policy wanted (Record.ShadowDesired: Nodes
 	// and ShadowAction with ShadowCount are read back from it).
 	ForecastMethod   string   `json:"fm,omitempty"`
 	ForecastNodes    *float64 `json:"f,omitempty"`
 	ForecastHeadroom *float64 `json:"fh,omitempty"`
+	ForecastLead     *float64 `json:"fl,omitempty"`
 	ShadowDesired    *int     `json:"sd,omitempty"`
 }
 
@@ -43,6 +46,10 @@ func (w *wireRecord) putForecast(r autoscaler.Record) {
 		w.ForecastNodes, w.ForecastHeadroom = thousandths(r.ForecastNodes), thousandths(r.ForecastHeadroom)
 		if w.ForecastHeadroom != nil && *w.ForecastHeadroom == 0 {
 			w.ForecastHeadroom = nil // no headroom: the naive forecast's
+		}
+		if r.ForecastLead != 0 {
+			s := r.ForecastLead.Seconds()
+			w.ForecastLead = &s
 		}
 	}
 	if d, ok := r.ShadowDesired(); ok {
@@ -98,40 +105,91 @@ func orNaN(p *float64) float64 {
 	return *p
 }
 
+// leadOf is r's forecast lead; 0 when r has no forecast.
+func leadOf(r autoscaler.Record) time.Duration {
+	if r.ForecastMethod == "" {
+		return 0
+	}
+	return r.ForecastLead
+}
+
+// fromSeconds is a stored lead as a Duration, within its range.
+func fromSeconds(s float64) time.Duration {
+	ns := math.Round(s * float64(time.Second))
+	switch {
+	case math.IsNaN(ns):
+		return 0
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	case ns <= math.MinInt64:
+		return math.MinInt64
+	}
+	return time.Duration(ns)
+}
+
+// toWire is r as stored, written whole.
+func toWire(r autoscaler.Record) wireRecord {
+	w := wireRecord{Time: r.Time, CPU: finite(r.CPU), Memory: finite(r.Memory), PendingPods: finite(r.PendingPods),
+		Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples,
+		DryRun: r.DryRun, Would: r.Would}
+	w.putForecast(r)
+	if len(r.Custom) > 0 {
+		w.Custom = make(map[string]*float64, len(r.Custom))
+		for k, v := range r.Custom {
+			w.Custom[k] = finite(v)
+		}
+	}
+	return w
+}
+
+// elide leaves out of w, r's whole form, what the record before said
+// already: a method the same as prevMethod, a lead the same as
+// prevLead. A lead that differs is written, 0 included (the record
+// before's does not hold). It reports whether it left anything out.
+func (w *wireRecord) elide(r autoscaler.Record, prevMethod string, prevLead time.Duration) bool {
+	if r.ForecastMethod == "" {
+		return false
+	}
+	left := false
+	if w.ForecastMethod == prevMethod && w.ForecastNodes != nil {
+		w.ForecastMethod, left = "", true
+	}
+	switch lead := r.ForecastLead; {
+	case lead == prevLead:
+		left = left || w.ForecastLead != nil
+		w.ForecastLead = nil
+	case w.ForecastLead == nil:
+		zero := 0.0
+		w.ForecastLead = &zero
+	}
+	return left
+}
+
 // encodeHistory keeps the newest records within limit (when above 0) and
 // maxBytes and encodes them as a JSON array. A record's forecast method
-// is written only where it differs from the record before's (the first
-// record kept always writes it): it changes seldom, and a day of records
-// must fit.
+// and lead are written only where they differ from the record before's
+// (the first record kept always writes them): they change seldom, and a
+// day of records must fit.
 func encodeHistory(h []autoscaler.Record, limit, maxBytes int) (string, error) {
 	if limit > 0 && len(h) > limit {
 		h = h[len(h)-limit:]
 	}
 	wire := make([]json.RawMessage, len(h))
-	// full is a record's encoding with its method, where wire's leaves
-	// it out; nil where they are the same.
+	// full is a record's encoding with its method and lead, where wire
+	// leaves them out; nil where they are the same.
 	full := make([]json.RawMessage, len(h))
 	size := 1 // "["; each record then adds itself and a "," or the "]"
-	prev := ""
+	prevMethod, prevLead := "", time.Duration(0)
 	for i, r := range h {
-		w := wireRecord{Time: r.Time, CPU: finite(r.CPU), Memory: finite(r.Memory), PendingPods: finite(r.PendingPods),
-			Nodes: r.Nodes, Instances: r.Instances, Action: r.Action, Count: r.Count, Safety: r.Safety, Hold: r.Hold, Samples: r.Samples,
-			DryRun: r.DryRun, Would: r.Would}
-		w.putForecast(r)
-		if len(r.Custom) > 0 {
-			w.Custom = make(map[string]*float64, len(r.Custom))
-			for k, v := range r.Custom {
-				w.Custom[k] = finite(v)
-			}
-		}
+		w := toWire(r)
+		whole := w
 		var err error
-		if method := w.ForecastMethod; method != "" && method == prev && w.ForecastNodes != nil {
-			if full[i], err = json.Marshal(w); err != nil {
+		if w.elide(r, prevMethod, prevLead) {
+			if full[i], err = json.Marshal(whole); err != nil {
 				return "", err
 			}
-			w.ForecastMethod = ""
 		}
-		prev = r.ForecastMethod
+		prevMethod, prevLead = r.ForecastMethod, leadOf(r)
 		b, err := json.Marshal(w)
 		if err != nil {
 			return "", err
@@ -165,16 +223,22 @@ func decodeHistory(s string) ([]autoscaler.Record, error) {
 		return nil, nil
 	}
 	out := make([]autoscaler.Record, len(wire))
-	prev := ""
+	prevMethod, prevLead := "", time.Duration(0)
 	for i, w := range wire {
 		if w.ForecastMethod == "" && w.ForecastNodes != nil {
-			w.ForecastMethod = prev // the same as the record before's
+			w.ForecastMethod = prevMethod // the same as the record before's
 		}
-		prev = w.ForecastMethod
 		r := autoscaler.Record{Time: w.Time, CPU: orNaN(w.CPU), Memory: orNaN(w.Memory), PendingPods: orNaN(w.PendingPods),
 			Nodes: w.Nodes, Instances: w.Instances, Action: w.Action, Count: w.Count, Safety: w.Safety, Hold: w.Hold, Samples: w.Samples,
 			DryRun: w.DryRun, Would: w.Would}
 		w.getForecast(&r)
+		if r.ForecastMethod != "" {
+			r.ForecastLead = prevLead // the same as the record before's
+			if w.ForecastLead != nil {
+				r.ForecastLead = fromSeconds(*w.ForecastLead)
+			}
+		}
+		prevMethod, prevLead = r.ForecastMethod, leadOf(r)
 		if len(w.Custom) > 0 {
 			r.Custom = make(map[string]float64, len(w.Custom))
 			for k, v := range w.Custom {

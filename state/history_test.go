@@ -1,7 +1,12 @@
 package state
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +122,9 @@ func TestHistoryKeepsTheForecastAndTheForecastOnlyDecision(t *testing.T) {
 		{"a forecast-only scale-down", rec(3, "", 0, 0, autoscaler.ScaleDown, 2), rec(3, "", 0, 0, autoscaler.ScaleDown, 2), `"a":"hold","sd":1}`},
 		{"a forecast-only scale-down to none", rec(2, "naive", 0, 0, autoscaler.ScaleDown, 2), rec(2, "naive", 0, 0, autoscaler.ScaleDown, 2), `"f":0,"sd":0}`},
 		{"a forecast not a number", rec(3, "naive", math.NaN(), 0, "", 0), rec(3, "naive", math.NaN(), 0, "", 0), `"fm":"naive"}`},
+		{"the lead it was made for, in seconds", withLead(rec(3, "naive", 2, 0, "", 0), 15*time.Minute), withLead(rec(3, "naive", 2, 0, "", 0), 15*time.Minute),
+			`"fm":"naive","f":2,"fl":900}`},
+		{"a lead without a forecast: none", withLead(rec(3, "", 0, 0, "", 0), 15*time.Minute), rec(3, "", 0, 0, "", 0), `"n":3,"a":"hold"}`},
 		{"a forecast too large to round, kept as it is", rec(3, "mine", math.MaxFloat64, -math.MaxFloat64, "", 0), rec(3, "mine", math.MaxFloat64, -math.MaxFloat64, "", 0),
 			`"fm":"mine","f":1.7976931348623157e+308,"fh":-1.7976931348623157e+308}`},
 	} {
@@ -139,6 +147,11 @@ func TestHistoryKeepsTheForecastAndTheForecastOnlyDecision(t *testing.T) {
 	}
 }
 
+func withLead(r autoscaler.Record, lead time.Duration) autoscaler.Record {
+	r.ForecastLead = lead
+	return r
+}
+
 // A day of 2-minute ticks in forecast-only mode, each with the readings,
 // the scheduler's demand, the longest method name the forecaster gives
 // and a shadow decision, fits the default history budget whole: the
@@ -149,7 +162,7 @@ func TestADayOfForecastOnlyRecordsFitsTheDefaultHistoryBudget(t *testing.T) {
 	for i := range 720 {
 		day = append(day, autoscaler.Record{Time: at.Add(time.Duration(i) * 2 * time.Minute), CPU: 55.12345678901234, Memory: 66.65432109876543, PendingPods: 12,
 			Custom: map[string]float64{autoscaler.MetricDemand: 23.456789012345678}, Nodes: 240, Instances: 250, Action: autoscaler.ScaleUp, Count: 10,
-			ForecastMethod: "seasonal change (week)", ForecastNodes: 25.123456789, ForecastHeadroom: 1.23456789, ShadowAction: autoscaler.ScaleUp, ShadowCount: 12})
+			ForecastMethod: "seasonal change (week)", ForecastNodes: 25.123456789, ForecastHeadroom: 1.23456789, ForecastLead: 7 * time.Minute, ShadowAction: autoscaler.ScaleUp, ShadowCount: 12})
 	}
 	const defaultMaxHistoryBytes = 160_000 // DynamoConfig.MaxHistoryBytes's default
 	s, err := encodeHistory(day, 720, defaultMaxHistoryBytes)
@@ -179,12 +192,21 @@ func TestHistoryWritesARepeatedForecastMethodOnce(t *testing.T) {
 		}
 		h = append(h, r)
 	}
+	s := roundTrips(t, h)
+	if n := strings.Count(s, `"fm"`); n != 3 {
+		t.Errorf("the method written %d times, want 3 (where it changes): %s", n, s)
+	}
+	// Room for the last two records and a method: the oldest kept writes it.
+	keepsTheTailWhole(t, h, 6)
+}
+
+// roundTrips checks that h comes back whole through the store and
+// returns its encoding.
+func roundTrips(t *testing.T, h []autoscaler.Record) string {
+	t.Helper()
 	s, err := encodeHistory(h, 0, 10000)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if n := strings.Count(s, `"fm"`); n != 3 {
-		t.Errorf("the method written %d times, want 3 (where it changes): %s", n, s)
 	}
 	got, err := decodeHistory(s)
 	if err != nil {
@@ -193,19 +215,131 @@ func TestHistoryWritesARepeatedForecastMethodOnce(t *testing.T) {
 	if diff := cmp.Diff(h, got); diff != "" {
 		t.Errorf("decoded (-want +got):\n%s", diff)
 	}
-	// Room for the last two records and a method: the oldest kept writes it.
-	tail, err := encodeHistory(h[6:], 0, 10000)
+	return s
+}
+
+// keepsTheTailWhole checks that h, encoded within the bytes h[from:]
+// takes on its own, comes back as h[from:]: the oldest record kept
+// written whole.
+func keepsTheTailWhole(t *testing.T, h []autoscaler.Record, from int) {
+	t.Helper()
+	tail, err := encodeHistory(h[from:], 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err = encodeHistory(h, 0, len(tail))
+	s, err := encodeHistory(h, 0, len(tail))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err = decodeHistory(s); err != nil {
+	got, err := decodeHistory(s)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(h[6:], got); diff != "" {
+	if diff := cmp.Diff(h[from:], got); diff != "" {
 		t.Errorf("decoded within %d bytes (-want +got):\n%s", len(tail), diff)
+	}
+}
+
+// A lead the record before has already is not written again, a lead
+// that changes is (0 included: the record before's no longer holds),
+// and every record comes back with its own, the first one kept when the
+// oldest gave way to the byte limit included.
+func TestHistoryWritesARepeatedForecastLeadOnce(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var h []autoscaler.Record
+	for i, lead := range []time.Duration{15 * time.Minute, 15 * time.Minute, 0, 0, 7 * time.Minute, -1, 7 * time.Minute, 7 * time.Minute} {
+		r := autoscaler.Record{Time: at.Add(time.Duration(i) * time.Minute), CPU: 1, Memory: 1, PendingPods: 0, Nodes: 2, Action: autoscaler.Hold,
+			ForecastMethod: "naive", ForecastNodes: float64(i), ForecastLead: lead}
+		if lead < 0 { // a record without a forecast between two with the same lead
+			r.ForecastMethod, r.ForecastNodes, r.ForecastLead = "", 0, 0
+		}
+		h = append(h, r)
+	}
+	s := roundTrips(t, h)
+	if got, want := strings.Count(s, `"fl"`), 4; got != want {
+		t.Errorf("the lead written %d times, want %d (15m, 0, 7m, 7m after a record without a forecast): %s", got, want, s)
+	}
+	// Room for the last two records and a lead: the oldest kept writes it.
+	keepsTheTailWhole(t, h, 6)
+}
+
+// Random histories of forecasts whose method and lead change now and
+// then, records without a forecast between them, come back whole when
+// they fit and, within any byte limit, as their newest records, each
+// with its own method and lead: what the record before said is never
+// read into the first record kept.
+func TestHistoryRoundTripsRandomForecastMethodsAndLeads(t *testing.T) {
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	methods := []string{"", "naive", "damped trend", "seasonal naive (day)"}
+	leads := []time.Duration{0, 7 * time.Minute, 15 * time.Minute, 90 * time.Second, 1500 * time.Millisecond}
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var h []autoscaler.Record
+		method, lead := methods[rng.IntN(len(methods))], leads[rng.IntN(len(leads))]
+		for i := range 1 + rng.IntN(30) {
+			if rng.IntN(4) == 0 {
+				method = methods[rng.IntN(len(methods))]
+			}
+			if rng.IntN(4) == 0 {
+				lead = leads[rng.IntN(len(leads))]
+			}
+			r := autoscaler.Record{Time: at.Add(time.Duration(i) * time.Minute), CPU: float64(rng.IntN(100)), Memory: 1, PendingPods: 0, Nodes: 2, Action: autoscaler.Hold}
+			if method != "" {
+				r.ForecastMethod, r.ForecastNodes, r.ForecastHeadroom, r.ForecastLead = method, float64(rng.IntN(9000))/1000, float64(rng.IntN(3)), lead
+				if rng.IntN(10) == 0 {
+					r.ForecastNodes = math.NaN()
+				}
+			}
+			h = append(h, r)
+		}
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			all, err := encodeHistory(h, 0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodeHistory(all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(h, got, cmpopts.EquateNaNs()); diff != "" {
+				t.Fatalf("decoded %s (-want +got):\n%s", all, diff)
+			}
+			limit := 2 + rng.IntN(len(all))
+			s, err := encodeHistory(h, 0, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s) > limit {
+				t.Errorf("%d bytes encoded within a limit of %d", len(s), limit)
+			}
+			if got, err = decodeHistory(s); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(h[len(h)-len(got):], got, cmpopts.EquateNaNs(), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("decoded within %d bytes %s (-want +got):\n%s", limit, s, diff)
+			}
+		})
+	}
+}
+
+// Every short key a stored record can have is named in doc.go's
+// section on the history's records.
+func TestEveryStoredRecordKeyIsDocumented(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start, end := strings.Index(doc, "# The history's records"), strings.Index(doc, "# Locking")
+	if start < 0 || end < start {
+		t.Fatalf("doc.go has no section on the history's records before the one on locking")
+	}
+	section := doc[start:end]
+	typ := reflect.TypeOf(wireRecord{})
+	for i := range typ.NumField() {
+		key, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(key) + `\b`).MatchString(section) {
+			t.Errorf("doc.go does not name the key %q (%s)", key, typ.Field(i).Name)
+		}
 	}
 }

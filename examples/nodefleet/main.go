@@ -87,8 +87,10 @@
 // default), so longer periods are cut to what it holds, and the report
 // says so. -chart draws nodes, pending pods and CPU over the period.
 // When the history records a forecast (the predictive policy's, acting
-// or in forecast-only mode, FORECAST=shadow), the report judges it at the
-// lead (-lead, else PREDICTIVE_LEAD): its MASE against the naive "as
+// or in forecast-only mode, FORECAST=shadow), the report judges each
+// forecast at the lead it was made for (records stored without theirs at
+// -lead, else PREDICTIVE_LEAD, and the report says which): its MASE
+// against the naive "as
 // now" forecast, its coverage of the peaks of the lead time after each
 // tick, and in forecast-only mode the node-hours and cost the predictive
 // policy would have had against the fleet's.

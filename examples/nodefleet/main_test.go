@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -262,6 +263,12 @@ func TestIntegrationHistory(t *testing.T) {
 		if i == 25 {
 			r.CPU = math.NaN()
 		}
+		if i >= 16 { // forecasts, the later ones with the lead they were made for
+			r.ForecastMethod, r.ForecastNodes = "naive", 3
+			if i >= 22 {
+				r.ForecastLead = 15 * time.Minute
+			}
+		}
 		hist = append(hist, r)
 	}
 	f.save(autoscaler.ClusterState{NodeCount: 3, History: hist})
@@ -289,6 +296,12 @@ func TestIntegrationHistory(t *testing.T) {
 	raw := f.ok("history", "-json", "-limit", "5")
 	if !strings.Contains(raw, `"cpu_percent": null`) {
 		t.Errorf("history -json writes the missing CPU reading as something else than null:\n%s", raw)
+	}
+	if !strings.Contains(raw, `"forecast_lead_ns": 900000000000`) {
+		t.Errorf("history -json does not show the forecasts' lead of 15m:\n%s", raw)
+	}
+	if raw := f.ok("history", "-json", "-limit", "10"); !strings.Contains(raw, `"forecast_lead_ns": null`) {
+		t.Errorf("history -json writes a forecast without a recorded lead as something else than null:\n%s", raw)
 	}
 	if err := json.Unmarshal([]byte(raw), &got); err != nil || len(got) != 5 || got[4].Time == nil || !got[4].Time.Equal(hist[29].Time) {
 		t.Errorf("history -limit 5: %v, %d records", err, len(got))
@@ -518,6 +531,24 @@ func TestIntegrationReport(t *testing.T) {
 	if fc := rep.Forecast; fc == nil || fc.Records != 30 || fc.Scored != 28 || fc.MASE == nil || *fc.MASE != 1 || fc.PeaksCovered != 9 ||
 		fc.ShadowRecords != 30 || !near(fc.ShadowNodeHours, 3) || !near(fc.ActualInstanceHours, 3) {
 		t.Errorf("report's forecast %+v: want 30 records, 28 scored, MASE 1, 9 peaks covered, 3 node-hours as the fleet's 3 instance-hours", fc)
+	}
+	if fc := rep.Forecast; fc == nil || len(fc.Leads) != 1 || fc.Leads[0].Lead != 4*time.Minute || fc.Leads[0].From != "-lead" {
+		t.Errorf("report's forecast judged at %+v, want all at 4m from -lead (the records stored without their lead)", fc)
+	}
+	// The same forecasts stored with the lead they were made for are
+	// judged at it, with no -lead and no PREDICTIVE_LEAD.
+	withLead := slices.Clone(hist)
+	for i := range withLead {
+		withLead[i].ForecastLead = 4 * time.Minute
+	}
+	f.save(autoscaler.ClusterState{NodeCount: 4, History: withLead})
+	var own costReport
+	if err := json.Unmarshal([]byte(f.ok("report", "-since", since, "-until", until, "-json")), &own); err != nil {
+		t.Fatal(err)
+	}
+	if fc := own.Forecast; fc == nil || len(fc.Leads) != 1 || fc.Leads[0].Lead != 4*time.Minute || fc.Leads[0].From != leadRecorded ||
+		fc.Scored != 28 || fc.MASE == nil || *fc.MASE != 1 || fc.PeaksCovered != 9 {
+		t.Errorf("report of forecasts stored with their 4m lead: %+v, want them judged at 4m as recorded: 28 scored, MASE 1, 9 peaks covered", fc)
 	}
 	for _, name := range []string{`"saved_percent":`, `"peak_instances":`, `"on_demand_hourly":`} {
 		if !strings.Contains(raw, name) {

@@ -73,7 +73,7 @@ func reportFlags(fs *flag.FlagSet) func(context.Context, *env) error {
 	market := fs.String("market", string(autoscaler.MarketOnDemand), "the market of -instance-type: on-demand or spot")
 	spotHistory := fs.Bool("spot-history", false, "price spot instances from EC2's spot price history over the period (time-weighted, averaged over the zones they run in) instead of the table")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	lead := fs.Duration("lead", 0, "the lead time the recorded forecasts are judged at; 0: PREDICTIVE_LEAD, else its default "+decision.DefaultLead.String())
+	lead := fs.Duration("lead", 0, "the lead time forecasts stored without theirs (older records) are judged at, the others being judged at their own; 0: PREDICTIVE_LEAD, else its default "+decision.DefaultLead.String())
 	return func(ctx context.Context, e *env) error {
 		from, to, err := reportPeriod(*since, *until, e.now())
 		if err != nil {

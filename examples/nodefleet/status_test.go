@@ -55,7 +55,7 @@ func TestStatusJSONIsTheDocumentedStableFormat(t *testing.T) {
 		Lock: state.LockStatus{Owner: "lambda-7", Expires: at.Add(4 * time.Minute), Token: 42, Held: true},
 		Last: []autoscaler.Record{{Time: at.Add(-2 * time.Minute), CPU: 81.5, Memory: math.NaN(), PendingPods: 3, Nodes: 2, Instances: 2,
 			Action: autoscaler.ScaleUp, Count: 1, DryRun: true, Would: []string{"launch 1"},
-			ForecastMethod: "damped trend", ForecastNodes: 2.5, ForecastHeadroom: 0.5, ShadowAction: autoscaler.ScaleUp, ShadowCount: 2}},
+			ForecastMethod: "damped trend", ForecastNodes: 2.5, ForecastHeadroom: 0.5, ForecastLead: 15 * time.Minute, ShadowAction: autoscaler.ScaleUp, ShadowCount: 2}},
 		Fleet: []fleetRow{
 			{Instance: autoscaler.Instance{ID: "i-0abc", Zone: "us-east-1a", Market: autoscaler.MarketSpot, InstanceType: "t3.medium",
 				State: autoscaler.StateRunning, LaunchTime: at.Add(-3 * time.Hour), PrivateIP: "10.0.1.5"}, Node: "worker-1", Ready: &ready},

@@ -89,12 +89,14 @@ type recordJSON struct {
 	DryRun      bool                `json:"dry_run"`
 	Would       []string            `json:"would"`
 	// The forecast the tick's policy made, in forecast-only mode the
-	// shadow policy's (null when none), and the Ready nodes a
-	// forecast-only policy wanted (null outside that mode).
-	ForecastMethod   *string  `json:"forecast_method"`
-	ForecastNodes    *float64 `json:"forecast_nodes"`
-	ForecastHeadroom *float64 `json:"forecast_headroom_nodes"`
-	ShadowDesired    *int     `json:"shadow_desired_nodes"`
+	// shadow policy's (null when none), the lead time it was made for
+	// in nanoseconds (null when none, or not recorded), and the Ready
+	// nodes a forecast-only policy wanted (null outside that mode).
+	ForecastMethod   *string        `json:"forecast_method"`
+	ForecastNodes    *float64       `json:"forecast_nodes"`
+	ForecastHeadroom *float64       `json:"forecast_headroom_nodes"`
+	ForecastLead     *time.Duration `json:"forecast_lead_ns"`
+	ShadowDesired    *int           `json:"shadow_desired_nodes"`
 }
 
 type instanceJSON struct {
@@ -191,6 +193,9 @@ func toRecordJSON(rec autoscaler.Record) recordJSON {
 	if rec.ForecastMethod != "" {
 		out.ForecastMethod = strOrNull(rec.ForecastMethod)
 		out.ForecastNodes, out.ForecastHeadroom = numOrNull(rec.ForecastNodes), numOrNull(rec.ForecastHeadroom)
+		if rec.ForecastLead != 0 {
+			out.ForecastLead = &rec.ForecastLead
+		}
 	}
 	if n, ok := rec.ShadowDesired(); ok {
 		out.ShadowDesired = &n
