@@ -50,6 +50,7 @@ const (
 	MethodSeasonal = "seasonal naive"
 	MethodChange   = "seasonal change"
 	MethodRatio    = "seasonal ratio"
+	MethodRise     = "usual rise"
 )
 
 // Fixed parts of the method, chosen before any trace was looked at.
@@ -82,7 +83,22 @@ type ForecasterConfig struct {
 	// of the chosen method's recent errors at the lead. Default
 	// DefaultTarget.
 	Target float64
+	// Metric is the recorded metric the forecaster forecasts, a name of
+	// autoscaler.Record.Custom: autoscaler.MetricDemand (the default,
+	// the scheduler's demand in worker units) or MetricLoad (the
+	// workload's load, in its own unit).
+	Metric string
 }
+
+// MetricLoad is the name of the custom metric (autoscaler.Snapshot.Custom,
+// recorded in autoscaler.Record.Custom) that carries the workload's load:
+// what its HorizontalPodAutoscalers scale the pods on, such as the
+// request rate, in any unit. The predictive policy forecasts it when the
+// snapshots carry it (the programs' LOAD_QUERY): the pods' requests are
+// the HPAs' answer to it, held up for minutes by their scale-down
+// stabilisation, so the load shows a rise or a fall that the pods'
+// demand shows later or hides.
+const MetricLoad = "load"
 
 // Forecaster forecasts the highest demand of the next lead time from the
 // decision history. It looks for daily and weekly periods in the long
@@ -134,6 +150,9 @@ func NewForecaster(cfg ForecasterConfig) (*Forecaster, error) {
 	if cfg.Target == 0 {
 		cfg.Target = DefaultTarget
 	}
+	if cfg.Metric == "" {
+		cfg.Metric = autoscaler.MetricDemand
+	}
 	if math.IsNaN(cfg.Target) || cfg.Target <= 0 || cfg.Target > 0.5 {
 		bad("Target must be a fraction above 0 and at most 0.5, got %v", cfg.Target)
 	}
@@ -177,6 +196,11 @@ type Forecast struct {
 	Headroom float64
 	// Capacity is the demand to have capacity for: Point plus Headroom.
 	Capacity float64
+	// PerLoad is, when the forecast is of the load (MetricLoad) and
+	// given in worker units, the worker units per unit of load it was
+	// converted by (Point, NaiveMAE, Headroom and Capacity are
+	// converted; MASE needs none); 0 when it is of the demand itself.
+	PerLoad float64
 }
 
 // MethodName is Method with its period, if any ("seasonal naive (1d)").
@@ -206,6 +230,20 @@ type series struct {
 
 func seriesOf(records []autoscaler.Record) series {
 	return seriesBy(records, autoscaler.Record.Demand)
+}
+
+// metricOf is a record's reading of the named custom metric; NaN when
+// it has none.
+func metricOf(name string) func(autoscaler.Record) float64 {
+	if name == autoscaler.MetricDemand {
+		return autoscaler.Record.Demand
+	}
+	return func(r autoscaler.Record) float64 {
+		if v, ok := r.Custom[name]; ok {
+			return v
+		}
+		return math.NaN()
+	}
 }
 
 // seriesBy is the series of value over records (NaN: missing), in time
@@ -366,13 +404,17 @@ type origin struct {
 // PolicyInput) and the demand now, in worker units.
 func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, current float64) Forecast {
 	lead := int64(f.cfg.Lead / time.Second)
-	rec := recentSeries(now, history, current)
-	lg := longSeries(now, long)
+	value := metricOf(f.cfg.Metric)
+	rec := recentSeries(now, seriesBy(history, value), current)
+	lg := longSeries(now, seriesBy(long, value))
 	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
 
-	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
-		seasonalMethods(rec, lg, fc.Periods, lead)...)
 	origins := backTest(rec, lead)
+	rise := riseByTrend(rec, origins, lead)
+	methods := append([]method{
+		{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }},
+		{name: MethodRise, at: func(i int) float64 { return rise[i] }},
+	}, seasonalMethods(rec, lg, fc.Periods, lead)...)
 	fc.NaiveMAE, fc.Scored = naiveMAE(rec, origins), len(origins)
 
 	best, ok := pickMethod(rec, lg, methods, origins, lead)
@@ -396,8 +438,7 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 
 // recentSeries is the recent history's demand series up to now, the
 // demand now last (a record at or after now gives way to it).
-func recentSeries(now time.Time, history []autoscaler.Record, current float64) series {
-	rec := seriesOf(history)
+func recentSeries(now time.Time, rec series, current float64) series {
 	nowS := now.Unix()
 	for len(rec.t) > 0 && rec.t[len(rec.t)-1] >= nowS {
 		rec.t, rec.v = rec.t[:len(rec.t)-1], rec.v[:len(rec.v)-1]
@@ -410,8 +451,7 @@ func recentSeries(now time.Time, history []autoscaler.Record, current float64) s
 // span its grid takes before now: a stray bucket from a clock that was
 // ahead or far behind would otherwise stretch the grid past it, and no
 // period would be looked for.
-func longSeries(now time.Time, long []autoscaler.Record) series {
-	s := seriesOf(long)
+func longSeries(now time.Time, s series) series {
 	from, to := now.Add(-maxLongSpan).Unix(), now.Unix()
 	var out series
 	for i, t := range s.t {
@@ -675,6 +715,61 @@ func dampedAt(s series, i int, lead int64) float64 {
 	// damped trend adds over the lead.
 	reach := damping * (1 - math.Pow(damping, h)) / (1 - damping)
 	return math.Max(s.v[i], s.v[i]+slope*reach)
+}
+
+// riseByTrend is the usual-rise method's forecast from every origin of
+// the recent series: the value there plus the median rise (the lead
+// time's peak less the value at its start) of the earlier origins whose
+// lead time had passed by then and whose value had moved the same way
+// (up, down or not at all) over the lead time before them as this
+// origin's. A rise that follows a rise differs from one after a fall
+// (a surge goes on, a dip recovers); where the two are alike the median
+// rises are equal and the method is naive plus a constant. NaN where
+// fewer than minScored earlier origins share its trend.
+func riseByTrend(rec series, origins []origin, lead int64) []float64 {
+	out := make([]float64, len(rec.t))
+	trend := make([]int, len(rec.t))
+	back := 0
+	for i := range rec.t {
+		out[i] = math.NaN()
+		for back+1 < i && rec.t[back+1] <= rec.t[i]-lead {
+			back++
+		}
+		switch d := rec.v[i] - rec.v[back]; {
+		case rec.t[back] > rec.t[i]-lead:
+			trend[i] = -1 // no value a lead time before
+		case d > 1e-9:
+			trend[i] = 1
+		case d < -1e-9:
+			trend[i] = 2
+		}
+	}
+	var known [3][]float64 // sorted rises by trend
+	k := 0
+	for i := range rec.t {
+		for k < len(origins) && rec.t[origins[k].at]+lead <= rec.t[i] {
+			o := origins[k]
+			if tr := trend[o.at]; tr >= 0 {
+				r := o.actual - rec.v[o.at]
+				at, _ := slices.BinarySearch(known[tr], r)
+				known[tr] = slices.Insert(known[tr], at, r)
+			}
+			k++
+		}
+		if tr := trend[i]; tr >= 0 && len(known[tr]) >= minScored {
+			out[i] = rec.v[i] + median(known[tr])
+		}
+	}
+	return out
+}
+
+// median is the median of sorted values.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // windowMax is the highest value of the long series' buckets that meet

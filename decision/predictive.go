@@ -79,7 +79,7 @@ type PredictiveConfig struct {
 // (by default 8 days of 10-minute means: a week and a lead).
 type Predictive struct {
 	cfg      PredictiveConfig
-	fc       *Forecaster
+	fc, load *Forecaster
 	reactive *Reactive
 }
 
@@ -92,10 +92,12 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		bad("PodsPerNode must be 0 or positive, got %v", cfg.PodsPerNode)
 	}
 	fc, err := NewForecaster(ForecasterConfig{Lead: cfg.Lead, Target: cfg.Target})
+	var load *Forecaster
 	if err != nil {
 		errs = append(errs, err)
 	} else {
 		cfg.Lead, cfg.Target = fc.cfg.Lead, fc.cfg.Target
+		load, _ = NewForecaster(ForecasterConfig{Lead: cfg.Lead, Target: cfg.Target, Metric: MetricLoad})
 	}
 	if cfg.ScaleDownWindow < 0 {
 		bad("ScaleDownWindow must be positive, got %s", cfg.ScaleDownWindow)
@@ -122,7 +124,7 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		return nil, fmt.Errorf("predictive policy: %w", err)
 	}
 	cfg.Calendar = append([]Event(nil), cfg.Calendar...)
-	return &Predictive{cfg: cfg, fc: fc, reactive: re}, nil
+	return &Predictive{cfg: cfg, fc: fc, load: load, reactive: re}, nil
 }
 
 // Config returns the policy's configuration, defaults filled in.
@@ -204,14 +206,17 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 			skipped = append(skipped, e.Name)
 		}
 	}
-	fc := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	fc := p.forecast(in, cur)
 	defer func() { withForecast(&out, fc, c.Lead) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
 	lift := ahead
-	if fc.Method == MethodNaive && react <= in.ReadyNodes {
-		// Without a method that beats naive, naive's headroom (the
-		// demand's usual rise in a lead time) sizes a scale-up the
-		// demand asks for, and starts none.
+	if (fc.Method == MethodNaive || fc.Method == MethodRise) && react <= in.ReadyNodes {
+		// Without a method that beats naive, or with the usual rise
+		// (naive plus the rise that usually follows the same trend),
+		// the headroom sizes a scale-up the demand asks for, and starts
+		// none: on noise the usual rise beats naive at forecasting the
+		// lead time's peak, and capacity kept for it all the time would
+		// cost a standing headroom.
 		lift = 0
 	}
 	level, events := p.calendarLevel(in.Now, fc.Point)
@@ -269,6 +274,44 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 		why += fmt.Sprintf(", events given in pods left out (no PodsPerNode): %s", strings.Join(skipped, ", "))
 	}
 	return why
+}
+
+// forecast is the forecast of the highest demand in the next lead time:
+// of the load (MetricLoad), in worker units by the demand's usual ratio
+// to it, when the snapshot carries the load and the history holds
+// minScored ticks with both; else of the demand itself.
+func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
+	m, ok := in.Snapshot.Custom[MetricLoad]
+	if !ok || !m.OK || !(m.Value > 0) || math.IsInf(m.Value, 0) {
+		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	}
+	per, ok := perLoad(in.History)
+	if !ok {
+		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	}
+	fc := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
+	fc.Now, fc.PerLoad = cur, per
+	fc.Point, fc.NaiveMAE, fc.Headroom, fc.Capacity = per*fc.Point, per*fc.NaiveMAE, per*fc.Headroom, per*fc.Capacity
+	return fc
+}
+
+// perLoad is the demand's usual ratio to the load over the history (the
+// median of the ticks that recorded both above zero): the worker units
+// the pods' requests take per unit of load. ok false with fewer than
+// minScored such ticks.
+func perLoad(history []autoscaler.Record) (float64, bool) {
+	var ratios []float64
+	for _, r := range history {
+		d, l := r.Demand(), r.Custom[MetricLoad]
+		if d > 0 && l > 0 && !math.IsInf(d, 0) && !math.IsInf(l, 0) {
+			ratios = append(ratios, d/l)
+		}
+	}
+	if len(ratios) < minScored {
+		return 0, false
+	}
+	slices.Sort(ratios)
+	return median(ratios), true
 }
 
 // Forecast is the policy's forecaster's forecast at now (see

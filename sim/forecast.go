@@ -32,11 +32,11 @@ type ForecastScore struct {
 }
 
 // ScoreForecast replays demand (one value per step from start, in worker
-// units) through p's forecast every interval, with a history of at most
-// limit records holding the demand as the tick records it
-// (autoscaler.MetricDemand), and scores each forecast against the demand
-// in the lead time after it.
-func ScoreForecast(p *decision.Predictive, start time.Time, step time.Duration, demand []float64, interval time.Duration, limit int) (ForecastScore, error) {
+// units) through f's forecast every interval, with a history of at most
+// limit records holding the demand as the tick records it (under f's
+// metric, autoscaler.MetricDemand by default), and scores each forecast
+// against the demand in the lead time after it.
+func ScoreForecast(f *decision.Forecaster, start time.Time, step time.Duration, demand []float64, interval time.Duration, limit int) (ForecastScore, error) {
 	if len(demand) == 0 || step <= 0 || interval <= 0 {
 		return ForecastScore{}, errors.New("sim: ScoreForecast needs demand, a positive step and interval, and a history limit >= 0")
 	}
@@ -47,25 +47,26 @@ func ScoreForecast(p *decision.Predictive, start time.Time, step time.Duration, 
 		times = append(times, now)
 		vals = append(vals, demand[min(int(now.Sub(start)/step), len(demand)-1)])
 	}
-	return ScoreSeries(p, times, vals, limit)
+	return ScoreSeries(f, times, vals, limit)
 }
 
-// ScoreSeries scores p's forecasts on an observed series: at each time
+// ScoreSeries scores f's forecasts on an observed series of f's metric
+// (the demand, or the load for a forecaster of decision.MetricLoad): at each time
 // (increasing, as the ticks saw them) it forecasts from the earlier values
 // (at most limit of them as the history, and their means over the
 // autoscaler's default LongHistoryStep over its LongHistory as the long
 // history, as the tick keeps them) and compares with the highest value
 // observed in the lead time after it; the naive forecast is the value
 // now. Forecasts whose lead time runs past the series are not scored.
-func ScoreSeries(p *decision.Predictive, times []time.Time, vals []float64, limit int) (ForecastScore, error) {
+func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limit int) (ForecastScore, error) {
 	if len(times) != len(vals) || len(times) == 0 || limit < 0 {
 		return ForecastScore{}, errors.New("sim: ScoreSeries needs as many times as values, at least one, and a history limit >= 0")
 	}
 	ac := autoscaler.DefaultConfig()
-	lead := p.Config().Lead
+	lead, metric := f.Config().Lead, f.Config().Metric
 	record := func(t time.Time, v float64, n int) autoscaler.Record {
 		return autoscaler.Record{Time: t, CPU: math.NaN(), Memory: math.NaN(), PendingPods: math.NaN(), Samples: n,
-			Custom: map[string]float64{autoscaler.MetricDemand: v}}
+			Custom: map[string]float64{metric: v}}
 	}
 	var hist, long []autoscaler.Record
 	sc := ForecastScore{Picked: map[string]int{}}
@@ -77,17 +78,17 @@ func ScoreSeries(p *decision.Predictive, times []time.Time, vals []float64, limi
 			break
 		}
 		cur := vals[i]
-		f := p.Forecast(now, hist, long, cur)
+		fc := f.Forecast(now, hist, long, cur)
 		peak := math.Inf(-1)
 		for k := i + 1; k < len(times) && !times[k].After(now.Add(lead)); k++ {
 			peak = math.Max(peak, vals[k])
 		}
 		if !math.IsInf(peak, -1) {
 			sc.Forecasts++
-			sc.Picked[f.MethodName()]++
-			abs += math.Abs(f.Point - peak)
+			sc.Picked[fc.MethodName()]++
+			abs += math.Abs(fc.Point - peak)
 			naive += math.Abs(cur - peak)
-			if f.Capacity >= peak-1e-9 {
+			if fc.Capacity >= peak-1e-9 {
 				covered++
 			}
 			if cur >= peak-1e-9 {
@@ -95,7 +96,7 @@ func ScoreSeries(p *decision.Predictive, times []time.Time, vals []float64, limi
 			}
 			if peak > 0 {
 				pct++
-				ape += math.Abs(f.Point-peak) / peak
+				ape += math.Abs(fc.Point-peak) / peak
 				nape += math.Abs(cur-peak) / peak
 			}
 		}
@@ -109,7 +110,7 @@ func ScoreSeries(p *decision.Predictive, times []time.Time, vals []float64, limi
 		if n := len(long); n > 0 && long[n-1].Time.Equal(bucket) {
 			l := &long[n-1]
 			l.Samples++
-			l.Custom[autoscaler.MetricDemand] += (cur - l.Custom[autoscaler.MetricDemand]) / float64(l.Samples)
+			l.Custom[metric] += (cur - l.Custom[metric]) / float64(l.Samples)
 		} else {
 			long = append(long, record(bucket, cur, 1))
 		}
