@@ -112,6 +112,11 @@ type Config struct {
 	// Model is how the cluster behaves; nil means DefaultModel().
 	Model *Model
 	model *Model
+	// Load, with the real model, has every snapshot carry the workload's
+	// load (decision.MetricLoad) as the programs' LOAD_QUERY would give
+	// it: the rate the HPA follows, as old as the HPA's metric, in
+	// demand units at the HPA's target. Default off, as the programs.
+	Load bool
 	// Mode picks the tick interval. Default lambda.
 	Mode Mode
 	// Resolution is the model's time step; it must divide Step. Default

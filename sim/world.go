@@ -313,7 +313,8 @@ func (w *world) noisy(v float64) float64 {
 // snapshot is what the autoscaler's MetricSource returns at now: CPU as a
 // rate over the window of scrapes, memory as the last scrape, both noisy;
 // pending pods and the scheduler's view read live from the API; the
-// workload's load (decision.MetricLoad) as old as the HPA's metric.
+// workload's load (decision.MetricLoad, with Config.Load) as old as the
+// HPA's metric.
 func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 	s := autoscaler.Snapshot{Time: now, CPU: autoscaler.Missing(fmt.Errorf("no worker scraped")), Memory: autoscaler.Missing(fmt.Errorf("no worker scraped"))}
 	var sum float64
@@ -341,9 +342,11 @@ func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 	}
 	s.Scheduler = capacity.NewSchedulerView(w.m.Template, running, pending)
 	// The load (decision.MetricLoad), as a request-rate query gives it:
-	// as old as the HPA's metric, in demand units.
-	at := now.Add(-w.m.HPALag)
-	s.Custom = map[string]autoscaler.Metric{decision.MetricLoad: autoscaler.Value(w.m.HPATarget*w.cfg.demandAt(at), at)}
+	// as old as the HPA's metric, in demand units at the HPA's target.
+	if w.cfg.Load {
+		at := now.Add(-w.m.HPALag)
+		s.Custom = map[string]autoscaler.Metric{decision.MetricLoad: autoscaler.Value(w.m.HPATarget*w.cfg.demandAt(at), at)}
+	}
 	return s.WithDemand()
 }
 
