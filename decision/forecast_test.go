@@ -247,7 +247,7 @@ func TestNewForecasterErrorsAndDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(ForecasterConfig{Lead: 7 * time.Minute, Target: 0.05}, fc.Config()); diff != "" {
+	if diff := cmp.Diff(ForecasterConfig{Lead: 7 * time.Minute, Target: 0.05, Metric: autoscaler.MetricDemand}, fc.Config()); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
 }

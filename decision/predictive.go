@@ -210,13 +210,10 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 	defer func() { withForecast(&out, fc, c.Lead) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
 	lift := ahead
-	if (fc.Method == MethodNaive || fc.Method == MethodRise) && react <= in.ReadyNodes {
-		// Without a method that beats naive, or with the usual rise
-		// (naive plus the rise that usually follows the same trend),
-		// the headroom sizes a scale-up the demand asks for, and starts
-		// none: on noise the usual rise beats naive at forecasting the
-		// lead time's peak, and capacity kept for it all the time would
-		// cost a standing headroom.
+	if fc.Method == MethodNaive && react <= in.ReadyNodes {
+		// Without a method that beats naive, naive's headroom (the
+		// demand's usual rise in a lead time) sizes a scale-up the
+		// demand asks for, and starts none.
 		lift = 0
 	}
 	level, events := p.calendarLevel(in.Now, fc.Point)
@@ -252,6 +249,9 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 func (p *Predictive) explain(fc Forecast, level float64, events string, skipped []string) string {
 	c := p.cfg
 	why := fmt.Sprintf("demand %.2f nodes; %s", fc.Now, fc.MethodName())
+	if fc.PerLoad > 0 {
+		why += fmt.Sprintf(" of the load (at %.3g nodes a unit)", fc.PerLoad)
+	}
 	switch {
 	case fc.Method == MethodNaive && fc.Scored < minScored:
 		why += fmt.Sprintf(" (%d scored forecasts, too few to judge: nothing added)", fc.Scored)

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,81 @@ func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
 	in.Snapshot.Scheduler = tenthView(19, 1)
 	if d := p.Decide(in); d.Action == autoscaler.ScaleDown {
 		t.Errorf("with a placeable pod pending: %s", d)
+	}
+}
+
+// withLoad is in with the load (MetricLoad) of every record and of the
+// snapshot at perUnit load units per worker unit of demand; the load now
+// is loadNow (0: none in the snapshot).
+func withLoad(in autoscaler.PolicyInput, perUnit, loadNow float64) autoscaler.PolicyInput {
+	add := func(rs []autoscaler.Record) []autoscaler.Record {
+		out := make([]autoscaler.Record, len(rs))
+		for i, r := range rs {
+			r.Custom = map[string]float64{autoscaler.MetricDemand: r.Demand(), MetricLoad: r.Demand() * perUnit}
+			out[i] = r
+		}
+		return out
+	}
+	in.History, in.LongHistory = add(in.History), add(in.LongHistory)
+	if loadNow > 0 {
+		in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(loadNow, in.Now)}
+	}
+	return in
+}
+
+// With the load in the snapshots, the policy forecasts the load and
+// converts it to worker units by the demand's usual ratio to it: a load
+// that has risen before the pods did is seen in the forecast.
+func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three nodes' worth for 12 hours, at 1000 requests a second per
+	// node; now the load is 4000 while the pods are still 3 nodes' worth.
+	base := input(hist(12*time.Hour, 2*time.Minute, flat(30)), 30, 3, 0)
+	fc := p.forecast(withLoad(base, 1000, 4000), 3)
+	if fc.PerLoad != 0.001 || fc.Now != 3 || math.Abs(fc.Point-4) > 1e-9 || fc.Capacity < fc.Point {
+		t.Errorf("forecast %+v, want of the load: PerLoad 0.001, Now 3, Point 4 (4000 x 0.001), Capacity at least Point", fc)
+	}
+	// Without the load, or without enough of it recorded, or with a
+	// reading that is not one: the demand's forecast, as before.
+	short := withLoad(base, 1000, 4000)
+	for i := range short.History[:len(short.History)-minScored+1] {
+		delete(short.History[i].Custom, MetricLoad)
+	}
+	missing := withLoad(base, 1000, 0)
+	missing.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Missing(fmt.Errorf("no such series"))}
+	for name, in := range map[string]autoscaler.PolicyInput{
+		"no load in the snapshot":               withLoad(base, 1000, 0),
+		"a missing reading":                     missing,
+		"fewer than 30 ticks recorded the load": short,
+		"no load anywhere":                      base,
+	} {
+		if fc := p.forecast(in, 3); fc.PerLoad != 0 || fc.Point != 3 {
+			t.Errorf("%s: forecast %+v, want the demand's (PerLoad 0, Point 3)", name, fc)
+		}
+	}
+	// The decision says which it forecast.
+	d := p.Decide(withLoad(base, 1000, 4000))
+	if !strings.Contains(d.Reason, "of the load") || d.ForecastNodes != 4 {
+		t.Errorf("decision %s (forecast %v nodes): want its reason to name the load, and 4 nodes forecast", d, d.ForecastNodes)
+	}
+}
+
+// The daily shop, its load recorded beside its demand: the forecast of
+// the load finds the day and pre-scales before the opening, as the
+// demand's does.
+func TestPredictiveOnTheLoadOfADailyShopPreScalesBeforeTheOpening(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(3*Day + 8*time.Hour + 55*time.Minute)
+	in := at(now, shop, 1)
+	in = withLoad(in, 250, 250*shop(now))
+	d := p.Decide(in)
+	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "of the load") || !strings.Contains(d.Reason, "periods: day") {
+		t.Errorf("decision %s, want a predictive scale-up from the load's daily period", d)
 	}
 }
