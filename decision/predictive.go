@@ -290,6 +290,13 @@ func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	}
 	fc := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
+	if fc.Method == MethodNaive {
+		d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+		d.PerLoad = per
+		lp := per * m.Value
+		d.Point, d.Capacity = math.Max(d.Point, lp), math.Max(d.Capacity, lp)
+		return d
+	}
 	fc.Now, fc.PerLoad = cur, per
 	fc.Point, fc.NaiveMAE, fc.Headroom, fc.Capacity = per*fc.Point, per*fc.NaiveMAE, per*fc.Headroom, per*fc.Capacity
 	return fc
