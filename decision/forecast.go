@@ -50,6 +50,7 @@ const (
 	MethodSeasonal = "seasonal naive"
 	MethodChange   = "seasonal change"
 	MethodRatio    = "seasonal ratio"
+	MethodRise     = "usual rise"
 )
 
 // Fixed parts of the method, chosen before any trace was looked at.
@@ -409,8 +410,11 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
 
 	origins := backTest(rec, lead)
-	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
-		seasonalMethods(rec, lg, fc.Periods, lead)...)
+	rise := riseByTrend(rec, origins, lead)
+	methods := append([]method{
+		{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }},
+		{name: MethodRise, at: func(i int) float64 { return rise[i] }},
+	}, seasonalMethods(rec, lg, fc.Periods, lead)...)
 	fc.NaiveMAE, fc.Scored = naiveMAE(rec, origins), len(origins)
 
 	best, ok := pickMethod(rec, lg, methods, origins, lead)
@@ -711,6 +715,52 @@ func dampedAt(s series, i int, lead int64) float64 {
 	// damped trend adds over the lead.
 	reach := damping * (1 - math.Pow(damping, h)) / (1 - damping)
 	return math.Max(s.v[i], s.v[i]+slope*reach)
+}
+
+// riseByTrend is the usual-rise method's forecast from every origin of
+// the recent series: the value there plus the median rise (the lead
+// time's peak less the value at its start) of the earlier origins whose
+// lead time had passed by then and whose value had moved the same way
+// (up, down or not at all) over the lead time before them as this
+// origin's. A rise that follows a rise differs from one after a fall
+// (a surge goes on, a dip recovers); where the two are alike the median
+// rises are equal and the method is naive plus a constant. NaN where
+// fewer than minScored earlier origins share its trend.
+func riseByTrend(rec series, origins []origin, lead int64) []float64 {
+	out := make([]float64, len(rec.t))
+	trend := make([]int, len(rec.t))
+	back := 0
+	for i := range rec.t {
+		out[i] = math.NaN()
+		for back+1 < i && rec.t[back+1] <= rec.t[i]-lead {
+			back++
+		}
+		switch d := rec.v[i] - rec.v[back]; {
+		case rec.t[back] > rec.t[i]-lead:
+			trend[i] = -1 // no value a lead time before
+		case d > 1e-9:
+			trend[i] = 1
+		case d < -1e-9:
+			trend[i] = 2
+		}
+	}
+	var known [3][]float64 // sorted rises by trend
+	k := 0
+	for i := range rec.t {
+		for k < len(origins) && rec.t[origins[k].at]+lead <= rec.t[i] {
+			o := origins[k]
+			if tr := trend[o.at]; tr >= 0 {
+				r := o.actual - rec.v[o.at]
+				at, _ := slices.BinarySearch(known[tr], r)
+				known[tr] = slices.Insert(known[tr], at, r)
+			}
+			k++
+		}
+		if tr := trend[i]; tr >= 0 && len(known[tr]) >= minScored {
+			out[i] = rec.v[i] + median(known[tr])
+		}
+	}
+	return out
 }
 
 // median is the median of sorted values.

@@ -210,10 +210,13 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 	defer func() { withForecast(&out, fc, c.Lead) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
 	lift := ahead
-	if fc.Method == MethodNaive && react <= in.ReadyNodes {
-		// Without a method that beats naive, naive's headroom (the
-		// demand's usual rise in a lead time) sizes a scale-up the
-		// demand asks for, and starts none.
+	if (fc.Method == MethodNaive || fc.Method == MethodRise) && react <= in.ReadyNodes {
+		// Without a method that beats naive, or with the usual rise
+		// (naive plus the rise that usually follows the same trend),
+		// the headroom sizes a scale-up the demand asks for, and starts
+		// none: on noise the usual rise beats naive at forecasting the
+		// lead time's peak, and capacity kept for it all the time would
+		// cost a standing headroom.
 		lift = 0
 	}
 	level, events := p.calendarLevel(in.Now, fc.Point)
