@@ -231,6 +231,16 @@ func policySettings() []setting {
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)
 			}},
+		{env: "LOAD_QUERY", programs: both,
+			help: "a PromQL query whose single result is the workload's load, what its HPAs scale the pods on, e.g. sum(rate(traefik_service_requests_total[1m])) (the requests served by Traefik, which K3s ships): a rate the HPAs follow, not a counter or a total; read by the predictive policy (and FORECAST=shadow), which forecasts it, in workers by the pods' demand's usual ratio to it, once the history holds enough ticks with both (recorded as the custom metric " + decision.MetricLoad + "); unset, the pods' demand is forecast instead",
+			show: func(c Config) string { return orNone(c.LoadQuery) },
+			parse: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "" {
+					return errors.New("want a PromQL query, not blanks")
+				}
+				c.LoadQuery = v
+				return nil
+			}},
 		{env: "CALENDAR", programs: both,
 			help: `known events for the predictive policy, as JSON ([{"name":"sale","start":"2026-12-24T20:00:00Z","duration":"1h","nodes":8}]) or compact text ("sale 2026-12-24T20:00:00Z 1h nodes=8; ..."); operators add more to the cluster's state without redeploying`,
 			show: func(c Config) string { return orNone(strings.TrimSpace(decision.FormatCalendar(c.Calendar))) },
