@@ -196,11 +196,19 @@ type Forecast struct {
 	Headroom float64
 	// Capacity is the demand to have capacity for: Point plus Headroom.
 	Capacity float64
-	// PerLoad is, when the forecast is of the load (MetricLoad) and
-	// given in worker units, the worker units per unit of load it was
-	// converted by (Point, NaiveMAE, Headroom and Capacity are
-	// converted; MASE needs none); 0 when it is of the demand itself.
-	PerLoad float64
+	// The load's part, when the predictive policy forecast the load
+	// (MetricLoad) too; all zero when only the demand was forecast
+	// (see Predictive). LoadBase and PerLoad are the demand's fit to the
+	// load (demand = LoadBase + PerLoad x load, in worker units),
+	// LoadMethod the method the load's forecast picked and LoadPoint
+	// that forecast in worker units. OfLoad is true when the forecast
+	// that stands is the load's (a method beat naive on it): Method,
+	// MASE, Scored and Headroom are then the load's, Point and Capacity
+	// converted; false when the demand's stands, raised to LoadPoint.
+	LoadBase, PerLoad float64
+	LoadMethod        string
+	LoadPoint         float64
+	OfLoad            bool
 }
 
 // MethodName is Method with its period, if any ("seasonal naive (1d)").

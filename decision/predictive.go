@@ -252,16 +252,21 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 func (p *Predictive) explain(fc Forecast, level float64, events string, skipped []string) string {
 	c := p.cfg
 	why := fmt.Sprintf("demand %.2f nodes; %s", fc.Now, fc.MethodName())
-	if fc.PerLoad > 0 {
-		why += fmt.Sprintf(" of the load (at %.3g nodes a unit)", fc.PerLoad)
+	if fc.OfLoad {
+		why += fmt.Sprintf(" of the load (demand %.3g + %.3g a unit of load)", fc.LoadBase, fc.PerLoad)
 	}
 	switch {
 	case fc.Method == MethodNaive && fc.Scored < minScored:
 		why += fmt.Sprintf(" (%d scored forecasts, too few to judge: nothing added)", fc.Scored)
 	case fc.Method == MethodNaive:
 		why += fmt.Sprintf(" (no method beats it over %d forecasts) + its usual rise %.2f, for a scale-up only", fc.Scored, fc.Headroom)
+	case fc.Method == MethodRise:
+		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f, for a scale-up only", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
 	default:
 		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
+	}
+	if fc.LoadMethod != "" && !fc.OfLoad {
+		why += fmt.Sprintf("; the load's %s asks for %.2f (demand %.3g + %.3g a unit of load)", fc.LoadMethod, fc.LoadPoint, fc.LoadBase, fc.PerLoad)
 	}
 	if len(fc.Periods) > 0 {
 		var ps []string
@@ -279,49 +284,65 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 	return why
 }
 
-// forecast is the forecast of the highest demand in the next lead time:
-// of the load (MetricLoad), in worker units by the demand's usual ratio
-// to it, when the snapshot carries the load and the history holds
-// minScored ticks with both; else of the demand itself.
+// forecast is the forecast of the highest demand in the next lead time.
+// When the snapshot carries the load (MetricLoad) and the history holds
+// minScored ticks with both, the load is forecast too and converted to
+// worker units by the demand's fit to it (demand = LoadBase + PerLoad x
+// load): where a method beats naive on the load, that forecast stands;
+// where none does (or the usual rise, naive's kin, is picked), the
+// demand's own forecast stands, raised to the demand the load's point
+// forecast asks for (pods the HPAs are about to create). Else the
+// demand's forecast alone.
 func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 	m, ok := in.Snapshot.Custom[MetricLoad]
 	if !ok || !m.OK || !(m.Value > 0) || math.IsInf(m.Value, 0) {
 		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	}
-	per, ok := perLoad(in.History)
+	base, per, ok := loadFit(in.History)
 	if !ok {
 		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	}
 	fc := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
-	if fc.Method == MethodNaive {
+	lp := base + per*fc.Point
+	if fc.Method == MethodNaive || fc.Method == MethodRise {
 		d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
-		d.PerLoad = per
-		lp := per * m.Value
+		d.LoadBase, d.PerLoad, d.LoadMethod, d.LoadPoint = base, per, fc.MethodName(), lp
 		d.Point, d.Capacity = math.Max(d.Point, lp), math.Max(d.Capacity, lp)
 		return d
 	}
-	fc.Now, fc.PerLoad = cur, per
-	fc.Point, fc.NaiveMAE, fc.Headroom, fc.Capacity = per*fc.Point, per*fc.NaiveMAE, per*fc.Headroom, per*fc.Capacity
+	fc.Now, fc.LoadBase, fc.PerLoad, fc.LoadMethod, fc.LoadPoint, fc.OfLoad = cur, base, per, fc.MethodName(), lp, true
+	fc.Point, fc.Capacity = base+per*fc.Point, base+per*fc.Capacity
+	fc.NaiveMAE, fc.Headroom = per*fc.NaiveMAE, per*fc.Headroom
 	return fc
 }
 
-// perLoad is the demand's usual ratio to the load over the history (the
-// median of the ticks that recorded both above zero): the worker units
-// the pods' requests take per unit of load. ok false with fewer than
-// minScored such ticks.
-func perLoad(history []autoscaler.Record) (float64, bool) {
-	var ratios []float64
+// loadFit is the least-squares line of the demand on the load over the
+// history's ticks that recorded both (the load above zero): the demand
+// base at no load (the pods kept at their minimum replicas, at least 0)
+// and per unit of load. ok false with fewer than minScored such ticks
+// or a slope that is not positive (a load the demand does not follow).
+func loadFit(history []autoscaler.Record) (base, per float64, ok bool) {
+	var n, sx, sy, sxx, sxy float64
 	for _, r := range history {
 		d, l := r.Demand(), r.Custom[MetricLoad]
-		if d > 0 && l > 0 && !math.IsInf(d, 0) && !math.IsInf(l, 0) {
-			ratios = append(ratios, d/l)
+		if !(l > 0) || math.IsInf(l, 0) || math.IsNaN(d) || math.IsInf(d, 0) {
+			continue
 		}
+		n++
+		sx += l
+		sy += d
+		sxx += l * l
+		sxy += l * d
 	}
-	if len(ratios) < minScored {
-		return 0, false
+	den := n*sxx - sx*sx
+	if n < minScored || den <= 0 {
+		return 0, 0, false
 	}
-	slices.Sort(ratios)
-	return median(ratios), true
+	per = (n*sxy - sx*sy) / den
+	if !(per > 0) || math.IsInf(per, 0) {
+		return 0, 0, false
+	}
+	return math.Max(0, (sy-per*sx)/n), per, true
 }
 
 // Forecast is the policy's forecaster's forecast at now (see

@@ -260,13 +260,13 @@ func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
 }
 
 // withLoad is in with the load (MetricLoad) of every record and of the
-// snapshot at perUnit load units per worker unit of demand; the load now
-// is loadNow (0: none in the snapshot).
-func withLoad(in autoscaler.PolicyInput, perUnit, loadNow float64) autoscaler.PolicyInput {
+// snapshot: the demand is base plus per a unit of load; the load now is
+// loadNow (0: none in the snapshot).
+func withLoad(in autoscaler.PolicyInput, base, per, loadNow float64) autoscaler.PolicyInput {
 	add := func(rs []autoscaler.Record) []autoscaler.Record {
 		out := make([]autoscaler.Record, len(rs))
 		for i, r := range rs {
-			r.Custom = map[string]float64{autoscaler.MetricDemand: r.Demand(), MetricLoad: r.Demand() * perUnit}
+			r.Custom = map[string]float64{autoscaler.MetricDemand: r.Demand(), MetricLoad: (r.Demand() - base) / per}
 			out[i] = r
 		}
 		return out
@@ -278,59 +278,71 @@ func withLoad(in autoscaler.PolicyInput, perUnit, loadNow float64) autoscaler.Po
 	return in
 }
 
-// With the load in the snapshots, the policy forecasts the load and
-// converts it to worker units by the demand's usual ratio to it: a load
-// that has risen before the pods did is seen in the forecast.
+// With the load in the snapshots, the policy forecasts it too, in worker
+// units by the demand's fit to it: a load that has risen before the pods
+// did raises the forecast to the pods it asks for.
 func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
 	p, err := NewPredictive(PredictiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Three nodes' worth for 12 hours, at 1000 requests a second per
-	// node; now the load is 4000 while the pods are still 3 nodes' worth.
-	base := input(hist(12*time.Hour, 2*time.Minute, flat(30)), 30, 3, 0)
-	fc := p.forecast(withLoad(base, 1000, 4000), 3)
-	if fc.PerLoad != 0.001 || fc.Now != 3 || math.Abs(fc.Point-4) > 1e-9 || fc.Capacity < fc.Point {
-		t.Errorf("forecast %+v, want of the load: PerLoad 0.001, Now 3, Point 4 (4000 x 0.001), Capacity at least Point", fc)
+	// 12 hours of 2.5 to 3.5 nodes' worth, without a pattern, each
+	// node's worth 1000 requests a second over a base of half a node
+	// (pods at their minimum replicas); now the load is 4000 while the
+	// pods are still 3 nodes' worth: 4.5 nodes' worth is coming.
+	noisy := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 30 + jitter(t, 5) })
+	base := input(noisy, 30, 3, 0)
+	in := withLoad(base, 0.5, 0.001, 4000)
+	fc := p.forecast(in, 3)
+	if math.Abs(fc.LoadBase-0.5) > 1e-6 || math.Abs(fc.PerLoad-0.001) > 1e-9 || fc.LoadMethod == "" || fc.LoadPoint < 4.5-1e-9 || fc.Point < fc.LoadPoint || fc.Capacity < fc.Point || fc.Now != 3 {
+		t.Errorf("forecast %+v, want the load's fit (0.5 + 0.001 a unit), its point at least 4.5 nodes and the forecast raised to it", fc)
+	}
+	if fc.OfLoad {
+		t.Errorf("on a load without a pattern the load's %s stood, want the demand's forecast raised to it", fc.LoadMethod)
+	}
+	d := p.Decide(in)
+	if !strings.Contains(d.Reason, "the load's") || d.ForecastNodes < 4.5-1e-9 {
+		t.Errorf("decision %s (forecast %v nodes): want its reason to name the load's forecast, and at least 4.5 nodes forecast", d, d.ForecastNodes)
 	}
 	// Without the load, or without enough of it recorded, or with a
-	// reading that is not one: the demand's forecast, as before.
-	short := withLoad(base, 1000, 4000)
+	// reading that is not one, or a load the demand does not follow:
+	// the demand's forecast alone.
+	want := p.fc.Forecast(base.Now, base.History, base.LongHistory, 3)
+	short := withLoad(base, 0.5, 0.001, 4000)
 	for i := range short.History[:len(short.History)-minScored+1] {
 		delete(short.History[i].Custom, MetricLoad)
 	}
-	missing := withLoad(base, 1000, 0)
+	missing := withLoad(base, 0.5, 0.001, 0)
 	missing.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Missing(fmt.Errorf("no such series"))}
+	flatLoad := withLoad(base, 0.5, 0.001, 4000)
+	for i := range flatLoad.History {
+		flatLoad.History[i].Custom[MetricLoad] = 3000
+	}
 	for name, in := range map[string]autoscaler.PolicyInput{
-		"no load in the snapshot":               withLoad(base, 1000, 0),
+		"no load in the snapshot":               withLoad(base, 0.5, 0.001, 0),
 		"a missing reading":                     missing,
 		"fewer than 30 ticks recorded the load": short,
+		"a load that never moved":               flatLoad,
 		"no load anywhere":                      base,
 	} {
-		if fc := p.forecast(in, 3); fc.PerLoad != 0 || fc.Point != 3 {
-			t.Errorf("%s: forecast %+v, want the demand's (PerLoad 0, Point 3)", name, fc)
+		if got := p.forecast(in, 3); !cmp.Equal(got, want) {
+			t.Errorf("%s: forecast %+v, want the demand's alone %+v", name, got, want)
 		}
-	}
-	// The decision says which it forecast.
-	d := p.Decide(withLoad(base, 1000, 4000))
-	if !strings.Contains(d.Reason, "of the load") || d.ForecastNodes != 4 {
-		t.Errorf("decision %s (forecast %v nodes): want its reason to name the load, and 4 nodes forecast", d, d.ForecastNodes)
 	}
 }
 
-// The daily shop, its load recorded beside its demand: the forecast of
-// the load finds the day and pre-scales before the opening, as the
-// demand's does.
+// The daily shop, its load recorded beside its demand: a seasonal method
+// beats naive on the load, whose forecast then stands, and pre-scales
+// before the opening as the demand's does.
 func TestPredictiveOnTheLoadOfADailyShopPreScalesBeforeTheOpening(t *testing.T) {
 	p, err := NewPredictive(PredictiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := day0.Add(3*Day + 8*time.Hour + 55*time.Minute)
-	in := at(now, shop, 1)
-	in = withLoad(in, 250, 250*shop(now))
+	in := withLoad(at(now, shop, 1), 0.2, 0.004, (shop(now)-0.2)/0.004)
 	d := p.Decide(in)
-	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "of the load") || !strings.Contains(d.Reason, "periods: day") {
+	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "of the load (demand 0.2 + 0.004 a unit of load)") || !strings.Contains(d.Reason, "periods: day") {
 		t.Errorf("decision %s, want a predictive scale-up from the load's daily period", d)
 	}
 }
