@@ -232,7 +232,7 @@ func policySettings() []setting {
 				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)
 			}},
 		{env: "LOAD_QUERY", programs: both,
-			help: "a PromQL query whose single result is the workload's load, what its HPAs scale the pods on, e.g. sum(rate(traefik_service_requests_total[1m])) (the requests served by Traefik, which K3s ships): a rate the HPAs follow, not a counter or a total; read by the predictive policy (and FORECAST=shadow), which forecasts it, in workers by the pods' demand's usual ratio to it, once the history holds enough ticks with both (recorded as the custom metric " + decision.MetricLoad + "); unset, the pods' demand is forecast instead",
+			help: "a PromQL query whose single result is the workload's load, what its HPAs scale the pods on, e.g. sum(rate(traefik_service_requests_total[1m])) (the requests served by Traefik, which K3s ships): a rate the HPAs follow, not a counter or a total; read by the predictive policy (and FORECAST=shadow), which forecasts it beside the pods' demand and converts it to workers by the demand's fit to it (the pods the load asks for, before the HPAs have made them), once the history holds 30 ticks with both (recorded as the custom metric " + decision.MetricLoad + "); unset, the pods' demand is forecast instead",
 			show: func(c Config) string { return orNone(c.LoadQuery) },
 			parse: func(c *Config, v string) error {
 				if strings.TrimSpace(v) == "" {

@@ -68,6 +68,15 @@ type PredictiveConfig struct {
 // need over ScaleDownWindow, read from the history), so that a
 // scale-down is not undone minutes later.
 //
+// When the snapshots carry the workload's load (MetricLoad: what its
+// HPAs scale on, such as the request rate), the load is forecast too and
+// converted to worker units by the demand's least-squares fit to it over
+// the history: where a method beats naive on the load, the load's
+// forecast stands; else the demand's stands, raised to the demand the
+// load's point forecast asks for (pods the HPAs are about to make: the
+// pods' demand is their answer to the load, late by their metric and
+// sync and held up by their scale-down stabilisation).
+//
 // The demand is in worker units, as the scheduler sees it
 // (autoscaler.Snapshot.Demand: the requests of the pods on the workers plus the
 // placeable pending ones), now from Snapshot.Scheduler and in the past
