@@ -115,9 +115,9 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		in.Step, rows[0].StaticNodes, o.podsPerNode, o.seed)
 	fmt.Fprintf(out, "Model: %s. %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum. "+
 		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, join timeout %s, HistoryLimit %d, LongHistory %s of %s means. "+
-		"Policies as shipped (decision.Shipped, the programs' defaults).\n\n",
+		"Policies as shipped (decision.Shipped, the programs' defaults)%s.\n\n",
 		cfg.Model, cfg.Market, cfg.SpotPrice, cfg.OnDemandPrice,
-		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit, ac.LongHistory, ac.LongHistoryStep)
+		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit, ac.LongHistory, ac.LongHistoryStep, loadNote(o))
 	// Unserved demand beyond the static fleet's: what the fleet's size
 	// left, apart from the workload's own lags, which no node autoscaler
 	// removes; and cost and that unserved demand against the reactive
@@ -296,6 +296,14 @@ func writeFrontier(path, trace string, pts []sweepPoint) error {
 		return fmt.Errorf("-frontier: write %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// loadNote says, with -load, that the snapshots carry the load.
+func loadNote(o options) string {
+	if !o.load {
+		return ""
+	}
+	return "; the snapshots carry the workload's load (-load, as LOAD_QUERY gives it: the HPA's input, as old as its metric), which only the predictive policy reads"
 }
 
 // printScore prints a forecast score's line: on what, its MASE beside
