@@ -209,6 +209,10 @@ type Forecast struct {
 	LoadMethod        string
 	LoadPoint         float64
 	OfLoad            bool
+	// LoadDoubt, when not empty, says why the load the snapshot carried
+	// was left out at this tick (it asked for far more than the demand
+	// now: a changed LOAD_QUERY, not a surge).
+	LoadDoubt string
 }
 
 // MethodName is Method with its period, if any ("seasonal naive (1d)").

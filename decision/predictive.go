@@ -274,6 +274,9 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 	default:
 		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
 	}
+	if fc.LoadDoubt != "" {
+		why += "; " + fc.LoadDoubt
+	}
 	if fc.LoadMethod != "" && !fc.OfLoad {
 		why += fmt.Sprintf("; the load's %s asks for %.2f (demand %.3g + %.3g a unit of load)", fc.LoadMethod, fc.LoadPoint, fc.LoadBase, fc.PerLoad)
 	}
@@ -311,6 +314,15 @@ func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 	if !ok {
 		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	}
+	if now := base + per*m.Value; now > loadDoubt*cur+1 {
+		// The load now asks for far more than the pods the HPAs could
+		// have made from it: a LOAD_QUERY changed (another unit, a
+		// counter), not a surge the pods lag. Held to the demand's
+		// forecast, and said.
+		d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+		d.LoadDoubt = fmt.Sprintf("the load now (%.4g) asks for %.2f nodes, more than %g times the demand now and a node: the load left out", m.Value, now, float64(loadDoubt))
+		return d
+	}
 	fc := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
 	lp := base + per*fc.Point
 	if fc.Method == MethodNaive || fc.Method == MethodRise {
@@ -324,6 +336,13 @@ func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 	fc.NaiveMAE, fc.Headroom = per*fc.NaiveMAE, per*fc.Headroom
 	return fc
 }
+
+// loadDoubt bounds the demand the load now may ask for, as a multiple of
+// the demand now (plus a node): the HPA's default scale-up at most
+// doubles the pods a sync (15 s), so over its metric's lag and a sync
+// the pods lag the load by at most about four times; a load asking for
+// more is not the load the fit was made on.
+const loadDoubt = 4
 
 // loadFit is the least-squares line of the demand on the load over the
 // history's ticks that recorded both (the load above zero): the demand

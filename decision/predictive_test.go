@@ -318,6 +318,16 @@ func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
 	for i := range flatLoad.History {
 		flatLoad.History[i].Custom[MetricLoad] = 3000
 	}
+	// A LOAD_QUERY changed to another unit (per minute, where the
+	// history is per second) asks for 60 times the demand: left out,
+	// and said.
+	perMinute := withLoad(base, 0.5, 0.001, 60*3000)
+	if fc := p.forecast(perMinute, 3); fc.LoadMethod != "" || fc.Capacity > want.Capacity || !strings.Contains(fc.LoadDoubt, "the load left out") {
+		t.Errorf("a load in another unit: forecast %+v, want the demand's alone and the doubt said", fc)
+	}
+	if d := p.Decide(perMinute); !strings.Contains(d.Reason, "the load left out") {
+		t.Errorf("a load in another unit: decision %s, want its reason to say the load was left out", d)
+	}
 	for name, in := range map[string]autoscaler.PolicyInput{
 		"no load in the snapshot":               withLoad(base, 0.5, 0.001, 0),
 		"a missing reading":                     missing,
