@@ -29,6 +29,12 @@ type ForecastScore struct {
 	// Picked counts the forecasts by the method picked
 	// (Forecast.MethodName).
 	Picked map[string]int
+	// AtNow and BelowNow are the shares (0-1) of forecasts whose lead
+	// time's highest value was the value now, and below it: where the
+	// peak is the value now more often than not, the median of its gap
+	// is 0, and naive is the point forecast of least absolute error
+	// among naive plus any constant.
+	AtNow, BelowNow float64
 }
 
 // ScoreForecast replays demand (one value per step from start, in worker
@@ -71,7 +77,7 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 	var hist, long []autoscaler.Record
 	sc := ForecastScore{Picked: map[string]int{}}
 	var abs, naive, ape, nape float64
-	covered, naiveCovered, pct := 0, 0, 0
+	covered, naiveCovered, pct, atNow, below := 0, 0, 0, 0, 0
 	last := times[len(times)-1]
 	for i, now := range times {
 		if now.Add(lead).After(last) {
@@ -93,6 +99,12 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 			}
 			if cur >= peak-1e-9 {
 				naiveCovered++
+			}
+			switch {
+			case math.Abs(peak-cur) <= 1e-9:
+				atNow++
+			case peak < cur:
+				below++
 			}
 			if peak > 0 {
 				pct++
@@ -122,6 +134,7 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 		n := float64(sc.Forecasts)
 		sc.MAE, sc.NaiveMAE = abs/n, naive/n
 		sc.Covered, sc.NaiveCovered = float64(covered)/n, float64(naiveCovered)/n
+		sc.AtNow, sc.BelowNow = float64(atNow)/n, float64(below)/n
 		if naive > 0 {
 			sc.MASE = abs / naive
 		}

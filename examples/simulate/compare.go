@@ -318,8 +318,8 @@ func printScore(out io.Writer, mode sim.Mode, lead time.Duration, what, on strin
 	if what == "load" {
 		unit = "load units"
 	}
-	fmt.Fprintf(out, "forecast of the lead time's peak %s, %s mode (lead %s, on %s, %d forecasts): MASE %.3f (MAE %.3f %s, naive \"as now\" %.3f); MAPE %.1f%% (naive %.1f%%); capacity covered the peak %.1f%% of the time (naive %.1f%%); methods picked: %s\n",
-		what, mode, lead, on, sc.Forecasts, sc.MASE, sc.MAE, unit, sc.NaiveMAE, sc.MAPE, sc.NaiveMAPE, 100*sc.Covered, 100*sc.NaiveCovered, strings.Join(picked, ", "))
+	fmt.Fprintf(out, "forecast of the lead time's peak %s, %s mode (lead %s, on %s, %d forecasts): MASE %.3f (MAE %.3f %s, naive \"as now\" %.3f); MAPE %.1f%% (naive %.1f%%); capacity covered the peak %.1f%% of the time (naive %.1f%%); the peak was the value now at %.1f%% of forecasts, below it at %.1f%%; methods picked: %s\n",
+		what, mode, lead, on, sc.Forecasts, sc.MASE, sc.MAE, unit, sc.NaiveMAE, sc.MAPE, sc.NaiveMAPE, 100*sc.Covered, 100*sc.NaiveCovered, 100*sc.AtNow, 100*sc.BelowNow, strings.Join(picked, ", "))
 }
 
 // forecastOnly scores the predictive policy's forecaster on the input's
