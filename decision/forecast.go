@@ -197,21 +197,25 @@ type Forecast struct {
 	// Capacity is the demand to have capacity for: Point plus Headroom.
 	Capacity float64
 	// The load's part, when the predictive policy forecast the load
-	// (MetricLoad) too; all zero when only the demand was forecast
-	// (see Predictive). LoadBase and PerLoad are the demand's fit to the
-	// load (demand = LoadBase + PerLoad x load, in worker units),
-	// LoadMethod the method the load's forecast picked and LoadPoint
-	// that forecast in worker units. OfLoad is true when the forecast
-	// that stands is the load's (a method beat naive on it): Method,
-	// MASE, Scored and Headroom are then the load's, Point and Capacity
-	// converted; false when the demand's stands, raised to LoadPoint.
+	// (MetricLoad) too; all zero when it did not (see Predictive).
+	// LoadBase and PerLoad are the demand's least-squares line on the
+	// load over the history (demand = LoadBase + PerLoad x load, in
+	// worker units), LoadMethod the method the load's forecast picked and
+	// LoadPoint that forecast in worker units (bounded: at most four
+	// times the demand now and a node), which only sizes a scale-up the
+	// reactive policy asks for. OfLoad is true when the load's forecast
+	// stands (a method other than naive and the usual rise beat naive
+	// on the load, and it asks for more than the demand's): Method,
+	// MASE, Scored and Period are then the load's, Point, Capacity,
+	// Headroom and NaiveMAE converted.
 	LoadBase, PerLoad float64
 	LoadMethod        string
 	LoadPoint         float64
 	OfLoad            bool
 	// LoadDoubt, when not empty, says why the load the snapshot carried
-	// was left out at this tick (it asked for far more than the demand
-	// now: a changed LOAD_QUERY, not a surge).
+	// was left out at this tick: a line that does not fit it, a counter,
+	// or a load now asking for more than four times the demand now and
+	// a node (a LOAD_QUERY changed to another unit, not a surge).
 	LoadDoubt string
 }
 
@@ -511,8 +515,26 @@ type picked struct {
 // with the lowest MASE below 1 over at least minScored recent forecasts
 // that is eligible: a seasonal method when it beats naive significantly
 // on the long history lg, another when it does on the recent history.
-// ok false when none is: naive stands.
+// The usual rise, naive's kin, is picked only when no other method is
+// eligible: it knows the size of the coming rise, not its time, and a
+// method that knows when (the day's opening, a trend) must not lose to
+// it. ok false when none is: naive stands.
 func pickMethod(rec, lg series, methods []method, origins []origin, lead int64) (best picked, ok bool) {
+	var rise []method
+	for _, m := range methods {
+		if m.name == MethodRise {
+			rise = append(rise, m)
+		}
+	}
+	others := slices.DeleteFunc(slices.Clone(methods), func(m method) bool { return m.name == MethodRise })
+	if best, ok = pickAmong(rec, lg, others, origins, lead); ok {
+		return best, true
+	}
+	return pickAmong(rec, lg, rise, origins, lead)
+}
+
+// pickAmong is pickMethod over methods, all alike.
+func pickAmong(rec, lg series, methods []method, origins []origin, lead int64) (best picked, ok bool) {
 	lgrid, gridOK := gridOf(lg)
 	last := len(rec.t) - 1
 	best.mase = 1

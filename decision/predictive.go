@@ -70,12 +70,16 @@ type PredictiveConfig struct {
 //
 // When the snapshots carry the workload's load (MetricLoad: what its
 // HPAs scale on, such as the request rate), the load is forecast too and
-// converted to worker units by the demand's least-squares fit to it over
-// the history: where a method beats naive on the load, the load's
-// forecast stands; else the demand's stands, raised to the demand the
-// load's point forecast asks for (pods the HPAs are about to make: the
-// pods' demand is their answer to the load, late by their metric and
-// sync and held up by their scale-down stabilisation).
+// converted to worker units by the demand's least-squares line on it over
+// the history (when the line explains at least half the demand's
+// variance): the pods' demand is the HPAs' answer to the load, late by
+// their metric and sync and held up by their scale-down stabilisation.
+// Its point forecast (the pods the HPAs are about to make) sizes a
+// scale-up the reactive policy asks for, and starts none; where a method
+// other than naive and the usual rise beats naive on the load and asks
+// for more than the demand's forecast, the load's forecast stands. A
+// load that does not fit, or asks now for more than four times the
+// demand and a node, is left out, and the reason says so.
 //
 // The demand is in worker units, as the scheduler sees it
 // (autoscaler.Snapshot.Demand: the requests of the pods on the workers plus the
@@ -228,6 +232,11 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 		// cost a standing headroom.
 		lift = 0
 	}
+	if react > in.ReadyNodes && fc.LoadPoint > 0 {
+		// The pods the load asks for, which the HPAs have not made yet,
+		// size a scale-up the demand asks for; they start none.
+		lift = max(lift, nodesFor(fc.LoadPoint*(1+c.Headroom)))
+	}
 	level, events := p.calendarLevel(in.Now, fc.Point)
 	known := nodesFor(level)
 
@@ -278,7 +287,7 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 		why += "; " + fc.LoadDoubt
 	}
 	if fc.LoadMethod != "" && !fc.OfLoad {
-		why += fmt.Sprintf("; the load's %s asks for %.2f (demand %.3g + %.3g a unit of load)", fc.LoadMethod, fc.LoadPoint, fc.LoadBase, fc.PerLoad)
+		why += fmt.Sprintf("; the load's %s asks for %.2f (demand %.3g + %.3g a unit of load), for a scale-up only", fc.LoadMethod, fc.LoadPoint, fc.LoadBase, fc.PerLoad)
 	}
 	if len(fc.Periods) > 0 {
 		var ps []string
@@ -296,81 +305,108 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 	return why
 }
 
-// forecast is the forecast of the highest demand in the next lead time.
-// When the snapshot carries the load (MetricLoad) and the history holds
-// minScored ticks with both, the load is forecast too and converted to
-// worker units by the demand's fit to it (demand = LoadBase + PerLoad x
-// load): where a method beats naive on the load, that forecast stands;
-// where none does (or the usual rise, naive's kin, is picked), the
-// demand's own forecast stands, raised to the demand the load's point
-// forecast asks for (pods the HPAs are about to create). Else the
-// demand's forecast alone.
+// forecast is the forecast of the highest demand in the next lead time:
+// the demand's own. When the snapshot carries the load (MetricLoad) and
+// the history holds minScored ticks with both that fit a line (demand =
+// LoadBase + PerLoad x load, R² at least minLoadFit), the load is
+// forecast too, converted by that line and bounded by loadDoubt: its
+// point is LoadPoint, which Decide uses only to size a scale-up the
+// reactive policy asks for (the pods the HPAs are about to make); where
+// a method beats naive on the load and asks for more than the demand's
+// forecast, the load's forecast stands (OfLoad). A load that does not
+// fit, or asks now for more than the bound, is left out and said
+// (LoadDoubt).
 func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
+	d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	m, ok := in.Snapshot.Custom[MetricLoad]
 	if !ok || !m.OK || !(m.Value > 0) || math.IsInf(m.Value, 0) {
-		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+		return d
 	}
-	base, per, ok := loadFit(in.History)
+	base, per, doubt, ok := loadFit(in.History)
 	if !ok {
-		return p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+		d.LoadDoubt = doubt
+		return d
 	}
-	if now := base + per*m.Value; now > loadDoubt*cur+1 {
+	bound := loadDoubt*cur + 1
+	if now := base + per*m.Value; now > bound {
 		// The load now asks for far more than the pods the HPAs could
-		// have made from it: a LOAD_QUERY changed (another unit, a
-		// counter), not a surge the pods lag. Held to the demand's
-		// forecast, and said.
-		d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+		// have made from it: a LOAD_QUERY changed (another unit), not a
+		// surge the pods lag. Held to the demand's forecast, and said.
 		d.LoadDoubt = fmt.Sprintf("the load now (%.4g) asks for %.2f nodes, more than %g times the demand now and a node: the load left out", m.Value, now, float64(loadDoubt))
 		return d
 	}
-	fc := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
-	lp := base + per*fc.Point
-	if fc.Method == MethodNaive || fc.Method == MethodRise {
-		d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
-		d.LoadBase, d.PerLoad, d.LoadMethod, d.LoadPoint = base, per, fc.MethodName(), lp
-		d.Point, d.Capacity = math.Max(d.Point, lp), math.Max(d.Capacity, lp)
+	conv := func(v float64) float64 { return math.Min(bound, math.Max(0, base+per*v)) }
+	l := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
+	d.LoadBase, d.PerLoad, d.LoadMethod, d.LoadPoint = base, per, l.MethodName(), conv(l.Point)
+	if l.Method == MethodNaive || l.Method == MethodRise || conv(l.Capacity) <= d.Capacity {
 		return d
 	}
-	fc.Now, fc.LoadBase, fc.PerLoad, fc.LoadMethod, fc.LoadPoint, fc.OfLoad = cur, base, per, fc.MethodName(), lp, true
-	fc.Point, fc.Capacity = base+per*fc.Point, base+per*fc.Capacity
-	fc.NaiveMAE, fc.Headroom = per*fc.NaiveMAE, per*fc.Headroom
-	return fc
+	// A method beats naive on the load and asks for more than the
+	// demand's forecast: the load's forecast stands, converted.
+	point, capacity := conv(l.Point), conv(l.Capacity)
+	l.Now, l.OfLoad, l.LoadBase, l.PerLoad, l.LoadMethod, l.LoadPoint = cur, true, base, per, l.MethodName(), point
+	l.Point, l.Capacity, l.Headroom, l.NaiveMAE = point, capacity, capacity-point, per*l.NaiveMAE
+	return l
 }
 
-// loadDoubt bounds the demand the load now may ask for, as a multiple of
+// loadDoubt bounds the demand the load may ask for, as a multiple of
 // the demand now (plus a node): the HPA's default scale-up at most
 // doubles the pods a sync (15 s), so over its metric's lag and a sync
-// the pods lag the load by at most about four times; a load asking for
-// more is not the load the fit was made on.
+// the pods lag the load by at most about four times. A load now asking
+// for more is not the load the fit was made on (a LOAD_QUERY changed to
+// another unit) and is left out; a forecast of the load is cut to it.
 const loadDoubt = 4
 
+// minLoadFit is the least share of the demand's variance over the
+// history (R²) the line on the load must explain: below it the load is
+// not what the pods follow (a query of the wrong thing, a constant part
+// far larger than the rest) and is left out.
+const minLoadFit = 0.5
+
 // loadFit is the least-squares line of the demand on the load over the
-// history's ticks that recorded both (the load above zero): the demand
-// base at no load (the pods kept at their minimum replicas, at least 0)
-// and per unit of load. ok false with fewer than minScored such ticks
-// or a slope that is not positive (a load the demand does not follow).
-func loadFit(history []autoscaler.Record) (base, per float64, ok bool) {
-	var n, sx, sy, sxx, sxy float64
+// history's ticks that recorded both (the load above zero): the demand at
+// no load (may be negative: a load with a part the pods do not serve)
+// and per unit of load. ok false, with the reason when the history holds
+// minScored such ticks, when the line has no positive slope, explains
+// less than minLoadFit of the demand's variance, or the load only ever
+// rose (a counter, not a rate).
+func loadFit(history []autoscaler.Record) (base, per float64, doubt string, ok bool) {
+	var n, sx, sy, sxx, sxy, syy float64
+	rising, rose, last := true, false, math.Inf(-1)
 	for _, r := range history {
 		d, l := r.Demand(), r.Custom[MetricLoad]
 		if !(l > 0) || math.IsInf(l, 0) || math.IsNaN(d) || math.IsInf(d, 0) {
 			continue
 		}
+		rising, rose = rising && l >= last, rose || (l > last && n > 0)
+		last = l
 		n++
 		sx += l
 		sy += d
 		sxx += l * l
 		sxy += l * d
+		syy += d * d
 	}
-	den := n*sxx - sx*sx
-	if n < minScored || den <= 0 {
-		return 0, 0, false
+	if n < minScored {
+		return 0, 0, "", false
 	}
-	per = (n*sxy - sx*sy) / den
-	if !(per > 0) || math.IsInf(per, 0) {
-		return 0, 0, false
+	vx, vy, cov := n*sxx-sx*sx, n*syy-sy*sy, n*sxy-sx*sy
+	switch {
+	case vx <= 0:
+		return 0, 0, "the load did not move over the history: the load left out", false
+	case rising && rose:
+		return 0, 0, "the load only ever rose over the history (a counter, not a rate): the load left out", false
+	case cov <= 0:
+		return 0, 0, "the demand does not rise with the load over the history: the load left out", false
+	case vy <= 0 || cov*cov/(vx*vy) < minLoadFit:
+		r2 := 0.0
+		if vy > 0 {
+			r2 = cov * cov / (vx * vy)
+		}
+		return 0, 0, fmt.Sprintf("the load explains %.2f of the demand's variance over the history (R², less than %g): the load left out", r2, minLoadFit), false
 	}
-	return math.Max(0, (sy-per*sx)/n), per, true
+	per = cov / vx
+	return (sy - per*sx) / n, per, "", true
 }
 
 // Forecast is the policy's forecaster's forecast at now (see

@@ -292,67 +292,103 @@ func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
 	// pods are still 3 nodes' worth: 4.5 nodes' worth is coming.
 	noisy := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 30 + jitter(t, 5) })
 	base := input(noisy, 30, 3, 0)
+	want := p.fc.Forecast(base.Now, base.History, base.LongHistory, 3)
 	in := withLoad(base, 0.5, 0.001, 4000)
 	fc := p.forecast(in, 3)
-	if math.Abs(fc.LoadBase-0.5) > 1e-6 || math.Abs(fc.PerLoad-0.001) > 1e-9 || fc.LoadMethod == "" || fc.LoadPoint < 4.5-1e-9 || fc.Point < fc.LoadPoint || fc.Capacity < fc.Point || fc.Now != 3 {
-		t.Errorf("forecast %+v, want the load's fit (0.5 + 0.001 a unit), its point at least 4.5 nodes and the forecast raised to it", fc)
+	if math.Abs(fc.LoadBase-0.5) > 1e-6 || math.Abs(fc.PerLoad-0.001) > 1e-9 || fc.LoadMethod == "" || fc.LoadPoint < 4.5-1e-9 || fc.LoadDoubt != "" {
+		t.Errorf("forecast %+v, want the load's line (0.5 + 0.001 a unit) and its point at least 4.5 nodes", fc)
 	}
-	if fc.OfLoad {
-		t.Errorf("on a load without a pattern the load's %s stood, want the demand's forecast raised to it", fc.LoadMethod)
+	if fc.OfLoad || fc.Point != want.Point || fc.Capacity != want.Capacity {
+		t.Errorf("on a load without a pattern: forecast %+v, want the demand's forecast to stand (%+v), the load's point beside it", fc, want)
 	}
-	d := p.Decide(in)
-	if !strings.Contains(d.Reason, "the load's") || d.ForecastNodes < 4.5-1e-9 {
-		t.Errorf("decision %s (forecast %v nodes): want its reason to name the load's forecast, and at least 4.5 nodes forecast", d, d.ForecastNodes)
+	// The load's point starts no scale-up (the reactive policy holds at
+	// 3 Ready), and sizes the one the reactive policy asks for (at 2
+	// Ready: 3 nodes), to the pods the load asks for (5 nodes).
+	if d := p.Decide(in); d.Action == autoscaler.ScaleUp {
+		t.Errorf("decision %s: the load's point started a scale-up", d)
+	}
+	in2 := in
+	in2.ReadyNodes = 2
+	if d := p.Decide(in2); d.Action != autoscaler.ScaleUp || d.Count != nodesFor(fc.LoadPoint)-2 || !strings.Contains(d.Reason, "the load's usual rise asks for") {
+		t.Errorf("decision %s, want a scale-up to the %d nodes the load's point asks for, its reason naming it", d, nodesFor(fc.LoadPoint))
 	}
 	// Without the load, or without enough of it recorded, or with a
-	// reading that is not one, or a load the demand does not follow:
-	// the demand's forecast alone.
-	want := p.fc.Forecast(base.Now, base.History, base.LongHistory, 3)
+	// reading that is not one: the demand's forecast alone.
 	short := withLoad(base, 0.5, 0.001, 4000)
 	for i := range short.History[:len(short.History)-minScored+1] {
 		delete(short.History[i].Custom, MetricLoad)
 	}
 	missing := withLoad(base, 0.5, 0.001, 0)
 	missing.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Missing(fmt.Errorf("no such series"))}
-	flatLoad := withLoad(base, 0.5, 0.001, 4000)
-	for i := range flatLoad.History {
-		flatLoad.History[i].Custom[MetricLoad] = 3000
-	}
-	// A LOAD_QUERY changed to another unit (per minute, where the
-	// history is per second) asks for 60 times the demand: left out,
-	// and said.
-	perMinute := withLoad(base, 0.5, 0.001, 60*3000)
-	if fc := p.forecast(perMinute, 3); fc.LoadMethod != "" || fc.Capacity > want.Capacity || !strings.Contains(fc.LoadDoubt, "the load left out") {
-		t.Errorf("a load in another unit: forecast %+v, want the demand's alone and the doubt said", fc)
-	}
-	if d := p.Decide(perMinute); !strings.Contains(d.Reason, "the load left out") {
-		t.Errorf("a load in another unit: decision %s, want its reason to say the load was left out", d)
-	}
 	for name, in := range map[string]autoscaler.PolicyInput{
 		"no load in the snapshot":               withLoad(base, 0.5, 0.001, 0),
 		"a missing reading":                     missing,
 		"fewer than 30 ticks recorded the load": short,
-		"a load that never moved":               flatLoad,
 		"no load anywhere":                      base,
 	} {
 		if got := p.forecast(in, 3); !cmp.Equal(got, want) {
 			t.Errorf("%s: forecast %+v, want the demand's alone %+v", name, got, want)
 		}
 	}
+	// A load that is not what the pods follow is left out, and said: one
+	// that never moved, a counter, one the demand falls with, one that
+	// explains little of the demand, and a LOAD_QUERY changed to another
+	// unit (per minute, where the history is per second).
+	doubtful := map[string]autoscaler.PolicyInput{"another unit now": withLoad(base, 0.5, 0.001, 60*3000)}
+	set := func(name string, f func(i int, r autoscaler.Record) float64) {
+		in := withLoad(base, 0.5, 0.001, 4000)
+		for i, r := range in.History {
+			in.History[i].Custom[MetricLoad] = f(i, r)
+		}
+		doubtful[name] = in
+	}
+	set("never moved", func(int, autoscaler.Record) float64 { return 3000 })
+	set("a counter", func(i int, _ autoscaler.Record) float64 { return 1e6 + float64(i)*500 })
+	set("falls as the demand rises", func(_ int, r autoscaler.Record) float64 { return 10000 - 1000*r.Demand() })
+	set("explains little", func(i int, r autoscaler.Record) float64 {
+		return 1000*r.Demand() + 3000*jitter(pt0.Add(time.Duration(i)*time.Hour), 1)
+	})
+	for name, in := range doubtful {
+		got := p.forecast(in, 3)
+		if got.LoadDoubt == "" || !strings.Contains(got.LoadDoubt, "the load left out") {
+			t.Errorf("%s: forecast %+v, want the load left out and said", name, got)
+		}
+		got.LoadDoubt = ""
+		if !cmp.Equal(got, want) {
+			t.Errorf("%s: forecast %+v, want the demand's alone %+v", name, got, want)
+		}
+		for _, ready := range []int{2, 3} {
+			in.ReadyNodes = ready
+			if d := p.Decide(in); !strings.Contains(d.Reason, "the load left out") || (d.Action == autoscaler.ScaleUp && ready+d.Count > nodesFor(want.Capacity)) {
+				t.Errorf("%s, %d Ready: decision %s, want the load left out and said, and no more than the demand's %d nodes", name, ready, d, nodesFor(want.Capacity))
+			}
+		}
+	}
 }
 
-// The daily shop, its load recorded beside its demand: a seasonal method
-// beats naive on the load, whose forecast then stands, and pre-scales
-// before the opening as the demand's does.
+// The daily shop, its load recorded beside its demand and rising 15
+// minutes before the pods do: a seasonal method beats naive on the load
+// and asks for more than the demand's, so the load's forecast stands and
+// pre-scales before the opening, when the demand alone does not yet.
 func TestPredictiveOnTheLoadOfADailyShopPreScalesBeforeTheOpening(t *testing.T) {
 	p, err := NewPredictive(PredictiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := day0.Add(3*Day + 8*time.Hour + 55*time.Minute)
-	in := withLoad(at(now, shop, 1), 0.2, 0.004, (shop(now)-0.2)/0.004)
+	now := day0.Add(3*Day + 8*time.Hour + 50*time.Minute)
+	if d := p.Decide(at(now, shop, 1)); d.Action == autoscaler.ScaleUp {
+		t.Fatalf("without the load: %s, want the demand alone not yet scaling up", d)
+	}
+	in := at(now, shop, 1)
+	ahead := func(t time.Time) float64 { return (shop(t.Add(15*time.Minute)) - 0.2) / 0.004 }
+	for _, rs := range [][]autoscaler.Record{in.History, in.LongHistory} {
+		for i, r := range rs {
+			rs[i].Custom = map[string]float64{autoscaler.MetricDemand: r.Demand(), MetricLoad: ahead(r.Time)}
+		}
+	}
+	in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(ahead(now), now)}
 	d := p.Decide(in)
-	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "of the load (demand 0.2 + 0.004 a unit of load)") || !strings.Contains(d.Reason, "periods: day") {
+	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "(day) of the load (demand") || !strings.Contains(d.Reason, "periods: day") {
 		t.Errorf("decision %s, want a predictive scale-up from the load's daily period", d)
 	}
 }

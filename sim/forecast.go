@@ -75,9 +75,7 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 			Custom: map[string]float64{metric: v}}
 	}
 	var hist, long []autoscaler.Record
-	sc := ForecastScore{Picked: map[string]int{}}
-	var abs, naive, ape, nape float64
-	covered, naiveCovered, pct, atNow, below := 0, 0, 0, 0, 0
+	fcs := make([]madeForecast, len(times))
 	last := times[len(times)-1]
 	for i, now := range times {
 		if now.Add(lead).After(last) {
@@ -85,33 +83,7 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 		}
 		cur := vals[i]
 		fc := f.Forecast(now, hist, long, cur)
-		peak := math.Inf(-1)
-		for k := i + 1; k < len(times) && !times[k].After(now.Add(lead)); k++ {
-			peak = math.Max(peak, vals[k])
-		}
-		if !math.IsInf(peak, -1) {
-			sc.Forecasts++
-			sc.Picked[fc.MethodName()]++
-			abs += math.Abs(fc.Point - peak)
-			naive += math.Abs(cur - peak)
-			if fc.Capacity >= peak-1e-9 {
-				covered++
-			}
-			if cur >= peak-1e-9 {
-				naiveCovered++
-			}
-			switch {
-			case math.Abs(peak-cur) <= 1e-9:
-				atNow++
-			case peak < cur:
-				below++
-			}
-			if peak > 0 {
-				pct++
-				ape += math.Abs(fc.Point-peak) / peak
-				nape += math.Abs(cur-peak) / peak
-			}
-		}
+		fcs[i] = madeForecast{point: fc.Point, capacity: fc.Capacity, method: fc.MethodName(), ok: true}
 		// The tick's record, and the long history's mean as the
 		// autoscaler keeps it.
 		hist = append(hist, record(now, cur, 0))
@@ -130,6 +102,85 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 			long = long[1:]
 		}
 	}
+	return score(times, vals, fcs, lead), nil
+}
+
+// madeForecast is one forecast to score: its point, its capacity (point
+// plus headroom) and method; ok false where there is none.
+type madeForecast struct {
+	point, capacity float64
+	method          string
+	ok              bool
+}
+
+// ScoreRecorded scores forecasts already made, such as the ones a policy
+// recorded at its ticks (autoscaler.Decision's ForecastNodes, and with
+// its ForecastHeadroom the capacity), against the highest value of vals
+// in the lead time after each: points[i] and capacity[i] were forecast
+// at times[i] (NaN where no forecast was made), vals[i] observed then.
+// The naive forecast is the value now. Forecasts whose lead time runs
+// past the series are not scored; Picked is empty.
+func ScoreRecorded(times []time.Time, vals, points, capacity []float64, lead time.Duration) (ForecastScore, error) {
+	if len(times) != len(vals) || len(times) != len(points) || len(times) != len(capacity) || len(times) == 0 || lead <= 0 {
+		return ForecastScore{}, errors.New("sim: ScoreRecorded needs as many times as values, points and capacities, at least one, and a positive lead")
+	}
+	fcs := make([]madeForecast, len(times))
+	for i := range times {
+		if !math.IsNaN(points[i]) && !math.IsNaN(capacity[i]) {
+			fcs[i] = madeForecast{point: points[i], capacity: capacity[i], ok: true}
+		}
+	}
+	sc := score(times, vals, fcs, lead)
+	sc.Picked = map[string]int{}
+	return sc, nil
+}
+
+// score compares each forecast with the highest value in the lead time
+// after it, beside the naive forecast (the value then).
+func score(times []time.Time, vals []float64, fcs []madeForecast, lead time.Duration) ForecastScore {
+	sc := ForecastScore{Picked: map[string]int{}}
+	var abs, naive, ape, nape float64
+	covered, naiveCovered, pct, atNow, below := 0, 0, 0, 0, 0
+	last := times[len(times)-1]
+	for i, now := range times {
+		if now.Add(lead).After(last) {
+			break
+		}
+		fc, cur := fcs[i], vals[i]
+		if !fc.ok {
+			continue
+		}
+		peak := math.Inf(-1)
+		for k := i + 1; k < len(times) && !times[k].After(now.Add(lead)); k++ {
+			peak = math.Max(peak, vals[k])
+		}
+		if math.IsInf(peak, -1) {
+			continue
+		}
+		sc.Forecasts++
+		if fc.method != "" {
+			sc.Picked[fc.method]++
+		}
+		abs += math.Abs(fc.point - peak)
+		naive += math.Abs(cur - peak)
+		if fc.capacity >= peak-1e-9 {
+			covered++
+		}
+		if cur >= peak-1e-9 {
+			naiveCovered++
+		}
+		switch {
+		case math.Abs(peak-cur) <= 1e-9:
+			atNow++
+		case peak < cur:
+			below++
+		}
+		if peak > 0 {
+			pct++
+			ape += math.Abs(fc.point-peak) / peak
+			nape += math.Abs(cur-peak) / peak
+		}
+	}
 	if sc.Forecasts > 0 {
 		n := float64(sc.Forecasts)
 		sc.MAE, sc.NaiveMAE = abs/n, naive/n
@@ -142,5 +193,5 @@ func ScoreSeries(f *decision.Forecaster, times []time.Time, vals []float64, limi
 	if pct > 0 {
 		sc.MAPE, sc.NaiveMAPE = 100*ape/float64(pct), 100*nape/float64(pct)
 	}
-	return sc, nil
+	return sc
 }

@@ -42,3 +42,40 @@ func TestScoreForecastAgainstNaive(t *testing.T) {
 		t.Error("a zero step accepted")
 	}
 }
+
+// Forecasts already made are scored as the forecaster's own are: the
+// same forecasts give the same score, and a tick without one is left
+// out.
+func TestScoreRecordedScoresForecastsAlreadyMade(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var times []time.Time
+	var vals, points, caps []float64
+	for i := range 60 {
+		times = append(times, start.Add(time.Duration(i)*2*time.Minute))
+		vals = append(vals, 2+float64(i%5))
+		points = append(points, 3)
+		caps = append(caps, 6)
+	}
+	points[10], caps[10] = math.NaN(), math.NaN()
+	sc, err := ScoreRecorded(times, vals, points, caps, 7*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 56 ticks have their lead time (the next 3 ticks) within the
+	// series; one has no forecast.
+	var abs, naive float64
+	for i := range 56 {
+		if i == 10 {
+			continue
+		}
+		peak := max(vals[i+1], vals[i+2], vals[i+3])
+		abs += math.Abs(3 - peak)
+		naive += math.Abs(vals[i] - peak)
+	}
+	if sc.Forecasts != 55 || sc.Covered != 1 || math.Abs(sc.MAE-abs/55) > 1e-9 || math.Abs(sc.MASE-abs/naive) > 1e-9 {
+		t.Errorf("score %+v, want 55 forecasts, all covered, MAE %v, MASE %v", sc, abs/55, abs/naive)
+	}
+	if _, err := ScoreRecorded(times, vals, points[:3], caps, time.Minute); err == nil {
+		t.Error("points of another length accepted")
+	}
+}

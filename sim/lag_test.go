@@ -213,6 +213,11 @@ func TestTheLoadIsInTheSnapshotsOnlyWhenAsked(t *testing.T) {
 			t.Fatalf("%s: a load without Config.Load: %v", at, s.Custom)
 		}
 	}
+	ideal := baseConfig(stepDemand(20, 60))
+	ideal.Load = true
+	if _, err := Run(context.Background(), ideal); err == nil || !strings.Contains(err.Error(), "Load needs the real model") {
+		t.Errorf("Load with the ideal model: error %v, want one saying it needs the real model", err)
+	}
 	cfg.Load = true
 	seen, _ = watch(t, cfg)
 	step := cfg.Start.Add(30 * time.Minute)

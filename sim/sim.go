@@ -289,6 +289,9 @@ func (c *Config) defaults() error {
 		c.model = &m
 	}
 	errs = append(errs, c.model.check(c.Resolution)...)
+	if c.Load && c.model.Ideal {
+		bad("Load needs the real model: the ideal model has no HPA whose input the load would be")
+	}
 	if c.OnDemandPrice == 0 {
 		c.OnDemandPrice = 0.0416
 	}
