@@ -391,4 +391,7 @@ func TestPredictiveOnTheLoadOfADailyShopPreScalesBeforeTheOpening(t *testing.T) 
 	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "(day) of the load (demand") || !strings.Contains(d.Reason, "periods: day") {
 		t.Errorf("decision %s, want a predictive scale-up from the load's daily period", d)
 	}
+	if d.ForecastMethod != "seasonal naive (day) of the load" && d.ForecastMethod != "seasonal change (day) of the load" && d.ForecastMethod != "seasonal ratio (day) of the load" {
+		t.Errorf("recorded method %q, want the load's daily method, named so", d.ForecastMethod)
+	}
 }

@@ -117,22 +117,21 @@ type madeForecast struct {
 // recorded at its ticks (autoscaler.Decision's ForecastNodes, and with
 // its ForecastHeadroom the capacity), against the highest value of vals
 // in the lead time after each: points[i] and capacity[i] were forecast
-// at times[i] (NaN where no forecast was made), vals[i] observed then.
-// The naive forecast is the value now. Forecasts whose lead time runs
-// past the series are not scored; Picked is empty.
-func ScoreRecorded(times []time.Time, vals, points, capacity []float64, lead time.Duration) (ForecastScore, error) {
-	if len(times) != len(vals) || len(times) != len(points) || len(times) != len(capacity) || len(times) == 0 || lead <= 0 {
-		return ForecastScore{}, errors.New("sim: ScoreRecorded needs as many times as values, points and capacities, at least one, and a positive lead")
+// at times[i] (NaN where no forecast was made) by methods[i] (as
+// Picked counts them), vals[i] observed then. The naive forecast is the
+// value now. Forecasts whose lead time runs past the series are not
+// scored.
+func ScoreRecorded(times []time.Time, vals, points, capacity []float64, methods []string, lead time.Duration) (ForecastScore, error) {
+	if len(times) != len(vals) || len(times) != len(points) || len(times) != len(capacity) || len(times) != len(methods) || len(times) == 0 || lead <= 0 {
+		return ForecastScore{}, errors.New("sim: ScoreRecorded needs as many times as values, points, capacities and methods, at least one, and a positive lead")
 	}
 	fcs := make([]madeForecast, len(times))
 	for i := range times {
 		if !math.IsNaN(points[i]) && !math.IsNaN(capacity[i]) {
-			fcs[i] = madeForecast{point: points[i], capacity: capacity[i], ok: true}
+			fcs[i] = madeForecast{point: points[i], capacity: capacity[i], method: methods[i], ok: true}
 		}
 	}
-	sc := score(times, vals, fcs, lead)
-	sc.Picked = map[string]int{}
-	return sc, nil
+	return score(times, vals, fcs, lead), nil
 }
 
 // score compares each forecast with the highest value in the lead time

@@ -50,14 +50,16 @@ func TestScoreRecordedScoresForecastsAlreadyMade(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var times []time.Time
 	var vals, points, caps []float64
+	var methods []string
 	for i := range 60 {
 		times = append(times, start.Add(time.Duration(i)*2*time.Minute))
 		vals = append(vals, 2+float64(i%5))
 		points = append(points, 3)
 		caps = append(caps, 6)
+		methods = append(methods, "naive")
 	}
 	points[10], caps[10] = math.NaN(), math.NaN()
-	sc, err := ScoreRecorded(times, vals, points, caps, 7*time.Minute)
+	sc, err := ScoreRecorded(times, vals, points, caps, methods, 7*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +74,10 @@ func TestScoreRecordedScoresForecastsAlreadyMade(t *testing.T) {
 		abs += math.Abs(3 - peak)
 		naive += math.Abs(vals[i] - peak)
 	}
-	if sc.Forecasts != 55 || sc.Covered != 1 || math.Abs(sc.MAE-abs/55) > 1e-9 || math.Abs(sc.MASE-abs/naive) > 1e-9 {
+	if sc.Forecasts != 55 || sc.Picked["naive"] != 55 || sc.Covered != 1 || math.Abs(sc.MAE-abs/55) > 1e-9 || math.Abs(sc.MASE-abs/naive) > 1e-9 {
 		t.Errorf("score %+v, want 55 forecasts, all covered, MAE %v, MASE %v", sc, abs/55, abs/naive)
 	}
-	if _, err := ScoreRecorded(times, vals, points[:3], caps, time.Minute); err == nil {
+	if _, err := ScoreRecorded(times, vals, points[:3], caps, methods, time.Minute); err == nil {
 		t.Error("points of another length accepted")
 	}
 }

@@ -41,6 +41,7 @@ type observed struct {
 	// times (Decision.ForecastNodes, and with ForecastHeadroom), NaN
 	// where it recorded none.
 	point, capacity []float64
+	method          []string
 }
 
 // record returns an OnResult that keeps the scheduler's Demand and the
@@ -54,7 +55,7 @@ func (o *observed) record() func(autoscaler.Result) {
 			if r.Proposed.ForecastMethod != "" {
 				pt, c = r.Proposed.ForecastNodes, r.Proposed.ForecastNodes+r.Proposed.ForecastHeadroom
 			}
-			o.point, o.capacity = append(o.point, pt), append(o.capacity, c)
+			o.point, o.capacity, o.method = append(o.point, pt), append(o.capacity, c), append(o.method, r.Proposed.ForecastMethod)
 		}
 		if l, ok := r.Snapshot.Custom[decision.MetricLoad]; ok && l.OK {
 			o.loadT = append(o.loadT, r.Time)
@@ -187,7 +188,7 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		if len(ob.loadT) > 0 {
 			// What the policy acted on: the demand's forecast, or the
 			// load's where it stood, as it recorded it.
-			sc, err := sim.ScoreRecorded(ob.times, ob.vals, ob.point, ob.capacity, p.Config().Lead)
+			sc, err := sim.ScoreRecorded(ob.times, ob.vals, ob.point, ob.capacity, ob.method, p.Config().Lead)
 			if err != nil {
 				return err
 			}
