@@ -373,28 +373,39 @@ func correlation(x []float64, k, minPairs int) float64 {
 	if k <= 0 {
 		return math.NaN()
 	}
-	var n, sa, sb, saa, sbb, sab float64
+	var m moments
 	for i := 0; i+k < len(x); i++ {
-		a, b := x[i], x[i+k]
-		if math.IsNaN(a) || math.IsNaN(b) {
-			continue
+		if a, b := x[i], x[i+k]; !math.IsNaN(a) && !math.IsNaN(b) {
+			m.add(a, b)
 		}
-		n++
-		sa += a
-		sb += b
-		saa += a * a
-		sbb += b * b
-		sab += a * b
 	}
-	if n < float64(max(minPairs, 3)) {
+	if m.n < float64(max(minPairs, 3)) {
 		return math.NaN()
 	}
-	cov := sab - sa*sb/n
-	va, vb := saa-sa*sa/n, sbb-sb*sb/n
+	cov, va, vb := m.cov()
 	if va <= 1e-12 || vb <= 1e-12 {
 		return math.NaN()
 	}
 	return cov / math.Sqrt(va*vb)
+}
+
+// moments are the sums of pairs (x, y) a correlation or a least-squares
+// line is computed from.
+type moments struct{ n, sx, sy, sxx, syy, sxy float64 }
+
+func (m *moments) add(x, y float64) {
+	m.n++
+	m.sx += x
+	m.sy += y
+	m.sxx += x * x
+	m.syy += y * y
+	m.sxy += x * y
+}
+
+// cov is the pairs' covariance and the variances of x and y, each times
+// the number of pairs.
+func (m moments) cov() (cov, vx, vy float64) {
+	return m.sxy - m.sx*m.sy/m.n, m.sxx - m.sx*m.sx/m.n, m.syy - m.sy*m.sy/m.n
 }
 
 // method is one candidate: its name, period and forecast from origin i

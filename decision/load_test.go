@@ -13,7 +13,7 @@ import (
 // would catch a forecast that reads the future.
 
 // setLoad is in with the load of each record given by load, and the load
-// now.
+// now in the snapshot (none when it is 0).
 func setLoad(in autoscaler.PolicyInput, load func(autoscaler.Record) float64, now float64) autoscaler.PolicyInput {
 	add := func(rs []autoscaler.Record) []autoscaler.Record {
 		out := make([]autoscaler.Record, len(rs))
@@ -29,7 +29,9 @@ func setLoad(in autoscaler.PolicyInput, load func(autoscaler.Record) float64, no
 		return out
 	}
 	in.History, in.LongHistory = add(in.History), add(in.LongHistory)
-	in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(now, in.Now)}
+	if now > 0 {
+		in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(now, in.Now)}
+	}
 	return in
 }
 

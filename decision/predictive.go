@@ -371,26 +371,22 @@ const minLoadFit = 0.5
 // less than minLoadFit of the demand's variance, or the load only ever
 // rose (a counter, not a rate).
 func loadFit(history []autoscaler.Record) (base, per float64, doubt string, ok bool) {
-	var n, sx, sy, sxx, sxy, syy float64
+	var m moments
 	rising, rose, last := true, false, math.Inf(-1)
 	for _, r := range history {
 		d, l := r.Demand(), r.Custom[MetricLoad]
 		if !(l > 0) || math.IsInf(l, 0) || math.IsNaN(d) || math.IsInf(d, 0) {
 			continue
 		}
-		rising, rose = rising && l >= last, rose || (l > last && n > 0)
+		rising, rose = rising && l >= last, rose || (l > last && m.n > 0)
 		last = l
-		n++
-		sx += l
-		sy += d
-		sxx += l * l
-		sxy += l * d
-		syy += d * d
+		m.add(l, d)
 	}
-	if n < minScored {
+	if m.n < minScored {
 		return 0, 0, "", false
 	}
-	vx, vy, cov := n*sxx-sx*sx, n*syy-sy*sy, n*sxy-sx*sy
+	// The covariance and the variances, each times n².
+	vx, vy, cov := m.n*m.sxx-m.sx*m.sx, m.n*m.syy-m.sy*m.sy, m.n*m.sxy-m.sx*m.sy
 	switch {
 	case vx <= 0:
 		return 0, 0, "the load did not move over the history: the load left out", false
@@ -406,7 +402,7 @@ func loadFit(history []autoscaler.Record) (base, per float64, doubt string, ok b
 		return 0, 0, fmt.Sprintf("the load explains %.2f of the demand's variance over the history (R², less than %g): the load left out", r2, minLoadFit), false
 	}
 	per = cov / vx
-	return (sy - per*sx) / n, per, "", true
+	return (m.sy - per*m.sx) / m.n, per, "", true
 }
 
 // Forecast is the policy's forecaster's forecast at now (see

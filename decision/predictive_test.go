@@ -263,19 +263,7 @@ func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
 // snapshot: the demand is base plus per a unit of load; the load now is
 // loadNow (0: none in the snapshot).
 func withLoad(in autoscaler.PolicyInput, base, per, loadNow float64) autoscaler.PolicyInput {
-	add := func(rs []autoscaler.Record) []autoscaler.Record {
-		out := make([]autoscaler.Record, len(rs))
-		for i, r := range rs {
-			r.Custom = map[string]float64{autoscaler.MetricDemand: r.Demand(), MetricLoad: (r.Demand() - base) / per}
-			out[i] = r
-		}
-		return out
-	}
-	in.History, in.LongHistory = add(in.History), add(in.LongHistory)
-	if loadNow > 0 {
-		in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(loadNow, in.Now)}
-	}
-	return in
+	return setLoad(in, func(r autoscaler.Record) float64 { return (r.Demand() - base) / per }, loadNow)
 }
 
 // With the load in the snapshots, the policy forecasts it too, in worker
