@@ -213,6 +213,8 @@ func TestLoadBadEnvironments(t *testing.T) {
 			`configuration: CALENDAR="ok 2026-12-24T20:00:00Z 1h nodes=2; sale tomorrow 1h nodes=8": calendar entry 2 ("sale tomorrow 1h nodes=8"): field 2 (start) "tomorrow": want an RFC 3339 time such as 2026-12-24T20:00:00Z`},
 		{"blank load query", map[string]string{"LOAD_QUERY": " \t "},
 			`configuration: LOAD_QUERY=" \t ": want a PromQL query, not blanks`},
+		{"a counter as the load", map[string]string{"LOAD_QUERY": "sum(traefik_service_requests_total)"},
+			`configuration: LOAD_QUERY="sum(traefik_service_requests_total)": it reads a counter (a _total series) without rate(), irate() or increase(): want a rate the HPAs follow, e.g. sum(rate(traefik_service_requests_total[1m]))`},
 		{"lock too short", map[string]string{"LOCK_TTL": "10s"},
 			`configuration: LOCK_TTL="10s": want a duration from 1m to 1h, such as 90s or 10m`},
 		{"join timeout that churns", map[string]string{"JOIN_TIMEOUT": "1m"},

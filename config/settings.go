@@ -238,6 +238,9 @@ func policySettings() []setting {
 				if strings.TrimSpace(v) == "" {
 					return errors.New("want a PromQL query, not blanks")
 				}
+				if counterWithoutRate(v) {
+					return errors.New("it reads a counter (a _total series) without rate(), irate() or increase(): want a rate the HPAs follow, e.g. sum(rate(traefik_service_requests_total[1m]))")
+				}
 				c.LoadQuery = v
 				return nil
 			}},
@@ -603,4 +606,19 @@ func listenAddr(c *Config, v string) error {
 	}
 	c.Listen = v
 	return nil
+}
+
+// counterWithoutRate reports whether a PromQL query reads a counter (a
+// series named ..._total) without taking its rate: a load that only ever
+// rises, which the predictive policy would otherwise fit until a reset.
+func counterWithoutRate(q string) bool {
+	if !strings.Contains(q, "_total") {
+		return false
+	}
+	for _, f := range []string{"rate(", "irate(", "increase(", "deriv("} {
+		if strings.Contains(q, f) {
+			return false
+		}
+	}
+	return true
 }

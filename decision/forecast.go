@@ -201,17 +201,12 @@ type Forecast struct {
 	// LoadBase and PerLoad are the demand's least-squares line on the
 	// load over the history (demand = LoadBase + PerLoad x load, in
 	// worker units), LoadMethod the method the load's forecast picked and
-	// LoadPoint that forecast in worker units (bounded: at most four
-	// times the demand now and a node), which only sizes a scale-up the
-	// reactive policy asks for. OfLoad is true when the load's forecast
-	// stands (a method other than naive and the usual rise beat naive
-	// on the load, and it asks for more than the demand's): Method,
-	// MASE, Scored and Period are then the load's, Point, Capacity,
-	// Headroom and NaiveMAE converted.
+	// LoadPoint that forecast in worker units (at most four times the
+	// demand now and a node), which only sizes a scale-up the reactive
+	// policy asks for. The rest of the forecast is the demand's.
 	LoadBase, PerLoad float64
 	LoadMethod        string
 	LoadPoint         float64
-	OfLoad            bool
 	// LoadDoubt, when not empty, says why the load the snapshot carried
 	// was left out at this tick: a line that does not fit it, a counter,
 	// or a load now asking for more than four times the demand now and

@@ -75,11 +75,9 @@ type PredictiveConfig struct {
 // variance): the pods' demand is the HPAs' answer to the load, late by
 // their metric and sync and held up by their scale-down stabilisation.
 // Its point forecast (the pods the HPAs are about to make) sizes a
-// scale-up the reactive policy asks for, and starts none; where a method
-// other than naive and the usual rise beats naive on the load and asks
-// for more than the demand's forecast, the load's forecast stands. A
-// load that does not fit, or asks now for more than four times the
-// demand and a node, is left out, and the reason says so.
+// scale-up the reactive policy asks for, and starts none. A load that
+// does not fit, or asks now for more than four times the demand and a
+// node, is left out, and the reason says so.
 //
 // The demand is in worker units, as the scheduler sees it
 // (autoscaler.Snapshot.Demand: the requests of the pods on the workers plus the
@@ -270,9 +268,6 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 func (p *Predictive) explain(fc Forecast, level float64, events string, skipped []string) string {
 	c := p.cfg
 	why := fmt.Sprintf("demand %.2f nodes; %s", fc.Now, fc.MethodName())
-	if fc.OfLoad {
-		why += fmt.Sprintf(" of the load (demand %.3g + %.3g a unit of load)", fc.LoadBase, fc.PerLoad)
-	}
 	switch {
 	case fc.Method == MethodNaive && fc.Scored < minScored:
 		why += fmt.Sprintf(" (%d scored forecasts, too few to judge: nothing added)", fc.Scored)
@@ -286,7 +281,7 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 	if fc.LoadDoubt != "" {
 		why += "; " + fc.LoadDoubt
 	}
-	if fc.LoadMethod != "" && !fc.OfLoad {
+	if fc.LoadMethod != "" {
 		why += fmt.Sprintf("; the load's %s asks for %.2f (demand %.3g + %.3g a unit of load), for a scale-up only", fc.LoadMethod, fc.LoadPoint, fc.LoadBase, fc.PerLoad)
 	}
 	if len(fc.Periods) > 0 {
@@ -311,11 +306,12 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 // LoadBase + PerLoad x load, R² at least minLoadFit), the load is
 // forecast too, converted by that line and bounded by loadDoubt: its
 // point is LoadPoint, which Decide uses only to size a scale-up the
-// reactive policy asks for (the pods the HPAs are about to make); where
-// a method beats naive on the load and asks for more than the demand's
-// forecast, the load's forecast stands (OfLoad). A load that does not
-// fit, or asks now for more than the bound, is left out and said
-// (LoadDoubt).
+// reactive policy asks for (the pods the HPAs are about to make). A load
+// that does not fit, or asks now for more than the bound, is left out
+// and said (LoadDoubt). The load's forecast never stands for the
+// demand's, even where a method beats naive on the load: its skill is on
+// the load, and the line's bias (a load the HPAs stop following at their
+// maximum replicas) would be taken for more demand.
 func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 	d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
 	m, ok := in.Snapshot.Custom[MetricLoad]
@@ -335,18 +331,10 @@ func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 		d.LoadDoubt = fmt.Sprintf("the load now (%.4g) asks for %.2f nodes, more than %g times the demand now and a node: the load left out", m.Value, now, float64(loadDoubt))
 		return d
 	}
-	conv := func(v float64) float64 { return math.Min(bound, math.Max(0, base+per*v)) }
 	l := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
-	d.LoadBase, d.PerLoad, d.LoadMethod, d.LoadPoint = base, per, l.MethodName(), conv(l.Point)
-	if l.Method == MethodNaive || l.Method == MethodRise || conv(l.Capacity) <= d.Capacity {
-		return d
-	}
-	// A method beats naive on the load and asks for more than the
-	// demand's forecast: the load's forecast stands, converted.
-	point, capacity := conv(l.Point), conv(l.Capacity)
-	l.Now, l.OfLoad, l.LoadBase, l.PerLoad, l.LoadMethod, l.LoadPoint = cur, true, base, per, l.MethodName(), point
-	l.Point, l.Capacity, l.Headroom, l.NaiveMAE = point, capacity, capacity-point, per*l.NaiveMAE
-	return l
+	d.LoadBase, d.PerLoad, d.LoadMethod = base, per, l.MethodName()
+	d.LoadPoint = math.Min(bound, math.Max(0, base+per*l.Point))
+	return d
 }
 
 // loadDoubt bounds the demand the load may ask for, as a multiple of

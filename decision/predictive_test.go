@@ -286,7 +286,7 @@ func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
 	if math.Abs(fc.LoadBase-0.5) > 1e-6 || math.Abs(fc.PerLoad-0.001) > 1e-9 || fc.LoadMethod == "" || fc.LoadPoint < 4.5-1e-9 || fc.LoadDoubt != "" {
 		t.Errorf("forecast %+v, want the load's line (0.5 + 0.001 a unit) and its point at least 4.5 nodes", fc)
 	}
-	if fc.OfLoad || fc.Point != want.Point || fc.Capacity != want.Capacity {
+	if fc.Point != want.Point || fc.Capacity != want.Capacity {
 		t.Errorf("on a load without a pattern: forecast %+v, want the demand's forecast to stand (%+v), the load's point beside it", fc, want)
 	}
 	// The load's point starts no scale-up (the reactive policy holds at
@@ -355,18 +355,18 @@ func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
 }
 
 // The daily shop, its load recorded beside its demand and rising 15
-// minutes before the pods do: a seasonal method beats naive on the load
-// and asks for more than the demand's, so the load's forecast stands and
-// pre-scales before the opening, when the demand alone does not yet.
-func TestPredictiveOnTheLoadOfADailyShopPreScalesBeforeTheOpening(t *testing.T) {
+// minutes before the pods do: a daily method beats naive on the load and
+// asks for more than the demand's forecast before the opening, but the
+// load's forecast starts nothing (its skill is on the load, its line on
+// the demand may be biased): the policy decides as it does on the demand
+// alone, and its reason names the load's forecast.
+func TestPredictiveOnTheLoadOfADailyShopStartsNothingTheDemandDoesNot(t *testing.T) {
 	p, err := NewPredictive(PredictiveConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := day0.Add(3*Day + 8*time.Hour + 50*time.Minute)
-	if d := p.Decide(at(now, shop, 1)); d.Action == autoscaler.ScaleUp {
-		t.Fatalf("without the load: %s, want the demand alone not yet scaling up", d)
-	}
+	alone := p.Decide(at(now, shop, 1))
 	in := at(now, shop, 1)
 	ahead := func(t time.Time) float64 { return (shop(t.Add(15*time.Minute)) - 0.2) / 0.004 }
 	for _, rs := range [][]autoscaler.Record{in.History, in.LongHistory} {
@@ -375,11 +375,38 @@ func TestPredictiveOnTheLoadOfADailyShopPreScalesBeforeTheOpening(t *testing.T) 
 		}
 	}
 	in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(ahead(now), now)}
-	d := p.Decide(in)
-	if d.Action != autoscaler.ScaleUp || d.Level != autoscaler.LevelPredictive || !strings.Contains(d.Reason, "(day) of the load (demand") || !strings.Contains(d.Reason, "periods: day") {
-		t.Errorf("decision %s, want a predictive scale-up from the load's daily period", d)
+	fc := p.forecast(in, in.Snapshot.Scheduler.Demand)
+	if !strings.Contains(fc.LoadMethod, "(day)") || fc.LoadPoint <= fc.Capacity {
+		t.Fatalf("forecast %+v, want a daily method on the load asking for more than the demand's capacity", fc)
 	}
-	if d.ForecastMethod != "seasonal naive (day) of the load" && d.ForecastMethod != "seasonal change (day) of the load" && d.ForecastMethod != "seasonal ratio (day) of the load" {
-		t.Errorf("recorded method %q, want the load's daily method, named so", d.ForecastMethod)
+	d := p.Decide(in)
+	if d.Action != alone.Action || d.Count != alone.Count || d.ForecastNodes != alone.ForecastNodes || !strings.Contains(d.Reason, "the load's seasonal") {
+		t.Errorf("decision %s, want the demand's alone (%s), its reason naming the load's daily forecast", d, alone)
+	}
+}
+
+// The load's point is cut to four times the demand now and a node, and a
+// counter is left out even where the demand rose with it (a ramp).
+func TestTheLoadsPointIsBoundedAndACounterLeftOut(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 30 + jitter(t, 5) })
+	base := input(noisy, 30, 3, 0)
+	// The load now asks for 12.99 nodes (0.5 + 0.001 x 12490), within the
+	// bound of 13; its forecast (plus the usual rise) asks for more.
+	fc := p.forecast(withLoad(base, 0.5, 0.001, 12490), 3)
+	if fc.LoadDoubt != "" || fc.LoadPoint != 13 {
+		t.Errorf("forecast %+v, want the load's point cut to 13 (4 x 3 + 1)", fc)
+	}
+	// A counter over a day whose demand ramps with it: the line fits it,
+	// and it is left out all the same.
+	ramp := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 20 + 20*t.Sub(pt0.Add(-12*time.Hour)).Hours()/12 + jitter(t, 1) })
+	in := setLoad(input(ramp, 40, 4, 0), func(r autoscaler.Record) float64 {
+		return 1e6 + 10*float64(r.Time.Sub(pt0.Add(-12*time.Hour))/time.Second)
+	}, 1e6+10*12*3600)
+	if fc := p.forecast(in, 4); !strings.Contains(fc.LoadDoubt, "a counter") || fc.LoadPoint != 0 {
+		t.Errorf("forecast %+v, want the counter left out", fc)
 	}
 }

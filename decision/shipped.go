@@ -158,17 +158,12 @@ func withinBounds(s autoscaler.Decision, in autoscaler.PolicyInput) autoscaler.D
 
 // withForecast puts fc, made for lead, in d's forecast fields
 // (autoscaler.Decision's ForecastMethod, ForecastNodes, ForecastHeadroom
-// and ForecastLead; the method named "... of the load" when the load's
-// forecast stood), unless it is not a number.
+// and ForecastLead), unless it is not a number.
 func withForecast(d *autoscaler.Decision, fc Forecast, lead time.Duration) {
 	if math.IsNaN(fc.Point) || math.IsInf(fc.Point, 0) || math.IsNaN(fc.Headroom) || math.IsInf(fc.Headroom, 0) {
 		return
 	}
-	name := fc.MethodName()
-	if fc.OfLoad {
-		name += " of the load"
-	}
-	d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom, d.ForecastLead = name, fc.Point, fc.Headroom, lead
+	d.ForecastMethod, d.ForecastNodes, d.ForecastHeadroom, d.ForecastLead = fc.MethodName(), fc.Point, fc.Headroom, lead
 }
 
 func shipped(c ShippedConfig) (autoscaler.Policy, error) {

@@ -113,27 +113,6 @@ type madeForecast struct {
 	ok              bool
 }
 
-// ScoreRecorded scores forecasts already made, such as the ones a policy
-// recorded at its ticks (autoscaler.Decision's ForecastNodes, and with
-// its ForecastHeadroom the capacity), against the highest value of vals
-// in the lead time after each: points[i] and capacity[i] were forecast
-// at times[i] (NaN where no forecast was made) by methods[i] (as
-// Picked counts them), vals[i] observed then. The naive forecast is the
-// value now. Forecasts whose lead time runs past the series are not
-// scored.
-func ScoreRecorded(times []time.Time, vals, points, capacity []float64, methods []string, lead time.Duration) (ForecastScore, error) {
-	if len(times) != len(vals) || len(times) != len(points) || len(times) != len(capacity) || len(times) != len(methods) || len(times) == 0 || lead <= 0 {
-		return ForecastScore{}, errors.New("sim: ScoreRecorded needs as many times as values, points, capacities and methods, at least one, and a positive lead")
-	}
-	fcs := make([]madeForecast, len(times))
-	for i := range times {
-		if !math.IsNaN(points[i]) && !math.IsNaN(capacity[i]) {
-			fcs[i] = madeForecast{point: points[i], capacity: capacity[i], method: methods[i], ok: true}
-		}
-	}
-	return score(times, vals, fcs, lead), nil
-}
-
 // score compares each forecast with the highest value in the lead time
 // after it, beside the naive forecast (the value then).
 func score(times []time.Time, vals []float64, fcs []madeForecast, lead time.Duration) ForecastScore {

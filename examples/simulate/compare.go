@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image/color"
 	"io"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -37,11 +36,6 @@ type observed struct {
 	vals  []float64
 	loadT []time.Time
 	loadV []float64
-	// point and capacity are the policy's own forecast at each tick of
-	// times (Decision.ForecastNodes, and with ForecastHeadroom), NaN
-	// where it recorded none.
-	point, capacity []float64
-	method          []string
 }
 
 // record returns an OnResult that keeps the scheduler's Demand and the
@@ -51,11 +45,6 @@ func (o *observed) record() func(autoscaler.Result) {
 		if d, ok := r.Snapshot.Demand(); ok {
 			o.times = append(o.times, r.Time)
 			o.vals = append(o.vals, d)
-			pt, c := math.NaN(), math.NaN()
-			if r.Proposed.ForecastMethod != "" {
-				pt, c = r.Proposed.ForecastNodes, r.Proposed.ForecastNodes+r.Proposed.ForecastHeadroom
-			}
-			o.point, o.capacity, o.method = append(o.point, pt), append(o.capacity, c), append(o.method, r.Proposed.ForecastMethod)
 		}
 		if l, ok := r.Snapshot.Custom[decision.MetricLoad]; ok && l.OK {
 			o.loadT = append(o.loadT, r.Time)
@@ -185,15 +174,6 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 			return err
 		}
 		printScore(out, mode, p.Config().Lead, "demand", fmt.Sprintf("the demand the policy observed at its %d ticks", len(ob.times)), sc)
-		if len(ob.loadT) > 0 {
-			// What the policy acted on: the demand's forecast, or the
-			// load's where it stood, as it recorded it.
-			sc, err := sim.ScoreRecorded(ob.times, ob.vals, ob.point, ob.capacity, ob.method, p.Config().Lead)
-			if err != nil {
-				return err
-			}
-			printScore(out, mode, p.Config().Lead, "demand", fmt.Sprintf("the forecasts the policy acted on and recorded, load and demand together, at its %d ticks", len(ob.times)), sc)
-		}
 	}
 	if len(sweep) > 0 {
 		fmt.Fprintf(out, "\nFrontier (lambda mode, each shipped policy over its main setting; chart %s):\n\n", o.frontier)
