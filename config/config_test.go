@@ -436,3 +436,23 @@ func TestSettingsSayTheScaleDownIsStabilised(t *testing.T) {
 		t.Errorf("not in the settings table: %v", want)
 	}
 }
+
+// LOAD_QUERY's counter check: a raw _total series without a rate is
+// refused; a rate of it, a recording rule holding the word, and a
+// function with a space before its parenthesis pass.
+func TestCounterWithoutRate(t *testing.T) {
+	for q, want := range map[string]bool{
+		"sum(traefik_service_requests_total)":                                           true,
+		"sum(x_total) - sum(x_total offset 1m)":                                         true,
+		"sum(rate(traefik_service_requests_total[1m]))":                                 false,
+		"sum(rate (x_total[1m]))":                                                       false,
+		"sum by (x) (increase(x_total[5m]))":                                            false,
+		"job:requests_total:rate5m":                                                     false,
+		"sum(node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate)": false,
+		"sum(nginx_ingress_controller_requests_per_second)":                             false,
+	} {
+		if got := counterWithoutRate(q); got != want {
+			t.Errorf("%q: counter without a rate %v, want %v", q, got, want)
+		}
+	}
+}

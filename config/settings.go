@@ -609,16 +609,16 @@ func listenAddr(c *Config, v string) error {
 }
 
 // counterWithoutRate reports whether a PromQL query reads a counter (a
-// series named ..._total) without taking its rate: a load that only ever
-// rises, which the predictive policy would otherwise fit until a reset.
+// series whose name ends in _total, not a recording rule that merely
+// holds the word, such as job:requests_total:rate5m) without taking its
+// rate with rate, irate, increase or deriv: a load that only ever rises,
+// which the predictive policy would otherwise fit until a reset. A
+// check of the text, not a parse: it errs towards letting a query pass.
 func counterWithoutRate(q string) bool {
-	if !strings.Contains(q, "_total") {
-		return false
-	}
-	for _, f := range []string{"rate(", "irate(", "increase(", "deriv("} {
-		if strings.Contains(q, f) {
-			return false
-		}
-	}
-	return true
+	return counterName.MatchString(q) && !rateCall.MatchString(q)
 }
+
+var (
+	counterName = regexp.MustCompile(`[A-Za-z0-9_]_total($|[^A-Za-z0-9_:])`)
+	rateCall    = regexp.MustCompile(`\b(rate|irate|increase|deriv)\s*\(`)
+)

@@ -100,8 +100,10 @@ type ForecasterConfig struct {
 // demand shows later or hides.
 const MetricLoad = "load"
 
-// Forecaster forecasts the highest demand of the next lead time from the
-// decision history. It looks for daily and weekly periods in the long
+// Forecaster forecasts the highest value of a recorded metric (the
+// demand by default, or the load: ForecasterConfig.Metric) in the next
+// lead time from the decision history; below, "demand" stands for
+// either. It looks for daily and weekly periods in the long
 // history (ClusterState.LongHistory, means over 10 minutes), and scores
 // its candidate methods on the recent history (ClusterState.History)
 // by a rolling out-of-sample back-test at the lead:
@@ -109,6 +111,10 @@ const MetricLoad = "load"
 //   - naive: the demand now;
 //   - damped trend: the demand now plus a damped continuation of the
 //     slope of the last 10 minutes;
+//   - usual rise: the demand now plus the median rise (the lead time's
+//     peak less the demand at its start) of the earlier forecasts whose
+//     lead time has passed and whose demand had moved the same way (up,
+//     down or not at all) over the lead time before them;
 //   - for each period found, seasonal naive (the highest demand in the
 //     lead window one period ago), seasonal change (the demand now plus
 //     the rise seen in that window one period ago) and seasonal ratio
@@ -116,9 +122,11 @@ const MetricLoad = "load"
 //
 // It picks the method with the lowest MASE (mean absolute error over the
 // naive method's, on the same forecasts) below 1 among the eligible: the
-// damped trend when its gain over naive on the recent history is
-// significant (more than two standard errors, counting one independent
-// forecast a lead time); a seasonal method when its gain is significant
+// damped trend and the usual rise when their gain over naive on the
+// recent history is significant (more than two standard errors, counting
+// one independent forecast a lead time), the usual rise only when no
+// other method is eligible (it knows how much a rise usually is, not
+// when it comes); a seasonal method when its gain is significant
 // in the same back-test on the long history (one lead ahead, rounded up
 // to whole means), whose days give it a fair trial where the recent
 // history holds each day's ramps once. The headroom is the 1-Target

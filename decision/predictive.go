@@ -58,9 +58,9 @@ type PredictiveConfig struct {
 //     and the new workers the pending pods need),
 //   - the Forecaster's capacity (its forecast of the highest demand in
 //     the next lead time plus its headroom); when no forecast method
-//     beats the naive one, only for a scale-up the reactive policy asks
-//     for, which it sizes for the demand's usual rise in a lead time
-//     (naive's headroom): it starts none,
+//     beats the naive one, or only the usual rise does (MethodRise),
+//     only for a scale-up the reactive policy asks for, which it sizes
+//     for that forecast plus its headroom: it starts none,
 //   - the calendar's known events in the next lead time,
 //
 // with Headroom on top. The forecast and the calendar only ever raise
@@ -235,7 +235,14 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 		// size a scale-up the demand asks for; they start none.
 		lift = max(lift, nodesFor(fc.LoadPoint*(1+c.Headroom)))
 	}
-	level, events := p.calendarLevel(in.Now, fc.Point)
+	point := fc.Point
+	if fc.Method == MethodNaive || fc.Method == MethodRise {
+		// A Factor raises what the forecast knows of when: the usual
+		// rise knows only how much, so the event multiplies the demand
+		// now, as for naive.
+		point = cur
+	}
+	level, events := p.calendarLevel(in.Now, point)
 	known := nodesFor(level)
 
 	why := p.explain(fc, level, events, skipped) + fmt.Sprintf("; reactive %d, forecast %d, calendar %d nodes, %d Ready", react, ahead, known, in.ReadyNodes)
@@ -342,7 +349,8 @@ func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
 // doubles the pods a sync (15 s), so over its metric's lag and a sync
 // the pods lag the load by at most about four times. A load now asking
 // for more is not the load the fit was made on (a LOAD_QUERY changed to
-// another unit) and is left out; a forecast of the load is cut to it.
+// another unit) and is left out; a forecast of the load is cut to it
+// (before the policy's Headroom, which a scale-up it sizes adds).
 const loadDoubt = 4
 
 // minLoadFit is the least share of the demand's variance over the
@@ -354,10 +362,11 @@ const minLoadFit = 0.5
 // loadFit is the least-squares line of the demand on the load over the
 // history's ticks that recorded both (the load above zero): the demand at
 // no load (may be negative: a load with a part the pods do not serve)
-// and per unit of load. ok false, with the reason when the history holds
-// minScored such ticks, when the line has no positive slope, explains
-// less than minLoadFit of the demand's variance, or the load only ever
-// rose (a counter, not a rate).
+// and per unit of load. ok false without a reason when the history holds
+// fewer than minScored such ticks; with the reason when the load never
+// moved, only ever rose (a counter, not a rate), the line has no
+// positive slope or explains less than minLoadFit of the demand's
+// variance, or the sums overflowed.
 func loadFit(history []autoscaler.Record) (base, per float64, doubt string, ok bool) {
 	var m moments
 	rising, rose, last := true, false, math.Inf(-1)
@@ -390,7 +399,11 @@ func loadFit(history []autoscaler.Record) (base, per float64, doubt string, ok b
 		return 0, 0, fmt.Sprintf("the load explains %.2f of the demand's variance over the history (R², less than %g): the load left out", r2, minLoadFit), false
 	}
 	per = cov / vx
-	return (m.sy - per*m.sx) / m.n, per, "", true
+	base = (m.sy - per*m.sx) / m.n
+	if math.IsNaN(per) || math.IsInf(per, 0) || math.IsNaN(base) || math.IsInf(base, 0) {
+		return 0, 0, "the load's line overflowed (a load of 1e150 or more): the load left out", false
+	}
+	return base, per, "", true
 }
 
 // Forecast is the policy's forecaster's forecast at now (see
