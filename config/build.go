@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -54,7 +56,8 @@ type Options struct {
 	Policy autoscaler.Policy
 	// Queries are PromQL queries of the program's own (a queue depth, a
 	// request rate) whose readings reach the policy in Snapshot.Custom
-	// under the same names.
+	// under the same names. With Config.LoadQuery (LOAD_QUERY) set, none
+	// may be named decision.MetricLoad: Build adds that one.
 	Queries map[string]metrics.Query
 	// Customize, when set, is called with the autoscaler's configuration
 	// after every part is built and before autoscaler.New checks it: it
@@ -187,8 +190,12 @@ func (p *Parts) build(cfg Config, opts Options) (autoscaler.Policy, autoscaler.N
 		Clock: opts.Clock, Logger: log.With("part", "drain"),
 	})
 	errs = append(errs, err)
-	p.Prometheus, err = metrics.NewPrometheus(prometheusConfig(cfg, opts))
-	errs = append(errs, err)
+	if pcfg, err := prometheusConfig(cfg, opts); err != nil {
+		errs = append(errs, err)
+	} else {
+		p.Prometheus, err = metrics.NewPrometheus(pcfg)
+		errs = append(errs, err)
+	}
 	var policy autoscaler.Policy = opts.Policy
 	if policy == nil {
 		th := cfg.Thresholds
@@ -234,11 +241,17 @@ func fleetConfig(cfg Config, opts Options, p *Parts) (ec2fleet.Config, error) {
 }
 
 // prometheusConfig returns the Prometheus source's configuration: its
-// address and credentials, and pending pods left to the API when they are
-// counted there.
-func prometheusConfig(cfg Config, opts Options) metrics.Config {
+// address and credentials, the custom queries (opts.Queries and
+// LOAD_QUERY's), and pending pods left to the API when they are counted
+// there. It refuses a blank LOAD_QUERY and one that opts.Queries already
+// names.
+func prometheusConfig(cfg Config, opts Options) (metrics.Config, error) {
+	custom, err := customQueries(cfg, opts)
+	if err != nil {
+		return metrics.Config{}, err
+	}
 	pa := cfg.PrometheusAuth
-	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: opts.Queries, Clock: opts.Clock, Logger: opts.Logger.With("part", "prometheus"),
+	pcfg := metrics.Config{URL: cfg.PrometheusURL, NodeSelector: cfg.PrometheusNodeSelector, Custom: custom, Clock: opts.Clock, Logger: opts.Logger.With("part", "prometheus"),
 		BearerTokenFile: pa.BearerTokenFile, QueryTimeout: pa.Timeout,
 		TLS: metrics.TLSConfig{CAFile: pa.CAFile, InsecureSkipVerify: pa.InsecureSkipVerify}}
 	if pa.Username != "" || pa.PasswordFile != "" {
@@ -247,7 +260,28 @@ func prometheusConfig(cfg Config, opts Options) metrics.Config {
 	if cfg.PendingPodsSource == PendingFromAPI {
 		pcfg.PendingPods.Disabled = true
 	}
-	return pcfg
+	return pcfg, nil
+}
+
+// customQueries returns opts.Queries with LOAD_QUERY's query added as
+// decision.MetricLoad, in a new map (opts.Queries is not changed); without
+// LOAD_QUERY, opts.Queries itself.
+func customQueries(cfg Config, opts Options) (map[string]metrics.Query, error) {
+	if cfg.LoadQuery == "" {
+		return opts.Queries, nil
+	}
+	if strings.TrimSpace(cfg.LoadQuery) == "" {
+		// Load refuses it; a Config built by hand must not send a blank
+		// query.
+		return nil, errors.New("LOAD_QUERY (Config.LoadQuery) is blank: set a PromQL query or leave it empty")
+	}
+	if _, clash := opts.Queries[decision.MetricLoad]; clash {
+		return nil, fmt.Errorf("LOAD_QUERY (Config.LoadQuery) is set and Options.Queries already has a query named %q, the name LOAD_QUERY's query is read under: set one of them", decision.MetricLoad)
+	}
+	custom := make(map[string]metrics.Query, len(opts.Queries)+1)
+	maps.Copy(custom, opts.Queries)
+	custom[decision.MetricLoad] = metrics.Query{Expr: cfg.LoadQuery}
+	return custom, nil
 }
 
 // metricSource returns p.Prometheus, with the pending pods from the API

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/node-fleet/node-fleet/autoscaler"
+	"github.com/node-fleet/node-fleet/decision"
+	"github.com/node-fleet/node-fleet/metrics"
 )
 
 // secrets answers GetSecretValue from a map.
@@ -160,5 +163,86 @@ func TestBuildRefusesAnInstanceTypeListedTwice(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "INSTANCE_TYPES") || !strings.Contains(err.Error(), "m5.large is listed twice") {
 		t.Errorf("err = %v, want it to name INSTANCE_TYPES and m5.large", err)
+	}
+}
+
+// buildWith loads env over good() for the Lambda function and builds it
+// with queries as Options.Queries.
+func buildWith(t *testing.T, set map[string]string, queries map[string]metrics.Query) (*Parts, error) {
+	t.Helper()
+	env := good()
+	maps.Copy(env, set)
+	cfg, err := Load(Lambda, getenv(env), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+	return Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}, Queries: queries})
+}
+
+// LOAD_QUERY becomes the Prometheus source's custom query named
+// decision.MetricLoad, next to the program's own queries, which are kept
+// and not changed.
+func TestBuildAddsTheLoadQuery(t *testing.T) {
+	const load = "sum(rate(traefik_service_requests_total[1m]))"
+	queries := map[string]metrics.Query{"queue": {Expr: "sum(queue_depth)"}}
+	p, err := buildWith(t, map[string]string{"LOAD_QUERY": load}, queries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Prometheus.Close()
+	got := p.Prometheus.Queries()
+	if got[decision.MetricLoad] != load || got["queue"] != "sum(queue_depth)" {
+		t.Errorf("queries %v, want %s=%q and queue=%q", got, decision.MetricLoad, load, "sum(queue_depth)")
+	}
+	if len(queries) != 1 {
+		t.Errorf("Options.Queries changed: %v", queries)
+	}
+}
+
+// Without LOAD_QUERY, Build adds no custom query: the program's own
+// queries are the only ones.
+func TestBuildWithoutTheLoadQuery(t *testing.T) {
+	p, err := buildWith(t, nil, map[string]metrics.Query{"queue": {Expr: "sum(queue_depth)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Prometheus.Close()
+	got := p.Prometheus.Queries()
+	if _, ok := got[decision.MetricLoad]; ok || got["queue"] != "sum(queue_depth)" {
+		t.Errorf("queries %v, want queue and no %s", got, decision.MetricLoad)
+	}
+}
+
+// LOAD_QUERY and a program's own query of the same name are refused:
+// neither silently wins over the other.
+func TestBuildRefusesTwoLoadQueries(t *testing.T) {
+	p, err := buildWith(t, map[string]string{"LOAD_QUERY": "sum(rate(traefik_service_requests_total[1m]))"},
+		map[string]metrics.Query{decision.MetricLoad: {Expr: "sum(rate(http_requests_total[1m]))"}})
+	if err == nil {
+		p.Prometheus.Close()
+		t.Fatal("Build accepted LOAD_QUERY and Options.Queries[\"load\"] together")
+	}
+	if !strings.Contains(err.Error(), "LOAD_QUERY") || !strings.Contains(err.Error(), `Options.Queries already has a query named "load"`) {
+		t.Errorf("err = %v, want it to name LOAD_QUERY and Options.Queries' %q", err, decision.MetricLoad)
+	}
+}
+
+// A Config built by hand with a blank LoadQuery is refused by Build,
+// naming LOAD_QUERY, as Load refuses it.
+func TestBuildRefusesABlankLoadQuery(t *testing.T) {
+	cfg, err := Load(Lambda, getenv(good()), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LoadQuery = " \n"
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}}
+	p, err := Build(context.Background(), cfg, Options{AWS: awsCfg, Kube: &rest.Config{Host: "https://10.0.1.10:6443"}})
+	if err == nil {
+		p.Prometheus.Close()
+		t.Fatal("Build accepted a blank LoadQuery")
+	}
+	if !strings.Contains(err.Error(), "LOAD_QUERY (Config.LoadQuery) is blank") {
+		t.Errorf("err = %v, want it to name LOAD_QUERY", err)
 	}
 }

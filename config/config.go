@@ -120,6 +120,12 @@ type Config struct {
 	// decision.ForecastShadow to have Policy act and the predictive
 	// policy say, in every decision's reason, what it would have done.
 	Forecast string
+	// LoadQuery is a PromQL query whose single result is the workload's
+	// load, such as its request rate (LOAD_QUERY): Build adds it to the
+	// Prometheus source's custom queries as decision.MetricLoad, which
+	// the predictive policy forecasts. Empty: none, and the pods' demand
+	// is forecast instead.
+	LoadQuery string
 	// Calendar is the predictive policy's known events (CALENDAR); events
 	// stored with the cluster's state are added to them at every tick.
 	Calendar []decision.Event

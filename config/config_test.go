@@ -65,7 +65,7 @@ func TestLoadEverySetting(t *testing.T) {
 		"SCALE_UP_COOLDOWN": "1m", "SCALE_DOWN_COOLDOWN": "15m", "LOCK_TTL": "6m", "JOIN_TIMEOUT": "8m",
 		"DRAIN_TIMEOUT": "2m", "NODE_SELECTOR": "role=worker", "SCRAPE_INTERVAL": "30s", "REALERT_INTERVAL": "4h", "SCALE_DOWN_WINDOW": "15s",
 		"POLICY": "predictive", "PENDING_NODES": "needed", "HEADROOM": "0.2", "PREDICTIVE_LEAD": "6m", "FORECAST": "Off",
-		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8",
+		"CALENDAR": "flash-sale 2026-12-24T20:00:00Z 1h nodes=8", "LOAD_QUERY": "sum(rate(traefik_service_requests_total[1m]))",
 		// Daemon-only settings are not read by the Lambda function.
 		"TICK_INTERVAL": "not read", "LISTEN_ADDR": "not read",
 	} {
@@ -88,6 +88,7 @@ func TestLoadEverySetting(t *testing.T) {
 		Strategy: ec2fleet.StrategySpotFirst, SpotShare: 0.5, InstanceType: "t3.large", Thresholds: th,
 		Policy: decision.PolicyPredictive, Headroom: 0.2, Lead: 6 * time.Minute, Forecast: decision.ForecastOff,
 		Calendar:        []decision.Event{{Name: "flash-sale", Start: sale, End: sale.Add(time.Hour), Nodes: 8}},
+		LoadQuery:       "sum(rate(traefik_service_requests_total[1m]))",
 		ScaleUpCooldown: time.Minute, ScaleDownCooldown: 15 * time.Minute, LockTTL: 6 * time.Minute,
 		JoinTimeout: 8 * time.Minute, DrainTimeout: 2 * time.Minute, ScrapeInterval: 30 * time.Second, RealertInterval: 4 * time.Hour, ScaleDownWindow: 15 * time.Second,
 		KubeconfigSecret: "node-fleet/kubeconfig",
@@ -210,6 +211,10 @@ func TestLoadBadEnvironments(t *testing.T) {
 			`configuration: HEADROOM="1.5": want a number from 0 to 1, e.g. 0.3`},
 		{"calendar with a bad start", map[string]string{"CALENDAR": "ok 2026-12-24T20:00:00Z 1h nodes=2; sale tomorrow 1h nodes=8"},
 			`configuration: CALENDAR="ok 2026-12-24T20:00:00Z 1h nodes=2; sale tomorrow 1h nodes=8": calendar entry 2 ("sale tomorrow 1h nodes=8"): field 2 (start) "tomorrow": want an RFC 3339 time such as 2026-12-24T20:00:00Z`},
+		{"blank load query", map[string]string{"LOAD_QUERY": " \t "},
+			`configuration: LOAD_QUERY=" \t ": want a PromQL query, not blanks`},
+		{"a counter as the load", map[string]string{"LOAD_QUERY": "sum(traefik_service_requests_total)"},
+			`configuration: LOAD_QUERY="sum(traefik_service_requests_total)": it reads a counter (a _total series) without rate(), irate() or increase(): want a rate the HPAs follow, e.g. sum(rate(traefik_service_requests_total[1m]))`},
 		{"lock too short", map[string]string{"LOCK_TTL": "10s"},
 			`configuration: LOCK_TTL="10s": want a duration from 1m to 1h, such as 90s or 10m`},
 		{"join timeout that churns", map[string]string{"JOIN_TIMEOUT": "1m"},
@@ -429,5 +434,25 @@ func TestSettingsSayTheScaleDownIsStabilised(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("not in the settings table: %v", want)
+	}
+}
+
+// LOAD_QUERY's counter check: a raw _total series without a rate is
+// refused; a rate of it, a recording rule holding the word, and a
+// function with a space before its parenthesis pass.
+func TestCounterWithoutRate(t *testing.T) {
+	for q, want := range map[string]bool{
+		"sum(traefik_service_requests_total)":                                           true,
+		"sum(x_total) - sum(x_total offset 1m)":                                         true,
+		"sum(rate(traefik_service_requests_total[1m]))":                                 false,
+		"sum(rate (x_total[1m]))":                                                       false,
+		"sum by (x) (increase(x_total[5m]))":                                            false,
+		"job:requests_total:rate5m":                                                     false,
+		"sum(node_namespace_pod_container:container_cpu_usage_seconds_total:sum_irate)": false,
+		"sum(nginx_ingress_controller_requests_per_second)":                             false,
+	} {
+		if got := counterWithoutRate(q); got != want {
+			t.Errorf("%q: counter without a rate %v, want %v", q, got, want)
+		}
 	}
 }

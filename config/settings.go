@@ -231,6 +231,19 @@ func policySettings() []setting {
 			parse: func(c *Config, v string) error {
 				return oneOf(&c.Forecast, strings.ToLower(v), decision.ForecastOff, decision.ForecastShadow)
 			}},
+		{env: "LOAD_QUERY", programs: both,
+			help: "a PromQL query whose single result is the workload's load, what its HPAs scale the pods on, e.g. sum(rate(traefik_service_requests_total[1m])) (the requests served by Traefik, which K3s ships): a rate the HPAs follow, not a counter or a total; read by the predictive policy (and FORECAST=shadow), which forecasts it beside the pods' demand and turns it into workers by the demand's least-squares line on it, once the history holds 30 ticks with both (recorded under every policy, as the custom metric " + decision.MetricLoad + "): the pods it asks for before the HPAs make them size a scale-up the demand asks for; a load the demand does not follow (R² below 0.5, a counter) or one asking for over four times the demand now (a query changed to another unit: the fit is over a day of history) is left out, and the decision says so; unset, the pods' demand is forecast alone",
+			show: func(c Config) string { return orNone(c.LoadQuery) },
+			parse: func(c *Config, v string) error {
+				if strings.TrimSpace(v) == "" {
+					return errors.New("want a PromQL query, not blanks")
+				}
+				if counterWithoutRate(v) {
+					return errors.New("it reads a counter (a _total series) without rate(), irate() or increase(): want a rate the HPAs follow, e.g. sum(rate(traefik_service_requests_total[1m]))")
+				}
+				c.LoadQuery = v
+				return nil
+			}},
 		{env: "CALENDAR", programs: both,
 			help: `known events for the predictive policy, as JSON ([{"name":"sale","start":"2026-12-24T20:00:00Z","duration":"1h","nodes":8}]) or compact text ("sale 2026-12-24T20:00:00Z 1h nodes=8; ..."); operators add more to the cluster's state without redeploying`,
 			show: func(c Config) string { return orNone(strings.TrimSpace(decision.FormatCalendar(c.Calendar))) },
@@ -594,3 +607,18 @@ func listenAddr(c *Config, v string) error {
 	c.Listen = v
 	return nil
 }
+
+// counterWithoutRate reports whether a PromQL query reads a counter (a
+// series whose name ends in _total, not a recording rule that merely
+// holds the word, such as job:requests_total:rate5m) without taking its
+// rate with rate, irate, increase or deriv: a load that only ever rises,
+// which the predictive policy would otherwise fit until a reset. A
+// check of the text, not a parse: it errs towards letting a query pass.
+func counterWithoutRate(q string) bool {
+	return counterName.MatchString(q) && !rateCall.MatchString(q)
+}
+
+var (
+	counterName = regexp.MustCompile(`[A-Za-z0-9_]_total($|[^A-Za-z0-9_:])`)
+	rateCall    = regexp.MustCompile(`\b(rate|irate|increase|deriv)\s*\(`)
+)

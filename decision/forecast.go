@@ -50,6 +50,7 @@ const (
 	MethodSeasonal = "seasonal naive"
 	MethodChange   = "seasonal change"
 	MethodRatio    = "seasonal ratio"
+	MethodRise     = "usual rise"
 )
 
 // Fixed parts of the method, chosen before any trace was looked at.
@@ -82,10 +83,27 @@ type ForecasterConfig struct {
 	// of the chosen method's recent errors at the lead. Default
 	// DefaultTarget.
 	Target float64
+	// Metric is the recorded metric the forecaster forecasts, a name of
+	// autoscaler.Record.Custom: autoscaler.MetricDemand (the default,
+	// the scheduler's demand in worker units) or MetricLoad (the
+	// workload's load, in its own unit).
+	Metric string
 }
 
-// Forecaster forecasts the highest demand of the next lead time from the
-// decision history. It looks for daily and weekly periods in the long
+// MetricLoad is the name of the custom metric (autoscaler.Snapshot.Custom,
+// recorded in autoscaler.Record.Custom) that carries the workload's load:
+// what its HorizontalPodAutoscalers scale the pods on, such as the
+// request rate, in any unit. The predictive policy forecasts it when the
+// snapshots carry it (the programs' LOAD_QUERY): the pods' requests are
+// the HPAs' answer to it, held up for minutes by their scale-down
+// stabilisation, so the load shows a rise or a fall that the pods'
+// demand shows later or hides.
+const MetricLoad = "load"
+
+// Forecaster forecasts the highest value of a recorded metric (the
+// demand by default, or the load: ForecasterConfig.Metric) in the next
+// lead time from the decision history; below, "demand" stands for
+// either. It looks for daily and weekly periods in the long
 // history (ClusterState.LongHistory, means over 10 minutes), and scores
 // its candidate methods on the recent history (ClusterState.History)
 // by a rolling out-of-sample back-test at the lead:
@@ -93,6 +111,10 @@ type ForecasterConfig struct {
 //   - naive: the demand now;
 //   - damped trend: the demand now plus a damped continuation of the
 //     slope of the last 10 minutes;
+//   - usual rise: the demand now plus the median rise (the lead time's
+//     peak less the demand at its start) of the earlier forecasts whose
+//     lead time has passed and whose demand had moved the same way (up,
+//     down or not at all) over the lead time before them;
 //   - for each period found, seasonal naive (the highest demand in the
 //     lead window one period ago), seasonal change (the demand now plus
 //     the rise seen in that window one period ago) and seasonal ratio
@@ -100,9 +122,11 @@ type ForecasterConfig struct {
 //
 // It picks the method with the lowest MASE (mean absolute error over the
 // naive method's, on the same forecasts) below 1 among the eligible: the
-// damped trend when its gain over naive on the recent history is
-// significant (more than two standard errors, counting one independent
-// forecast a lead time); a seasonal method when its gain is significant
+// damped trend and the usual rise when their gain over naive on the
+// recent history is significant (more than two standard errors, counting
+// one independent forecast a lead time), the usual rise only when no
+// other method is eligible (it knows how much a rise usually is, not
+// when it comes); a seasonal method when its gain is significant
 // in the same back-test on the long history (one lead ahead, rounded up
 // to whole means), whose days give it a fair trial where the recent
 // history holds each day's ramps once. The headroom is the 1-Target
@@ -133,6 +157,9 @@ func NewForecaster(cfg ForecasterConfig) (*Forecaster, error) {
 	}
 	if cfg.Target == 0 {
 		cfg.Target = DefaultTarget
+	}
+	if cfg.Metric == "" {
+		cfg.Metric = autoscaler.MetricDemand
 	}
 	if math.IsNaN(cfg.Target) || cfg.Target <= 0 || cfg.Target > 0.5 {
 		bad("Target must be a fraction above 0 and at most 0.5, got %v", cfg.Target)
@@ -177,6 +204,22 @@ type Forecast struct {
 	Headroom float64
 	// Capacity is the demand to have capacity for: Point plus Headroom.
 	Capacity float64
+	// The load's part, when the predictive policy forecast the load
+	// (MetricLoad) too; all zero when it did not (see Predictive).
+	// LoadBase and PerLoad are the demand's least-squares line on the
+	// load over the history (demand = LoadBase + PerLoad x load, in
+	// worker units), LoadMethod the method the load's forecast picked and
+	// LoadPoint that forecast in worker units (at most four times the
+	// demand now and a node), which only sizes a scale-up the reactive
+	// policy asks for. The rest of the forecast is the demand's.
+	LoadBase, PerLoad float64
+	LoadMethod        string
+	LoadPoint         float64
+	// LoadDoubt, when not empty, says why the load the snapshot carried
+	// was left out at this tick: a line that does not fit it, a counter,
+	// or a load now asking for more than four times the demand now and
+	// a node (a LOAD_QUERY changed to another unit, not a surge).
+	LoadDoubt string
 }
 
 // MethodName is Method with its period, if any ("seasonal naive (1d)").
@@ -206,6 +249,20 @@ type series struct {
 
 func seriesOf(records []autoscaler.Record) series {
 	return seriesBy(records, autoscaler.Record.Demand)
+}
+
+// metricOf is a record's reading of the named custom metric; NaN when
+// it has none.
+func metricOf(name string) func(autoscaler.Record) float64 {
+	if name == autoscaler.MetricDemand {
+		return autoscaler.Record.Demand
+	}
+	return func(r autoscaler.Record) float64 {
+		if v, ok := r.Custom[name]; ok {
+			return v
+		}
+		return math.NaN()
+	}
 }
 
 // seriesBy is the series of value over records (NaN: missing), in time
@@ -319,28 +376,39 @@ func correlation(x []float64, k, minPairs int) float64 {
 	if k <= 0 {
 		return math.NaN()
 	}
-	var n, sa, sb, saa, sbb, sab float64
+	var m moments
 	for i := 0; i+k < len(x); i++ {
-		a, b := x[i], x[i+k]
-		if math.IsNaN(a) || math.IsNaN(b) {
-			continue
+		if a, b := x[i], x[i+k]; !math.IsNaN(a) && !math.IsNaN(b) {
+			m.add(a, b)
 		}
-		n++
-		sa += a
-		sb += b
-		saa += a * a
-		sbb += b * b
-		sab += a * b
 	}
-	if n < float64(max(minPairs, 3)) {
+	if m.n < float64(max(minPairs, 3)) {
 		return math.NaN()
 	}
-	cov := sab - sa*sb/n
-	va, vb := saa-sa*sa/n, sbb-sb*sb/n
+	cov, va, vb := m.cov()
 	if va <= 1e-12 || vb <= 1e-12 {
 		return math.NaN()
 	}
 	return cov / math.Sqrt(va*vb)
+}
+
+// moments are the sums of pairs (x, y) a correlation or a least-squares
+// line is computed from.
+type moments struct{ n, sx, sy, sxx, syy, sxy float64 }
+
+func (m *moments) add(x, y float64) {
+	m.n++
+	m.sx += x
+	m.sy += y
+	m.sxx += x * x
+	m.syy += y * y
+	m.sxy += x * y
+}
+
+// cov is the pairs' covariance and the variances of x and y, each times
+// the number of pairs.
+func (m moments) cov() (cov, vx, vy float64) {
+	return m.sxy - m.sx*m.sy/m.n, m.sxx - m.sx*m.sx/m.n, m.syy - m.sy*m.sy/m.n
 }
 
 // method is one candidate: its name, period and forecast from origin i
@@ -366,13 +434,17 @@ type origin struct {
 // PolicyInput) and the demand now, in worker units.
 func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, current float64) Forecast {
 	lead := int64(f.cfg.Lead / time.Second)
-	rec := recentSeries(now, history, current)
-	lg := longSeries(now, long)
+	value := metricOf(f.cfg.Metric)
+	rec := recentSeries(now, seriesBy(history, value), current)
+	lg := longSeries(now, seriesBy(long, value))
 	fc := Forecast{Now: current, Periods: detectPeriods(lg), Method: MethodNaive, Point: current, MASE: 1, Capacity: current}
 
-	methods := append([]method{{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }}},
-		seasonalMethods(rec, lg, fc.Periods, lead)...)
 	origins := backTest(rec, lead)
+	rise := riseByTrend(rec, origins, lead)
+	methods := append([]method{
+		{name: MethodDamped, at: func(i int) float64 { return dampedAt(rec, i, lead) }},
+		{name: MethodRise, at: func(i int) float64 { return rise[i] }},
+	}, seasonalMethods(rec, lg, fc.Periods, lead)...)
 	fc.NaiveMAE, fc.Scored = naiveMAE(rec, origins), len(origins)
 
 	best, ok := pickMethod(rec, lg, methods, origins, lead)
@@ -396,8 +468,7 @@ func (f *Forecaster) Forecast(now time.Time, history, long []autoscaler.Record, 
 
 // recentSeries is the recent history's demand series up to now, the
 // demand now last (a record at or after now gives way to it).
-func recentSeries(now time.Time, history []autoscaler.Record, current float64) series {
-	rec := seriesOf(history)
+func recentSeries(now time.Time, rec series, current float64) series {
 	nowS := now.Unix()
 	for len(rec.t) > 0 && rec.t[len(rec.t)-1] >= nowS {
 		rec.t, rec.v = rec.t[:len(rec.t)-1], rec.v[:len(rec.v)-1]
@@ -410,8 +481,7 @@ func recentSeries(now time.Time, history []autoscaler.Record, current float64) s
 // span its grid takes before now: a stray bucket from a clock that was
 // ahead or far behind would otherwise stretch the grid past it, and no
 // period would be looked for.
-func longSeries(now time.Time, long []autoscaler.Record) series {
-	s := seriesOf(long)
+func longSeries(now time.Time, s series) series {
 	from, to := now.Add(-maxLongSpan).Unix(), now.Unix()
 	var out series
 	for i, t := range s.t {
@@ -459,8 +529,26 @@ type picked struct {
 // with the lowest MASE below 1 over at least minScored recent forecasts
 // that is eligible: a seasonal method when it beats naive significantly
 // on the long history lg, another when it does on the recent history.
-// ok false when none is: naive stands.
+// The usual rise, naive's kin, is picked only when no other method is
+// eligible: it knows the size of the coming rise, not its time, and a
+// method that knows when (the day's opening, a trend) must not lose to
+// it. ok false when none is: naive stands.
 func pickMethod(rec, lg series, methods []method, origins []origin, lead int64) (best picked, ok bool) {
+	var rise []method
+	for _, m := range methods {
+		if m.name == MethodRise {
+			rise = append(rise, m)
+		}
+	}
+	others := slices.DeleteFunc(slices.Clone(methods), func(m method) bool { return m.name == MethodRise })
+	if best, ok = pickAmong(rec, lg, others, origins, lead); ok {
+		return best, true
+	}
+	return pickAmong(rec, lg, rise, origins, lead)
+}
+
+// pickAmong is pickMethod over methods, all alike.
+func pickAmong(rec, lg series, methods []method, origins []origin, lead int64) (best picked, ok bool) {
 	lgrid, gridOK := gridOf(lg)
 	last := len(rec.t) - 1
 	best.mase = 1
@@ -675,6 +763,61 @@ func dampedAt(s series, i int, lead int64) float64 {
 	// damped trend adds over the lead.
 	reach := damping * (1 - math.Pow(damping, h)) / (1 - damping)
 	return math.Max(s.v[i], s.v[i]+slope*reach)
+}
+
+// riseByTrend is the usual-rise method's forecast from every origin of
+// the recent series: the value there plus the median rise (the lead
+// time's peak less the value at its start) of the earlier origins whose
+// lead time had passed by then and whose value had moved the same way
+// (up, down or not at all) over the lead time before them as this
+// origin's. A rise that follows a rise differs from one after a fall
+// (a surge goes on, a dip recovers); where the two are alike the median
+// rises are equal and the method is naive plus a constant. NaN where
+// fewer than minScored earlier origins share its trend.
+func riseByTrend(rec series, origins []origin, lead int64) []float64 {
+	out := make([]float64, len(rec.t))
+	trend := make([]int, len(rec.t))
+	back := 0
+	for i := range rec.t {
+		out[i] = math.NaN()
+		for back+1 < i && rec.t[back+1] <= rec.t[i]-lead {
+			back++
+		}
+		switch d := rec.v[i] - rec.v[back]; {
+		case rec.t[back] > rec.t[i]-lead:
+			trend[i] = -1 // no value a lead time before
+		case d > 1e-9:
+			trend[i] = 1
+		case d < -1e-9:
+			trend[i] = 2
+		}
+	}
+	var known [3][]float64 // sorted rises by trend
+	k := 0
+	for i := range rec.t {
+		for k < len(origins) && rec.t[origins[k].at]+lead <= rec.t[i] {
+			o := origins[k]
+			if tr := trend[o.at]; tr >= 0 {
+				r := o.actual - rec.v[o.at]
+				at, _ := slices.BinarySearch(known[tr], r)
+				known[tr] = slices.Insert(known[tr], at, r)
+			}
+			k++
+		}
+		if tr := trend[i]; tr >= 0 && len(known[tr]) >= minScored {
+			out[i] = rec.v[i] + median(known[tr])
+		}
+	}
+	return out
+}
+
+// median is the median of sorted values.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
 // windowMax is the highest value of the long series' buckets that meet

@@ -58,15 +58,26 @@ type PredictiveConfig struct {
 //     and the new workers the pending pods need),
 //   - the Forecaster's capacity (its forecast of the highest demand in
 //     the next lead time plus its headroom); when no forecast method
-//     beats the naive one, only for a scale-up the reactive policy asks
-//     for, which it sizes for the demand's usual rise in a lead time
-//     (naive's headroom): it starts none,
+//     beats the naive one, or only the usual rise does (MethodRise),
+//     only for a scale-up the reactive policy asks for, which it sizes
+//     for that forecast plus its headroom: it starts none,
 //   - the calendar's known events in the next lead time,
 //
 // with Headroom on top. The forecast and the calendar only ever raise
 // capacity: scale-down is the reactive policy's, stabilised (the highest
 // need over ScaleDownWindow, read from the history), so that a
 // scale-down is not undone minutes later.
+//
+// When the snapshots carry the workload's load (MetricLoad: what its
+// HPAs scale on, such as the request rate), the load is forecast too and
+// converted to worker units by the demand's least-squares line on it over
+// the history (when the line explains at least half the demand's
+// variance): the pods' demand is the HPAs' answer to the load, late by
+// their metric and sync and held up by their scale-down stabilisation.
+// Its point forecast (the pods the HPAs are about to make) sizes a
+// scale-up the reactive policy asks for, and starts none. A load that
+// does not fit, or asks now for more than four times the demand and a
+// node, is left out, and the reason says so.
 //
 // The demand is in worker units, as the scheduler sees it
 // (autoscaler.Snapshot.Demand: the requests of the pods on the workers plus the
@@ -79,7 +90,7 @@ type PredictiveConfig struct {
 // (by default 8 days of 10-minute means: a week and a lead).
 type Predictive struct {
 	cfg      PredictiveConfig
-	fc       *Forecaster
+	fc, load *Forecaster
 	reactive *Reactive
 }
 
@@ -92,10 +103,12 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		bad("PodsPerNode must be 0 or positive, got %v", cfg.PodsPerNode)
 	}
 	fc, err := NewForecaster(ForecasterConfig{Lead: cfg.Lead, Target: cfg.Target})
+	var load *Forecaster
 	if err != nil {
 		errs = append(errs, err)
 	} else {
 		cfg.Lead, cfg.Target = fc.cfg.Lead, fc.cfg.Target
+		load, _ = NewForecaster(ForecasterConfig{Lead: cfg.Lead, Target: cfg.Target, Metric: MetricLoad})
 	}
 	if cfg.ScaleDownWindow < 0 {
 		bad("ScaleDownWindow must be positive, got %s", cfg.ScaleDownWindow)
@@ -122,7 +135,7 @@ func NewPredictive(cfg PredictiveConfig) (*Predictive, error) {
 		return nil, fmt.Errorf("predictive policy: %w", err)
 	}
 	cfg.Calendar = append([]Event(nil), cfg.Calendar...)
-	return &Predictive{cfg: cfg, fc: fc, reactive: re}, nil
+	return &Predictive{cfg: cfg, fc: fc, load: load, reactive: re}, nil
 }
 
 // Config returns the policy's configuration, defaults filled in.
@@ -204,17 +217,32 @@ func (p *Predictive) Decide(in autoscaler.PolicyInput) (out autoscaler.Decision)
 			skipped = append(skipped, e.Name)
 		}
 	}
-	fc := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	fc := p.forecast(in, cur)
 	defer func() { withForecast(&out, fc, c.Lead) }()
 	ahead := nodesFor(fc.Capacity * (1 + c.Headroom))
 	lift := ahead
-	if fc.Method == MethodNaive && react <= in.ReadyNodes {
-		// Without a method that beats naive, naive's headroom (the
-		// demand's usual rise in a lead time) sizes a scale-up the
-		// demand asks for, and starts none.
+	if (fc.Method == MethodNaive || fc.Method == MethodRise) && react <= in.ReadyNodes {
+		// Without a method that beats naive, or with the usual rise
+		// (naive plus the rise that usually follows the same trend),
+		// the headroom sizes a scale-up the demand asks for, and starts
+		// none: on noise the usual rise beats naive at forecasting the
+		// lead time's peak, and capacity kept for it all the time would
+		// cost a standing headroom.
 		lift = 0
 	}
-	level, events := p.calendarLevel(in.Now, fc.Point)
+	if react > in.ReadyNodes && fc.LoadPoint > 0 {
+		// The pods the load asks for, which the HPAs have not made yet,
+		// size a scale-up the demand asks for; they start none.
+		lift = max(lift, nodesFor(fc.LoadPoint*(1+c.Headroom)))
+	}
+	point := fc.Point
+	if fc.Method == MethodNaive || fc.Method == MethodRise {
+		// A Factor raises what the forecast knows of when: the usual
+		// rise knows only how much, so the event multiplies the demand
+		// now, as for naive.
+		point = cur
+	}
+	level, events := p.calendarLevel(in.Now, point)
 	known := nodesFor(level)
 
 	why := p.explain(fc, level, events, skipped) + fmt.Sprintf("; reactive %d, forecast %d, calendar %d nodes, %d Ready", react, ahead, known, in.ReadyNodes)
@@ -252,8 +280,16 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 		why += fmt.Sprintf(" (%d scored forecasts, too few to judge: nothing added)", fc.Scored)
 	case fc.Method == MethodNaive:
 		why += fmt.Sprintf(" (no method beats it over %d forecasts) + its usual rise %.2f, for a scale-up only", fc.Scored, fc.Headroom)
+	case fc.Method == MethodRise:
+		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f, for a scale-up only", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
 	default:
 		why += fmt.Sprintf(" (MASE %.2f over %d) in %s %.2f + headroom %.2f", fc.MASE, fc.Scored, c.Lead, fc.Point, fc.Headroom)
+	}
+	if fc.LoadDoubt != "" {
+		why += "; " + fc.LoadDoubt
+	}
+	if fc.LoadMethod != "" {
+		why += fmt.Sprintf("; the load's %s asks for %.2f (demand %.3g + %.3g a unit of load), for a scale-up only", fc.LoadMethod, fc.LoadPoint, fc.LoadBase, fc.PerLoad)
 	}
 	if len(fc.Periods) > 0 {
 		var ps []string
@@ -269,6 +305,105 @@ func (p *Predictive) explain(fc Forecast, level float64, events string, skipped 
 		why += fmt.Sprintf(", events given in pods left out (no PodsPerNode): %s", strings.Join(skipped, ", "))
 	}
 	return why
+}
+
+// forecast is the forecast of the highest demand in the next lead time:
+// the demand's own. When the snapshot carries the load (MetricLoad) and
+// the history holds minScored ticks with both that fit a line (demand =
+// LoadBase + PerLoad x load, R² at least minLoadFit), the load is
+// forecast too, converted by that line and bounded by loadDoubt: its
+// point is LoadPoint, which Decide uses only to size a scale-up the
+// reactive policy asks for (the pods the HPAs are about to make). A load
+// that does not fit, or asks now for more than the bound, is left out
+// and said (LoadDoubt). The load's forecast never stands for the
+// demand's, even where a method beats naive on the load: its skill is on
+// the load, and the line's bias (a load the HPAs stop following at their
+// maximum replicas) would be taken for more demand.
+func (p *Predictive) forecast(in autoscaler.PolicyInput, cur float64) Forecast {
+	d := p.fc.Forecast(in.Now, in.History, in.LongHistory, cur)
+	m, ok := in.Snapshot.Custom[MetricLoad]
+	if !ok || !m.OK || !(m.Value > 0) || math.IsInf(m.Value, 0) {
+		return d
+	}
+	base, per, doubt, ok := loadFit(in.History)
+	if !ok {
+		d.LoadDoubt = doubt
+		return d
+	}
+	bound := loadDoubt*cur + 1
+	if now := base + per*m.Value; now > bound {
+		// The load now asks for far more than the pods the HPAs could
+		// have made from it: a LOAD_QUERY changed (another unit), not a
+		// surge the pods lag. Held to the demand's forecast, and said.
+		d.LoadDoubt = fmt.Sprintf("the load now (%.4g) asks for %.2f nodes, more than %g times the demand now and a node: the load left out", m.Value, now, float64(loadDoubt))
+		return d
+	}
+	l := p.load.Forecast(in.Now, in.History, in.LongHistory, m.Value)
+	d.LoadBase, d.PerLoad, d.LoadMethod = base, per, l.MethodName()
+	d.LoadPoint = math.Min(bound, math.Max(0, base+per*l.Point))
+	return d
+}
+
+// loadDoubt bounds the demand the load may ask for, as a multiple of
+// the demand now (plus a node): the HPA's default scale-up at most
+// doubles the pods a sync (15 s), so over its metric's lag and a sync
+// the pods lag the load by at most about four times. A load now asking
+// for more is not the load the fit was made on (a LOAD_QUERY changed to
+// another unit) and is left out; a forecast of the load is cut to it
+// (before the policy's Headroom, which a scale-up it sizes adds).
+const loadDoubt = 4
+
+// minLoadFit is the least share of the demand's variance over the
+// history (R²) the line on the load must explain: below it the load is
+// not what the pods follow (a query of the wrong thing, a constant part
+// far larger than the rest) and is left out.
+const minLoadFit = 0.5
+
+// loadFit is the least-squares line of the demand on the load over the
+// history's ticks that recorded both (the load above zero): the demand at
+// no load (may be negative: a load with a part the pods do not serve)
+// and per unit of load. ok false without a reason when the history holds
+// fewer than minScored such ticks; with the reason when the load never
+// moved, only ever rose (a counter, not a rate), the line has no
+// positive slope or explains less than minLoadFit of the demand's
+// variance, or the sums overflowed.
+func loadFit(history []autoscaler.Record) (base, per float64, doubt string, ok bool) {
+	var m moments
+	rising, rose, last := true, false, math.Inf(-1)
+	for _, r := range history {
+		d, l := r.Demand(), r.Custom[MetricLoad]
+		if !(l > 0) || math.IsInf(l, 0) || math.IsNaN(d) || math.IsInf(d, 0) {
+			continue
+		}
+		rising, rose = rising && l >= last, rose || (l > last && m.n > 0)
+		last = l
+		m.add(l, d)
+	}
+	if m.n < minScored {
+		return 0, 0, "", false
+	}
+	// The covariance and the variances, each times n².
+	vx, vy, cov := m.n*m.sxx-m.sx*m.sx, m.n*m.syy-m.sy*m.sy, m.n*m.sxy-m.sx*m.sy
+	switch {
+	case vx <= 0:
+		return 0, 0, "the load did not move over the history: the load left out", false
+	case rising && rose:
+		return 0, 0, "the load only ever rose over the history (a counter, not a rate): the load left out", false
+	case cov <= 0:
+		return 0, 0, "the demand does not rise with the load over the history: the load left out", false
+	case vy <= 0 || cov*cov/(vx*vy) < minLoadFit:
+		r2 := 0.0
+		if vy > 0 {
+			r2 = cov * cov / (vx * vy)
+		}
+		return 0, 0, fmt.Sprintf("the load explains %.2f of the demand's variance over the history (R², less than %g): the load left out", r2, minLoadFit), false
+	}
+	per = cov / vx
+	base = (m.sy - per*m.sx) / m.n
+	if math.IsNaN(per) || math.IsInf(per, 0) || math.IsNaN(base) || math.IsInf(base, 0) {
+		return 0, 0, "the load's line overflowed (a load of 1e150 or more): the load left out", false
+	}
+	return base, per, "", true
 }
 
 // Forecast is the policy's forecaster's forecast at now (see

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,157 @@ func TestPredictiveScaleDownDespiteAnUnplaceablePod(t *testing.T) {
 	in.Snapshot.Scheduler = tenthView(19, 1)
 	if d := p.Decide(in); d.Action == autoscaler.ScaleDown {
 		t.Errorf("with a placeable pod pending: %s", d)
+	}
+}
+
+// withLoad is in with the load (MetricLoad) of every record and of the
+// snapshot: the demand is base plus per a unit of load; the load now is
+// loadNow (0: none in the snapshot).
+func withLoad(in autoscaler.PolicyInput, base, per, loadNow float64) autoscaler.PolicyInput {
+	return setLoad(in, func(r autoscaler.Record) float64 { return (r.Demand() - base) / per }, loadNow)
+}
+
+// With the load in the snapshots, the policy forecasts it too, in worker
+// units by the demand's fit to it: a load that has risen before the pods
+// did raises the forecast to the pods it asks for.
+func TestPredictiveForecastsTheLoadWhenTheSnapshotsCarryIt(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 12 hours of 2.5 to 3.5 nodes' worth, without a pattern, each
+	// node's worth 1000 requests a second over a base of half a node
+	// (pods at their minimum replicas); now the load is 4000 while the
+	// pods are still 3 nodes' worth: 4.5 nodes' worth is coming.
+	noisy := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 30 + jitter(t, 5) })
+	base := input(noisy, 30, 3, 0)
+	want := p.fc.Forecast(base.Now, base.History, base.LongHistory, 3)
+	in := withLoad(base, 0.5, 0.001, 4000)
+	fc := p.forecast(in, 3)
+	if math.Abs(fc.LoadBase-0.5) > 1e-6 || math.Abs(fc.PerLoad-0.001) > 1e-9 || fc.LoadMethod == "" || fc.LoadPoint < 4.5-1e-9 || fc.LoadDoubt != "" {
+		t.Errorf("forecast %+v, want the load's line (0.5 + 0.001 a unit) and its point at least 4.5 nodes", fc)
+	}
+	if fc.Point != want.Point || fc.Capacity != want.Capacity {
+		t.Errorf("on a load without a pattern: forecast %+v, want the demand's forecast to stand (%+v), the load's point beside it", fc, want)
+	}
+	// The load's point starts no scale-up (the reactive policy holds at
+	// 3 Ready), and sizes the one the reactive policy asks for (at 2
+	// Ready: 3 nodes), to the pods the load asks for (5 nodes).
+	if d := p.Decide(in); d.Action == autoscaler.ScaleUp {
+		t.Errorf("decision %s: the load's point started a scale-up", d)
+	}
+	in2 := in
+	in2.ReadyNodes = 2
+	if d := p.Decide(in2); d.Action != autoscaler.ScaleUp || d.Count != nodesFor(fc.LoadPoint)-2 || !strings.Contains(d.Reason, "the load's usual rise asks for") {
+		t.Errorf("decision %s, want a scale-up to the %d nodes the load's point asks for, its reason naming it", d, nodesFor(fc.LoadPoint))
+	}
+	// Without the load, or without enough of it recorded, or with a
+	// reading that is not one: the demand's forecast alone.
+	short := withLoad(base, 0.5, 0.001, 4000)
+	for i := range short.History[:len(short.History)-minScored+1] {
+		delete(short.History[i].Custom, MetricLoad)
+	}
+	missing := withLoad(base, 0.5, 0.001, 0)
+	missing.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Missing(fmt.Errorf("no such series"))}
+	for name, in := range map[string]autoscaler.PolicyInput{
+		"no load in the snapshot":               withLoad(base, 0.5, 0.001, 0),
+		"a missing reading":                     missing,
+		"fewer than 30 ticks recorded the load": short,
+		"no load anywhere":                      base,
+	} {
+		if got := p.forecast(in, 3); !cmp.Equal(got, want) {
+			t.Errorf("%s: forecast %+v, want the demand's alone %+v", name, got, want)
+		}
+	}
+	// A load that is not what the pods follow is left out, and said: one
+	// that never moved, a counter, one the demand falls with, one that
+	// explains little of the demand, and a LOAD_QUERY changed to another
+	// unit (per minute, where the history is per second).
+	doubtful := map[string]autoscaler.PolicyInput{"another unit now": withLoad(base, 0.5, 0.001, 60*3000)}
+	set := func(name string, f func(i int, r autoscaler.Record) float64) {
+		in := withLoad(base, 0.5, 0.001, 4000)
+		for i, r := range in.History {
+			in.History[i].Custom[MetricLoad] = f(i, r)
+		}
+		doubtful[name] = in
+	}
+	set("never moved", func(int, autoscaler.Record) float64 { return 3000 })
+	set("a counter", func(i int, _ autoscaler.Record) float64 { return 1e6 + float64(i)*500 })
+	set("falls as the demand rises", func(_ int, r autoscaler.Record) float64 { return 10000 - 1000*r.Demand() })
+	set("explains little", func(i int, r autoscaler.Record) float64 {
+		return 1000*r.Demand() + 3000*jitter(pt0.Add(time.Duration(i)*time.Hour), 1)
+	})
+	for name, in := range doubtful {
+		got := p.forecast(in, 3)
+		if got.LoadDoubt == "" || !strings.Contains(got.LoadDoubt, "the load left out") {
+			t.Errorf("%s: forecast %+v, want the load left out and said", name, got)
+		}
+		got.LoadDoubt = ""
+		if !cmp.Equal(got, want) {
+			t.Errorf("%s: forecast %+v, want the demand's alone %+v", name, got, want)
+		}
+		for _, ready := range []int{2, 3} {
+			in.ReadyNodes = ready
+			if d := p.Decide(in); !strings.Contains(d.Reason, "the load left out") || (d.Action == autoscaler.ScaleUp && ready+d.Count > nodesFor(want.Capacity)) {
+				t.Errorf("%s, %d Ready: decision %s, want the load left out and said, and no more than the demand's %d nodes", name, ready, d, nodesFor(want.Capacity))
+			}
+		}
+	}
+}
+
+// The daily shop, its load recorded beside its demand and rising 15
+// minutes before the pods do: a daily method beats naive on the load and
+// asks for more than the demand's forecast before the opening, but the
+// load's forecast starts nothing (its skill is on the load, its line on
+// the demand may be biased): the policy decides as it does on the demand
+// alone, and its reason names the load's forecast.
+func TestPredictiveOnTheLoadOfADailyShopStartsNothingTheDemandDoesNot(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := day0.Add(3*Day + 8*time.Hour + 50*time.Minute)
+	alone := p.Decide(at(now, shop, 1))
+	in := at(now, shop, 1)
+	ahead := func(t time.Time) float64 { return (shop(t.Add(15*time.Minute)) - 0.2) / 0.004 }
+	for _, rs := range [][]autoscaler.Record{in.History, in.LongHistory} {
+		for i, r := range rs {
+			rs[i].Custom = map[string]float64{autoscaler.MetricDemand: r.Demand(), MetricLoad: ahead(r.Time)}
+		}
+	}
+	in.Snapshot.Custom = map[string]autoscaler.Metric{MetricLoad: autoscaler.Value(ahead(now), now)}
+	fc := p.forecast(in, in.Snapshot.Scheduler.Demand)
+	if !strings.Contains(fc.LoadMethod, "(day)") || fc.LoadPoint <= fc.Capacity {
+		t.Fatalf("forecast %+v, want a daily method on the load asking for more than the demand's capacity", fc)
+	}
+	d := p.Decide(in)
+	if d.Action != alone.Action || d.Count != alone.Count || d.ForecastNodes != alone.ForecastNodes || !strings.Contains(d.Reason, "the load's seasonal") {
+		t.Errorf("decision %s, want the demand's alone (%s), its reason naming the load's daily forecast", d, alone)
+	}
+}
+
+// The load's point is cut to four times the demand now and a node, and a
+// counter is left out even where the demand rose with it (a ramp).
+func TestTheLoadsPointIsBoundedAndACounterLeftOut(t *testing.T) {
+	p, err := NewPredictive(PredictiveConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 30 + jitter(t, 5) })
+	base := input(noisy, 30, 3, 0)
+	// The load now asks for 12.99 nodes (0.5 + 0.001 x 12490), within the
+	// bound of 13; its forecast (plus the usual rise) asks for more.
+	fc := p.forecast(withLoad(base, 0.5, 0.001, 12490), 3)
+	if fc.LoadDoubt != "" || fc.LoadPoint != 13 {
+		t.Errorf("forecast %+v, want the load's point cut to 13 (4 x 3 + 1)", fc)
+	}
+	// A counter over a day whose demand ramps with it: the line fits it,
+	// and it is left out all the same.
+	ramp := hist(12*time.Hour, 2*time.Minute, func(t time.Time) float64 { return 20 + 20*t.Sub(pt0.Add(-12*time.Hour)).Hours()/12 + jitter(t, 1) })
+	in := setLoad(input(ramp, 40, 4, 0), func(r autoscaler.Record) float64 {
+		return 1e6 + 10*float64(r.Time.Sub(pt0.Add(-12*time.Hour))/time.Second)
+	}, 1e6+10*12*3600)
+	if fc := p.forecast(in, 4); !strings.Contains(fc.LoadDoubt, "a counter") || fc.LoadPoint != 0 {
+		t.Errorf("forecast %+v, want the counter left out", fc)
 	}
 }

@@ -8,7 +8,11 @@
 # predictive policy's forecast skill (MASE at the shipped lead, beside the
 # naive forecast's error), and a sweep of each policy's main setting whose
 # cost-against-unserved chart is written to docs/frontier-<trace>.png.
-# Then it benchmarks one tick of the autoscaler on the in-memory parts.
+# The snapshots carry the workload's load (-load, as the programs'
+# LOAD_QUERY gives it), which only the predictive policy reads: it
+# forecasts the load beside the pods' demand, and its MASE on each is
+# printed. Then it benchmarks one tick of the autoscaler on the in-memory
+# parts.
 # The output is committed, with this command, in docs/benchmarks.md.
 #
 # Arguments, if any, name the traces to run (wc98, nab-elb, goog; default
@@ -36,6 +40,8 @@ trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/simulate" ./examples/simulate
 began=$(date +%s)
 
+# The ideal model has no HPA whose input the load would be.
+LOAD=; [ "$MODEL" = real ] && LOAD=-load
 frontier() { [ "$MODEL" = real ] && [ "${BENCH_FRONTIER:-1}" != 0 ] && echo "-frontier docs/frontier-$1.png"; }
 want() { [ -z "$ARGS" ] || [[ " $ARGS " == *" $1 "* ]]; }
 ARGS="$*"
@@ -45,21 +51,21 @@ if want wc98; then
 echo "## WC98, the 1998 World Cup (10 June to 12 July 1998, the final included), peak 20 nodes"
 echo
 # shellcheck disable=SC2046
-sim -compare -model "$MODEL" -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20 $(frontier wc98)
+sim -compare $LOAD -model "$MODEL" -trace "$TRACES/wc98_requests_per_minute.csv" -from 1998-06-10 -to 1998-07-13 -peak-nodes 20 $(frontier wc98)
 echo
 fi
 if want nab-elb; then
 echo "## NAB ELB request count (2014-04-10 to 2014-04-24, 5-minute steps), peak 20 nodes"
 echo
 # shellcheck disable=SC2046
-sim -compare -model "$MODEL" -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20 $(frontier nab-elb)
+sim -compare $LOAD -model "$MODEL" -trace "$TRACES/nab_elb_request_count_8c0756.csv" -peak-nodes 20 $(frontier nab-elb)
 echo
 fi
 if want goog; then
 echo "## NAB Twitter volume of GOOG (2015-02-26 to 2015-04-22, 5-minute steps), peak 20 nodes"
 echo
 # shellcheck disable=SC2046
-sim -compare -model "$MODEL" -trace "$TRACES/nab_twitter_volume_GOOG.csv" -peak-nodes 20 $(frontier goog)
+sim -compare $LOAD -model "$MODEL" -trace "$TRACES/nab_twitter_volume_GOOG.csv" -peak-nodes 20 $(frontier goog)
 echo
 fi
 echo "(the simulations took $(( $(date +%s) - began )) s)"

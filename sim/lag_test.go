@@ -11,6 +11,7 @@ import (
 
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/config"
+	"github.com/node-fleet/node-fleet/decision"
 )
 
 // quietModel is the real model without its random disruptions and noise,
@@ -194,6 +195,43 @@ func TestModelErrors(t *testing.T) {
 	for _, want := range []string{"Mix: the shares must add up to 1", "HPASync 10s must be a positive multiple", "GhostShare must be in [0, 1)"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+// With Config.Load the snapshots carry the workload's load
+// (decision.MetricLoad) as a request-rate query gives it: the HPA's
+// target share of the demand, as old as the HPA's metric; without it,
+// none.
+func TestTheLoadIsInTheSnapshotsOnlyWhenAsked(t *testing.T) {
+	cfg := baseConfig(stepDemand(20, 60))
+	cfg.Model = quietModel()
+	cfg.Autoscaler.MinNodes, cfg.Autoscaler.MaxNodes = 12, 20
+	seen, _ := watch(t, cfg)
+	for at, s := range seen {
+		if _, ok := s.Custom[decision.MetricLoad]; ok {
+			t.Fatalf("%s: a load without Config.Load: %v", at, s.Custom)
+		}
+	}
+	ideal := baseConfig(stepDemand(20, 60))
+	ideal.Load = true
+	if _, err := Run(context.Background(), ideal); err == nil || !strings.Contains(err.Error(), "Load needs the real model") {
+		t.Errorf("Load with the ideal model: error %v, want one saying it needs the real model", err)
+	}
+	cfg.Load = true
+	seen, _ = watch(t, cfg)
+	step := cfg.Start.Add(30 * time.Minute)
+	hpa := cfg.Model.HPATarget
+	for _, tt := range []struct {
+		at   time.Time
+		want float64
+	}{
+		{step.Add(-2 * time.Minute), hpa * 20},
+		{step.Add(2 * time.Minute), hpa * 60},
+	} {
+		l, ok := seen[tt.at].Custom[decision.MetricLoad]
+		if !ok || !l.OK || math.Abs(l.Value-tt.want) > 1e-9 || !l.At.Equal(tt.at.Add(-cfg.Model.HPALag)) {
+			t.Errorf("%s: load %v, want %.0f read at %s", tt.at, l, tt.want, tt.at.Add(-cfg.Model.HPALag))
 		}
 	}
 }

@@ -112,6 +112,11 @@ type Config struct {
 	// Model is how the cluster behaves; nil means DefaultModel().
 	Model *Model
 	model *Model
+	// Load, with the real model, has every snapshot carry the workload's
+	// load (decision.MetricLoad) as the programs' LOAD_QUERY would give
+	// it: the rate the HPA follows, as old as the HPA's metric, in
+	// demand units at the HPA's target. Default off, as the programs.
+	Load bool
 	// Mode picks the tick interval. Default lambda.
 	Mode Mode
 	// Resolution is the model's time step; it must divide Step. Default
@@ -234,6 +239,22 @@ func (r Report) SavingsPct() float64 {
 	return 100 * (1 - r.CostUSD/r.StaticCostUSD)
 }
 
+// useModel sets the model the run uses, a copy of Model (DefaultModel
+// when nil), and checks it, with Load.
+func (c *Config) useModel() []error {
+	m := DefaultModel()
+	if c.Model != nil {
+		m = *c.Model
+		m.Mix = slices.Clone(m.Mix)
+	}
+	c.model = &m
+	errs := m.check(c.Resolution)
+	if c.Load && m.Ideal {
+		errs = append(errs, errors.New("Load needs the real model: the ideal model has no HPA whose input the load would be"))
+	}
+	return errs
+}
+
 func (c *Config) defaults() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -275,15 +296,7 @@ func (c *Config) defaults() error {
 	if c.Step > 0 && c.Step%c.Resolution != 0 {
 		bad("Resolution %s must divide Step %s", c.Resolution, c.Step)
 	}
-	if c.Model == nil {
-		m := DefaultModel()
-		c.model = &m
-	} else {
-		m := *c.Model
-		m.Mix = slices.Clone(m.Mix)
-		c.model = &m
-	}
-	errs = append(errs, c.model.check(c.Resolution)...)
+	errs = append(errs, c.useModel()...)
 	if c.OnDemandPrice == 0 {
 		c.OnDemandPrice = 0.0416
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/node-fleet/node-fleet/autoscaler"
 	"github.com/node-fleet/node-fleet/autoscaler/capacity"
 	"github.com/node-fleet/node-fleet/autoscaler/fake"
+	"github.com/node-fleet/node-fleet/decision"
 )
 
 // world is the real model's cluster: Deployments scaled by an HPA, pods
@@ -311,7 +312,9 @@ func (w *world) noisy(v float64) float64 {
 
 // snapshot is what the autoscaler's MetricSource returns at now: CPU as a
 // rate over the window of scrapes, memory as the last scrape, both noisy;
-// pending pods and the scheduler's view read live from the API.
+// pending pods and the scheduler's view read live from the API; the
+// workload's load (decision.MetricLoad, with Config.Load) as old as the
+// HPA's metric.
 func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 	s := autoscaler.Snapshot{Time: now, CPU: autoscaler.Missing(fmt.Errorf("no worker scraped")), Memory: autoscaler.Missing(fmt.Errorf("no worker scraped"))}
 	var sum float64
@@ -338,6 +341,12 @@ func (w *world) snapshot(now time.Time) autoscaler.Snapshot {
 		pending[i] = capacity.PendingPod{Namespace: "sim", Name: w.m.Mix[p.kind].Name + "-" + strconv.Itoa(p.seq), Requests: w.m.Mix[p.kind].Requests}
 	}
 	s.Scheduler = capacity.NewSchedulerView(w.m.Template, running, pending)
+	// The load (decision.MetricLoad), as a request-rate query gives it:
+	// as old as the HPA's metric, in demand units at the HPA's target.
+	if w.cfg.Load {
+		at := now.Add(-w.m.HPALag)
+		s.Custom = map[string]autoscaler.Metric{decision.MetricLoad: autoscaler.Value(w.m.HPATarget*w.cfg.demandAt(at), at)}
+	}
 	return s.WithDemand()
 }
 

@@ -34,15 +34,21 @@ var benchRows = []struct{ policy, mode string }{
 type observed struct {
 	times []time.Time
 	vals  []float64
+	loadT []time.Time
+	loadV []float64
 }
 
-// record returns an OnResult that keeps the scheduler's Demand of every
-// tick that had one.
+// record returns an OnResult that keeps the scheduler's Demand and the
+// load (decision.MetricLoad) of every tick that had them.
 func (o *observed) record() func(autoscaler.Result) {
 	return func(r autoscaler.Result) {
 		if d, ok := r.Snapshot.Demand(); ok {
 			o.times = append(o.times, r.Time)
 			o.vals = append(o.vals, d)
+		}
+		if l, ok := r.Snapshot.Custom[decision.MetricLoad]; ok && l.OK {
+			o.loadT = append(o.loadT, r.Time)
+			o.loadV = append(o.loadV, l.Value)
 		}
 	}
 }
@@ -109,9 +115,9 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 		in.Step, rows[0].StaticNodes, o.podsPerNode, o.seed)
 	fmt.Fprintf(out, "Model: %s. %s instances at $%g/h (on-demand $%g/h), per-second billing with a 60 s minimum. "+
 		"Autoscaler: MinNodes %d, MaxNodes %d, scale-down cooldown %s, join timeout %s, HistoryLimit %d, LongHistory %s of %s means. "+
-		"Policies as shipped (decision.Shipped, the programs' defaults).\n\n",
+		"Policies as shipped (decision.Shipped, the programs' defaults)%s.\n\n",
 		cfg.Model, cfg.Market, cfg.SpotPrice, cfg.OnDemandPrice,
-		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit, ac.LongHistory, ac.LongHistoryStep)
+		ac.MinNodes, ac.MaxNodes, ac.ScaleDownCooldown, ac.JoinTimeout, ac.HistoryLimit, ac.LongHistory, ac.LongHistoryStep, loadNote(o))
 	// Unserved demand beyond the static fleet's: what the fleet's size
 	// left, apart from the workload's own lags, which no node autoscaler
 	// removes; and cost and that unserved demand against the reactive
@@ -150,11 +156,24 @@ func compare(ctx context.Context, o options, in input, out, errOut io.Writer) er
 			return err
 		}
 		ob := seen[string(mode)]
-		sc, err := sim.ScoreSeries(p, ob.times, ob.vals, sim.HistoryLimit(decision.PolicyPredictive, mode))
+		limit := sim.HistoryLimit(decision.PolicyPredictive, mode)
+		if len(ob.loadT) > 0 {
+			// What the policy forecasts when the load is recorded.
+			f, err := decision.NewForecaster(decision.ForecasterConfig{Lead: p.Config().Lead, Target: p.Config().Target, Metric: decision.MetricLoad})
+			if err != nil {
+				return err
+			}
+			sc, err := sim.ScoreSeries(f, ob.loadT, ob.loadV, limit)
+			if err != nil {
+				return err
+			}
+			printScore(out, mode, p.Config().Lead, "load", fmt.Sprintf("the load the policy observed at its %d ticks", len(ob.loadT)), sc)
+		}
+		sc, err := sim.ScoreSeries(p.Forecaster(), ob.times, ob.vals, limit)
 		if err != nil {
 			return err
 		}
-		printScore(out, mode, p.Config().Lead, fmt.Sprintf("the demand the policy observed at its %d ticks", len(ob.times)), sc)
+		printScore(out, mode, p.Config().Lead, "demand", fmt.Sprintf("the demand the policy observed at its %d ticks", len(ob.times)), sc)
 	}
 	if len(sweep) > 0 {
 		fmt.Fprintf(out, "\nFrontier (lambda mode, each shipped policy over its main setting; chart %s):\n\n", o.frontier)
@@ -279,16 +298,28 @@ func writeFrontier(path, trace string, pts []sweepPoint) error {
 	return f.Close()
 }
 
+// loadNote says, with -load, that the snapshots carry the load.
+func loadNote(o options) string {
+	if !o.load {
+		return ""
+	}
+	return "; the snapshots carry the workload's load (-load, as LOAD_QUERY gives it: the HPA's input, as old as its metric), which only the predictive policy reads"
+}
+
 // printScore prints a forecast score's line: on what, its MASE beside
 // the naive forecast's error, its coverage and the methods picked.
-func printScore(out io.Writer, mode sim.Mode, lead time.Duration, on string, sc sim.ForecastScore) {
+func printScore(out io.Writer, mode sim.Mode, lead time.Duration, what, on string, sc sim.ForecastScore) {
 	picked := make([]string, 0, len(sc.Picked))
 	for m, n := range sc.Picked {
 		picked = append(picked, fmt.Sprintf("%s %.1f%%", m, 100*float64(n)/float64(max(sc.Forecasts, 1))))
 	}
 	sort.Strings(picked)
-	fmt.Fprintf(out, "forecast of the lead time's peak demand, %s mode (lead %s, on %s, %d forecasts): MASE %.3f (MAE %.3f nodes, naive \"as now\" %.3f); MAPE %.1f%% (naive %.1f%%); capacity covered the peak %.1f%% of the time (naive %.1f%%); methods picked: %s\n",
-		mode, lead, on, sc.Forecasts, sc.MASE, sc.MAE, sc.NaiveMAE, sc.MAPE, sc.NaiveMAPE, 100*sc.Covered, 100*sc.NaiveCovered, strings.Join(picked, ", "))
+	unit := "nodes"
+	if what == "load" {
+		unit = "load units"
+	}
+	fmt.Fprintf(out, "forecast of the lead time's peak %s, %s mode (lead %s, on %s, %d forecasts): MASE %.3f (MAE %.3f %s, naive \"as now\" %.3f); MAPE %.1f%% (naive %.1f%%); capacity covered the peak %.1f%% of the time (naive %.1f%%); the peak was the value now at %.1f%% of forecasts, below it at %.1f%%; methods picked: %s\n",
+		what, mode, lead, on, sc.Forecasts, sc.MASE, sc.MAE, unit, sc.NaiveMAE, sc.MAPE, sc.NaiveMAPE, 100*sc.Covered, 100*sc.NaiveCovered, 100*sc.AtNow, 100*sc.BelowNow, strings.Join(picked, ", "))
 }
 
 // forecastOnly scores the predictive policy's forecaster on the input's
@@ -306,11 +337,11 @@ func forecastOnly(o options, in input, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sc, err := sim.ScoreForecast(p, in.Start, in.Step, units, mode.Interval(), sim.HistoryLimit(decision.PolicyPredictive, mode))
+		sc, err := sim.ScoreForecast(p.Forecaster(), in.Start, in.Step, units, mode.Interval(), sim.HistoryLimit(decision.PolicyPredictive, mode))
 		if err != nil {
 			return err
 		}
-		printScore(out, mode, p.Config().Lead, fmt.Sprintf("the demand of %s every %s", in.Name, mode.Interval()), sc)
+		printScore(out, mode, p.Config().Lead, "demand", fmt.Sprintf("the demand of %s every %s", in.Name, mode.Interval()), sc)
 	}
 	return nil
 }

@@ -80,6 +80,7 @@ type options struct {
 	quiet, asJSON                       bool
 	compare                             bool
 	forecast                            bool
+	load                                bool
 	chart                               string
 	// pools names the pool model's fleet (-pools); the shortage
 	// processes of every pool in each market.
@@ -127,6 +128,7 @@ func run(ctx context.Context, args []string, out, errOut io.Writer, stderrTTY bo
 	fs.BoolVar(&o.asJSON, "json", false, "print the summary as one JSON object (with -compare, an array)")
 	fs.BoolVar(&o.compare, "compare", false, "run the benchmark's policies and modes on the input and print one table")
 	fs.BoolVar(&o.forecast, "forecast", false, "score only the predictive policy's forecaster on the input's demand at each mode's ticks (MASE beside naive's), without simulating a cluster")
+	fs.BoolVar(&o.load, "load", false, "the snapshots carry the workload's load (decision.MetricLoad, as the programs' LOAD_QUERY gives it), which the predictive policy then forecasts; real model only")
 	fs.StringVar(&o.chart, "chart", "", "write a PNG chart of demand, capacity and nodes over time to this file")
 	fs.StringVar(&o.pools, "pools", "", "launch from capacity pools (instance type x zone x market) with independent shortages, spot first, on-demand fallback: "+poolNames()+" (compare: every fleet under the shortage flags and a harsher spot market, one table); default: no pool model")
 	fs.Float64Var(&o.spotPerDay, "spot-shortages", sim.DefaultSpotShortage.PerDay, "with -pools: shortages per day of each spot pool")
@@ -286,10 +288,11 @@ func (o options) check(set map[string]bool) error {
 	needs("peak-nodes", "-trace (it scales a trace's counts to pods; the built-in day is in pods already)", o.trace != "")
 	needs("seeds", "-pools compare", o.pools == "compare")
 	needs("frontier", "-compare", o.compare)
+	needs("load", "the real model (-model real): the ideal model has no HPA whose input it would be", o.model == "real" || o.model == "")
 	if o.forecast {
 		// It simulates no cluster and replays no history: what only a
 		// simulation or a replay reads is refused, not ignored.
-		for _, f := range []string{"compare", "pools", "policy", "mode", "history", "prometheus", "chart", "json", "quiet", "model", "seed", "interruptions", "launch-failures", "max-nodes", "market"} {
+		for _, f := range []string{"compare", "pools", "policy", "mode", "history", "prometheus", "chart", "json", "quiet", "model", "seed", "interruptions", "launch-failures", "max-nodes", "market", "load"} {
 			if set[f] {
 				bad("-forecast scores the forecaster alone, in both modes, without simulating: it takes no -%s", f)
 			}
@@ -306,7 +309,7 @@ func (o options) check(set map[string]bool) error {
 		bad("-history and -prometheus are two sources of the same history: choose one")
 	}
 	if own {
-		for _, f := range []string{"trace", "from", "to", "compare", "policy", "mode", "pools", "json", "quiet", "frontier"} {
+		for _, f := range []string{"trace", "from", "to", "compare", "policy", "mode", "pools", "json", "quiet", "frontier", "load"} {
 			if set[f] {
 				bad("-%s does not apply to -history or -prometheus (they replay every shipped policy in both modes)", f)
 			}
@@ -469,7 +472,7 @@ func simConfigWith(o options, in input, spec sim.PolicySpec, mode sim.Mode) (sim
 	}
 	cfg := sim.Config{
 		Start: in.Start, Step: in.Step, Demand: in.Units, PodsPerNode: o.podsPerNode,
-		Mode: mode, Seed: o.seed, Autoscaler: ac, Model: &m,
+		Mode: mode, Seed: o.seed, Autoscaler: ac, Model: &m, Load: o.load,
 		// The defaults, stated here so that reports can print them.
 		OnDemandPrice: 0.0416, SpotPrice: 0.0125, Market: autoscaler.Market(o.market),
 	}
