@@ -240,19 +240,18 @@ func (r Report) SavingsPct() float64 {
 }
 
 // useModel sets the model the run uses, a copy of Model (DefaultModel
-// when nil), and checks it, with Load.
-func (c *Config) useModel() []error {
+// when nil), and checks it, with Load; bad reports a problem.
+func (c *Config) useModel(bad func(format string, args ...any)) []error {
 	m := DefaultModel()
 	if c.Model != nil {
 		m = *c.Model
 		m.Mix = slices.Clone(m.Mix)
 	}
 	c.model = &m
-	errs := m.check(c.Resolution)
 	if c.Load && m.Ideal {
-		errs = append(errs, errors.New("Load needs the real model: the ideal model has no HPA whose input the load would be"))
+		bad("Load needs the real model: the ideal model has no HPA whose input the load would be")
 	}
-	return errs
+	return m.check(c.Resolution)
 }
 
 func (c *Config) defaults() error {
@@ -296,7 +295,8 @@ func (c *Config) defaults() error {
 	if c.Step > 0 && c.Step%c.Resolution != 0 {
 		bad("Resolution %s must divide Step %s", c.Resolution, c.Step)
 	}
-	errs = append(errs, c.useModel()...)
+	modelErrs := c.useModel(bad)
+	errs = append(errs, modelErrs...)
 	if c.OnDemandPrice == 0 {
 		c.OnDemandPrice = 0.0416
 	}
