@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,7 +112,33 @@ func startPrometheus(t *testing.T, promBin, nodeBin string) string {
 	}()
 	prom := promtest.StartPrometheus(t, promBin, promtest.PrometheusOptions{Targets: []promtest.Target{
 		{Job: "node", Addr: node.Addr}, {Job: "kube-state-metrics", Addr: exp.Addr}}})
+	// The CPU queries are rates: they answer once node_exporter has been
+	// scraped twice. Until then a doctor run would fail them (the
+	// quickstart's last block did, once in CI).
+	deadline := time.Now().Add(60 * time.Second)
+	for !hasSeries(prom.URL, `count(rate(node_cpu_seconds_total{mode="idle"}[5m]))`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus at %s has no rate of node_exporter's CPU after 60s", prom.URL)
+		}
+		time.Sleep(time.Second)
+	}
 	return prom.URL
+}
+
+// hasSeries reports whether Prometheus at url answers query with at least
+// one series.
+func hasSeries(url, query string) bool {
+	resp, err := http.Get(url + "/api/v1/query?query=" + neturl.QueryEscape(query))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&body) == nil && len(body.Data.Result) > 0
 }
 
 // createTemplate creates a launch template with userData and returns its id.
